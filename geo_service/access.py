@@ -1,0 +1,217 @@
+"""The engine: attaching points to the network, distance fields, isochrones.
+
+Points (residents, stores, stops) are attached by **projection onto the nearest walkable
+edge**: an :class:`Attachment` records the edge, the offset along it from ``u`` and the
+straight connector from the point to the edge.
+
+A :class:`DistanceField` is one multi-source shortest-path pass (scipy's Dijkstra with
+``min_only=True``) from all resources of a layer at once. Each resource is a virtual node
+with edges to both ends of its edge; the pass gives every network node its distance to the
+nearest resource, which resource that is, and (on a separate pass over the reversed time
+graph, so uphill and downhill are told apart) the shortest walking time to any resource.
+A point's answer is then O(1)::
+
+    connector + min(a + D[u], (L − a) + D[v])
+
+with resources on the point's own edge handled directly (``|a_point − a_resource|``).
+Unreachable points (islands) get ``inf``, never 0 or a large finite number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from geo_service import settings
+from geo_service._errors import OutsideNetworkError
+from geo_service.network import WalkNetwork
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where points meet the network: edge index, offset from u (m), connector (m)."""
+
+    edge: np.ndarray
+    offset: np.ndarray
+    connector: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+
+@dataclass(frozen=True)
+class PointAccess:
+    """Per-point answers of a distance field.
+
+    ``distance_m`` and ``seconds`` are ``inf`` where no resource can be reached;
+    ``nearest`` is the index of the nearest resource (by distance) or −1.
+    """
+
+    distance_m: np.ndarray
+    seconds: np.ndarray
+    nearest: np.ndarray
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Boolean mask of points that reach at least one resource."""
+        return np.isfinite(self.distance_m)
+
+
+def attach_points(
+    net: WalkNetwork,
+    xy: np.ndarray,
+    *,
+    max_snap_m: float = settings.max_snap_m,
+    ids: np.ndarray | None = None,
+    source: str | None = None,
+) -> Attachment:
+    """Project points (metric ``xy``, in the network's CRS) onto their nearest edges.
+
+    Raises
+    ------
+    OutsideNetworkError
+        When a point is farther than ``max_snap_m`` from every walkable edge; the message
+        names the point and how many others share the problem.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) == 0:
+        empty = np.zeros(0)
+        return Attachment(np.zeros(0, dtype=np.int64), empty, empty)
+    points = shapely.points(xy)
+    (which, edge), dist = net.edge_tree.query_nearest(points, return_distance=True,
+                                                      all_matches=False)
+    order = np.argsort(which, kind="stable")
+    edge, dist = edge[order], dist[order]
+    far = dist > max_snap_m
+    if far.any():
+        first = int(np.flatnonzero(far)[0])
+        label = ids[first] if ids is not None else first
+        lon, lat = net.to_geographic.transform(*xy[first])
+        raise OutsideNetworkError(
+            f"{int(far.sum())} of {len(xy)} points lie more than {max_snap_m:g} m from the "
+            f"walking network; the first is at lon {lon:.6f}, lat {lat:.6f}, "
+            f"{dist[first]:.0f} m away. Check the CRS or lat/lon order, or use a network "
+            "that covers these points", file=source, row=label)
+    offset = shapely.line_locate_point(net.edge_geometry[edge], points)
+    return Attachment(edge.astype(np.int64), np.clip(offset, 0, net.edge_length[edge]), dist)
+
+
+class DistanceField:
+    """Distance and time from every node to the nearest of a set of resources.
+
+    Parameters
+    ----------
+    net
+        The walking network.
+    resources
+        Attachment of the resource points (:func:`attach_points`).
+    """
+
+    def __init__(self, net: WalkNetwork, resources: Attachment) -> None:
+        self.net = net
+        self.resources = resources
+        n, k = net.n_nodes, len(resources)
+        if k == 0:
+            self.node_distance = np.full(n, np.inf)
+            self.node_nearest = np.full(n, -1, dtype=np.int64)
+            self.node_seconds = np.full(n, np.inf)
+            return
+        e = resources.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = resources.offset, resources.connector
+        dist, _, src = dijkstra(
+            _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+            directed=True, indices=np.arange(n, n + k), min_only=True,
+            return_predecessors=True)
+        self.node_distance = dist[:n]
+        self.node_nearest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
+        if net.has_elevation:
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            # Time *to* a resource: search the reversed graph from the resources.
+            self.node_seconds = dijkstra(
+                _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
+                                      a / length * t_uv + walk_c,
+                                      (length - a) / length * t_vu + walk_c),
+                directed=True, indices=np.arange(n, n + k), min_only=True)[:n]
+        else:
+            self.node_seconds = self.node_distance / net.walking_speed_mps
+
+    def at(self, points: Attachment) -> PointAccess:
+        """Distance, walking time and nearest resource for attached points, O(1) each."""
+        net, e = self.net, points.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        b, c = points.offset, points.connector
+        via_u = b + self.node_distance[u]
+        via_v = (length - b) + self.node_distance[v]
+        distance = c + np.minimum(via_u, via_v)
+        nearest = np.where(via_u <= via_v, self.node_nearest[u], self.node_nearest[v])
+        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        walk_c = c / net.walking_speed_mps
+        seconds = walk_c + np.minimum(b / length * t_vu + self.node_seconds[u],
+                                      (length - b) / length * t_uv + self.node_seconds[v])
+        distance, seconds, nearest = self._same_edge(points, distance, seconds, nearest)
+        nearest = np.where(np.isfinite(distance), nearest, -1)
+        return PointAccess(distance, seconds, nearest)
+
+    def _same_edge(self, points: Attachment, distance: np.ndarray, seconds: np.ndarray,
+                   nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Improve answers of points that share an edge with a resource (direct walk)."""
+        res = self.resources
+        pairs = pd.DataFrame({"edge": points.edge, "point": np.arange(len(points))}).merge(
+            pd.DataFrame({"edge": res.edge, "resource": np.arange(len(res))}), on="edge")
+        if pairs.empty:
+            return distance, seconds, nearest
+        p, r = pairs["point"].to_numpy(), pairs["resource"].to_numpy()
+        e = points.edge[p]
+        length = self.net.edge_length[e]
+        along = res.offset[r] - points.offset[p]
+        d = points.connector[p] + np.abs(along) + res.connector[r]
+        t_uv, t_vu = (t[e] for t in self.net.edge_seconds)
+        t = ((points.connector[p] + res.connector[r]) / self.net.walking_speed_mps
+             + np.where(along >= 0, along / length * t_uv, -along / length * t_vu))
+        distance, seconds, nearest = distance.copy(), seconds.copy(), nearest.copy()
+        best_d = pd.Series(d).groupby(p).idxmin().to_numpy()
+        bp, bd, br = p[best_d], d[best_d], r[best_d]
+        better = bd < distance[bp]
+        distance[bp[better]], nearest[bp[better]] = bd[better], br[better]
+        best_t = pd.Series(t).groupby(p).min()
+        tp = best_t.index.to_numpy()
+        seconds[tp] = np.minimum(seconds[tp], best_t.to_numpy())
+        return distance, seconds, nearest
+
+
+def node_distances_from(net: WalkNetwork, origin: Attachment, *,
+                        limit_m: float = np.inf) -> np.ndarray:
+    """Network distance from one attached origin to every node, ``inf`` past ``limit_m``."""
+    e = origin.edge[:1]
+    u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+    a, c = origin.offset[:1], origin.connector[:1]
+    n = net.n_nodes
+    graph = _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c)
+    return dijkstra(graph, directed=True, indices=n, limit=limit_m)[:n]
+
+
+def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,
+                          w_u: np.ndarray, w_v: np.ndarray) -> sparse.csr_matrix:
+    """Append one row per source with out-edges to ``u`` and ``v`` (duplicates min-reduced).
+
+    The virtual nodes only have outgoing edges, so the base CSR arrays are reused as
+    they are and only ``k`` rows are added.
+    """
+    n, k = graph.shape[0], len(u)
+    same = u == v  # a resource on a loop edge reaches its node by the shorter way round
+    w_u = np.where(same, np.minimum(w_u, w_v), w_u)
+    cols = np.column_stack([u, v])
+    weights = np.column_stack([w_u, w_v])
+    counts = np.where(same, 1, 2)
+    take = np.column_stack([np.ones(k, bool), ~same])
+    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(counts)])
+    indices = np.concatenate([graph.indices, cols[take]])
+    data = np.concatenate([graph.data, weights[take]])
+    return sparse.csr_matrix((data, indices, indptr), shape=(n + k, n + k))

@@ -1,0 +1,566 @@
+"""The walking network: reading OSM sources into arrays the engine can search.
+
+A :class:`WalkNetwork` holds nodes and undirected edges in a metric CRS, each edge with its
+true geometry oriented from ``u`` to ``v`` and its length in metres, plus two sparse graphs:
+
+- ``distance_graph``: symmetric CSR matrix of edge lengths. Parallel edges are reduced to
+  the shortest one *before* the CSR is built (scipy sums duplicate COO entries).
+- ``time_graph``: directed CSR matrix of walking seconds. Without elevation it is the
+  distance graph divided by the walking speed. With elevation it follows **Tobler's hiking
+  function** scaled to the flat speed ``v0``::
+
+      v(S) = v0 · exp(-3.5 · (|S + 0.05| − 0.05))      S = dz/dx along the direction of travel
+
+  so walking uphill is slower than the same slope downhill, and gentle descents (≈ −3°)
+  are the fastest. Slopes are taken per geometry segment (DEM sampled at every vertex) or,
+  when only node elevations are known, as the edge's mean slope.
+
+Sources (:func:`load_walk_network` picks one by file name):
+
+- OSM XML (``.osm``, ``.osm.bz2``, ``.xml``) and raw Overpass JSON (as osmnx caches it):
+  parsed by osmnx, filtered to walkable ways, simplified;
+- OSM PBF (``.osm.pbf``, ``.pbf``): read with pyrosm's walking filter;
+- osmnx GraphML (``.graphml``), taken as it is (osmnx graphs are already filtered);
+- online, by place name or bounding box through osmnx (cached in ``settings.cache_dir``).
+
+Walking ignores one-way restrictions; footways, paths, steps and pedestrian streets
+count; motorways, ``foot=no``, private access and areas do not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from scipy import sparse
+
+from geo_service import settings
+from geo_service._errors import EmptyNetworkError, InputError
+from geo_service.crs import metric_crs_for
+
+# Way tags that make a way unusable on foot (the osmnx "walk" filter, applied to files).
+_EXCLUDED_HIGHWAYS = frozenset({
+    "abandoned", "bus_guideway", "construction", "corridor", "elevator", "escalator",
+    "motorway", "motorway_link", "motor", "no", "planned", "platform", "proposed",
+    "raceway", "razed", "rest_area", "services", "service_area", "bus_stop", "disused",
+})
+_FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
+
+
+def is_walkable(tags: dict[str, Any]) -> bool:
+    """Whether an OSM way with these tags can be walked.
+
+    Parameters
+    ----------
+    tags
+        The way's OSM tags.
+
+    Returns
+    -------
+    True for any ``highway`` except motorways, construction and similar; False for
+    ``foot=no``, ``access=private|no`` (unless foot is explicitly allowed), ``area=yes``
+    and ``service=private``. Cycleways count only with an explicit foot permission.
+    """
+    highway = tags.get("highway")
+    if not highway or highway in _EXCLUDED_HIGHWAYS:
+        return False
+    foot = tags.get("foot")
+    if foot == "no" or tags.get("area") == "yes" or tags.get("service") == "private":
+        return False
+    if tags.get("access") in ("private", "no") and foot not in _FOOT_ALLOWED:
+        return False
+    return not (highway == "cycleway" and foot not in _FOOT_ALLOWED)
+
+
+def tobler_speed(slope: np.ndarray, flat_speed_mps: float) -> np.ndarray:
+    """Walking speed (m/s) on a slope ``dz/dx`` by Tobler's hiking function.
+
+    Scaled so that ``tobler_speed(0) == flat_speed_mps``; the fastest speed is at a
+    5 % descent (slope −0.05), uphill is always slower than the same slope downhill
+    (for |slope| > 0).
+    """
+    return flat_speed_mps * np.exp(-3.5 * (np.abs(np.asarray(slope) + 0.05) - 0.05))
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """An undirected walking network in a metric CRS, ready for array searches.
+
+    Build one with :func:`load_walk_network` or :meth:`from_edges`. Attributes:
+    ``node_id`` (original ids), ``node_xy`` (metres), ``edge_u``/``edge_v`` (node
+    indices), ``edge_geometry`` (LineStrings from u to v), ``edge_length`` (metres),
+    ``vertex_z`` (per-vertex elevations of every edge, or None), ``walking_speed_mps``.
+    """
+
+    crs: CRS
+    node_id: np.ndarray
+    node_xy: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_geometry: np.ndarray
+    walking_speed_mps: float = settings.walking_speed_mps
+    node_z: np.ndarray | None = None
+    vertex_z: np.ndarray | None = field(default=None, repr=False)
+    source: str = ""
+
+    # construction -------------------------------------------------------------------
+    @classmethod
+    def from_edges(
+        cls,
+        node_id: np.ndarray,
+        node_xy: np.ndarray,
+        edge_u: np.ndarray,
+        edge_v: np.ndarray,
+        edge_geometry: np.ndarray | None,
+        *,
+        crs: CRS | str,
+        node_z: np.ndarray | None = None,
+        walking_speed_mps: float = settings.walking_speed_mps,
+        source: str = "",
+    ) -> WalkNetwork:
+        """Build a network from node and edge arrays already in a metric CRS.
+
+        Edge geometries that run from v to u are reversed; missing geometries become
+        straight lines; zero-length edges are dropped. ``node_z`` (metres) enables the
+        slope-aware time model.
+        """
+        crs = CRS.from_user_input(crs)
+        if crs.is_geographic:
+            raise InputError(f"a WalkNetwork must be in a metric CRS, not {crs.to_string()}",
+                             file=source or None)
+        node_xy = np.asarray(node_xy, dtype=float)
+        edge_u = np.asarray(edge_u, dtype=np.int64)
+        edge_v = np.asarray(edge_v, dtype=np.int64)
+        if len(edge_u) == 0:
+            raise EmptyNetworkError("the source holds no walkable edges", file=source or None)
+        if edge_geometry is None:
+            edge_geometry = shapely.linestrings(
+                np.stack([node_xy[edge_u], node_xy[edge_v]], axis=1)
+            )
+        edge_geometry = _orient_geometries(np.asarray(edge_geometry, dtype=object),
+                                           node_xy[edge_u], node_xy[edge_v])
+        keep = shapely.length(edge_geometry) > 1e-9
+        vertex_z = None
+        if node_z is not None:
+            node_z = np.asarray(node_z, dtype=float)
+            vertex_z = _interpolate_vertex_z(edge_geometry, node_z[edge_u], node_z[edge_v])
+        net = cls(
+            crs=crs, node_id=np.asarray(node_id), node_xy=node_xy,
+            edge_u=edge_u[keep], edge_v=edge_v[keep], edge_geometry=edge_geometry[keep],
+            walking_speed_mps=walking_speed_mps, node_z=node_z,
+            vertex_z=None if vertex_z is None else _select_ragged(vertex_z, edge_geometry, keep),
+            source=source,
+        )
+        if len(net.edge_u) == 0:
+            raise EmptyNetworkError("every edge has zero length", file=source or None)
+        return net
+
+    def with_dem(self, dem_path: str | Path) -> WalkNetwork:
+        """Return a copy whose elevations are sampled from a DEM GeoTIFF at every vertex."""
+        node_z = sample_raster(dem_path, self.node_xy, self.crs)
+        coords = shapely.get_coordinates(self.edge_geometry)
+        vertex_z = sample_raster(dem_path, coords, self.crs)
+        # Where the DEM has no data, fall back to interpolating the node elevations.
+        if np.isnan(node_z).any():
+            raise InputError(
+                f"{int(np.isnan(node_z).sum())} network nodes lie outside the DEM or on "
+                "no-data cells; use a DEM that covers the whole network", file=dem_path)
+        fallback = _interpolate_vertex_z(self.edge_geometry, node_z[self.edge_u],
+                                         node_z[self.edge_v])
+        vertex_z = np.where(np.isnan(vertex_z), fallback, vertex_z)
+        return WalkNetwork(
+            crs=self.crs, node_id=self.node_id, node_xy=self.node_xy, edge_u=self.edge_u,
+            edge_v=self.edge_v, edge_geometry=self.edge_geometry,
+            walking_speed_mps=self.walking_speed_mps, node_z=node_z, vertex_z=vertex_z,
+            source=self.source,
+        )
+
+    def with_speed(self, walking_speed_mps: float) -> WalkNetwork:
+        """Return a copy with another flat walking speed (m/s)."""
+        if not walking_speed_mps > 0:
+            raise InputError("walking speed must be positive", column="speed",
+                             value=walking_speed_mps)
+        return WalkNetwork(
+            crs=self.crs, node_id=self.node_id, node_xy=self.node_xy, edge_u=self.edge_u,
+            edge_v=self.edge_v, edge_geometry=self.edge_geometry,
+            walking_speed_mps=walking_speed_mps, node_z=self.node_z, vertex_z=self.vertex_z,
+            source=self.source,
+        )
+
+    # derived arrays -----------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_xy)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges (parallel edges included)."""
+        return len(self.edge_u)
+
+    @property
+    def has_elevation(self) -> bool:
+        """Whether walking times follow the slope model."""
+        return self.vertex_z is not None
+
+    @cached_property
+    def edge_length(self) -> np.ndarray:
+        """Edge lengths in metres (length of the projected geometry)."""
+        return shapely.length(self.edge_geometry)
+
+    @cached_property
+    def edge_seconds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Walking seconds along each edge, (u → v, v → u)."""
+        if self.vertex_z is None:
+            t = self.edge_length / self.walking_speed_mps
+            return t, t
+        coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
+        same = index[1:] == index[:-1]
+        seg_len = np.hypot(*(coords[1:] - coords[:-1]).T)[same]
+        seg_dz = (self.vertex_z[1:] - self.vertex_z[:-1])[same]
+        seg_edge = index[1:][same]
+        slope = np.divide(seg_dz, seg_len, out=np.zeros_like(seg_dz), where=seg_len > 0)
+        forward = seg_len / tobler_speed(slope, self.walking_speed_mps)
+        backward = seg_len / tobler_speed(-slope, self.walking_speed_mps)
+        n = self.n_edges
+        return (np.bincount(seg_edge, forward, minlength=n),
+                np.bincount(seg_edge, backward, minlength=n))
+
+    @cached_property
+    def distance_graph(self) -> sparse.csr_matrix:
+        """Symmetric CSR matrix of the shortest edge length between each node pair."""
+        u, v, w = self.edge_u, self.edge_v, self.edge_length
+        return _csr_min(np.concatenate([u, v]), np.concatenate([v, u]),
+                        np.concatenate([w, w]), self.n_nodes)
+
+    @cached_property
+    def time_graph(self) -> sparse.csr_matrix:
+        """Directed CSR matrix of walking seconds (row = from, column = to)."""
+        if self.vertex_z is None:
+            return self.distance_graph / self.walking_speed_mps
+        t_uv, t_vu = self.edge_seconds
+        u, v = self.edge_u, self.edge_v
+        return _csr_min(np.concatenate([u, v]), np.concatenate([v, u]),
+                        np.concatenate([t_uv, t_vu]), self.n_nodes)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index over edge geometries, for attaching points."""
+        return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def to_geographic(self) -> Transformer:
+        """Transformer from the network's metric CRS to EPSG:4326 (lon, lat)."""
+        return Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        """The edges as a GeoDataFrame (metric CRS), for inspection and plotting."""
+        t_uv, t_vu = self.edge_seconds
+        return gpd.GeoDataFrame(
+            {"u": self.node_id[self.edge_u], "v": self.node_id[self.edge_v],
+             "length_m": self.edge_length, "seconds_uv": t_uv, "seconds_vu": t_vu},
+            geometry=self.edge_geometry, crs=self.crs,
+        )
+
+    def bounds_lonlat(self) -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat) of the nodes."""
+        lon, lat = self.to_geographic.transform(self.node_xy[:, 0], self.node_xy[:, 1])
+        return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
+
+    # persistence --------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the network to a compressed ``.npz`` file (geometry as WKB)."""
+        arrays: dict[str, Any] = {
+            "crs": np.array(self.crs.to_wkt()), "node_id": self.node_id,
+            "node_xy": self.node_xy, "edge_u": self.edge_u, "edge_v": self.edge_v,
+            "edge_wkb": np.array(shapely.to_wkb(self.edge_geometry), dtype=object),
+            "speed": np.array(self.walking_speed_mps), "source": np.array(self.source),
+        }
+        if self.vertex_z is not None:
+            arrays["node_z"] = self.node_z
+            arrays["vertex_z"] = self.vertex_z
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> WalkNetwork:
+        """Read a network written by :meth:`save`."""
+        with np.load(path, allow_pickle=True) as f:
+            return cls(
+                crs=CRS.from_wkt(str(f["crs"])), node_id=f["node_id"], node_xy=f["node_xy"],
+                edge_u=f["edge_u"], edge_v=f["edge_v"],
+                edge_geometry=shapely.from_wkb(f["edge_wkb"]),
+                walking_speed_mps=float(f["speed"]),
+                node_z=f["node_z"] if "node_z" in f else None,
+                vertex_z=f["vertex_z"] if "vertex_z" in f else None,
+                source=str(f["source"]),
+            )
+
+
+# ----------------------------------------------------------------------------------
+# loaders
+
+
+def load_walk_network(
+    source: str | Path,
+    *,
+    dem: str | Path | None = None,
+    walking_speed_mps: float = settings.walking_speed_mps,
+) -> WalkNetwork:
+    """Read a walking network from a file, choosing the reader by its name.
+
+    Parameters
+    ----------
+    source
+        ``.osm.pbf``/``.pbf`` (pyrosm), ``.osm``/``.xml``/``.osm.bz2`` (OSM XML),
+        ``.json`` (raw Overpass response), ``.graphml`` (osmnx) or ``.npz`` (saved).
+    dem
+        Optional DEM GeoTIFF; its elevations switch walking times to the slope model.
+    walking_speed_mps
+        Walking speed on flat ground.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        net = network_from_pbf(path)
+    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+        net = network_from_osm_xml(path)
+    elif name.endswith(".json"):
+        net = network_from_overpass_json(path)
+    elif name.endswith(".graphml"):
+        net = network_from_graphml(path)
+    elif name.endswith(".npz"):
+        net = WalkNetwork.load(path)
+    else:
+        raise InputError(
+            "unknown network format; expected .osm.pbf, .osm, .osm.bz2, .json (Overpass), "
+            ".graphml or .npz", file=path)
+    if walking_speed_mps != net.walking_speed_mps:
+        net = net.with_speed(walking_speed_mps)
+    return net.with_dem(dem) if dem is not None else net
+
+
+def network_from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "") -> WalkNetwork:
+    """Convert an osmnx graph (geographic or projected) into a :class:`WalkNetwork`.
+
+    Reciprocal directed edges collapse into one undirected edge; node ``elevation``
+    attributes (as set by ``osmnx.elevation``) enable the slope model.
+    """
+    if graph.number_of_edges() == 0:
+        raise EmptyNetworkError("the graph has no edges", file=source or None)
+    undirected = _osmnx_undirected(graph) if graph.is_directed() else graph
+    node_keys = np.array(list(undirected.nodes))
+    index = pd.Series(np.arange(len(node_keys)), index=node_keys)
+    x = np.array([d["x"] for _, d in undirected.nodes(data=True)], dtype=float)
+    y = np.array([d["y"] for _, d in undirected.nodes(data=True)], dtype=float)
+    z = [d.get("elevation") for _, d in undirected.nodes(data=True)]
+    node_z = (np.array(z, dtype=float)
+              if all(v is not None for v in z) and not np.isnan(np.array(z, float)).any()
+              else None)
+    rows = list(undirected.edges(data=True))
+    u = index.loc[[r[0] for r in rows]].to_numpy()
+    v = index.loc[[r[1] for r in rows]].to_numpy()
+    geoms = np.array([r[2].get("geometry") for r in rows], dtype=object)
+    missing = np.array([g is None for g in geoms])
+    if missing.any():
+        geoms[missing] = shapely.linestrings(
+            np.stack([np.column_stack([x, y])[u[missing]], np.column_stack([x, y])[v[missing]]],
+                     axis=1))
+    graph_crs = CRS.from_user_input(graph.graph.get("crs", "EPSG:4326"))
+    if graph_crs.is_geographic:
+        metric = metric_crs_for(float(np.median(x)), float(np.median(y)))
+        to_metric = Transformer.from_crs(graph_crs, metric, always_xy=True)
+        mx, my = to_metric.transform(x, y)
+        geoms = shapely.transform(geoms, lambda c: np.column_stack(
+            to_metric.transform(c[:, 0], c[:, 1])))
+    else:
+        metric, mx, my = graph_crs, x, y
+    return WalkNetwork.from_edges(node_keys, np.column_stack([mx, my]), u, v, geoms,
+                                  crs=metric, node_z=node_z, source=source)
+
+
+def network_from_overpass_json(path: str | Path) -> WalkNetwork:
+    """Read a raw Overpass API response (osmnx's cache format) as a walking network."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a JSON Overpass response: {exc}", file=path) from exc
+    if "elements" not in data:
+        raise InputError("no 'elements' key: not an Overpass response", file=path)
+    return _network_from_elements(data, source=str(path))
+
+
+def network_from_osm_xml(path: str | Path) -> WalkNetwork:
+    """Read an OSM XML file (``.osm``, ``.osm.bz2``) as a walking network."""
+    from osmnx import _osm_xml
+
+    try:
+        data = _osm_xml._overpass_json_from_xml(Path(path), "utf-8")
+    except Exception as exc:  # the XML parser raises several unrelated types
+        raise InputError(f"cannot parse OSM XML: {exc}", file=path) from exc
+    return _network_from_elements(data, source=str(path))
+
+
+def network_from_graphml(path: str | Path) -> WalkNetwork:
+    """Read an osmnx GraphML file as a walking network."""
+    import osmnx as ox
+
+    try:
+        graph = ox.load_graphml(path)
+    except Exception as exc:  # networkx raises several parser errors
+        raise InputError(f"cannot read GraphML: {exc}", file=path) from exc
+    return network_from_osmnx_graph(graph, source=str(path))
+
+
+def network_from_pbf(path: str | Path) -> WalkNetwork:
+    """Read an OSM PBF file with pyrosm's walking filter."""
+    import pyrosm
+
+    try:
+        osm = pyrosm.OSM(str(path))
+        nodes, edges = osm.get_network(network_type="walking", nodes=True)
+    except Exception as exc:  # pyrosm raises bare exceptions on corrupt files
+        raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
+    if edges is None or len(edges) == 0:
+        raise EmptyNetworkError("the PBF holds no walkable ways", file=path)
+    node_ids = nodes["id"].to_numpy(np.int64)
+    index = pd.Series(np.arange(len(node_ids)), index=node_ids)
+    lon, lat = nodes["lon"].to_numpy(float), nodes["lat"].to_numpy(float)
+    metric = metric_crs_for(float(np.median(lon)), float(np.median(lat)))
+    to_metric = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+    node_xy = np.column_stack(to_metric.transform(lon, lat))
+    geoms = gpd.GeoSeries(edges.geometry.values, crs="EPSG:4326").to_crs(metric).values
+    return WalkNetwork.from_edges(
+        node_ids, node_xy, index.loc[edges["u"].to_numpy(np.int64)].to_numpy(),
+        index.loc[edges["v"].to_numpy(np.int64)].to_numpy(), np.asarray(geoms),
+        crs=metric, source=str(path))
+
+
+def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
+    """Download the walking network of a place (e.g. ``"門司区, 北九州市, 日本"``).
+
+    Needs the internet; responses are cached in ``settings.cache_dir``.
+    """
+    import osmnx as ox
+
+    _configure_osmnx_cache()
+    graph = ox.graph_from_place(query, network_type="walk", simplify=True, retain_all=True)
+    return network_from_osmnx_graph(graph, source=f"osm:{query}")
+
+
+def network_from_bbox(west: float, south: float, east: float, north: float) -> WalkNetwork:
+    """Download the walking network inside a lon/lat bounding box (cached)."""
+    import osmnx as ox
+
+    _configure_osmnx_cache()
+    graph = ox.graph_from_bbox((west, south, east, north), network_type="walk",
+                               simplify=True, retain_all=True)
+    return network_from_osmnx_graph(graph, source=f"osm:bbox {west},{south},{east},{north}")
+
+
+def sample_raster(path: str | Path, xy: np.ndarray, crs: CRS) -> np.ndarray:
+    """Sample band 1 of a raster at metric coordinates ``xy``; NaN outside or on no-data."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        if src.crs is None:
+            raise InputError("the DEM has no CRS", file=path)
+        x, y = Transformer.from_crs(crs, src.crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        band = src.read(1, masked=True).astype(float).filled(np.nan)
+        col, row = ~src.transform * (np.asarray(x), np.asarray(y))
+        row, col = np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
+    inside = (row >= 0) & (row < band.shape[0]) & (col >= 0) & (col < band.shape[1])
+    out = np.full(len(xy), np.nan)
+    out[inside] = band[row[inside], col[inside]]
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# helpers
+
+
+def _network_from_elements(data: dict[str, Any], *, source: str) -> WalkNetwork:
+    """Filter Overpass-style elements to walkable ways and build a simplified network."""
+    import osmnx as ox
+    from osmnx.graph import _create_graph
+
+    elements = data.get("elements", [])
+    ways = [e for e in elements if e.get("type") == "way" and is_walkable(e.get("tags", {}))]
+    if not ways:
+        raise EmptyNetworkError("the file holds no walkable ways (highway=* for pedestrians)",
+                                file=source)
+    used = {n for w in ways for n in w.get("nodes", [])}
+    nodes = [e for e in elements if e.get("type") == "node" and e.get("id") in used]
+    graph = _create_graph([{"elements": nodes + ways}], bidirectional=True)
+    graph.remove_nodes_from(list(nx.isolates(graph)))
+    graph = ox.simplify_graph(graph)
+    return network_from_osmnx_graph(graph, source=source)
+
+
+def _osmnx_undirected(graph: nx.MultiDiGraph) -> nx.MultiGraph:
+    """Undirected view of a directed osmnx graph, merging reciprocal edges."""
+    import osmnx as ox
+
+    return ox.convert.to_undirected(graph)
+
+
+def _configure_osmnx_cache() -> None:
+    import osmnx as ox
+
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(settings.cache_dir)
+
+
+def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int) -> sparse.csr_matrix:
+    """CSR matrix keeping the minimum weight of duplicate (row, col) pairs, without self-loops."""
+    keep = rows != cols
+    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, weights = rows[first], cols[first], weights[first]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return sparse.csr_matrix((weights, cols, indptr), shape=(n, n))
+
+
+def _orient_geometries(geoms: np.ndarray, xy_u: np.ndarray, xy_v: np.ndarray) -> np.ndarray:
+    """Reverse geometries whose first vertex is nearer to v than to u."""
+    start = shapely.get_coordinates(shapely.get_point(geoms, 0))
+    flip = (np.hypot(*(start - xy_v).T) < np.hypot(*(start - xy_u).T))
+    if flip.any():
+        geoms = geoms.copy()
+        geoms[flip] = shapely.reverse(geoms[flip])
+    return geoms
+
+
+def _interpolate_vertex_z(geoms: np.ndarray, z_u: np.ndarray, z_v: np.ndarray) -> np.ndarray:
+    """Per-vertex elevations interpolated linearly along each edge between its end nodes."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    step = np.zeros(len(coords))
+    same = index[1:] == index[:-1]
+    step[1:][same] = np.hypot(*(coords[1:] - coords[:-1]).T)[same]
+    cum = np.cumsum(step)
+    starts = np.searchsorted(index, np.arange(len(geoms)))
+    along = cum - cum[starts][index]
+    total = np.bincount(index, step, minlength=len(geoms))
+    frac = np.divide(along, total[index], out=np.zeros_like(along), where=total[index] > 0)
+    return z_u[index] + frac * (z_v[index] - z_u[index])
+
+
+def _select_ragged(values: np.ndarray, geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Keep the per-vertex values of the geometries selected by ``keep``."""
+    _, index = shapely.get_coordinates(geoms, return_index=True)
+    return values[keep[index]]
