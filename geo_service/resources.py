@@ -1,0 +1,637 @@
+"""The community-resource (地域資源) model: fields, vocabulary, validation and views.
+
+A :class:`Resource` is what a coordinator's directory records about one service or place,
+with the fields the best Japanese directories keep (川西市 サポートナビ, 酒田市 社会資源ファイル,
+介護サービス情報公表): 名称・カナ, category, operator, address, location, **service area**,
+**schedule** (for 移動販売 a list of stops), fee, target users, how to apply, contact, payment
+methods, notes, **visibility**, last verified date, responsible coordinator and area, source.
+
+Everything is validated here, once, where it enters (API bodies, import rows): an invalid
+value raises a :class:`~geo_service._errors.InputError` subclass naming the field and value,
+which pydantic reports with the field's location.
+
+Module settings
+---------------
+- ``SENSITIVE_FIELDS``: the fields that may be marked staff-only one by one.
+- ``STAFF_ONLY_ALWAYS``: fields never shown to the public (coordinator, staff notes, source,
+  the staff-field list itself).
+- The category vocabulary is read from ``layers/resource_categories.toml``
+  (:func:`load_vocabulary`); nothing else in the code lists categories.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pyproj import Transformer
+from shapely.geometry import mapping, shape
+
+from geo_service import settings
+from geo_service._errors import InputError, SwappedCoordinatesError, UnknownCategoryError
+from geo_service.crs import in_japan, metric_crs_for
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_JA: dict[str, str] = dict(zip(WEEKDAYS, "月火水木金土日", strict=True))
+
+SensitiveField = Literal[
+    "address", "location", "operator", "contact.tel", "contact.fax", "contact.email",
+    "contact.url", "schedule", "fee", "target_users", "how_to_apply", "payment_methods",
+    "notes",
+]
+SENSITIVE_FIELDS: tuple[str, ...] = SensitiveField.__args__  # type: ignore[attr-defined]
+STAFF_ONLY_ALWAYS: tuple[str, ...] = (
+    "coordinator", "staff_notes", "source", "staff_fields", "visibility", "deleted",
+    "created_at", "updated_at",
+)
+ServiceAreaKind = Literal["none", "polygon", "areas", "radius", "walk", "municipality"]
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+class ServiceAreaError(InputError):
+    """A service area is malformed or names areas that are not in the boundary layer."""
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+@dataclass(frozen=True)
+class Category:
+    """One category of the controlled vocabulary (see ``layers/resource_categories.toml``)."""
+
+    key: str
+    label: str
+    aliases: tuple[str, ...]
+    colour: str
+    kind: Literal["place", "service", "mobile"]
+    food: bool
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The resource categories and operator types, with lookups from any spelling."""
+
+    categories: dict[str, Category]
+    operator_types: dict[str, str]
+    _lookup: dict[str, str] = field(default_factory=dict, repr=False)
+    _operator_lookup: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for cat in self.categories.values():
+            for spelling in (cat.key, cat.label, *cat.aliases):
+                self._lookup.setdefault(_norm(spelling), cat.key)
+        for key, label in self.operator_types.items():
+            self._operator_lookup[_norm(key)] = key
+            self._operator_lookup[_norm(label)] = key
+
+    def category_key(self, text: str, *, column: str | None = "category") -> str:
+        """Return the category key for a key, label or alias; raise when unknown."""
+        key = self._lookup.get(_norm(text))
+        if key is None:
+            known = "、".join(c.label for c in self.categories.values())
+            raise UnknownCategoryError(
+                f"unknown category; known categories are {known}", column=column, value=text
+            )
+        return key
+
+    def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
+        """Return the operator-type key for a key or Japanese label; raise when unknown."""
+        key = self._operator_lookup.get(_norm(text))
+        if key is None:
+            known = "、".join(self.operator_types.values())
+            raise InputError(
+                f"unknown operator type; known types are {known}", column=column, value=text
+            )
+        return key
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", str(text)).strip().lower()
+
+
+@lru_cache(maxsize=8)
+def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
+    """Read the category vocabulary from ``layers/resource_categories.toml``.
+
+    Parameters
+    ----------
+    path
+        Another vocabulary file; default ``settings.layers_dir / "resource_categories.toml"``.
+    """
+    path = Path(path) if path is not None else settings.layers_dir / "resource_categories.toml"
+    with open(path, "rb") as f:
+        spec = tomllib.load(f)
+    cats: dict[str, Category] = {}
+    for i, c in enumerate(spec.get("category", [])):
+        try:
+            cat = Category(
+                key=str(c["key"]), label=str(c["label"]),
+                aliases=tuple(str(a) for a in c.get("aliases", [])),
+                colour=str(c.get("colour", "#888888")), kind=c.get("kind", "place"),
+                food=bool(c.get("food", False)),
+            )
+        except KeyError as e:
+            raise InputError(f"category {i} lacks {e.args[0]!r}", file=path) from None
+        if cat.key in cats:
+            raise InputError("category key defined twice", file=path, value=cat.key)
+        cats[cat.key] = cat
+    return Vocabulary(cats, {str(k): str(v) for k, v in spec.get("operator_types", {}).items()})
+
+
+# --------------------------------------------------------------------------- value parts
+
+
+def normalise_time(value: str, *, column: str = "time") -> str:
+    """Return ``HH:MM`` for a clock time such as ``9:00`` or ``９：００``; 24:00 is allowed."""
+    text = unicodedata.normalize("NFKC", str(value)).strip().replace("時", ":").rstrip("分")
+    if text.endswith(":"):
+        text += "00"
+    m = _TIME.match(text)
+    if m is None:
+        raise InputError("not a clock time (expected HH:MM)", column=column, value=value)
+    h, mi = int(m.group(1)), int(m.group(2))
+    if h > 24 or mi > 59 or (h == 24 and mi > 0):
+        raise InputError("impossible clock time", column=column, value=value)
+    return f"{h:02d}:{mi:02d}"
+
+
+def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
+    """Raise unless (lon, lat) is a plausible geographic coordinate; detect swapped pairs."""
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise InputError("coordinate is not a finite number", column=column, value=(lon, lat))
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        if -90 <= lon <= 90 and -180 <= lat <= 180:
+            raise SwappedCoordinatesError(
+                "latitude and longitude appear swapped", column=column,
+                value={"lon": lon, "lat": lat},
+            )
+        raise InputError("coordinate outside ±180/±90", column=column, value=(lon, lat))
+    if in_japan(lat, lon) and not in_japan(lon, lat):
+        raise SwappedCoordinatesError(
+            "latitude and longitude appear swapped (the pair lies in Japan the other way round)",
+            column=column, value={"lon": lon, "lat": lat},
+        )
+
+
+class Stop(BaseModel):
+    """One stop of a mobile-sales (移動販売) route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    lon: float
+    lat: float
+    weekday: Weekday
+    time: str = Field(description="arrival time HH:MM")
+    minutes: int | None = Field(default=None, ge=0, le=24 * 60, description="stay in minutes")
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        return normalise_time(v, column="time")
+
+    @model_validator(mode="after")
+    def _coords(self) -> Stop:
+        check_lonlat(self.lon, self.lat, column="stop")
+        return self
+
+
+class Schedule(BaseModel):
+    """When a resource runs: weekdays, opening times, frequency, and stops for 移動販売."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: list[Weekday] = Field(default_factory=list)
+    start: str | None = None
+    end: str | None = None
+    frequency: str | None = Field(default=None, max_length=200, description="e.g. 毎週, 第1・3水曜")
+    text: str | None = Field(default=None, max_length=1000, description="as written (定休日 …)")
+    stops: list[Stop] = Field(default_factory=list)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _times(cls, v: str | None, info: Any) -> str | None:
+        return None if v in (None, "") else normalise_time(v, column=info.field_name)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return sorted(set(v), key=WEEKDAYS.index)
+
+    @model_validator(mode="after")
+    def _order(self) -> Schedule:
+        if self.start and self.end and self.end <= self.start:
+            raise InputError("end time is not after start time", column="end", value=self.end)
+        return self
+
+    def runs_on(self, day: Weekday) -> bool:
+        """Whether the resource runs (or a stop is served) on ``day``."""
+        return day in self.weekdays or any(s.weekday == day for s in self.stops)
+
+
+class Fee(BaseModel):
+    """Free or paid, an amount in yen where known, and the fee as written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["free", "paid", "unknown"] = "unknown"
+    amount_yen: int | None = Field(default=None, ge=0)
+    text: str | None = Field(default=None, max_length=500)
+
+
+class Contact(BaseModel):
+    """TEL, FAX, email and web address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tel: str | None = Field(default=None, max_length=50)
+    fax: str | None = Field(default=None, max_length=50)
+    email: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=500)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise InputError("not an email address", column="email", value=v)
+        return v or None
+
+
+class ServiceArea(BaseModel):
+    """Where a service is offered: one of the kinds below.
+
+    - ``polygon``: a GeoJSON Polygon/MultiPolygon in lon/lat (``geometry``);
+    - ``areas``: ids of areas of a boundary layer (``layer``, ``area_ids``), e.g. 小学校区;
+    - ``radius``: ``radius_m`` metres around the resource's location;
+    - ``walk``: ``minutes`` of walking from the location (resolved by the engine);
+    - ``municipality``: the whole municipality (市内全域);
+    - ``none``: not recorded (a place people go to).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ServiceAreaKind = "none"
+    geometry: dict[str, Any] | None = None
+    layer: str | None = None
+    area_ids: list[str] = Field(default_factory=list)
+    radius_m: float | None = Field(default=None, gt=0, le=100_000)
+    minutes: float | None = Field(default=None, gt=0, le=180)
+    text: str | None = Field(default=None, max_length=1000, description="as written")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceArea:
+        needs = {"polygon": "geometry", "radius": "radius_m", "walk": "minutes"}
+        if self.kind in needs and getattr(self, needs[self.kind]) is None:
+            raise ServiceAreaError(f"a {self.kind!r} service area needs {needs[self.kind]!r}",
+                                   column="service_area")
+        if self.kind == "areas" and (not self.layer or not self.area_ids):
+            raise ServiceAreaError("an 'areas' service area needs a layer and area_ids",
+                                   column="service_area")
+        if self.kind == "polygon":
+            self.geometry = mapping(polygon_from_geojson(self.geometry))
+        return self
+
+
+def polygon_from_geojson(geometry: Mapping[str, Any] | None) -> shapely.Geometry:
+    """Return a valid (Multi)Polygon in lon/lat from a GeoJSON mapping, or raise."""
+    try:
+        geom = shape(geometry)  # type: ignore[arg-type]
+    except Exception as e:  # shapely raises several types for bad GeoJSON
+        raise ServiceAreaError(f"malformed polygon: {e}", column="service_area.geometry",
+                               value=_short(geometry)) from None
+    if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+        raise ServiceAreaError("service area geometry must be a non-empty Polygon or "
+                               "MultiPolygon", column="service_area.geometry", value=geom.geom_type)
+    if not geom.is_valid:
+        raise ServiceAreaError(f"malformed polygon: {shapely.is_valid_reason(geom)}",
+                               column="service_area.geometry", value=_short(geometry))
+    minx, miny, maxx, maxy = geom.bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise ServiceAreaError("polygon coordinates are not lon/lat degrees",
+                               column="service_area.geometry", value=geom.bounds)
+    return geom
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+# --------------------------------------------------------------------------- the resource
+
+
+class ResourceFields(BaseModel):
+    """The editable content of a resource (what a create or import row carries)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200, description="名称")
+    kana: str | None = Field(default=None, max_length=200, description="カナ")
+    category: str = Field(description="category key, label or alias (layers/resource_categories)")
+    description: str | None = Field(default=None, max_length=4000, description="内容・活動概要")
+    operator: str | None = Field(default=None, max_length=200, description="運営主体")
+    operator_type: str | None = Field(default=None, description="運営主体の種別")
+    address: str | None = Field(default=None, max_length=300, description="住所")
+    lon: float | None = None
+    lat: float | None = None
+    service_area: ServiceArea = Field(default_factory=ServiceArea)
+    schedule: Schedule = Field(default_factory=Schedule)
+    fee: Fee = Field(default_factory=Fee)
+    target_users: str | None = Field(default=None, max_length=1000, description="対象者")
+    how_to_apply: str | None = Field(default=None, max_length=1000, description="申し込み方法")
+    contact: Contact = Field(default_factory=Contact)
+    payment_methods: list[str] = Field(default_factory=list)
+    notes: str | None = Field(default=None, max_length=4000, description="備考")
+    visibility: Literal["public", "staff"] = "public"
+    staff_fields: list[SensitiveField] = Field(default_factory=list)
+    last_verified: date | None = Field(default=None, description="最終確認日")
+    coordinator: str | None = Field(default=None, max_length=100, description="担当")
+    area: str | None = Field(default=None, max_length=100, description="responsible area id")
+    source: str | None = Field(default=None, max_length=500)
+    staff_notes: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str) -> str:
+        return load_vocabulary().category_key(v)
+
+    @field_validator("operator_type")
+    @classmethod
+    def _operator_type(cls, v: str | None) -> str | None:
+        return None if not v else load_vocabulary().operator_type_key(v)
+
+    @field_validator("staff_fields")
+    @classmethod
+    def _staff_fields(cls, v: list[str]) -> list[str]:
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _location(self) -> ResourceFields:
+        if (self.lon is None) != (self.lat is None):
+            raise InputError("give both lon and lat, or neither", column="location",
+                             value={"lon": self.lon, "lat": self.lat})
+        if self.lon is not None and self.lat is not None:
+            check_lonlat(self.lon, self.lat)
+        if self.service_area.kind in ("radius", "walk") and self.lon is None:
+            raise ServiceAreaError(f"a {self.service_area.kind!r} service area needs the "
+                                   "resource's location", column="service_area")
+        return self
+
+    @property
+    def needs_location(self) -> bool:
+        """True when the resource has no coordinates yet (to be geocoded or placed by hand)."""
+        return self.lon is None
+
+
+class Resource(ResourceFields):
+    """A stored resource: the fields plus id, timestamps and the soft-delete flag."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted: bool = False
+
+
+class ResourceValidationError(InputError):
+    """A resource failed validation; ``errors`` lists every problem (field, value, reason)."""
+
+    def __init__(self, errors: list[tuple[str, Any, str]]) -> None:
+        self.errors = errors
+        field_name, value, reason = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        super().__init__(reason + more, column=field_name, value=value)
+
+
+def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:
+    """(field path, value, reason) for each error of a pydantic ValidationError."""
+    out = []
+    for e in error.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "resource"
+        ctx_error = (e.get("ctx") or {}).get("error")
+        reason = ctx_error.reason if isinstance(ctx_error, InputError) else e["msg"]
+        out.append((loc, e.get("input"), reason))
+    return out
+
+
+def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | None = None
+                      ) -> ResourceFields:
+    """Validate ``data`` as ``model`` (default :class:`Resource`), raising a typed error.
+
+    Raises
+    ------
+    ResourceValidationError
+        Naming every field at fault, its value and the reason.
+    """
+    model = model or Resource
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ResourceValidationError(validation_problems(e)) from None
+
+
+def new_resource_id() -> str:
+    """A fresh, unguessable resource id (``r-`` and 12 hex digits)."""
+    return "r-" + uuid.uuid4().hex[:12]
+
+
+def apply_update(resource: Resource, changes: Mapping[str, Any]) -> Resource:
+    """Return ``resource`` with ``changes`` applied and the whole result validated again."""
+    data = resource.model_dump()
+    data.update(changes)
+    return validate_resource(data)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- public view
+
+
+def is_public(resource: Resource) -> bool:
+    """Whether the public may see the resource at all."""
+    return resource.visibility == "public" and not resource.deleted
+
+
+def public_view(resource: Resource) -> dict[str, Any] | None:
+    """The resource as the public may see it, or None when it is staff-only or deleted.
+
+    Fields marked staff-only are blanked and the always-staff fields are left out; this is
+    the single function every public response, export and map layer goes through.
+    """
+    if not is_public(resource):
+        return None
+    data = resource.model_dump(mode="json", exclude=set(STAFF_ONLY_ALWAYS))
+    hidden = set(resource.staff_fields)
+    for name in hidden:
+        if name == "location":
+            data["lon"] = data["lat"] = None
+        elif name.startswith("contact."):
+            data["contact"][name.split(".", 1)[1]] = None
+        elif name == "schedule":
+            data["schedule"] = Schedule().model_dump(mode="json")
+        elif name == "fee":
+            data["fee"] = Fee().model_dump(mode="json")
+        elif name == "payment_methods":
+            data["payment_methods"] = []
+        else:
+            data[name] = None
+    if "location" in hidden:
+        # a radius or walk area around a hidden location would reveal it
+        if data["service_area"]["kind"] in ("radius", "walk"):
+            data["service_area"] = ServiceArea(kind="none").model_dump(mode="json")
+        for stop in data["schedule"]["stops"]:
+            stop["lon"] = stop["lat"] = None
+    return data
+
+
+# --------------------------------------------------------------------------- area layers
+
+
+@dataclass
+class AreaLayer:
+    """A boundary layer (小学校区, 日常生活圏域 …): area ids, names and lon/lat polygons."""
+
+    name: str
+    ids: list[str]
+    names: list[str]
+    geometries: np.ndarray  # shapely geometries, EPSG:4326
+
+    @classmethod
+    def from_geodataframe(cls, gdf: gpd.GeoDataFrame, name: str, *, id_column: str,
+                          name_column: str) -> AreaLayer:
+        """Build a layer from a GeoDataFrame with a CRS (converted to EPSG:4326)."""
+        for col in (id_column, name_column):
+            if col not in gdf.columns:
+                raise InputError("column not found in the boundary layer", file=name, column=col)
+        if gdf.crs is None:
+            raise InputError("boundary layer has no CRS", file=name)
+        g = gdf.to_crs(4326)
+        return cls(name, [str(v) for v in g[id_column]], [str(v) for v in g[name_column]],
+                   np.asarray(g.geometry.values, dtype=object))
+
+    def union(self, area_ids: Iterable[str]) -> shapely.Geometry:
+        """The union of the named areas' polygons; raise for an unknown id."""
+        index = {a: i for i, a in enumerate(self.ids)}
+        picked = []
+        for a in area_ids:
+            if a not in index:
+                raise ServiceAreaError(f"no such area in layer {self.name!r}",
+                                       column="service_area.area_ids", value=a)
+            picked.append(self.geometries[index[a]])
+        return shapely.union_all(picked)
+
+    def resolve_name(self, text: str) -> str | None:
+        """The id of the area called ``text`` (with or without 校区/学区/地区), else None."""
+        wanted = _area_key(text)
+        for area_id, area_name in zip(self.ids, self.names, strict=True):
+            if wanted in (_area_key(area_name), _norm(area_id)):
+                return area_id
+        return None
+
+
+_AREA_SUFFIXES = (
+    "小学校区", "中学校区", "校区", "学区", "地区", "小学校", "中学校", "地域", "圏域",
+)
+
+
+def _area_key(text: str) -> str:
+    t = _norm(text)
+    for suffix in _AREA_SUFFIXES:
+        if t.endswith(suffix) and len(t) > len(suffix):
+            return t[: -len(suffix)]
+    return t
+
+
+_WHOLE = ("市内全域", "町内全域", "村内全域", "区内全域", "全域", "市内一円", "市全域", "市内")
+_RADIUS = re.compile(r"^半径\s*(\d+(?:\.\d+)?)\s*(m|ｍ|メートル|km|ｋｍ|キロ)")
+_WALK = re.compile(r"^徒歩\s*(\d+(?:\.\d+)?)\s*分")
+
+
+def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> ServiceArea:
+    """Turn service-area text as coordinators write it into a :class:`ServiceArea`.
+
+    「市内全域」 → whole municipality; 「半径500m」 → radius; 「徒歩15分」 → walking time;
+    「立岩小学校区、菰田小学校区」 → the areas of the first layer that knows every name.
+
+    Raises
+    ------
+    ServiceAreaError
+        Naming the parts that no loaded boundary layer can resolve.
+    """
+    raw = str(text).strip()
+    t = unicodedata.normalize("NFKC", raw).strip()
+    if not t:
+        return ServiceArea()
+    if t in _WHOLE:
+        return ServiceArea(kind="municipality", text=raw)
+    if m := _RADIUS.match(t):
+        metres = float(m.group(1)) * (1000 if m.group(2).lower() in ("km", "キロ") else 1)
+        return ServiceArea(kind="radius", radius_m=metres, text=raw)
+    if m := _WALK.match(t):
+        return ServiceArea(kind="walk", minutes=float(m.group(1)), text=raw)
+    parts = [p for p in re.split(r"[、,，・/／\s]+|及び|および", t) if p]
+    if not layers:
+        raise ServiceAreaError("service area names areas but no boundary layer is loaded to "
+                               "resolve them", column="service_area", value=raw)
+    best: tuple[str, list[str], list[str]] | None = None
+    for layer in layers.values():
+        ids = [layer.resolve_name(p) for p in parts]
+        missing = [p for p, i in zip(parts, ids, strict=True) if i is None]
+        if not missing:
+            found = list(dict.fromkeys(i for i in ids if i is not None))
+            return ServiceArea(kind="areas", layer=layer.name, area_ids=found, text=raw)
+        if best is None or len(missing) < len(best[2]):
+            best = (layer.name, [i for i in ids if i], missing)
+    assert best is not None
+    raise ServiceAreaError(
+        f"area name(s) {'、'.join(best[2])} not found in the boundary layer(s) "
+        f"{', '.join(layers)}", column="service_area", value=raw,
+    )
+
+
+def service_area_geometry(resource: ResourceFields, layers: Mapping[str, AreaLayer], *,
+                          walking_speed_mps: float | None = None) -> shapely.Geometry | None:
+    """The lon/lat polygon a service area covers, where it can be drawn without the engine.
+
+    A walking-time area is drawn as the circle of the straight-line upper bound
+    (minutes × speed); the engine refines it. Returns None for ``none`` and
+    ``municipality`` areas, and for ``areas`` whose layer is not loaded.
+    """
+    sa = resource.service_area
+    if sa.kind == "polygon":
+        return polygon_from_geojson(sa.geometry)
+    if sa.kind == "areas":
+        layer = layers.get(sa.layer or "")
+        return None if layer is None else layer.union(sa.area_ids)
+    if sa.kind in ("radius", "walk") and resource.lon is not None and resource.lat is not None:
+        speed = walking_speed_mps or settings.walking_speed_mps
+        metres = sa.radius_m if sa.kind == "radius" else (sa.minutes or 0) * 60 * speed
+        return _geodesic_circle(resource.lon, resource.lat, float(metres or 0))
+    return None
+
+
+def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
+    crs = metric_crs_for(lon, lat)
+    fwd = Transformer.from_crs(4326, crs, always_xy=True)
+    back = Transformer.from_crs(crs, 4326, always_xy=True)
+    x, y = fwd.transform(lon, lat)
+    circle = shapely.Point(x, y).buffer(metres, quad_segs=16)
+    return shapely.transform(circle, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))

@@ -1,0 +1,97 @@
+"""Persistence of the resource registry: SQLite by default, PostgreSQL + PostGIS by URL.
+
+>>> store = open_store("sqlite:///data/registry.sqlite3")      # created on first use
+>>> store = open_store("postgresql+psycopg://user:pw@host/db")  # shared deployment
+
+:func:`open_store` brings the schema to the latest Alembic migration before returning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from geo_service.resources import AreaLayer
+from geo_service.store.repository import (
+    HistoryEntry,
+    NotFoundError,
+    Page,
+    ResourceFilter,
+    ResourceStore,
+    Role,
+    User,
+)
+
+__all__ = [
+    "HistoryEntry", "NotFoundError", "Page", "ResourceFilter", "ResourceStore", "Role", "User",
+    "create_store_engine", "migrate", "open_store",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_store_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for a store URL; SQLite files get WAL mode and their folder.
+
+    Parameters
+    ----------
+    url
+        ``sqlite:///path/file.sqlite3``, ``sqlite://`` (in memory) or
+        ``postgresql+psycopg://user:password@host/database``.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+        else:
+            from sqlalchemy.pool import StaticPool
+
+            engine = create_engine(url, connect_args={"check_same_thread": False},
+                                   poolclass=StaticPool)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
+                     "use sqlite:///FILE or postgresql+psycopg://…")
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` with the package's Alembic migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
+               run_migrations: bool = True) -> ResourceStore:
+    """Open (and on first use create) the registry at ``url``.
+
+    Parameters
+    ----------
+    url
+        The database URL (see :func:`create_store_engine`).
+    layers
+        Boundary layers by name, for drawing ``areas`` service areas.
+    run_migrations
+        Upgrade the schema to the latest revision first (default).
+    """
+    engine = create_store_engine(url)
+    if run_migrations:
+        migrate(engine)
+    return ResourceStore(engine, layers=layers)

@@ -1,0 +1,457 @@
+"""The resource store: CRUD with history, soft delete and undo, filtered and spatial lists.
+
+One :class:`ResourceStore` wraps one SQLAlchemy engine. On SQLite the spatial predicates
+are a bounding-box pre-filter in SQL (indexed ``lon``/``lat`` and service-area bbox
+columns) followed by an exact shapely test; on PostGIS they are ``ST_Within``,
+``ST_Covers`` and ``&&`` on GiST-indexed geometry columns. Both give the same answers
+(the storage tests run on both).
+
+Every write goes through one transaction and appends to ``resource_history`` (who, when,
+before, after); ``delete`` only sets a flag and :meth:`ResourceStore.undo` reverts the last
+change of a resource, whatever it was.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import numpy as np
+import shapely
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from geo_service._errors import DuplicateIdError, InputError
+from geo_service.resources import (
+    WEEKDAYS,
+    AreaLayer,
+    Resource,
+    ResourceFields,
+    Weekday,
+    new_resource_id,
+    service_area_geometry,
+    validate_resource,
+)
+from geo_service.store.schema import history, resources, users
+
+Role = Literal["coordinator", "admin"]
+
+
+class NotFoundError(LookupError):
+    """No (live) resource or user with that id."""
+
+    def __init__(self, what: str, key: str) -> None:
+        self.what, self.key = what, key
+        super().__init__(f"no {what} with id {key!r}")
+
+
+@dataclass(frozen=True)
+class ResourceFilter:
+    """What :meth:`ResourceStore.list` selects; every criterion is optional.
+
+    ``area`` matches the responsible area or an area of an ``areas`` service area;
+    ``keyword`` searches 名称, カナ and 内容 (NFKC, case-insensitive); ``bbox`` and
+    ``within`` select by location (lon/lat); ``serves`` selects services whose service
+    area covers the point (whole-municipality services always do).
+    """
+
+    category: str | None = None
+    categories: tuple[str, ...] | None = None
+    area: str | None = None
+    weekday: Weekday | None = None
+    fee: Literal["free", "paid", "unknown"] | None = None
+    keyword: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    within: shapely.Geometry | None = None
+    serves: tuple[float, float] | None = None
+    needs_location: bool | None = None
+    include_staff: bool = False
+    include_deleted: bool = False
+
+
+@dataclass
+class Page:
+    """One page of a list: the resources and the total number matching."""
+
+    items: list[Resource]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change: what, who, when, and the resource before and after (JSON)."""
+
+    id: int
+    resource_id: str
+    action: str
+    username: str | None
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class User:
+    """A staff user; coordinators edit the resources of ``areas`` only."""
+
+    username: str
+    role: Role
+    areas: tuple[str, ...]
+    active: bool = True
+    password_hash: str = field(default="", repr=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _search_text(r: ResourceFields) -> str:
+    parts = [r.name, r.kana or "", r.description or ""]
+    return unicodedata.normalize("NFKC", " ".join(parts)).lower()
+
+
+def _weekday_mask(days: Iterable[str]) -> int:
+    return sum(1 << WEEKDAYS.index(d) for d in set(days))  # type: ignore[arg-type]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ResourceStore:
+    """Persistence of resources, their history and users on SQLite or PostGIS.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine whose schema is at the latest migration (see :func:`open_store`).
+    layers
+        Boundary layers by name, used to draw ``areas`` service areas for spatial queries.
+    """
+
+    def __init__(self, engine: Engine, *, layers: Mapping[str, AreaLayer] | None = None) -> None:
+        self.engine = engine
+        self.layers: dict[str, AreaLayer] = dict(layers or {})
+
+    @property
+    def postgis(self) -> bool:
+        """Whether the backend is PostgreSQL with PostGIS."""
+        return self.engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ writing
+
+    def _row_values(self, r: Resource) -> dict[str, Any]:
+        geom = service_area_geometry(r, self.layers)
+        bbox = geom.bounds if geom is not None else (None,) * 4
+        days = [*r.schedule.weekdays, *(s.weekday for s in r.schedule.stops)]
+        sa = r.service_area
+        return {
+            "id": r.id, "name": r.name, "kana": r.kana, "category": r.category,
+            "area": r.area, "coordinator": r.coordinator, "visibility": r.visibility,
+            "deleted": r.deleted, "lon": r.lon, "lat": r.lat,
+            "needs_location": r.needs_location, "weekday_mask": _weekday_mask(days),
+            "fee_kind": r.fee.kind, "search_text": _search_text(r),
+            "last_verified": r.last_verified, "sa_kind": sa.kind, "sa_layer": sa.layer,
+            "sa_areas": "," + ",".join(sa.area_ids) + "," if sa.area_ids else None,
+            "sa_minx": bbox[0], "sa_miny": bbox[1], "sa_maxx": bbox[2], "sa_maxy": bbox[3],
+            "location": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
+            "service_geom": geom,
+            "data": r.model_dump(mode="json"),
+            "created_at": r.created_at, "updated_at": r.updated_at,
+        }
+
+    def _log(self, conn: Connection, resource_id: str, action: str, user: str | None,
+             before: Resource | None, after: Resource | None, at: datetime) -> None:
+        conn.execute(insert(history).values(
+            resource_id=resource_id, action=action, username=user, at=at,
+            before=before.model_dump(mode="json") if before else None,
+            after=after.model_dump(mode="json") if after else None,
+        ))
+
+    def _insert(self, conn: Connection, fields: ResourceFields, user: str | None,
+                action: str, at: datetime) -> Resource:
+        data = fields.model_dump()
+        data.setdefault("id", None)
+        data["id"] = data["id"] or new_resource_id()
+        data.update(created_at=at, updated_at=at, deleted=False)
+        res = validate_resource(data)
+        exists = conn.execute(select(resources.c.id).where(resources.c.id == res.id)).first()
+        if exists:
+            raise DuplicateIdError("a resource with this id already exists", column="id",
+                                   value=res.id)
+        conn.execute(insert(resources).values(**self._row_values(res), version=1))
+        self._log(conn, res.id, action, user, None, res, at)
+        return res
+
+    def add(self, fields: ResourceFields, *, user: str | None = None) -> Resource:
+        """Store a new resource (a :class:`Resource` keeps its id, otherwise one is made)."""
+        with self.engine.begin() as conn:
+            return self._insert(conn, fields, user, "create", _now())
+
+    def add_many(self, items: Sequence[ResourceFields], *, user: str | None = None,
+                 action: str = "import") -> list[Resource]:
+        """Store many resources in one transaction: all of them or, on any error, none."""
+        at = _now()
+        try:
+            with self.engine.begin() as conn:
+                return [self._insert(conn, it, user, action, at) for it in items]
+        except IntegrityError as e:  # a concurrent writer took an id
+            raise DuplicateIdError(f"id conflict while importing: {e.orig}") from None
+
+    def _fetch(self, conn: Connection, resource_id: str, *, include_deleted: bool) -> Resource:
+        row = conn.execute(select(resources.c.data, resources.c.deleted)
+                           .where(resources.c.id == resource_id)).first()
+        if row is None or (row.deleted and not include_deleted):
+            raise NotFoundError("resource", resource_id)
+        return Resource.model_validate(row.data)
+
+    def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
+                 user: str | None, at: datetime) -> Resource:
+        after = after.model_copy(update={"updated_at": at, "created_at": before.created_at})
+        values = self._row_values(after)
+        values.pop("id")
+        conn.execute(update(resources).where(resources.c.id == before.id)
+                     .values(**values, version=resources.c.version + 1))
+        self._log(conn, before.id, action, user, before, after, at)
+        return after
+
+    def update(self, resource_id: str, changes: Mapping[str, Any], *,
+               user: str | None = None) -> Resource:
+        """Apply ``changes`` (field → new value), validate the result, keep the history."""
+        if "id" in changes and changes["id"] != resource_id:
+            raise InputError("the id of a resource cannot be changed", column="id",
+                             value=changes["id"])
+        with self.engine.begin() as conn:
+            before = self._fetch(conn, resource_id, include_deleted=False)
+            data = before.model_dump()
+            data.update({k: v for k, v in changes.items()
+                         if k not in ("created_at", "updated_at", "deleted")})
+            after = validate_resource(data)
+            return self._replace(conn, before, after, "update", user, _now())
+
+    def delete(self, resource_id: str, *, user: str | None = None) -> Resource:
+        """Soft-delete a resource: hidden from every list, restorable with :meth:`undo`."""
+        with self.engine.begin() as conn:
+            before = self._fetch(conn, resource_id, include_deleted=False)
+            after = before.model_copy(update={"deleted": True})
+            return self._replace(conn, before, after, "delete", user, _now())
+
+    def undo(self, resource_id: str, *, user: str | None = None) -> Resource:
+        """Revert the last change of a resource (undelete, un-update, or un-create).
+
+        The revert is itself a change in the history (action ``undo``), so undoing twice
+        restores the state before the first undo.
+        """
+        with self.engine.begin() as conn:
+            last = conn.execute(
+                select(history).where(history.c.resource_id == resource_id)
+                .order_by(history.c.id.desc()).limit(1)
+            ).first()
+            if last is None:
+                raise NotFoundError("resource", resource_id)
+            current = self._fetch(conn, resource_id, include_deleted=True)
+            if last.before is None:  # the last change created it: undo = delete
+                target = current.model_copy(update={"deleted": True})
+            else:
+                target = Resource.model_validate(last.before)
+            return self._replace(conn, current, target, "undo", user, _now())
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, resource_id: str, *, include_deleted: bool = False) -> Resource:
+        """The resource with this id; raise :class:`NotFoundError` if absent or deleted."""
+        with self.engine.connect() as conn:
+            return self._fetch(conn, resource_id, include_deleted=include_deleted)
+
+    def history(self, resource_id: str) -> list[HistoryEntry]:
+        """All recorded changes of a resource, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(history).where(history.c.resource_id == resource_id)
+                                .order_by(history.c.id)).all()
+        return [HistoryEntry(r.id, r.resource_id, r.action, r.username, r.at, r.before,
+                             r.after) for r in rows]
+
+    def _conditions(self, f: ResourceFilter) -> list[Any]:
+        c = resources.c
+        cond: list[Any] = []
+        if not f.include_deleted:
+            cond.append(c.deleted.is_(False))
+        if not f.include_staff:
+            cond.append(c.visibility == "public")
+        if f.category:
+            cond.append(c.category == f.category)
+        if f.categories is not None:
+            cond.append(c.category.in_(f.categories))
+        if f.area:
+            cond.append(or_(c.area == f.area,
+                            c.sa_areas.like("%," + _like_escape(f.area) + ",%", escape="\\")))
+        if f.weekday:
+            bit = 1 << WEEKDAYS.index(f.weekday)
+            cond.append(c.weekday_mask.op("&")(bit) != 0)
+        if f.fee:
+            cond.append(c.fee_kind == f.fee)
+        if f.keyword:
+            kw = unicodedata.normalize("NFKC", f.keyword).strip().lower()
+            cond.append(c.search_text.like("%" + _like_escape(kw) + "%", escape="\\"))
+        if f.needs_location is not None:
+            cond.append(c.needs_location.is_(f.needs_location))
+        if f.bbox:
+            minx, miny, maxx, maxy = f.bbox
+            if self.postgis:
+                cond.append(c.location.op("&&")(func.ST_MakeEnvelope(minx, miny, maxx, maxy,
+                                                                      4326)))
+            cond.append(and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy)))
+        if f.within is not None:
+            if self.postgis:
+                cond.append(func.ST_Within(c.location, func.ST_GeomFromText(
+                    shapely.to_wkt(f.within), 4326)))
+            else:
+                minx, miny, maxx, maxy = f.within.bounds
+                cond.append(and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy)))
+        if f.serves is not None:
+            x, y = f.serves
+            if self.postgis:
+                cover = func.ST_Covers(c.service_geom, func.ST_SetSRID(func.ST_MakePoint(x, y),
+                                                                        4326))
+            else:
+                cover = and_(c.sa_minx <= x, c.sa_maxx >= x, c.sa_miny <= y, c.sa_maxy >= y)
+            cond.append(or_(c.sa_kind == "municipality", cover))
+        return cond
+
+    def _needs_exact_test(self, f: ResourceFilter) -> bool:
+        return not self.postgis and (f.within is not None or f.serves is not None)
+
+    def _exact(self, f: ResourceFilter, row: Row[Any]) -> bool:
+        if f.within is not None and not f.within.covers(shapely.Point(row.lon, row.lat)):
+            return False
+        if f.serves is not None and row.sa_kind != "municipality":
+            return bool(row.service_geom is not None
+                        and row.service_geom.covers(shapely.Point(*f.serves)))
+        return True
+
+    def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
+             offset: int = 0) -> Page:
+        """Resources matching ``f``, ordered by カナ/名称 then id, one page at a time."""
+        f = f or ResourceFilter()
+        c = resources.c
+        order = (func.coalesce(c.kana, c.name), c.id)
+        cond = self._conditions(f)
+        with self.engine.connect() as conn:
+            if self._needs_exact_test(f):
+                rows = conn.execute(select(c.id, c.lon, c.lat, c.sa_kind, c.service_geom)
+                                    .where(*cond).order_by(*order)).all()
+                ids = [r.id for r in rows if self._exact(f, r)]
+                total, page_ids = len(ids), ids[offset: offset + limit]
+                data = {r.id: r.data for r in conn.execute(
+                    select(c.id, c.data).where(c.id.in_(page_ids)))}
+                items = [data[i] for i in page_ids]
+            else:
+                total = conn.execute(select(func.count()).select_from(resources)
+                                     .where(*cond)).scalar_one()
+                items = list(conn.execute(select(c.data).where(*cond).order_by(*order)
+                                          .limit(limit).offset(offset)).scalars())
+        return Page([Resource.model_validate(d) for d in items], total, limit, offset)
+
+    def all(self, f: ResourceFilter | None = None) -> list[Resource]:
+        """Every resource matching ``f`` (no paging), e.g. for exports."""
+        page = self.list(f, limit=10**9)
+        return page.items
+
+    def locations(self, f: ResourceFilter | None = None) -> tuple[list[str], np.ndarray]:
+        """Ids and lon/lat (n × 2) of the located resources matching ``f``."""
+        f = f or ResourceFilter()
+        c = resources.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.id, c.lon, c.lat).where(
+                *self._conditions(f), c.lon.is_not(None)).order_by(c.id)).all()
+        xy = np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2)
+        return [r.id for r in rows], xy
+
+    def unverified(self, *, months: int = 12, today: date | None = None,
+                   include_staff: bool = True) -> list[Resource]:
+        """Live resources not verified for ``months`` months (or never), oldest first."""
+        today = today or date.today()
+        y, m = divmod(today.year * 12 + today.month - 1 - months, 12)
+        day = min(today.day, 28)
+        cutoff = date(y, m + 1, day)
+        c = resources.c
+        f = ResourceFilter(include_staff=include_staff)
+        with self.engine.connect() as conn:
+            data = conn.execute(select(c.data).where(
+                *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
+                .order_by(c.last_verified.nulls_first(), c.id)).scalars().all()
+        return [Resource.model_validate(d) for d in data]
+
+    def count(self) -> int:
+        """Number of live (not deleted) resources, public and staff."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(resources)
+                                .where(resources.c.deleted.is_(False))).scalar_one()
+
+    # ------------------------------------------------------------------ users
+
+    def add_user(self, username: str, password_hash: str, *, role: Role,
+                 areas: Iterable[str] = ()) -> User:
+        """Create a user; raise :class:`DuplicateIdError` if the name is taken."""
+        if role not in ("coordinator", "admin"):
+            raise InputError("unknown role (coordinator or admin)", column="role", value=role)
+        if not username or len(username) > 100:
+            raise InputError("user name must have 1–100 characters", column="username",
+                             value=username)
+        with self.engine.begin() as conn:
+            if conn.execute(select(users.c.username)
+                            .where(users.c.username == username)).first():
+                raise DuplicateIdError("user already exists", column="username", value=username)
+            conn.execute(insert(users).values(username=username, password_hash=password_hash,
+                                              role=role, areas=list(areas), active=True,
+                                              created_at=_now()))
+        return self.get_user(username)
+
+    def get_user(self, username: str) -> User:
+        """The user with this name; raise :class:`NotFoundError` if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).first()
+        if row is None:
+            raise NotFoundError("user", username)
+        return User(row.username, row.role, tuple(row.areas), row.active, row.password_hash)
+
+    def list_users(self) -> list[User]:
+        """All users, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.username)).all()
+        return [User(r.username, r.role, tuple(r.areas), r.active, r.password_hash)
+                for r in rows]
+
+    def update_user(self, username: str, *, password_hash: str | None = None,
+                    role: Role | None = None, areas: Iterable[str] | None = None,
+                    active: bool | None = None) -> User:
+        """Change a user's password hash, role, areas or active flag."""
+        values: dict[str, Any] = {}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if role is not None:
+            if role not in ("coordinator", "admin"):
+                raise InputError("unknown role (coordinator or admin)", column="role",
+                                 value=role)
+            values["role"] = role
+        if areas is not None:
+            values["areas"] = list(areas)
+        if active is not None:
+            values["active"] = active
+        self.get_user(username)
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(update(users).where(users.c.username == username).values(**values))
+        return self.get_user(username)
+
+    def delete_user(self, username: str) -> None:
+        """Remove a user (their past changes stay in the history under their name)."""
+        self.get_user(username)
+        with self.engine.begin() as conn:
+            conn.execute(delete(users).where(users.c.username == username))

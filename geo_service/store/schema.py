@@ -1,0 +1,124 @@
+"""Tables of the resource registry and the geometry column type used on both backends.
+
+Geometry travels as hex EWKB (SRID 4326): PostGIS reads and writes that text form of its
+``geometry`` type directly, and on SQLite the same text is kept in a ``TEXT`` column and
+evaluated with shapely. Every table is created by the Alembic migrations in
+``migrations/versions``; :data:`metadata` mirrors them for queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shapely
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
+
+SRID = 4326
+
+
+class _PostGISGeometry(UserDefinedType):
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY") -> None:
+        self.geometry_type = geometry_type
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f"geometry({self.geometry_type},{SRID})"
+
+
+class Geometry(TypeDecorator):
+    """A lon/lat geometry column: PostGIS ``geometry`` or hex EWKB text on SQLite."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY") -> None:
+        super().__init__()
+        self.geometry_type = geometry_type
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry(self.geometry_type))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        geom = shapely.set_srid(value, SRID)
+        return shapely.to_wkb(geom, hex=True, include_srid=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> shapely.Geometry | None:
+        return None if value is None else shapely.from_wkb(value)
+
+
+metadata = MetaData()
+
+resources = Table(
+    "resources", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kana", String(200)),
+    Column("category", String(40), nullable=False, index=True),
+    Column("area", String(100), index=True),
+    Column("coordinator", String(100)),
+    Column("visibility", String(10), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("needs_location", Boolean, nullable=False),
+    Column("weekday_mask", Integer, nullable=False, default=0),
+    Column("fee_kind", String(10), nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("last_verified", Date),
+    Column("sa_kind", String(20), nullable=False),
+    Column("sa_layer", String(100)),
+    Column("sa_areas", Text),
+    Column("sa_minx", Float),
+    Column("sa_miny", Float),
+    Column("sa_maxx", Float),
+    Column("sa_maxy", Float),
+    Column("location", Geometry("POINT")),
+    Column("service_geom", Geometry("GEOMETRY")),
+    Column("data", JSON, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_resources_lonlat", "lon", "lat"),
+    Index("ix_resources_sa_bbox", "sa_minx", "sa_maxx", "sa_miny", "sa_maxy"),
+)
+
+history = Table(
+    "resource_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("resource_id", String(64), nullable=False, index=True),
+    Column("action", String(20), nullable=False),
+    Column("username", String(100)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+)
+
+users = Table(
+    "users", metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("areas", JSON, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
