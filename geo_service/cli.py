@@ -1,8 +1,24 @@
-"""The ``geo-service`` command line (Typer)."""
+"""The ``geo-service`` command line (Typer).
+
+Exit codes: 0 success, 2 invalid input (the message names file, row, column and value),
+1 unexpected failure.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo_service import settings
+from geo_service._errors import InputError
 
 app = typer.Typer(
     name="geo-service",
@@ -10,8 +26,148 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+console = Console()
+err_console = Console(stderr=True)
+
+STAGE_LABELS = {
+    "network": "歩行ネットワークを読み込み中 (walking network)",
+    "stores": "店舗を読み込み中 (stores)",
+    "population": "人口を配分中 (population)",
+    "areas": "区域を読み込み中 (areas)",
+    "attach": "地点を道路に接続中 (attach to edges)",
+    "distance field": "最寄り店舗までの距離を計算中 (distance field)",
+    "indicators": "指標を集計中 (indicators)",
+    "write": "出力を書き込み中 (writing outputs)",
+    "demo": "デモ地域を生成中 (building synthetic demo town)",
+}
 
 
 @app.callback()
 def main() -> None:
     """geo-service: walking accessibility for community support in Japan."""
+
+
+@contextmanager
+def _progress(total: int):
+    """A progress bar over pipeline stages; yields the Stages hook."""
+    from geo_service.pipeline import Stages
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("開始", total=total)
+        started: list[str] = []
+
+        def on_start(name: str) -> None:
+            if started:
+                progress.advance(task)
+            started.append(name)
+            progress.update(task, description=STAGE_LABELS.get(name, name))
+
+        yield Stages(on_start=on_start)
+        progress.update(task, completed=total)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    if isinstance(exc, InputError):
+        err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
+        return typer.Exit(code=2)
+    raise exc
+
+
+def _share(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
+
+
+def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> None:
+    s = result.summary()
+    table = Table(title="買い物環境 — 結果の要約 (summary)" + ("  [合成デモ]" if synthetic else ""),
+                  show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("区域 (areas)", f"{s['areas']}")
+    table.add_row("居住地点 (demand points)", f"{s['demand_points']:,}")
+    table.add_row("集計対象の店舗 (counted stores)", f"{s['stores']}")
+    table.add_row("65歳以上人口 (people 65+)", f"{s['pop_65plus']:,.0f}")
+    table.add_row(f"徒歩{result.threshold_m:g}m超 (beyond, walking)",
+                  f"{s['beyond_65plus']:,.0f}  ({_share(s['beyond_share'])})")
+    table.add_row(f"直線{result.threshold_m:g}m超 (beyond, straight line)",
+                  _share(s["beyond_share_straight"]))
+    table.add_row("店舗に到達不可 (cannot reach any store)", f"{s['unreachable_65plus']:,.0f}")
+    table.add_row("所要時間 (runtime)", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+    console.print(f"地図 (map): [bold]{out / 'map.html'}[/]")
+    console.print(f"表 (tables): {out / 'areas.csv'}, {out / 'points.csv'} (+ .geojson)")
+
+
+@app.command()
+def difficulty(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    stores: Annotated[str, typer.Option(
+        "--stores", help="Store file (GeoJSON/GPKG/CSV with category) or 'osm'.")],
+    population: Annotated[list[Path], typer.Option(
+        "--population", help="Population: points, polygons, mesh table, or an e-Stat "
+        "table and its shapefile (give --population twice).")],
+    areas: Annotated[list[str], typer.Option(
+        "--areas", help="Area layer [LABEL=]FILE[+MAPPING.csv], or mesh500/mesh250/mesh1km; "
+        "repeatable.")],
+    network: Annotated[Path | None, typer.Option(
+        "--network", help="Walking network: .osm.pbf, .osm, Overpass .json, .graphml.")] = None,
+    place: Annotated[str | None, typer.Option(
+        "--place", help="Download the walking network of a place (needs internet).")] = None,
+    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
+        settings.threshold_m,
+    speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
+        settings.walking_speed_mps,
+    dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for slope-aware times.")] = None,
+    store_layer: Annotated[str, typer.Option(
+        help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
+    include: Annotated[list[str] | None, typer.Option(
+        help="Count only these store categories (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        help="Leave these store categories out, e.g. convenience (repeatable).")] = None,
+    car_rate: Annotated[float | None, typer.Option(
+        help="Share of 65+ who can use a car (MAFF adjustment), 0–1.")] = None,
+    buildings: Annotated[Path | None, typer.Option(
+        help="Building footprints to place residents at (vector file).")] = None,
+) -> None:
+    """Shopping-difficulty map: share of people 65+ beyond a walk to a food store."""
+    from geo_service.layers import load_resource_layer
+    from geo_service.pipeline import build_region, run_difficulty
+
+    started = time.perf_counter()
+    try:
+        if car_rate is not None and not 0 <= car_rate <= 1:
+            raise InputError("must be between 0 and 1", column="--car-rate", value=car_rate)
+        layer = load_resource_layer(store_layer).restricted(include, exclude)
+        with _progress(total=8) as stages:
+            region = build_region(network=network, place=place, stores=stores,
+                                  population=list(population), areas=list(areas), dem=dem,
+                                  speed=speed, layer=layer, buildings=buildings, stages=stages)
+            result = run_difficulty(region, out, layer=layer, threshold_m=threshold,
+                                    car_rate=car_rate, stages=stages)
+    except InputError as exc:
+        raise _fail(exc) from exc
+    _print_summary(result, out, started, synthetic=False)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("geo-service-demo"),
+    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
+        settings.threshold_m,
+) -> None:
+    """Run the whole pipeline on a built-in synthetic hillside town (no network needed)."""
+    from geo_service.demo import run_demo
+
+    started = time.perf_counter()
+    try:
+        with _progress(total=9) as stages:
+            result = run_demo(out, threshold_m=threshold, stages=stages)
+    except InputError as exc:
+        raise _fail(exc) from exc
+    console.print("[bold red]これは合成デモデータです (synthetic demo data, not a real town).[/]")
+    _print_summary(result, out, started, synthetic=True)
+    console.print(f"デモの入力ファイル (demo inputs): {out / 'inputs'}")

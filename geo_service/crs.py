@@ -86,6 +86,7 @@ def check_geographic_bounds(gdf: gpd.GeoDataFrame, source: str) -> None:
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise CRSError(
             f"coordinates {gdf.total_bounds.round(1).tolist()} are outside ±180/±90 although "
-            f"the declared CRS {gdf.crs.to_string()} is geographic; the file's CRS is probably wrong",
+            f"the declared CRS {gdf.crs.to_string()} is geographic; the file's CRS is "
+            "probably wrong",
             file=source,
         )

@@ -299,8 +299,8 @@ class WalkNetwork:
                 edge_u=f["edge_u"], edge_v=f["edge_v"],
                 edge_geometry=shapely.from_wkb(f["edge_wkb"]),
                 walking_speed_mps=float(f["speed"]),
-                node_z=f["node_z"] if "node_z" in f else None,
-                vertex_z=f["vertex_z"] if "vertex_z" in f else None,
+                node_z=f.get("node_z"),
+                vertex_z=f.get("vertex_z"),
                 source=str(f["source"]),
             )
 

@@ -1,0 +1,162 @@
+"""Area layers: the boundaries indicators are aggregated to.
+
+:func:`read_area_layer` understands
+
+- 国土数値情報 **A27 小学校区** / **A32 中学校区** (``A27_003`` 学校コード → ``area_id``,
+  ``A27_004`` 名称 → ``name``), layer named 小学校区 / 中学校区;
+- e-Stat 小地域 boundaries (``KEY_CODE``, ``S_NAME``), layer 小地域;
+- any polygon file with an id column (``area_id``, ``id``, ``code`` …) and a name column
+  (``name``, ``名称``, ``地区名`` …), layer named after the file.
+
+Rows sharing an id and a name (enclaves, 飛び地) are dissolved into one area; an id with
+two different names is a :class:`~geo_service._errors.DuplicateIdError`. Invalid polygons
+are repaired with ``make_valid`` and the repair reported in ``AreaLayer.notes``.
+
+:func:`area_layer_from_mapping` builds e.g. 日常生活圏域 as unions of small areas listed in a
+mapping table; :func:`mesh_layer` gives JIS mesh cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_service._errors import DuplicateIdError, InputError
+from geo_service.mesh import mesh_polygons
+from geo_service.readers import find_column, read_table, read_vector, repair_polygons
+
+ID_ALIASES = ("area_id", "id", "code", "コード", "学校コード", "地区コード", "KEY_CODE", "fid")
+NAME_ALIASES = ("name", "名称", "名前", "area_name", "地区名", "校区名", "圏域名", "S_NAME")
+_KSJ = {"A27": "小学校区", "A32": "中学校区"}
+
+
+@dataclass
+class AreaLayer:
+    """A named set of areas: a GeoDataFrame with ``area_id``, ``name``, ``geometry``."""
+
+    name: str
+    areas: gpd.GeoDataFrame
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_crs(self, crs: object) -> AreaLayer:
+        """The same layer in another CRS."""
+        return AreaLayer(self.name, self.areas.to_crs(crs), self.source, self.notes)
+
+    def assign(self, points: gpd.GeoSeries) -> np.ndarray:
+        """Index (into ``areas``) of the area holding each point, −1 for none.
+
+        Points on a shared border go to the first area, so no one is counted twice.
+        """
+        which, area = self.areas.sindex.query(points.to_numpy(), predicate="intersects")
+        out = np.full(len(points), -1, dtype=np.int64)
+        order = np.lexsort((area, which))
+        which, area = which[order], area[order]
+        first = np.unique(which, return_index=True)[1]
+        out[which[first]] = area[first]
+        return out
+
+
+def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:
+    """Read an area layer from a vector file (A27/A32, e-Stat, or generic)."""
+    path = Path(path)
+    gdf = read_vector(path)
+    if gdf.empty:
+        raise InputError("the area file holds no polygons", file=path)
+    gdf, notes = repair_polygons(gdf, path)
+    prefix = next((p for p in _KSJ if f"{p}_003" in gdf.columns), None)
+    if prefix:
+        id_col, name_col, default_name = f"{prefix}_003", f"{prefix}_004", _KSJ[prefix]
+    elif "KEY_CODE" in gdf.columns:
+        id_col = "KEY_CODE"
+        name_col = "S_NAME" if "S_NAME" in gdf.columns else "KEY_CODE"
+        default_name = "小地域"
+    else:
+        id_col = find_column(gdf.columns, ID_ALIASES)
+        name_col = find_column(gdf.columns, NAME_ALIASES)
+        default_name = path.name.split(".")[0]
+    ids = (gdf[id_col].astype(str) if id_col else pd.Series(np.arange(1, len(gdf) + 1),
+                                                            index=gdf.index).astype(str))
+    names = gdf[name_col].astype(str) if name_col else ids
+    areas = gpd.GeoDataFrame({"area_id": ids.to_numpy(), "name": names.fillna("").to_numpy()},
+                             geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
+    areas = _dissolve_enclaves(areas, source=path, column=id_col or "row", notes=notes)
+    return AreaLayer(name or default_name, areas, str(path), notes)
+
+
+def _dissolve_enclaves(areas: gpd.GeoDataFrame, *, source: Path, column: str,
+                       notes: list[str]) -> gpd.GeoDataFrame:
+    """Merge rows with the same id and name; refuse an id used for different names."""
+    names_per_id = areas.groupby("area_id")["name"].nunique()
+    clash = names_per_id[names_per_id > 1]
+    if len(clash):
+        area_id = clash.index[0]
+        rows = [int(i) + 1 for i in np.flatnonzero((areas["area_id"] == area_id).to_numpy())]
+        raise DuplicateIdError(
+            f"one id is used for different areas (rows {rows[:3]}, names "
+            f"{sorted(areas.loc[areas['area_id'] == area_id, 'name'].unique())[:3]})",
+            file=source, row=rows[1], column=column, value=area_id)
+    if areas["area_id"].duplicated().any():
+        n = int(areas["area_id"].duplicated().sum())
+        notes.append(f"{source}: merged {n} extra polygons of areas with the same id and name "
+                     "(飛び地) into their areas")
+        areas = areas.dissolve(by="area_id", aggfunc={"name": "first"}, sort=False).reset_index()
+    return areas[["area_id", "name", "geometry"]]
+
+
+def area_layer_from_mapping(base: AreaLayer, mapping: str | Path, *, name: str) -> AreaLayer:
+    """Union areas of ``base`` into larger areas named by a mapping table.
+
+    The table has the base layer's area id (``area_id``, ``KEY_CODE`` …) and the target
+    area's name or id (``group``, ``圏域``, ``日常生活圏域``, ``name`` …). Every base area
+    that the table names must exist; base areas the table omits are left out and listed
+    in the layer's notes.
+    """
+    table = read_table(mapping)
+    key = find_column(table.columns, ID_ALIASES)
+    group = find_column(table.columns, ("group", "圏域", "日常生活圏域", "圏域名", "name", "名称",
+                                        "中学校区", "小学校区"))
+    if key is None or group is None:
+        raise InputError("a mapping table needs a base-area id column (area_id, KEY_CODE …) "
+                         "and a group column (group, 圏域 …)", file=mapping)
+    keys = table[key].astype(str).str.strip()
+    known = set(base.areas["area_id"])
+    unknown = ~keys.isin(known)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputError(f"no area with this id in layer {base.name!r}", file=mapping,
+                         row=i + 1, column=key, value=keys.iloc[i])
+    lookup = pd.Series(table[group].astype(str).str.strip().to_numpy(), index=keys.to_numpy())
+    if lookup.index.duplicated().any():
+        dup = lookup.index[lookup.index.duplicated()][0]
+        raise DuplicateIdError("base area listed twice", file=mapping, column=key, value=dup)
+    parts = base.areas.assign(group=base.areas["area_id"].map(lookup))
+    notes = list(base.notes)
+    left_out = parts["group"].isna()
+    if left_out.any():
+        notes.append(f"{mapping}: {int(left_out.sum())} areas of {base.name} are not in the "
+                     f"mapping (e.g. {parts.loc[left_out, 'area_id'].iloc[0]})")
+    merged = parts[~left_out].dissolve(by="group", sort=False).reset_index()
+    areas = gpd.GeoDataFrame({"area_id": merged["group"], "name": merged["group"]},
+                             geometry=merged.geometry, crs=base.areas.crs)
+    return AreaLayer(name, areas, str(mapping), notes)
+
+
+def mesh_layer(codes: pd.Series, *, name: str = "メッシュ") -> AreaLayer:
+    """JIS X 0410 mesh cells as an area layer (EPSG:4326)."""
+    codes = pd.Series(pd.unique(codes.astype(str)))
+    cells = mesh_polygons(codes, source=name)
+    areas = gpd.GeoDataFrame({"area_id": codes, "name": codes}, geometry=cells.to_numpy(),
+                             crs="EPSG:4326")
+    return AreaLayer(name, areas, "jismesh")
+
+
+def parse_area_spec(spec: str) -> tuple[str | None, Path, Path | None]:
+    """Split a CLI area spec ``[LABEL=]FILE[+MAPPING.csv]`` into its parts."""
+    label, _, rest = spec.rpartition("=") if "=" in spec else (None, "", spec)
+    file, _, mapping = rest.partition("+")
+    return (label or None), Path(file), (Path(mapping) if mapping else None)

@@ -1,0 +1,182 @@
+"""Shopping-difficulty indicators (買い物環境マップ), pure functions of points and distances.
+
+Per demand point: walking distance and time to the nearest food store along the network,
+the straight-line distance (MAFF-compatible), the nearest store and whether any store can
+be reached at all.
+
+Per area (any number of area layers):
+
+=========================  ==============================================================
+``pop_65plus``             people aged 65+ in the area
+``beyond_65plus``          65+ whose walk to the nearest store exceeds the threshold, or
+                           who cannot reach any store
+``beyond_share``           ``beyond_65plus / pop_65plus`` (empty when no one is 65+)
+``beyond_65plus_straight`` the same by straight line (MAFF: 500 m crow-fly)
+``beyond_share_straight``  its share
+``median_m``, ``p90_m``    65+-weighted median / 90th percentile walking distance (empty
+                           when that person cannot reach a store)
+``median_min``, ``p90_min`` the same in walking minutes
+``car_adjusted_65plus``    ``beyond_65plus × (1 − car_rate)`` when a car-availability rate
+                           is given (MAFF's "cannot use a car" adjustment)
+``stores_in_area``         counted stores located in the area
+``stores_near_area``       counted stores within the threshold (straight) of the area
+=========================  ==============================================================
+
+The demand point of each person is assigned to the area that contains it; the totals of
+an area layer that covers all points equal the population total.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service import settings
+from geo_service.access import PointAccess
+from geo_service.boundaries import AreaLayer
+
+AREA_COLUMNS = (
+    "layer", "area_id", "name", "pop_total", "pop_65plus", "beyond_65plus", "beyond_share",
+    "beyond_65plus_straight", "beyond_share_straight", "median_m", "p90_m", "median_min",
+    "p90_min", "car_adjusted_65plus", "stores_in_area", "stores_near_area",
+)
+
+
+def straight_distances(points: gpd.GeoSeries, stores: gpd.GeoSeries) -> np.ndarray:
+    """Straight-line distance (m) from each point to the nearest store (metric CRS)."""
+    if len(stores) == 0:
+        return np.full(len(points), np.inf)
+    tree = shapely.STRtree(stores.to_numpy())
+    (which, _), dist = tree.query_nearest(points.to_numpy(), return_distance=True,
+                                          all_matches=False)
+    out = np.full(len(points), np.inf)
+    out[which] = dist
+    return out
+
+
+def point_indicators(demand: gpd.GeoDataFrame, access: PointAccess,
+                     stores: gpd.GeoDataFrame, *, threshold_m: float) -> gpd.GeoDataFrame:
+    """Per-point table: distances, time, nearest store id and the beyond flags.
+
+    ``demand`` and ``stores`` must be in the same metric CRS; ``stores`` has ``store_id``.
+    """
+    straight = straight_distances(demand.geometry, stores.geometry)
+    store_ids = stores["store_id"].astype(str).to_numpy()
+    nearest = np.where(access.nearest >= 0, store_ids[np.maximum(access.nearest, 0)], "")
+    out = demand[["point_id", "pop_total", "pop_65plus", "pop_75plus", "geometry"]].copy()
+    out["network_m"] = np.where(access.reachable, access.distance_m, np.nan)
+    out["walk_min"] = np.where(np.isfinite(access.seconds), access.seconds / 60.0, np.nan)
+    out["straight_m"] = straight
+    out["nearest_store_id"] = nearest
+    out["reachable"] = access.reachable
+    out["beyond"] = ~access.reachable | (access.distance_m > threshold_m)
+    out["beyond_straight"] = straight > threshold_m
+    return out
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``values`` weighted by ``weights`` (inverse CDF, no blending).
+
+    ``inf`` values (unreachable) take part; the result is NaN when it is ``inf`` or when
+    the weights sum to zero.
+    """
+    total = weights.sum()
+    if total <= 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    value = values[order][min(np.searchsorted(cum, q * total, side="left"), len(cum) - 1)]
+    return float(value) if np.isfinite(value) else float("nan")
+
+
+def area_indicators(
+    points: gpd.GeoDataFrame,
+    layers: list[AreaLayer],
+    stores: gpd.GeoDataFrame,
+    *,
+    threshold_m: float = settings.threshold_m,
+    car_rate: float | pd.Series | None = None,
+) -> gpd.GeoDataFrame:
+    """Aggregate per-point indicators to every area of every layer.
+
+    Parameters
+    ----------
+    points
+        Output of :func:`point_indicators` (metric CRS).
+    layers
+        Area layers (any CRS; re-projected to the points' CRS).
+    stores
+        Counted stores, metric CRS.
+    car_rate
+        Share of 65+ who can use a car: one number, or a Series indexed by ``area_id``
+        (areas missing from it get no adjusted count).
+
+    Returns
+    -------
+    One row per area with the columns of ``AREA_COLUMNS``, in the points' CRS.
+    """
+    frames = []
+    dist = np.where(points["reachable"], points["network_m"], np.inf)
+    minutes = np.where(np.isfinite(points["walk_min"]), points["walk_min"], np.inf)
+    w65 = points["pop_65plus"].to_numpy(dtype=float)
+    for layer in layers:
+        areas = layer.areas.to_crs(points.crs).reset_index(drop=True)
+        which = AreaLayer(layer.name, areas).assign(points.geometry)
+        df = pd.DataFrame({"area": which, "pop_total": points["pop_total"].to_numpy(),
+                           "pop_65plus": w65,
+                           "beyond_65plus": w65 * points["beyond"].to_numpy(),
+                           "beyond_65plus_straight": w65 * points["beyond_straight"].to_numpy()})
+        df = df[df["area"] >= 0]
+        sums = df.groupby("area").sum().reindex(range(len(areas)), fill_value=0.0)
+        table = pd.DataFrame({"layer": layer.name, "area_id": areas["area_id"],
+                              "name": areas["name"]})
+        for col in ("pop_total", "pop_65plus", "beyond_65plus", "beyond_65plus_straight"):
+            table[col] = sums[col].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["beyond_share"] = np.where(table["pop_65plus"] > 0,
+                                             table["beyond_65plus"] / table["pop_65plus"], np.nan)
+            table["beyond_share_straight"] = np.where(
+                table["pop_65plus"] > 0,
+                table["beyond_65plus_straight"] / table["pop_65plus"], np.nan)
+        quant = {k: np.full(len(areas), np.nan) for k in ("median_m", "p90_m", "median_min",
+                                                           "p90_min")}
+        for area, idx in pd.Series(np.arange(len(which))).groupby(which).groups.items():
+            if area < 0:
+                continue
+            idx = np.asarray(idx)
+            quant["median_m"][area] = weighted_quantile(dist[idx], w65[idx], 0.5)
+            quant["p90_m"][area] = weighted_quantile(dist[idx], w65[idx], 0.9)
+            quant["median_min"][area] = weighted_quantile(minutes[idx], w65[idx], 0.5)
+            quant["p90_min"][area] = weighted_quantile(minutes[idx], w65[idx], 0.9)
+        for key, values in quant.items():
+            table[key] = values
+        table["car_adjusted_65plus"] = _car_adjusted(table, car_rate)
+        table["stores_in_area"], table["stores_near_area"] = _store_counts(areas, stores,
+                                                                           threshold_m)
+        frames.append(gpd.GeoDataFrame(table, geometry=areas.geometry, crs=points.crs))
+    result = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(result[list(AREA_COLUMNS) + ["geometry"]], geometry="geometry",
+                            crs=points.crs)
+
+
+def _car_adjusted(table: pd.DataFrame, car_rate: float | pd.Series | None) -> np.ndarray:
+    if car_rate is None:
+        return np.full(len(table), np.nan)
+    if isinstance(car_rate, pd.Series):
+        rate = table["area_id"].map(car_rate).to_numpy(dtype=float)
+    else:
+        rate = np.full(len(table), float(car_rate))
+    return table["beyond_65plus"].to_numpy() * (1.0 - rate)
+
+
+def _store_counts(areas: gpd.GeoDataFrame, stores: gpd.GeoDataFrame,
+                  threshold_m: float) -> tuple[np.ndarray, np.ndarray]:
+    if len(stores) == 0:
+        zero = np.zeros(len(areas), dtype=np.int64)
+        return zero, zero
+    geoms = stores.geometry.to_numpy()
+    _, inside = areas.sindex.query(geoms, predicate="intersects")
+    _, near = areas.sindex.query(geoms, predicate="dwithin", distance=threshold_m)
+    return (np.bincount(inside, minlength=len(areas)), np.bincount(near, minlength=len(areas)))

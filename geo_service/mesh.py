@@ -1,0 +1,53 @@
+"""JIS X 0410 地域メッシュ: codes ↔ cells, through ``jismesh``.
+
+Levels (jismesh numbering): 3 = 1 km (8 digits), 4 = ½ 500 m (9), 5 = ¼ 250 m (10),
+6 = ⅛ 125 m (11). jismesh 2.1 calls ``numpy.asscalar`` (removed in NumPy 2) for
+one-element inputs, so single codes are padded to two before the call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import jismesh.utils as ju
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service._errors import InputError
+
+CODE_PATTERN = r"\d{8}|\d{9}|\d{10}|\d{11}"
+
+
+def _pad(values: np.ndarray) -> np.ndarray:
+    return np.concatenate([values, values]) if len(values) == 1 else values
+
+
+def mesh_codes_for(points: gpd.GeoSeries, level: int) -> pd.Series:
+    """JIS mesh code (as text) of each point at a jismesh level (3, 4, 5 or 6)."""
+    geo = points.to_crs("EPSG:4326")
+    n = len(geo)
+    if n == 0:
+        return pd.Series([], dtype=str)
+    codes = ju.to_meshcode(_pad(geo.y.to_numpy()), _pad(geo.x.to_numpy()), level)
+    return pd.Series(np.asarray(codes)[:n]).astype(str)
+
+
+def mesh_polygons(codes: pd.Series, *, source: str | Path,
+                  column: str = "mesh_code") -> gpd.GeoSeries:
+    """Cells of mesh codes (1 km … 125 m) as EPSG:4326 polygons; bad codes are an error."""
+    codes = codes.astype(str).str.strip()
+    valid = codes.str.fullmatch(CODE_PATTERN)
+    if not valid.all():
+        i = int(np.flatnonzero(~valid.to_numpy())[0])
+        raise InputError("not a JIS X 0410 mesh code of 8–11 digits", file=source,
+                         row=i + 1, column=column, value=codes.iloc[i])
+    n = len(codes)
+    values = _pad(codes.astype(np.int64).to_numpy())
+    try:
+        south, west = ju.to_meshpoint(values, 0, 0)
+        north, east = ju.to_meshpoint(values, 1, 1)
+    except ValueError as exc:
+        raise InputError(f"invalid mesh code: {exc}", file=source, column=column) from exc
+    return gpd.GeoSeries(shapely.box(west[:n], south[:n], east[:n], north[:n]), crs="EPSG:4326")

@@ -1,0 +1,82 @@
+"""Writing results: GeoJSON (EPSG:4326, RFC 7946), CSV (UTF-8 with BOM), HTML — atomically.
+
+:func:`write_outputs` renders every file into a temporary folder beside the target and
+moves them into place only when all have been written, so a failed run never leaves a
+half-written output (files of an earlier run stay as they were).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_service import settings
+
+POINT_COLUMNS = ("point_id", "lon", "lat", "pop_total", "pop_65plus", "pop_75plus", "network_m",
+                 "walk_min", "straight_m", "nearest_store_id", "reachable", "beyond")
+
+Writer = Callable[[Path], None]
+
+
+def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]:
+    """Run each ``name → writer(path)`` into a temporary folder, then move all into place.
+
+    Returns the final paths. If any writer raises, nothing in ``out_dir`` changes.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".geo-service-", dir=out_dir))
+    try:
+        for name, writer in writers.items():
+            writer(staging / name)
+        final = []
+        for name in writers:
+            os.replace(staging / name, out_dir / name)
+            final.append(out_dir / name)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def csv_writer(table: pd.DataFrame) -> Writer:
+    """Writer of a CSV in UTF-8 with BOM (Excel opens it as UTF-8), empty cells for NaN."""
+    def write(path: Path) -> None:
+        table.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
+    return write
+
+
+def geojson_writer(gdf: gpd.GeoDataFrame) -> Writer:
+    """Writer of RFC 7946 GeoJSON (EPSG:4326, no crs member, 7 decimals)."""
+    def write(path: Path) -> None:
+        geo = gdf.to_crs(settings.exchange_crs)
+        path.write_text(geo.to_json(drop_id=True, to_wgs84=True, ensure_ascii=False,
+                                    na="null"), encoding="utf-8")
+    return write
+
+
+def text_writer(text: str) -> Writer:
+    """Writer of a UTF-8 text file."""
+    def write(path: Path) -> None:
+        path.write_text(text, encoding="utf-8")
+    return write
+
+
+def points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per-point table of the file contract: ids, lon/lat, counts, distances, flags."""
+    geo = points.geometry.to_crs(settings.exchange_crs)
+    table = pd.DataFrame({"point_id": points["point_id"].to_numpy(),
+                          "lon": np.round(geo.x.to_numpy(), 7),
+                          "lat": np.round(geo.y.to_numpy(), 7)})
+    for col in POINT_COLUMNS[3:]:
+        table[col] = points[col].to_numpy()
+    for col in ("network_m", "straight_m"):
+        table[col] = table[col].round(2)
+    table["walk_min"] = table["walk_min"].round(2)
+    return table

@@ -1,0 +1,247 @@
+"""The shopping-difficulty job end to end: inputs → region → distance field → indicators → files.
+
+The CLI (``geo-service difficulty`` and ``geo-service demo``), the tests and the benchmark
+all call :func:`build_region` and :func:`run_difficulty`; nothing re-implements a step.
+Every input is read and validated before anything is written; outputs are written
+atomically (see :mod:`geo_service.outputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service import settings
+from geo_service._errors import InputError
+from geo_service.boundaries import (
+    AreaLayer,
+    area_layer_from_mapping,
+    mesh_layer,
+    parse_area_spec,
+    read_area_layer,
+)
+from geo_service.difficulty import area_indicators, point_indicators
+from geo_service.layers import ResourceLayer, load_map_style
+from geo_service.maps import difficulty_map
+from geo_service.mesh import mesh_codes_for
+from geo_service.network import (
+    WalkNetwork,
+    load_walk_network,
+    network_from_place,
+)
+from geo_service.outputs import csv_writer, geojson_writer, points_table, text_writer, write_outputs
+from geo_service.population import load_population
+from geo_service.readers import read_vector
+from geo_service.region import Region
+from geo_service.stores import counted, read_stores, stores_from_osm
+
+MESH_KEYWORDS = {"mesh1km": 3, "mesh500": 4, "mesh250": 5, "mesh125": 6}
+ProgressHook = Callable[[str], None]
+
+
+@dataclass
+class Stages:
+    """Named stage timings (seconds), reported at the end of a run."""
+
+    on_start: ProgressHook | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        """Time the enclosed block under ``name``."""
+        if self.on_start:
+            self.on_start(name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class DifficultyResult:
+    """What a difficulty run produced: tables, the files written and how long each stage took."""
+
+    points: gpd.GeoDataFrame
+    areas: gpd.GeoDataFrame
+    stores: gpd.GeoDataFrame
+    files: list[Path]
+    seconds: dict[str, float]
+    notes: list[str]
+    threshold_m: float
+
+    def summary(self) -> dict[str, float]:
+        """Headline numbers: areas, 65+, share beyond the threshold (network and straight)."""
+        p65 = float(self.points["pop_65plus"].sum())
+        beyond = float((self.points["pop_65plus"] * self.points["beyond"]).sum())
+        straight = float((self.points["pop_65plus"] * self.points["beyond_straight"]).sum())
+        return {
+            "areas": int(len(self.areas)), "demand_points": int(len(self.points)),
+            "stores": int(len(self.stores)), "pop_65plus": p65, "beyond_65plus": beyond,
+            "beyond_share": beyond / p65 if p65 else float("nan"),
+            "beyond_share_straight": straight / p65 if p65 else float("nan"),
+            "unreachable_65plus": float(
+                (self.points["pop_65plus"] * ~self.points["reachable"]).sum()),
+            "seconds": float(sum(self.seconds.values())),
+        }
+
+
+def load_network(network: str | Path | None, place: str | None, *, dem: str | Path | None,
+                 speed: float) -> WalkNetwork:
+    """A walking network from a file or (online, cached) from a place name."""
+    if (network is None) == (place is None):
+        raise InputError("give exactly one of --network FILE or --place NAME")
+    if place is not None:
+        net = network_from_place(place).with_speed(speed)
+        return net.with_dem(dem) if dem else net
+    return load_walk_network(network, dem=dem, walking_speed_mps=speed)
+
+
+def load_stores(stores: str | Path, layer: ResourceLayer, *,
+                network_file: str | Path | None) -> gpd.GeoDataFrame:
+    """Stores from a file, or ``"osm"`` to take them from the network's OSM file."""
+    if str(stores) == "osm":
+        if network_file is None or Path(network_file).suffix.lower() in (".graphml", ".npz"):
+            raise InputError("--stores osm needs --network to be an OSM file (.osm.pbf, .osm, "
+                             ".json)", value=str(network_file))
+        return stores_from_osm(network_file, layer)
+    return read_stores(stores, layer)
+
+
+def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
+                     net: WalkNetwork) -> list[AreaLayer]:
+    """Read ``[LABEL=]FILE[+MAPPING]`` specs and mesh keywords, keeping areas near the network.
+
+    Areas that do not touch the network's extent (e.g. the rest of a prefecture in a
+    国土数値情報 file) are dropped.
+    """
+    layers: list[AreaLayer] = []
+    hull = shapely.convex_hull(shapely.multipoints(net.node_xy))
+    for spec in specs:
+        if spec in MESH_KEYWORDS:
+            codes = mesh_codes_for(demand.geometry, MESH_KEYWORDS[spec])
+            layers.append(mesh_layer(codes, name=spec))
+            continue
+        label, path, mapping = parse_area_spec(spec)
+        layer = read_area_layer(path, name=None if mapping else label)
+        if mapping is not None:
+            layer = area_layer_from_mapping(layer, mapping, name=label or mapping.stem)
+        metric = layer.areas.to_crs(net.crs)
+        keep = metric.intersects(hull).to_numpy()
+        if not keep.any():
+            raise InputError("no area of this layer overlaps the walking network; check the "
+                             "CRS or use areas of the same town", file=path)
+        layer.areas = layer.areas[keep].reset_index(drop=True)
+        layers.append(layer)
+    names = [a.name for a in layers]
+    if len(set(names)) != len(names):
+        raise InputError(f"two area layers share a name {names}; label them: "
+                         "--areas 小学校区=FILE")
+    return layers
+
+
+def build_region(
+    *,
+    network: str | Path | None = None,
+    place: str | None = None,
+    stores: str | Path,
+    population: list[str | Path],
+    areas: list[str],
+    dem: str | Path | None = None,
+    speed: float = settings.walking_speed_mps,
+    layer: ResourceLayer,
+    buildings: str | Path | None = None,
+    stages: Stages | None = None,
+) -> Region:
+    """Read and validate every input into a :class:`Region` (nothing is written)."""
+    stages = stages or Stages()
+    with stages("network"):
+        net = load_network(network, place, dem=dem, speed=speed)
+    with stages("stores"):
+        all_stores = load_stores(stores, layer, network_file=network)
+    with stages("population"):
+        bldg = read_vector(buildings) if buildings else None
+        demand = load_population(list(population), net, buildings=bldg)
+    with stages("areas"):
+        area_layers = load_area_layers(areas, demand, net)
+    notes = [n for a in area_layers for n in a.notes]
+    return Region(net, demand, area_layers, {layer.id: all_stores},
+                  name=str(network or place), notes=notes)
+
+
+def run_difficulty(
+    region: Region,
+    out_dir: str | Path,
+    *,
+    layer: ResourceLayer,
+    threshold_m: float = settings.threshold_m,
+    car_rate: float | pd.Series | None = None,
+    map_style: str | Path = "difficulty",
+    extra_resources: list[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
+    subtitle: str = "",
+    stages: Stages | None = None,
+) -> DifficultyResult:
+    """Distance field, indicators and output files of a region.
+
+    Writes ``points.csv``, ``points.geojson``, ``areas.csv``, ``areas.geojson``,
+    ``map.html`` and ``summary.json`` into ``out_dir`` atomically.
+    """
+    if not threshold_m > 0:
+        raise InputError("the threshold must be a positive distance in metres",
+                         column="threshold", value=threshold_m)
+    stages = stages or Stages()
+    all_stores = region.resources[layer.id]
+    stores = counted(all_stores, layer).to_crs(region.net.crs)
+    if stores.empty:
+        raise InputError(f"no stores of the counted categories {layer.included_ids}")
+    with stages("attach"):
+        demand_att = region.demand_attachment
+        store_att = region.attach(stores, source="stores")
+    with stages("distance field"):
+        from geo_service.access import DistanceField
+
+        access = DistanceField(region.net, store_att).at(demand_att)
+    with stages("indicators"):
+        points = point_indicators(region.demand, access, stores, threshold_m=threshold_m)
+        areas = area_indicators(points, region.areas, stores, threshold_m=threshold_m,
+                                car_rate=car_rate)
+    with stages("write"):
+        style = load_map_style(map_style)
+        fmap = difficulty_map(areas, all_stores, layer, style, threshold_m=threshold_m,
+                              points=points, extra_resources=extra_resources,
+                              subtitle=subtitle)
+        area_table = pd.DataFrame(areas.drop(columns="geometry"))
+        result = DifficultyResult(points, areas, stores, [], stages.seconds, region.notes,
+                                  threshold_m)
+        meta = {"region": region.name, "synthetic": region.synthetic,
+                "threshold_m": threshold_m, "walking_speed_mps": region.net.walking_speed_mps,
+                "slope_model": "tobler" if region.net.has_elevation else "flat",
+                "metric_crs": region.net.crs.to_string(),
+                "counted_categories": layer.included_ids, "notes": region.notes,
+                "summary": _finite(result.summary())}
+        table = points_table(points)
+        result.files = write_outputs(out_dir, {
+            "points.csv": csv_writer(table),
+            "points.geojson": geojson_writer(gpd.GeoDataFrame(
+                table.drop(columns=["lon", "lat"]), geometry=points.geometry.to_numpy(),
+                crs=points.crs)),
+            "areas.csv": csv_writer(area_table),
+            "areas.geojson": geojson_writer(areas),
+            "map.html": text_writer(fmap.get_root().render()),
+            "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
+        })
+    return result
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in values.items()}

@@ -1,0 +1,49 @@
+"""Shared fixtures: hand-made grids with answers known by hand, and paths to real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geo_service.network import WalkNetwork
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """Path to a file of ../shared/data, skipping the test when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared/data is only beside CI and dev checkouts)")
+    return path
+
+
+def grid_network(nx_: int = 4, ny: int = 3, spacing: float = 100.0, *,
+                 origin: tuple[float, float] = (0.0, 0.0), island: bool = False,
+                 node_z: np.ndarray | None = None) -> WalkNetwork:
+    """A street grid of ``nx_`` × ``ny`` nodes ``spacing`` metres apart (EPSG:6670).
+
+    Node ``i + nx_ * j`` sits at ``origin + (i, j) * spacing``. With ``island`` a separate
+    two-node street is added 1 km east of the grid (nodes ``n`` and ``n + 1``).
+    """
+    ii, jj = np.meshgrid(np.arange(nx_), np.arange(ny), indexing="xy")
+    xy = np.column_stack([ii.ravel(), jj.ravel()]) * spacing + np.array(origin)
+    idx = np.arange(nx_ * ny).reshape(ny, nx_)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    if island:
+        n = len(xy)
+        far = xy[:, 0].max() + 1000
+        xy = np.vstack([xy, [[far, origin[1]], [far + spacing, origin[1]]]])
+        u, v = np.append(u, n), np.append(v, n + 1)
+    return WalkNetwork.from_edges(np.arange(len(xy)), xy, u, v, None, crs="EPSG:6670",
+                                  node_z=node_z)
+
+
+@pytest.fixture
+def grid() -> WalkNetwork:
+    """4 × 3 grid, 100 m spacing, plus a two-node island 1 km east."""
+    return grid_network(island=True)
