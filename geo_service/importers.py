@@ -1,0 +1,712 @@
+"""Import and export of resource lists: coordinators' Excel/CSV and open-data files.
+
+Reading normalises at the edge, once:
+
+- **encoding**: UTF-8 with BOM, UTF-8, or CP932 (Shift_JIS as Windows writes it), detected
+  from the bytes; anything else raises :class:`~geo_service._errors.EncodingError`;
+- **headers**: Japanese and English aliases (事業者名, 住所, 電話, 対応エリア, サービス内容, 料金,
+  定休日 …, and the columns of デジタル庁 公共施設一覧 / 介護サービス事業所一覧 and the
+  介護サービス情報公表システム CSV) are mapped to resource fields (:data:`HEADER_ALIASES`);
+  unmapped columns are listed in the report, never silently dropped;
+- **rows**: each is validated; every rejected row is reported with its row number (the
+  spreadsheet row, header = 1), column, value and reason;
+- **service-area text** (「○○小学校区」「市内全域」「半径500m」) is resolved against the loaded
+  boundary layers; unresolved names are row problems;
+- rows without coordinates are kept and flagged *needs location*; an optional
+  :class:`Geocoder` may fill them (none is assumed: there is no offline geocoder).
+
+An import is all-or-nothing by default (one transaction); ``dry_run`` only reports.
+Exports (CSV, Excel, GeoJSON) write the same Japanese headers, so an export imports again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+
+from geo_service._errors import EncodingError, InputError
+from geo_service.resources import (
+    SENSITIVE_FIELDS,
+    WEEKDAY_JA,
+    WEEKDAYS,
+    AreaLayer,
+    Resource,
+    ResourceFields,
+    ResourceValidationError,
+    check_lonlat,
+    load_vocabulary,
+    normalise_time,
+    parse_service_area_text,
+    public_view,
+    validate_resource,
+)
+
+# Resource field → accepted headers (after NFKC, case-insensitive). The first is the one
+# exports write. A header is claimed by the first field (in this order) that lists it.
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("ID", "資源ID", "管理番号", "事業所番号"),
+    "name": ("名称", "name", "資源名", "事業所名", "施設名", "サービス名", "事業者名"),
+    "kana": ("名称_カナ", "カナ", "名称カナ", "フリガナ", "ふりがな", "kana"),
+    "category": ("カテゴリ", "カテゴリー", "分類", "種別", "サービス種別", "サービスの種類",
+                 "category"),
+    "description": ("サービス内容", "内容", "活動概要", "活動内容", "説明", "実施サービス",
+                    "description"),
+    "operator": ("運営主体", "運営者", "法人名", "法人の名称", "団体名", "事業者名", "operator"),
+    "operator_type": ("運営主体の種別", "運営主体種別", "団体種別", "operator_type"),
+    "address": ("住所", "所在地", "所在地_連結表記", "事業所住所", "address"),
+    "lat": ("緯度", "lat", "latitude"),
+    "lon": ("経度", "lon", "lng", "longitude"),
+    "tel": ("電話番号", "電話", "TEL", "連絡先電話番号", "事業所電話番号", "tel"),
+    "fax": ("FAX", "FAX番号", "ファックス", "fax"),
+    "email": ("メールアドレス", "メール", "連絡先メールアドレス", "email", "e-mail"),
+    "url": ("URL", "ホームページ", "HP", "連絡先FormURL", "url"),
+    "service_area": ("対応エリア", "対象エリア", "利用できるエリア", "サービス提供地域",
+                     "サービス提供エリア", "service_area"),
+    "service_area_geojson": ("対応エリア_GeoJSON", "service_area_geojson"),
+    "fee": ("料金", "参加費", "利用料", "利用料金", "fee"),
+    "weekdays": ("利用可能曜日", "開催曜日", "営業曜日", "曜日", "weekdays"),
+    "closed_days": ("定休日", "休業日", "closed_days"),
+    "start": ("開始時間", "開始時刻", "start"),
+    "end": ("終了時間", "終了時刻", "end"),
+    "hours": ("営業時間", "開催時間", "利用可能時間", "hours"),
+    "frequency": ("頻度", "開催頻度", "frequency"),
+    "schedule_note": ("日程備考", "利用可能日時特記事項", "利用可能時間特記事項", "開催日時",
+                      "schedule_note"),
+    "stops": ("停留所", "移動販売停留所", "stops"),
+    "target_users": ("対象者", "対象", "target_users"),
+    "how_to_apply": ("申し込み方法", "申込方法", "申込み方法", "how_to_apply"),
+    "payment_methods": ("支払い方法", "支払方法", "payment_methods"),
+    "notes": ("備考", "notes"),
+    "visibility": ("公開区分", "公開", "visibility"),
+    "staff_fields": ("非公開項目", "staff_fields"),
+    "last_verified": ("最終確認日", "確認日", "last_verified"),
+    "coordinator": ("担当", "担当者", "担当コーディネーター", "coordinator"),
+    "area": ("担当圏域", "圏域", "area"),
+    "source": ("出典", "source"),
+    "staff_notes": ("職員メモ", "staff_notes"),
+}
+
+STAFF_FIELD_LABELS: dict[str, str] = {
+    "address": "住所", "location": "位置", "operator": "運営主体", "contact.tel": "電話",
+    "contact.fax": "FAX", "contact.email": "メール", "contact.url": "URL",
+    "schedule": "日程", "fee": "料金", "target_users": "対象者", "how_to_apply": "申し込み方法",
+    "payment_methods": "支払い方法", "notes": "備考",
+}
+assert set(STAFF_FIELD_LABELS) == set(SENSITIVE_FIELDS)
+
+_EXPORT_STAFF_ONLY = ("visibility", "staff_fields", "coordinator", "source", "staff_notes")
+_SPLIT = re.compile(r"[、,，・/／\s]+")
+_RANGE = re.compile(r"^([月火水木金土日])[～〜~\-－ーから]+([月火水木金土日])$")
+_HOURS = re.compile(r"(\d{1,2}[:：時]\d{0,2}分?)\s*[～〜~\-－ーから]+\s*(\d{1,2}[:：時]\d{0,2}分?)")
+
+
+class Geocoder(Protocol):
+    """A pluggable geocoder: address → (lon, lat), or None when it cannot place it."""
+
+    def __call__(self, address: str) -> tuple[float, float] | None: ...
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why one row was rejected: row (header = 1), column as in the file, value, reason."""
+
+    row: int
+    column: str | None
+    value: Any
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        value = "" if self.value in (None, "") else f", value {self.value!r}"
+        return f"{where}{value}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did or would do (dry run)."""
+
+    file: str
+    encoding: str
+    rows: int
+    columns: dict[str, str]
+    ignored_columns: list[str]
+    accepted: list[tuple[int, ResourceFields]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    needs_location: list[int] = field(default_factory=list)
+    written: int = 0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was rejected."""
+        return not self.problems
+
+    @property
+    def rejected_rows(self) -> list[int]:
+        """Row numbers with at least one problem."""
+        return sorted({p.row for p in self.problems})
+
+    def summary(self) -> str:
+        """A few lines for people: counts, problems, ignored columns."""
+        lines = [
+            f"{self.file} ({self.encoding}): {self.rows} rows, {len(self.accepted)} valid, "
+            f"{len(self.rejected_rows)} rejected, {len(self.needs_location)} need a location",
+        ]
+        if self.dry_run:
+            lines.append("dry run: nothing was written")
+        else:
+            lines.append(f"written: {self.written}")
+        if self.ignored_columns:
+            lines.append("columns not imported: " + ", ".join(self.ignored_columns))
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as read from a file: every cell a stripped string, and the encoding used."""
+
+    frame: pd.DataFrame
+    encoding: str
+    file: str
+
+
+def decode_text(data: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]:
+    """Decode bytes as UTF-8 with BOM, UTF-8 or CP932; return (text, encoding name)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932"), "cp932"
+    except UnicodeDecodeError as e:
+        raise EncodingError(
+            f"the file is neither UTF-8 nor CP932 (undecodable byte at offset {e.start}); "
+            "save it as UTF-8 or Shift_JIS", file=file,
+        ) from None
+
+
+def read_resource_table(path: str | Path | None = None, *, data: bytes | None = None,
+                        filename: str | None = None, sheet: str | int = 0) -> RawTable:
+    """Read a CSV or Excel (.xlsx) resource list into strings.
+
+    Parameters
+    ----------
+    path
+        The file; or give ``data`` (bytes) and ``filename`` (for the suffix and messages).
+    sheet
+        The Excel sheet (name or index).
+    """
+    name = str(path) if path is not None else (filename or "<upload>")
+    if data is None:
+        if path is None:
+            raise ValueError("give a path or data")
+        data = Path(path).read_bytes()
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet, dtype=str,
+                                  engine="openpyxl")
+        except Exception as e:  # openpyxl raises many types for broken files
+            raise InputError(f"cannot read as an Excel workbook: {e}", file=name) from None
+        encoding = "xlsx"
+    elif suffix in (".csv", ".txt", ".tsv", ""):
+        text, encoding = decode_text(data, file=name)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                                sep="\t" if suffix == ".tsv" else ",")
+        except pd.errors.ParserError as e:
+            raise InputError(f"not a valid CSV file: {e}", file=name) from None
+    else:
+        raise InputError("unsupported file type (use .csv or .xlsx; save .xls as .xlsx)",
+                         file=name, value=suffix)
+    frame = frame.fillna("").astype(str)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in frame.columns:
+        frame[col] = frame[col].str.strip()
+    return RawTable(frame, encoding, name)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def map_headers(columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Map file headers to fields: ({field: header}, [unmapped headers])."""
+    by_key: dict[str, str] = {}
+    for c in columns:
+        by_key.setdefault(_key(c), c)
+    mapping: dict[str, str] = {}
+    claimed: set[str] = set()
+    for fld, aliases in HEADER_ALIASES.items():
+        for alias in aliases:
+            header = by_key.get(_key(alias))
+            if header is not None and header not in claimed:
+                mapping[fld] = header
+                claimed.add(header)
+                break
+    return mapping, [c for c in columns if c not in claimed]
+
+
+# --------------------------------------------------------------------------- cell parsers
+
+
+def parse_weekdays(text: str, *, column: str = "weekdays") -> list[str]:
+    """「月・水・金」「月～金」「平日」「毎日」「月火水」「mon,wed」 → weekday keys."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    if not t:
+        return []
+    t = t.replace("曜日", "").replace("曜", "").replace("祝日", "").replace("祝", "")
+    out: list[str] = []
+    for tok in (p for p in _SPLIT.split(t) if p):
+        low = tok.lower()
+        if tok in ("毎日", "全日", "年中無休", "無休"):
+            out += WEEKDAYS
+        elif tok == "平日":
+            out += WEEKDAYS[:5]
+        elif tok in ("土日", "週末"):
+            out += ["sat", "sun"]
+        elif low[:3] in WEEKDAYS and low.isascii():
+            out.append(low[:3])
+        elif m := _RANGE.match(tok):
+            a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
+            if b < a:
+                raise InputError("weekday range runs backwards", column=column, value=text)
+            out += WEEKDAYS[a: b + 1]
+        elif all(ch in "月火水木金土日" for ch in tok):
+            out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in tok]
+        else:
+            raise InputError("unknown weekday", column=column, value=tok)
+    return sorted(set(out), key=WEEKDAYS.index)
+
+
+def parse_fee(text: str) -> dict[str, Any]:
+    """「無料」→ free; 「300円」「1回300円」→ paid 300; 「実費」「有料」→ paid; kept as text."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    if not t:
+        return {"kind": "unknown"}
+    if t in ("無料", "無償", "なし", "0円", "0", "free"):
+        return {"kind": "free", "amount_yen": 0, "text": text}
+    amounts = [int(a.replace(",", "")) for a in re.findall(r"(\d[\d,]*)\s*円", t)]
+    if amounts:
+        return {"kind": "paid", "amount_yen": min(amounts), "text": text}
+    if any(w in t for w in ("有料", "有償", "実費", "円")):
+        return {"kind": "paid", "text": text}
+    if "無料" in t:
+        return {"kind": "free", "text": text}
+    return {"kind": "unknown", "text": text}
+
+
+_ERA = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
+
+
+def parse_date(text: str, *, column: str = "last_verified") -> date | None:
+    """「2025/4/1」「2025-04-01」「令和7年4月1日」「R7.4.1」 (and Excel's timestamps)."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    if not t:
+        return None
+    m = re.match(r"^(令和|平成|R|H)\s*(\d{1,2}|元)[年./\-](\d{1,2})[月./\-](\d{1,2})日?$", t)
+    if m:
+        year = _ERA[m.group(1)] + (1 if m.group(2) == "元" else int(m.group(2)))
+        parts = (year, int(m.group(3)), int(m.group(4)))
+    else:
+        m = re.match(r"^(\d{4})[年./\-](\d{1,2})[月./\-](\d{1,2})日?(?:[ T]00:00:00)?$", t)
+        if not m:
+            raise InputError("not a date (use 2025-04-01 or 令和7年4月1日)", column=column,
+                             value=text)
+        parts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    try:
+        return date(*parts)
+    except ValueError:
+        raise InputError("impossible date", column=column, value=text) from None
+
+
+def parse_number(text: str, *, column: str) -> float | None:
+    """A float from a cell (full-width digits allowed); None when empty."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    if not t:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        raise InputError("not a number", column=column, value=text) from None
+
+
+def _visibility(text: str) -> str:
+    t = _key(text)
+    if t in ("", "公開", "public", "一般公開"):
+        return "public"
+    if t in ("非公開", "職員のみ", "関係者のみ", "staff", "内部"):
+        return "staff"
+    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text)
+
+
+def _staff_fields(text: str) -> list[str]:
+    by_label = {_key(v): k for k, v in STAFF_FIELD_LABELS.items()} | {
+        _key(k): k for k in STAFF_FIELD_LABELS}
+    out = []
+    for tok in (p for p in _SPLIT.split(unicodedata.normalize("NFKC", text)) if p):
+        if _key(tok) not in by_label:
+            raise InputError(f"unknown field; staff-only fields may be "
+                             f"{'、'.join(STAFF_FIELD_LABELS.values())}",
+                             column="staff_fields", value=tok)
+        out.append(by_label[_key(tok)])
+    return out
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class ImportContext:
+    """What rows are checked against while parsing."""
+
+    layers: Mapping[str, AreaLayer] = field(default_factory=dict)
+    default_category: str | None = None
+    region_bounds: tuple[float, float, float, float] | None = None
+    geocoder: Geocoder | None = None
+    existing_ids: Callable[[str], bool] | None = None
+    source: str | None = None
+
+
+class _Row:
+    """One row being parsed: cell access by field, problems collected per column."""
+
+    def __init__(self, number: int, cells: Mapping[str, str], columns: Mapping[str, str]):
+        self.number, self.cells, self.columns = number, cells, columns
+        self.problems: list[RowProblem] = []
+
+    def get(self, fld: str) -> str:
+        header = self.columns.get(fld)
+        return self.cells.get(header, "") if header else ""
+
+    def parse(self, fld: str, parser: Callable[[str], Any], default: Any = None) -> Any:
+        text = self.get(fld)
+        if not text:
+            return default
+        try:
+            return parser(text)
+        except InputError as e:
+            self.problem(fld, text, e.reason)
+            return default
+
+    def problem(self, fld: str | None, value: Any, reason: str) -> None:
+        column = self.columns.get(fld, fld) if fld else None
+        self.problems.append(RowProblem(self.number, column, value, reason))
+
+
+def _schedule(row: _Row) -> dict[str, Any]:
+    weekdays = row.parse("weekdays", parse_weekdays, [])
+    notes = [t for t in (row.get("schedule_note"),) if t]
+    closed = row.get("closed_days")
+    if closed:
+        try:
+            days = parse_weekdays(closed, column="closed_days")
+            if not row.get("weekdays"):
+                weekdays = [d for d in WEEKDAYS if d not in days]
+        except InputError:
+            pass  # 「年末年始」 and the like: kept as text below
+        notes.append(f"定休日: {closed}")
+    start = row.parse("start", lambda t: normalise_time(t, column="start"))
+    end = row.parse("end", lambda t: normalise_time(t, column="end"))
+    hours = row.get("hours")
+    if hours:
+        m = _HOURS.search(unicodedata.normalize("NFKC", hours))
+        if m and not start and not end:
+            try:
+                start = normalise_time(m.group(1), column="hours")
+                end = normalise_time(m.group(2), column="hours")
+            except InputError as e:
+                row.problem("hours", hours, e.reason)
+        notes.append(f"時間: {hours}")
+    stops = row.parse("stops", lambda t: json.loads(t), [])
+    return {"weekdays": weekdays, "start": start, "end": end, "stops": stops,
+            "frequency": row.get("frequency") or None, "text": " / ".join(notes) or None}
+
+
+def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
+              ctx: ImportContext) -> tuple[ResourceFields | None, list[RowProblem]]:
+    """Parse and validate one row; return the resource (or None) and its problems."""
+    row = _Row(number, cells, columns)
+    vocab = load_vocabulary()
+    category_text = row.get("category") or ctx.default_category
+    category = None
+    if not category_text:
+        row.problem("category", "", "category missing (no column or empty cell, and no "
+                                    "default category given)")
+    else:
+        try:
+            category = vocab.category_key(category_text)
+        except InputError as e:
+            row.problem("category", category_text, e.reason)
+    lon = row.parse("lon", lambda t: parse_number(t, column="lon"))
+    lat = row.parse("lat", lambda t: parse_number(t, column="lat"))
+    if lon is not None and lat is not None:
+        try:
+            check_lonlat(lon, lat)
+            if ctx.region_bounds is not None:
+                w, s, e, n = ctx.region_bounds
+                if not (w <= lon <= e and s <= lat <= n):
+                    raise InputError(f"location is outside the region "
+                                     f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f})")
+        except InputError as e:
+            row.problem("lat", f"{lat}, {lon}", e.reason)
+            lon = lat = None
+    elif (lon is None) != (lat is None):
+        row.problem("lat" if lat is None else "lon", "", "latitude and longitude must both "
+                                                          "be given, or neither")
+    elif ctx.geocoder is not None and row.get("address"):
+        found = ctx.geocoder(row.get("address"))
+        if found is not None:
+            lon, lat = found
+    area_text = row.get("service_area")
+    service_area: dict[str, Any] = {}
+    if row.get("service_area_geojson"):
+        geometry = row.parse("service_area_geojson", json.loads)
+        service_area = {"kind": "polygon", "geometry": geometry, "text": area_text or None}
+    elif area_text:
+        try:
+            service_area = parse_service_area_text(area_text, ctx.layers).model_dump()
+        except InputError as e:
+            row.problem("service_area", area_text, e.reason)
+    rid = row.get("id") or None
+    if rid and ctx.existing_ids is not None and ctx.existing_ids(rid):
+        row.problem("id", rid, "a resource with this id already exists in the registry")
+    data: dict[str, Any] = {
+        "name": row.get("name"),
+        "kana": unicodedata.normalize("NFKC", row.get("kana")).strip() or None,
+        "category": category or "",
+        "description": row.get("description") or None,
+        "operator": row.get("operator") or None,
+        "operator_type": row.get("operator_type") or None,
+        "address": row.get("address") or None,
+        "lon": lon, "lat": lat,
+        "service_area": service_area,
+        "schedule": _schedule(row),
+        "fee": parse_fee(row.get("fee")),
+        "target_users": row.get("target_users") or None,
+        "how_to_apply": row.get("how_to_apply") or None,
+        "contact": {k: row.get(k) or None for k in ("tel", "fax", "email", "url")},
+        "payment_methods": [p for p in _SPLIT.split(row.get("payment_methods")) if p],
+        "notes": row.get("notes") or None,
+        "visibility": row.parse("visibility", _visibility, "public"),
+        "staff_fields": row.parse("staff_fields", _staff_fields, []),
+        "last_verified": row.parse("last_verified", parse_date),
+        "coordinator": row.get("coordinator") or None,
+        "area": row.get("area") or None,
+        "source": row.get("source") or ctx.source,
+        "staff_notes": row.get("staff_notes") or None,
+    }
+    if rid:
+        data["id"] = rid
+    if row.problems:
+        return None, row.problems
+    try:
+        return validate_resource(data, Resource if rid else ResourceFields), []
+    except ResourceValidationError as e:
+        for loc, value, reason in e.errors:
+            fld = _field_of(loc)
+            row.problem(fld, value if isinstance(value, str | int | float) else None, reason)
+        return None, row.problems
+
+
+def _field_of(loc: str) -> str:
+    head = loc.split(".")[0]
+    if head == "contact" and "." in loc:
+        return loc.split(".")[1]
+    if head == "schedule" and "." in loc:
+        return loc.split(".")[1] if loc.split(".")[1] in ("start", "end") else "weekdays"
+    return {"location": "lat"}.get(head, head)
+
+
+def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> ImportReport:
+    """Validate every row of a table; the report holds the valid resources and problems."""
+    ctx = ctx or ImportContext()
+    columns, ignored = map_headers(table.frame.columns)
+    report = ImportReport(table.file, table.encoding, len(table.frame), columns, ignored)
+    if "name" not in columns:
+        known = "、".join(HEADER_ALIASES["name"])
+        raise InputError(f"no name column (one of {known})", file=table.file)
+    seen: dict[str, int] = {}
+    for i, cells in enumerate(table.frame.to_dict("records")):
+        number = i + 2
+        if not any(str(v).strip() for v in cells.values()):
+            continue  # a blank line is not a row
+        resource, problems = parse_row(number, cells, columns, ctx)
+        rid = cells.get(columns.get("id", ""), "") if "id" in columns else ""
+        if rid:
+            if rid in seen:
+                problems = [*problems, RowProblem(number, columns["id"], rid,
+                                                  f"duplicate id (first on row {seen[rid]})")]
+                resource = None
+            seen.setdefault(rid, number)
+        if problems:
+            report.problems += problems
+        elif resource is not None:
+            report.accepted.append((number, resource))
+            if resource.needs_location:
+                report.needs_location.append(number)
+    return report
+
+
+def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None = None,
+                     dry_run: bool = False, partial: bool = False,
+                     user: str | None = None) -> ImportReport:
+    """Validate a table and write its resources to ``store`` in one transaction.
+
+    Parameters
+    ----------
+    store
+        A :class:`~geo_service.store.ResourceStore`.
+    dry_run
+        Only report what would happen.
+    partial
+        Write the valid rows even when others are rejected (default: all or nothing).
+    """
+    ctx = ctx or ImportContext()
+    if ctx.existing_ids is None:
+        ctx.existing_ids = lambda rid: _exists(store, rid)
+    if not ctx.layers:
+        ctx.layers = store.layers
+    report = parse_resources(table, ctx)
+    report.dry_run = dry_run
+    if dry_run or (report.problems and not partial) or not report.accepted:
+        return report
+    written = store.add_many([r for _, r in report.accepted], user=user, action="import")
+    report.written = len(written)
+    return report
+
+
+def _exists(store: Any, rid: str) -> bool:
+    from geo_service.store import NotFoundError
+
+    try:
+        store.get(rid, include_deleted=True)
+    except NotFoundError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _service_area_text(r: Mapping[str, Any], layers: Mapping[str, AreaLayer]) -> str:
+    sa = r["service_area"]
+    if sa.get("text"):
+        return sa["text"]
+    kind = sa["kind"]
+    if kind == "municipality":
+        return "市内全域"
+    if kind == "radius":
+        return f"半径{sa['radius_m']:g}m"
+    if kind == "walk":
+        return f"徒歩{sa['minutes']:g}分"
+    if kind == "areas":
+        layer = layers.get(sa.get("layer") or "")
+        names = dict(zip(layer.ids, layer.names, strict=True)) if layer else {}
+        return "、".join(names.get(a, a) for a in sa["area_ids"])
+    return ""
+
+
+def export_rows(resources: Iterable[Resource], *, public: bool = True,
+                layers: Mapping[str, AreaLayer] | None = None) -> list[dict[str, Any]]:
+    """Rows with the importer's Japanese headers; ``public`` applies the public view."""
+    vocab = load_vocabulary()
+    layers = layers or {}
+    rows = []
+    for res in resources:
+        r = public_view(res) if public else res.model_dump(mode="json")
+        if r is None:
+            continue
+        sched, fee, contact = r["schedule"], r["fee"], r["contact"]
+        values: dict[str, Any] = {
+            "id": res.id, "name": r["name"], "kana": r["kana"],
+            "category": vocab.categories[r["category"]].label,
+            "description": r["description"], "operator": r["operator"],
+            "operator_type": vocab.operator_types.get(r["operator_type"] or "", None),
+            "address": r["address"], "lat": r["lat"], "lon": r["lon"],
+            "tel": contact["tel"], "fax": contact["fax"], "email": contact["email"],
+            "url": contact["url"],
+            "service_area": _service_area_text(r, layers),
+            "service_area_geojson": json.dumps(r["service_area"]["geometry"], ensure_ascii=False)
+            if r["service_area"]["kind"] == "polygon" else None,
+            "fee": fee["text"] or {"free": "無料", "paid": "有料"}.get(fee["kind"]),
+            "weekdays": "・".join(WEEKDAY_JA[d] for d in sched["weekdays"]),
+            "start": sched["start"], "end": sched["end"], "frequency": sched["frequency"],
+            "schedule_note": sched["text"],
+            "stops": json.dumps(sched["stops"], ensure_ascii=False) if sched["stops"] else None,
+            "target_users": r["target_users"], "how_to_apply": r["how_to_apply"],
+            "payment_methods": "、".join(r["payment_methods"]), "notes": r["notes"],
+            "last_verified": r["last_verified"],
+        }
+        if not public:
+            values |= {
+                "visibility": "公開" if res.visibility == "public" else "非公開",
+                "staff_fields": "、".join(STAFF_FIELD_LABELS[f] for f in res.staff_fields),
+                "coordinator": res.coordinator, "area": res.area, "source": res.source,
+                "staff_notes": res.staff_notes,
+            }
+        else:
+            values["area"] = r["area"]
+        rows.append({HEADER_ALIASES[k][0]: ("" if v is None else v) for k, v in values.items()})
+    return rows
+
+
+def resources_geojson(resources: Iterable[Resource], *, public: bool = True) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection (lon/lat); resources without a location get null
+    geometry. ``public`` applies the public view."""
+    features = []
+    for res in resources:
+        r = public_view(res) if public else res.model_dump(mode="json")
+        if r is None:
+            continue
+        geometry = ({"type": "Point", "coordinates": [r["lon"], r["lat"]]}
+                    if r["lon"] is not None else None)
+        features.append({"type": "Feature", "id": res.id, "geometry": geometry,
+                         "properties": {"id": res.id, **r}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+ExportFormat = Literal["csv", "xlsx", "geojson"]
+
+
+def export_resources(resources: Iterable[Resource], path: str | Path, *,
+                     public: bool = True, encoding: str = "utf-8-sig",
+                     layers: Mapping[str, AreaLayer] | None = None) -> Path:
+    """Write resources to ``path`` as CSV (UTF-8 with BOM, or ``cp932``), .xlsx or .geojson.
+
+    ``public`` (default) writes only what the public may see.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    resources = list(resources)
+    if suffix == ".geojson" or suffix == ".json":
+        path.write_text(json.dumps(resources_geojson(resources, public=public),
+                                   ensure_ascii=False, indent=1), encoding="utf-8")
+        return path
+    headers = [HEADER_ALIASES[k][0] for k in HEADER_ALIASES
+               if not public or k not in _EXPORT_STAFF_ONLY]
+    frame = pd.DataFrame(export_rows(resources, public=public, layers=layers), columns=headers)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False, encoding=encoding, errors="strict")
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False, engine="openpyxl")
+    else:
+        raise InputError("unsupported export format (use .csv, .xlsx or .geojson)",
+                         file=path, value=suffix)
+    return path
+
