@@ -270,7 +270,8 @@ def run_demo(out: str | Path, *, threshold_m: float = 500.0,
     layer = load_resource_layer("food_stores")
     region = build_region(network=paths["network"], stores=paths["stores"],
                           population=[paths["population"]],
-                          areas=[str(paths["elementary"]), str(paths["junior_high"])],
+                          areas=[str(paths["elementary"]), str(paths["junior_high"]),
+                                 "mesh250"],
                           layer=layer, stages=stages)
     region.name, region.synthetic = DEMO_NAME, True
     places_layer = load_resource_layer("gathering_places")
@@ -278,6 +279,6 @@ def run_demo(out: str | Path, *, threshold_m: float = 500.0,
     region.resources[places_layer.id] = places
     result = run_difficulty(region, out, layer=layer, threshold_m=threshold_m,
                             extra_resources=[(places_layer, places)], subtitle=SUBTITLE,
-                            stages=stages)
+                            tiles=False, stages=stages)
     region.save(out / "region")
     return result

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 from typing import Any
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import MacroElement, Template
+from branca.element import Element, MacroElement, Template
 
 from geo_service.layers import ResourceLayer
 
+_VENDOR = Path(__file__).parent / "vendor" / "leaflet"
 _TOOLTIP_FIELDS = (
     ("name", "名称"), ("area_id", "ID"), ("pop_65plus_txt", "65歳以上人口"),
     ("beyond_txt", "徒歩{t}m超の65歳以上"), ("straight_txt", "直線{t}m超（農水省方式）"),
@@ -49,6 +51,8 @@ def difficulty_map(
     points: gpd.GeoDataFrame | None = None,
     extra_resources: list[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
     subtitle: str = "",
+    streets: gpd.GeoSeries | None = None,
+    tiles: bool = True,
 ) -> folium.Map:
     """Build the folium map.
 
@@ -67,13 +71,27 @@ def difficulty_map(
         Further resource layers to show as markers (e.g. 通いの場).
     subtitle
         Shown under the title (e.g. "合成デモデータ" for the demo).
+    streets
+        The walking network's edges, drawn as thin lines when there are at most
+        ``points.max_streets`` of them.
+    tiles
+        Whether to add the OpenStreetMap background (off for the synthetic demo, which
+        would otherwise be drawn over a real town).
     """
     m_style, p_style = style["map"], style.get("points", {})
     areas = areas.to_crs("EPSG:4326")
     minx, miny, maxx, maxy = areas.total_bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None,
                       control_scale=True, prefer_canvas=True)
-    folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
+    if tiles:
+        folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
+    if streets is not None and len(streets) <= int(p_style.get("max_streets", 20000)):
+        folium.GeoJson(
+            gpd.GeoDataFrame(geometry=streets.to_crs("EPSG:4326").to_numpy(),
+                             crs="EPSG:4326").to_json(),
+            name="歩行ネットワーク（道路・歩道・階段）",
+            style_function=lambda f: {"color": "#555555", "weight": 1.2, "opacity": 0.7},
+        ).add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     t = f"{threshold_m:g}"
     for i, (layer_name, group) in enumerate(areas.groupby("layer", sort=False)):
@@ -84,6 +102,7 @@ def difficulty_map(
     for extra_layer, extra in extra_resources:
         _store_layers(extra.to_crs("EPSG:4326"), extra_layer, fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
+    _inline_leaflet(fmap)
     _Legend(title=m_style["title"].format(threshold=t), subtitle=subtitle,
             legend_title=m_style["legend_title"].format(threshold=t),
             colors=m_style["colors"], labels=m_style["labels"],
@@ -191,6 +210,20 @@ def _store_layers(stores: gpd.GeoDataFrame, layer: ResourceLayer, fmap: folium.M
                                           aliases=["種別", "名称", "ID"]),
         ).add_to(group)
         group.add_to(fmap)
+
+
+def _inline_leaflet(fmap: folium.Map) -> None:
+    """Embed the vendored Leaflet 1.9.4 (BSD-2) so the page works offline and from file://.
+
+    The map uses plain Leaflet only (GeoJSON, circle markers, div icons, layer control),
+    so folium's CDN links to jQuery, Bootstrap and awesome-markers are dropped as well.
+    """
+    js = (_VENDOR / "leaflet.js").read_text(encoding="utf-8")
+    css = (_VENDOR / "leaflet.css").read_text(encoding="utf-8")
+    fmap.default_js, fmap.default_css = [], []
+    header = fmap.get_root().header
+    header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css", index=0)
+    header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=0)
 
 
 class _Legend(MacroElement):

