@@ -43,6 +43,10 @@ TARGET_RATIO = 2.0
 TARGET_SECONDS = 15.0
 TARGET_MIB = 1024.0
 
+LABELS = {"geo": "geo-service difficulty (CLI)",
+          "geo-stages": "geo-service in-process (geo_stages.py)",
+          "lean": "lean (pyrosm+shapely+scipy)"}
+
 _CLI = "import sys; from geo_service.cli import app; sys.argv[0] = 'geo-service'; app()"
 
 
@@ -82,33 +86,16 @@ def lean_command(data: Path, out: Path, report: Path) -> list[str]:
             "--out", str(out), "--report", str(report)]
 
 
+def stages_command(data: Path, out: Path, report: Path) -> list[str]:
+    return [sys.executable, str(HERE / "geo_stages.py"), "--data", str(data),
+            "--out", str(out), "--report", str(report)]
+
+
 def geo_available() -> tuple[bool, str]:
     """Whether the working tree's CLI has a ``difficulty`` command."""
     probe = subprocess.run([sys.executable, "-c", _CLI, "difficulty", "--help"],
                            capture_output=True, text=True, env=child_env(), cwd=REPO)
     return probe.returncode == 0, (probe.stderr or probe.stdout).strip().splitlines()[-1:]
-
-
-def geo_stages(out: Path, run: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The pipeline's own per-stage report, when it writes one.
-
-    Looked for, in order: a JSON file in the output folder (``timings.json``,
-    ``run.json``, ``summary.json``, ``stages.json``) holding a ``stages`` list of
-    ``{"stage", "seconds", ...}`` (or such a list at the top level).
-    """
-    del run
-    for name in ("timings.json", "run.json", "summary.json", "stages.json"):
-        path = out / name
-        if not path.exists():
-            continue
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        stages = obj.get("stages") if isinstance(obj, dict) else obj
-        if isinstance(stages, list) and stages and isinstance(stages[0], dict):
-            return stages
-    return None
 
 
 def compare_outputs(geo_out: Path, lean_out: Path) -> dict[str, Any]:
@@ -153,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_OUT, help="region (make_grid.py)")
     p.add_argument("--runs", type=int, default=3, help="runs of each pipeline")
+    p.add_argument("--stage-runs", type=int, default=1,
+                   help="extra in-process geo-service runs (geo_stages.py) for the per-stage "
+                        "breakdown; the median one is shown")
     p.add_argument("--only", choices=["geo", "lean"], help="run one pipeline only")
     p.add_argument("--geo-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for `geo-service difficulty` (repeatable)")
@@ -171,26 +161,30 @@ def main(argv: list[str] | None = None) -> int:
             kinds.remove("geo")
 
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-    for i in range(args.runs):
-        for kind in kinds:
-            out = work / f"{kind}-{i}" / "out"
-            if kind == "geo":
-                cmd = geo_command(data, out, args.geo_arg)
-            else:
-                cmd = lean_command(data, out, out.parent / "stages.json")
-            r = run_child(cmd, out.parent)
-            if r["returncode"] != 0:
-                print(f"{kind} run {i} failed (exit {r['returncode']}):\n{r['stderr'][-3000:]}",
-                      file=sys.stderr)
-                return 1
-            if kind == "lean":
-                r["stages"] = json.loads((out.parent / "stages.json").read_text())["stages"]
-            else:
-                r["stages"] = geo_stages(out, r)
-            r["out"] = str(out)
-            runs[kind].append(r)
-            print(f"{kind} run {i}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB",
-                  flush=True)
+    schedule = [(i, k) for i in range(args.runs) for k in kinds]
+    if "geo" in kinds:
+        schedule += [(i, "geo-stages") for i in range(args.stage_runs)]
+        runs["geo-stages"] = []
+    for i, kind in schedule:
+        out = work / f"{kind}-{i}" / "out"
+        report = out.parent / "stages.json"
+        if kind == "geo":
+            cmd = geo_command(data, out, args.geo_arg)
+        elif kind == "geo-stages":
+            cmd = stages_command(data, out, report)
+        else:
+            cmd = lean_command(data, out, report)
+        r = run_child(cmd, out.parent)
+        if r["returncode"] != 0:
+            print(f"{kind} run {i} failed (exit {r['returncode']}):\n{r['stderr'][-3000:]}",
+                  file=sys.stderr)
+            return 1
+        r["stages"] = (json.loads(report.read_text(encoding="utf-8"))["stages"]
+                       if report.exists() else None)
+        r["out"] = str(out)
+        runs[kind].append(r)
+        print(f"{kind} run {i}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB",
+              flush=True)
 
     summary: dict[str, Any] = {"machine": machine(), "data": str(data), "runs": runs}
     info = json.loads((data / "manifest.json").read_text(encoding="utf-8"))["counts"]
@@ -201,21 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: median([r["wall_s"] for r in v]) for k, v in runs.items()}
     peak = {k: max(r["peak_rss_mib"] for r in v) for k, v in runs.items()}
     for k, v in runs.items():
-        label = "geo-service difficulty" if k == "geo" else "lean (pyrosm+shapely+scipy)"
+        label = LABELS[k]
         rows.append([label, f"{med[k]:.2f}", f"{min(r['wall_s'] for r in v):.2f}",
                      f"{median([r['user_s'] + r['sys_s'] for r in v]):.2f}", f"{peak[k]:.0f}"])
     print(table(rows, ["pipeline", "median wall s", "min wall s", "CPU s", "peak RSS MiB"]))
     for k, v in runs.items():
         mid = sorted(v, key=lambda r: r["wall_s"])[len(v) // 2]
         if mid["stages"]:
-            print(f"\nstages of the median {k} run:")
+            print(f"\nstages of the median {LABELS[k]} run:")
             print(table([[s.get("stage", s.get("name", "?")), f"{s.get('seconds', 0):.2f}",
                           _fmt(s.get("rss_mib")), _fmt(s.get("peak_rss_mib"))]
                          for s in mid["stages"]],
                         ["stage", "seconds", "RSS MiB", "peak RSS MiB"]))
-        elif k == "geo":
-            print("\n(geo-service wrote no stage report; see its stdout in "
-                  f"{Path(mid['out']).parent / 'stdout.txt'})")
 
     status = 0
     if "geo" in runs and "lean" in runs:

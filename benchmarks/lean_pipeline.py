@@ -195,9 +195,9 @@ def run(data: Path, out: Path, *, threshold_m: float = 500.0, speed_mps: float =
     pd.DataFrame({
         "point_id": pts["point_id"], "lon": pts["lon"], "lat": pts["lat"],
         "pop_total": pts["pop_total"], "pop_65plus": pts["pop_65plus"],
-        "network_m": np.where(reachable, np.round(dist, 1), np.nan),
+        "network_m": np.where(reachable, np.round(dist, 2), np.nan),
         "walk_min": np.where(reachable, np.round(dist / speed_mps / 60, 2), np.nan),
-        "straight_m": np.round(straight, 1),
+        "straight_m": np.round(straight, 2),
         "nearest_store_id": np.where(nearest >= 0, store_ids[np.maximum(nearest, 0)], ""),
         "reachable": reachable,
     }).to_csv(out / "points.csv", index=False, encoding="utf-8-sig")
