@@ -10,6 +10,8 @@ sum to the process's wall time.
 Usage (``bench_pipeline.py`` runs it; it can also run alone)::
 
     python benchmarks/geo_stages.py --data benchmarks/_data --out /tmp/geo [--report r.json]
+    python benchmarks/geo_stages.py --data benchmarks/_data --out /tmp/geo \
+        --profile benchmarks/results/profile.txt        # pyinstrument call tree
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="folder written by make_grid.py")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--report", type=Path)
+    p.add_argument("--profile", type=Path, metavar="FILE.txt|FILE.html",
+                   help="profile the run with pyinstrument (pip install pyinstrument) and "
+                        "write the call tree here (timings then include its small overhead)")
     args = p.parse_args(argv)
 
     repo = Path(__file__).resolve().parent.parent
@@ -46,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
     marks: list[tuple[str, float, float, float]] = [("import", time.perf_counter(), *_mem())]
     stages = Stages(on_start=lambda name: marks.append((name, time.perf_counter(), *_mem())))
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
     d = args.data
     layer = load_resource_layer("food_stores").restricted(None, None)
     region = build_region(network=d / "grid.osm.pbf", stores=str(d / "stores.csv"),
@@ -53,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                           layer=layer, stages=stages)
     result = run_difficulty(region, args.out, layer=layer, stages=stages)
     end = time.perf_counter()
+    if profiler is not None:
+        profiler.stop()
+        text = (profiler.output_html() if args.profile.suffix == ".html"
+                else profiler.output_text(show_all=False, color=False))
+        args.profile.write_text(text, encoding="utf-8")
     marks.append(("end", end, *_mem()))
 
     # Memory at the end of stage i = memory at the start of what follows it.
