@@ -76,6 +76,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(), "platform": platform.platform(),
         "cpus": os.cpu_count(), "numpy": numpy.__version__, "scipy": scipy.__version__,
         "shapely": shapely.__version__,
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }
     try:
         with open("/proc/cpuinfo") as f:

@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print()
     print(f"all-nodes nearest store: {n:,} nodes, {graph.nnz // 2:,} undirected edges, "
-          f"{args.stores} stores  ({info['machine']['date_utc']})")
+          f"{args.stores} stores  ({info['machine']['date_utc']}, load avg before the run "
+          f"{info['machine']['loadavg_1min']})")
     print(table(rows, ["case", "median ms", "min ms", "runs", "÷ engine"]))
     ratio_scipy = m_engine / m_scipy
     ok_scipy = ratio_scipy <= TARGET_SCIPY

@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     data = ensure_region(args.data) if args.data == DEFAULT_OUT else args.data
+    mach = machine()  # before the runs, so the load average is other processes'
     work = RESULTS / "pipeline"
     shutil.rmtree(work, ignore_errors=True)
     kinds = [k for k in ("geo", "lean") if args.only in (None, k)]
@@ -186,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind} run {i}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB",
               flush=True)
 
-    summary: dict[str, Any] = {"machine": machine(), "data": str(data), "runs": runs}
+    summary: dict[str, Any] = {"machine": mach, "data": str(data), "runs": runs}
     info = json.loads((data / "manifest.json").read_text(encoding="utf-8"))["counts"]
     print(f"\nwhole difficulty pipeline: {info['nodes']:,}-node PBF grid, {info['shops']} shops,"
           f" {info['points']:,} demand points ({info['people']:,} people), {info['areas']} "
-          f"areas; {args.runs} runs each ({summary['machine']['date_utc']})")
+          f"areas; {args.runs} runs each ({summary['machine']['date_utc']}, load avg before "
+          f"{summary['machine']['loadavg_1min']})")
     rows = []
     med = {k: median([r["wall_s"] for r in v]) for k, v in runs.items()}
     peak = {k: max(r["peak_rss_mib"] for r in v) for k, v in runs.items()}

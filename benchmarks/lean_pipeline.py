@@ -16,7 +16,8 @@ computation as ``geo-service difficulty``:
 5. per area (point in polygon with an STRtree): 65+ total, 65+ beyond the threshold by
    network and by straight line (count and share), median and 90th percentile network
    distance, stores in the area;
-6. write ``points.csv``, ``areas.csv`` (UTF-8 with BOM) and ``areas.geojson``.
+6. write ``points.csv``, ``areas.csv`` (UTF-8 with BOM), ``areas.geojson`` and
+   ``points.geojson`` (as geo-service does; ``--no-points-geojson`` to skip). No map.
 
 Usage::
 
@@ -69,7 +70,8 @@ def utm_crs(lon: float, lat: float) -> str:
 
 
 def run(data: Path, out: Path, *, threshold_m: float = 500.0, speed_mps: float = 1.0,
-        crs: str = "EPSG:6670", stages: Stages | None = None) -> Stages:
+        crs: str = "EPSG:6670", points_geojson: bool = True,
+        stages: Stages | None = None) -> Stages:
     st = stages or Stages()
     st.done("import")
 
@@ -192,7 +194,7 @@ def run(data: Path, out: Path, *, threshold_m: float = 500.0, speed_mps: float =
     # 6. outputs ----------------------------------------------------------------------------
     out.mkdir(parents=True, exist_ok=True)
     store_ids = stores["store_id"].to_numpy()
-    pd.DataFrame({
+    point_table = pd.DataFrame({
         "point_id": pts["point_id"], "lon": pts["lon"], "lat": pts["lat"],
         "pop_total": pts["pop_total"], "pop_65plus": pts["pop_65plus"],
         "network_m": np.where(reachable, np.round(dist, 2), np.nan),
@@ -200,7 +202,20 @@ def run(data: Path, out: Path, *, threshold_m: float = 500.0, speed_mps: float =
         "straight_m": np.round(straight, 2),
         "nearest_store_id": np.where(nearest >= 0, store_ids[np.maximum(nearest, 0)], ""),
         "reachable": reachable,
-    }).to_csv(out / "points.csv", index=False, encoding="utf-8-sig")
+    })
+    point_table.to_csv(out / "points.csv", index=False, encoding="utf-8-sig")
+    if points_geojson:
+        # one JSON line of properties per point (pandas writes NaN as null), coordinates as text
+        props = point_table.drop(columns=["lon", "lat"]).to_json(
+            orient="records", lines=True, force_ascii=False).splitlines()
+        lonlat = np.round(pts[["lon", "lat"]].to_numpy(), 7).tolist()
+        with open(out / "points.geojson", "w", encoding="utf-8") as f:
+            f.write('{"type":"FeatureCollection","features":[\n')
+            f.write(",\n".join(
+                f'{{"type":"Feature","properties":{pr},"geometry":{{"type":"Point",'
+                f'"coordinates":[{x!r},{y!r}]}}}}' for pr, (x, y) in zip(props, lonlat,
+                                                                           strict=True)))
+            f.write("\n]}\n")
     table.to_csv(out / "areas.csv", index=False, encoding="utf-8-sig", float_format="%.4f")
     features = [
         {"type": "Feature", "geometry": f["geometry"],
@@ -224,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="metric CRS (default JGD2011 zone II, the one geo-service picks for "
                         "the benchmark region; 'utm' for the UTM zone of the data)")
     p.add_argument("--report", type=Path, help="write per-stage timings/memory as JSON here")
+    p.add_argument("--no-points-geojson", action="store_true",
+                   help="skip points.geojson (geo-service writes it, so by default lean does)")
     args = p.parse_args(argv)
-    st = run(args.data, args.out, threshold_m=args.threshold, crs=args.crs)
+    st = run(args.data, args.out, threshold_m=args.threshold, crs=args.crs,
+             points_geojson=not args.no_points_geojson)
     if args.report:
         args.report.write_text(json.dumps({"stages": st.rows}, indent=1), encoding="utf-8")
     total = sum(r["seconds"] for r in st.rows)
