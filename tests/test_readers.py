@@ -1,0 +1,79 @@
+"""Edge normalisation: encodings, lat/lon checks, categories, stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from geo_service._errors import (
+    EncodingError,
+    InputError,
+    SwappedCoordinatesError,
+    UnknownCategoryError,
+)
+from geo_service.layers import load_resource_layer
+from geo_service.readers import read_points, read_table
+from geo_service.stores import read_stores
+
+CSV = ("store_id,名称,category,lat,lon\n"
+       "s1,青果店あおば,青果店,33.90,130.90\ns2,コンビニA,コンビニ,33.91,130.91\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
+def test_read_table_encodings(tmp_path, encoding):
+    path = tmp_path / "t.csv"
+    path.write_bytes(CSV.encode(encoding))
+    df = read_table(path)
+    assert list(df.columns)[1] == "名称" and df["名称"].iloc[0] == "青果店あおば"
+
+
+def test_undecodable_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("名称\n".encode("utf-16"))
+    with pytest.raises(EncodingError, match="neither UTF-8 nor CP932"):
+        read_table(path)
+
+
+def test_swapped_lat_lon_in_table(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,lat,lon,category\n1,130.9,33.9,スーパー\n")
+    with pytest.raises(SwappedCoordinatesError, match="swapped") as info:
+        read_points(path)
+    assert info.value.row == 1 and info.value.column == "lat"
+
+
+def test_impossible_coordinates(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,lat,lon\n1,-35000.0,80000.0\n")
+    with pytest.raises(InputError, match="not longitude/latitude"):
+        read_points(path)
+
+
+def test_read_stores_categories_ids(tmp_path):
+    path = tmp_path / "stores.csv"
+    path.write_text(CSV, encoding="cp932")
+    stores = read_stores(path, load_resource_layer("food_stores"))
+    assert stores["category"].tolist() == ["greengrocer", "convenience"]
+    assert stores["store_id"].tolist() == ["s1", "s2"] and stores.crs.to_epsg() == 4326
+
+
+def test_unknown_category_names_row_and_value(tmp_path):
+    path = tmp_path / "stores.csv"
+    path.write_text(CSV + "s3,本屋,書店,33.92,130.92\n")
+    with pytest.raises(UnknownCategoryError, match="known categories") as info:
+        read_stores(path, load_resource_layer("food_stores"))
+    assert (info.value.row, info.value.column, info.value.value) == (3, "category", "書店")
+
+
+def test_duplicate_store_ids(tmp_path):
+    path = tmp_path / "stores.csv"
+    path.write_text(CSV + "s1,重複,スーパー,33.92,130.92\n")
+    with pytest.raises(InputError, match=r"rows 1 and 3"):
+        read_stores(path, load_resource_layer("food_stores"))
+
+
+def test_layer_restriction():
+    layer = load_resource_layer("food_stores")
+    assert "convenience" not in layer.restricted(exclude=["convenience"]).included_ids
+    assert layer.restricted(include=["supermarket"]).included_ids == ["supermarket"]
+    with pytest.raises(UnknownCategoryError):
+        layer.restricted(exclude=["bookshop"])
