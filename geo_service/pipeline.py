@@ -87,6 +87,10 @@ class DifficultyResult:
     notes: list[str]
     threshold_m: float
 
+    def areas_by_layer(self) -> dict[str, int]:
+        """Number of areas in each area layer, in layer order."""
+        return {str(k): int(v) for k, v in self.areas.groupby("layer", sort=False).size().items()}
+
     def summary(self) -> dict[str, float]:
         """Headline numbers: areas, 65+, share beyond the threshold (network and straight)."""
         p65 = float(self.points["pop_65plus"].sum())
