@@ -381,6 +381,7 @@ class ImportContext:
     geocoder: Geocoder | None = None
     existing_ids: Callable[[str], bool] | None = None
     source: str | None = None
+    allowed_areas: frozenset[str] | None = None  # a coordinator imports their areas only
 
 
 class _Row:
@@ -483,6 +484,9 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
             service_area = parse_service_area_text(area_text, ctx.layers).model_dump()
         except InputError as e:
             row.problem("service_area", area_text, e.reason)
+    if ctx.allowed_areas is not None and row.get("area") not in ctx.allowed_areas:
+        row.problem("area", row.get("area"), "you may import resources of your own areas ("
+                    + "、".join(sorted(ctx.allowed_areas)) + ") only; give each row one")
     rid = row.get("id") or None
     if rid and ctx.existing_ids is not None and ctx.existing_ids(rid):
         row.problem("id", rid, "a resource with this id already exists in the registry")
@@ -682,31 +686,48 @@ def resources_geojson(resources: Iterable[Resource], *, public: bool = True) -> 
 
 
 ExportFormat = Literal["csv", "xlsx", "geojson"]
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+}
+
+
+def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bool = True,
+                 encoding: str = "utf-8-sig",
+                 layers: Mapping[str, AreaLayer] | None = None) -> bytes:
+    """The resources as CSV (UTF-8 with BOM, or ``cp932``), Excel or GeoJSON bytes.
+
+    ``public`` (default) keeps only what the public may see (see
+    :func:`~geo_service.resources.public_view`).
+    """
+    resources = list(resources)
+    if fmt == "geojson":
+        return json.dumps(resources_geojson(resources, public=public), ensure_ascii=False,
+                          indent=1).encode("utf-8")
+    headers = [HEADER_ALIASES[k][0] for k in HEADER_ALIASES
+               if not public or k not in _EXPORT_STAFF_ONLY]
+    frame = pd.DataFrame(export_rows(resources, public=public, layers=layers), columns=headers)
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        buffer.write(frame.to_csv(index=False).encode(encoding, errors="strict"))
+    elif fmt == "xlsx":
+        frame.to_excel(buffer, index=False, engine="openpyxl")
+    else:
+        raise InputError("unsupported export format (csv, xlsx or geojson)", value=fmt)
+    return buffer.getvalue()
 
 
 def export_resources(resources: Iterable[Resource], path: str | Path, *,
                      public: bool = True, encoding: str = "utf-8-sig",
                      layers: Mapping[str, AreaLayer] | None = None) -> Path:
-    """Write resources to ``path`` as CSV (UTF-8 with BOM, or ``cp932``), .xlsx or .geojson.
-
-    ``public`` (default) writes only what the public may see.
-    """
+    """Write resources to ``path``; the suffix (.csv, .xlsx, .geojson) picks the format."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    resources = list(resources)
-    if suffix == ".geojson" or suffix == ".json":
-        path.write_text(json.dumps(resources_geojson(resources, public=public),
-                                   ensure_ascii=False, indent=1), encoding="utf-8")
-        return path
-    headers = [HEADER_ALIASES[k][0] for k in HEADER_ALIASES
-               if not public or k not in _EXPORT_STAFF_ONLY]
-    frame = pd.DataFrame(export_rows(resources, public=public, layers=layers), columns=headers)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False, encoding=encoding, errors="strict")
-    elif suffix == ".xlsx":
-        frame.to_excel(path, index=False, engine="openpyxl")
-    else:
+    fmt = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson"}.get(
+        path.suffix.lower())
+    if fmt is None:
         raise InputError("unsupported export format (use .csv, .xlsx or .geojson)",
-                         file=path, value=suffix)
+                         file=path, value=path.suffix)
+    path.write_bytes(export_bytes(resources, fmt, public=public, encoding=encoding,  # type: ignore[arg-type]
+                                  layers=layers))
     return path
-

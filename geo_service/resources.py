@@ -497,8 +497,7 @@ def public_view(resource: Resource) -> dict[str, Any] | None:
         # a radius or walk area around a hidden location would reveal it
         if data["service_area"]["kind"] in ("radius", "walk"):
             data["service_area"] = ServiceArea(kind="none").model_dump(mode="json")
-        for stop in data["schedule"]["stops"]:
-            stop["lon"] = stop["lat"] = None
+        data["schedule"]["stops"] = []  # stops are where the operator parks: locations
     return data
 
 

@@ -155,6 +155,7 @@ class ResourceStore:
             "id": r.id, "name": r.name, "kana": r.kana, "category": r.category,
             "area": r.area, "coordinator": r.coordinator, "visibility": r.visibility,
             "deleted": r.deleted, "lon": r.lon, "lat": r.lat,
+            "location_hidden": "location" in r.staff_fields,
             "needs_location": r.needs_location, "weekday_mask": _weekday_mask(days),
             "fee_kind": r.fee.kind, "search_text": _search_text(r),
             "last_verified": r.last_verified, "sa_kind": sa.kind, "sa_layer": sa.layer,
@@ -284,6 +285,8 @@ class ResourceStore:
             cond.append(c.deleted.is_(False))
         if not f.include_staff:
             cond.append(c.visibility == "public")
+            if f.bbox or f.within is not None:  # a location search must not reveal it
+                cond.append(c.location_hidden.is_(False))
         if f.category:
             cond.append(c.category == f.category)
         if f.categories is not None:
@@ -364,12 +367,18 @@ class ResourceStore:
         return page.items
 
     def locations(self, f: ResourceFilter | None = None) -> tuple[list[str], np.ndarray]:
-        """Ids and lon/lat (n × 2) of the located resources matching ``f``."""
+        """Ids and lon/lat (n × 2) of the located resources matching ``f``.
+
+        Without ``include_staff``, resources whose location is staff-only are left out.
+        """
         f = f or ResourceFilter()
         c = resources.c
         with self.engine.connect() as conn:
+            cond = self._conditions(f)
+            if not f.include_staff:
+                cond.append(c.location_hidden.is_(False))
             rows = conn.execute(select(c.id, c.lon, c.lat).where(
-                *self._conditions(f), c.lon.is_not(None)).order_by(c.id)).all()
+                *cond, c.lon.is_not(None)).order_by(c.id)).all()
         xy = np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2)
         return [r.id for r in rows], xy
 

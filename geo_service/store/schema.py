@@ -80,6 +80,7 @@ resources = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("lon", Float),
     Column("lat", Float),
+    Column("location_hidden", Boolean, nullable=False, default=False),
     Column("needs_location", Boolean, nullable=False),
     Column("weekday_mask", Integer, nullable=False, default=0),
     Column("fee_kind", String(10), nullable=False),

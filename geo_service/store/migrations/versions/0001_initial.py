@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("deleted", sa.Boolean, nullable=False),
         sa.Column("lon", sa.Float),
         sa.Column("lat", sa.Float),
+        sa.Column("location_hidden", sa.Boolean, nullable=False),
         sa.Column("needs_location", sa.Boolean, nullable=False),
         sa.Column("weekday_mask", sa.Integer, nullable=False),
         sa.Column("fee_kind", sa.String(10), nullable=False),

@@ -1,0 +1,47 @@
+"""Deployment settings of the API and the registry (pydantic-settings, one place).
+
+Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or in a
+``.env`` file):
+
+- ``DATABASE_URL``: the registry database; default a SQLite file ``data/registry.sqlite3``
+  created on first start. For a shared deployment ``postgresql+psycopg://user:pw@host/db``.
+- ``REGION_DIR``: a saved region (``Region.save``) loaded once at start-up for the walking
+  routes; unset means none, or the demo region when ``DEMO`` is on.
+- ``DEMO``: with no region and an empty registry, serve the synthetic demo region and a
+  demo registry (default on for ``geo-service serve``, off for ``create_app`` in code).
+- ``SECRET_KEY``: token-signing key; default a random key kept in ``data/secret_key``.
+- ``TOKEN_MINUTES``: token lifetime (60).
+- ``CORS_ORIGINS``: JSON list of allowed browser origins (``[]`` = no CORS headers).
+- ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
+- ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
+- ``NEARBY_MAX_MINUTES``: largest walking time ``/nearby`` accepts (30).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo_service import settings as analysis
+
+DATA_DIR = Path(analysis.__file__).resolve().parent.parent / "data"
+
+
+class ServiceSettings(BaseSettings):
+    """Deployment configuration; see the module docstring for each field."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", env_file=".env",
+                                      extra="ignore")
+
+    database_url: str = f"sqlite:///{DATA_DIR / 'registry.sqlite3'}"
+    region_dir: Path | None = None
+    demo: bool = False
+    secret_key: str | None = None
+    token_minutes: float = Field(default=60, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_upload_bytes: int = Field(default=5_000_000, gt=0)
+    reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
+    nearby_max_minutes: float = Field(default=30, gt=0)
+    data_dir: Path = DATA_DIR

@@ -1,0 +1,61 @@
+"""Shared route dependencies: the application state and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from geo_service.api.config import ServiceSettings
+from geo_service.auth import AuthenticationError, check_admin, user_from_token
+from geo_service.store import ResourceStore, User
+
+
+@dataclass
+class AppState:
+    """Everything loaded once at start-up: settings, store, signing key, region services."""
+
+    settings: ServiceSettings
+    store: ResourceStore
+    secret: str
+    access: Any = None  # geo_service.api.access.AccessService when a region is loaded
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
+
+
+def get_state(request: Request) -> AppState:
+    """The application state set by :func:`geo_service.api.main.create_app`."""
+    return request.app.state.geo
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def optional_user(state: State,
+                  token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | None:
+    """The logged-in user, or None for the public; a bad token is an error, not public."""
+    if token is None:
+        return None
+    return user_from_token(state.store, token, state.secret)
+
+
+def staff_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """The logged-in user; 401 for the public."""
+    if user is None:
+        raise AuthenticationError("log in first (OAuth2 password flow at /auth/token)")
+    return user
+
+
+def admin_user(user: Annotated[User, Depends(staff_user)]) -> User:
+    """The logged-in admin; 403 for coordinators."""
+    check_admin(user)
+    return user
+
+
+Viewer = Annotated[User | None, Depends(optional_user)]
+Staff = Annotated[User, Depends(staff_user)]
+Admin = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,86 @@
+"""Application factory: settings → store, signing key and region services → routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from geo_service import __version__
+from geo_service._errors import DuplicateIdError, InputError
+from geo_service.api.config import ServiceSettings
+from geo_service.api.deps import AppState
+from geo_service.api.routes import auth, health, resources, users
+from geo_service.api.uploads import UploadTooLargeError
+from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
+from geo_service.store import NotFoundError, ResourceStore, open_store
+
+
+def _input_error(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, InputError)
+    code = 413 if isinstance(e, UploadTooLargeError) else (
+        409 if isinstance(e, DuplicateIdError) else 422)
+    detail = {"message": str(e), "reason": e.reason, "field": e.column,
+              "value": e.value if isinstance(e.value, str | int | float | None) else str(e.value)}
+    if getattr(e, "errors", None):
+        detail["problems"] = [{"field": f, "value": str(v), "reason": r}
+                              for f, v, r in e.errors]  # type: ignore[attr-defined]
+    return JSONResponse(status_code=code, content={"detail": detail})
+
+
+def _not_found(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(e)})
+
+
+def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=401, content={"detail": str(e)},
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
+def _forbidden(_: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=403, content={"detail": str(e)})
+
+
+def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore | None = None,
+               access: object | None = None) -> FastAPI:
+    """Build the API.
+
+    Parameters
+    ----------
+    settings
+        Deployment settings (default: from the environment, see :mod:`.config`).
+    store
+        An open store; default :func:`~geo_service.store.open_store` on
+        ``settings.database_url`` (a SQLite file is created on first start).
+    access
+        The region services for the walking routes (:class:`.access.AccessService`);
+        default: loaded from ``settings.region_dir`` when set.
+    """
+    settings = settings or ServiceSettings()
+    store = store or open_store(settings.database_url)
+    secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
+    if access is None and settings.region_dir is not None:
+        from geo_service.api.access import AccessService
+
+        access = AccessService.from_region_dir(settings.region_dir, store)
+    app = FastAPI(
+        title="geo-service",
+        version=__version__,
+        description="Community-resource (地域資源) registry and walking-coverage API. "
+                    "Responses are GeoJSON (RFC 7946, lon/lat).",
+    )
+    app.state.geo = AppState(settings=settings, store=store, secret=secret, access=access)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"])
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(AuthenticationError, _unauthenticated)
+    app.add_exception_handler(PermissionDeniedError, _forbidden)
+    for module in (health, auth, users, resources):
+        app.include_router(module.router)
+    if access is not None:
+        from geo_service.api.routes import coverage
+
+        app.include_router(coverage.router)
+    return app

@@ -1,0 +1,115 @@
+"""``/resources``: list, read, create, update, delete, undo, history, import, export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+
+from geo_service.api import views
+from geo_service.api.deps import Staff, State, Viewer
+from geo_service.api.schemas import (
+    FeatureCollection,
+    HistoryOut,
+    ImportReportOut,
+    ResourceCreate,
+    ResourcePublic,
+    ResourceStaff,
+    ResourceUpdate,
+)
+from geo_service.api.uploads import read_upload
+
+router = APIRouter(prefix="/resources", tags=["resources"])
+
+AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
+StaffCollection = FeatureCollection[ResourceStaff]
+
+
+@router.get("", response_model=AnyCollection)
+def list_resources(
+    state: State, viewer: Viewer,
+    category: Annotated[str | None, Query(description="key, label or alias")] = None,
+    area: Annotated[str | None, Query(description="responsible or served area id")] = None,
+    weekday: Annotated[str | None, Query(description="mon … sun or 月 … 日")] = None,
+    fee: Annotated[Literal["free", "paid", "unknown"] | None, Query()] = None,
+    q: Annotated[str | None, Query(description="keyword in 名称, カナ, 内容")] = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north (degrees)")] = None,
+    needs_location: Annotated[bool | None, Query(description="staff only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> views.AnyCollection:
+    """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
+    staff = viewer is not None
+    f = views.build_filter(staff=staff, category=category, area=area, weekday=weekday,
+                           fee=fee, q=q, bbox=bbox, needs_location=needs_location)
+    return views.to_collection(state.store.list(f, limit=limit, offset=offset), staff=staff)
+
+
+@router.get("/unverified", response_model=StaffCollection)
+def unverified(state: State, _: Staff,
+               months: Annotated[int, Query(ge=1, le=120)] = 12) -> views.AnyCollection:
+    """Resources not verified for ``months`` months, oldest first (the yearly round)."""
+    return views.unverified_collection(state.store, months=months)
+
+
+@router.get("/export", response_class=Response,
+            responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
+                                         views.XLSX: {}}}})
+def export(state: State, viewer: Viewer,
+           format: Annotated[Literal["csv", "xlsx", "geojson"], Query()] = "csv",
+           ) -> Response:
+    """The registry as CSV (UTF-8 with BOM), Excel or GeoJSON; public data unless staff."""
+    data, media_type = views.export(state.store, format, staff=viewer is not None)
+    return Response(content=data, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="resources.{format}"'})
+
+
+@router.post("/import", response_model=ImportReportOut)
+async def import_file(
+    state: State, user: Staff, file: Annotated[UploadFile, File()],
+    dry_run: bool = False, partial: bool = False, default_category: str | None = None,
+) -> ImportReportOut:
+    """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports)."""
+    table = await read_upload(file, state.settings.max_upload_bytes)
+    return views.import_table(state.store, table, user, dry_run=dry_run, partial=partial,
+                              default_category=default_category)
+
+
+@router.get("/{resource_id}", response_model=views.AnyFeature)
+def get_resource(state: State, viewer: Viewer, resource_id: str) -> views.AnyFeature:
+    """One resource (404 for the public when it is staff-only)."""
+    return views.get_resource(state.store, resource_id, staff=viewer is not None)
+
+
+@router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED)
+def create_resource(state: State, user: Staff, body: ResourceCreate) -> views.AnyFeature:
+    """Create a resource in one of your areas."""
+    return views.create_resource(state.store, body, user)
+
+
+@router.patch("/{resource_id}", response_model=views.AnyFeature)
+def update_resource(state: State, user: Staff, resource_id: str,
+                    body: ResourceUpdate) -> views.AnyFeature:
+    """Change the given fields of a resource in one of your areas."""
+    return views.update_resource(state.store, resource_id, body.model_dump(exclude_unset=True),
+                                 user)
+
+
+@router.delete("/{resource_id}", response_model=views.AnyFeature)
+def delete_resource(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
+    """Soft-delete a resource (undo with ``POST /resources/{id}/undo``)."""
+    return views.delete_resource(state.store, resource_id, user)
+
+
+@router.post("/{resource_id}/undo", response_model=views.AnyFeature)
+def undo(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
+    """Revert the last change of a resource (also undeletes)."""
+    return views.undo_resource(state.store, resource_id, user)
+
+
+@router.get("/{resource_id}/history", response_model=list[HistoryOut])
+def history(state: State, _: Staff, resource_id: str) -> list[HistoryOut]:
+    """Every recorded change of a resource: who, when, before, after."""
+    return views.history(state.store, resource_id)
+
+

@@ -1,0 +1,44 @@
+"""User management (admins only): ``/users``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from geo_service.api.deps import Admin, State
+from geo_service.api.schemas import UserCreate, UserOut, UserUpdate
+from geo_service.auth import hash_password
+from geo_service.store import User
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+def _out(user: User) -> UserOut:
+    return UserOut(username=user.username, role=user.role, areas=list(user.areas),
+                   active=user.active)
+
+
+@router.get("", response_model=list[UserOut])
+def list_users(state: State, _: Admin) -> list[UserOut]:
+    """All users."""
+    return [_out(u) for u in state.store.list_users()]
+
+
+@router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def add_user(state: State, _: Admin, body: UserCreate) -> UserOut:
+    """Create a coordinator or admin."""
+    return _out(state.store.add_user(body.username, hash_password(body.password),
+                                     role=body.role, areas=body.areas))
+
+
+@router.patch("/{username}", response_model=UserOut)
+def update_user(state: State, _: Admin, username: str, body: UserUpdate) -> UserOut:
+    """Change a user's password, role, areas or active flag."""
+    return _out(state.store.update_user(
+        username, password_hash=hash_password(body.password) if body.password else None,
+        role=body.role, areas=body.areas, active=body.active))
+
+
+@router.delete("/{username}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_user(state: State, _: Admin, username: str) -> None:
+    """Remove a user."""
+    state.store.delete_user(username)

@@ -1,0 +1,218 @@
+"""Request and response schemas, split by role so staff-only data cannot leak.
+
+``ResourcePublic`` has exactly the fields the public may see and forbids any other, so a
+staff record can never validate as a public one; ``ResourceStaff`` adds the staff-only
+fields and requires them. Every route declares its ``response_model``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo_service.resources import (
+    Contact,
+    Fee,
+    ResourceFields,
+    Schedule,
+    SensitiveField,
+    ServiceArea,
+)
+
+
+class ResourcePublic(BaseModel):
+    """What anyone may see of a public resource (staff-only fields blanked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    kana: str | None
+    category: str
+    category_label: str
+    description: str | None
+    operator: str | None
+    operator_type: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+    needs_location: bool
+    service_area: ServiceArea
+    schedule: Schedule
+    fee: Fee
+    target_users: str | None
+    how_to_apply: str | None
+    contact: Contact
+    payment_methods: list[str]
+    notes: str | None
+    last_verified: date | None
+    area: str | None
+
+
+class ResourceStaff(ResourcePublic):
+    """A resource as logged-in staff see it: everything."""
+
+    visibility: Literal["public", "staff"]
+    staff_fields: list[SensitiveField]
+    coordinator: str | None
+    source: str | None
+    staff_notes: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted: bool
+
+
+class ResourceCreate(ResourceFields):
+    """A new resource; ``id`` may be given (unique), otherwise one is made."""
+
+    id: str | None = Field(default=None, min_length=1, max_length=64,
+                           pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+
+class ResourceUpdate(BaseModel):
+    """A partial update: only the fields given are changed (then all are validated)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kana: str | None = None
+    category: str | None = None
+    description: str | None = None
+    operator: str | None = None
+    operator_type: str | None = None
+    address: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    service_area: ServiceArea | None = None
+    schedule: Schedule | None = None
+    fee: Fee | None = None
+    target_users: str | None = None
+    how_to_apply: str | None = None
+    contact: Contact | None = None
+    payment_methods: list[str] | None = None
+    notes: str | None = None
+    visibility: Literal["public", "staff"] | None = None
+    staff_fields: list[SensitiveField] | None = None
+    last_verified: date | None = None
+    coordinator: str | None = None
+    area: str | None = None
+    source: str | None = None
+    staff_notes: str | None = None
+
+
+P = TypeVar("P")
+
+
+class PointGeometry(BaseModel):
+    """A GeoJSON Point in lon/lat (RFC 7946)."""
+
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class Feature(BaseModel, Generic[P]):
+    """A GeoJSON Feature whose geometry is the resource's location (or null)."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry | None
+    properties: P
+
+
+class FeatureCollection(BaseModel, Generic[P]):
+    """A GeoJSON FeatureCollection with paging as foreign members."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature[P]]
+    total: int
+    limit: int
+    offset: int
+
+
+class HistoryOut(BaseModel):
+    """One recorded change of a resource."""
+
+    id: int
+    resource_id: str
+    action: str
+    username: str | None
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class RowProblemOut(BaseModel):
+    """One rejected import row."""
+
+    row: int
+    column: str | None
+    value: Any
+    reason: str
+
+
+class ImportReportOut(BaseModel):
+    """What an import did (or would do, on a dry run)."""
+
+    file: str
+    encoding: str
+    rows: int
+    valid: int
+    written: int
+    dry_run: bool
+    needs_location_rows: list[int]
+    ignored_columns: list[str]
+    problems: list[RowProblemOut]
+
+
+class Token(BaseModel):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class UserOut(BaseModel):
+    """A user as an admin sees it (never the password hash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    role: Literal["coordinator", "admin"]
+    areas: list[str]
+    active: bool
+
+
+class UserCreate(BaseModel):
+    """A new user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=8, max_length=72)
+    role: Literal["coordinator", "admin"] = "coordinator"
+    areas: list[str] = Field(default_factory=list)
+
+
+class UserUpdate(BaseModel):
+    """Changes to a user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(default=None, min_length=8, max_length=72)
+    role: Literal["coordinator", "admin"] | None = None
+    areas: list[str] | None = None
+    active: bool | None = None
+
+
+class Health(BaseModel):
+    """Liveness and what the service has loaded."""
+
+    status: Literal["ok"]
+    version: str
+    database: Literal["sqlite", "postgis"]
+    resources: int
+    region: str | None
+    walk_nodes: int | None

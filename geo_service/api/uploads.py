@@ -1,0 +1,21 @@
+"""Reading uploaded files with a size limit."""
+
+from __future__ import annotations
+
+from fastapi import UploadFile
+
+from geo_service._errors import InputError
+from geo_service.importers import RawTable, read_resource_table
+
+
+class UploadTooLargeError(InputError):
+    """An upload exceeds the configured size limit (HTTP 413)."""
+
+
+async def read_upload(file: UploadFile, max_bytes: int) -> RawTable:
+    """Read an uploaded CSV/Excel file, refusing more than ``max_bytes``."""
+    data = await file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UploadTooLargeError(f"upload larger than the limit of {max_bytes} bytes",
+                                  file=file.filename)
+    return read_resource_table(data=data, filename=file.filename or "upload.csv")

@@ -1,0 +1,195 @@
+"""What the routes do, kept out of the route functions: filters, role views, edits.
+
+Each function takes the store (and the user where it matters) and returns response
+models; the routes only declare parameters and call one of these.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from geo_service._errors import InputError
+from geo_service.api.schemas import (
+    Feature,
+    FeatureCollection,
+    HistoryOut,
+    ImportReportOut,
+    PointGeometry,
+    ResourceCreate,
+    ResourcePublic,
+    ResourceStaff,
+    RowProblemOut,
+)
+from geo_service.auth import check_can_edit
+from geo_service.importers import (
+    MEDIA_TYPES,
+    ImportContext,
+    RawTable,
+    export_bytes,
+    import_resources,
+)
+from geo_service.resources import (
+    WEEKDAY_JA,
+    WEEKDAYS,
+    Resource,
+    ResourceFields,
+    check_lonlat,
+    load_vocabulary,
+    public_view,
+    validate_resource,
+)
+from geo_service.store import NotFoundError, Page, ResourceFilter, ResourceStore, User
+
+AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
+AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
+XLSX = MEDIA_TYPES["xlsx"]
+
+
+def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
+    """A resource as a GeoJSON Feature for staff, or for the public (None if hidden)."""
+    label = load_vocabulary().categories[resource.category].label
+    if staff:
+        data: dict[str, Any] | None = resource.model_dump()
+    else:
+        data = public_view(resource)
+        if data is None:
+            raise NotFoundError("resource", resource.id)
+    assert data is not None
+    data.update(category_label=label, needs_location=resource.needs_location)
+    geometry = (PointGeometry(coordinates=(data["lon"], data["lat"]))
+                if data["lon"] is not None and data["lat"] is not None else None)
+    if staff:
+        return Feature[ResourceStaff](id=resource.id, geometry=geometry,
+                                      properties=ResourceStaff.model_validate(data))
+    return Feature[ResourcePublic](id=resource.id, geometry=geometry,
+                                   properties=ResourcePublic.model_validate(data))
+
+
+def to_collection(page: Page, *, staff: bool) -> AnyCollection:
+    """A page of resources as a FeatureCollection for the viewer's role."""
+    features = [to_feature(r, staff=staff) for r in page.items]
+    cls = FeatureCollection[ResourceStaff] if staff else FeatureCollection[ResourcePublic]
+    return cls(features=features, total=page.total, limit=page.limit,  # type: ignore[arg-type]
+               offset=page.offset)
+
+
+def parse_weekday(text: str | None) -> str | None:
+    """``mon`` or ``月`` (``月曜``) → ``mon``; raise for anything else."""
+    if not text:
+        return None
+    t = unicodedata.normalize("NFKC", text).strip().lower().replace("曜日", "").replace("曜", "")
+    if t in WEEKDAYS:
+        return t
+    for key, ja in WEEKDAY_JA.items():
+        if t == ja:
+            return key
+    raise InputError("unknown weekday (mon … sun or 月 … 日)", column="weekday", value=text)
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``west,south,east,north`` in degrees → a tuple; raise naming the bad part."""
+    if not text:
+        return None
+    parts = text.split(",")
+    try:
+        w, s, e, n = (float(p) for p in parts)
+    except ValueError:
+        raise InputError("bbox must be four numbers west,south,east,north", column="bbox",
+                         value=text) from None
+    check_lonlat(w, s, column="bbox")
+    check_lonlat(e, n, column="bbox")
+    if w > e or s > n:
+        raise InputError("bbox must be west,south,east,north with west ≤ east, south ≤ north",
+                         column="bbox", value=text)
+    return (w, s, e, n)
+
+
+def build_filter(*, staff: bool, category: str | None = None, area: str | None = None,
+                 weekday: str | None = None, fee: str | None = None,
+                 q: str | None = None, bbox: str | None = None,
+                 needs_location: bool | None = None) -> ResourceFilter:
+    """A store filter from query parameters, validated; the public never sees staff rows."""
+    if fee not in (None, "free", "paid", "unknown"):
+        raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
+    return ResourceFilter(
+        category=load_vocabulary().category_key(category) if category else None,
+        area=area or None, weekday=parse_weekday(weekday),  # type: ignore[arg-type]
+        fee=fee, keyword=q or None, bbox=parse_bbox(bbox),  # type: ignore[arg-type]
+        needs_location=needs_location if staff else None, include_staff=staff,
+    )
+
+
+def get_resource(store: ResourceStore, resource_id: str, *, staff: bool) -> AnyFeature:
+    """One resource for the viewer; staff-only or deleted ones are 404 for the public."""
+    return to_feature(store.get(resource_id), staff=staff)
+
+
+def create_resource(store: ResourceStore, body: ResourceCreate, user: User) -> AnyFeature:
+    """Store a new resource if ``user`` may edit its area."""
+    check_can_edit(user, [body.area])
+    data = body.model_dump()
+    if not data.get("id"):
+        data.pop("id")
+    fields = validate_resource(data, Resource if "id" in data else ResourceFields)
+    return to_feature(store.add(fields, user=user.username), staff=True)
+
+
+def update_resource(store: ResourceStore, resource_id: str, changes: dict[str, Any],
+                    user: User) -> AnyFeature:
+    """Apply a partial update if ``user`` may edit the old and the new area."""
+    current = store.get(resource_id)
+    check_can_edit(user, [current.area, changes.get("area", current.area)])
+    return to_feature(store.update(resource_id, changes, user=user.username), staff=True)
+
+
+def delete_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+    """Soft-delete if ``user`` may edit the resource's area."""
+    check_can_edit(user, [store.get(resource_id).area])
+    return to_feature(store.delete(resource_id, user=user.username), staff=True)
+
+
+def undo_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+    """Revert the last change if ``user`` may edit the resource's area."""
+    check_can_edit(user, [store.get(resource_id, include_deleted=True).area])
+    return to_feature(store.undo(resource_id, user=user.username), staff=True)
+
+
+def import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
+                 partial: bool, default_category: str | None) -> ImportReportOut:
+    """Import an uploaded table; a coordinator's rows must all be in their areas."""
+    ctx = ImportContext(
+        default_category=default_category, source=table.file,
+        allowed_areas=None if user.role == "admin" else frozenset(user.areas),
+    )
+    report = import_resources(store, table, ctx=ctx, dry_run=dry_run, partial=partial,
+                              user=user.username)
+    return ImportReportOut(
+        file=report.file, encoding=report.encoding, rows=report.rows,
+        valid=len(report.accepted), written=report.written, dry_run=dry_run,
+        needs_location_rows=report.needs_location, ignored_columns=report.ignored_columns,
+        problems=[RowProblemOut(row=p.row, column=p.column, value=p.value, reason=p.reason)
+                  for p in report.problems],
+    )
+
+
+def unverified_collection(store: ResourceStore, *, months: int) -> AnyCollection:
+    """Resources not verified for ``months`` months, for staff."""
+    items = store.unverified(months=months)
+    return to_collection(Page(items, len(items), len(items), 0), staff=True)
+
+
+def history(store: ResourceStore, resource_id: str) -> list[HistoryOut]:
+    """The change history of a resource (404 if it never existed)."""
+    entries = store.history(resource_id)
+    if not entries:
+        raise NotFoundError("resource", resource_id)
+    return [HistoryOut(id=e.id, resource_id=e.resource_id, action=e.action,
+                       username=e.username, at=e.at, before=e.before, after=e.after)
+            for e in entries]
+
+
+def export(store: ResourceStore, fmt: str, *, staff: bool) -> tuple[bytes, str]:
+    """The registry as a file for the viewer: (bytes, media type)."""
+    items = store.all(ResourceFilter(include_staff=staff))
+    return export_bytes(items, fmt, public=not staff, layers=store.layers), MEDIA_TYPES[fmt]  # type: ignore[arg-type]

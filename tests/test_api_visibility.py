@@ -1,0 +1,115 @@
+"""Staff-only resources and fields never appear in any public response, export or map data.
+
+The test walks every GET route the app declares (so a new route cannot escape it) and
+searches each public response for marker strings that exist only in staff-only data.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.api import create_app
+from geo_service.api.config import ServiceSettings
+from geo_service.auth import hash_password
+from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+
+MARKERS = ("SECRET-RESOURCE", "SECRET-TEL-0815", "SECRET-NOTE", "SECRET-COORD",
+           "SECRET-ADDRESS", "SECRET-SOURCE", "130.6999", "33.6999")
+
+
+def staff_only_data():
+    """One staff-only resource and one public resource with staff-only fields."""
+    hidden = {"id": "hidden-1", "name": "SECRET-RESOURCE 見守り会", "category": "見守り",
+              "visibility": "staff", "lon": 130.6943, "lat": 33.6522, "area": "A",
+              "contact": {"tel": "SECRET-TEL-0815"}, "service_area": {"kind": "municipality"}}
+    public = {"id": "public-1", "name": "公開サロン", "category": "サロン", "area": "A",
+              "lon": 130.6999, "lat": 33.6999, "address": "SECRET-ADDRESS 1-2-3",
+              "contact": {"tel": "SECRET-TEL-0815", "email": "open@example.jp"},
+              "staff_fields": ["contact.tel", "address", "location"],
+              "staff_notes": "SECRET-NOTE", "coordinator": "SECRET-COORD",
+              "source": "SECRET-SOURCE",
+              "service_area": {"kind": "radius", "radius_m": 400},
+              "schedule": {"stops": [{"lon": 130.6999, "lat": 33.6999, "weekday": "mon",
+                                      "time": "10:00"}]}}
+    return hidden, public
+
+
+@pytest.fixture(params=BACKENDS)
+def client(request, tmp_path, monkeypatch):
+    if request.param == "postgis" and postgis_url() is None:
+        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
+    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    store = fresh_store(request.param, tmp_path)
+    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
+    c = TestClient(create_app(settings, store=store))
+    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
+    c.headers_admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    for body in staff_only_data():
+        assert c.post("/resources", json=body, headers=c.headers_admin).status_code == 201
+    return c
+
+
+# Example parameters for every GET route; a route missing here fails the test.
+SAMPLES: dict[str, list[dict]] = {
+    "/health": [{}],
+    "/resources": [{}, {"q": "SECRET"}, {"category": "見守り"}, {"bbox": "130,33,131,34"},
+                   {"bbox": "130.69,33.69,130.71,33.71"},
+                   {"needs_location": "false"}, {"area": "A"}],
+    "/resources/export": [{"format": "csv"}, {"format": "xlsx"}, {"format": "geojson"}],
+    "/resources/{resource_id}": [{"resource_id": "hidden-1"}, {"resource_id": "public-1"}],
+    "/resources/{resource_id}/history": [{"resource_id": "public-1"}],
+    "/resources/unverified": [{}],
+    "/auth/me": [{}],
+    "/users": [{}],
+    "/openapi.json": [{}], "/docs": [{}], "/redoc": [{}], "/docs/oauth2-redirect": [{}],
+}
+
+
+def _text(response) -> str:
+    if "spreadsheetml" in response.headers.get("content-type", ""):
+        wb = openpyxl.load_workbook(io.BytesIO(response.content))
+        return "\n".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row)
+    return response.content.decode("utf-8-sig", errors="replace")
+
+
+def test_staff_data_never_in_public_responses(client):
+    documented = client.get("/openapi.json").json()["paths"]
+    get_routes = sorted({p for p, ops in documented.items() if "get" in ops}
+                        | {r.path for r in client.app.routes
+                           if "GET" in (getattr(r, "methods", None) or ())})
+    missing = [p for p in get_routes if p not in SAMPLES]
+    assert not missing, f"add sample parameters for {missing}"
+    checked = 0
+    for path in get_routes:
+        for sample in SAMPLES[path]:
+            names = set(re.findall(r"{(\w+)}", path))
+            url = path.format(**{k: v for k, v in sample.items() if k in names})
+            params = {k: v for k, v in sample.items() if k not in names}
+            r = client.get(url, params=params)
+            assert r.status_code in (200, 401, 404), (url, r.status_code, r.text)
+            text = _text(r)
+            for marker in MARKERS:
+                assert marker not in text, (url, params, marker)
+            checked += 1
+    assert checked >= 20
+    # a location search must not reveal a hidden location either
+    found = client.get("/resources", params={"bbox": "130.69,33.69,130.71,33.71"}).json()
+    assert found["total"] == 0
+
+
+def test_staff_sees_what_the_public_does_not(client):
+    r = client.get("/resources/public-1", headers=client.headers_admin).json()
+    assert r["properties"]["contact"]["tel"] == "SECRET-TEL-0815"
+    assert r["properties"]["staff_notes"] == "SECRET-NOTE"
+    public = client.get("/resources/public-1").json()
+    assert public["geometry"] is None and public["properties"]["contact"]["tel"] is None
+    assert public["properties"]["contact"]["email"] == "open@example.jp"
+    assert public["properties"]["service_area"]["kind"] == "none"  # a circle would reveal it
+    staff_csv = client.get("/resources/export", headers=client.headers_admin).text
+    assert "SECRET-RESOURCE" in staff_csv and "SECRET-NOTE" in staff_csv
