@@ -1,7 +1,7 @@
 """Generate the benchmark region: a synthetic OSM PBF street grid and its companion files.
 
-Everything is deterministic for a given ``--seed`` (numpy ``default_rng``), so two runs
-write byte-identical CSV/GeoJSON files and an equivalent PBF. Output (default
+Everything is deterministic for a given ``--seed`` (numpy ``default_rng``): two runs write
+byte-identical files, the PBF included (with the same numpy/pyproj/osmium). Output (default
 ``benchmarks/_data/``, git-ignored):
 
 - ``grid.osm.pbf``: a ``--size`` × ``--size`` street grid (default 317 × 317 = 100,489
