@@ -82,13 +82,31 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     ``inf`` values (unreachable) take part; the result is NaN when it is ``inf`` or when
     the weights sum to zero.
     """
-    total = weights.sum()
-    if total <= 0:
-        return float("nan")
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    value = values[order][min(np.searchsorted(cum, q * total, side="left"), len(cum) - 1)]
-    return float(value) if np.isfinite(value) else float("nan")
+    values = np.asarray(values, dtype=float)
+    return float(grouped_weighted_quantile(np.zeros(len(values), dtype=np.int64), values,
+                                           np.asarray(weights, dtype=float), q, 1)[0])
+
+
+def grouped_weighted_quantile(group: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                              q: float, n_groups: int) -> np.ndarray:
+    """:func:`weighted_quantile` of each group ``0 … n_groups − 1`` at once (vectorised).
+
+    Groups without weight, and quantiles that fall on an ``inf`` value, give NaN.
+    """
+    order = np.lexsort((values, group))
+    g, v, w = group[order], values[order], weights[order]
+    cum = np.cumsum(w)
+    starts = np.searchsorted(g, np.arange(n_groups), side="left")
+    ends = np.searchsorted(g, np.arange(n_groups), side="right")
+    base = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    total = np.where(ends > starts, cum[np.maximum(ends - 1, 0)] - base, 0.0)
+    idx = np.searchsorted(cum, base + q * total, side="left")
+    idx = np.clip(idx, starts, np.maximum(ends - 1, starts))
+    out = np.full(n_groups, np.nan)
+    ok = total > 0
+    picked = v[np.minimum(idx[ok], len(v) - 1)]
+    out[ok] = np.where(np.isfinite(picked), picked, np.nan)
+    return out
 
 
 def area_indicators(
@@ -140,16 +158,14 @@ def area_indicators(
             table["beyond_share_straight"] = np.where(
                 table["pop_65plus"] > 0,
                 table["beyond_65plus_straight"] / table["pop_65plus"], np.nan)
-        quant = {k: np.full(len(areas), np.nan) for k in ("median_m", "p90_m", "median_min",
-                                                           "p90_min")}
-        for area, idx in pd.Series(np.arange(len(which))).groupby(which).groups.items():
-            if area < 0:
-                continue
-            idx = np.asarray(idx)
-            quant["median_m"][area] = weighted_quantile(dist[idx], w65[idx], 0.5)
-            quant["p90_m"][area] = weighted_quantile(dist[idx], w65[idx], 0.9)
-            quant["median_min"][area] = weighted_quantile(minutes[idx], w65[idx], 0.5)
-            quant["p90_min"][area] = weighted_quantile(minutes[idx], w65[idx], 0.9)
+        inside = which >= 0
+        grp, n = which[inside], len(areas)
+        quant = {
+            "median_m": grouped_weighted_quantile(grp, dist[inside], w65[inside], 0.5, n),
+            "p90_m": grouped_weighted_quantile(grp, dist[inside], w65[inside], 0.9, n),
+            "median_min": grouped_weighted_quantile(grp, minutes[inside], w65[inside], 0.5, n),
+            "p90_min": grouped_weighted_quantile(grp, minutes[inside], w65[inside], 0.9, n),
+        }
         for key, values in quant.items():
             table[key] = values
         table["car_adjusted_65plus"] = _car_adjusted(table, car_rate)

@@ -106,3 +106,26 @@ def test_invariants(points, stores, threshold):
     assert (areas["beyond_65plus"] >= areas["beyond_65plus_straight"] - 1e-9).all()
     assert areas["pop_65plus"].sum() == pytest.approx(sum(pop))
     assert pd.Series(pts["walk_min"]).ge(0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([1.0, 5.0, 9.0, np.inf]),
+                          st.integers(0, 10).map(float)), min_size=1, max_size=40),
+       st.sampled_from([0.1, 0.5, 0.9]))
+def test_grouped_quantile_matches_per_group(rows, q):
+    from geo_service.difficulty import grouped_weighted_quantile
+
+    g = np.array([r[0] for r in rows])
+    v = np.array([r[1] for r in rows])
+    w = np.array([r[2] for r in rows])
+    got = grouped_weighted_quantile(g, v, w, q, 4)
+    for k in range(4):
+        sel = g == k
+        values, weights = v[sel], w[sel]
+        if weights.sum() <= 0:
+            assert np.isnan(got[k])
+            continue
+        order = np.argsort(values, kind="stable")
+        cum = np.cumsum(weights[order])
+        want = values[order][np.flatnonzero(cum >= q * weights.sum())[0]]
+        assert (np.isnan(got[k]) and not np.isfinite(want)) or got[k] == want
