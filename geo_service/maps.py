@@ -155,6 +155,8 @@ def _area_layer(group: gpd.GeoDataFrame, layer_name: str, m_style: dict[str, Any
             fields=[f for f, _ in _TOOLTIP_FIELDS],
             aliases=[html.escape(a.format(t=t)) for _, a in _TOOLTIP_FIELDS]),
     ).add_to(feature_group)
+    if len(view) > int(m_style.get("max_labels", 40)):
+        return feature_group  # names stay in the tooltips; labels would hide the map
     labels = view.geometry.representative_point()
     for label, point in zip(view["name"], labels, strict=True):
         folium.Marker(

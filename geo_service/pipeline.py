@@ -52,7 +52,8 @@ from geo_service.readers import read_vector
 from geo_service.region import Region
 from geo_service.stores import counted, read_stores, stores_from_osm
 
-MESH_KEYWORDS = {"mesh1km": 3, "mesh500": 4, "mesh250": 5, "mesh125": 6}
+MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
+                 "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
 ProgressHook = Callable[[str], None]
 
 
@@ -140,8 +141,8 @@ def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
     hull = shapely.convex_hull(shapely.multipoints(net.node_xy))
     for spec in specs:
         if spec in MESH_KEYWORDS:
-            codes = mesh_codes_for(demand.geometry, MESH_KEYWORDS[spec])
-            layers.append(mesh_layer(codes, name=spec))
+            level, label = MESH_KEYWORDS[spec]
+            layers.append(mesh_layer(mesh_codes_for(demand.geometry, level), name=label))
             continue
         label, path, mapping = parse_area_spec(spec)
         layer = read_area_layer(path, name=None if mapping else label)

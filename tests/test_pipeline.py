@@ -40,7 +40,7 @@ def test_demo_runs_end_to_end(demo_out):
     assert list(points.columns[:10]) == CONTRACT_POINTS or set(CONTRACT_POINTS) <= set(points)
     assert set(CONTRACT_AREAS) <= set(areas.columns)
     assert (out / "points.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert set(areas["layer"]) == {"小学校区", "中学校区", "mesh250"}
+    assert set(areas["layer"]) == {"小学校区", "中学校区", "250mメッシュ"}
     # Every person is counted once per layer.
     for _, layer in areas.groupby("layer"):
         # (points.csv rounds counts to 4 decimals)
@@ -81,7 +81,7 @@ def test_demo_region_reloads(demo_out):
     region = Region.load(out / "region")
     assert region.synthetic and region.net.has_elevation
     assert {"food_stores", "gathering_places"} <= set(region.resources)
-    assert [a.name for a in region.areas] == ["小学校区", "中学校区", "mesh250"]
+    assert [a.name for a in region.areas] == ["小学校区", "中学校区", "250mメッシュ"]
 
 
 def _page_text(path) -> str:
