@@ -136,6 +136,9 @@ def difficulty(
         "--network", help="Walking network: .osm.pbf, .osm, Overpass .json, .graphml.")] = None,
     place: Annotated[str | None, typer.Option(
         "--place", help="Download the walking network of a place (needs internet).")] = None,
+    bbox: Annotated[str | None, typer.Option(
+        "--bbox", help="Download the walking network in W,S,E,N degrees (needs internet).")]
+        = None,
     threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
         settings.threshold_m,
     speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
@@ -147,26 +150,26 @@ def difficulty(
         help="Count only these store categories (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(
         help="Leave these store categories out, e.g. convenience (repeatable).")] = None,
-    car_rate: Annotated[float | None, typer.Option(
-        help="Share of 65+ who can use a car (MAFF adjustment), 0–1.")] = None,
+    car_rate: Annotated[str | None, typer.Option(
+        help="Share of 65+ who can use a car (MAFF adjustment): 0–1, or a CSV of "
+        "area_id,car_rate.")] = None,
     buildings: Annotated[Path | None, typer.Option(
         help="Building footprints to place residents at (vector file).")] = None,
 ) -> None:
     """Shopping-difficulty map: share of people 65+ beyond a walk to a food store."""
     from geo_service.layers import load_resource_layer
-    from geo_service.pipeline import build_region, run_difficulty
+    from geo_service.pipeline import build_region, parse_car_rate, run_difficulty
 
     started = time.perf_counter()
     try:
-        if car_rate is not None and not 0 <= car_rate <= 1:
-            raise InputError("must be between 0 and 1", column="--car-rate", value=car_rate)
+        rates = parse_car_rate(car_rate)
         layer = load_resource_layer(store_layer).restricted(include, exclude)
         with _progress(total=8) as stages:
-            region = build_region(network=network, place=place, stores=stores,
+            region = build_region(network=network, place=place, bbox=bbox, stores=stores,
                                   population=list(population), areas=list(areas), dem=dem,
                                   speed=speed, layer=layer, buildings=buildings, stages=stages)
             result = run_difficulty(region, out, layer=layer, threshold_m=threshold,
-                                    car_rate=car_rate, stages=stages)
+                                    car_rate=rates, stages=stages)
     except InputError as exc:
         raise _fail(exc) from exc
     _print_summary(result, out, started, synthetic=False)

@@ -37,6 +37,7 @@ from geo_service.mesh import mesh_codes_for
 from geo_service.network import (
     WalkNetwork,
     load_walk_network,
+    network_from_bbox,
     network_from_place,
 )
 from geo_service.outputs import (
@@ -48,7 +49,7 @@ from geo_service.outputs import (
     write_outputs,
 )
 from geo_service.population import load_population
-from geo_service.readers import read_vector
+from geo_service.readers import check_lon_lat, find_column, read_table, read_vector, to_number
 from geo_service.region import Region
 from geo_service.stores import counted, read_stores, stores_from_osm
 
@@ -109,14 +110,57 @@ class DifficultyResult:
 
 
 def load_network(network: str | Path | None, place: str | None, *, dem: str | Path | None,
-                 speed: float) -> WalkNetwork:
-    """A walking network from a file or (online, cached) from a place name."""
-    if (network is None) == (place is None):
-        raise InputError("give exactly one of --network FILE or --place NAME")
-    if place is not None:
-        net = network_from_place(place).with_speed(speed)
-        return net.with_dem(dem) if dem else net
-    return load_walk_network(network, dem=dem, walking_speed_mps=speed)
+                 speed: float, bbox: str | None = None) -> WalkNetwork:
+    """A walking network from a file, or online (cached) from a place name or a bbox.
+
+    ``bbox`` is ``"west,south,east,north"`` in degrees.
+    """
+    if sum(x is not None for x in (network, place, bbox)) != 1:
+        raise InputError("give exactly one of --network FILE, --place NAME or --bbox W,S,E,N")
+    if network is not None:
+        return load_walk_network(network, dem=dem, walking_speed_mps=speed)
+    net = (network_from_place(place) if place is not None
+           else network_from_bbox(*_parse_bbox(bbox))).with_speed(speed)
+    return net.with_dem(dem) if dem else net
+
+
+def _parse_bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise InputError("expected four numbers west,south,east,north", column="--bbox",
+                         value=text) from exc
+    if not (west < east and south < north):
+        raise InputError("west must be < east and south < north", column="--bbox", value=text)
+    check_lon_lat(np.array([west, east]), np.array([south, north]), source="--bbox")
+    return west, south, east, north
+
+
+def parse_car_rate(value: str | None) -> float | pd.Series | None:
+    """A car-availability rate: one number in 0–1, or a CSV of ``area_id, car_rate``."""
+    if value is None:
+        return None
+    try:
+        rate: float | pd.Series = float(value)
+        rates = np.array([rate])
+        source: str | Path = "--car-rate"
+    except ValueError:
+        source = Path(value)
+        table = read_table(source)
+        key = find_column(table.columns, ("area_id", "id", "KEY_CODE", "code", "名称", "name"))
+        col = find_column(table.columns, ("car_rate", "rate", "自動車利用率", "車利用率"))
+        if key is None or col is None:
+            raise InputError("a car-rate table needs area_id and car_rate columns",
+                             file=source) from None
+        rates = to_number(table, col, source=source)
+        rate = pd.Series(rates, index=table[key].astype(str).to_numpy())
+    bad = ~((rates >= 0) & (rates <= 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("a car-availability rate must be between 0 and 1", file=source,
+                         row=i + 1 if isinstance(rate, pd.Series) else None,
+                         column="car_rate", value=float(rates[i]))
+    return rate
 
 
 def load_stores(stores: str | Path, layer: ResourceLayer, *,
@@ -166,6 +210,7 @@ def build_region(
     *,
     network: str | Path | None = None,
     place: str | None = None,
+    bbox: str | None = None,
     stores: str | Path,
     population: list[str | Path],
     areas: list[str],
@@ -178,7 +223,7 @@ def build_region(
     """Read and validate every input into a :class:`Region` (nothing is written)."""
     stages = stages or Stages()
     with stages("network"):
-        net = load_network(network, place, dem=dem, speed=speed)
+        net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
     with stages("stores"):
         all_stores = load_stores(stores, layer, network_file=network)
     with stages("population"):
@@ -188,7 +233,7 @@ def build_region(
         area_layers = load_area_layers(areas, demand, net)
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
-                  name=str(network or place), notes=notes)
+                  name=str(network or place or bbox), notes=notes)
 
 
 def run_difficulty(

@@ -196,3 +196,26 @@ def test_mojiko_overpass_json_with_a_store_file(tmp_path):
     points = pd.read_csv(tmp_path / "o" / "points.csv", encoding="utf-8-sig").set_index("point_id")
     assert points.loc["p1", "network_m"] < points.loc["p2", "network_m"]
     assert points.loc["p1", "network_m"] >= points.loc["p1", "straight_m"]
+
+
+def test_car_rate_global_and_per_area(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    rates = tmp_path / "rates.csv"
+    rates.write_text("area_id,car_rate\nB199999000011,0.5\nB199999000029,0.25\n")
+    assert _difficulty(tmp_path, inputs, tmp_path / "a", "--car-rate", str(rates)).exit_code == 0
+    a = pd.read_csv(tmp_path / "a" / "areas.csv", encoding="utf-8-sig").set_index("area_id")
+    assert a.loc["B199999000011", "car_adjusted_65plus"] == pytest.approx(
+        a.loc["B199999000011", "beyond_65plus"] * 0.5, abs=0.01)
+    assert np.isnan(a.loc["B199999000037", "car_adjusted_65plus"])  # not in the table
+    assert _difficulty(tmp_path, inputs, tmp_path / "g", "--car-rate", "0.6").exit_code == 0
+    g = pd.read_csv(tmp_path / "g" / "areas.csv", encoding="utf-8-sig")
+    np.testing.assert_allclose(g["car_adjusted_65plus"], g["beyond_65plus"] * 0.4, atol=0.01)
+    rates.write_text("area_id,car_rate\nB199999000011,1.5\n")
+    result = _difficulty(tmp_path, inputs, tmp_path / "b", "--car-rate", str(rates))
+    assert result.exit_code == 2 and "between 0 and 1" in result.output
+
+
+def test_network_source_must_be_single(tmp_path):
+    inputs = build_demo_inputs(tmp_path / "in")
+    result = _difficulty(tmp_path, inputs, tmp_path / "o", "--bbox", "130.7,33.7,130.8,33.9")
+    assert result.exit_code == 2 and "exactly one of" in result.output

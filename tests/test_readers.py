@@ -77,3 +77,21 @@ def test_layer_restriction():
     assert layer.restricted(include=["supermarket"]).included_ids == ["supermarket"]
     with pytest.raises(UnknownCategoryError):
         layer.restricted(exclude=["bookshop"])
+
+
+def test_stores_from_osm_xml(tmp_path):
+    from geo_service.stores import stores_from_osm
+
+    path = tmp_path / "shops.osm"
+    path.write_text("""<?xml version='1.0' encoding='UTF-8'?>
+<osm version="0.6">
+ <node id="1" lat="33.90" lon="130.90"><tag k="shop" v="supermarket"/>
+  <tag k="name" v="スーパーA"/></node>
+ <node id="2" lat="33.91" lon="130.90"><tag k="shop" v="books"/></node>
+ <node id="3" lat="33.92" lon="130.90"><tag k="shop" v="convenience"/></node>
+</osm>""", encoding="utf-8")
+    stores = stores_from_osm(path, load_resource_layer("food_stores"))
+    assert sorted(stores["store_id"]) == ["node/1", "node/3"]
+    assert dict(zip(stores["store_id"], stores["category"], strict=True)) == {
+        "node/1": "supermarket", "node/3": "convenience"}
+    assert "スーパーA" in set(stores["name"])
