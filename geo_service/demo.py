@@ -145,33 +145,35 @@ def _write_graphml(b: _Builder, path: Path) -> None:
     ox.save_graphml(g, path)
 
 
-def _stores(rng: np.random.Generator) -> pd.DataFrame:
-    rows = [
-        ("S01", "坂の町ストア 駅前店", "スーパー", 1210, 90),
-        ("S02", "マルシェ川南", "スーパー", 420, 160),
-        ("S03", "ミニマート本町", "コンビニ", 820, 310),
-        ("S04", "ミニマート東口", "コンビニ", 1960, 190),
-        ("S05", "ミニマート山手", "コンビニ", 1520, 1140),
-        ("S06", "八百屋さかもと", "青果店", 1010, 220),
-        ("S07", "精肉のたなか", "精肉店", 1330, 210),
-        ("S08", "くすりのみどり", "ドラッグストア", 620, 690),
-        ("S09", "鮮魚 うみかぜ", "鮮魚店", 2230, 40),
-        ("S10", "移動販売 山手停留所", "移動販売", 700, 1560),
-    ]
-    df = pd.DataFrame(rows, columns=["store_id", "name", "category", "x", "y"])
-    df[["x", "y"]] = df[["x", "y"]].astype(float) + rng.normal(0, 4, (len(df), 2))
+# (id, name, category as a coordinator would write it, x, y in metres from the SW corner)
+_STORES = (
+    ("S01", "坂の町ストア 駅前店", "スーパー", 1210, 90),
+    ("S02", "マルシェ川南", "スーパー", 420, 160),
+    ("S03", "ミニマート本町", "コンビニ", 820, 310),
+    ("S04", "ミニマート東口", "コンビニ", 1960, 190),
+    ("S05", "ミニマート山手", "コンビニ", 1520, 1140),
+    ("S06", "八百屋さかもと", "青果店", 1010, 220),
+    ("S07", "精肉のたなか", "精肉店", 1330, 210),
+    ("S08", "くすりのみどり", "ドラッグストア", 620, 690),
+    ("S09", "鮮魚 うみかぜ", "鮮魚店", 2230, 40),
+    ("S10", "移動販売 山手停留所", "移動販売", 700, 1560),
+)
+_GATHERING_PLACES = (
+    ("G1", "ふれあいサロン川べり", "サロン", 300, 380),
+    ("G2", "いきいき百歳体操 本町公民館", "体操", 900, 500),
+    ("G3", "オレンジカフェ さかみち", "認知症カフェ", 1650, 260),
+    ("G4", "山手ふれあいサロン", "サロン", 1200, 1360),
+    ("G5", "高台いきいき体操", "体操", 450, 1740),
+)
+
+
+def _places(rows: tuple, id_column: str, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """A table of demo places; ``rng`` jitters positions by a few metres."""
+    df = pd.DataFrame(list(rows), columns=[id_column, "name", "category", "x", "y"])
+    df[["x", "y"]] = df[["x", "y"]].astype(float)
+    if rng is not None:
+        df[["x", "y"]] += rng.normal(0, 4, (len(df), 2))
     return df
-
-
-def _gathering_places() -> pd.DataFrame:
-    rows = [
-        ("G1", "ふれあいサロン川べり", "サロン", 300, 380),
-        ("G2", "いきいき百歳体操 本町公民館", "体操", 900, 500),
-        ("G3", "オレンジカフェ さかみち", "認知症カフェ", 1650, 260),
-        ("G4", "山手ふれあいサロン", "サロン", 1200, 1360),
-        ("G5", "高台いきいき体操", "体操", 450, 1740),
-    ]
-    return pd.DataFrame(rows, columns=["place_id", "name", "category", "x", "y"])
 
 
 def _with_lonlat(df: pd.DataFrame) -> pd.DataFrame:
@@ -241,9 +243,10 @@ def build_demo_inputs(folder: str | Path) -> dict[str, Path]:
         "junior_high": folder / "junior_high_district.geojson",
     }
     _write_graphml(b, paths["network"])
-    _with_lonlat(_stores(rng)).to_csv(paths["stores"], index=False, encoding="utf-8-sig")
-    _with_lonlat(_gathering_places()).to_csv(paths["gathering_places"], index=False,
-                                             encoding="utf-8-sig")
+    _with_lonlat(_places(_STORES, "store_id", rng)).to_csv(paths["stores"], index=False,
+                                                         encoding="utf-8-sig")
+    _with_lonlat(_places(_GATHERING_PLACES, "place_id")).to_csv(
+        paths["gathering_places"], index=False, encoding="utf-8-sig")
     _population(b, rng).to_csv(paths["population"], index=False, encoding="utf-8-sig")
     a27, a32 = _districts()
     a27.to_file(paths["elementary"], driver="GeoJSON")

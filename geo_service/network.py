@@ -33,10 +33,9 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -46,6 +45,9 @@ from scipy import sparse
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.crs import metric_crs_for
+
+if TYPE_CHECKING:  # networkx is imported only where osmnx graphs are read
+    import networkx as nx
 
 # Way tags that make a way unusable on foot (the osmnx "walk" filter, applied to files).
 _EXCLUDED_HIGHWAYS = frozenset({
@@ -381,8 +383,7 @@ def network_from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "") -> Wal
         metric = metric_crs_for(float(np.median(x)), float(np.median(y)))
         to_metric = Transformer.from_crs(graph_crs, metric, always_xy=True)
         mx, my = to_metric.transform(x, y)
-        geoms = shapely.transform(geoms, lambda c: np.column_stack(
-            to_metric.transform(c[:, 0], c[:, 1])))
+        geoms = _transform_geometries(geoms, to_metric)
     else:
         metric, mx, my = graph_crs, x, y
     return WalkNetwork.from_edges(node_keys, np.column_stack([mx, my]), u, v, geoms,
@@ -440,7 +441,7 @@ def network_from_pbf(path: str | Path) -> WalkNetwork:
     metric = metric_crs_for(float(np.median(lon)), float(np.median(lat)))
     to_metric = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
     node_xy = np.column_stack(to_metric.transform(lon, lat))
-    geoms = gpd.GeoSeries(edges.geometry.values, crs="EPSG:4326").to_crs(metric).values
+    geoms = _transform_geometries(np.asarray(edges.geometry.values), to_metric)
     return WalkNetwork.from_edges(
         node_ids, node_xy, index.loc[edges["u"].to_numpy(np.int64)].to_numpy(),
         index.loc[edges["v"].to_numpy(np.int64)].to_numpy(), np.asarray(geoms),
@@ -494,6 +495,7 @@ def sample_raster(path: str | Path, xy: np.ndarray, crs: CRS) -> np.ndarray:
 
 def _network_from_elements(data: dict[str, Any], *, source: str) -> WalkNetwork:
     """Filter Overpass-style elements to walkable ways and build a simplified network."""
+    import networkx as nx
     import osmnx as ox
     from osmnx.graph import _create_graph
 
@@ -538,9 +540,17 @@ def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int) ->
     return sparse.csr_matrix((weights, cols, indptr), shape=(n, n))
 
 
+def _transform_geometries(geoms: np.ndarray, transformer: Transformer) -> np.ndarray:
+    """Re-project geometries by transforming all their coordinates in one call."""
+    coords = shapely.get_coordinates(geoms)
+    x, y = transformer.transform(coords[:, 0], coords[:, 1])
+    return shapely.set_coordinates(geoms.copy(), np.column_stack([x, y]))
+
+
 def _orient_geometries(geoms: np.ndarray, xy_u: np.ndarray, xy_v: np.ndarray) -> np.ndarray:
     """Reverse geometries whose first vertex is nearer to v than to u."""
-    start = shapely.get_coordinates(shapely.get_point(geoms, 0))
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    start = coords[np.searchsorted(index, np.arange(len(geoms)))]
     flip = (np.hypot(*(start - xy_v).T) < np.hypot(*(start - xy_u).T))
     if flip.any():
         geoms = geoms.copy()

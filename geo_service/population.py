@@ -279,7 +279,7 @@ def read_mesh_table(path: str | Path) -> gpd.GeoDataFrame:
 
 def is_mesh_table(path: str | Path) -> bool:
     """Whether a table's key column holds JIS mesh codes (8–11 digits, no polygons)."""
-    df = read_table(path).head(50)
+    df = read_table(path, nrows=50)
     col = find_column(df.columns, MESH_ALIASES)
     if col is None:
         return False

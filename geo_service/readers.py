@@ -53,7 +53,7 @@ def decode_text(raw: bytes, source: str | Path) -> str:
         "the file is neither UTF-8 nor CP932 (Shift_JIS); save it as UTF-8", file=source)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
     """Read a CSV/TSV/TXT table in any of the accepted encodings, as strings.
 
     A second header row of labels (as in e-Stat tables, where the first data row has an
@@ -63,19 +63,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError("file not found", file=path)
     if path.suffix.lower() in (".xlsx", ".xls"):
-        df = pd.read_excel(path, dtype=str)
+        df = pd.read_excel(path, dtype=str, nrows=nrows)
     else:
-        text = decode_text(path.read_bytes(), path)
+        raw = path.read_bytes() if nrows is None else _head_bytes(path, nrows)
+        text = decode_text(raw, path)
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         try:
             df = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, keep_default_na=False,
-                             na_values=[""], skipinitialspace=True)
+                             na_values=[""], skipinitialspace=True, nrows=nrows)
         except pd.errors.ParserError as exc:
             raise InputError(f"cannot parse as CSV: {exc}", file=path) from exc
     df.columns = [unicodedata.normalize("NFKC", str(c)).strip() for c in df.columns]
     if len(df) and pd.isna(df.iloc[0, 0]) and df.iloc[0].notna().sum() > len(df.columns) // 2:
         df = df.iloc[1:].reset_index(drop=True)  # e-Stat label row
     return df
+
+
+def _head_bytes(path: Path, nrows: int) -> bytes:
+    """The first ``nrows`` + 2 lines of a file (enough to sniff a table)."""
+    with path.open("rb") as f:
+        return b"".join(line for _, line in zip(range(nrows + 2), f, strict=False))
 
 
 def find_column(columns: Iterable[str], aliases: Iterable[str]) -> str | None:

@@ -70,6 +70,13 @@ def test_demo_outputs_are_rfc7946(demo_out):
     assert "crs" not in data
     x, y = shapely.geometry.shape(data["features"][0]["geometry"]).exterior.coords[0]
     assert 122 < x < 154 and 20 < y < 46  # lon, lat order
+    # The vectorised point writer gives what the CSV says, readable by GDAL.
+    pts = gpd.read_file(out / "points.geojson")
+    csv = pd.read_csv(out / "points.csv", encoding="utf-8-sig")
+    assert pts["point_id"].tolist() == csv["point_id"].astype(str).tolist()
+    np.testing.assert_allclose(pts.geometry.x, csv["lon"], atol=1e-7)
+    np.testing.assert_allclose(pts["network_m"].astype(float), csv["network_m"], equal_nan=True)
+    assert pts["reachable"].tolist() == csv["reachable"].tolist()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["synthetic"] is True and summary["slope_model"] == "tobler"
 
