@@ -216,3 +216,116 @@ class Health(BaseModel):
     resources: int
     region: str | None
     walk_nodes: int | None
+
+
+class Walk(BaseModel):
+    """Walking distance along the network and time (slope-aware where elevation is known)."""
+
+    distance_m: float
+    minutes: float
+
+
+class NearbyFeature(Feature[P], Generic[P]):
+    """A resource with its walk from the query point (``walk`` is a foreign member)."""
+
+    walk: Walk
+
+
+class NearbyCollection(BaseModel, Generic[P]):
+    """Resources reachable on foot, nearest first."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    origin: PointGeometry
+    minutes: float
+    features: list[NearbyFeature[P]]
+
+
+class CategoryReach(BaseModel):
+    """The nearest resource of one category from a point."""
+
+    category: str
+    category_label: str
+    nearest_id: str | None
+    nearest_name: str | None
+    distance_m: float | None
+    minutes: float | None
+    within_threshold: bool
+
+
+class ReachCollection(BaseModel, Generic[P]):
+    """Everything that serves a point: services covering it, and walkable resources."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    origin: PointGeometry
+    threshold_m: float
+    features: list[Feature[P]] = Field(description="services whose service area covers it")
+    walkable: list[CategoryReach]
+
+
+class BandProperties(BaseModel):
+    """One reach band: walking minutes (None for a drawn service area) and people 65+."""
+
+    minutes: float | None
+    pop_65plus: float
+
+
+class BandFeature(BaseModel):
+    """A reach polygon (lon/lat)."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any] | None
+    properties: BandProperties
+
+
+class ResourceReach(BaseModel):
+    """How far one resource reaches: a service area, isochrones, or stop catchments."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    resource_id: str
+    kind: Literal["service_area", "isochrones", "stops"]
+    features: list[BandFeature]
+
+
+class CategoryCoverage(BaseModel):
+    """Per area and category: resources in it, services covering it, walkable 65+ share."""
+
+    label: str
+    located: list[str]
+    covering: list[str]
+    share_65plus_within_walk: float | None
+
+
+class AreaProperties(BaseModel):
+    """Coverage of one area."""
+
+    area_id: str
+    name: str
+    pop_65plus: float
+    categories: dict[str, CategoryCoverage]
+
+
+class AreaFeature(BaseModel):
+    """An area polygon (lon/lat) with its coverage."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None
+    properties: AreaProperties
+
+
+class AreaCollection(BaseModel):
+    """Coverage of every area of a layer."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    layer: str
+    threshold_m: float
+    features: list[AreaFeature]
+
+
+class IndicatorCollection(BaseModel):
+    """The engine's shopping-difficulty indicators per area (GeoJSON)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    layer: str
+    threshold_m: float
+    features: list[dict[str, Any]]

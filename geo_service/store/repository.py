@@ -397,6 +397,13 @@ class ResourceStore:
                 .order_by(c.last_verified.nulls_first(), c.id)).scalars().all()
         return [Resource.model_validate(d) for d in data]
 
+    def state_token(self) -> tuple[int, str]:
+        """Changes whenever any resource is added or changed (for caches of derived data)."""
+        with self.engine.connect() as conn:
+            n, last = conn.execute(select(func.count(), func.max(resources.c.updated_at))
+                                   .select_from(resources)).one()
+        return int(n), str(last)
+
     def count(self) -> int:
         """Number of live (not deleted) resources, public and staff."""
         with self.engine.connect() as conn:

@@ -1,0 +1,486 @@
+"""Walking answers for the API from a region loaded once: nearby, reach, coverage.
+
+An :class:`AccessService` holds one :class:`~geo_service.region.Region` (network, demand
+points with population 65+, area layers) and reads the registry's resources from the
+store. What depends only on the registry's content — resources projected onto the network,
+one distance field per category, per-area statistics — is computed when first asked and
+kept until the registry changes (:meth:`~geo_service.store.ResourceStore.state_token`).
+
+Per request:
+
+- ``nearby``: one single-source search from the point, cut off at the asked minutes, on
+  the distance graph and on the (slope-aware) time graph; every located resource then gets
+  its distance and time in O(1) (edge-projected at both ends, as the engine does);
+- ``reach``: services whose service area covers the point (the store's spatial query, with
+  walking-time areas checked on the network) and, per category, the nearest resource from
+  the category's distance field (O(1));
+- ``resource_reach``: the service area, or walking isochrones around a place, or the union
+  of the catchments of a mobile-sales route's stops, with the people 65+ inside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from scipy.sparse.csgraph import dijkstra
+
+from geo_service import settings
+from geo_service._errors import InputError
+from geo_service.access import Attachment, DistanceField, _with_virtual_sources, attach_points
+from geo_service.boundaries import AreaLayer as BoundaryLayer
+from geo_service.region import Region
+from geo_service.resources import (
+    AreaLayer,
+    Resource,
+    check_lonlat,
+    is_public,
+    load_vocabulary,
+    public_view,
+    service_area_geometry,
+)
+from geo_service.store import ResourceFilter, ResourceStore
+
+# lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
+# (common on hand-made grids) should not fall out of it because of that.
+_ROUND_OFF_S = 1e-6
+
+
+class OutsideRegionError(InputError):
+    """A point lies outside the loaded region."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """Resources (and mobile-sales stops) with a location, projected onto the network."""
+
+    resource_ids: np.ndarray  # per point: the resource id (a stop repeats its resource's id)
+    categories: np.ndarray
+    lonlat: np.ndarray
+    attachment: Attachment
+    resources: dict[str, Resource]
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    """Distance (m) and time (min) from a point to one resource."""
+
+    resource: Resource
+    distance_m: float
+    minutes: float
+
+
+def _boundary_to_area_layer(layer: BoundaryLayer) -> AreaLayer:
+    gdf = layer.areas
+    return AreaLayer.from_geodataframe(gdf, layer.name, id_column="area_id",
+                                       name_column="name")
+
+
+class AccessService:
+    """Walking-access answers over one region for the registry in ``store``.
+
+    Parameters
+    ----------
+    region
+        The loaded region (network, demand, area layers).
+    store
+        The registry; its boundary layers are set to the region's area layers so that
+        service areas given as 小学校区 ids can be drawn and queried.
+    threshold_m
+        Walking distance counted as "within walking range" (default the MAFF 500 m).
+    """
+
+    def __init__(self, region: Region, store: ResourceStore, *,
+                 threshold_m: float = settings.threshold_m) -> None:
+        self.region = region
+        self.store = store
+        self.net = region.net
+        self.threshold_m = threshold_m
+        self._to_metric = Transformer.from_crs(4326, self.net.crs, always_xy=True)
+        self.layers = {a.name: _boundary_to_area_layer(a) for a in region.areas}
+        store.layers.update(self.layers)
+        self.bounds = self.net.bounds_lonlat()
+        self._token: tuple[int, str] | None = None
+        self._cache: dict[Any, Any] = {}
+
+    @classmethod
+    def from_region_dir(cls, folder: str | Path, store: ResourceStore) -> AccessService:
+        """Load a region saved with :meth:`Region.save` and serve it."""
+        return cls(Region.load(folder), store)
+
+    @property
+    def name(self) -> str:
+        """The region's name."""
+        return self.region.name or "region"
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of walk-network nodes."""
+        return self.net.n_nodes
+
+    # ------------------------------------------------------------------ caching
+
+    def _cached(self, key: Any, make: Any) -> Any:
+        token = self.store.state_token()
+        if token != self._token:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] == "static"}
+            self._token = token
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def located(self, *, staff: bool) -> Located:
+        """Located resources the viewer may see, projected onto the network (cached)."""
+        return self._cached(("located", staff), lambda: self._locate(staff))
+
+    def _locate(self, staff: bool) -> Located:
+        items = self.store.all(ResourceFilter(include_staff=staff))
+        ids, cats, xy = [], [], []
+        by_id = {}
+        w, s, e, n = self._margin_bounds()
+        for r in items:
+            view = r.model_dump(mode="json") if staff else public_view(r)
+            if view is None:
+                continue
+            by_id[r.id] = r
+            points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
+            points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
+            for lon, lat in points:
+                if w <= lon <= e and s <= lat <= n:
+                    ids.append(r.id)
+                    cats.append(r.category)
+                    xy.append((lon, lat))
+        lonlat = np.array(xy, dtype=float).reshape(-1, 2)
+        metric = np.column_stack(self._to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+        att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
+        return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
+                       by_id)
+
+    def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
+        """The distance field to the nearest located resource of ``category`` (cached)."""
+        def make() -> tuple[DistanceField, np.ndarray]:
+            loc = self.located(staff=staff)
+            pick = np.flatnonzero(loc.categories == category)
+            att = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
+                             loc.attachment.connector[pick])
+            return DistanceField(self.net, att), loc.resource_ids[pick]
+
+        return self._cached(("field", category, staff), make)
+
+    # ------------------------------------------------------------------ points
+
+    def _margin_bounds(self) -> tuple[float, float, float, float]:
+        w, s, e, n = self.bounds
+        pad = settings.max_snap_m / 111_000
+        return w - pad, s - pad, e + pad, n + pad
+
+    def attach_lonlat(self, lon: float, lat: float) -> Attachment:
+        """Project a query point onto the network; 422-type errors when it cannot be."""
+        check_lonlat(lon, lat)
+        w, s, e, n = self._margin_bounds()
+        if not (w <= lon <= e and s <= lat <= n):
+            if w <= lat <= e and s <= lon <= n:
+                raise OutsideRegionError("the point lies outside the region, but inside it "
+                                         "with lat and lon swapped", column="lat",
+                                         value={"lat": lat, "lon": lon})
+            raise OutsideRegionError(
+                f"the point lies outside the region {self.name} "
+                f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f})", column="lat",
+                value={"lat": lat, "lon": lon})
+        x, y = self._to_metric.transform(lon, lat)
+        return attach_points(self.net, np.array([[x, y]]), source="query")
+
+    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Distance (m) and time (s) from one attached point to every node, cut off."""
+        net = self.net
+        e = origin.edge[:1]
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = origin.offset[:1], origin.connector[:1]
+        n = net.n_nodes
+        dist = dijkstra(_with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                        directed=True, indices=n, limit=limit_m)[:n]
+        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        walk_c = c / net.walking_speed_mps
+        secs = dijkstra(_with_virtual_sources(net.time_graph, u, v,
+                                              a / length * t_vu + walk_c,
+                                              (length - a) / length * t_uv + walk_c),
+                        directed=True, indices=n, limit=limit_s)[:n]
+        return dist, secs
+
+    def _to_targets(self, origin: Attachment, targets: Attachment, dist: np.ndarray,
+                    secs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distance and time from the origin to each target, from the node searches."""
+        net = self.net
+        e = targets.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = targets.offset, targets.connector
+        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        d = c + np.minimum(dist[u] + a, dist[v] + (length - a))
+        s = c / net.walking_speed_mps + np.minimum(secs[u] + a / length * t_uv,
+                                                   secs[v] + (length - a) / length * t_vu)
+        same = e == origin.edge[0]
+        if same.any():
+            along = a[same] - origin.offset[0]
+            L = length[same]
+            cc = origin.connector[0] + c[same]
+            d[same] = np.minimum(d[same], cc + np.abs(along))
+            direct = cc / net.walking_speed_mps + np.where(
+                along >= 0, along / L * t_uv[same], -along / L * t_vu[same])
+            s[same] = np.minimum(s[same], direct)
+        return d, s
+
+    def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
+               categories: Sequence[str] | None = None) -> list[WalkResult]:
+        """Resources reachable on foot within ``minutes``, nearest (by time) first.
+
+        A mobile-sales resource counts once, at its nearest stop.
+        """
+        origin = self.attach_lonlat(lon, lat)
+        loc = self.located(staff=staff)
+        pick = np.arange(len(loc.resource_ids))
+        if categories:
+            pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
+        limit_s = minutes * 60
+        # slope can make walking slower but never faster than 2× flat speed (Tobler ≈ 1.2×)
+        limit_m = limit_s * self.net.walking_speed_mps * 2
+        dist, secs = self._search_from(origin, limit_m, limit_s)
+        sub = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
+                         loc.attachment.connector[pick])
+        d, s = self._to_targets(origin, sub, dist, secs)
+        best: dict[str, tuple[float, float]] = {}
+        for rid, di, si in zip(loc.resource_ids[pick], d, s, strict=True):
+            if si <= limit_s and (rid not in best or si < best[rid][1]):
+                best[rid] = (float(di), float(si))
+        ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))
+        return [WalkResult(loc.resources[rid], di, si / 60) for rid, (di, si) in ranked]
+
+    def nearest_per_category(self, lon: float, lat: float, *, staff: bool
+                             ) -> list[dict[str, Any]]:
+        """Per category with located resources: the nearest one, its distance and time."""
+        origin = self.attach_lonlat(lon, lat)
+        loc = self.located(staff=staff)
+        vocab = load_vocabulary()
+        out = []
+        for cat in sorted(set(loc.categories), key=list(vocab.categories).index):
+            field, ids = self.category_field(cat, staff=staff)
+            acc = field.at(origin)
+            reachable = bool(np.isfinite(acc.distance_m[0]))
+            nearest = loc.resources[ids[acc.nearest[0]]] if reachable else None
+            out.append({
+                "category": cat, "category_label": vocab.categories[cat].label,
+                "nearest": nearest,
+                "distance_m": float(acc.distance_m[0]) if reachable else None,
+                "minutes": float(acc.seconds[0] / 60) if reachable else None,
+                "within_threshold": reachable and float(acc.distance_m[0]) <= self.threshold_m,
+            })
+        return out
+
+    def serving(self, lon: float, lat: float, *, staff: bool) -> list[Resource]:
+        """Services whose service area covers the point (walking-time areas on foot)."""
+        origin = self.attach_lonlat(lon, lat)
+        found = self.store.all(ResourceFilter(serves=(lon, lat), include_staff=staff))
+        out = []
+        walk = [r for r in found if r.service_area.kind == "walk" and r.lon is not None]
+        ok_walk = set()
+        if walk:
+            limit_s = max(r.service_area.minutes or 0 for r in walk) * 60
+            dist, secs = self._search_from(origin, limit_s * self.net.walking_speed_mps * 2,
+                                           limit_s)
+            xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk])
+            att = attach_points(self.net, xy, max_snap_m=math.inf)
+            _, s = self._to_targets(origin, att, dist, secs)
+            ok_walk = {r.id for r, si in zip(walk, s, strict=True)
+                       if si <= (r.service_area.minutes or 0) * 60}
+        for r in found:
+            if r.service_area.kind != "walk" or r.id in ok_walk:
+                out.append(r)
+        return [r for r in out if staff or (is_public(r) and not _reveals_location(r))]
+
+    # ------------------------------------------------------------------ reach of a resource
+
+    def _demand_xy(self) -> np.ndarray:
+        return shapely.get_coordinates(self.region.demand.geometry.to_numpy())
+
+    def _pop65(self, mask: np.ndarray) -> float:
+        return float(self.region.demand["pop_65plus"].to_numpy(dtype=float)[mask].sum())
+
+    def _isochrone(self, field: DistanceField, minutes: float) -> shapely.Geometry:
+        """A polygon around the streets from which a resource is within ``minutes``."""
+        net = self.net
+        t = field.node_seconds
+        limit = minutes * 60 + _ROUND_OFF_S
+        inside = (t[net.edge_u] <= limit) & (t[net.edge_v] <= limit)
+        lines = net.edge_geometry[inside]
+        if len(lines) == 0:
+            return shapely.Polygon()
+        shape = shapely.union_all(shapely.buffer(lines, 40.0, quad_segs=2)).simplify(10)
+        return self._to_lonlat(shape)
+
+    def _to_lonlat(self, geom: shapely.Geometry) -> shapely.Geometry:
+        tr = self.net.to_geographic
+        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
+                                                                               xy[:, 1])))
+
+    def resource_reach(self, resource: Resource, *, minutes: Sequence[float],
+                       staff: bool) -> dict[str, Any]:
+        """How far a resource reaches, with the people 65+ inside.
+
+        Returns a dict with ``kind`` (service_area, isochrones, stops) and ``bands``: a list
+        of {minutes or None, geometry (lon/lat), pop_65plus}.
+        """
+        view = resource.model_dump(mode="json") if staff else public_view(resource)
+        if view is None:
+            raise InputError("resource not visible", value=resource.id)
+        demand_xy = self._demand_xy()
+        sa_kind = view["service_area"]["kind"]
+        if sa_kind in ("polygon", "areas", "radius", "municipality"):
+            if sa_kind == "municipality":
+                geom = self._to_lonlat(shapely.union_all(
+                    self.region.areas[0].areas.to_crs(self.net.crs).geometry.to_numpy())
+                ) if self.region.areas else None
+                mask = np.ones(len(demand_xy), bool)
+            else:
+                geom = service_area_geometry(resource, self.layers)
+                if geom is None:
+                    raise InputError("the service area's boundary layer is not loaded",
+                                     column="service_area.layer",
+                                     value=resource.service_area.layer)
+                metric = shapely.transform(geom, lambda xy: np.column_stack(
+                    self._to_metric.transform(xy[:, 0], xy[:, 1])))
+                mask = shapely.contains_xy(metric, demand_xy[:, 0], demand_xy[:, 1])
+            return {"kind": "service_area", "bands": [
+                {"minutes": None, "geometry": geom, "pop_65plus": self._pop65(mask)}]}
+        loc = self.located(staff=staff)
+        pick = np.flatnonzero(loc.resource_ids == resource.id)
+        if len(pick) == 0:
+            raise InputError("the resource has no location to walk from", column="location",
+                             value=resource.id)
+        att = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
+                         loc.attachment.connector[pick])
+        field = DistanceField(self.net, att)
+        secs = field.at(self.region.demand_attachment).seconds
+        kind = "stops" if len(view["schedule"]["stops"]) else "isochrones"
+        steps = [view["service_area"]["minutes"]] if sa_kind == "walk" else list(minutes)
+        bands = [{"minutes": float(m), "geometry": self._isochrone(field, m),
+                  "pop_65plus": self._pop65(secs <= m * 60 + _ROUND_OFF_S)} for m in steps]
+        return {"kind": kind, "bands": bands}
+
+    # ------------------------------------------------------------------ areas
+
+    def area_layer(self, name: str) -> BoundaryLayer:
+        """The region's area layer called ``name``; 404-type error when absent."""
+        for layer in self.region.areas:
+            if layer.name == name:
+                return layer
+        raise LookupError(f"no area layer {name!r}; layers: "
+                          f"{', '.join(a.name for a in self.region.areas)}")
+
+    def _demand_area(self, layer: BoundaryLayer) -> np.ndarray:
+        def make() -> np.ndarray:
+            areas = layer.areas.to_crs(self.net.crs).reset_index(drop=True)
+            return BoundaryLayer(layer.name, areas).assign(self.region.demand.geometry)
+
+        return self._cached(("static", "demand_area", layer.name), make)
+
+    def area_coverage(self, layer_name: str, *, staff: bool,
+                      area_id: str | None = None) -> list[dict[str, Any]]:
+        """Per area: 65+ population, and per category the resources located in it, the
+        services covering it, and the share of 65+ within walking range (threshold)."""
+        layer = self.area_layer(layer_name)
+        areas = layer.areas.reset_index(drop=True)
+        if area_id is not None and area_id not in set(areas["area_id"].astype(str)):
+            raise LookupError(f"no area {area_id!r} in layer {layer_name!r}")
+        which = self._demand_area(layer)
+        w65 = self.region.demand["pop_65plus"].to_numpy(dtype=float)
+        loc = self.located(staff=staff)
+        geoms_ll = areas.to_crs(4326).geometry.to_numpy()
+        res_area = BoundaryLayer(layer.name, areas.to_crs(4326)).assign(
+            _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
+        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
+                    if r.service_area.kind != "none"]
+        vocab = load_vocabulary()
+        cats = [c for c in vocab.categories if c in set(loc.categories)]
+        shares = {}
+        for cat in cats:
+            field, _ = self.category_field(cat, staff=staff)
+            near = self._cached(("demand_near", cat, staff), lambda f=field: f.at(
+                self.region.demand_attachment).distance_m <= self.threshold_m)
+            shares[cat] = near
+        out = []
+        for i, row in areas.iterrows():
+            aid = str(row["area_id"])
+            if area_id is not None and aid != area_id:
+                continue
+            in_area = which == i
+            pop65 = float(w65[in_area].sum())
+            located_here = loc.resource_ids[res_area == i] if len(res_area) else []
+            cat_of = {rid: loc.resources[rid].category for rid in located_here}
+            covering = [r for r in services
+                        if _covers(r, layer.name, aid, geoms_ll[i], self.layers, staff)]
+            per_cat = {}
+            for cat in vocab.categories:
+                located_ids = sorted({rid for rid, c in cat_of.items() if c == cat})
+                cover_ids = sorted(r.id for r in covering if r.category == cat)
+                share = (float(w65[in_area & shares[cat]].sum() / pop65)
+                         if cat in shares and pop65 > 0 else None)
+                if located_ids or cover_ids or share is not None:
+                    per_cat[cat] = {"label": vocab.categories[cat].label,
+                                    "located": located_ids, "covering": cover_ids,
+                                    "share_65plus_within_walk": share}
+            out.append({"area_id": aid, "name": str(row["name"]), "geometry": geoms_ll[i],
+                        "pop_65plus": pop65, "categories": per_cat})
+        return out
+
+    def difficulty(self, layer_name: str) -> Any:
+        """The engine's shopping-difficulty indicators per area of a layer (cached)."""
+        from geo_service import difficulty
+
+        layer = self.area_layer(layer_name)
+
+        def make() -> Any:
+            stores = self._food_stores()
+            field = self.region.distance_field(stores, source="food stores")
+            points = difficulty.point_indicators(
+                self.region.demand, field.at(self.region.demand_attachment), stores,
+                threshold_m=self.threshold_m)
+            return difficulty.area_indicators(points, [layer], stores,
+                                              threshold_m=self.threshold_m).to_crs(4326)
+
+        return self._cached(("static", "difficulty", layer_name), make)
+
+    def _food_stores(self) -> Any:
+        for key, gdf in self.region.resources.items():
+            if "food" in key:
+                return gdf.to_crs(self.net.crs)
+        raise LookupError("the region has no food-store layer for the difficulty indicators")
+
+
+def _points(lonlat: np.ndarray) -> Any:
+    import geopandas as gpd
+
+    return gpd.GeoSeries(shapely.points(lonlat), crs=4326)
+
+
+def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
+            layers: dict[str, AreaLayer], staff: bool) -> bool:
+    sa = r.service_area
+    if sa.kind == "municipality":
+        return True
+    if sa.kind == "areas" and sa.layer == layer:
+        return area_id in sa.area_ids
+    if not staff and _reveals_location(r):
+        return False
+    geom = service_area_geometry(r, layers)
+    return geom is not None and bool(geom.intersects(area_geom))
+
+
+def _reveals_location(r: Resource) -> bool:
+    """A radius or walking-time area drawn around a staff-only location would reveal it."""
+    return "location" in r.staff_fields and r.service_area.kind in ("radius", "walk")

@@ -1,0 +1,125 @@
+"""Walking routes' work: call the :class:`~geo_service.api.access.AccessService` and shape
+its answers into response models (routes stay one call long)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from shapely.geometry import mapping
+
+from geo_service.api.access import AccessService
+from geo_service.api.schemas import (
+    AreaCollection,
+    AreaFeature,
+    AreaProperties,
+    BandFeature,
+    BandProperties,
+    CategoryCoverage,
+    CategoryReach,
+    IndicatorCollection,
+    NearbyCollection,
+    NearbyFeature,
+    PointGeometry,
+    ReachCollection,
+    ResourcePublic,
+    ResourceReach,
+    ResourceStaff,
+    Walk,
+)
+from geo_service.api.views import to_feature
+from geo_service.resources import load_vocabulary
+from geo_service.store import NotFoundError
+
+AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
+AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
+
+
+def _categories(category: str | None) -> list[str] | None:
+    if not category:
+        return None
+    vocab = load_vocabulary()
+    return [vocab.category_key(c.strip()) for c in category.split(",") if c.strip()]
+
+
+def nearby(access: AccessService, lat: float, lon: float, *, category: str | None,
+           minutes: float, staff: bool) -> AnyNearby:
+    """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first."""
+    results = access.nearby(lon, lat, minutes=minutes, staff=staff,
+                            categories=_categories(category))
+    features = []
+    for w in results:
+        f = to_feature(w.resource, staff=staff)
+        features.append(NearbyFeature[type(f.properties)](  # type: ignore[misc]
+            **f.model_dump(), walk=Walk(distance_m=round(w.distance_m, 1),
+                                        minutes=round(w.minutes, 2))))
+    cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
+    return cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
+               features=features)
+
+
+def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyReach:
+    """Services covering (lat, lon) and the nearest walkable resource per category."""
+    services = [to_feature(r, staff=staff) for r in access.serving(lon, lat, staff=staff)]
+    walkable = [CategoryReach(
+        category=c["category"], category_label=c["category_label"],
+        nearest_id=c["nearest"].id if c["nearest"] else None,
+        nearest_name=c["nearest"].name if c["nearest"] else None,
+        distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
+        minutes=None if c["minutes"] is None else round(c["minutes"], 2),
+        within_threshold=c["within_threshold"],
+    ) for c in access.nearest_per_category(lon, lat, staff=staff)]
+    cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
+    return cls(origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
+               features=services, walkable=walkable)
+
+
+def resource_reach(access: AccessService, resource_id: str, *, minutes: Sequence[float],
+                   staff: bool) -> ResourceReach:
+    """A resource's reach polygons with the people 65+ inside."""
+    resource = access.store.get(resource_id)
+    if not staff:
+        to_feature(resource, staff=False)  # 404 unless public
+    out = access.resource_reach(resource, minutes=minutes, staff=staff)
+    return ResourceReach(resource_id=resource_id, kind=out["kind"], features=[
+        BandFeature(geometry=mapping(b["geometry"]) if b["geometry"] is not None
+                    and not b["geometry"].is_empty else None,
+                    properties=BandProperties(minutes=b["minutes"],
+                                              pop_65plus=round(b["pop_65plus"], 1)))
+        for b in out["bands"]])
+
+
+def _area_feature(a: dict) -> AreaFeature:
+    return AreaFeature(id=a["area_id"], geometry=mapping(a["geometry"]),
+                       properties=AreaProperties(
+                           area_id=a["area_id"], name=a["name"],
+                           pop_65plus=round(a["pop_65plus"], 1),
+                           categories={k: CategoryCoverage(**v)
+                                       for k, v in a["categories"].items()}))
+
+
+def areas(access: AccessService, layer: str, *, staff: bool) -> AreaCollection:
+    """Coverage of every area of ``layer``."""
+    rows = _lookup(lambda: access.area_coverage(layer, staff=staff))
+    return AreaCollection(layer=layer, threshold_m=access.threshold_m,
+                          features=[_area_feature(a) for a in rows])
+
+
+def area(access: AccessService, layer: str, area_id: str, *, staff: bool) -> AreaFeature:
+    """Coverage of one area."""
+    rows = _lookup(lambda: access.area_coverage(layer, staff=staff, area_id=area_id))
+    return _area_feature(rows[0])
+
+
+def difficulty(access: AccessService, layer: str) -> IndicatorCollection:
+    """The engine's shopping-difficulty indicators per area of ``layer``."""
+    table = _lookup(lambda: access.difficulty(layer))
+    features = json.loads(table.to_json(na="null", drop_id=True))["features"]
+    return IndicatorCollection(layer=layer, threshold_m=access.threshold_m, features=features)
+
+
+def _lookup(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except LookupError as e:
+        raise NotFoundError("area layer or area", str(e.args[0])) from None

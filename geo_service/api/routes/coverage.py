@@ -1,0 +1,63 @@
+"""Walking routes (need a loaded region): nearby, reach, a resource's reach, areas."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from geo_service.api import coverage_views as cv
+from geo_service.api.deps import State, Viewer
+from geo_service.api.schemas import (
+    AreaCollection,
+    AreaFeature,
+    IndicatorCollection,
+    ResourceReach,
+)
+
+router = APIRouter(tags=["coverage"])
+
+Lat = Annotated[float, Query(ge=-90, le=90, description="latitude (degrees)")]
+Lon = Annotated[float, Query(ge=-180, le=180, description="longitude (degrees)")]
+
+
+@router.get("/nearby", response_model=cv.AnyNearby)
+def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
+           category: Annotated[str | None, Query(description="one or more, comma-separated")]
+           = None,
+           minutes: Annotated[float, Query(gt=0, le=60)] = 15) -> cv.AnyNearby:
+    """Resources reachable on foot within ``minutes``, sorted by walking time."""
+    cap = state.settings.nearby_max_minutes
+    return cv.nearby(state.access, lat, lon, category=category, minutes=min(minutes, cap),
+                     staff=viewer is not None)
+
+
+@router.get("/reach", response_model=cv.AnyReach)
+def reach(state: State, viewer: Viewer, lat: Lat, lon: Lon) -> cv.AnyReach:
+    """Everything that serves this point: covering services and walkable resources."""
+    return cv.reach(state.access, lat, lon, staff=viewer is not None)
+
+
+@router.get("/resources/{resource_id}/reach", response_model=ResourceReach)
+def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceReach:
+    """A service area, walking isochrones of a place, or a mobile-sales route's catchment."""
+    return cv.resource_reach(state.access, resource_id, minutes=state.settings.reach_minutes,
+                             staff=viewer is not None)
+
+
+@router.get("/areas/{layer}", response_model=AreaCollection)
+def areas(state: State, viewer: Viewer, layer: str) -> AreaCollection:
+    """Per area and category: resources in it, services covering it, walkable 65+ share."""
+    return cv.areas(state.access, layer, staff=viewer is not None)
+
+
+@router.get("/areas/{layer}/{area_id}/coverage", response_model=AreaFeature)
+def area_coverage(state: State, viewer: Viewer, layer: str, area_id: str) -> AreaFeature:
+    """The coverage of one area."""
+    return cv.area(state.access, layer, area_id, staff=viewer is not None)
+
+
+@router.get("/difficulty/{layer}", response_model=IndicatorCollection)
+def difficulty(state: State, layer: str) -> IndicatorCollection:
+    """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``."""
+    return cv.difficulty(state.access, layer)
