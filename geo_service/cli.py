@@ -193,3 +193,8 @@ def demo(
     console.print("[bold red]これは合成デモデータです (synthetic demo data, not a real town).[/]")
     _print_summary(result, out, started, synthetic=True)
     console.print(f"デモの入力ファイル (demo inputs): {out / 'inputs'}")
+
+
+from geo_service.registry_cli import register as _register_registry_commands  # noqa: E402
+
+_register_registry_commands(app)

@@ -84,3 +84,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
 
         app.include_router(coverage.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as configured by the environment (uvicorn factory for ``geo-service serve``)."""
+    return create_app(ServiceSettings())

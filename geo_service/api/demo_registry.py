@@ -1,0 +1,84 @@
+"""A small synthetic registry for the demo region (``geo-service serve`` with nothing set).
+
+Everything here is invented, like the demo town itself: the resources are the demo's food
+stores and gathering places, plus a city-wide meal delivery, a watch service for one
+school district, a mobile-sales route over the hill and one staff-only entry.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from geo_service._errors import InputError
+from geo_service.region import Region
+from geo_service.resources import ResourceFields, load_vocabulary
+from geo_service.store import ResourceStore
+
+_SOURCE = "合成デモデータ (synthetic demo data)"
+
+
+def seed_demo_registry(store: ResourceStore, region: Region) -> int:
+    """Fill ``store`` with the demo registry for ``region``; return how many were added."""
+    items: list[ResourceFields] = []
+    for key, gdf in region.resources.items():
+        pts = gdf.to_crs(4326)
+        for _, row in pts.iterrows():
+            category = "食料品店" if "food" in key else _registry_category(key, row["category"])
+            if category is None:
+                continue
+            items.append(ResourceFields(
+                name=str(row["name"]), category=category,
+                lon=round(row.geometry.x, 7), lat=round(row.geometry.y, 7),
+                last_verified=date(2025, 4, 1), source=_SOURCE))
+    layer = region.areas[0] if region.areas else None
+    items.append(ResourceFields(
+        name="まごころ配食サービス", kana="マゴコロハイショク", category="配食",
+        description="昼食・夕食のお弁当を届け、安否も確認します", operator="坂の町社会福祉協議会",
+        operator_type="社協", service_area={"kind": "municipality", "text": "市内全域"},
+        schedule={"weekdays": ["mon", "tue", "wed", "thu", "fri"], "start": "11:00",
+                  "end": "13:00"},
+        fee={"kind": "paid", "amount_yen": 500, "text": "1食500円"},
+        contact={"tel": "000-000-0001"}, source=_SOURCE))
+    if layer is not None:
+        last = layer.areas.iloc[-1]
+        items.append(ResourceFields(
+            name="見守り訪問", category="見守り", source=_SOURCE,
+            service_area={"kind": "areas", "layer": layer.name,
+                          "area_ids": [str(last["area_id"])], "text": f"{last['name']}区"},
+            fee={"kind": "free"}, description="一人暮らし高齢者への声かけ訪問"))
+    xy = region.net.node_xy
+    hill = xy[np.argsort(xy[:, 1])[-40:]][::10][:3]  # three nodes near the top of the town
+    lon, lat = region.net.to_geographic.transform(hill[:, 0], hill[:, 1])
+    days = ["tue", "thu", "sat"]
+    items.append(ResourceFields(
+        name="移動スーパー さかみち号", category="移動販売", source=_SOURCE,
+        schedule={"stops": [{"name": f"停留所{k + 1}", "lon": round(float(a), 7),
+                             "lat": round(float(b), 7), "weekday": days[k], "time": "10:30",
+                             "minutes": 20} for k, (a, b) in enumerate(zip(lon, lat,
+                                                                           strict=True))]}))
+    items.append(ResourceFields(
+        name="職員用メモ：独居見守りリスト", category="見守り", visibility="staff",
+        staff_notes="合成データ", source=_SOURCE))
+    return len(store.add_many(items, user="demo", action="demo"))
+
+
+def _registry_category(layer_id: str, category_id: str) -> str | None:
+    """The registry category of an engine layer's category (by id, label or alias)."""
+    from geo_service.layers import load_resource_layer
+
+    vocab = load_vocabulary()
+    names = [category_id]
+    try:
+        layer = load_resource_layer(layer_id)
+        names += [n for c in layer.categories if c.id == category_id
+                  for n in (c.label, *c.aliases)]
+    except (InputError, OSError):
+        pass
+    for name in names:
+        try:
+            return vocab.category_key(name)
+        except InputError:
+            continue
+    return None

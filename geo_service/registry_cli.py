@@ -1,0 +1,214 @@
+"""Commands of the resource registry: ``serve``, ``import resources``, ``export resources``,
+``users add``. Registered on the main Typer app by :func:`register`.
+
+Every command reads the deployment settings (``GEO_SERVICE_DATABASE_URL`` …, see
+:mod:`geo_service.api.config`); ``--database-url`` overrides the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from geo_service._errors import InputError
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
+export_app = typer.Typer(help="Export data from the registry.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage staff users (coordinators, admins).", no_args_is_help=True)
+
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
+    "the SQLite file data/registry.sqlite3).")]
+
+
+def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
+    from geo_service.api.config import ServiceSettings
+
+    settings = ServiceSettings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def _input_error(exc: InputError) -> typer.Exit:
+    err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@import_app.command("resources")
+def import_resources_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM or CP932) or .xlsx")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Write the valid rows even if some are rejected.")] = False,
+    category: Annotated[str | None, typer.Option(
+        "--category", help="Category for rows without one (e.g. 公共施設).")] = None,
+    areas: Annotated[Path | None, typer.Option(
+        "--areas", help="Boundary file (A27/A32, e-Stat, GeoJSON) to resolve area names "
+        "in service-area text.")] = None,
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region whose area layers resolve area names.")] = None,
+    user: Annotated[str, typer.Option("--user", help="Name recorded in the history.")] =
+        "import",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Import a resource list; all or nothing unless --partial; --dry-run reports only."""
+    from geo_service.importers import ImportContext, import_resources, read_resource_table
+    from geo_service.store import open_store
+
+    settings = _settings(database_url)
+    try:
+        layers = _area_layers(areas, region)
+        store = open_store(settings.database_url, layers=layers)
+        table = read_resource_table(file)
+        report = import_resources(store, table, ctx=ImportContext(
+            default_category=category, source=file.name, layers=layers),
+            dry_run=dry_run, partial=partial, user=user)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    console.print(report.summary(), highlight=False)
+    if report.problems and not report.written:
+        if not dry_run:
+            err_console.print("nothing was written (an import is all or nothing; fix the rows "
+                              "above, or use --partial to write the valid rows)")
+        raise typer.Exit(code=2)
+
+
+def _area_layers(areas: Path | None, region: Path | None) -> dict:
+    from geo_service.resources import AreaLayer
+
+    out: dict[str, AreaLayer] = {}
+    if region is not None:
+        from geo_service.region import Region
+
+        for layer in Region.load(region).areas:
+            out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
+                                                          id_column="area_id",
+                                                          name_column="name")
+    if areas is not None:
+        from geo_service.boundaries import read_area_layer
+
+        layer = read_area_layer(areas)
+        out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
+                                                      id_column="area_id", name_column="name")
+    return out
+
+
+@export_app.command("resources")
+def export_resources_cmd(
+    out: Annotated[Path, typer.Argument(help="Output .csv, .xlsx or .geojson")],
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Include staff-only resources and fields (default: public only).")]
+        = False,
+    encoding: Annotated[str, typer.Option(
+        "--encoding", help="CSV encoding: utf-8-sig (Excel-friendly) or cp932.")] =
+        "utf-8-sig",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Export the registry (public view by default)."""
+    from geo_service.importers import export_resources
+    from geo_service.store import ResourceFilter, open_store
+
+    store = open_store(_settings(database_url).database_url)
+    try:
+        items = store.all(ResourceFilter(include_staff=staff))
+        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
+    except (InputError, UnicodeEncodeError) as exc:
+        if isinstance(exc, UnicodeEncodeError):
+            exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",
+                             file=out, value=exc.object[exc.start:exc.end])
+        raise _input_error(exc) from exc
+    console.print(f"{len(items)} resources → {out} ({'staff' if staff else 'public'} view)")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option("--role", help="coordinator or admin")] = "coordinator",
+    area: Annotated[list[str] | None, typer.Option(
+        "--area", help="An area the coordinator is responsible for (repeat).")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a staff user (the password is asked for, or read with --password-stdin)."""
+    from geo_service.auth import hash_password
+    from geo_service.store import open_store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    store = open_store(_settings(database_url).database_url)
+    try:
+        user = store.add_user(username, hash_password(password), role=role,  # type: ignore[arg-type]
+                              areas=area or [])
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    console.print(f"user {user.username!r} ({user.role}; areas: "
+                  f"{', '.join(user.areas) or '—'}) created")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    demo: Annotated[bool, typer.Option(
+        "--demo/--no-demo", help="With nothing configured, serve the synthetic demo region "
+        "and a demo registry.")] = True,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Start the API (uvicorn). With nothing configured: the demo region and registry."""
+    import uvicorn
+
+    settings = _settings(database_url)
+    region = region or settings.region_dir
+    if region is None and demo:
+        region = prepare_demo(settings)
+    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url}
+    if region is not None:
+        env["GEO_SERVICE_REGION_DIR"] = str(region)
+    os.environ.update(env)
+    console.print(f"geo-service API on http://{host}:{port}/docs  (database: "
+                  f"{settings.database_url.split('@')[-1]}, region: {region or 'none'})")
+    uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
+
+
+def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
+    """Build the demo region under the data folder (once) and fill an empty registry."""
+    from geo_service.demo import run_demo
+    from geo_service.region import Region
+    from geo_service.store import open_store
+
+    folder = settings.data_dir / "demo"
+    region_dir = folder / "region"
+    if not (region_dir / "region.json").exists():
+        console.print("デモ地域を生成中 (building the synthetic demo region) …")
+        run_demo(folder)
+    store = open_store(settings.database_url)
+    if store.count() == 0:
+        from geo_service.api.demo_registry import seed_demo_registry
+
+        n = seed_demo_registry(store, Region.load(region_dir))
+        console.print(f"demo registry: {n} resources (synthetic)")
+    return region_dir
+
+
+def register(app: typer.Typer) -> None:
+    """Add the registry commands to the main ``geo-service`` app."""
+    app.command("serve")(serve)
+    app.add_typer(import_app, name="import")
+    app.add_typer(export_app, name="export")
+    app.add_typer(users_app, name="users")
