@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo_service import settings
 from geo_service._errors import InputError
-from geo_service.access import Attachment, DistanceField, _with_virtual_sources, attach_points
+from geo_service.access import Attachment, DistanceField, attach_points
 from geo_service.boundaries import AreaLayer as BoundaryLayer
 from geo_service.region import Region
 from geo_service.resources import (
@@ -198,20 +198,25 @@ class AccessService:
 
     def _search_from(self, origin: Attachment, limit_m: float, limit_s: float
                      ) -> tuple[np.ndarray, np.ndarray]:
-        """Distance (m) and time (s) from one attached point to every node, cut off."""
+        """Distance (m) and time (s) from one attached point to every node, cut off.
+
+        Searches from both ends of the point's edge on the unmodified graphs (no copy of
+        the network per request) and adds the walk along the edge to each end.
+        """
         net = self.net
-        e = origin.edge[:1]
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = origin.offset[:1], origin.connector[:1]
-        n = net.n_nodes
-        dist = dijkstra(_with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
-                        directed=True, indices=n, limit=limit_m)[:n]
-        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        e = int(origin.edge[0])
+        ends = [int(net.edge_u[e]), int(net.edge_v[e])]
+        length, a, c = net.edge_length[e], origin.offset[0], origin.connector[0]
+        t_uv, t_vu = (float(t[e]) for t in net.edge_seconds)
         walk_c = c / net.walking_speed_mps
-        secs = dijkstra(_with_virtual_sources(net.time_graph, u, v,
-                                              a / length * t_vu + walk_c,
-                                              (length - a) / length * t_uv + walk_c),
-                        directed=True, indices=n, limit=limit_s)[:n]
+        to_u, to_v = a + c, length - a + c
+        d2 = dijkstra(net.distance_graph, directed=True, indices=ends,
+                      limit=max(limit_m - min(to_u, to_v), 0.0))
+        dist = np.minimum(d2[0] + to_u, d2[1] + to_v)
+        tu, tv = a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c
+        s2 = dijkstra(net.time_graph, directed=True, indices=ends,
+                      limit=max(limit_s - min(tu, tv), 0.0))
+        secs = np.minimum(s2[0] + tu, s2[1] + tv)
         return dist, secs
 
     def _to_targets(self, origin: Attachment, targets: Attachment, dist: np.ndarray,

@@ -20,6 +20,9 @@ from geo_service.resources import (
     SensitiveField,
     ServiceArea,
 )
+from geo_service.store import HistoryEntry
+
+HistoryOut = HistoryEntry  # the store's frozen dataclass of plain values: who, when, before, after
 
 
 class ResourcePublic(BaseModel):
@@ -129,18 +132,6 @@ class FeatureCollection(BaseModel, Generic[P]):
     total: int
     limit: int
     offset: int
-
-
-class HistoryOut(BaseModel):
-    """One recorded change of a resource."""
-
-    id: int
-    resource_id: str
-    action: str
-    username: str | None
-    at: datetime
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
 
 
 class RowProblemOut(BaseModel):

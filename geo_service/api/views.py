@@ -184,9 +184,7 @@ def history(store: ResourceStore, resource_id: str) -> list[HistoryOut]:
     entries = store.history(resource_id)
     if not entries:
         raise NotFoundError("resource", resource_id)
-    return [HistoryOut(id=e.id, resource_id=e.resource_id, action=e.action,
-                       username=e.username, at=e.at, before=e.before, after=e.after)
-            for e in entries]
+    return entries
 
 
 def export(store: ResourceStore, fmt: str, *, staff: bool) -> tuple[bytes, str]:
