@@ -105,11 +105,11 @@ def test_reach_services_and_walkable_categories(app_parts):
     assert sorted(f["properties"]["name"] for f in body["features"]) == [
         "全域の見守り", "家事 radius 250"]
     salon = next(w for w in body["walkable"] if w["category"] == "salon")
-    assert (salon["nearest_name"], salon["distance_m"], salon["within_threshold"]) == (
-        "corner salon", 300.0, True)
+    assert (salon["nearest_name"], salon["distance_m"], salon["count"],
+            salon["within_threshold"]) == ("corner salon", 300.0, 1, True)
     far = client.get("/reach", params=q(1000, 1000)).json()
     salon = next(w for w in far["walkable"] if w["category"] == "salon")
-    assert salon["distance_m"] == 2000.0 and salon["within_threshold"] is False
+    assert (salon["count"], salon["nearest_id"], salon["within_threshold"]) == (0, None, False)
 
 
 def test_school_district_service_area_from_import_covers_exactly_those(app_parts):

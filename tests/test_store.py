@@ -212,3 +212,17 @@ def test_users(store):
     store.delete_user("sato")
     with pytest.raises(NotFoundError):
         store.get_user("sato")
+
+
+def test_migrations_upgrade_from_the_first_revision_and_back(tmp_path):
+    from sqlalchemy import inspect
+
+    from geo_service.store import create_store_engine, migrate
+
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(engine, "0001")
+    assert "ix_resources_updated_at" not in {
+        i["name"] for i in inspect(engine).get_indexes("resources")}
+    migrate(engine)
+    assert "ix_resources_updated_at" in {
+        i["name"] for i in inspect(engine).get_indexes("resources")}

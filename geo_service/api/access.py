@@ -21,6 +21,7 @@ Per request:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,10 @@ from geo_service.resources import (
     service_area_geometry,
 )
 from geo_service.store import ResourceFilter, ResourceStore
+
+# How often the registry is asked whether it changed (derived caches are rebuilt then):
+# an edit shows in the walking answers within this many seconds.
+TOKEN_CHECK_SECONDS = 1.0
 
 # lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
 # (common on hand-made grids) should not fall out of it because of that.
@@ -107,6 +112,9 @@ class AccessService:
         store.layers.update(self.layers)
         self.bounds = self.net.bounds_lonlat()
         self._token: tuple[int, str] | None = None
+        self._fresh: tuple[int, str] | None = None
+        self._checked = -math.inf
+        store.on_change(self.refresh)
         self._cache: dict[Any, Any] = {}
 
     @classmethod
@@ -126,8 +134,15 @@ class AccessService:
 
     # ------------------------------------------------------------------ caching
 
+    def refresh(self) -> None:
+        """Check the registry for changes on the next request (called after local writes)."""
+        self._checked = -math.inf
+
     def _cached(self, key: Any, make: Any) -> Any:
-        token = self.store.state_token()
+        now = time.monotonic()
+        if now - self._checked > TOKEN_CHECK_SECONDS:  # one cheap query at most this often
+            self._fresh, self._checked = self.store.state_token(), now
+        token = self._fresh
         if token != self._token:
             self._cache = {k: v for k, v in self._cache.items() if k[0] == "static"}
             self._token = token
@@ -266,24 +281,32 @@ class AccessService:
         ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))
         return [WalkResult(loc.resources[rid], di, si / 60) for rid, (di, si) in ranked]
 
-    def nearest_per_category(self, lon: float, lat: float, *, staff: bool
-                             ) -> list[dict[str, Any]]:
-        """Per category with located resources: the nearest one, its distance and time."""
+    def walkable_per_category(self, lon: float, lat: float, *, staff: bool
+                              ) -> list[dict[str, Any]]:
+        """Per category: the resources within the walking threshold and the nearest one.
+
+        One single-source search cut off at the threshold; categories with nothing within
+        it are listed with ``count`` 0.
+        """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
+        limit_m = self.threshold_m
+        dist, secs = self._search_from(origin, limit_m,
+                                       limit_m / self.net.walking_speed_mps * 2)
+        d, s = self._to_targets(origin, loc.attachment, dist, secs)
         vocab = load_vocabulary()
         out = []
-        for cat in sorted(set(loc.categories), key=list(vocab.categories).index):
-            field, ids = self.category_field(cat, staff=staff)
-            acc = field.at(origin)
-            reachable = bool(np.isfinite(acc.distance_m[0]))
-            nearest = loc.resources[ids[acc.nearest[0]]] if reachable else None
+        for cat in (c for c in vocab.categories if c in set(loc.categories)):
+            pick = np.flatnonzero((loc.categories == cat) & (d <= limit_m))
+            ids = sorted(set(loc.resource_ids[pick]))
+            best = int(pick[np.argmin(d[pick])]) if len(pick) else None
             out.append({
                 "category": cat, "category_label": vocab.categories[cat].label,
-                "nearest": nearest,
-                "distance_m": float(acc.distance_m[0]) if reachable else None,
-                "minutes": float(acc.seconds[0] / 60) if reachable else None,
-                "within_threshold": reachable and float(acc.distance_m[0]) <= self.threshold_m,
+                "count": len(ids),
+                "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
+                "distance_m": float(d[best]) if best is not None else None,
+                "minutes": float(s[best] / 60) if best is not None else None,
+                "within_threshold": best is not None,
             })
         return out
 

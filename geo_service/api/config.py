@@ -6,9 +6,8 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``DATABASE_URL``: the registry database; default a SQLite file ``data/registry.sqlite3``
   created on first start. For a shared deployment ``postgresql+psycopg://user:pw@host/db``.
 - ``REGION_DIR``: a saved region (``Region.save``) loaded once at start-up for the walking
-  routes; unset means none, or the demo region when ``DEMO`` is on.
-- ``DEMO``: with no region and an empty registry, serve the synthetic demo region and a
-  demo registry (default on for ``geo-service serve``, off for ``create_app`` in code).
+  routes; unset means none (``geo-service serve`` then builds and serves the synthetic demo
+  region with a demo registry, unless ``--no-demo``).
 - ``SECRET_KEY``: token-signing key; default a random key kept in ``data/secret_key``.
 - ``TOKEN_MINUTES``: token lifetime (60).
 - ``CORS_ORIGINS``: JSON list of allowed browser origins (``[]`` = no CORS headers).
@@ -37,7 +36,6 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = f"sqlite:///{DATA_DIR / 'registry.sqlite3'}"
     region_dir: Path | None = None
-    demo: bool = False
     secret_key: str | None = None
     token_minutes: float = Field(default=60, gt=0)
     cors_origins: list[str] = Field(default_factory=list)

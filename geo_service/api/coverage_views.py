@@ -62,13 +62,13 @@ def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyR
     """Services covering (lat, lon) and the nearest walkable resource per category."""
     services = [to_feature(r, staff=staff) for r in access.serving(lon, lat, staff=staff)]
     walkable = [CategoryReach(
-        category=c["category"], category_label=c["category_label"],
+        category=c["category"], category_label=c["category_label"], count=c["count"],
         nearest_id=c["nearest"].id if c["nearest"] else None,
         nearest_name=c["nearest"].name if c["nearest"] else None,
         distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
         minutes=None if c["minutes"] is None else round(c["minutes"], 2),
         within_threshold=c["within_threshold"],
-    ) for c in access.nearest_per_category(lon, lat, staff=staff)]
+    ) for c in access.walkable_per_category(lon, lat, staff=staff)]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
     return cls(origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
                features=services, walkable=walkable)

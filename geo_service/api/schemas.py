@@ -232,10 +232,11 @@ class NearbyCollection(BaseModel, Generic[P]):
 
 
 class CategoryReach(BaseModel):
-    """The nearest resource of one category from a point."""
+    """Resources of one category within the walking threshold of a point, and the nearest."""
 
     category: str
     category_label: str
+    count: int
     nearest_id: str | None
     nearest_name: str | None
     distance_m: float | None

@@ -9,6 +9,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from geo_service._errors import InputError
 from geo_service.api.schemas import (
     Feature,
@@ -44,6 +47,16 @@ from geo_service.store import NotFoundError, Page, ResourceFilter, ResourceStore
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 XLSX = MEDIA_TYPES["xlsx"]
+
+
+def as_json(model: BaseModel) -> Response:
+    """A response from an already validated, role-specific model, serialised once.
+
+    The model was built from the role's schema (``ResourcePublic`` forbids every field the
+    public may not see), so FastAPI's second validation against the route's union
+    ``response_model`` (kept for the OpenAPI documentation) is skipped.
+    """
+    return Response(content=model.model_dump_json(), media_type="application/json")
 
 
 def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:

@@ -14,7 +14,7 @@ change of a resource, whatever it was.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -138,6 +138,15 @@ class ResourceStore:
     def __init__(self, engine: Engine, *, layers: Mapping[str, AreaLayer] | None = None) -> None:
         self.engine = engine
         self.layers: dict[str, AreaLayer] = dict(layers or {})
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed change of a resource (in this process)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     @property
     def postgis(self) -> bool:
@@ -193,7 +202,9 @@ class ResourceStore:
     def add(self, fields: ResourceFields, *, user: str | None = None) -> Resource:
         """Store a new resource (a :class:`Resource` keeps its id, otherwise one is made)."""
         with self.engine.begin() as conn:
-            return self._insert(conn, fields, user, "create", _now())
+            res = self._insert(conn, fields, user, "create", _now())
+        self._changed()
+        return res
 
     def add_many(self, items: Sequence[ResourceFields], *, user: str | None = None,
                  action: str = "import") -> list[Resource]:
@@ -201,9 +212,11 @@ class ResourceStore:
         at = _now()
         try:
             with self.engine.begin() as conn:
-                return [self._insert(conn, it, user, action, at) for it in items]
+                out = [self._insert(conn, it, user, action, at) for it in items]
         except IntegrityError as e:  # a concurrent writer took an id
             raise DuplicateIdError(f"id conflict while importing: {e.orig}") from None
+        self._changed()
+        return out
 
     def _fetch(self, conn: Connection, resource_id: str, *, include_deleted: bool) -> Resource:
         row = conn.execute(select(resources.c.data, resources.c.deleted)
@@ -234,14 +247,18 @@ class ResourceStore:
             data.update({k: v for k, v in changes.items()
                          if k not in ("created_at", "updated_at", "deleted")})
             after = validate_resource(data)
-            return self._replace(conn, before, after, "update", user, _now())
+            res = self._replace(conn, before, after, "update", user, _now())
+        self._changed()
+        return res
 
     def delete(self, resource_id: str, *, user: str | None = None) -> Resource:
         """Soft-delete a resource: hidden from every list, restorable with :meth:`undo`."""
         with self.engine.begin() as conn:
             before = self._fetch(conn, resource_id, include_deleted=False)
             after = before.model_copy(update={"deleted": True})
-            return self._replace(conn, before, after, "delete", user, _now())
+            res = self._replace(conn, before, after, "delete", user, _now())
+        self._changed()
+        return res
 
     def undo(self, resource_id: str, *, user: str | None = None) -> Resource:
         """Revert the last change of a resource (undelete, un-update, or un-create).
@@ -261,7 +278,9 @@ class ResourceStore:
                 target = current.model_copy(update={"deleted": True})
             else:
                 target = Resource.model_validate(last.before)
-            return self._replace(conn, current, target, "undo", user, _now())
+            res = self._replace(conn, current, target, "undo", user, _now())
+        self._changed()
+        return res
 
     # ------------------------------------------------------------------ reading
 

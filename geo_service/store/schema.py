@@ -101,6 +101,7 @@ resources = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_resources_lonlat", "lon", "lat"),
     Index("ix_resources_sa_bbox", "sa_minx", "sa_maxx", "sa_miny", "sa_maxy"),
+    Index("ix_resources_updated_at", "updated_at"),
 )
 
 history = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from geo_service.api import coverage_views as cv
 from geo_service.api.deps import State, Viewer
@@ -14,6 +14,7 @@ from geo_service.api.schemas import (
     IndicatorCollection,
     ResourceReach,
 )
+from geo_service.api.views import as_json
 
 router = APIRouter(tags=["coverage"])
 
@@ -25,17 +26,17 @@ Lon = Annotated[float, Query(ge=-180, le=180, description="longitude (degrees)")
 def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
            category: Annotated[str | None, Query(description="one or more, comma-separated")]
            = None,
-           minutes: Annotated[float, Query(gt=0, le=60)] = 15) -> cv.AnyNearby:
+           minutes: Annotated[float, Query(gt=0, le=60)] = 15) -> Response:
     """Resources reachable on foot within ``minutes``, sorted by walking time."""
     cap = state.settings.nearby_max_minutes
-    return cv.nearby(state.access, lat, lon, category=category, minutes=min(minutes, cap),
-                     staff=viewer is not None)
+    return as_json(cv.nearby(state.access, lat, lon, category=category,
+                             minutes=min(minutes, cap), staff=viewer is not None))
 
 
 @router.get("/reach", response_model=cv.AnyReach)
-def reach(state: State, viewer: Viewer, lat: Lat, lon: Lon) -> cv.AnyReach:
+def reach(state: State, viewer: Viewer, lat: Lat, lon: Lon) -> Response:
     """Everything that serves this point: covering services and walkable resources."""
-    return cv.reach(state.access, lat, lon, staff=viewer is not None)
+    return as_json(cv.reach(state.access, lat, lon, staff=viewer is not None))
 
 
 @router.get("/resources/{resource_id}/reach", response_model=ResourceReach)
@@ -46,9 +47,9 @@ def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceRe
 
 
 @router.get("/areas/{layer}", response_model=AreaCollection)
-def areas(state: State, viewer: Viewer, layer: str) -> AreaCollection:
+def areas(state: State, viewer: Viewer, layer: str) -> Response:
     """Per area and category: resources in it, services covering it, walkable 65+ share."""
-    return cv.areas(state.access, layer, staff=viewer is not None)
+    return as_json(cv.areas(state.access, layer, staff=viewer is not None))
 
 
 @router.get("/areas/{layer}/{area_id}/coverage", response_model=AreaFeature)
@@ -58,6 +59,6 @@ def area_coverage(state: State, viewer: Viewer, layer: str, area_id: str) -> Are
 
 
 @router.get("/difficulty/{layer}", response_model=IndicatorCollection)
-def difficulty(state: State, layer: str) -> IndicatorCollection:
+def difficulty(state: State, layer: str) -> Response:
     """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``."""
-    return cv.difficulty(state.access, layer)
+    return as_json(cv.difficulty(state.access, layer))

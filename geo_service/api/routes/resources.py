@@ -37,12 +37,13 @@ def list_resources(
     needs_location: Annotated[bool | None, Query(description="staff only")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> views.AnyCollection:
+) -> Response:
     """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
     staff = viewer is not None
     f = views.build_filter(staff=staff, category=category, area=area, weekday=weekday,
                            fee=fee, q=q, bbox=bbox, needs_location=needs_location)
-    return views.to_collection(state.store.list(f, limit=limit, offset=offset), staff=staff)
+    return views.as_json(views.to_collection(state.store.list(f, limit=limit, offset=offset),
+                                             staff=staff))
 
 
 @router.get("/unverified", response_model=StaffCollection)

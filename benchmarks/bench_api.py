@@ -1,0 +1,294 @@
+"""API latency under load: /nearby, /reach and a filtered /resources list.
+
+The issue's target: on a region of 250,000 walk nodes with 5,000 resources, p95 under
+50 ms for /nearby and /reach and under 30 ms for the filtered list, at 20 concurrent
+clients on loopback, on the SQLite default and on PostGIS.
+
+What it does, reproducibly (fixed seed):
+
+1. builds a synthetic region — a 500 × 500 street grid, 25 m spacing (12.5 km square,
+   250,000 nodes, ~500,000 edges) on a gentle hill so walking times are slope-aware —
+   and saves it under ``benchmarks/_data/api_region`` (reused when present);
+2. fills a registry with 5,000 resources (places of every place category, plus services
+   with polygon, 小学校区, radius, walking-time and whole-city service areas, and
+   mobile-sales routes), on SQLite and, when ``GEO_SERVICE_BENCH_PG_URL`` (or
+   ``GEO_SERVICE_TEST_PG_URL``) names a PostGIS database it may wipe, on PostGIS;
+3. starts ``geo-service serve`` (uvicorn, ``--workers``) on loopback and warms it up;
+4. runs a closed-loop load generator (asyncio + httpx, 20 concurrent clients, each
+   sending its next request when the previous answer arrives) per endpoint with random
+   query points, and records every latency.
+
+Usage::
+
+    python benchmarks/bench_api.py [--workers 2] [--requests 1000] [--clients 20]
+
+Results: printed and written to ``benchmarks/results/bench_api-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import RESULTS, import_geo_service  # noqa: E402
+
+import_geo_service()
+
+REGION_DIR = HERE / "_data" / "api_region"
+N_SIDE, SPACING = 500, 25.0
+N_RESOURCES = 5000
+SEED = 20261122
+
+
+def build_region() -> Path:
+    """The 250,000-node grid region (saved once)."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import Transformer
+
+    from geo_service.boundaries import AreaLayer
+    from geo_service.network import WalkNetwork
+    from geo_service.region import Region
+
+    if (REGION_DIR / "region.json").exists():
+        return REGION_DIR
+    t0 = time.perf_counter()
+    x0, y0 = Transformer.from_crs(4326, 6670, always_xy=True).transform(130.75, 33.75)
+    ii, jj = np.meshgrid(np.arange(N_SIDE), np.arange(N_SIDE), indexing="xy")
+    ii, jj = ii.ravel(), jj.ravel()
+    xy = np.column_stack([x0 + ii * SPACING, y0 + jj * SPACING])
+    idx = np.arange(N_SIDE * N_SIDE).reshape(N_SIDE, N_SIDE)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    z = 40 * np.sin(ii / 60.0) + 0.004 * jj * SPACING  # hills and a slope to the north
+    net = WalkNetwork.from_edges(np.arange(len(xy)), xy, u, v, None, crs="EPSG:6670",
+                                 node_z=z, source="bench grid")
+    rng = np.random.default_rng(SEED)
+    pick = rng.choice(len(xy), 25_000, replace=False)
+    pop = rng.uniform(5, 30, len(pick))
+    demand = gpd.GeoDataFrame({"point_id": [f"p{k}" for k in pick], "pop_total": pop,
+                               "pop_65plus": pop * 0.3, "pop_75plus": pop * 0.15},
+                              geometry=shapely.points(xy[pick]), crs="EPSG:6670")
+    side = N_SIDE * SPACING / 5
+    boxes = [shapely.box(x0 + i * side - 12.5, y0 + j * side - 12.5,
+                         x0 + (i + 1) * side - 12.5, y0 + (j + 1) * side - 12.5)
+             for j in range(5) for i in range(5)]
+    areas = gpd.GeoDataFrame({"area_id": [f"D{k:02d}" for k in range(25)],
+                              "name": [f"第{k + 1}小学校" for k in range(25)]},
+                             geometry=boxes, crs="EPSG:6670")
+    stores = gpd.GeoDataFrame({"store_id": ["F1"], "name": ["store"],
+                               "category": ["supermarket"]},
+                              geometry=[shapely.Point(x0 + 6000, y0 + 6000)], crs="EPSG:6670")
+    Region(net, demand, [AreaLayer("小学校区", areas)], {"food_stores": stores},
+           name="bench grid 250k").save(REGION_DIR)
+    print(f"region built in {time.perf_counter() - t0:.1f} s: {net.n_nodes} nodes, "
+          f"{net.n_edges} edges")
+    return REGION_DIR
+
+
+def bounds() -> tuple[float, float, float, float]:
+    from geo_service.network import WalkNetwork
+
+    return WalkNetwork.load(REGION_DIR / "network.npz").bounds_lonlat()
+
+
+def registry_items(b: tuple[float, float, float, float]) -> list:
+    """5,000 resources spread over the region (fixed seed)."""
+    from geo_service.resources import ResourceFields, load_vocabulary
+
+    rng = random.Random(SEED)
+    vocab = load_vocabulary()
+    places = [k for k, c in vocab.categories.items() if c.kind == "place"]
+    services = [k for k, c in vocab.categories.items() if c.kind == "service"]
+    w, s, e, n = b
+    items = []
+    for k in range(N_RESOURCES):
+        lon, lat = rng.uniform(w, e), rng.uniform(s, n)
+        kind = k % 10
+        common = {"name": f"資源{k:05d}", "kana": f"シゲン{k:05d}",
+                  "description": rng.choice(["体操と茶話会", "お弁当の配達", "買い物の送迎",
+                                             "見守りと声かけ", "相談窓口"]),
+                  "schedule": {"weekdays": rng.sample(["mon", "tue", "wed", "thu", "fri",
+                                                       "sat", "sun"], 2)},
+                  "fee": {"kind": rng.choice(["free", "paid"])},
+                  "area": f"D{rng.randrange(25):02d}"}
+        if kind < 7:
+            items.append(ResourceFields(category=rng.choice(places), lon=lon, lat=lat,
+                                        **common))
+        elif kind == 7:
+            d = 0.01
+            poly = {"type": "Polygon", "coordinates": [[[lon - d, lat - d], [lon + d, lat - d],
+                                                        [lon + d, lat + d], [lon - d, lat + d],
+                                                        [lon - d, lat - d]]]}
+            items.append(ResourceFields(category=rng.choice(services), **common,
+                                        service_area={"kind": "polygon", "geometry": poly}))
+        elif kind == 8:
+            sa = rng.choice([{"kind": "radius", "radius_m": 800.0},
+                             {"kind": "walk", "minutes": 10.0},
+                             {"kind": "areas", "layer": "小学校区",
+                              "area_ids": [f"D{rng.randrange(25):02d}"]}])
+            items.append(ResourceFields(category=rng.choice(services), lon=lon, lat=lat,
+                                        service_area=sa, **common))
+        elif k % 100 == 9:
+            items.append(ResourceFields(category="配食", **common,
+                                        service_area={"kind": "municipality"}))
+        else:
+            stops = [{"lon": rng.uniform(w, e), "lat": rng.uniform(s, n),
+                      "weekday": rng.choice(["mon", "wed", "fri"]), "time": "10:00"}
+                     for _ in range(3)]
+            common["schedule"] = {"stops": stops}
+            items.append(ResourceFields(category="移動販売", **common))
+    return items
+
+
+def fill_registry(url: str, items: list) -> None:
+    from geo_service.region import Region
+    from geo_service.resources import AreaLayer
+    from geo_service.store import open_store
+    from geo_service.store.testing import fresh_store
+
+    region = Region.load(REGION_DIR)
+    layers = {a.name: AreaLayer.from_geodataframe(a.areas, a.name, id_column="area_id",
+                                                  name_column="name") for a in region.areas}
+    if url.startswith("postgresql"):
+        os.environ["GEO_SERVICE_TEST_PG_URL"] = url
+        store = fresh_store("postgis", Path("."), layers=layers)
+    else:
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        store = open_store(url, layers=layers)
+    t0 = time.perf_counter()
+    store.add_many(items, user="bench")
+    print(f"registry: {store.count()} resources written in {time.perf_counter() - t0:.1f} s")
+
+
+async def load(base: str, make_url, n_requests: int, clients: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(n_requests))
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for _ in counter:
+            url = make_url()
+            t = time.perf_counter()
+            r = await client.get(url)
+            latencies.append(time.perf_counter() - t)
+            if r.status_code != 200:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    ms = np.array(latencies) * 1000
+    return {"requests": len(ms), "errors": errors, "rps": len(ms) / wall,
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
+    port = args.port
+    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url)
+    cmd = [sys.executable, "-c", "from geo_service.cli import app; app()", "serve",
+           "--no-demo", "--region",
+           str(REGION_DIR), "--port", str(port), "--workers", str(args.workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+        rng = random.Random(1)
+        w, s, e, n = b
+        vocab_cats = ["サロン", "食料品店", "相談窓口", "配食", "見守り"]
+
+        def point() -> str:
+            return f"lat={rng.uniform(s, n):.6f}&lon={rng.uniform(w, e):.6f}"
+
+        def nearby() -> str:
+            return f"/nearby?{point()}&minutes=15"
+
+        def reach() -> str:
+            return f"/reach?{point()}"
+
+        def listing() -> str:
+            lon, lat = rng.uniform(w, e - 0.02), rng.uniform(s, n - 0.02)
+            return (f"/resources?category={rng.choice(vocab_cats)}&weekday=mon&limit=50"
+                    f"&bbox={lon:.5f},{lat:.5f},{lon + 0.02:.5f},{lat + 0.02:.5f}")
+
+        # warm every worker: caches of located resources and distance fields
+        t0 = time.perf_counter()
+        asyncio.run(load(base, nearby, 40 * args.workers, args.workers * 4))
+        asyncio.run(load(base, reach, 40 * args.workers, args.workers * 4))
+        print(f"[{name}] warm-up {time.perf_counter() - t0:.1f} s")
+        out = {}
+        for label, make in (("nearby", nearby), ("reach", reach), ("resources", listing)):
+            out[label] = asyncio.run(load(base, make, args.requests, args.clients))
+            r = out[label]
+            print(f"[{name}] {label:10s} p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
+                  f"  p99 {r['p99_ms']:6.1f} ms  {r['rps']:6.0f} req/s  errors {r['errors']}")
+        return out
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--port", type=int, default=8791)
+    p.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
+    args = p.parse_args()
+    build_region()
+    b = bounds()
+    items = registry_items(b)
+    backends = []
+    if args.backend in ("sqlite", "both"):
+        backends.append(("sqlite", f"sqlite:///{HERE / '_data' / 'api_registry.sqlite3'}"))
+    pg = os.environ.get("GEO_SERVICE_BENCH_PG_URL") or os.environ.get("GEO_SERVICE_TEST_PG_URL")
+    if args.backend in ("postgis", "both"):
+        if pg:
+            backends.append(("postgis", pg))
+        else:
+            print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
+    results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+               "region_nodes": N_SIDE * N_SIDE, "resources": N_RESOURCES,
+               "clients": args.clients, "workers": args.workers, "backends": {}}
+    for name, url in backends:
+        fill_registry(url, items)
+        results["backends"][name] = run_backend(name, url, args, b)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bench_api-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
