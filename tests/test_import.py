@@ -241,3 +241,22 @@ def test_real_iizuka_public_facilities(store):
     assert xy[:, 0].min() > 130.5 and xy[:, 0].max() < 130.9
     assert xy[:, 1].min() > 33.5 and xy[:, 1].max() < 33.8
     assert "バリアフリートイレ" in report.ignored_columns
+
+
+def test_kaigo_service_information_csv_layout():
+    """A hand-made file in the 介護サービス情報公表システム open-data layout (UTF-8 BOM, CRLF)."""
+    table = read_resource_table(DATA / "kaigo_jigyosho_utf8bom.csv")
+    assert table.encoding == "utf-8-sig"
+    report = parse_resources(table)
+    assert report.ok, report.summary()
+    day, visit, plan = (r for _, r in report.accepted)
+    assert (day.id, day.name, day.kana) == ("4070000001", "デイサービスたていわ",
+                                            "デイサービスタテイワ")
+    assert day.category == visit.category == plan.category == "care_service"
+    assert day.operator == "社会福祉法人たていわ会"
+    assert day.schedule.weekdays == ["mon", "tue", "wed", "thu", "fri"]
+    assert day.schedule.text == "祝日は休み"
+    assert day.contact.fax == "0948-00-1002" and day.contact.url == "https://example.jp/tateiwa"
+    assert visit.schedule.weekdays == ["mon", "tue", "wed", "thu", "fri", "sat"]
+    assert plan.needs_location and report.needs_location == [4]
+    assert {"定員", "方書（ビル名等）"} <= set(report.ignored_columns)
