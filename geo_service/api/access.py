@@ -36,6 +36,7 @@ from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.access import Attachment, DistanceField, attach_points
 from geo_service.boundaries import AreaLayer as BoundaryLayer
+from geo_service.network import tobler_speed
 from geo_service.region import Region
 from geo_service.resources import (
     AreaLayer,
@@ -70,6 +71,26 @@ class Located:
     lonlat: np.ndarray
     attachment: Attachment
     resources: dict[str, Resource]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Cut-off searches from both ends of the origin's edge, with the walk to each end."""
+
+    dist2: np.ndarray  # (2, n) metres from u and from v
+    to_ends: np.ndarray  # metres from the origin to u and to v
+    secs2: np.ndarray
+    t_ends: np.ndarray
+
+    def dist(self, nodes: np.ndarray) -> np.ndarray:
+        """Metres from the origin to ``nodes`` (inf beyond the cut-off)."""
+        return np.minimum(self.dist2[0, nodes] + self.to_ends[0],
+                          self.dist2[1, nodes] + self.to_ends[1])
+
+    def secs(self, nodes: np.ndarray) -> np.ndarray:
+        """Seconds from the origin to ``nodes`` (inf beyond the cut-off)."""
+        return np.minimum(self.secs2[0, nodes] + self.t_ends[0],
+                          self.secs2[1, nodes] + self.t_ends[1])
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,11 @@ class AccessService:
         self._fresh: tuple[int, str] | None = None
         self._checked = -math.inf
         store.on_change(self.refresh)
+        # the fastest walking speed anywhere (Tobler peaks on a 5 % descent): a place
+        # reached within t seconds lies within t × this many metres
+        self._max_speed = self.net.walking_speed_mps * (
+            float(tobler_speed(np.array([-0.05]), 1.0)[0]) * 1.001 if self.net.has_elevation
+            else 1.0 + 1e-9)
         self._cache: dict[Any, Any] = {}
 
     @classmethod
@@ -138,7 +164,8 @@ class AccessService:
         """Check the registry for changes on the next request (called after local writes)."""
         self._checked = -math.inf
 
-    def _cached(self, key: Any, make: Any) -> Any:
+    def cached(self, key: Any, make: Any) -> Any:
+        """``make()``, computed once per registry state (``key`` starting "static": once)."""
         now = time.monotonic()
         if now - self._checked > TOKEN_CHECK_SECONDS:  # one cheap query at most this often
             self._fresh, self._checked = self.store.state_token(), now
@@ -152,7 +179,7 @@ class AccessService:
 
     def located(self, *, staff: bool) -> Located:
         """Located resources the viewer may see, projected onto the network (cached)."""
-        return self._cached(("located", staff), lambda: self._locate(staff))
+        return self.cached(("located", staff), lambda: self._locate(staff))
 
     def _locate(self, staff: bool) -> Located:
         items = self.store.all(ResourceFilter(include_staff=staff))
@@ -186,7 +213,7 @@ class AccessService:
                              loc.attachment.connector[pick])
             return DistanceField(self.net, att), loc.resource_ids[pick]
 
-        return self._cached(("field", category, staff), make)
+        return self.cached(("field", category, staff), make)
 
     # ------------------------------------------------------------------ points
 
@@ -211,12 +238,12 @@ class AccessService:
         x, y = self._to_metric.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
-    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Distance (m) and time (s) from one attached point to every node, cut off.
+    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float) -> _Search:
+        """Distance (m) and time (s) from one attached point to the nodes, cut off.
 
         Searches from both ends of the point's edge on the unmodified graphs (no copy of
-        the network per request) and adds the walk along the edge to each end.
+        the network per request); the walk along the edge to each end is added only where
+        a node's value is read (:meth:`_Search.at`).
         """
         net = self.net
         e = int(origin.edge[0])
@@ -224,27 +251,25 @@ class AccessService:
         length, a, c = net.edge_length[e], origin.offset[0], origin.connector[0]
         t_uv, t_vu = (float(t[e]) for t in net.edge_seconds)
         walk_c = c / net.walking_speed_mps
-        to_u, to_v = a + c, length - a + c
+        to_ends = np.array([a + c, length - a + c])
+        t_ends = np.array([a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c])
         d2 = dijkstra(net.distance_graph, directed=True, indices=ends,
-                      limit=max(limit_m - min(to_u, to_v), 0.0))
-        dist = np.minimum(d2[0] + to_u, d2[1] + to_v)
-        tu, tv = a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c
+                      limit=max(limit_m - to_ends.min(), 0.0))
         s2 = dijkstra(net.time_graph, directed=True, indices=ends,
-                      limit=max(limit_s - min(tu, tv), 0.0))
-        secs = np.minimum(s2[0] + tu, s2[1] + tv)
-        return dist, secs
+                      limit=max(limit_s - t_ends.min(), 0.0))
+        return _Search(d2, to_ends, s2, t_ends)
 
-    def _to_targets(self, origin: Attachment, targets: Attachment, dist: np.ndarray,
-                    secs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _to_targets(self, origin: Attachment, targets: Attachment, search: _Search
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """Distance and time from the origin to each target, from the node searches."""
         net = self.net
         e = targets.edge
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = targets.offset, targets.connector
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        d = c + np.minimum(dist[u] + a, dist[v] + (length - a))
-        s = c / net.walking_speed_mps + np.minimum(secs[u] + a / length * t_uv,
-                                                   secs[v] + (length - a) / length * t_vu)
+        d = c + np.minimum(search.dist(u) + a, search.dist(v) + (length - a))
+        s = c / net.walking_speed_mps + np.minimum(search.secs(u) + a / length * t_uv,
+                                                   search.secs(v) + (length - a) / length * t_vu)
         same = e == origin.edge[0]
         if same.any():
             along = a[same] - origin.offset[0]
@@ -268,68 +293,70 @@ class AccessService:
         if categories:
             pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
         limit_s = minutes * 60
-        # slope can make walking slower but never faster than 2× flat speed (Tobler ≈ 1.2×)
-        limit_m = limit_s * self.net.walking_speed_mps * 2
-        dist, secs = self._search_from(origin, limit_m, limit_s)
+        limit_m = limit_s * self._max_speed
+        search = self._search_from(origin, limit_m, limit_s)
         sub = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
                          loc.attachment.connector[pick])
-        d, s = self._to_targets(origin, sub, dist, secs)
+        d, s = self._to_targets(origin, sub, search)
+        hit = np.flatnonzero(s <= limit_s)
         best: dict[str, tuple[float, float]] = {}
-        for rid, di, si in zip(loc.resource_ids[pick], d, s, strict=True):
-            if si <= limit_s and (rid not in best or si < best[rid][1]):
+        for rid, di, si in zip(loc.resource_ids[pick][hit], d[hit], s[hit], strict=True):
+            if rid not in best or si < best[rid][1]:
                 best[rid] = (float(di), float(si))
         ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))
         return [WalkResult(loc.resources[rid], di, si / 60) for rid, (di, si) in ranked]
 
-    def walkable_per_category(self, lon: float, lat: float, *, staff: bool
-                              ) -> list[dict[str, Any]]:
-        """Per category: the resources within the walking threshold and the nearest one.
+    def reach(self, lon: float, lat: float, *, staff: bool
+              ) -> tuple[list[Resource], list[dict[str, Any]]]:
+        """What serves a point: services whose area covers it, and walkable resources.
 
-        One single-source search cut off at the threshold; categories with nothing within
-        it are listed with ``count`` 0.
+        One cut-off search from the point answers both the walking-time service areas and,
+        per category, the resources within the walking threshold (count and nearest;
+        minutes are None where steep ground makes the walk longer than twice the flat time,
+        i.e. a path that climbs 20 % on average).
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
-        limit_m = self.threshold_m
-        dist, secs = self._search_from(origin, limit_m,
-                                       limit_m / self.net.walking_speed_mps * 2)
-        d, s = self._to_targets(origin, loc.attachment, dist, secs)
+        candidates = [loc.resources[i] for i in
+                      self.store.ids(ResourceFilter(serves=(lon, lat), include_staff=staff))
+                      if i in loc.resources]
+        walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
+        walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
+        threshold_s = self.threshold_m / self.net.walking_speed_mps * 2
+        search = self._search_from(origin, max(self.threshold_m, walk_s * self._max_speed),
+                                   max(threshold_s, walk_s))
+        ok_walk: set[str] = set()
+        if walk:
+            xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk])
+            _, s = self._to_targets(origin, attach_points(self.net, xy, max_snap_m=math.inf),
+                                    search)
+            ok_walk = {r.id for r, si in zip(walk, s, strict=True)
+                       if si <= (r.service_area.minutes or 0) * 60}
+        services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]
+        if not staff:
+            services = [r for r in services if is_public(r) and not _reveals_location(r)]
+        return services, self._walkable(origin, loc, search)
+
+    def _walkable(self, origin: Attachment, loc: Located, search: _Search
+                  ) -> list[dict[str, Any]]:
+        d, s = self._to_targets(origin, loc.attachment, search)
         vocab = load_vocabulary()
+        present = set(loc.categories)
+        within = d <= self.threshold_m
         out = []
-        for cat in (c for c in vocab.categories if c in set(loc.categories)):
-            pick = np.flatnonzero((loc.categories == cat) & (d <= limit_m))
-            ids = sorted(set(loc.resource_ids[pick]))
+        for cat in (c for c in vocab.categories if c in present):
+            pick = np.flatnonzero(within & (loc.categories == cat))
             best = int(pick[np.argmin(d[pick])]) if len(pick) else None
+            finite = best is not None and bool(np.isfinite(s[best]))
             out.append({
                 "category": cat, "category_label": vocab.categories[cat].label,
-                "count": len(ids),
+                "count": len(set(loc.resource_ids[pick])),
                 "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
                 "distance_m": float(d[best]) if best is not None else None,
-                "minutes": float(s[best] / 60) if best is not None else None,
+                "minutes": float(s[best] / 60) if finite else None,
                 "within_threshold": best is not None,
             })
         return out
-
-    def serving(self, lon: float, lat: float, *, staff: bool) -> list[Resource]:
-        """Services whose service area covers the point (walking-time areas on foot)."""
-        origin = self.attach_lonlat(lon, lat)
-        found = self.store.all(ResourceFilter(serves=(lon, lat), include_staff=staff))
-        out = []
-        walk = [r for r in found if r.service_area.kind == "walk" and r.lon is not None]
-        ok_walk = set()
-        if walk:
-            limit_s = max(r.service_area.minutes or 0 for r in walk) * 60
-            dist, secs = self._search_from(origin, limit_s * self.net.walking_speed_mps * 2,
-                                           limit_s)
-            xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk])
-            att = attach_points(self.net, xy, max_snap_m=math.inf)
-            _, s = self._to_targets(origin, att, dist, secs)
-            ok_walk = {r.id for r, si in zip(walk, s, strict=True)
-                       if si <= (r.service_area.minutes or 0) * 60}
-        for r in found:
-            if r.service_area.kind != "walk" or r.id in ok_walk:
-                out.append(r)
-        return [r for r in out if staff or (is_public(r) and not _reveals_location(r))]
 
     # ------------------------------------------------------------------ reach of a resource
 
@@ -415,7 +442,7 @@ class AccessService:
             areas = layer.areas.to_crs(self.net.crs).reset_index(drop=True)
             return BoundaryLayer(layer.name, areas).assign(self.region.demand.geometry)
 
-        return self._cached(("static", "demand_area", layer.name), make)
+        return self.cached(("static", "demand_area", layer.name), make)
 
     def area_coverage(self, layer_name: str, *, staff: bool,
                       area_id: str | None = None) -> list[dict[str, Any]]:
@@ -438,7 +465,7 @@ class AccessService:
         shares = {}
         for cat in cats:
             field, _ = self.category_field(cat, staff=staff)
-            near = self._cached(("demand_near", cat, staff), lambda f=field: f.at(
+            near = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
                 self.region.demand_attachment).distance_m <= self.threshold_m)
             shares[cat] = near
         out = []
@@ -481,7 +508,7 @@ class AccessService:
             return difficulty.area_indicators(points, [layer], stores,
                                               threshold_m=self.threshold_m).to_crs(4326)
 
-        return self._cached(("static", "difficulty", layer_name), make)
+        return self.cached(("static", "difficulty", layer_name), make)
 
     def _food_stores(self) -> Any:
         for key, gdf in self.region.resources.items():

@@ -27,8 +27,8 @@ from geo_service.api.schemas import (
     ResourceStaff,
     Walk,
 )
-from geo_service.api.views import to_feature
-from geo_service.resources import load_vocabulary
+from geo_service.api.views import AnyFeature, to_feature
+from geo_service.resources import Resource, load_vocabulary
 from geo_service.store import NotFoundError
 
 AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
@@ -42,6 +42,12 @@ def _categories(category: str | None) -> list[str] | None:
     return [vocab.category_key(c.strip()) for c in category.split(",") if c.strip()]
 
 
+def _feature(access: AccessService, resource: Resource, *, staff: bool) -> AnyFeature:
+    """The role's Feature of a resource, built once per registry state."""
+    return access.cached(("feature", staff, resource.id, resource.updated_at),
+                         lambda: to_feature(resource, staff=staff))
+
+
 def nearby(access: AccessService, lat: float, lon: float, *, category: str | None,
            minutes: float, staff: bool) -> AnyNearby:
     """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first."""
@@ -49,10 +55,10 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
                             categories=_categories(category))
     features = []
     for w in results:
-        f = to_feature(w.resource, staff=staff)
+        f = _feature(access, w.resource, staff=staff)
         features.append(NearbyFeature[type(f.properties)](  # type: ignore[misc]
-            **f.model_dump(), walk=Walk(distance_m=round(w.distance_m, 1),
-                                        minutes=round(w.minutes, 2))))
+            id=f.id, geometry=f.geometry, properties=f.properties,
+            walk=Walk(distance_m=round(w.distance_m, 1), minutes=round(w.minutes, 2))))
     cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
     return cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
                features=features)
@@ -60,7 +66,8 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
 
 def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyReach:
     """Services covering (lat, lon) and the nearest walkable resource per category."""
-    services = [to_feature(r, staff=staff) for r in access.serving(lon, lat, staff=staff)]
+    serving, walkable_ = access.reach(lon, lat, staff=staff)
+    services = [_feature(access, r, staff=staff) for r in serving]
     walkable = [CategoryReach(
         category=c["category"], category_label=c["category_label"], count=c["count"],
         nearest_id=c["nearest"].id if c["nearest"] else None,
@@ -68,7 +75,7 @@ def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyR
         distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
         minutes=None if c["minutes"] is None else round(c["minutes"], 2),
         within_threshold=c["within_threshold"],
-    ) for c in access.walkable_per_category(lon, lat, staff=staff)]
+    ) for c in walkable_]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
     return cls(origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
                features=services, walkable=walkable)

@@ -102,6 +102,8 @@ resources = Table(
     Index("ix_resources_lonlat", "lon", "lat"),
     Index("ix_resources_sa_bbox", "sa_minx", "sa_maxx", "sa_miny", "sa_maxy"),
     Index("ix_resources_updated_at", "updated_at"),
+    Index("ix_resources_serves", "deleted", "visibility", "sa_kind", "sa_minx", "sa_maxx",
+          "sa_miny", "sa_maxy"),
 )
 
 history = Table(
