@@ -14,9 +14,10 @@ What it does, reproducibly (fixed seed):
    mobile-sales routes), on SQLite and, when ``GEO_SERVICE_BENCH_PG_URL`` (or
    ``GEO_SERVICE_TEST_PG_URL``) names a PostGIS database it may wipe, on PostGIS;
 3. starts ``geo-service serve`` (uvicorn, ``--workers``) on loopback and warms it up;
-4. runs a closed-loop load generator (asyncio + httpx, 20 concurrent clients, each
-   sending its next request when the previous answer arrives) per endpoint with random
-   query points, and records every latency.
+4. loads each endpoint with random query points from 20 concurrent clients, each sending
+   its next request when the previous answer arrives: with ``wrk`` when it is installed
+   (Debian package ``wrk``; 2 threads, a Lua script makes the random requests), otherwise
+   with an asyncio + httpx client in Python (which itself takes CPU from the server).
 
 Usage::
 
@@ -32,6 +33,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -203,6 +205,55 @@ async def load(base: str, make_url, n_requests: int, clients: int) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
 
 
+WRK_SCRIPT = """
+math.randomseed(%(seed)d)
+local w, s, e, n = %(w).7f, %(s).7f, %(e).7f, %(n).7f
+local kind = "%(kind)s"
+local cats = {"salon", "food_store", "consultation", "meal_delivery", "watching"}
+request = function()
+  local lat = s + math.random() * (n - s)
+  local lon = w + math.random() * (e - w)
+  local path
+  if kind == "nearby" then
+    path = string.format("/nearby?lat=%%.6f&lon=%%.6f&minutes=15", lat, lon)
+  elseif kind == "reach" then
+    path = string.format("/reach?lat=%%.6f&lon=%%.6f", lat, lon)
+  else
+    local x = w + math.random() * (e - w - 0.02)
+    local y = s + math.random() * (n - s - 0.02)
+    path = string.format("/resources?category=%%s&weekday=mon&limit=50"
+                         .. "&bbox=%%.5f,%%.5f,%%.5f,%%.5f",
+                         cats[math.random(#cats)], x, y, x + 0.02, y + 0.02)
+  end
+  return wrk.format("GET", path)
+end
+done = function(summary, latency, requests)
+  local errs = summary.errors.connect + summary.errors.read + summary.errors.write
+               + summary.errors.status + summary.errors.timeout
+  io.write(string.format("RESULT %%d %%d %%d %%.1f %%.1f %%.1f %%.1f\\n", summary.requests,
+    errs, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max))
+end
+"""
+
+
+def load_wrk(base: str, kind: str, b, seconds: int, clients: int) -> dict:
+    """Closed-loop load with wrk (C, low overhead): ``clients`` connections, 2 threads."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % {"seed": SEED, "w": b[0], "s": b[1], "e": b[2], "n": b[3],
+                              "kind": kind})
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s",
+                          "-s", f.name, base], capture_output=True, text=True, check=True)
+    Path(f.name).unlink()
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
+    n, errors, duration_us, p50, p95, p99, mx = line.split()[1:]
+    return {"requests": int(n), "errors": int(errors), "rps": int(n) / (int(duration_us) / 1e6),
+            "p50_ms": float(p50) / 1000, "p95_ms": float(p95) / 1000,
+            "p99_ms": float(p99) / 1000, "max_ms": float(mx) / 1000, "generator": "wrk"}
+
+
 def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
     port = args.port
     env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url)
@@ -247,8 +298,12 @@ def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
         asyncio.run(load(base, reach, 40 * args.workers, args.workers * 4))
         print(f"[{name}] warm-up {time.perf_counter() - t0:.1f} s")
         out = {}
+        use_wrk = shutil.which("wrk") is not None and not args.python_client
         for label, make in (("nearby", nearby), ("reach", reach), ("resources", listing)):
-            out[label] = asyncio.run(load(base, make, args.requests, args.clients))
+            if use_wrk:
+                out[label] = load_wrk(base, label, b, args.seconds, args.clients)
+            else:
+                out[label] = asyncio.run(load(base, make, args.requests, args.clients))
             r = out[label]
             print(f"[{name}] {label:10s} p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
                   f"  p99 {r['p99_ms']:6.1f} ms  {r['rps']:6.0f} req/s  errors {r['errors']}")
@@ -262,7 +317,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--clients", type=int, default=20)
-    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--requests", type=int, default=1000,
+                   help="requests per endpoint with the Python client")
+    p.add_argument("--seconds", type=int, default=20, help="seconds per endpoint with wrk")
+    p.add_argument("--python-client", action="store_true",
+                   help="use the asyncio/httpx client even when wrk is installed")
     p.add_argument("--port", type=int, default=8791)
     p.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
     args = p.parse_args()

@@ -94,4 +94,6 @@ def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
     engine = create_store_engine(url)
     if run_migrations:
         migrate(engine)
-    return ResourceStore(engine, layers=layers)
+    store = ResourceStore(engine, layers=layers)
+    store.analyze()
+    return store
