@@ -42,6 +42,7 @@ from geo_service.resources import (
     Resource,
     ResourceFields,
     ResourceValidationError,
+    check_in_region,
     check_lonlat,
     load_vocabulary,
     normalise_time,
@@ -459,11 +460,7 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
     if lon is not None and lat is not None:
         try:
             check_lonlat(lon, lat)
-            if ctx.region_bounds is not None:
-                w, s, e, n = ctx.region_bounds
-                if not (w <= lon <= e and s <= lat <= n):
-                    raise InputError(f"location is outside the region "
-                                     f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f})")
+            check_in_region(lon, lat, ctx.region_bounds)
         except InputError as e:
             row.problem("lat", f"{lat}, {lon}", e.reason)
             lon = lat = None
@@ -586,6 +583,8 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
         ctx.existing_ids = lambda rid: _exists(store, rid)
     if not ctx.layers:
         ctx.layers = store.layers
+    if ctx.region_bounds is None:
+        ctx.region_bounds = store.bounds
     report = parse_resources(table, ctx)
     report.dry_run = dry_run
     if dry_run or (report.problems and not partial) or not report.accepted:

@@ -66,8 +66,9 @@ def import_resources_cmd(
 
     settings = _settings(database_url)
     try:
-        layers = _area_layers(areas, region)
+        layers, bounds = _region_context(areas, region)
         store = open_store(settings.database_url, layers=layers)
+        store.bounds = bounds
         table = read_resource_table(file)
         report = import_resources(store, table, ctx=ImportContext(
             default_category=category, source=file.name, layers=layers),
@@ -82,14 +83,18 @@ def import_resources_cmd(
         raise typer.Exit(code=2)
 
 
-def _area_layers(areas: Path | None, region: Path | None) -> dict:
+def _region_context(areas: Path | None, region: Path | None) -> tuple[dict, tuple | None]:
+    """Boundary layers for area names, and the region's bounds for locations (or None)."""
     from geo_service.resources import AreaLayer
 
     out: dict[str, AreaLayer] = {}
+    bounds = None
     if region is not None:
         from geo_service.region import Region
 
-        for layer in Region.load(region).areas:
+        loaded = Region.load(region)
+        bounds = loaded.net.bounds_lonlat()
+        for layer in loaded.areas:
             out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
                                                           id_column="area_id",
                                                           name_column="name")
@@ -99,7 +104,7 @@ def _area_layers(areas: Path | None, region: Path | None) -> dict:
         layer = read_area_layer(areas)
         out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
                                                       id_column="area_id", name_column="name")
-    return out
+    return out, bounds
 
 
 @export_app.command("resources")

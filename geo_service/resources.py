@@ -194,6 +194,28 @@ def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
         )
 
 
+class OutsideRegionError(InputError):
+    """A location lies outside the loaded region."""
+
+
+def check_in_region(lon: float, lat: float, bounds: tuple[float, float, float, float] | None,
+                    *, column: str = "location") -> None:
+    """Raise unless (lon, lat) lies within ``bounds`` (west, south, east, north); say so
+    when the point would lie inside with latitude and longitude exchanged."""
+    if bounds is None:
+        return
+    w, s, e, n = bounds
+    if w <= lon <= e and s <= lat <= n:
+        return
+    if w <= lat <= e and s <= lon <= n:
+        raise OutsideRegionError("the point lies outside the region, but inside it with "
+                                 "lat and lon swapped", column=column,
+                                 value={"lon": lon, "lat": lat})
+    raise OutsideRegionError(f"the point lies outside the region ({w:.4f}, {s:.4f}, "
+                             f"{e:.4f}, {n:.4f})", column=column,
+                             value={"lon": lon, "lat": lat})
+
+
 class Stop(BaseModel):
     """One stop of a mobile-sales (移動販売) route."""
 

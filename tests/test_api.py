@@ -313,3 +313,13 @@ def test_user_management(client, admin, sato):
     assert client.delete("/users/ito", headers=sato).status_code == 403
     assert client.delete("/users/ito", headers=admin).status_code == 204
     assert client.delete("/users/ito", headers=admin).status_code == 404
+
+
+def test_cors_is_configurable(store, tmp_path):
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
+                               cors_origins=["https://map.example.jp"])
+    c = TestClient(create_app(settings, store=store))
+    r = c.get("/health", headers={"Origin": "https://map.example.jp"})
+    assert r.headers["access-control-allow-origin"] == "https://map.example.jp"
+    r = c.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers

@@ -246,3 +246,24 @@ def test_nearby_agrees_with_the_engine_and_grows_with_distance(sloped, origin, s
             assert w.distance_m >= straight - 1e-6
         else:
             assert r.id not in by_id
+
+
+def test_locations_outside_the_region_are_refused(app_parts):
+    client, store, admin = app_parts
+    lon, lat = lonlat(500, 500)
+    body = {"name": "遠いサロン", "category": "サロン", "lon": lon + 0.5, "lat": lat}
+    r = client.post("/resources", json=body, headers=admin)
+    assert r.status_code == 422 and "outside the region" in r.text
+    r = client.post("/resources", json=body | {"lon": lat, "lat": lon}, headers=admin)
+    assert r.status_code == 422 and "swapped" in r.text
+    ok = client.post("/resources", json=body | {"lon": lon}, headers=admin)
+    assert ok.status_code == 201
+    r = client.patch(f"/resources/{ok.json()['id']}", json={"lat": lat + 1}, headers=admin)
+    assert r.status_code == 422 and store.get(ok.json()["id"]).lat == pytest.approx(lat)
+    csv = (f"名称,種別,緯度,経度\n中のサロン,サロン,{lat},{lon}\n"
+           f"外のサロン,サロン,{lat},{lon + 0.5}\n")
+    r = client.post("/resources/import", headers=admin, params={"partial": True},
+                    files={"file": ("x.csv", csv.encode(), "text/csv")})
+    body = r.json()
+    assert body["written"] == 1 and [p["row"] for p in body["problems"]] == [3]
+    assert "outside the region" in body["problems"][0]["reason"]

@@ -260,3 +260,17 @@ def test_kaigo_service_information_csv_layout():
     assert visit.schedule.weekdays == ["mon", "tue", "wed", "thu", "fri", "sat"]
     assert plan.needs_location and report.needs_location == [4]
     assert {"定員", "方書（ビル名等）"} <= set(report.ignored_columns)
+
+
+def test_pluggable_geocoder_fills_missing_locations(tmp_path):
+    path = tmp_path / "no_coords.csv"
+    path.write_text("名称,種別,住所\n立岩サロン,サロン,飯塚市立岩1176\n"
+                    "不明サロン,サロン,どこか\n住所なし,サロン,\n", encoding="cp932")
+    known = {"飯塚市立岩1176": (130.6943, 33.6522)}  # a geocoder is any address → (lon, lat)
+    report = parse_resources(read_resource_table(path), ImportContext(geocoder=known.get))
+    found, unknown, empty = (r for _, r in report.accepted)
+    assert (found.lon, found.lat) == (130.6943, 33.6522) and not found.needs_location
+    assert unknown.needs_location and empty.needs_location
+    assert report.needs_location == [3, 4]
+    plain = parse_resources(read_resource_table(path))  # no geocoder: all kept and flagged
+    assert plain.needs_location == [2, 3, 4] and plain.ok

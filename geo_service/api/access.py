@@ -41,6 +41,7 @@ from geo_service.region import Region
 from geo_service.resources import (
     AreaLayer,
     Resource,
+    check_in_region,
     check_lonlat,
     is_public,
     load_vocabulary,
@@ -56,10 +57,6 @@ TOKEN_CHECK_SECONDS = 1.0
 # lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
 # (common on hand-made grids) should not fall out of it because of that.
 _ROUND_OFF_S = 1e-6
-
-
-class OutsideRegionError(InputError):
-    """A point lies outside the loaded region."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +129,7 @@ class AccessService:
         self.layers = {a.name: _boundary_to_area_layer(a) for a in region.areas}
         store.layers.update(self.layers)
         self.bounds = self.net.bounds_lonlat()
+        store.bounds = self._margin_bounds()
         self._token: tuple[int, str] | None = None
         self._fresh: tuple[int, str] | None = None
         self._checked = -math.inf
@@ -225,16 +223,7 @@ class AccessService:
     def attach_lonlat(self, lon: float, lat: float) -> Attachment:
         """Project a query point onto the network; 422-type errors when it cannot be."""
         check_lonlat(lon, lat)
-        w, s, e, n = self._margin_bounds()
-        if not (w <= lon <= e and s <= lat <= n):
-            if w <= lat <= e and s <= lon <= n:
-                raise OutsideRegionError("the point lies outside the region, but inside it "
-                                         "with lat and lon swapped", column="lat",
-                                         value={"lat": lat, "lon": lon})
-            raise OutsideRegionError(
-                f"the point lies outside the region {self.name} "
-                f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f})", column="lat",
-                value={"lat": lat, "lon": lon})
+        check_in_region(lon, lat, self._margin_bounds(), column="lat")
         x, y = self._to_metric.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 

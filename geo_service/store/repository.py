@@ -32,6 +32,7 @@ from geo_service.resources import (
     Resource,
     ResourceFields,
     Weekday,
+    check_in_region,
     new_resource_id,
     service_area_geometry,
     validate_resource,
@@ -138,6 +139,7 @@ class ResourceStore:
     def __init__(self, engine: Engine, *, layers: Mapping[str, AreaLayer] | None = None) -> None:
         self.engine = engine
         self.layers: dict[str, AreaLayer] = dict(layers or {})
+        self.bounds: tuple[float, float, float, float] | None = None  # of the region served
         self._listeners: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -156,6 +158,10 @@ class ResourceStore:
     # ------------------------------------------------------------------ writing
 
     def _row_values(self, r: Resource) -> dict[str, Any]:
+        if r.lon is not None and r.lat is not None:
+            check_in_region(r.lon, r.lat, self.bounds)
+        for stop in r.schedule.stops:
+            check_in_region(stop.lon, stop.lat, self.bounds, column="schedule.stops")
         geom = service_area_geometry(r, self.layers)
         bbox = geom.bounds if geom is not None else (None,) * 4
         days = [*r.schedule.weekdays, *(s.weekday for s in r.schedule.stops)]
