@@ -336,6 +336,14 @@ def parse_date(text: str, *, column: str = "last_verified") -> date | None:
         raise InputError("impossible date", column=column, value=text) from None
 
 
+def parse_json(text: str, *, column: str) -> Any:
+    """A JSON value from a cell (GeoJSON polygons, stop lists); raise naming the column."""
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80]) from None
+
+
 def parse_number(text: str, *, column: str) -> float | None:
     """A float from a cell (full-width digits allowed); None when empty."""
     t = unicodedata.normalize("NFKC", text).strip()
@@ -435,7 +443,7 @@ def _schedule(row: _Row) -> dict[str, Any]:
             except InputError as e:
                 row.problem("hours", hours, e.reason)
         notes.append(f"時間: {hours}")
-    stops = row.parse("stops", lambda t: json.loads(t), [])
+    stops = row.parse("stops", lambda t: parse_json(t, column="stops"), [])
     return {"weekdays": weekdays, "start": start, "end": end, "stops": stops,
             "frequency": row.get("frequency") or None, "text": " / ".join(notes) or None}
 
@@ -474,7 +482,8 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
     area_text = row.get("service_area")
     service_area: dict[str, Any] = {}
     if row.get("service_area_geojson"):
-        geometry = row.parse("service_area_geojson", json.loads)
+        geometry = row.parse("service_area_geojson",
+                             lambda t: parse_json(t, column="service_area_geojson"))
         service_area = {"kind": "polygon", "geometry": geometry, "text": area_text or None}
     elif area_text:
         try:
@@ -530,7 +539,10 @@ def _field_of(loc: str) -> str:
     if head == "contact" and "." in loc:
         return loc.split(".")[1]
     if head == "schedule" and "." in loc:
-        return loc.split(".")[1] if loc.split(".")[1] in ("start", "end") else "weekdays"
+        part = loc.split(".")[1]
+        return part if part in ("start", "end", "stops") else "weekdays"
+    if loc.startswith("service_area.geometry"):
+        return "service_area_geojson"
     return {"location": "lat"}.get(head, head)
 
 

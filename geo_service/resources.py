@@ -449,10 +449,18 @@ def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:
     """(field path, value, reason) for each error of a pydantic ValidationError."""
     out = []
     for e in error.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "resource"
+        loc = ".".join(str(p) for p in e["loc"])
         ctx_error = (e.get("ctx") or {}).get("error")
-        reason = ctx_error.reason if isinstance(ctx_error, InputError) else e["msg"]
-        out.append((loc, e.get("input"), reason))
+        value = e.get("input")
+        if isinstance(ctx_error, InputError):
+            reason = ctx_error.reason
+            column = ctx_error.column
+            if column and column.startswith(loc):  # a model-level check names it precisely
+                loc = column
+                value = ctx_error.value if ctx_error.value is not None else value
+        else:
+            reason = e["msg"]
+        out.append((loc or "resource", value, reason))
     return out
 
 

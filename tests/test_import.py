@@ -274,3 +274,23 @@ def test_pluggable_geocoder_fills_missing_locations(tmp_path):
     assert report.needs_location == [3, 4]
     plain = parse_resources(read_resource_table(path))  # no geocoder: all kept and flagged
     assert plain.needs_location == [2, 3, 4] and plain.ok
+
+
+def test_malformed_polygons_and_stops_are_row_problems(tmp_path):
+    bow_tie = ('{"type": "Polygon", "coordinates": [[[130, 33], [131, 34], [131, 33], '
+               '[130, 34], [130, 33]]]}')
+    frame = pd.DataFrame({
+        "名称": ["壊れたJSON", "自己交差", "停留所が変", "良い行"],
+        "種別": ["配食", "配食", "移動販売", "配食"],
+        "対応エリア_GeoJSON": ["{not json", bow_tie, "", ""],
+        "停留所": ["", "", '[{"lon": 130.7, "lat": 33.6, "weekday": "mon", "time": "25:00"}]',
+                 ""],
+    })
+    path = tmp_path / "polygons.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    report = parse_resources(read_resource_table(path))
+    reasons = {p.row: (p.column, p.reason) for p in report.problems}
+    assert reasons[2][0] == "対応エリア_GeoJSON" and "JSON" in reasons[2][1]
+    assert reasons[3][0] == "対応エリア_GeoJSON" and "Self-intersection" in reasons[3][1]
+    assert reasons[4][0] == "停留所" and "impossible clock time" in reasons[4][1]
+    assert [n for n, _ in report.accepted] == [5]
