@@ -18,14 +18,16 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 connection = config.attributes.get("connection")
+# by hand:  alembic -x url=postgresql+psycopg://… upgrade head  (default: alembic.ini's URL)
+url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+    "sqlalchemy.url")
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata,
-                      literal_binds=True)
+    context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 elif connection is not None:
     _run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)
