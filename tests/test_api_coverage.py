@@ -267,3 +267,32 @@ def test_locations_outside_the_region_are_refused(app_parts):
     body = r.json()
     assert body["written"] == 1 and [p["row"] for p in body["problems"]] == [3]
     assert "outside the region" in body["problems"][0]["reason"]
+
+
+@pytest.fixture(scope="module")
+def flat_client(tmp_path_factory):
+    store = fresh_store("sqlite", tmp_path_factory.mktemp("flat"))
+    settings_ = ServiceSettings(database_url="sqlite://", secret_key="k" * 40,
+                                data_dir=tmp_path_factory.mktemp("flat_data"))
+    return TestClient(create_app(settings_, store=store,
+                                 access=AccessService(grid_region(), store))), store
+
+
+@settings(max_examples=15, deadline=None)
+@given(origin=coords, spots=st.lists(coords, min_size=2, max_size=6))
+def test_nearby_route_times_grow_with_distance_on_flat_ground(flat_client, origin, spots):
+    client, store = flat_client
+    from geo_service.store.schema import history, resources
+
+    with store.engine.begin() as conn:
+        conn.execute(resources.delete())
+        conn.execute(history.delete())
+    for k, (x, y) in enumerate(spots):
+        place(store, f"s{k}", x, y)
+    body = client.get("/nearby", params=q(*origin, minutes=60)).json()
+    walks = [(f["walk"]["distance_m"], f["walk"]["minutes"]) for f in body["features"]]
+    assert len(walks) == len(spots)  # 1 km grid: everything is within an hour
+    assert [m for _, m in walks] == sorted(m for _, m in walks)
+    assert [d for d, _ in walks] == sorted(d for d, _ in walks)
+    for d, m in walks:  # 1 m/s on flat ground (both rounded for the response)
+        assert m == pytest.approx(d / 60, abs=0.01)

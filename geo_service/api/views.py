@@ -50,25 +50,28 @@ XLSX = MEDIA_TYPES["xlsx"]
 
 
 def as_json(model: BaseModel) -> Response:
-    """A response from an already validated, role-specific model, serialised once.
+    """A GeoJSON response from an already validated, role-specific model, serialised once.
 
     The model was built from the role's schema (``ResourcePublic`` forbids every field the
     public may not see), so FastAPI's second validation against the route's union
     ``response_model`` (kept for the OpenAPI documentation) is skipped.
     """
-    return Response(content=model.model_dump_json(), media_type="application/json")
+    return Response(content=model.model_dump_json(), media_type="application/geo+json")
 
 
 def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
-    """A resource as a GeoJSON Feature for staff, or for the public (None if hidden)."""
+    """A resource as a GeoJSON Feature for staff, or for the public.
+
+    Raises
+    ------
+    NotFoundError
+        For the public, when the resource is staff-only or deleted.
+    """
     label = load_vocabulary().categories[resource.category].label
-    if staff:
-        data: dict[str, Any] | None = resource.model_dump()
-    else:
-        data = public_view(resource)
-        if data is None:
-            raise NotFoundError("resource", resource.id)
-    assert data is not None
+    shown = resource.model_dump() if staff else public_view(resource)
+    if shown is None:
+        raise NotFoundError("resource", resource.id)
+    data: dict[str, Any] = shown
     data.update(category_label=label, needs_location=resource.needs_location)
     geometry = (PointGeometry(coordinates=(data["lon"], data["lat"]))
                 if data["lon"] is not None and data["lat"] is not None else None)
