@@ -33,6 +33,7 @@ from geo_service.store import NotFoundError
 
 AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
+_NEARBY_FEATURE = {True: NearbyFeature[ResourceStaff], False: NearbyFeature[ResourcePublic]}
 
 
 def _categories(category: str | None) -> list[str] | None:
@@ -56,7 +57,7 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
     features = []
     for w in results:
         f = _feature(access, w.resource, staff=staff)
-        features.append(NearbyFeature[type(f.properties)](  # type: ignore[misc]
+        features.append(_NEARBY_FEATURE[staff](
             id=f.id, geometry=f.geometry, properties=f.properties,
             walk=Walk(distance_m=round(w.distance_m, 1), minutes=round(w.minutes, 2))))
     cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
