@@ -227,7 +227,11 @@ def test_delete_undo_and_history(client, sato, kato):
     assert client.delete(f"/resources/{rid}", headers=sato).status_code == 200
     assert client.get(f"/resources/{rid}").status_code == 404
     assert client.get("/resources").json()["total"] == 0
+    gone = client.get("/resources", params={"deleted": True}, headers=sato).json()
+    assert [f["id"] for f in gone["features"]] == [rid]
+    assert client.get("/resources", params={"deleted": True}).json()["total"] == 0  # public
     assert client.post(f"/resources/{rid}/undo", headers=sato).status_code == 200
+    assert client.get("/resources", params={"deleted": True}, headers=sato).json()["total"] == 0
     assert client.get(f"/resources/{rid}").status_code == 200
     hist = client.get(f"/resources/{rid}/history", headers=sato).json()
     assert [(h["action"], h["username"]) for h in hist] == [

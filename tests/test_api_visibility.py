@@ -67,7 +67,7 @@ SAMPLES: dict[str, list[dict]] = {
     "/health": [{}],
     "/resources": [{}, {"q": "SECRET"}, {"category": "見守り"}, {"bbox": "130,33,131,34"},
                    {"bbox": "130.69,33.69,130.71,33.71"},
-                   {"needs_location": "false"}, {"area": "A"}],
+                   {"needs_location": "false"}, {"area": "A"}, {"deleted": "true"}],
     "/resources/export": [{"format": "csv"}, {"format": "xlsx"}, {"format": "geojson"}],
     "/resources/{resource_id}": [{"resource_id": "hidden-1"}, {"resource_id": "public-1"}],
     "/resources/{resource_id}/history": [{"resource_id": "public-1"}],

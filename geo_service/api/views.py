@@ -124,7 +124,7 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
 def build_filter(*, staff: bool, category: str | None = None, area: str | None = None,
                  weekday: str | None = None, fee: str | None = None,
                  q: str | None = None, bbox: str | None = None,
-                 needs_location: bool | None = None) -> ResourceFilter:
+                 needs_location: bool | None = None, deleted: bool = False) -> ResourceFilter:
     """A store filter from query parameters, validated; the public never sees staff rows."""
     if fee not in (None, "free", "paid", "unknown"):
         raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
@@ -133,6 +133,7 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
         area=area or None, weekday=parse_weekday(weekday),  # type: ignore[arg-type]
         fee=fee, keyword=q or None, bbox=parse_bbox(bbox),  # type: ignore[arg-type]
         needs_location=needs_location if staff else None, include_staff=staff,
+        only_deleted=deleted and staff,
     )
 
 

@@ -72,6 +72,7 @@ class ResourceFilter:
     needs_location: bool | None = None
     include_staff: bool = False
     include_deleted: bool = False
+    only_deleted: bool = False  # the soft-deleted ones, e.g. to find what to restore
 
 
 @dataclass
@@ -317,7 +318,9 @@ class ResourceStore:
     def _conditions(self, f: ResourceFilter) -> list[Any]:
         c = resources.c
         cond: list[Any] = []
-        if not f.include_deleted:
+        if f.only_deleted:
+            cond.append(c.deleted.is_(True))
+        elif not f.include_deleted:
             cond.append(c.deleted.is_(False))
         if not f.include_staff:
             cond.append(c.visibility == "public")

@@ -35,13 +35,16 @@ def list_resources(
     q: Annotated[str | None, Query(description="keyword in 名称, カナ, 内容")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north (degrees)")] = None,
     needs_location: Annotated[bool | None, Query(description="staff only")] = None,
+    deleted: Annotated[bool, Query(description="staff only: the soft-deleted resources, "
+                                               "to restore with /undo")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
     staff = viewer is not None
     f = views.build_filter(staff=staff, category=category, area=area, weekday=weekday,
-                           fee=fee, q=q, bbox=bbox, needs_location=needs_location)
+                           fee=fee, q=q, bbox=bbox, needs_location=needs_location,
+                           deleted=deleted)
     return views.as_json(views.to_collection(state.store.list(f, limit=limit, offset=offset),
                                              staff=staff))
 
