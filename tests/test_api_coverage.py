@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geo_service.access import DistanceField, attach_points
@@ -273,13 +273,15 @@ def test_locations_outside_the_region_are_refused(app_parts):
 def flat_client(tmp_path_factory):
     store = fresh_store("sqlite", tmp_path_factory.mktemp("flat"))
     settings_ = ServiceSettings(database_url="sqlite://", secret_key="k" * 40,
-                                data_dir=tmp_path_factory.mktemp("flat_data"))
+                                data_dir=tmp_path_factory.mktemp("flat_data"),
+                                nearby_max_minutes=60)  # the test asks for up to an hour
     return TestClient(create_app(settings_, store=store,
                                  access=AccessService(grid_region(), store))), store
 
 
 @settings(max_examples=15, deadline=None)
 @given(origin=coords, spots=st.lists(coords, min_size=2, max_size=6))
+@example(origin=(0.0, 988.0), spots=[(0.0, 0.0), (806.0, 6.0)])  # 30 min: past the default cap
 def test_nearby_route_times_grow_with_distance_on_flat_ground(flat_client, origin, spots):
     client, store = flat_client
     from geo_service.store.schema import history, resources
