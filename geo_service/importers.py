@@ -33,7 +33,8 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
-from geo_service._errors import EncodingError, InputError
+from geo_service._errors import InputError
+from geo_service.readers import decode_text
 from geo_service.resources import (
     SENSITIVE_FIELDS,
     WEEKDAY_JA,
@@ -182,23 +183,6 @@ class RawTable:
     frame: pd.DataFrame
     encoding: str
     file: str
-
-
-def decode_text(data: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]:
-    """Decode bytes as UTF-8 with BOM, UTF-8 or CP932; return (text, encoding name)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp932"), "cp932"
-    except UnicodeDecodeError as e:
-        raise EncodingError(
-            f"the file is neither UTF-8 nor CP932 (undecodable byte at offset {e.start}); "
-            "save it as UTF-8 or Shift_JIS", file=file,
-        ) from None
 
 
 def read_resource_table(path: str | Path | None = None, *, data: bytes | None = None,

@@ -37,20 +37,29 @@ LON_ALIASES = ("lon", "lng", "long", "longitude", "経度", "x")
 LAT_ALIASES = ("lat", "latitude", "緯度", "y")
 
 
-def decode_text(raw: bytes, source: str | Path) -> str:
-    """Decode bytes as UTF-8 (BOM or not) or CP932, whichever decodes cleanly."""
+def decode_text(raw: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]:
+    """Decode bytes as UTF-8 with BOM, UTF-8 or CP932; return (text, encoding name).
+
+    Raises
+    ------
+    EncodingError
+        For NUL bytes (UTF-16, binary) or bytes that fit neither encoding.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
+        return raw[3:].decode("utf-8"), "utf-8-sig"
     if b"\x00" in raw[:4096]:
         raise EncodingError("the file holds NUL bytes (UTF-16 or binary?); the file is "
-                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=source)
-    for encoding in ("utf-8", "cp932"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise EncodingError(
-        "the file is neither UTF-8 nor CP932 (Shift_JIS); save it as UTF-8", file=source)
+                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=file)
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp932"), "cp932"
+    except UnicodeDecodeError as e:
+        raise EncodingError(
+            f"the file is neither UTF-8 nor CP932 (undecodable byte at offset {e.start}); "
+            "save it as UTF-8 or Shift_JIS", file=file) from None
 
 
 def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
@@ -66,7 +75,7 @@ def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
         df = pd.read_excel(path, dtype=str, nrows=nrows)
     else:
         raw = path.read_bytes() if nrows is None else _head_bytes(path, nrows)
-        text = decode_text(raw, path)
+        text, _ = decode_text(raw, file=path)
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         try:
             df = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, keep_default_na=False,
