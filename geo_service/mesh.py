@@ -30,6 +30,13 @@ def mesh_codes_for(points: gpd.GeoSeries, level: int) -> pd.Series:
     n = len(geo)
     if n == 0:
         return pd.Series([], dtype=str)
+    lon, lat = geo.x.to_numpy(), geo.y.to_numpy()
+    outside = (lon < 100) | (lon >= 180) | (lat < 0) | (lat >= 66.66)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise InputError("JIS X 0410 地域メッシュ exist only for longitude 100–180 and latitude "
+                         "0–66.66 (Japan and around); use an area file for this region",
+                         value=(round(float(lon[i]), 6), round(float(lat[i]), 6)))
     codes = ju.to_meshcode(_pad(geo.y.to_numpy()), _pad(geo.x.to_numpy()), level)
     return pd.Series(np.asarray(codes)[:n]).astype(str)
 

@@ -104,3 +104,10 @@ def test_parse_area_spec():
     assert parse_area_spec("x.geojson") == (None, gpd.pd.io.common.Path("x.geojson"), None)
     label, path, mapping = parse_area_spec("日常生活圏域=r2ka.shp+map.csv")
     assert label == "日常生活圏域" and path.name == "r2ka.shp" and mapping.name == "map.csv"
+
+
+def test_mesh_layer_outside_japan_is_a_clear_error():
+    from geo_service.mesh import mesh_codes_for
+
+    with pytest.raises(InputError, match="地域メッシュ exist only"):
+        mesh_codes_for(gpd.GeoSeries([shapely.Point(24.94, 60.17)], crs="EPSG:4326"), 5)
