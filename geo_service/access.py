@@ -87,6 +87,7 @@ def attach_points(
                                                       all_matches=False)
     order = np.argsort(which, kind="stable")
     edge, dist = edge[order], dist[order]
+    edge, dist = _prefer_main_network(net, points, edge, dist)
     far = dist > max_snap_m
     if far.any():
         first = int(np.flatnonzero(far)[0])
@@ -99,6 +100,27 @@ def attach_points(
             "that covers these points", file=source, row=label)
     offset = shapely.line_locate_point(net.edge_geometry[edge], points)
     return Attachment(edge.astype(np.int64), np.clip(offset, 0, net.edge_length[edge]), dist)
+
+
+def _prefer_main_network(net: WalkNetwork, points: np.ndarray, edge: np.ndarray,
+                         dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move points attached to a network fragment onto the main network if it is close.
+
+    See ``settings.fragment_max_nodes`` / ``settings.fragment_snap_m``.
+    """
+    on_fragment = np.flatnonzero(net.edge_on_fragment[edge])
+    if len(on_fragment) == 0 or settings.fragment_snap_m <= 0:
+        return edge, dist
+    main, tree = net.main_edges
+    if len(main) == 0:
+        return edge, dist
+    (which, nearest), d = tree.query_nearest(points[on_fragment], return_distance=True,
+                                             max_distance=settings.fragment_snap_m,
+                                             all_matches=False)
+    edge, dist = edge.copy(), dist.copy()
+    edge[on_fragment[which]] = main[nearest]
+    dist[on_fragment[which]] = d
+    return edge, dist
 
 
 class DistanceField:

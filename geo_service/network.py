@@ -41,6 +41,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
@@ -255,9 +257,28 @@ class WalkNetwork:
                         np.concatenate([t_uv, t_vu]), self.n_nodes)
 
     @cached_property
+    def edge_on_fragment(self) -> np.ndarray:
+        """Whether each edge lies on a small disconnected piece (see ``settings``)."""
+        _, label = connected_components(self.distance_graph, directed=False)
+        size = np.bincount(label)
+        small = (size < settings.fragment_max_nodes) & (size < size.max())
+        return small[label[self.edge_u]]
+
+    @cached_property
+    def main_edges(self) -> tuple[np.ndarray, shapely.STRtree]:
+        """Indices of the edges not on fragments, and a spatial index over them."""
+        keep = np.flatnonzero(~self.edge_on_fragment)
+        return keep, shapely.STRtree(self.edge_geometry[keep])
+
+    @cached_property
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries, for attaching points."""
         return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def node_tree(self) -> cKDTree:
+        """KD-tree over ``node_xy``, for the nodes within a straight-line radius."""
+        return cKDTree(self.node_xy)
 
     @cached_property
     def to_geographic(self) -> Transformer:

@@ -139,3 +139,24 @@ def test_grid_matches_networkx_on_random_points():
     ref = nx.multi_source_dijkstra_path_length(g, {("s", k) for k in range(5)})
     got = np.array([ref[i] for i in range(net.n_nodes)])
     np.testing.assert_allclose(field.node_distance, got, atol=1e-6)
+
+
+def test_fragment_near_the_main_network_is_bypassed():
+    # The grid plus a 2-node footway fragment 30 m north of its top edge (y = 230).
+    base = grid_network(4, 3)
+    xy = np.vstack([base.node_xy, [[100.0, 230.0], [140.0, 230.0]]])
+    net = WalkNetwork.from_edges(np.arange(len(xy)), xy, np.append(base.edge_u, 12),
+                                 np.append(base.edge_v, 13), None, crs="EPSG:6670")
+    assert net.edge_on_fragment.sum() == 1
+    att = attach_points(net, np.array([[120.0, 231.0]]))
+    assert not net.edge_on_fragment[att.edge[0]]  # moved onto the street y = 200
+    assert att.connector[0] == pytest.approx(31.0)
+    field = field_for(net, [(0.0, 0.0)])
+    assert field.at(att).distance_m[0] == pytest.approx(31 + 120 + 200, abs=1e-6)
+
+
+def test_fragment_far_from_the_main_network_stays_an_island(grid):
+    # The grid fixture's island lies 1 km away: beyond fragment_snap_m, so unreachable.
+    att = attach_points(grid, np.array([[1340.0, 5.0]]))
+    assert grid.edge_on_fragment[att.edge[0]]
+    assert np.isinf(field_for(grid, [(0.0, 0.0)]).at(att).distance_m[0])
