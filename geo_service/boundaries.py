@@ -69,6 +69,8 @@ def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:
         raise InputError("the area file holds no polygons", file=path)
     gdf, notes = repair_polygons(gdf, path)
     prefix = next((p for p in _KSJ if f"{p}_003" in gdf.columns), None)
+    id_col: str | None
+    name_col: str | None
     if prefix:
         id_col, name_col, default_name = f"{prefix}_003", f"{prefix}_004", _KSJ[prefix]
     elif "KEY_CODE" in gdf.columns:

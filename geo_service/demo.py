@@ -109,8 +109,8 @@ def _demo_network(rng: np.random.Generator) -> _Builder:
     # A hamlet beyond the hilltop whose only path is broken (an island in the network).
     hx, hy = 2150.0, 1980.0
     hamlet = [(hx, hy), (hx + 120, hy + 10), (hx + 220, hy - 20), (hx + 120, hy + 110)]
-    for a, c in ((0, 1), (1, 2), (1, 3)):
-        b.way([hamlet[a], hamlet[c]], "track")
+    for start, end in ((0, 1), (1, 2), (1, 3)):
+        b.way([hamlet[start], hamlet[end]], "track")
     return b
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element, MacroElement, Template
+from branca.element import Element, Figure, MacroElement, Template
 
 from geo_service.layers import ResourceLayer
 
@@ -49,7 +50,7 @@ def difficulty_map(
     *,
     threshold_m: float,
     points: gpd.GeoDataFrame | None = None,
-    extra_resources: list[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
+    extra_resources: Sequence[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
     subtitle: str = "",
     streets: gpd.GeoSeries | None = None,
     tiles: bool = True,
@@ -223,7 +224,9 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     js = (_VENDOR / "leaflet.js").read_text(encoding="utf-8")
     css = (_VENDOR / "leaflet.css").read_text(encoding="utf-8")
     fmap.default_js, fmap.default_css = [], []
-    header = fmap.get_root().header
+    root = fmap.get_root()
+    assert isinstance(root, Figure)  # a folium Map's root is always a branca Figure
+    header = root.header
     header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css", index=0)
     header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=0)
 

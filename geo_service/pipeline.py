@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +120,7 @@ def load_network(network: str | Path | None, place: str | None, *, dem: str | Pa
     if network is not None:
         return load_walk_network(network, dem=dem, walking_speed_mps=speed)
     net = (network_from_place(place) if place is not None
-           else network_from_bbox(*_parse_bbox(bbox))).with_speed(speed)
+           else network_from_bbox(*_parse_bbox(str(bbox)))).with_speed(speed)
     return net.with_dem(dem) if dem else net
 
 
@@ -185,8 +185,8 @@ def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
     hull = shapely.convex_hull(shapely.multipoints(net.node_xy))
     for spec in specs:
         if spec in MESH_KEYWORDS:
-            level, label = MESH_KEYWORDS[spec]
-            layers.append(mesh_layer(mesh_codes_for(demand.geometry, level), name=label))
+            level, mesh_name = MESH_KEYWORDS[spec]
+            layers.append(mesh_layer(mesh_codes_for(demand.geometry, level), name=mesh_name))
             continue
         label, path, mapping = parse_area_spec(spec)
         layer = read_area_layer(path, name=None if mapping else label)
@@ -244,7 +244,7 @@ def run_difficulty(
     threshold_m: float = settings.threshold_m,
     car_rate: float | pd.Series | None = None,
     map_style: str | Path = "difficulty",
-    extra_resources: list[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
+    extra_resources: Sequence[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
     subtitle: str = "",
     tiles: bool = True,
     stages: Stages | None = None,

@@ -314,16 +314,16 @@ def load_population(
     Demand points in the network's CRS: ``point_id``, ``pop_total``, ``pop_65plus``,
     ``pop_75plus`` and, for apportioned inputs, ``source_area``.
     """
-    paths = [Path(p) for p in paths]
-    tables = [p for p in paths if p.suffix.lower() in TABLE_SUFFIXES]
-    vectors = [p for p in paths if p not in tables]
-    if len(paths) == 2 and len(tables) == 1 and len(vectors) == 1:
+    files = [Path(p) for p in paths]
+    tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
+    vectors = [p for p in files if p not in tables]
+    if len(files) == 2 and len(tables) == 1 and len(vectors) == 1:
         polys = read_estat_small_areas(tables[0], vectors[0])
         return apportion_to_network(polys, net, spacing_m=spacing_m, buildings=buildings)
-    if len(paths) != 1:
+    if len(files) != 1:
         raise InputError("give one population file, or an e-Stat table and its shapefile",
-                         value=[str(p) for p in paths])
-    path = paths[0]
+                         value=[str(p) for p in files])
+    path = files[0]
     if path.suffix.lower() in TABLE_SUFFIXES:
         df = read_table(path)
         if "KEY_CODE" in df.columns and any(c.startswith("T001082") for c in df.columns):

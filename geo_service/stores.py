@@ -73,7 +73,8 @@ def stores_from_osm(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
     elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
         import osmnx as ox
 
-        features = ox.features_from_xml(path, tags=tags).reset_index()
+        osm_tags: dict[str, bool | str | list[str]] = dict(tags)
+        features = ox.features_from_xml(path, tags=osm_tags).reset_index()
         features["osm_type"] = features["element"]
     else:
         raise InputError("stores can be taken from .osm.pbf, .osm or Overpass .json files",
