@@ -155,6 +155,9 @@ def difficulty(
         "area_id,car_rate.")] = None,
     buildings: Annotated[Path | None, typer.Option(
         help="Building footprints to place residents at (vector file).")] = None,
+    save_region: Annotated[Path | None, typer.Option(
+        help="Also save the region (network, demand, areas, stores) to this folder, for "
+        "`geo-service serve --region`.")] = None,
 ) -> None:
     """Shopping-difficulty map: share of people 65+ beyond a walk to a food store."""
     from geo_service.layers import load_resource_layer
@@ -173,6 +176,10 @@ def difficulty(
     except InputError as exc:
         raise _fail(exc) from exc
     _print_summary(result, out, started, synthetic=False)
+    if save_region is not None:
+        region.save(save_region)
+        console.print(f"地域データ (region for the API): {save_region}  "
+                      f"→ geo-service serve --region {save_region}")
 
 
 @app.command()

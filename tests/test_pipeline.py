@@ -104,6 +104,18 @@ def _difficulty(tmp_path, inputs, out, *extra):
         "--out", str(out), *extra])
 
 
+def test_save_region_for_the_api(tmp_path):
+    from geo_service.region import Region
+
+    inputs = build_demo_inputs(tmp_path / "in")
+    result = _difficulty(tmp_path, inputs, tmp_path / "o", "--save-region",
+                         str(tmp_path / "region"))
+    assert result.exit_code == 0, result.output
+    region = Region.load(tmp_path / "region")
+    assert [a.name for a in region.areas] == ["小学校区"]
+    assert len(region.resources["food_stores"]) == 10 and region.net.has_elevation
+
+
 def test_bad_input_writes_nothing_and_exits_2(tmp_path):
     inputs = build_demo_inputs(tmp_path / "in")
     bad = tmp_path / "bad_stores.csv"
