@@ -145,6 +145,8 @@ class ImportReport:
     problems: list[RowProblem] = field(default_factory=list)
     needs_location: list[int] = field(default_factory=list)
     written: int = 0
+    updated: int = 0
+    to_update: list[int] = field(default_factory=list)  # rows that refresh an existing id
     dry_run: bool = False
 
     @property
@@ -163,10 +165,14 @@ class ImportReport:
             f"{self.file} ({self.encoding}): {self.rows} rows, {len(self.accepted)} valid, "
             f"{len(self.rejected_rows)} rejected, {len(self.needs_location)} need a location",
         ]
+        if self.to_update:
+            lines.append(f"{len(self.to_update)} rows update existing resources (rows "
+                         + ", ".join(map(str, self.to_update[:10]))
+                         + (" …" if len(self.to_update) > 10 else "") + ")")
         if self.dry_run:
             lines.append("dry run: nothing was written")
         else:
-            lines.append(f"written: {self.written}")
+            lines.append(f"written: {self.written} new, {self.updated} updated")
         if self.ignored_columns:
             lines.append("columns not imported: " + ", ".join(self.ignored_columns))
         lines += [f"  {p}" for p in self.problems]
@@ -375,6 +381,7 @@ class ImportContext:
     existing_ids: Callable[[str], bool] | None = None
     source: str | None = None
     allowed_areas: frozenset[str] | None = None  # a coordinator imports their areas only
+    update: bool = False  # rows whose id exists update that resource (the yearly round)
 
 
 class _Row:
@@ -478,8 +485,9 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
         row.problem("area", row.get("area"), "you may import resources of your own areas ("
                     + "、".join(sorted(ctx.allowed_areas)) + ") only; give each row one")
     rid = row.get("id") or None
-    if rid and ctx.existing_ids is not None and ctx.existing_ids(rid):
-        row.problem("id", rid, "a resource with this id already exists in the registry")
+    if rid and not ctx.update and ctx.existing_ids is not None and ctx.existing_ids(rid):
+        row.problem("id", rid, "a resource with this id already exists in the registry "
+                               "(use update mode to refresh existing resources)")
     data: dict[str, Any] = {
         "name": row.get("name"),
         "kana": unicodedata.normalize("NFKC", row.get("kana")).strip() or None,
@@ -562,7 +570,7 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
 
 def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None = None,
                      dry_run: bool = False, partial: bool = False,
-                     user: str | None = None) -> ImportReport:
+                     user: str | None = None, update: bool = False) -> ImportReport:
     """Validate a table and write its resources to ``store`` in one transaction.
 
     Parameters
@@ -573,8 +581,15 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
         Only report what would happen.
     partial
         Write the valid rows even when others are rejected (default: all or nothing).
+    update
+        The yearly update round: a row whose id is already in the registry refreshes that
+        resource instead of being rejected. Only the fields the file has columns for
+        change (a blank cell clears the field); fields the file lacks — e.g. staff-only
+        fields left out of a public export — keep their values. Deleted resources are
+        restored. Every change goes to the history like any edit.
     """
     ctx = ctx or ImportContext()
+    ctx.update = ctx.update or update
     if ctx.existing_ids is None:
         ctx.existing_ids = lambda rid: _exists(store, rid)
     if not ctx.layers:
@@ -583,11 +598,58 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
         ctx.region_bounds = store.bounds
     report = parse_resources(table, ctx)
     report.dry_run = dry_run
+    existing = {number for number, r in report.accepted
+                if ctx.update and isinstance(r, Resource) and _exists(store, r.id)}
+    report.to_update = sorted(existing)
     if dry_run or (report.problems and not partial) or not report.accepted:
         return report
-    written = store.add_many([r for _, r in report.accepted], user=user, action="import")
-    report.written = len(written)
+    fields = set(report.columns)
+    new = [r for number, r in report.accepted if number not in existing]
+    changes = [(r.id, lambda before, r=r: merge_import(before, r, fields))
+               for number, r in report.accepted if number in existing
+               and isinstance(r, Resource)]
+    written, updated = store.import_many(new, changes, user=user)
+    report.written, report.updated = len(written), len(updated)
     return report
+
+
+# The resource fields that each file column (canonical name) carries.
+_COLUMN_FIELDS: dict[str, tuple[str, ...]] = {
+    "lat": ("lon", "lat"), "lon": ("lon", "lat"),
+    "tel": ("contact.tel",), "fax": ("contact.fax",), "email": ("contact.email",),
+    "url": ("contact.url",),
+    "service_area_geojson": ("service_area",),
+    **{c: ("schedule",) for c in ("weekdays", "closed_days", "start", "end", "hours",
+                                  "frequency", "schedule_note", "stops")},
+}
+
+
+def merge_import(before: Resource, row: Resource, columns: Iterable[str]) -> Resource:
+    """``before`` with the fields of ``row`` that the imported file has columns for.
+
+    A column the file lacks leaves its field as it was; a blank cell clears it — except
+    in a field the resource keeps staff-only, which a public export leaves blank: there a
+    blank cell keeps the stored value. The result is restored if it was deleted, and
+    validated again.
+    """
+    data = before.model_dump()
+    new = row.model_dump()
+    hidden = {f for s in before.staff_fields
+              for f in (("lon", "lat") if s == "location" else (s,))}
+    for column in columns:
+        for fld in _COLUMN_FIELDS.get(column, (column,)):
+            head, _, sub = fld.partition(".")
+            if head not in new or head == "id":
+                continue
+            value = new[head][sub] if sub else new[head]
+            if fld in hidden and value in (None, "", [], {}):
+                continue
+            if sub:
+                data[head][sub] = new[head][sub]
+            else:
+                data[head] = new[head]
+    data["deleted"] = False
+    return validate_resource(data, Resource)
 
 
 def _exists(store: Any, rid: str) -> bool:

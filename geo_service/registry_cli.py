@@ -49,6 +49,9 @@ def import_resources_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
     partial: Annotated[bool, typer.Option(
         "--partial", help="Write the valid rows even if some are rejected.")] = False,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Yearly update round: rows whose id exists refresh that resource "
+        "(only the columns in the file; others keep their values).")] = False,
     category: Annotated[str | None, typer.Option(
         "--category", help="Category for rows without one (e.g. 公共施設).")] = None,
     areas: Annotated[Path | None, typer.Option(
@@ -72,11 +75,11 @@ def import_resources_cmd(
         table = read_resource_table(file)
         report = import_resources(store, table, ctx=ImportContext(
             default_category=category, source=file.name, layers=layers),
-            dry_run=dry_run, partial=partial, user=user)
+            dry_run=dry_run, partial=partial, user=user, update=update)
     except InputError as exc:
         raise _input_error(exc) from exc
     console.print(report.summary(), highlight=False)
-    if report.problems and not report.written:
+    if report.problems and not (report.written or report.updated):
         if not dry_run:
             err_console.print("nothing was written (an import is all or nothing; fix the rows "
                               "above, or use --partial to write the valid rows)")

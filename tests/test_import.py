@@ -294,3 +294,37 @@ def test_malformed_polygons_and_stops_are_row_problems(tmp_path):
     assert reasons[3][0] == "対応エリア_GeoJSON" and "Self-intersection" in reasons[3][1]
     assert reasons[4][0] == "停留所" and "impossible clock time" in reasons[4][1]
     assert [n for n, _ in report.accepted] == [5]
+
+
+def test_yearly_update_round_refreshes_only_the_columns_in_the_file(store, tmp_path):
+    import_resources(store, read_resource_table(DATA / "coordinator_list_utf8bom.csv"))
+    before = {r.name: r for r in store.all(ResourceFilter(include_staff=True))}
+    bento = before["まごころ弁当"]
+    # Staff-only data that a public export leaves out must survive the round trip.
+    store.update(bento.id, {"staff_notes": "鍵の場所は職員のみ", "contact": {
+        **bento.contact.model_dump(), "fax": "0948-99-9999"},
+        "staff_fields": ["contact.fax", "location"]})
+    public = [r for r in store.all(ResourceFilter(include_staff=True)) if r.visibility == "public"]
+    path = export_resources(public, tmp_path / "public.csv")  # the public view
+    table = read_resource_table(path)
+    frame = table.frame
+    name_col = next(c for c in frame.columns if frame[c].eq("まごころ弁当").any())
+    fee_col = next(c for c in frame.columns if frame[c].astype(str).str.contains("500円").any())
+    frame.loc[frame[name_col] == "まごころ弁当", fee_col] = "1食550円"
+    # Without update mode the existing ids are row problems and nothing is written.
+    refused = import_resources(store, table)
+    assert refused.written == 0 and refused.updated == 0
+    assert any("already exists" in p.reason for p in refused.problems)
+    dry = import_resources(store, table, update=True, dry_run=True)
+    assert dry.ok and len(dry.to_update) == len(public) and dry.updated == 0
+    report = import_resources(store, table, update=True)
+    assert report.ok, report.summary()
+    assert (report.written, report.updated) == (0, len(public))
+    after = store.get(bento.id)
+    assert after.fee.amount_yen == 550
+    # Staff-only values (left blank by the public export) are kept, location included.
+    assert after.staff_notes == "鍵の場所は職員のみ" and after.contact.fax == "0948-99-9999"
+    assert (after.lon, after.lat) == (bento.lon, bento.lat)
+    assert after.created_at == bento.created_at
+    assert "import-update" in [h.action for h in store.history(bento.id)]
+    assert len(store.all(ResourceFilter(include_staff=True))) == len(before)  # no duplicates

@@ -216,16 +216,30 @@ class ResourceStore:
     def add_many(self, items: Sequence[ResourceFields], *, user: str | None = None,
                  action: str = "import") -> list[Resource]:
         """Store many resources in one transaction: all of them or, on any error, none."""
+        return self.import_many(items, [], user=user, action=action)[0]
+
+    def import_many(self, new: Sequence[ResourceFields],
+                    changes: Sequence[tuple[str, Callable[[Resource], Resource]]], *,
+                    user: str | None = None, action: str = "import"
+                    ) -> tuple[list[Resource], list[Resource]]:
+        """Insert ``new`` and apply ``changes`` (id → function of the current resource)
+        in one transaction: all of them or, on any error, none. Returns (added, updated).
+        """
         at = _now()
         try:
             with self.engine.begin() as conn:
-                out = [self._insert(conn, it, user, action, at) for it in items]
+                added = [self._insert(conn, it, user, action, at) for it in new]
+                updated = []
+                for rid, change in changes:
+                    before = self._fetch(conn, rid, include_deleted=True)
+                    updated.append(self._replace(conn, before, change(before),
+                                                 "import-update", user, at))
         except IntegrityError as e:  # a concurrent writer took an id
             raise DuplicateIdError(f"id conflict while importing: {e.orig}") from None
-        if len(out) >= 100:
+        if len(added) + len(updated) >= 100:
             self.analyze()
         self._changed()
-        return out
+        return added, updated
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (after bulk imports).
