@@ -19,6 +19,8 @@ Unreachable points (islands) get ``inf``, never 0 or a large finite number.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +31,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.network import WalkNetwork
+from geo_service.network import WalkNetwork, tobler_speed
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,152 @@ def node_distances_from(net: WalkNetwork, origin: Attachment, *,
     n = net.n_nodes
     graph = _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c)
     return dijkstra(graph, directed=True, indices=n, limit=limit_m)[:n]
+
+
+@dataclass(frozen=True)
+class LocalSearch:
+    """Cut-off distances and walking times from one attached point (:func:`local_search`).
+
+    ``nodes`` are the (sorted) node indices searched: every node within the cut-offs lies
+    among them. ``dist2``/``secs2`` hold, per searched node, the metres and seconds from
+    each end of the origin's edge (``inf`` past the cut-off); ``to_ends``/``t_ends`` the
+    walk from the origin to those ends.
+    """
+
+    net: WalkNetwork
+    origin: Attachment
+    nodes: np.ndarray
+    dist2: np.ndarray
+    secs2: np.ndarray
+    to_ends: np.ndarray
+    t_ends: np.ndarray
+
+    def _local(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``nodes`` in :attr:`nodes`, and which of them were searched."""
+        nodes = np.asarray(nodes)
+        pos = np.minimum(np.searchsorted(self.nodes, nodes), len(self.nodes) - 1)
+        return pos, self.nodes[pos] == nodes
+
+    def distance_to(self, nodes: np.ndarray) -> np.ndarray:
+        """Metres from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
+        pos, found = self._local(nodes)
+        d = np.minimum(self.dist2[0, pos] + self.to_ends[0], self.dist2[1, pos] + self.to_ends[1])
+        return np.where(found, d, np.inf)
+
+    def seconds_to(self, nodes: np.ndarray) -> np.ndarray:
+        """Walking seconds from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
+        pos, found = self._local(nodes)
+        s = np.minimum(self.secs2[0, pos] + self.t_ends[0], self.secs2[1, pos] + self.t_ends[1])
+        return np.where(found, s, np.inf)
+
+    def at(self, targets: Attachment) -> tuple[np.ndarray, np.ndarray]:
+        """Metres and seconds from the origin to attached points (edge-projected at both
+        ends; a target on the origin's own edge is also reached directly along it).
+
+        A value past its cut-off may be ``inf`` or a finite number above the cut-off.
+        """
+        net, origin = self.net, self.origin
+        e = targets.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = targets.offset, targets.connector
+        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        d = c + np.minimum(self.distance_to(u) + a, self.distance_to(v) + (length - a))
+        s = c / net.walking_speed_mps + np.minimum(
+            self.seconds_to(u) + a / length * t_uv,
+            self.seconds_to(v) + (length - a) / length * t_vu)
+        same = e == origin.edge[0]
+        if same.any():
+            along = a[same] - origin.offset[0]
+            cc = origin.connector[0] + c[same]
+            d[same] = np.minimum(d[same], cc + np.abs(along))
+            direct = cc / net.walking_speed_mps + np.where(
+                along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
+            s[same] = np.minimum(s[same], direct)
+        return d, s
+
+
+def local_search(net: WalkNetwork, origin: Attachment, *, limit_m: float,
+                 limit_s: float) -> LocalSearch:
+    """Single-source search from one attached point, cut off at ``limit_m`` metres (on the
+    distance graph) and ``limit_s`` seconds (on the slope-aware time graph).
+
+    Gives the same answers as a search over the whole network (scipy's Dijkstra from both
+    ends of the origin's edge with these cut-offs), but only touches the nodes near the
+    origin: a walk is never shorter than the straight line between its ends (scaled by the
+    network's least edge-length / chord ratio, 1 when edges run node to node) and never
+    faster than the fastest walking speed (Tobler's peak on a 5 % descent), so every node
+    within a cut-off lies within a straight-line radius of the edge's ends. Those nodes
+    are taken from :attr:`WalkNetwork.node_tree`, the sub-graph between them is searched,
+    and its cost grows with the area within the cut-off, not with the network's size.
+    """
+    e = int(origin.edge[0])
+    ends = np.array([net.edge_u[e], net.edge_v[e]])
+    length, a, c = net.edge_length[e], origin.offset[0], origin.connector[0]
+    t_uv, t_vu = (float(t[e]) for t in net.edge_seconds)
+    walk_c = c / net.walking_speed_mps
+    to_ends = np.array([a + c, length - a + c])
+    t_ends = np.array([a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c])
+    lim_d = max(limit_m - to_ends.min(), 0.0)
+    lim_t = max(limit_s - t_ends.min(), 0.0)
+    fastest = (float(tobler_speed(np.array([-0.05]), net.walking_speed_mps)[0])
+               if net.has_elevation else net.walking_speed_mps)
+    chord_ratio, same_structure = _net_facts(net)
+    radius = max(lim_d, lim_t * fastest) / chord_ratio
+    if np.isfinite(radius):
+        xy_u, xy_v = net.node_xy[ends]
+        reach = radius * (1 + 1e-6) + 1e-3 + float(np.hypot(*(xy_v - xy_u)))
+        nodes = np.sort(np.asarray(net.node_tree.query_ball_point(xy_u, reach),
+                                   dtype=np.int64))
+        dist_g, time_g = _subgraphs([net.distance_graph, net.time_graph], nodes,
+                                    same_structure=same_structure)
+        local = np.searchsorted(nodes, ends)
+    else:
+        nodes = np.arange(net.n_nodes)
+        dist_g, time_g, local = net.distance_graph, net.time_graph, ends
+    d2 = dijkstra(dist_g, directed=True, indices=local, limit=lim_d)
+    s2 = dijkstra(time_g, directed=True, indices=local, limit=lim_t)
+    return LocalSearch(net, origin, nodes, d2, s2, to_ends, t_ends)
+
+
+_NET_FACTS: weakref.WeakKeyDictionary[WalkNetwork, tuple[float, bool]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _net_facts(net: WalkNetwork) -> tuple[float, bool]:
+    """The least ratio of an edge's length to the straight line between its nodes (≤ 1),
+    and whether the distance and time graphs share one sparsity structure (computed once)."""
+    if net not in _NET_FACTS:
+        chord = np.hypot(*(net.node_xy[net.edge_u] - net.node_xy[net.edge_v]).T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(chord > 0, net.edge_length / chord, np.inf)
+        dg, tg = net.distance_graph, net.time_graph
+        same = (np.array_equal(dg.indptr, tg.indptr) and np.array_equal(dg.indices, tg.indices))
+        _NET_FACTS[net] = (float(min(1.0, ratio.min(initial=1.0))), same)
+    return _NET_FACTS[net]
+
+
+def _subgraphs(graphs: Sequence[sparse.csr_matrix], nodes: np.ndarray, *,
+               same_structure: bool) -> list[sparse.csr_matrix]:
+    """``g[nodes][:, nodes]`` of each graph (sorted ``nodes``), in O(edges of those rows);
+    the selection is computed once when the graphs share their sparsity structure."""
+    out: list[sparse.csr_matrix] = []
+    k = len(nodes)
+    for g in graphs:
+        if not (same_structure and out):
+            lut = np.full(g.shape[0], -1, dtype=np.int32)
+            lut[nodes] = np.arange(k, dtype=np.int32)
+            starts = g.indptr[nodes]
+            counts = g.indptr[nodes + 1] - starts
+            ends = np.cumsum(counts)
+            take = np.arange(ends[-1] if k else 0) + np.repeat(starts - (ends - counts), counts)
+            cols = lut[g.indices[take]]
+            keep = cols >= 0
+            take, cols = take[keep], cols[keep]
+            indptr = np.zeros(k + 1, dtype=np.int32)
+            np.cumsum(np.bincount(np.repeat(np.arange(k), counts)[keep], minlength=k),
+                      out=indptr[1:])
+        out.append(sparse.csr_matrix((g.data[take], cols, indptr), shape=(k, k)))
+    return out
 
 
 def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,

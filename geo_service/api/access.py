@@ -30,11 +30,16 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from scipy.sparse.csgraph import dijkstra
 
 from geo_service import settings
 from geo_service._errors import InputError
-from geo_service.access import Attachment, DistanceField, attach_points
+from geo_service.access import (
+    Attachment,
+    DistanceField,
+    LocalSearch,
+    attach_points,
+    local_search,
+)
 from geo_service.boundaries import AreaLayer as BoundaryLayer
 from geo_service.network import tobler_speed
 from geo_service.region import Region
@@ -68,26 +73,6 @@ class Located:
     lonlat: np.ndarray
     attachment: Attachment
     resources: dict[str, Resource]
-
-
-@dataclass(frozen=True)
-class _Search:
-    """Cut-off searches from both ends of the origin's edge, with the walk to each end."""
-
-    dist2: np.ndarray  # (2, n) metres from u and from v
-    to_ends: np.ndarray  # metres from the origin to u and to v
-    secs2: np.ndarray
-    t_ends: np.ndarray
-
-    def dist(self, nodes: np.ndarray) -> np.ndarray:
-        """Metres from the origin to ``nodes`` (inf beyond the cut-off)."""
-        return np.minimum(self.dist2[0, nodes] + self.to_ends[0],
-                          self.dist2[1, nodes] + self.to_ends[1])
-
-    def secs(self, nodes: np.ndarray) -> np.ndarray:
-        """Seconds from the origin to ``nodes`` (inf beyond the cut-off)."""
-        return np.minimum(self.secs2[0, nodes] + self.t_ends[0],
-                          self.secs2[1, nodes] + self.t_ends[1])
 
 
 @dataclass(frozen=True)
@@ -227,48 +212,10 @@ class AccessService:
         x, y = self._to_metric.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
-    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float) -> _Search:
-        """Distance (m) and time (s) from one attached point to the nodes, cut off.
-
-        Searches from both ends of the point's edge on the unmodified graphs (no copy of
-        the network per request); the walk along the edge to each end is added only where
-        a node's value is read (:meth:`_Search.at`).
-        """
-        net = self.net
-        e = int(origin.edge[0])
-        ends = [int(net.edge_u[e]), int(net.edge_v[e])]
-        length, a, c = net.edge_length[e], origin.offset[0], origin.connector[0]
-        t_uv, t_vu = (float(t[e]) for t in net.edge_seconds)
-        walk_c = c / net.walking_speed_mps
-        to_ends = np.array([a + c, length - a + c])
-        t_ends = np.array([a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c])
-        d2 = dijkstra(net.distance_graph, directed=True, indices=ends,
-                      limit=max(limit_m - to_ends.min(), 0.0))
-        s2 = dijkstra(net.time_graph, directed=True, indices=ends,
-                      limit=max(limit_s - t_ends.min(), 0.0))
-        return _Search(d2, to_ends, s2, t_ends)
-
-    def _to_targets(self, origin: Attachment, targets: Attachment, search: _Search
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """Distance and time from the origin to each target, from the node searches."""
-        net = self.net
-        e = targets.edge
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = targets.offset, targets.connector
-        t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        d = c + np.minimum(search.dist(u) + a, search.dist(v) + (length - a))
-        s = c / net.walking_speed_mps + np.minimum(search.secs(u) + a / length * t_uv,
-                                                   search.secs(v) + (length - a) / length * t_vu)
-        same = e == origin.edge[0]
-        if same.any():
-            along = a[same] - origin.offset[0]
-            L = length[same]
-            cc = origin.connector[0] + c[same]
-            d[same] = np.minimum(d[same], cc + np.abs(along))
-            direct = cc / net.walking_speed_mps + np.where(
-                along >= 0, along / L * t_uv[same], -along / L * t_vu[same])
-            s[same] = np.minimum(s[same], direct)
-        return d, s
+    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float) -> LocalSearch:
+        """Distance (m) and time (s) from one attached point, cut off
+        (:func:`~geo_service.access.local_search`: only the nodes near the point)."""
+        return local_search(self.net, origin, limit_m=limit_m, limit_s=limit_s)
 
     def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
                categories: Sequence[str] | None = None) -> list[WalkResult]:
@@ -286,7 +233,7 @@ class AccessService:
         search = self._search_from(origin, limit_m, limit_s)
         sub = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
                          loc.attachment.connector[pick])
-        d, s = self._to_targets(origin, sub, search)
+        d, s = search.at(sub)
         hit = np.flatnonzero(s <= limit_s)
         best: dict[str, tuple[float, float]] = {}
         for rid, di, si in zip(loc.resource_ids[pick][hit], d[hit], s[hit], strict=True):
@@ -317,18 +264,16 @@ class AccessService:
         ok_walk: set[str] = set()
         if walk:
             xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk])
-            _, s = self._to_targets(origin, attach_points(self.net, xy, max_snap_m=math.inf),
-                                    search)
+            _, s = search.at(attach_points(self.net, xy, max_snap_m=math.inf))
             ok_walk = {r.id for r, si in zip(walk, s, strict=True)
                        if si <= (r.service_area.minutes or 0) * 60}
         services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]
         if not staff:
             services = [r for r in services if is_public(r) and not _reveals_location(r)]
-        return services, self._walkable(origin, loc, search)
+        return services, self._walkable(loc, search)
 
-    def _walkable(self, origin: Attachment, loc: Located, search: _Search
-                  ) -> list[dict[str, Any]]:
-        d, s = self._to_targets(origin, loc.attachment, search)
+    def _walkable(self, loc: Located, search: LocalSearch) -> list[dict[str, Any]]:
+        d, s = search.at(loc.attachment)
         vocab = load_vocabulary()
         present = set(loc.categories)
         within = d <= self.threshold_m
