@@ -410,7 +410,8 @@ class _Row:
         self.problems.append(RowProblem(self.number, column, value, reason))
 
 
-def _schedule(row: _Row) -> dict[str, Any]:
+def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
+              ) -> dict[str, Any]:
     weekdays = row.parse("weekdays", parse_weekdays, [])
     notes = [t for t in (row.get("schedule_note"),) if t]
     closed = row.get("closed_days")
@@ -435,6 +436,13 @@ def _schedule(row: _Row) -> dict[str, Any]:
                 row.problem("hours", hours, e.reason)
         notes.append(f"時間: {hours}")
     stops = row.parse("stops", lambda t: parse_json(t, column="stops"), [])
+    for k, stop in enumerate(stops if isinstance(stops, list) else []):
+        lon, lat = (stop.get("lon"), stop.get("lat")) if isinstance(stop, dict) else (None, None)
+        if isinstance(lon, int | float) and isinstance(lat, int | float):
+            try:
+                check_in_region(float(lon), float(lat), region_bounds, column="stops")
+            except InputError as e:
+                row.problem("stops", f"stop {k + 1}: {lat}, {lon}", e.reason)
     return {"weekdays": weekdays, "start": start, "end": end, "stops": stops,
             "frequency": row.get("frequency") or None, "text": " / ".join(notes) or None}
 
@@ -498,7 +506,7 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
         "address": row.get("address") or None,
         "lon": lon, "lat": lat,
         "service_area": service_area,
-        "schedule": _schedule(row),
+        "schedule": _schedule(row, ctx.region_bounds),
         "fee": parse_fee(row.get("fee")),
         "target_users": row.get("target_users") or None,
         "how_to_apply": row.get("how_to_apply") or None,

@@ -328,3 +328,20 @@ def test_yearly_update_round_refreshes_only_the_columns_in_the_file(store, tmp_p
     assert after.created_at == bento.created_at
     assert "import-update" in [h.action for h in store.history(bento.id)]
     assert len(store.all(ResourceFilter(include_staff=True))) == len(before)  # no duplicates
+
+
+def test_mobile_sales_stop_outside_the_region_is_a_row_problem(tmp_path):
+    frame = pd.DataFrame({
+        "名称": ["移動販売A", "移動販売B"], "種別": ["移動販売", "移動販売"],
+        "停留所": ['[{"lon": 130.69, "lat": 33.65, "weekday": "mon", "time": "10:00"}]',
+                 '[{"lon": 130.69, "lat": 33.65, "weekday": "mon", "time": "10:00"}, '
+                 '{"lon": 131.5, "lat": 33.65, "weekday": "tue", "time": "11:00"}]'],
+    })
+    path = tmp_path / "stops.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    report = parse_resources(read_resource_table(path),
+                             ImportContext(region_bounds=(130.6, 33.6, 130.8, 33.7)))
+    assert [n for n, _ in report.accepted] == [2]
+    (problem,) = report.problems
+    assert (problem.row, problem.column) == (3, "停留所") and "stop 2" in str(problem.value)
+    assert "outside the region" in problem.reason
