@@ -96,3 +96,36 @@ def test_local_search_edges_shorter_than_their_chord():
         ls, d, s = full_search(net, origin, 240.0, 240.0)
         np.testing.assert_array_equal(ls.distance_to(all_nodes), d)
         np.testing.assert_array_equal(ls.seconds_to(all_nodes), s)
+
+
+def test_access_serving_index_matches_the_store_query(tmp_path):
+    """The per-registry-state index of service areas answers as the store's serves query."""
+    from geo_service.api.access import AccessService
+    from geo_service.resources import ResourceFields
+    from geo_service.store import ResourceFilter
+    from geo_service.store.testing import fresh_store
+    from tests.api.grid import grid_region, lonlat
+
+    store = fresh_store("sqlite", tmp_path)
+    access = AccessService(grid_region(), store)
+    rng = np.random.default_rng(11)
+    for k in range(40):
+        lon, lat = lonlat(*rng.uniform(0, 1000, 2))
+        d = float(rng.uniform(0.0005, 0.003))
+        r = float(rng.uniform(50, 400))
+        area = [{"kind": "municipality"}, {"kind": "radius", "radius_m": r},
+                {"kind": "walk", "minutes": 3.0}, {"kind": "none"},
+                {"kind": "polygon", "geometry": {"type": "Polygon", "coordinates": [[
+                    [lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d],
+                    [lon - d, lat + d], [lon - d, lat - d]]]}}][k % 5]
+        store.add(ResourceFields(name=f"s{k}", kana=f"エス{k % 7}", category="見守り",
+                                 lon=lon, lat=lat, service_area=area,
+                                 visibility="staff" if k % 4 == 0 else "public"))
+    sizes = []
+    for x, y in rng.uniform(0, 1000, size=(60, 2)):
+        lon, lat = lonlat(x, y)
+        for staff in (False, True):
+            want = store.ids(ResourceFilter(serves=(lon, lat), include_staff=staff))
+            assert access.serving(lon, lat, staff=staff) == want
+            sizes.append(len(want))
+    assert max(sizes) > min(sizes)  # the points see different services

@@ -187,6 +187,30 @@ class AccessService:
         return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
                        by_id)
 
+    def serving(self, lon: float, lat: float, *, staff: bool) -> list[str]:
+        """Ids of the services whose area covers (lon, lat), in registry order.
+
+        The same answer as the store's ``ResourceFilter(serves=...)`` query (whole-city
+        services, and those whose service-area polygon covers the point), from a spatial
+        index of the service areas kept per registry state instead of a query per request.
+        """
+        ids, citywide, tree, which = self.cached(("services", staff),
+                                                 lambda: self._service_index(staff))
+        hit = citywide.copy()
+        hit[which[tree.query(shapely.Point(lon, lat), predicate="covered_by")]] = True
+        return list(ids[hit])
+
+    def _service_index(self, staff: bool) -> tuple[np.ndarray, np.ndarray, shapely.STRtree,
+                                                   np.ndarray]:
+        items = self.store.all(ResourceFilter(include_staff=staff))  # カナ/名称, id order
+        ids = np.array([r.id for r in items], dtype=object)
+        citywide = np.array([r.service_area.kind == "municipality" for r in items], dtype=bool)
+        geoms = [service_area_geometry(r, self.store.layers) if r.service_area.kind not in
+                 ("none", "municipality") else None for r in items]
+        which = np.array([k for k, g in enumerate(geoms) if g is not None], dtype=np.int64)
+        tree = shapely.STRtree([geoms[k] for k in which])
+        return ids, citywide, tree, which
+
     def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
         """The distance field to the nearest located resource of ``category`` (cached)."""
         def make() -> tuple[DistanceField, np.ndarray]:
@@ -253,8 +277,7 @@ class AccessService:
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
-        candidates = [loc.resources[i] for i in
-                      self.store.ids(ResourceFilter(serves=(lon, lat), include_staff=staff))
+        candidates = [loc.resources[i] for i in self.serving(lon, lat, staff=staff)
                       if i in loc.resources]
         walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
         walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
