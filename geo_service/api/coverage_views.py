@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from pydantic import BaseModel
+from pydantic_core import to_json
 from shapely.geometry import mapping
 
 from geo_service.api.access import AccessService
@@ -19,13 +21,11 @@ from geo_service.api.schemas import (
     CategoryReach,
     IndicatorCollection,
     NearbyCollection,
-    NearbyFeature,
     PointGeometry,
     ReachCollection,
     ResourcePublic,
     ResourceReach,
     ResourceStaff,
-    Walk,
 )
 from geo_service.api.views import AnyFeature, to_feature
 from geo_service.resources import Resource, load_vocabulary
@@ -33,7 +33,6 @@ from geo_service.store import NotFoundError
 
 AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
-_NEARBY_FEATURE = {True: NearbyFeature[ResourceStaff], False: NearbyFeature[ResourcePublic]}
 
 
 def _categories(category: str | None) -> list[str] | None:
@@ -49,26 +48,46 @@ def _feature(access: AccessService, resource: Resource, *, staff: bool) -> AnyFe
                          lambda: to_feature(resource, staff=staff))
 
 
+def _feature_json(access: AccessService, resource: Resource, *, staff: bool) -> bytes:
+    """The role's Feature of a resource as JSON, serialised once per registry state."""
+    def make() -> bytes:
+        f = _feature(access, resource, staff=staff)
+        return f.__pydantic_serializer__.to_json(f)
+
+    return access.cached(("feature_json", staff, resource.id, resource.updated_at), make)
+
+
+def _splice(head: BaseModel, features: list[bytes]) -> bytes:
+    """``head`` (a collection serialised with an empty ``features`` list) with the
+    already serialised features put in that list: the bytes ``model_dump_json`` would
+    give for the whole collection, without serialising each feature again."""
+    empty = b'"features":[]'
+    out = head.__pydantic_serializer__.to_json(head)
+    at = out.index(empty) + len(empty) - 1
+    return out[:at] + b",".join(features) + out[at:]
+
+
 def nearby(access: AccessService, lat: float, lon: float, *, category: str | None,
-           minutes: float, staff: bool) -> AnyNearby:
-    """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first."""
+           minutes: float, staff: bool) -> bytes:
+    """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first:
+    a ``NearbyCollection`` of the viewer's role, as JSON."""
     results = access.nearby(lon, lat, minutes=minutes, staff=staff,
                             categories=_categories(category))
-    features = []
-    for w in results:
-        f = _feature(access, w.resource, staff=staff)
-        features.append(_NEARBY_FEATURE[staff](
-            id=f.id, geometry=f.geometry, properties=f.properties,
-            walk=Walk(distance_m=round(w.distance_m, 1), minutes=round(w.minutes, 2))))
+    numbers = to_json([x for w in results
+                       for x in (round(w.distance_m, 1), round(w.minutes, 2))])[1:-1].split(b",")
+    features = [_feature_json(access, w.resource, staff=staff)[:-1]
+                + b',"walk":{"distance_m":' + numbers[2 * k] + b',"minutes":'
+                + numbers[2 * k + 1] + b"}}" for k, w in enumerate(results)]
     cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
-    return cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
-               features=features)
+    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
+                       features=[]), features)
 
 
-def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyReach:
-    """Services covering (lat, lon) and the nearest walkable resource per category."""
+def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> bytes:
+    """Services covering (lat, lon) and the nearest walkable resource per category:
+    a ``ReachCollection`` of the viewer's role, as JSON."""
     serving, walkable_ = access.reach(lon, lat, staff=staff)
-    services = [_feature(access, r, staff=staff) for r in serving]
+    services = [_feature_json(access, r, staff=staff) for r in serving]
     walkable = [CategoryReach(
         category=c["category"], category_label=c["category_label"], count=c["count"],
         nearest_id=c["nearest"].id if c["nearest"] else None,
@@ -78,8 +97,9 @@ def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> AnyR
         within_threshold=c["within_threshold"],
     ) for c in walkable_]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
-    return cls(origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
-               features=services, walkable=walkable)
+    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
+                       threshold_m=access.threshold_m, features=[], walkable=walkable),
+                   services)
 
 
 def resource_reach(access: AccessService, resource_id: str, *, minutes: Sequence[float],

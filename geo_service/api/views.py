@@ -49,14 +49,16 @@ AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePub
 XLSX = MEDIA_TYPES["xlsx"]
 
 
-def as_json(model: BaseModel) -> Response:
-    """A GeoJSON response from an already validated, role-specific model, serialised once.
+def as_json(model: BaseModel | bytes) -> Response:
+    """A GeoJSON response from an already validated, role-specific model, serialised once
+    (or from that model's JSON, already serialised).
 
     The model was built from the role's schema (``ResourcePublic`` forbids every field the
     public may not see), so FastAPI's second validation against the route's union
     ``response_model`` (kept for the OpenAPI documentation) is skipped.
     """
-    return Response(content=model.model_dump_json(), media_type="application/geo+json")
+    content = model if isinstance(model, bytes) else model.model_dump_json()
+    return Response(content=content, media_type="application/geo+json")
 
 
 def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:

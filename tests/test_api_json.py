@@ -1,0 +1,81 @@
+"""/nearby and /reach splice pre-serialised features: the bytes equal the models' JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geo_service.api import coverage_views as cv
+from geo_service.api.access import AccessService
+from geo_service.api.schemas import (
+    CategoryReach,
+    NearbyCollection,
+    NearbyFeature,
+    PointGeometry,
+    ReachCollection,
+    ResourcePublic,
+    ResourceStaff,
+    Walk,
+)
+from geo_service.api.views import to_feature
+from geo_service.resources import ResourceFields
+from geo_service.store.testing import fresh_store
+from tests.api.grid import grid_region, lonlat
+
+
+def model_nearby(access, lon, lat, staff):
+    role = ResourceStaff if staff else ResourcePublic
+    feats = []
+    for w in access.nearby(lon, lat, minutes=12, staff=staff):
+        f = to_feature(w.resource, staff=staff)
+        feats.append(NearbyFeature[role](
+            id=f.id, geometry=f.geometry, properties=f.properties,
+            walk=Walk(distance_m=round(w.distance_m, 1), minutes=round(w.minutes, 2))))
+    return NearbyCollection[role](origin=PointGeometry(coordinates=(lon, lat)), minutes=12,
+                                  features=feats).model_dump_json().encode()
+
+
+def model_reach(access, lon, lat, staff):
+    role = ResourceStaff if staff else ResourcePublic
+    serving, walkable = access.reach(lon, lat, staff=staff)
+    rows = [CategoryReach(
+        category=c["category"], category_label=c["category_label"], count=c["count"],
+        nearest_id=c["nearest"].id if c["nearest"] else None,
+        nearest_name=c["nearest"].name if c["nearest"] else None,
+        distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
+        minutes=None if c["minutes"] is None else round(c["minutes"], 2),
+        within_threshold=c["within_threshold"]) for c in walkable]
+    return ReachCollection[role](
+        origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
+        features=[to_feature(r, staff=staff) for r in serving],
+        walkable=rows).model_dump_json().encode()
+
+
+def test_spliced_json_equals_model_json(tmp_path):
+    store = fresh_store("sqlite", tmp_path)
+    access = AccessService(grid_region(slope=0.03), store)
+    rng = np.random.default_rng(2)
+    cats = ["サロン", "配食", "見守り", "認知症カフェ", "食料品店"]
+    for k in range(60):
+        lon, lat = lonlat(*rng.uniform(0, 1000, 2))
+        extra = {"service_area": {"kind": "radius", "radius_m": 300.0}} if k % 6 == 1 else {}
+        store.add(ResourceFields(name=f"資源 {k} \"quoted\"", kana=f"シゲン{k % 9}",
+                                 category=cats[k % 5], lon=lon, lat=lat,
+                                 description="説明\\n" * (k % 3),
+                                 visibility="staff" if k % 7 == 0 else "public",
+                                 staff_fields=["location"] if k % 11 == 3 else [],
+                                 **extra))
+    store.add(ResourceFields(name="全域", category="見守り",
+                             service_area={"kind": "municipality"}))
+    seen = 0
+    for x, y in rng.uniform(0, 1000, size=(25, 2)):
+        lon, lat = lonlat(x, y)
+        for staff in (False, True):
+            got = cv.nearby(access, lat, lon, category=None, minutes=12, staff=staff)
+            assert got == model_nearby(access, lon, lat, staff)
+            assert cv.reach(access, lat, lon, staff=staff) == model_reach(access, lon, lat,
+                                                                          staff)
+            seen += got.count(b'"walk"')
+    assert seen > 50
+    empty = cv.nearby(access, *lonlat(500, 500)[::-1], category="配食", minutes=0.01,
+                      staff=False)
+    assert empty.endswith(b'"features":[]}')
