@@ -226,7 +226,8 @@ class LocalSearch:
     """Cut-off distances and walking times from one attached point (:func:`local_search`).
 
     ``nodes`` are the (sorted) node indices searched: every node within the cut-offs lies
-    among them. ``dist2``/``secs2`` hold, per searched node, the metres and seconds from
+    among them; ``local_index`` gives each network node's position in ``nodes`` (−1 for
+    the others). ``dist2``/``secs2`` hold, per searched node, the metres and seconds from
     each end of the origin's edge (``inf`` past the cut-off); ``to_ends``/``t_ends`` the
     walk from the origin to those ends.
     """
@@ -234,28 +235,33 @@ class LocalSearch:
     net: WalkNetwork
     origin: Attachment
     nodes: np.ndarray
+    local_index: np.ndarray
     dist2: np.ndarray
     secs2: np.ndarray
     to_ends: np.ndarray
     t_ends: np.ndarray
 
     def _local(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``nodes`` in :attr:`nodes`, and which of them were searched."""
-        nodes = np.asarray(nodes)
-        pos = np.minimum(np.searchsorted(self.nodes, nodes), len(self.nodes) - 1)
-        return pos, self.nodes[pos] == nodes
+        """Positions of ``nodes`` in :attr:`nodes` (0 where not searched), and which were."""
+        pos = self.local_index[np.asarray(nodes)]
+        found = pos >= 0
+        return np.where(found, pos, 0), found
 
-    def distance_to(self, nodes: np.ndarray) -> np.ndarray:
-        """Metres from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
-        pos, found = self._local(nodes)
+    def _dist(self, pos: np.ndarray, found: np.ndarray) -> np.ndarray:
         d = np.minimum(self.dist2[0, pos] + self.to_ends[0], self.dist2[1, pos] + self.to_ends[1])
         return np.where(found, d, np.inf)
 
-    def seconds_to(self, nodes: np.ndarray) -> np.ndarray:
-        """Walking seconds from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
-        pos, found = self._local(nodes)
+    def _secs(self, pos: np.ndarray, found: np.ndarray) -> np.ndarray:
         s = np.minimum(self.secs2[0, pos] + self.t_ends[0], self.secs2[1, pos] + self.t_ends[1])
         return np.where(found, s, np.inf)
+
+    def distance_to(self, nodes: np.ndarray) -> np.ndarray:
+        """Metres from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
+        return self._dist(*self._local(nodes))
+
+    def seconds_to(self, nodes: np.ndarray) -> np.ndarray:
+        """Walking seconds from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
+        return self._secs(*self._local(nodes))
 
     def at(self, targets: Attachment) -> tuple[np.ndarray, np.ndarray]:
         """Metres and seconds from the origin to attached points (edge-projected at both
@@ -268,10 +274,10 @@ class LocalSearch:
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = targets.offset, targets.connector
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        d = c + np.minimum(self.distance_to(u) + a, self.distance_to(v) + (length - a))
+        at_u, at_v = self._local(u), self._local(v)
+        d = c + np.minimum(self._dist(*at_u) + a, self._dist(*at_v) + (length - a))
         s = c / net.walking_speed_mps + np.minimum(
-            self.seconds_to(u) + a / length * t_uv,
-            self.seconds_to(v) + (length - a) / length * t_vu)
+            self._secs(*at_u) + a / length * t_uv, self._secs(*at_v) + (length - a) / length * t_vu)
         same = e == origin.edge[0]
         if same.any():
             along = a[same] - origin.offset[0]
@@ -315,15 +321,18 @@ def local_search(net: WalkNetwork, origin: Attachment, *, limit_m: float,
         reach = radius * (1 + 1e-6) + 1e-3 + float(np.hypot(*(xy_v - xy_u)))
         nodes = np.sort(np.asarray(net.node_tree.query_ball_point(xy_u, reach),
                                    dtype=np.int64))
-        dist_g, time_g = _subgraphs([net.distance_graph, net.time_graph], nodes,
+        lut = np.full(net.n_nodes, -1, dtype=np.int32)
+        lut[nodes] = np.arange(len(nodes), dtype=np.int32)
+        dist_g, time_g = _subgraphs([net.distance_graph, net.time_graph], nodes, lut,
                                     same_structure=same_structure)
-        local = np.searchsorted(nodes, ends)
     else:
         nodes = np.arange(net.n_nodes)
-        dist_g, time_g, local = net.distance_graph, net.time_graph, ends
+        lut = nodes.astype(np.int32)
+        dist_g, time_g = net.distance_graph, net.time_graph
+    local = lut[ends]
     d2 = dijkstra(dist_g, directed=True, indices=local, limit=lim_d)
     s2 = dijkstra(time_g, directed=True, indices=local, limit=lim_t)
-    return LocalSearch(net, origin, nodes, d2, s2, to_ends, t_ends)
+    return LocalSearch(net, origin, nodes, lut, d2, s2, to_ends, t_ends)
 
 
 _NET_FACTS: weakref.WeakKeyDictionary[WalkNetwork, tuple[float, bool]] = (
@@ -343,16 +352,15 @@ def _net_facts(net: WalkNetwork) -> tuple[float, bool]:
     return _NET_FACTS[net]
 
 
-def _subgraphs(graphs: Sequence[sparse.csr_matrix], nodes: np.ndarray, *,
+def _subgraphs(graphs: Sequence[sparse.csr_matrix], nodes: np.ndarray, lut: np.ndarray, *,
                same_structure: bool) -> list[sparse.csr_matrix]:
-    """``g[nodes][:, nodes]`` of each graph (sorted ``nodes``), in O(edges of those rows);
-    the selection is computed once when the graphs share their sparsity structure."""
+    """``g[nodes][:, nodes]`` of each graph (sorted ``nodes``; ``lut`` maps every node to
+    its position in ``nodes`` or −1), in O(edges of those rows); the selection is computed
+    once when the graphs share their sparsity structure."""
     out: list[sparse.csr_matrix] = []
     k = len(nodes)
     for g in graphs:
         if not (same_structure and out):
-            lut = np.full(g.shape[0], -1, dtype=np.int32)
-            lut[nodes] = np.arange(k, dtype=np.int32)
             starts = g.indptr[nodes]
             counts = g.indptr[nodes + 1] - starts
             ends = np.cumsum(counts)

@@ -21,6 +21,7 @@ Per request:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Transformer
+from sqlalchemy import func, select
 
 from geo_service import settings
 from geo_service._errors import InputError
@@ -54,6 +56,7 @@ from geo_service.resources import (
     service_area_geometry,
 )
 from geo_service.store import ResourceFilter, ResourceStore
+from geo_service.store.schema import resources as resources_table
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.
@@ -125,6 +128,8 @@ class AccessService:
             float(tobler_speed(np.array([-0.05]), 1.0)[0]) * 1.001 if self.net.has_elevation
             else 1.0 + 1e-9)
         self._cache: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self._building: dict[Any, threading.Lock] = {}
 
     @classmethod
     def from_region_dir(cls, folder: str | Path, store: ResourceStore) -> AccessService:
@@ -154,11 +159,20 @@ class AccessService:
             self._fresh, self._checked = self.store.state_token(), now
         token = self._fresh
         if token != self._token:
-            self._cache = {k: v for k, v in self._cache.items() if k[0] == "static"}
-            self._token = token
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
+            with self._lock:
+                self._cache = {k: v for k, v in self._cache.items() if k[0] == "static"}
+                self._building = {}
+                self._token = token
+        cache = self._cache
+        if key in cache:
+            return cache[key]
+        # one thread computes, concurrent requests for the same key wait for its answer
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            if key not in cache:
+                cache[key] = make()
+        return cache[key]
 
     def located(self, *, staff: bool) -> Located:
         """Located resources the viewer may see, projected onto the network (cached)."""
@@ -202,13 +216,19 @@ class AccessService:
 
     def _service_index(self, staff: bool) -> tuple[np.ndarray, np.ndarray, shapely.STRtree,
                                                    np.ndarray]:
-        items = self.store.all(ResourceFilter(include_staff=staff))  # カナ/名称, id order
-        ids = np.array([r.id for r in items], dtype=object)
-        citywide = np.array([r.service_area.kind == "municipality" for r in items], dtype=bool)
-        geoms = [service_area_geometry(r, self.store.layers) if r.service_area.kind not in
-                 ("none", "municipality") else None for r in items]
-        which = np.array([k for k, g in enumerate(geoms) if g is not None], dtype=np.int64)
-        tree = shapely.STRtree([geoms[k] for k in which])
+        # the service areas as the store keeps them, in its order (カナ/名称, id)
+        c = resources_table.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.id, c.sa_kind, c.service_geom)
+                .where(*self.store._conditions(ResourceFilter(include_staff=staff)))
+                .order_by(func.coalesce(c.kana, c.name), c.id)).all()
+        ids = np.array([r.id for r in rows], dtype=object)
+        citywide = np.array([r.sa_kind == "municipality" for r in rows], dtype=bool)
+        which = np.array([k for k, r in enumerate(rows)
+                          if r.sa_kind != "municipality" and r.service_geom is not None],
+                         dtype=np.int64)
+        tree = shapely.STRtree([rows[k].service_geom for k in which])
         return ids, citywide, tree, which
 
     def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
