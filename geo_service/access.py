@@ -270,15 +270,17 @@ class LocalSearch:
         A value past its cut-off may be ``inf`` or a finite number above the cut-off.
         """
         net, origin = self.net, self.origin
-        e = targets.edge
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = targets.offset, targets.connector
+        lu, lv = (self.local_index[end[targets.edge]] for end in (net.edge_u, net.edge_v))
+        same_all = targets.edge == origin.edge[0]
+        near = np.flatnonzero((lu >= 0) | (lv >= 0) | same_all)  # the others stay inf
+        d_all, s_all = np.full(len(targets), np.inf), np.full(len(targets), np.inf)
+        e, lu, lv, same = targets.edge[near], lu[near], lv[near], same_all[near]
+        length, a, c = net.edge_length[e], targets.offset[near], targets.connector[near]
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        at_u, at_v = self._local(u), self._local(v)
+        at_u, at_v = (np.maximum(lu, 0), lu >= 0), (np.maximum(lv, 0), lv >= 0)
         d = c + np.minimum(self._dist(*at_u) + a, self._dist(*at_v) + (length - a))
         s = c / net.walking_speed_mps + np.minimum(
             self._secs(*at_u) + a / length * t_uv, self._secs(*at_v) + (length - a) / length * t_vu)
-        same = e == origin.edge[0]
         if same.any():
             along = a[same] - origin.offset[0]
             cc = origin.connector[0] + c[same]
@@ -286,7 +288,8 @@ class LocalSearch:
             direct = cc / net.walking_speed_mps + np.where(
                 along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
             s[same] = np.minimum(s[same], direct)
-        return d, s
+        d_all[near], s_all[near] = d, s
+        return d_all, s_all
 
 
 def local_search(net: WalkNetwork, origin: Attachment, *, limit_m: float,
@@ -354,24 +357,23 @@ def _net_facts(net: WalkNetwork) -> tuple[float, bool]:
 
 def _subgraphs(graphs: Sequence[sparse.csr_matrix], nodes: np.ndarray, lut: np.ndarray, *,
                same_structure: bool) -> list[sparse.csr_matrix]:
-    """``g[nodes][:, nodes]`` of each graph (sorted ``nodes``; ``lut`` maps every node to
-    its position in ``nodes`` or −1), in O(edges of those rows); the selection is computed
-    once when the graphs share their sparsity structure."""
+    """The rows of ``nodes`` (sorted; ``lut`` maps every node to its position in ``nodes``
+    or −1) of each graph, with edges to other nodes sent to one extra sink node (index
+    ``len(nodes)``, no edges out, so it never shortens a path); O(edges of those rows).
+    The selection is computed once when the graphs share their sparsity structure."""
     out: list[sparse.csr_matrix] = []
     k = len(nodes)
     for g in graphs:
         if not (same_structure and out):
             starts = g.indptr[nodes]
             counts = g.indptr[nodes + 1] - starts
-            ends = np.cumsum(counts)
-            take = np.arange(ends[-1] if k else 0) + np.repeat(starts - (ends - counts), counts)
+            indptr = np.zeros(k + 2, dtype=np.int32)
+            np.cumsum(counts, out=indptr[1:k + 1])
+            indptr[k + 1] = indptr[k]
+            take = np.arange(indptr[k]) + np.repeat(starts - indptr[:k], counts)
             cols = lut[g.indices[take]]
-            keep = cols >= 0
-            take, cols = take[keep], cols[keep]
-            indptr = np.zeros(k + 1, dtype=np.int32)
-            np.cumsum(np.bincount(np.repeat(np.arange(k), counts)[keep], minlength=k),
-                      out=indptr[1:])
-        out.append(sparse.csr_matrix((g.data[take], cols, indptr), shape=(k, k)))
+            cols[cols < 0] = k
+        out.append(sparse.csr_matrix((g.data[take], cols, indptr), shape=(k + 1, k + 1)))
     return out
 
 

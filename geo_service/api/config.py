@@ -14,6 +14,9 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
 - ``NEARBY_MAX_MINUTES``: largest walking time ``/nearby`` accepts (30).
+- ``THREADS``: requests one worker process computes at a time (its thread pool; default
+  2). The walking routes are CPU-bound and hold the GIL most of the time, so more threads
+  only make them wait for each other; run one worker process per core instead.
 """
 
 from __future__ import annotations
@@ -42,4 +45,5 @@ class ServiceSettings(BaseSettings):
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)
+    threads: int = Field(default=2, gt=0)
     data_dir: Path = DATA_DIR

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -41,6 +45,13 @@ def _forbidden(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=403, content={"detail": str(e)})
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Size the worker's thread pool for the (synchronous, CPU-bound) routes."""
+    to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
+    yield
+
+
 def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore | None = None,
                access: object | None = None) -> FastAPI:
     """Build the API.
@@ -68,6 +79,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
         version=__version__,
         description="Community-resource (地域資源) registry and walking-coverage API. "
                     "Responses are GeoJSON (RFC 7946, lon/lat).",
+        lifespan=_lifespan,
     )
     app.state.geo = AppState(settings=settings, store=store, secret=secret, access=access)
     if settings.cors_origins:
