@@ -79,3 +79,22 @@ def test_spliced_json_equals_model_json(tmp_path):
     empty = cv.nearby(access, *lonlat(500, 500)[::-1], category="配食", minutes=0.01,
                       staff=False)
     assert empty.endswith(b'"features":[]}')
+
+
+def test_health_count_follows_registry_edits(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+    from geo_service.api.config import ServiceSettings
+
+    store = fresh_store("sqlite", tmp_path)
+    access = AccessService(grid_region(), store)
+    client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                                   secret_key="k" * 40),
+                                   store=store, access=access))
+    assert client.get("/health").json()["resources"] == 0
+    r = store.add(ResourceFields(name="a", category="サロン", lon=lonlat(0, 0)[0],
+                                 lat=lonlat(0, 0)[1]))
+    assert client.get("/health").json()["resources"] == 1
+    store.delete(r.id)
+    assert client.get("/health").json()["resources"] == 0
