@@ -13,15 +13,21 @@ What it does, reproducibly (fixed seed):
    with polygon, 小学校区, radius, walking-time and whole-city service areas, and
    mobile-sales routes), on SQLite and, when ``GEO_SERVICE_BENCH_PG_URL`` (or
    ``GEO_SERVICE_TEST_PG_URL``) names a PostGIS database it may wipe, on PostGIS;
-3. starts ``geo-service serve`` (uvicorn, ``--workers``) on loopback and warms it up;
-4. loads each endpoint with random query points from 20 concurrent clients, each sending
-   its next request when the previous answer arrives: with ``wrk`` when it is installed
-   (Debian package ``wrk``; 2 threads, a Lua script makes the random requests), otherwise
-   with an asyncio + httpx client in Python (which itself takes CPU from the server).
+3. starts the API on loopback as a deployment would (uvicorn with httptools/uvloop,
+   ``--workers`` processes, ``GEO_SERVICE_THREADS`` threads each, access log off) and warms
+   every worker up (caches of located resources, serialised features, service areas);
+4. **closed loop** (the issue's "20 concurrent clients"): loads each endpoint with random
+   query points from 20 connections, each sending its next request when the previous
+   answer arrives: with ``wrk`` when it is installed (Debian package ``wrk``; 2 threads, a
+   Lua script makes the random requests), otherwise with an asyncio + httpx client in
+   Python (which itself takes CPU from the server);
+5. **constant rate** (context, ``--rate``; 0 skips it): the same requests at a fixed offered
+   rate over 20 connections (an asyncio client on raw sockets; each latency counts from the
+   request's scheduled time, so waiting for a free connection is included).
 
 Usage::
 
-    python benchmarks/bench_api.py [--workers 2] [--requests 1000] [--clients 20]
+    python benchmarks/bench_api.py [--workers 2] [--threads 2] [--seconds 20] [--rate 100]
 
 Results: printed and written to ``benchmarks/results/bench_api-<time>.json``.
 """
@@ -39,6 +45,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -205,6 +212,43 @@ async def load(base: str, make_url, n_requests: int, clients: int) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
 
 
+async def load_at_rate(port: int, make_url, rate: float, seconds: float, clients: int) -> dict:
+    """Open-loop load: requests scheduled every ``1/rate`` s, sent on ``clients`` keep-alive
+    connections; latency from the scheduled time to the last byte of the answer."""
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    schedule: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+    for k in range(n):
+        schedule.put_nowait((start + k / rate, quote(make_url(), safe="/?&=,.-")))
+    latencies: list[float] = []
+    errors = 0
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not schedule.empty():
+            due, url = schedule.get_nowait()
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - due)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors += 1
+        writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(clients)))
+    ms = np.array(latencies) * 1000
+    return {"offered_rps": rate, "requests": len(ms), "errors": errors,
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+            "generator": "asyncio, constant rate"}
+
+
 WRK_SCRIPT = """
 math.randomseed(%(seed)d)
 local w, s, e, n = %(w).7f, %(s).7f, %(e).7f, %(n).7f
@@ -214,7 +258,9 @@ request = function()
   local lat = s + math.random() * (n - s)
   local lon = w + math.random() * (e - w)
   local path
-  if kind == "nearby" then
+  if kind == "health" then
+    path = "/health"
+  elseif kind == "nearby" then
     path = string.format("/nearby?lat=%%.6f&lon=%%.6f&minutes=15", lat, lon)
   elseif kind == "reach" then
     path = string.format("/reach?lat=%%.6f&lon=%%.6f", lat, lon)
@@ -256,10 +302,11 @@ def load_wrk(base: str, kind: str, b, seconds: int, clients: int) -> dict:
 
 def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
     port = args.port
-    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url)
-    cmd = [sys.executable, "-c", "from geo_service.cli import app; app()", "serve",
-           "--no-demo", "--region",
-           str(REGION_DIR), "--port", str(port), "--workers", str(args.workers)]
+    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url, GEO_SERVICE_REGION_DIR=str(REGION_DIR),
+               GEO_SERVICE_THREADS=str(args.threads))
+    cmd = [sys.executable, "-m", "uvicorn", "geo_service.api.main:app_from_env", "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+           "--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -292,30 +339,53 @@ def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
             return (f"/resources?category={rng.choice(vocab_cats)}&weekday=mon&limit=50"
                     f"&bbox={lon:.5f},{lat:.5f},{lon + 0.02:.5f},{lat + 0.02:.5f}")
 
-        # warm every worker: caches of located resources and distance fields
+        def health() -> str:
+            return "/health"
+
+        # warm every worker: located resources, serialised features, service areas
         t0 = time.perf_counter()
-        asyncio.run(load(base, nearby, 40 * args.workers, args.workers * 4))
-        asyncio.run(load(base, reach, 40 * args.workers, args.workers * 4))
-        print(f"[{name}] warm-up {time.perf_counter() - t0:.1f} s")
-        out = {}
         use_wrk = shutil.which("wrk") is not None and not args.python_client
-        for label, make in (("nearby", nearby), ("reach", reach), ("resources", listing)):
+        for kind, make in (("nearby", nearby), ("reach", reach)):
             if use_wrk:
-                out[label] = load_wrk(base, label, b, args.seconds, args.clients)
+                load_wrk(base, kind, b, args.warmup, args.clients)
             else:
-                out[label] = asyncio.run(load(base, make, args.requests, args.clients))
-            r = out[label]
-            print(f"[{name}] {label:10s} p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
+                asyncio.run(load(base, make, 200 * args.workers, args.clients))
+        print(f"[{name}] warm-up {time.perf_counter() - t0:.1f} s")
+        out: dict = {"closed_loop": {}, "constant_rate": {}}
+        kinds = (("nearby", nearby), ("reach", reach), ("resources", listing),
+                 ("health", health))
+        for label, make in kinds:
+            if use_wrk:
+                r = load_wrk(base, label, b, args.seconds, args.clients)
+            else:
+                r = asyncio.run(load(base, make, args.requests, args.clients))
+            out["closed_loop"][label] = r
+            print(f"[{name}] closed loop, {args.clients} clients: {label:9s} "
+                  f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
                   f"  p99 {r['p99_ms']:6.1f} ms  {r['rps']:6.0f} req/s  errors {r['errors']}")
+        for label, make in kinds if args.rate > 0 else ():
+            r = asyncio.run(load_at_rate(port, make, args.rate, args.seconds, args.clients))
+            out["constant_rate"][label] = r
+            print(f"[{name}] constant {args.rate:g} req/s: {label:9s} "
+                  f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
+                  f"  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}")
         return out
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    p.add_argument("--rate", type=float, default=100,
+                   help="offered req/s of the constant-rate runs (0: skip them)")
+    p.add_argument("--warmup", type=int, default=10, help="seconds of warm-up per route")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=1000,
                    help="requests per endpoint with the Python client")
@@ -339,7 +409,8 @@ def main() -> None:
             print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "region_nodes": N_SIDE * N_SIDE, "resources": N_RESOURCES,
-               "clients": args.clients, "workers": args.workers, "backends": {}}
+               "clients": args.clients, "workers": args.workers, "threads": args.threads,
+               "rate": args.rate, "backends": {}}
     for name, url in backends:
         fill_registry(url, items)
         results["backends"][name] = run_backend(name, url, args, b)
