@@ -98,15 +98,19 @@ def test_local_search_edges_shorter_than_their_chord():
         np.testing.assert_array_equal(ls.seconds_to(all_nodes), s)
 
 
-def test_access_serving_index_matches_the_store_query(tmp_path):
-    """The per-registry-state index of service areas answers as the store's serves query."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgis"])
+def test_access_serving_index_matches_the_store_query(tmp_path, backend):
+    """The per-registry-state index of service areas answers as the store's serves query
+    (on PostGIS: ST_Covers in the database)."""
     from geo_service.api.access import AccessService
     from geo_service.resources import ResourceFields
     from geo_service.store import ResourceFilter
-    from geo_service.store.testing import fresh_store
+    from geo_service.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
     from tests.api.grid import grid_region, lonlat
 
-    store = fresh_store("sqlite", tmp_path)
+    if backend == "postgis" and postgis_url() is None:
+        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
+    store = fresh_store(backend, tmp_path)
     access = AccessService(grid_region(), store)
     rng = np.random.default_rng(11)
     for k in range(40):
