@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from geo_service.api.config import ServiceSettings
@@ -27,7 +28,7 @@ class AppState:
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """The application state set by :func:`geo_service.api.main.create_app`."""
     return request.app.state.geo
 
@@ -35,12 +36,16 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def optional_user(state: State,
-                  token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | None:
-    """The logged-in user, or None for the public; a bad token is an error, not public."""
+async def optional_user(state: State,
+                        token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | None:
+    """The logged-in user, or None for the public; a bad token is an error, not public.
+
+    Async, so that public requests skip a thread-pool round trip; the token check (a
+    database read) still runs in the thread pool.
+    """
     if token is None:
         return None
-    return user_from_token(state.store, token, state.secret)
+    return await run_in_threadpool(user_from_token, state.store, token, state.secret)
 
 
 def staff_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
