@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,11 @@ class Located:
     lonlat: np.ndarray
     attachment: Attachment
     resources: dict[str, Resource]
+
+    @cached_property
+    def present(self) -> frozenset[str]:
+        """The categories with at least one located point."""
+        return frozenset(self.categories)
 
 
 @dataclass(frozen=True)
@@ -318,11 +324,11 @@ class AccessService:
     def _walkable(self, loc: Located, search: LocalSearch) -> list[dict[str, Any]]:
         d, s = search.at(loc.attachment)
         vocab = load_vocabulary()
-        present = set(loc.categories)
-        within = d <= self.threshold_m
+        within = np.flatnonzero(d <= self.threshold_m)
+        within_cats = loc.categories[within]
         out = []
-        for cat in (c for c in vocab.categories if c in present):
-            pick = np.flatnonzero(within & (loc.categories == cat))
+        for cat in (c for c in vocab.categories if c in loc.present):
+            pick = within[within_cats == cat]
             best = int(pick[np.argmin(d[pick])]) if len(pick) else None
             finite = best is not None and bool(np.isfinite(s[best]))
             out.append({
