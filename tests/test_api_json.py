@@ -7,7 +7,6 @@ import numpy as np
 from geo_service.api import coverage_views as cv
 from geo_service.api.access import AccessService
 from geo_service.api.schemas import (
-    CategoryReach,
     NearbyCollection,
     NearbyFeature,
     PointGeometry,
@@ -37,13 +36,7 @@ def model_nearby(access, lon, lat, staff):
 def model_reach(access, lon, lat, staff):
     role = ResourceStaff if staff else ResourcePublic
     serving, walkable = access.reach(lon, lat, staff=staff)
-    rows = [CategoryReach(
-        category=c["category"], category_label=c["category_label"], count=c["count"],
-        nearest_id=c["nearest"].id if c["nearest"] else None,
-        nearest_name=c["nearest"].name if c["nearest"] else None,
-        distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
-        minutes=None if c["minutes"] is None else round(c["minutes"], 2),
-        within_threshold=c["within_threshold"]) for c in walkable]
+    rows = cv.category_rows(walkable)
     return ReachCollection[role](
         origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
         features=[to_feature(r, staff=staff) for r in serving],

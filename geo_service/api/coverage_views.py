@@ -86,20 +86,24 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
 def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> bytes:
     """Services covering (lat, lon) and the nearest walkable resource per category:
     a ``ReachCollection`` of the viewer's role, as JSON."""
-    serving, walkable_ = access.reach(lon, lat, staff=staff)
+    serving, walkable = access.reach(lon, lat, staff=staff)
     services = [_feature_json(access, r, staff=staff) for r in serving]
-    walkable = [CategoryReach(
+    cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
+    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
+                       threshold_m=access.threshold_m, features=[],
+                       walkable=category_rows(walkable)), services)
+
+
+def category_rows(walkable: list[dict]) -> list[CategoryReach]:
+    """``AccessService.reach``'s walkable categories as response rows (rounded)."""
+    return [CategoryReach(
         category=c["category"], category_label=c["category_label"], count=c["count"],
         nearest_id=c["nearest"].id if c["nearest"] else None,
         nearest_name=c["nearest"].name if c["nearest"] else None,
         distance_m=None if c["distance_m"] is None else round(c["distance_m"], 1),
         minutes=None if c["minutes"] is None else round(c["minutes"], 2),
         within_threshold=c["within_threshold"],
-    ) for c in walkable_]
-    cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
-    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
-                       threshold_m=access.threshold_m, features=[], walkable=walkable),
-                   services)
+    ) for c in walkable]
 
 
 def resource_reach(access: AccessService, resource_id: str, *, minutes: Sequence[float],
