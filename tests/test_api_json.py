@@ -91,3 +91,19 @@ def test_health_count_follows_registry_edits(tmp_path):
     assert client.get("/health").json()["resources"] == 1
     store.delete(r.id)
     assert client.get("/health").json()["resources"] == 0
+
+
+def test_threads_setting_sizes_the_thread_pool(tmp_path):
+    from anyio import to_thread
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+    from geo_service.api.config import ServiceSettings
+
+    settings_ = ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                secret_key="k" * 40, threads=3)
+    with TestClient(create_app(settings_, store=fresh_store("sqlite", tmp_path))) as client:
+        tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter()
+                                    .total_tokens)
+        assert tokens == 3
+        assert client.get("/health").status_code == 200
