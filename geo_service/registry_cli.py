@@ -175,6 +175,9 @@ def serve(
         "--demo/--no-demo", help="With nothing configured, serve the synthetic demo region "
         "and a demo registry.")] = True,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="Log every request (off behind a proxy that logs, or for load tests).")] = True,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Start the API (uvicorn). With nothing configured: the demo region and registry."""
@@ -191,7 +194,7 @@ def serve(
     console.print(f"geo-service API on http://{host}:{port}/docs  (database: "
                   f"{settings.database_url.split('@')[-1]}, region: {region or 'none'})")
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="info", access_log=access_log)
 
 
 def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
