@@ -19,7 +19,6 @@ Unreachable points (islands) get ``inf``, never 0 or a large finite number.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.network import WalkNetwork, tobler_speed
+from geo_service.cutoff_dijkstra import cutoff_dijkstra
+from geo_service.network import WalkNetwork
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,16 @@ class Attachment:
 
     def __len__(self) -> int:
         return len(self.edge)
+
+    def take(self, index: np.ndarray) -> Attachment:
+        """The attachments at ``index`` (positions or a boolean mask)."""
+        return Attachment(self.edge[index], self.offset[index], self.connector[index])
+
+    @staticmethod
+    def concat(parts: Sequence[Attachment]) -> Attachment:
+        """The attachments of ``parts``, one after another."""
+        return Attachment(*(np.concatenate([getattr(p, f) for p in parts])
+                            for f in ("edge", "offset", "connector")))
 
 
 @dataclass(frozen=True)
@@ -221,160 +231,65 @@ def node_distances_from(net: WalkNetwork, origin: Attachment, *,
     return dijkstra(graph, directed=True, indices=n, limit=limit_m)[:n]
 
 
-@dataclass(frozen=True)
-class LocalSearch:
-    """Cut-off distances and walking times from one attached point (:func:`local_search`).
+class PointSearch:
+    """Walks from one attached point to attached targets: metres on the distance graph,
+    seconds on the slope-aware time graph (origin → target), each cut off at a limit.
 
-    ``nodes`` are the (sorted) node indices searched: every node within the cut-offs lies
-    among them; ``local_index`` gives each network node's position in ``nodes`` (−1 for
-    the others). ``dist2``/``secs2`` hold, per searched node, the metres and seconds from
-    each end of the origin's edge (``inf`` past the cut-off); ``to_ends``/``t_ends`` the
-    walk from the origin to those ends.
+    Searches start at the two ends of the origin's edge, each at the cost of walking there
+    from the point, and visit only the nodes within the limit, stopping once the targets'
+    edge ends are settled (:func:`~geo_service.cutoff_dijkstra.cutoff_dijkstra`): the cost
+    grows with that neighbourhood, not with the network. Targets are edge-projected at both
+    ends, as in :class:`DistanceField`; a target on the origin's own edge is also reached
+    directly along it. The answers are those of scipy's Dijkstra over the whole network
+    from a virtual node at the point; a value past its limit is ``inf`` or a finite number
+    above the limit.
     """
 
-    net: WalkNetwork
-    origin: Attachment
-    nodes: np.ndarray
-    local_index: np.ndarray
-    dist2: np.ndarray
-    secs2: np.ndarray
-    to_ends: np.ndarray
-    t_ends: np.ndarray
+    def __init__(self, net: WalkNetwork, origin: Attachment) -> None:
+        self.net, self.origin = net, origin
+        e0 = self.edge = int(origin.edge[0])
+        self.ends = np.array([net.edge_u[e0], net.edge_v[e0]])
+        length, a, c = net.edge_length[e0], origin.offset[0], origin.connector[0]
+        t_uv, t_vu = (float(t[e0]) for t in net.edge_seconds)
+        #: the walk from the point to each end of its edge (m, s)
+        self.to_ends = np.array([a + c, length - a + c])
+        self.t_ends = (np.array([a / length * t_vu, (length - a) / length * t_uv])
+                       + c / net.walking_speed_mps)
 
-    def _local(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``nodes`` in :attr:`nodes` (0 where not searched), and which were."""
-        pos = self.local_index[np.asarray(nodes)]
-        found = pos >= 0
-        return np.where(found, pos, 0), found
+    def metres(self, targets: Attachment, limit: float) -> np.ndarray:
+        """Shortest walking distance (m) to each target."""
+        net, a = self.net, targets.offset
+        length = net.edge_length[targets.edge]
+        d = targets.connector + self._via_ends(net.distance_graph, self.to_ends, limit,
+                                               targets.edge, a, length - a)
+        same = np.flatnonzero(targets.edge == self.edge)
+        direct = (self.origin.connector[0] + targets.connector[same]
+                  + np.abs(a[same] - self.origin.offset[0]))
+        d[same] = np.minimum(d[same], direct)
+        return d
 
-    def _dist(self, pos: np.ndarray, found: np.ndarray) -> np.ndarray:
-        d = np.minimum(self.dist2[0, pos] + self.to_ends[0], self.dist2[1, pos] + self.to_ends[1])
-        return np.where(found, d, np.inf)
-
-    def _secs(self, pos: np.ndarray, found: np.ndarray) -> np.ndarray:
-        s = np.minimum(self.secs2[0, pos] + self.t_ends[0], self.secs2[1, pos] + self.t_ends[1])
-        return np.where(found, s, np.inf)
-
-    def distance_to(self, nodes: np.ndarray) -> np.ndarray:
-        """Metres from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
-        return self._dist(*self._local(nodes))
-
-    def seconds_to(self, nodes: np.ndarray) -> np.ndarray:
-        """Walking seconds from the origin to ``nodes`` (``inf`` beyond the cut-off)."""
-        return self._secs(*self._local(nodes))
-
-    def at(self, targets: Attachment) -> tuple[np.ndarray, np.ndarray]:
-        """Metres and seconds from the origin to attached points (edge-projected at both
-        ends; a target on the origin's own edge is also reached directly along it).
-
-        A value past its cut-off may be ``inf`` or a finite number above the cut-off.
-        """
-        net, origin = self.net, self.origin
-        lu, lv = (self.local_index[end[targets.edge]] for end in (net.edge_u, net.edge_v))
-        same_all = targets.edge == origin.edge[0]
-        near = np.flatnonzero((lu >= 0) | (lv >= 0) | same_all)  # the others stay inf
-        d_all, s_all = np.full(len(targets), np.inf), np.full(len(targets), np.inf)
-        e, lu, lv, same = targets.edge[near], lu[near], lv[near], same_all[near]
-        length, a, c = net.edge_length[e], targets.offset[near], targets.connector[near]
+    def seconds(self, targets: Attachment, limit: float) -> np.ndarray:
+        """Shortest walking time (s) from the point to each target."""
+        net, e, a = self.net, targets.edge, targets.offset
+        length = net.edge_length[e]
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        at_u, at_v = (np.maximum(lu, 0), lu >= 0), (np.maximum(lv, 0), lv >= 0)
-        d = c + np.minimum(self._dist(*at_u) + a, self._dist(*at_v) + (length - a))
-        s = c / net.walking_speed_mps + np.minimum(
-            self._secs(*at_u) + a / length * t_uv, self._secs(*at_v) + (length - a) / length * t_vu)
-        if same.any():
-            along = a[same] - origin.offset[0]
-            cc = origin.connector[0] + c[same]
-            d[same] = np.minimum(d[same], cc + np.abs(along))
-            direct = cc / net.walking_speed_mps + np.where(
-                along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
-            s[same] = np.minimum(s[same], direct)
-        d_all[near], s_all[near] = d, s
-        return d_all, s_all
+        speed = net.walking_speed_mps
+        s = targets.connector / speed + self._via_ends(
+            net.time_graph, self.t_ends, limit, e, a / length * t_uv, (length - a) / length * t_vu)
+        same = np.flatnonzero(e == self.edge)
+        along = a[same] - self.origin.offset[0]
+        direct = (self.origin.connector[0] + targets.connector[same]) / speed + np.where(
+            along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
+        s[same] = np.minimum(s[same], direct)
+        return s
 
-
-def local_search(net: WalkNetwork, origin: Attachment, *, limit_m: float,
-                 limit_s: float) -> LocalSearch:
-    """Single-source search from one attached point, cut off at ``limit_m`` metres (on the
-    distance graph) and ``limit_s`` seconds (on the slope-aware time graph).
-
-    Gives the same answers as a search over the whole network (scipy's Dijkstra from both
-    ends of the origin's edge with these cut-offs), but only touches the nodes near the
-    origin: a walk is never shorter than the straight line between its ends (scaled by the
-    network's least edge-length / chord ratio, 1 when edges run node to node) and never
-    faster than the fastest walking speed (Tobler's peak on a 5 % descent), so every node
-    within a cut-off lies within a straight-line radius of the edge's ends. Those nodes
-    are taken from :attr:`WalkNetwork.node_tree`, the sub-graph between them is searched,
-    and its cost grows with the area within the cut-off, not with the network's size.
-    """
-    e = int(origin.edge[0])
-    ends = np.array([net.edge_u[e], net.edge_v[e]])
-    length, a, c = net.edge_length[e], origin.offset[0], origin.connector[0]
-    t_uv, t_vu = (float(t[e]) for t in net.edge_seconds)
-    walk_c = c / net.walking_speed_mps
-    to_ends = np.array([a + c, length - a + c])
-    t_ends = np.array([a / length * t_vu + walk_c, (length - a) / length * t_uv + walk_c])
-    lim_d = max(limit_m - to_ends.min(), 0.0)
-    lim_t = max(limit_s - t_ends.min(), 0.0)
-    fastest = (float(tobler_speed(np.array([-0.05]), net.walking_speed_mps)[0])
-               if net.has_elevation else net.walking_speed_mps)
-    chord_ratio, same_structure = _net_facts(net)
-    radius = max(lim_d, lim_t * fastest) / chord_ratio
-    if np.isfinite(radius):
-        xy_u, xy_v = net.node_xy[ends]
-        reach = radius * (1 + 1e-6) + 1e-3 + float(np.hypot(*(xy_v - xy_u)))
-        nodes = np.sort(np.asarray(net.node_tree.query_ball_point(xy_u, reach),
-                                   dtype=np.int64))
-        lut = np.full(net.n_nodes, -1, dtype=np.int32)
-        lut[nodes] = np.arange(len(nodes), dtype=np.int32)
-        dist_g, time_g = _subgraphs([net.distance_graph, net.time_graph], nodes, lut,
-                                    same_structure=same_structure)
-    else:
-        nodes = np.arange(net.n_nodes)
-        lut = nodes.astype(np.int32)
-        dist_g, time_g = net.distance_graph, net.time_graph
-    local = lut[ends]
-    d2 = dijkstra(dist_g, directed=True, indices=local, limit=lim_d)
-    s2 = dijkstra(time_g, directed=True, indices=local, limit=lim_t)
-    return LocalSearch(net, origin, nodes, lut, d2, s2, to_ends, t_ends)
-
-
-_NET_FACTS: weakref.WeakKeyDictionary[WalkNetwork, tuple[float, bool]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _net_facts(net: WalkNetwork) -> tuple[float, bool]:
-    """The least ratio of an edge's length to the straight line between its nodes (≤ 1),
-    and whether the distance and time graphs share one sparsity structure (computed once)."""
-    if net not in _NET_FACTS:
-        chord = np.hypot(*(net.node_xy[net.edge_u] - net.node_xy[net.edge_v]).T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(chord > 0, net.edge_length / chord, np.inf)
-        dg, tg = net.distance_graph, net.time_graph
-        same = (np.array_equal(dg.indptr, tg.indptr) and np.array_equal(dg.indices, tg.indices))
-        _NET_FACTS[net] = (float(min(1.0, ratio.min(initial=1.0))), same)
-    return _NET_FACTS[net]
-
-
-def _subgraphs(graphs: Sequence[sparse.csr_matrix], nodes: np.ndarray, lut: np.ndarray, *,
-               same_structure: bool) -> list[sparse.csr_matrix]:
-    """The rows of ``nodes`` (sorted; ``lut`` maps every node to its position in ``nodes``
-    or −1) of each graph, with edges to other nodes sent to one extra sink node (index
-    ``len(nodes)``, no edges out, so it never shortens a path); O(edges of those rows).
-    The selection is computed once when the graphs share their sparsity structure."""
-    out: list[sparse.csr_matrix] = []
-    k = len(nodes)
-    for g in graphs:
-        if not (same_structure and out):
-            starts = g.indptr[nodes]
-            counts = g.indptr[nodes + 1] - starts
-            indptr = np.zeros(k + 2, dtype=np.int32)
-            np.cumsum(counts, out=indptr[1:k + 1])
-            indptr[k + 1] = indptr[k]
-            take = np.arange(indptr[k]) + np.repeat(starts - indptr[:k], counts)
-            cols = lut[g.indices[take]]
-            cols[cols < 0] = k
-        out.append(sparse.csr_matrix((g.data[take], cols, indptr), shape=(k + 1, k + 1)))
-    return out
+    def _via_ends(self, graph: sparse.csr_matrix, start_costs: np.ndarray, limit: float,
+                  edge: np.ndarray, cost_from_u: np.ndarray,
+                  cost_from_v: np.ndarray) -> np.ndarray:
+        n = len(edge)
+        at = np.concatenate([self.net.edge_u[edge], self.net.edge_v[edge]])
+        k = cutoff_dijkstra(graph, self.ends, start_costs, limit, at)
+        return np.minimum(k[:n] + cost_from_u, k[n:] + cost_from_v)
 
 
 def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,

@@ -42,7 +42,6 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
@@ -274,11 +273,6 @@ class WalkNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries, for attaching points."""
         return shapely.STRtree(self.edge_geometry)
-
-    @cached_property
-    def node_tree(self) -> cKDTree:
-        """KD-tree over ``node_xy``, for the nodes within a straight-line radius."""
-        return cKDTree(self.node_xy)
 
     @cached_property
     def to_geographic(self) -> Transformer:

@@ -1,4 +1,5 @@
-"""``local_search`` gives exactly the answers of the cut-off search over the whole network."""
+"""The per-request search (``PointSearch`` on ``cutoff_dijkstra``) gives exactly the
+answers of scipy's cut-off Dijkstra over the whole network."""
 
 from __future__ import annotations
 
@@ -7,23 +8,24 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from geo_service.access import DistanceField, attach_points, local_search
+from geo_service.access import (
+    Attachment,
+    DistanceField,
+    PointSearch,
+    _with_virtual_sources,
+    attach_points,
+)
+from geo_service.cutoff_dijkstra import _scratch_rows, cutoff_dijkstra
 from geo_service.network import WalkNetwork
 from tests.conftest import grid_network
 
 
-def full_search(net: WalkNetwork, origin, limit_m: float, limit_s: float):
-    """The reference: Dijkstra from both ends of the origin's edge on the whole graphs."""
-    ls = local_search(net, origin, limit_m=limit_m, limit_s=limit_s)
-    e = int(origin.edge[0])
-    ends = [int(net.edge_u[e]), int(net.edge_v[e])]
-    d2 = dijkstra(net.distance_graph, directed=True, indices=ends,
-                  limit=max(limit_m - ls.to_ends.min(), 0.0))
-    s2 = dijkstra(net.time_graph, directed=True, indices=ends,
-                  limit=max(limit_s - ls.t_ends.min(), 0.0))
-    d = np.minimum(d2[0] + ls.to_ends[0], d2[1] + ls.to_ends[1])
-    s = np.minimum(s2[0] + ls.t_ends[0], s2[1] + ls.t_ends[1])
-    return ls, d, s
+def whole_graph(graph, sources, costs, limit):
+    """The reference: scipy's Dijkstra from a virtual node with an edge of each starting
+    cost to each source (pairs of sources per virtual row, as the engine builds them)."""
+    n = graph.shape[0]
+    g = _with_virtual_sources(graph, sources[:1], sources[1:2], costs[:1], costs[1:2])
+    return dijkstra(g, directed=True, indices=n, limit=limit)[:n]
 
 
 def hilly_grid(n: int = 30, spacing: float = 25.0, *, jitter: float = 6.0) -> WalkNetwork:
@@ -36,50 +38,73 @@ def hilly_grid(n: int = 30, spacing: float = 25.0, *, jitter: float = 6.0) -> Wa
 
 
 @pytest.mark.parametrize("elevation", [False, True])
-def test_local_search_equals_full_search_on_every_node(elevation):
+def test_cutoff_dijkstra_equals_scipy_on_every_node(elevation):
     net = hilly_grid() if elevation else grid_network(30, 30, 25.0)
     rng = np.random.default_rng(3)
-    all_nodes = np.arange(net.n_nodes)
-    for x, y in rng.uniform(0, 725, size=(25, 2)):
-        origin = attach_points(net, np.array([[x, y]]))
-        for limit_m, limit_s in [(0.0, 0.0), (60.0, 400.0), (300.0, 250.0), (2000.0, 2000.0)]:
-            ls, d, s = full_search(net, origin, limit_m, limit_s)
-            assert len(ls.nodes) <= net.n_nodes
-            np.testing.assert_array_equal(ls.distance_to(all_nodes), d)
-            np.testing.assert_array_equal(ls.seconds_to(all_nodes), s)
-    small = local_search(net, attach_points(net, np.array([[360.0, 360.0]])),
-                         limit_m=100.0, limit_s=100.0)
-    assert len(small.nodes) < net.n_nodes / 10  # only the neighbourhood is searched
+    every = np.arange(net.n_nodes)
+    for _ in range(25):
+        sources = rng.integers(0, net.n_nodes, 2)
+        costs = rng.uniform(0, 40, 2)
+        for graph in (net.distance_graph, net.time_graph):
+            for limit in (0.0, 35.0, 300.0, 2000.0, np.inf):
+                want = whole_graph(graph, sources, costs, limit)
+                got = cutoff_dijkstra(graph, sources, costs, limit, every)
+                np.testing.assert_array_equal(got, want)
+                # a few wanted nodes (the search stops once they are settled)
+                few = rng.integers(0, net.n_nodes, 3)
+                np.testing.assert_array_equal(
+                    cutoff_dijkstra(graph, sources, costs, limit, few), want[few])
+    best, where, wanted = _scratch_rows(net.n_nodes)
+    assert np.isinf(best).all() and (where == -1).all() and not wanted.any()  # restored
 
 
-def test_local_search_at_points_matches_distance_field():
+def test_cutoff_dijkstra_by_hand_and_bad_input(grid):
+    # 4 × 3 grid, 100 m: from node 0 (cost 5) and node 3 (cost 0), cut off at 250 m
+    got = cutoff_dijkstra(grid.distance_graph, [0, 3], [5.0, 0.0], 250.0,
+                          [0, 1, 2, 5, 6, 9, 12, 3, 3])
+    np.testing.assert_array_equal(got, [5, 105, 100, 205, 200, np.inf, np.inf, 0, 0])
+    with pytest.raises(IndexError, match="at must be node indices"):
+        cutoff_dijkstra(grid.distance_graph, [0], [0.0], 10.0, [grid.n_nodes])
+    with pytest.raises(ValueError, match="non-negative"):
+        cutoff_dijkstra(grid.distance_graph, [0], [-1.0], 10.0, [0])
+
+
+def test_point_search_matches_distance_fields_at_points():
+    """Distances and (slope-aware, origin → target) times agree with the engine."""
     net = hilly_grid()
     rng = np.random.default_rng(5)
     targets = attach_points(net, rng.uniform(0, 725, size=(300, 2)))
     for x, y in rng.uniform(0, 725, size=(10, 2)):
         origin = attach_points(net, np.array([[x, y]]))
-        ls = local_search(net, origin, limit_m=400.0, limit_s=np.inf)
-        d, s = ls.at(targets)
+        search = PointSearch(net, origin)
+        d, s = search.metres(targets, 400.0), search.seconds(targets, np.inf)
         ref = DistanceField(net, origin).at(targets).distance_m  # distances are symmetric
         inside = ref <= 400.0 - 1e-6
         assert inside.sum() > 10
         np.testing.assert_allclose(d[inside], ref[inside], rtol=1e-12, atol=1e-9)
         assert (np.isinf(d[~inside]) | (d[~inside] >= 400.0 - 1e-6)).all()
         assert np.isfinite(s).all()  # no time cut-off: the whole (connected) grid
+        for k in rng.choice(len(targets), 15, replace=False):
+            one = Attachment(targets.edge[k:k + 1], targets.offset[k:k + 1],
+                             targets.connector[k:k + 1])
+            # a field around the target gives the time of walking from a point to it
+            want = DistanceField(net, one).at(origin).seconds[0]
+            assert s[k] == pytest.approx(want, rel=1e-12)
 
 
-def test_local_search_same_edge_and_island(grid):
+def test_point_search_same_edge_and_island(grid):
     origin = attach_points(grid, np.array([[30.0, -10.0]]))
-    ls = local_search(grid, origin, limit_m=5000.0, limit_s=5000.0)
-    d, s = ls.at(attach_points(grid, np.array([[60.0, 3.0], [1050.0, 0.0]])))
+    targets = attach_points(grid, np.array([[60.0, 3.0], [1050.0, 0.0]]))
+    search = PointSearch(grid, origin)
+    d, s = search.metres(targets, 5000.0), search.seconds(targets, 5000.0)
     assert d[0] == pytest.approx(10 + 30 + 3)
     assert s[0] == pytest.approx(d[0] / grid.walking_speed_mps)
     assert np.isinf(d[1]) and np.isinf(s[1])  # the island
 
 
-def test_local_search_edges_shorter_than_their_chord():
+def test_point_search_edges_shorter_than_their_chord():
     # One street's geometry stops short of its nodes (15 m shorter than the straight line
-    # between them): the search radius is widened so that answers still match.
+    # between them); targets at every node still get the whole-graph answers.
     base = grid_network(12, 12, 50.0)
     geoms = shapely.linestrings(np.stack([base.node_xy[base.edge_u],
                                           base.node_xy[base.edge_v]], axis=1))
@@ -90,12 +115,24 @@ def test_local_search_edges_shorter_than_their_chord():
     net = WalkNetwork.from_edges(np.arange(base.n_nodes), base.node_xy, base.edge_u,
                                  base.edge_v, geoms, crs="EPSG:6670")
     assert net.edge_length[k] == pytest.approx(35.0)
-    all_nodes = np.arange(net.n_nodes)
+    # a target at each node: at the start of an edge leaving it (offset 0, no connector)
+    leaving = np.array([np.flatnonzero((net.edge_u == i) | (net.edge_v == i))[0]
+                        for i in range(net.n_nodes)])
+    at_start = net.edge_u[leaving] == np.arange(net.n_nodes)
+    nodes = Attachment(leaving, np.where(at_start, 0.0, net.edge_length[leaving]),
+                       np.zeros(net.n_nodes))
     for x in (10.0, 120.0, 300.0):
         origin = attach_points(net, np.array([[x, 2.0]]))
-        ls, d, s = full_search(net, origin, 240.0, 240.0)
-        np.testing.assert_array_equal(ls.distance_to(all_nodes), d)
-        np.testing.assert_array_equal(ls.seconds_to(all_nodes), s)
+        e = int(origin.edge[0])
+        ends = np.array([net.edge_u[e], net.edge_v[e]])
+        a0, c0, length = origin.offset[0], origin.connector[0], net.edge_length[e]
+        want = whole_graph(net.distance_graph, ends, np.array([a0 + c0, length - a0 + c0]),
+                           240.0)
+        d = PointSearch(net, origin).metres(nodes, 240.0)
+        ok = np.isfinite(want)
+        assert ok.sum() > 10
+        np.testing.assert_allclose(d[ok], want[ok], rtol=1e-12)
+        assert (np.isinf(d[~ok]) | (d[~ok] > 240.0)).all()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgis"])

@@ -8,12 +8,13 @@ kept until the registry changes (:meth:`~geo_service.store.ResourceStore.state_t
 
 Per request:
 
-- ``nearby``: one single-source search from the point, cut off at the asked minutes, on
-  the distance graph and on the (slope-aware) time graph; every located resource then gets
-  its distance and time in O(1) (edge-projected at both ends, as the engine does);
-- ``reach``: services whose service area covers the point (the store's spatial query, with
-  walking-time areas checked on the network) and, per category, the nearest resource from
-  the category's distance field (O(1));
+- ``nearby``: a cut-off search from the point on the (slope-aware) time graph, up to the
+  asked minutes, then one on the distance graph for the resources it reached (both
+  :class:`~geo_service.access.PointSearch`: only the nodes near the point are visited;
+  targets are edge-projected at both ends, as the engine does);
+- ``reach``: services whose service area covers the point (a spatial index of the
+  registry's service areas, with walking-time areas checked on the network) and, per
+  category, the nearest resource within the walking threshold (searches from the point);
 - ``resource_reach``: the service area, or walking isochrones around a place, or the union
   of the catchments of a mobile-sales route's stops, with the people 65+ inside.
 """
@@ -39,9 +40,8 @@ from geo_service._errors import InputError
 from geo_service.access import (
     Attachment,
     DistanceField,
-    LocalSearch,
+    PointSearch,
     attach_points,
-    local_search,
 )
 from geo_service.boundaries import AreaLayer as BoundaryLayer
 from geo_service.network import tobler_speed
@@ -242,9 +242,7 @@ class AccessService:
         def make() -> tuple[DistanceField, np.ndarray]:
             loc = self.located(staff=staff)
             pick = np.flatnonzero(loc.categories == category)
-            att = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
-                             loc.attachment.connector[pick])
-            return DistanceField(self.net, att), loc.resource_ids[pick]
+            return DistanceField(self.net, loc.attachment.take(pick)), loc.resource_ids[pick]
 
         return self.cached(("field", category, staff), make)
 
@@ -262,11 +260,6 @@ class AccessService:
         x, y = self._to_metric.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
-    def _search_from(self, origin: Attachment, limit_m: float, limit_s: float) -> LocalSearch:
-        """Distance (m) and time (s) from one attached point, cut off
-        (:func:`~geo_service.access.local_search`: only the nodes near the point)."""
-        return local_search(self.net, origin, limit_m=limit_m, limit_s=limit_s)
-
     def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
                categories: Sequence[str] | None = None) -> list[WalkResult]:
         """Resources reachable on foot within ``minutes``, nearest (by time) first.
@@ -279,14 +272,14 @@ class AccessService:
         if categories:
             pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
         limit_s = minutes * 60
-        limit_m = limit_s * self._max_speed
-        search = self._search_from(origin, limit_m, limit_s)
-        sub = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
-                         loc.attachment.connector[pick])
-        d, s = search.at(sub)
+        walk = PointSearch(self.net, origin)
+        s = walk.seconds(loc.attachment.take(pick), limit_s)
         hit = np.flatnonzero(s <= limit_s)
+        # every hit lies within limit_s at the fastest speed: the distance search stops there
+        # (or sooner, once the hits' streets are settled)
+        d = walk.metres(loc.attachment.take(pick[hit]), limit_s * self._max_speed)
         best: dict[str, tuple[float, float]] = {}
-        for rid, di, si in zip(loc.resource_ids[pick][hit], d[hit], s[hit], strict=True):
+        for rid, di, si in zip(loc.resource_ids[pick][hit], d, s[hit], strict=True):
             if rid not in best or si < best[rid][1]:
                 best[rid] = (float(di), float(si))
         ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))
@@ -296,10 +289,12 @@ class AccessService:
               ) -> tuple[list[Resource], list[dict[str, Any]]]:
         """What serves a point: services whose area covers it, and walkable resources.
 
-        One cut-off search from the point answers both the walking-time service areas and,
+        Cut-off searches from the point answer both the walking-time service areas and,
         per category, the resources within the walking threshold (count and nearest;
         minutes are None where steep ground makes the walk longer than twice the flat time,
-        i.e. a path that climbs 20 % on average).
+        i.e. a path that climbs 20 % on average): one by distance up to the threshold, one
+        by time that stops once the walking-time services and those nearest resources are
+        reached.
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
@@ -308,35 +303,48 @@ class AccessService:
         walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
         walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
         threshold_s = self.threshold_m / self.net.walking_speed_mps * 2
-        search = self._search_from(origin, max(self.threshold_m, walk_s * self._max_speed),
-                                   max(threshold_s, walk_s))
-        ok_walk: set[str] = set()
-        if walk:
-            xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk])
-            _, s = search.at(attach_points(self.net, xy, max_snap_m=math.inf))
-            ok_walk = {r.id for r, si in zip(walk, s, strict=True)
-                       if si <= (r.service_area.minutes or 0) * 60}
+        xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk]).reshape(-1, 2)
+        walk_att = attach_points(self.net, xy, max_snap_m=math.inf)
+        search = PointSearch(self.net, origin)
+        d = search.metres(loc.attachment, self.threshold_m)
+        nearest = self._nearest_per_category(loc, d)
+        picked = np.array([i for i in nearest.values() if i is not None], dtype=np.int64)
+        s = search.seconds(Attachment.concat([walk_att, loc.attachment.take(picked)]),
+                           max(threshold_s, walk_s))
+        ok_walk = {r.id for r, si in zip(walk, s[:len(walk)], strict=True)
+                   if si <= (r.service_area.minutes or 0) * 60}
         services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]
         if not staff:
             services = [r for r in services if is_public(r) and not _reveals_location(r)]
-        return services, self._walkable(loc, search)
+        seconds = dict(zip(picked.tolist(), s[len(walk):].tolist(), strict=True))
+        return services, self._walkable(loc, d, nearest, seconds)
 
-    def _walkable(self, loc: Located, search: LocalSearch) -> list[dict[str, Any]]:
-        d, s = search.at(loc.attachment)
+    def _nearest_per_category(self, loc: Located, d: np.ndarray) -> dict[str, int | None]:
+        """Per category present (vocabulary order): the located point nearest the origin
+        within the threshold, or None."""
+        within = np.flatnonzero(d <= self.threshold_m)
+        within_cats = loc.categories[within]
+        out: dict[str, int | None] = {}
+        for cat in (c for c in load_vocabulary().categories if c in loc.present):
+            pick = within[within_cats == cat]
+            out[cat] = int(pick[np.argmin(d[pick])]) if len(pick) else None
+        return out
+
+    def _walkable(self, loc: Located, d: np.ndarray, nearest: dict[str, int | None],
+                  seconds: dict[int, float]) -> list[dict[str, Any]]:
         vocab = load_vocabulary()
         within = np.flatnonzero(d <= self.threshold_m)
         within_cats = loc.categories[within]
         out = []
-        for cat in (c for c in vocab.categories if c in loc.present):
+        for cat, best in nearest.items():
             pick = within[within_cats == cat]
-            best = int(pick[np.argmin(d[pick])]) if len(pick) else None
-            finite = best is not None and bool(np.isfinite(s[best]))
+            finite = best is not None and math.isfinite(seconds[best])
             out.append({
                 "category": cat, "category_label": vocab.categories[cat].label,
                 "count": len(set(loc.resource_ids[pick])),
                 "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
                 "distance_m": float(d[best]) if best is not None else None,
-                "minutes": float(s[best] / 60) if finite else None,
+                "minutes": seconds[best] / 60 if finite else None,
                 "within_threshold": best is not None,
             })
         return out
@@ -400,9 +408,7 @@ class AccessService:
         if len(pick) == 0:
             raise InputError("the resource has no location to walk from", column="location",
                              value=resource.id)
-        att = Attachment(loc.attachment.edge[pick], loc.attachment.offset[pick],
-                         loc.attachment.connector[pick])
-        field = DistanceField(self.net, att)
+        field = DistanceField(self.net, loc.attachment.take(pick))
         secs = field.at(self.region.demand_attachment).seconds
         kind = "stops" if len(view["schedule"]["stops"]) else "isochrones"
         steps = [view["service_area"]["minutes"]] if sa_kind == "walk" else list(minutes)
