@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
@@ -290,6 +291,31 @@ class PointSearch:
         at = np.concatenate([self.net.edge_u[edge], self.net.edge_v[edge]])
         k = cutoff_dijkstra(graph, self.ends, start_costs, limit, at)
         return np.minimum(k[:n] + cost_from_u, k[n:] + cost_from_v)
+
+
+class TargetIndex:
+    """Attached points with a spatial index of their edges' ends, to pick the few that a
+    :class:`PointSearch` can reach within a distance before searching.
+
+    A walk between two nodes is never shorter than the straight line between them times
+    :attr:`WalkNetwork.chord_ratio`, so a target within ``metres`` of the origin has an
+    edge end within ``metres / chord_ratio`` of an end of the origin's edge.
+    """
+
+    def __init__(self, net: WalkNetwork, attachment: Attachment) -> None:
+        self.net, self.attachment = net, attachment
+        ends = np.concatenate([net.edge_u[attachment.edge], net.edge_v[attachment.edge]])
+        self._tree = cKDTree(net.node_xy[ends])
+
+    def near(self, search: PointSearch, metres: float) -> np.ndarray:
+        """Positions (ascending) of the targets that may lie within ``metres`` walk of the
+        search's origin: a superset of those that do."""
+        n = len(self.attachment)
+        if n == 0 or not np.isfinite(metres):
+            return np.arange(n)
+        radius = metres / self.net.chord_ratio * (1 + 1e-9) + 1e-6
+        found = self._tree.query_ball_point(self.net.node_xy[search.ends], radius)
+        return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) % n)
 
 
 def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,

@@ -270,6 +270,16 @@ class WalkNetwork:
         return keep, shapely.STRtree(self.edge_geometry[keep])
 
     @cached_property
+    def chord_ratio(self) -> float:
+        """The least ratio of an edge's length to the straight line between its nodes,
+        at most 1: a walk between two nodes is never shorter than this times the straight
+        line between them (< 1 only where a street's geometry falls short of its nodes)."""
+        chord = np.hypot(*(self.node_xy[self.edge_u] - self.node_xy[self.edge_v]).T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(chord > 0, self.edge_length / chord, np.inf)
+        return float(min(1.0, ratio.min(initial=1.0)))
+
+    @cached_property
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries, for attaching points."""
         return shapely.STRtree(self.edge_geometry)

@@ -12,6 +12,7 @@ from geo_service.access import (
     Attachment,
     DistanceField,
     PointSearch,
+    TargetIndex,
     _with_virtual_sources,
     attach_points,
 )
@@ -170,3 +171,30 @@ def test_access_serving_index_matches_the_store_query(tmp_path, backend):
             assert access.serving(lon, lat, staff=staff) == want
             sizes.append(len(want))
     assert max(sizes) > min(sizes)  # the points see different services
+
+
+@pytest.mark.parametrize("short_chord", [False, True])
+def test_target_index_keeps_every_target_within_reach(short_chord):
+    """``TargetIndex.near`` may keep extra targets but never drops one within reach, also
+    where a street's geometry is shorter than the straight line between its nodes."""
+    net = hilly_grid(20)
+    if short_chord:
+        geoms = net.edge_geometry.copy()
+        a, b = net.node_xy[net.edge_u[40]], net.node_xy[net.edge_v[40]]
+        step = (b - a) / 4
+        geoms[40] = shapely.LineString([a + step, b - step])
+        net = WalkNetwork.from_edges(np.arange(net.n_nodes), net.node_xy, net.edge_u,
+                                     net.edge_v, geoms, crs="EPSG:6670", node_z=net.node_z)
+        assert net.chord_ratio < 0.6
+    rng = np.random.default_rng(9)
+    targets = attach_points(net, rng.uniform(0, 475, size=(400, 2)))
+    index = TargetIndex(net, targets)
+    kept = []
+    for x, y in rng.uniform(0, 475, size=(20, 2)):
+        search = PointSearch(net, attach_points(net, np.array([[x, y]])))
+        for limit in (30.0, 120.0, 300.0):
+            within = np.flatnonzero(search.metres(targets, limit) <= limit)
+            near = index.near(search, limit)
+            assert set(within) <= set(near)
+            kept.append(len(near) / len(targets))
+    assert min(kept) < 0.2  # and it does narrow the search down

@@ -41,6 +41,7 @@ from geo_service.access import (
     Attachment,
     DistanceField,
     PointSearch,
+    TargetIndex,
     attach_points,
 )
 from geo_service.boundaries import AreaLayer as BoundaryLayer
@@ -77,6 +78,7 @@ class Located:
     lonlat: np.ndarray
     attachment: Attachment
     resources: dict[str, Resource]
+    index: TargetIndex  # over ``attachment``: the points a search may reach
 
     @cached_property
     def present(self) -> frozenset[str]:
@@ -205,7 +207,7 @@ class AccessService:
         metric = np.column_stack(self._to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
         att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
         return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
-                       by_id)
+                       by_id, TargetIndex(self.net, att))
 
     def serving(self, lon: float, lat: float, *, staff: bool) -> list[str]:
         """Ids of the services whose area covers (lon, lat), in registry order.
@@ -268,11 +270,11 @@ class AccessService:
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
-        pick = np.arange(len(loc.resource_ids))
-        if categories:
-            pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
         limit_s = minutes * 60
         walk = PointSearch(self.net, origin)
+        pick = loc.index.near(walk, limit_s * self._max_speed)
+        if categories:
+            pick = pick[np.isin(loc.categories[pick], list(categories))]
         s = walk.seconds(loc.attachment.take(pick), limit_s)
         hit = np.flatnonzero(s <= limit_s)
         # every hit lies within limit_s at the fastest speed: the distance search stops there
@@ -306,7 +308,9 @@ class AccessService:
         xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk]).reshape(-1, 2)
         walk_att = attach_points(self.net, xy, max_snap_m=math.inf)
         search = PointSearch(self.net, origin)
-        d = search.metres(loc.attachment, self.threshold_m)
+        near = loc.index.near(search, self.threshold_m)
+        d = np.full(len(loc.attachment), np.inf)
+        d[near] = search.metres(loc.attachment.take(near), self.threshold_m)
         nearest = self._nearest_per_category(loc, d)
         picked = np.array([i for i in nearest.values() if i is not None], dtype=np.int64)
         s = search.seconds(Attachment.concat([walk_att, loc.attachment.take(picked)]),
