@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -327,3 +328,20 @@ def test_cors_is_configurable(store, tmp_path):
     assert r.headers["access-control-allow-origin"] == "https://map.example.jp"
     r = c.get("/health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_docs_page_needs_no_internet(client):
+    """/docs and /redoc load their scripts from the service itself (offices often have no
+    internet)."""
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        urls = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: ['"]([^'"]+)['"]""",
+                          html.text)
+        urls = [a or b for a, b in urls]
+        assert "/openapi.json" in urls and any(u.endswith(".js") for u in urls), urls
+        assert not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
+        for u in urls:
+            r = client.get(u)
+            assert r.status_code == 200 and len(r.content) > 500, u
+    assert client.get("/docs/oauth2-redirect").status_code == 200

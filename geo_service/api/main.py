@@ -9,6 +9,7 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from geo_service import __version__
 from geo_service._errors import DuplicateIdError, InputError
@@ -74,7 +75,9 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
         from geo_service.api.access import AccessService
 
         access = AccessService.from_region_dir(settings.region_dir, store)
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
+    # not from a CDN (municipal office networks are often closed)
+    app = FastAPIOffline(
         title="geo-service",
         version=__version__,
         description="Community-resource (地域資源) registry and walking-coverage API. "
