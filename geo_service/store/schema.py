@@ -100,6 +100,7 @@ resources = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_resources_lonlat", "lon", "lat"),
+    Index("ix_resources_category_lonlat", "category", "lon", "lat"),
     Index("ix_resources_sa_bbox", "sa_minx", "sa_maxx", "sa_miny", "sa_maxy"),
     Index("ix_resources_updated_at", "updated_at"),
     Index("ix_resources_serves", "deleted", "visibility", "sa_kind", "sa_minx", "sa_maxx",
