@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from pydantic import BaseModel
 from pydantic_core import to_json
 from shapely.geometry import mapping
 
 from geo_service.api.access import AccessService
+from geo_service.api.features import feature_cache, splice
 from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
@@ -27,8 +27,8 @@ from geo_service.api.schemas import (
     ResourceReach,
     ResourceStaff,
 )
-from geo_service.api.views import AnyFeature, to_feature
-from geo_service.resources import Resource, load_vocabulary
+from geo_service.api.views import to_feature
+from geo_service.resources import load_vocabulary
 from geo_service.store import NotFoundError
 
 AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
@@ -42,31 +42,6 @@ def _categories(category: str | None) -> list[str] | None:
     return [vocab.category_key(c.strip()) for c in category.split(",") if c.strip()]
 
 
-def _feature(access: AccessService, resource: Resource, *, staff: bool) -> AnyFeature:
-    """The role's Feature of a resource, built once per registry state."""
-    return access.cached(("feature", staff, resource.id, resource.updated_at),
-                         lambda: to_feature(resource, staff=staff))
-
-
-def _feature_json(access: AccessService, resource: Resource, *, staff: bool) -> bytes:
-    """The role's Feature of a resource as JSON, serialised once per registry state."""
-    def make() -> bytes:
-        f = _feature(access, resource, staff=staff)
-        return f.__pydantic_serializer__.to_json(f)
-
-    return access.cached(("feature_json", staff, resource.id, resource.updated_at), make)
-
-
-def _splice(head: BaseModel, features: list[bytes]) -> bytes:
-    """``head`` (a collection serialised with an empty ``features`` list) with the
-    already serialised features put in that list: the bytes ``model_dump_json`` would
-    give for the whole collection, without serialising each feature again."""
-    empty = b'"features":[]'
-    out = head.__pydantic_serializer__.to_json(head)
-    at = out.index(empty) + len(empty) - 1
-    return out[:at] + b",".join(features) + out[at:]
-
-
 def nearby(access: AccessService, lat: float, lon: float, *, category: str | None,
            minutes: float, staff: bool) -> bytes:
     """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first:
@@ -75,23 +50,25 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
                             categories=_categories(category))
     numbers = to_json([x for w in results
                        for x in (round(w.distance_m, 1), round(w.minutes, 2))])[1:-1].split(b",")
-    features = [_feature_json(access, w.resource, staff=staff)[:-1]
+    cache = feature_cache(access.store)
+    features = [cache.feature_json(w.resource, staff=staff)[:-1]
                 + b',"walk":{"distance_m":' + numbers[2 * k] + b',"minutes":'
                 + numbers[2 * k + 1] + b"}}" for k, w in enumerate(results)]
     cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
-    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
-                       features=[]), features)
+    return splice(cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
+                      features=[]), features)
 
 
 def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> bytes:
     """Services covering (lat, lon) and the nearest walkable resource per category:
     a ``ReachCollection`` of the viewer's role, as JSON."""
     serving, walkable = access.reach(lon, lat, staff=staff)
-    services = [_feature_json(access, r, staff=staff) for r in serving]
+    cache = feature_cache(access.store)
+    services = [cache.feature_json(r, staff=staff) for r in serving]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
-    return _splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
-                       threshold_m=access.threshold_m, features=[],
-                       walkable=category_rows(walkable)), services)
+    return splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
+                      threshold_m=access.threshold_m, features=[],
+                      walkable=category_rows(walkable)), services)
 
 
 def category_rows(walkable: list[dict]) -> list[CategoryReach]:

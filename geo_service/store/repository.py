@@ -21,7 +21,21 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Engine,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +54,10 @@ from geo_service.resources import (
 from geo_service.store.schema import history, resources, users
 
 Role = Literal["coordinator", "admin"]
+
+_ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
+_PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
+                 "data": (resources.c.id, resources.c.data)}
 
 
 class NotFoundError(LookupError):
@@ -122,6 +140,11 @@ def _weekday_mask(days: Iterable[str]) -> int:
     return sum(1 << WEEKDAYS.index(d) for d in set(days))  # type: ignore[arg-type]
 
 
+def _utc(at: datetime) -> datetime:
+    # SQLite keeps the UTC time without its zone
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -142,6 +165,7 @@ class ResourceStore:
         self.layers: dict[str, AreaLayer] = dict(layers or {})
         self.bounds: tuple[float, float, float, float] | None = None  # of the region served
         self._listeners: list[Callable[[], None]] = []
+        self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed change of a resource (in this process)."""
@@ -329,49 +353,112 @@ class ResourceStore:
         return [HistoryEntry(r.id, r.resource_id, r.action, r.username, r.at, r.before,
                              r.after) for r in rows]
 
-    def _conditions(self, f: ResourceFilter) -> list[Any]:
-        c = resources.c
-        cond: list[Any] = []
+    def _criteria(self, f: ResourceFilter) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The conditions ``f`` needs, named (its shape: the key of cached statements, see
+        :meth:`_where`), and the values of their bind parameters."""
+        shape: list[str] = []
+        values: dict[str, Any] = {}
         if f.only_deleted:
-            cond.append(c.deleted.is_(True))
+            shape.append("deleted")
         elif not f.include_deleted:
-            cond.append(c.deleted.is_(False))
+            shape.append("live")
         if not f.include_staff:
-            cond.append(c.visibility == "public")
+            shape.append("public")
             if f.bbox or f.within is not None:  # a location search must not reveal it
-                cond.append(c.location_hidden.is_(False))
+                shape.append("location_shown")
         if f.category:
-            cond.append(c.category == f.category)
+            shape.append("category")
+            values["category"] = f.category
         if f.categories is not None:
-            cond.append(c.category.in_(f.categories))
+            shape.append("categories")
+            values["categories"] = list(f.categories)
         if f.area:
-            cond.append(or_(c.area == f.area,
-                            c.sa_areas.like("%," + _like_escape(f.area) + ",%", escape="\\")))
+            shape.append("area")
+            values.update(area=f.area, area_pattern="%," + _like_escape(f.area) + ",%")
         if f.weekday:
-            bit = 1 << WEEKDAYS.index(f.weekday)
-            cond.append(c.weekday_mask.op("&")(bit) != 0)
+            shape.append("weekday")
+            values["weekday_bit"] = 1 << WEEKDAYS.index(f.weekday)
         if f.fee:
-            cond.append(c.fee_kind == f.fee)
+            shape.append("fee")
+            values["fee"] = f.fee
         if f.keyword:
+            shape.append("keyword")
             kw = unicodedata.normalize("NFKC", f.keyword).strip().lower()
-            cond.append(c.search_text.like("%" + _like_escape(kw) + "%", escape="\\"))
+            values["keyword_pattern"] = "%" + _like_escape(kw) + "%"
         if f.needs_location is not None:
-            cond.append(c.needs_location.is_(f.needs_location))
+            shape.append("needs_location" if f.needs_location else "location_not_needed")
         if f.bbox:
-            minx, miny, maxx, maxy = f.bbox
+            shape.append("bbox")
+            values.update(zip(("bbox_w", "bbox_s", "bbox_e", "bbox_n"), f.bbox, strict=True))
+        if f.within is not None:
+            shape.append("within")
+            if self.postgis:
+                values["within_wkt"] = shapely.to_wkt(f.within)
+            else:
+                values.update(zip(("within_w", "within_s", "within_e", "within_n"),
+                                  f.within.bounds, strict=True))
+        if f.serves is not None:
+            shape.append("serves")
+            values["serves_x"], values["serves_y"] = f.serves
+        return tuple(shape), values
+
+    def _where(self, shape: tuple[str, ...],
+               values: dict[str, Any] | None = None) -> list[Any]:
+        """The conditions of a filter's shape (see :meth:`_criteria`), as named bind
+        parameters: bound to ``values``, or to be given when the statement is executed.
+
+        On SQLite the spatial ones are bounding-box tests (``within`` and ``serves`` then
+        need the exact test of :meth:`_exact`).
+        """
+        c = resources.c
+
+        def p(key: str, **kw: Any) -> Any:
+            return bindparam(key, values[key], **kw) if values is not None else bindparam(
+                key, **kw)
+
+        cond: list[Any] = []
+        if "deleted" in shape:
+            cond.append(c.deleted.is_(True))
+        if "live" in shape:
+            cond.append(c.deleted.is_(False))
+        if "public" in shape:
+            cond.append(c.visibility == "public")
+        if "location_shown" in shape:
+            cond.append(c.location_hidden.is_(False))
+        if "category" in shape:
+            cond.append(c.category == p("category"))
+        if "categories" in shape:
+            cond.append(c.category.in_(p("categories", expanding=True)))
+        if "area" in shape:
+            cond.append(or_(c.area == p("area"),
+                            c.sa_areas.like(p("area_pattern"), escape="\\")))
+        if "weekday" in shape:
+            cond.append(c.weekday_mask.op("&")(p("weekday_bit")) != 0)
+        if "fee" in shape:
+            cond.append(c.fee_kind == p("fee"))
+        if "keyword" in shape:
+            cond.append(c.search_text.like(p("keyword_pattern"), escape="\\"))
+        if "needs_location" in shape:
+            cond.append(c.needs_location.is_(True))
+        if "location_not_needed" in shape:
+            cond.append(c.needs_location.is_(False))
+        if "bbox" in shape:
+            minx, miny, maxx, maxy = (p(k, type_=Float) for k in ("bbox_w", "bbox_s", "bbox_e",
+                                                                  "bbox_n"))
             if self.postgis:
                 cond.append(c.location.op("&&")(func.ST_MakeEnvelope(minx, miny, maxx, maxy,
                                                                       4326)))
             cond.append(and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy)))
-        if f.within is not None:
+        if "within" in shape:
             if self.postgis:
                 cond.append(func.ST_Within(c.location, func.ST_GeomFromText(
-                    shapely.to_wkt(f.within), 4326)))
+                    p("within_wkt", type_=String), 4326)))
             else:
-                minx, miny, maxx, maxy = f.within.bounds
+                minx, miny, maxx, maxy = (p(k, type_=Float) for k in (
+                    "within_w", "within_s", "within_e", "within_n"))
                 cond.append(and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy)))
-        if f.serves is not None:
-            x, y = f.serves
+        if "serves" in shape:
+            x, y = p("serves_x", type_=Float), p("serves_y", type_=Float)
             if self.postgis:
                 cover = func.ST_Covers(c.service_geom, func.ST_SetSRID(func.ST_MakePoint(x, y),
                                                                         4326))
@@ -379,6 +466,18 @@ class ResourceStore:
                 cover = and_(c.sa_minx <= x, c.sa_maxx >= x, c.sa_miny <= y, c.sa_maxy >= y)
             cond.append(or_(c.sa_kind == "municipality", cover))
         return cond
+
+    def _conditions(self, f: ResourceFilter) -> list[Any]:
+        """The WHERE conditions selecting what ``f`` selects (values bound)."""
+        return self._where(*self._criteria(f))
+
+    def _statement(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """A statement built once per ``key``: SQLAlchemy computes a built statement's cache
+        key once, whereas building the same statement again costs more than the query."""
+        stmt = self._statements.get(key)
+        if stmt is None:
+            stmt = self._statements.setdefault(key, make())
+        return stmt
 
     def _needs_exact_test(self, f: ResourceFilter) -> bool:
         return not self.postgis and (f.within is not None or f.serves is not None)
@@ -394,8 +493,7 @@ class ResourceStore:
     def _exact_ids(self, conn: Connection, f: ResourceFilter) -> list[str]:
         c = resources.c
         rows = conn.execute(select(c.id, c.lon, c.lat, c.sa_kind, c.service_geom)
-                            .where(*self._conditions(f))
-                            .order_by(func.coalesce(c.kana, c.name), c.id)).all()
+                            .where(*self._conditions(f)).order_by(*_ORDER)).all()
         return [r.id for r in rows if self._exact(f, r)]
 
     def ids(self, f: ResourceFilter | None = None) -> list[str]:
@@ -405,29 +503,63 @@ class ResourceStore:
         with self.engine.connect() as conn:
             if self._needs_exact_test(f):
                 return self._exact_ids(conn, f)
-            return list(conn.execute(select(c.id).where(*self._conditions(f)).order_by(
-                func.coalesce(c.kana, c.name), c.id)).scalars())
+            return list(conn.execute(select(c.id).where(*self._conditions(f))
+                                     .order_by(*_ORDER)).scalars())
+
+    def _page(self, f: ResourceFilter, columns: str, limit: int,
+              offset: int) -> tuple[Sequence[Row[Any, Any]], int]:
+        """One page of the resources matching ``f``, ordered as :meth:`list`, as rows of
+        ``_PAGE_COLUMNS[columns]``, and the number matching.
+
+        One query when the page itself gives the total (it is not full, and not empty past
+        the first page); a count query otherwise.
+        """
+        cols = _PAGE_COLUMNS[columns]
+        with self.engine.connect() as conn:
+            if self._needs_exact_test(f):
+                ids = self._exact_ids(conn, f)
+                page_ids = ids[offset: offset + limit]
+                by_id = {r.id: r for r in conn.execute(
+                    select(*cols).where(resources.c.id.in_(page_ids)))}
+                return [by_id[i] for i in page_ids], len(ids)
+            shape, values = self._criteria(f)
+            page = self._statement(("page", columns, shape), lambda: (
+                select(*cols).where(*self._where(shape)).order_by(*_ORDER)
+                .limit(bindparam("limit", type_=Integer))
+                .offset(bindparam("offset", type_=Integer))))
+            rows = conn.execute(page, {**values, "limit": limit, "offset": offset}).all()
+            if len(rows) < limit and (rows or offset == 0):
+                return rows, offset + len(rows)
+            count = self._statement(("count", shape), lambda: (
+                select(func.count()).select_from(resources).where(*self._where(shape))))
+            return rows, conn.execute(count, values).scalar_one()
+
+    def page_refs(self, f: ResourceFilter | None = None, *, limit: int = 50,
+                  offset: int = 0) -> tuple[list[tuple[str, datetime]], int]:
+        """The page :meth:`list` gives as (id, ``updated_at``) pairs, and the total.
+
+        ``updated_at`` equals the resource's :attr:`Resource.updated_at` (UTC): every change
+        sets a new one, so the pair names one version of a resource, e.g. for caches of
+        what is derived from it (load the resources with :meth:`get_many`).
+        """
+        rows, total = self._page(f or ResourceFilter(), "refs", limit, offset)
+        return [(r.id, _utc(r.updated_at)) for r in rows], total
+
+    def get_many(self, ids: Sequence[str]) -> list[Resource]:
+        """The resources with these ids, deleted ones too, in no particular order (ids with
+        no resource are left out)."""
+        c = resources.c
+        stmt = self._statement(("get_many",), lambda: select(c.data).where(
+            c.id.in_(bindparam("ids", expanding=True))))
+        with self.engine.connect() as conn:
+            data = conn.execute(stmt, {"ids": list(ids)}).scalars().all()
+        return [Resource.model_validate(d) for d in data]
 
     def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
              offset: int = 0) -> Page:
         """Resources matching ``f``, ordered by カナ/名称 then id, one page at a time."""
-        f = f or ResourceFilter()
-        c = resources.c
-        order = (func.coalesce(c.kana, c.name), c.id)
-        cond = self._conditions(f)
-        with self.engine.connect() as conn:
-            if self._needs_exact_test(f):
-                ids = self._exact_ids(conn, f)
-                total, page_ids = len(ids), ids[offset: offset + limit]
-                data = {r.id: r.data for r in conn.execute(
-                    select(c.id, c.data).where(c.id.in_(page_ids)))}
-                items = [data[i] for i in page_ids]
-            else:
-                total = conn.execute(select(func.count()).select_from(resources)
-                                     .where(*cond)).scalar_one()
-                items = list(conn.execute(select(c.data).where(*cond).order_by(*order)
-                                          .limit(limit).offset(offset)).scalars())
-        return Page([Resource.model_validate(d) for d in items], total, limit, offset)
+        rows, total = self._page(f or ResourceFilter(), "data", limit, offset)
+        return Page([Resource.model_validate(r.data) for r in rows], total, limit, offset)
 
     def all(self, f: ResourceFilter | None = None) -> list[Resource]:
         """Every resource matching ``f`` (no paging), e.g. for exports."""
