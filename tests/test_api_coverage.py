@@ -190,10 +190,40 @@ def test_areas_coverage_shares(app_parts):
 def test_difficulty_indicators(app_parts):
     client, _, _ = app_parts
     body = client.get("/difficulty/小学校区").json()
+    assert (body["stores_source"], body["stores"]) == ("region", 1)
     east = next(f for f in body["features"] if f["properties"]["area_id"] == "E")
     # store on the NE corner: 15 of the 33 east nodes are within 500 m
     assert east["properties"]["beyond_share"] == pytest.approx(18 / 33)
     assert client.get("/difficulty/nope").status_code == 404
+
+
+def test_difficulty_follows_the_registrys_food_stores(app_parts):
+    """Once the registry has 食料品店, they are counted: a new store and a closing one
+    show in the indicators at once (the planner's "what if this store closes")."""
+    client, store, admin = app_parts
+
+    def shares():
+        body = client.get("/difficulty/小学校区").json()
+        return body["stores_source"], body["stores"], {
+            f["properties"]["area_id"]: f["properties"]["beyond_share"]
+            for f in body["features"]}
+
+    west = place(store, "西のスーパー", 0, 0, category="食料品店")
+    staff_only = place(store, "職員だけが知る店", 1000, 1000, category="食料品店",
+                       visibility="staff")
+    source, n, got = shares()
+    assert (source, n) == ("registry", 1)  # the staff-only store is not counted
+    # only the SW-corner store: the 15 west nodes with i + j ≤ 5 are within 500 m
+    assert got["W"] == pytest.approx(1 - 15 / 33)
+    assert got["E"] == 1.0
+    store.update(staff_only.id, {"visibility": "public"})
+    source, n, got = shares()
+    assert (source, n) == ("registry", 2)
+    assert got["E"] == pytest.approx(18 / 33)
+    assert client.delete(f"/resources/{west.id}", headers=admin).status_code == 200
+    source, n, got = shares()
+    assert (source, n) == ("registry", 1)
+    assert got["W"] == 1.0  # the west store closed: nobody in the west is within 500 m
 
 
 def test_health_reports_the_region(app_parts):

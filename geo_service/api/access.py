@@ -64,6 +64,9 @@ from geo_service.store.schema import resources as resources_table
 # an edit shows in the walking answers within this many seconds.
 TOKEN_CHECK_SECONDS = 1.0
 
+# the registry category (食料品店) counted by the shopping-difficulty indicators (MAFF)
+FOOD_STORE = "food_store"
+
 # lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
 # (common on hand-made grids) should not fall out of it because of that.
 _ROUND_OFF_S = 1e-6
@@ -486,28 +489,45 @@ class AccessService:
                         "pop_65plus": pop65, "categories": per_cat})
         return out
 
-    def difficulty(self, layer_name: str) -> Any:
-        """The engine's shopping-difficulty indicators per area of a layer (cached)."""
+    def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
+        """The engine's shopping-difficulty indicators per area of a layer, with where the
+        food stores came from ("registry" or "region") and how many there are.
+
+        The registry's public, located 食料品店 are used when it has any, so that a store
+        added, closed (deleted) or moved by a coordinator shows at once (cached per
+        registry state); otherwise the region's own food-store layer (e.g. from OSM).
+        """
         from geo_service import difficulty
 
         layer = self.area_layer(layer_name)
 
-        def make() -> Any:
-            stores = self._food_stores()
-            field = self.region.distance_field(stores, source="food stores")
+        def make() -> tuple[Any, str, int]:
+            source, stores, field = self._food_stores()
             points = difficulty.point_indicators(
                 self.region.demand, field.at(self.region.demand_attachment), stores,
                 threshold_m=self.threshold_m)
-            return difficulty.area_indicators(points, [layer], stores,
-                                              threshold_m=self.threshold_m).to_crs(4326)
+            table = difficulty.area_indicators(points, [layer], stores,
+                                               threshold_m=self.threshold_m).to_crs(4326)
+            return table, source, len(stores)
 
-        return self.cached(("static", "difficulty", layer_name), make)
+        return self.cached(("difficulty", layer_name), make)
 
-    def _food_stores(self) -> Any:
+    def _food_stores(self) -> tuple[str, Any, DistanceField]:
+        import geopandas as gpd
+
+        loc = self.located(staff=False)
+        pick = np.flatnonzero(loc.categories == FOOD_STORE)
+        if len(pick):
+            stores = gpd.GeoDataFrame(
+                {"store_id": loc.resource_ids[pick].astype(str)},
+                geometry=_points(loc.lonlat[pick]).to_numpy(), crs=4326).to_crs(self.net.crs)
+            return "registry", stores, DistanceField(self.net, loc.attachment.take(pick))
         for key, gdf in self.region.resources.items():
             if "food" in key:
-                return gdf.to_crs(self.net.crs)
-        raise LookupError("the region has no food-store layer for the difficulty indicators")
+                stores = gdf.to_crs(self.net.crs)
+                return "region", stores, self.region.distance_field(stores, source="food stores")
+        raise LookupError("neither the registry nor the region has food stores "
+                          "(食料品店) for the difficulty indicators")
 
 
 def _points(lonlat: np.ndarray) -> Any:

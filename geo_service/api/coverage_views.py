@@ -122,9 +122,10 @@ def area(access: AccessService, layer: str, area_id: str, *, staff: bool) -> Are
 
 def difficulty(access: AccessService, layer: str) -> IndicatorCollection:
     """The engine's shopping-difficulty indicators per area of ``layer``."""
-    table = _lookup(lambda: access.difficulty(layer))
+    table, source, n_stores = _lookup(lambda: access.difficulty(layer))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
-    return IndicatorCollection(layer=layer, threshold_m=access.threshold_m, features=features)
+    return IndicatorCollection(layer=layer, threshold_m=access.threshold_m,
+                               stores_source=source, stores=n_stores, features=features)
 
 
 def _lookup(call):  # type: ignore[no-untyped-def]

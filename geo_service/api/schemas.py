@@ -320,4 +320,8 @@ class IndicatorCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     layer: str
     threshold_m: float
+    stores_source: Literal["registry", "region"] = Field(
+        description="where the food stores came from: the registry's public located "
+                    "食料品店, or (when it has none) the region's food-store layer")
+    stores: int = Field(description="number of food stores counted")
     features: list[dict[str, Any]]
