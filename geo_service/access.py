@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.cutoff_dijkstra import cutoff_dijkstra
+from geo_service.cutoff_dijkstra import cutoff_dijkstra, cutoff_dijkstra_along
 from geo_service.network import WalkNetwork
 
 
@@ -283,6 +283,34 @@ class PointSearch:
             along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
         s[same] = np.minimum(s[same], direct)
         return s
+
+    def quickest(self, targets: Attachment, limit: float) -> tuple[np.ndarray, np.ndarray]:
+        """The quickest walk to each target: its seconds (as :meth:`seconds`) and its
+        metres (the length of that walk, which on slopes may exceed :meth:`metres`; NaN
+        where the target is not reached within ``limit``). One search, by time."""
+        net, e, a, c = self.net, targets.edge, targets.offset, targets.connector
+        length = net.edge_length[e]
+        t_uv, t_vu = (t[e] for t in net.edge_seconds)
+        speed = net.walking_speed_mps
+        at = np.concatenate([net.edge_u[e], net.edge_v[e]])
+        secs, metres = cutoff_dijkstra_along(net.time_graph, net.time_graph_lengths, self.ends,
+                                             self.t_ends, self.to_ends, limit, at)
+        n = len(e)
+        s_u, s_v = secs[:n] + a / length * t_uv, secs[n:] + (length - a) / length * t_vu
+        m_u, m_v = metres[:n] + a, metres[n:] + (length - a)
+        s = np.minimum(s_u, s_v)
+        m = np.where(s_u < s_v, m_u, np.where(s_v < s_u, m_v, np.fmin(m_u, m_v)))
+        same = np.flatnonzero(e == self.edge)  # also straight along the origin's street
+        along = a[same] - self.origin.offset[0]
+        c0 = self.origin.connector[0]
+        direct_s = c0 / speed + np.where(along >= 0, along / length[same] * t_uv[same],
+                                         -along / length[same] * t_vu[same])
+        direct_m = c0 + np.abs(along)
+        via_s, via_m = s[same], m[same]
+        s[same] = np.minimum(via_s, direct_s)
+        m[same] = np.where(direct_s < via_s, direct_m,
+                           np.where(via_s < direct_s, via_m, np.fmin(via_m, direct_m)))
+        return s + c / speed, m + c
 
     def _via_ends(self, graph: sparse.csr_matrix, start_costs: np.ndarray, limit: float,
                   edge: np.ndarray, cost_from_u: np.ndarray,

@@ -62,13 +62,36 @@ def _pop(heap: np.ndarray, size: int, where: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
+def _improve(v: int, cost: float, heap: np.ndarray, size: int, reached: np.ndarray,
+             n_reached: int, best: np.ndarray,
+             where: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, int]:  # pragma: no cover
+    # give v the lower cost: into the heap (and the reached list) or up within it
+    if where[v] == -1:
+        if n_reached == len(reached):
+            reached = np.concatenate((reached, np.empty_like(reached)))
+        reached[n_reached] = v
+        n_reached += 1
+        if size == len(heap):
+            heap = np.concatenate((heap, np.empty_like(heap)))
+        heap[size] = v
+        where[v] = size
+        size += 1
+    best[v] = cost
+    _sift_up(heap, where, best, where[v])
+    return heap, size, reached, n_reached
+
+
+@njit(cache=True, nogil=True)
 def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
-            sources: np.ndarray, source_costs: np.ndarray, limit: float,
-            best: np.ndarray, where: np.ndarray, wanted: np.ndarray,
-            at: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+            along_weights: np.ndarray, sources: np.ndarray, source_costs: np.ndarray,
+            source_along: np.ndarray, limit: float, best: np.ndarray, where: np.ndarray,
+            wanted: np.ndarray, along: np.ndarray,
+            at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     # an indexed binary heap (decrease-key): where[v] is v's heap slot, -1 never reached,
     # -2 settled; wanted[v] marks the nodes of `at` (the search ends once all are
-    # settled); all three rows are restored before returning
+    # settled); these three rows are restored before returning. With along_weights,
+    # along[v] sums them over the path that gave best[v] (written, never read unset).
+    track = len(along_weights) > 0
     remaining = 0
     for i in range(len(at)):
         if not wanted[at[i]]:
@@ -80,18 +103,10 @@ def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     for k in range(len(sources)):
         s, c = sources[k], source_costs[k]
         if c <= limit and c < best[s]:
-            if where[s] == -1:
-                if n_reached == len(reached):
-                    reached = np.concatenate((reached, np.empty_like(reached)))
-                reached[n_reached] = s
-                n_reached += 1
-                if size == len(heap):
-                    heap = np.concatenate((heap, np.empty_like(heap)))
-                heap[size] = s
-                where[s] = size
-                size += 1
-            best[s] = c
-            _sift_up(heap, where, best, where[s])
+            heap, size, reached, n_reached = _improve(s, c, heap, size, reached, n_reached,
+                                                      best, where)
+            if track:
+                along[s] = source_along[k]
     while size > 0 and remaining > 0:
         u = _pop(heap, size, where, best)
         size -= 1
@@ -102,39 +117,36 @@ def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
             v = np.int64(indices[j])
             nd = d + weights[j]
             if nd <= limit and nd < best[v]:
-                if where[v] == -1:
-                    if n_reached == len(reached):
-                        reached = np.concatenate((reached, np.empty_like(reached)))
-                    reached[n_reached] = v
-                    n_reached += 1
-                    if size == len(heap):
-                        heap = np.concatenate((heap, np.empty_like(heap)))
-                    heap[size] = v
-                    where[v] = size
-                    size += 1
-                best[v] = nd
-                _sift_up(heap, where, best, where[v])
-    costs = np.empty(len(at), dtype=np.float64)
+                heap, size, reached, n_reached = _improve(v, nd, heap, size, reached,
+                                                          n_reached, best, where)
+                if track:
+                    along[v] = along[u] + along_weights[j]
+    costs = np.full(len(at), np.inf)
+    alongs = np.full(len(at), np.nan)
     for i in range(len(at)):
-        costs[i] = best[at[i]] if where[at[i]] == -2 else np.inf
+        if where[at[i]] == -2:
+            costs[i] = best[at[i]]
+            if track:
+                alongs[i] = along[at[i]]
         wanted[at[i]] = False
     for i in range(n_reached):  # leave the scratch rows as they were found
         best[reached[i]] = np.inf
         where[reached[i]] = -1
-    return costs
+    return costs, alongs
 
 
 _scratch = threading.local()
 
 
-def _scratch_rows(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scratch_rows(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """This thread's rows for an ``n``-node graph: costs (``inf``), heap slots (−1) and
-    wanted marks (False), as every search leaves them."""
+    wanted marks (False), as every search leaves them, and the second sums (any)."""
     rows = getattr(_scratch, "rows", None)
     if rows is None:
         rows = _scratch.rows = {}
     if n not in rows:
-        rows[n] = (np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool))
+        rows[n] = (np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool),
+                   np.zeros(n))
     return rows[n]
 
 
@@ -160,6 +172,26 @@ def cutoff_dijkstra(graph: sparse.csr_matrix, sources: np.ndarray, source_costs:
         Per node of ``at``: its least cost, or ``inf`` when it costs more than ``limit``
         or cannot be reached.
     """
+    return _run(graph, None, sources, source_costs, None, limit, at)[0]
+
+
+def cutoff_dijkstra_along(graph: sparse.csr_matrix, along_weights: np.ndarray,
+                          sources: np.ndarray, source_costs: np.ndarray,
+                          source_along: np.ndarray, limit: float,
+                          at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cutoff_dijkstra`, also summing a second weight along each least-cost path
+    (e.g. the metres of the quickest walk, searching by time).
+
+    ``along_weights`` is aligned with ``graph.data``; ``source_along`` is each source's
+    starting value. Returns the costs and, per node of ``at``, the second sum over the
+    path that gave its cost (NaN where the cost is ``inf``).
+    """
+    return _run(graph, along_weights, sources, source_costs, source_along, limit, at)
+
+
+def _run(graph: sparse.csr_matrix, along_weights: np.ndarray | None, sources: np.ndarray,
+         source_costs: np.ndarray, source_along: np.ndarray | None, limit: float,
+         at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sources = np.asarray(sources, dtype=np.int64)
     source_costs = np.asarray(source_costs, dtype=np.float64)
     if (source_costs < 0).any() or len(sources) != len(source_costs):
@@ -169,5 +201,11 @@ def cutoff_dijkstra(graph: sparse.csr_matrix, sources: np.ndarray, source_costs:
     for name, nodes in (("sources", sources), ("at", at)):
         if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
             raise IndexError(f"{name} must be node indices of the graph (0 … {n - 1})")
-    return _search(graph.indptr, graph.indices, graph.data, sources, source_costs,
-                   float(limit), *_scratch_rows(n), at)
+    if along_weights is None:
+        along_weights = source_along = np.zeros(0)
+    elif len(along_weights) != len(graph.data) or len(source_along) != len(sources):
+        raise ValueError("one second weight per graph entry and per source is needed")
+    return _search(graph.indptr, graph.indices, graph.data,
+                   np.asarray(along_weights, dtype=np.float64), sources, source_costs,
+                   np.asarray(source_along, dtype=np.float64), float(limit),
+                   *_scratch_rows(n), at)

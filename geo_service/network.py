@@ -243,17 +243,29 @@ class WalkNetwork:
         """Symmetric CSR matrix of the shortest edge length between each node pair."""
         u, v, w = self.edge_u, self.edge_v, self.edge_length
         return _csr_min(np.concatenate([u, v]), np.concatenate([v, u]),
-                        np.concatenate([w, w]), self.n_nodes)
+                        np.concatenate([w, w]), self.n_nodes)[0]
 
-    @cached_property
+    @property
     def time_graph(self) -> sparse.csr_matrix:
         """Directed CSR matrix of walking seconds (row = from, column = to)."""
+        return self._time_graph_and_lengths[0]
+
+    @property
+    def time_graph_lengths(self) -> np.ndarray:
+        """Per entry of ``time_graph.data``: the length (m) of the edge it comes from (of
+        parallel edges, the quickest), to sum the metres of the quickest walks."""
+        return self._time_graph_and_lengths[1]
+
+    @cached_property
+    def _time_graph_and_lengths(self) -> tuple[sparse.csr_matrix, np.ndarray]:
         if self.vertex_z is None:
-            return self.distance_graph / self.walking_speed_mps
+            graph = self.distance_graph
+            return graph / self.walking_speed_mps, graph.data
         t_uv, t_vu = self.edge_seconds
-        u, v = self.edge_u, self.edge_v
+        u, v, length = self.edge_u, self.edge_v, self.edge_length
         return _csr_min(np.concatenate([u, v]), np.concatenate([v, u]),
-                        np.concatenate([t_uv, t_vu]), self.n_nodes)
+                        np.concatenate([t_uv, t_vu]), self.n_nodes,
+                        companion=np.concatenate([length, length]))
 
     @cached_property
     def edge_on_fragment(self) -> np.ndarray:
@@ -551,18 +563,22 @@ def _configure_osmnx_cache() -> None:
     ox.settings.cache_folder = str(settings.cache_dir)
 
 
-def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int) -> sparse.csr_matrix:
-    """CSR matrix keeping the minimum weight of duplicate (row, col) pairs, without self-loops."""
+def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,
+             companion: np.ndarray | None = None) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """CSR matrix keeping the minimum weight of duplicate (row, col) pairs, without
+    self-loops; and ``companion`` (one value per pair given) of the kept entries, aligned
+    with the matrix's ``data`` (zeros without it)."""
     keep = rows != cols
-    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    companion = np.zeros(len(rows)) if companion is None else companion
+    rows, cols, weights, companion = rows[keep], cols[keep], weights[keep], companion[keep]
     order = np.lexsort((weights, cols, rows))
-    rows, cols, weights = rows[order], cols[order], weights[order]
+    rows, cols, weights, companion = rows[order], cols[order], weights[order], companion[order]
     first = np.ones(len(rows), dtype=bool)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, weights = rows[first], cols[first], weights[first]
+    rows, cols, weights, companion = rows[first], cols[first], weights[first], companion[first]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return sparse.csr_matrix((weights, cols, indptr), shape=(n, n))
+    return sparse.csr_matrix((weights, cols, indptr), shape=(n, n)), companion
 
 
 def _transform_geometries(geoms: np.ndarray, transformer: Transformer) -> np.ndarray:

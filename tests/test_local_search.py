@@ -55,7 +55,7 @@ def test_cutoff_dijkstra_equals_scipy_on_every_node(elevation):
                 few = rng.integers(0, net.n_nodes, 3)
                 np.testing.assert_array_equal(
                     cutoff_dijkstra(graph, sources, costs, limit, few), want[few])
-    best, where, wanted = _scratch_rows(net.n_nodes)
+    best, where, wanted, _ = _scratch_rows(net.n_nodes)
     assert np.isinf(best).all() and (where == -1).all() and not wanted.any()  # restored
 
 
@@ -93,6 +93,50 @@ def test_point_search_matches_distance_fields_at_points():
             assert s[k] == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize("elevation", [False, True])
+def test_quickest_walk_time_and_length_match_the_quickest_path(elevation):
+    """``quickest`` gives ``seconds`` and the length of the path scipy's Dijkstra (with
+    predecessors, from a virtual node at the origin) finds quickest."""
+    net = hilly_grid(20) if elevation else grid_network(20, 20, 25.0)
+    n = net.n_nodes
+    length_of = {}
+    for e, (u, v) in enumerate(zip(net.edge_u, net.edge_v, strict=True)):
+        length_of[(u, v)] = length_of[(v, u)] = net.edge_length[e]
+    leaving = np.array([np.flatnonzero((net.edge_u == i) | (net.edge_v == i))[0]
+                        for i in range(n)])
+    at_start = net.edge_u[leaving] == np.arange(n)
+    nodes = Attachment(leaving, np.where(at_start, 0.0, net.edge_length[leaving]), np.zeros(n))
+    rng = np.random.default_rng(4)
+    longer = 0
+    for x, y in rng.uniform(0, 475, size=(8, 2)):
+        origin = attach_points(net, np.array([[x, y]]))
+        search = PointSearch(net, origin)
+        g = _with_virtual_sources(net.time_graph, search.ends[:1], search.ends[1:],
+                                  search.t_ends[:1], search.t_ends[1:])
+        secs, pred = dijkstra(g, directed=True, indices=n, return_predecessors=True)
+        want_m = np.full(n, np.nan)
+        for node in range(n):
+            path, k = 0.0, node
+            while pred[k] != n:
+                path += length_of[(pred[k], k)]
+                k = pred[k]
+            want_m[node] = path + search.to_ends[list(search.ends).index(k)]
+        s, m = search.quickest(nodes, np.inf)
+        np.testing.assert_allclose(s, secs[:n], rtol=1e-12)
+        np.testing.assert_allclose(s, search.seconds(nodes, np.inf), rtol=1e-12)
+        np.testing.assert_allclose(m, want_m, rtol=1e-9)
+        shortest = search.metres(nodes, np.inf)
+        assert (m >= shortest - 1e-9).all()
+        longer += int((m > shortest + 1e-6).sum())
+        s_cut, m_cut = search.quickest(nodes, 200.0)
+        inside = s_cut <= 200.0
+        assert 0 < inside.sum() < n
+        np.testing.assert_array_equal(s_cut[inside], s[inside])
+        np.testing.assert_array_equal(m_cut[inside], m[inside])
+        assert np.isnan(m_cut[np.isinf(s_cut)]).all()
+    assert (longer > 0) == elevation  # on slopes the quickest way is sometimes longer
+
+
 def test_point_search_same_edge_and_island(grid):
     origin = attach_points(grid, np.array([[30.0, -10.0]]))
     targets = attach_points(grid, np.array([[60.0, 3.0], [1050.0, 0.0]]))
@@ -100,6 +144,7 @@ def test_point_search_same_edge_and_island(grid):
     d, s = search.metres(targets, 5000.0), search.seconds(targets, 5000.0)
     assert d[0] == pytest.approx(10 + 30 + 3)
     assert s[0] == pytest.approx(d[0] / grid.walking_speed_mps)
+    assert search.quickest(targets, 5000.0)[1][0] == pytest.approx(d[0])
     assert np.isinf(d[1]) and np.isinf(s[1])  # the island
 
 

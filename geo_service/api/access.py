@@ -8,9 +8,9 @@ kept until the registry changes (:meth:`~geo_service.store.ResourceStore.state_t
 
 Per request:
 
-- ``nearby``: a cut-off search from the point on the (slope-aware) time graph, up to the
-  asked minutes, then one on the distance graph for the resources it reached (both
-  :class:`~geo_service.access.PointSearch`: only the nodes near the point are visited;
+- ``nearby``: one cut-off search from the point on the (slope-aware) time graph, up to the
+  asked minutes, summing the metres of each quickest walk on the way
+  (:class:`~geo_service.access.PointSearch`: only the nodes near the point are visited;
   targets are edge-projected at both ends, as the engine does);
 - ``reach``: services whose service area covers the point (a spatial index of the
   registry's service areas, with walking-time areas checked on the network) and, per
@@ -91,7 +91,7 @@ class Located:
 
 @dataclass(frozen=True)
 class WalkResult:
-    """Distance (m) and time (min) from a point to one resource."""
+    """The quickest walk from a point to one resource: its length (m) and time (min)."""
 
     resource: Resource
     distance_m: float
@@ -267,7 +267,8 @@ class AccessService:
 
     def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
                categories: Sequence[str] | None = None) -> list[WalkResult]:
-        """Resources reachable on foot within ``minutes``, nearest (by time) first.
+        """Resources reachable on foot within ``minutes``, nearest (by time) first, each
+        with the time and the length of the quickest walk there (one search, by time).
 
         A mobile-sales resource counts once, at its nearest stop.
         """
@@ -278,13 +279,10 @@ class AccessService:
         pick = loc.index.near(walk, limit_s * self._max_speed)
         if categories:
             pick = pick[np.isin(loc.categories[pick], list(categories))]
-        s = walk.seconds(loc.attachment.take(pick), limit_s)
+        s, d = walk.quickest(loc.attachment.take(pick), limit_s)
         hit = np.flatnonzero(s <= limit_s)
-        # every hit lies within limit_s at the fastest speed: the distance search stops there
-        # (or sooner, once the hits' streets are settled)
-        d = walk.metres(loc.attachment.take(pick[hit]), limit_s * self._max_speed)
         best: dict[str, tuple[float, float]] = {}
-        for rid, di, si in zip(loc.resource_ids[pick][hit], d, s[hit], strict=True):
+        for rid, di, si in zip(loc.resource_ids[pick][hit], d[hit], s[hit], strict=True):
             if rid not in best or si < best[rid][1]:
                 best[rid] = (float(di), float(si))
         ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))

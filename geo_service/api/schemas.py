@@ -210,10 +210,11 @@ class Health(BaseModel):
 
 
 class Walk(BaseModel):
-    """Walking distance along the network and time (slope-aware where elevation is known)."""
+    """The quickest walk along the network: its time (slope-aware where elevation is known)
+    and its length (on slopes it may be longer than the shortest way)."""
 
-    distance_m: float
-    minutes: float
+    distance_m: float = Field(description="length of the quickest walk (m)")
+    minutes: float = Field(description="walking time (min)")
 
 
 class NearbyFeature(Feature[P], Generic[P]):
