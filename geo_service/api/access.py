@@ -229,7 +229,7 @@ class AccessService:
                                                    np.ndarray]:
         # the service areas as the store keeps them, in its order (カナ/名称, id)
         c = resources_table.c
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             rows = conn.execute(
                 select(c.id, c.sa_kind, c.service_geom)
                 .where(*self.store._conditions(ResourceFilter(include_staff=staff)))

@@ -162,6 +162,10 @@ class ResourceStore:
 
     def __init__(self, engine: Engine, *, layers: Mapping[str, AreaLayer] | None = None) -> None:
         self.engine = engine
+        #: the same pool for reads outside a transaction: on PostgreSQL a read is then one
+        #: round trip instead of BEGIN, query, ROLLBACK (each statement there sees its own
+        #: snapshot either way, under READ COMMITTED; SQLite starts no transaction for reads)
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.layers: dict[str, AreaLayer] = dict(layers or {})
         self.bounds: tuple[float, float, float, float] | None = None  # of the region served
         self._listeners: list[Callable[[], None]] = []
@@ -342,12 +346,12 @@ class ResourceStore:
 
     def get(self, resource_id: str, *, include_deleted: bool = False) -> Resource:
         """The resource with this id; raise :class:`NotFoundError` if absent or deleted."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self._fetch(conn, resource_id, include_deleted=include_deleted)
 
     def history(self, resource_id: str) -> list[HistoryEntry]:
         """All recorded changes of a resource, oldest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(history).where(history.c.resource_id == resource_id)
                                 .order_by(history.c.id)).all()
         return [HistoryEntry(r.id, r.resource_id, r.action, r.username, r.at, r.before,
@@ -500,7 +504,7 @@ class ResourceStore:
         """Ids of every resource matching ``f`` (ordered as :meth:`list`), read cheaply."""
         f = f or ResourceFilter()
         c = resources.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if self._needs_exact_test(f):
                 return self._exact_ids(conn, f)
             return list(conn.execute(select(c.id).where(*self._conditions(f))
@@ -515,7 +519,7 @@ class ResourceStore:
         the first page); a count query otherwise.
         """
         cols = _PAGE_COLUMNS[columns]
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if self._needs_exact_test(f):
                 ids = self._exact_ids(conn, f)
                 page_ids = ids[offset: offset + limit]
@@ -551,7 +555,7 @@ class ResourceStore:
         c = resources.c
         stmt = self._statement(("get_many",), lambda: select(c.data).where(
             c.id.in_(bindparam("ids", expanding=True))))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             data = conn.execute(stmt, {"ids": list(ids)}).scalars().all()
         return [Resource.model_validate(d) for d in data]
 
@@ -573,7 +577,7 @@ class ResourceStore:
         """
         f = f or ResourceFilter()
         c = resources.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             cond = self._conditions(f)
             if not f.include_staff:
                 cond.append(c.location_hidden.is_(False))
@@ -591,7 +595,7 @@ class ResourceStore:
         cutoff = date(y, m + 1, day)
         c = resources.c
         f = ResourceFilter(include_staff=include_staff)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             data = conn.execute(select(c.data).where(
                 *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
                 .order_by(c.last_verified.nulls_first(), c.id)).scalars().all()
@@ -599,14 +603,14 @@ class ResourceStore:
 
     def state_token(self) -> tuple[int, str]:
         """Changes whenever any resource is added or changed (for caches of derived data)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             n, last = conn.execute(select(func.count(), func.max(resources.c.updated_at))
                                    .select_from(resources)).one()
         return int(n), str(last)
 
     def count(self) -> int:
         """Number of live (not deleted) resources, public and staff."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(select(func.count()).select_from(resources)
                                 .where(resources.c.deleted.is_(False))).scalar_one()
 
@@ -631,7 +635,7 @@ class ResourceStore:
 
     def get_user(self, username: str) -> User:
         """The user with this name; raise :class:`NotFoundError` if there is none."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).first()
         if row is None:
             raise NotFoundError("user", username)
@@ -639,7 +643,7 @@ class ResourceStore:
 
     def list_users(self) -> list[User]:
         """All users, by name."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
         return [User(r.username, r.role, tuple(r.areas), r.active, r.password_hash)
                 for r in rows]
