@@ -101,7 +101,7 @@ def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     reached = np.empty(64, dtype=np.int64)
     size = n_reached = 0
     for k in range(len(sources)):
-        s, c = sources[k], source_costs[k]
+        s, c = int(sources[k]), source_costs[k]
         if c <= limit and c < best[s]:
             heap, size, reached, n_reached = _improve(s, c, heap, size, reached, n_reached,
                                                       best, where)
@@ -114,7 +114,7 @@ def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
             remaining -= 1
         d = best[u]
         for j in range(indptr[u], indptr[u + 1]):
-            v = np.int64(indices[j])
+            v = int(indices[j])
             nd = d + weights[j]
             if nd <= limit and nd < best[v]:
                 heap, size, reached, n_reached = _improve(v, nd, heap, size, reached,
@@ -203,9 +203,17 @@ def _run(graph: sparse.csr_matrix, along_weights: np.ndarray | None, sources: np
             raise IndexError(f"{name} must be node indices of the graph (0 … {n - 1})")
     if along_weights is None:
         along_weights = source_along = np.zeros(0)
-    elif len(along_weights) != len(graph.data) or len(source_along) != len(sources):
+    elif (source_along is None or len(along_weights) != len(graph.data)
+          or len(source_along) != len(sources)):
         raise ValueError("one second weight per graph entry and per source is needed")
     return _search(graph.indptr, graph.indices, graph.data,
                    np.asarray(along_weights, dtype=np.float64), sources, source_costs,
                    np.asarray(source_along, dtype=np.float64), float(limit),
                    *_scratch_rows(n), at)
+
+
+def warm_up() -> None:
+    """Compile the search now (about 3 s the first time, then loaded from numba's on-disk
+    cache), so that a service's first request does not wait for it."""
+    graph = sparse.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    cutoff_dijkstra_along(graph, graph.data, [0], [0.0], [0.0], 2.0, [1])

@@ -45,6 +45,7 @@ from geo_service.access import (
     attach_points,
 )
 from geo_service.boundaries import AreaLayer as BoundaryLayer
+from geo_service.cutoff_dijkstra import warm_up
 from geo_service.network import tobler_speed
 from geo_service.region import Region
 from geo_service.resources import (
@@ -140,6 +141,7 @@ class AccessService:
             else 1.0 + 1e-9)
         self._cache: dict[Any, Any] = {}
         self._lock = threading.Lock()
+        warm_up()  # compile the per-request search before the first request
         self._building: dict[Any, threading.Lock] = {}
 
     @classmethod
@@ -343,13 +345,13 @@ class AccessService:
         out = []
         for cat, best in nearest.items():
             pick = within[within_cats == cat]
-            finite = best is not None and math.isfinite(seconds[best])
+            walk_s = seconds[best] if best is not None else math.inf
             out.append({
                 "category": cat, "category_label": vocab.categories[cat].label,
                 "count": len(set(loc.resource_ids[pick])),
                 "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
                 "distance_m": float(d[best]) if best is not None else None,
-                "minutes": seconds[best] / 60 if finite else None,
+                "minutes": walk_s / 60 if math.isfinite(walk_s) else None,
                 "within_threshold": best is not None,
             })
         return out

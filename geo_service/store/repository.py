@@ -13,6 +13,7 @@ change of a resource, whatever it was.
 
 from __future__ import annotations
 
+import builtins
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -565,12 +566,12 @@ class ResourceStore:
         rows, total = self._page(f or ResourceFilter(), "data", limit, offset)
         return Page([Resource.model_validate(r.data) for r in rows], total, limit, offset)
 
-    def all(self, f: ResourceFilter | None = None) -> list[Resource]:
+    def all(self, f: ResourceFilter | None = None) -> builtins.list[Resource]:
         """Every resource matching ``f`` (no paging), e.g. for exports."""
         page = self.list(f, limit=10**9)
         return page.items
 
-    def locations(self, f: ResourceFilter | None = None) -> tuple[list[str], np.ndarray]:
+    def locations(self, f: ResourceFilter | None = None) -> tuple[builtins.list[str], np.ndarray]:
         """Ids and lon/lat (n × 2) of the located resources matching ``f``.
 
         Without ``include_staff``, resources whose location is staff-only are left out.
@@ -587,7 +588,7 @@ class ResourceStore:
         return [r.id for r in rows], xy
 
     def unverified(self, *, months: int = 12, today: date | None = None,
-                   include_staff: bool = True) -> list[Resource]:
+                   include_staff: bool = True) -> builtins.list[Resource]:
         """Live resources not verified for ``months`` months (or never), oldest first."""
         today = today or date.today()
         y, m = divmod(today.year * 12 + today.month - 1 - months, 12)
@@ -641,7 +642,7 @@ class ResourceStore:
             raise NotFoundError("user", username)
         return User(row.username, row.role, tuple(row.areas), row.active, row.password_hash)
 
-    def list_users(self) -> list[User]:
+    def list_users(self) -> builtins.list[User]:
         """All users, by name."""
         with self.reader.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
