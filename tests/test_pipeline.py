@@ -91,6 +91,33 @@ def test_demo_region_reloads(demo_out):
     assert [a.name for a in region.areas] == ["小学校区", "中学校区", "250mメッシュ"]
 
 
+def test_api_difficulty_on_the_demo_matches_the_cli(demo_out, tmp_path):
+    """The service's indicators for the demo, from the region's store layer and from the
+    demo registry's 食料品店, are the CLI's (the mobile-sales stop is not a food store)."""
+    import pandas as pd
+
+    from geo_service.api.access import AccessService
+    from geo_service.api.demo_registry import seed_demo_registry
+    from geo_service.region import Region
+    from geo_service.store.testing import fresh_store
+
+    out, _ = demo_out
+    cli = pd.read_csv(out / "areas.csv", encoding="utf-8-sig")
+    cli = cli[cli["layer"] == "小学校区"].set_index("name")["beyond_share"]
+    region = Region.load(out / "region")
+    store = fresh_store("sqlite", tmp_path)
+    access = AccessService(region, store)
+    for expected_source in ("region", "registry"):
+        if expected_source == "registry":
+            seed_demo_registry(store, region)
+            access.refresh()
+        table, source, n = access.difficulty("小学校区")
+        assert (source, n) == (expected_source, 9)
+        got = table.set_index("name")["beyond_share"]
+        assert got.round(4).to_dict() == cli.round(4).to_dict()
+    assert cli["山手小学校"] == pytest.approx(0.8884, abs=1e-4)
+
+
 def _page_text(path) -> str:
     """The map page with JSON \\uXXXX escapes decoded, as the browser sees the strings."""
     text = path.read_text(encoding="utf-8")

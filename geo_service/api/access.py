@@ -46,6 +46,7 @@ from geo_service.access import (
 )
 from geo_service.boundaries import AreaLayer as BoundaryLayer
 from geo_service.cutoff_dijkstra import warm_up
+from geo_service.layers import load_resource_layer
 from geo_service.network import tobler_speed
 from geo_service.region import Region
 from geo_service.resources import (
@@ -60,6 +61,7 @@ from geo_service.resources import (
 )
 from geo_service.store import ResourceFilter, ResourceStore
 from geo_service.store.schema import resources as resources_table
+from geo_service.stores import counted
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.
@@ -523,8 +525,8 @@ class AccessService:
                 geometry=_points(loc.lonlat[pick]).to_numpy(), crs=4326).to_crs(self.net.crs)
             return "registry", stores, DistanceField(self.net, loc.attachment.take(pick))
         for key, gdf in self.region.resources.items():
-            if "food" in key:
-                stores = gdf.to_crs(self.net.crs)
+            if "food" in key:  # the categories its layer definition counts, as the CLI does
+                stores = counted(gdf, load_resource_layer(key)).to_crs(self.net.crs)
                 return "region", stores, self.region.distance_field(stores, source="food stores")
         raise LookupError("neither the registry nor the region has food stores "
                           "(食料品店) for the difficulty indicators")

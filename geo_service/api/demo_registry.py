@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 
 from geo_service._errors import InputError
+from geo_service.layers import load_resource_layer
 from geo_service.region import Region
 from geo_service.resources import ResourceFields, load_vocabulary
 from geo_service.store import ResourceStore
@@ -24,8 +25,12 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
     items: list[ResourceFields] = []
     for key, gdf in region.resources.items():
         pts = gdf.to_crs(4326)
+        # a food-layer category the layer counts is a 食料品店; the others (a mobile sales
+        # stop) keep their own registry category, as in the engine's indicators
+        counted = set(load_resource_layer(key).included_ids) if "food" in key else set()
         for _, row in pts.iterrows():
-            category = "食料品店" if "food" in key else _registry_category(key, row["category"])
+            category = ("食料品店" if row["category"] in counted
+                        else _registry_category(key, row["category"]))
             if category is None:
                 continue
             items.append(ResourceFields(
@@ -66,8 +71,6 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
 
 def _registry_category(layer_id: str, category_id: str) -> str | None:
     """The registry category of an engine layer's category (by id, label or alias)."""
-    from geo_service.layers import load_resource_layer
-
     vocab = load_vocabulary()
     names = [category_id]
     try:
