@@ -345,3 +345,11 @@ def test_docs_page_needs_no_internet(client):
             r = client.get(u)
             assert r.status_code == 200 and len(r.content) > 500, u
     assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_registry_file_follows_the_data_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
+    assert ServiceSettings().database_url == f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", "sqlite:////elsewhere/r.sqlite3")
+    assert ServiceSettings().database_url == "sqlite:////elsewhere/r.sqlite3"

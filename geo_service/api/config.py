@@ -3,12 +3,14 @@
 Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or in a
 ``.env`` file):
 
-- ``DATABASE_URL``: the registry database; default a SQLite file ``data/registry.sqlite3``
-  created on first start. For a shared deployment ``postgresql+psycopg://user:pw@host/db``.
+- ``DATA_DIR``: the service's own files (default ``data/`` of the checkout).
+- ``DATABASE_URL``: the registry database; default a SQLite file ``registry.sqlite3`` in
+  ``DATA_DIR``, created on first start. For a shared deployment
+  ``postgresql+psycopg://user:pw@host/db``.
 - ``REGION_DIR``: a saved region (``Region.save``) loaded once at start-up for the walking
   routes; unset means none (``geo-service serve`` then builds and serves the synthetic demo
   region with a demo registry, unless ``--no-demo``).
-- ``SECRET_KEY``: token-signing key; default a random key kept in ``data/secret_key``.
+- ``SECRET_KEY``: token-signing key; default a random key kept in ``DATA_DIR/secret_key``.
 - ``TOKEN_MINUTES``: token lifetime (60).
 - ``CORS_ORIGINS``: JSON list of allowed browser origins (``[]`` = no CORS headers).
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo_service import settings as analysis
@@ -39,7 +41,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", env_file=".env",
                                       extra="ignore")
 
-    database_url: str = f"sqlite:///{DATA_DIR / 'registry.sqlite3'}"
+    database_url: str = ""  # "" → the SQLite file in data_dir (see _default_database)
     region_dir: Path | None = None
     secret_key: str | None = None
     token_minutes: float = Field(default=60, gt=0)
@@ -49,3 +51,9 @@ class ServiceSettings(BaseSettings):
     nearby_max_minutes: float = Field(default=30, gt=0)
     threads: int = Field(default=2, gt=0)
     data_dir: Path = DATA_DIR
+
+    @model_validator(mode="after")
+    def _default_database(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
+        return self
