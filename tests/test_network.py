@@ -200,3 +200,55 @@ def test_dem_sampling(tmp_path):
     east = np.flatnonzero((hilly.node_xy[hilly.edge_v, 0] - hilly.node_xy[hilly.edge_u, 0]) > 0)
     t_uv, t_vu = hilly.edge_seconds
     assert (t_uv[east] > t_vu[east]).all()  # going east is uphill
+
+
+@pytest.fixture
+def overpass_offline(monkeypatch, tmp_path):
+    """osmnx's own download code, with its two HTTP exchanges answered offline: Nominatim
+    geocodes "門司港" to a polygon round the area, Overpass returns the real 門司港 walk
+    response (../shared). Yields the Overpass queries osmnx sent."""
+    import osmnx._nominatim
+    import osmnx._overpass
+
+    from geo_service import settings
+
+    response = json.loads(shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json")
+                          .read_text(encoding="utf-8"))
+    sent: list[str] = []
+
+    def overpass(data):
+        sent.append(data["data"])
+        return response
+
+    w, s, e, n = 130.945, 33.92, 130.975, 33.95
+    place = {"place_id": 1, "osm_type": "relation", "osm_id": 1, "class": "boundary",
+             "type": "administrative", "importance": 0.9, "lat": "33.94", "lon": "130.96",
+             "display_name": "門司港, 門司区, 北九州市, 日本", "name": "門司港",
+             "boundingbox": [str(s), str(n), str(w), str(e)],
+             "geojson": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n],
+                                                            [w, s]]]}}
+    monkeypatch.setattr(osmnx._overpass, "_overpass_request", overpass)
+    monkeypatch.setattr(osmnx._nominatim, "_nominatim_request", lambda *a, **k: [place])
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    return sent
+
+
+@pytest.mark.parametrize("how", ["place", "bbox"])
+def test_online_network_download_path_offline(overpass_offline, how):
+    """--place / --bbox run osmnx's download code (query, graph, truncation to the area,
+    simplification) and build the network from its graph."""
+    from geo_service.pipeline import load_network
+
+    if how == "place":
+        net = load_network(None, "門司港", dem=None, speed=1.0)
+    else:
+        net = load_network(None, None, dem=None, speed=1.0, bbox="130.945,33.92,130.975,33.95")
+    assert overpass_offline and all('"highway"' in q for q in overpass_offline)  # walk filter
+    assert net.crs.to_epsg() == 6670 and net.walking_speed_mps == 1.0
+    lon, lat = net.to_geographic.transform(net.node_xy[:, 0], net.node_xy[:, 1])
+    # truncated to the asked area (osmnx keeps the nodes inside; edges may reach out)
+    inside = (lon > 130.944) & (lon < 130.976) & (lat > 33.919) & (lat < 33.951)
+    assert inside.mean() > 0.95
+    whole = load_walk_network(shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json"))
+    assert 300 < net.n_nodes < whole.n_nodes  # part of the file's 4.8 × 4 km
+    assert (net.distance_graph.data > 0).all()
