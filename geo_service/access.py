@@ -271,23 +271,12 @@ class PointSearch:
 
     def seconds(self, targets: Attachment, limit: float) -> np.ndarray:
         """Shortest walking time (s) from the point to each target."""
-        net, e, a = self.net, targets.edge, targets.offset
-        length = net.edge_length[e]
-        t_uv, t_vu = (t[e] for t in net.edge_seconds)
-        speed = net.walking_speed_mps
-        s = targets.connector / speed + self._via_ends(
-            net.time_graph, self.t_ends, limit, e, a / length * t_uv, (length - a) / length * t_vu)
-        same = np.flatnonzero(e == self.edge)
-        along = a[same] - self.origin.offset[0]
-        direct = (self.origin.connector[0] + targets.connector[same]) / speed + np.where(
-            along >= 0, along / length[same] * t_uv[same], -along / length[same] * t_vu[same])
-        s[same] = np.minimum(s[same], direct)
-        return s
+        return self.quickest(targets, limit)[0]
 
     def quickest(self, targets: Attachment, limit: float) -> tuple[np.ndarray, np.ndarray]:
-        """The quickest walk to each target: its seconds (as :meth:`seconds`) and its
-        metres (the length of that walk, which on slopes may exceed :meth:`metres`; NaN
-        where the target is not reached within ``limit``). One search, by time."""
+        """The quickest walk to each target: its seconds and its metres (the length of
+        that walk, which on slopes may exceed :meth:`metres`; NaN where the target is not
+        reached within ``limit``). One search, by time."""
         net, e, a, c = self.net, targets.edge, targets.offset, targets.connector
         length = net.edge_length[e]
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
