@@ -1,0 +1,119 @@
+"""The API's answers on the demo stay byte for byte what they were (refactoring guard).
+
+A fixed set of public and staff requests is sent to the service on the synthetic demo
+region and registry; each body is compared with the file recorded in
+``tests/data/api_demo/``. Resource ids are made deterministic while the demo registry is
+seeded (they are random otherwise) and staff timestamps are replaced by ``<time>``;
+everything else must match exactly. ``GEO_SERVICE_RECORD_RESPONSES=1`` records the files
+again (only when an answer is meant to change; review the diff).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "api_demo"
+_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory):
+    from geo_service.api import create_app
+    from geo_service.auth import hash_password
+    from geo_service.demo import run_demo
+    from geo_service.region import Region
+    from geo_service.store import open_store
+
+    folder = tmp_path_factory.mktemp("demo")
+    run_demo(folder / "out")
+    region_dir = folder / "out" / "region"
+    url = f"sqlite:///{folder / 'registry.sqlite3'}"
+    store = open_store(url)
+    from geo_service.api.demo_registry import seed_demo_registry
+
+    counter = itertools.count(1)
+    with pytest.MonkeyPatch.context() as mp:  # ids r-000000000001, r-000000000002 …
+        mp.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter) << 80))
+        seed_demo_registry(store, Region.load(region_dir))
+    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    settings = _settings(database_url=url, region_dir=region_dir, data_dir=folder,
+                         secret_key="k" * 40)
+    client = TestClient(create_app(settings))
+    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
+    staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    from geo_service.store import ResourceFilter
+
+    names = {r.id: r.name for r in store.all(ResourceFilter(include_staff=True))}
+    assert sorted(names) == [f"r-{k:012x}" for k in range(1, len(names) + 1)]
+    return client, staff, names, Region.load(region_dir)
+
+
+def _settings(**values):
+    try:
+        from geo_service.config import ServiceSettings
+    except ImportError:  # before the settings moved out of the API package
+        from geo_service.api.config import ServiceSettings
+    return ServiceSettings(**values)
+
+
+def _points(region) -> list[tuple[float, float]]:
+    """Three demand points (valley, river, hill) as (lon, lat)."""
+    pts = region.demand.to_crs(4326).geometry
+    return [(round(pts.iloc[i].x, 6), round(pts.iloc[i].y, 6)) for i in (0, 700, 1400)]
+
+
+def _requests(region, names: dict[str, str]) -> list[tuple[str, str, bool]]:
+    """(file name, path, as staff) of every recorded request."""
+    by_name = {v: k for k, v in names.items()}
+    out = [("health", "/health", False),
+           ("resources", "/resources", False),
+           ("resources_staff", "/resources?limit=100", True),
+           ("resources_food", "/resources?category=食料品店", False),
+           ("resources_keyword", "/resources?q=サロン", False),
+           ("export_geojson", "/resources/export?format=geojson", False),
+           ("export_csv", "/resources/export?format=csv", False),
+           ("areas", "/areas/小学校区", False),
+           ("areas_staff", "/areas/小学校区", True),
+           ("areas_junior", "/areas/中学校区", False),
+           ("difficulty", "/difficulty/小学校区", False),
+           ("difficulty_mesh", "/difficulty/250mメッシュ", False)]
+    for k, (lon, lat) in enumerate(_points(region)):
+        out += [(f"nearby_{k}", f"/nearby?lat={lat}&lon={lon}&minutes=15", False),
+                (f"nearby_staff_{k}", f"/nearby?lat={lat}&lon={lon}&minutes=30", True),
+                (f"nearby_cat_{k}", f"/nearby?lat={lat}&lon={lon}&category=食料品店,サロン",
+                 False),
+                (f"reach_{k}", f"/reach?lat={lat}&lon={lon}", False),
+                (f"reach_staff_{k}", f"/reach?lat={lat}&lon={lon}", True)]
+    for name in ("まごころ配食サービス", "見守り訪問", "移動スーパー さかみち号"):
+        out.append((f"resource_reach_{name}", f"/resources/{by_name[name]}/reach", False))
+    first_place = sorted(n for n in by_name if "サロン" in n or "スーパー" in n)[0]
+    out.append(("resource_reach_place", f"/resources/{by_name[first_place]}/reach", False))
+    return out
+
+
+def _normalised(body: bytes) -> bytes:
+    return _TIME.sub(b"<time>", body)
+
+
+def test_demo_answers_are_unchanged(demo_client):
+    client, staff, names, region = demo_client
+    record = os.environ.get("GEO_SERVICE_RECORD_RESPONSES") == "1"
+    RECORDED.mkdir(parents=True, exist_ok=True)
+    checked = []
+    for file, path, as_staff in _requests(region, names):
+        response = client.get(path, headers=staff if as_staff else {})
+        assert response.status_code == 200, (path, response.text[:300])
+        body = _normalised(response.content)
+        target = RECORDED / f"{file}.txt"
+        if record:
+            target.write_bytes(body)
+        assert target.read_bytes() == body, f"{path} answers differently than recorded"
+        checked.append(file)
+    assert len(checked) == 12 + 3 * 5 + 4
