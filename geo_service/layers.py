@@ -133,7 +133,7 @@ def _layer_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         return path
-    return settings.layers_dir / f"{name_or_path}.toml"
+    return settings.layers_dir() / f"{name_or_path}.toml"
 
 
 def load_resource_layer(name_or_path: str | Path = "food_stores") -> ResourceLayer:

@@ -21,7 +21,7 @@ Sources (:func:`load_walk_network` picks one by file name):
   parsed by osmnx, filtered to walkable ways, simplified;
 - OSM PBF (``.osm.pbf``, ``.pbf``): read with pyrosm's walking filter;
 - osmnx GraphML (``.graphml``), taken as it is (osmnx graphs are already filtered);
-- online, by place name or bounding box through osmnx (cached in ``settings.cache_dir``).
+- online, by place name or bounding box through osmnx (cached in ``settings.cache_dir()``).
 
 Walking ignores one-way restrictions; footways, paths, steps and pedestrian streets
 count; motorways, ``foot=no``, private access and areas do not.
@@ -488,7 +488,7 @@ def network_from_pbf(path: str | Path) -> WalkNetwork:
 def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
     """Download the walking network of a place (e.g. ``"門司区, 北九州市, 日本"``).
 
-    Needs the internet; responses are cached in ``settings.cache_dir``.
+    Needs the internet; responses are cached in ``settings.cache_dir()``.
     """
     import osmnx as ox
 
@@ -560,7 +560,7 @@ def _configure_osmnx_cache() -> None:
     import osmnx as ox
 
     ox.settings.use_cache = True
-    ox.settings.cache_folder = str(settings.cache_dir)
+    ox.settings.cache_folder = str(settings.cache_dir())
 
 
 def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,

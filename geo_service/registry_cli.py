@@ -2,7 +2,7 @@
 ``users add``. Registered on the main Typer app by :func:`register`.
 
 Every command reads the deployment settings (``GEO_SERVICE_DATABASE_URL`` …, see
-:mod:`geo_service.api.config`); ``--database-url`` overrides the database.
+:mod:`geo_service.config`); ``--database-url`` overrides the database.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ users_app = typer.Typer(help="Manage staff users (coordinators, admins).", no_ar
 
 DatabaseOpt = Annotated[str | None, typer.Option(
     "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
-    "the SQLite file data/registry.sqlite3).")]
+    "the SQLite file registry.sqlite3 in the data directory, GEO_SERVICE_DATA_DIR).")]
 
 
 def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
-    from geo_service.api.config import ServiceSettings
+    from geo_service.config import ServiceSettings
 
     settings = ServiceSettings()
     if database_url:

@@ -137,9 +137,9 @@ def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
     Parameters
     ----------
     path
-        Another vocabulary file; default ``settings.layers_dir / "resource_categories.toml"``.
+        Another vocabulary file; default ``settings.layers_dir() / "resource_categories.toml"``.
     """
-    path = Path(path) if path is not None else settings.layers_dir / "resource_categories.toml"
+    path = Path(path) if path is not None else settings.layers_dir() / "resource_categories.toml"
     with open(path, "rb") as f:
         spec = tomllib.load(f)
     cats: dict[str, Category] = {}

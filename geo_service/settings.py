@@ -1,6 +1,8 @@
 """Analysis defaults, typed and documented in one place.
 
 Every default can be overridden per call; the CLI exposes the common ones as options.
+(The deployment settings of the API and the registry — database, data directory, secret
+key … — are in :mod:`geo_service.config`.)
 
 - ``threshold_m`` (500): the walking distance beyond which a person counts as having
   difficult access to a food store. MAFF's 食料品アクセス困難人口 uses 500 m (straight
@@ -17,17 +19,24 @@ Every default can be overridden per call; the CLI exposes the common ones as opt
   (a real island, a hamlet whose only path is broken) it stays, and is reported unreachable.
 - ``demand_spacing_m`` (50): spacing of residential demand points placed along the
   walkable streets inside a population polygon.
-- ``class_breaks`` (0.1, 0.2, 0.3, 0.5): default class limits of the share of 65+ beyond
-  the threshold, used when a layer definition gives none.
 - ``exchange_crs`` ("EPSG:4326"): CRS of every file geo-service writes (RFC 7946 GeoJSON).
-- ``layers_dir``: folder of the declarative layer definitions (``layers/`` beside the
-  package; override with the environment variable ``GEO_SERVICE_LAYERS_DIR``).
-- ``cache_dir``: osmnx download cache (``GEO_SERVICE_CACHE_DIR``, default ``data/cache``).
+
+Folders are functions, read from the environment each time they are called (a variable
+set after import takes effect):
+
+- :func:`layers_dir`: the declarative layer definitions; ``GEO_SERVICE_LAYERS_DIR``, else
+  the definitions installed with the package (``geo_service.layer_definitions``, which is
+  the repository's ``layers/`` folder; an editable install, or a checkout that is not
+  installed, reads that folder itself).
+- :func:`cache_dir`: the osmnx download cache; ``GEO_SERVICE_CACHE_DIR``, else ``cache``
+  in the data directory (:func:`geo_service.config.data_dir`).
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 threshold_m: float = 500.0
@@ -36,9 +45,28 @@ max_snap_m: float = 1000.0
 fragment_max_nodes: int = 20
 fragment_snap_m: float = 100.0
 demand_spacing_m: float = 50.0
-class_breaks: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)
 exchange_crs: str = "EPSG:4326"
 
-_project_root = Path(__file__).resolve().parent.parent
-layers_dir: Path = Path(os.environ.get("GEO_SERVICE_LAYERS_DIR", _project_root / "layers"))
-cache_dir: Path = Path(os.environ.get("GEO_SERVICE_CACHE_DIR", _project_root / "data" / "cache"))
+
+def layers_dir() -> Path:
+    """Folder of the layer definitions (``GEO_SERVICE_LAYERS_DIR`` or the shipped ones)."""
+    if folder := os.environ.get("GEO_SERVICE_LAYERS_DIR"):
+        return Path(folder)
+    return _shipped_layers_dir()
+
+
+@cache
+def _shipped_layers_dir() -> Path:
+    try:
+        return Path(str(files("geo_service.layer_definitions")))
+    except ModuleNotFoundError:  # a checkout on sys.path that is not installed
+        return Path(__file__).resolve().parent.parent / "layers"
+
+
+def cache_dir() -> Path:
+    """Folder of the osmnx download cache (``GEO_SERVICE_CACHE_DIR`` or ``DATA_DIR/cache``)."""
+    if folder := os.environ.get("GEO_SERVICE_CACHE_DIR"):
+        return Path(folder)
+    from geo_service.config import data_dir
+
+    return data_dir() / "cache"

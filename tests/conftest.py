@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_dir_in_tmp(tmp_path_factory):
+    """The service's data folder (registry file, secret key, demo region, download cache)
+    is a temporary one in every test, never the user's own (GEO_SERVICE_DATA_DIR)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path_factory.mktemp("data_dir")))
+        mp.delenv("GEO_SERVICE_CACHE_DIR", raising=False)
+        yield
+
+
 def shared_file(relative: str) -> Path:
     """Path to a file of ../shared/data, skipping the test when it is absent."""
     path = SHARED_DATA / relative

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.api.config import ServiceSettings
 from geo_service.auth import create_token, hash_password
+from geo_service.config import ServiceSettings
 from geo_service.store.testing import fresh_store
 
 DATA = Path(__file__).parent / "data" / "registry"

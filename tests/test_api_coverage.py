@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from geo_service.access import DistanceField, attach_points
 from geo_service.api import create_app
 from geo_service.api.access import AccessService
-from geo_service.api.config import ServiceSettings
 from geo_service.auth import hash_password
+from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store.testing import fresh_store
 from tests.api.grid import grid_region, lonlat

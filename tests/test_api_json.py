@@ -78,7 +78,7 @@ def test_health_count_follows_registry_edits(tmp_path):
     from fastapi.testclient import TestClient
 
     from geo_service.api import create_app
-    from geo_service.api.config import ServiceSettings
+    from geo_service.config import ServiceSettings
 
     store = fresh_store("sqlite", tmp_path)
     access = AccessService(grid_region(), store)
@@ -98,7 +98,7 @@ def test_threads_setting_sizes_the_thread_pool(tmp_path):
     from fastapi.testclient import TestClient
 
     from geo_service.api import create_app
-    from geo_service.api.config import ServiceSettings
+    from geo_service.config import ServiceSettings
 
     settings_ = ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
                                 secret_key="k" * 40, threads=3)

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from geo_service.api import create_app, features, views
 from geo_service.api.access import AccessService
-from geo_service.api.config import ServiceSettings
+from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store import ResourceFilter, ResourceStore, create_store_engine
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
 from geo_service.api.access import AccessService
-from geo_service.api.config import ServiceSettings
 from geo_service.auth import hash_password
+from geo_service.config import ServiceSettings
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
 from tests.api.grid import grid_region, lonlat
 

@@ -93,8 +93,8 @@ def test_users_add(db):
 
 
 def test_serve_set_up_builds_demo_region_and_registry(db, tmp_path, monkeypatch):
-    from geo_service.api.config import ServiceSettings
     from geo_service.api.main import app_from_env
+    from geo_service.config import ServiceSettings
     from geo_service.registry_cli import prepare_demo
 
     region = prepare_demo(ServiceSettings())

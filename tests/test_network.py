@@ -210,8 +210,6 @@ def overpass_offline(monkeypatch, tmp_path):
     import osmnx._nominatim
     import osmnx._overpass
 
-    from geo_service import settings
-
     response = json.loads(shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json")
                           .read_text(encoding="utf-8"))
     sent: list[str] = []
@@ -229,7 +227,7 @@ def overpass_offline(monkeypatch, tmp_path):
                                                             [w, s]]]}}
     monkeypatch.setattr(osmnx._overpass, "_overpass_request", overpass)
     monkeypatch.setattr(osmnx._nominatim, "_nominatim_request", lambda *a, **k: [place])
-    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    monkeypatch.setenv("GEO_SERVICE_CACHE_DIR", str(tmp_path / "cache"))
     return sent
 
 

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
-from geo_service.api.config import ServiceSettings
 from geo_service.auth import AuthenticationError, check_admin, user_from_token
+from geo_service.config import ServiceSettings
 from geo_service.store import ResourceStore, User
 
 

@@ -13,11 +13,11 @@ from fastapi_offline import FastAPIOffline
 
 from geo_service import __version__
 from geo_service._errors import DuplicateIdError, InputError
-from geo_service.api.config import ServiceSettings
 from geo_service.api.deps import AppState
 from geo_service.api.routes import auth, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
+from geo_service.config import ServiceSettings
 from geo_service.store import NotFoundError, ResourceStore, open_store
 
 
@@ -60,7 +60,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     Parameters
     ----------
     settings
-        Deployment settings (default: from the environment, see :mod:`.config`).
+        Deployment settings (default: from the environment, see :mod:`geo_service.config`).
     store
         An open store; default :func:`~geo_service.store.open_store` on
         ``settings.database_url`` (a SQLite file is created on first start).

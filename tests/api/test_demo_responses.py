@@ -56,10 +56,8 @@ def demo_client(tmp_path_factory):
 
 
 def _settings(**values):
-    try:
-        from geo_service.config import ServiceSettings
-    except ImportError:  # before the settings moved out of the API package
-        from geo_service.api.config import ServiceSettings
+    from geo_service.config import ServiceSettings
+
     return ServiceSettings(**values)
 
 

@@ -1,9 +1,8 @@
-"""Alembic environment: runs on the connection the store hands over, or on the ini URL."""
+"""Alembic environment: runs on the connection the store hands over or, by hand, on a URL."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
 from geo_service.store.schema import metadata
 
@@ -18,9 +17,14 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 connection = config.attributes.get("connection")
-# by hand:  alembic -x url=postgresql+psycopg://… upgrade head  (default: alembic.ini's URL)
+# by hand:  alembic -x url=postgresql+psycopg://… upgrade head  (default: the service's
+# database, as geo_service.config.ServiceSettings names it)
 url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
     "sqlalchemy.url")
+if not url and connection is None:
+    from geo_service.config import ServiceSettings
+
+    url = ServiceSettings().database_url
 if context.is_offline_mode():
     context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
@@ -28,6 +32,8 @@ if context.is_offline_mode():
 elif connection is not None:
     _run(connection)
 else:
-    engine = create_engine(url)
+    from geo_service.store import create_store_engine  # a SQLite file's folder is created
+
+    engine = create_store_engine(url)
     with engine.begin() as conn:
         _run(conn)

@@ -1,9 +1,15 @@
 """Deployment settings of the API and the registry (pydantic-settings, one place).
 
-Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or in a
-``.env`` file):
+The analysis defaults (threshold, walking speed, snapping …) and the folders of the layer
+definitions and the download cache are in :mod:`geo_service.settings`.
 
-- ``DATA_DIR``: the service's own files (default ``data/`` of the checkout).
+Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or in a
+``.env`` file); :class:`ServiceSettings` reads them when it is created:
+
+- ``DATA_DIR``: the service's own files — the registry file, the secret key, the demo
+  region, and (``cache/``) the osmnx download cache. Default: the per-user data directory
+  (``platformdirs.user_data_dir("geo-service")``: ``~/.local/share/geo-service`` on Linux),
+  never the checkout or the installed package; see :func:`data_dir`.
 - ``DATABASE_URL``: the registry database; default a SQLite file ``registry.sqlite3`` in
   ``DATA_DIR``, created on first start. For a shared deployment
   ``postgresql+psycopg://user:pw@host/db``.
@@ -25,14 +31,25 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import platformdirs
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geo_service import settings as analysis
 
-DATA_DIR = Path(analysis.__file__).resolve().parent.parent / "data"
+def default_data_dir() -> Path:
+    """The per-user data directory of geo-service (platformdirs)."""
+    return Path(platformdirs.user_data_dir("geo-service"))
+
+
+def data_dir() -> Path:
+    """``GEO_SERVICE_DATA_DIR`` or :func:`default_data_dir`, read when called (for code
+    that has no :class:`ServiceSettings`, such as the download cache)."""
+    if folder := os.environ.get("GEO_SERVICE_DATA_DIR"):
+        return Path(folder)
+    return default_data_dir()
 
 
 class ServiceSettings(BaseSettings):
@@ -50,7 +67,7 @@ class ServiceSettings(BaseSettings):
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)
     threads: int = Field(default=2, gt=0)
-    data_dir: Path = DATA_DIR
+    data_dir: Path = Field(default_factory=default_data_dir)
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:
