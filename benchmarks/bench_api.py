@@ -115,12 +115,13 @@ def bounds() -> tuple[float, float, float, float]:
 
 def registry_items(b: tuple[float, float, float, float]) -> list:
     """5,000 resources spread over the region (fixed seed)."""
-    from geo_service.resources import ResourceFields, load_vocabulary
+    from geo_service.layers import load_vocabulary
+    from geo_service.resources import ResourceFields
 
     rng = random.Random(SEED)
     vocab = load_vocabulary()
-    places = [k for k, c in vocab.categories.items() if c.kind == "place"]
-    services = [k for k, c in vocab.categories.items() if c.kind == "service"]
+    places = [k for k, c in vocab.by_id.items() if c.kind == "place"]
+    services = [k for k, c in vocab.by_id.items() if c.kind == "service"]
     w, s, e, n = b
     items = []
     for k in range(N_RESOURCES):
@@ -164,13 +165,11 @@ def registry_items(b: tuple[float, float, float, float]) -> list:
 
 def fill_registry(url: str, items: list) -> None:
     from geo_service.region import Region
-    from geo_service.resources import AreaLayer
     from geo_service.store import open_store
     from geo_service.store.testing import fresh_store
 
     region = Region.load(REGION_DIR)
-    layers = {a.name: AreaLayer.from_geodataframe(a.areas, a.name, id_column="area_id",
-                                                  name_column="name") for a in region.areas}
+    layers = {a.name: a for a in region.areas}
     if url.startswith("postgresql"):
         os.environ["GEO_SERVICE_TEST_PG_URL"] = url
         store = fresh_store("postgis", Path("."), layers=layers)

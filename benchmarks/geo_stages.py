@@ -1,11 +1,11 @@
 """Run ``geo-service difficulty`` in-process with per-stage wall time and memory.
 
 Calls exactly what the CLI calls (``load_resource_layer(...).restricted(...)``,
-``pipeline.build_region``, ``pipeline.run_difficulty``) with a ``pipeline.Stages`` hook
-that records, at the start of every stage and at the end, the wall clock, the current
-RSS and the peak RSS so far. Stage seconds are the pipeline's own; "import" and "other"
-(work outside any named stage, e.g. loading the layer definition) are added so the rows
-sum to the process's wall time.
+``pipeline.build_region``, ``pipeline.compute_difficulty``, ``pipeline.write_difficulty``)
+with a ``pipeline.Stages`` hook that records, at the start of every stage and at the end,
+the wall clock, the current RSS and the peak RSS so far. Stage seconds are the pipeline's
+own; "import" and "other" (work outside any named stage, e.g. loading the layer
+definition) are added so the rows sum to the process's wall time.
 
 Usage (``bench_pipeline.py`` runs it; it can also run alone)::
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     from geo_service.layers import load_resource_layer
-    from geo_service.pipeline import Stages, build_region, run_difficulty
+    from geo_service.pipeline import Stages, build_region, compute_difficulty, write_difficulty
 
     marks: list[tuple[str, float, float, float]] = [("import", time.perf_counter(), *_mem())]
     stages = Stages(on_start=lambda name: marks.append((name, time.perf_counter(), *_mem())))
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     region = build_region(network=d / "grid.osm.pbf", stores=str(d / "stores.csv"),
                           population=[d / "population.csv"], areas=[str(d / "areas.geojson")],
                           layer=layer, stages=stages)
-    result = run_difficulty(region, args.out, layer=layer, stages=stages)
+    result = compute_difficulty(region, layer=layer, stages=stages)
+    write_difficulty(result, args.out, stages=stages)
     end = time.perf_counter()
     if profiler is not None:
         profiler.stop()

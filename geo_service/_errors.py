@@ -70,3 +70,7 @@ class PopulationError(InputError):
 
 class EncodingError(InputError):
     """A text file is in neither UTF-8 (with or without BOM) nor CP932."""
+
+
+class ServiceAreaError(InputError):
+    """A service area is malformed or names areas that are not in the boundary layer."""

@@ -221,15 +221,38 @@ class DistanceField:
         return distance, seconds, nearest
 
 
-def node_distances_from(net: WalkNetwork, origin: Attachment, *,
-                        limit_m: float = np.inf) -> np.ndarray:
-    """Network distance from one attached origin to every node, ``inf`` past ``limit_m``."""
-    e = origin.edge[:1]
-    u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-    a, c = origin.offset[:1], origin.connector[:1]
-    n = net.n_nodes
-    graph = _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c)
-    return dijkstra(graph, directed=True, indices=n, limit=limit_m)[:n]
+#: lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
+#: (common on hand-made grids) should not fall out of it because of that (seconds).
+BAND_TOLERANCE_S = 1e-6
+
+
+def isochrone_polygon(net: WalkNetwork, node_seconds: np.ndarray, minutes: float, *,
+                      buffer_m: float = 40.0, simplify_m: float = 10.0) -> shapely.Geometry:
+    """The area around the streets from which a resource is reached within ``minutes``.
+
+    Parameters
+    ----------
+    net
+        The walking network.
+    node_seconds
+        Walking time (s) from every node to the resource, e.g.
+        :attr:`DistanceField.node_seconds`.
+    minutes
+        The band's limit.
+    buffer_m, simplify_m
+        Width added around each street whose both ends lie within the limit, and the
+        tolerance the union is simplified with (metres).
+
+    Returns
+    -------
+    A (Multi)Polygon in the network's metric CRS; empty when no street lies within.
+    """
+    limit = minutes * 60 + BAND_TOLERANCE_S
+    inside = (node_seconds[net.edge_u] <= limit) & (node_seconds[net.edge_v] <= limit)
+    lines = net.edge_geometry[inside]
+    if len(lines) == 0:
+        return shapely.Polygon()
+    return shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=2)).simplify(simplify_m)
 
 
 class PointSearch:

@@ -18,14 +18,18 @@ mapping table; :func:`mesh_layer` gives JIS mesh cells.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from geo_service._errors import DuplicateIdError, InputError
+from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError
 from geo_service.mesh import mesh_polygons
 from geo_service.readers import find_column, read_table, read_vector, repair_polygons
 
@@ -34,18 +38,53 @@ NAME_ALIASES = ("name", "名称", "名前", "area_name", "地区名", "校区名
 _KSJ = {"A27": "小学校区", "A32": "中学校区"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class AreaLayer:
-    """A named set of areas: a GeoDataFrame with ``area_id``, ``name``, ``geometry``."""
+    """A named set of areas: a GeoDataFrame with ``area_id``, ``name``, ``geometry``.
+
+    The one area layer of the package: the indicators aggregate to it, the registry draws
+    ``areas`` service areas from it (:meth:`union`, in lon/lat) and resolves area names
+    written by coordinators (:meth:`resolve_name`).
+    """
 
     name: str
     areas: gpd.GeoDataFrame
     source: str = ""
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_geodataframe(cls, gdf: gpd.GeoDataFrame, name: str, *,
+                          id_column: str = "area_id", name_column: str = "name",
+                          source: str = "") -> AreaLayer:
+        """A layer from any polygon GeoDataFrame with a CRS, an id and a name column."""
+        for col in (id_column, name_column):
+            if col not in gdf.columns:
+                raise InputError("column not found in the boundary layer", file=name, column=col)
+        if gdf.crs is None:
+            raise InputError("boundary layer has no CRS", file=name)
+        areas = gpd.GeoDataFrame({"area_id": gdf[id_column].astype(str).to_numpy(),
+                                  "name": gdf[name_column].astype(str).to_numpy()},
+                                 geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
+        return cls(name, areas, source)
+
     def to_crs(self, crs: object) -> AreaLayer:
         """The same layer in another CRS."""
         return AreaLayer(self.name, self.areas.to_crs(crs), self.source, self.notes)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        """The area ids, in layer order."""
+        return [str(v) for v in self.areas["area_id"]]
+
+    @cached_property
+    def names(self) -> list[str]:
+        """The area names, in layer order."""
+        return [str(v) for v in self.areas["name"]]
+
+    @cached_property
+    def lonlat(self) -> np.ndarray:
+        """The area polygons in EPSG:4326 (shapely geometries, layer order)."""
+        return np.asarray(self.areas.to_crs(4326).geometry.values, dtype=object)
 
     def assign(self, points: gpd.GeoSeries) -> np.ndarray:
         """Index (into ``areas``) of the area holding each point, −1 for none.
@@ -59,6 +98,42 @@ class AreaLayer:
         first = np.unique(which, return_index=True)[1]
         out[which[first]] = area[first]
         return out
+
+    def union(self, area_ids: Iterable[str]) -> shapely.Geometry:
+        """The union of the named areas' polygons (lon/lat); raise for an unknown id."""
+        index = {a: i for i, a in enumerate(self.ids)}
+        picked = []
+        for a in area_ids:
+            if a not in index:
+                raise ServiceAreaError(f"no such area in layer {self.name!r}",
+                                       column="service_area.area_ids", value=a)
+            picked.append(self.lonlat[index[a]])
+        return shapely.union_all(picked)
+
+    def resolve_name(self, text: str) -> str | None:
+        """The id of the area called ``text`` (with or without 校区/学区/地区), else None."""
+        wanted = _area_key(text)
+        for area_id, area_name in zip(self.ids, self.names, strict=True):
+            if wanted in (_area_key(area_name), _norm(area_id)):
+                return area_id
+        return None
+
+
+_AREA_SUFFIXES = (
+    "小学校区", "中学校区", "校区", "学区", "地区", "小学校", "中学校", "地域", "圏域",
+)
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", str(text)).strip().lower()
+
+
+def _area_key(text: str) -> str:
+    t = _norm(text)
+    for suffix in _AREA_SUFFIXES:
+        if t.endswith(suffix) and len(t) > len(suffix):
+            return t[: -len(suffix)]
+    return t
 
 
 def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:

@@ -161,7 +161,12 @@ def difficulty(
 ) -> None:
     """Shopping-difficulty map: share of people 65+ beyond a walk to a food store."""
     from geo_service.layers import load_resource_layer
-    from geo_service.pipeline import build_region, parse_car_rate, run_difficulty
+    from geo_service.pipeline import (
+        build_region,
+        compute_difficulty,
+        parse_car_rate,
+        write_difficulty,
+    )
 
     started = time.perf_counter()
     try:
@@ -171,12 +176,14 @@ def difficulty(
             region = build_region(network=network, place=place, bbox=bbox, stores=stores,
                                   population=list(population), areas=list(areas), dem=dem,
                                   speed=speed, layer=layer, buildings=buildings, stages=stages)
-            result = run_difficulty(region, out, layer=layer, threshold_m=threshold,
-                                    car_rate=rates, stages=stages)
+            result = compute_difficulty(region, layer=layer, threshold_m=threshold,
+                                        car_rate=rates, stages=stages)
+            write_difficulty(result, out, stages=stages)
     except InputError as exc:
         raise _fail(exc) from exc
     _print_summary(result, out, started, synthetic=False)
     if save_region is not None:
+        region.threshold_m = threshold
         region.save(save_region)
         console.print(f"地域データ (region for the API): {save_region}  "
                       f"→ geo-service serve --region {save_region}")

@@ -22,6 +22,9 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
 - ``NEARBY_MAX_MINUTES``: largest walking time ``/nearby`` accepts (30).
+- ``THRESHOLD_M``: the walking distance (m) the walking routes count as "within walking
+  range"; unset means the region's own (the threshold its analysis was saved with,
+  ``Region.threshold_m``). The walking speed is always the region's network's.
 - ``THREADS``: requests one worker process computes at a time (its thread pool; default
   2). The routes are CPU-bound and hold the GIL most of the time, so more threads only make
   them wait for each other (filtered list at 20 clients: 842 req/s with 2, 718 with 40);
@@ -66,6 +69,7 @@ class ServiceSettings(BaseSettings):
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)
+    threshold_m: float | None = Field(default=None, gt=0)
     threads: int = Field(default=2, gt=0)
     data_dir: Path = Field(default_factory=default_data_dir)
 

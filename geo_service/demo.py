@@ -29,10 +29,16 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from geo_service.layer_points import read_stores
 from geo_service.layers import load_resource_layer
 from geo_service.mesh import mesh_codes_for
-from geo_service.pipeline import DifficultyResult, Stages, build_region, run_difficulty
-from geo_service.stores import read_stores
+from geo_service.pipeline import (
+    DifficultyResult,
+    Stages,
+    build_region,
+    compute_difficulty,
+    write_difficulty,
+)
 
 DEMO_NAME = "架空の坂の町（合成デモ）"
 SUBTITLE = "合成デモデータ（実在の町ではありません） / synthetic demo town — not real data"
@@ -276,12 +282,12 @@ def run_demo(out: str | Path, *, threshold_m: float = 500.0,
                           areas=[str(paths["elementary"]), str(paths["junior_high"]),
                                  "mesh250"],
                           layer=layer, stages=stages)
-    region.name, region.synthetic = DEMO_NAME, True
+    region.name, region.synthetic, region.threshold_m = DEMO_NAME, True, threshold_m
     places_layer = load_resource_layer("gathering_places")
     places = read_stores(paths["gathering_places"], places_layer)
     region.resources[places_layer.id] = places
-    result = run_difficulty(region, out, layer=layer, threshold_m=threshold_m,
-                            extra_resources=[(places_layer, places)], subtitle=SUBTITLE,
-                            tiles=False, stages=stages)
+    result = compute_difficulty(region, layer=layer, threshold_m=threshold_m, stages=stages)
+    write_difficulty(result, out, extra_resources=[(places_layer, places)], subtitle=SUBTITLE,
+                     tiles=False, stages=stages)
     region.save(out / "region")
     return result

@@ -76,20 +76,13 @@ def point_indicators(demand: gpd.GeoDataFrame, access: PointAccess,
     return out
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of ``values`` weighted by ``weights`` (inverse CDF, no blending).
-
-    ``inf`` values (unreachable) take part; the result is NaN when it is ``inf`` or when
-    the weights sum to zero.
-    """
-    values = np.asarray(values, dtype=float)
-    return float(grouped_weighted_quantile(np.zeros(len(values), dtype=np.int64), values,
-                                           np.asarray(weights, dtype=float), q, 1)[0])
-
-
 def grouped_weighted_quantile(group: np.ndarray, values: np.ndarray, weights: np.ndarray,
                               q: float, n_groups: int) -> np.ndarray:
-    """:func:`weighted_quantile` of each group ``0 … n_groups − 1`` at once (vectorised).
+    """The ``q`` quantile of ``values`` weighted by ``weights``, for each group
+    ``0 … n_groups − 1`` at once (vectorised; inverse CDF, no blending).
+
+    ``inf`` values (unreachable) take part; a group's result is NaN when it is ``inf`` or
+    when its weights sum to zero.
 
     Groups without weight, and quantiles that fall on an ``inf`` value, give NaN.
     """

@@ -34,18 +34,18 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 
 from geo_service._errors import InputError
+from geo_service.boundaries import AreaLayer
+from geo_service.layers import load_vocabulary
 from geo_service.readers import decode_text
 from geo_service.resources import (
     SENSITIVE_FIELDS,
     WEEKDAY_JA,
     WEEKDAYS,
-    AreaLayer,
     Resource,
     ResourceFields,
     ResourceValidationError,
     check_in_region,
     check_lonlat,
-    load_vocabulary,
     normalise_time,
     parse_service_area_text,
     public_view,
@@ -704,7 +704,7 @@ def export_rows(resources: Iterable[Resource], *, public: bool = True,
         sched, fee, contact = r["schedule"], r["fee"], r["contact"]
         values: dict[str, Any] = {
             "id": res.id, "name": r["name"], "kana": r["kana"],
-            "category": vocab.categories[r["category"]].label,
+            "category": vocab.by_id[r["category"]].label,
             "description": r["description"], "operator": r["operator"],
             "operator_type": vocab.operator_types.get(r["operator_type"] or "", None),
             "address": r["address"], "lat": r["lat"], "lon": r["lon"],

@@ -1,23 +1,35 @@
-"""Declarative layer definitions from ``layers/*.toml``.
+"""Declarative layer definitions from ``layers/*.toml``: the one category vocabulary.
 
-A *resource layer* (e.g. ``food_stores.toml``) lists categories, each with an id, a
-Japanese label, aliases that users' files may use, the OSM tags that make such a
-resource, whether it is counted (``include``) and a colour. A *map style*
-(``difficulty.toml``) holds the choropleth classes and colours. Code never hard-codes
-either; users edit the TOML or pass their own file.
+A *resource layer* lists categories, each with an id, a Japanese label, aliases that
+users' files may use, the OSM tags that make such a resource, whether it is counted
+(``include``), a colour, its ``kind`` (a place people go to, a service that comes to
+them, or a mobile-sales route of stops) and whether it is a ``food`` source. The same
+schema serves every layer:
+
+- ``food_stores.toml``: the food stores counted by the shopping-difficulty indicators;
+- ``gathering_places.toml``: 通いの場 shown on maps;
+- ``resource_categories.toml``: the registry's controlled vocabulary of 地域資源 (with
+  operator types), read by :func:`load_vocabulary`; a category may name the layer that
+  details it (``食料品店`` → ``food_stores``).
+
+A *map style* (``difficulty.toml``) holds the choropleth classes and colours. Code never
+hard-codes either; users edit the TOML or pass their own file.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from geo_service import settings
 from geo_service._errors import InputError, UnknownCategoryError
+
+CategoryKind = Literal["place", "service", "mobile"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,9 @@ class Category:
     osm: dict[str, list[str]] = field(default_factory=dict)
     include: bool = True
     color: str = "#3388ff"
+    kind: CategoryKind = "place"
+    food: bool = False
+    layer: str | None = None  # the resource layer detailing this category, if any
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,44 @@ class ResourceLayer:
     label: str
     description: str
     categories: tuple[Category, ...]
+    operator_types: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def by_id(self) -> dict[str, Category]:
+        """The categories by id, in definition order."""
+        return {c.id: c for c in self.categories}
+
+    @cached_property
+    def _lookup(self) -> dict[str, str]:
+        lookup: dict[str, str] = {}
+        for cat in self.categories:
+            for name in (cat.id, cat.label, *cat.aliases):
+                lookup.setdefault(_fold(name), cat.id)
+        return lookup
+
+    def category_key(self, text: str, *, column: str | None = "category") -> str:
+        """The id of the category called ``text`` (id, label or alias); raise when unknown."""
+        key = self._lookup.get(_fold(str(text)))
+        if key is None:
+            known = "、".join(c.label for c in self.categories)
+            raise UnknownCategoryError(f"unknown category; known categories are {known}",
+                                       column=column, value=text)
+        return key
+
+    def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
+        """The operator-type key for a key or Japanese label; raise when unknown."""
+        for key, label in self.operator_types.items():
+            if _fold(str(text)) in (_fold(key), _fold(label)):
+                return key
+        known = "、".join(self.operator_types.values())
+        raise InputError(f"unknown operator type; known types are {known}", column=column,
+                         value=text)
+
+    @property
+    def food_places(self) -> list[Category]:
+        """The food sources people walk to (``kind = "place"``, ``food = true``): what the
+        shopping-difficulty indicators measure the walk to."""
+        return [c for c in self.categories if c.food and c.kind == "place"]
 
     def category(self, category_id: str) -> Category:
         """The category with this id."""
@@ -57,11 +110,10 @@ class ResourceLayer:
                 raise UnknownCategoryError(
                     f"unknown category; known: {', '.join(sorted(known))}", value=name)
         cats = tuple(
-            Category(c.id, c.label, c.aliases, c.osm,
-                     (c.id in include if include else c.include) and c.id not in (exclude or []),
-                     c.color)
+            replace(c, include=(c.id in include if include else c.include)
+                    and c.id not in (exclude or []))
             for c in self.categories)
-        return ResourceLayer(self.id, self.label, self.description, cats)
+        return ResourceLayer(self.id, self.label, self.description, cats, self.operator_types)
 
     @property
     def included_ids(self) -> list[str]:
@@ -96,12 +148,8 @@ class ResourceLayer:
         UnknownCategoryError
             Naming the file, the first offending row (1-based data row), column and value.
         """
-        lookup: dict[str, str] = {}
-        for cat in self.categories:
-            for name in (cat.id, cat.label, *cat.aliases):
-                lookup[_fold(name)] = cat.id
         folded = values.astype("string").map(lambda s: _fold(s) if isinstance(s, str) else s)
-        mapped = folded.map(lookup)
+        mapped = folded.map(self._lookup)
         bad = mapped.isna()
         if bad.any():
             pos = int(bad.to_numpy().nonzero()[0][0])
@@ -139,17 +187,42 @@ def _layer_path(name_or_path: str | Path) -> Path:
 def load_resource_layer(name_or_path: str | Path = "food_stores") -> ResourceLayer:
     """Read a resource layer by name (``layers/NAME.toml``) or path."""
     path = _layer_path(name_or_path)
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:
+        changed = 0  # _read_toml says what is wrong
+    return _load_resource_layer(path, changed)
+
+
+@lru_cache(maxsize=16)
+def _load_resource_layer(path: Path, changed: int) -> ResourceLayer:
+    """The layer in ``path``, read once per modification time ``changed``."""
     data = _read_toml(path)
+    cats: list[Category] = []
     try:
         meta = data["layer"]
-        cats = tuple(
-            Category(id=c["id"], label=c["label"], aliases=tuple(c.get("aliases", [])),
-                     osm={k: list(v) for k, v in c.get("osm", {}).items()},
-                     include=bool(c.get("include", True)), color=c.get("color", "#3388ff"))
-            for c in data["categories"])
+        for c in data["categories"]:
+            cat = Category(id=str(c["id"]), label=str(c["label"]),
+                           aliases=tuple(str(a) for a in c.get("aliases", [])),
+                           osm={k: list(v) for k, v in c.get("osm", {}).items()},
+                           include=bool(c.get("include", True)),
+                           color=str(c.get("color", "#3388ff")), kind=c.get("kind", "place"),
+                           food=bool(c.get("food", False)), layer=c.get("layer"))
+            if cat.kind not in CategoryKind.__args__:  # type: ignore[attr-defined]
+                raise InputError("kind must be place, service or mobile", file=path,
+                                 column="kind", value=cat.kind)
+            if any(cat.id == other.id for other in cats):
+                raise InputError("category id defined twice", file=path, value=cat.id)
+            cats.append(cat)
     except KeyError as exc:
         raise InputError(f"missing key {exc}", file=path) from exc
-    return ResourceLayer(meta["id"], meta["label"], meta.get("description", ""), cats)
+    return ResourceLayer(meta["id"], meta["label"], meta.get("description", ""), tuple(cats),
+                         {str(k): str(v) for k, v in data.get("operator_types", {}).items()})
+
+
+def load_vocabulary() -> ResourceLayer:
+    """The registry's category vocabulary (``layers/resource_categories.toml``)."""
+    return load_resource_layer("resource_categories")
 
 
 def load_map_style(name_or_path: str | Path = "difficulty") -> dict[str, Any]:

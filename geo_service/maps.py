@@ -21,7 +21,6 @@ from typing import Any
 import folium
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 from branca.element import Element, Figure, MacroElement, Template
 
 from geo_service.layers import ResourceLayer
@@ -270,11 +269,3 @@ class _Legend(MacroElement):
         self.items = [(html.escape(c), html.escape(label)) for c, label in
                       zip([*reversed(colors), no_data[0]], [*reversed(labels), no_data[1]],
                           strict=True)]
-
-
-def area_table_for_display(areas: pd.DataFrame) -> pd.DataFrame:
-    """Rounded copy of an area table for printing (shares in %, distances in m)."""
-    out = areas.drop(columns="geometry", errors="ignore").copy()
-    for col in ("beyond_share", "beyond_share_straight"):
-        out[col] = (out[col] * 100).round(1)
-    return out.round(1)

@@ -35,7 +35,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -301,19 +300,33 @@ class WalkNetwork:
         """Transformer from the network's metric CRS to EPSG:4326 (lon, lat)."""
         return Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
 
-    def edges_gdf(self) -> gpd.GeoDataFrame:
-        """The edges as a GeoDataFrame (metric CRS), for inspection and plotting."""
-        t_uv, t_vu = self.edge_seconds
-        return gpd.GeoDataFrame(
-            {"u": self.node_id[self.edge_u], "v": self.node_id[self.edge_v],
-             "length_m": self.edge_length, "seconds_uv": t_uv, "seconds_vu": t_vu},
-            geometry=self.edge_geometry, crs=self.crs,
-        )
+    @cached_property
+    def from_geographic(self) -> Transformer:
+        """Transformer from EPSG:4326 (lon, lat) to the network's metric CRS."""
+        return Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
 
-    def bounds_lonlat(self) -> tuple[float, float, float, float]:
-        """(min lon, min lat, max lon, max lat) of the nodes."""
-        lon, lat = self.to_geographic.transform(self.node_xy[:, 0], self.node_xy[:, 1])
-        return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
+    def to_lonlat(self, geom: shapely.Geometry) -> shapely.Geometry:
+        """A geometry in the network's metric CRS, converted to lon/lat (EPSG:4326)."""
+        tr = self.to_geographic
+        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
+                                                                               xy[:, 1])))
+
+    def to_metric(self, geom: shapely.Geometry) -> shapely.Geometry:
+        """A lon/lat (EPSG:4326) geometry, converted to the network's metric CRS."""
+        tr = self.from_geographic
+        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
+                                                                               xy[:, 1])))
+
+    def bounds_lonlat(self, *, pad_m: float = 0.0) -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat) of the nodes, with ``pad_m`` metres added
+        on every side (measured in the metric CRS, then converted: never in degrees)."""
+        if pad_m == 0:
+            lon, lat = self.to_geographic.transform(self.node_xy[:, 0], self.node_xy[:, 1])
+            return (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)),
+                    float(np.max(lat)))
+        (x0, y0), (x1, y1) = self.node_xy.min(axis=0) - pad_m, self.node_xy.max(axis=0) + pad_m
+        w, s, e, n = self.to_geographic.transform_bounds(x0, y0, x1, y1, densify_pts=21)
+        return float(w), float(s), float(e), float(n)
 
     # persistence --------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -1,9 +1,10 @@
 """The shopping-difficulty job end to end: inputs → region → distance field → indicators → files.
 
 The CLI (``geo-service difficulty`` and ``geo-service demo``), the tests and the benchmark
-all call :func:`build_region` and :func:`run_difficulty`; nothing re-implements a step.
-Every input is read and validated before anything is written; outputs are written
-atomically (see :mod:`geo_service.outputs`).
+all call :func:`build_region`, :func:`compute_difficulty` (the numbers, nothing written:
+what the batch and the planning tools call) and :func:`write_difficulty` (the files);
+nothing re-implements a step. Every input is read and validated before anything is
+written; outputs are written atomically (see :mod:`geo_service.outputs`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -31,6 +32,7 @@ from geo_service.boundaries import (
     read_area_layer,
 )
 from geo_service.difficulty import area_indicators, point_indicators
+from geo_service.layer_points import counted, read_stores, stores_from_osm
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.maps import difficulty_map
 from geo_service.mesh import mesh_codes_for
@@ -51,7 +53,6 @@ from geo_service.outputs import (
 from geo_service.population import load_population
 from geo_service.readers import check_lon_lat, find_column, read_table, read_vector, to_number
 from geo_service.region import Region
-from geo_service.stores import counted, read_stores, stores_from_osm
 
 MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
                  "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
@@ -79,15 +80,17 @@ class Stages:
 
 @dataclass
 class DifficultyResult:
-    """What a difficulty run produced: tables, the files written and how long each stage took."""
+    """What a difficulty computation produced: per-point and per-area tables, the counted
+    stores, how long each stage took, and the region and store layer it was made from."""
 
     points: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame
     stores: gpd.GeoDataFrame
-    files: list[Path]
     seconds: dict[str, float]
     notes: list[str]
     threshold_m: float
+    region: Region
+    layer: ResourceLayer
 
     def areas_by_layer(self) -> dict[str, int]:
         """Number of areas in each area layer, in layer order."""
@@ -197,8 +200,7 @@ def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
         if not keep.any():
             raise InputError("no area of this layer overlaps the walking network; check the "
                              "CRS or use areas of the same town", file=path)
-        layer.areas = layer.areas[keep].reset_index(drop=True)
-        layers.append(layer)
+        layers.append(replace(layer, areas=layer.areas[keep].reset_index(drop=True)))
     names = [a.name for a in layers]
     if len(set(names)) != len(names):
         raise InputError(f"two area layers share a name {names}; label them: "
@@ -236,30 +238,34 @@ def build_region(
                   name=str(network or place or bbox), notes=notes)
 
 
-def run_difficulty(
+def compute_difficulty(
     region: Region,
-    out_dir: str | Path,
     *,
     layer: ResourceLayer,
     threshold_m: float = settings.threshold_m,
     car_rate: float | pd.Series | None = None,
-    map_style: str | Path = "difficulty",
-    extra_resources: Sequence[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
-    subtitle: str = "",
-    tiles: bool = True,
     stages: Stages | None = None,
 ) -> DifficultyResult:
-    """Distance field, indicators and output files of a region.
+    """Distance field and indicators of a region (nothing is written).
 
-    Writes ``points.csv``, ``points.geojson``, ``areas.csv``, ``areas.geojson``,
-    ``map.html`` and ``summary.json`` into ``out_dir`` atomically.
+    Parameters
+    ----------
+    region
+        The study area; ``region.resources[layer.id]`` holds its stores.
+    layer
+        The store layer definition: which categories count.
+    threshold_m
+        Walking distance beyond which a person counts as having difficult access.
+    car_rate
+        Share of 65+ who can use a car, one number or per area id (MAFF adjustment).
+    stages
+        Timing (and progress) hook.
     """
     if not threshold_m > 0:
         raise InputError("the threshold must be a positive distance in metres",
                          column="threshold", value=threshold_m)
     stages = stages or Stages()
-    all_stores = region.resources[layer.id]
-    stores = counted(all_stores, layer).to_crs(region.net.crs)
+    stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
     if stores.empty:
         raise InputError(f"no stores of the counted categories {layer.included_ids}")
     with stages("attach"):
@@ -271,33 +277,52 @@ def run_difficulty(
         points = point_indicators(region.demand, access, stores, threshold_m=threshold_m)
         areas = area_indicators(points, region.areas, stores, threshold_m=threshold_m,
                                 car_rate=car_rate)
+    return DifficultyResult(points, areas, stores, stages.seconds, region.notes, threshold_m,
+                            region, layer)
+
+
+def write_difficulty(
+    result: DifficultyResult,
+    out_dir: str | Path,
+    *,
+    map_style: str | Path = "difficulty",
+    extra_resources: Sequence[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
+    subtitle: str = "",
+    tiles: bool = True,
+    stages: Stages | None = None,
+) -> list[Path]:
+    """Write a result's files into ``out_dir`` atomically; return their paths.
+
+    ``points.csv``, ``points.geojson``, ``areas.csv``, ``areas.geojson``, ``map.html``
+    (with ``extra_resources`` as further marker layers) and ``summary.json``.
+    """
+    stages = stages or Stages()
+    region, layer, points = result.region, result.layer, result.points
     with stages("write"):
         style = load_map_style(map_style)
-        fmap = difficulty_map(areas, all_stores, layer, style, threshold_m=threshold_m,
-                              points=points, extra_resources=extra_resources,
-                              subtitle=subtitle, tiles=tiles,
+        fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
+                              threshold_m=result.threshold_m, points=points,
+                              extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
                               streets=gpd.GeoSeries(region.net.edge_geometry,
                                                     crs=region.net.crs))
-        result = DifficultyResult(points, areas, stores, [], stages.seconds, region.notes,
-                                  threshold_m)
         meta = {"region": region.name, "synthetic": region.synthetic,
-                "threshold_m": threshold_m, "walking_speed_mps": region.net.walking_speed_mps,
+                "threshold_m": result.threshold_m,
+                "walking_speed_mps": region.net.walking_speed_mps,
                 "slope_model": "tobler" if region.net.has_elevation else "flat",
                 "metric_crs": region.net.crs.to_string(),
-                "counted_categories": layer.included_ids, "notes": region.notes,
+                "counted_categories": layer.included_ids, "notes": result.notes,
                 "summary": _finite(result.summary())}
         table = points_table(points)
-        result.files = write_outputs(out_dir, {
+        return write_outputs(out_dir, {
             "points.csv": csv_writer(table),
             "points.geojson": geojson_writer(gpd.GeoDataFrame(
                 table.drop(columns=["lon", "lat"]), geometry=points.geometry.to_numpy(),
                 crs=points.crs)),
-            "areas.csv": csv_writer(area_table(areas)),
-            "areas.geojson": geojson_writer(areas),
+            "areas.csv": csv_writer(area_table(result.areas)),
+            "areas.geojson": geojson_writer(result.areas),
             "map.html": text_writer(fmap.get_root().render()),
             "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
         })
-    return result
 
 
 def _finite(values: dict[str, float]) -> dict[str, float | None]:

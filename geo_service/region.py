@@ -22,6 +22,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from geo_service import settings
 from geo_service.access import Attachment, DistanceField, attach_points
 from geo_service.boundaries import AreaLayer
 from geo_service.network import WalkNetwork
@@ -42,6 +43,9 @@ class Region:
         Area layers (any CRS).
     resources
         Resource points per layer id (``store_id``, ``name``, ``category``), any CRS.
+    threshold_m
+        The walking distance counted as "within walking range" in this region's analysis
+        (saved with it, so the service answers with the threshold the map was made with).
     """
 
     net: WalkNetwork
@@ -51,6 +55,7 @@ class Region:
     name: str = ""
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
+    threshold_m: float = settings.threshold_m
 
     @cached_property
     def demand_attachment(self) -> Attachment:
@@ -94,6 +99,7 @@ class Region:
             gpd.GeoDataFrame(res, geometry="geometry", crs=self.net.crs).to_parquet(
                 folder / "resources.parquet")
         meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
+                "threshold_m": self.threshold_m,
                 "crs": self.net.crs.to_string(), "areas": [a.name for a in self.areas],
                 "resources": list(self.resources)}
         (folder / "region.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2),
@@ -120,4 +126,5 @@ class Region:
                          .drop(columns="resource_layer").reset_index(drop=True)
                          for k in meta["resources"]}
         return cls(net, demand, areas, resources, meta.get("name", ""),
-                   bool(meta.get("synthetic")), list(meta.get("notes", [])))
+                   bool(meta.get("synthetic")), list(meta.get("notes", [])),
+                   float(meta.get("threshold_m", settings.threshold_m)))

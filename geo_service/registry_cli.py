@@ -88,7 +88,8 @@ def import_resources_cmd(
 
 def _region_context(areas: Path | None, region: Path | None) -> tuple[dict, tuple | None]:
     """Boundary layers for area names, and the region's bounds for locations (or None)."""
-    from geo_service.resources import AreaLayer
+    from geo_service import settings
+    from geo_service.boundaries import AreaLayer
 
     out: dict[str, AreaLayer] = {}
     bounds = None
@@ -96,17 +97,13 @@ def _region_context(areas: Path | None, region: Path | None) -> tuple[dict, tupl
         from geo_service.region import Region
 
         loaded = Region.load(region)
-        bounds = loaded.net.bounds_lonlat()
-        for layer in loaded.areas:
-            out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
-                                                          id_column="area_id",
-                                                          name_column="name")
+        bounds = loaded.net.bounds_lonlat(pad_m=settings.max_snap_m)
+        out.update((layer.name, layer) for layer in loaded.areas)
     if areas is not None:
         from geo_service.boundaries import read_area_layer
 
         layer = read_area_layer(areas)
-        out[layer.name] = AreaLayer.from_geodataframe(layer.areas, layer.name,
-                                                      id_column="area_id", name_column="name")
+        out[layer.name] = layer
     return out, bounds
 
 
@@ -210,7 +207,7 @@ def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
         run_demo(folder)
     store = open_store(settings.database_url)
     if store.count() == 0:
-        from geo_service.api.demo_registry import seed_demo_registry
+        from geo_service.demo_registry import seed_demo_registry
 
         n = seed_demo_registry(store, Region.load(region_dir))
         console.print(f"demo registry: {n} resources (synthetic)")

@@ -16,23 +16,18 @@ Module settings
 - ``STAFF_ONLY_ALWAYS``: fields never shown to the public (coordinator, staff notes, source,
   the staff-field list itself).
 - The category vocabulary is read from ``layers/resource_categories.toml``
-  (:func:`load_vocabulary`); nothing else in the code lists categories.
+  (:func:`geo_service.layers.load_vocabulary`); nothing else in the code lists categories.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from pydantic import (
@@ -47,8 +42,14 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 
 from geo_service import settings
-from geo_service._errors import InputError, SwappedCoordinatesError, UnknownCategoryError
+from geo_service._errors import (
+    InputError,
+    ServiceAreaError,
+    SwappedCoordinatesError,
+)
+from geo_service.boundaries import AreaLayer
 from geo_service.crs import in_japan, metric_crs_for
+from geo_service.layers import load_vocabulary
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -67,96 +68,6 @@ STAFF_ONLY_ALWAYS: tuple[str, ...] = (
 ServiceAreaKind = Literal["none", "polygon", "areas", "radius", "walk", "municipality"]
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-class ServiceAreaError(InputError):
-    """A service area is malformed or names areas that are not in the boundary layer."""
-
-
-# --------------------------------------------------------------------------- vocabulary
-
-
-@dataclass(frozen=True)
-class Category:
-    """One category of the controlled vocabulary (see ``layers/resource_categories.toml``)."""
-
-    key: str
-    label: str
-    aliases: tuple[str, ...]
-    colour: str
-    kind: Literal["place", "service", "mobile"]
-    food: bool
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The resource categories and operator types, with lookups from any spelling."""
-
-    categories: dict[str, Category]
-    operator_types: dict[str, str]
-    _lookup: dict[str, str] = field(default_factory=dict, repr=False)
-    _operator_lookup: dict[str, str] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        for cat in self.categories.values():
-            for spelling in (cat.key, cat.label, *cat.aliases):
-                self._lookup.setdefault(_norm(spelling), cat.key)
-        for key, label in self.operator_types.items():
-            self._operator_lookup[_norm(key)] = key
-            self._operator_lookup[_norm(label)] = key
-
-    def category_key(self, text: str, *, column: str | None = "category") -> str:
-        """Return the category key for a key, label or alias; raise when unknown."""
-        key = self._lookup.get(_norm(text))
-        if key is None:
-            known = "、".join(c.label for c in self.categories.values())
-            raise UnknownCategoryError(
-                f"unknown category; known categories are {known}", column=column, value=text
-            )
-        return key
-
-    def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
-        """Return the operator-type key for a key or Japanese label; raise when unknown."""
-        key = self._operator_lookup.get(_norm(text))
-        if key is None:
-            known = "、".join(self.operator_types.values())
-            raise InputError(
-                f"unknown operator type; known types are {known}", column=column, value=text
-            )
-        return key
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", str(text)).strip().lower()
-
-
-@lru_cache(maxsize=8)
-def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
-    """Read the category vocabulary from ``layers/resource_categories.toml``.
-
-    Parameters
-    ----------
-    path
-        Another vocabulary file; default ``settings.layers_dir() / "resource_categories.toml"``.
-    """
-    path = Path(path) if path is not None else settings.layers_dir() / "resource_categories.toml"
-    with open(path, "rb") as f:
-        spec = tomllib.load(f)
-    cats: dict[str, Category] = {}
-    for i, c in enumerate(spec.get("category", [])):
-        try:
-            cat = Category(
-                key=str(c["key"]), label=str(c["label"]),
-                aliases=tuple(str(a) for a in c.get("aliases", [])),
-                colour=str(c.get("colour", "#888888")), kind=c.get("kind", "place"),
-                food=bool(c.get("food", False)),
-            )
-        except KeyError as e:
-            raise InputError(f"category {i} lacks {e.args[0]!r}", file=path) from None
-        if cat.key in cats:
-            raise InputError("category key defined twice", file=path, value=cat.key)
-        cats[cat.key] = cat
-    return Vocabulary(cats, {str(k): str(v) for k, v in spec.get("operator_types", {}).items()})
 
 
 # --------------------------------------------------------------------------- value parts
@@ -529,64 +440,6 @@ def public_view(resource: Resource) -> dict[str, Any] | None:
             data["service_area"] = ServiceArea(kind="none").model_dump(mode="json")
         data["schedule"]["stops"] = []  # stops are where the operator parks: locations
     return data
-
-
-# --------------------------------------------------------------------------- area layers
-
-
-@dataclass
-class AreaLayer:
-    """A boundary layer (小学校区, 日常生活圏域 …): area ids, names and lon/lat polygons."""
-
-    name: str
-    ids: list[str]
-    names: list[str]
-    geometries: np.ndarray  # shapely geometries, EPSG:4326
-
-    @classmethod
-    def from_geodataframe(cls, gdf: gpd.GeoDataFrame, name: str, *, id_column: str,
-                          name_column: str) -> AreaLayer:
-        """Build a layer from a GeoDataFrame with a CRS (converted to EPSG:4326)."""
-        for col in (id_column, name_column):
-            if col not in gdf.columns:
-                raise InputError("column not found in the boundary layer", file=name, column=col)
-        if gdf.crs is None:
-            raise InputError("boundary layer has no CRS", file=name)
-        g = gdf.to_crs(4326)
-        return cls(name, [str(v) for v in g[id_column]], [str(v) for v in g[name_column]],
-                   np.asarray(g.geometry.values, dtype=object))
-
-    def union(self, area_ids: Iterable[str]) -> shapely.Geometry:
-        """The union of the named areas' polygons; raise for an unknown id."""
-        index = {a: i for i, a in enumerate(self.ids)}
-        picked = []
-        for a in area_ids:
-            if a not in index:
-                raise ServiceAreaError(f"no such area in layer {self.name!r}",
-                                       column="service_area.area_ids", value=a)
-            picked.append(self.geometries[index[a]])
-        return shapely.union_all(picked)
-
-    def resolve_name(self, text: str) -> str | None:
-        """The id of the area called ``text`` (with or without 校区/学区/地区), else None."""
-        wanted = _area_key(text)
-        for area_id, area_name in zip(self.ids, self.names, strict=True):
-            if wanted in (_area_key(area_name), _norm(area_id)):
-                return area_id
-        return None
-
-
-_AREA_SUFFIXES = (
-    "小学校区", "中学校区", "校区", "学区", "地区", "小学校", "中学校", "地域", "圏域",
-)
-
-
-def _area_key(text: str) -> str:
-    t = _norm(text)
-    for suffix in _AREA_SUFFIXES:
-        if t.endswith(suffix) and len(t) > len(suffix):
-            return t[: -len(suffix)]
-    return t
 
 
 _WHOLE = ("市内全域", "町内全域", "村内全域", "区内全域", "全域", "市内一円", "市全域", "市内")

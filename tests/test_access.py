@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from geo_service._errors import OutsideNetworkError
-from geo_service.access import DistanceField, attach_points, node_distances_from
+from geo_service.access import DistanceField, attach_points
 from geo_service.network import WalkNetwork
 from tests.conftest import grid_network
 
@@ -112,13 +112,6 @@ def test_reversed_geometry_offsets():
     field = field_for(net, [(200.0, 0.0)])
     res = field.at(attach_points(net, np.array([[20.0, 0.0]])))
     assert res.distance_m[0] == pytest.approx(180.0, abs=1e-6)
-
-
-def test_node_distances_from_single_origin_with_limit(grid):
-    d = node_distances_from(grid, attach_points(grid, np.array([[50.0, 0.0]])), limit_m=160)
-    assert d[0] == pytest.approx(50) and d[1] == pytest.approx(50)
-    assert d[2] == pytest.approx(150) and d[4] == pytest.approx(150)
-    assert np.isinf(d[3])  # 250 m > limit
 
 
 def test_grid_matches_networkx_on_random_points():

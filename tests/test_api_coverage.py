@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from geo_service.access import DistanceField, attach_points
 from geo_service.api import create_app
-from geo_service.api.access import AccessService
 from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store.testing import fresh_store
+from geo_service.walking import WalkingService
 from tests.api.grid import grid_region, lonlat
 
 
@@ -23,9 +23,9 @@ def app_parts(tmp_path, monkeypatch):
     monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
     store = fresh_store("sqlite", tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    access = AccessService(grid_region(), store)
+    access = WalkingService(grid_region(), store)
     settings_ = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    client = TestClient(create_app(settings_, store=store, access=access))
+    client = TestClient(create_app(settings_, store=store, walking=access))
     token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
     admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
     return client, store, admin
@@ -237,7 +237,7 @@ def test_health_reports_the_region(app_parts):
 @pytest.fixture(scope="module")
 def sloped(tmp_path_factory):
     store = fresh_store("sqlite", tmp_path_factory.mktemp("sloped"))
-    return AccessService(grid_region(slope=0.08), store), store
+    return WalkingService(grid_region(slope=0.08), store), store
 
 
 coords = st.tuples(st.floats(0, 1000), st.floats(0, 1000))
@@ -259,7 +259,7 @@ def test_nearby_agrees_with_the_engine_and_grows_with_distance(sloped, origin, s
     minutes = [w.minutes for w in results]
     assert minutes == sorted(minutes)
     net = access.net
-    to_metric = access._to_metric.transform  # the same coordinates the service sees
+    to_metric = net.from_geographic.transform  # the same coordinates the service sees
 
     def attach(x, y):
         return attach_points(net, np.array([to_metric(*lonlat(x, y))]))
@@ -306,7 +306,7 @@ def flat_client(tmp_path_factory):
                                 data_dir=tmp_path_factory.mktemp("flat_data"),
                                 nearby_max_minutes=60)  # the test asks for up to an hour
     return TestClient(create_app(settings_, store=store,
-                                 access=AccessService(grid_region(), store))), store
+                                 walking=WalkingService(grid_region(), store))), store
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from geo_service.api import coverage_views as cv
-from geo_service.api.access import AccessService
 from geo_service.api.schemas import (
     NearbyCollection,
     NearbyFeature,
@@ -18,6 +17,7 @@ from geo_service.api.schemas import (
 from geo_service.api.views import to_feature
 from geo_service.resources import ResourceFields
 from geo_service.store.testing import fresh_store
+from geo_service.walking import WalkingService
 from tests.api.grid import grid_region, lonlat
 
 
@@ -45,7 +45,7 @@ def model_reach(access, lon, lat, staff):
 
 def test_spliced_json_equals_model_json(tmp_path):
     store = fresh_store("sqlite", tmp_path)
-    access = AccessService(grid_region(slope=0.03), store)
+    access = WalkingService(grid_region(slope=0.03), store)
     rng = np.random.default_rng(2)
     cats = ["サロン", "配食", "見守り", "認知症カフェ", "食料品店"]
     for k in range(60):
@@ -81,10 +81,10 @@ def test_health_count_follows_registry_edits(tmp_path):
     from geo_service.config import ServiceSettings
 
     store = fresh_store("sqlite", tmp_path)
-    access = AccessService(grid_region(), store)
+    access = WalkingService(grid_region(), store)
     client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
                                                    secret_key="k" * 40),
-                                   store=store, access=access))
+                                   store=store, walking=access))
     assert client.get("/health").json()["resources"] == 0
     r = store.add(ResourceFields(name="a", category="サロン", lon=lonlat(0, 0)[0],
                                  lat=lonlat(0, 0)[1]))

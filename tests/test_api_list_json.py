@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from geo_service.api import create_app, features, views
-from geo_service.api.access import AccessService
 from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store import ResourceFilter, ResourceStore, create_store_engine
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.walking import WalkingService
 from tests.api.grid import grid_region, lonlat
 
 CATEGORIES = ["サロン", "配食", "見守り", "認知症カフェ", "食料品店"]
@@ -31,7 +31,7 @@ def store(request, tmp_path) -> ResourceStore:
     if request.param == "postgis" and postgis_url() is None:
         pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
     s = fresh_store(request.param, tmp_path)
-    AccessService(grid_region(), s)  # sets the store's boundary layers (小学校区)
+    WalkingService(grid_region(), s)  # sets the store's boundary layers (小学校区)
     rng = np.random.default_rng(5)
     for k in range(80):
         lon, lat = lonlat(*rng.uniform(0, 1000, 2))

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.api.access import AccessService
 from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.walking import WalkingService
 from tests.api.grid import grid_region, lonlat
 
 HIDDEN_LON, HIDDEN_LAT = lonlat(620, 640)  # the public resource's staff-only location
@@ -54,7 +54,7 @@ def client(request, tmp_path, monkeypatch):
     store = fresh_store(request.param, tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store, access=AccessService(grid_region(), store)))
+    c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))
     token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
     c.headers_admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
     for body in staff_only_data():

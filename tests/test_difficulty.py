@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from geo_service.access import DistanceField, attach_points
 from geo_service.boundaries import AreaLayer
-from geo_service.difficulty import area_indicators, point_indicators, weighted_quantile
+from geo_service.difficulty import (
+    area_indicators,
+    grouped_weighted_quantile,
+    point_indicators,
+)
 from tests.conftest import grid_network
 
 
@@ -32,6 +36,13 @@ def run(net, stores_xy, demand_gdf, layers, threshold=500.0, car_rate=None):
     access = field.at(attach_points(net, shapely.get_coordinates(demand_gdf.geometry)))
     pts = point_indicators(demand_gdf, access, stores, threshold_m=threshold)
     return pts, area_indicators(pts, layers, stores, threshold_m=threshold, car_rate=car_rate)
+
+
+def weighted_quantile(values, weights, q):
+    """One group's weighted quantile."""
+    return float(grouped_weighted_quantile(np.zeros(len(values), dtype=np.int64),
+                                           np.asarray(values, float),
+                                           np.asarray(weights, float), q, 1)[0])
 
 
 def test_weighted_quantile():

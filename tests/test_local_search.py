@@ -184,16 +184,16 @@ def test_point_search_edges_shorter_than_their_chord():
 def test_access_serving_index_matches_the_store_query(tmp_path, backend):
     """The per-registry-state index of service areas answers as the store's serves query
     (on PostGIS: ST_Covers in the database)."""
-    from geo_service.api.access import AccessService
     from geo_service.resources import ResourceFields
     from geo_service.store import ResourceFilter
     from geo_service.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
+    from geo_service.walking import WalkingService
     from tests.api.grid import grid_region, lonlat
 
     if backend == "postgis" and postgis_url() is None:
         pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
     store = fresh_store(backend, tmp_path)
-    access = AccessService(grid_region(), store)
+    access = WalkingService(grid_region(), store)
     rng = np.random.default_rng(11)
     for k in range(40):
         lon, lat = lonlat(*rng.uniform(0, 1000, 2))

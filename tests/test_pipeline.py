@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -55,6 +56,59 @@ def test_demo_runs_end_to_end(demo_out):
     assert (points["straight_m"] <= points["network_m"].fillna(np.inf) + 1e-6).all()
 
 
+# SHA-256 of the demo's files as written before compute and writing were split (map.html
+# with folium's random element ids blanked, summary.json without its runtime)
+DEMO_FILES = {
+    "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
+    "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",
+    "areas.csv": "074d5f0fd6e67c038c51d3a07232171ad1ac8091d57f9c09f33dfef872951ee7",
+    "areas.geojson": "acba4a61252da36e4e538bd3e42f63d26b1ca62ce35d82c2f995edb35919091a",
+    "map.html": "391424300878bb701db32e47d85300771ef70ebb19886b0ae0d8bece478c85c8",
+    "summary.json": "651b252d3d4a20a598d3fd53128d375786747bbcca55c86d1ce79818cc848206",
+}
+
+
+def test_demo_files_are_byte_for_byte_as_before(demo_out):
+    out, _ = demo_out
+    got = {}
+    for name in DEMO_FILES:
+        data = (out / name).read_bytes()
+        if name == "map.html":
+            data = re.sub(rb"[0-9a-f]{32}", b"X", data)
+        if name == "summary.json":
+            meta = json.loads(data)
+            assert meta["summary"].pop("seconds") > 0
+            data = json.dumps(meta, ensure_ascii=False, sort_keys=True).encode()
+        got[name] = hashlib.sha256(data).hexdigest()
+    assert got == DEMO_FILES
+
+
+def test_compute_returns_what_the_writer_writes(tmp_path):
+    """compute_difficulty writes nothing; write_difficulty writes exactly its tables."""
+    from geo_service.layers import load_resource_layer
+    from geo_service.outputs import area_table, points_table
+    from geo_service.pipeline import build_region, compute_difficulty, write_difficulty
+
+    inputs = build_demo_inputs(tmp_path / "inputs")
+    layer = load_resource_layer("food_stores")
+    region = build_region(network=inputs["network"], stores=inputs["stores"],
+                          population=[inputs["population"]],
+                          areas=[str(inputs["elementary"])], layer=layer)
+    result = compute_difficulty(region, layer=layer, threshold_m=400)
+    assert not (tmp_path / "out").exists()
+    assert result.summary()["beyond_share"] > result.summary()["beyond_share_straight"]
+    files = write_difficulty(result, tmp_path / "out", tiles=False)
+    assert sorted(f.name for f in files) == ["areas.csv", "areas.geojson", "map.html",
+                                             "points.csv", "points.geojson", "summary.json"]
+    areas = pd.read_csv(tmp_path / "out" / "areas.csv", encoding="utf-8-sig")
+    want = area_table(result.areas)
+    assert list(areas["beyond_65plus"]) == list(want["beyond_65plus"])
+    points = pd.read_csv(tmp_path / "out" / "points.csv", encoding="utf-8-sig")
+    assert len(points) == len(points_table(result.points)) == len(region.demand)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["threshold_m"] == 400
+
+
 def test_demo_map_has_areas_legend_and_no_cdn(demo_out):
     out, _ = demo_out
     html = _page_text(out / "map.html")
@@ -96,17 +150,17 @@ def test_api_difficulty_on_the_demo_matches_the_cli(demo_out, tmp_path):
     demo registry's 食料品店, are the CLI's (the mobile-sales stop is not a food store)."""
     import pandas as pd
 
-    from geo_service.api.access import AccessService
-    from geo_service.api.demo_registry import seed_demo_registry
+    from geo_service.demo_registry import seed_demo_registry
     from geo_service.region import Region
     from geo_service.store.testing import fresh_store
+    from geo_service.walking import WalkingService
 
     out, _ = demo_out
     cli = pd.read_csv(out / "areas.csv", encoding="utf-8-sig")
     cli = cli[cli["layer"] == "小学校区"].set_index("name")["beyond_share"]
     region = Region.load(out / "region")
     store = fresh_store("sqlite", tmp_path)
-    access = AccessService(region, store)
+    access = WalkingService(region, store)
     for expected_source in ("region", "registry"):
         if expected_source == "registry":
             seed_demo_registry(store, region)

@@ -10,9 +10,9 @@ from geo_service._errors import (
     SwappedCoordinatesError,
     UnknownCategoryError,
 )
+from geo_service.layer_points import read_stores
 from geo_service.layers import load_resource_layer
 from geo_service.readers import read_points, read_table
-from geo_service.stores import read_stores
 
 CSV = ("store_id,名称,category,lat,lon\n"
        "s1,青果店あおば,青果店,33.90,130.90\ns2,コンビニA,コンビニ,33.91,130.91\n")
@@ -80,7 +80,7 @@ def test_layer_restriction():
 
 
 def test_stores_from_osm_xml(tmp_path):
-    from geo_service.stores import stores_from_osm
+    from geo_service.layer_points import stores_from_osm
 
     path = tmp_path / "shops.osm"
     path.write_text("""<?xml version='1.0' encoding='UTF-8'?>

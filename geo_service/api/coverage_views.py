@@ -1,4 +1,4 @@
-"""Walking routes' work: call the :class:`~geo_service.api.access.AccessService` and shape
+"""Walking routes' work: call the :class:`~geo_service.walking.WalkingService` and shape
 its answers into response models (routes stay one call long)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pydantic_core import to_json
 from shapely.geometry import mapping
 
-from geo_service.api.access import AccessService
 from geo_service.api.features import feature_cache, splice
 from geo_service.api.schemas import (
     AreaCollection,
@@ -28,8 +27,9 @@ from geo_service.api.schemas import (
     ResourceStaff,
 )
 from geo_service.api.views import to_feature
-from geo_service.resources import load_vocabulary
+from geo_service.layers import load_vocabulary
 from geo_service.store import NotFoundError
+from geo_service.walking import WalkingService
 
 AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
@@ -42,15 +42,15 @@ def _categories(category: str | None) -> list[str] | None:
     return [vocab.category_key(c.strip()) for c in category.split(",") if c.strip()]
 
 
-def nearby(access: AccessService, lat: float, lon: float, *, category: str | None,
+def nearby(walking: WalkingService, lat: float, lon: float, *, category: str | None,
            minutes: float, staff: bool) -> bytes:
     """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first:
     a ``NearbyCollection`` of the viewer's role, as JSON."""
-    results = access.nearby(lon, lat, minutes=minutes, staff=staff,
+    results = walking.nearby(lon, lat, minutes=minutes, staff=staff,
                             categories=_categories(category))
     numbers = to_json([x for w in results
                        for x in (round(w.distance_m, 1), round(w.minutes, 2))])[1:-1].split(b",")
-    cache = feature_cache(access.store)
+    cache = feature_cache(walking.store)
     features = [cache.feature_json(w.resource, staff=staff)[:-1]
                 + b',"walk":{"distance_m":' + numbers[2 * k] + b',"minutes":'
                 + numbers[2 * k + 1] + b"}}" for k, w in enumerate(results)]
@@ -59,20 +59,20 @@ def nearby(access: AccessService, lat: float, lon: float, *, category: str | Non
                       features=[]), features)
 
 
-def reach(access: AccessService, lat: float, lon: float, *, staff: bool) -> bytes:
+def reach(walking: WalkingService, lat: float, lon: float, *, staff: bool) -> bytes:
     """Services covering (lat, lon) and the nearest walkable resource per category:
     a ``ReachCollection`` of the viewer's role, as JSON."""
-    serving, walkable = access.reach(lon, lat, staff=staff)
-    cache = feature_cache(access.store)
+    serving, walkable = walking.reach(lon, lat, staff=staff)
+    cache = feature_cache(walking.store)
     services = [cache.feature_json(r, staff=staff) for r in serving]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
     return splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
-                      threshold_m=access.threshold_m, features=[],
+                      threshold_m=walking.threshold_m, features=[],
                       walkable=category_rows(walkable)), services)
 
 
 def category_rows(walkable: list[dict]) -> list[CategoryReach]:
-    """``AccessService.reach``'s walkable categories as response rows (rounded)."""
+    """``WalkingService.reach``'s walkable categories as response rows (rounded)."""
     return [CategoryReach(
         category=c["category"], category_label=c["category_label"], count=c["count"],
         nearest_id=c["nearest"].id if c["nearest"] else None,
@@ -83,13 +83,13 @@ def category_rows(walkable: list[dict]) -> list[CategoryReach]:
     ) for c in walkable]
 
 
-def resource_reach(access: AccessService, resource_id: str, *, minutes: Sequence[float],
+def resource_reach(walking: WalkingService, resource_id: str, *, minutes: Sequence[float],
                    staff: bool) -> ResourceReach:
     """A resource's reach polygons with the people 65+ inside."""
-    resource = access.store.get(resource_id)
+    resource = walking.store.get(resource_id)
     if not staff:
         to_feature(resource, staff=False)  # 404 unless public
-    out = access.resource_reach(resource, minutes=minutes, staff=staff)
+    out = walking.resource_reach(resource, minutes=minutes, staff=staff)
     return ResourceReach(resource_id=resource_id, kind=out["kind"], features=[
         BandFeature(geometry=mapping(b["geometry"]) if b["geometry"] is not None
                     and not b["geometry"].is_empty else None,
@@ -107,24 +107,24 @@ def _area_feature(a: dict) -> AreaFeature:
                                        for k, v in a["categories"].items()}))
 
 
-def areas(access: AccessService, layer: str, *, staff: bool) -> AreaCollection:
+def areas(walking: WalkingService, layer: str, *, staff: bool) -> AreaCollection:
     """Coverage of every area of ``layer``."""
-    rows = _lookup(lambda: access.area_coverage(layer, staff=staff))
-    return AreaCollection(layer=layer, threshold_m=access.threshold_m,
+    rows = _lookup(lambda: walking.area_coverage(layer, staff=staff))
+    return AreaCollection(layer=layer, threshold_m=walking.threshold_m,
                           features=[_area_feature(a) for a in rows])
 
 
-def area(access: AccessService, layer: str, area_id: str, *, staff: bool) -> AreaFeature:
+def area(walking: WalkingService, layer: str, area_id: str, *, staff: bool) -> AreaFeature:
     """Coverage of one area."""
-    rows = _lookup(lambda: access.area_coverage(layer, staff=staff, area_id=area_id))
+    rows = _lookup(lambda: walking.area_coverage(layer, staff=staff, area_id=area_id))
     return _area_feature(rows[0])
 
 
-def difficulty(access: AccessService, layer: str) -> IndicatorCollection:
+def difficulty(walking: WalkingService, layer: str) -> IndicatorCollection:
     """The engine's shopping-difficulty indicators per area of ``layer``."""
-    table, source, n_stores = _lookup(lambda: access.difficulty(layer))
+    table, source, n_stores = _lookup(lambda: walking.difficulty(layer))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
-    return IndicatorCollection(layer=layer, threshold_m=access.threshold_m,
+    return IndicatorCollection(layer=layer, threshold_m=walking.threshold_m,
                                stores_source=source, stores=n_stores, features=features)
 
 

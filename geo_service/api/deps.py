@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from geo_service.auth import AuthenticationError, check_admin, user_from_token
 from geo_service.config import ServiceSettings
 from geo_service.store import ResourceStore, User
+from geo_service.walking import WalkingService
 
 
 @dataclass
@@ -21,7 +22,7 @@ class AppState:
     settings: ServiceSettings
     store: ResourceStore
     secret: str
-    access: Any = None  # geo_service.api.access.AccessService when a region is loaded
+    walking: WalkingService | None = None  # the coverage service, when a region is loaded
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -14,11 +14,12 @@ from fastapi_offline import FastAPIOffline
 from geo_service import __version__
 from geo_service._errors import DuplicateIdError, InputError
 from geo_service.api.deps import AppState
-from geo_service.api.routes import auth, health, resources, users
+from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
 from geo_service.config import ServiceSettings
 from geo_service.store import NotFoundError, ResourceStore, open_store
+from geo_service.walking import WalkingService
 
 
 def _input_error(_: Request, e: Exception) -> JSONResponse:
@@ -54,7 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore | None = None,
-               access: object | None = None) -> FastAPI:
+               walking: WalkingService | None = None) -> FastAPI:
     """Build the API.
 
     Parameters
@@ -64,17 +65,16 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     store
         An open store; default :func:`~geo_service.store.open_store` on
         ``settings.database_url`` (a SQLite file is created on first start).
-    access
-        The region services for the walking routes (:class:`.access.AccessService`);
-        default: loaded from ``settings.region_dir`` when set.
+    walking
+        The coverage service of a region, for the walking routes; default: loaded from
+        ``settings.region_dir`` when set.
     """
     settings = settings or ServiceSettings()
     store = store or open_store(settings.database_url)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
-    if access is None and settings.region_dir is not None:
-        from geo_service.api.access import AccessService
-
-        access = AccessService.from_region_dir(settings.region_dir, store)
+    if walking is None and settings.region_dir is not None:
+        walking = WalkingService.from_region_dir(settings.region_dir, store,
+                                                 threshold_m=settings.threshold_m)
     # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
     # not from a CDN (municipal office networks are often closed)
     app = FastAPIOffline(
@@ -84,7 +84,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
                     "Responses are GeoJSON (RFC 7946, lon/lat).",
         lifespan=_lifespan,
     )
-    app.state.geo = AppState(settings=settings, store=store, secret=secret, access=access)
+    app.state.geo = AppState(settings=settings, store=store, secret=secret, walking=walking)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
@@ -94,9 +94,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     for module in (health, auth, users, resources):
         app.include_router(module.router)
-    if access is not None:
-        from geo_service.api.routes import coverage
-
+    if walking is not None:
         app.include_router(coverage.router)
     return app
 

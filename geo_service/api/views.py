@@ -32,13 +32,13 @@ from geo_service.importers import (
     export_bytes,
     import_resources,
 )
+from geo_service.layers import load_vocabulary
 from geo_service.resources import (
     WEEKDAY_JA,
     WEEKDAYS,
     Resource,
     ResourceFields,
     check_lonlat,
-    load_vocabulary,
     public_view,
     validate_resource,
 )
@@ -69,7 +69,7 @@ def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
     NotFoundError
         For the public, when the resource is staff-only or deleted.
     """
-    label = load_vocabulary().categories[resource.category].label
+    label = load_vocabulary().by_id[resource.category].label
     shown = resource.model_dump() if staff else public_view(resource)
     if shown is None:
         raise NotFoundError("resource", resource.id)

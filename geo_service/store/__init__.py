@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from geo_service.resources import AreaLayer
+from geo_service.boundaries import AreaLayer
 from geo_service.store.repository import (
     HistoryEntry,
     NotFoundError,

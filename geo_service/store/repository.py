@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-import numpy as np
 import shapely
 from sqlalchemy import (
     Engine,
@@ -41,9 +40,9 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from geo_service._errors import DuplicateIdError, InputError
+from geo_service.boundaries import AreaLayer
 from geo_service.resources import (
     WEEKDAYS,
-    AreaLayer,
     Resource,
     ResourceFields,
     Weekday,
@@ -169,8 +168,18 @@ class ResourceStore:
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.layers: dict[str, AreaLayer] = dict(layers or {})
         self.bounds: tuple[float, float, float, float] | None = None  # of the region served
+        self.walking_speed_mps: float | None = None  # the region's, for walking-time areas
         self._listeners: list[Callable[[], None]] = []
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
+
+    def use_region(self, layers: Mapping[str, AreaLayer],
+                   bounds: tuple[float, float, float, float], walking_speed_mps: float) -> None:
+        """Serve a region: its boundary layers draw ``areas`` service areas, locations
+        must lie within ``bounds`` (lon/lat), and walking-time service areas are drawn at
+        the region's walking speed."""
+        self.layers.update(layers)
+        self.bounds = bounds
+        self.walking_speed_mps = walking_speed_mps
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed change of a resource (in this process)."""
@@ -192,7 +201,7 @@ class ResourceStore:
             check_in_region(r.lon, r.lat, self.bounds)
         for stop in r.schedule.stops:
             check_in_region(stop.lon, stop.lat, self.bounds, column="schedule.stops")
-        geom = service_area_geometry(r, self.layers)
+        geom = service_area_geometry(r, self.layers, walking_speed_mps=self.walking_speed_mps)
         bbox = geom.bounds if geom is not None else (None,) * 4
         days = [*r.schedule.weekdays, *(s.weekday for s in r.schedule.stops)]
         sa = r.service_area
@@ -571,21 +580,17 @@ class ResourceStore:
         page = self.list(f, limit=10**9)
         return page.items
 
-    def locations(self, f: ResourceFilter | None = None) -> tuple[builtins.list[str], np.ndarray]:
-        """Ids and lon/lat (n × 2) of the located resources matching ``f``.
-
-        Without ``include_staff``, resources whose location is staff-only are left out.
-        """
-        f = f or ResourceFilter()
+    def service_areas(self, f: ResourceFilter | None = None
+                      ) -> builtins.list[tuple[str, str, shapely.Geometry | None]]:
+        """(id, service-area kind, lon/lat polygon or None) of every resource matching
+        ``f``, ordered as :meth:`list`: the polygons the ``serves`` filter tests (whole-
+        municipality services cover every point without one)."""
         c = resources.c
         with self.reader.connect() as conn:
-            cond = self._conditions(f)
-            if not f.include_staff:
-                cond.append(c.location_hidden.is_(False))
-            rows = conn.execute(select(c.id, c.lon, c.lat).where(
-                *cond, c.lon.is_not(None)).order_by(c.id)).all()
-        xy = np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2)
-        return [r.id for r in rows], xy
+            rows = conn.execute(select(c.id, c.sa_kind, c.service_geom)
+                                .where(*self._conditions(f or ResourceFilter()))
+                                .order_by(*_ORDER)).all()
+        return [(r.id, r.sa_kind, r.service_geom) for r in rows]
 
     def unverified(self, *, months: int = 12, today: date | None = None,
                    include_staff: bool = True) -> builtins.list[Resource]:

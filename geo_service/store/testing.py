@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from geo_service.resources import AreaLayer
+from geo_service.boundaries import AreaLayer
 from geo_service.store import ResourceStore, create_store_engine, migrate
 
 PG_URL_VARIABLE = "GEO_SERVICE_TEST_PG_URL"

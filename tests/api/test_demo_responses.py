@@ -36,7 +36,7 @@ def demo_client(tmp_path_factory):
     region_dir = folder / "out" / "region"
     url = f"sqlite:///{folder / 'registry.sqlite3'}"
     store = open_store(url)
-    from geo_service.api.demo_registry import seed_demo_registry
+    from geo_service.demo_registry import seed_demo_registry
 
     counter = itertools.count(1)
     with pytest.MonkeyPatch.context() as mp:  # ids r-000000000001, r-000000000002 …

@@ -34,36 +34,36 @@ async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
            minutes: Annotated[float, Query(gt=0, le=60)] = 15) -> Response:
     """Resources reachable on foot within ``minutes``, sorted by walking time."""
     cap = state.settings.nearby_max_minutes
-    return as_json(cv.nearby(state.access, lat, lon, category=category,
+    return as_json(cv.nearby(state.walking, lat, lon, category=category,
                              minutes=min(minutes, cap), staff=viewer is not None))
 
 
 @router.get("/reach", response_model=cv.AnyReach)
 async def reach(state: State, viewer: Viewer, lat: Lat, lon: Lon) -> Response:
     """Everything that serves this point: covering services and walkable resources."""
-    return as_json(cv.reach(state.access, lat, lon, staff=viewer is not None))
+    return as_json(cv.reach(state.walking, lat, lon, staff=viewer is not None))
 
 
 @router.get("/resources/{resource_id}/reach", response_model=ResourceReach)
 def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceReach:
     """A service area, walking isochrones of a place, or a mobile-sales route's catchment."""
-    return cv.resource_reach(state.access, resource_id, minutes=state.settings.reach_minutes,
+    return cv.resource_reach(state.walking, resource_id, minutes=state.settings.reach_minutes,
                              staff=viewer is not None)
 
 
 @router.get("/areas/{layer}", response_model=AreaCollection)
 def areas(state: State, viewer: Viewer, layer: str) -> Response:
     """Per area and category: resources in it, services covering it, walkable 65+ share."""
-    return as_json(cv.areas(state.access, layer, staff=viewer is not None))
+    return as_json(cv.areas(state.walking, layer, staff=viewer is not None))
 
 
 @router.get("/areas/{layer}/{area_id}/coverage", response_model=AreaFeature)
 def area_coverage(state: State, viewer: Viewer, layer: str, area_id: str) -> AreaFeature:
     """The coverage of one area."""
-    return cv.area(state.access, layer, area_id, staff=viewer is not None)
+    return cv.area(state.walking, layer, area_id, staff=viewer is not None)
 
 
 @router.get("/difficulty/{layer}", response_model=IndicatorCollection)
 def difficulty(state: State, layer: str) -> Response:
     """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``."""
-    return as_json(cv.difficulty(state.access, layer))
+    return as_json(cv.difficulty(state.walking, layer))

@@ -1,6 +1,8 @@
-"""Walking answers for the API from a region loaded once: nearby, reach, coverage.
+"""The coverage service: walking answers over a region for a registry snapshot.
 
-An :class:`AccessService` holds one :class:`~geo_service.region.Region` (network, demand
+Every entry point (the API's routes, the CLI, the planning tools) asks the same
+:class:`WalkingService`; it knows nothing of HTTP or SQL (the registry is read through the
+store's public methods). It holds one :class:`~geo_service.region.Region` (network, demand
 points with population 65+, area layers) and reads the registry's resources from the
 store. What depends only on the registry's content — resources projected onto the network,
 one distance field per category, per-area statistics — is computed when first asked and
@@ -32,47 +34,38 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Transformer
-from sqlalchemy import func, select
 
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.access import (
+    BAND_TOLERANCE_S,
     Attachment,
     DistanceField,
     PointSearch,
     TargetIndex,
     attach_points,
+    isochrone_polygon,
 )
-from geo_service.boundaries import AreaLayer as BoundaryLayer
+from geo_service.boundaries import AreaLayer
+from geo_service.coverage import area_coverage, population_within
 from geo_service.cutoff_dijkstra import warm_up
-from geo_service.layers import load_resource_layer
+from geo_service.layer_points import counted
+from geo_service.layers import load_resource_layer, load_vocabulary
 from geo_service.network import tobler_speed
 from geo_service.region import Region
 from geo_service.resources import (
-    AreaLayer,
     Resource,
     check_in_region,
     check_lonlat,
     is_public,
-    load_vocabulary,
     public_view,
     service_area_geometry,
 )
 from geo_service.store import ResourceFilter, ResourceStore
-from geo_service.store.schema import resources as resources_table
-from geo_service.stores import counted
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.
 TOKEN_CHECK_SECONDS = 1.0
-
-# the registry category (食料品店) counted by the shopping-difficulty indicators (MAFF)
-FOOD_STORE = "food_store"
-
-# lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge
-# (common on hand-made grids) should not fall out of it because of that.
-_ROUND_OFF_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -101,13 +94,7 @@ class WalkResult:
     minutes: float
 
 
-def _boundary_to_area_layer(layer: BoundaryLayer) -> AreaLayer:
-    gdf = layer.areas
-    return AreaLayer.from_geodataframe(gdf, layer.name, id_column="area_id",
-                                       name_column="name")
-
-
-class AccessService:
+class WalkingService:
     """Walking-access answers over one region for the registry in ``store``.
 
     Parameters
@@ -122,16 +109,14 @@ class AccessService:
     """
 
     def __init__(self, region: Region, store: ResourceStore, *,
-                 threshold_m: float = settings.threshold_m) -> None:
+                 threshold_m: float | None = None) -> None:
         self.region = region
         self.store = store
         self.net = region.net
-        self.threshold_m = threshold_m
-        self._to_metric = Transformer.from_crs(4326, self.net.crs, always_xy=True)
-        self.layers = {a.name: _boundary_to_area_layer(a) for a in region.areas}
-        store.layers.update(self.layers)
+        self.threshold_m = threshold_m if threshold_m is not None else region.threshold_m
+        self.layers = {a.name: a for a in region.areas}
         self.bounds = self.net.bounds_lonlat()
-        store.bounds = self._margin_bounds()
+        store.use_region(self.layers, self._margin_bounds(), self.net.walking_speed_mps)
         self._token: tuple[int, str] | None = None
         self._fresh: tuple[int, str] | None = None
         self._checked = -math.inf
@@ -147,9 +132,10 @@ class AccessService:
         self._building: dict[Any, threading.Lock] = {}
 
     @classmethod
-    def from_region_dir(cls, folder: str | Path, store: ResourceStore) -> AccessService:
+    def from_region_dir(cls, folder: str | Path, store: ResourceStore, *,
+                        threshold_m: float | None = None) -> WalkingService:
         """Load a region saved with :meth:`Region.save` and serve it."""
-        return cls(Region.load(folder), store)
+        return cls(Region.load(folder), store, threshold_m=threshold_m)
 
     @property
     def name(self) -> str:
@@ -160,6 +146,10 @@ class AccessService:
     def n_nodes(self) -> int:
         """Number of walk-network nodes."""
         return self.net.n_nodes
+
+    def resource_count(self) -> int:
+        """Live resources in the registry, public and staff (kept per registry state)."""
+        return self.cached(("count",), self.store.count)
 
     # ------------------------------------------------------------------ caching
 
@@ -211,7 +201,8 @@ class AccessService:
                     cats.append(r.category)
                     xy.append((lon, lat))
         lonlat = np.array(xy, dtype=float).reshape(-1, 2)
-        metric = np.column_stack(self._to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+        metric = np.column_stack(self.net.from_geographic.transform(lonlat[:, 0],
+                                                                    lonlat[:, 1]))
         att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
         return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
                        by_id, TargetIndex(self.net, att))
@@ -231,19 +222,12 @@ class AccessService:
 
     def _service_index(self, staff: bool) -> tuple[np.ndarray, np.ndarray, shapely.STRtree,
                                                    np.ndarray]:
-        # the service areas as the store keeps them, in its order (カナ/名称, id)
-        c = resources_table.c
-        with self.store.reader.connect() as conn:
-            rows = conn.execute(
-                select(c.id, c.sa_kind, c.service_geom)
-                .where(*self.store._conditions(ResourceFilter(include_staff=staff)))
-                .order_by(func.coalesce(c.kana, c.name), c.id)).all()
-        ids = np.array([r.id for r in rows], dtype=object)
-        citywide = np.array([r.sa_kind == "municipality" for r in rows], dtype=bool)
-        which = np.array([k for k, r in enumerate(rows)
-                          if r.sa_kind != "municipality" and r.service_geom is not None],
-                         dtype=np.int64)
-        tree = shapely.STRtree([rows[k].service_geom for k in which])
+        rows = self.store.service_areas(ResourceFilter(include_staff=staff))
+        ids = np.array([rid for rid, _, _ in rows], dtype=object)
+        citywide = np.array([kind == "municipality" for _, kind, _ in rows], dtype=bool)
+        which = np.array([k for k, (_, kind, geom) in enumerate(rows)
+                          if kind != "municipality" and geom is not None], dtype=np.int64)
+        tree = shapely.STRtree([rows[k][2] for k in which])
         return ids, citywide, tree, which
 
     def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
@@ -258,15 +242,15 @@ class AccessService:
     # ------------------------------------------------------------------ points
 
     def _margin_bounds(self) -> tuple[float, float, float, float]:
-        w, s, e, n = self.bounds
-        pad = settings.max_snap_m / 111_000
-        return w - pad, s - pad, e + pad, n + pad
+        """The network's extent plus the snapping distance (lon/lat): where a located
+        point can still be attached to a street."""
+        return self.net.bounds_lonlat(pad_m=settings.max_snap_m)
 
     def attach_lonlat(self, lon: float, lat: float) -> Attachment:
         """Project a query point onto the network; 422-type errors when it cannot be."""
         check_lonlat(lon, lat)
         check_in_region(lon, lat, self._margin_bounds(), column="lat")
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = self.net.from_geographic.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
     def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
@@ -310,7 +294,8 @@ class AccessService:
         walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
         walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
         threshold_s = self.threshold_m / self.net.walking_speed_mps * 2
-        xy = np.array([self._to_metric.transform(r.lon, r.lat) for r in walk]).reshape(-1, 2)
+        xy = np.array([self.net.from_geographic.transform(r.lon, r.lat)
+                       for r in walk]).reshape(-1, 2)
         walk_att = attach_points(self.net, xy, max_snap_m=math.inf)
         search = PointSearch(self.net, origin)
         near = loc.index.near(search, self.threshold_m)
@@ -334,7 +319,7 @@ class AccessService:
         within = np.flatnonzero(d <= self.threshold_m)
         within_cats = loc.categories[within]
         out: dict[str, int | None] = {}
-        for cat in (c for c in load_vocabulary().categories if c in loc.present):
+        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
             pick = within[within_cats == cat]
             out[cat] = int(pick[np.argmin(d[pick])]) if len(pick) else None
         return out
@@ -349,7 +334,7 @@ class AccessService:
             pick = within[within_cats == cat]
             walk_s = seconds[best] if best is not None else math.inf
             out.append({
-                "category": cat, "category_label": vocab.categories[cat].label,
+                "category": cat, "category_label": vocab.by_id[cat].label,
                 "count": len(set(loc.resource_ids[pick])),
                 "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
                 "distance_m": float(d[best]) if best is not None else None,
@@ -366,23 +351,6 @@ class AccessService:
     def _pop65(self, mask: np.ndarray) -> float:
         return float(self.region.demand["pop_65plus"].to_numpy(dtype=float)[mask].sum())
 
-    def _isochrone(self, field: DistanceField, minutes: float) -> shapely.Geometry:
-        """A polygon around the streets from which a resource is within ``minutes``."""
-        net = self.net
-        t = field.node_seconds
-        limit = minutes * 60 + _ROUND_OFF_S
-        inside = (t[net.edge_u] <= limit) & (t[net.edge_v] <= limit)
-        lines = net.edge_geometry[inside]
-        if len(lines) == 0:
-            return shapely.Polygon()
-        shape = shapely.union_all(shapely.buffer(lines, 40.0, quad_segs=2)).simplify(10)
-        return self._to_lonlat(shape)
-
-    def _to_lonlat(self, geom: shapely.Geometry) -> shapely.Geometry:
-        tr = self.net.to_geographic
-        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
-                                                                               xy[:, 1])))
-
     def resource_reach(self, resource: Resource, *, minutes: Sequence[float],
                        staff: bool) -> dict[str, Any]:
         """How far a resource reaches, with the people 65+ inside.
@@ -397,7 +365,7 @@ class AccessService:
         sa_kind = view["service_area"]["kind"]
         if sa_kind in ("polygon", "areas", "radius", "municipality"):
             if sa_kind == "municipality":
-                geom = self._to_lonlat(shapely.union_all(
+                geom = self.net.to_lonlat(shapely.union_all(
                     self.region.areas[0].areas.to_crs(self.net.crs).geometry.to_numpy())
                 ) if self.region.areas else None
                 mask = np.ones(len(demand_xy), bool)
@@ -407,8 +375,7 @@ class AccessService:
                     raise InputError("the service area's boundary layer is not loaded",
                                      column="service_area.layer",
                                      value=resource.service_area.layer)
-                metric = shapely.transform(geom, lambda xy: np.column_stack(
-                    self._to_metric.transform(xy[:, 0], xy[:, 1])))
+                metric = self.net.to_metric(geom)
                 mask = shapely.contains_xy(metric, demand_xy[:, 0], demand_xy[:, 1])
             return {"kind": "service_area", "bands": [
                 {"minutes": None, "geometry": geom, "pop_65plus": self._pop65(mask)}]}
@@ -421,75 +388,66 @@ class AccessService:
         secs = field.at(self.region.demand_attachment).seconds
         kind = "stops" if len(view["schedule"]["stops"]) else "isochrones"
         steps = [view["service_area"]["minutes"]] if sa_kind == "walk" else list(minutes)
-        bands = [{"minutes": float(m), "geometry": self._isochrone(field, m),
-                  "pop_65plus": self._pop65(secs <= m * 60 + _ROUND_OFF_S)} for m in steps]
+        w65 = self.region.demand["pop_65plus"].to_numpy(dtype=float)
+        bands = [{"minutes": float(m),
+                  "geometry": self._isochrone_lonlat(field, m),
+                  "pop_65plus": population_within(secs, w65, m, tolerance_s=BAND_TOLERANCE_S)}
+                 for m in steps]
         return {"kind": kind, "bands": bands}
+
+    def _isochrone_lonlat(self, field: DistanceField, minutes: float) -> shapely.Geometry:
+        shape = isochrone_polygon(self.net, field.node_seconds, minutes)
+        return shape if shape.is_empty else self.net.to_lonlat(shape)
 
     # ------------------------------------------------------------------ areas
 
-    def area_layer(self, name: str) -> BoundaryLayer:
+    def area_layer(self, name: str) -> AreaLayer:
         """The region's area layer called ``name``; 404-type error when absent."""
-        for layer in self.region.areas:
-            if layer.name == name:
-                return layer
-        raise LookupError(f"no area layer {name!r}; layers: "
-                          f"{', '.join(a.name for a in self.region.areas)}")
+        if name not in self.layers:
+            raise LookupError(f"no area layer {name!r}; layers: {', '.join(self.layers)}")
+        return self.layers[name]
 
-    def _demand_area(self, layer: BoundaryLayer) -> np.ndarray:
+    def _demand_area(self, layer: AreaLayer) -> np.ndarray:
         def make() -> np.ndarray:
             areas = layer.areas.to_crs(self.net.crs).reset_index(drop=True)
-            return BoundaryLayer(layer.name, areas).assign(self.region.demand.geometry)
+            return AreaLayer(layer.name, areas).assign(self.region.demand.geometry)
 
         return self.cached(("static", "demand_area", layer.name), make)
 
     def area_coverage(self, layer_name: str, *, staff: bool,
                       area_id: str | None = None) -> list[dict[str, Any]]:
         """Per area: 65+ population, and per category the resources located in it, the
-        services covering it, and the share of 65+ within walking range (threshold)."""
+        services covering it, and the share of 65+ within walking range (threshold); see
+        :func:`geo_service.coverage.area_coverage`."""
         layer = self.area_layer(layer_name)
         areas = layer.areas.reset_index(drop=True)
-        if area_id is not None and area_id not in set(areas["area_id"].astype(str)):
+        ids = [str(a) for a in areas["area_id"]]
+        if area_id is not None and area_id not in set(ids):
             raise LookupError(f"no area {area_id!r} in layer {layer_name!r}")
-        which = self._demand_area(layer)
-        w65 = self.region.demand["pop_65plus"].to_numpy(dtype=float)
         loc = self.located(staff=staff)
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
-        res_area = BoundaryLayer(layer.name, areas.to_crs(4326)).assign(
+        res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
         services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
                     if r.service_area.kind != "none"]
-        vocab = load_vocabulary()
-        cats = [c for c in vocab.categories if c in set(loc.categories)]
-        shares = {}
-        for cat in cats:
+        within_walk = {}
+        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
             field, _ = self.category_field(cat, staff=staff)
-            near = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
+            within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
                 self.region.demand_attachment).distance_m <= self.threshold_m)
-            shares[cat] = near
-        out = []
-        for i, row in areas.iterrows():
-            aid = str(row["area_id"])
-            if area_id is not None and aid != area_id:
-                continue
-            in_area = which == i
-            pop65 = float(w65[in_area].sum())
-            located_here = loc.resource_ids[res_area == i] if len(res_area) else []
-            cat_of = {rid: loc.resources[rid].category for rid in located_here}
-            covering = [r for r in services
-                        if _covers(r, layer.name, aid, geoms_ll[i], self.layers, staff)]
-            per_cat = {}
-            for cat in vocab.categories:
-                located_ids = sorted({rid for rid, c in cat_of.items() if c == cat})
-                cover_ids = sorted(r.id for r in covering if r.category == cat)
-                share = (float(w65[in_area & shares[cat]].sum() / pop65)
-                         if cat in shares and pop65 > 0 else None)
-                if located_ids or cover_ids or share is not None:
-                    per_cat[cat] = {"label": vocab.categories[cat].label,
-                                    "located": located_ids, "covering": cover_ids,
-                                    "share_65plus_within_walk": share}
-            out.append({"area_id": aid, "name": str(row["name"]), "geometry": geoms_ll[i],
-                        "pop_65plus": pop65, "categories": per_cat})
-        return out
+        covering = [[(r.id, r.category) for r in services
+                     if _covers(r, layer.name, aid, geoms_ll[i], self.layers, staff)]
+                    if area_id is None or aid == area_id else []
+                    for i, aid in enumerate(ids)]
+        return area_coverage(
+            ids, [str(n) for n in areas["name"]], geoms_ll,
+            demand_area=self._demand_area(layer),
+            pop_65plus=self.region.demand["pop_65plus"].to_numpy(dtype=float),
+            located_area=res_area,
+            located=[(rid, loc.resources[rid].category) for rid in loc.resource_ids],
+            covering=covering, within_walk=within_walk,
+            labels={k: c.label for k, c in load_vocabulary().by_id.items()},
+            only=area_id)
 
     def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
         """The engine's shopping-difficulty indicators per area of a layer, with where the
@@ -518,16 +476,18 @@ class AccessService:
         import geopandas as gpd
 
         loc = self.located(staff=False)
-        pick = np.flatnonzero(loc.categories == FOOD_STORE)
+        food = load_vocabulary().food_places  # 食料品店, as layers/ define it
+        pick = np.flatnonzero(np.isin(loc.categories, [c.id for c in food]))
         if len(pick):
             stores = gpd.GeoDataFrame(
                 {"store_id": loc.resource_ids[pick].astype(str)},
                 geometry=_points(loc.lonlat[pick]).to_numpy(), crs=4326).to_crs(self.net.crs)
             return "registry", stores, DistanceField(self.net, loc.attachment.take(pick))
-        for key, gdf in self.region.resources.items():
-            if "food" in key:  # the categories its layer definition counts, as the CLI does
-                stores = counted(gdf, load_resource_layer(key)).to_crs(self.net.crs)
-                return "region", stores, self.region.distance_field(stores, source="food stores")
+        for key in (c.layer for c in food if c.layer in self.region.resources):
+            # the categories its layer definition counts, as the CLI does
+            stores = counted(self.region.resources[key],
+                             load_resource_layer(key)).to_crs(self.net.crs)
+            return "region", stores, self.region.distance_field(stores, source="food stores")
         raise LookupError("neither the registry nor the region has food stores "
                           "(食料品店) for the difficulty indicators")
 

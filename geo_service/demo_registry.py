@@ -12,9 +12,9 @@ from datetime import date
 import numpy as np
 
 from geo_service._errors import InputError
-from geo_service.layers import load_resource_layer
+from geo_service.layers import load_resource_layer, load_vocabulary
 from geo_service.region import Region
-from geo_service.resources import ResourceFields, load_vocabulary
+from geo_service.resources import ResourceFields
 from geo_service.store import ResourceStore
 
 _SOURCE = "合成デモデータ (synthetic demo data)"
@@ -25,11 +25,13 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
     items: list[ResourceFields] = []
     for key, gdf in region.resources.items():
         pts = gdf.to_crs(4326)
-        # a food-layer category the layer counts is a 食料品店; the others (a mobile sales
-        # stop) keep their own registry category, as in the engine's indicators
-        counted = set(load_resource_layer(key).included_ids) if "food" in key else set()
+        # a category the layer counts is the registry category that the layer details
+        # (food_stores → 食料品店); the others (a mobile sales stop) keep their own
+        # registry category, as in the engine's indicators
+        detailed = [c.id for c in load_vocabulary().categories if c.layer == key]
+        counted = set(load_resource_layer(key).included_ids) if detailed else set()
         for _, row in pts.iterrows():
-            category = ("食料品店" if row["category"] in counted
+            category = (detailed[0] if row["category"] in counted
                         else _registry_category(key, row["category"]))
             if category is None:
                 continue

@@ -1,4 +1,4 @@
-"""Resource points of one layer (food stores, 通いの場 …) from users' files or from OSM.
+"""Points of a resource layer (food stores, 通いの場 …) from users' files or from OSM.
 
 A store table has an id (``store_id``/``id``, kept as given), a ``category`` (id,
 Japanese label or alias from the layer definition; unknown values are an error), an
@@ -18,8 +18,6 @@ import pandas as pd
 from geo_service._errors import InputError
 from geo_service.layers import ResourceLayer
 from geo_service.readers import check_unique, find_column, read_points
-
-STORE_COLUMNS = ("store_id", "name", "category", "geometry")
 
 
 def read_stores(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
