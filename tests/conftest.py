@@ -9,7 +9,8 @@ import pytest
 
 from geo_service.network import WalkNetwork
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+TEST_DATA = ROOT / "tests" / "data"  # small hand-made fixtures
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

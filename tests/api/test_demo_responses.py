@@ -14,12 +14,13 @@ import itertools
 import os
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-RECORDED = Path(__file__).resolve().parents[1] / "data" / "api_demo"
+from tests.conftest import TEST_DATA
+
+RECORDED = TEST_DATA / "api_demo"
 _TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 

@@ -19,7 +19,7 @@ from geo_service.resources import ResourceFields
 from geo_service.store import ResourceFilter, ResourceStore, create_store_engine
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
 from geo_service.walking import WalkingService
-from tests.api.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, lonlat
 
 CATEGORIES = ["サロン", "配食", "見守り", "認知症カフェ", "食料品店"]
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -18,7 +18,7 @@ from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
 from geo_service.walking import WalkingService
-from tests.api.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, lonlat
 
 HIDDEN_LON, HIDDEN_LAT = lonlat(620, 640)  # the public resource's staff-only location
 VISIBLE_LON, VISIBLE_LAT = lonlat(300, 300)  # the staff-only resource's location

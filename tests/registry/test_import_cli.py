@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from geo_service.cli import app
 from geo_service.store import ResourceFilter, open_store
+from tests.conftest import TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "registry"
+DATA = TEST_DATA / "registry"
 runner = CliRunner()
 
 

@@ -18,7 +18,7 @@ from geo_service.api.views import to_feature
 from geo_service.resources import ResourceFields
 from geo_service.store.testing import fresh_store
 from geo_service.walking import WalkingService
-from tests.api.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, lonlat
 
 
 def model_nearby(access, lon, lat, staff):

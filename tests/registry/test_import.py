@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -26,9 +25,10 @@ from geo_service.importers import (
 )
 from geo_service.store import ResourceFilter
 from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from tests.conftest import SHARED_DATA, TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "registry"
-IIZUKA = (Path(__file__).parents[1].parent / "shared" / "data" / "opendata-iizuka-40205"
+DATA = TEST_DATA / "registry"
+IIZUKA = (SHARED_DATA / "opendata-iizuka-40205"
           / "public_facilities_40205.csv")
 
 

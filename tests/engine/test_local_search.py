@@ -188,7 +188,7 @@ def test_access_serving_index_matches_the_store_query(tmp_path, backend):
     from geo_service.store import ResourceFilter
     from geo_service.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
     from geo_service.walking import WalkingService
-    from tests.api.grid import grid_region, lonlat
+    from tests.utils.grid import grid_region, lonlat
 
     if backend == "postgis" and postgis_url() is None:
         pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")

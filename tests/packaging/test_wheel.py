@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 LAYERS = sorted(p.name for p in (ROOT / "layers").glob("*.toml"))
 # Not needed to build the wheel (and large, or the other engineer's tools): left out of the
 # copy that is built, so that nothing stale (build/) or unrelated reaches it.

@@ -11,8 +11,7 @@ import platformdirs
 from geo_service import settings
 from geo_service.config import ServiceSettings, data_dir
 from geo_service.layers import load_resource_layer
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 def test_layer_definitions_are_the_repository_folder(monkeypatch):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -15,8 +14,9 @@ from geo_service.api import create_app
 from geo_service.auth import create_token, hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import fresh_store
+from tests.conftest import TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "registry"
+DATA = TEST_DATA / "registry"
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store.testing import fresh_store
 from geo_service.walking import WalkingService
-from tests.api.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, lonlat
 
 
 @pytest.fixture
