@@ -1,0 +1,107 @@
+"""The coverage service without HTTP: threshold and speed from the region, margins in
+metres, and the same answers the API gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from geo_service import settings
+from geo_service.resources import ResourceFields
+from geo_service.store.testing import fresh_store
+from geo_service.walking import WalkingService
+from tests.utils.grid import X0, Y0, grid_region, lonlat
+
+
+def test_threshold_comes_from_the_region_unless_configured(tmp_path):
+    region = grid_region()
+    region.threshold_m = 300.0
+    store = fresh_store("sqlite", tmp_path)
+    assert WalkingService(region, store).threshold_m == 300.0
+    assert WalkingService(region, store, threshold_m=200.0).threshold_m == 200.0
+
+
+def test_the_saved_threshold_reaches_the_api(tmp_path):
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    region = grid_region()
+    region.threshold_m = 300.0
+    region.save(tmp_path / "region")
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    for configured, expected in ((None, 300.0), (250.0, 250.0)):
+        settings_ = ServiceSettings(database_url=url, region_dir=tmp_path / "region",
+                                    data_dir=tmp_path, secret_key="k" * 40,
+                                    threshold_m=configured)
+        client = TestClient(create_app(settings_))
+        lon, lat = lonlat(500, 500)
+        body = client.get("/reach", params={"lat": lat, "lon": lon}).json()
+        assert body["threshold_m"] == expected
+        assert client.get("/areas/小学校区").json()["threshold_m"] == expected
+
+
+def test_walking_time_service_areas_use_the_regions_speed(tmp_path):
+    """10 minutes at the region's 0.5 m/s is a 300 m circle (the default speed would
+    draw 600 m)."""
+    region = grid_region()
+    region.net = region.net.with_speed(0.5)
+    store = fresh_store("sqlite", tmp_path)
+    WalkingService(region, store)
+    lon, lat = lonlat(500, 500)
+    r = store.add(ResourceFields(name="見守り", category="見守り", lon=lon, lat=lat,
+                                 service_area={"kind": "walk", "minutes": 10}))
+    ((rid, kind, geom),) = store.service_areas()
+    assert (rid, kind) == (r.id, "walk")
+    metric = region.net.to_metric(geom)
+    x0, y0, x1, y1 = metric.bounds
+    assert (x1 - x0) / 2 == pytest.approx(300, rel=0.01)
+    assert (y1 - y0) / 2 == pytest.approx(300, rel=0.01)
+
+
+def test_region_margin_is_measured_in_metres(tmp_path):
+    """A place up to the snapping distance beyond the network's outermost node, in any
+    direction, can be registered; one beyond it cannot (33.8° N: a degree of longitude is
+    92.6 km, not 111 km)."""
+    region = grid_region()
+    store = fresh_store("sqlite", tmp_path)
+    WalkingService(region, store)
+    w, s, e, n = store.bounds
+    pad = settings.max_snap_m
+    tr = region.net.to_geographic
+    for dx, dy in ((1000 + pad, 500), (-pad, 500), (500, 1000 + pad), (500, -pad)):
+        inside = tr.transform(X0 + dx - np.sign(dx - 500) * 10, Y0 + dy - np.sign(dy - 500)
+                              * 10)
+        outside = tr.transform(X0 + dx + np.sign(dx - 500) * 30,
+                               Y0 + dy + np.sign(dy - 500) * 30)
+        assert w <= inside[0] <= e and s <= inside[1] <= n, (dx, dy)
+        assert not (w <= outside[0] <= e and s <= outside[1] <= n), (dx, dy)
+
+
+def test_service_answers_equal_the_api(tmp_path):
+    """The route is one call into the service: same resources, same minutes."""
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    region = grid_region()
+    store = fresh_store("sqlite", tmp_path)
+    walking = WalkingService(region, store)
+    for k, (x, y) in enumerate([(100, 0), (400, 300), (900, 900)]):
+        lon, lat = lonlat(x, y)
+        store.add(ResourceFields(name=f"サロン{k}", category="サロン", lon=lon, lat=lat))
+    settings_ = ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                secret_key="k" * 40)
+    client = TestClient(create_app(settings_, store=store, walking=walking))
+    lon, lat = lonlat(0, 0)
+    direct = walking.nearby(lon, lat, minutes=15, staff=False)
+    assert [w.resource.name for w in direct] == ["サロン0", "サロン1"]  # 100 m, 700 m
+    assert [w.distance_m for w in direct] == pytest.approx([100, 700], abs=1e-6)
+    body = client.get("/nearby", params={"lat": lat, "lon": lon, "minutes": 15}).json()
+    assert [f["properties"]["name"] for f in body["features"]] == ["サロン0", "サロン1"]
+    assert [f["walk"]["minutes"] for f in body["features"]] == [
+        round(w.minutes, 2) for w in direct]
+    rows = walking.area_coverage("小学校区", staff=False)
+    assert [r["area_id"] for r in rows] == ["W", "M", "E"]
+    assert rows[0]["categories"]["salon"]["located"] == [direct[0].resource.id]
+    assert shapely.equals(rows[0]["geometry"], region.areas[0].lonlat[0])
