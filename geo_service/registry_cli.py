@@ -1,5 +1,5 @@
-"""Commands of the resource registry: ``serve``, ``import resources``, ``export resources``,
-``users add``. Registered on the main Typer app by :func:`register`.
+"""Commands of the resource registry: ``serve``, ``coverage``, ``import resources``,
+``export resources``, ``users add``. Registered on the main Typer app by :func:`register`.
 
 Every command reads the deployment settings (``GEO_SERVICE_DATABASE_URL`` …, see
 :mod:`geo_service.config`); ``--database-url`` overrides the database.
@@ -162,6 +162,77 @@ def users_add(
                   f"{', '.join(user.areas) or '—'}) created")
 
 
+def coverage(
+    layer: Annotated[str, typer.Option(
+        "--layer", help="Area layer of the region (小学校区, 中学校区, 日常生活圏域 …).")],
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the table as CSV (UTF-8 with BOM): one row per area and "
+        "category.")] = None,
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Count staff-only resources too (default: the public view).")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Walking distance (m) counted as within range (default: the region's).")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Coverage per area: resources located in it, services covering it, and the share of
+    people 65+ within walking range, per category — the numbers of ``GET /areas/LAYER``."""
+    import pandas as pd
+    from rich.table import Table
+
+    from geo_service.outputs import csv_writer, write_outputs
+    from geo_service.region import Region
+    from geo_service.store import open_store
+    from geo_service.walking import WalkingService
+
+    settings = _settings(database_url)
+    region = region or settings.region_dir or prepare_demo(settings)
+    walking = WalkingService(Region.load(region), open_store(settings.database_url),
+                             threshold_m=threshold or settings.threshold_m)
+    try:
+        rows = walking.area_coverage(layer, staff=staff)
+    except LookupError as exc:
+        err_console.print(f"[bold red]入力エラー (input error):[/] {exc.args[0]}")
+        raise typer.Exit(code=2) from exc
+    long = pd.DataFrame([
+        {"layer": layer, "area_id": a["area_id"], "name": a["name"],
+         "pop_65plus": round(a["pop_65plus"], 2), "category": cat,
+         "category_label": c["label"], "located": len(c["located"]),
+         "covering": len(c["covering"]),
+         "share_65plus_within_walk": (None if c["share_65plus_within_walk"] is None
+                                      else round(c["share_65plus_within_walk"], 4))}
+        for a in rows for cat, c in a["categories"].items()])
+    t = f"{walking.threshold_m:g}"
+    table = Table(title=f"{layer}: 徒歩{t}m以内の65歳以上の割合",
+                  caption="対象 = サービスの提供区域に含まれる。件数は --out のCSVに")
+    table.add_column("区域", overflow="fold")
+    table.add_column("65歳以上", justify="right")
+    labels = list(dict.fromkeys(long["category_label"])) if len(long) else []
+    for label in labels:
+        table.add_column(label, justify="right", overflow="fold")
+    for a in rows:
+        cells = {c["label"]: c for c in a["categories"].values()}
+        table.add_row(a["name"], f"{a['pop_65plus']:,.0f}", *(
+            _coverage_cell(cells.get(label)) for label in labels))
+    console.print(table)
+    if out is not None:
+        write_outputs(out.parent, {out.name: csv_writer(long)})
+        console.print(f"表 (table): {out}")
+
+
+def _coverage_cell(c: dict | None) -> str:
+    """A category's cell: the share within walking range, else whether a service's area
+    covers the area (対象) or nothing does (—)."""
+    if c is None:
+        return "—"
+    share = c["share_65plus_within_walk"]
+    if share is not None:
+        return f"{share * 100:.0f} %"
+    return "対象" if c["covering"] else "—"
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -217,6 +288,7 @@ def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
 def register(app: typer.Typer) -> None:
     """Add the registry commands to the main ``geo-service`` app."""
     app.command("serve")(serve)
+    app.command("coverage")(coverage)
     app.add_typer(import_app, name="import")
     app.add_typer(export_app, name="export")
     app.add_typer(users_app, name="users")
