@@ -216,4 +216,5 @@ def warm_up() -> None:
     """Compile the search now (about 3 s the first time, then loaded from numba's on-disk
     cache), so that a service's first request does not wait for it."""
     graph = sparse.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
-    cutoff_dijkstra_along(graph, graph.data, [0], [0.0], [0.0], 2.0, [1])
+    cutoff_dijkstra_along(graph, graph.data, np.array([0]), np.zeros(1), np.zeros(1), 2.0,
+                          np.array([1]))

@@ -14,7 +14,15 @@ import numpy as np
 from geo_service._errors import InputError
 from geo_service.layers import load_resource_layer, load_vocabulary
 from geo_service.region import Region
-from geo_service.resources import ResourceFields
+from geo_service.resources import (
+    Contact,
+    Fee,
+    ResourceFields,
+    Schedule,
+    ServiceArea,
+    Stop,
+    Weekday,
+)
 from geo_service.store import ResourceStore
 
 _SOURCE = "合成デモデータ (synthetic demo data)"
@@ -43,28 +51,28 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
     items.append(ResourceFields(
         name="まごころ配食サービス", kana="マゴコロハイショク", category="配食",
         description="昼食・夕食のお弁当を届け、安否も確認します", operator="坂の町社会福祉協議会",
-        operator_type="社協", service_area={"kind": "municipality", "text": "市内全域"},
-        schedule={"weekdays": ["mon", "tue", "wed", "thu", "fri"], "start": "11:00",
-                  "end": "13:00"},
-        fee={"kind": "paid", "amount_yen": 500, "text": "1食500円"},
-        contact={"tel": "000-000-0001"}, source=_SOURCE))
+        operator_type="社協", service_area=ServiceArea(kind="municipality", text="市内全域"),
+        schedule=Schedule(weekdays=["mon", "tue", "wed", "thu", "fri"], start="11:00",
+                          end="13:00"),
+        fee=Fee(kind="paid", amount_yen=500, text="1食500円"),
+        contact=Contact(tel="000-000-0001"), source=_SOURCE))
     if layer is not None:
         last = layer.areas.iloc[-1]
         items.append(ResourceFields(
             name="見守り訪問", category="見守り", source=_SOURCE,
-            service_area={"kind": "areas", "layer": layer.name,
-                          "area_ids": [str(last["area_id"])], "text": f"{last['name']}区"},
-            fee={"kind": "free"}, description="一人暮らし高齢者への声かけ訪問"))
+            service_area=ServiceArea(kind="areas", layer=layer.name,
+                                     area_ids=[str(last["area_id"])], text=f"{last['name']}区"),
+            fee=Fee(kind="free"), description="一人暮らし高齢者への声かけ訪問"))
     xy = region.net.node_xy
     hill = xy[np.argsort(xy[:, 1])[-40:]][::10][:3]  # three nodes near the top of the town
     lon, lat = region.net.to_geographic.transform(hill[:, 0], hill[:, 1])
-    days = ["tue", "thu", "sat"]
+    days: list[Weekday] = ["tue", "thu", "sat"]
     items.append(ResourceFields(
         name="移動スーパー さかみち号", category="移動販売", source=_SOURCE,
-        schedule={"stops": [{"name": f"停留所{k + 1}", "lon": round(float(a), 7),
-                             "lat": round(float(b), 7), "weekday": days[k], "time": "10:30",
-                             "minutes": 20} for k, (a, b) in enumerate(zip(lon, lat,
-                                                                           strict=True))]}))
+        schedule=Schedule(stops=[Stop(name=f"停留所{k + 1}", lon=round(float(a), 7),
+                                      lat=round(float(b), 7), weekday=days[k], time="10:30",
+                                      minutes=20)
+                                 for k, (a, b) in enumerate(zip(lon, lat, strict=True))])))
     items.append(ResourceFields(
         name="職員用メモ：独居見守りリスト", category="見守り", visibility="staff",
         staff_notes="合成データ", source=_SOURCE))

@@ -26,7 +26,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 import shapely
@@ -249,7 +249,7 @@ class ServiceArea(BaseModel):
 def polygon_from_geojson(geometry: Mapping[str, Any] | None) -> shapely.Geometry:
     """Return a valid (Multi)Polygon in lon/lat from a GeoJSON mapping, or raise."""
     try:
-        geom = shape(geometry)  # type: ignore[arg-type]
+        geom = shape(geometry)
     except Exception as e:  # shapely raises several types for bad GeoJSON
         raise ServiceAreaError(f"malformed polygon: {e}", column="service_area.geometry",
                                value=_short(geometry)) from None
@@ -375,6 +375,17 @@ def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:
     return out
 
 
+_Fields = TypeVar("_Fields", bound=ResourceFields)
+
+
+@overload
+def validate_resource(data: Mapping[str, Any], model: None = None) -> Resource: ...
+
+
+@overload
+def validate_resource(data: Mapping[str, Any], model: type[_Fields]) -> _Fields: ...
+
+
 def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | None = None
                       ) -> ResourceFields:
     """Validate ``data`` as ``model`` (default :class:`Resource`), raising a typed error.
@@ -400,7 +411,7 @@ def apply_update(resource: Resource, changes: Mapping[str, Any]) -> Resource:
     """Return ``resource`` with ``changes`` applied and the whole result validated again."""
     data = resource.model_dump()
     data.update(changes)
-    return validate_resource(data)  # type: ignore[return-value]
+    return validate_resource(data)
 
 
 # --------------------------------------------------------------------------- public view

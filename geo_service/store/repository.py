@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import shapely
 from sqlalchemy import (
+    ColumnElement,
     Engine,
     Float,
     Integer,
@@ -137,7 +138,7 @@ def _search_text(r: ResourceFields) -> str:
 
 
 def _weekday_mask(days: Iterable[str]) -> int:
-    return sum(1 << WEEKDAYS.index(d) for d in set(days))  # type: ignore[arg-type]
+    return sum(1 << WEEKDAYS.index(d) for d in set(days))
 
 
 def _utc(at: datetime) -> datetime:
@@ -473,6 +474,7 @@ class ResourceStore:
                 cond.append(and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy)))
         if "serves" in shape:
             x, y = p("serves_x", type_=Float), p("serves_y", type_=Float)
+            cover: ColumnElement[bool]
             if self.postgis:
                 cover = func.ST_Covers(c.service_geom, func.ST_SetSRID(func.ST_MakePoint(x, y),
                                                                         4326))
@@ -496,7 +498,8 @@ class ResourceStore:
     def _needs_exact_test(self, f: ResourceFilter) -> bool:
         return not self.postgis and (f.within is not None or f.serves is not None)
 
-    def _exact(self, f: ResourceFilter, row: Row[Any]) -> bool:
+    def _exact(self, f: ResourceFilter, row: Row[Any, Any, Any, Any, Any]) -> bool:
+        # row: id, lon, lat, sa_kind, service_geom (as _exact_ids selects them)
         if f.within is not None and not f.within.covers(shapely.Point(row.lon, row.lat)):
             return False
         if f.serves is not None and row.sa_kind != "municipality":

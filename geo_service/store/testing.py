@@ -31,6 +31,7 @@ def fresh_store(backend: str, tmp_path: Path, *,
 
     The PostGIS database is wiped first (the registry tables and Alembic's version table).
     """
+    url: str | None
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     elif backend == "postgis":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from geo_service.store.schema import metadata
 
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
@@ -34,6 +35,7 @@ elif connection is not None:
 else:
     from geo_service.store import create_store_engine  # a SQLite file's folder is created
 
+    assert url  # no connection handed over: the URL was filled in above
     engine = create_store_engine(url)
     with engine.begin() as conn:
         _run(conn)
