@@ -17,9 +17,10 @@ from geo_service.api import create_app, features, views
 from geo_service.config import ServiceSettings
 from geo_service.resources import ResourceFields
 from geo_service.store import ResourceFilter, ResourceStore, create_store_engine
-from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.store.testing import BACKENDS
 from geo_service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
+from tests.utils.stores import backend_store
 
 CATEGORIES = ["サロン", "配食", "見守り", "認知症カフェ", "食料品店"]
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -28,9 +29,7 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path) -> ResourceStore:
     """A registry of 80 varied resources (some staff-only, hidden fields, deleted)."""
-    if request.param == "postgis" and postgis_url() is None:
-        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
-    s = fresh_store(request.param, tmp_path)
+    s = backend_store(request.param, tmp_path)
     WalkingService(grid_region(), s)  # sets the store's boundary layers (小学校区)
     rng = np.random.default_rng(5)
     for k in range(80):

@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from geo_service.api import create_app
 from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.store.testing import BACKENDS
 from geo_service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
+from tests.utils.stores import backend_store
 
 HIDDEN_LON, HIDDEN_LAT = lonlat(620, 640)  # the public resource's staff-only location
 VISIBLE_LON, VISIBLE_LAT = lonlat(300, 300)  # the staff-only resource's location
@@ -48,10 +49,8 @@ def staff_only_data():
 
 @pytest.fixture(params=BACKENDS)
 def client(request, tmp_path, monkeypatch):
-    if request.param == "postgis" and postgis_url() is None:
-        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
+    store = backend_store(request.param, tmp_path)
     monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
-    store = fresh_store(request.param, tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
     c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))

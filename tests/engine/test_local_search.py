@@ -19,6 +19,7 @@ from geo_service.access import (
 from geo_service.cutoff_dijkstra import _scratch_rows, cutoff_dijkstra
 from geo_service.network import WalkNetwork
 from tests.conftest import grid_network
+from tests.utils.stores import backend_store
 
 
 def whole_graph(graph, sources, costs, limit):
@@ -186,13 +187,10 @@ def test_access_serving_index_matches_the_store_query(tmp_path, backend):
     (on PostGIS: ST_Covers in the database)."""
     from geo_service.resources import ResourceFields
     from geo_service.store import ResourceFilter
-    from geo_service.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
     from geo_service.walking import WalkingService
     from tests.utils.grid import grid_region, lonlat
 
-    if backend == "postgis" and postgis_url() is None:
-        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
-    store = fresh_store(backend, tmp_path)
+    store = backend_store(backend, tmp_path)
     access = WalkingService(grid_region(), store)
     rng = np.random.default_rng(11)
     for k in range(40):

@@ -24,8 +24,9 @@ from geo_service.importers import (
     read_resource_table,
 )
 from geo_service.store import ResourceFilter
-from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.store.testing import BACKENDS
 from tests.conftest import SHARED_DATA, TEST_DATA
+from tests.utils.stores import backend_store
 
 DATA = TEST_DATA / "registry"
 IIZUKA = (SHARED_DATA / "opendata-iizuka-40205"
@@ -43,9 +44,7 @@ def school_districts() -> AreaLayer:
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    if request.param == "postgis" and postgis_url() is None:
-        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
-    return fresh_store(request.param, tmp_path, layers={"小学校区": school_districts()})
+    return backend_store(request.param, tmp_path, layers={"小学校区": school_districts()})
 
 
 @pytest.mark.parametrize("name,encoding", [("coordinator_list_cp932.csv", "cp932"),

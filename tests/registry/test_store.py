@@ -12,7 +12,8 @@ from geo_service._errors import DuplicateIdError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.resources import Resource, ResourceFields
 from geo_service.store import NotFoundError, ResourceFilter
-from geo_service.store.testing import BACKENDS, PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.store.testing import BACKENDS
+from tests.utils.stores import backend_store
 
 # Three 1 km-ish squares side by side: districts A, B, C (小学校区) around 130.70 E, 33.60 N.
 SQUARES = {"A": shapely.box(130.70, 33.60, 130.71, 33.61),
@@ -28,9 +29,7 @@ def district_layer() -> AreaLayer:
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    if request.param == "postgis" and postgis_url() is None:
-        pytest.skip(f"PostGIS tests need {PG_URL_VARIABLE} (bash .ci/postgis.sh prints one)")
-    return fresh_store(request.param, tmp_path, layers={"小学校区": district_layer()})
+    return backend_store(request.param, tmp_path, layers={"小学校区": district_layer()})
 
 
 def salon(name: str = "立岩サロン", **kw) -> ResourceFields:
