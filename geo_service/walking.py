@@ -102,10 +102,13 @@ class WalkingService:
     region
         The loaded region (network, demand, area layers).
     store
-        The registry; its boundary layers are set to the region's area layers so that
-        service areas given as 小学校区 ids can be drawn and queried.
+        The registry; it is told the region (:meth:`ResourceStore.use_region`): its area
+        layers draw service areas given as 小学校区 ids, locations must lie within the
+        network's extent plus the snapping distance, and walking-time service areas are
+        drawn at the region's walking speed.
     threshold_m
-        Walking distance counted as "within walking range" (default the MAFF 500 m).
+        Walking distance counted as "within walking range"; default the region's own
+        (:attr:`Region.threshold_m`, the threshold its analysis was saved with).
     """
 
     def __init__(self, region: Region, store: ResourceStore, *,
@@ -115,8 +118,10 @@ class WalkingService:
         self.net = region.net
         self.threshold_m = threshold_m if threshold_m is not None else region.threshold_m
         self.layers = {a.name: a for a in region.areas}
-        self.bounds = self.net.bounds_lonlat()
-        store.use_region(self.layers, self._margin_bounds(), self.net.walking_speed_mps)
+        #: the network's extent plus the snapping distance (lon/lat, padded in metres):
+        #: where a point can still be attached to a street
+        self.bounds = self.net.bounds_lonlat(pad_m=settings.max_snap_m)
+        store.use_region(self.layers, self.bounds, self.net.walking_speed_mps)
         self._token: tuple[int, str] | None = None
         self._fresh: tuple[int, str] | None = None
         self._checked = -math.inf
@@ -187,7 +192,7 @@ class WalkingService:
         items = self.store.all(ResourceFilter(include_staff=staff))
         ids, cats, xy = [], [], []
         by_id = {}
-        w, s, e, n = self._margin_bounds()
+        w, s, e, n = self.bounds
         for r in items:
             view = r.model_dump(mode="json") if staff else public_view(r)
             if view is None:
@@ -241,15 +246,10 @@ class WalkingService:
 
     # ------------------------------------------------------------------ points
 
-    def _margin_bounds(self) -> tuple[float, float, float, float]:
-        """The network's extent plus the snapping distance (lon/lat): where a located
-        point can still be attached to a street."""
-        return self.net.bounds_lonlat(pad_m=settings.max_snap_m)
-
     def attach_lonlat(self, lon: float, lat: float) -> Attachment:
         """Project a query point onto the network; 422-type errors when it cannot be."""
         check_lonlat(lon, lat)
-        check_in_region(lon, lat, self._margin_bounds(), column="lat")
+        check_in_region(lon, lat, self.bounds, column="lat")
         x, y = self.net.from_geographic.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
