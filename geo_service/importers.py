@@ -36,6 +36,7 @@ import pandas as pd
 from geo_service._errors import InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
+from geo_service.outputs import spreadsheet_safe, unquote_cell
 from geo_service.readers import decode_text
 from geo_service.resources import (
     SENSITIVE_FIELDS,
@@ -227,8 +228,8 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
                          file=name, value=suffix)
     frame = frame.fillna("").astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
-    for col in frame.columns:
-        frame[col] = frame[col].str.strip()
+    for col in frame.columns:  # the quote an export puts before "=…" goes (unquote_cell)
+        frame[col] = frame[col].str.strip().map(unquote_cell)
     return RawTable(frame, encoding, name)
 
 
@@ -540,7 +541,8 @@ def _field_of(loc: str) -> str:
         return loc.split(".")[1]
     if head == "schedule" and "." in loc:
         part = loc.split(".")[1]
-        return part if part in ("start", "end", "stops") else "weekdays"
+        return {"text": "schedule_note"}.get(part, part if part in (
+            "start", "end", "stops", "frequency") else "weekdays")
     if loc.startswith("service_area.geometry"):
         return "service_area_geojson"
     return {"location": "lat"}.get(head, head)
@@ -764,7 +766,9 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
     """The resources as CSV (UTF-8 with BOM, or ``cp932``), Excel or GeoJSON bytes.
 
     ``public`` (default) keeps only what the public may see (see
-    :func:`~geo_service.resources.public_view`).
+    :func:`~geo_service.resources.public_view`). CSV and Excel cells never run as formulas
+    and hold no control character (:func:`~geo_service.outputs.spreadsheet_cell`; the
+    importer removes the quote it adds, so an export imports as it was).
     """
     resources = list(resources)
     if fmt == "geojson":
@@ -772,7 +776,8 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
                           indent=1).encode("utf-8")
     headers = [HEADER_ALIASES[k][0] for k in HEADER_ALIASES
                if not public or k not in _EXPORT_STAFF_ONLY]
-    frame = pd.DataFrame(export_rows(resources, public=public, layers=layers), columns=headers)
+    frame = spreadsheet_safe(pd.DataFrame(export_rows(resources, public=public, layers=layers),
+                                          columns=headers))
     buffer = io.BytesIO()
     if fmt == "csv":
         buffer.write(frame.to_csv(index=False).encode(encoding, errors="strict"))

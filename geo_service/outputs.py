@@ -3,15 +3,20 @@
 :func:`write_outputs` renders every file into a temporary folder beside the target and
 moves them into place only when all have been written, so a failed run never leaves a
 half-written output (files of an earlier run stay as they were).
+
+Text written to a spreadsheet file (CSV or Excel) goes through :func:`spreadsheet_cell`:
+a spreadsheet shows it as written and never runs it as a formula.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +29,40 @@ POINT_COLUMNS = ("point_id", "lon", "lat", "pop_total", "pop_65plus", "pop_75plu
                  "walk_min", "straight_m", "nearest_store_id", "reachable", "beyond")
 
 Writer = Callable[[Path], None]
+
+# text a spreadsheet reads as a formula (OWASP "CSV injection"), behind any quotes already
+# added: those are doubled so that unquote_cell restores exactly what was written
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # XML 1.0 forbids them
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """``value`` as a spreadsheet cell that shows what was written and never runs.
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return (after any
+    ``'``) gets a leading ``'``, as OWASP recommends against formula injection — also
+    ``-`` alone or ``-5`` written as text: only numbers stay numbers. Control characters
+    that an Excel file cannot hold become U+FFFD. Anything but text is returned as it is;
+    :func:`unquote_cell` undoes the quote.
+    """
+    if not isinstance(value, str):
+        return value
+    text = _NOT_IN_XLSX.sub("\ufffd", value)
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def unquote_cell(text: str) -> str:
+    """A cell's text as it was before :func:`spreadsheet_cell` quoted it."""
+    return text[1:] if text.startswith("'") and _FORMULA.match(text, 1) else text
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with :func:`spreadsheet_cell` applied to every cell of its text columns."""
+    out = table.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].map(spreadsheet_cell)
+    return out
 
 
 def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]:
@@ -47,9 +86,10 @@ def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]
 
 
 def csv_writer(table: pd.DataFrame) -> Writer:
-    """Writer of a CSV in UTF-8 with BOM (Excel opens it as UTF-8), empty cells for NaN."""
+    """Writer of a CSV in UTF-8 with BOM (Excel opens it as UTF-8), empty cells for NaN,
+    text made safe to open (:func:`spreadsheet_safe`)."""
     def write(path: Path) -> None:
-        table.to_csv(path, index=False, encoding="utf-8-sig")
+        spreadsheet_safe(table).to_csv(path, index=False, encoding="utf-8-sig")
     return write
 
 

@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,11 +67,49 @@ STAFF_ONLY_ALWAYS: tuple[str, ...] = (
     "created_at", "updated_at",
 )
 ServiceAreaKind = Literal["none", "polygon", "areas", "radius", "walk", "municipality"]
+#: the free-text fields that may hold several lines (tab, line feed and carriage return);
+#: every other text field holds one line, without any C0 control character
+MULTILINE_FIELDS: frozenset[str] = frozenset({
+    "description", "target_users", "how_to_apply", "notes", "staff_notes", "text",
+})
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 # --------------------------------------------------------------------------- value parts
+
+
+def check_no_control(value: str, *, column: str, multiline: bool = False) -> str:
+    """Return ``value`` unless it holds a C0 control character (U+0000–U+001F; tab, line
+    feed and carriage return are allowed when ``multiline``); raise naming the character.
+
+    Such characters are invisible, break spreadsheet exports (Excel files cannot hold
+    them) and are never meant: they come from copy-paste or broken files.
+    """
+    found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if found is not None:
+        allowed = " (tab and line breaks are allowed here)" if multiline else ""
+        raise InputError(f"control character U+{ord(found.group()):04X} is not allowed"
+                         f"{allowed}", column=column, value=_short(value))
+    return value
+
+
+class _Checked(BaseModel):
+    """A part of a resource whose text fields are checked for control characters when the
+    data enters (:func:`validate_resource`); stored data is read as it is."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_control(cls, v: Any, info: ValidationInfo) -> Any:
+        if not (info.context or {}).get("input"):
+            return v
+        multiline = info.field_name in MULTILINE_FIELDS
+        for text in v if isinstance(v, list) else [v]:
+            if isinstance(text, str):
+                check_no_control(text, column=str(info.field_name), multiline=multiline)
+        return v
 
 
 def normalise_time(value: str, *, column: str = "time") -> str:
@@ -127,7 +166,7 @@ def check_in_region(lon: float, lat: float, bounds: tuple[float, float, float, f
                              value={"lon": lon, "lat": lat})
 
 
-class Stop(BaseModel):
+class Stop(_Checked):
     """One stop of a mobile-sales (移動販売) route."""
 
     model_config = ConfigDict(extra="forbid")
@@ -150,7 +189,7 @@ class Stop(BaseModel):
         return self
 
 
-class Schedule(BaseModel):
+class Schedule(_Checked):
     """When a resource runs: weekdays, opening times, frequency, and stops for 移動販売."""
 
     model_config = ConfigDict(extra="forbid")
@@ -183,7 +222,7 @@ class Schedule(BaseModel):
         return day in self.weekdays or any(s.weekday == day for s in self.stops)
 
 
-class Fee(BaseModel):
+class Fee(_Checked):
     """Free or paid, an amount in yen where known, and the fee as written."""
 
     model_config = ConfigDict(extra="forbid")
@@ -193,7 +232,7 @@ class Fee(BaseModel):
     text: str | None = Field(default=None, max_length=500)
 
 
-class Contact(BaseModel):
+class Contact(_Checked):
     """TEL, FAX, email and web address."""
 
     model_config = ConfigDict(extra="forbid")
@@ -211,7 +250,7 @@ class Contact(BaseModel):
         return v or None
 
 
-class ServiceArea(BaseModel):
+class ServiceArea(_Checked):
     """Where a service is offered: one of the kinds below.
 
     - ``polygon``: a GeoJSON Polygon/MultiPolygon in lon/lat (``geometry``);
@@ -274,7 +313,7 @@ def _short(value: Any) -> str:
 # --------------------------------------------------------------------------- the resource
 
 
-class ResourceFields(BaseModel):
+class ResourceFields(_Checked):
     """The editable content of a resource (what a create or import row carries)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -397,7 +436,7 @@ def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | Non
     """
     model = model or Resource
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"input": True})
     except ValidationError as e:
         raise ResourceValidationError(validation_problems(e)) from None
 

