@@ -86,6 +86,16 @@ class AreaLayer:
         """The area polygons in EPSG:4326 (shapely geometries, layer order)."""
         return np.asarray(self.areas.to_crs(4326).geometry.values, dtype=object)
 
+    @cached_property
+    def _lonlat_tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.lonlat)
+
+    def area_at(self, lon: float, lat: float) -> str | None:
+        """The id of the area holding (lon, lat), the first on a shared border; None
+        outside every area."""
+        hits = self._lonlat_tree.query(shapely.Point(lon, lat), predicate="covered_by")
+        return self.ids[int(hits.min())] if len(hits) else None
+
     def assign(self, points: gpd.GeoSeries) -> np.ndarray:
         """Index (into ``areas``) of the area holding each point, −1 for none.
 

@@ -22,6 +22,8 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
 - ``NEARBY_MAX_MINUTES``: largest walking time ``/nearby`` accepts (30).
+- ``AREA_LAYER``: the region's area layer whose areas coordinators are responsible for
+  (a resource's area is the one holding its location); default the region's first layer.
 - ``THRESHOLD_M``: the walking distance (m) the walking routes count as "within walking
   range"; unset means the region's own (the threshold its analysis was saved with,
   ``Region.threshold_m``). The walking speed is always the region's network's.
@@ -70,6 +72,7 @@ class ServiceSettings(BaseSettings):
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)
     threshold_m: float | None = Field(default=None, gt=0)
+    area_layer: str | None = None
     threads: int = Field(default=2, gt=0)
     data_dir: Path = Field(default_factory=default_data_dir)
 

@@ -24,12 +24,18 @@ from geo_service.resources import (
     Weekday,
 )
 from geo_service.store import ResourceStore
+from geo_service.walking import serve_region
 
 _SOURCE = "合成デモデータ (synthetic demo data)"
 
 
 def seed_demo_registry(store: ResourceStore, region: Region) -> int:
-    """Fill ``store`` with the demo registry for ``region``; return how many were added."""
+    """Fill ``store`` with the demo registry for ``region``; return how many were added.
+
+    The store is bound to the region first (:func:`~geo_service.walking.serve_region`), so
+    every located resource gets its 小学校区 as its responsible area.
+    """
+    serve_region(store, region)
     items: list[ResourceFields] = []
     for key, gdf in region.resources.items():
         pts = gdf.to_crs(4326)

@@ -13,12 +13,15 @@ saved regions rather than rebuilding them)::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -56,6 +59,16 @@ class Region:
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
     threshold_m: float = settings.threshold_m
+
+    @cached_property
+    def key(self) -> str:
+        """A stable identity of the study area: its name and a fingerprint of its network
+        (CRS, nodes and edges), e.g. to tell which region a registry holds."""
+        digest = hashlib.sha256(self.net.crs.to_wkt().encode())
+        for array in (self.net.node_xy, self.net.edge_u, self.net.edge_v):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        slug = re.sub(r"[^\w-]+", "_", self.name or "region").strip("_")[:40] or "region"
+        return f"{slug}-{digest.hexdigest()[:12]}"
 
     @cached_property
     def demand_attachment(self) -> Attachment:

@@ -94,6 +94,24 @@ class WalkResult:
     minutes: float
 
 
+def serve_region(store: ResourceStore, region: Region, *,
+                 area_layer: str | None = None) -> tuple[float, float, float, float]:
+    """Bind a registry to a region and tell it the region; return the padded bounds.
+
+    The registry records the region it holds (:meth:`ResourceStore.bind_region`; a
+    registry of another region is refused) and learns the region's area layers, extent
+    (plus the snapping distance), walking speed and responsible-area layer:
+    ``area_layer``, by default the region's first layer (小学校区 in the demo; a
+    municipality that works by 日常生活圏域 names that layer).
+    """
+    store.bind_region(region.key, region.name or "region")
+    bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
+    layers = {a.name: a for a in region.areas}
+    store.use_region(layers, bounds, region.net.walking_speed_mps,
+                     area_layer=area_layer or (region.areas[0].name if region.areas else None))
+    return bounds
+
+
 class WalkingService:
     """Walking-access answers over one region for the registry in ``store``.
 
@@ -109,10 +127,12 @@ class WalkingService:
     threshold_m
         Walking distance counted as "within walking range"; default the region's own
         (:attr:`Region.threshold_m`, the threshold its analysis was saved with).
+    area_layer
+        The area layer coordinators are responsible for (see :func:`serve_region`).
     """
 
     def __init__(self, region: Region, store: ResourceStore, *,
-                 threshold_m: float | None = None) -> None:
+                 threshold_m: float | None = None, area_layer: str | None = None) -> None:
         self.region = region
         self.store = store
         self.net = region.net
@@ -120,8 +140,7 @@ class WalkingService:
         self.layers = {a.name: a for a in region.areas}
         #: the network's extent plus the snapping distance (lon/lat, padded in metres):
         #: where a point can still be attached to a street
-        self.bounds = self.net.bounds_lonlat(pad_m=settings.max_snap_m)
-        store.use_region(self.layers, self.bounds, self.net.walking_speed_mps)
+        self.bounds = serve_region(store, region, area_layer=area_layer)
         self._token: tuple[int, str] | None = None
         self._fresh: tuple[int, str] | None = None
         self._checked = -math.inf
@@ -138,9 +157,10 @@ class WalkingService:
 
     @classmethod
     def from_region_dir(cls, folder: str | Path, store: ResourceStore, *,
-                        threshold_m: float | None = None) -> WalkingService:
+                        threshold_m: float | None = None,
+                        area_layer: str | None = None) -> WalkingService:
         """Load a region saved with :meth:`Region.save` and serve it."""
-        return cls(Region.load(folder), store, threshold_m=threshold_m)
+        return cls(Region.load(folder), store, threshold_m=threshold_m, area_layer=area_layer)
 
     @property
     def name(self) -> str:

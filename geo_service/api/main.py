@@ -74,7 +74,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
     if walking is None and settings.region_dir is not None:
         walking = WalkingService.from_region_dir(settings.region_dir, store,
-                                                 threshold_m=settings.threshold_m)
+                                                 threshold_m=settings.threshold_m,
+                                                 area_layer=settings.area_layer)
     # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
     # not from a CDN (municipal office networks are often closed)
     app = FastAPIOffline(

@@ -38,6 +38,7 @@ from geo_service.resources import (
     WEEKDAYS,
     Resource,
     ResourceFields,
+    apply_update,
     check_lonlat,
     public_view,
     validate_resource,
@@ -146,11 +147,11 @@ def get_resource(store: ResourceStore, resource_id: str, *, staff: bool) -> AnyF
 
 def create_resource(store: ResourceStore, body: ResourceCreate, user: User) -> AnyFeature:
     """Store a new resource if ``user`` may edit its area."""
-    check_can_edit(user, [body.area])
     data = body.model_dump()
     if not data.get("id"):
         data.pop("id")
     fields = validate_resource(data, Resource if "id" in data else ResourceFields)
+    check_can_edit(user, [store.responsible_area(fields)])
     return to_feature(store.add(fields, user=user.username), staff=True)
 
 
@@ -158,7 +159,9 @@ def update_resource(store: ResourceStore, resource_id: str, changes: dict[str, A
                     user: User) -> AnyFeature:
     """Apply a partial update if ``user`` may edit the old and the new area."""
     current = store.get(resource_id)
-    check_can_edit(user, [current.area, changes.get("area", current.area)])
+    after = apply_update(current, {k: v for k, v in changes.items()
+                                   if k not in ("id", "created_at", "updated_at", "deleted")})
+    check_can_edit(user, [current.area, store.responsible_area(after)])
     return to_feature(store.update(resource_id, changes, user=user.username), staff=True)
 
 
@@ -170,7 +173,8 @@ def delete_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFe
 
 def undo_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
     """Revert the last change if ``user`` may edit the resource's area."""
-    check_can_edit(user, [store.get(resource_id, include_deleted=True).area])
+    current = store.get(resource_id, include_deleted=True)
+    check_can_edit(user, [current.area, store.responsible_area(store.undo_target(resource_id))])
     return to_feature(store.undo(resource_id, user=user.username), staff=True)
 
 

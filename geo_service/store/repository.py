@@ -52,13 +52,17 @@ from geo_service.resources import (
     service_area_geometry,
     validate_resource,
 )
-from geo_service.store.schema import history, resources, users
+from geo_service.store.schema import history, registry_region, resources, users
 
 Role = Literal["coordinator", "admin"]
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
                  "data": (resources.c.id, resources.c.data)}
+
+
+class RegionMismatchError(InputError):
+    """The registry holds another region's resources than the region it is served with."""
 
 
 class NotFoundError(LookupError):
@@ -170,17 +174,95 @@ class ResourceStore:
         self.layers: dict[str, AreaLayer] = dict(layers or {})
         self.bounds: tuple[float, float, float, float] | None = None  # of the region served
         self.walking_speed_mps: float | None = None  # the region's, for walking-time areas
+        self.area_layer: str | None = None  # the layer whose areas coordinators are responsible for
         self._listeners: list[Callable[[], None]] = []
         self._statements: dict[tuple[Any, ...], Any] = {}  # see _statement
 
     def use_region(self, layers: Mapping[str, AreaLayer],
-                   bounds: tuple[float, float, float, float], walking_speed_mps: float) -> None:
+                   bounds: tuple[float, float, float, float], walking_speed_mps: float, *,
+                   area_layer: str | None = None) -> None:
         """Serve a region: its boundary layers draw ``areas`` service areas, locations
-        must lie within ``bounds`` (lon/lat), and walking-time service areas are drawn at
-        the region's walking speed."""
+        must lie within ``bounds`` (lon/lat), walking-time service areas are drawn at the
+        region's walking speed, and a resource's responsible area is the area of
+        ``area_layer`` that holds it (:meth:`responsible_area`)."""
+        if area_layer is not None and area_layer not in layers:
+            raise InputError(f"no area layer {area_layer!r} in the region; layers: "
+                             f"{', '.join(layers)}", column="area_layer", value=area_layer)
         self.layers.update(layers)
         self.bounds = bounds
         self.walking_speed_mps = walking_speed_mps
+        self.area_layer = area_layer
+
+    def resolve_area(self, text: str, *, column: str = "area") -> str:
+        """The id of the responsible-area layer's area called ``text`` (id or name, with or
+        without 校区/地区 …); the text itself when no area layer is set.
+
+        Raises
+        ------
+        InputError
+            Naming the value and the layer's areas when no area matches.
+        """
+        layer = self.layers.get(self.area_layer or "")
+        if layer is None:
+            return text
+        found = layer.resolve_name(text)
+        if found is None:
+            known = "、".join(f"{n} ({i})" for i, n in zip(layer.ids, layer.names, strict=True))
+            raise InputError(f"no such area in layer {layer.name!r}; areas: {known}",
+                             column=column, value=text)
+        return found
+
+    def responsible_area(self, r: ResourceFields) -> str | None:
+        """The area a resource belongs to, for coordinators' permissions and ``?area=``.
+
+        With a responsible-area layer (:meth:`use_region`): the area holding the
+        resource's location, or for a mobile-sales route without one its first stop's;
+        a resource with neither keeps its given area, resolved by id or name. Without
+        such a layer: the area as given.
+        """
+        layer = self.layers.get(self.area_layer or "")
+        if layer is None:
+            return r.area
+        if r.lon is not None and r.lat is not None:
+            return layer.area_at(r.lon, r.lat)
+        if r.schedule.stops:
+            return layer.area_at(r.schedule.stops[0].lon, r.schedule.stops[0].lat)
+        return None if r.area is None else self.resolve_area(r.area)
+
+    def _with_area(self, r: Resource) -> Resource:
+        area = self.responsible_area(r)
+        return r if area == r.area else r.model_copy(update={"area": area})
+
+    def region(self) -> tuple[str, str] | None:
+        """(key, name) of the region this registry holds, or None before it is first served
+        with one."""
+        with self.reader.connect() as conn:
+            row = conn.execute(select(registry_region.c.region_key,
+                                      registry_region.c.region_name)).first()
+        return (row.region_key, row.region_name) if row else None
+
+    def bind_region(self, key: str, name: str) -> None:
+        """Record that this registry holds region ``key`` (on first use); refuse another.
+
+        Raises
+        ------
+        RegionMismatchError
+            When the registry already holds a different region: one registry per region,
+            so that one town's services never answer for another town.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(select(registry_region.c.region_key,
+                                      registry_region.c.region_name)).first()
+            if row is None:
+                conn.execute(insert(registry_region).values(
+                    id=1, region_key=key, region_name=name, bound_at=_now()))
+                return
+        if row.region_key != key:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise RegionMismatchError(
+                f"this registry ({where}) holds the resources of region {row.region_name!r} "
+                f"({row.region_key}), not of {name!r} ({key}); give each region its own "
+                "registry (GEO_SERVICE_DATABASE_URL or --database-url)", value=name)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed change of a resource (in this process)."""
@@ -236,7 +318,7 @@ class ResourceStore:
         data.setdefault("id", None)
         data["id"] = data["id"] or new_resource_id()
         data.update(created_at=at, updated_at=at, deleted=False)
-        res = validate_resource(data)
+        res = self._with_area(validate_resource(data))
         exists = conn.execute(select(resources.c.id).where(resources.c.id == res.id)).first()
         if exists:
             raise DuplicateIdError("a resource with this id already exists", column="id",
@@ -298,7 +380,8 @@ class ResourceStore:
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
                  user: str | None, at: datetime) -> Resource:
-        after = after.model_copy(update={"updated_at": at, "created_at": before.created_at})
+        after = self._with_area(after).model_copy(
+            update={"updated_at": at, "created_at": before.created_at})
         values = self._row_values(after)
         values.pop("id")
         conn.execute(update(resources).where(resources.c.id == before.id)
@@ -338,20 +421,29 @@ class ResourceStore:
         restores the state before the first undo.
         """
         with self.engine.begin() as conn:
-            last = conn.execute(
-                select(history).where(history.c.resource_id == resource_id)
-                .order_by(history.c.id.desc()).limit(1)
-            ).first()
-            if last is None:
-                raise NotFoundError("resource", resource_id)
-            current = self._fetch(conn, resource_id, include_deleted=True)
-            if last.before is None:  # the last change created it: undo = delete
-                target = current.model_copy(update={"deleted": True})
-            else:
-                target = Resource.model_validate(last.before)
+            current, target = self._undo_target(conn, resource_id)
             res = self._replace(conn, current, target, "undo", user, _now())
         self._changed()
         return res
+
+    def _undo_target(self, conn: Connection, resource_id: str) -> tuple[Resource, Resource]:
+        """The resource now and as :meth:`undo` would make it."""
+        last = conn.execute(
+            select(history).where(history.c.resource_id == resource_id)
+            .order_by(history.c.id.desc()).limit(1)
+        ).first()
+        if last is None:
+            raise NotFoundError("resource", resource_id)
+        current = self._fetch(conn, resource_id, include_deleted=True)
+        if last.before is None:  # the last change created it: undo = delete
+            return current, current.model_copy(update={"deleted": True})
+        return current, Resource.model_validate(last.before)
+
+    def undo_target(self, resource_id: str) -> Resource:
+        """The resource as :meth:`undo` would make it now (nothing is changed), e.g. to
+        check that the user may edit the area it would move back to."""
+        with self.reader.connect() as conn:
+            return self._undo_target(conn, resource_id)[1]
 
     # ------------------------------------------------------------------ reading
 

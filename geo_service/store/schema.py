@@ -127,3 +127,11 @@ users = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+registry_region = Table(
+    "registry_region", metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one region per registry
+    Column("region_key", String(200), nullable=False),
+    Column("region_name", String(500), nullable=False),
+    Column("bound_at", DateTime(timezone=True), nullable=False),
+)

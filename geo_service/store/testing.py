@@ -43,7 +43,8 @@ def fresh_store(backend: str, tmp_path: Path, *,
     engine = create_store_engine(url)
     if backend == "postgis":
         with engine.begin() as conn:
-            for table in ("resource_history", "users", "resources", "alembic_version"):
+            for table in ("resource_history", "users", "resources", "registry_region",
+                          "alembic_version"):
                 conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     migrate(engine)
     return ResourceStore(engine, layers=layers)

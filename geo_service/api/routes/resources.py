@@ -48,6 +48,7 @@ async def list_resources(
 ) -> Response:
     """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
     staff = viewer is not None
+    area = state.store.resolve_area(area) if area else None  # an id or a name (川西小学校)
     f = views.build_filter(staff=staff, category=category, area=area, weekday=weekday,
                            fee=fee, q=q, bbox=bbox, needs_location=needs_location,
                            deleted=deleted)
