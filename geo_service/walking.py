@@ -172,9 +172,10 @@ class WalkingService:
         """Number of walk-network nodes."""
         return self.net.n_nodes
 
-    def resource_count(self) -> int:
-        """Live resources in the registry, public and staff (kept per registry state)."""
-        return self.cached(("count",), self.store.count)
+    def resource_count(self, *, staff: bool) -> int:
+        """Live resources in the registry the viewer may see: for staff all, for the
+        public the public ones (kept per registry state)."""
+        return self.cached(("count", staff), lambda: self.store.count(include_staff=staff))
 
     # ------------------------------------------------------------------ caching
 

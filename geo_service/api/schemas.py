@@ -40,8 +40,7 @@ class ResourcePublic(BaseModel):
     operator_type: str | None
     address: str | None
     lon: float | None
-    lat: float | None
-    needs_location: bool
+    lat: float | None  # null when not shown: none recorded, or staff-only (not said which)
     service_area: ServiceArea
     schedule: Schedule
     fee: Fee
@@ -57,6 +56,7 @@ class ResourcePublic(BaseModel):
 class ResourceStaff(ResourcePublic):
     """A resource as logged-in staff see it: everything."""
 
+    needs_location: bool  # no location recorded yet (a staff work list: ?needs_location=)
     visibility: Literal["public", "staff"]
     staff_fields: list[SensitiveField]
     coordinator: str | None

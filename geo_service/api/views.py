@@ -65,6 +65,10 @@ def as_json(model: BaseModel | bytes) -> Response:
 def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
     """A resource as a GeoJSON Feature for staff, or for the public.
 
+    The public sees a location only when one is recorded and public, and cannot tell
+    these apart: ``geometry``, ``lon`` and ``lat`` are null in both cases and there is no
+    ``needs_location`` (staff see it).
+
     Raises
     ------
     NotFoundError
@@ -75,7 +79,9 @@ def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
     if shown is None:
         raise NotFoundError("resource", resource.id)
     data: dict[str, Any] = shown
-    data.update(category_label=label, needs_location=resource.needs_location)
+    data["category_label"] = label
+    if staff:
+        data["needs_location"] = resource.needs_location
     geometry = (PointGeometry(coordinates=(data["lon"], data["lat"]))
                 if data["lon"] is not None and data["lat"] is not None else None)
     if staff:

@@ -49,6 +49,7 @@ from geo_service.resources import (
     Weekday,
     check_in_region,
     new_resource_id,
+    public_view,
     service_area_geometry,
     validate_resource,
 )
@@ -141,8 +142,21 @@ def _search_text(r: ResourceFields) -> str:
     return unicodedata.normalize("NFKC", " ".join(parts)).lower()
 
 
-def _weekday_mask(days: Iterable[str]) -> int:
-    return sum(1 << WEEKDAYS.index(d) for d in set(days))
+def _weekday_mask(schedule: Mapping[str, Any]) -> int:
+    days = {*schedule["weekdays"], *(stop["weekday"] for stop in schedule["stops"])}
+    return sum(1 << WEEKDAYS.index(d) for d in days)
+
+
+def public_filter_values(r: Resource) -> dict[str, Any]:
+    """The values the public's ``weekday`` and ``fee`` filters match, taken from the
+    resource's public view (:func:`~geo_service.resources.public_view`): a staff-only
+    schedule or fee, and the stops of a route whose location is staff-only, are not in it.
+    A resource the public does not see has none (no day, fee ``unknown``)."""
+    view = public_view(r)
+    if view is None:
+        return {"public_weekday_mask": 0, "public_fee_kind": "unknown"}
+    return {"public_weekday_mask": _weekday_mask(view["schedule"]),
+            "public_fee_kind": view["fee"]["kind"]}
 
 
 def _utc(at: datetime) -> datetime:
@@ -286,21 +300,20 @@ class ResourceStore:
             check_in_region(stop.lon, stop.lat, self.bounds, column="schedule.stops")
         geom = service_area_geometry(r, self.layers, walking_speed_mps=self.walking_speed_mps)
         bbox = geom.bounds if geom is not None else (None,) * 4
-        days = [*r.schedule.weekdays, *(s.weekday for s in r.schedule.stops)]
+        data = r.model_dump(mode="json")
         sa = r.service_area
         return {
             "id": r.id, "name": r.name, "kana": r.kana, "category": r.category,
             "area": r.area, "coordinator": r.coordinator, "visibility": r.visibility,
             "deleted": r.deleted, "lon": r.lon, "lat": r.lat,
             "location_hidden": "location" in r.staff_fields,
-            "needs_location": r.needs_location, "weekday_mask": _weekday_mask(days),
+            "needs_location": r.needs_location, "weekday_mask": _weekday_mask(data["schedule"]),
             "fee_kind": r.fee.kind, "search_text": _search_text(r),
             "last_verified": r.last_verified, "sa_kind": sa.kind, "sa_layer": sa.layer,
             "sa_areas": "," + ",".join(sa.area_ids) + "," if sa.area_ids else None,
             "sa_minx": bbox[0], "sa_miny": bbox[1], "sa_maxx": bbox[2], "sa_maxy": bbox[3],
             "location": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
-            "service_geom": geom,
-            "data": r.model_dump(mode="json"),
+            "service_geom": geom, "data": data, **public_filter_values(r),
             "created_at": r.created_at, "updated_at": r.updated_at,
         }
 
@@ -482,11 +495,12 @@ class ResourceStore:
         if f.area:
             shape.append("area")
             values.update(area=f.area, area_pattern="%," + _like_escape(f.area) + ",%")
+        # the public's filters match what the public view shows (public_filter_values)
         if f.weekday:
-            shape.append("weekday")
+            shape.append("weekday" if f.include_staff else "public_weekday")
             values["weekday_bit"] = 1 << WEEKDAYS.index(f.weekday)
         if f.fee:
-            shape.append("fee")
+            shape.append("fee" if f.include_staff else "public_fee")
             values["fee"] = f.fee
         if f.keyword:
             shape.append("keyword")
@@ -507,6 +521,8 @@ class ResourceStore:
         if f.serves is not None:
             shape.append("serves")
             values["serves_x"], values["serves_y"] = f.serves
+            if not f.include_staff:  # a circle around a hidden location would reveal it
+                shape.append("area_not_around_hidden_location")
         return tuple(shape), values
 
     def _where(self, shape: tuple[str, ...],
@@ -541,8 +557,12 @@ class ResourceStore:
                             c.sa_areas.like(p("area_pattern"), escape="\\")))
         if "weekday" in shape:
             cond.append(c.weekday_mask.op("&")(p("weekday_bit")) != 0)
+        if "public_weekday" in shape:
+            cond.append(c.public_weekday_mask.op("&")(p("weekday_bit")) != 0)
         if "fee" in shape:
             cond.append(c.fee_kind == p("fee"))
+        if "public_fee" in shape:
+            cond.append(c.public_fee_kind == p("fee"))
         if "keyword" in shape:
             cond.append(c.search_text.like(p("keyword_pattern"), escape="\\"))
         if "needs_location" in shape:
@@ -573,6 +593,8 @@ class ResourceStore:
             else:
                 cover = and_(c.sa_minx <= x, c.sa_maxx >= x, c.sa_miny <= y, c.sa_maxy >= y)
             cond.append(or_(c.sa_kind == "municipality", cover))
+        if "area_not_around_hidden_location" in shape:
+            cond.append(or_(c.location_hidden.is_(False), c.sa_kind.not_in(("radius", "walk"))))
         return cond
 
     def _conditions(self, f: ResourceFilter) -> list[Any]:
@@ -709,11 +731,13 @@ class ResourceStore:
                                    .select_from(resources)).one()
         return int(n), str(last)
 
-    def count(self) -> int:
-        """Number of live (not deleted) resources, public and staff."""
+    def count(self, *, include_staff: bool = True) -> int:
+        """Number of live (not deleted) resources: public and staff-only ones, or with
+        ``include_staff=False`` the public ones."""
+        f = ResourceFilter(include_staff=include_staff)
         with self.reader.connect() as conn:
             return conn.execute(select(func.count()).select_from(resources)
-                                .where(resources.c.deleted.is_(False))).scalar_one()
+                                .where(*self._conditions(f))).scalar_one()
 
     # ------------------------------------------------------------------ users
 

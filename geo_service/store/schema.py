@@ -97,6 +97,9 @@ resources = Table(
     Column("service_geom", Geometry("GEOMETRY")),
     Column("data", JSON, nullable=False),
     Column("version", Integer, nullable=False, default=1),
+    # what the public's weekday and fee filters match (the public view's; migration 0006)
+    Column("public_weekday_mask", Integer, nullable=False, default=0),
+    Column("public_fee_kind", String(10), nullable=False, default="unknown"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_resources_lonlat", "lon", "lat"),

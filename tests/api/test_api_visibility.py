@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
+from geo_service.api import create_app, views
 from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import BACKENDS
@@ -26,12 +26,14 @@ VISIBLE_LON, VISIBLE_LAT = lonlat(300, 300)  # the staff-only resource's locatio
 NEAR_HIDDEN = dict(zip(("lon", "lat"), lonlat(610, 640), strict=True))  # query points
 NEAR_VISIBLE = dict(zip(("lon", "lat"), lonlat(300, 310), strict=True))
 MARKERS = ("SECRET-RESOURCE", "SECRET-TEL-0815", "SECRET-NOTE", "SECRET-COORD",
-           "SECRET-ADDRESS", "SECRET-SOURCE", "hidden-1", repr(HIDDEN_LON), repr(HIDDEN_LAT),
+           "SECRET-ADDRESS", "SECRET-SOURCE", "SECRET-SCHEDULE", "SECRET-FEE", "4242", "hidden-1", repr(HIDDEN_LON), repr(HIDDEN_LAT),
            repr(VISIBLE_LON), repr(VISIBLE_LAT))
 
 
 def staff_only_data():
-    """One staff-only resource and one public resource with staff-only fields."""
+    """One staff-only resource, a public resource with a staff-only location (its route's
+    stops too) and contact, and one without a location whose schedule and fee are
+    staff-only."""
     hidden = {"id": "hidden-1", "name": "SECRET-RESOURCE 見守り会", "category": "見守り",
               "visibility": "staff", "lon": VISIBLE_LON, "lat": VISIBLE_LAT, "area": "A",
               "contact": {"tel": "SECRET-TEL-0815"}, "service_area": {"kind": "municipality"}}
@@ -44,7 +46,11 @@ def staff_only_data():
               "service_area": {"kind": "radius", "radius_m": 400},
               "schedule": {"stops": [{"lon": HIDDEN_LON, "lat": HIDDEN_LAT, "weekday": "mon",
                                       "time": "10:00"}]}}
-    return hidden, public
+    unlocated = {"id": "public-2", "name": "公開配食", "category": "配食", "area": "W",
+                 "schedule": {"weekdays": ["tue"], "text": "SECRET-SCHEDULE 火曜"},
+                 "fee": {"kind": "paid", "amount_yen": 4242, "text": "SECRET-FEE 4242円"},
+                 "staff_fields": ["schedule", "fee"]}
+    return hidden, public, unlocated
 
 
 @pytest.fixture(params=BACKENDS)
@@ -66,7 +72,8 @@ SAMPLES: dict[str, list[dict]] = {
     "/health": [{}],
     "/resources": [{}, {"q": "SECRET"}, {"category": "見守り"}, {"bbox": "130,33,131,34"},
                    {"bbox": "130.69,33.69,130.71,33.71"},
-                   {"needs_location": "false"}, {"area": "A"}, {"deleted": "true"}],
+                   {"needs_location": "false"}, {"area": "A"}, {"deleted": "true"},
+                   {"weekday": "tue"}, {"fee": "paid"}],
     "/resources/export": [{"format": "csv"}, {"format": "xlsx"}, {"format": "geojson"}],
     "/resources/{resource_id}": [{"resource_id": "hidden-1"}, {"resource_id": "public-1"}],
     "/resources/{resource_id}/history": [{"resource_id": "public-1"}],
@@ -128,3 +135,63 @@ def test_staff_sees_what_the_public_does_not(client):
     assert public["properties"]["service_area"]["kind"] == "none"  # a circle would reveal it
     staff_csv = client.get("/resources/export", headers=client.headers_admin).text
     assert "SECRET-RESOURCE" in staff_csv and "SECRET-NOTE" in staff_csv
+
+
+def _ids(client, headers=None, **params) -> set[str]:
+    body = client.get("/resources", params=params | {"limit": 500}, headers=headers).json()
+    return {f["id"] for f in body["features"]}
+
+
+def _shown_days(props) -> set[str]:
+    sched = props["schedule"]
+    return {*sched["weekdays"], *(stop["weekday"] for stop in sched["stops"])}
+
+
+def test_public_filters_match_only_what_the_public_sees(client):
+    """Each public ``?weekday=``/``?fee=`` answer is exactly the public resources whose
+    public view shows that day or fee: a staff-only schedule, fee, or a route's stops at
+    a staff-only location never make a resource match (nor keep it from matching)."""
+    shown = {f["id"]: f["properties"] for f in client.get("/resources").json()["features"]}
+    assert shown.keys() == {"public-1", "public-2"}
+    for day in ("mon", "tue", "wed", "月", "火曜"):
+        key = views.parse_weekday(day)
+        expected = {rid for rid, props in shown.items() if key in _shown_days(props)}
+        assert _ids(client, weekday=day) == expected, day
+    for fee in ("free", "paid", "unknown"):
+        expected = {rid for rid, props in shown.items() if props["fee"]["kind"] == fee}
+        assert _ids(client, fee=fee) == expected, fee
+    # the probes themselves: staff-only days and fees are not found by the public ...
+    assert _ids(client, weekday="tue") == set() and _ids(client, fee="paid") == set()
+    assert _ids(client, weekday="mon") == set()  # the stop of the hidden location
+    assert _ids(client, fee="unknown") == {"public-1", "public-2"}  # as both are shown
+    # ... and are by staff
+    assert _ids(client, client.headers_admin, weekday="tue") == {"public-2"}
+    assert _ids(client, client.headers_admin, fee="paid") == {"public-2"}
+    assert _ids(client, client.headers_admin, weekday="mon") == {"public-1"}
+
+
+def test_public_filters_follow_edits_of_staff_fields(client):
+    admin = client.headers_admin
+    r = client.patch("/resources/public-2", json={"staff_fields": []}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert _ids(client, weekday="tue") == {"public-2"} == _ids(client, fee="paid")
+    client.patch("/resources/public-2", json={"staff_fields": ["fee"]}, headers=admin)
+    assert _ids(client, weekday="tue") == {"public-2"} and _ids(client, fee="paid") == set()
+
+
+def test_health_counts_what_the_caller_sees(client):
+    assert client.get("/health").json()["resources"] == 2
+    assert client.get("/health", headers=client.headers_admin).json()["resources"] == 3
+
+
+def test_a_hidden_location_looks_like_none_to_the_public(client):
+    hidden, missing = (client.get(f"/resources/{rid}").json() for rid in ("public-1",
+                                                                          "public-2"))
+    for feature in (hidden, missing):
+        props = feature["properties"]
+        assert feature["geometry"] is None and props["lon"] is None and props["lat"] is None
+        assert "needs_location" not in props
+    staff = {rid: client.get(f"/resources/{rid}", headers=client.headers_admin).json()
+             for rid in ("public-1", "public-2")}
+    assert not staff["public-1"]["properties"]["needs_location"]
+    assert staff["public-2"]["properties"]["needs_location"]
