@@ -42,12 +42,13 @@ def spreadsheet_cell(value: Any) -> Any:
     Text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return (after any
     ``'``) gets a leading ``'``, as OWASP recommends against formula injection — also
     ``-`` alone or ``-5`` written as text: only numbers stay numbers. Control characters
-    that an Excel file cannot hold become U+FFFD. Anything but text is returned as it is;
-    :func:`unquote_cell` undoes the quote.
+    that an Excel file cannot hold are left out (invisible anyway; a replacement character
+    would not encode in CP932). Anything but text is returned as it is; :func:`unquote_cell`
+    undoes the quote.
     """
     if not isinstance(value, str):
         return value
-    text = _NOT_IN_XLSX.sub("\ufffd", value)
+    text = _NOT_IN_XLSX.sub("", value)
     return "'" + text if _FORMULA.match(text) else text
 
 

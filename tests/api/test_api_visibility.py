@@ -26,8 +26,8 @@ VISIBLE_LON, VISIBLE_LAT = lonlat(300, 300)  # the staff-only resource's locatio
 NEAR_HIDDEN = dict(zip(("lon", "lat"), lonlat(610, 640), strict=True))  # query points
 NEAR_VISIBLE = dict(zip(("lon", "lat"), lonlat(300, 310), strict=True))
 MARKERS = ("SECRET-RESOURCE", "SECRET-TEL-0815", "SECRET-NOTE", "SECRET-COORD",
-           "SECRET-ADDRESS", "SECRET-SOURCE", "SECRET-SCHEDULE", "SECRET-FEE", "4242", "hidden-1", repr(HIDDEN_LON), repr(HIDDEN_LAT),
-           repr(VISIBLE_LON), repr(VISIBLE_LAT))
+           "SECRET-ADDRESS", "SECRET-SOURCE", "SECRET-SCHEDULE", "SECRET-FEE", "4242",
+           "hidden-1", repr(HIDDEN_LON), repr(HIDDEN_LAT), repr(VISIBLE_LON), repr(VISIBLE_LAT))
 
 
 def staff_only_data():

@@ -85,6 +85,12 @@ def test_quoted_export_imports_as_it_was(tmp_path, fmt):
     assert again.contact.tel == "-" and again.fee.text == "-300円"
 
 
+def test_cp932_export_with_a_stored_control_character(tmp_path):
+    stored = resource(name="見守り\x01会")  # read from the store: not checked again
+    content = export_bytes([stored], "csv", encoding="cp932", public=False)
+    assert "見守り会" in content.decode("cp932")
+
+
 @pytest.mark.parametrize("text", ["=1+1", "'=1+1", "''-", "-", "@", "\tx", "\rx", "plain",
                                   "'plain", "", "''"])
 def test_unquote_undoes_the_quote(text):
@@ -171,5 +177,5 @@ def test_a_stored_control_character_does_not_break_the_exports(api):
         for headers in ({}, admin):
             r = client.get("/resources/export", params={"format": fmt}, headers=headers)
             assert r.status_code == 200, (fmt, headers)
-            assert "見守り\ufffd会" in cells(r.content, fmt)
+            assert "見守り会" in cells(r.content, fmt)
             assert "'=1+1" in cells(r.content, fmt)
