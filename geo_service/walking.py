@@ -29,7 +29,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,13 +153,6 @@ class WalkingService:
         self._lock = threading.Lock()
         warm_up()  # compile the per-request search before the first request
         self._building: dict[Any, threading.Lock] = {}
-
-    @classmethod
-    def from_region_dir(cls, folder: str | Path, store: ResourceStore, *,
-                        threshold_m: float | None = None,
-                        area_layer: str | None = None) -> WalkingService:
-        """Load a region saved with :meth:`Region.save` and serve it."""
-        return cls(Region.load(folder), store, threshold_m=threshold_m, area_layer=area_layer)
 
     @property
     def name(self) -> str:

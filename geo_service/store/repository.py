@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from geo_service._errors import DuplicateIdError, InputError
+from geo_service._errors import ConflictError, DuplicateIdError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.resources import (
     WEEKDAYS,
@@ -725,6 +725,7 @@ class ResourceStore:
         if not username or len(username) > 100:
             raise InputError("user name must have 1–100 characters", column="username",
                              value=username)
+        areas = [self.resolve_area(a, column="areas") for a in areas]
         with self.engine.begin() as conn:
             if conn.execute(select(users.c.username)
                             .where(users.c.username == username)).first():
@@ -762,12 +763,14 @@ class ResourceStore:
                                  value=role)
             values["role"] = role
         if areas is not None:
-            values["areas"] = list(areas)
+            values["areas"] = [self.resolve_area(a, column="areas") for a in areas]
         if active is not None:
             values["active"] = active
         self.get_user(username)
         if values:
             with self.engine.begin() as conn:
+                if values.get("role", "admin") != "admin" or values.get("active") is False:
+                    self._keep_an_admin(conn, username)
                 conn.execute(update(users).where(users.c.username == username).values(**values))
         return self.get_user(username)
 
@@ -775,4 +778,18 @@ class ResourceStore:
         """Remove a user (their past changes stay in the history under their name)."""
         self.get_user(username)
         with self.engine.begin() as conn:
+            self._keep_an_admin(conn, username)
             conn.execute(delete(users).where(users.c.username == username))
+
+    def _keep_an_admin(self, conn: Connection, username: str) -> None:
+        """Refuse to demote, deactivate or delete the last active admin (nobody could
+        manage users any more)."""
+        others = conn.execute(select(func.count()).select_from(users).where(
+            users.c.role == "admin", users.c.active.is_(True),
+            users.c.username != username)).scalar_one()
+        me = conn.execute(select(users.c.role, users.c.active)
+                          .where(users.c.username == username)).one()
+        if me.role == "admin" and me.active and others == 0:
+            raise ConflictError("the last active admin cannot be demoted, deactivated or "
+                                   "removed; make another user admin first", column="username",
+                                   value=username)
