@@ -101,13 +101,16 @@ def serve_region(store: ResourceStore, region: Region, *,
     registry of another region is refused) and learns the region's area layers, extent
     (plus the snapping distance), walking speed and responsible-area layer:
     ``area_layer``, by default the region's first layer (小学校区 in the demo; a
-    municipality that works by 日常生活圏域 names that layer).
+    municipality that works by 日常生活圏域 names that layer). Stored resources whose area
+    is not the one their location gives are brought in step
+    (:meth:`ResourceStore.refresh_areas`).
     """
     store.bind_region(region.key, region.name or "region")
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
     store.use_region(layers, bounds, region.net.walking_speed_mps,
                      area_layer=area_layer or (region.areas[0].name if region.areas else None))
+    store.refresh_areas()
     return bounds
 
 

@@ -229,6 +229,28 @@ class ResourceStore:
             return layer.area_at(r.schedule.stops[0].lon, r.schedule.stops[0].lat)
         return None if r.area is None else self.resolve_area(r.area)
 
+    def refresh_areas(self, *, user: str = "system") -> int:
+        """Bring every stored resource's area in step with :meth:`responsible_area` (after
+        the region or its area layer was set, e.g. on a registry written before areas came
+        from geography), in one transaction, each change in the history (action
+        ``area``); return how many changed. An unresolvable hand-written area is left."""
+        at = _now()
+        changed = 0
+        with self.engine.begin() as conn:
+            for data in conn.execute(select(resources.c.data)).scalars().all():
+                r = Resource.model_validate(data)
+                try:
+                    area = self.responsible_area(r)
+                except InputError:
+                    continue
+                if area != r.area:
+                    self._replace(conn, r, r.model_copy(update={"area": area}), "area", user,
+                                  at)
+                    changed += 1
+        if changed:
+            self._changed()
+        return changed
+
     def _with_area(self, r: Resource) -> Resource:
         area = self.responsible_area(r)
         return r if area == r.area else r.model_copy(update={"area": area})

@@ -40,6 +40,17 @@ def test_the_area_comes_from_the_location_and_follows_a_move(store):
     assert store.history(r.id)[-1].after["area"] == "E"
 
 
+def test_a_registry_written_before_areas_came_from_geography_is_brought_in_step(tmp_path):
+    old = backend_store("sqlite", tmp_path)  # no region: areas as written by hand
+    r = old.add(place("西のサロン", 100, 500, area="川西"))
+    kept = old.add(ResourceFields(name="電話相談", category="相談窓口", area="東"))
+    assert (r.area, kept.area) == ("川西", "東")
+    serve_region(old, grid_region())
+    assert old.get(r.id).area == "W" and old.get(kept.id).area == "E"
+    assert old.history(r.id)[-1].action == "area"
+    assert old.refresh_areas() == 0  # in step now
+
+
 def test_without_a_location_the_given_area_is_resolved_or_refused(store):
     r = store.add(ResourceFields(name="電話相談", category="相談窓口", area="東小学校区"))
     assert r.area == "E"
