@@ -60,7 +60,11 @@ class UnknownCategoryError(InputError):
     """A category value is not defined in the layer definitions."""
 
 
-class DuplicateIdError(InputError):
+class ConflictError(InputError):
+    """The request conflicts with the current state (an API answers 409)."""
+
+
+class DuplicateIdError(ConflictError):
     """An id column holds the same value twice."""
 
 

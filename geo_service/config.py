@@ -10,9 +10,12 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
   region, and (``cache/``) the osmnx download cache. Default: the per-user data directory
   (``platformdirs.user_data_dir("geo-service")``: ``~/.local/share/geo-service`` on Linux),
   never the checkout or the installed package; see :func:`data_dir`.
-- ``DATABASE_URL``: the registry database; default a SQLite file ``registry.sqlite3`` in
-  ``DATA_DIR``, created on first start. For a shared deployment
-  ``postgresql+psycopg://user:pw@host/db``.
+- ``DATABASE_URL``: the registry database. Default: a SQLite file in ``DATA_DIR``, one
+  per region — ``registries/<region key>.sqlite3`` (see :meth:`ServiceSettings.registry_url`),
+  so that two regions' registries never mix — or ``registry.sqlite3`` where no region is
+  served; created on first start. For a shared deployment
+  ``postgresql+psycopg://user:pw@host/db`` (a registry holds one region: it refuses to be
+  served with another).
 - ``REGION_DIR``: a saved region (``Region.save``) loaded once at start-up for the walking
   routes; unset means none (``geo-service serve`` then builds and serves the synthetic demo
   region with a demo registry, unless ``--no-demo``).
@@ -40,7 +43,7 @@ import os
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,8 +79,24 @@ class ServiceSettings(BaseSettings):
     threads: int = Field(default=2, gt=0)
     data_dir: Path = Field(default_factory=default_data_dir)
 
+    _database_given: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:
+        self._database_given = bool(self.database_url)
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
         return self
+
+    @property
+    def database_configured(self) -> bool:
+        """Whether ``DATABASE_URL`` was given (rather than defaulted)."""
+        return self._database_given
+
+    def registry_url(self, region_key: str | None) -> str:
+        """The registry of the region ``region_key``: ``DATABASE_URL`` when given, else the
+        region's own SQLite file ``DATA_DIR/registries/<region key>.sqlite3`` (without a
+        region, ``DATA_DIR/registry.sqlite3``)."""
+        if self.database_configured or region_key is None:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'registries' / f'{region_key}.sqlite3'}"

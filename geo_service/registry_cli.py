@@ -24,6 +24,9 @@ import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=
 export_app = typer.Typer(help="Export data from the registry.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage staff users (coordinators, admins).", no_args_is_help=True)
 
+RegionOpt = Annotated[Path | None, typer.Option(
+    "--region", help="A saved region folder: its registry, area layers and extent (default: "
+    "GEO_SERVICE_REGION_DIR; with no database configured either, the demo region).")]
 DatabaseOpt = Annotated[str | None, typer.Option(
     "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
     "the SQLite file registry.sqlite3 in the data directory, GEO_SERVICE_DATA_DIR).")]
@@ -32,10 +35,29 @@ DatabaseOpt = Annotated[str | None, typer.Option(
 def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
     from geo_service.config import ServiceSettings
 
-    settings = ServiceSettings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
+    return ServiceSettings(database_url=database_url) if database_url else ServiceSettings()
+
+
+def _region_registry(settings, region: Path | None):  # type: ignore[no-untyped-def]
+    """The region to work in and its registry, bound to it: ``--region``, else
+    ``GEO_SERVICE_REGION_DIR``, else — when no database is configured either — the demo
+    region; a configured database without a region is opened as it is.
+
+    Returns (region folder or None, store).
+    """
+    from geo_service.region import Region
+    from geo_service.store import open_store
+    from geo_service.walking import serve_region
+
+    folder = region or settings.region_dir
+    if folder is None and not settings.database_configured:
+        folder = prepare_demo(settings)
+    if folder is None:
+        return None, open_store(settings.database_url)
+    loaded = Region.load(folder)
+    store = open_store(settings.registry_url(loaded.key))
+    serve_region(store, loaded, area_layer=settings.area_layer)
+    return folder, store
 
 
 def _input_error(exc: InputError) -> typer.Exit:
@@ -57,21 +79,23 @@ def import_resources_cmd(
     areas: Annotated[Path | None, typer.Option(
         "--areas", help="Boundary file (A27/A32, e-Stat, GeoJSON) to resolve area names "
         "in service-area text.")] = None,
-    region: Annotated[Path | None, typer.Option(
-        "--region", help="A saved region whose area layers resolve area names.")] = None,
+    region: RegionOpt = None,
     user: Annotated[str, typer.Option("--user", help="Name recorded in the history.")] =
         "import",
     database_url: DatabaseOpt = None,
 ) -> None:
     """Import a resource list; all or nothing unless --partial; --dry-run reports only."""
     from geo_service.importers import ImportContext, import_resources, read_resource_table
-    from geo_service.store import open_store
 
     settings = _settings(database_url)
     try:
-        layers, bounds = _region_context(areas, region)
-        store = open_store(settings.database_url, layers=layers)
-        store.bounds = bounds
+        _, store = _region_registry(settings, region)
+        layers = dict(store.layers)
+        if areas is not None:
+            from geo_service.boundaries import read_area_layer
+
+            extra = read_area_layer(areas)
+            layers[extra.name] = extra
         table = read_resource_table(file)
         report = import_resources(store, table, ctx=ImportContext(
             default_category=category, source=file.name, layers=layers),
@@ -86,27 +110,6 @@ def import_resources_cmd(
         raise typer.Exit(code=2)
 
 
-def _region_context(areas: Path | None, region: Path | None) -> tuple[dict, tuple | None]:
-    """Boundary layers for area names, and the region's bounds for locations (or None)."""
-    from geo_service import settings
-    from geo_service.boundaries import AreaLayer
-
-    out: dict[str, AreaLayer] = {}
-    bounds = None
-    if region is not None:
-        from geo_service.region import Region
-
-        loaded = Region.load(region)
-        bounds = loaded.net.bounds_lonlat(pad_m=settings.max_snap_m)
-        out.update((layer.name, layer) for layer in loaded.areas)
-    if areas is not None:
-        from geo_service.boundaries import read_area_layer
-
-        layer = read_area_layer(areas)
-        out[layer.name] = layer
-    return out, bounds
-
-
 @export_app.command("resources")
 def export_resources_cmd(
     out: Annotated[Path, typer.Argument(help="Output .csv, .xlsx or .geojson")],
@@ -116,14 +119,15 @@ def export_resources_cmd(
     encoding: Annotated[str, typer.Option(
         "--encoding", help="CSV encoding: utf-8-sig (Excel-friendly) or cp932.")] =
         "utf-8-sig",
+    region: RegionOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Export the registry (public view by default)."""
     from geo_service.importers import export_resources
-    from geo_service.store import ResourceFilter, open_store
+    from geo_service.store import ResourceFilter
 
-    store = open_store(_settings(database_url).database_url)
     try:
+        _, store = _region_registry(_settings(database_url), region)
         items = store.all(ResourceFilter(include_staff=staff))
         export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
     except (InputError, UnicodeEncodeError) as exc:
@@ -142,18 +146,22 @@ def users_add(
         "--area", help="An area the coordinator is responsible for (repeat).")] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from standard input.")] = False,
+    region: RegionOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Create a staff user (the password is asked for, or read with --password-stdin)."""
+    """Create a staff user (the password is asked for, or read with --password-stdin).
+
+    Areas are those of the region's responsible-area layer, by id or name (川西 →
+    川西小学校's id); an unknown area is an error listing the layer's areas.
+    """
     from geo_service.auth import hash_password
-    from geo_service.store import open_store
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    store = open_store(_settings(database_url).database_url)
     try:
+        _, store = _region_registry(_settings(database_url), region)
         user = store.add_user(username, hash_password(password), role=role,  # type: ignore[arg-type]
                               areas=area or [])
     except InputError as exc:
@@ -189,8 +197,10 @@ def coverage(
 
     settings = _settings(database_url)
     region = region or settings.region_dir or prepare_demo(settings)
-    walking = WalkingService(Region.load(region), open_store(settings.database_url),
-                             threshold_m=threshold or settings.threshold_m)
+    loaded = Region.load(region)
+    walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                             threshold_m=threshold or settings.threshold_m,
+                             area_layer=settings.area_layer)
     try:
         rows = walking.area_coverage(layer, staff=staff)
     except LookupError as exc:
@@ -255,12 +265,16 @@ def serve(
     region = region or settings.region_dir
     if region is None and demo:
         region = prepare_demo(settings)
-    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url}
+    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
+    url = settings.database_url
     if region is not None:
+        from geo_service.region import Region
+
         env["GEO_SERVICE_REGION_DIR"] = str(region)
+        url = settings.registry_url(Region.load(region).key)
     os.environ.update(env)
-    console.print(f"geo-service API on http://{host}:{port}/docs  (database: "
-                  f"{settings.database_url.split('@')[-1]}, region: {region or 'none'})")
+    console.print(f"geo-service API on http://{host}:{port}/docs  (registry: "
+                  f"{url.split('@')[-1]}, region: {region or 'none'})")
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log)
 
@@ -276,7 +290,7 @@ def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
     if not (region_dir / "region.json").exists():
         console.print("デモ地域を生成中 (building the synthetic demo region) …")
         run_demo(folder)
-    store = open_store(settings.database_url)
+    store = open_store(settings.registry_url(Region.load(region_dir).key))
     if store.count() == 0:
         from geo_service.demo_registry import seed_demo_registry
 

@@ -29,7 +29,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,13 +101,16 @@ def serve_region(store: ResourceStore, region: Region, *,
     registry of another region is refused) and learns the region's area layers, extent
     (plus the snapping distance), walking speed and responsible-area layer:
     ``area_layer``, by default the region's first layer (小学校区 in the demo; a
-    municipality that works by 日常生活圏域 names that layer).
+    municipality that works by 日常生活圏域 names that layer). Stored resources whose area
+    is not the one their location gives are brought in step
+    (:meth:`ResourceStore.refresh_areas`).
     """
     store.bind_region(region.key, region.name or "region")
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
     store.use_region(layers, bounds, region.net.walking_speed_mps,
                      area_layer=area_layer or (region.areas[0].name if region.areas else None))
+    store.refresh_areas()
     return bounds
 
 
@@ -154,13 +156,6 @@ class WalkingService:
         self._lock = threading.Lock()
         warm_up()  # compile the per-request search before the first request
         self._building: dict[Any, threading.Lock] = {}
-
-    @classmethod
-    def from_region_dir(cls, folder: str | Path, store: ResourceStore, *,
-                        threshold_m: float | None = None,
-                        area_layer: str | None = None) -> WalkingService:
-        """Load a region saved with :meth:`Region.save` and serve it."""
-        return cls(Region.load(folder), store, threshold_m=threshold_m, area_layer=area_layer)
 
     @property
     def name(self) -> str:

@@ -12,12 +12,13 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from geo_service import __version__
-from geo_service._errors import DuplicateIdError, InputError
+from geo_service._errors import ConflictError, InputError
 from geo_service.api.deps import AppState
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
 from geo_service.config import ServiceSettings
+from geo_service.region import Region
 from geo_service.store import NotFoundError, ResourceStore, open_store
 from geo_service.walking import WalkingService
 
@@ -25,7 +26,7 @@ from geo_service.walking import WalkingService
 def _input_error(_: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, InputError)
     code = 413 if isinstance(e, UploadTooLargeError) else (
-        409 if isinstance(e, DuplicateIdError) else 422)
+        409 if isinstance(e, ConflictError) else 422)
     detail = {"message": str(e), "reason": e.reason, "field": e.column,
               "value": e.value if isinstance(e.value, str | int | float | None) else str(e.value)}
     if getattr(e, "errors", None):
@@ -63,19 +64,20 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     settings
         Deployment settings (default: from the environment, see :mod:`geo_service.config`).
     store
-        An open store; default :func:`~geo_service.store.open_store` on
-        ``settings.database_url`` (a SQLite file is created on first start).
+        An open store; default :func:`~geo_service.store.open_store` on the region's
+        registry (``settings.registry_url``; a SQLite file is created on first start).
     walking
         The coverage service of a region, for the walking routes; default: loaded from
         ``settings.region_dir`` when set.
     """
     settings = settings or ServiceSettings()
-    store = store or open_store(settings.database_url)
+    region = (Region.load(settings.region_dir)
+              if walking is None and settings.region_dir is not None else None)
+    store = store or open_store(settings.registry_url(region.key if region else None))
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
-    if walking is None and settings.region_dir is not None:
-        walking = WalkingService.from_region_dir(settings.region_dir, store,
-                                                 threshold_m=settings.threshold_m,
-                                                 area_layer=settings.area_layer)
+    if region is not None:
+        walking = WalkingService(region, store, threshold_m=settings.threshold_m,
+                                 area_layer=settings.area_layer)
     # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
     # not from a CDN (municipal office networks are often closed)
     app = FastAPIOffline(

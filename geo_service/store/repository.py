@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from geo_service._errors import DuplicateIdError, InputError
+from geo_service._errors import ConflictError, DuplicateIdError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.resources import (
     WEEKDAYS,
@@ -242,6 +242,28 @@ class ResourceStore:
         if r.schedule.stops:
             return layer.area_at(r.schedule.stops[0].lon, r.schedule.stops[0].lat)
         return None if r.area is None else self.resolve_area(r.area)
+
+    def refresh_areas(self, *, user: str = "system") -> int:
+        """Bring every stored resource's area in step with :meth:`responsible_area` (after
+        the region or its area layer was set, e.g. on a registry written before areas came
+        from geography), in one transaction, each change in the history (action
+        ``area``); return how many changed. An unresolvable hand-written area is left."""
+        at = _now()
+        changed = 0
+        with self.engine.begin() as conn:
+            for data in conn.execute(select(resources.c.data)).scalars().all():
+                r = Resource.model_validate(data)
+                try:
+                    area = self.responsible_area(r)
+                except InputError:
+                    continue
+                if area != r.area:
+                    self._replace(conn, r, r.model_copy(update={"area": area}), "area", user,
+                                  at)
+                    changed += 1
+        if changed:
+            self._changed()
+        return changed
 
     def _with_area(self, r: Resource) -> Resource:
         area = self.responsible_area(r)
@@ -749,6 +771,7 @@ class ResourceStore:
         if not username or len(username) > 100:
             raise InputError("user name must have 1–100 characters", column="username",
                              value=username)
+        areas = [self.resolve_area(a, column="areas") for a in areas]
         with self.engine.begin() as conn:
             if conn.execute(select(users.c.username)
                             .where(users.c.username == username)).first():
@@ -786,12 +809,14 @@ class ResourceStore:
                                  value=role)
             values["role"] = role
         if areas is not None:
-            values["areas"] = list(areas)
+            values["areas"] = [self.resolve_area(a, column="areas") for a in areas]
         if active is not None:
             values["active"] = active
         self.get_user(username)
         if values:
             with self.engine.begin() as conn:
+                if values.get("role", "admin") != "admin" or values.get("active") is False:
+                    self._keep_an_admin(conn, username)
                 conn.execute(update(users).where(users.c.username == username).values(**values))
         return self.get_user(username)
 
@@ -799,4 +824,18 @@ class ResourceStore:
         """Remove a user (their past changes stay in the history under their name)."""
         self.get_user(username)
         with self.engine.begin() as conn:
+            self._keep_an_admin(conn, username)
             conn.execute(delete(users).where(users.c.username == username))
+
+    def _keep_an_admin(self, conn: Connection, username: str) -> None:
+        """Refuse to demote, deactivate or delete the last active admin (nobody could
+        manage users any more)."""
+        others = conn.execute(select(func.count()).select_from(users).where(
+            users.c.role == "admin", users.c.active.is_(True),
+            users.c.username != username)).scalar_one()
+        me = conn.execute(select(users.c.role, users.c.active)
+                          .where(users.c.username == username)).one()
+        if me.role == "admin" and me.active and others == 0:
+            raise ConflictError("the last active admin cannot be demoted, deactivated or "
+                                   "removed; make another user admin first", column="username",
+                                   value=username)
