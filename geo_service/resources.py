@@ -429,6 +429,9 @@ def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | Non
                       ) -> ResourceFields:
     """Validate ``data`` as ``model`` (default :class:`Resource`), raising a typed error.
 
+    This is where data enters, so text fields are also checked for control characters
+    (:func:`check_no_control`); ``model_validate`` of stored data skips that check.
+
     Raises
     ------
     ResourceValidationError
