@@ -476,7 +476,8 @@ def public_view(resource: Resource) -> dict[str, Any] | None:
     hidden = set(resource.staff_fields)
     for name in hidden:
         if name == "location":
-            data["lon"] = data["lat"] = None
+            # the responsible area comes from the location: it would reveal its district
+            data["lon"] = data["lat"] = data["area"] = None
         elif name.startswith("contact."):
             data["contact"][name.split(".", 1)[1]] = None
         elif name == "schedule":

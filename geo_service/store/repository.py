@@ -506,7 +506,8 @@ class ResourceStore:
             shape.append("live")
         if not f.include_staff:
             shape.append("public")
-            if f.bbox or f.within is not None:  # a location search must not reveal it
+            if f.bbox or f.within is not None or f.area:  # nor may a search by location
+                # or by the area a location gives reveal a staff-only location
                 shape.append("location_shown")
         if f.category:
             shape.append("category")

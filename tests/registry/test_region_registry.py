@@ -154,3 +154,17 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
     others = client.get("/resources", params={"area": "山手小学校"}).json()["features"]
     assert client.patch(f"/resources/{others[0]['id']}", json={"notes": "x"},
                         headers=auth).status_code == 403
+
+
+def test_the_area_of_a_hidden_location_stays_hidden(store):
+    """The area comes from the location, so for the public a staff-only location hides
+    the area too, and ?area= does not find the resource."""
+    from geo_service.resources import public_view
+
+    hidden = store.add(place("非公開の場所", 100, 500, staff_fields=["location"]))
+    shown = store.add(place("公開の場所", 150, 500))
+    assert hidden.area == "W" and public_view(hidden)["area"] is None
+    public = store.list(ResourceFilter(area="W")).items
+    assert [r.name for r in public] == [shown.name]
+    staff = store.list(ResourceFilter(area="W", include_staff=True)).items
+    assert {r.name for r in staff} == {hidden.name, shown.name}
