@@ -6,7 +6,9 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import Response
@@ -84,6 +86,27 @@ def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
                                    properties=ResourcePublic.model_validate(data))
 
 
+def etag(version: int | None) -> str:
+    """The ``ETag`` of a resource's responses: its version, as a strong entity tag."""
+    return f'"{version}"'
+
+
+def if_match_versions(header: str | None) -> Collection[int] | None:
+    """The versions an ``If-Match`` header accepts (RFC 9110, strong comparison): None —
+    any — when it is absent or ``*``; otherwise those its entity tags name (a weak or
+    foreign tag names none, so it never matches)."""
+    if header is None or header.strip() == "*":
+        return None
+    return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]*)"', header))
+
+
+def tagged_feature(resource: Resource, response: Response, *, staff: bool) -> AnyFeature:
+    """:func:`to_feature`, with the resource's version as the response's ``ETag``."""
+    feature = to_feature(resource, staff=staff)
+    response.headers["ETag"] = etag(resource.version)
+    return feature
+
+
 def to_collection(page: Page, *, staff: bool) -> AnyCollection:
     """A page of resources as a FeatureCollection for the viewer's role."""
     features = [to_feature(r, staff=staff) for r in page.items]
@@ -139,39 +162,52 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
     )
 
 
-def get_resource(store: ResourceStore, resource_id: str, *, staff: bool) -> AnyFeature:
+# The single-resource answers carry the resource's version as their ETag; the edits change
+# the resource only if its version is one that ``if_match`` (the If-Match header) names.
+
+def get_resource(store: ResourceStore, resource_id: str, response: Response, *,
+                 staff: bool) -> AnyFeature:
     """One resource for the viewer; staff-only or deleted ones are 404 for the public."""
-    return to_feature(store.get(resource_id), staff=staff)
+    return tagged_feature(store.get(resource_id), response, staff=staff)
 
 
-def create_resource(store: ResourceStore, body: ResourceCreate, user: User) -> AnyFeature:
+def create_resource(store: ResourceStore, body: ResourceCreate, user: User,
+                    response: Response) -> AnyFeature:
     """Store a new resource if ``user`` may edit its area."""
     check_can_edit(user, [body.area])
     data = body.model_dump()
     if not data.get("id"):
         data.pop("id")
     fields = validate_resource(data, Resource if "id" in data else ResourceFields)
-    return to_feature(store.add(fields, user=user.username), staff=True)
+    return tagged_feature(store.add(fields, user=user.username), response, staff=True)
 
 
 def update_resource(store: ResourceStore, resource_id: str, changes: dict[str, Any],
-                    user: User) -> AnyFeature:
+                    user: User, response: Response, *, if_match: str | None) -> AnyFeature:
     """Apply a partial update if ``user`` may edit the old and the new area."""
     current = store.get(resource_id)
     check_can_edit(user, [current.area, changes.get("area", current.area)])
-    return to_feature(store.update(resource_id, changes, user=user.username), staff=True)
+    return tagged_feature(store.update(resource_id, changes, user=user.username,
+                                       expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
-def delete_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+def delete_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
+                    *, if_match: str | None) -> AnyFeature:
     """Soft-delete if ``user`` may edit the resource's area."""
     check_can_edit(user, [store.get(resource_id).area])
-    return to_feature(store.delete(resource_id, user=user.username), staff=True)
+    return tagged_feature(store.delete(resource_id, user=user.username,
+                                       expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
-def undo_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+def undo_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
+                  *, if_match: str | None) -> AnyFeature:
     """Revert the last change if ``user`` may edit the resource's area."""
     check_can_edit(user, [store.get(resource_id, include_deleted=True).area])
-    return to_feature(store.undo(resource_id, user=user.username), staff=True)
+    return tagged_feature(store.undo(resource_id, user=user.username,
+                                     expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
 def import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,

@@ -23,6 +23,7 @@ from geo_service.store.repository import (
     HistoryEntry,
     NotFoundError,
     Page,
+    PreconditionFailedError,
     ResourceFilter,
     ResourceStore,
     Role,
@@ -30,7 +31,8 @@ from geo_service.store.repository import (
 )
 
 __all__ = [
-    "HistoryEntry", "NotFoundError", "Page", "ResourceFilter", "ResourceStore", "Role", "User",
+    "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError", "ResourceFilter",
+    "ResourceStore", "Role", "User",
     "create_store_engine", "migrate", "open_store",
 ]
 

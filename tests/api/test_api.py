@@ -242,6 +242,49 @@ def test_delete_undo_and_history(client, sato, kato):
     assert client.get("/resources/none/history", headers=sato).status_code == 404
 
 
+def test_every_single_resource_answer_has_the_version_as_etag(client, sato):
+    r = client.post("/resources", json=salon(), headers=sato)
+    rid = r.json()["id"]
+    assert r.headers["etag"] == '"1"' and r.json()["properties"]["version"] == 1
+    assert client.get(f"/resources/{rid}").headers["etag"] == '"1"'  # public too
+    assert "version" not in client.get(f"/resources/{rid}").json()["properties"]
+    r = client.patch(f"/resources/{rid}", json={"notes": "x"}, headers=sato)
+    assert r.headers["etag"] == '"2"' and r.json()["properties"]["version"] == 2
+    assert client.delete(f"/resources/{rid}", headers=sato).headers["etag"] == '"3"'
+    assert client.post(f"/resources/{rid}/undo", headers=sato).headers["etag"] == '"4"'
+    assert client.get(f"/resources/{rid}", headers=sato).headers["etag"] == '"4"'
+
+
+def test_if_match(client, sato):
+    rid = client.post("/resources", json=salon(), headers=sato).json()["id"]
+    etag = client.get(f"/resources/{rid}").headers["etag"]
+    r = client.patch(f"/resources/{rid}", json={"notes": "mine"},
+                     headers={**sato, "If-Match": etag})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    assert r.json()["properties"]["notes"] == "mine"
+    # a second editor who read version 1 is refused, and nothing is written
+    for method, path, body in (("PATCH", f"/resources/{rid}", {"notes": "theirs"}),
+                               ("DELETE", f"/resources/{rid}", None),
+                               ("POST", f"/resources/{rid}/undo", None)):
+        r = client.request(method, path, json=body, headers={**sato, "If-Match": etag})
+        assert r.status_code == 412, (method, path, r.text)
+        assert r.headers["etag"] == '"2"' and r.json()["detail"]["etag"] == '"2"'
+        assert "changed meanwhile" in r.json()["detail"]["message"]
+    assert client.get(f"/resources/{rid}").json()["properties"]["notes"] == "mine"
+    assert len(client.get(f"/resources/{rid}/history", headers=sato).json()) == 2
+    # a weak tag never matches (strong comparison); a list matches if one of its tags does
+    for header, status in (('W/"2"', 412), ('"7", "2"', 200), ("*", 200)):
+        r = client.patch(f"/resources/{rid}", json={"notes": header},
+                         headers={**sato, "If-Match": header})
+        assert r.status_code == status, (header, r.text)
+    r = client.delete(f"/resources/{rid}", headers={**sato, "If-Match": r.headers["etag"]})
+    assert r.status_code == 200 and r.json()["properties"]["deleted"]
+    r = client.post(f"/resources/{rid}/undo", headers={**sato, "If-Match": r.headers["etag"]})
+    assert r.status_code == 200 and not r.json()["properties"]["deleted"]
+    assert client.patch("/resources/nope", json={"notes": "x"},
+                        headers={**sato, "If-Match": '"1"'}).status_code == 404
+
+
 def test_unverified_list(client, admin):
     client.post("/resources", json=salon(name="old", last_verified="2020-01-01"), headers=admin)
     client.post("/resources", json=salon(name="new", last_verified=datetime.now().date()
