@@ -30,9 +30,9 @@ from geo_service.auth import check_can_edit
 from geo_service.importers import (
     MEDIA_TYPES,
     ImportContext,
-    RawTable,
     export_bytes,
     import_resources,
+    read_resource_table,
 )
 from geo_service.layers import load_vocabulary
 from geo_service.resources import (
@@ -210,9 +210,12 @@ def undo_resource(store: ResourceStore, resource_id: str, user: User, response: 
                           response, staff=True)
 
 
-def import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
-                 partial: bool, default_category: str | None) -> ImportReportOut:
-    """Import an uploaded table; a coordinator's rows must all be in their areas."""
+def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
+                 dry_run: bool, partial: bool, default_category: str | None) -> ImportReportOut:
+    """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
+    rows must all be in their areas. Seconds of work for a large file: call it in a worker
+    thread, not on the event loop."""
+    table = read_resource_table(data=data, filename=filename)
     ctx = ImportContext(
         default_category=default_category, source=table.file,
         allowed_areas=None if user.role == "admin" else frozenset(user.areas),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import openpyxl
@@ -325,6 +326,38 @@ def test_import_needs_login_and_limits(client, sato):
     assert body["written"] == 0 and any(p["column"] == "area" for p in body["problems"])
     r = upload(client, sato, "x.pdf", b"%PDF")
     assert r.status_code == 422 and ".pdf" in r.text
+
+
+def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
+    """While an upload is being parsed, other requests are answered: the parser (the real
+    one, held at its start until released) runs in a worker thread. Were it run on the
+    event loop, /health would wait for it, and it would give up waiting (after 10 s)."""
+    from geo_service import importers
+
+    parse, parsing, release = importers.parse_resources, threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def parse_when_released(*args, **kwargs):
+        parsing.set()
+        released.append(release.wait(timeout=10))
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(importers, "parse_resources", parse_when_released)
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
+    answers = []
+    with TestClient(create_app(settings, store=store)) as client:  # one event loop for all
+        headers = login(client, "admin", "admin-pass-1")
+        data = (DATA / "coordinator_list_cp932.csv").read_bytes()
+        uploading = threading.Thread(target=lambda: answers.append(
+            upload(client, headers, "list.csv", data, dry_run=True)))
+        uploading.start()
+        assert parsing.wait(timeout=10)
+        health = client.get("/health")
+        release.set()
+        uploading.join()
+    assert health.status_code == 200
+    assert released == [True]  # the parser was still waiting when /health had answered
+    assert answers[0].status_code == 200 and answers[0].json()["valid"] == 2
 
 
 def _xlsx_text(content: bytes) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
@@ -89,10 +90,15 @@ async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
 ) -> ImportReportOut:
-    """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports)."""
-    table = await read_upload(file, state.settings.max_upload_bytes)
-    return views.import_table(state.store, table, user, dry_run=dry_run, partial=partial,
-                              default_category=default_category)
+    """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports).
+
+    The file is parsed, validated and written in a worker thread (one import at a time per
+    server process), so that other requests are answered meanwhile.
+    """
+    data = await read_upload(file, state.settings.max_upload_bytes)
+    return await to_thread.run_sync(lambda: views.import_table(
+        state.store, data, file.filename or "upload.csv", user, dry_run=dry_run,
+        partial=partial, default_category=default_category), limiter=state.import_limiter)
 
 
 @router.get("/{resource_id}", response_model=views.AnyFeature, responses=_SINGLE)
