@@ -6,9 +6,11 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Response
@@ -30,6 +32,7 @@ from geo_service.auth import check_can_edit
 from geo_service.importers import (
     MEDIA_TYPES,
     ImportContext,
+    RawTable,
     export_bytes,
     import_resources,
     read_resource_table,
@@ -210,12 +213,34 @@ def undo_resource(store: ResourceStore, resource_id: str, user: User, response: 
                           response, staff=True)
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    # Process-wide: Python's full collections walk every tracked object while holding the
+    # GIL, and a large import makes tens of thousands of them, so each pass would stall
+    # every request of the process (0.1 s early, ~1 s at 40,000 rows). Reference counting
+    # still frees what is not in a cycle; collection resumes after the import.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
                  dry_run: bool, partial: bool, default_category: str | None) -> ImportReportOut:
     """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
     rows must all be in their areas. Seconds of work for a large file: call it in a worker
-    thread, not on the event loop."""
-    table = read_resource_table(data=data, filename=filename)
+    thread, not on the event loop (cyclic garbage collection is paused meanwhile)."""
+    with _cyclic_gc_paused():
+        return _import_table(store, read_resource_table(data=data, filename=filename), user,
+                             dry_run=dry_run, partial=partial,
+                             default_category=default_category)
+
+
+def _import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
+                  partial: bool, default_category: str | None) -> ImportReportOut:
     ctx = ImportContext(
         default_category=default_category, source=table.file,
         allowed_areas=None if user.role == "admin" else frozenset(user.areas),

@@ -331,15 +331,21 @@ def test_import_needs_login_and_limits(client, sato):
 def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
     """While an upload is being parsed, other requests are answered: the parser (the real
     one, held at its start until released) runs in a worker thread. Were it run on the
-    event loop, /health would wait for it, and it would give up waiting (after 10 s)."""
+    event loop, /health would wait for it, and it would give up waiting (after 10 s).
+    Meanwhile the cyclic garbage collector is paused (its passes over the import's objects
+    would stall every thread), and it runs again afterwards."""
+    import gc
+
     from geo_service import importers
 
     parse, parsing, release = importers.parse_resources, threading.Event(), threading.Event()
     released: list[bool] = []
+    gc_during_parse: list[bool] = []
 
     def parse_when_released(*args, **kwargs):
         parsing.set()
         released.append(release.wait(timeout=10))
+        gc_during_parse.append(gc.isenabled())
         return parse(*args, **kwargs)
 
     monkeypatch.setattr(importers, "parse_resources", parse_when_released)
@@ -358,6 +364,7 @@ def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
     assert health.status_code == 200
     assert released == [True]  # the parser was still waiting when /health had answered
     assert answers[0].status_code == 200 and answers[0].json()["valid"] == 2
+    assert gc_during_parse == [False] and gc.isenabled()
 
 
 def _xlsx_text(content: bytes) -> str:
