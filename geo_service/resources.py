@@ -64,7 +64,7 @@ SensitiveField = Literal[
 SENSITIVE_FIELDS: tuple[str, ...] = SensitiveField.__args__  # type: ignore[attr-defined]
 STAFF_ONLY_ALWAYS: tuple[str, ...] = (
     "coordinator", "staff_notes", "source", "staff_fields", "visibility", "deleted",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "version",
 )
 ServiceAreaKind = Literal["none", "polygon", "areas", "radius", "walk", "municipality"]
 #: the free-text fields that may hold several lines (tab, line feed and carriage return);
@@ -377,11 +377,16 @@ class ResourceFields(_Checked):
 
 
 class Resource(ResourceFields):
-    """A stored resource: the fields plus id, timestamps and the soft-delete flag."""
+    """A stored resource: the fields plus id, timestamps, version and the soft-delete flag.
+
+    ``version`` is 1 when the resource is created and one more after every change (the
+    store sets it; None for a resource not stored yet).
+    """
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    version: int | None = None
     deleted: bool = False
 
 

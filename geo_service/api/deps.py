@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
@@ -23,6 +24,8 @@ class AppState:
     store: ResourceStore
     secret: str
     walking: WalkingService | None = None  # the coverage service, when a region is loaded
+    #: imports run in worker threads one at a time, beside (not in) the routes' thread pool
+    import_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     extra: dict[str, Any] = field(default_factory=dict)
 
 

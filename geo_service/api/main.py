@@ -16,10 +16,11 @@ from geo_service._errors import ConflictError, InputError
 from geo_service.api.deps import AppState
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
+from geo_service.api.views import etag
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
 from geo_service.config import ServiceSettings
 from geo_service.region import Region
-from geo_service.store import NotFoundError, ResourceStore, open_store
+from geo_service.store import NotFoundError, PreconditionFailedError, ResourceStore, open_store
 from geo_service.walking import WalkingService
 
 
@@ -37,6 +38,13 @@ def _input_error(_: Request, e: Exception) -> JSONResponse:
 
 def _not_found(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(e)})
+
+
+def _precondition_failed(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, PreconditionFailedError)
+    tag = etag(e.current)
+    return JSONResponse(status_code=412, content={"detail": {"message": str(e), "etag": tag}},
+                        headers={"ETag": tag})
 
 
 def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
@@ -93,6 +101,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
                            allow_methods=["*"], allow_headers=["*"])
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(PreconditionFailedError, _precondition_failed)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     for module in (health, auth, users, resources):

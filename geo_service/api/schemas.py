@@ -64,6 +64,8 @@ class ResourceStaff(ResourcePublic):
     staff_notes: str | None
     created_at: datetime | None
     updated_at: datetime | None
+    version: int | None = Field(description="1 when created, one more after every change; "
+                                            "the ETag of the resource's responses")
     deleted: bool
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from geo_service._errors import InputError
-from geo_service.importers import RawTable, read_resource_table
 
 
 class UploadTooLargeError(InputError):
     """An upload exceeds the configured size limit (HTTP 413)."""
 
 
-async def read_upload(file: UploadFile, max_bytes: int) -> RawTable:
-    """Read an uploaded CSV/Excel file, refusing more than ``max_bytes``."""
+async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
+    """The bytes of an uploaded file, refusing more than ``max_bytes`` (they are parsed
+    later, off the event loop)."""
     data = await file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise UploadTooLargeError(f"upload larger than the limit of {max_bytes} bytes",
                                   file=file.filename)
-    return read_resource_table(data=data, filename=file.filename or "upload.csv")
+    return data

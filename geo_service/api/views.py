@@ -6,7 +6,11 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
+import gc
+import re
 import unicodedata
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Response
@@ -31,6 +35,7 @@ from geo_service.importers import (
     RawTable,
     export_bytes,
     import_resources,
+    read_resource_table,
 )
 from geo_service.layers import load_vocabulary
 from geo_service.resources import (
@@ -91,6 +96,27 @@ def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:
                                    properties=ResourcePublic.model_validate(data))
 
 
+def etag(version: int | None) -> str:
+    """The ``ETag`` of a resource's responses: its version, as a strong entity tag."""
+    return f'"{version}"'
+
+
+def if_match_versions(header: str | None) -> Collection[int] | None:
+    """The versions an ``If-Match`` header accepts (RFC 9110, strong comparison): None —
+    any — when it is absent or ``*``; otherwise those its entity tags name (a weak or
+    foreign tag names none, so it never matches)."""
+    if header is None or header.strip() == "*":
+        return None
+    return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]*)"', header))
+
+
+def tagged_feature(resource: Resource, response: Response, *, staff: bool) -> AnyFeature:
+    """:func:`to_feature`, with the resource's version as the response's ``ETag``."""
+    feature = to_feature(resource, staff=staff)
+    response.headers["ETag"] = etag(resource.version)
+    return feature
+
+
 def to_collection(page: Page, *, staff: bool) -> AnyCollection:
     """A page of resources as a FeatureCollection for the viewer's role."""
     features = [to_feature(r, staff=staff) for r in page.items]
@@ -146,47 +172,85 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
     )
 
 
-def get_resource(store: ResourceStore, resource_id: str, *, staff: bool) -> AnyFeature:
+# The single-resource answers carry the resource's version as their ETag; the edits change
+# the resource only if its version is one that ``if_match`` (the If-Match header) names.
+
+def get_resource(store: ResourceStore, resource_id: str, response: Response, *,
+                 staff: bool) -> AnyFeature:
     """One resource for the viewer; staff-only or deleted ones are 404 for the public."""
-    return to_feature(store.get(resource_id), staff=staff)
+    return tagged_feature(store.get(resource_id), response, staff=staff)
 
 
-def create_resource(store: ResourceStore, body: ResourceCreate, user: User) -> AnyFeature:
+def create_resource(store: ResourceStore, body: ResourceCreate, user: User,
+                    response: Response) -> AnyFeature:
     """Store a new resource if ``user`` may edit its area."""
     data = body.model_dump()
     if not data.get("id"):
         data.pop("id")
     fields = validate_resource(data, Resource if "id" in data else ResourceFields)
     check_can_edit(user, [store.responsible_area(fields)])
-    return to_feature(store.add(fields, user=user.username), staff=True)
+    return tagged_feature(store.add(fields, user=user.username), response, staff=True)
 
 
 def update_resource(store: ResourceStore, resource_id: str, changes: dict[str, Any],
-                    user: User) -> AnyFeature:
+                    user: User, response: Response, *, if_match: str | None) -> AnyFeature:
     """Apply a partial update if ``user`` may edit the old and the new area."""
     current = store.get(resource_id)
     after = apply_update(current, {k: v for k, v in changes.items()
                                    if k not in ("id", "created_at", "updated_at", "deleted")})
     check_can_edit(user, [current.area, store.responsible_area(after)])
-    return to_feature(store.update(resource_id, changes, user=user.username), staff=True)
+    return tagged_feature(store.update(resource_id, changes, user=user.username,
+                                       expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
-def delete_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+def delete_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
+                    *, if_match: str | None) -> AnyFeature:
     """Soft-delete if ``user`` may edit the resource's area."""
     check_can_edit(user, [store.get(resource_id).area])
-    return to_feature(store.delete(resource_id, user=user.username), staff=True)
+    return tagged_feature(store.delete(resource_id, user=user.username,
+                                       expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
-def undo_resource(store: ResourceStore, resource_id: str, user: User) -> AnyFeature:
+def undo_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
+                  *, if_match: str | None) -> AnyFeature:
     """Revert the last change if ``user`` may edit the resource's area."""
     current = store.get(resource_id, include_deleted=True)
     check_can_edit(user, [current.area, store.responsible_area(store.undo_target(resource_id))])
-    return to_feature(store.undo(resource_id, user=user.username), staff=True)
+    return tagged_feature(store.undo(resource_id, user=user.username,
+                                     expected_versions=if_match_versions(if_match)),
+                          response, staff=True)
 
 
-def import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
-                 partial: bool, default_category: str | None) -> ImportReportOut:
-    """Import an uploaded table; a coordinator's rows must all be in their areas."""
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    # Process-wide: Python's full collections walk every tracked object while holding the
+    # GIL, and a large import makes tens of thousands of them, so each pass would stall
+    # every request of the process (0.1 s early, ~1 s at 40,000 rows). Reference counting
+    # still frees what is not in a cycle; collection resumes after the import.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
+                 dry_run: bool, partial: bool, default_category: str | None) -> ImportReportOut:
+    """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
+    rows must all be in their areas. Seconds of work for a large file: call it in a worker
+    thread, not on the event loop (cyclic garbage collection is paused meanwhile)."""
+    with _cyclic_gc_paused():
+        return _import_table(store, read_resource_table(data=data, filename=filename), user,
+                             dry_run=dry_run, partial=partial,
+                             default_category=default_category)
+
+
+def _import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
+                  partial: bool, default_category: str | None) -> ImportReportOut:
     ctx = ImportContext(
         default_category=default_category, source=table.file,
         allowed_areas=None if user.role == "admin" else frozenset(user.areas),

@@ -23,6 +23,7 @@ from geo_service.store.repository import (
     HistoryEntry,
     NotFoundError,
     Page,
+    PreconditionFailedError,
     RegionMismatchError,
     ResourceFilter,
     ResourceStore,
@@ -31,7 +32,8 @@ from geo_service.store.repository import (
 )
 
 __all__ = [
-    "HistoryEntry", "NotFoundError", "Page", "RegionMismatchError", "ResourceFilter",
+    "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
+    "RegionMismatchError", "ResourceFilter",
     "ResourceStore", "Role", "User",
     "create_store_engine", "migrate", "open_store",
 ]

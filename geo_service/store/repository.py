@@ -8,14 +8,19 @@ columns) followed by an exact shapely test; on PostGIS they are ``ST_Within``,
 
 Every write goes through one transaction and appends to ``resource_history`` (who, when,
 before, after); ``delete`` only sets a flag and :meth:`ResourceStore.undo` reverts the last
-change of a resource, whatever it was.
+change of a resource, whatever it was. A change reads the resource and writes it back in
+that transaction with the row locked (PostgreSQL ``SELECT … FOR UPDATE``; on SQLite the
+transaction takes the database's write lock before it reads, ``BEGIN IMMEDIATE``), so two
+simultaneous edits of one resource both land. Each resource has a version, one more after
+every change, that a writer may require (optimistic concurrency, e.g. HTTP ``If-Match``).
 """
 
 from __future__ import annotations
 
 import builtins
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -59,7 +64,7 @@ Role = Literal["coordinator", "admin"]
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
-                 "data": (resources.c.id, resources.c.data)}
+                 "data": (resources.c.id, resources.c.data, resources.c.version)}
 
 
 class RegionMismatchError(InputError):
@@ -72,6 +77,16 @@ class NotFoundError(LookupError):
     def __init__(self, what: str, key: str) -> None:
         self.what, self.key = what, key
         super().__init__(f"no {what} with id {key!r}")
+
+
+class PreconditionFailedError(RuntimeError):
+    """A write required versions of a resource that it no longer has (nothing written)."""
+
+    def __init__(self, resource_id: str, current: int, expected: Collection[int]) -> None:
+        self.resource_id, self.current, self.expected = resource_id, current, expected
+        asked = ", ".join(str(v) for v in sorted(expected)) or "none"
+        super().__init__(f"resource {resource_id!r} is at version {current}, not {asked}: "
+                         "it was changed meanwhile; read it again and reapply your change")
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,11 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
         return {"public_weekday_mask": 0, "public_fee_kind": "unknown"}
     return {"public_weekday_mask": _weekday_mask(view["schedule"]),
             "public_fee_kind": view["fee"]["kind"]}
+
+
+def _resource(row: Any) -> Resource:
+    """The resource of a row with (at least) its ``data`` and ``version`` columns."""
+    return Resource.model_validate({**row.data, "version": row.version})
 
 
 def _utc(at: datetime) -> datetime:
@@ -250,9 +270,10 @@ class ResourceStore:
         ``area``); return how many changed. An unresolvable hand-written area is left."""
         at = _now()
         changed = 0
-        with self.engine.begin() as conn:
-            for data in conn.execute(select(resources.c.data)).scalars().all():
-                r = Resource.model_validate(data)
+        with self._writing() as conn:
+            rows = conn.execute(select(resources.c.data, resources.c.version)).all()
+            for row in rows:
+                r = _resource(row)
                 try:
                     area = self.responsible_area(r)
                 except InputError:
@@ -322,7 +343,7 @@ class ResourceStore:
             check_in_region(stop.lon, stop.lat, self.bounds, column="schedule.stops")
         geom = service_area_geometry(r, self.layers, walking_speed_mps=self.walking_speed_mps)
         bbox = geom.bounds if geom is not None else (None,) * 4
-        data = r.model_dump(mode="json")
+        data = r.model_dump(mode="json", exclude={"version"})  # the column has it
         sa = r.service_area
         return {
             "id": r.id, "name": r.name, "kana": r.kana, "category": r.category,
@@ -353,18 +374,30 @@ class ResourceStore:
         data.setdefault("id", None)
         data["id"] = data["id"] or new_resource_id()
         data.update(created_at=at, updated_at=at, deleted=False)
+        data["version"] = 1
         res = self._with_area(validate_resource(data))
         exists = conn.execute(select(resources.c.id).where(resources.c.id == res.id)).first()
         if exists:
             raise DuplicateIdError("a resource with this id already exists", column="id",
                                    value=res.id)
-        conn.execute(insert(resources).values(**self._row_values(res), version=1))
+        conn.execute(insert(resources).values(**self._row_values(res), version=res.version))
         self._log(conn, res.id, action, user, None, res, at)
         return res
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite it holds the database's write lock from its start
+        (``BEGIN IMMEDIATE``; the driver would begin only at the first write, after the
+        reads), so what it reads stays current until it commits; on PostgreSQL the rows to
+        change are locked as they are read (:meth:`_fetch` with ``lock``)."""
+        with self.engine.begin() as conn:
+            if not self.postgis:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
     def add(self, fields: ResourceFields, *, user: str | None = None) -> Resource:
         """Store a new resource (a :class:`Resource` keeps its id, otherwise one is made)."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             res = self._insert(conn, fields, user, "create", _now())
         self._changed()
         return res
@@ -383,11 +416,11 @@ class ResourceStore:
         """
         at = _now()
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 added = [self._insert(conn, it, user, action, at) for it in new]
                 updated = []
                 for rid, change in changes:
-                    before = self._fetch(conn, rid, include_deleted=True)
+                    before = self._fetch(conn, rid, include_deleted=True, lock=True)
                     updated.append(self._replace(conn, before, change(before),
                                                  "import-update", user, at))
         except IntegrityError as e:  # a concurrent writer took an id
@@ -406,70 +439,92 @@ class ResourceStore:
         with self.engine.begin() as conn:
             conn.execute(text("ANALYZE resources"))
 
-    def _fetch(self, conn: Connection, resource_id: str, *, include_deleted: bool) -> Resource:
-        row = conn.execute(select(resources.c.data, resources.c.deleted)
-                           .where(resources.c.id == resource_id)).first()
+    def _fetch(self, conn: Connection, resource_id: str, *, include_deleted: bool,
+               lock: bool = False, expected_versions: Collection[int] | None = None
+               ) -> Resource:
+        """The resource (row locked until the transaction ends when ``lock``, in a
+        :meth:`_writing` transaction); :class:`PreconditionFailedError` when its version
+        is not one of ``expected_versions`` (None: any)."""
+        stmt = select(resources.c.data, resources.c.version, resources.c.deleted).where(
+            resources.c.id == resource_id)
+        row = conn.execute(stmt.with_for_update() if lock else stmt).first()
         if row is None or (row.deleted and not include_deleted):
             raise NotFoundError("resource", resource_id)
-        return Resource.model_validate(row.data)
+        if expected_versions is not None and row.version not in expected_versions:
+            raise PreconditionFailedError(resource_id, row.version, expected_versions)
+        return _resource(row)
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
                  user: str | None, at: datetime) -> Resource:
+        assert before.version is not None  # read by _fetch
         after = self._with_area(after).model_copy(
-            update={"updated_at": at, "created_at": before.created_at})
+            update={"updated_at": at, "created_at": before.created_at,
+                    "version": before.version + 1})
         values = self._row_values(after)
         values.pop("id")
         conn.execute(update(resources).where(resources.c.id == before.id)
-                     .values(**values, version=resources.c.version + 1))
+                     .values(**values, version=after.version))
         self._log(conn, before.id, action, user, before, after, at)
         return after
 
     def update(self, resource_id: str, changes: Mapping[str, Any], *,
-               user: str | None = None) -> Resource:
-        """Apply ``changes`` (field → new value), validate the result, keep the history."""
+               user: str | None = None,
+               expected_versions: Collection[int] | None = None) -> Resource:
+        """Apply ``changes`` (field → new value), validate the result, keep the history.
+
+        With ``expected_versions``, change the resource only if its version is one of
+        them, and raise :class:`PreconditionFailedError` otherwise (the same for
+        :meth:`delete` and :meth:`undo`).
+        """
         if "id" in changes and changes["id"] != resource_id:
             raise InputError("the id of a resource cannot be changed", column="id",
                              value=changes["id"])
-        with self.engine.begin() as conn:
-            before = self._fetch(conn, resource_id, include_deleted=False)
+        with self._writing() as conn:
+            before = self._fetch(conn, resource_id, include_deleted=False, lock=True,
+                                 expected_versions=expected_versions)
             data = before.model_dump()
             data.update({k: v for k, v in changes.items()
-                         if k not in ("created_at", "updated_at", "deleted")})
+                         if k not in ("created_at", "updated_at", "deleted", "version")})
             after = validate_resource(data)
             res = self._replace(conn, before, after, "update", user, _now())
         self._changed()
         return res
 
-    def delete(self, resource_id: str, *, user: str | None = None) -> Resource:
+    def delete(self, resource_id: str, *, user: str | None = None,
+               expected_versions: Collection[int] | None = None) -> Resource:
         """Soft-delete a resource: hidden from every list, restorable with :meth:`undo`."""
-        with self.engine.begin() as conn:
-            before = self._fetch(conn, resource_id, include_deleted=False)
+        with self._writing() as conn:
+            before = self._fetch(conn, resource_id, include_deleted=False, lock=True,
+                                 expected_versions=expected_versions)
             after = before.model_copy(update={"deleted": True})
             res = self._replace(conn, before, after, "delete", user, _now())
         self._changed()
         return res
 
-    def undo(self, resource_id: str, *, user: str | None = None) -> Resource:
+    def undo(self, resource_id: str, *, user: str | None = None,
+             expected_versions: Collection[int] | None = None) -> Resource:
         """Revert the last change of a resource (undelete, un-update, or un-create).
 
         The revert is itself a change in the history (action ``undo``), so undoing twice
         restores the state before the first undo.
         """
-        with self.engine.begin() as conn:
-            current, target = self._undo_target(conn, resource_id)
+        with self._writing() as conn:
+            current, target = self._undo_target(conn, resource_id, lock=True,
+                                                expected_versions=expected_versions)
             res = self._replace(conn, current, target, "undo", user, _now())
         self._changed()
         return res
 
-    def _undo_target(self, conn: Connection, resource_id: str) -> tuple[Resource, Resource]:
-        """The resource now and as :meth:`undo` would make it."""
+    def _undo_target(self, conn: Connection, resource_id: str, *, lock: bool = False,
+                     expected_versions: Collection[int] | None = None
+                     ) -> tuple[Resource, Resource]:
+        """The resource now (locked when ``lock``) and as :meth:`undo` would make it."""
+        current = self._fetch(conn, resource_id, include_deleted=True, lock=lock,
+                              expected_versions=expected_versions)
         last = conn.execute(
             select(history).where(history.c.resource_id == resource_id)
             .order_by(history.c.id.desc()).limit(1)
-        ).first()
-        if last is None:
-            raise NotFoundError("resource", resource_id)
-        current = self._fetch(conn, resource_id, include_deleted=True)
+        ).one()  # a stored resource has at least its creation
         if last.before is None:  # the last change created it: undo = delete
             return current, current.model_copy(update={"deleted": True})
         return current, Resource.model_validate(last.before)
@@ -703,17 +758,17 @@ class ResourceStore:
         """The resources with these ids, deleted ones too, in no particular order (ids with
         no resource are left out)."""
         c = resources.c
-        stmt = self._statement(("get_many",), lambda: select(c.data).where(
+        stmt = self._statement(("get_many",), lambda: select(c.data, c.version).where(
             c.id.in_(bindparam("ids", expanding=True))))
         with self.reader.connect() as conn:
-            data = conn.execute(stmt, {"ids": list(ids)}).scalars().all()
-        return [Resource.model_validate(d) for d in data]
+            rows = conn.execute(stmt, {"ids": list(ids)}).all()
+        return [_resource(r) for r in rows]
 
     def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
              offset: int = 0) -> Page:
         """Resources matching ``f``, ordered by カナ/名称 then id, one page at a time."""
         rows, total = self._page(f or ResourceFilter(), "data", limit, offset)
-        return Page([Resource.model_validate(r.data) for r in rows], total, limit, offset)
+        return Page([_resource(r) for r in rows], total, limit, offset)
 
     def all(self, f: ResourceFilter | None = None) -> builtins.list[Resource]:
         """Every resource matching ``f`` (no paging), e.g. for exports."""
@@ -742,10 +797,10 @@ class ResourceStore:
         c = resources.c
         f = ResourceFilter(include_staff=include_staff)
         with self.reader.connect() as conn:
-            data = conn.execute(select(c.data).where(
+            rows = conn.execute(select(c.data, c.version).where(
                 *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
-                .order_by(c.last_verified.nulls_first(), c.id)).scalars().all()
-        return [Resource.model_validate(d) for d in data]
+                .order_by(c.last_verified.nulls_first(), c.id)).all()
+        return [_resource(r) for r in rows]
 
     def state_token(self) -> tuple[int, str]:
         """Changes whenever any resource is added or changed (for caches of derived data)."""

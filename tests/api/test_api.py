@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import openpyxl
@@ -242,6 +243,49 @@ def test_delete_undo_and_history(client, sato, kato):
     assert client.get("/resources/none/history", headers=sato).status_code == 404
 
 
+def test_every_single_resource_answer_has_the_version_as_etag(client, sato):
+    r = client.post("/resources", json=salon(), headers=sato)
+    rid = r.json()["id"]
+    assert r.headers["etag"] == '"1"' and r.json()["properties"]["version"] == 1
+    assert client.get(f"/resources/{rid}").headers["etag"] == '"1"'  # public too
+    assert "version" not in client.get(f"/resources/{rid}").json()["properties"]
+    r = client.patch(f"/resources/{rid}", json={"notes": "x"}, headers=sato)
+    assert r.headers["etag"] == '"2"' and r.json()["properties"]["version"] == 2
+    assert client.delete(f"/resources/{rid}", headers=sato).headers["etag"] == '"3"'
+    assert client.post(f"/resources/{rid}/undo", headers=sato).headers["etag"] == '"4"'
+    assert client.get(f"/resources/{rid}", headers=sato).headers["etag"] == '"4"'
+
+
+def test_if_match(client, sato):
+    rid = client.post("/resources", json=salon(), headers=sato).json()["id"]
+    etag = client.get(f"/resources/{rid}").headers["etag"]
+    r = client.patch(f"/resources/{rid}", json={"notes": "mine"},
+                     headers={**sato, "If-Match": etag})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    assert r.json()["properties"]["notes"] == "mine"
+    # a second editor who read version 1 is refused, and nothing is written
+    for method, path, body in (("PATCH", f"/resources/{rid}", {"notes": "theirs"}),
+                               ("DELETE", f"/resources/{rid}", None),
+                               ("POST", f"/resources/{rid}/undo", None)):
+        r = client.request(method, path, json=body, headers={**sato, "If-Match": etag})
+        assert r.status_code == 412, (method, path, r.text)
+        assert r.headers["etag"] == '"2"' and r.json()["detail"]["etag"] == '"2"'
+        assert "changed meanwhile" in r.json()["detail"]["message"]
+    assert client.get(f"/resources/{rid}").json()["properties"]["notes"] == "mine"
+    assert len(client.get(f"/resources/{rid}/history", headers=sato).json()) == 2
+    # a weak tag never matches (strong comparison); a list matches if one of its tags does
+    for header, status in (('W/"2"', 412), ('"7", "2"', 200), ("*", 200)):
+        r = client.patch(f"/resources/{rid}", json={"notes": header},
+                         headers={**sato, "If-Match": header})
+        assert r.status_code == status, (header, r.text)
+    r = client.delete(f"/resources/{rid}", headers={**sato, "If-Match": r.headers["etag"]})
+    assert r.status_code == 200 and r.json()["properties"]["deleted"]
+    r = client.post(f"/resources/{rid}/undo", headers={**sato, "If-Match": r.headers["etag"]})
+    assert r.status_code == 200 and not r.json()["properties"]["deleted"]
+    assert client.patch("/resources/nope", json={"notes": "x"},
+                        headers={**sato, "If-Match": '"1"'}).status_code == 404
+
+
 def test_unverified_list(client, admin):
     client.post("/resources", json=salon(name="old", last_verified="2020-01-01"), headers=admin)
     client.post("/resources", json=salon(name="new", last_verified=datetime.now().date()
@@ -282,6 +326,45 @@ def test_import_needs_login_and_limits(client, sato):
     assert body["written"] == 0 and any(p["column"] == "area" for p in body["problems"])
     r = upload(client, sato, "x.pdf", b"%PDF")
     assert r.status_code == 422 and ".pdf" in r.text
+
+
+def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
+    """While an upload is being parsed, other requests are answered: the parser (the real
+    one, held at its start until released) runs in a worker thread. Were it run on the
+    event loop, /health would wait for it, and it would give up waiting (after 10 s).
+    Meanwhile the cyclic garbage collector is paused (its passes over the import's objects
+    would stall every thread), and it runs again afterwards."""
+    import gc
+
+    from geo_service import importers
+
+    parse, parsing, release = importers.parse_resources, threading.Event(), threading.Event()
+    released: list[bool] = []
+    gc_during_parse: list[bool] = []
+
+    def parse_when_released(*args, **kwargs):
+        parsing.set()
+        released.append(release.wait(timeout=10))
+        gc_during_parse.append(gc.isenabled())
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(importers, "parse_resources", parse_when_released)
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
+    answers = []
+    with TestClient(create_app(settings, store=store)) as client:  # one event loop for all
+        headers = login(client, "admin", "admin-pass-1")
+        data = (DATA / "coordinator_list_cp932.csv").read_bytes()
+        uploading = threading.Thread(target=lambda: answers.append(
+            upload(client, headers, "list.csv", data, dry_run=True)))
+        uploading.start()
+        assert parsing.wait(timeout=10)
+        health = client.get("/health")
+        release.set()
+        uploading.join()
+    assert health.status_code == 200
+    assert released == [True]  # the parser was still waiting when /health had answered
+    assert answers[0].status_code == 200 and answers[0].json()["valid"] == 2
+    assert gc_during_parse == [False] and gc.isenabled()
 
 
 def _xlsx_text(content: bytes) -> str:

@@ -96,6 +96,8 @@ def test_each_region_gets_its_own_default_registry(tmp_path, monkeypatch):
 
 
 def test_undo_may_not_move_a_resource_out_of_the_coordinators_areas(store):
+    from fastapi import Response
+
     from geo_service.api.views import undo_resource
     from geo_service.auth import PermissionDeniedError
 
@@ -107,9 +109,10 @@ def test_undo_may_not_move_a_resource_out_of_the_coordinators_areas(store):
                  user="admin")
     assert store.get(r.id).area == "W"  # now the coordinator's …
     with pytest.raises(PermissionDeniedError, match="not of area 'E'"):
-        undo_resource(store, r.id, west)  # … but undo would move it back to E
+        # … but undo would move it back to E
+        undo_resource(store, r.id, west, Response(), if_match=None)
     assert store.get(r.id).area == "W"
-    assert undo_resource(store, r.id, admin).properties.area == "E"
+    assert undo_resource(store, r.id, admin, Response(), if_match=None).properties.area == "E"
 
 
 def test_the_last_admin_stays(store):

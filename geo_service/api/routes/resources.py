@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from anyio import to_thread
+from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from geo_service.api import features, views
@@ -25,6 +26,15 @@ router = APIRouter(prefix="/resources", tags=["resources"])
 
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 StaffCollection = FeatureCollection[ResourceStaff]
+
+IfMatch = Annotated[str | None, Header(
+    description='the ETag of the version you edited (e.g. "3"); 412 if the resource has '
+                "changed since. Absent or * : no check")]
+_TAGGED = {"headers": {"ETag": {"description": "the resource's version",
+                                "schema": {"type": "string"}}}}
+_SINGLE = {200: _TAGGED}
+_EDIT = {200: _TAGGED, 412: {"description": "If-Match names a version the resource no "
+                                            "longer has; nothing was changed"}}
 
 
 # Async on purpose, like /nearby: on SQLite a page is one indexed query of a local file
@@ -81,42 +91,52 @@ async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
 ) -> ImportReportOut:
-    """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports)."""
-    table = await read_upload(file, state.settings.max_upload_bytes)
-    return views.import_table(state.store, table, user, dry_run=dry_run, partial=partial,
-                              default_category=default_category)
+    """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports).
+
+    The file is parsed, validated and written in a worker thread (one import at a time per
+    server process), so that other requests are answered meanwhile.
+    """
+    data = await read_upload(file, state.settings.max_upload_bytes)
+    return await to_thread.run_sync(lambda: views.import_table(
+        state.store, data, file.filename or "upload.csv", user, dry_run=dry_run,
+        partial=partial, default_category=default_category), limiter=state.import_limiter)
 
 
-@router.get("/{resource_id}", response_model=views.AnyFeature)
-def get_resource(state: State, viewer: Viewer, resource_id: str) -> views.AnyFeature:
+@router.get("/{resource_id}", response_model=views.AnyFeature, responses=_SINGLE)
+def get_resource(state: State, viewer: Viewer, resource_id: str,
+                 response: Response) -> views.AnyFeature:
     """One resource (404 for the public when it is staff-only)."""
-    return views.get_resource(state.store, resource_id, staff=viewer is not None)
+    return views.get_resource(state.store, resource_id, response, staff=viewer is not None)
 
 
-@router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED)
-def create_resource(state: State, user: Staff, body: ResourceCreate) -> views.AnyFeature:
+@router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED,
+             responses={201: _TAGGED})
+def create_resource(state: State, user: Staff, body: ResourceCreate,
+                    response: Response) -> views.AnyFeature:
     """Create a resource in one of your areas."""
-    return views.create_resource(state.store, body, user)
+    return views.create_resource(state.store, body, user, response)
 
 
-@router.patch("/{resource_id}", response_model=views.AnyFeature)
-def update_resource(state: State, user: Staff, resource_id: str,
-                    body: ResourceUpdate) -> views.AnyFeature:
+@router.patch("/{resource_id}", response_model=views.AnyFeature, responses=_EDIT)
+def update_resource(state: State, user: Staff, resource_id: str, body: ResourceUpdate,
+                    response: Response, if_match: IfMatch = None) -> views.AnyFeature:
     """Change the given fields of a resource in one of your areas."""
     return views.update_resource(state.store, resource_id, body.model_dump(exclude_unset=True),
-                                 user)
+                                 user, response, if_match=if_match)
 
 
-@router.delete("/{resource_id}", response_model=views.AnyFeature)
-def delete_resource(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
+@router.delete("/{resource_id}", response_model=views.AnyFeature, responses=_EDIT)
+def delete_resource(state: State, user: Staff, resource_id: str, response: Response,
+                    if_match: IfMatch = None) -> views.AnyFeature:
     """Soft-delete a resource (undo with ``POST /resources/{id}/undo``)."""
-    return views.delete_resource(state.store, resource_id, user)
+    return views.delete_resource(state.store, resource_id, user, response, if_match=if_match)
 
 
-@router.post("/{resource_id}/undo", response_model=views.AnyFeature)
-def undo(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
+@router.post("/{resource_id}/undo", response_model=views.AnyFeature, responses=_EDIT)
+def undo(state: State, user: Staff, resource_id: str, response: Response,
+         if_match: IfMatch = None) -> views.AnyFeature:
     """Revert the last change of a resource (also undeletes)."""
-    return views.undo_resource(state.store, resource_id, user)
+    return views.undo_resource(state.store, resource_id, user, response, if_match=if_match)
 
 
 @router.get("/{resource_id}/history", response_model=list[HistoryOut])
