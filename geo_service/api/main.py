@@ -16,7 +16,12 @@ from geo_service._errors import DuplicateIdError, InputError
 from geo_service.api.deps import AppState
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
-from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
+from geo_service.auth import (
+    AuthenticationError,
+    PermissionDeniedError,
+    TooManyLoginsError,
+    load_or_create_secret,
+)
 from geo_service.config import ServiceSettings
 from geo_service.store import NotFoundError, ResourceStore, open_store
 from geo_service.walking import WalkingService
@@ -45,6 +50,12 @@ def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
 
 def _forbidden(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=403, content={"detail": str(e)})
+
+
+def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, TooManyLoginsError)
+    return JSONResponse(status_code=429, content={"detail": str(e)},
+                        headers={"Retry-After": str(e.retry_after)})
 
 
 @asynccontextmanager
@@ -92,6 +103,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
+    app.add_exception_handler(TooManyLoginsError, _too_many_logins)
     for module in (health, auth, users, resources):
         app.include_router(module.router)
     if walking is not None:
