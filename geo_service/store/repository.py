@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from geo_service._errors import DuplicateIdError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.resources import (
+    STORED,
     WEEKDAYS,
     Resource,
     ResourceFields,
@@ -294,7 +295,7 @@ class ResourceStore:
                            .where(resources.c.id == resource_id)).first()
         if row is None or (row.deleted and not include_deleted):
             raise NotFoundError("resource", resource_id)
-        return Resource.model_validate(row.data)
+        return Resource.model_validate(row.data, context=STORED)
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
                  user: str | None, at: datetime) -> Resource:
@@ -348,7 +349,7 @@ class ResourceStore:
             if last.before is None:  # the last change created it: undo = delete
                 target = current.model_copy(update={"deleted": True})
             else:
-                target = Resource.model_validate(last.before)
+                target = Resource.model_validate(last.before, context=STORED)
             res = self._replace(conn, current, target, "undo", user, _now())
         self._changed()
         return res
@@ -570,13 +571,14 @@ class ResourceStore:
             c.id.in_(bindparam("ids", expanding=True))))
         with self.reader.connect() as conn:
             data = conn.execute(stmt, {"ids": list(ids)}).scalars().all()
-        return [Resource.model_validate(d) for d in data]
+        return [Resource.model_validate(d, context=STORED) for d in data]
 
     def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
              offset: int = 0) -> Page:
         """Resources matching ``f``, ordered by カナ/名称 then id, one page at a time."""
         rows, total = self._page(f or ResourceFilter(), "data", limit, offset)
-        return Page([Resource.model_validate(r.data) for r in rows], total, limit, offset)
+        return Page([Resource.model_validate(r.data, context=STORED) for r in rows], total,
+                    limit, offset)
 
     def all(self, f: ResourceFilter | None = None) -> builtins.list[Resource]:
         """Every resource matching ``f`` (no paging), e.g. for exports."""
@@ -608,7 +610,7 @@ class ResourceStore:
             data = conn.execute(select(c.data).where(
                 *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
                 .order_by(c.last_verified.nulls_first(), c.id)).scalars().all()
-        return [Resource.model_validate(d) for d in data]
+        return [Resource.model_validate(d, context=STORED) for d in data]
 
     def state_token(self) -> tuple[int, str]:
         """Changes whenever any resource is added or changed (for caches of derived data)."""
