@@ -85,3 +85,13 @@ def clip(value: Any, limit: int = ECHO_CHARS) -> Any:
     if len(text) <= limit:
         return value
     return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def clip_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A validation error (pydantic's dict) with its ``msg``, ``input`` and ``ctx`` clipped."""
+    clipped = {**error, "msg": clip(error.get("msg", ""), MESSAGE_CHARS)}
+    if "input" in error:
+        clipped["input"] = clip(error["input"])
+    if "ctx" in error:
+        clipped["ctx"] = {key: clip(value) for key, value in error["ctx"].items()}
+    return clipped

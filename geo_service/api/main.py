@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from geo_service import __version__
 from geo_service._errors import DuplicateIdError, InputError
 from geo_service.api.deps import AppState
-from geo_service.api.limits import MESSAGE_CHARS, BodySizeLimit, clip
+from geo_service.api.limits import MESSAGE_CHARS, BodySizeLimit, clip, clip_error
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
 from geo_service.auth import (
@@ -46,10 +46,7 @@ def _input_error(_: Request, e: Exception) -> JSONResponse:
 def _validation_error(_: Request, e: Exception) -> JSONResponse:
     """FastAPI's 422 body, with long inputs clipped instead of echoed whole."""
     assert isinstance(e, RequestValidationError)
-    errors = [{**err, "msg": clip(err.get("msg", ""), MESSAGE_CHARS),
-               **({"input": clip(err["input"])} if "input" in err else {}),
-               **({"ctx": {k: clip(v) for k, v in err["ctx"].items()}} if "ctx" in err else {})}
-              for err in e.errors()]
+    errors = [clip_error(err) for err in e.errors()]
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
