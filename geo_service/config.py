@@ -22,11 +22,12 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
 - ``MAX_BODY_BYTES``: largest accepted request body of every other route (1 MB); larger
   bodies get 413 before they are read (by their ``Content-Length`` or as they stream in).
-- ``LOGIN_MAX_FAILURES``: failed logins of one account within ``LOGIN_WINDOW_SECONDS``
-  (900) after which it gets 429 with ``Retry-After`` until the oldest leaves the window
-  (5); ``LOGIN_ADDRESS_MAX_FAILURES`` the same per client address (20). Counted in memory
-  by each worker process; a successful login resets its account. Behind a reverse proxy
-  run uvicorn with ``--forwarded-allow-ips`` so the address is the client's, not the proxy's.
+- ``LOGIN_MAX_FAILURES`` (5), ``LOGIN_ADDRESS_MAX_FAILURES`` (20): failed logins of one
+  account, or from one client address, within ``LOGIN_WINDOW_SECONDS`` (900) after which
+  ``/auth/token`` answers 429 with ``Retry-After`` until the oldest leaves the window.
+  Counted in memory by each worker process; a successful login resets its account. Behind
+  a reverse proxy run uvicorn with ``--forwarded-allow-ips`` so that the address is the
+  client's, not the proxy's.
 - ``HASH_THREADS``: threads of each worker that check passwords (bcrypt, ~0.2 s each;
   default 1), apart from ``THREADS``, so that guessed logins cannot hold up other requests.
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.auth import check_password, hash_password
+from geo_service.auth import LoginThrottle, TooManyLoginsError, check_password, hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import fresh_store
 
@@ -170,3 +170,16 @@ def test_the_users_api_refuses_weak_passwords_without_echoing_them(tmp_path):
     r = client.patch("/users/sato", json={"password": "1234567890"}, headers=admin)
     assert r.status_code == 422 and "too common" in r.text
     bearer(client, "sato", "sato-pass-1")  # unchanged
+
+
+def test_the_throttle_forgets_attempts_that_leave_the_window():
+    now = [1000.0]
+    throttle = LoginThrottle(per_account=2, per_address=10, window_s=60, clock=lambda: now[0])
+    throttle.begin("sato", "a")
+    now[0] += 20
+    throttle.begin("sato", "a")
+    with pytest.raises(TooManyLoginsError) as refused:
+        throttle.begin("sato", "b")
+    assert refused.value.retry_after == 40  # when the first attempt leaves the window
+    now[0] += 40
+    throttle.begin("sato", "b")  # one attempt left in the window: allowed again
