@@ -23,6 +23,16 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``TOKEN_MINUTES``: token lifetime (60).
 - ``CORS_ORIGINS``: JSON list of allowed browser origins (``[]`` = no CORS headers).
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
+- ``MAX_BODY_BYTES``: largest accepted request body of every other route (1 MB); larger
+  bodies get 413 before they are read (by their ``Content-Length`` or as they stream in).
+- ``LOGIN_MAX_FAILURES`` (5), ``LOGIN_ADDRESS_MAX_FAILURES`` (20): failed logins of one
+  account, or from one client address, within ``LOGIN_WINDOW_SECONDS`` (900) after which
+  ``/auth/token`` answers 429 with ``Retry-After`` until the oldest leaves the window.
+  Counted in memory by each worker process; a successful login resets its account. Behind
+  a reverse proxy run uvicorn with ``--forwarded-allow-ips`` so that the address is the
+  client's, not the proxy's.
+- ``HASH_THREADS``: threads of each worker that check passwords (bcrypt, ~0.2 s each;
+  default 1), apart from ``THREADS``, so that guessed logins cannot hold up other requests.
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
 - ``NEARBY_MAX_MINUTES``: largest walking time ``/nearby`` accepts (30).
 - ``AREA_LAYER``: the region's area layer whose areas coordinators are responsible for
@@ -72,6 +82,11 @@ class ServiceSettings(BaseSettings):
     token_minutes: float = Field(default=60, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    login_max_failures: int = Field(default=5, gt=0)
+    login_address_max_failures: int = Field(default=20, gt=0)
+    login_window_seconds: float = Field(default=900, gt=0)
+    hash_threads: int = Field(default=1, gt=0)
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)
     threshold_m: float | None = Field(default=None, gt=0)

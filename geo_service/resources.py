@@ -272,7 +272,7 @@ class ServiceArea(_Checked):
     text: str | None = Field(default=None, max_length=1000, description="as written")
 
     @model_validator(mode="after")
-    def _consistent(self) -> ServiceArea:
+    def _consistent(self, info: ValidationInfo) -> ServiceArea:
         needs = {"polygon": "geometry", "radius": "radius_m", "walk": "minutes"}
         if self.kind in needs and getattr(self, needs[self.kind]) is None:
             raise ServiceAreaError(f"a {self.kind!r} service area needs {needs[self.kind]!r}",
@@ -281,12 +281,23 @@ class ServiceArea(_Checked):
             raise ServiceAreaError("an 'areas' service area needs a layer and area_ids",
                                    column="service_area")
         if self.kind == "polygon":
-            self.geometry = mapping(polygon_from_geojson(self.geometry))
+            stored = (info.context or {}).get("stored", False)
+            self.geometry = mapping(polygon_from_geojson(
+                self.geometry, max_vertices=None if stored else MAX_POLYGON_VERTICES))
         return self
 
 
-def polygon_from_geojson(geometry: Mapping[str, Any] | None) -> shapely.Geometry:
-    """Return a valid (Multi)Polygon in lon/lat from a GeoJSON mapping, or raise."""
+MAX_POLYGON_VERTICES = 10_000  # of a new service area's outline; more slows every query
+STORED = {"stored": True}  # validation context of resources read back from the registry
+
+
+def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
+                         max_vertices: int | None = None) -> shapely.Geometry:
+    """Return a valid (Multi)Polygon in lon/lat from a GeoJSON mapping, or raise.
+
+    ``max_vertices`` caps the number of coordinates (for new input; a resource already in
+    the registry is read as it is, with ``context=STORED``).
+    """
     try:
         geom = shape(geometry)
     except Exception as e:  # shapely raises several types for bad GeoJSON
@@ -295,6 +306,11 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None) -> shapely.Geometry
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
         raise ServiceAreaError("service area geometry must be a non-empty Polygon or "
                                "MultiPolygon", column="service_area.geometry", value=geom.geom_type)
+    vertices = shapely.get_num_coordinates(geom)
+    if max_vertices is not None and vertices > max_vertices:
+        raise ServiceAreaError(f"polygon has {vertices:,} vertices, more than the "
+                               f"{max_vertices:,} allowed; simplify it",
+                               column="service_area.geometry")
     if not geom.is_valid:
         raise ServiceAreaError(f"malformed polygon: {shapely.is_valid_reason(geom)}",
                                column="service_area.geometry", value=_short(geometry))

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
-from geo_service.auth import AuthenticationError, check_admin, user_from_token
+from geo_service.auth import AuthenticationError, LoginThrottle, check_admin, user_from_token
 from geo_service.config import ServiceSettings
 from geo_service.store import ResourceStore, User
 from geo_service.walking import WalkingService
 
+T = TypeVar("T")
+
 
 @dataclass
 class AppState:
-    """Everything loaded once at start-up: settings, store, signing key, region services."""
+    """Everything loaded once at start-up: settings, store, signing key, region services,
+    the login throttle and the password-hashing threads."""
 
     settings: ServiceSettings
     store: ResourceStore
@@ -27,6 +34,20 @@ class AppState:
     #: imports run in worker threads one at a time, beside (not in) the routes' thread pool
     import_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     extra: dict[str, Any] = field(default_factory=dict)
+    logins: LoginThrottle = field(init=False)
+    hashing: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.logins = LoginThrottle(per_account=s.login_max_failures,
+                                    per_address=s.login_address_max_failures,
+                                    window_s=s.login_window_seconds)
+        self.hashing = ThreadPoolExecutor(s.hash_threads, thread_name_prefix="bcrypt")
+
+    async def run_hashing(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func`` (bcrypt work) in the hashing threads, not the request threads."""
+        return await asyncio.get_running_loop().run_in_executor(self.hashing,
+                                                                partial(func, *args))
 
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -14,10 +16,16 @@ from fastapi_offline import FastAPIOffline
 from geo_service import __version__
 from geo_service._errors import ConflictError, InputError
 from geo_service.api.deps import AppState
+from geo_service.api.limits import MESSAGE_CHARS, BodySizeLimit, clip, clip_error
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.api.uploads import UploadTooLargeError
 from geo_service.api.views import etag
-from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
+from geo_service.auth import (
+    AuthenticationError,
+    PermissionDeniedError,
+    TooManyLoginsError,
+    load_or_create_secret,
+)
 from geo_service.config import ServiceSettings
 from geo_service.region import Region
 from geo_service.store import NotFoundError, PreconditionFailedError, ResourceStore, open_store
@@ -28,12 +36,20 @@ def _input_error(_: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, InputError)
     code = 413 if isinstance(e, UploadTooLargeError) else (
         409 if isinstance(e, ConflictError) else 422)
-    detail = {"message": str(e), "reason": e.reason, "field": e.column,
-              "value": e.value if isinstance(e.value, str | int | float | None) else str(e.value)}
+    detail = {"message": clip(str(e), MESSAGE_CHARS), "reason": e.reason, "field": e.column,
+              "value": clip(e.value if isinstance(e.value, str | int | float | None)
+                            else str(e.value))}
     if getattr(e, "errors", None):
-        detail["problems"] = [{"field": f, "value": str(v), "reason": r}
+        detail["problems"] = [{"field": f, "value": clip(str(v)), "reason": r}
                               for f, v, r in e.errors]  # type: ignore[attr-defined]
     return JSONResponse(status_code=code, content={"detail": detail})
+
+
+def _validation_error(_: Request, e: Exception) -> JSONResponse:
+    """FastAPI's 422 body, with long inputs clipped instead of echoed whole."""
+    assert isinstance(e, RequestValidationError)
+    errors = [clip_error(err) for err in e.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
 def _not_found(_: Request, e: Exception) -> JSONResponse:
@@ -54,6 +70,12 @@ def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
 
 def _forbidden(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=403, content={"detail": str(e)})
+
+
+def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, TooManyLoginsError)
+    return JSONResponse(status_code=429, content={"detail": str(e)},
+                        headers={"Retry-After": str(e.retry_after)})
 
 
 @asynccontextmanager
@@ -96,16 +118,21 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
         lifespan=_lifespan,
     )
     app.state.geo = AppState(settings=settings, store=store, secret=secret, walking=walking)
-    if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["*"], allow_headers=["*"])
     app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(PreconditionFailedError, _precondition_failed)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
+    app.add_exception_handler(TooManyLoginsError, _too_many_logins)
     for module in (health, auth, users, resources):
         app.include_router(module.router)
+    # uploads: the file limit plus room for the form's other fields and framing
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path={
+        app.url_path_for("import_file"): settings.max_upload_bytes + 64_000})
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"])
     if walking is not None:
         app.include_router(coverage.router)
     return app

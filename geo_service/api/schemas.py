@@ -184,7 +184,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=8, max_length=72)
+    password: str = Field(description="checked by geo_service.auth.check_password")
     role: Literal["coordinator", "admin"] = "coordinator"
     areas: list[str] = Field(default_factory=list)
 
@@ -194,7 +194,8 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    password: str | None = Field(default=None, min_length=8, max_length=72)
+    password: str | None = Field(default=None,
+                                 description="checked by geo_service.auth.check_password")
     role: Literal["coordinator", "admin"] | None = None
     areas: list[str] | None = None
     active: bool | None = None

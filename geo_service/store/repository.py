@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from geo_service._errors import ConflictError, DuplicateIdError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.resources import (
+    STORED,
     WEEKDAYS,
     Resource,
     ResourceFields,
@@ -176,7 +177,7 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
 
 def _resource(row: Any) -> Resource:
     """The resource of a row with (at least) its ``data`` and ``version`` columns."""
-    return Resource.model_validate({**row.data, "version": row.version})
+    return Resource.model_validate({**row.data, "version": row.version}, context=STORED)
 
 
 def _utc(at: datetime) -> datetime:
@@ -527,7 +528,7 @@ class ResourceStore:
         ).one()  # a stored resource has at least its creation
         if last.before is None:  # the last change created it: undo = delete
             return current, current.model_copy(update={"deleted": True})
-        return current, Resource.model_validate(last.before)
+        return current, Resource.model_validate(last.before, context=STORED)
 
     def undo_target(self, resource_id: str) -> Resource:
         """The resource as :meth:`undo` would make it now (nothing is changed), e.g. to

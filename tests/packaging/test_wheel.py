@@ -123,6 +123,17 @@ def test_wheel_ships_the_layer_definitions(installed):
     assert sorted(p.name for p in layers.glob("*.toml")) == LAYERS
 
 
+def test_wheel_ships_the_common_password_list(installed):
+    venv, empty, _, wheel = installed
+    with zipfile.ZipFile(wheel) as z:
+        assert "geo_service/common_passwords.txt" in z.namelist()
+    code = ("from geo_service.auth import check_password\n"
+            "try:\n    check_password('password123')\n"
+            "except ValueError as e:\n    print(e)")
+    r = _run([venv / "bin" / "python", "-c", code], cwd=empty, env=_clean_env())
+    assert r.returncode == 0 and "too common" in r.stdout, r.stdout + r.stderr
+
+
 def test_installed_demo_runs_from_an_empty_folder(installed):
     venv, empty, data, _ = installed
     r = _run([venv / "bin" / "geo-service", "demo", "--out", "out"], cwd=empty,

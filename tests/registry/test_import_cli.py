@@ -85,7 +85,9 @@ def test_users_add(db):
     r = runner.invoke(app, ["users", "add", "sato", "--password-stdin"], input="sato-pass-12\n")
     assert r.exit_code == 2 and "already exists" in r.output
     r = runner.invoke(app, ["users", "add", "kato", "--password-stdin"], input="short\n")
-    assert r.exit_code == 2 and "8 characters" in r.output
+    assert r.exit_code == 2 and "10 characters" in r.output
+    r = runner.invoke(app, ["users", "add", "kato", "--password-stdin"], input="Password2024!\n")
+    assert r.exit_code == 2 and "too common" in r.output
     r = runner.invoke(app, ["users", "add", "ito", "--role", "root", "--password-stdin"],
                       input="ito-pass-123\n")
     assert r.exit_code == 2 and "role" in r.output

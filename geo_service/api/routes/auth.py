@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from geo_service.api.deps import Staff, State
@@ -14,10 +14,19 @@ from geo_service.auth import authenticate, create_token
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token)
-def login(state: State, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    """Exchange user name and password for a bearer token that expires."""
-    user = authenticate(state.store, form.username, form.password)
+@router.post("/token", response_model=Token,
+             responses={429: {"description": "too many failed logins (see Retry-After)"}})
+async def login(request: Request, state: State,
+                form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    """Exchange user name and password for a bearer token that expires.
+
+    Throttled per account and per client address; the password check runs in the
+    hashing threads so that guessing does not hold up other requests.
+    """
+    address = request.client.host if request.client else "unknown"
+    attempt = state.logins.begin(form.username, address)
+    user = await state.run_hashing(authenticate, state.store, form.username, form.password)
+    state.logins.succeeded(form.username, address, attempt)
     minutes = state.settings.token_minutes
     return Token(access_token=create_token(user, state.secret, minutes=minutes),
                  expires_in=int(minutes * 60))

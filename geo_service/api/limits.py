@@ -1,0 +1,97 @@
+"""Size limits of what the API reads and writes back: request bodies and echoed input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ECHO_CHARS = 200  # longest input a 4xx answer repeats
+MESSAGE_CHARS = 1000  # longest error message it repeats (a message may quote the input)
+
+
+class BodyTooLargeError(HTTPException):
+    """A request body exceeds its limit (HTTP 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than the limit of {limit:,} bytes")
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 to request bodies over a limit, without reading them whole.
+
+    A declared ``Content-Length`` over the limit is refused before the application runs;
+    a body streamed without one is counted as it arrives and refused once it passes the
+    limit. ``per_path`` gives routes (exact paths) a limit of their own, such as uploads.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 per_path: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _answer(BodyTooLargeError(limit), scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLargeError as e:  # read outside FastAPI's body handling
+            if started:
+                raise
+            await _answer(e, scope, receive, send)
+
+
+async def _answer(error: BodyTooLargeError, scope: Scope, receive: Receive,
+                  send: Send) -> None:
+    response = JSONResponse(status_code=error.status_code, content={"detail": error.detail},
+                            headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+def clip(value: Any, limit: int = ECHO_CHARS) -> Any:
+    """``value``, or when its JSON text is longer than ``limit``, the start of that text
+    with the full length named (so that an error answer never repeats a large input)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                           default=str)
+    if len(text) <= limit:
+        return value
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def clip_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A validation error (pydantic's dict) with its ``msg``, ``input`` and ``ctx`` clipped."""
+    clipped = {**error, "msg": clip(error.get("msg", ""), MESSAGE_CHARS)}
+    if "input" in error:
+        clipped["input"] = clip(error["input"])
+    if "ctx" in error:
+        clipped["ctx"] = {key: clip(value) for key, value in error["ctx"].items()}
+    return clipped
