@@ -4,34 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from geo_service import __version__
-from geo_service._errors import DuplicateIdError, InputError
+from geo_service._errors import InputError
 from geo_service.api.deps import AppState
+from geo_service.api.errors import input_error, validation_error
+from geo_service.api.headers import SecurityHeaders
 from geo_service.api.routes import auth, coverage, health, resources, users
-from geo_service.api.uploads import UploadTooLargeError
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
 from geo_service.config import ServiceSettings
 from geo_service.store import NotFoundError, ResourceStore, open_store
 from geo_service.walking import WalkingService
-
-
-def _input_error(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, InputError)
-    code = 413 if isinstance(e, UploadTooLargeError) else (
-        409 if isinstance(e, DuplicateIdError) else 422)
-    detail = {"message": str(e), "reason": e.reason, "field": e.column,
-              "value": e.value if isinstance(e.value, str | int | float | None) else str(e.value)}
-    if getattr(e, "errors", None):
-        detail["problems"] = [{"field": f, "value": str(v), "reason": r}
-                              for f, v, r in e.errors]  # type: ignore[attr-defined]
-    return JSONResponse(status_code=code, content={"detail": detail})
 
 
 def _not_found(_: Request, e: Exception) -> JSONResponse:
@@ -88,7 +79,9 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
-    app.add_exception_handler(InputError, _input_error)
+    app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(InputError, input_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
@@ -96,7 +89,20 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
         app.include_router(module.router)
     if walking is not None:
         app.include_router(coverage.router)
+    _document_settings(app, settings)
     return app
+
+
+def _document_settings(app: FastAPI, settings: ServiceSettings) -> None:
+    """Make ``app.openapi()`` state the limits of these settings."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            coverage.document_settings(build(), settings)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

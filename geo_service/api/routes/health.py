@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from geo_service import __version__
 from geo_service.api.deps import State
+from geo_service.api.errors import StrictJSONRoute
 from geo_service.api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
 @router.get("/health", response_model=Health)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from geo_service.api import features, views
 from geo_service.api.deps import Staff, State, Viewer
+from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import (
     FeatureCollection,
     HistoryOut,
@@ -21,17 +22,20 @@ from geo_service.api.schemas import (
 )
 from geo_service.api.uploads import read_upload
 
-router = APIRouter(prefix="/resources", tags=["resources"])
+router = APIRouter(prefix="/resources", tags=["resources"], route_class=StrictJSONRoute)
+GeoJSON = views.GeoJSONResponse
 
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 StaffCollection = FeatureCollection[ResourceStaff]
+MAX_OFFSET = 2**31 - 1  # far beyond any registry; bounds what reaches the database
 
 
 # Async on purpose, like /nearby: on SQLite a page is one indexed query of a local file
 # plus feature JSON cached per resource version (~0.3 ms in all), less than the thread-pool
 # round trip would add; a page's features edited since are built once, on the loop. A
 # PostgreSQL round trip must not stall the event loop: there the work runs in the pool.
-@router.get("", response_model=AnyCollection)
+@router.get("", response_model=AnyCollection, response_class=GeoJSON,
+            responses=error_responses(401, 422))
 async def list_resources(
     state: State, viewer: Viewer,
     category: Annotated[str | None, Query(description="key, label or alias")] = None,
@@ -44,7 +48,7 @@ async def list_resources(
     deleted: Annotated[bool, Query(description="staff only: the soft-deleted resources, "
                                                "to restore with /undo")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
     staff = viewer is not None
@@ -56,7 +60,8 @@ async def list_resources(
     return views.as_json(await run_in_threadpool(work) if state.store.postgis else work())
 
 
-@router.get("/unverified", response_model=StaffCollection)
+@router.get("/unverified", response_model=StaffCollection, response_class=GeoJSON,
+            responses=error_responses(401, 422))
 def unverified(state: State, _: Staff,
                months: Annotated[int, Query(ge=1, le=120)] = 12) -> views.AnyCollection:
     """Resources not verified for ``months`` months, oldest first (the yearly round)."""
@@ -65,7 +70,7 @@ def unverified(state: State, _: Staff,
 
 @router.get("/export", response_class=Response,
             responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
-                                         views.XLSX: {}}}})
+                                         views.XLSX: {}}}} | error_responses(401, 422))
 def export(state: State, viewer: Viewer,
            format: Annotated[Literal["csv", "xlsx", "geojson"], Query()] = "csv",
            ) -> Response:
@@ -75,7 +80,8 @@ def export(state: State, viewer: Viewer,
         "Content-Disposition": f'attachment; filename="resources.{format}"'})
 
 
-@router.post("/import", response_model=ImportReportOut)
+@router.post("/import", response_model=ImportReportOut,
+             responses=error_responses(401, 413, 422))
 async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
@@ -86,19 +92,22 @@ async def import_file(
                               default_category=default_category)
 
 
-@router.get("/{resource_id}", response_model=views.AnyFeature)
+@router.get("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+            responses=error_responses(401, 404, 422))
 def get_resource(state: State, viewer: Viewer, resource_id: str) -> views.AnyFeature:
     """One resource (404 for the public when it is staff-only)."""
     return views.get_resource(state.store, resource_id, staff=viewer is not None)
 
 
-@router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED,
+             response_class=GeoJSON, responses=error_responses(401, 403, 409, 422))
 def create_resource(state: State, user: Staff, body: ResourceCreate) -> views.AnyFeature:
     """Create a resource in one of your areas."""
     return views.create_resource(state.store, body, user)
 
 
-@router.patch("/{resource_id}", response_model=views.AnyFeature)
+@router.patch("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+              responses=error_responses(401, 403, 404, 412, 422))
 def update_resource(state: State, user: Staff, resource_id: str,
                     body: ResourceUpdate) -> views.AnyFeature:
     """Change the given fields of a resource in one of your areas."""
@@ -106,19 +115,22 @@ def update_resource(state: State, user: Staff, resource_id: str,
                                  user)
 
 
-@router.delete("/{resource_id}", response_model=views.AnyFeature)
+@router.delete("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+               responses=error_responses(401, 403, 404, 412, 422))
 def delete_resource(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
     """Soft-delete a resource (undo with ``POST /resources/{id}/undo``)."""
     return views.delete_resource(state.store, resource_id, user)
 
 
-@router.post("/{resource_id}/undo", response_model=views.AnyFeature)
+@router.post("/{resource_id}/undo", response_model=views.AnyFeature, response_class=GeoJSON,
+             responses=error_responses(401, 403, 404, 412, 422))
 def undo(state: State, user: Staff, resource_id: str) -> views.AnyFeature:
     """Revert the last change of a resource (also undeletes)."""
     return views.undo_resource(state.store, resource_id, user)
 
 
-@router.get("/{resource_id}/history", response_model=list[HistoryOut])
+@router.get("/{resource_id}/history", response_model=list[HistoryOut],
+            responses=error_responses(401, 404, 422))
 def history(state: State, _: Staff, resource_id: str) -> list[HistoryOut]:
     """Every recorded change of a resource: who, when, before, after."""
     return views.history(state.store, resource_id)

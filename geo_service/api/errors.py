@@ -1,0 +1,172 @@
+"""Error answers: one body shape per kind, their handlers and their OpenAPI documentation.
+
+- 401, 403, 404, 412: ``{"detail": "what went wrong"}`` (:class:`MessageOut`);
+- 409, 413, 422: ``{"detail": {"message", "reason", "field", "value", "problems"}}``
+  (:class:`ErrorOut`), the same for FastAPI's request validation and for the service's own
+  :class:`~geo_service._errors.InputError`. ``problems`` lists every fault found (one
+  entry per field), the other members describe the first.
+
+Values are echoed back as JSON-safe text, shortened to :data:`MAX_ECHO` characters: a
+``NaN``, a lone surrogate or a megabyte of input never breaks or bloats the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from geo_service._errors import DuplicateIdError, InputError
+
+MAX_ECHO = 200
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
+class Problem(BaseModel):
+    """One fault: the field (dotted path, or None for the whole input), its value, why."""
+
+    field: str | None
+    value: Any = Field(description="the value given (long or non-JSON values as short text)")
+    reason: str
+
+
+class ErrorDetail(Problem):
+    """The fault (the first, when there are several) and every fault found."""
+
+    message: str = Field(description="one line naming the field, the value and the reason")
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class ErrorOut(BaseModel):
+    """The body of a 409, 413 or 422 answer."""
+
+    detail: ErrorDetail
+
+
+class MessageOut(BaseModel):
+    """The body of a 401, 403, 404 or 412 answer."""
+
+    detail: str
+
+
+_MODELS: dict[int, tuple[type[BaseModel], str]] = {
+    401: (MessageOut, "Not logged in, or the token is invalid or expired"),
+    403: (MessageOut, "Logged in, but not allowed to do this"),
+    404: (MessageOut, "No such resource, user, layer or area (or not visible to you)"),
+    409: (ErrorOut, "Conflicts with what is stored (an id or user name already taken)"),
+    412: (MessageOut, "If-Match does not match the resource's current version"),
+    413: (ErrorOut, "The upload is larger than the configured limit"),
+    422: (ErrorOut, "Invalid input: the field, the value and the reason"),
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of these error status codes (for a route)."""
+    return {code: {"model": _MODELS[code][0], "description": _MODELS[code][1]}
+            for code in codes}
+
+
+def shown(value: Any) -> Any:
+    """``value`` as it may be echoed in JSON: small numbers and None as they are, anything
+    else as text with lone surrogates escaped, cut to :data:`MAX_ECHO` characters."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) < 2**53:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    text = value if isinstance(value, str) else _short_repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return str(value)[: MAX_ECHO + 1]
+    except ValueError:  # an int too long for str()
+        return f"<{type(value).__name__}>"
+
+
+def _message(problems: Iterable[Problem]) -> str:
+    return "; ".join(f"{p.field}: {p.reason}" if p.field else p.reason for p in problems)
+
+
+def _body(head: Problem, problems: list[Problem], message: str) -> dict[str, Any]:
+    detail = ErrorDetail(field=head.field, value=head.value, reason=head.reason,
+                         message=message, problems=problems)
+    return {"detail": detail.model_dump()}
+
+
+def _problem(error: dict[str, Any]) -> Problem:
+    """A pydantic/FastAPI validation error as a :class:`Problem`."""
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, InputError):  # raised by a model validator of ours
+        path, column = ".".join(loc), cause.column
+        field = (column if not path or (column and column.startswith(path))
+                 else f"{path}.{column}" if column else path)
+        return Problem(field=shown(field), value=shown(cause.value), reason=cause.reason)
+    reason = str(error.get("msg", "invalid"))
+    value = error.get("input")
+    if error.get("type") == "json_invalid":  # loc holds the character position
+        reason, loc, value = f"{reason}: {cause}", [], None
+    return Problem(field=shown(".".join(loc)) or None, value=shown(value), reason=reason)
+
+
+def validation_error(_: Request, e: Exception) -> JSONResponse:
+    """FastAPI's request validation failure as a 422 :class:`ErrorOut`."""
+    assert isinstance(e, RequestValidationError)
+    problems = [_problem(err) for err in e.errors()] or [Problem(field=None, value=None,
+                                                                 reason="invalid request")]
+    return JSONResponse(status_code=422,
+                        content=_body(problems[0], problems, _message(problems)))
+
+
+def input_error(_: Request, e: Exception) -> JSONResponse:
+    """An :class:`InputError` as :class:`ErrorOut`: 413 for a too large upload, 409 for a
+    duplicate id, 422 otherwise."""
+    from geo_service.api.uploads import UploadTooLargeError
+
+    assert isinstance(e, InputError)
+    code = 413 if isinstance(e, UploadTooLargeError) else (
+        409 if isinstance(e, DuplicateIdError) else 422)
+    head = Problem(field=e.column, value=shown(e.value), reason=e.reason)
+    problems = [Problem(field=f, value=shown(v), reason=r)
+                for f, v, r in getattr(e, "errors", None) or ()] or [head]
+    return JSONResponse(status_code=code, content=_body(head, problems, shown(str(e))))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON number (RFC 8259)", name, 0)
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body may not hold ``NaN``, ``Infinity`` or ``-Infinity``."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_constant=_refuse_constant)
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route that refuses ``NaN``/``Infinity`` in JSON bodies (422) instead of storing
+    numbers no JSON answer can carry (Python's ``json`` accepts them by default)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, given a :class:`_StrictJSONRequest`."""
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict
