@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.routing import BaseRoute, Match
 
 from geo_service._errors import DuplicateIdError, InputError
 
@@ -71,6 +72,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` entries of these error status codes (for a route)."""
     return {code: {"model": _MODELS[code][0], "description": _MODELS[code][1]}
             for code in codes}
+
+
+def errors_as_json(schema: dict[str, Any]) -> None:
+    """Document every error answer of the OpenAPI ``schema`` as ``application/json`` (FastAPI
+    gives it the media type of the route's success answer, e.g. GeoJSON's)."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for code, response in operation.get("responses", {}).items():
+                if code.startswith("4") and response.get("content"):
+                    response["content"] = {
+                        "application/json": next(iter(response["content"].values()))}
 
 
 def shown(value: Any) -> Any:
@@ -145,16 +157,42 @@ def input_error(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=code, content=_body(head, problems, shown(str(e))))
 
 
+def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Exception],
+                                                                 JSONResponse]:
+    """A 405 handler whose ``Allow`` header lists every method of the path among
+    ``routes`` (Starlette names only those of the first route of the path)."""
+    routes = [r for r in routes if isinstance(r, APIRoute)]
+
+    def handler(request: Request, e: Exception) -> JSONResponse:
+        # the path's route is the first that matches it (as Starlette routes); its
+        # methods and those of the other routes of the same path template are allowed
+        path = next((r.path_format for r in routes
+                     if r.matches(request.scope)[0] != Match.NONE), None)
+        allowed = {m for r in routes if r.path_format == path for m in r.methods}
+        headers = {"Allow": ", ".join(sorted(allowed))} if allowed else getattr(e, "headers",
+                                                                                None)
+        return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"},
+                            headers=headers)
+
+    return handler
+
+
 def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a JSON number (RFC 8259)", name, 0)
 
 
 class _StrictJSONRequest(Request):
-    """A request whose JSON body may not hold ``NaN``, ``Infinity`` or ``-Infinity``."""
+    """A request whose JSON body must be UTF-8 and may not hold ``NaN``, ``Infinity`` or
+    ``-Infinity`` (FastAPI answers a JSON decoding error with the 422 of its validation)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_constant=_refuse_constant)
+            body = await self.body()
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise json.JSONDecodeError("the body is not UTF-8 text", "", e.start) from None
+            self._json = json.loads(text, parse_constant=_refuse_constant)
         return self._json
 
 

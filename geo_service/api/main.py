@@ -12,11 +12,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.routing import BaseRoute
 
 from geo_service import __version__
 from geo_service._errors import InputError
-from geo_service.api.deps import AppState
-from geo_service.api.errors import input_error, validation_error
+from geo_service.api.deps import AppState, document_optional_login
+from geo_service.api.errors import (
+    errors_as_json,
+    input_error,
+    method_not_allowed,
+    validation_error,
+)
 from geo_service.api.headers import SecurityHeaders
 from geo_service.api.routes import auth, coverage, health, resources, users
 from geo_service.auth import AuthenticationError, PermissionDeniedError, load_or_create_secret
@@ -85,21 +91,29 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
-    for module in (health, auth, users, resources):
-        app.include_router(module.router)
+    routers = [m.router for m in (health, auth, users, resources)]
     if walking is not None:
-        app.include_router(coverage.router)
-    _document_settings(app, settings)
+        routers.append(coverage.router)
+    for router in routers:
+        app.include_router(router)
+    routes = [route for router in routers for route in router.routes]
+    app.add_exception_handler(405, method_not_allowed(routes))
+    _complete_openapi(app, settings, routes)
     return app
 
 
-def _document_settings(app: FastAPI, settings: ServiceSettings) -> None:
-    """Make ``app.openapi()`` state the limits of these settings."""
+def _complete_openapi(app: FastAPI, settings: ServiceSettings,
+                      routes: list[BaseRoute]) -> None:
+    """Make ``app.openapi()`` state the limits of these settings, where logging in is
+    optional, and that error answers are JSON."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            coverage.document_settings(build(), settings)
+            schema = build()
+            coverage.document_settings(schema, settings)
+            document_optional_login(schema, routes)
+            errors_as_json(schema)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

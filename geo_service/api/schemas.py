@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from geo_service.resources import (
     Contact,
@@ -195,7 +195,7 @@ class UserUpdate(BaseModel):
     password: str | None = Field(default=None, min_length=8, max_length=72)
     role: Literal["coordinator", "admin"] | None = None
     areas: list[str] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class Health(BaseModel):
