@@ -7,10 +7,10 @@ fields and requires them. Every route declares its ``response_model``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from geo_service.resources import (
     Contact,
@@ -62,8 +62,8 @@ class ResourceStaff(ResourcePublic):
     coordinator: str | None
     source: str | None
     staff_notes: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    created_at: AwareDatetime | None
+    updated_at: AwareDatetime | None
     deleted: bool
 
 

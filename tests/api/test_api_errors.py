@@ -153,3 +153,60 @@ def test_registry_file_and_secret_key_are_owner_only(tmp_path):
     assert load_or_create_secret(key) and _mode(key) == 0o600
     os.chmod(key, 0o644)
     assert load_or_create_secret(key) == key.read_text() and _mode(key) == 0o600
+
+
+def test_openapi_documents_errors_content_types_and_optional_login(app_parts):  # noqa: F811
+    client, _, _ = app_parts
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    public = {("get", "/resources"), ("get", "/resources/{resource_id}"), ("get", "/nearby"),
+              ("get", "/reach"), ("get", "/areas/{layer}"), ("get", "/resources/export"),
+              ("get", "/resources/{resource_id}/reach"),
+              ("get", "/areas/{layer}/{area_id}/coverage")}
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            for code, response in op["responses"].items():
+                if code.startswith("4"):
+                    assert list(response["content"]) == ["application/json"], (path, code)
+            if op.get("parameters") or "requestBody" in op:
+                assert op["responses"]["422"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorOut"}, (method, path)
+            if "security" in op:  # anyone may call it (no login: {}), or staff only
+                assert ({} in op["security"]) == ((method, path) in public), (method, path)
+                assert "401" in op["responses"], (method, path)
+    geojson = spec["paths"]["/resources/{resource_id}"]["get"]["responses"]["200"]["content"]
+    assert list(geojson) == ["application/geo+json"]
+    assert list(spec["paths"]["/nearby"]["get"]["responses"]["200"]["content"]) == [
+        "application/geo+json"]
+    assert "412" in spec["paths"]["/resources/{resource_id}"]["patch"]["responses"]
+
+
+def test_405_allows_every_method_of_the_path(app_parts):  # noqa: F811
+    client, _, admin = app_parts
+    r = client.request("OPTIONS", "/users", headers=admin)
+    assert r.status_code == 405 and {"GET", "POST"} <= set(r.headers["allow"].split(", "))
+    r = client.request("PUT", "/resources/unverified")
+    assert r.status_code == 405 and "PATCH" not in r.headers["allow"]
+
+
+def test_body_that_is_not_utf8_is_422(app_parts):  # noqa: F811
+    client, _, admin = app_parts
+    body = detail(post_json(client, admin, b'{"username": "\xff\xfe"}', "/users"))
+    assert "UTF-8" in body["reason"]
+
+
+def test_user_flags_are_strict_booleans(app_parts):  # noqa: F811
+    client, store, admin = app_parts
+    detail(client.patch("/users/admin", headers=admin, json={"active": 0}))
+    assert store.get_user("admin").active
+
+
+def test_timestamps_carry_their_time_zone(app_parts):  # noqa: F811
+    client, _, admin = app_parts
+    rid = client.post("/resources", headers=admin, json={
+        "name": "x", "category": "salon", **q(500, 500)}).json()["id"]
+    zone = re.compile(r"(Z|[+-]\d\d:\d\d)$")
+    props = client.get(f"/resources/{rid}", headers=admin).json()["properties"]
+    assert zone.search(props["created_at"]) and zone.search(props["updated_at"])
+    (entry,) = client.get(f"/resources/{rid}/history", headers=admin).json()
+    assert zone.search(entry["at"]), entry["at"]
