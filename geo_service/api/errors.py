@@ -1,6 +1,7 @@
 """Error answers: one body shape per kind, their handlers and their OpenAPI documentation.
 
-- 401, 403, 404, 412: ``{"detail": "what went wrong"}`` (:class:`MessageOut`);
+- 400 (a malformed multipart upload), 401, 403, 404, 412: ``{"detail": "what went
+  wrong"}`` (:class:`MessageOut`);
 - 409, 413, 422: ``{"detail": {"message", "reason", "field", "value", "problems"}}``
   (:class:`ErrorOut`), the same for FastAPI's request validation and for the service's own
   :class:`~geo_service._errors.InputError`. ``problems`` lists every fault found (one
@@ -52,12 +53,13 @@ class ErrorOut(BaseModel):
 
 
 class MessageOut(BaseModel):
-    """The body of a 401, 403, 404 or 412 answer."""
+    """The body of a 400, 401, 403, 404 or 412 answer."""
 
     detail: str
 
 
 _MODELS: dict[int, tuple[type[BaseModel], str]] = {
+    400: (MessageOut, "The upload is not valid multipart/form-data"),
     401: (MessageOut, "Not logged in, or the token is invalid or expired"),
     403: (MessageOut, "Logged in, but not allowed to do this"),
     404: (MessageOut, "No such resource, user, layer or area (or not visible to you)"),

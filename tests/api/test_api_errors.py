@@ -210,3 +210,15 @@ def test_timestamps_carry_their_time_zone(app_parts):  # noqa: F811
     assert zone.search(props["created_at"]) and zone.search(props["updated_at"])
     (entry,) = client.get(f"/resources/{rid}/history", headers=admin).json()
     assert zone.search(entry["at"]), entry["at"]
+
+
+def test_malformed_multipart_upload_is_a_documented_400(app_parts):  # noqa: F811
+    client, _, admin = app_parts
+    boundary = "d5ac6f2685609bca91c9a39f67de665f"
+    r = client.post("/resources/import", headers=admin | {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=f"--{boundary}\r\n-9007199254740992--{boundary}--\r\n".encode())
+    assert r.status_code == 400 and isinstance(r.json()["detail"], str)
+    responses = client.get("/openapi.json").json()["paths"]["/resources/import"]["post"][
+        "responses"]
+    assert "400" in responses

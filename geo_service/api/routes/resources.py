@@ -81,7 +81,7 @@ def export(state: State, viewer: Viewer,
 
 
 @router.post("/import", response_model=ImportReportOut,
-             responses=error_responses(401, 413, 422))
+             responses=error_responses(400, 401, 413, 422))
 async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
