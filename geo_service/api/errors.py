@@ -87,23 +87,23 @@ def errors_as_json(schema: dict[str, Any]) -> None:
                         "application/json": next(iter(response["content"].values()))}
 
 
-def shown(value: Any) -> Any:
+def shown(value: Any, limit: int = MAX_ECHO) -> Any:
     """``value`` as it may be echoed in JSON: small numbers and None as they are, anything
-    else as text with lone surrogates escaped, cut to :data:`MAX_ECHO` characters."""
+    else as text with lone surrogates escaped, cut to ``limit`` characters."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int) and abs(value) < 2**53:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    text = value if isinstance(value, str) else _short_repr(value)
+    text = value if isinstance(value, str) else _short_str(value, limit)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _short_repr(value: Any) -> str:
+def _short_str(value: Any, limit: int) -> str:
     try:
-        return str(value)[: MAX_ECHO + 1]
+        return str(value)[: limit + 1]
     except ValueError:  # an int too long for str()
         return f"<{type(value).__name__}>"
 
@@ -156,7 +156,8 @@ def input_error(_: Request, e: Exception) -> JSONResponse:
     head = Problem(field=e.column, value=shown(e.value), reason=e.reason)
     problems = [Problem(field=f, value=shown(v), reason=r)
                 for f, v, r in getattr(e, "errors", None) or ()] or [head]
-    return JSONResponse(status_code=code, content=_body(head, problems, shown(str(e))))
+    return JSONResponse(status_code=code,
+                        content=_body(head, problems, shown(str(e), limit=4 * MAX_ECHO)))
 
 
 def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Exception],

@@ -97,6 +97,8 @@ def test_validation_and_input_errors_share_one_shape(app_parts):  # noqa: F811
     big = detail(client.post("/resources", headers=admin, json={"name": "x" * 100_000}))
     assert len(big["value"]) <= 201 and len(client.post(
         "/resources", headers=admin, json={"name": "x" * 100_000}).content) < 2_000
+    long_category = client.get("/resources", params={"category": "カ" * 5_000})
+    assert detail(long_category)["field"] == "category" and len(long_category.text) < 3_000
 
 
 def test_security_headers_on_every_answer(app_parts):  # noqa: F811
