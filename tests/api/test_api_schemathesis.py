@@ -7,6 +7,10 @@ bodies, invalid requests refused, valid ones accepted, authentication enforced w
 required. The one setting beyond the defaults: a schema-valid request may still be refused
 with 422 for its meaning (a point outside the region, an unknown category, an end before
 the start), which no JSON Schema can express.
+
+At 20 examples the 23 operations get 1,920 generated requests per role (1,517 from the
+coverage phase, 403 fuzzed) besides the checks' own probes: about a minute on 2 cores.
+``derandomize`` fixes the seed, so a failure recurs on every run.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def service(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_schema(service):
+    """The service's own OpenAPI document, read from the app (no network)."""
     app, _ = service
     config = schemathesis.config.SchemathesisConfig.from_dict(CONFIG)
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -59,10 +64,12 @@ _settings = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
 @schema.parametrize()
 @_settings
 def test_anonymous(case):
+    """The public's view: every check passes."""
     case.call_and_validate()
 
 
 @schema.parametrize()
 @_settings
 def test_as_admin(case, service):
+    """Staff's view (an admin's token): every check passes."""
     case.call_and_validate(headers=service[1])
