@@ -224,3 +224,21 @@ def test_malformed_multipart_upload_is_a_documented_400(app_parts):  # noqa: F81
     responses = client.get("/openapi.json").json()["paths"]["/resources/import"]["post"][
         "responses"]
     assert "400" in responses
+
+
+def test_nearby_maximum_follows_the_setting(app_parts, tmp_path):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    client, _, _ = app_parts
+    geo = client.app.state.geo
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                               secret_key="k" * 40, nearby_max_minutes=45)
+    other = TestClient(create_app(settings, store=geo.store, walking=geo.walking))
+    assert other.get("/nearby", params=q(500, 500, minutes=40)).status_code == 200
+    assert "45" in detail(other.get("/nearby", params=q(500, 500, minutes=46)))["reason"]
+    minutes = next(p for p in other.get("/openapi.json").json()["paths"]["/nearby"]["get"]
+                   ["parameters"] if p["name"] == "minutes")
+    assert minutes["schema"]["maximum"] == 45
