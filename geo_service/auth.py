@@ -38,7 +38,7 @@ import bcrypt
 import jwt
 
 from geo_service._errors import InputError
-from geo_service.store import NotFoundError, ResourceStore, User
+from geo_service.store import NotFoundError, ResourceStore, User, owner_only
 
 MIN_PASSWORD_LENGTH = 10
 MIN_DISTINCT_CHARACTERS = 5
@@ -249,9 +249,11 @@ def check_admin(user: User) -> None:
 
 
 def load_or_create_secret(path: str | Path) -> str:
-    """The token-signing key kept in ``path``; made (random, mode 0600) if absent."""
+    """The token-signing key kept in ``path``; made (random, mode 0600) if absent, and made
+    readable by its owner only if it was not."""
     path = Path(path)
     if path.exists():
+        owner_only(path)
         return path.read_text(encoding="ascii").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)

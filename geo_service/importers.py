@@ -221,6 +221,8 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                                 sep="\t" if suffix == ".tsv" else ",")
+        except pd.errors.EmptyDataError:
+            raise InputError("the file is empty (no header row)", file=name) from None
         except pd.errors.ParserError as e:
             raise InputError(f"not a valid CSV file: {e}", file=name) from None
     else:

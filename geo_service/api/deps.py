@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -12,7 +12,10 @@ from typing import Annotated, Any, TypeVar
 from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
+from starlette.routing import BaseRoute
 
 from geo_service.auth import AuthenticationError, LoginThrottle, check_admin, user_from_token
 from geo_service.config import ServiceSettings
@@ -89,3 +92,19 @@ def admin_user(user: Annotated[User, Depends(staff_user)]) -> User:
 Viewer = Annotated[User | None, Depends(optional_user)]
 Staff = Annotated[User, Depends(staff_user)]
 Admin = Annotated[User, Depends(admin_user)]
+
+
+def _calls(dependant: Dependant, function: Any) -> bool:
+    return any(d.call is function or _calls(d, function) for d in dependant.dependencies)
+
+
+def document_optional_login(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
+    """Mark the operations of ``routes`` that the public may call too (staff see more) with
+    OpenAPI's empty security requirement ``{}``: logging in is optional there."""
+    for route in routes:
+        if (isinstance(route, APIRoute) and route.include_in_schema
+                and _calls(route.dependant, optional_user)
+                and not _calls(route.dependant, staff_user)):
+            for method in route.methods:
+                operation = schema["paths"][route.path_format][method.lower()]
+                operation.setdefault("security", []).append({})

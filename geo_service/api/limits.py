@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ECHO_CHARS = 200  # longest input a 4xx answer repeats
-MESSAGE_CHARS = 1000  # longest error message it repeats (a message may quote the input)
+from geo_service.api.errors import error_body
 
 
 class BodyTooLargeError(HTTPException):
@@ -72,26 +69,6 @@ class BodySizeLimit:
 
 async def _answer(error: BodyTooLargeError, scope: Scope, receive: Receive,
                   send: Send) -> None:
-    response = JSONResponse(status_code=error.status_code, content={"detail": error.detail},
+    response = JSONResponse(status_code=error.status_code, content=error_body(error.detail),
                             headers={"Connection": "close"})
     await response(scope, receive, send)
-
-
-def clip(value: Any, limit: int = ECHO_CHARS) -> Any:
-    """``value``, or when its JSON text is longer than ``limit``, the start of that text
-    with the full length named (so that an error answer never repeats a large input)."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                           default=str)
-    if len(text) <= limit:
-        return value
-    return f"{text[:limit]}… ({len(text):,} characters)"
-
-
-def clip_error(error: Mapping[str, Any]) -> dict[str, Any]:
-    """A validation error (pydantic's dict) with its ``msg``, ``input`` and ``ctx`` clipped."""
-    clipped = {**error, "msg": clip(error.get("msg", ""), MESSAGE_CHARS)}
-    if "input" in error:
-        clipped["input"] = clip(error["input"])
-    if "ctx" in error:
-        clipped["ctx"] = {key: clip(value) for key, value in error["ctx"].items()}
-    return clipped

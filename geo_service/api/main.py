@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.routing import BaseRoute
 
 from geo_service import __version__
-from geo_service._errors import ConflictError, InputError
-from geo_service.api.deps import AppState
-from geo_service.api.limits import MESSAGE_CHARS, BodySizeLimit, clip, clip_error
+from geo_service._errors import InputError
+from geo_service.api.deps import AppState, document_optional_login
+from geo_service.api.errors import (
+    error_body,
+    errors_as_json,
+    input_error,
+    method_not_allowed,
+    validation_error,
+)
+from geo_service.api.headers import SecurityHeaders
+from geo_service.api.limits import BodySizeLimit, BodyTooLargeError
 from geo_service.api.routes import auth, coverage, health, resources, users
-from geo_service.api.uploads import UploadTooLargeError
 from geo_service.api.views import etag
 from geo_service.auth import (
     AuthenticationError,
@@ -30,26 +38,6 @@ from geo_service.config import ServiceSettings
 from geo_service.region import Region
 from geo_service.store import NotFoundError, PreconditionFailedError, ResourceStore, open_store
 from geo_service.walking import WalkingService
-
-
-def _input_error(_: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, InputError)
-    code = 413 if isinstance(e, UploadTooLargeError) else (
-        409 if isinstance(e, ConflictError) else 422)
-    detail = {"message": clip(str(e), MESSAGE_CHARS), "reason": e.reason, "field": e.column,
-              "value": clip(e.value if isinstance(e.value, str | int | float | None)
-                            else str(e.value))}
-    if getattr(e, "errors", None):
-        detail["problems"] = [{"field": f, "value": clip(str(v)), "reason": r}
-                              for f, v, r in e.errors]  # type: ignore[attr-defined]
-    return JSONResponse(status_code=code, content={"detail": detail})
-
-
-def _validation_error(_: Request, e: Exception) -> JSONResponse:
-    """FastAPI's 422 body, with long inputs clipped instead of echoed whole."""
-    assert isinstance(e, RequestValidationError)
-    errors = [clip_error(err) for err in e.errors()]
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
 def _not_found(_: Request, e: Exception) -> JSONResponse:
@@ -70,6 +58,12 @@ def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
 
 def _forbidden(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=403, content={"detail": str(e)})
+
+
+def _body_too_large(_: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, BodyTooLargeError)
+    return JSONResponse(status_code=413, content=error_body(e.detail),
+                        headers={"Connection": "close"})
 
 
 def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
@@ -118,24 +112,47 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
         lifespan=_lifespan,
     )
     app.state.geo = AppState(settings=settings, store=store, secret=secret, walking=walking)
-    app.add_exception_handler(InputError, _input_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InputError, input_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(PreconditionFailedError, _precondition_failed)
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(TooManyLoginsError, _too_many_logins)
-    for module in (health, auth, users, resources):
-        app.include_router(module.router)
+    app.add_exception_handler(BodyTooLargeError, _body_too_large)  # a body streamed too long
+    routers = [m.router for m in (health, auth, users, resources)]
+    if walking is not None:
+        routers.append(coverage.router)
+    for router in routers:
+        app.include_router(router)
+    routes = [route for router in routers for route in router.routes]
+    app.add_exception_handler(405, method_not_allowed(routes))
+    app.add_middleware(SecurityHeaders)
     # uploads: the file limit plus room for the form's other fields and framing
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path={
         app.url_path_for("import_file"): settings.max_upload_bytes + 64_000})
-    if settings.cors_origins:
+    if settings.cors_origins:  # outermost: a 413 carries the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
-    if walking is not None:
-        app.include_router(coverage.router)
+    _complete_openapi(app, settings, routes)
     return app
+
+
+def _complete_openapi(app: FastAPI, settings: ServiceSettings,
+                      routes: list[BaseRoute]) -> None:
+    """Make ``app.openapi()`` state the limits of these settings, where logging in is
+    optional, and that error answers are JSON."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            coverage.document_settings(schema, settings)
+            document_optional_login(schema, routes)
+            errors_as_json(schema)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

@@ -7,10 +7,10 @@ fields and requires them. Every route declares its ``response_model``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from geo_service.resources import (
     Contact,
@@ -62,8 +62,8 @@ class ResourceStaff(ResourcePublic):
     coordinator: str | None
     source: str | None
     staff_notes: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    created_at: AwareDatetime | None
+    updated_at: AwareDatetime | None
     version: int | None = Field(description="1 when created, one more after every change; "
                                             "the ETag of the resource's responses")
     deleted: bool
@@ -198,7 +198,7 @@ class UserUpdate(BaseModel):
                                  description="checked by geo_service.auth.check_password")
     role: Literal["coordinator", "admin"] | None = None
     areas: list[str] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class Health(BaseModel):

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from geo_service._errors import InputError
@@ -55,6 +56,12 @@ AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePub
 XLSX = MEDIA_TYPES["xlsx"]
 
 
+class GeoJSONResponse(JSONResponse):
+    """A JSON answer served (and documented) as ``application/geo+json`` (RFC 7946)."""
+
+    media_type = "application/geo+json"
+
+
 def as_json(model: BaseModel | bytes) -> Response:
     """A GeoJSON response from an already validated, role-specific model, serialised once
     (or from that model's JSON, already serialised).
@@ -64,7 +71,7 @@ def as_json(model: BaseModel | bytes) -> Response:
     ``response_model`` (kept for the OpenAPI documentation) is skipped.
     """
     content = model if isinstance(model, bytes) else model.model_dump_json()
-    return Response(content=content, media_type="application/geo+json")
+    return Response(content=content, media_type=GeoJSONResponse.media_type)
 
 
 def to_feature(resource: Resource, *, staff: bool) -> AnyFeature:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,16 +34,23 @@ from geo_service.store.repository import (
 
 __all__ = [
     "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
-    "RegionMismatchError", "ResourceFilter",
-    "ResourceStore", "Role", "User",
-    "create_store_engine", "migrate", "open_store",
+    "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
+    "create_store_engine", "migrate", "open_store", "owner_only",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+def owner_only(path: Path) -> None:
+    """Create ``path`` (empty) if absent, and make it readable and writable by its owner
+    only (0600): the registry holds password hashes, the key signs tokens."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 def create_store_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for a store URL; SQLite files get WAL mode and their folder.
+    """A SQLAlchemy engine for a store URL; SQLite files get WAL mode, their folder, and
+    mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
 
     Parameters
     ----------
@@ -53,7 +61,12 @@ def create_store_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database)
+            database.parent.mkdir(parents=True, exist_ok=True)
+            owner_only(database)
+            for side in (database.with_name(f"{database.name}-{s}") for s in ("wal", "shm")):
+                if side.exists():  # left by an earlier version, perhaps readable by all
+                    owner_only(side)
             engine = create_engine(url, connect_args={"check_same_thread": False})
         else:
             from sqlalchemy.pool import StaticPool

@@ -548,7 +548,7 @@ class ResourceStore:
         with self.reader.connect() as conn:
             rows = conn.execute(select(history).where(history.c.resource_id == resource_id)
                                 .order_by(history.c.id)).all()
-        return [HistoryEntry(r.id, r.resource_id, r.action, r.username, r.at, r.before,
+        return [HistoryEntry(r.id, r.resource_id, r.action, r.username, _utc(r.at), r.before,
                              r.after) for r in rows]
 
     def _criteria(self, f: ResourceFilter) -> tuple[tuple[str, ...], dict[str, Any]]:

@@ -8,14 +8,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from geo_service.api.deps import Staff, State
+from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import Token, UserOut
 from geo_service.auth import authenticate, create_token
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute,
+                   responses=error_responses(401))
 
 
 @router.post("/token", response_model=Token,
-             responses={429: {"description": "too many failed logins (see Retry-After)"}})
+             responses=error_responses(422, 429))
 async def login(request: Request, state: State,
                 form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     """Exchange user name and password for a bearer token that expires.

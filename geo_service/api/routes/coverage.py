@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from geo_service._errors import InputError
 from geo_service.api import coverage_views as cv
 from geo_service.api.deps import State, Viewer
+from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
     IndicatorCollection,
     ResourceReach,
 )
-from geo_service.api.views import as_json
+from geo_service.api.views import GeoJSONResponse, as_json
+from geo_service.config import ServiceSettings
 
-router = APIRouter(tags=["coverage"])
+router = APIRouter(tags=["coverage"], route_class=StrictJSONRoute,
+                   default_response_class=GeoJSONResponse)
 
 Lat = Annotated[float, Query(ge=-90, le=90, description="latitude (degrees)")]
 Lon = Annotated[float, Query(ge=-180, le=180, description="longitude (degrees)")]
@@ -27,43 +31,59 @@ Lon = Annotated[float, Query(ge=-180, le=180, description="longitude (degrees)")
 # trip and the GIL hand-offs that cost a quarter of their throughput under load. The price:
 # while a cache is rebuilt after a registry edit (about a second), that worker answers
 # nothing else.
-@router.get("/nearby", response_model=cv.AnyNearby)
+@router.get("/nearby", response_model=cv.AnyNearby, responses=error_responses(401, 422))
 async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
            category: Annotated[str | None, Query(description="one or more, comma-separated")]
            = None,
-           minutes: Annotated[float, Query(gt=0, le=60)] = 15) -> Response:
+           minutes: Annotated[float, Query(gt=0, description="at most NEARBY_MAX_MINUTES "
+                                                             "(422 beyond)")] = 15) -> Response:
     """Resources reachable on foot within ``minutes``, sorted by walking time."""
     cap = state.settings.nearby_max_minutes
-    return as_json(cv.nearby(state.walking, lat, lon, category=category,
-                             minutes=min(minutes, cap), staff=viewer is not None))
+    if minutes > cap:
+        raise InputError(f"at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)",
+                         column="minutes", value=minutes)
+    return as_json(cv.nearby(state.walking, lat, lon, category=category, minutes=minutes,
+                             staff=viewer is not None))
 
 
-@router.get("/reach", response_model=cv.AnyReach)
+def document_settings(schema: dict[str, Any], settings: ServiceSettings) -> None:
+    """Put the configured limits into the OpenAPI ``schema`` (``/nearby``'s maximum
+    ``minutes``), so that it states what the running service accepts."""
+    for param in schema["paths"].get("/nearby", {}).get("get", {}).get("parameters", []):
+        if param["name"] == "minutes":
+            param["schema"]["maximum"] = settings.nearby_max_minutes
+
+
+@router.get("/reach", response_model=cv.AnyReach, responses=error_responses(401, 422))
 async def reach(state: State, viewer: Viewer, lat: Lat, lon: Lon) -> Response:
     """Everything that serves this point: covering services and walkable resources."""
     return as_json(cv.reach(state.walking, lat, lon, staff=viewer is not None))
 
 
-@router.get("/resources/{resource_id}/reach", response_model=ResourceReach)
+@router.get("/resources/{resource_id}/reach", response_model=ResourceReach,
+            responses=error_responses(401, 404, 422))
 def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceReach:
     """A service area, walking isochrones of a place, or a mobile-sales route's catchment."""
     return cv.resource_reach(state.walking, resource_id, minutes=state.settings.reach_minutes,
                              staff=viewer is not None)
 
 
-@router.get("/areas/{layer}", response_model=AreaCollection)
+@router.get("/areas/{layer}", response_model=AreaCollection,
+            responses=error_responses(401, 404, 422))
 def areas(state: State, viewer: Viewer, layer: str) -> Response:
     """Per area and category: resources in it, services covering it, walkable 65+ share."""
     return as_json(cv.areas(state.walking, layer, staff=viewer is not None))
 
 
-@router.get("/areas/{layer}/{area_id}/coverage", response_model=AreaFeature)
+@router.get("/areas/{layer}/{area_id}/coverage", response_model=AreaFeature,
+            responses=error_responses(401, 404, 422))
 def area_coverage(state: State, viewer: Viewer, layer: str, area_id: str) -> AreaFeature:
     """The coverage of one area."""
     return cv.area(state.walking, layer, area_id, staff=viewer is not None)
 
 
-@router.get("/difficulty/{layer}", response_model=IndicatorCollection)
+@router.get("/difficulty/{layer}", response_model=IndicatorCollection,
+            responses=error_responses(404, 422))
 def difficulty(state: State, layer: str) -> Response:
     """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``."""
     return as_json(cv.difficulty(state.walking, layer))

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from geo_service import __version__
 from geo_service.api.deps import State, Viewer
+from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=error_responses(401))
 def health(state: State, viewer: Viewer) -> Health:
     """Whether the service is up, its database backend, the loaded region, and how many
     resources the caller may see (the public: the public ones; staff: all)."""

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from geo_service.api import features, views
 from geo_service.api.deps import Staff, State, Viewer
+from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import (
     FeatureCollection,
     HistoryOut,
@@ -22,10 +23,12 @@ from geo_service.api.schemas import (
 )
 from geo_service.api.uploads import read_upload
 
-router = APIRouter(prefix="/resources", tags=["resources"])
+router = APIRouter(prefix="/resources", tags=["resources"], route_class=StrictJSONRoute)
+GeoJSON = views.GeoJSONResponse
 
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 StaffCollection = FeatureCollection[ResourceStaff]
+MAX_OFFSET = 2**31 - 1  # far beyond any registry; bounds what reaches the database
 
 IfMatch = Annotated[str | None, Header(
     description='the ETag of the version you edited (e.g. "3"); 412 if the resource has '
@@ -41,7 +44,8 @@ _EDIT = {200: _TAGGED, 412: {"description": "If-Match names a version the resour
 # plus feature JSON cached per resource version (~0.3 ms in all), less than the thread-pool
 # round trip would add; a page's features edited since are built once, on the loop. A
 # PostgreSQL round trip must not stall the event loop: there the work runs in the pool.
-@router.get("", response_model=AnyCollection)
+@router.get("", response_model=AnyCollection, response_class=GeoJSON,
+            responses=error_responses(401, 422))
 async def list_resources(
     state: State, viewer: Viewer,
     category: Annotated[str | None, Query(description="key, label or alias")] = None,
@@ -54,7 +58,7 @@ async def list_resources(
     deleted: Annotated[bool, Query(description="staff only: the soft-deleted resources, "
                                                "to restore with /undo")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
     staff = viewer is not None
@@ -67,7 +71,8 @@ async def list_resources(
     return views.as_json(await run_in_threadpool(work) if state.store.postgis else work())
 
 
-@router.get("/unverified", response_model=StaffCollection)
+@router.get("/unverified", response_model=StaffCollection, response_class=GeoJSON,
+            responses=error_responses(401, 422))
 def unverified(state: State, _: Staff,
                months: Annotated[int, Query(ge=1, le=120)] = 12) -> views.AnyCollection:
     """Resources not verified for ``months`` months, oldest first (the yearly round)."""
@@ -76,7 +81,7 @@ def unverified(state: State, _: Staff,
 
 @router.get("/export", response_class=Response,
             responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
-                                         views.XLSX: {}}}})
+                                         views.XLSX: {}}}} | error_responses(401, 422))
 def export(state: State, viewer: Viewer,
            format: Annotated[Literal["csv", "xlsx", "geojson"], Query()] = "csv",
            ) -> Response:
@@ -86,7 +91,8 @@ def export(state: State, viewer: Viewer,
         "Content-Disposition": f'attachment; filename="resources.{format}"'})
 
 
-@router.post("/import", response_model=ImportReportOut)
+@router.post("/import", response_model=ImportReportOut,
+             responses=error_responses(400, 401, 413, 422))
 async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
@@ -102,7 +108,8 @@ async def import_file(
         partial=partial, default_category=default_category), limiter=state.import_limiter)
 
 
-@router.get("/{resource_id}", response_model=views.AnyFeature, responses=_SINGLE)
+@router.get("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+            responses={**_SINGLE, **error_responses(401, 404, 422)})
 def get_resource(state: State, viewer: Viewer, resource_id: str,
                  response: Response) -> views.AnyFeature:
     """One resource (404 for the public when it is staff-only)."""
@@ -110,14 +117,16 @@ def get_resource(state: State, viewer: Viewer, resource_id: str,
 
 
 @router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED,
-             responses={201: _TAGGED})
+             response_class=GeoJSON,
+             responses={201: _TAGGED, **error_responses(401, 403, 409, 413, 422)})
 def create_resource(state: State, user: Staff, body: ResourceCreate,
                     response: Response) -> views.AnyFeature:
     """Create a resource in one of your areas."""
     return views.create_resource(state.store, body, user, response)
 
 
-@router.patch("/{resource_id}", response_model=views.AnyFeature, responses=_EDIT)
+@router.patch("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+              responses={**_EDIT, **error_responses(401, 403, 404, 412, 413, 422)})
 def update_resource(state: State, user: Staff, resource_id: str, body: ResourceUpdate,
                     response: Response, if_match: IfMatch = None) -> views.AnyFeature:
     """Change the given fields of a resource in one of your areas."""
@@ -125,21 +134,24 @@ def update_resource(state: State, user: Staff, resource_id: str, body: ResourceU
                                  user, response, if_match=if_match)
 
 
-@router.delete("/{resource_id}", response_model=views.AnyFeature, responses=_EDIT)
+@router.delete("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
+               responses={**_EDIT, **error_responses(401, 403, 404, 412, 422)})
 def delete_resource(state: State, user: Staff, resource_id: str, response: Response,
                     if_match: IfMatch = None) -> views.AnyFeature:
     """Soft-delete a resource (undo with ``POST /resources/{id}/undo``)."""
     return views.delete_resource(state.store, resource_id, user, response, if_match=if_match)
 
 
-@router.post("/{resource_id}/undo", response_model=views.AnyFeature, responses=_EDIT)
+@router.post("/{resource_id}/undo", response_model=views.AnyFeature, response_class=GeoJSON,
+             responses={**_EDIT, **error_responses(401, 403, 404, 412, 422)})
 def undo(state: State, user: Staff, resource_id: str, response: Response,
          if_match: IfMatch = None) -> views.AnyFeature:
     """Revert the last change of a resource (also undeletes)."""
     return views.undo_resource(state.store, resource_id, user, response, if_match=if_match)
 
 
-@router.get("/{resource_id}/history", response_model=list[HistoryOut])
+@router.get("/{resource_id}/history", response_model=list[HistoryOut],
+            responses=error_responses(401, 404, 422))
 def history(state: State, _: Staff, resource_id: str) -> list[HistoryOut]:
     """Every recorded change of a resource: who, when, before, after."""
     return views.history(state.store, resource_id)
