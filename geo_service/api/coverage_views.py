@@ -20,6 +20,8 @@ from geo_service.api.schemas import (
     CategoryReach,
     IndicatorCollection,
     NearbyCollection,
+    NearbyPublic,
+    NearbyStaff,
     PointGeometry,
     ReachCollection,
     ResourcePublic,
@@ -31,7 +33,7 @@ from geo_service.layers import load_vocabulary
 from geo_service.store import NotFoundError
 from geo_service.walking import WalkingService
 
-AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
+AnyNearby = NearbyCollection[NearbyStaff] | NearbyCollection[NearbyPublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
 
 
@@ -45,16 +47,18 @@ def _categories(category: str | None) -> list[str] | None:
 def nearby(walking: WalkingService, lat: float, lon: float, *, category: str | None,
            minutes: float, staff: bool) -> bytes:
     """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first:
-    a ``NearbyCollection`` of the viewer's role, as JSON."""
+    a ``NearbyCollection`` of the viewer's role, as JSON, each feature's properties
+    ending with ``walk_distance_m`` and ``walk_minutes``."""
     results = walking.nearby(lon, lat, minutes=minutes, staff=staff,
                             categories=_categories(category))
     numbers = to_json([x for w in results
                        for x in (round(w.distance_m, 1), round(w.minutes, 2))])[1:-1].split(b",")
     cache = feature_cache(walking.store)
-    features = [cache.feature_json(w.resource, staff=staff)[:-1]
-                + b',"walk":{"distance_m":' + numbers[2 * k] + b',"minutes":'
+    # a Feature's JSON ends with its properties: "}}" closes them and the Feature
+    features = [cache.feature_json(w.resource, staff=staff)[:-2]
+                + b',"walk_distance_m":' + numbers[2 * k] + b',"walk_minutes":'
                 + numbers[2 * k + 1] + b"}}" for k, w in enumerate(results)]
-    cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
+    cls = NearbyCollection[NearbyStaff] if staff else NearbyCollection[NearbyPublic]
     return splice(cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
                       features=[]), features)
 

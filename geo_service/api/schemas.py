@@ -209,27 +209,31 @@ class Health(BaseModel):
     walk_nodes: int | None
 
 
-class Walk(BaseModel):
-    """The quickest walk along the network: its time (slope-aware where elevation is known)
-    and its length (on slopes it may be longer than the shortest way)."""
+class _WalkFigures(BaseModel):
+    """The quickest walk from the query point, as properties (GIS tools drop foreign
+    members): its time (slope-aware where elevation is known) and its length (on slopes it
+    may be longer than the shortest way)."""
 
-    distance_m: float = Field(description="length of the quickest walk (m)")
-    minutes: float = Field(description="walking time (min)")
+    walk_distance_m: float = Field(description="length of the quickest walk (m)")
+    walk_minutes: float = Field(description="walking time (min)")
 
 
-class NearbyFeature(Feature[P], Generic[P]):
-    """A resource with its walk from the query point (``walk`` is a foreign member)."""
+class NearbyPublic(_WalkFigures, ResourcePublic):
+    """A public resource's properties with the walk there (``walk_*`` last)."""
 
-    walk: Walk
+
+class NearbyStaff(_WalkFigures, ResourceStaff):
+    """A resource's properties as staff see them, with the walk there (``walk_*`` last)."""
 
 
 class NearbyCollection(BaseModel, Generic[P]):
-    """Resources reachable on foot, nearest first."""
+    """Resources reachable on foot, nearest first; ``P`` is :class:`NearbyPublic` or
+    :class:`NearbyStaff`."""
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     origin: PointGeometry
     minutes: float
-    features: list[NearbyFeature[P]]
+    features: list[Feature[P]]
 
 
 class CategoryReach(BaseModel):

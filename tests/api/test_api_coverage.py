@@ -49,18 +49,36 @@ def test_nearby_known_distances_sorted_by_time(app_parts):
     # origin half-way along the edge (300,400)–(400,400)
     r = client.get("/nearby", params=q(350, 400, minutes=15))
     assert r.status_code == 200, r.text
-    got = [(f["properties"]["name"], f["walk"]["distance_m"], f["walk"]["minutes"])
-           for f in r.json()["features"]]
+    got = [(p["name"], p["walk_distance_m"], p["walk_minutes"])
+           for p in (f["properties"] for f in r.json()["features"])]
     assert got == [("cafe next door", 150.0, 2.5), ("corner salon", 750.0, 12.5)]
     r = client.get("/nearby", params=q(350, 400, minutes=15, category="認知症カフェ"))
     assert [f["properties"]["name"] for f in r.json()["features"]] == ["cafe next door"]
+
+
+def test_nearby_answer_read_by_geopandas_keeps_the_walk_figures(app_parts, tmp_path):
+    """GIS tools (QGIS, geopandas, Leaflet) read properties and drop foreign members."""
+    import geopandas as gpd
+
+    client, store, admin = app_parts
+    place(store, "corner salon", 0, 0)
+    place(store, "cafe next door", 500, 400, category="認知症カフェ")
+    for headers in ({}, admin):
+        r = client.get("/nearby", params=q(350, 400, minutes=15), headers=headers)
+        path = tmp_path / "nearby.geojson"
+        path.write_bytes(r.content)
+        frame = gpd.read_file(path)
+        assert list(zip(frame["name"], frame["walk_distance_m"], frame["walk_minutes"],
+                        strict=True)) == [("cafe next door", 150.0, 2.5),
+                                          ("corner salon", 750.0, 12.5)]
+        assert all("walk" not in f for f in r.json()["features"])
 
 
 def test_nearby_same_edge_is_walked_directly(app_parts):
     client, store, _ = app_parts
     place(store, "on my street", 380, 400)
     r = client.get("/nearby", params=q(320, 400, minutes=5))
-    assert [f["walk"]["distance_m"] for f in r.json()["features"]] == [60.0]
+    assert [f["properties"]["walk_distance_m"] for f in r.json()["features"]] == [60.0]
 
 
 def test_nearby_bad_input(app_parts):
@@ -322,7 +340,8 @@ def test_nearby_route_times_grow_with_distance_on_flat_ground(flat_client, origi
     for k, (x, y) in enumerate(spots):
         place(store, f"s{k}", x, y)
     body = client.get("/nearby", params=q(*origin, minutes=60)).json()
-    walks = [(f["walk"]["distance_m"], f["walk"]["minutes"]) for f in body["features"]]
+    walks = [(f["properties"]["walk_distance_m"], f["properties"]["walk_minutes"])
+             for f in body["features"]]
     assert len(walks) == len(spots)  # 1 km grid: everything is within an hour
     assert [m for _, m in walks] == sorted(m for _, m in walks)
     assert [d for d, _ in walks] == sorted(d for d, _ in walks)

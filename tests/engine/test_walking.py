@@ -99,7 +99,7 @@ def test_service_answers_equal_the_api(tmp_path):
     assert [w.distance_m for w in direct] == pytest.approx([100, 700], abs=1e-6)
     body = client.get("/nearby", params={"lat": lat, "lon": lon, "minutes": 15}).json()
     assert [f["properties"]["name"] for f in body["features"]] == ["サロン0", "サロン1"]
-    assert [f["walk"]["minutes"] for f in body["features"]] == [
+    assert [f["properties"]["walk_minutes"] for f in body["features"]] == [
         round(w.minutes, 2) for w in direct]
     rows = walking.area_coverage("小学校区", staff=False)
     assert [r["area_id"] for r in rows] == ["W", "M", "E"]
