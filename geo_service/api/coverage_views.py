@@ -71,7 +71,8 @@ def reach(walking: WalkingService, lat: float, lon: float, *, staff: bool) -> by
     services = [cache.feature_json(r, staff=staff) for r in serving]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
     return splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
-                      threshold_m=walking.threshold_m, features=[],
+                      threshold_m=walking.threshold_m,
+                      search_limit_m=walking.search_limit_m, features=[],
                       walkable=category_rows(walkable)), services)
 
 

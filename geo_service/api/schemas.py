@@ -237,16 +237,21 @@ class NearbyCollection(BaseModel, Generic[P]):
 
 
 class CategoryReach(BaseModel):
-    """Resources of one category within the walking threshold of a point, and the nearest."""
+    """One category seen from a point: how many of its resources lie within the walking
+    threshold, and the nearest one — also beyond the threshold, up to the answer's
+    ``search_limit_m`` (``within_threshold`` says which; all None when none is that near)."""
 
     category: str
     category_label: str
-    count: int
+    count: int = Field(description="resources within the walking threshold")
     nearest_id: str | None
     nearest_name: str | None
-    distance_m: float | None
-    minutes: float | None
-    within_threshold: bool
+    distance_m: float | None = Field(description="walk to the nearest (m)")
+    minutes: float | None = Field(
+        description="walking time to the nearest (min); None where steep ground makes it "
+                    "longer than twice the flat time")
+    within_threshold: bool = Field(description="whether the nearest lies within the "
+                                               "walking threshold")
 
 
 class ReachCollection(BaseModel, Generic[P]):
@@ -255,6 +260,8 @@ class ReachCollection(BaseModel, Generic[P]):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     origin: PointGeometry
     threshold_m: float
+    search_limit_m: float = Field(description="how far the nearest of each category is "
+                                              "looked for (m)")
     features: list[Feature[P]] = Field(description="services whose service area covers it")
     walkable: list[CategoryReach]
 

@@ -125,9 +125,26 @@ def test_reach_services_and_walkable_categories(app_parts):
     salon = next(w for w in body["walkable"] if w["category"] == "salon")
     assert (salon["nearest_name"], salon["distance_m"], salon["count"],
             salon["within_threshold"]) == ("corner salon", 300.0, 1, True)
+
+
+def test_reach_names_the_nearest_beyond_the_threshold(app_parts, monkeypatch):
+    """Nothing within 500 m: the nearest is still named, with its walk, as beyond."""
+    client, store, _ = app_parts
+    place(store, "corner salon", 0, 0)
+    place(store, "far salon", 0, 100)
+    place(store, "near cafe", 900, 1000, category="認知症カフェ")
+    far = client.get("/reach", params=q(1000, 1000)).json()
+    assert (far["threshold_m"], far["search_limit_m"]) == (500.0, 2000.0)
+    rows = {w["category"]: w for w in far["walkable"]}
+    assert {k: (w["count"], w["nearest_name"], w["distance_m"], w["minutes"],
+                w["within_threshold"]) for k, w in rows.items()} == {
+        "salon": (0, "far salon", 1900.0, 31.67, False),
+        "dementia_cafe": (1, "near cafe", 100.0, 1.67, True)}
+    monkeypatch.setattr("geo_service.settings.nearest_search_m", 1500.0)
     far = client.get("/reach", params=q(1000, 1000)).json()
     salon = next(w for w in far["walkable"] if w["category"] == "salon")
-    assert (salon["count"], salon["nearest_id"], salon["within_threshold"]) == (0, None, False)
+    assert (far["search_limit_m"], salon["nearest_id"], salon["distance_m"],
+            salon["within_threshold"]) == (1500.0, None, None, False)
 
 
 def test_school_district_service_area_from_import_covers_exactly_those(app_parts):

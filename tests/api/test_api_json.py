@@ -40,6 +40,7 @@ def model_reach(access, lon, lat, staff):
     rows = cv.category_rows(walkable)
     return ReachCollection[role](
         origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
+        search_limit_m=access.search_limit_m,
         features=[to_feature(r, staff=staff) for r in serving],
         walkable=rows).model_dump_json().encode()
 

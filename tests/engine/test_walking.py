@@ -105,3 +105,39 @@ def test_service_answers_equal_the_api(tmp_path):
     assert [r["area_id"] for r in rows] == ["W", "M", "E"]
     assert rows[0]["categories"]["salon"]["located"] == [direct[0].resource.id]
     assert shapely.equals(rows[0]["geometry"], region.areas[0].lonlat[0])
+
+
+def test_reach_nearest_per_category_matches_a_full_search(tmp_path, monkeypatch):
+    """Per category, ``reach`` names the nearest resource by walking distance, with the
+    metres and minutes of a search over the whole network from the point, within the
+    threshold or beyond it up to the search limit (and none farther)."""
+    from geo_service.access import PointSearch
+
+    monkeypatch.setattr(settings, "nearest_search_m", 900.0)
+    store = fresh_store("sqlite", tmp_path)
+    walking = WalkingService(grid_region(slope=0.05), store)
+    rng = np.random.default_rng(7)
+    for k, (x, y) in enumerate(rng.uniform(0, 1000, size=(12, 2))):
+        store.add(ResourceFields(name=f"r{k}", category=("サロン", "配食", "見守り")[k % 3],
+                                 lon=lonlat(x, y)[0], lat=lonlat(x, y)[1]))
+    loc = walking.located(staff=False)
+    beyond = 0
+    for x, y in rng.uniform(0, 1000, size=(40, 2)):
+        lon, lat = lonlat(x, y)
+        _, rows = walking.reach(lon, lat, staff=False)
+        search = PointSearch(walking.net, walking.attach_lonlat(lon, lat))
+        metres = search.metres(loc.attachment, np.inf)
+        secs = search.seconds(loc.attachment, np.inf)
+        for row in rows:
+            mine = np.flatnonzero(loc.categories == row["category"])
+            best = mine[np.argmin(metres[mine])]
+            if metres[best] <= 900.0:
+                assert row["nearest"].id == loc.resource_ids[best]
+                assert row["distance_m"] == pytest.approx(metres[best])
+                if secs[best] <= 2 * max(500, metres[best]):  # 1 m/s on the flat
+                    assert row["minutes"] == pytest.approx(secs[best] / 60)
+                assert row["within_threshold"] is bool(metres[best] <= 500)
+                beyond += not row["within_threshold"]
+            else:
+                assert (row["nearest"], row["distance_m"]) == (None, None)
+    assert beyond > 5
