@@ -420,8 +420,10 @@ class WalkingService:
         loc = self.located(staff=staff)
         pick = np.flatnonzero(loc.resource_ids == resource.id)
         if len(pick) == 0:
-            raise InputError("the resource has no location to walk from", column="location",
-                             value=resource.id)
+            located = view["lon"] is not None or len(view["schedule"]["stops"])
+            raise InputError("the resource lies outside the region" if located
+                             else "the resource has no location to walk from",
+                             column="location", value=resource.id)
         field = DistanceField(self.net, loc.attachment.take(pick))
         secs = field.at(self.region.demand_attachment).seconds
         kind = "stops" if len(view["schedule"]["stops"]) else "isochrones"

@@ -141,3 +141,17 @@ def test_reach_nearest_per_category_matches_a_full_search(tmp_path, monkeypatch)
             else:
                 assert (row["nearest"], row["distance_m"]) == (None, None)
     assert beyond > 5
+
+
+def test_resource_reach_outside_the_region_says_so(tmp_path):
+    """A resource located outside the region is "outside the region", not "no location"."""
+    from geo_service._errors import InputError
+
+    store = fresh_store("sqlite", tmp_path)
+    far = store.add(ResourceFields(name="遠くのサロン", category="サロン", lon=139.7, lat=35.6))
+    nowhere = store.add(ResourceFields(name="場所不明のサロン", category="サロン"))
+    walking = WalkingService(grid_region(), store)  # added before the region was known
+    with pytest.raises(InputError, match="outside the region"):
+        walking.resource_reach(far, minutes=[5], staff=True)
+    with pytest.raises(InputError, match="no location"):
+        walking.resource_reach(nowhere, minutes=[5], staff=True)
