@@ -30,12 +30,21 @@ import pandas as pd
 import shapely
 
 from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError
-from geo_service.mesh import mesh_polygons
+from geo_service.mesh import MESH_KEYWORDS, mesh_polygons
 from geo_service.readers import find_column, read_table, read_vector, repair_polygons
 
 ID_ALIASES = ("area_id", "id", "code", "コード", "学校コード", "地区コード", "KEY_CODE", "fid")
 NAME_ALIASES = ("name", "名称", "名前", "area_name", "地区名", "校区名", "圏域名", "S_NAME")
 _KSJ = {"A27": "小学校区", "A32": "中学校区"}
+#: ASCII ids of the usual layer names (the API and the CLI accept either); a layer with
+#: another name (``--areas LABEL=FILE``) has its name as its id
+LAYER_IDS = {"小学校区": "elementary", "中学校区": "junior_high", "日常生活圏域": "daily_life_area",
+             "小地域": "small_area", **{name: key for key, (_, name) in MESH_KEYWORDS.items()}}
+
+
+def layer_id(name: str) -> str:
+    """The ASCII id of a layer called ``name`` (``250mメッシュ`` → ``mesh250``)."""
+    return LAYER_IDS.get(name, name)
 
 
 @dataclass(frozen=True)

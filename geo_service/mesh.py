@@ -18,6 +18,9 @@ import shapely
 from geo_service._errors import InputError
 
 CODE_PATTERN = r"\d{8}|\d{9}|\d{10}|\d{11}"
+#: the ``--areas`` keywords of mesh layers: jismesh level and the layer's name
+MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
+                 "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
 
 
 def _pad(values: np.ndarray) -> np.ndarray:

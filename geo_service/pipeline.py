@@ -35,7 +35,7 @@ from geo_service.difficulty import area_indicators, point_indicators
 from geo_service.layer_points import counted, read_stores, stores_from_osm
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.maps import difficulty_map
-from geo_service.mesh import mesh_codes_for
+from geo_service.mesh import MESH_KEYWORDS, mesh_codes_for
 from geo_service.network import (
     WalkNetwork,
     load_walk_network,
@@ -54,8 +54,6 @@ from geo_service.population import load_population
 from geo_service.readers import check_lon_lat, find_column, read_table, read_vector, to_number
 from geo_service.region import Region
 
-MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
-                 "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
 ProgressHook = Callable[[str], None]
 
 

@@ -47,7 +47,7 @@ from geo_service.access import (
     attach_points,
     isochrone_polygon,
 )
-from geo_service.boundaries import AreaLayer
+from geo_service.boundaries import AreaLayer, layer_id
 from geo_service.coverage import area_coverage, population_within
 from geo_service.cutoff_dijkstra import warm_up
 from geo_service.layer_points import counted
@@ -442,10 +442,19 @@ class WalkingService:
     # ------------------------------------------------------------------ areas
 
     def area_layer(self, name: str) -> AreaLayer:
-        """The region's area layer called ``name``; 404-type error when absent."""
-        if name not in self.layers:
-            raise LookupError(f"no area layer {name!r}; layers: {', '.join(self.layers)}")
-        return self.layers[name]
+        """The region's area layer called ``name`` or with that id (:func:`layer_id`:
+        ``elementary`` for 小学校区, ``mesh250`` …); 404-type error when absent."""
+        by_id = {layer_id(k): v for k, v in self.layers.items()}
+        layer = self.layers.get(name) or by_id.get(name)
+        if layer is None:
+            known = ", ".join(f"{k} ({layer_id(k)})" for k in self.layers)
+            raise LookupError(f"no area layer {name!r}; layers: {known}")
+        return layer
+
+    def area_layers(self) -> list[dict[str, Any]]:
+        """The region's area layers: name, ASCII id and number of areas."""
+        return [{"name": k, "id": layer_id(k), "areas": len(v.areas)}
+                for k, v in self.layers.items()]
 
     def _demand_area(self, layer: AreaLayer) -> np.ndarray:
         def make() -> np.ndarray:
@@ -510,7 +519,7 @@ class WalkingService:
                                                threshold_m=self.threshold_m).to_crs(4326)
             return table, source, len(stores)
 
-        return self.cached(("difficulty", layer_name), make)
+        return self.cached(("difficulty", layer.name), make)
 
     def _food_stores(self) -> tuple[str, Any, DistanceField]:
         import geopandas as gpd

@@ -13,6 +13,7 @@ from geo_service.api.features import feature_cache, splice
 from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
+    AreaLayerInfo,
     AreaProperties,
     BandFeature,
     BandProperties,
@@ -112,10 +113,16 @@ def _area_feature(a: dict) -> AreaFeature:
                                        for k, v in a["categories"].items()}))
 
 
+def area_layers(walking: WalkingService) -> list[AreaLayerInfo]:
+    """The region's area layers, with their ASCII ids and numbers of areas."""
+    return [AreaLayerInfo(**x) for x in walking.area_layers()]
+
+
 def areas(walking: WalkingService, layer: str, *, staff: bool) -> AreaCollection:
-    """Coverage of every area of ``layer``."""
-    rows = _lookup(lambda: walking.area_coverage(layer, staff=staff))
-    return AreaCollection(layer=layer, threshold_m=walking.threshold_m,
+    """Coverage of every area of ``layer`` (a layer's name or id)."""
+    name = _lookup(lambda: walking.area_layer(layer)).name
+    rows = walking.area_coverage(name, staff=staff)
+    return AreaCollection(layer=name, threshold_m=walking.threshold_m,
                           features=[_area_feature(a) for a in rows])
 
 
@@ -127,9 +134,10 @@ def area(walking: WalkingService, layer: str, area_id: str, *, staff: bool) -> A
 
 def difficulty(walking: WalkingService, layer: str) -> IndicatorCollection:
     """The engine's shopping-difficulty indicators per area of ``layer``."""
-    table, source, n_stores = _lookup(lambda: walking.difficulty(layer))
+    name = _lookup(lambda: walking.area_layer(layer)).name
+    table, source, n_stores = _lookup(lambda: walking.difficulty(name))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
-    return IndicatorCollection(layer=layer, threshold_m=walking.threshold_m,
+    return IndicatorCollection(layer=name, threshold_m=walking.threshold_m,
                                stores_source=source, stores=n_stores, features=features)
 
 
@@ -137,4 +145,4 @@ def _lookup(call):  # type: ignore[no-untyped-def]
     try:
         return call()
     except LookupError as e:
-        raise NotFoundError("area layer or area", str(e.args[0])) from None
+        raise NotFoundError("area layer or area", "", str(e.args[0])) from None

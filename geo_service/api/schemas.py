@@ -317,6 +317,14 @@ class AreaFeature(BaseModel):
     properties: AreaProperties
 
 
+class AreaLayerInfo(BaseModel):
+    """One area layer of the region: ``/areas/{name}`` and ``/areas/{id}`` both answer."""
+
+    name: str = Field(description="the layer's name, e.g. 小学校区")
+    id: str = Field(description="its ASCII id, e.g. elementary, junior_high, mesh250")
+    areas: int = Field(description="number of areas")
+
+
 class AreaCollection(BaseModel):
     """Coverage of every area of a layer."""
 

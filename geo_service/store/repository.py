@@ -64,9 +64,9 @@ _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
 class NotFoundError(LookupError):
     """No (live) resource or user with that id."""
 
-    def __init__(self, what: str, key: str) -> None:
+    def __init__(self, what: str, key: str, message: str | None = None) -> None:
         self.what, self.key = what, key
-        super().__init__(f"no {what} with id {key!r}")
+        super().__init__(message or f"no {what} with id {key!r}")
 
 
 @dataclass(frozen=True)

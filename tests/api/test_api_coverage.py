@@ -222,6 +222,21 @@ def test_areas_coverage_shares(app_parts):
     assert client.get("/areas/小学校区/nope/coverage").status_code == 404
 
 
+def test_area_layers_listed_and_named_by_ascii_id(app_parts):
+    client, _, _ = app_parts
+    assert client.get("/areas").json() == [{"name": "小学校区", "id": "elementary", "areas": 3}]
+    by_id = client.get("/areas/elementary")
+    assert by_id.status_code == 200
+    assert by_id.content == client.get("/areas/小学校区").content
+    assert client.get("/areas/elementary/E/coverage").json()["id"] == "E"
+    assert client.get("/difficulty/elementary").json()["layer"] == "小学校区"
+    r = client.get("/areas/mesh250")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no area layer 'mesh250'; layers: 小学校区 (elementary)"
+    r = client.get("/areas/elementary/nope/coverage")
+    assert r.json()["detail"] == "no area 'nope' in layer 'elementary'"
+
+
 def test_difficulty_indicators(app_parts):
     client, _, _ = app_parts
     body = client.get("/difficulty/小学校区").json()
