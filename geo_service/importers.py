@@ -48,6 +48,7 @@ from geo_service.resources import (
     check_lonlat,
     normalise_time,
     parse_service_area_text,
+    parse_weekdays,
     public_view,
     validate_resource,
 )
@@ -107,7 +108,6 @@ assert set(STAFF_FIELD_LABELS) == set(SENSITIVE_FIELDS)
 
 _EXPORT_STAFF_ONLY = ("visibility", "staff_fields", "coordinator", "source", "staff_notes")
 _SPLIT = re.compile(r"[、,，・/／\s]+")
-_RANGE = re.compile(r"^([月火水木金土日])[～〜~\-－ーから]+([月火水木金土日])$")
 _HOURS = re.compile(r"(\d{1,2}[:：時]\d{0,2}分?)\s*[～〜~\-－ーから]+\s*(\d{1,2}[:：時]\d{0,2}分?)")
 
 
@@ -254,35 +254,6 @@ def map_headers(columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
 
 
 # --------------------------------------------------------------------------- cell parsers
-
-
-def parse_weekdays(text: str, *, column: str = "weekdays") -> list[str]:
-    """「月・水・金」「月～金」「平日」「毎日」「月火水」「mon,wed」 → weekday keys."""
-    t = unicodedata.normalize("NFKC", text).strip()
-    if not t:
-        return []
-    t = t.replace("曜日", "").replace("曜", "").replace("祝日", "").replace("祝", "")
-    out: list[str] = []
-    for tok in (p for p in _SPLIT.split(t) if p):
-        low = tok.lower()
-        if tok in ("毎日", "全日", "年中無休", "無休"):
-            out += WEEKDAYS
-        elif tok == "平日":
-            out += WEEKDAYS[:5]
-        elif tok in ("土日", "週末"):
-            out += ["sat", "sun"]
-        elif low[:3] in WEEKDAYS and low.isascii():
-            out.append(low[:3])
-        elif m := _RANGE.match(tok):
-            a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
-            if b < a:
-                raise InputError("weekday range runs backwards", column=column, value=text)
-            out += WEEKDAYS[a: b + 1]
-        elif all(ch in "月火水木金土日" for ch in tok):
-            out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in tok]
-        else:
-            raise InputError("unknown weekday", column=column, value=tok)
-    return sorted(set(out), key=WEEKDAYS.index)
 
 
 def parse_fee(text: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from fastapi import Response
@@ -34,11 +33,10 @@ from geo_service.importers import (
 )
 from geo_service.layers import load_vocabulary
 from geo_service.resources import (
-    WEEKDAY_JA,
-    WEEKDAYS,
     Resource,
     ResourceFields,
     check_lonlat,
+    parse_weekday,
     public_view,
     validate_resource,
 )
@@ -92,19 +90,6 @@ def to_collection(page: Page, *, staff: bool) -> AnyCollection:
                offset=page.offset)
 
 
-def parse_weekday(text: str | None) -> str | None:
-    """``mon`` or ``月`` (``月曜``) → ``mon``; raise for anything else."""
-    if not text:
-        return None
-    t = unicodedata.normalize("NFKC", text).strip().lower().replace("曜日", "").replace("曜", "")
-    if t in WEEKDAYS:
-        return t
-    for key, ja in WEEKDAY_JA.items():
-        if t == ja:
-            return key
-    raise InputError("unknown weekday (mon … sun or 月 … 日)", column="weekday", value=text)
-
-
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     """``west,south,east,north`` in degrees → a tuple; raise naming the bad part."""
     if not text:
@@ -132,7 +117,7 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
         raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
     return ResourceFilter(
         category=load_vocabulary().category_key(category) if category else None,
-        area=area or None, weekday=parse_weekday(weekday),  # type: ignore[arg-type]
+        area=area or None, weekday=parse_weekday(weekday) if weekday else None,
         fee=fee, keyword=q or None, bbox=parse_bbox(bbox),  # type: ignore[arg-type]
         needs_location=needs_location if staff else None, include_staff=staff,
         only_deleted=deleted and staff,
