@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError
+from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError, sheet_rows
 from geo_service.mesh import MESH_KEYWORDS, mesh_polygons
 from geo_service.readers import find_column, read_table, read_vector, repair_polygons
 
@@ -181,7 +181,7 @@ def _dissolve_enclaves(areas: gpd.GeoDataFrame, *, source: Path, column: str,
     clash = names_per_id[names_per_id > 1]
     if len(clash):
         area_id = clash.index[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((areas["area_id"] == area_id).to_numpy())]
+        rows = sheet_rows(np.flatnonzero((areas["area_id"] == area_id).to_numpy()))
         raise DuplicateIdError(
             f"one id is used for different areas (rows {rows[:3]}, names "
             f"{sorted(areas.loc[areas['area_id'] == area_id, 'name'].unique())[:3]})",
@@ -213,9 +213,9 @@ def area_layer_from_mapping(base: AreaLayer, mapping: str | Path, *, name: str) 
     known = set(base.areas["area_id"])
     unknown = ~keys.isin(known)
     if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        rows = np.flatnonzero(unknown.to_numpy())
         raise InputError(f"no area with this id in layer {base.name!r}", file=mapping,
-                         row=i + 1, column=key, value=keys.iloc[i])
+                         row=sheet_rows(rows), column=key, value=keys.iloc[rows[0]])
     lookup = pd.Series(table[group].astype(str).str.strip().to_numpy(), index=keys.to_numpy())
     if lookup.index.duplicated().any():
         dup = lookup.index[lookup.index.duplicated()][0]

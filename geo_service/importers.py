@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
-from geo_service._errors import InputError
+from geo_service._errors import InputError, sheet_row
 from geo_service.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
 from geo_service.readers import decode_text
@@ -527,7 +527,7 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
         raise InputError(f"no name column (one of {known})", file=table.file)
     seen: dict[str, int] = {}
     for i, cells in enumerate(table.frame.to_dict("records")):
-        number = i + 2
+        number = sheet_row(i)
         if not any(str(v).strip() for v in cells.values()):
             continue  # a blank line is not a row
         resource, problems = parse_row(number, cells, columns, ctx)

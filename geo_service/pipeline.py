@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from geo_service import settings
-from geo_service._errors import InputError
+from geo_service._errors import InputError, sheet_rows
 from geo_service.access import DistanceField
 from geo_service.boundaries import (
     AreaLayer,
@@ -157,10 +157,10 @@ def parse_car_rate(value: str | None) -> float | pd.Series | None:
         rate = pd.Series(rates, index=table[key].astype(str).to_numpy())
     bad = ~((rates >= 0) & (rates <= 1))
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        rows = np.flatnonzero(bad)
         raise InputError("a car-availability rate must be between 0 and 1", file=source,
-                         row=i + 1 if isinstance(rate, pd.Series) else None,
-                         column="car_rate", value=float(rates[i]))
+                         row=sheet_rows(rows) if isinstance(rate, pd.Series) else None,
+                         column="car_rate", value=float(rates[rows[0]]))
     return rate
 
 
