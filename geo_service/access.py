@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -201,11 +202,18 @@ class DistanceField:
         seconds = walk_c + np.minimum(s_u, s_v)
         quickest = np.where(s_u <= s_v, self.node_quickest[u], self.node_quickest[v])
         out = PointAccess(distance, seconds, nearest, quickest)
-        if np.isin(e, self.resources.edge).any():
+        if self._resource_edge[e].any():
             out = self._same_edge(points, out)
         reached = np.isfinite(out.distance_m)
         return PointAccess(out.distance_m, out.seconds, np.where(reached, out.nearest, -1),
                            np.where(reached, out.quickest, -1))
+
+    @cached_property
+    def _resource_edge(self) -> np.ndarray:
+        """Per network edge: whether a resource is attached to it."""
+        mask = np.zeros(self.net.n_edges, dtype=bool)
+        mask[self.resources.edge] = True
+        return mask
 
     def _same_edge(self, points: Attachment, at: PointAccess) -> PointAccess:
         """Improve answers of points that share an edge with a resource (direct walk)."""
