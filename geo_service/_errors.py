@@ -6,38 +6,82 @@ prints ``str(error)`` and exits with code 2 for any :class:`InputError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+#: Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row 2
+#: (the importer's and the CLI readers' messages alike).
+FIRST_DATA_ROW = 2
+#: A message lists at most this many bad rows, then says how many more there are.
+MAX_ROWS_LISTED = 20
+
+
+def sheet_row(position: int) -> int:
+    """The spreadsheet row of the data row at 0-based ``position``."""
+    return int(position) + FIRST_DATA_ROW
+
+
+def sheet_rows(positions: Iterable[int]) -> list[int]:
+    """The spreadsheet rows of 0-based data-row positions (e.g. ``np.flatnonzero(bad)``)."""
+    return [sheet_row(i) for i in positions]
+
+
+def _rows_text(row: Any) -> str:
+    if not isinstance(row, list):
+        return f"row {row}"
+    if len(row) == 1:
+        return f"row {row[0]}"
+    more = len(row) - MAX_ROWS_LISTED
+    listed = ", ".join(str(r) for r in row[:MAX_ROWS_LISTED])
+    return f"rows {listed}" + (f" and {more} more" if more > 0 else "")
+
 
 class InputError(ValueError):
-    """Invalid user input; the message names the file, row, column and value."""
+    """Invalid user input; the message names the file, row, column and value.
+
+    ``row`` is a spreadsheet row (:func:`sheet_row`) or a list of them (every bad row; the
+    message lists :data:`MAX_ROWS_LISTED` and counts the rest); ``value`` the first bad
+    value, NumPy scalars shown as plain numbers.
+    """
 
     def __init__(
         self,
         reason: str,
         *,
         file: str | Path | None = None,
-        row: Any = None,
+        row: int | list[int] | None = None,
         column: str | None = None,
         value: Any = None,
     ) -> None:
         self.reason = reason
         self.file = str(file) if file is not None else None
-        self.row = row
+        self.row = plain(row)
         self.column = column
-        self.value = value
+        self.value = value = plain(value)
         where = []
         if self.file is not None:
             where.append(self.file)
-        if row is not None:
-            where.append(f"row {row}")
+        if self.row is not None and self.row != []:
+            where.append(_rows_text(self.row))
         if column is not None:
             where.append(f"column {column!r}")
         if value is not None:
             where.append(f"value {value!r}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars (also inside tuples, lists and dicts) as Python
+    numbers, so that messages read ``1.5``, not ``np.float64(1.5)``."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    if isinstance(value, tuple | list):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 class CRSError(InputError):

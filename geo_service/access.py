@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -62,12 +63,14 @@ class PointAccess:
     """Per-point answers of a distance field.
 
     ``distance_m`` and ``seconds`` are ``inf`` where no resource can be reached;
-    ``nearest`` is the index of the nearest resource (by distance) or −1.
+    ``nearest`` is the index of the nearest resource (by distance) or −1, ``quickest`` that
+    of the resource ``seconds`` is the walk to (on slopes it may differ from ``nearest``).
     """
 
     distance_m: np.ndarray
     seconds: np.ndarray
     nearest: np.ndarray
+    quickest: np.ndarray
 
     @property
     def reachable(self) -> np.ndarray:
@@ -155,6 +158,7 @@ class DistanceField:
             self.node_distance = np.full(n, np.inf)
             self.node_nearest = np.full(n, -1, dtype=np.int64)
             self.node_seconds = np.full(n, np.inf)
+            self.node_quickest = self.node_nearest
             return
         e = resources.edge
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
@@ -169,13 +173,18 @@ class DistanceField:
             t_uv, t_vu = (t[e] for t in net.edge_seconds)
             walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
-            self.node_seconds = dijkstra(
+            secs, _, src = dijkstra(
                 _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
                                       a / length * t_uv + walk_c,
                                       (length - a) / length * t_vu + walk_c),
-                directed=True, indices=np.arange(n, n + k), min_only=True)[:n]
+                directed=True, indices=np.arange(n, n + k), min_only=True,
+                return_predecessors=True)
+            self.node_seconds = secs[:n]
+            #: per node, the resource reached quickest (−1: none)
+            self.node_quickest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
+            self.node_quickest = self.node_nearest
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""
@@ -188,20 +197,29 @@ class DistanceField:
         nearest = np.where(via_u <= via_v, self.node_nearest[u], self.node_nearest[v])
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
         walk_c = c / net.walking_speed_mps
-        seconds = walk_c + np.minimum(b / length * t_vu + self.node_seconds[u],
-                                      (length - b) / length * t_uv + self.node_seconds[v])
-        distance, seconds, nearest = self._same_edge(points, distance, seconds, nearest)
-        nearest = np.where(np.isfinite(distance), nearest, -1)
-        return PointAccess(distance, seconds, nearest)
+        s_u = b / length * t_vu + self.node_seconds[u]
+        s_v = (length - b) / length * t_uv + self.node_seconds[v]
+        seconds = walk_c + np.minimum(s_u, s_v)
+        quickest = np.where(s_u <= s_v, self.node_quickest[u], self.node_quickest[v])
+        out = PointAccess(distance, seconds, nearest, quickest)
+        if self._resource_edge[e].any():
+            out = self._same_edge(points, out)
+        reached = np.isfinite(out.distance_m)
+        return PointAccess(out.distance_m, out.seconds, np.where(reached, out.nearest, -1),
+                           np.where(reached, out.quickest, -1))
 
-    def _same_edge(self, points: Attachment, distance: np.ndarray, seconds: np.ndarray,
-                   nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @cached_property
+    def _resource_edge(self) -> np.ndarray:
+        """Per network edge: whether a resource is attached to it."""
+        mask = np.zeros(self.net.n_edges, dtype=bool)
+        mask[self.resources.edge] = True
+        return mask
+
+    def _same_edge(self, points: Attachment, at: PointAccess) -> PointAccess:
         """Improve answers of points that share an edge with a resource (direct walk)."""
         res = self.resources
         pairs = pd.DataFrame({"edge": points.edge, "point": np.arange(len(points))}).merge(
             pd.DataFrame({"edge": res.edge, "resource": np.arange(len(res))}), on="edge")
-        if pairs.empty:
-            return distance, seconds, nearest
         p, r = pairs["point"].to_numpy(), pairs["resource"].to_numpy()
         e = points.edge[p]
         length = self.net.edge_length[e]
@@ -210,15 +228,17 @@ class DistanceField:
         t_uv, t_vu = (t[e] for t in self.net.edge_seconds)
         t = ((points.connector[p] + res.connector[r]) / self.net.walking_speed_mps
              + np.where(along >= 0, along / length * t_uv, -along / length * t_vu))
-        distance, seconds, nearest = distance.copy(), seconds.copy(), nearest.copy()
+        distance, seconds = at.distance_m.copy(), at.seconds.copy()
+        nearest, quickest = at.nearest.copy(), at.quickest.copy()
         best_d = pd.Series(d).groupby(p).idxmin().to_numpy()
         bp, bd, br = p[best_d], d[best_d], r[best_d]
         better = bd < distance[bp]
         distance[bp[better]], nearest[bp[better]] = bd[better], br[better]
-        best_t = pd.Series(t).groupby(p).min()
-        tp = best_t.index.to_numpy()
-        seconds[tp] = np.minimum(seconds[tp], best_t.to_numpy())
-        return distance, seconds, nearest
+        best_t = pd.Series(t).groupby(p).idxmin().to_numpy()
+        tp, bt, tr = p[best_t], t[best_t], r[best_t]
+        better = bt < seconds[tp]
+        seconds[tp[better]], quickest[tp[better]] = bt[better], tr[better]
+        return PointAccess(distance, seconds, nearest, quickest)
 
 
 #: lon/lat ↔ metric round trips move points by ~1e-9 m; a person exactly on a band's edge

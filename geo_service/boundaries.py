@@ -29,13 +29,22 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError
-from geo_service.mesh import mesh_polygons
+from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError, sheet_rows
+from geo_service.mesh import MESH_KEYWORDS, mesh_polygons
 from geo_service.readers import find_column, read_table, read_vector, repair_polygons
 
 ID_ALIASES = ("area_id", "id", "code", "コード", "学校コード", "地区コード", "KEY_CODE", "fid")
 NAME_ALIASES = ("name", "名称", "名前", "area_name", "地区名", "校区名", "圏域名", "S_NAME")
 _KSJ = {"A27": "小学校区", "A32": "中学校区"}
+#: ASCII ids of the usual layer names (the API and the CLI accept either); a layer with
+#: another name (``--areas LABEL=FILE``) has its name as its id
+LAYER_IDS = {"小学校区": "elementary", "中学校区": "junior_high", "日常生活圏域": "daily_life_area",
+             "小地域": "small_area", **{name: key for key, (_, name) in MESH_KEYWORDS.items()}}
+
+
+def layer_id(name: str) -> str:
+    """The ASCII id of a layer called ``name`` (``250mメッシュ`` → ``mesh250``)."""
+    return LAYER_IDS.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,7 @@ def _dissolve_enclaves(areas: gpd.GeoDataFrame, *, source: Path, column: str,
     clash = names_per_id[names_per_id > 1]
     if len(clash):
         area_id = clash.index[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((areas["area_id"] == area_id).to_numpy())]
+        rows = sheet_rows(np.flatnonzero((areas["area_id"] == area_id).to_numpy()))
         raise DuplicateIdError(
             f"one id is used for different areas (rows {rows[:3]}, names "
             f"{sorted(areas.loc[areas['area_id'] == area_id, 'name'].unique())[:3]})",
@@ -214,9 +223,9 @@ def area_layer_from_mapping(base: AreaLayer, mapping: str | Path, *, name: str) 
     known = set(base.areas["area_id"])
     unknown = ~keys.isin(known)
     if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        rows = np.flatnonzero(unknown.to_numpy())
         raise InputError(f"no area with this id in layer {base.name!r}", file=mapping,
-                         row=i + 1, column=key, value=keys.iloc[i])
+                         row=sheet_rows(rows), column=key, value=keys.iloc[rows[0]])
     lookup = pd.Series(table[group].astype(str).str.strip().to_numpy(), index=keys.to_numpy())
     if lookup.index.duplicated().any():
         dup = lookup.index[lookup.index.duplicated()][0]

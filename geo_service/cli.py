@@ -27,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # a message is one line
 
 STAGE_LABELS = {
     "network": "歩行ネットワークを読み込み中 (walking network)",

@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
-from geo_service._errors import InputError
+from geo_service._errors import InputError, sheet_row
 from geo_service.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
 from geo_service.outputs import spreadsheet_safe, unquote_cell
@@ -49,6 +49,7 @@ from geo_service.resources import (
     check_lonlat,
     normalise_time,
     parse_service_area_text,
+    parse_weekdays,
     public_view,
     validate_resource,
 )
@@ -98,6 +99,14 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "staff_notes": ("職員メモ", "staff_notes"),
 }
 
+# デジタル庁 公共施設一覧's barrier-free columns: kept in ``notes`` as
+# 「バリアフリー: 車椅子可 有、授乳室 有」 (read as columns ``barrier_free:<header>``).
+BARRIER_FREE_COLUMNS: tuple[str, ...] = (
+    "バリアフリー情報", "車椅子可", "車椅子貸出", "ツエ貸出", "バリアフリートイレ",
+    "スロープ、エレベータ、エスカレータ", "点字ブロック等の移動支援", "点字や読上による支援",
+    "盲導犬・介助犬、聴導犬同伴", "字幕", "筆談対応", "優先駐車場", "オストメイト対応トイレ",
+    "授乳室", "おむつ替えコーナー", "ベビーカー貸出", "ベビーカー利用")
+
 STAFF_FIELD_LABELS: dict[str, str] = {
     "address": "住所", "location": "位置", "operator": "運営主体", "contact.tel": "電話",
     "contact.fax": "FAX", "contact.email": "メール", "contact.url": "URL",
@@ -108,7 +117,6 @@ assert set(STAFF_FIELD_LABELS) == set(SENSITIVE_FIELDS)
 
 _EXPORT_STAFF_ONLY = ("visibility", "staff_fields", "coordinator", "source", "staff_notes")
 _SPLIT = re.compile(r"[、,，・/／\s]+")
-_RANGE = re.compile(r"^([月火水木金土日])[～〜~\-－ーから]+([月火水木金土日])$")
 _HOURS = re.compile(r"(\d{1,2}[:：時]\d{0,2}分?)\s*[～〜~\-－ーから]+\s*(\d{1,2}[:：時]\d{0,2}分?)")
 
 
@@ -246,7 +254,8 @@ def map_headers(columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
         by_key.setdefault(_key(c), c)
     mapping: dict[str, str] = {}
     claimed: set[str] = set()
-    for fld, aliases in HEADER_ALIASES.items():
+    aliases_of = {**HEADER_ALIASES, **{f"barrier_free:{c}": (c,) for c in BARRIER_FREE_COLUMNS}}
+    for fld, aliases in aliases_of.items():
         for alias in aliases:
             header = by_key.get(_key(alias))
             if header is not None and header not in claimed:
@@ -257,35 +266,6 @@ def map_headers(columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
 
 
 # --------------------------------------------------------------------------- cell parsers
-
-
-def parse_weekdays(text: str, *, column: str = "weekdays") -> list[str]:
-    """「月・水・金」「月～金」「平日」「毎日」「月火水」「mon,wed」 → weekday keys."""
-    t = unicodedata.normalize("NFKC", text).strip()
-    if not t:
-        return []
-    t = t.replace("曜日", "").replace("曜", "").replace("祝日", "").replace("祝", "")
-    out: list[str] = []
-    for tok in (p for p in _SPLIT.split(t) if p):
-        low = tok.lower()
-        if tok in ("毎日", "全日", "年中無休", "無休"):
-            out += WEEKDAYS
-        elif tok == "平日":
-            out += WEEKDAYS[:5]
-        elif tok in ("土日", "週末"):
-            out += ["sat", "sun"]
-        elif low[:3] in WEEKDAYS and low.isascii():
-            out.append(low[:3])
-        elif m := _RANGE.match(tok):
-            a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
-            if b < a:
-                raise InputError("weekday range runs backwards", column=column, value=text)
-            out += WEEKDAYS[a: b + 1]
-        elif all(ch in "月火水木金土日" for ch in tok):
-            out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in tok]
-        else:
-            raise InputError("unknown weekday", column=column, value=tok)
-    return sorted(set(out), key=WEEKDAYS.index)
 
 
 def parse_fee(text: str) -> dict[str, Any]:
@@ -515,7 +495,7 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
         "how_to_apply": row.get("how_to_apply") or None,
         "contact": {k: row.get(k) or None for k in ("tel", "fax", "email", "url")},
         "payment_methods": [p for p in _SPLIT.split(row.get("payment_methods")) if p],
-        "notes": row.get("notes") or None,
+        "notes": _notes(row),
         "visibility": row.parse("visibility", _visibility, "public"),
         "staff_fields": row.parse("staff_fields", _staff_fields, []),
         "last_verified": row.parse("last_verified", parse_date),
@@ -550,6 +530,13 @@ def _field_of(loc: str) -> str:
     return {"location": "lat"}.get(head, head)
 
 
+def _notes(row: _Row) -> str | None:
+    """備考, and the barrier-free columns' values (「バリアフリー: 車椅子可 有、…」)."""
+    facts = [f"{c} {v}" for c in BARRIER_FREE_COLUMNS if (v := row.get(f"barrier_free:{c}"))]
+    parts = [row.get("notes"), "バリアフリー: " + "、".join(facts) if facts else ""]
+    return "\n".join(p for p in parts if p) or None
+
+
 def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> ImportReport:
     """Validate every row of a table; the report holds the valid resources and problems."""
     ctx = ctx or ImportContext()
@@ -558,9 +545,14 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
     if "name" not in columns:
         known = "、".join(HEADER_ALIASES["name"])
         raise InputError(f"no name column (one of {known})", file=table.file)
+    if "category" not in columns and not ctx.default_category:
+        known = "、".join(HEADER_ALIASES["category"])
+        raise InputError(f"no category column (one of {known}): give the category of every "
+                         "row, e.g. with --category 公共施設 (the API: default_category)",
+                         file=table.file)
     seen: dict[str, int] = {}
     for i, cells in enumerate(table.frame.to_dict("records")):
-        number = i + 2
+        number = sheet_row(i)
         if not any(str(v).strip() for v in cells.values()):
             continue  # a blank line is not a row
         resource, problems = parse_row(number, cells, columns, ctx)
@@ -631,6 +623,7 @@ _COLUMN_FIELDS: dict[str, tuple[str, ...]] = {
     "tel": ("contact.tel",), "fax": ("contact.fax",), "email": ("contact.email",),
     "url": ("contact.url",),
     "service_area_geojson": ("service_area",),
+    **{f"barrier_free:{c}": ("notes",) for c in BARRIER_FREE_COLUMNS},
     **{c: ("schedule",) for c in ("weekdays", "closed_days", "start", "end", "hours",
                                   "frequency", "schedule_note", "stops")},
 }

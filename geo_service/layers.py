@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from geo_service import settings
-from geo_service._errors import InputError, UnknownCategoryError
+from geo_service._errors import InputError, UnknownCategoryError, sheet_rows
 
 CategoryKind = Literal["place", "service", "mobile"]
 
@@ -146,17 +146,17 @@ class ResourceLayer:
         Raises
         ------
         UnknownCategoryError
-            Naming the file, the first offending row (1-based data row), column and value.
+            Naming the file, every offending row (spreadsheet rows), column and value.
         """
         folded = values.astype("string").map(lambda s: _fold(s) if isinstance(s, str) else s)
         mapped = folded.map(self._lookup)
         bad = mapped.isna()
         if bad.any():
-            pos = int(bad.to_numpy().nonzero()[0][0])
+            rows = bad.to_numpy().nonzero()[0]
             known = ", ".join(f"{c.id} ({c.label})" for c in self.categories)
             raise UnknownCategoryError(
-                f"unknown category ({int(bad.sum())} rows); known categories: {known}",
-                file=source, row=pos + 1, column=column, value=values.iloc[pos])
+                f"unknown category; known categories: {known}", file=source,
+                row=sheet_rows(rows), column=column, value=values.iloc[rows[0]])
         return mapped.astype(str)
 
 

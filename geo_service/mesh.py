@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_service._errors import InputError
+from geo_service._errors import InputError, sheet_rows
 
 CODE_PATTERN = r"\d{8}|\d{9}|\d{10}|\d{11}"
+#: the ``--areas`` keywords of mesh layers: jismesh level and the layer's name
+MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
+                 "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
 
 
 def _pad(values: np.ndarray) -> np.ndarray:
@@ -47,9 +50,9 @@ def mesh_polygons(codes: pd.Series, *, source: str | Path,
     codes = codes.astype(str).str.strip()
     valid = codes.str.fullmatch(CODE_PATTERN)
     if not valid.all():
-        i = int(np.flatnonzero(~valid.to_numpy())[0])
+        rows = np.flatnonzero(~valid.to_numpy())
         raise InputError("not a JIS X 0410 mesh code of 8–11 digits", file=source,
-                         row=i + 1, column=column, value=codes.iloc[i])
+                         row=sheet_rows(rows), column=column, value=codes.iloc[rows[0]])
     n = len(codes)
     values = _pad(codes.astype(np.int64).to_numpy())
     try:

@@ -30,6 +30,7 @@ count; motorways, ``foot=no``, private access and areas do not.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -505,8 +506,8 @@ def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
     """
     import osmnx as ox
 
-    _configure_osmnx_cache()
-    graph = ox.graph_from_place(query, network_type="walk", simplify=True, retain_all=True)
+    graph = _download(lambda: ox.graph_from_place(query, network_type="walk", simplify=True,
+                                                  retain_all=True), "place", str(query))
     return network_from_osmnx_graph(graph, source=f"osm:{query}")
 
 
@@ -514,9 +515,10 @@ def network_from_bbox(west: float, south: float, east: float, north: float) -> W
     """Download the walking network inside a lon/lat bounding box (cached)."""
     import osmnx as ox
 
-    _configure_osmnx_cache()
-    graph = ox.graph_from_bbox((west, south, east, north), network_type="walk",
-                               simplify=True, retain_all=True)
+    graph = _download(lambda: ox.graph_from_bbox((west, south, east, north),
+                                                 network_type="walk", simplify=True,
+                                                 retain_all=True),
+                      "bbox", f"{west},{south},{east},{north}")
     return network_from_osmnx_graph(graph, source=f"osm:bbox {west},{south},{east},{north}")
 
 
@@ -569,11 +571,33 @@ def _osmnx_undirected(graph: nx.MultiDiGraph) -> nx.MultiGraph:
     return ox.convert.to_undirected(graph)
 
 
-def _configure_osmnx_cache() -> None:
+#: seconds osmnx waits for an answer from Nominatim or Overpass (its default is 180)
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def _download(fetch: Callable[[], nx.MultiDiGraph], option: str,
+              value: str) -> nx.MultiDiGraph:
+    """``fetch()`` through osmnx (cached, short timeout, no 60 s wait when Overpass's status
+    cannot be read); no internet or no answer is an :class:`InputError` in one line."""
     import osmnx as ox
+    import requests
+    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
     ox.settings.use_cache = True
     ox.settings.cache_folder = str(settings.cache_dir())
+    ox.settings.requests_timeout = DOWNLOAD_TIMEOUT_S
+    ox.settings.overpass_rate_limit = False
+    try:
+        return fetch()
+    except (requests.RequestException, OSError, ResponseStatusCodeError) as exc:
+        raise InputError(
+            f"cannot download the walking network ({type(exc).__name__}): no internet "
+            f"connection, or OpenStreetMap's servers did not answer within "
+            f"{DOWNLOAD_TIMEOUT_S} s; give --network FILE (an OSM extract) instead",
+            column=f"--{option}", value=value) from None
+    except InsufficientResponseError as exc:
+        raise InputError(f"OpenStreetMap has nothing for it: {exc}", column=f"--{option}",
+                         value=value) from None
 
 
 def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,

@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from geo_service import settings
-from geo_service._errors import InputError
+from geo_service._errors import InputError, sheet_rows
 from geo_service.access import DistanceField
 from geo_service.boundaries import (
     AreaLayer,
@@ -35,7 +35,7 @@ from geo_service.difficulty import area_indicators, point_indicators
 from geo_service.layer_points import counted, read_stores, stores_from_osm
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.maps import difficulty_map
-from geo_service.mesh import mesh_codes_for
+from geo_service.mesh import MESH_KEYWORDS, mesh_codes_for
 from geo_service.network import (
     WalkNetwork,
     load_walk_network,
@@ -54,8 +54,6 @@ from geo_service.population import load_population
 from geo_service.readers import check_lon_lat, find_column, read_table, read_vector, to_number
 from geo_service.region import Region
 
-MESH_KEYWORDS = {"mesh1km": (3, "1kmメッシュ"), "mesh500": (4, "500mメッシュ"),
-                 "mesh250": (5, "250mメッシュ"), "mesh125": (6, "125mメッシュ")}
 ProgressHook = Callable[[str], None]
 
 
@@ -159,10 +157,10 @@ def parse_car_rate(value: str | None) -> float | pd.Series | None:
         rate = pd.Series(rates, index=table[key].astype(str).to_numpy())
     bad = ~((rates >= 0) & (rates <= 1))
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        rows = np.flatnonzero(bad)
         raise InputError("a car-availability rate must be between 0 and 1", file=source,
-                         row=i + 1 if isinstance(rate, pd.Series) else None,
-                         column="car_rate", value=float(rates[i]))
+                         row=sheet_rows(rows) if isinstance(rate, pd.Series) else None,
+                         column="car_rate", value=float(rates[rows[0]]))
     return rate
 
 

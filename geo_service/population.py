@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 
 from geo_service import settings
-from geo_service._errors import InputError, PopulationError
+from geo_service._errors import InputError, PopulationError, sheet_rows
 from geo_service.mesh import CODE_PATTERN, mesh_polygons
 from geo_service.network import WalkNetwork
 from geo_service.readers import (
@@ -78,15 +78,16 @@ def read_counts(df: pd.DataFrame, *, source: str | Path) -> pd.DataFrame:
                     else np.full(len(df), np.nan))
         missing = np.isnan(out[key].to_numpy()) & (column is not None)
         if key == "pop_65plus" and missing.any():
-            i = int(np.flatnonzero(missing)[0])
-            raise PopulationError("missing count", file=source, row=i + 1, column=column)
+            raise PopulationError("missing count", file=source,
+                                  row=sheet_rows(np.flatnonzero(missing)), column=column)
     if found["pop_total"] is None:
         out["pop_total"] = out["pop_65plus"]
     over = out["pop_65plus"].to_numpy() > out["pop_total"].to_numpy() + 1e-9
     if over.any():
-        i = int(np.flatnonzero(over)[0])
-        raise PopulationError("more people aged 65+ than in total", file=source, row=i + 1,
-                              column=found["pop_65plus"], value=out["pop_65plus"].iloc[i])
+        rows = np.flatnonzero(over)
+        raise PopulationError("more people aged 65+ than in total", file=source,
+                              row=sheet_rows(rows), column=found["pop_65plus"],
+                              value=out["pop_65plus"].iloc[rows[0]])
     return out
 
 

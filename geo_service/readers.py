@@ -29,6 +29,8 @@ from geo_service._errors import (
     EncodingError,
     InputError,
     SwappedCoordinatesError,
+    sheet_row,
+    sheet_rows,
 )
 from geo_service.crs import check_geographic_bounds, require_crs
 
@@ -108,20 +110,20 @@ def _fold(name: str) -> str:
 
 
 def to_number(df: pd.DataFrame, column: str, *, source: str | Path,
-              allow_negative: bool = False, row_offset: int = 1) -> np.ndarray:
-    """Parse a column as float; raise on text or negatives, naming the first bad row."""
+              allow_negative: bool = False) -> np.ndarray:
+    """Parse a column as float; raise on text or negatives, naming every bad row."""
     raw = df[column]
     values = pd.to_numeric(raw.astype("string").str.replace(",", "", regex=False),
                            errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(values) & raw.notna().to_numpy()
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"not a number ({int(bad.sum())} rows)", file=source,
-                         row=i + row_offset, column=column, value=raw.iloc[i])
+        rows = np.flatnonzero(bad)
+        raise InputError("not a number", file=source, row=sheet_rows(rows), column=column,
+                         value=raw.iloc[rows[0]])
     if not allow_negative and (values < 0).any():
-        i = int(np.flatnonzero(values < 0)[0])
-        raise InputError("negative value", file=source, row=i + row_offset, column=column,
-                         value=raw.iloc[i])
+        rows = np.flatnonzero(values < 0)
+        raise InputError("negative value", file=source, row=sheet_rows(rows), column=column,
+                         value=raw.iloc[rows[0]])
     return values
 
 
@@ -144,9 +146,9 @@ def points_from_table(df: pd.DataFrame, source: str | Path) -> gpd.GeoDataFrame:
     lat = to_number(df, lat_col, source=source, allow_negative=True)
     missing = np.isnan(lon) | np.isnan(lat)
     if missing.any():
-        i = int(np.flatnonzero(missing)[0])
-        raise InputError("missing coordinate", file=source, row=i + 1,
-                         column=lat_col if np.isnan(lat[i]) else lon_col)
+        rows = np.flatnonzero(missing)
+        raise InputError("missing coordinate", file=source, row=sheet_rows(rows),
+                         column=lat_col if np.isnan(lat[rows[0]]) else lon_col)
     check_lon_lat(lon, lat, source=source, lon_col=lon_col, lat_col=lat_col)
     return gpd.GeoDataFrame(df.drop(columns=[lon_col, lat_col]),
                             geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
@@ -162,16 +164,17 @@ def check_lon_lat(lon: np.ndarray, lat: np.ndarray, *, source: str | Path,
             raise SwappedCoordinatesError(
                 f"latitude {lat[i]} is impossible but fits as a longitude (and longitude "
                 f"{lon[i]} as a latitude): the {lat_col!r} and {lon_col!r} columns look "
-                "swapped", file=source, row=i + 1, column=lat_col, value=lat[i])
+                "swapped", file=source, row=sheet_row(i), column=lat_col, value=lat[i])
         raise CRSError("coordinates outside ±180/±90: not longitude/latitude degrees",
-                       file=source, row=i + 1, column=lat_col, value=(lon[i], lat[i]))
+                       file=source, row=sheet_rows(np.flatnonzero(out)), column=lat_col,
+                       value=(lon[i], lat[i]))
     swapped_japan = (lat >= 122) & (lat <= 154) & (lon >= 20) & (lon <= 46)
     if len(lat) and swapped_japan.mean() > 0.5:
         i = int(np.flatnonzero(swapped_japan)[0])
         raise SwappedCoordinatesError(
             f"the {lat_col!r} column holds values like {lat[i]} (a longitude in Japan) and "
             f"{lon_col!r} values like {lon[i]}: latitude and longitude look swapped",
-            file=source, row=i + 1, column=lat_col, value=lat[i])
+            file=source, row=sheet_row(i), column=lat_col, value=lat[i])
 
 
 def read_vector(path: str | Path) -> gpd.GeoDataFrame:
@@ -216,23 +219,22 @@ def repair_polygons(gdf: gpd.GeoDataFrame, source: str | Path) -> tuple[gpd.GeoD
     geoms = gdf.geometry.to_numpy()
     empty = shapely.is_empty(geoms) | pd.isna(geoms)
     if empty.any():
-        i = int(np.flatnonzero(empty)[0])
-        raise InputError(f"{int(empty.sum())} rows have an empty geometry", file=source,
-                         row=i + 1, column="geometry")
+        raise InputError("empty geometry", file=source,
+                         row=sheet_rows(np.flatnonzero(empty)), column="geometry")
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         fixed = shapely.make_valid(geoms[invalid])
         fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
         geoms = geoms.copy()
         geoms[invalid] = fixed
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(invalid)[:10])
+        rows = ", ".join(str(r) for r in sheet_rows(np.flatnonzero(invalid)[:10]))
         notes.append(f"{source}: repaired {int(invalid.sum())} invalid polygons with "
                      f"make_valid (rows {rows}{' …' if invalid.sum() > 10 else ''})")
         gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
     not_poly = ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])
     if not_poly.any():
         i = int(np.flatnonzero(not_poly.to_numpy())[0])
-        raise InputError("area layers must hold polygons", file=source, row=i + 1,
+        raise InputError("area layers must hold polygons", file=source, row=sheet_row(i),
                          column="geometry", value=gdf.geom_type.iloc[i])
     return gdf, notes
 
@@ -249,6 +251,6 @@ def check_unique(values: pd.Series, *, source: str | Path, column: str) -> None:
     dup = values.duplicated(keep=False) & values.notna()
     if dup.any():
         first = values[dup].iloc[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((values == first).to_numpy())[:2]]
+        rows = sheet_rows(np.flatnonzero((values == first).to_numpy())[:2])
         raise DuplicateIdError(f"id appears more than once (rows {rows[0]} and {rows[1]})",
                                file=source, row=rows[1], column=column, value=first)

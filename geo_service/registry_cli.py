@@ -172,7 +172,8 @@ def users_add(
 
 def coverage(
     layer: Annotated[str, typer.Option(
-        "--layer", help="Area layer of the region (小学校区, 中学校区, 日常生活圏域 …).")],
+        "--layer", help="Area layer of the region (小学校区, 中学校区, 日常生活圏域 … or "
+        "its id: elementary, junior_high, mesh250 …).")],
     region: Annotated[Path | None, typer.Option(
         "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
         "demo region).")] = None,
@@ -202,6 +203,7 @@ def coverage(
                              threshold_m=threshold or settings.threshold_m,
                              area_layer=settings.area_layer)
     try:
+        layer = walking.area_layer(layer).name  # a name or its id (elementary, mesh250 …)
         rows = walking.area_coverage(layer, staff=staff)
     except LookupError as exc:
         err_console.print(f"[bold red]入力エラー (input error):[/] {exc.args[0]}")

@@ -112,6 +112,49 @@ class _Checked(BaseModel):
         return v
 
 
+_DAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_SPLIT = re.compile(r"[、,，・/／\s]+")
+_DAY_RANGE = re.compile(r"^([月火水木金土日])[～〜~\-－ーから]+([月火水木金土日])$")
+
+
+def parse_weekday(text: str, *, column: str = "weekday") -> Weekday:
+    """One weekday, written any usual way → its key: ``水``, ``水曜``, ``水曜日``, ``wed``,
+    ``Wed``, ``Wednesday`` (full-width too) → ``wed``. The one parser of single weekdays
+    (API filters, schedule and stop bodies, import cells via :func:`parse_weekdays`)."""
+    t = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    t = t.removesuffix("曜日").removesuffix("曜")
+    for key, ja, en in zip(WEEKDAYS, "月火水木金土日", _DAYS_EN, strict=True):
+        if t in (key, ja, en) or (t.isascii() and len(t) >= 3 and en.startswith(t)):
+            return key
+    raise InputError("unknown weekday (月 … 日, 月曜, 月曜日, mon … sun, monday …)",
+                     column=column, value=text)
+
+
+def parse_weekdays(text: str, *, column: str = "weekdays") -> list[Weekday]:
+    """Weekdays in a cell: 「月・水・金」「月～金」「平日」「毎日」「月火水」「mon,wed」
+    「水曜日」 → weekday keys in week order (single days by :func:`parse_weekday`)."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    t = t.replace("曜日", "").replace("曜", "").replace("祝日", "").replace("祝", "")
+    out: list[Weekday] = []
+    for day in (p for p in _DAY_SPLIT.split(t) if p):
+        if day in ("毎日", "全日", "年中無休", "無休"):
+            out += WEEKDAYS
+        elif day == "平日":
+            out += WEEKDAYS[:5]
+        elif day in ("土日", "週末"):
+            out += ["sat", "sun"]
+        elif m := _DAY_RANGE.match(day):
+            a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
+            if b < a:
+                raise InputError("weekday range runs backwards", column=column, value=text)
+            out += WEEKDAYS[a: b + 1]
+        elif len(day) > 1 and all(ch in "月火水木金土日" for ch in day):
+            out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in day]
+        else:
+            out.append(parse_weekday(day, column=column))
+    return sorted(set(out), key=WEEKDAYS.index)
+
+
 def normalise_time(value: str, *, column: str = "time") -> str:
     """Return ``HH:MM`` for a clock time such as ``9:00`` or ``９：００``; 24:00 is allowed."""
     text = unicodedata.normalize("NFKC", str(value)).strip().replace("時", ":").rstrip("分")
@@ -174,8 +217,13 @@ class Stop(_Checked):
     name: str | None = Field(default=None, max_length=200)
     lon: float
     lat: float
-    weekday: Weekday
+    weekday: Weekday = Field(description="mon … sun (月, 水曜, wed, Wednesday … accepted)")
     time: str = Field(description="arrival time HH:MM")
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _weekday(cls, v: Any) -> Any:
+        return parse_weekday(v) if isinstance(v, str) else v
     minutes: int | None = Field(default=None, ge=0, le=24 * 60, description="stay in minutes")
 
     @field_validator("time")
@@ -205,6 +253,14 @@ class Schedule(_Checked):
     @classmethod
     def _times(cls, v: str | None, info: Any) -> str | None:
         return None if v in (None, "") else normalise_time(v, column=info.field_name)
+
+    @field_validator("weekdays", mode="before")
+    @classmethod
+    def _parse_weekdays(cls, v: Any) -> Any:
+        if isinstance(v, str):  # 「月・水・金」, 「平日」 … as in an import cell
+            return parse_weekdays(v)
+        return [parse_weekday(d, column="weekdays") if isinstance(d, str) else d
+                for d in v] if isinstance(v, list) else v
 
     @field_validator("weekdays")
     @classmethod

@@ -17,6 +17,9 @@ key … — are in :mod:`geo_service.config`.)
   extract's edge. A point whose nearest edge lies on a fragment is attached instead to the
   nearest edge of the main network when one lies within ``fragment_snap_m``; farther away
   (a real island, a hamlet whose only path is broken) it stays, and is reported unreachable.
+- ``nearest_search_m`` (2000): how far ``/reach`` looks for the nearest resource of a
+  category that has none within the walking threshold (a 2 km walk, about 30 minutes at
+  1.1 m/s); farther ones are not named.
 - ``demand_spacing_m`` (50): spacing of residential demand points placed along the
   walkable streets inside a population polygon.
 - ``exchange_crs`` ("EPSG:4326"): CRS of every file geo-service writes (RFC 7946 GeoJSON).
@@ -44,6 +47,7 @@ walking_speed_mps: float = 1.0
 max_snap_m: float = 1000.0
 fragment_max_nodes: int = 20
 fragment_snap_m: float = 100.0
+nearest_search_m: float = 2000.0
 demand_spacing_m: float = 50.0
 exchange_crs: str = "EPSG:4326"
 

@@ -16,7 +16,8 @@ Per request:
   targets are edge-projected at both ends, as the engine does);
 - ``reach``: services whose service area covers the point (a spatial index of the
   registry's service areas, with walking-time areas checked on the network) and, per
-  category, the nearest resource within the walking threshold (searches from the point);
+  category, the resources within the walking threshold and the nearest one, even beyond
+  it up to a bounded search limit (searches from the point);
 - ``resource_reach``: the service area, or walking isochrones around a place, or the union
   of the catchments of a mobile-sales route's stops, with the people 65+ inside.
 """
@@ -45,7 +46,7 @@ from geo_service.access import (
     attach_points,
     isochrone_polygon,
 )
-from geo_service.boundaries import AreaLayer
+from geo_service.boundaries import AreaLayer, layer_id
 from geo_service.coverage import area_coverage, population_within
 from geo_service.cutoff_dijkstra import warm_up
 from geo_service.layer_points import counted
@@ -252,11 +253,12 @@ class WalkingService:
         return ids, citywide, tree, which
 
     def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
-        """The distance field to the nearest located resource of ``category`` (cached)."""
+        """The distance field to the nearest located resource of ``category``, and the
+        positions in :meth:`located` of the points it was made from (cached)."""
         def make() -> tuple[DistanceField, np.ndarray]:
             loc = self.located(staff=staff)
             pick = np.flatnonzero(loc.categories == category)
-            return DistanceField(self.net, loc.attachment.take(pick)), loc.resource_ids[pick]
+            return DistanceField(self.net, loc.attachment.take(pick)), pick
 
         return self.cached(("field", category, staff), make)
 
@@ -297,11 +299,13 @@ class WalkingService:
         """What serves a point: services whose area covers it, and walkable resources.
 
         Cut-off searches from the point answer both the walking-time service areas and,
-        per category, the resources within the walking threshold (count and nearest;
-        minutes are None where steep ground makes the walk longer than twice the flat time,
-        i.e. a path that climbs 20 % on average): one by distance up to the threshold, one
-        by time that stops once the walking-time services and those nearest resources are
-        reached.
+        per category, the resources within the walking threshold (count) and the nearest
+        one, also beyond the threshold up to :attr:`search_limit_m` (``within_threshold``
+        says which; minutes are None where steep ground makes the walk longer than twice
+        the flat time, i.e. a path that climbs 20 % on average): one search by distance up
+        to the threshold, the categories' distance fields for those with nothing within it
+        (:meth:`_nearest_beyond`), and one search by time that stops once the walking-time
+        services and those nearest resources are reached.
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
@@ -309,7 +313,6 @@ class WalkingService:
                       if i in loc.resources]
         walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
         walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
-        threshold_s = self.threshold_m / self.net.walking_speed_mps * 2
         xy = np.array([self.net.from_geographic.transform(r.lon, r.lat)
                        for r in walk]).reshape(-1, 2)
         walk_att = attach_points(self.net, xy, max_snap_m=math.inf)
@@ -317,25 +320,60 @@ class WalkingService:
         near = loc.index.near(search, self.threshold_m)
         d = np.full(len(loc.attachment), np.inf)
         d[near] = search.metres(loc.attachment.take(near), self.threshold_m)
-        nearest = self._nearest_per_category(loc, d)
-        picked = np.array([i for i in nearest.values() if i is not None], dtype=np.int64)
+        nearest = self._nearest_per_category(loc, d, self.threshold_m)
+        seconds: dict[int, float] = {}
+        for cat in [c for c, i in nearest.items() if i is None]:
+            nearest[cat] = self._nearest_beyond(cat, origin, d, seconds, staff=staff)
+        picked = np.array([i for i in nearest.values()
+                           if i is not None and i not in seconds], dtype=np.int64)
         s = search.seconds(Attachment.concat([walk_att, loc.attachment.take(picked)]),
-                           max(threshold_s, walk_s))
+                           max(self._slow_s(float(max(d[picked], default=0.0))), walk_s))
         ok_walk = {r.id for r, si in zip(walk, s[:len(walk)], strict=True)
                    if si <= (r.service_area.minutes or 0) * 60}
         services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]
         if not staff:
             services = [r for r in services if is_public(r) and not _reveals_location(r)]
-        seconds = dict(zip(picked.tolist(), s[len(walk):].tolist(), strict=True))
+        seconds.update(zip(picked.tolist(), s[len(walk):].tolist(), strict=True))
         return services, self._walkable(loc, d, nearest, seconds)
 
-    def _nearest_per_category(self, loc: Located, d: np.ndarray) -> dict[str, int | None]:
-        """Per category present (vocabulary order): the located point nearest the origin
-        within the threshold, or None."""
-        within = np.flatnonzero(d <= self.threshold_m)
+    @property
+    def search_limit_m(self) -> float:
+        """How far :meth:`reach` names a category's nearest resource (m): the larger of
+        the threshold and :data:`geo_service.settings.nearest_search_m`."""
+        return max(self.threshold_m, settings.nearest_search_m)
+
+    def _slow_s(self, metres: float) -> float:
+        """Twice the flat walking time of ``metres`` (at least of the threshold): a walk
+        slower than that (a path climbing 20 % on average) gets no minutes."""
+        return 2 * max(self.threshold_m, metres) / self.net.walking_speed_mps
+
+    def _nearest_beyond(self, category: str, origin: Attachment, d: np.ndarray,
+                        seconds: dict[int, float], *, staff: bool) -> int | None:
+        """The located point of ``category`` nearest the origin when none lies within the
+        threshold, from the category's distance field (O(1) once it is made), or None
+        beyond :attr:`search_limit_m`. Its metres go into ``d``; its seconds into
+        ``seconds`` when the field's quickest walk is the walk to it (otherwise a search
+        by time finds them)."""
+        field, pick = self.category_field(category, staff=staff)
+        at = field.at(origin)
+        if not at.distance_m[0] <= self.search_limit_m:
+            return None
+        best = int(pick[at.nearest[0]])
+        d[best] = at.distance_m[0]
+        if at.quickest[0] == at.nearest[0]:
+            seconds[best] = float(at.seconds[0])
+        return best
+
+    @staticmethod
+    def _nearest_per_category(loc: Located, d: np.ndarray, limit_m: float,
+                              only: set[str] | None = None) -> dict[str, int | None]:
+        """Per category present (vocabulary order; or those of ``only``): the located point
+        nearest the origin within ``limit_m``, or None."""
+        within = np.flatnonzero(d <= limit_m)
         within_cats = loc.categories[within]
         out: dict[str, int | None] = {}
-        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
+        for cat in (c for c in load_vocabulary().by_id
+                    if c in loc.present and (only is None or c in only)):
             pick = within[within_cats == cat]
             out[cat] = int(pick[np.argmin(d[pick])]) if len(pick) else None
         return out
@@ -348,15 +386,15 @@ class WalkingService:
         out = []
         for cat, best in nearest.items():
             pick = within[within_cats == cat]
-            walk_s = seconds[best] if best is not None else math.inf
-            out.append({
-                "category": cat, "category_label": vocab.by_id[cat].label,
-                "count": len(set(loc.resource_ids[pick])),
-                "nearest": loc.resources[loc.resource_ids[best]] if best is not None else None,
-                "distance_m": float(d[best]) if best is not None else None,
-                "minutes": walk_s / 60 if math.isfinite(walk_s) else None,
-                "within_threshold": best is not None,
-            })
+            row = {"category": cat, "category_label": vocab.by_id[cat].label,
+                   "count": len(set(loc.resource_ids[pick])), "nearest": None,
+                   "distance_m": None, "minutes": None, "within_threshold": False}
+            if best is not None:
+                metres, walk_s = float(d[best]), seconds[best]
+                row.update(nearest=loc.resources[loc.resource_ids[best]], distance_m=metres,
+                           minutes=walk_s / 60 if walk_s <= self._slow_s(metres) else None,
+                           within_threshold=metres <= self.threshold_m)
+            out.append(row)
         return out
 
     # ------------------------------------------------------------------ reach of a resource
@@ -398,8 +436,10 @@ class WalkingService:
         loc = self.located(staff=staff)
         pick = np.flatnonzero(loc.resource_ids == resource.id)
         if len(pick) == 0:
-            raise InputError("the resource has no location to walk from", column="location",
-                             value=resource.id)
+            located = view["lon"] is not None or len(view["schedule"]["stops"])
+            raise InputError("the resource lies outside the region" if located
+                             else "the resource has no location to walk from",
+                             column="location", value=resource.id)
         field = DistanceField(self.net, loc.attachment.take(pick))
         secs = field.at(self.region.demand_attachment).seconds
         kind = "stops" if len(view["schedule"]["stops"]) else "isochrones"
@@ -418,10 +458,19 @@ class WalkingService:
     # ------------------------------------------------------------------ areas
 
     def area_layer(self, name: str) -> AreaLayer:
-        """The region's area layer called ``name``; 404-type error when absent."""
-        if name not in self.layers:
-            raise LookupError(f"no area layer {name!r}; layers: {', '.join(self.layers)}")
-        return self.layers[name]
+        """The region's area layer called ``name`` or with that id (:func:`layer_id`:
+        ``elementary`` for 小学校区, ``mesh250`` …); 404-type error when absent."""
+        by_id = {layer_id(k): v for k, v in self.layers.items()}
+        layer = self.layers.get(name) or by_id.get(name)
+        if layer is None:
+            known = ", ".join(f"{k} ({layer_id(k)})" for k in self.layers)
+            raise LookupError(f"no area layer {name!r}; layers: {known}")
+        return layer
+
+    def area_layers(self) -> list[dict[str, Any]]:
+        """The region's area layers: name, ASCII id and number of areas."""
+        return [{"name": k, "id": layer_id(k), "areas": len(v.areas)}
+                for k, v in self.layers.items()]
 
     def _demand_area(self, layer: AreaLayer) -> np.ndarray:
         def make() -> np.ndarray:
@@ -486,7 +535,7 @@ class WalkingService:
                                                threshold_m=self.threshold_m).to_crs(4326)
             return table, source, len(stores)
 
-        return self.cached(("difficulty", layer_name), make)
+        return self.cached(("difficulty", layer.name), make)
 
     def _food_stores(self) -> tuple[str, Any, DistanceField]:
         import geopandas as gpd

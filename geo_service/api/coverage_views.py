@@ -13,6 +13,7 @@ from geo_service.api.features import feature_cache, splice
 from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
+    AreaLayerInfo,
     AreaProperties,
     BandFeature,
     BandProperties,
@@ -20,6 +21,8 @@ from geo_service.api.schemas import (
     CategoryReach,
     IndicatorCollection,
     NearbyCollection,
+    NearbyPublic,
+    NearbyStaff,
     PointGeometry,
     ReachCollection,
     ResourcePublic,
@@ -31,7 +34,7 @@ from geo_service.layers import load_vocabulary
 from geo_service.store import NotFoundError
 from geo_service.walking import WalkingService
 
-AnyNearby = NearbyCollection[ResourceStaff] | NearbyCollection[ResourcePublic]
+AnyNearby = NearbyCollection[NearbyStaff] | NearbyCollection[NearbyPublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
 
 
@@ -45,16 +48,18 @@ def _categories(category: str | None) -> list[str] | None:
 def nearby(walking: WalkingService, lat: float, lon: float, *, category: str | None,
            minutes: float, staff: bool) -> bytes:
     """Resources reachable on foot from (lat, lon) within ``minutes``, nearest first:
-    a ``NearbyCollection`` of the viewer's role, as JSON."""
+    a ``NearbyCollection`` of the viewer's role, as JSON, each feature's properties
+    ending with ``walk_distance_m`` and ``walk_minutes``."""
     results = walking.nearby(lon, lat, minutes=minutes, staff=staff,
                             categories=_categories(category))
     numbers = to_json([x for w in results
                        for x in (round(w.distance_m, 1), round(w.minutes, 2))])[1:-1].split(b",")
     cache = feature_cache(walking.store)
-    features = [cache.feature_json(w.resource, staff=staff)[:-1]
-                + b',"walk":{"distance_m":' + numbers[2 * k] + b',"minutes":'
+    # a Feature's JSON ends with its properties: "}}" closes them and the Feature
+    features = [cache.feature_json(w.resource, staff=staff)[:-2]
+                + b',"walk_distance_m":' + numbers[2 * k] + b',"walk_minutes":'
                 + numbers[2 * k + 1] + b"}}" for k, w in enumerate(results)]
-    cls = NearbyCollection[ResourceStaff] if staff else NearbyCollection[ResourcePublic]
+    cls = NearbyCollection[NearbyStaff] if staff else NearbyCollection[NearbyPublic]
     return splice(cls(origin=PointGeometry(coordinates=(lon, lat)), minutes=minutes,
                       features=[]), features)
 
@@ -67,7 +72,8 @@ def reach(walking: WalkingService, lat: float, lon: float, *, staff: bool) -> by
     services = [cache.feature_json(r, staff=staff) for r in serving]
     cls = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
     return splice(cls(origin=PointGeometry(coordinates=(lon, lat)),
-                      threshold_m=walking.threshold_m, features=[],
+                      threshold_m=walking.threshold_m,
+                      search_limit_m=walking.search_limit_m, features=[],
                       walkable=category_rows(walkable)), services)
 
 
@@ -107,10 +113,16 @@ def _area_feature(a: dict) -> AreaFeature:
                                        for k, v in a["categories"].items()}))
 
 
+def area_layers(walking: WalkingService) -> list[AreaLayerInfo]:
+    """The region's area layers, with their ASCII ids and numbers of areas."""
+    return [AreaLayerInfo(**x) for x in walking.area_layers()]
+
+
 def areas(walking: WalkingService, layer: str, *, staff: bool) -> AreaCollection:
-    """Coverage of every area of ``layer``."""
-    rows = _lookup(lambda: walking.area_coverage(layer, staff=staff))
-    return AreaCollection(layer=layer, threshold_m=walking.threshold_m,
+    """Coverage of every area of ``layer`` (a layer's name or id)."""
+    name = _lookup(lambda: walking.area_layer(layer)).name
+    rows = walking.area_coverage(name, staff=staff)
+    return AreaCollection(layer=name, threshold_m=walking.threshold_m,
                           features=[_area_feature(a) for a in rows])
 
 
@@ -122,9 +134,10 @@ def area(walking: WalkingService, layer: str, area_id: str, *, staff: bool) -> A
 
 def difficulty(walking: WalkingService, layer: str) -> IndicatorCollection:
     """The engine's shopping-difficulty indicators per area of ``layer``."""
-    table, source, n_stores = _lookup(lambda: walking.difficulty(layer))
+    name = _lookup(lambda: walking.area_layer(layer)).name
+    table, source, n_stores = _lookup(lambda: walking.difficulty(name))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
-    return IndicatorCollection(layer=layer, threshold_m=walking.threshold_m,
+    return IndicatorCollection(layer=name, threshold_m=walking.threshold_m,
                                stores_source=source, stores=n_stores, features=features)
 
 
@@ -132,4 +145,4 @@ def _lookup(call):  # type: ignore[no-untyped-def]
     try:
         return call()
     except LookupError as e:
-        raise NotFoundError("area layer or area", str(e.args[0])) from None
+        raise NotFoundError("area layer or area", "", str(e.args[0])) from None

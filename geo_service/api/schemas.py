@@ -212,40 +212,49 @@ class Health(BaseModel):
     walk_nodes: int | None
 
 
-class Walk(BaseModel):
-    """The quickest walk along the network: its time (slope-aware where elevation is known)
-    and its length (on slopes it may be longer than the shortest way)."""
+class _WalkFigures(BaseModel):
+    """The quickest walk from the query point, as properties (GIS tools drop foreign
+    members): its time (slope-aware where elevation is known) and its length (on slopes it
+    may be longer than the shortest way)."""
 
-    distance_m: float = Field(description="length of the quickest walk (m)")
-    minutes: float = Field(description="walking time (min)")
+    walk_distance_m: float = Field(description="length of the quickest walk (m)")
+    walk_minutes: float = Field(description="walking time (min)")
 
 
-class NearbyFeature(Feature[P], Generic[P]):
-    """A resource with its walk from the query point (``walk`` is a foreign member)."""
+class NearbyPublic(_WalkFigures, ResourcePublic):
+    """A public resource's properties with the walk there (``walk_*`` last)."""
 
-    walk: Walk
+
+class NearbyStaff(_WalkFigures, ResourceStaff):
+    """A resource's properties as staff see them, with the walk there (``walk_*`` last)."""
 
 
 class NearbyCollection(BaseModel, Generic[P]):
-    """Resources reachable on foot, nearest first."""
+    """Resources reachable on foot, nearest first; ``P`` is :class:`NearbyPublic` or
+    :class:`NearbyStaff`."""
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     origin: PointGeometry
     minutes: float
-    features: list[NearbyFeature[P]]
+    features: list[Feature[P]]
 
 
 class CategoryReach(BaseModel):
-    """Resources of one category within the walking threshold of a point, and the nearest."""
+    """One category seen from a point: how many of its resources lie within the walking
+    threshold, and the nearest one — also beyond the threshold, up to the answer's
+    ``search_limit_m`` (``within_threshold`` says which; all None when none is that near)."""
 
     category: str
     category_label: str
-    count: int
+    count: int = Field(description="resources within the walking threshold")
     nearest_id: str | None
     nearest_name: str | None
-    distance_m: float | None
-    minutes: float | None
-    within_threshold: bool
+    distance_m: float | None = Field(description="walk to the nearest (m)")
+    minutes: float | None = Field(
+        description="walking time to the nearest (min); None where steep ground makes it "
+                    "longer than twice the flat time")
+    within_threshold: bool = Field(description="whether the nearest lies within the "
+                                               "walking threshold")
 
 
 class ReachCollection(BaseModel, Generic[P]):
@@ -254,6 +263,8 @@ class ReachCollection(BaseModel, Generic[P]):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     origin: PointGeometry
     threshold_m: float
+    search_limit_m: float = Field(description="how far the nearest of each category is "
+                                              "looked for (m)")
     features: list[Feature[P]] = Field(description="services whose service area covers it")
     walkable: list[CategoryReach]
 
@@ -307,6 +318,14 @@ class AreaFeature(BaseModel):
     id: str
     geometry: dict[str, Any] | None
     properties: AreaProperties
+
+
+class AreaLayerInfo(BaseModel):
+    """One area layer of the region: ``/areas/{name}`` and ``/areas/{id}`` both answer."""
+
+    name: str = Field(description="the layer's name, e.g. 小学校区")
+    id: str = Field(description="its ASCII id, e.g. elementary, junior_high, mesh250")
+    areas: int = Field(description="number of areas")
 
 
 class AreaCollection(BaseModel):

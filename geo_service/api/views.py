@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import re
-import unicodedata
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,12 +39,11 @@ from geo_service.importers import (
 )
 from geo_service.layers import load_vocabulary
 from geo_service.resources import (
-    WEEKDAY_JA,
-    WEEKDAYS,
     Resource,
     ResourceFields,
     apply_update,
     check_lonlat,
+    parse_weekday,
     public_view,
     validate_resource,
 )
@@ -132,19 +130,6 @@ def to_collection(page: Page, *, staff: bool) -> AnyCollection:
                offset=page.offset)
 
 
-def parse_weekday(text: str | None) -> str | None:
-    """``mon`` or ``月`` (``月曜``) → ``mon``; raise for anything else."""
-    if not text:
-        return None
-    t = unicodedata.normalize("NFKC", text).strip().lower().replace("曜日", "").replace("曜", "")
-    if t in WEEKDAYS:
-        return t
-    for key, ja in WEEKDAY_JA.items():
-        if t == ja:
-            return key
-    raise InputError("unknown weekday (mon … sun or 月 … 日)", column="weekday", value=text)
-
-
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     """``west,south,east,north`` in degrees → a tuple; raise naming the bad part."""
     if not text:
@@ -172,7 +157,7 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
         raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
     return ResourceFilter(
         category=load_vocabulary().category_key(category) if category else None,
-        area=area or None, weekday=parse_weekday(weekday),  # type: ignore[arg-type]
+        area=area or None, weekday=parse_weekday(weekday) if weekday else None,
         fee=fee, keyword=q or None, bbox=parse_bbox(bbox),  # type: ignore[arg-type]
         needs_location=needs_location if staff else None, include_staff=staff,
         only_deleted=deleted and staff,

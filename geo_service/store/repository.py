@@ -75,9 +75,9 @@ class RegionMismatchError(InputError):
 class NotFoundError(LookupError):
     """No (live) resource or user with that id."""
 
-    def __init__(self, what: str, key: str) -> None:
+    def __init__(self, what: str, key: str, message: str | None = None) -> None:
         self.what, self.key = what, key
-        super().__init__(f"no {what} with id {key!r}")
+        super().__init__(message or f"no {what} with id {key!r}")
 
 
 class PreconditionFailedError(RuntimeError):

@@ -436,3 +436,20 @@ def test_registry_file_follows_the_data_dir(monkeypatch, tmp_path):
     assert ServiceSettings().database_url == f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", "sqlite:////elsewhere/r.sqlite3")
     assert ServiceSettings().database_url == "sqlite:////elsewhere/r.sqlite3"
+
+
+@pytest.mark.parametrize("spelling", ["水", "水曜", "水曜日", "wed", "Wed", "Wednesday", "ｗｅｄ"])
+def test_weekdays_are_read_the_same_way_everywhere(client, admin, spelling):
+    """One parser: API filters, schedule and stop bodies, import cells."""
+    from geo_service.importers import parse_weekdays
+
+    assert parse_weekdays(spelling) == ["wed"]
+    stop = {"lon": 130.78, "lat": 33.80, "weekday": spelling, "time": "10:00"}
+    r = client.post("/resources", headers=admin, json=salon(
+        name="曜日サロン", schedule={"weekdays": [spelling], "stops": [stop]}))
+    assert r.status_code == 201, r.text
+    schedule = r.json()["properties"]["schedule"]
+    assert (schedule["weekdays"], schedule["stops"][0]["weekday"]) == (["wed"], "wed")
+    r = client.get("/resources", params={"weekday": spelling})
+    assert [f["properties"]["name"] for f in r.json()["features"]] == ["曜日サロン"]
+    assert client.get("/resources", params={"weekday": "wedding"}).status_code == 422

@@ -49,18 +49,36 @@ def test_nearby_known_distances_sorted_by_time(app_parts):
     # origin half-way along the edge (300,400)–(400,400)
     r = client.get("/nearby", params=q(350, 400, minutes=15))
     assert r.status_code == 200, r.text
-    got = [(f["properties"]["name"], f["walk"]["distance_m"], f["walk"]["minutes"])
-           for f in r.json()["features"]]
+    got = [(p["name"], p["walk_distance_m"], p["walk_minutes"])
+           for p in (f["properties"] for f in r.json()["features"])]
     assert got == [("cafe next door", 150.0, 2.5), ("corner salon", 750.0, 12.5)]
     r = client.get("/nearby", params=q(350, 400, minutes=15, category="認知症カフェ"))
     assert [f["properties"]["name"] for f in r.json()["features"]] == ["cafe next door"]
+
+
+def test_nearby_answer_read_by_geopandas_keeps_the_walk_figures(app_parts, tmp_path):
+    """GIS tools (QGIS, geopandas, Leaflet) read properties and drop foreign members."""
+    import geopandas as gpd
+
+    client, store, admin = app_parts
+    place(store, "corner salon", 0, 0)
+    place(store, "cafe next door", 500, 400, category="認知症カフェ")
+    for headers in ({}, admin):
+        r = client.get("/nearby", params=q(350, 400, minutes=15), headers=headers)
+        path = tmp_path / "nearby.geojson"
+        path.write_bytes(r.content)
+        frame = gpd.read_file(path)
+        assert list(zip(frame["name"], frame["walk_distance_m"], frame["walk_minutes"],
+                        strict=True)) == [("cafe next door", 150.0, 2.5),
+                                          ("corner salon", 750.0, 12.5)]
+        assert all("walk" not in f for f in r.json()["features"])
 
 
 def test_nearby_same_edge_is_walked_directly(app_parts):
     client, store, _ = app_parts
     place(store, "on my street", 380, 400)
     r = client.get("/nearby", params=q(320, 400, minutes=5))
-    assert [f["walk"]["distance_m"] for f in r.json()["features"]] == [60.0]
+    assert [f["properties"]["walk_distance_m"] for f in r.json()["features"]] == [60.0]
 
 
 def test_nearby_bad_input(app_parts):
@@ -107,9 +125,26 @@ def test_reach_services_and_walkable_categories(app_parts):
     salon = next(w for w in body["walkable"] if w["category"] == "salon")
     assert (salon["nearest_name"], salon["distance_m"], salon["count"],
             salon["within_threshold"]) == ("corner salon", 300.0, 1, True)
+
+
+def test_reach_names_the_nearest_beyond_the_threshold(app_parts, monkeypatch):
+    """Nothing within 500 m: the nearest is still named, with its walk, as beyond."""
+    client, store, _ = app_parts
+    place(store, "corner salon", 0, 0)
+    place(store, "far salon", 0, 100)
+    place(store, "near cafe", 900, 1000, category="認知症カフェ")
+    far = client.get("/reach", params=q(1000, 1000)).json()
+    assert (far["threshold_m"], far["search_limit_m"]) == (500.0, 2000.0)
+    rows = {w["category"]: w for w in far["walkable"]}
+    assert {k: (w["count"], w["nearest_name"], w["distance_m"], w["minutes"],
+                w["within_threshold"]) for k, w in rows.items()} == {
+        "salon": (0, "far salon", 1900.0, 31.67, False),
+        "dementia_cafe": (1, "near cafe", 100.0, 1.67, True)}
+    monkeypatch.setattr("geo_service.settings.nearest_search_m", 1500.0)
     far = client.get("/reach", params=q(1000, 1000)).json()
     salon = next(w for w in far["walkable"] if w["category"] == "salon")
-    assert (salon["count"], salon["nearest_id"], salon["within_threshold"]) == (0, None, False)
+    assert (far["search_limit_m"], salon["nearest_id"], salon["distance_m"],
+            salon["within_threshold"]) == (1500.0, None, None, False)
 
 
 def test_school_district_service_area_from_import_covers_exactly_those(app_parts):
@@ -185,6 +220,21 @@ def test_areas_coverage_shares(app_parts):
     assert one["properties"]["categories"]["salon"]["share_65plus_within_walk"] == 0.0
     assert client.get("/areas/nope").status_code == 404
     assert client.get("/areas/小学校区/nope/coverage").status_code == 404
+
+
+def test_area_layers_listed_and_named_by_ascii_id(app_parts):
+    client, _, _ = app_parts
+    assert client.get("/areas").json() == [{"name": "小学校区", "id": "elementary", "areas": 3}]
+    by_id = client.get("/areas/elementary")
+    assert by_id.status_code == 200
+    assert by_id.content == client.get("/areas/小学校区").content
+    assert client.get("/areas/elementary/E/coverage").json()["id"] == "E"
+    assert client.get("/difficulty/elementary").json()["layer"] == "小学校区"
+    r = client.get("/areas/mesh250")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no area layer 'mesh250'; layers: 小学校区 (elementary)"
+    r = client.get("/areas/elementary/nope/coverage")
+    assert r.json()["detail"] == "no area 'nope' in layer 'elementary'"
 
 
 def test_difficulty_indicators(app_parts):
@@ -322,7 +372,8 @@ def test_nearby_route_times_grow_with_distance_on_flat_ground(flat_client, origi
     for k, (x, y) in enumerate(spots):
         place(store, f"s{k}", x, y)
     body = client.get("/nearby", params=q(*origin, minutes=60)).json()
-    walks = [(f["walk"]["distance_m"], f["walk"]["minutes"]) for f in body["features"]]
+    walks = [(f["properties"]["walk_distance_m"], f["properties"]["walk_minutes"])
+             for f in body["features"]]
     assert len(walks) == len(spots)  # 1 km grid: everything is within an hour
     assert [m for _, m in walks] == sorted(m for _, m in walks)
     assert [d for d, _ in walks] == sorted(d for d, _ in walks)

@@ -6,13 +6,14 @@ import numpy as np
 
 from geo_service.api import coverage_views as cv
 from geo_service.api.schemas import (
+    Feature,
     NearbyCollection,
-    NearbyFeature,
+    NearbyPublic,
+    NearbyStaff,
     PointGeometry,
     ReachCollection,
     ResourcePublic,
     ResourceStaff,
-    Walk,
 )
 from geo_service.api.views import to_feature
 from geo_service.resources import ResourceFields
@@ -22,13 +23,13 @@ from tests.utils.grid import grid_region, lonlat
 
 
 def model_nearby(access, lon, lat, staff):
-    role = ResourceStaff if staff else ResourcePublic
+    role = NearbyStaff if staff else NearbyPublic
     feats = []
     for w in access.nearby(lon, lat, minutes=12, staff=staff):
         f = to_feature(w.resource, staff=staff)
-        feats.append(NearbyFeature[role](
-            id=f.id, geometry=f.geometry, properties=f.properties,
-            walk=Walk(distance_m=round(w.distance_m, 1), minutes=round(w.minutes, 2))))
+        props = role(**f.properties.model_dump(), walk_distance_m=round(w.distance_m, 1),
+                     walk_minutes=round(w.minutes, 2))
+        feats.append(Feature[role](id=f.id, geometry=f.geometry, properties=props))
     return NearbyCollection[role](origin=PointGeometry(coordinates=(lon, lat)), minutes=12,
                                   features=feats).model_dump_json().encode()
 
@@ -39,6 +40,7 @@ def model_reach(access, lon, lat, staff):
     rows = cv.category_rows(walkable)
     return ReachCollection[role](
         origin=PointGeometry(coordinates=(lon, lat)), threshold_m=access.threshold_m,
+        search_limit_m=access.search_limit_m,
         features=[to_feature(r, staff=staff) for r in serving],
         walkable=rows).model_dump_json().encode()
 
@@ -67,7 +69,7 @@ def test_spliced_json_equals_model_json(tmp_path):
             assert got == model_nearby(access, lon, lat, staff)
             assert cv.reach(access, lat, lon, staff=staff) == model_reach(access, lon, lat,
                                                                           staff)
-            seen += got.count(b'"walk"')
+            seen += got.count(b'"walk_minutes"')
     assert seen > 50
     empty = cv.nearby(access, *lonlat(500, 500)[::-1], category="配食", minutes=0.01,
                       staff=False)

@@ -250,3 +250,34 @@ def test_online_network_download_path_offline(overpass_offline, how):
     whole = load_walk_network(shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json"))
     assert 300 < net.n_nodes < whole.n_nodes  # part of the file's 4.8 × 4 km
     assert (net.distance_graph.data > 0).all()
+
+
+@pytest.mark.parametrize("option", [["--place", "門司港"],
+                                    ["--bbox", "130.945,33.92,130.975,33.95"]])
+def test_online_network_without_internet_is_one_line_and_exit_2(monkeypatch, tmp_path, option):
+    """No network (every request and name lookup fails at once): exit 2 with one line."""
+    import socket
+
+    import requests
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    def offline(*args, **kwargs):
+        raise requests.ConnectionError("Name or service not known")
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror("Name or service not known")
+
+    for name in ("get", "post", "request"):
+        monkeypatch.setattr(requests, name, offline)
+    monkeypatch.setattr(requests.Session, "request", offline)
+    monkeypatch.setattr(socket, "gethostbyname", no_dns)
+    monkeypatch.setattr("time.sleep", lambda s: None)  # osmnx pauses 1 s before Nominatim
+    monkeypatch.setenv("GEO_SERVICE_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["difficulty", *option, "--stores", "osm",
+                                      "--population", "mesh.csv", "--areas", "mesh250",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot download the walking network" in lines[0], lines

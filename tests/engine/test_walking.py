@@ -99,9 +99,59 @@ def test_service_answers_equal_the_api(tmp_path):
     assert [w.distance_m for w in direct] == pytest.approx([100, 700], abs=1e-6)
     body = client.get("/nearby", params={"lat": lat, "lon": lon, "minutes": 15}).json()
     assert [f["properties"]["name"] for f in body["features"]] == ["サロン0", "サロン1"]
-    assert [f["walk"]["minutes"] for f in body["features"]] == [
+    assert [f["properties"]["walk_minutes"] for f in body["features"]] == [
         round(w.minutes, 2) for w in direct]
     rows = walking.area_coverage("小学校区", staff=False)
     assert [r["area_id"] for r in rows] == ["W", "M", "E"]
     assert rows[0]["categories"]["salon"]["located"] == [direct[0].resource.id]
     assert shapely.equals(rows[0]["geometry"], region.areas[0].lonlat[0])
+
+
+def test_reach_nearest_per_category_matches_a_full_search(tmp_path, monkeypatch):
+    """Per category, ``reach`` names the nearest resource by walking distance, with the
+    metres and minutes of a search over the whole network from the point, within the
+    threshold or beyond it up to the search limit (and none farther)."""
+    from geo_service.access import PointSearch
+
+    monkeypatch.setattr(settings, "nearest_search_m", 900.0)
+    store = fresh_store("sqlite", tmp_path)
+    walking = WalkingService(grid_region(slope=0.05), store)
+    rng = np.random.default_rng(7)
+    for k, (x, y) in enumerate(rng.uniform(0, 1000, size=(12, 2))):
+        store.add(ResourceFields(name=f"r{k}", category=("サロン", "配食", "見守り")[k % 3],
+                                 lon=lonlat(x, y)[0], lat=lonlat(x, y)[1]))
+    loc = walking.located(staff=False)
+    beyond = 0
+    for x, y in rng.uniform(0, 1000, size=(40, 2)):
+        lon, lat = lonlat(x, y)
+        _, rows = walking.reach(lon, lat, staff=False)
+        search = PointSearch(walking.net, walking.attach_lonlat(lon, lat))
+        metres = search.metres(loc.attachment, np.inf)
+        secs = search.seconds(loc.attachment, np.inf)
+        for row in rows:
+            mine = np.flatnonzero(loc.categories == row["category"])
+            best = mine[np.argmin(metres[mine])]
+            if metres[best] <= 900.0:
+                assert row["nearest"].id == loc.resource_ids[best]
+                assert row["distance_m"] == pytest.approx(metres[best])
+                if secs[best] <= 2 * max(500, metres[best]):  # 1 m/s on the flat
+                    assert row["minutes"] == pytest.approx(secs[best] / 60)
+                assert row["within_threshold"] is bool(metres[best] <= 500)
+                beyond += not row["within_threshold"]
+            else:
+                assert (row["nearest"], row["distance_m"]) == (None, None)
+    assert beyond > 5
+
+
+def test_resource_reach_outside_the_region_says_so(tmp_path):
+    """A resource located outside the region is "outside the region", not "no location"."""
+    from geo_service._errors import InputError
+
+    store = fresh_store("sqlite", tmp_path)
+    far = store.add(ResourceFields(name="遠くのサロン", category="サロン", lon=139.7, lat=35.6))
+    nowhere = store.add(ResourceFields(name="場所不明のサロン", category="サロン"))
+    walking = WalkingService(grid_region(), store)  # added before the region was known
+    with pytest.raises(InputError, match="outside the region"):
+        walking.resource_reach(far, minutes=[5], staff=True)
+    with pytest.raises(InputError, match="no location"):
+        walking.resource_reach(nowhere, minutes=[5], staff=True)

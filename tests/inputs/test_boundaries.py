@@ -60,7 +60,7 @@ def test_bowtie_is_repaired_and_reported(tmp_path):
     layer = read_area_layer(write(gdf, tmp_path / "b.geojson"))
     assert layer.areas.geometry.is_valid.all()
     assert layer.areas.geometry.area.iloc[0] == pytest.approx(2.0)
-    assert "rows 1" in layer.notes[0]
+    assert "rows 2" in layer.notes[0]  # spreadsheet rows: the header is row 1
 
 
 def test_missing_crs_is_refused(tmp_path):
@@ -91,7 +91,7 @@ def test_mapping_builds_daily_life_areas(tmp_path):
     mapping.write_text("KEY_CODE,圏域\n01,第1圏域\n99,第2圏域\n")
     with pytest.raises(InputError, match="no area with this id") as info:
         area_layer_from_mapping(base, mapping, name="x")
-    assert info.value.row == 2 and info.value.value == "99"
+    assert info.value.row == [3] and info.value.value == "99"
 
 
 def test_mesh_layer_cells():

@@ -38,7 +38,7 @@ def test_swapped_lat_lon_in_table(tmp_path):
     path.write_text("id,lat,lon,category\n1,130.9,33.9,スーパー\n")
     with pytest.raises(SwappedCoordinatesError, match="swapped") as info:
         read_points(path)
-    assert info.value.row == 1 and info.value.column == "lat"
+    assert info.value.row == 2 and info.value.column == "lat"
 
 
 def test_impossible_coordinates(tmp_path):
@@ -61,13 +61,13 @@ def test_unknown_category_names_row_and_value(tmp_path):
     path.write_text(CSV + "s3,本屋,書店,33.92,130.92\n")
     with pytest.raises(UnknownCategoryError, match="known categories") as info:
         read_stores(path, load_resource_layer("food_stores"))
-    assert (info.value.row, info.value.column, info.value.value) == (3, "category", "書店")
+    assert (info.value.row, info.value.column, info.value.value) == ([4], "category", "書店")
 
 
 def test_duplicate_store_ids(tmp_path):
     path = tmp_path / "stores.csv"
     path.write_text(CSV + "s1,重複,スーパー,33.92,130.92\n")
-    with pytest.raises(InputError, match=r"rows 1 and 3"):
+    with pytest.raises(InputError, match=r"rows 2 and 4"):
         read_stores(path, load_resource_layer("food_stores"))
 
 
@@ -95,3 +95,28 @@ def test_stores_from_osm_xml(tmp_path):
     assert dict(zip(stores["store_id"], stores["category"], strict=True)) == {
         "node/1": "supermarket", "node/3": "convenience"}
     assert "スーパーA" in set(stores["name"])
+
+
+def test_every_bad_row_is_listed_as_a_spreadsheet_row(tmp_path):
+    """All bad rows (20, then how many more), numbered as Excel shows them (header = 1)."""
+    path = tmp_path / "stores.csv"
+    rows = [f"b{k},店,{'書店' if k % 2 else 'スーパー'},33.92,130.92" for k in range(50)]
+    path.write_text("store_id,name,category,lat,lon\n" + "\n".join(rows) + "\n")
+    with pytest.raises(UnknownCategoryError) as info:
+        read_stores(path, load_resource_layer("food_stores"))
+    listed = ", ".join(str(r) for r in range(3, 42, 2))
+    assert f"rows {listed} and 5 more, column 'category'" in str(info.value)
+    assert info.value.row == list(range(3, 52, 2))
+
+
+def test_messages_show_plain_numbers_and_the_importers_row(tmp_path):
+    from geo_service.importers import parse_resources, read_resource_table
+
+    path = tmp_path / "s.csv"
+    path.write_text("名称,種別,緯度,経度\nよい店,食料品店,33.9,130.9\n遠い店,食料品店,-35000.5,80000.25\n")
+    with pytest.raises(InputError) as info:
+        read_points(path)
+    assert "np." not in str(info.value)
+    assert "row 3, column '緯度', value (80000.25, -35000.5)" in str(info.value)
+    problems = parse_resources(read_resource_table(path)).problems
+    assert [p.row for p in problems] == [3]  # the importer names the same row

@@ -41,6 +41,10 @@ def test_coverage_table_is_the_services(tmp_path, monkeypatch):
     # 山手 (the hill): the 食料品店 share is the complement of the map's 88.8 % beyond
     food = got[(got["name"] == "山手小学校") & (got["category"] == "food_store")]
     assert food["share_65plus_within_walk"].iloc[0] == pytest.approx(1 - 0.8884, abs=1e-3)
+    by_id = tmp_path / "by_id.csv"  # the layer's ASCII id names the same layer
+    r = runner.invoke(app, ["coverage", "--layer", "elementary", "--out", str(by_id)])
+    assert r.exit_code == 0, r.output
+    assert by_id.read_bytes() == out.read_bytes()
 
 
 def test_coverage_of_an_unknown_layer_is_an_input_error(tmp_path, monkeypatch):

@@ -219,6 +219,26 @@ def test_fee_and_date_text():
 
 
 @pytest.mark.skipif(not IIZUKA.exists(), reason=f"real open-data file absent: {IIZUKA}")
+def test_public_facilities_without_category_say_so_once(store):
+    """A 公共施設一覧 has no category column: one message naming --category, not 155."""
+    with pytest.raises(InputError, match="--category") as info:
+        import_resources(store, read_resource_table(IIZUKA), dry_run=True)
+    assert str(info.value).count("--category") == 1 and info.value.row is None
+
+
+def test_public_facilities_barrier_free_columns_are_kept_in_notes():
+    """The 公共施設一覧 barrier-free columns go into notes (with 備考), none is ignored."""
+    header = "名称,緯度,経度,車椅子可,バリアフリートイレ,授乳室,備考\n"
+    csv = header + "市民会館,33.64,130.69,有,有,,駐車場あり\n体育館,33.65,130.70,,,,\n"
+    report = parse_resources(read_resource_table(data=csv.encode("cp932"),
+                                                 filename="koukyou.csv"),
+                             ImportContext(default_category="公共施設"))
+    assert report.ok and report.ignored_columns == []
+    notes = [r.notes for _, r in report.accepted]
+    assert notes == ["駐車場あり\nバリアフリー: 車椅子可 有、バリアフリートイレ 有", None]
+
+
+@pytest.mark.skipif(not IIZUKA.exists(), reason=f"real open-data file absent: {IIZUKA}")
 def test_real_iizuka_public_facilities(store):
     table = read_resource_table(IIZUKA)
     assert table.encoding == "cp932"
@@ -240,7 +260,7 @@ def test_real_iizuka_public_facilities(store):
     assert len(xy) == 155
     assert xy[:, 0].min() > 130.5 and xy[:, 0].max() < 130.9
     assert xy[:, 1].min() > 33.5 and xy[:, 1].max() < 33.8
-    assert "バリアフリートイレ" in report.ignored_columns
+    assert "バリアフリートイレ" not in report.ignored_columns  # kept in notes
 
 
 def test_kaigo_service_information_csv_layout():

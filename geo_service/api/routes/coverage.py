@@ -13,6 +13,7 @@ from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
+    AreaLayerInfo,
     IndicatorCollection,
     ResourceReach,
 )
@@ -68,10 +69,17 @@ def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceRe
                              staff=viewer is not None)
 
 
+@router.get("/areas", response_model=list[AreaLayerInfo])
+def area_layers(state: State) -> list[AreaLayerInfo]:
+    """The region's area layers: name, ASCII id (either names a layer below), areas."""
+    return cv.area_layers(state.walking)
+
+
 @router.get("/areas/{layer}", response_model=AreaCollection,
             responses=error_responses(401, 404, 422))
 def areas(state: State, viewer: Viewer, layer: str) -> Response:
-    """Per area and category: resources in it, services covering it, walkable 65+ share."""
+    """Per area and category: resources in it, services covering it, walkable 65+ share
+    (``layer``: a layer's name or its id, e.g. 小学校区 or elementary; see ``GET /areas``)."""
     return as_json(cv.areas(state.walking, layer, staff=viewer is not None))
 
 
