@@ -7,10 +7,13 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,3 +114,35 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+@contextmanager
+def serve_api(env: dict[str, str], *, port: int, workers: int = 1,
+              cwd: Path | None = None) -> Iterator[str]:
+    """Run the API as deployed (uvicorn, ``workers`` processes, access log off) on loopback
+    with ``env``; yield its base URL once ``/health`` answers; stop it on the way out."""
+    import httpx
+
+    cmd = [sys.executable, "-m", "uvicorn", "geo_service.api.main:app_from_env", "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True, cwd=cwd)  # -m puts cwd first on the path
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker that does not stop
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)

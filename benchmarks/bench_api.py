@@ -40,7 +40,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -51,7 +50,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import RESULTS, import_geo_service  # noqa: E402
+from _common import RESULTS, import_geo_service, serve_api  # noqa: E402
 
 import_geo_service()
 
@@ -303,23 +302,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
     port = args.port
     env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url, GEO_SERVICE_REGION_DIR=str(REGION_DIR),
                GEO_SERVICE_THREADS=str(args.threads))
-    cmd = [sys.executable, "-m", "uvicorn", "geo_service.api.main:app_from_env", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-           "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
-
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+    with serve_api(env, port=port, workers=args.workers) as base:
         rng = random.Random(1)
         w, s, e, n = b
         vocab_cats = ["サロン", "食料品店", "相談窓口", "配食", "見守り"]
@@ -369,13 +352,6 @@ def run_backend(name: str, url: str, args: argparse.Namespace, b) -> dict:
                   f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
                   f"  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}")
         return out
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 def main() -> None:

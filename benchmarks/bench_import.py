@@ -36,8 +36,6 @@ import csv
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +44,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import REPO, RESULTS, import_geo_service  # noqa: E402
+from _common import REPO, RESULTS, import_geo_service, serve_api  # noqa: E402
 
 import_geo_service()
 
@@ -169,27 +167,8 @@ def main() -> None:
                GEO_SERVICE_MAX_UPLOAD_BYTES=str(100_000_000), GEO_SERVICE_DATA_DIR=str(DATA),
                PYTHONPATH=str(args.source.resolve()))
     env.pop("GEO_SERVICE_REGION_DIR", None)
-    cmd = [sys.executable, "-m", "uvicorn", "geo_service.api.main:app_from_env", "--factory",
-           "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers),
-           "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, cwd=args.source)  # -m puts cwd first
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        import httpx
-
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+    with serve_api(env, port=args.port, workers=args.workers, cwd=args.source) as base:
         result = asyncio.run(measure(base, args.port, csv_path, args.rate, args.idle))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
     result |= {"source": str(args.source.resolve()), "rows": args.rows, "rate": args.rate,
                "workers": args.workers, "threads": args.threads,
                "loadavg_1min": round(os.getloadavg()[0], 2)}

@@ -70,17 +70,19 @@ def area_coverage(
     ``categories`` (category → ``label``, ``located``, ``covering``,
     ``share_65plus_within_walk``).
     """
+    cat_of: dict[int, dict[str, str]] = {}  # area → resource id → category (one pass)
+    for (rid, cat), a in zip(located, located_area, strict=True):
+        cat_of.setdefault(int(a), {})[rid] = cat
     out = []
     for i, aid in enumerate(area_ids):
         if only is not None and aid != only:
             continue
         in_area = demand_area == i
         pop65 = float(pop_65plus[in_area].sum())
-        cat_of = {rid: cat for (rid, cat), a in zip(located, located_area, strict=True)
-                  if a == i}
+        here = cat_of.get(i, {})
         per_cat = {}
         for cat, label in labels.items():
-            located_ids = sorted({rid for rid, c in cat_of.items() if c == cat})
+            located_ids = sorted({rid for rid, c in here.items() if c == cat})
             cover_ids = sorted(rid for rid, c in covering[i] if c == cat)
             share = (float(pop_65plus[in_area & within_walk[cat]].sum() / pop65)
                      if cat in within_walk and pop65 > 0 else None)

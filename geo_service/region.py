@@ -88,13 +88,6 @@ class Region:
         """Distance field to the nearest of ``resources`` (one multi-source search)."""
         return DistanceField(self.net, self.attach(resources, source=source))
 
-    def area_layer(self, name: str) -> AreaLayer:
-        """The area layer with this name."""
-        for layer in self.areas:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"no area layer {name!r}; layers: {[a.name for a in self.areas]}")
-
     def save(self, folder: str | Path) -> Path:
         """Write the region to ``folder`` (created if needed)."""
         folder = Path(folder)

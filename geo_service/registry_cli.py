@@ -38,26 +38,30 @@ def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
     return ServiceSettings(database_url=database_url) if database_url else ServiceSettings()
 
 
-def _region_registry(settings, region: Path | None):  # type: ignore[no-untyped-def]
-    """The region to work in and its registry, bound to it: ``--region``, else
-    ``GEO_SERVICE_REGION_DIR``, else — when no database is configured either — the demo
-    region; a configured database without a region is opened as it is.
-
-    Returns (region folder or None, store).
-    """
+def _pick_region(settings, region: Path | None, *, demo: bool):  # type: ignore[no-untyped-def]
+    """The region to work in, loaded once: ``--region``, else ``GEO_SERVICE_REGION_DIR``,
+    else (with ``demo``) the demo region. Returns (folder, Region), or (None, None)."""
     from geo_service.region import Region
+
+    folder = region or settings.region_dir
+    if folder is None:
+        return _demo(settings) if demo else (None, None)
+    return folder, Region.load(folder)
+
+
+def _region_registry(settings, region: Path | None):  # type: ignore[no-untyped-def]
+    """The region to work in (:func:`_pick_region`; the demo only when no database is
+    configured either) and its registry, bound to it; a configured database without a
+    region is opened as it is. Returns (Region or None, store)."""
     from geo_service.store import open_store
     from geo_service.walking import serve_region
 
-    folder = region or settings.region_dir
-    if folder is None and not settings.database_configured:
-        folder = prepare_demo(settings)
-    if folder is None:
+    _, loaded = _pick_region(settings, region, demo=not settings.database_configured)
+    if loaded is None:
         return None, open_store(settings.database_url)
-    loaded = Region.load(folder)
     store = open_store(settings.registry_url(loaded.key))
     serve_region(store, loaded, area_layer=settings.area_layer)
-    return folder, store
+    return loaded, store
 
 
 def _input_error(exc: InputError) -> typer.Exit:
@@ -192,13 +196,11 @@ def coverage(
     from rich.table import Table
 
     from geo_service.outputs import csv_writer, write_outputs
-    from geo_service.region import Region
     from geo_service.store import open_store
     from geo_service.walking import WalkingService
 
     settings = _settings(database_url)
-    region = region or settings.region_dir or prepare_demo(settings)
-    loaded = Region.load(region)
+    _, loaded = _pick_region(settings, region, demo=True)
     walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
                              threshold_m=threshold or settings.threshold_m,
                              area_layer=settings.area_layer)
@@ -265,15 +267,16 @@ def serve(
 
     settings = _settings(database_url)
     region = region or settings.region_dir
-    if region is None and demo:
-        region = prepare_demo(settings)
-    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
     url = settings.database_url
+    if region is None and demo:
+        region, loaded = _demo(settings)
+        url = settings.registry_url(loaded.key)
+    elif region is not None and not settings.database_configured:
+        # the workers load the region and open its file; not loaded here only to say which
+        url = f"sqlite:///{settings.data_dir / 'registries'}/<region key>.sqlite3"
+    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
     if region is not None:
-        from geo_service.region import Region
-
         env["GEO_SERVICE_REGION_DIR"] = str(region)
-        url = settings.registry_url(Region.load(region).key)
     os.environ.update(env)
     console.print(f"geo-service API on http://{host}:{port}/docs  (registry: "
                   f"{url.split('@')[-1]}, region: {region or 'none'})")
@@ -282,7 +285,13 @@ def serve(
 
 
 def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
-    """Build the demo region under the data folder (once) and fill an empty registry."""
+    """Build the demo region under the data folder (once) and fill an empty registry;
+    return the region's folder."""
+    return _demo(settings)[0]
+
+
+def _demo(settings):  # type: ignore[no-untyped-def]
+    """:func:`prepare_demo`, returning (folder, the loaded Region)."""
     from geo_service.demo import run_demo
     from geo_service.region import Region
     from geo_service.store import open_store
@@ -292,13 +301,14 @@ def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
     if not (region_dir / "region.json").exists():
         console.print("デモ地域を生成中 (building the synthetic demo region) …")
         run_demo(folder)
-    store = open_store(settings.registry_url(Region.load(region_dir).key))
+    region = Region.load(region_dir)
+    store = open_store(settings.registry_url(region.key))
     if store.count() == 0:
         from geo_service.demo_registry import seed_demo_registry
 
-        n = seed_demo_registry(store, Region.load(region_dir))
+        n = seed_demo_registry(store, region)
         console.print(f"demo registry: {n} resources (synthetic)")
-    return region_dir
+    return region_dir, region
 
 
 def register(app: typer.Typer) -> None:
