@@ -45,15 +45,24 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
   them wait for each other (filtered list at 20 clients: 842 req/s with 2, 718 with 40);
   run one worker process per core instead. Raise it where slow requests (large imports,
   ``/areas`` after an edit) are common, as each holds a thread while it runs.
+- ``BASEMAPS``: JSON list of the web pages' background maps (``id``, ``name``, ``url``
+  template, ``attribution``, ``max_zoom``); default 地理院タイル（淡色） and OpenStreetMap.
+  The pages always offer a plain background too, and fall back to it when tiles cannot
+  load (closed networks). Their origins are allowed as images by the pages' CSP.
+- ``GEOCODER_URL``: an address search answering like 国土地理院's
+  ``https://msearch.gsi.go.jp/address-search/AddressSearch?q=`` (the query is appended);
+  unset means the pages offer no address search (tapping the map and the current location
+  still work). Called by the service, never by the browser.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +77,32 @@ def data_dir() -> Path:
     if folder := os.environ.get("GEO_SERVICE_DATA_DIR"):
         return Path(folder)
     return default_data_dir()
+
+
+class BaseMap(BaseModel):
+    """A background map of the web pages: an XYZ tile URL template and its attribution."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    url: str = Field(pattern=r"^https://[^/]+/.*\{z\}.*$")
+    attribution: str
+    max_zoom: int = Field(default=18, ge=1, le=22)
+
+    @property
+    def origin(self) -> str:
+        """``https://host`` of the tiles (for the Content-Security-Policy)."""
+        return "https://" + urlsplit(self.url).netloc
+
+
+DEFAULT_BASEMAPS = (
+    BaseMap(id="gsi_pale", name="地理院タイル（淡色）",
+            url="https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png",
+            attribution="出典: 地理院タイル (https://maps.gsi.go.jp/development/ichiran.html)",
+            max_zoom=18),
+    BaseMap(id="osm", name="OpenStreetMap", url="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            attribution="© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)",
+            max_zoom=19),
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -93,6 +128,8 @@ class ServiceSettings(BaseSettings):
     area_layer: str | None = None
     threads: int = Field(default=2, gt=0)
     data_dir: Path = Field(default_factory=default_data_dir)
+    basemaps: tuple[BaseMap, ...] = DEFAULT_BASEMAPS
+    geocoder_url: str | None = Field(default=None, pattern=r"^https?://")
 
     _database_given: bool = PrivateAttr(default=False)
 

@@ -45,6 +45,8 @@ class Category:
     kind: CategoryKind = "place"
     food: bool = False
     layer: str | None = None  # the resource layer detailing this category, if any
+    icon: str = ""  # the map marker's glyph (one or two characters)
+    label_en: str = ""  # the label in the English pages
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ def _load_resource_layer(path: Path, changed: int) -> ResourceLayer:
                            osm={k: list(v) for k, v in c.get("osm", {}).items()},
                            include=bool(c.get("include", True)),
                            color=str(c.get("color", "#3388ff")), kind=c.get("kind", "place"),
-                           food=bool(c.get("food", False)), layer=c.get("layer"))
+                           food=bool(c.get("food", False)), layer=c.get("layer"),
+                           icon=str(c.get("icon", "")), label_en=str(c.get("label_en", "")))
             if cat.kind not in CategoryKind.__args__:  # type: ignore[attr-defined]
                 raise InputError("kind must be place, service or mobile", file=path,
                                  column="kind", value=cat.kind)

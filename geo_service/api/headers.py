@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,21 +25,25 @@ CSP = "default-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 
 
-def page_csp(html: bytes) -> str:
+def page_csp(html: bytes, image_origins: Sequence[str] = ()) -> str:
     """The Content-Security-Policy of an HTML page of the service: its inline scripts by
-    hash, inline styles, ``data:`` images and ``blob:`` workers; the rest same-origin."""
+    hash, inline styles, ``data:`` images (and the background maps' tiles from
+    ``image_origins``) and ``blob:`` workers; the rest same-origin."""
     hashes = " ".join(
         "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
         for script in _INLINE_SCRIPT.findall(html))
+    images = " ".join(("'self'", "data:", *image_origins))
     return (f"{CSP}; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; worker-src 'self' blob:")
+            f"img-src {images}; "
+            "worker-src 'self' blob:")
 
 
 class SecurityHeaders:
     """Add the security headers (see the module) to every HTTP answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, image_origins: Sequence[str] = ()) -> None:
         self.app = app
+        self.image_origins = tuple(image_origins)  # background-map tiles the pages show
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; add the headers to the answer (an HTML page is held until
@@ -62,7 +67,8 @@ class SecurityHeaders:
                 if message.get("more_body"):
                     return
                 page = b"".join(chunks)
-                start["headers"].append((b"content-security-policy", page_csp(page).encode()))
+                csp = page_csp(page, self.image_origins)
+                start["headers"].append((b"content-security-policy", csp.encode()))
                 await send(start)
                 message = {"type": "http.response.body", "body": page}
             await send(message)

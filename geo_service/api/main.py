@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
+from starlette.staticfiles import StaticFiles
 
 from geo_service import __version__
 from geo_service._errors import InputError
@@ -26,7 +27,7 @@ from geo_service.api.errors import (
 )
 from geo_service.api.headers import SecurityHeaders
 from geo_service.api.limits import BodySizeLimit, BodyTooLargeError
-from geo_service.api.routes import auth, coverage, health, resources, users
+from geo_service.api.routes import auth, coverage, health, pages, resources, users
 from geo_service.api.views import etag
 from geo_service.auth import (
     AuthenticationError,
@@ -120,14 +121,16 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(TooManyLoginsError, _too_many_logins)
     app.add_exception_handler(BodyTooLargeError, _body_too_large)  # a body streamed too long
-    routers = [m.router for m in (health, auth, users, resources)]
+    routers = [m.router for m in (pages, health, auth, users, resources)]
     if walking is not None:
         routers.append(coverage.router)
     for router in routers:
         app.include_router(router)
     routes = [route for router in routers for route in router.routes]
     app.add_exception_handler(405, method_not_allowed(routes))
-    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.mount("/vendor", StaticFiles(directory=pages.VENDOR_DIR), name="vendor")
+    app.add_middleware(SecurityHeaders, image_origins=[b.origin for b in settings.basemaps])
     # uploads: the file limit plus room for the form's other fields and framing
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path={
         app.url_path_for("import_file"): settings.max_upload_bytes + 64_000})

@@ -1,0 +1,145 @@
+"""The web pages (``static/``) and what they read besides the API: the UI configuration.
+
+Pages: ``/`` residents (近くの通いの場), ``/handout`` a printable page, ``/staff``
+coordinators (login), ``/council`` councils and planners. Their HTML, CSS and JavaScript
+live in the top-level ``static/`` folder (installed as ``geo_service.static``), the
+vendored libraries in ``geo_service/vendor/``; both are served as files. Category colours
+and glyphs, class breaks and labels reach the pages only through ``GET /ui/config``, read
+from the layer definitions (``layers/*.toml``).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from geo_service import __version__
+from geo_service.api.deps import State
+from geo_service.config import BaseMap
+from geo_service.layers import load_map_style, load_resource_layer, load_vocabulary
+
+router = APIRouter()
+
+STATIC_DIR = Path(str(files("geo_service.static")))
+VENDOR_DIR = Path(str(files("geo_service") / "vendor"))
+PAGES = {"/": "resident.html", "/handout": "handout.html", "/staff": "staff.html",
+         "/council": "council.html"}
+#: the resource layers shown on the pages besides the registry's vocabulary
+MAP_LAYERS = ("food_stores", "gathering_places")
+
+
+def _page(file_name: str) -> Any:
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / file_name, media_type="text/html; charset=utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    page.__name__ = f"page_{file_name.removesuffix('.html')}"
+    page.__doc__ = f"The page {file_name}."
+    return page
+
+
+for _path, _file in PAGES.items():
+    router.add_api_route(_path, _page(_file), methods=["GET"], include_in_schema=False)
+
+
+class CategoryStyle(BaseModel):
+    """How a category looks on the pages."""
+
+    id: str
+    label: str
+    label_en: str
+    color: str
+    icon: str
+    kind: str
+    food: bool
+
+
+class LayerStyle(BaseModel):
+    """A resource layer's categories."""
+
+    id: str
+    label: str
+    categories: list[CategoryStyle]
+
+
+class ChoroplethStyle(BaseModel):
+    """The shopping-difficulty map's classes (``layers/difficulty.toml``): ``breaks`` are
+    the upper limits of each class but the last, one colour and label per class."""
+
+    breaks: list[float]
+    colors: list[str]
+    labels: list[str]
+    labels_en: list[str]
+    legend_title: str
+    legend_title_en: str
+    no_data_color: str
+    no_data_label: str
+    no_data_label_en: str
+
+
+class RegionInfo(BaseModel):
+    """The served region: name, extent (lon/lat: west, south, east, north) and walking."""
+
+    name: str
+    bounds: tuple[float, float, float, float]
+    threshold_m: float
+    walking_speed_m_per_min: float
+    area_layers: list[dict[str, Any]]
+
+
+class UIConfig(BaseModel):
+    """Everything the pages need besides the API's answers."""
+
+    version: str
+    categories: list[CategoryStyle]
+    layers: list[LayerStyle]
+    difficulty: ChoroplethStyle
+    basemaps: list[BaseMap]
+    geocoder: bool
+    region: RegionInfo | None
+    nearby_max_minutes: float
+    reach_minutes: list[float]
+
+
+def _styles(layer_name: str) -> list[CategoryStyle]:
+    layer = load_vocabulary() if layer_name == "resource_categories" else \
+        load_resource_layer(layer_name)
+    return [CategoryStyle(id=c.id, label=c.label, label_en=c.label_en or c.label,
+                          color=c.color, icon=c.icon or c.label[:1], kind=c.kind, food=c.food)
+            for c in layer.categories]
+
+
+def _choropleth() -> ChoroplethStyle:
+    m = load_map_style()["map"]
+    return ChoroplethStyle(
+        breaks=m["breaks"], colors=m["colors"], labels=m["labels"],
+        labels_en=m.get("labels_en", m["labels"]), legend_title=m["legend_title"],
+        legend_title_en=m.get("legend_title_en", m["legend_title"]),
+        no_data_color=m["no_data_color"], no_data_label=m["no_data_label"],
+        no_data_label_en=m.get("no_data_label_en", m["no_data_label"]))
+
+
+@router.get("/ui/config", response_model=UIConfig, tags=["pages"])
+def ui_config(state: State) -> UIConfig:
+    """The pages' configuration: category colours and glyphs, the choropleth's classes,
+    background maps, the served region (null without one) and the API's limits."""
+    walking = state.walking
+    region = None
+    if walking is not None:
+        region = RegionInfo(name=walking.name, bounds=walking.bounds,
+                            threshold_m=walking.threshold_m,
+                            walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
+                            area_layers=walking.area_layers())
+    s = state.settings
+    return UIConfig(
+        version=__version__, categories=_styles("resource_categories"),
+        layers=[LayerStyle(id=name, label=load_resource_layer(name).label,
+                           categories=_styles(name)) for name in MAP_LAYERS],
+        difficulty=_choropleth(), basemaps=list(s.basemaps), geocoder=bool(s.geocoder_url),
+        region=region, nearby_max_minutes=s.nearby_max_minutes,
+        reach_minutes=list(s.reach_minutes))

@@ -1,0 +1,301 @@
+"use strict";
+/*
+ * geo-service pages: what every page shares (no build step, no framework).
+ *
+ * - GS.el builds DOM nodes: text goes in through textContent and attributes through
+ *   setAttribute, never innerHTML, so a registry string can never become markup.
+ * - GS.api calls the service; a logged-in user's token is kept in sessionStorage (gone
+ *   when the tab closes) and sent as an Authorization header, never in a URL or a cookie,
+ *   so there is nothing for another site to forge (no CSRF).
+ * - GS.config is GET /ui/config: category colours and glyphs, the choropleth's classes and
+ *   labels, background maps; nothing of the kind is written in the pages' scripts.
+ * - GS.t translates: Japanese by default, English with ?lang=en (remembered).
+ */
+const GS = (() => {
+  const TOKEN_KEY = "geo-service.token";
+  const LANG_KEY = "geo-service.lang";
+  const query = new URLSearchParams(location.search);
+  if (query.get("lang") === "en" || query.get("lang") === "ja") {
+    localStorage.setItem(LANG_KEY, query.get("lang"));
+  }
+  const lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "ja";
+  document.documentElement.lang = lang;
+  let config = null;
+  let messages = {};
+
+  /** An element: el("a", {href: url, class: "x", onclick: f}, "text", child, …). */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on") && typeof value === "function") {
+        node.addEventListener(key.slice(2), value);
+      } else if (key === "text") {
+        node.textContent = String(value);
+      } else {
+        node.setAttribute(key, value === true ? "" : String(value));
+      }
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /** An error answer of the service: status, and the detail of its one error shape. */
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(typeof detail === "string" ? detail : (detail && detail.message) || `HTTP ${status}`);
+      this.status = status;
+      this.detail = detail;
+    }
+
+    /** {field path: message} of a 422 answer (pydantic's loc without "body"). */
+    fieldErrors() {
+      const out = {};
+      if (Array.isArray(this.detail)) {
+        for (const e of this.detail) {
+          const loc = (e.loc || []).filter((p) => p !== "body" && p !== "query");
+          out[loc.join(".") || "_"] = e.msg;
+        }
+      }
+      return out;
+    }
+  }
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  /** Call the API; JSON in and out. Options: method, body (JSON), form (FormData),
+   *  headers, text (answer as text). Throws ApiError on an error answer. */
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    const tok = token();
+    if (tok) headers.Authorization = `Bearer ${tok}`;
+    let body;
+    if (options.form) {
+      body = options.form;
+    } else if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(options.body);
+    }
+    const response = await fetch(path, { method: options.method || "GET", headers, body });
+    if (response.status === 401 && tok) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      document.dispatchEvent(new CustomEvent("gs:logged-out"));
+    }
+    if (!response.ok) {
+      let detail = `HTTP ${response.status}`;
+      try {
+        detail = (await response.json()).detail;
+      } catch (_) { /* not JSON */ }
+      throw new ApiError(response.status, detail);
+    }
+    if (options.response) return response;
+    if (response.status === 204) return null;
+    return options.text ? response.text() : response.json();
+  }
+
+  async function login(username, password) {
+    const form = new URLSearchParams({ username, password });
+    const response = await fetch("/auth/token", {
+      method: "POST", body: form,
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, answer.detail);
+    sessionStorage.setItem(TOKEN_KEY, answer.access_token);
+    return api("/auth/me");
+  }
+
+  function logout() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    document.dispatchEvent(new CustomEvent("gs:logged-out"));
+  }
+
+  /** Load GET /ui/config and the page's messages (static/i18n/common.json + page.json). */
+  async function init(page) {
+    const [cfg, common, own] = await Promise.all([
+      fetch("/ui/config").then((r) => r.json()),
+      fetch("/static/i18n/common.json").then((r) => r.json()),
+      page ? fetch(`/static/i18n/${page}.json`).then((r) => r.json()) : { ja: {}, en: {} },
+    ]);
+    config = cfg;
+    messages = { ...common.ja, ...own.ja, ...(lang === "en" ? { ...common.en, ...own.en } : {}) };
+    for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+    for (const node of document.querySelectorAll("[data-t-label]")) {
+      node.setAttribute("aria-label", t(node.dataset.tLabel));
+    }
+    for (const node of document.querySelectorAll("[data-t-placeholder]")) {
+      node.setAttribute("placeholder", t(node.dataset.tPlaceholder));
+    }
+    if (messages[`title.${page}`]) document.title = t(`title.${page}`);
+    return config;
+  }
+
+  /** The message ``key`` in the page's language, {name}s filled from ``vars``. */
+  function t(key, vars = {}) {
+    const text = messages[key] ?? key;
+    return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  }
+
+  /** A category's style (colour, glyph, label) by id, from the vocabulary or a layer. */
+  function category(id) {
+    const all = [...config.categories, ...config.layers.flatMap((l) => l.categories)];
+    return all.find((c) => c.id === id) ||
+      { id, label: id, label_en: id, color: "#666666", icon: "?", kind: "place", food: false };
+  }
+
+  function categoryLabel(id) {
+    const c = category(id);
+    return lang === "en" ? c.label_en : c.label;
+  }
+
+  /** A round marker in the category's colour with its glyph (a Leaflet divIcon). */
+  function markerIcon(categoryId, { size = 30, selected = false } = {}) {
+    const c = category(categoryId);
+    const glyph = el("span", { class: "gs-marker-glyph", "aria-hidden": "true", text: c.icon });
+    glyph.style.background = c.color;
+    if (selected) glyph.classList.add("selected");
+    return L.divIcon({ className: "gs-marker", html: glyph, iconSize: [size, size],
+                       iconAnchor: [size / 2, size / 2], popupAnchor: [0, -size / 2] });
+  }
+
+  /** A Leaflet map in ``element`` with the configured background maps, a plain
+   *  background (always offered; chosen by itself when tiles cannot load), a metric scale
+   *  bar, fitted to the served region. */
+  function makeMap(element, { zoomControl = true } = {}) {
+    const map = L.map(element, { zoomControl, preferCanvas: false });
+    const bases = {};
+    const plain = L.layerGroup();
+    let fallen = false;
+    for (const b of config.basemaps) {
+      const layer = L.tileLayer(b.url, {
+        maxZoom: b.max_zoom, attribution: escapeHtml(b.attribution), crossOrigin: true,
+      });
+      layer.on("tileerror", () => {
+        if (fallen) return;
+        fallen = true;
+        map.removeLayer(layer);
+        plain.addTo(map);
+        notice(element, t("map.tiles_unavailable"));
+      });
+      bases[b.name] = layer;
+    }
+    bases[t("map.plain")] = plain;
+    const first = Object.values(bases)[0];
+    first.addTo(map);
+    L.control.layers(bases, null, { collapsed: true, position: "topright" }).addTo(map);
+    L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
+    map.attributionControl.setPrefix(false);
+    if (config.region) {
+      const [w, s, e, n] = config.region.bounds;
+      map.fitBounds([[s, w], [n, e]]);
+    } else {
+      map.setView([35.68, 139.76], 12);
+    }
+    return map;
+  }
+
+  function notice(element, text) {
+    const box = el("div", { class: "gs-map-notice", role: "status", text });
+    element.append(box);
+    setTimeout(() => box.remove(), 6000);
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+    })[c]);
+  }
+
+  const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  const DAY_JA = { mon: "月", tue: "火", wed: "水", thu: "木", fri: "金", sat: "土", sun: "日" };
+  const DAY_EN = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat",
+                   sun: "Sun" };
+
+  /** Today's weekday key (mon … sun). */
+  function today() {
+    return WEEKDAYS[(new Date().getDay() + 6) % 7];
+  }
+
+  /** A schedule in words: 「毎週水曜 10:00〜11:30」「第1・第3水曜 10:00〜」, or its text. */
+  function formatSchedule(schedule) {
+    if (!schedule) return "";
+    const days = schedule.weekdays || [];
+    const time = schedule.start ? `${schedule.start}〜${schedule.end || ""}` : "";
+    let when = "";
+    if (days.length) {
+      if (lang === "en") {
+        when = `${schedule.frequency || "Every"} ${days.map((d) => DAY_EN[d]).join(", ")}`;
+      } else {
+        const freq = schedule.frequency || "毎週";
+        when = freq.includes("曜") ? freq : `${freq}${days.map((d) => DAY_JA[d]).join("・")}曜`;
+      }
+    } else if (schedule.frequency) {
+      when = schedule.frequency;
+    }
+    const parts = [when, time].filter(Boolean).join(" ");
+    return [parts, schedule.text].filter(Boolean).join(lang === "en" ? "; " : "・");
+  }
+
+  function weekdayLabel(key) {
+    return lang === "en" ? DAY_EN[key] : `${DAY_JA[key]}曜`;
+  }
+
+  /** A fee in words: 無料, 300円, or as written. */
+  function formatFee(fee) {
+    if (!fee) return "";
+    if (fee.kind === "free") return t("fee.free");
+    const amount = fee.amount_yen !== null && fee.amount_yen !== undefined
+      ? (lang === "en" ? `¥${fee.amount_yen.toLocaleString()}` : `${fee.amount_yen.toLocaleString()}円`)
+      : "";
+    return [amount, fee.text].filter(Boolean).join(" ") || t("fee.unknown");
+  }
+
+  /** Walking minutes and metres in words: 「徒歩 7分（520 m）」. */
+  function walkText(minutes, metres) {
+    return t("walk.minutes_metres", { minutes: Math.max(1, Math.round(minutes)),
+                                      metres: Math.round(metres).toLocaleString() });
+  }
+
+  /** Save ``rows`` (arrays) as a CSV file with a UTF-8 BOM (Excel opens it as UTF-8);
+   *  cells that a spreadsheet would run as a formula are prefixed with '. */
+  function downloadCsv(fileName, rows) {
+    const cell = (v) => {
+      let s = v === null || v === undefined ? "" : String(v);
+      if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+      return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    };
+    const text = rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+    saveBlob(fileName, new Blob(["\ufeff", text], { type: "text/csv;charset=utf-8" }));
+  }
+
+  function saveBlob(fileName, blob) {
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: fileName });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  /** The language switch (日本語 / English) as a link that keeps the page. */
+  function languageLink() {
+    const other = lang === "en" ? "ja" : "en";
+    const url = new URL(location.href);
+    url.searchParams.set("lang", other);
+    return el("a", { href: url.pathname + url.search + url.hash, class: "gs-lang", lang: other,
+                     text: other === "en" ? "English" : "日本語" });
+  }
+
+  return {
+    el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
+    makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
+    downloadCsv, saveBlob, languageLink, WEEKDAYS,
+    get lang() { return lang; },
+    get config() { return config; },
+  };
+})();

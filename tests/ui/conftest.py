@@ -1,0 +1,191 @@
+"""Browser tests of the pages: the service on loopback, Debian's chromium driven by Playwright.
+
+- ``ui_server`` (session): the synthetic demo region and demo registry served by uvicorn on
+  a free loopback port, with an admin and a coordinator of the demo's first 小学校区.
+- ``ui``: opens pages in fresh browser contexts where every request that is not to
+  loopback is aborted (the machines have no internet; the background tiles fail and the
+  pages must cope). It records JavaScript errors (a test fails on any), dialogs (an
+  ``alert`` from injected markup shows up here), runs axe-core and writes screenshots to
+  ``tests/ui/screenshots/`` (git-ignored; look at them).
+
+The browser is ``/usr/bin/chromium`` (``apt-get install chromium fonts-noto-cjk``): browsers
+cannot be downloaded here. Without it the tests skip, unless ``GEO_SERVICE_REQUIRE_BROWSER``
+is set (CI sets it, so that a missing browser fails rather than hides the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+HERE = Path(__file__).resolve().parent
+AXE_SOURCE = HERE / "vendor" / "axe.min.js"
+SCREENSHOTS = HERE / "screenshots"
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
+ADMIN = ("admin", "admin-pass-1")
+COORDINATOR = ("coord", "coord-pass-1")
+
+
+@dataclass
+class UIServer:
+    """The running service: its address, store, region and accounts."""
+
+    url: str
+    store: Any
+    region: Any
+    coordinator_area: str  # the coordinator's area id (first area of the first layer)
+    server: Any = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory) -> UIServer:
+    """The demo region and registry, served by uvicorn on loopback for the whole session."""
+    import uvicorn
+
+    from geo_service.api import create_app
+    from geo_service.auth import hash_password
+    from geo_service.config import ServiceSettings
+    from geo_service.demo import run_demo
+    from geo_service.demo_registry import seed_demo_registry
+    from geo_service.region import Region
+    from geo_service.store import open_store
+
+    folder = tmp_path_factory.mktemp("ui")
+    run_demo(folder / "out")
+    region_dir = folder / "out" / "region"
+    region = Region.load(region_dir)
+    url = f"sqlite:///{folder / 'registry.sqlite3'}"
+    store = open_store(url)
+    seed_demo_registry(store, region)
+    settings = ServiceSettings(database_url=url, region_dir=region_dir, data_dir=folder,
+                               secret_key="u" * 40)
+    app = create_app(settings, store=store)
+    area = str(region.areas[0].ids[0])
+    store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
+    store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
+                   areas=[area])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the UI test server did not start")
+        time.sleep(0.05)
+    yield UIServer(f"http://127.0.0.1:{port}", store, region, area, server)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium under Playwright (skips when absent, unless CI requires it)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("GEO_SERVICE_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@dataclass
+class UI:
+    """Opens pages of the test server and checks them (see the module)."""
+
+    server: UIServer
+    browser: Any
+    contexts: list[Any] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def open(self, path: str = "/", *, width: int = 1280, height: int = 900,
+             login: tuple[str, str] | None = None, lang: str = "ja") -> Any:
+        """A new browser context at ``width`` × ``height`` (CSS px) showing ``path``;
+        ``login`` logs in first through the staff page's form."""
+        context = self.browser.new_context(viewport={"width": width, "height": height},
+                                           locale="ja-JP" if lang == "ja" else "en-US",
+                                           accept_downloads=True)
+        context.route("**/*", self._only_loopback)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", self._on_dialog)
+        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
+        if login is not None:
+            self.log_in(page, *login)
+        page.goto(self.server.url + path)
+        return page
+
+    def log_in(self, page: Any, username: str, password: str) -> None:
+        """Log in through the staff page's form (the token stays in the tab's session)."""
+        page.goto(self.server.url + "/staff")
+        page.get_by_label("ユーザー名").fill(username)
+        page.get_by_label("パスワード").fill(password)
+        page.get_by_role("button", name="ログイン").click()
+        page.get_by_role("button", name="ログアウト").wait_for()
+
+    def _only_loopback(self, route: Any) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if host in LOOPBACK:
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def axe(self, page: Any, *, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+        """axe-core's violations of ``impacts`` on the page as shown (empty when none)."""
+        page.evaluate(AXE_SOURCE.read_text(encoding="utf-8") + "\n;0")
+        found = page.evaluate("""async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}));
+        }""")
+        return [f"{v['impact']} {v['id']}: {v['help']} at {v['nodes']}"
+                for v in found if v["impact"] in impacts]
+
+    def screenshot(self, page: Any, name: str) -> Path:
+        """Write the whole page to ``screenshots/<name>-<width>.png``."""
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}-{page.viewport_size['width']}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def ui(ui_server, browser):
+    """Pages of the test server in fresh contexts; fails the test on any JavaScript error."""
+    session = UI(ui_server, browser)
+    yield session
+    session.close()
+    assert session.errors == [], "JavaScript errors on the page"
+
