@@ -27,6 +27,25 @@ from geo_service.store import ResourceStore
 from geo_service.walking import serve_region
 
 _SOURCE = "合成デモデータ (synthetic demo data)"
+#: what the demo's gathering places offer, dealt out in turn (invented, like the town)
+_GATHERING_DETAILS = (
+    dict(description="お茶を飲みながらおしゃべり。季節の行事もあります",
+         schedule=Schedule(weekdays=["wed"], start="10:00", end="11:30"),
+         fee=Fee(kind="free"), how_to_apply="申し込み不要。直接お越しください",
+         contact=Contact(tel="000-000-1001"), address="坂の町本町1-2",
+         last_verified=date(2026, 10, 1)),
+    dict(description="いきいき百歳体操（おもりを使った筋力体操）と脳トレ",
+         schedule=Schedule(weekdays=["tue"], frequency="第1・第3", start="13:30",
+                           end="15:00"),
+         fee=Fee(kind="paid", amount_yen=100, text="お茶代100円"),
+         how_to_apply="初回は地域包括支援センターへ電話", contact=Contact(tel="000-000-1002"),
+         address="坂の町川南3-4"),
+    dict(description="歌と体操、昼食会（月1回）",
+         schedule=Schedule(weekdays=["mon", "thu"], start="10:00", end="11:00"),
+         fee=Fee(kind="free"), how_to_apply="自治会長へ",
+         contact=Contact(tel="000-000-1003"), address="坂の町山手2-7",
+         last_verified=date(2026, 6, 15)),
+)
 
 
 def seed_demo_registry(store: ResourceStore, region: Region) -> int:
@@ -37,6 +56,7 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
     """
     serve_region(store, region)
     items: list[ResourceFields] = []
+    gathering = 0
     for key, gdf in region.resources.items():
         pts = gdf.to_crs(4326)
         # a category the layer counts is the registry category that the layer details
@@ -49,10 +69,14 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
                         else _registry_category(key, row["category"]))
             if category is None:
                 continue
+            details: dict = {"last_verified": date(2025, 4, 1)}
+            if key == "gathering_places":
+                details |= _GATHERING_DETAILS[gathering % len(_GATHERING_DETAILS)]
+                gathering += 1
             items.append(ResourceFields(
                 name=str(row["name"]), category=category,
                 lon=round(row.geometry.x, 7), lat=round(row.geometry.y, 7),
-                last_verified=date(2025, 4, 1), source=_SOURCE))
+                source=_SOURCE, **details))
     layer = region.areas[0] if region.areas else None
     items.append(ResourceFields(
         name="まごころ配食サービス", kana="マゴコロハイショク", category="配食",

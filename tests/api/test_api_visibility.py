@@ -70,6 +70,7 @@ def client(request, tmp_path, monkeypatch):
 # Example parameters for every GET route; a route missing here fails the test.
 SAMPLES: dict[str, list[dict]] = {
     "/health": [{}],
+    "/ui/config": [{}],
     "/resources": [{}, {"q": "SECRET"}, {"category": "見守り"}, {"bbox": "130,33,131,34"},
                    {"bbox": "130.69,33.69,130.71,33.71"},
                    {"needs_location": "false"}, {"area": "A"}, {"deleted": "true"},

@@ -148,8 +148,35 @@ def test_pyproject_lists_every_package():
     packages.find cannot discover): it must name every package under geo_service/."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     tool = config["tool"]["setuptools"]
-    assert tool["package-dir"] == {"geo_service.layer_definitions": "layers"}
+    mapped = {"geo_service.layer_definitions": "layers", "geo_service.static": "static"}
+    assert tool["package-dir"] == mapped
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "geo_service").rglob("__init__.py")}
-    assert set(tool["packages"]) == found | {"geo_service.layer_definitions"}, (
+    assert set(tool["packages"]) == found | set(mapped), (
         "add the new package to [tool.setuptools] packages in pyproject.toml")
+
+
+def test_wheel_ships_and_serves_the_pages(installed):
+    """Every file of static/ and the vendored libraries is in the wheel, and the installed
+    service serves the pages, their scripts and the UI configuration."""
+    venv, empty, data, wheel = installed
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    for folder, inside in ((ROOT / "static", "geo_service/static"),
+                           (ROOT / "geo_service" / "vendor", "geo_service/vendor")):
+        for path in folder.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                assert f"{inside}/{path.relative_to(folder).as_posix()}" in names, path
+    code = ("from fastapi.testclient import TestClient\n"
+            "from geo_service.api import create_app\n"
+            "from geo_service.api.routes.pages import PAGES\n"
+            "c = TestClient(create_app())\n"
+            "for p in [*PAGES, '/static/js/common.js', '/vendor/leaflet/leaflet.js',\n"
+            "          '/vendor/markercluster/leaflet.markercluster.js', '/ui/config']:\n"
+            "    r = c.get(p)\n"
+            "    print(p, r.status_code, len(r.content))\n")
+    r = _run([venv / "bin" / "python", "-c", code], cwd=empty,
+             env=_clean_env(GEO_SERVICE_DATA_DIR=str(data)))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")[:-1]
+    assert len(lines) == 9 and all(line.split()[1] == "200" for line in lines), r.stdout
