@@ -7,6 +7,9 @@
  * - GS.api calls the service; a logged-in user's token is kept in sessionStorage (gone
  *   when the tab closes) and sent as an Authorization header, never in a URL or a cookie,
  *   so there is nothing for another site to forge (no CSRF).
+ * - The public pages (PUBLIC_PAGES: residents' page, handout) never send the token, so
+ *   that a coordinator logged in in the same tab cannot print staff-only data for a
+ *   resident: they show exactly what the public sees.
  * - GS.config is GET /ui/config: category colours and glyphs, the choropleth's classes and
  *   labels, background maps; nothing of the kind is written in the pages' scripts.
  * - GS.t translates: Japanese by default, English with ?lang=en (remembered).
@@ -20,8 +23,10 @@ const GS = (() => {
   }
   const lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "ja";
   document.documentElement.lang = lang;
+  const PUBLIC_PAGES = new Set(["resident", "handout"]);
   let config = null;
   let messages = {};
+  let publicPage = true; // until init() names the page
 
   /** An element: el("a", {href: url, class: "x", onclick: f}, "text", child, …). */
   function el(tag, attrs, ...children) {
@@ -72,7 +77,7 @@ const GS = (() => {
    *  headers, text (answer as text). Throws ApiError on an error answer. */
   async function api(path, options = {}) {
     const headers = { Accept: "application/json", ...(options.headers || {}) };
-    const tok = token();
+    const tok = publicPage ? null : token();
     if (tok) headers.Authorization = `Bearer ${tok}`;
     let body;
     if (options.form) {
@@ -117,6 +122,7 @@ const GS = (() => {
 
   /** Load GET /ui/config and the page's messages (static/i18n/common.json + page.json). */
   async function init(page) {
+    publicPage = PUBLIC_PAGES.has(page);
     const [cfg, common, own] = await Promise.all([
       fetch("/ui/config").then((r) => r.json()),
       fetch("/static/i18n/common.json").then((r) => r.json()),
