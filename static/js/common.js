@@ -288,6 +288,14 @@ const GS = (() => {
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
+  /** Mark the page's first useful paint (its main content shown): benchmarks/bench_pages.py
+   *  and the browser tests wait for body[data-ready]. */
+  function ready() {
+    if (document.body.dataset.ready) return;
+    performance.mark("gs-ready");
+    document.body.dataset.ready = "1";
+  }
+
   /** The language switch (日本語 / English) as a link that keeps the page. */
   function languageLink() {
     const other = lang === "en" ? "ja" : "en";
@@ -300,7 +308,7 @@ const GS = (() => {
   return {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
     makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
-    downloadCsv, saveBlob, languageLink, WEEKDAYS,
+    downloadCsv, saveBlob, languageLink, ready, WEEKDAYS,
     get lang() { return lang; },
     get config() { return config; },
   };
