@@ -262,7 +262,8 @@ def serve(
         help="Log every request (off behind a proxy that logs, or for load tests).")] = True,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Start the API (uvicorn). With nothing configured: the demo region and registry."""
+    """Start the web pages and the API (uvicorn). With nothing configured: the demo region
+    and registry."""
     import uvicorn
 
     settings = _settings(database_url)
@@ -278,8 +279,13 @@ def serve(
     if region is not None:
         env["GEO_SERVICE_REGION_DIR"] = str(region)
     os.environ.update(env)
-    console.print(f"geo-service API on http://{host}:{port}/docs  (registry: "
-                  f"{url.split('@')[-1]}, region: {region or 'none'})")
+    base = f"http://{host}:{port}"
+    console.print(f"geo-service on {base}  (registry: {url.split('@')[-1]}, "
+                  f"region: {region or 'none'})")
+    console.print(f"  住民 (residents)           {base}/\n"
+                  f"  コーディネーター (staff)   {base}/staff\n"
+                  f"  協議体・計画 (council)     {base}/council\n"
+                  f"  API                        {base}/docs")
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log)
 
