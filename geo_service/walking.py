@@ -451,6 +451,21 @@ class WalkingService:
                  for m in steps]
         return {"kind": kind, "bands": bands}
 
+    def isochrone(self, lon: float, lat: float, minutes: float) -> dict[str, Any]:
+        """The walking-time area of a place at (lon, lat): what a ``walk`` service area of
+        ``minutes`` covers once a resource is saved there (the band
+        :meth:`resource_reach` draws), with the people 65+ inside; for previews.
+
+        Returns {minutes, geometry (lon/lat, None when no street lies within), pop_65plus}.
+        """
+        field = DistanceField(self.net, self.attach_lonlat(lon, lat))
+        secs = field.at(self.region.demand_attachment).seconds
+        w65 = self.region.demand["pop_65plus"].to_numpy(dtype=float)
+        shape = self._isochrone_lonlat(field, minutes)
+        return {"minutes": float(minutes), "geometry": None if shape.is_empty else shape,
+                "pop_65plus": population_within(secs, w65, minutes,
+                                                tolerance_s=BAND_TOLERANCE_S)}
+
     def _isochrone_lonlat(self, field: DistanceField, minutes: float) -> shapely.Geometry:
         shape = isochrone_polygon(self.net, field.node_seconds, minutes)
         return shape if shape.is_empty else self.net.to_lonlat(shape)

@@ -82,6 +82,7 @@ SAMPLES: dict[str, list[dict]] = {
                                        {"resource_id": "public-1"}],
     "/nearby": [NEAR_HIDDEN | {"minutes": 30}, NEAR_VISIBLE | {"category": "見守り"}],
     "/reach": [NEAR_HIDDEN, NEAR_VISIBLE],
+    "/isochrone": [NEAR_HIDDEN | {"minutes": 10}, NEAR_VISIBLE | {"minutes": 5}],
     "/areas": [{}],
     "/areas/{layer}": [{"layer": "小学校区"}, {"layer": "elementary"}],
     "/areas/{layer}/{area_id}/coverage": [{"layer": "小学校区", "area_id": a}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from shapely.geometry import mapping
 
 from geo_service._errors import InputError
 from geo_service.api import coverage_views as cv
@@ -14,6 +15,8 @@ from geo_service.api.schemas import (
     AreaCollection,
     AreaFeature,
     AreaLayerInfo,
+    BandFeature,
+    BandProperties,
     IndicatorCollection,
     ResourceReach,
 )
@@ -50,9 +53,10 @@ async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
 def document_settings(schema: dict[str, Any], settings: ServiceSettings) -> None:
     """Put the configured limits into the OpenAPI ``schema`` (``/nearby``'s maximum
     ``minutes``), so that it states what the running service accepts."""
-    for param in schema["paths"].get("/nearby", {}).get("get", {}).get("parameters", []):
-        if param["name"] == "minutes":
-            param["schema"]["maximum"] = settings.nearby_max_minutes
+    for path in ("/nearby", "/isochrone"):
+        for param in schema["paths"].get(path, {}).get("get", {}).get("parameters", []):
+            if param["name"] == "minutes":
+                param["schema"]["maximum"] = settings.nearby_max_minutes
 
 
 @router.get("/reach", response_model=cv.AnyReach, responses=error_responses(401, 422))
@@ -67,6 +71,23 @@ def resource_reach(state: State, viewer: Viewer, resource_id: str) -> ResourceRe
     """A service area, walking isochrones of a place, or a mobile-sales route's catchment."""
     return cv.resource_reach(state.walking, resource_id, minutes=state.settings.reach_minutes,
                              staff=viewer is not None)
+
+
+@router.get("/isochrone", response_model=BandFeature, responses=error_responses(422))
+def isochrone(state: State, lat: Lat, lon: Lon,
+              minutes: Annotated[float, Query(gt=0, description="at most NEARBY_MAX_MINUTES "
+                                                                 "(422 beyond)")]) -> BandFeature:
+    """The area within ``minutes`` of walking of a point, as a ``walk`` service area of a
+    resource placed there covers it (a preview before saving), with the people 65+ inside."""
+    cap = state.settings.nearby_max_minutes
+    if minutes > cap:
+        raise InputError(f"at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)",
+                         column="minutes", value=minutes)
+    band = state.walking.isochrone(lon, lat, minutes)
+    return BandFeature(geometry=mapping(band["geometry"]) if band["geometry"] is not None
+                       else None,
+                       properties=BandProperties(minutes=band["minutes"],
+                                                 pop_65plus=round(band["pop_65plus"], 1)))
 
 
 @router.get("/areas", response_model=list[AreaLayerInfo])
