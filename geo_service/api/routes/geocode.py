@@ -1,0 +1,45 @@
+"""``GET /geocode?q=``: address search for the residents' page, through the geocoder
+configured as ``GEOCODER_URL`` (:mod:`geo_service.geocoding`); 404 when none is."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from geo_service import geocoding
+from geo_service.api.deps import State
+
+router = APIRouter()
+
+
+class GeocodedPlace(BaseModel):
+    """An address found: 住所 and location (degrees)."""
+
+    title: str
+    lon: float
+    lat: float
+
+
+@router.get("/geocode", response_model=list[GeocodedPlace], tags=["pages"],
+            responses={404: {"description": "no geocoder configured"},
+                       502: {"description": "the geocoder answered with an error"},
+                       503: {"description": "the geocoder cannot be reached in time"}})
+def geocode(state: State,
+            q: Annotated[str, Query(min_length=1, max_length=200,
+                                    description="an address (住所) or place name")],
+            ) -> list[GeocodedPlace]:
+    """Places matching an address, from the configured geocoder (at most 10)."""
+    url = state.settings.geocoder_url
+    if not url:
+        raise HTTPException(404, "no address search is configured (GEOCODER_URL)")
+    if not q.strip():
+        raise HTTPException(422, "an empty address")
+    try:
+        places = geocoding.search(url, q)
+    except geocoding.GeocoderUnavailableError as e:
+        raise HTTPException(503, str(e)) from e
+    except geocoding.GeocoderError as e:
+        raise HTTPException(502, str(e)) from e
+    return [GeocodedPlace(title=p.title, lon=p.lon, lat=p.lat) for p in places]
