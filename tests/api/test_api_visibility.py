@@ -88,6 +88,7 @@ SAMPLES: dict[str, list[dict]] = {
     "/areas/{layer}/{area_id}/coverage": [{"layer": "小学校区", "area_id": a}
                                           for a in ("W", "M", "E")],
     "/difficulty/{layer}": [{"layer": "小学校区"}],
+    "/profiles/{layer}": [{"layer": "小学校区"}, {"layer": "elementary"}],
     "/resources/unverified": [{}],
     "/auth/me": [{}],
     "/users": [{}],
