@@ -1,0 +1,270 @@
+"""The council and planner page (/council): the shopping-difficulty map per boundary
+layer, network and straight-line shares side by side, the coverage table (sort, CSV), the
+area profile, switching layers, escaping, accessibility and screenshots.
+
+Expected numbers are computed here from the API's own answers (``/difficulty``,
+``/profiles``) and the configured classes (``/ui/config``), never copied from the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import ADMIN
+
+
+def _get(ui, path):
+    with urllib.request.urlopen(ui.server.url + path) as r:  # loopback
+        return json.loads(r.read())
+
+
+def _ready(page, layer="elementary"):
+    page.wait_for_selector(f"body[data-layer='{layer}']:not([data-loading])")
+
+
+def _class_color(share, d):
+    if share is None:
+        return d["no_data_color"]
+    return d["colors"][sum(1 for b in d["breaks"] if b <= share)]
+
+
+def _pct(x):
+    return None if x is None else round(x * 1000) / 10
+
+
+def test_choropleth_colours_and_legend_follow_the_config(ui):
+    config = _get(ui, "/ui/config")
+    d = config["difficulty"]
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    areas = _get(ui, "/difficulty/elementary")["features"]
+    assert areas
+    for f in areas:
+        p = f["properties"]
+        path = page.locator(f"path[data-area-id='{p['area_id']}']")
+        assert path.get_attribute("fill").lower() == _class_color(p["beyond_share"], d).lower()
+    legend = page.locator("#legend li").all_inner_texts()
+    assert [x.strip() for x in legend] == [*reversed(d["labels"]), d["no_data_label"]]
+    title = d["legend_title"].replace("{threshold}", f"{config['region']['threshold_m']:g}")
+    assert page.locator("#legend h3").inner_text() == title
+    # the area names are on the map (as text) and in the table
+    for f in areas:
+        assert page.locator(".c-area-label", has_text=f["properties"]["name"]).count() == 1
+    assert ui.axe(page) == []
+    ui.screenshot(page, "council-map")
+
+
+def test_english_legend(ui):
+    d = _get(ui, "/ui/config")["difficulty"]
+    page = ui.open("/council?lang=en", width=1280, lang="en")
+    _ready(page)
+    legend = [x.strip() for x in page.locator("#legend li").all_inner_texts()]
+    assert legend == [*reversed(d["labels_en"]), d["no_data_label_en"]]
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Shopping-access map" in page.locator("#map-heading").inner_text()
+    ui.screenshot(page, "council-en")
+
+
+def test_coverage_table_sorts_and_downloads_csv(ui):
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    prof = _get(ui, "/profiles/elementary")["areas"]
+    table = page.locator("#coverage-table")
+    # sort by people 65+ (first click: largest first), then again (smallest first)
+    header = table.locator("th[data-col='pop_65plus']")
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+    names = table.locator("tbody th").all_inner_texts()
+    assert names == [a["name"] for a in sorted(prof, key=lambda a: -a["pop_65plus"])]
+    header.locator("button").press("Enter")  # the keyboard sorts too
+    assert header.get_attribute("aria-sort") == "ascending"
+    names = table.locator("tbody th").all_inner_texts()
+    assert names == [a["name"] for a in sorted(prof, key=lambda a: a["pop_65plus"])]
+    assert table.locator("th[aria-sort]").count() == 1
+    with page.expect_download() as info:
+        page.locator("#coverage-csv").click()
+    data = Path(info.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    head, body = rows[0], rows[1:]
+    assert head[:3] == ["area_id", "区域", "65歳以上人口"]
+    assert [r[0] for r in body] == [a["area_id"] for a in sorted(prof,
+                                                                key=lambda a: a["pop_65plus"])]
+    by_id = {a["area_id"]: a for a in prof}
+    for r in body:
+        a = by_id[r[0]]
+        assert r[1] == a["name"] and int(r[2]) == round(a["pop_65plus"])
+        cells = dict(zip(head, r, strict=True))
+        for key, c in a["categories"].items():
+            label = next(x["label"] for x in _get(ui, "/ui/config")["categories"]
+                         if x["id"] == key)
+            if f"{label} 所在" in cells:
+                assert int(cells[f"{label} 所在"]) == len(c["located"])
+            walk = cells.get(f"{label} 徒歩500m圏の65歳以上")
+            if walk is not None and c["share_65plus_within_walk"] is not None:
+                assert float(walk) == _pct(c["share_65plus_within_walk"])
+            if f"{label} サービス" in cells:
+                assert cells[f"{label} サービス"] == c["status"]
+                if c["share_65plus_covered"] is not None:
+                    assert float(cells[f"{label} サービス圏の65歳以上"]) == \
+                        _pct(c["share_65plus_covered"])
+    ui.screenshot(page, "council-table")
+
+
+def test_difficulty_table_shows_network_and_straight_side_by_side(ui):
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    areas = _get(ui, "/difficulty/elementary")["features"]
+    table = page.locator("#difficulty-table")
+    groups = table.locator("th.c-group").all_inner_texts()
+    assert any("道のり" in g for g in groups) and any("直線" in g and "過小" in g for g in groups)
+    for f in areas:
+        p = f["properties"]
+        row = table.locator(f"tr[data-area-id='{p['area_id']}']")
+        assert row.locator("td[data-col='beyond_share']").inner_text().strip() == \
+            f"{_pct(p['beyond_share']):.1f}%"
+        assert row.locator("td[data-col='beyond_share_straight']").inner_text().strip() == \
+            f"{_pct(p['beyond_share_straight']):.1f}%"
+    with page.expect_download() as info:
+        page.locator("#difficulty-csv").click()
+    data = Path(info.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    got = {r["area_id"]: r for r in rows}
+    for f in areas:
+        p = f["properties"]
+        r = got[p["area_id"]]
+        assert float(r["道のり500m超（実際に歩く距離） 割合"]) == _pct(p["beyond_share"])
+        assert float(r["直線500m超（参考・過小） 割合"]) == _pct(p["beyond_share_straight"])
+
+
+def test_profile_from_map_table_and_deep_link(ui):
+    areas = _get(ui, "/difficulty/elementary")["features"]
+    p = areas[-1]["properties"]
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    # select on the map
+    page.locator(f"path[data-area-id='{p['area_id']}']").click()
+    profile = page.locator("#profile")
+    assert profile.locator(".c-profile-name").inner_text() == p["name"]
+    assert profile.locator("[data-field='pop_65plus']").inner_text() == \
+        f"{round(p['pop_65plus']):,}人"
+    assert profile.locator("[data-field='beyond_share']").inner_text() == \
+        f"{_pct(p['beyond_share']):.1f}%"
+    assert profile.locator("[data-field='beyond_share_straight']").inner_text() == \
+        f"{_pct(p['beyond_share_straight']):.1f}%"
+    assert f"area={p['area_id']}" in page.url and "layer=elementary" in page.url
+    # the rows of that area are marked, the path is outlined
+    assert page.locator(f"#coverage-table tr[data-area-id='{p['area_id']}']"
+                        ).get_attribute("aria-current") == "true"
+    assert page.locator(f"path[data-area-id='{p['area_id']}']").get_attribute(
+        "stroke-width") == "4"
+    assert ui.axe(page) == []
+    ui.screenshot(page, "council-profile")
+    # select in the table
+    q = areas[0]["properties"]
+    page.locator(f"#difficulty-table button[data-area-id='{q['area_id']}']").click()
+    assert profile.locator(".c-profile-name").inner_text() == q["name"]
+    # a deep link opens that layer and area
+    page2 = ui.open(f"/council#layer=elementary&area={q['area_id']}", width=360)
+    _ready(page2)
+    assert page2.locator("#profile .c-profile-name").inner_text() == q["name"]
+    ui.screenshot(page2, "council-profile")
+
+
+def test_switching_layer_reloads_map_and_tables(ui):
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    junior = _get(ui, "/difficulty/junior_high")["features"]
+    page.locator("#layer").select_option("junior_high")
+    _ready(page, "junior_high")
+    ids = {f["properties"]["area_id"] for f in junior}
+    assert {page.locator("path[data-area-id]").nth(i).get_attribute("data-area-id")
+            for i in range(page.locator("path[data-area-id]").count())} == ids
+    rows = page.locator("#coverage-table tbody tr[data-area-id]")
+    assert {rows.nth(i).get_attribute("data-area-id") for i in range(rows.count())} == ids
+    assert "layer=junior_high" in page.url
+    d = _get(ui, "/ui/config")["difficulty"]
+    for f in junior:
+        p = f["properties"]
+        assert page.locator(f"path[data-area-id='{p['area_id']}']").get_attribute(
+            "fill").lower() == _class_color(p["beyond_share"], d).lower()
+
+
+def _admin_call(ui, method, path, body=None):
+    form = f"username={ADMIN[0]}&password={ADMIN[1]}".encode()
+    with urllib.request.urlopen(urllib.request.Request(
+            ui.server.url + "/auth/token", data=form, method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})) as r:
+        token = json.loads(r.read())["access_token"]
+    request = urllib.request.Request(
+        ui.server.url + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+def test_markup_in_names_runs_no_script(ui):
+    """A service with markup in its name, covering an area, shown in the profile and the
+    table (then deleted again: the registry is shared by the session's tests)."""
+    layer = ui.server.region.areas[0]
+    area = str(layer.areas["area_id"].iloc[0])
+    evil = "<img src=x onerror=alert(1)>配食テスト"
+    made = _admin_call(ui, "POST", "/resources", {
+        "name": evil, "category": "配食",
+        "service_area": {"kind": "areas", "layer": layer.name, "area_ids": [area]}})
+    try:
+        page = ui.open(f"/council#layer=elementary&area={area}", width=1280)
+        _ready(page)
+        page.wait_for_selector("#profile [data-field='services']")
+        assert evil in page.locator("#profile").inner_text()
+        assert page.locator("main img").count() == 0
+        page.wait_for_timeout(300)
+        assert ui.dialogs == []
+    finally:
+        _admin_call(ui, "DELETE", f"/resources/{made['id']}")
+
+
+def test_keyboard_reaches_controls(ui):
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    seen = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("""() => { const e = document.activeElement;
+            return e.id || e.dataset.col || (e.dataset.areaId ? 'area:' + e.dataset.areaId : '')
+                   || e.tagName; }"""))
+    assert "layer" in seen
+    assert "pop_65plus" in seen  # a sort button in a table header
+    assert any(s.startswith("area:") for s in seen)
+    assert "difficulty-csv" in seen and "coverage-csv" in seen
+    # Enter on an area button selects it and moves focus to the profile
+    button = page.locator("#coverage-table button[data-area-id]").first
+    button.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "profile"
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_screenshots_and_axe_by_width(ui, width):
+    page = ui.open("/council", width=width)
+    _ready(page)
+    page.locator("#coverage-table button[data-area-id]").last.click()
+    assert ui.axe(page) == []
+    ui.screenshot(page, "council-page")
+    page.emulate_media(media="print")
+    ui.screenshot(page, "council-print")
+
+
+def test_staff_sees_the_page_too(ui):
+    page = ui.open("/council", width=1280, login=ADMIN)
+    _ready(page)
+    assert page.locator("#coverage-table tbody tr[data-area-id]").count() > 0
