@@ -113,16 +113,18 @@
 
   // ---------------------------------------------------------------- the point
 
-  function setOrigin(lat, lon) {
-    const bounds = GS.config.region && GS.config.region.bounds;
-    if (bounds) {
-      const [w, s, e, n] = bounds;
-      if (lon < w || lon > e || lat < s || lat > n) {
-        say(t("where.outside"), true);
-      }
-    }
+  function setOrigin(lat, lon, label = null) {
+    state.originLabel = label;
     const view = state.view === "reach" ? "reach" : "list";
     go({ origin: { lat, lon }, view }, { push: false });
+  }
+
+  /** Is the point outside the served region's extent? */
+  function outside({ lat, lon }) {
+    const bounds = GS.config.region && GS.config.region.bounds;
+    if (!bounds) return false;
+    const [w, s, e, n] = bounds;
+    return lon < w || lon > e || lat < s || lat > n;
   }
 
   function say(text, warn = false) {
@@ -176,7 +178,7 @@
         onclick: () => {
           out.replaceChildren();
           say(t("where.chosen", { title: p.title }));
-          setOrigin(p.lat, p.lon);
+          setOrigin(p.lat, p.lon, p.title);
           if (map) map.setView([p.lat, p.lon], Math.max(map.getZoom(), 16));
         },
       }, p.title)));
@@ -217,7 +219,9 @@
       if (mine !== seq) return;
       state.items = answer.features;
       state.loadedFor = key;
-      say(t("list.found", { n: state.items.length, minutes: state.minutes }));
+      const found = t("list.found", { n: state.items.length, minutes: state.minutes });
+      if (outside(state.origin)) say(t("where.outside"), true);
+      else say(state.originLabel ? t("where.from", { title: state.originLabel, found }) : found);
     } catch (e) {
       if (mine !== seq) return;
       state.items = [];

@@ -1,0 +1,449 @@
+"""The residents' page (/) and the printable handout (/handout) in a browser.
+
+The demo town's registry is shared with the other UI tests of the session: expectations are
+computed from the API's own answer at test time (never global counts), and the resources
+this module adds are its own (a markup-named one, added by the last test).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+from urllib.request import urlopen
+
+import pytest
+
+#: a point in the demo town near its gathering places (between 本町 and 川南)
+LAT, LON = 33.80, 130.785
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+def api(ui_server, path: str, **params: Any) -> Any:
+    query = f"?{urlencode(params)}" if params else ""
+    with urlopen(ui_server.url + path + query, timeout=30) as r:  # noqa: S310 (loopback)
+        return json.loads(r.read())
+
+
+def nearby(ui_server, lat: float = LAT, lon: float = LON, minutes: float = 15) -> list[dict]:
+    return [f["properties"] for f in
+            api(ui_server, "/nearby", lat=lat, lon=lon, minutes=minutes)["features"]]
+
+
+def open_resident(ui, path: str, *, width: int = 360, height: int = 800, **kw: Any) -> Any:
+    page = ui.open(path, width=width, height=height, **kw)
+    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    return page
+
+
+def listed(page) -> list[str]:
+    return page.eval_on_selector_all("#results .r-item", "els => els.map(e => e.dataset.id)")
+
+
+def no_horizontal_scroll(page) -> None:
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def wait_list(page, ids: list[str]) -> None:
+    page.wait_for_function("ids => JSON.stringify([...document.querySelectorAll('#results "
+                           ".r-item')].map(e => e.dataset.id)) === JSON.stringify(ids)", arg=ids)
+
+
+# ---------------------------------------------------------------- the list
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_list_sorted_by_walking_minutes_like_nearby(ui, ui_server, width) -> None:
+    expected = nearby(ui_server)
+    assert any(p["category"] == "salon" for p in expected)  # the demo's gathering places
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=width)
+    wait_list(page, [p["id"] for p in expected])
+    minutes = [p["walk_minutes"] for p in expected]
+    assert minutes == sorted(minutes)
+    first = page.locator("#results .r-item").first
+    assert f"徒歩 {max(1, round(expected[0]['walk_minutes']))}分" in first.inner_text()
+    # the map shows the same items (clustered where dense): one marker per located item
+    assert page.evaluate("RESIDENT.state.items.length") == len(expected)
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+    page.wait_for_timeout(6500)  # the tiles-unavailable notice has faded
+    ui.screenshot(page, "resident")
+    if width == 360:
+        sizes = page.evaluate("""() => {
+            const all = [...performance.getEntriesByType('navigation'),
+                         ...performance.getEntriesByType('resource')];
+            return all.reduce((s, e) => s + (e.transferSize || 0), 0);
+        }""")
+        print(f"resident page first load: {sizes} bytes transferred")
+        assert sizes < 700_000
+
+
+def test_tap_on_the_map_chooses_the_point(ui, ui_server) -> None:
+    page = open_resident(ui, "/")
+    assert listed(page) == []
+    assert "地図をタップ" in page.locator("#summary").inner_text()
+    box = page.locator("#map").bounding_box()
+    xy = page.evaluate(f"(() => {{ const p = RESIDENT.map.latLngToContainerPoint([{LAT}, "
+                       f"{LON}]); return [p.x, p.y]; }})()")
+    assert 0 < xy[0] < box["width"] and 0 < xy[1] < box["height"]
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    page.wait_for_function("() => RESIDENT.state.loadedFor !== null")
+    origin = page.evaluate("RESIDENT.state.origin")
+    assert abs(origin["lat"] - LAT) < 0.001 and abs(origin["lon"] - LON) < 0.001
+    wait_list(page, [p["id"] for p in nearby(ui_server, origin["lat"], origin["lon"])])
+    assert "at=" in page.url  # the point is in the link
+
+
+def test_filters_change_the_list(ui, ui_server) -> None:
+    every = nearby(ui_server)
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}")
+    wait_list(page, [p["id"] for p in every])
+    page.locator('#cat-chips [data-cat="salon"]').click()
+    salons = [p["id"] for p in every if p["category"] == "salon"]
+    assert salons
+    wait_list(page, salons)
+    assert page.locator('#cat-chips [data-cat="salon"]').get_attribute("aria-pressed") == "true"
+    assert page.locator('#cat-chips [data-cat=""]').get_attribute("aria-pressed") == "false"
+    page.locator('#cat-chips [data-cat=""]').click()  # すべて
+    wait_list(page, [p["id"] for p in every])
+
+    page.locator("#chip-free").click()
+    wait_list(page, [p["id"] for p in every if p["fee"]["kind"] == "free"])
+    page.locator("#chip-free").click()
+
+    def on(p: dict, day: str) -> bool:
+        s = p["schedule"]
+        return day in s["weekdays"] or any(x["weekday"] == day for x in s["stops"])
+
+    page.select_option("#day", "wed")
+    wed = [p["id"] for p in every if on(p, "wed")]
+    assert wed
+    wait_list(page, wed)
+    page.select_option("#day", "")
+    wait_list(page, [p["id"] for p in every])
+    page.locator("#chip-today").click()
+    today = page.evaluate("GS.today()")
+    assert today == WEEKDAYS[date.today().weekday()]
+    wait_list(page, [p["id"] for p in every if on(p, today)])
+    assert page.locator("#chip-today").get_attribute("aria-pressed") == "true"
+    assert page.locator("#day").input_value() == today
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+
+
+# ---------------------------------------------------------------- the detail
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_detail_shows_schedule_fee_phone_and_walk(ui, ui_server, width) -> None:
+    salon = next(p for p in nearby(ui_server) if p["name"] == "ふれあいサロン川べり")
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=width)
+    page.wait_for_selector(f'#results [data-id="{salon["id"]}"]')
+    page.locator(f'#results [data-id="{salon["id"]}"] a').click()
+    page.wait_for_selector("#detail-view:not([hidden]) #detail-name")
+    detail = page.locator("#detail-view")
+    text = detail.inner_text()
+    assert "ふれあいサロン川べり" in text
+    assert "毎週水曜 10:00〜11:30" in text
+    assert "無料" in text
+    assert "申し込み不要" in text and "坂の町本町1-2" in text
+    walk = f"徒歩 {max(1, round(salon['walk_minutes']))}分（{round(salon['walk_distance_m'])} m）"
+    assert walk in text
+    assert detail.locator('a[href="tel:0000001001"]').inner_text() == "000-000-1001"
+    assert f"place={salon['id']}" in page.url
+    assert page.evaluate("document.activeElement.id") == "detail-name"
+    assert detail.locator(f'a[href^="/handout?place={salon["id"]}"]').count() == 1
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+    page.wait_for_timeout(300)
+    ui.screenshot(page, "resident-detail")
+    page.go_back()  # the browser's back button returns to the list
+    page.wait_for_selector("#list-view:not([hidden])")
+    assert page.locator("#detail-view").is_hidden()
+    assert page.evaluate("document.activeElement.closest('.r-item')?.dataset.id") == salon["id"]
+
+
+def test_detail_deep_link(ui, ui_server) -> None:
+    cafe = next(f["properties"] for f in api(ui_server, "/resources", category="dementia_cafe")
+                ["features"])
+    page = open_resident(ui, f"/#place={cafe['id']}")
+    page.wait_for_selector("#detail-name")
+    assert cafe["name"] in page.locator("#detail-name").inner_text()
+    assert "地図で場所を選ぶと" in page.locator("#detail-view").inner_text()
+    page.locator(".r-back").click()  # opened by a link: back goes to the list, not away
+    page.wait_for_selector("#list-view:not([hidden])")
+    assert page.url.startswith(ui_server.url)
+    page = open_resident(ui, "/#place=r-doesnotexist")
+    page.wait_for_selector("#detail-view .gs-error")
+
+
+# ---------------------------------------------------------------- what serves a home
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_reach_names_the_meal_delivery(ui, ui_server, width) -> None:
+    answer = api(ui_server, "/reach", lat=LAT, lon=LON)
+    names = [f["properties"]["name"] for f in answer["features"]]
+    assert "まごころ配食サービス" in names
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=width)
+    page.locator("#tab-reach").click()
+    page.wait_for_selector("#reach-view:not([hidden]) .r-walkable")
+    text = page.locator("#reach-view").inner_text()
+    assert "まごころ配食サービス" in text and "市内全域" in text
+    assert "毎週月・火・水・木・金曜 11:00〜13:00" in text and "1食500円" in text
+    for w in answer["walkable"]:
+        assert w["category_label"] in text
+        if w["nearest_name"]:
+            assert w["nearest_name"] in text
+    assert "view=reach" in page.url
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+    ui.screenshot(page, "resident-reach")
+
+
+def test_reach_names_a_mobile_sales_stop(ui, ui_server) -> None:
+    route = next(f["properties"] for f in api(ui_server, "/resources", category="mobile_sales")
+                 ["features"] if f["properties"]["schedule"]["stops"])
+    stop = route["schedule"]["stops"][0]
+    page = open_resident(ui, f"/?lat={stop['lat']}&lon={stop['lon']}#view=reach"
+                             f"&at={stop['lat']},{stop['lon']}")
+    page.wait_for_selector("#reach-view:not([hidden]) .r-walkable")
+    text = page.locator("#reach-view").inner_text()
+    assert route["name"] in text
+    assert f"{stop['name']}（毎週火曜 {stop['time']}から" in text
+
+
+# ---------------------------------------------------------------- finding the point
+
+def test_current_location_and_its_denial(ui, ui_server) -> None:
+    page = open_resident(ui, "/")
+    page.locator("#locate").click()  # no permission granted: denied
+    page.wait_for_selector("#status.gs-error")
+    assert "許可されていません" in page.locator("#status").inner_text()
+    page.context.grant_permissions(["geolocation"], origin=ui_server.url)
+    page.context.set_geolocation({"latitude": LAT, "longitude": LON})
+    page.locator("#locate").click()
+    wait_list(page, [p["id"] for p in nearby(ui_server)])
+
+
+class _Geocoder(BaseHTTPRequestHandler):
+    """A 国土地理院-style AddressSearch on loopback: one address is known."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        known = "%E5%9D%82%E3%81%AE%E7%94%BA%E6%9C%AC%E7%94%BA" in self.path  # 坂の町本町
+        body = json.dumps([{"geometry": {"coordinates": [LON, LAT], "type": "Point"},
+                            "type": "Feature", "properties": {"title": "坂の町本町一丁目"}}]
+                          if known else []).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def geocoding_server(ui_server) -> Iterator[str]:
+    """A second instance of the service (same store and region) with a geocoder set."""
+    import uvicorn
+
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+    from tests.ui.conftest import _free_port
+
+    fake = ThreadingHTTPServer(("127.0.0.1", 0), _Geocoder)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    first = ui_server.server.config.app.state.geo
+    settings = ServiceSettings(
+        database_url=first.settings.database_url, data_dir=first.settings.data_dir,
+        secret_key="u" * 40, geocoder_url=f"http://127.0.0.1:{fake.server_port}/s?q=")
+    app = create_app(settings, store=ui_server.store, walking=first.walking)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    fake.shutdown()
+
+
+def test_address_search(ui, ui_server, geocoding_server) -> None:
+    page = ui.open("/", width=360)
+    page.goto(geocoding_server + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#address-form").is_visible()
+    page.get_by_label("住所で探す").fill("どこでもない町")
+    page.get_by_role("button", name="探す", exact=True).click()
+    page.wait_for_selector("#status.gs-error")
+    assert "見つかりませんでした" in page.locator("#status").inner_text()
+    page.get_by_label("住所で探す").fill("坂の町本町")
+    page.get_by_role("button", name="探す", exact=True).click()
+    wait_list(page, [p["id"] for p in nearby(ui_server)])
+    assert "坂の町本町一丁目" in page.locator("#status").inner_text()
+    assert ui.axe(page) == []
+    # the demo service has none: no address form
+    page = open_resident(ui, "/")
+    assert page.locator("#address-form").is_hidden()
+
+
+# ---------------------------------------------------------------- keyboard
+
+def test_keyboard_chips_list_and_detail(ui, ui_server) -> None:
+    every = nearby(ui_server)
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}")
+    wait_list(page, [p["id"] for p in every])
+    page.locator('#cat-chips [data-cat=""]').focus()
+    chips = page.locator("#cat-chips button").count()
+    seen = []
+    for _ in range(chips + 4 + len(every)):
+        seen.append(page.evaluate("(() => { const a = document.activeElement; return "
+                                  "a.dataset.cat !== undefined ? 'chip:' + a.dataset.cat : "
+                                  "a.id || (a.closest('.r-item') ? 'item:' + "
+                                  "a.closest('.r-item').dataset.id : a.tagName); })()"))
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none", f"no visible focus on {seen[-1]}"
+        page.keyboard.press("Tab")
+    assert [s for s in seen if s.startswith("chip:")][:chips] == seen[:chips]
+    assert {"chip-today", "chip-free", "day"} <= set(seen)
+    items = [s for s in seen if s.startswith("item:")]
+    assert items == [f"item:{p['id']}" for p in every][:len(items)] and items
+    # Enter on a list item opens its detail; the detail's controls are reachable
+    page.locator("#results .r-item a").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail-view:not([hidden]) #detail-name")
+    assert page.evaluate("document.activeElement.id") == "detail-name"
+    reached = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.getAttribute('href') || "
+                                     "document.activeElement.className"))
+    assert any(h.startswith("/handout?place=") for h in reached)
+    page.keyboard.press("Shift+Tab")
+    page.locator(".r-back").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#list-view:not([hidden])")
+
+
+def test_english(ui, ui_server) -> None:
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}&lang=en", lang="en")
+    page.wait_for_selector("#results .r-item")
+    assert page.locator("h1").inner_text() == "Places and services nearby"
+    assert "min walk" in page.locator("#results").inner_text()
+    assert ui.axe(page) == []
+
+
+# ---------------------------------------------------------------- the handout
+
+def _pdf_pages(page) -> int:
+    pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_handout_for_a_place(ui, ui_server, width) -> None:
+    salon = next(p for p in nearby(ui_server) if p["name"] == "ふれあいサロン川べり")
+    page = ui.open(f"/handout?place={salon['id']}", width=width)
+    page.wait_for_selector("body[data-ready=true]")
+    text = page.locator("#sheet").inner_text()
+    assert "ふれあいサロン川べり" in text and "毎週水曜 10:00〜11:30" in text
+    assert "000-000-1001" in text and "無料" in text
+    assert page.locator("#map .gs-marker").count() == 1
+    qr = page.locator("#qr")
+    assert qr.get_attribute("data-qr-text") == f"{ui_server.url}/#place={salon['id']}"
+    assert qr.locator("svg path").count() == 1
+    assert int(qr.get_attribute("data-modules")) >= 21
+    assert page.locator("#qr-url").inner_text() == f"{ui_server.url}/#place={salon['id']}"
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+    ui.screenshot(page, "handout-place")
+    if width == 1280:
+        assert _pdf_pages(page) == 1
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_handout_for_an_area(ui, ui_server, width) -> None:
+    layer = api(ui_server, "/areas")[0]
+    areas = api(ui_server, f"/areas/{layer['id']}")["features"]
+    area = max(areas, key=lambda a: sum(len(c["located"])
+                                        for c in a["properties"]["categories"].values()))
+    located = {i for c in area["properties"]["categories"].values() for i in c["located"]}
+    page = ui.open(f"/handout?layer={layer['id']}&area={area['id']}", width=width)
+    page.wait_for_selector("body[data-ready=true]")
+    assert area["properties"]["name"] in page.locator("h1").inner_text()
+    names = {api(ui_server, f"/resources/{i}")["properties"]["name"] for i in located}
+    text = page.locator("#content").inner_text()
+    assert all(n in text for n in names)
+    assert "まごころ配食サービス" in text  # the city-wide meal delivery reaches every area
+    assert page.locator("#map .h-marker").count() == len(located)
+    assert page.locator("#map path.leaflet-interactive, #map path").count() >= 1
+    qr = page.locator("#qr")
+    assert re.fullmatch(re.escape(ui_server.url) + r"/#at=[0-9.]+,[0-9.]+",
+                        qr.get_attribute("data-qr-text"))
+    assert qr.locator("svg path").count() == 1
+    no_horizontal_scroll(page)
+    assert ui.axe(page) == []
+    ui.screenshot(page, "handout-area")
+    if width == 1280:
+        assert _pdf_pages(page) == 1
+
+
+def test_handout_errors(ui) -> None:
+    page = ui.open("/handout?place=r-nothing")
+    page.wait_for_selector("body[data-ready=true]")
+    assert "見つかりません" in page.locator("#content").inner_text()
+    page = ui.open("/handout")
+    page.wait_for_selector("body[data-ready=true]")
+    assert "?place=" in page.locator("#content").inner_text()
+
+
+# ---------------------------------------------------------------- markup stays text
+# (last: the resource it adds shows up in later lists of the session)
+
+def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
+    from geo_service.resources import Fee, ResourceFields, Schedule
+
+    res = ui_server.store.add(ResourceFields(
+        name=MARKUP, category="salon", lon=LON + 0.0004, lat=LAT + 0.0002,
+        description=MARKUP, address=MARKUP, how_to_apply=MARKUP,
+        schedule=Schedule(weekdays=["fri"], start="10:00", end="11:00", text=MARKUP),
+        fee=Fee(kind="free"), source="test"), user="test")
+    try:
+        page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=360)
+        item = page.locator(f'#results [data-id="{res.id}"]')
+        item.wait_for()
+        assert MARKUP in item.inner_text()
+        # the map: tooltip on hover, popup on click, both as text
+        page.evaluate(f"RESIDENT.map.setView([{res.lat}, {res.lon}], 18)")
+        page.wait_for_timeout(500)
+        marker = page.locator(f'#map .gs-marker[title="{MARKUP}"]')
+        marker.hover()
+        page.wait_for_selector(".leaflet-tooltip")
+        assert MARKUP in page.locator(".leaflet-tooltip").inner_text()
+        marker.click()
+        page.wait_for_selector(".leaflet-popup-content .r-popup")
+        assert MARKUP in page.locator(".leaflet-popup-content").inner_text()
+        page.locator(".leaflet-popup-content a").click()
+        page.wait_for_selector("#detail-name")
+        assert MARKUP in page.locator("#detail-name").inner_text()
+        assert page.locator("#detail-view").inner_text().count(MARKUP) >= 4
+        assert page.locator("img[src=x], #main img:not(.leaflet-tile)").count() == 0
+        handout = ui.open(f"/handout?place={res.id}")
+        handout.wait_for_selector("body[data-ready=true]")
+        assert MARKUP in handout.locator("h1").inner_text()
+        assert handout.locator("img[src=x]").count() == 0
+        page.wait_for_timeout(300)
+        assert ui.dialogs == []
+    finally:
+        ui_server.store.delete(res.id, user="test")
