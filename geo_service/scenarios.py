@@ -1,0 +1,865 @@
+"""What-if scenarios: a named list of changes to a baseline region, recomputed incrementally.
+
+A :class:`Scenario` is data (saved as JSON): a name, a description and a list of changes:
+
+==================  ===========================================================================
+``close_store``     a store closes (``store``: its id, or its name when that is unique)
+``add_store``       a new store (``id``, ``name``, ``lon``, ``lat``, ``category`` of the layer)
+``add_stop``        a new 移動販売 stop, counted as a food source people walk to (``id``,
+                    ``name``, ``lon``, ``lat``); it serves only on its days — say so when
+                    reading the numbers
+``threshold``       another walking threshold (``metres``)
+``speed``           another flat walking speed (``mps``)
+``projection``      a future population (``file``, ``year``, optional ``layer`` and
+                    ``columns``; see :mod:`geo_service.projection`)
+``cut_route``,      bus routes and service areas (GTFS feeds before/after, a 配食 service's
+``add_route``,      area): **not implemented yet** — they need the alternatives of issue 10
+``service_area``    item 1 (GTFS stops and service areas counted as alternatives), which the
+                    difficulty indicators here do not count. A scenario naming them is
+                    refused with a clear error (:data:`PENDING_KINDS`), never ignored.
+==================  ===========================================================================
+
+The baseline (:class:`Baseline`) is one full distance-field pass, the same numbers as
+:func:`~geo_service.pipeline.compute_difficulty`; its arrays are made read-only and a
+scenario works on copies, so the baseline is never modified.
+
+Recomputing only what changed (:class:`ScenarioState`):
+
+- **a closure** can only lengthen walks, and only for the network nodes whose nearest store
+  was the closed one (the engine keeps no second-nearest, so those nodes are searched
+  again): their values are cleared and a Dijkstra restricted to them starts from the
+  unchanged nodes around them (each at its own distance, with its own nearest store) and
+  from the remaining stores on their edges. Nothing outside that set can change.
+- **a new store** can only shorten walks: a Dijkstra from the new store that goes on only
+  through nodes it reaches strictly sooner than their current store (a pruned search).
+- The same is done on the slope-aware time field (by direction of travel) when the network
+  has elevations; on the flat, times are distances / speed.
+- Only points on an edge with a changed end node, or sharing an edge with a changed store,
+  are evaluated again (:meth:`~geo_service.access.DistanceField.at`, the engine's own
+  formula). The per-area aggregation is vectorised and redone for every area
+  (:func:`~geo_service.difficulty.area_indicators`, milliseconds).
+- A speed change recomputes the fields once (a full pass; distances are unchanged);
+  a threshold or a projection changes no walk at all, only the indicators.
+
+Because floating-point addition rounds monotonically, both searches give node distances
+that are bit for bit those of a full recomputation (tested); the *identity* of the nearest
+store may differ where two stores are exactly equally far.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numba import njit
+from scipy import sparse
+
+from geo_service._errors import InputError
+from geo_service.access import Attachment, DistanceField, PointAccess
+from geo_service.difficulty import area_indicators, point_indicators
+from geo_service.layer_points import counted
+from geo_service.layers import ResourceLayer
+from geo_service.pipeline import DifficultyResult
+from geo_service.readers import check_lon_lat
+from geo_service.region import Region
+
+#: change kinds a scenario may hold today
+KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed", "projection")
+#: change kinds reserved for the alternatives (GTFS routes, service areas): refused for now
+PENDING_KINDS = ("cut_route", "add_route", "service_area")
+#: the category recorded for an added 移動販売 stop
+STOP_CATEGORY = "mobile_sales"
+_NAME = re.compile(r"^[\w\-. ()（）・]{1,80}$")
+
+
+class ScenarioError(InputError):
+    """A scenario is malformed, names unknown stores, or asks for what is not available."""
+
+
+# --- the scenario as data ------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    """A named what-if: changes applied, in order, to a baseline region."""
+
+    name: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    created: str = ""
+    region: str = ""  # the key of the region it was made for (Region.key)
+
+    def __post_init__(self) -> None:
+        check_scenario_name(self.name)
+        self.changes = [normalise_change(c, i, scenario=self.name)
+                        for i, c in enumerate(self.changes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"name": self.name, "description": self.description, "created": self.created,
+                "region": self.region, "changes": self.changes}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | Path | None = None) -> Scenario:
+        """Read the JSON form; errors name the file (``source``)."""
+        if not isinstance(data, dict) or "name" not in data:
+            raise ScenarioError("a scenario is a JSON object with a name and changes",
+                                file=source)
+        try:
+            return cls(name=str(data["name"]), changes=list(data.get("changes") or []),
+                       description=str(data.get("description", "")),
+                       created=str(data.get("created", "")), region=str(data.get("region", "")))
+        except ScenarioError as exc:
+            if source is None:
+                raise
+            raise ScenarioError(exc.reason, file=source, row=exc.row, column=exc.column,
+                                value=exc.value) from exc
+
+
+def check_scenario_name(name: str) -> str:
+    """A scenario's name: letters (any script), digits, ``-_. ()・`` and spaces, ≤ 80."""
+    if not _NAME.match(name or "") or name.strip() != name or name in (".", ".."):
+        raise ScenarioError("a scenario name may hold letters, digits, spaces and - _ . ( ) ・ "
+                            "(at most 80, no leading or trailing space)", column="name",
+                            value=name)
+    return name
+
+
+def _number(change: dict[str, Any], key: str, where: str, *, positive: bool = True) -> float:
+    try:
+        value = float(change[key])
+    except KeyError:
+        raise ScenarioError(f"{where}: '{change.get('kind')}' needs '{key}'",
+                            column=key) from None
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{where}: not a number", column=key, value=change[key]) from None
+    if positive and not (np.isfinite(value) and value > 0):
+        raise ScenarioError(f"{where}: must be a positive number", column=key, value=value)
+    return value
+
+
+def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") -> dict[str, Any]:
+    """Check one change's fields (not yet against a region) and return it normalised."""
+    where = f"scenario {scenario!r}, change {index + 1}" if scenario else f"change {index + 1}"
+    if not isinstance(change, dict):
+        raise ScenarioError(f"{where}: a change is an object with a 'kind'", value=change)
+    kind = change.get("kind")
+    if kind in PENDING_KINDS:
+        raise ScenarioError(
+            f"{where}: '{kind}' is not available yet: bus routes (GTFS before/after) and "
+            "service areas are alternatives to walking (issue 10, item 1), which the "
+            "shopping-difficulty indicators of a scenario do not count yet", column="kind",
+            value=kind)
+    if kind not in KINDS:
+        raise ScenarioError(f"{where}: unknown kind; known kinds are {', '.join(KINDS)}",
+                            column="kind", value=kind)
+    out: dict[str, Any] = {"kind": kind}
+    if kind == "close_store":
+        store = str(change.get("store", "")).strip()
+        if not store:
+            raise ScenarioError(f"{where}: close_store needs 'store' (an id or a name)",
+                                column="store")
+        out["store"] = store
+    elif kind in ("add_store", "add_stop"):
+        lon, lat = _number(change, "lon", where, positive=False), _number(change, "lat", where,
+                                                                          positive=False)
+        check_lon_lat(np.array([lon]), np.array([lat]), source=where)
+        ident = str(change.get("id", "")).strip()
+        if not ident:
+            raise ScenarioError(f"{where}: {kind} needs an 'id'", column="id")
+        out.update(id=ident, name=str(change.get("name", "")), lon=lon, lat=lat)
+        if kind == "add_store":
+            if not str(change.get("category", "")).strip():
+                raise ScenarioError(f"{where}: add_store needs a 'category'",
+                                    column="category")
+            out["category"] = str(change["category"]).strip()
+    elif kind == "threshold":
+        out["metres"] = _number(change, "metres", where)
+    elif kind == "speed":
+        out["mps"] = _number(change, "mps", where)
+    elif kind == "projection":
+        if not str(change.get("file", "")).strip():
+            raise ScenarioError(f"{where}: projection needs a 'file'", column="file")
+        year = _number(change, "year", where)
+        if year != int(year) or not 1900 < year < 2200:
+            raise ScenarioError(f"{where}: a year such as 2035", column="year", value=year)
+        out.update(file=str(change["file"]), year=int(year))
+        if change.get("layer"):
+            out["layer"] = str(change["layer"])
+        columns = change.get("columns") or {}
+        if not isinstance(columns, dict):
+            raise ScenarioError(f"{where}: 'columns' maps a role to a column name",
+                                column="columns", value=columns)
+        if columns:
+            out["columns"] = {str(k): str(v) for k, v in columns.items()}
+    return out
+
+
+def scenario_folder(region: Region, folder: str | Path | None = None) -> Path:
+    """Where a region's scenarios are kept: ``folder``, else ``scenarios/<region key>`` in
+    the data directory."""
+    if folder is not None:
+        return Path(folder)
+    from geo_service.config import data_dir  # read when called (GEO_SERVICE_DATA_DIR)
+
+    return data_dir() / "scenarios" / region.key
+
+
+def _scenario_path(folder: Path, name: str) -> Path:
+    return folder / f"{check_scenario_name(name)}.json"
+
+
+def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``<name>.json`` into ``folder`` (atomically); refuse to overwrite unless asked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _scenario_path(folder, scenario.name)
+    if path.exists() and not overwrite:
+        raise ScenarioError("a scenario of this name exists (delete it first, or replace it)",
+                            file=path, value=scenario.name)
+    if not scenario.created:
+        scenario.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(scenario.to_dict(), ensure_ascii=False, indent=2) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_scenario(name_or_path: str | Path, folder: str | Path | None = None) -> Scenario:
+    """A saved scenario, by name (in ``folder``) or by the path of its JSON file."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".json" and path.exists()):
+        if folder is None:
+            raise ScenarioError("no such scenario file", value=str(name_or_path))
+        path = _scenario_path(Path(folder), str(name_or_path))
+        if not path.exists():
+            known = ", ".join(s.name for s in list_scenarios(folder)) or "none"
+            raise ScenarioError(f"no scenario of this name (saved: {known})", file=folder,
+                                value=str(name_or_path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"not a scenario JSON file: {exc}", file=path) from exc
+    return Scenario.from_dict(data, source=path)
+
+
+def list_scenarios(folder: str | Path) -> list[Scenario]:
+    """The scenarios saved in ``folder``, by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [load_scenario(p) for p in sorted(folder.glob("*.json"))]
+
+
+def delete_scenario(name: str, folder: str | Path) -> Path:
+    """Remove a saved scenario; an unknown name is an error."""
+    path = _scenario_path(Path(folder), name)
+    if not path.exists():
+        raise ScenarioError("no scenario of this name", file=folder, value=name)
+    path.unlink()
+    return path
+
+
+# --- the baseline ------------------------------------------------------------------------
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(eq=False)
+class Baseline:
+    """The baseline of a region: counted stores, node fields and per-point answers (one
+    full pass) and the indicators; every array read-only."""
+
+    region: Region
+    layer: ResourceLayer
+    threshold_m: float
+    car_rate: float | pd.Series | None
+    stores: gpd.GeoDataFrame  # counted stores, metric CRS (store_id, name, category)
+    store_att: Attachment
+    node: dict[str, np.ndarray]  # distance, nearest, seconds, quickest
+    point: dict[str, np.ndarray]  # the same per demand point
+    result: DifficultyResult
+
+    @classmethod
+    def compute(cls, region: Region, *, layer: ResourceLayer,
+                threshold_m: float | None = None,
+                car_rate: float | pd.Series | None = None) -> Baseline:
+        """The baseline (the numbers of :func:`~geo_service.pipeline.compute_difficulty`)."""
+        threshold_m = region.threshold_m if threshold_m is None else threshold_m
+        started = time.perf_counter()
+        stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
+        if stores.empty:
+            raise InputError(f"no stores of the counted categories {layer.included_ids}")
+        att = region.attach(stores, source="stores")
+        dfield = DistanceField(region.net, att)
+        access = dfield.at(region.demand_attachment)
+        points = point_indicators(region.demand, access, stores, threshold_m=threshold_m)
+        areas = area_indicators(points, region.areas, stores, threshold_m=threshold_m,
+                                car_rate=car_rate)
+        result = DifficultyResult(points, areas, stores,
+                                  {"baseline": time.perf_counter() - started},
+                                  list(region.notes), threshold_m, region, layer)
+        node = {"distance": dfield.node_distance, "nearest": dfield.node_nearest,
+                "seconds": dfield.node_seconds, "quickest": dfield.node_quickest}
+        point = {"distance": access.distance_m, "nearest": access.nearest,
+                 "seconds": access.seconds, "quickest": access.quickest}
+        att = Attachment(*(_frozen(getattr(att, f)) for f in ("edge", "offset", "connector")))
+        return cls(region, layer, threshold_m, car_rate, stores, att,
+                   {k: _frozen(v) for k, v in node.items()},
+                   {k: _frozen(v) for k, v in point.items()}, result)
+
+
+# --- the incremental engine ----------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _push(hc: np.ndarray, hn: np.ndarray, size: int, cost: float,
+          node: int) -> tuple[np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
+    if size == len(hc):
+        hc = np.concatenate((hc, np.empty_like(hc)))
+        hn = np.concatenate((hn, np.empty_like(hn)))
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hc[parent] <= cost:
+            break
+        hc[i], hn[i] = hc[parent], hn[parent]
+        i = parent
+    hc[i], hn[i] = cost, node
+    return hc, hn, size + 1
+
+
+@njit(cache=True, nogil=True)
+def _pop(hc: np.ndarray, hn: np.ndarray, size: int) -> tuple[float, int, int]:  # pragma: no cover
+    cost, node = hc[0], hn[0]
+    size -= 1
+    last_c, last_n = hc[size], hn[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and hc[child + 1] < hc[child]:
+            child += 1
+        if hc[child] >= last_c:
+            break
+        hc[i], hn[i] = hc[child], hn[child]
+        i = child
+    if size > 0:
+        hc[i], hn[i] = last_c, last_n
+    return cost, node, size
+
+
+@njit(cache=True, nogil=True)
+def _improve(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, seed_node: np.ndarray,
+             seed_cost: np.ndarray, seed_label: np.ndarray, best: np.ndarray,
+             label: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    # Dijkstra from the seeds that enters a node only when it is reached strictly sooner
+    # than its current value (best, label updated in place); returns the nodes improved.
+    hc = np.empty(max(64, 2 * len(seed_node)))
+    hn = np.empty(len(hc), dtype=np.int64)
+    size = 0
+    changed = np.empty(max(64, len(seed_node)), dtype=np.int64)
+    n_changed = 0
+    for k in range(len(seed_node)):
+        s, c = seed_node[k], seed_cost[k]
+        if c < best[s]:
+            best[s], label[s] = c, seed_label[k]
+            hc, hn, size = _push(hc, hn, size, c, s)
+            if n_changed == len(changed):
+                changed = np.concatenate((changed, np.empty_like(changed)))
+            changed[n_changed] = s
+            n_changed += 1
+    while size > 0:
+        c, u, size = _pop(hc, hn, size)
+        if c > best[u]:
+            continue  # a stale entry
+        lab = label[u]
+        for j in range(indptr[u], indptr[u + 1]):
+            v = indices[j]
+            nd = c + data[j]
+            if nd < best[v]:
+                best[v], label[v] = nd, lab
+                hc, hn, size = _push(hc, hn, size, nd, v)
+                if n_changed == len(changed):
+                    changed = np.concatenate((changed, np.empty_like(changed)))
+                changed[n_changed] = v
+                n_changed += 1
+    return changed[:n_changed]
+
+
+def _ragged_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For CSR ``rows``: the row of each entry and the entry positions, flattened."""
+    starts, ends = indptr[rows], indptr[rows + 1]
+    counts = ends - starts
+    total = int(counts.sum())
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.repeat(rows, counts), offsets + np.arange(total)
+
+
+_TIME_REVERSE: weakref.WeakKeyDictionary[Any, sparse.csr_matrix] = weakref.WeakKeyDictionary()
+
+
+class _FieldView(DistanceField):
+    """A distance field from given node arrays (no search): :meth:`DistanceField.at`
+    evaluates points with the engine's own formula."""
+
+    def __init__(self, net: Any, resources: Attachment, node: dict[str, np.ndarray]) -> None:
+        self.net, self.resources = net, resources
+        self.node_distance, self.node_nearest = node["distance"], node["nearest"]
+        self.node_seconds, self.node_quickest = node["seconds"], node["quickest"]
+
+
+@dataclass
+class _Field:
+    """One propagating field: the graph it propagates on, its reverse, and its arrays."""
+
+    graph: sparse.csr_matrix  # from a resource outwards
+    reverse: sparse.csr_matrix  # row a: the edges into a (weights of graph)
+    value: np.ndarray
+    label: np.ndarray
+
+
+class ScenarioState:
+    """The working copy of a baseline that changes are applied to, incrementally.
+
+    Stores are indexed in one growing table: the baseline's counted stores, then those
+    added; closed ones stay in it, inactive.
+    """
+
+    def __init__(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+        self.net = baseline.region.net
+        self.stores = baseline.stores.copy()
+        self.att = Attachment(*(np.array(getattr(baseline.store_att, f))
+                                for f in ("edge", "offset", "connector")))
+        self.active = np.ones(len(self.stores), dtype=bool)
+        self.node = {k: np.array(v) for k, v in baseline.node.items()}
+        self.point = {k: np.array(v) for k, v in baseline.point.items()}
+        self.threshold_m = baseline.threshold_m
+        self.demand = baseline.region.demand
+        self.notes: list[str] = []
+        self._changed_nodes = np.zeros(self.net.n_nodes, dtype=bool)
+        self._changed_edges = np.zeros(self.net.n_edges, dtype=bool)
+        self.stats = {"nodes_searched_again": 0, "points_evaluated_again": 0,
+                      "full_passes": 0}
+
+    # fields ------------------------------------------------------------------------
+    def _fields(self) -> list[tuple[str, _Field, str]]:
+        net = self.net
+        out = [("distance", _Field(net.distance_graph, net.distance_graph,
+                                   self.node["distance"], self.node["nearest"]), "nearest")]
+        if net.has_elevation:
+            out.append(("seconds", _Field(self._time_reverse, net.time_graph,
+                                          self.node["seconds"], self.node["quickest"]),
+                        "quickest"))
+        return out
+
+    @property
+    def _time_reverse(self) -> sparse.csr_matrix:
+        """The graph DistanceField searches for times (reversed), built once per network."""
+        cached = _TIME_REVERSE.get(self.net)
+        if cached is None:
+            cached = _TIME_REVERSE[self.net] = self.net.time_graph.T.tocsr()
+        return cached
+
+    def _store_seeds(self, which: np.ndarray, kind: str) -> tuple[np.ndarray, ...]:
+        """Virtual edges from stores ``which`` to their edge ends (costs as DistanceField)."""
+        net, e = self.net, self.att.edge[which]
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = self.att.offset[which], self.att.connector[which]
+        if kind == "distance":
+            w_u, w_v = a + c, length - a + c
+        else:
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            w_u = a / length * t_uv + walk_c
+            w_v = (length - a) / length * t_vu + walk_c
+        return (np.concatenate([u, v]), np.concatenate([w_u, w_v]),
+                np.concatenate([which, which]))
+
+    def _flat_seconds(self, nodes: np.ndarray) -> None:
+        if not self.net.has_elevation:
+            self.node["seconds"][nodes] = self.node["distance"][nodes] / self.net.walking_speed_mps
+            self.node["quickest"][nodes] = self.node["nearest"][nodes]
+
+    def _mark(self, nodes: np.ndarray, store_edges: np.ndarray) -> None:
+        self._changed_nodes[nodes] = True
+        self._changed_edges[store_edges] = True
+        self.stats["nodes_searched_again"] += len(nodes)
+
+    # changes -------------------------------------------------------------------------
+    def close(self, positions: Sequence[int]) -> None:
+        """Close stores (positions in :attr:`stores`): repair the nodes they served."""
+        which = np.unique(np.asarray(positions, dtype=np.int64))
+        self.active[which] = False
+        closed = np.zeros(len(self.stores), dtype=bool)
+        closed[which] = True
+        remaining = np.flatnonzero(self.active)
+        for kind, f, _ in self._fields():
+            hit = np.flatnonzero((f.label >= 0) & closed[np.maximum(f.label, 0)])
+            if len(hit) == 0:
+                continue
+            f.value[hit], f.label[hit] = np.inf, -1
+            inside = np.zeros(self.net.n_nodes, dtype=bool)
+            inside[hit] = True
+            # seeds: each edge into a cleared node from an unchanged one …
+            rows, pos = _ragged_rows(f.reverse.indptr, hit)
+            src = f.reverse.indices[pos]
+            keep = ~inside[src] & np.isfinite(f.value[src])
+            seed_node, src = rows[keep], src[keep]
+            seed_cost = f.value[src] + f.reverse.data[pos[keep]]
+            seed_label = f.label[src]
+            # … and the remaining stores on the cleared nodes' edges
+            s_node, s_cost, s_label = self._store_seeds(remaining, kind)
+            near = inside[s_node]
+            changed = _improve(f.graph.indptr, f.graph.indices, f.graph.data,
+                               np.concatenate([seed_node, s_node[near]]).astype(np.int64),
+                               np.concatenate([seed_cost, s_cost[near]]),
+                               np.concatenate([seed_label, s_label[near]]).astype(np.int64),
+                               f.value, f.label)
+            del changed  # every changed node is in `hit`
+            self._mark(hit, self.att.edge[which])
+            if kind == "distance":
+                self._flat_seconds(hit)
+
+    def add(self, new: gpd.GeoDataFrame, *, source: str | None = None) -> np.ndarray:
+        """Open stores (``store_id``, ``name``, ``category``, points in any CRS): a pruned
+        search from each; returns their positions in :attr:`stores`."""
+        new = new.to_crs(self.net.crs)
+        att = self.baseline.region.attach(new, source=source)
+        first = len(self.stores)
+        self.stores = gpd.GeoDataFrame(pd.concat([self.stores, new[self.stores.columns]],
+                                                 ignore_index=True),
+                                       geometry="geometry", crs=self.net.crs)
+        self.att = Attachment.concat([self.att, att])
+        self.active = np.concatenate([self.active, np.ones(len(new), dtype=bool)])
+        which = np.arange(first, len(self.stores))
+        for kind, f, _ in self._fields():
+            s_node, s_cost, s_label = self._store_seeds(which, kind)
+            changed = _improve(f.graph.indptr, f.graph.indices, f.graph.data,
+                               s_node.astype(np.int64), s_cost, s_label.astype(np.int64),
+                               f.value, f.label)
+            changed = np.unique(changed)
+            self._mark(changed, self.att.edge[which])
+            if kind == "distance":
+                self._flat_seconds(changed)
+        return which
+
+    def set_speed(self, mps: float) -> None:
+        """Another flat walking speed: the network's times change, so the fields are
+        computed again in one pass (distances stay as they were)."""
+        self.net = self.net.with_speed(mps)
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        """Recompute every field and point from the active stores (one full pass)."""
+        active = np.flatnonzero(self.active)
+        dfield = DistanceField(self.net, self.att.take(active))
+        for key, array in (("distance", dfield.node_distance), ("seconds", dfield.node_seconds)):
+            self.node[key] = np.array(array)
+        for key, array in (("nearest", dfield.node_nearest), ("quickest", dfield.node_quickest)):
+            self.node[key] = np.where(array >= 0, active[np.maximum(array, 0)], -1)
+        self._changed_nodes[:] = True
+        self.stats["full_passes"] += 1
+
+    # results --------------------------------------------------------------------------
+    def access(self) -> PointAccess:
+        """Per-point answers: the baseline's, evaluated again where anything changed."""
+        active = np.flatnonzero(self.active)
+        to_active = np.full(len(self.stores), -1, dtype=np.int64)
+        to_active[active] = np.arange(len(active))
+        net, att = self.net, self.baseline.region.demand_attachment
+        edges = (self._changed_nodes[net.edge_u] | self._changed_nodes[net.edge_v]
+                 | self._changed_edges)
+        redo = np.flatnonzero(edges[att.edge])
+        if len(redo):
+            node = {k: (np.where(v >= 0, to_active[np.maximum(v, 0)], -1)
+                        if k in ("nearest", "quickest") else v) for k, v in self.node.items()}
+            got = _FieldView(net, self.att.take(active), node).at(att.take(redo))
+            self.point["distance"][redo] = got.distance_m
+            self.point["seconds"][redo] = got.seconds
+            for key, values in (("nearest", got.nearest), ("quickest", got.quickest)):
+                self.point[key][redo] = np.append(active, -1)[values]  # −1 stays −1
+        self.stats["points_evaluated_again"] += len(redo)
+        self._changed_nodes[:] = False
+        self._changed_edges[:] = False
+        return PointAccess(self.point["distance"], self.point["seconds"],
+                           self.point["nearest"], self.point["quickest"])
+
+    def result(self, *, car_rate: float | pd.Series | None = None,
+               seconds: dict[str, float] | None = None) -> DifficultyResult:
+        """The indicators of the current state (per point and per area)."""
+        access = self.access()
+        active = np.flatnonzero(self.active)
+        to_active = np.full(len(self.stores), -1, dtype=np.int64)
+        to_active[active] = np.arange(len(active))
+        stores = self.stores.iloc[active].reset_index(drop=True)
+
+        def mapped(v: np.ndarray) -> np.ndarray:
+            return np.where(v >= 0, to_active[np.maximum(v, 0)], -1)
+
+        access = PointAccess(access.distance_m, access.seconds, mapped(access.nearest),
+                             mapped(access.quickest))
+        region = self.baseline.region
+        if len(stores):
+            points = point_indicators(self.demand, access, stores, threshold_m=self.threshold_m)
+        else:  # every store closed: no one reaches one (point_indicators needs a store row)
+            points = point_indicators(self.demand, access, self.stores.iloc[:1],
+                                      threshold_m=self.threshold_m)
+            points["straight_m"], points["beyond_straight"] = np.inf, True
+        areas = area_indicators(points, region.areas, stores, threshold_m=self.threshold_m,
+                                car_rate=car_rate)
+        layer = self.baseline.layer
+        after_region = replace(region, net=self.net, demand=self.demand,
+                               resources={**region.resources, layer.id: stores},
+                               notes=[*region.notes, *self.notes],
+                               threshold_m=self.threshold_m)
+        return DifficultyResult(points, areas, stores, dict(seconds or {}),
+                                after_region.notes, self.threshold_m, after_region, layer)
+
+
+# --- applying a scenario -------------------------------------------------------------------
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", str(text)).strip().casefold()
+
+
+def resolve_stores(baseline: Baseline, refs: Iterable[str], *,
+                   scenario: str = "") -> list[int]:
+    """Positions (in the baseline's counted stores) of stores named by id or by name.
+
+    Every unknown or ambiguous reference is named in one error.
+    """
+    table = baseline.stores
+    ids = table["store_id"].astype(str).to_numpy()
+    names = np.array([_fold(n) for n in table["name"].astype(str)])
+    all_stores = baseline.region.resources[baseline.layer.id]
+    uncounted = set(all_stores["store_id"].astype(str)) - set(ids)
+    found, unknown, ambiguous, not_counted = [], [], [], []
+    for ref in refs:
+        hit = np.flatnonzero(ids == ref)
+        if len(hit) == 0:
+            hit = np.flatnonzero(names == _fold(ref))
+        if len(hit) == 1:
+            found.append(int(hit[0]))
+        elif len(hit) > 1:
+            ambiguous.append(f"{ref} ({', '.join(ids[hit])})")
+        elif ref in uncounted:
+            not_counted.append(ref)
+        else:
+            unknown.append(ref)
+    where = f"scenario {scenario!r}: " if scenario else ""
+    problems = []
+    if unknown:
+        problems.append(f"no store with id or name {', '.join(unknown)}")
+    if ambiguous:
+        problems.append(f"names shared by several stores (use the id): {'; '.join(ambiguous)}")
+    if not_counted:
+        problems.append(f"stores of a category that is not counted: {', '.join(not_counted)}")
+    if problems:
+        raise ScenarioError(where + "; ".join(problems) + f" ({len(ids)} counted stores, "
+                            "e.g. " + ", ".join(ids[:5]) + ")", column="store",
+                            value=(unknown + ambiguous + not_counted)[0])
+    return found
+
+
+def _new_points(changes: list[dict[str, Any]], layer: ResourceLayer, taken: set[str],
+                scenario: str) -> gpd.GeoDataFrame:
+    rows = []
+    for change in changes:
+        ident = change["id"]
+        if ident in taken:
+            raise ScenarioError(f"scenario {scenario!r}: a store or stop with this id exists "
+                                "already", column="id", value=ident)
+        taken.add(ident)
+        category = (layer.category_key(change["category"]) if change["kind"] == "add_store"
+                    else STOP_CATEGORY)
+        if change["kind"] == "add_store" and category not in layer.included_ids:
+            raise ScenarioError(f"scenario {scenario!r}: category {category!r} is not counted "
+                                f"by layer {layer.id!r}", column="category",
+                                value=change["category"])
+        rows.append({"store_id": ident, "name": change.get("name", ""), "category": category,
+                     "geometry": shapely.Point(change["lon"], change["lat"])})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+
+
+@dataclass
+class ScenarioResult:
+    """Before and after of a scenario, with the differences per area and per point."""
+
+    scenario: Scenario
+    before: DifficultyResult
+    after: DifficultyResult
+    closed: gpd.GeoDataFrame
+    added: gpd.GeoDataFrame
+    stats: dict[str, Any]
+    notes: list[str]
+
+    def area_difference(self, layer: str | None = None) -> pd.DataFrame:
+        """Per area: 65+, people beyond the threshold and their share, before and after,
+        and the change (shares in percentage points), the median walk before and after."""
+        b, a = self.before.areas, self.after.areas
+        out = pd.DataFrame({"layer": b["layer"].to_numpy(), "area_id": b["area_id"].to_numpy(),
+                            "name": b["name"].to_numpy()})
+        for col in ("pop_65plus", "beyond_65plus", "beyond_share", "median_m"):
+            out[f"{col}_before"] = b[col].to_numpy()
+            out[f"{col}_after"] = a[col].to_numpy()
+        out["beyond_65plus_change"] = out["beyond_65plus_after"] - out["beyond_65plus_before"]
+        out["beyond_share_change_pt"] = 100 * (out["beyond_share_after"]
+                                               - out["beyond_share_before"])
+        if layer is not None:
+            out = out[out["layer"] == layer].reset_index(drop=True)
+        return out
+
+    def point_difference(self, *, changed_only: bool = False) -> pd.DataFrame:
+        """Per demand point: walking distance and nearest store before and after, the change
+        and what it means (新たに徒歩圏外 / 新たに徒歩圏内 / 遠くなった / 近くなった / 変化なし)."""
+        b, a = self.before.points, self.after.points
+        before_m = np.where(b["reachable"], b["network_m"], np.inf)
+        after_m = np.where(a["reachable"], a["network_m"], np.inf)
+        with np.errstate(invalid="ignore"):
+            change = np.where(before_m == after_m, 0.0, after_m - before_m)
+        status = np.select(
+            [~b["beyond"].to_numpy() & a["beyond"].to_numpy(),
+             b["beyond"].to_numpy() & ~a["beyond"].to_numpy(), change > 0, change < 0],
+            ["新たに徒歩圏外", "新たに徒歩圏内", "遠くなった", "近くなった"], "変化なし")
+        out = pd.DataFrame({
+            "point_id": b["point_id"].to_numpy(),
+            "pop_65plus_before": b["pop_65plus"].to_numpy(),
+            "pop_65plus_after": a["pop_65plus"].to_numpy(),
+            "network_m_before": b["network_m"].to_numpy(),
+            "network_m_after": a["network_m"].to_numpy(),
+            "change_m": np.where(np.isfinite(change), change, np.nan),
+            "nearest_store_before": b["nearest_store_id"].to_numpy(),
+            "nearest_store_after": a["nearest_store_id"].to_numpy(),
+            "beyond_before": b["beyond"].to_numpy(), "beyond_after": a["beyond"].to_numpy(),
+            "status": status})
+        if changed_only:
+            out = out[(status != "変化なし")
+                      | (out["pop_65plus_before"] != out["pop_65plus_after"])]
+        return out.reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers before and after."""
+        return {"scenario": self.scenario.name, "before": self.before.summary(),
+                "after": self.after.summary(), "threshold_m_after": self.after.threshold_m,
+                "closed": self.closed["store_id"].astype(str).tolist(),
+                "added": self.added["store_id"].astype(str).tolist(), "stats": self.stats,
+                "notes": self.notes}
+
+
+def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool = True,
+                   base_dir: str | Path | None = None) -> ScenarioResult:
+    """Apply a scenario's changes to (a copy of) the baseline and return before/after.
+
+    Parameters
+    ----------
+    baseline
+        :meth:`Baseline.compute` of the region; never modified.
+    scenario
+        The changes, applied in order (closures and openings incrementally).
+    incremental
+        False recomputes the after-state from scratch (one full pass on the final store
+        set): the reference the incremental answer is tested against.
+    base_dir
+        Folder that relative projection file paths are read from (the scenario's folder).
+    """
+    from geo_service.projection import load_projection, project_demand
+
+    started = time.perf_counter()
+    state = ScenarioState(baseline)
+    name = scenario.name
+    taken = set(baseline.region.resources[baseline.layer.id]["store_id"].astype(str))
+    closed_rows: list[int] = []
+    added_frames: list[gpd.GeoDataFrame] = []
+    car_rate = baseline.car_rate
+    for change in scenario.changes:
+        kind = change["kind"]
+        if kind == "close_store":
+            which = resolve_stores(baseline, [change["store"]], scenario=name)
+            which = [w for w in which if state.active[w]]
+            closed_rows += which
+            if which and incremental:
+                state.close(which)
+            else:
+                state.active[which] = False
+        elif kind in ("add_store", "add_stop"):
+            new = _new_points([change], baseline.layer, taken, name)
+            if incremental:
+                state.add(new, source=f"scenario {name!r}: {kind} {change['id']}")
+            else:
+                att = baseline.region.attach(new, source=f"scenario {name!r}: {kind} "
+                                             f"{change['id']}")
+                state.stores = gpd.GeoDataFrame(
+                    pd.concat([state.stores, new.to_crs(state.net.crs)[state.stores.columns]],
+                              ignore_index=True), geometry="geometry", crs=state.net.crs)
+                state.att = Attachment.concat([state.att, att])
+                state.active = np.concatenate([state.active, [True]])
+            added_frames.append(new)
+            if kind == "add_stop":
+                state.notes.append(f"移動販売 stop {change['id']} counted as a food source; it "
+                                   "serves only on its days")
+        elif kind == "threshold":
+            state.threshold_m = change["metres"]
+        elif kind == "speed":
+            if incremental:
+                state.set_speed(change["mps"])
+            else:
+                state.net = state.net.with_speed(change["mps"])
+        elif kind == "projection":
+            path = Path(change["file"])
+            if base_dir is not None and not path.is_absolute():
+                path = Path(base_dir) / path
+            projection = load_projection(path, baseline.region, year=change["year"],
+                                         layer=change.get("layer"),
+                                         columns=change.get("columns"))
+            state.demand = project_demand(baseline.region.demand, projection)
+            state.notes += projection.notes
+    if not incremental:
+        state.refresh_all()
+    after = state.result(car_rate=car_rate,
+                         seconds={"scenario": time.perf_counter() - started})
+    closed = baseline.stores.iloc[sorted(set(closed_rows))].reset_index(drop=True)
+    added = (pd.concat(added_frames, ignore_index=True) if added_frames
+             else gpd.GeoDataFrame({"store_id": [], "name": [], "category": []},
+                                   geometry=[], crs="EPSG:4326"))
+    stats = {**state.stats, "seconds": time.perf_counter() - started,
+             "incremental": incremental}
+    return ScenarioResult(scenario, baseline.result, after, closed,
+                          gpd.GeoDataFrame(added, geometry="geometry", crs="EPSG:4326"),
+                          stats, state.notes)
+
+
+def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = None
+                      ) -> pd.DataFrame:
+    """One row per area: the baseline's share beyond the threshold and each scenario's."""
+    if not results:
+        raise ScenarioError("nothing to compare: name at least one scenario")
+    first = results[0].area_difference(layer)
+    out = first[["layer", "area_id", "name", "pop_65plus_before", "beyond_share_before"]].rename(
+        columns={"pop_65plus_before": "pop_65plus", "beyond_share_before": "baseline"})
+    for res in results:
+        diff = res.area_difference(layer)
+        out[res.scenario.name] = diff["beyond_share_after"].to_numpy()
+    return out
+
+
+__all__ = ["KINDS", "PENDING_KINDS", "Baseline", "Scenario", "ScenarioError",
+           "ScenarioResult", "ScenarioState", "apply_scenario", "compare_scenarios",
+           "delete_scenario", "list_scenarios", "load_scenario", "resolve_stores",
+           "save_scenario", "scenario_folder"]

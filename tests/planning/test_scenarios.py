@@ -1,0 +1,303 @@
+"""What-if scenarios: closures and new stores recomputed incrementally, checked against a
+full recomputation, against answers known by hand on the grid, and on the demo town."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_service._errors import InputError, OutsideNetworkError
+from geo_service.layers import load_resource_layer
+from geo_service.pipeline import compute_difficulty
+from geo_service.region import Region
+from geo_service.scenarios import (
+    Baseline,
+    Scenario,
+    ScenarioError,
+    ScenarioState,
+    apply_scenario,
+    compare_scenarios,
+    delete_scenario,
+    list_scenarios,
+    load_scenario,
+    save_scenario,
+)
+from tests.utils.grid import X0, Y0, grid_region, lonlat
+
+LAYER = load_resource_layer("food_stores")
+
+
+def _grid_with_stores(slope: float = 0.0, seed: int = 1, n: int = 6) -> Region:
+    """The hand-made grid with ``n`` stores at random places along its streets (no two
+    equally far from anyone, so even the nearest store's identity is unique)."""
+    region = grid_region(slope=slope)
+    rng = np.random.default_rng(seed)
+    pts = []
+    for _ in range(n):
+        if rng.random() < 0.5:  # on a horizontal street
+            pts.append((rng.uniform(0, 1000), 100.0 * rng.integers(0, 11)))
+        else:
+            pts.append((100.0 * rng.integers(0, 11), rng.uniform(0, 1000)))
+    region.resources["food_stores"] = gpd.GeoDataFrame(
+        {"store_id": [f"S{k}" for k in range(n)], "name": [f"店{k}" for k in range(n)],
+         "category": ["supermarket"] * n},
+        geometry=[shapely.Point(X0 + x, Y0 + y) for x, y in pts], crs="EPSG:6670")
+    return region
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    return np.array_equal(a.to_numpy(dtype=float), b.to_numpy(dtype=float), equal_nan=True)
+
+
+def _assert_equal_results(inc, full, *, ids: bool = True) -> None:
+    pa, pf = inc.after.points, full.after.points
+    for col in ("network_m", "walk_min", "straight_m"):
+        assert _same(pa[col], pf[col]), col
+    assert (pa["beyond"] == pf["beyond"]).all()
+    if ids:
+        assert (pa["nearest_store_id"] == pf["nearest_store_id"]).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(inc.after.areas.drop(columns="geometry")),
+        pd.DataFrame(full.after.areas.drop(columns="geometry")))
+
+
+# --- answers known by hand ---------------------------------------------------------------
+
+def test_a_store_in_the_opposite_corner_known_by_hand():
+    """F1 sits on node (10, 10); a new store on node (0, 0): each node's walk is
+    100·min(i + j, 20 − i − j) m; within 550 m: i + j ≤ 5 or ≥ 15, 21 + 21 of 121 nodes
+    (550, as the new store, given in lon/lat, lies within a nanometre of the node)."""
+    region = grid_region()
+    base = Baseline.compute(region, layer=LAYER)
+    lon, lat = lonlat(0, 0)
+    res = apply_scenario(base, Scenario("角に新店", [
+        {"kind": "add_store", "id": "N1", "name": "新店", "lon": lon, "lat": lat,
+         "category": "スーパー"}, {"kind": "threshold", "metres": 550}]))
+    i = np.arange(121) % 11
+    j = np.arange(121) // 11
+    expected = 100.0 * np.minimum(i + j, 20 - i - j)
+    assert np.allclose(res.after.points["network_m"], expected, atol=1e-6)
+    assert res.before.summary()["beyond_65plus"] == 121 - 21
+    assert res.after.summary()["beyond_65plus"] == 121 - 42
+    assert set(res.after.points["nearest_store_id"]) == {"F1", "N1"}
+    # closing F1 as well leaves the new store alone: 100·(i + j)
+    both = apply_scenario(base, Scenario("入れ替え", [
+        {"kind": "add_store", "id": "N1", "lon": lon, "lat": lat, "category": "supermarket"},
+        {"kind": "close_store", "store": "角の店"}, {"kind": "threshold", "metres": 550}]))
+    assert np.allclose(both.after.points["network_m"], 100.0 * (i + j), atol=1e-6)
+    diff = both.area_difference()
+    assert list(diff["name"]) == ["西小学校", "中小学校", "東小学校"]
+    west = diff.iloc[0]
+    # west strip (i ≤ 2, 33 nodes): before no one within 500 m of F1 (i + j ≤ 12);
+    # after i + j ≤ 5 → 6 + 5 + 4 within 550 m of the new store
+    assert west["beyond_65plus_before"] == 33 and west["beyond_65plus_after"] == 33 - 15
+    assert west["beyond_share_change_pt"] == pytest.approx(-100 * 15 / 33)
+
+
+def test_closing_the_only_store_leaves_everyone_unreachable():
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    res = apply_scenario(base, Scenario("閉店", [{"kind": "close_store", "store": "F1"}]))
+    assert not res.after.points["reachable"].any()
+    assert res.after.summary()["beyond_65plus"] == 121
+    assert res.point_difference(changed_only=True)["status"].eq("新たに徒歩圏外").sum() == 21
+
+
+def test_threshold_and_speed_change_only_what_they_touch():
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    res = apply_scenario(base, Scenario("800m", [{"kind": "threshold", "metres": 800},
+                                                 {"kind": "speed", "mps": 0.8}]))
+    assert _same(res.after.points["network_m"], res.before.points["network_m"])
+    assert np.allclose(res.after.points["walk_min"], res.before.points["walk_min"] / 0.8)
+    # within 800 m of (10, 10): i + j ≥ 12 → 45 nodes
+    assert res.after.summary()["beyond_65plus"] == 121 - 45
+    assert res.after.threshold_m == 800
+
+
+# --- invariants ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("slope", [0.0, 0.06])
+@pytest.mark.parametrize("seed", range(4))
+def test_closing_never_shortens_a_walk_and_reopening_restores_the_baseline(slope, seed):
+    base = Baseline.compute(_grid_with_stores(slope, seed), layer=LAYER)
+    before = base.point["distance"].copy()
+    rng = np.random.default_rng(seed)
+    which = sorted(rng.choice(len(base.stores), 2, replace=False))
+    state = ScenarioState(base)
+    state.close(which)
+    after = state.access()
+    assert (after.distance_m >= before).all()
+    assert (after.seconds >= base.point["seconds"]).all()
+    # the closed stores re-opened, from the same rows: the baseline exactly
+    state.add(base.stores.iloc[which])
+    again = state.access()
+    assert np.array_equal(again.distance_m, base.point["distance"])
+    assert np.array_equal(again.seconds, base.point["seconds"])
+    reopened = state.stores["store_id"].to_numpy()
+    assert np.array_equal(reopened[again.nearest], base.stores["store_id"].to_numpy()[
+        base.point["nearest"]])
+    for key in ("distance", "seconds"):
+        assert np.array_equal(state.node[key], base.node[key])
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.06])
+@pytest.mark.parametrize("seed", range(5))
+def test_incremental_equals_full_recomputation_on_the_grid(slope, seed):
+    region = _grid_with_stores(slope, seed, n=5)
+    base = Baseline.compute(region, layer=LAYER)
+    rng = np.random.default_rng(100 + seed)
+    changes: list[dict] = [{"kind": "close_store", "store": f"S{rng.integers(0, 5)}"}]
+    for k in range(2):
+        lon, lat = lonlat(rng.uniform(0, 1000), 100.0 * rng.integers(0, 11) + 3.3)
+        changes.append({"kind": "add_store", "id": f"N{k}", "lon": lon, "lat": lat,
+                        "category": "convenience"})
+    first = int(changes[0]["store"][1:])
+    changes.append({"kind": "close_store", "store": f"S{(first + 1 + rng.integers(0, 4)) % 5}"})
+    scenario = Scenario("mixed", changes)
+    inc = apply_scenario(base, scenario)
+    full = apply_scenario(base, scenario, incremental=False)
+    _assert_equal_results(inc, full)
+    assert inc.stats["points_evaluated_again"] < len(region.demand)
+    assert full.stats["full_passes"] == 1 and inc.stats["full_passes"] == 0
+
+
+def test_the_baseline_equals_compute_difficulty_and_is_never_modified():
+    region = _grid_with_stores(0.05, 7)
+    ref = compute_difficulty(region, layer=LAYER)
+    base = Baseline.compute(region, layer=LAYER)
+    pd.testing.assert_frame_equal(pd.DataFrame(base.result.points.drop(columns="geometry")),
+                                  pd.DataFrame(ref.points.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(pd.DataFrame(base.result.areas.drop(columns="geometry")),
+                                  pd.DataFrame(ref.areas.drop(columns="geometry")))
+    copies = {k: v.copy() for k, v in {**base.node, **{f"p_{k}": v for k, v in
+                                                       base.point.items()}}.items()}
+    points = base.result.points.copy()
+    apply_scenario(base, Scenario("x", [{"kind": "close_store", "store": "S1"},
+                                        {"kind": "speed", "mps": 0.7}]))
+    for key, value in {**base.node, **{f"p_{k}": v for k, v in base.point.items()}}.items():
+        assert np.array_equal(value, copies[key])
+        assert not value.flags.writeable
+    pd.testing.assert_frame_equal(base.result.points, points)
+    assert len(region.resources["food_stores"]) == 6
+
+
+# --- names, errors, saving -------------------------------------------------------------
+
+def test_unknown_stores_are_named_all_at_once():
+    base = Baseline.compute(_grid_with_stores(), layer=LAYER)
+    with pytest.raises(ScenarioError, match="no store with id or name X9") as err:
+        apply_scenario(base, Scenario("bad", [{"kind": "close_store", "store": "X9"}]))
+    assert "S0" in str(err.value)  # the message lists known ids
+    from geo_service.scenarios import resolve_stores
+    with pytest.raises(ScenarioError, match="X9, 幻の店"):
+        resolve_stores(base, ["S1", "X9", "幻の店"])
+    assert resolve_stores(base, ["S2", "店3"]) == [2, 3]
+
+
+def test_a_store_outside_the_network_is_refused():
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    lon, lat = lonlat(5000, 5000)
+    with pytest.raises(OutsideNetworkError, match="N1"):
+        apply_scenario(base, Scenario("遠い", [{"kind": "add_store", "id": "N1", "lon": lon,
+                                                "lat": lat, "category": "supermarket"}]))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"kind": "cut_route", "feed": "gtfs.zip"}, "not available yet"),
+    ({"kind": "service_area", "resource": "配食A"}, "not available yet"),
+    ({"kind": "demolish"}, "unknown kind"),
+    ({"kind": "threshold", "metres": -5}, "positive"),
+    ({"kind": "add_store", "id": "N", "lon": 33.8, "lat": 130.8, "category": "スーパー"},
+     "swap|latitude"),
+    ({"kind": "add_store", "id": "N", "lon": 130.8, "lat": 33.8}, "category"),
+    ({"kind": "projection", "file": "p.csv", "year": 35}, "year"),
+])
+def test_malformed_changes_are_refused(change, message):
+    with pytest.raises(InputError, match=message):
+        Scenario("s", [change])
+
+
+def test_unknown_category_and_duplicate_id_are_refused():
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    lon, lat = lonlat(500, 500)
+    with pytest.raises(InputError, match="unknown category"):
+        apply_scenario(base, Scenario("c", [{"kind": "add_store", "id": "N", "lon": lon,
+                                             "lat": lat, "category": "パン屋"}]))
+    with pytest.raises(ScenarioError, match="exists already"):
+        apply_scenario(base, Scenario("d", [{"kind": "add_store", "id": "F1", "lon": lon,
+                                             "lat": lat, "category": "スーパー"}]))
+
+
+def test_scenarios_are_saved_listed_loaded_compared_and_deleted(tmp_path):
+    base = Baseline.compute(_grid_with_stores(), layer=LAYER)
+    lon, lat = lonlat(500, 503)
+    a = Scenario("閉店 S1", [{"kind": "close_store", "store": "S1"}], description="説明")
+    b = Scenario("stop", [{"kind": "add_stop", "id": "M1", "name": "移動販売 公民館前",
+                           "lon": lon, "lat": lat}])
+    for s in (a, b):
+        save_scenario(s, tmp_path)
+    with pytest.raises(ScenarioError, match="exists"):
+        save_scenario(a, tmp_path)
+    assert [s.name for s in list_scenarios(tmp_path)] == ["stop", "閉店 S1"]
+    loaded = load_scenario("閉店 S1", tmp_path)
+    assert loaded.changes == a.changes and loaded.description == "説明" and loaded.created
+    with pytest.raises(ScenarioError, match="saved: stop, 閉店 S1"):
+        load_scenario("nothing", tmp_path)
+    results = [apply_scenario(base, s) for s in (loaded, load_scenario("stop", tmp_path))]
+    table = compare_scenarios(results)
+    assert list(table.columns[-2:]) == ["閉店 S1", "stop"]
+    assert (table["閉店 S1"] >= table["baseline"]).all()
+    assert (table["stop"] <= table["baseline"]).all()
+    assert any("移動販売" in n for n in results[1].notes)
+    delete_scenario("stop", tmp_path)
+    assert [s.name for s in list_scenarios(tmp_path)] == ["閉店 S1"]
+    with pytest.raises(ScenarioError):
+        Scenario("../escape")
+    (tmp_path / "broken.json").write_text('{"name": "broken", "changes": [{"kind": "x"}]}',
+                                          encoding="utf-8")
+    with pytest.raises(ScenarioError, match="broken.json"):
+        load_scenario(tmp_path / "broken.json")
+
+
+# --- the demo town --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_region(tmp_path_factory):
+    from geo_service.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out)
+    return out / "region"
+
+
+def _digest(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_incremental_equals_full_recomputation_on_the_demo(demo_region, tmp_path):
+    files_before = _digest(demo_region)
+    region = Region.load(demo_region)
+    base = Baseline.compute(region, layer=LAYER)
+    ids = base.stores["store_id"].tolist()
+    lon, lat = region.net.to_geographic.transform(*region.net.node_xy[len(region.net.node_xy)
+                                                                      // 2])
+    scenario = Scenario("坂の町の閉店と新店", [
+        {"kind": "close_store", "store": ids[0]}, {"kind": "close_store", "store": ids[3]},
+        {"kind": "add_store", "id": "NEW1", "lon": lon, "lat": lat, "category": "コンビニ"}])
+    inc = apply_scenario(base, scenario)
+    full = apply_scenario(base, scenario, incremental=False)
+    _assert_equal_results(inc, full, ids=False)
+    closed = apply_scenario(base, Scenario("one", scenario.changes[:1]))
+    assert (closed.after.points["network_m"].fillna(np.inf)
+            >= closed.before.points["network_m"].fillna(np.inf)).all()
+    assert closed.after.summary()["beyond_share"] >= closed.before.summary()["beyond_share"]
+    save_scenario(scenario, tmp_path)
+    assert _digest(demo_region) == files_before
+    assert json.loads((tmp_path / f"{scenario.name}.json").read_text(encoding="utf-8"))[
+        "changes"][0]["store"] == ids[0]
