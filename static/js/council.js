@@ -39,6 +39,7 @@
     : t("unit.people", { n: Math.round(x).toLocaleString() }));
   const fmtM = (x) => (num(x) === null ? t("unreachable")
     : `${Math.round(x).toLocaleString()} m`);
+  const paren = (text) => (en() ? `(${text})` : `（${text}）`);
   const threshold = () => (GS.config.region ? GS.config.region.threshold_m : 500);
 
   /** The class of a share by the configured breaks (upper limits of all classes but the
@@ -113,7 +114,21 @@
     document.getElementById("coverage-csv").addEventListener("click",
       () => downloadTable("coverage"));
     state.map = GS.makeMap(document.getElementById("map"));
+    state.map.options.zoomSnap = 0.25; // fit small regions closely (a phone's narrow map)
     renderLegend();
+    // a printed map has another size: fit the areas to it, and back after printing
+    const refit = () => {
+      state.map.invalidateSize();
+      if (state.areaLayer && state.difficulty.length) {
+        state.map.fitBounds(state.areaLayer.getBounds(), { padding: [8, 8] });
+      }
+    };
+    window.matchMedia("print").addEventListener("change", refit);
+    window.addEventListener("beforeprint", refit);
+    window.addEventListener("afterprint", refit);
+    document.getElementById("print-note").textContent = t("print.note", {
+      date: new Date().toLocaleDateString(en() ? "en-GB" : "ja-JP"), version: GS.config.version,
+    });
     window.addEventListener("hashchange", () => fromHash());
     await fromHash();
   }
@@ -164,9 +179,7 @@
     const problems = [diff, prof].filter((r) => r.status === "rejected")
       .map((r) => r.reason.message);
     const layer = GS.config.region.area_layers.find((l) => l.id === layerId);
-    document.getElementById("map-caption").textContent = t("map.caption", {
-      layer: layerLabel(layer), n: layer.areas,
-    });
+    document.getElementById("map-caption").textContent = t("map.caption");
     drawMap();
     renderTables();
     renderProfile();
@@ -306,10 +319,10 @@
                                   fmtPeople(d.pop_65plus)));
       item(t("profile.beyond_network", { threshold: th }),
            el("span", { "data-field": "beyond_share" }, fmtPct(d.beyond_share)),
-           ` （${fmtPeople(d.beyond_65plus)}）`);
+           " ", paren(fmtPeople(d.beyond_65plus)));
       item(t("profile.beyond_straight", { threshold: th }),
            el("span", { "data-field": "beyond_share_straight" }, fmtPct(d.beyond_share_straight)),
-           ` （${fmtPeople(d.beyond_65plus_straight)}）`);
+           " ", paren(fmtPeople(d.beyond_65plus_straight)));
       item(t("profile.median"), fmtM(d.median_m));
       item(t("profile.p90"), fmtM(d.p90_m));
       item(t("profile.stores"), t("profile.stores_value",
@@ -359,7 +372,7 @@
     const out = [el("h4", {}, heading)];
     out.push(items.length
       ? el("ul", { class: "c-list" }, items.map(([name, label]) =>
-          el("li", {}, name, " ", el("span", { class: "gs-muted" }, `（${label}）`))))
+          el("li", {}, name, " ", el("span", { class: "gs-muted" }, paren(label)))))
       : el("p", { class: "gs-muted" }, empty));
     for (const n of notes) out.push(el("p", { class: "c-small" }, n));
     return el("div", {}, out);
