@@ -216,8 +216,7 @@ def grid_candidates(net: WalkNetwork, spacing_m: float) -> Candidates:
     xy = net.node_xy[picked]
     att = attach_points(net, xy, max_snap_m=math.inf)
     ids = np.array([f"node-{net.node_id[n]}" for n in picked], dtype=object)
-    names = np.array([f"格子点 {i + 1} ({spacing_m:g} m)" for i in range(len(picked))],
-                     dtype=object)
+    names = np.array([f"格子点 {i + 1}" for i in range(len(picked))], dtype=object)
     return Candidates(ids, names, xy, att, f"grid {spacing_m:g} m")
 
 
