@@ -212,3 +212,9 @@ def demo(
 from geo_service.registry_cli import register as _register_registry_commands  # noqa: E402
 
 _register_registry_commands(app)
+from geo_service.gaps_cli import register as _register_gaps_commands  # noqa: E402
+
+_register_gaps_commands(app)
+from geo_service.siting_cli import register as _register_siting_commands  # noqa: E402
+
+_register_siting_commands(app)
