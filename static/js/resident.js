@@ -212,6 +212,14 @@
     const key = `${state.origin.lat},${state.origin.lon},${state.minutes}`;
     if (state.loadedFor === key) return;
     const mine = ++seq;
+    if (outside(state.origin)) {  // the service answers 422 there: say it plainly
+      state.items = [];
+      state.loadedFor = key;
+      say(t("where.outside"), true);
+      document.getElementById("filters").hidden = true;
+      renderMarkers();
+      return;
+    }
     say(t("loading"));
     try {
       const answer = await GS.api(
@@ -220,8 +228,8 @@
       state.items = answer.features;
       state.loadedFor = key;
       const found = t("list.found", { n: state.items.length, minutes: state.minutes });
-      if (outside(state.origin)) say(t("where.outside"), true);
-      else say(state.originLabel ? t("where.from", { title: state.originLabel, found }) : found);
+      // the list's summary (a live region) says how many; the status only what is special
+      say(state.originLabel ? t("where.from", { title: state.originLabel, found }) : "");
     } catch (e) {
       if (mine !== seq) return;
       state.items = [];
@@ -561,6 +569,10 @@
     const heading = el("h2", { id: "reach-heading", tabindex: "-1", text: t("reach.heading") });
     if (!state.origin) {
       section.replaceChildren(heading, el("p", { text: t("list.no_point") }));
+      return;
+    }
+    if (outside(state.origin)) {
+      section.replaceChildren(heading, el("p", { class: "gs-error", text: t("where.outside") }));
       return;
     }
     section.replaceChildren(heading, el("p", { text: t("loading") }));

@@ -183,6 +183,13 @@ def test_detail_deep_link(ui, ui_server) -> None:
     page.wait_for_selector("#detail-view .gs-error")
 
 
+def test_a_point_outside_the_region_is_said(ui) -> None:
+    page = open_resident(ui, "/?lat=35.0&lon=139.0")
+    page.wait_for_selector("#status.gs-error")
+    assert "範囲の外" in page.locator("#status").inner_text()
+    assert listed(page) == []
+
+
 # ---------------------------------------------------------------- what serves a home
 
 @pytest.mark.parametrize("width", [360, 1280])
