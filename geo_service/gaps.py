@@ -44,10 +44,10 @@ import shapely
 
 from geo_service import settings
 from geo_service._errors import InputError
-from geo_service.access import BAND_TOLERANCE_S, DistanceField, attach_points
+from geo_service.access import DistanceField, attach_points
 from geo_service.layer_points import counted
 from geo_service.layers import Category, load_resource_layer, load_vocabulary
-from geo_service.resources import Resource, service_area_geometry
+from geo_service.service_coverage import service_mask
 from geo_service.store import ResourceFilter
 
 if TYPE_CHECKING:
@@ -205,44 +205,20 @@ def need_distance(walking: WalkingService, need: str, *, staff: bool) -> tuple[n
                      f"{label} to walk to", column="need", value=need)
 
 
-def service_mask(resource: Resource, walking: WalkingService, *, staff: bool) -> np.ndarray:
-    """Per demand point: inside ``resource``'s service area (all False for ``none``).
-
-    A ``walk`` area is measured on the network from the resource's location (and stops);
-    the others are drawn by :func:`geo_service.resources.service_area_geometry`.
-    """
-    from geo_service.walking import _reveals_location
-
-    n = len(walking.region.demand)
-    sa = resource.service_area
-    if sa.kind == "none" or (not staff and _reveals_location(resource)):
-        return np.zeros(n, bool)
-    if sa.kind == "municipality":
-        return np.ones(n, bool)
-    if sa.kind == "walk":
-        loc = walking.located(staff=staff)
-        pick = np.flatnonzero(loc.resource_ids == resource.id)
-        if not len(pick):
-            return np.zeros(n, bool)
-        secs = DistanceField(walking.net, loc.attachment.take(pick)).at(
-            walking.region.demand_attachment).seconds
-        return np.asarray(secs <= (sa.minutes or 0) * 60 + BAND_TOLERANCE_S)
-    geom = service_area_geometry(resource, walking.layers,
-                                 walking_speed_mps=walking.net.walking_speed_mps)
-    if geom is None:
-        return np.zeros(n, bool)
-    xy = shapely.get_coordinates(walking.region.demand.geometry.to_numpy())
-    return np.asarray(shapely.contains_xy(walking.net.to_metric(geom), xy[:, 0], xy[:, 1]))
-
-
 def category_alternative(walking: WalkingService, category: str, *, staff: bool,
                          threshold_m: float) -> Alternative:
-    """The people a registry category covers: its services' areas and, for mobile sales,
+    """The people a registry category covers: its services' areas (the coverage
+    service's :func:`~geo_service.service_coverage.service_mask`) and, for mobile sales,
     the walk to its stops within ``threshold_m``."""
+    from geo_service.walking import _reveals_location
+
     cat = load_vocabulary().by_id[category]
     items = walking.store.all(ResourceFilter(category=category, include_staff=staff))
     covers = np.zeros(len(walking.region.demand), bool)
-    with_area = [r for r in items if r.service_area.kind != "none"]
+    # a radius or walking-time area around a staff-only location is left out of the
+    # public view, as the coverage service does
+    with_area = [r for r in items if r.service_area.kind != "none"
+                 and (staff or not _reveals_location(r))]
     for r in with_area:
         covers |= service_mask(r, walking, staff=staff)
     parts = [f"{len(with_area)} service area(s)"] if with_area or cat.kind != "mobile" else []

@@ -25,38 +25,13 @@ from geo_service.resources import ResourceFields, Schedule, ServiceArea, Stop
 from geo_service.store.testing import fresh_store
 from geo_service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
+from tests.utils.gtfs import weekday_feed as _feed
 
 BEYOND = {"W": 33, "M": 49, "E": 18}
 
 
 def _service(tmp_path) -> WalkingService:
     return WalkingService(grid_region(), fresh_store("sqlite", tmp_path))
-
-
-def _feed(tmp_path, stops: dict[str, tuple[float, float]], trips_per_stop: int, *,
-          name: str = "gtfs"):
-    """A GTFS folder: each stop served by ``trips_per_stop`` weekday trips (each trip
-    boards at the stop and ends at a terminal far east, which is not a departure)."""
-    folder = tmp_path / name
-    folder.mkdir()
-    lines = ["stop_id,stop_name,stop_lat,stop_lon"]
-    for sid, (lon, lat) in stops.items():
-        lines.append(f"{sid},{sid},{lat},{lon}")
-    lines.append("END,終点,33.80,130.95")
-    (folder / "stops.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    trips, times = ["route_id,service_id,trip_id"], [
-        "trip_id,arrival_time,departure_time,stop_id,stop_sequence"]
-    for sid in stops:
-        for k in range(trips_per_stop):
-            trips.append(f"R,WD,{sid}-{k}")
-            times.append(f"{sid}-{k},{6 + k % 18}:00:00,{6 + k % 18}:00:00,{sid},1")
-            times.append(f"{sid}-{k},{6 + k % 18}:30:00,{6 + k % 18}:30:00,END,2")
-    (folder / "trips.txt").write_text("\n".join(trips) + "\n", encoding="utf-8")
-    (folder / "stop_times.txt").write_text("\n".join(times) + "\n", encoding="utf-8")
-    (folder / "calendar.txt").write_text(
-        "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,"
-        "end_date\nWD,1,1,1,1,1,0,0,20260101,20261231\n", encoding="utf-8")
-    return folder
 
 
 def _by_area(result) -> pd.DataFrame:

@@ -77,3 +77,33 @@ def test_gtfs_stops_command(tmp_path, monkeypatch):
     stops = pd.read_csv(out, encoding="utf-8-sig")
     assert len(stops) == 32 and stops["departures_mon"].sum() == 110
     assert stops["departures_on_date"].sum() == 0  # 昭和の日: removed in calendar_dates.txt
+
+
+def test_gaps_on_a_saved_region_with_a_feed(tmp_path, monkeypatch):
+    """A saved region (the grid; its registry empty, so the region's own food store) and a
+    GTFS feed: the stop on node (10, 2) covers 14 people beyond the walk (see
+    tests/engine/test_gaps.py). 飯塚's feed lies 20 km from the grid: a clear error."""
+    from tests.utils.grid import grid_region, lonlat
+    from tests.utils.gtfs import weekday_feed
+
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("geo_service.gaps_cli.console", Console(width=200))
+    grid_region().save(tmp_path / "region")
+    feed = weekday_feed(tmp_path, {"S": lonlat(1000, 200)}, 12)
+    out = tmp_path / "gaps.csv"
+    r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs", str(feed),
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "バス停" in r.output and "1 of 2 bus stops lie outside the region" in r.output
+    got = pd.read_csv(out, encoding="utf-8-sig").set_index("area_id")
+    assert got["covered_bus"].to_dict() == {"M": 1, "E": 13, "W": 0}
+    assert got["gap_65plus"].to_dict() == {"M": 48, "W": 33, "E": 5}
+    r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs", str(feed),
+                            "--min-departures", "13", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(out, encoding="utf-8-sig")["covered_bus"].sum() == 0
+    iizuka = shared_file("gtfs-iizuka-40205/chikuho.zip")
+    r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs",
+                            str(iizuka)])
+    assert r.exit_code == 2
+    assert "chikuho.zip" in r.output and "none of the 32 bus stops lies within" in r.output
