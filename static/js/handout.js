@@ -171,9 +171,10 @@
       content.append(el("h2", { class: "h-group", text: GS.categoryLabel(key) }));
       const ul = el("ul", { class: "h-list" });
       for (const p of group) {
-        n += 1;
-        ul.append(itemRow(p, n));
-        if (p.lat !== null && p.lon !== null) {
+        const located = p.lat !== null && p.lon !== null;  // a mobile route has none
+        if (located) n += 1;
+        ul.append(itemRow(p, located ? n : null));
+        if (located) {
           L.marker([p.lat, p.lon], { icon: numberIcon(n), keyboard: false, interactive: false,
                                      title: p.name }).addTo(map);
         }
@@ -187,6 +188,10 @@
       content.append(ul);
     }
     if (!places.length && !services.length) content.append(el("p", { text: t("handout.empty") }));
+    if (places.length + services.length > 7) {
+      document.body.classList.add("h-many");
+      map.invalidateSize();
+    }
     const bounds = outline.getBounds();
     map.fitBounds(bounds, { padding: [8, 8] });
     const centre = bounds.getCenter();

@@ -406,6 +406,23 @@ def test_handout_for_an_area(ui, ui_server, width) -> None:
         assert _pdf_pages(page) == 1
 
 
+def test_handout_for_the_largest_area_fits_one_page(ui, ui_server) -> None:
+    best = (0, "", "")
+    for layer in api(ui_server, "/areas"):
+        if layer["areas"] > 10:
+            continue  # meshes: small areas
+        for a in api(ui_server, f"/areas/{layer['id']}")["features"]:
+            n = sum(len(c["located"]) + len(c["covering"])
+                    for c in a["properties"]["categories"].values())
+            best = max(best, (n, layer["id"], a["id"]))
+    assert best[0] > 10  # the 中学校区 holds the whole demo town
+    page = ui.open(f"/handout?layer={best[1]}&area={best[2]}", width=1280)
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("body.h-many").count() == 1  # two columns, map and QR code below
+    assert _pdf_pages(page) == 1
+    assert ui.axe(page) == []
+
+
 def test_handout_errors(ui) -> None:
     page = ui.open("/handout?place=r-nothing")
     page.wait_for_selector("body[data-ready=true]")
