@@ -179,3 +179,21 @@ def test_gap_table_by_hand():
     assert np.isnan(t.loc["c", "gap_share"])
     assert t["rank_count"].to_dict() == {"b": 1, "a": 2, "c": 3}
     assert t["rank_share"].to_dict() == {"b": 1, "a": 2, "c": 3}
+
+
+def test_departures_on_a_date(tmp_path):
+    """The feed's weekday service runs in 2026: on a Wednesday of 2026 the stop on (10, 2)
+    counts, on a Wednesday of 2027 (after the calendar's end) and on a Sunday it does not."""
+    from datetime import date
+
+    walking = _service(tmp_path)
+    feed = _feed(tmp_path, {"S": lonlat(1000, 200)}, 20)
+    for day, covered in ((date(2026, 6, 3), 14), (date(2027, 6, 2), 0),
+                         (date(2026, 6, 7), 0)):
+        stops = read_bus_stops([feed], on=day)
+        result = find_gaps(walking, "小学校区", alternatives=["bus"], bus_stops=stops, on=day)
+        assert result.table["covered_bus"].sum() == covered, day
+        assert f"on {day.isoformat()}" in result.alternatives[0].detail
+    with pytest.raises(InputError, match="no 'departures_on_date' column"):
+        find_gaps(walking, "小学校区", alternatives=["bus"],
+                  bus_stops=read_bus_stops([feed]), on=date(2026, 6, 3))
