@@ -788,6 +788,9 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     closed_rows: list[int] = []
     added_frames: list[gpd.GeoDataFrame] = []
     car_rate = baseline.car_rate
+    refs = [c["store"] for c in scenario.changes if c["kind"] == "close_store"]
+    if refs:  # every unknown store named at once, before anything is computed
+        resolve_stores(baseline, refs, scenario=name)
     for change in scenario.changes:
         kind = change["kind"]
         if kind == "close_store":

@@ -301,3 +301,68 @@ def test_incremental_equals_full_recomputation_on_the_demo(demo_region, tmp_path
     assert _digest(demo_region) == files_before
     assert json.loads((tmp_path / f"{scenario.name}.json").read_text(encoding="utf-8"))[
         "changes"][0]["store"] == ids[0]
+
+
+# --- the command line and the difference map ---------------------------------------------
+
+def test_scenario_commands_on_the_demo(demo_region, tmp_path):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    run = CliRunner()
+    where = ["--region", str(demo_region), "--folder", str(tmp_path / "s")]
+    files_before = _digest(demo_region)
+    bad = run.invoke(app, ["scenario", "create", "x", "--close", "S99", "--close", "幻", *where])
+    assert bad.exit_code == 2 and "S99, 幻" in bad.output
+    assert not (tmp_path / "s" / "x.json").exists()
+    made = run.invoke(app, ["scenario", "create", "山手閉店", "--close", "ミニマート山手",
+                            "--description", "山手のコンビニが閉店", "--out",
+                            str(tmp_path / "out"), *where])
+    assert made.exit_code == 0, made.output
+    assert "山手小学校" in made.output and "pt" in made.output
+    page = (tmp_path / "out" / "difference_map.html").read_text(encoding="utf-8")
+    assert "割合の変化" in page and "unpkg" not in page
+    assert json.dumps("閉店する店舗")[1:-1] in page  # the layer control's names, JSON-escaped
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["closed"] == ["S05"] and summary["synthetic"] is True
+    assert summary["after"]["beyond_65plus"] >= summary["before"]["beyond_65plus"]
+    areas = pd.read_csv(tmp_path / "out" / "difference_areas.csv", encoding="utf-8-sig")
+    assert {"beyond_share_before", "beyond_share_after", "beyond_share_change_pt"} <= set(
+        areas.columns)
+    factors = tmp_path / "f.csv"
+    region = Region.load(demo_region)
+    ids = region.areas[0].areas["area_id"].astype(str).tolist()
+    pd.DataFrame({"area_id": ids, "factor_65plus": [1.1, 1.2, 1.3][:len(ids)]}).to_csv(
+        factors, index=False)
+    fut = run.invoke(app, ["scenario", "create", "2035年", "--projection", str(factors),
+                           "--year", "2035", *where])
+    assert fut.exit_code == 0, fut.output
+    listed = run.invoke(app, ["scenario", "list", *where])
+    assert "山手閉店" in listed.output and "将来人口 2035" in listed.output
+    shown = run.invoke(app, ["scenario", "show", "山手閉店", "--layer", "中学校区", *where])
+    assert shown.exit_code == 0 and "中学校区" in shown.output
+    cmp_ = run.invoke(app, ["scenario", "compare", "山手閉店", "2035年", "--out",
+                            str(tmp_path / "cmp.csv"), *where])
+    assert cmp_.exit_code == 0, cmp_.output
+    assert list(pd.read_csv(tmp_path / "cmp.csv", encoding="utf-8-sig").columns[-3:]) == [
+        "baseline", "山手閉店", "2035年"]
+    assert run.invoke(app, ["scenario", "delete", "2035年", *where]).exit_code == 0
+    assert run.invoke(app, ["scenario", "show", "2035年", *where]).exit_code == 2
+    assert _digest(demo_region) == files_before
+
+
+def test_the_difference_map_escapes_user_text():
+    region = _grid_with_stores()
+    region.resources["food_stores"].loc[1, "name"] = "<script>alert(1)</script>"
+    base = Baseline.compute(region, layer=LAYER)
+    lon, lat = lonlat(500, 500)
+    res = apply_scenario(base, Scenario("s", [
+        {"kind": "close_store", "store": "S1"},
+        {"kind": "add_store", "id": "N<b>", "name": "<img src=x>", "lon": lon, "lat": lat,
+         "category": "スーパー"}]))
+    from geo_service.scenario_map import difference_map
+
+    page = difference_map(res).get_root().render()
+    assert "<script>alert(1)" not in page and "<img src=x>" not in page
+    assert "\\u0026lt;img src=x\\u0026gt;" in page  # escaped, then JSON-encoded
