@@ -218,3 +218,6 @@ _register_gaps_commands(app)
 from geo_service.siting_cli import register as _register_siting_commands  # noqa: E402
 
 _register_siting_commands(app)
+from geo_service.scenario_cli import register as _register_scenario_commands  # noqa: E402
+
+_register_scenario_commands(app)
