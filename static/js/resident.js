@@ -457,7 +457,7 @@
       if (state.view === "detail") return;
       setOrigin(e.latlng.lat, e.latlng.lng);
     });
-    window.RESIDENT = { map, state };
+    window.RESIDENT = { map, state, cluster, markers }; // for the browser tests
   }
 
   // ---------------------------------------------------------------- detail
@@ -630,9 +630,11 @@
       : w.distance_m !== null && w.distance_m !== undefined
         ? t("walk.metres_only", { metres: Math.round(w.distance_m).toLocaleString() }) : "";
     if (w.within_threshold && w.count > 0) {
-      li.append(t("reach.within", { n: w.count }), " ", t("reach.nearest"), " ", link, `（${how}）`);
+      li.append(t("reach.within", { n: w.count }), t("reach.nearest"), link,
+                how ? t("reach.how", { how }) : t("reach.end"));
     } else if (w.nearest_id) {
-      li.append(t("reach.none_within"), " ", t("reach.nearest_beyond"), " ", link, `（${how}）`);
+      li.append(t("reach.none_within"), t("reach.nearest"), link,
+                how ? t("reach.how", { how }) : t("reach.end"));
     } else {
       li.append(t("reach.none_at_all", { metres: Math.round(answer.search_limit_m).toLocaleString() }));
     }

@@ -101,6 +101,23 @@ def test_tap_on_the_map_chooses_the_point(ui, ui_server) -> None:
     assert "at=" in page.url  # the point is in the link
 
 
+def test_list_and_map_highlight_each_other(ui, ui_server) -> None:
+    every = nearby(ui_server)
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=1280)
+    wait_list(page, [p["id"] for p in every])
+    first, second = every[0], every[1]
+    page.locator(f'#results [data-id="{first["id"]}"] a').hover()
+    page.wait_for_function("id => { const e = RESIDENT.markers.get(id).getElement(); "
+                           "return e && e.querySelector('.selected') !== null; }", arg=first["id"])
+    page.evaluate(f"RESIDENT.map.setView(RESIDENT.markers.get('{second['id']}').getLatLng(), 18)")
+    page.wait_for_timeout(400)
+    page.locator(f'#map .gs-marker[title="{second["name"]}"]').click()
+    page.wait_for_selector(f'#results .r-item.selected[data-id="{second["id"]}"]')
+    assert page.locator("#results .r-item.selected").count() == 1
+    page.wait_for_selector(".leaflet-popup-content .r-popup")
+    assert second["name"] in page.locator(".leaflet-popup-content").inner_text()
+
+
 def test_filters_change_the_list(ui, ui_server) -> None:
     every = nearby(ui_server)
     page = open_resident(ui, f"/?lat={LAT}&lon={LON}")
@@ -111,8 +128,11 @@ def test_filters_change_the_list(ui, ui_server) -> None:
     wait_list(page, salons)
     assert page.locator('#cat-chips [data-cat="salon"]').get_attribute("aria-pressed") == "true"
     assert page.locator('#cat-chips [data-cat=""]').get_attribute("aria-pressed") == "false"
+    # the map shows the same items as the list
+    assert page.evaluate("RESIDENT.cluster.getLayers().length") == len(salons)
     page.locator('#cat-chips [data-cat=""]').click()  # すべて
     wait_list(page, [p["id"] for p in every])
+    assert page.evaluate("RESIDENT.cluster.getLayers().length") == len(every)
 
     page.locator("#chip-free").click()
     wait_list(page, [p["id"] for p in every if p["fee"]["kind"] == "free"])
