@@ -195,6 +195,10 @@ def _stops(src: _Source) -> pd.DataFrame:
     _bad(~lt.isin(["0", "1", "2", "3", "4"]), "location_type must be 0–4", file=label,
          column="location_type", values=t["location_type"])
     t["location_type"] = lt.astype(int)
+    known = set(t["stop_id"])
+    _bad((t["parent_station"] != "") & ~t["parent_station"].isin(known),
+         "parent_station is not a stop_id of stops.txt", file=label,
+         column="parent_station", values=t["parent_station"])
     lon = pd.to_numeric(t["stop_lon"].replace("", np.nan), errors="coerce")
     lat = pd.to_numeric(t["stop_lat"].replace("", np.nan), errors="coerce")
     for col, values in (("stop_lon", lon), ("stop_lat", lat)):
@@ -207,14 +211,10 @@ def _stops(src: _Source) -> pd.DataFrame:
         plon, plat = parent.get(t["parent_station"].iloc[i], (np.nan, np.nan))
         lon.iloc[i], lat.iloc[i] = plon, plat
     _bad((t["location_type"] <= 2) & (lon.isna() | lat.isna()),
-         "a stop, station or entrance needs stop_lat and stop_lon", file=label,
-         column="stop_lat", values=t["stop_id"])
+         "no stop_lat/stop_lon (a stop, station or entrance needs them)", file=label,
+         column="stop_id", values=t["stop_id"])
     check_lon_lat(lon.to_numpy(float), lat.to_numpy(float), source=label,  # NaN passes
                   lon_col="stop_lon", lat_col="stop_lat")
-    known = set(t["stop_id"])
-    _bad((t["parent_station"] != "") & ~t["parent_station"].isin(known),
-         "parent_station is not a stop_id of stops.txt", file=label,
-         column="parent_station", values=t["parent_station"])
     return pd.DataFrame({"stop_id": t["stop_id"], "stop_name": t["stop_name"],
                          "lon": lon.to_numpy(float), "lat": lat.to_numpy(float),
                          "location_type": t["location_type"],
