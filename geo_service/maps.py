@@ -82,7 +82,7 @@ def difficulty_map(
     areas = areas.to_crs("EPSG:4326")
     minx, miny, maxx, maxy = areas.total_bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None,
-                      control_scale=True, prefer_canvas=True)
+                      control_scale=False, prefer_canvas=True)  # metric scale: _Controls
     if tiles:
         folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
     if streets is not None and len(streets) <= int(p_style.get("max_streets", 20000)):
@@ -101,7 +101,9 @@ def difficulty_map(
     _store_layers(stores.to_crs("EPSG:4326"), layer, fmap)
     for extra_layer, extra in extra_resources:
         _store_layers(extra.to_crs("EPSG:4326"), extra_layer, fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(fmap)
+    _Controls(control).add_to(fmap)
     _inline_leaflet(fmap)
     _Legend(title=m_style["title"].format(threshold=t), subtitle=subtitle,
             legend_title=m_style["legend_title"].format(threshold=t),
@@ -230,6 +232,37 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=0)
 
 
+class _Controls(MacroElement):
+    """A metric scale bar (m/km; folium's ``control_scale`` adds feet and miles too) and,
+    on a narrow screen (a phone), the layer control collapsed to its button so that it
+    does not cover the title (it opens on a tap and closes on a tap on the map)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+L.control.scale({metric: true, imperial: false, position: "bottomright"})
+    .addTo({{ this._parent.get_name() }});
+(function () {
+  var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
+  var narrow = window.matchMedia("(max-width: 700px)");
+  var toggle = control.getContainer().querySelector(".leaflet-control-layers-toggle");
+  if (toggle) {
+    toggle.title = "表示する項目 (layers)";
+    toggle.setAttribute("aria-label", toggle.title);
+  }
+  function fit() { if (narrow.matches) { control.collapse(); } else { control.expand(); } }
+  map.on("click", function () { if (narrow.matches) { control.collapse(); } });
+  if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
+  fit();
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, control: folium.LayerControl) -> None:
+        super().__init__()
+        self._name = "Controls"
+        self.control = control
+
+
 class _Legend(MacroElement):
     """Title box and class legend, rendered from escaped strings through a template."""
 
@@ -240,6 +273,16 @@ class _Legend(MacroElement):
            border-radius: 6px; box-shadow: 0 1px 5px rgba(0,0,0,0.4);
            font-family: "Hiragino Sans", "Noto Sans CJK JP", "Yu Gothic", sans-serif;}
   .gs-title {top: 10px; left: 50px; padding: 8px 14px; max-width: 60%;}
+  .leaflet-control-layers:not(.leaflet-control-layers-expanded) .leaflet-control-layers-toggle {
+      background-image: none !important; display: flex !important;
+      align-items: center; justify-content: center; text-decoration: none; color: #222;}
+  .leaflet-control-layers-toggle::after {content: "\\25A4"; font-size: 22px; line-height: 1;}
+  @media (max-width: 700px) {
+    .leaflet-top.leaflet-right {z-index: 10000;}  /* an opened layer list covers the title */
+    .gs-title {box-sizing: border-box; max-width: calc(100% - 116px); padding: 6px 10px;}
+    .gs-title h1 {font-size: 14px;}
+    .gs-legend {font-size: 11px; padding: 6px 8px;}
+  }
   .gs-title h1 {font-size: 16px; margin: 0;}
   .gs-title p {font-size: 12px; margin: 4px 0 0; color: #b71c1c; font-weight: bold;}
   .gs-legend {bottom: 24px; left: 10px; padding: 8px 12px; font-size: 12px;}

@@ -1,0 +1,104 @@
+"""The CLI's folium map (``map.html`` of ``geo-service demo``) in Debian's chromium.
+
+The page inlines Leaflet, so it is opened from its file with every request that is not a
+file or loopback aborted. Checked: the scale bar is metric only (m/km, no feet or miles),
+and the layer control does not cover the title on a phone (360 px: collapsed to its
+button) nor on a desktop (1280 px: open). Screenshots go to ``tests/ui/screenshots/``
+(git-ignored; look at them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "ui" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def map_file(tmp_path_factory) -> Path:
+    from geo_service.demo import run_demo
+
+    out = tmp_path_factory.mktemp("map") / "out"
+    run_demo(out)
+    return out / "map.html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("GEO_SERVICE_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+def _open(browser, map_file: Path, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 740})
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith("file:") or urlsplit(url).hostname in {"127.0.0.1", "localhost"}:
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(map_file.as_uri())
+    page.wait_for_selector(".leaflet-control-scale-line")
+    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    page.wait_for_timeout(400)  # fitBounds' zoom animation, then the scale's update
+    return context, page, errors
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_metric_scale_and_title_clear_of_layer_control(browser, map_file, width):
+    context, page, errors = _open(browser, map_file, width)
+    try:
+        scales = page.locator(".leaflet-control-scale-line").all_inner_texts()
+        assert len(scales) == 1, scales  # metric only: one line, no feet/miles line
+        assert re.fullmatch(r"\d+ (m|km)", scales[0].strip()), scales
+        assert "ft" not in page.locator(".leaflet-control-scale").inner_text()
+        title = page.locator(".gs-title").bounding_box()
+        control = page.locator(".leaflet-control-layers").bounding_box()
+        assert title and control
+        assert not _overlap(title, control), (title, control)
+        expanded = "leaflet-control-layers-expanded" in (
+            page.locator(".leaflet-control-layers").get_attribute("class") or "")
+        assert expanded == (width > 700)  # a phone shows the button, a desktop the list
+        legend = page.locator(".gs-legend").bounding_box()
+        scale = page.locator(".leaflet-control-scale").bounding_box()
+        assert legend and scale and not _overlap(legend, scale)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"folium-map-{width}.png"))
+        if width == 360:  # the button opens the list; a tap on the map closes it
+            page.locator(".leaflet-control-layers-toggle").click()
+            assert "expanded" in page.locator(".leaflet-control-layers").get_attribute("class")
+            page.screenshot(path=str(SCREENSHOTS / "folium-map-open-360.png"))
+            page.mouse.click(200, 500)  # the map below the list
+            assert "expanded" not in page.locator(".leaflet-control-layers").get_attribute(
+                "class")
+        assert errors == []
+    finally:
+        context.close()
