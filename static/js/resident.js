@@ -90,6 +90,7 @@
     state.view = next.view;
     state.place = next.place;
     document.body.dataset.view = state.view;
+    if (state.view !== "detail") state.pushedDetail = false;
     updateTabs();
     updateHome();
     if (state.origin) await loadNearby();
@@ -490,14 +491,25 @@
     if (state.place !== id) return;
     const p = feature.properties;
     state.selected = id;
-    const near = state.items.find((f) => f.properties.id === id);
+    let near = state.items.find((f) => f.properties.id === id);
+    const cap = GS.config.nearby_max_minutes || 30;
+    if (!near && state.origin && !outside(state.origin) && state.minutes < cap &&
+        (p.lat !== null || ((p.schedule || {}).stops || []).length)) {
+      try {  // farther than the list's walking time: ask for the longest walk
+        const wider = await GS.api(`/nearby?lat=${state.origin.lat}&lon=${state.origin.lon}` +
+          `&minutes=${cap}&category=${encodeURIComponent(p.category)}`);
+        near = wider.features.find((f) => f.properties.id === id);
+      } catch (_) { /* said below */ }
+      if (state.place !== id) return;
+    }
     const c = GS.category(p.category);
     const glyph = el("span", { class: "r-glyph", "aria-hidden": "true", text: c.icon });
     glyph.style.borderColor = c.color;
     const walk = near
       ? el("p", { class: "r-detail-walk" }, t("detail.from_here"), " ",
         el("strong", { text: GS.walkText(near.properties.walk_minutes, near.properties.walk_distance_m) }))
-      : el("p", { class: "r-hint", text: state.origin ? t("detail.far") : t("detail.no_point") });
+      : el("p", { class: "r-hint", text: state.origin ? t("detail.far", { minutes: cap })
+                                                       : t("detail.no_point") });
     const s = p.schedule || {};
     const stops = (s.stops || []).length
       ? el("ul", { class: "r-stops" }, s.stops.map((x) => el("li", {

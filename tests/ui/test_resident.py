@@ -199,6 +199,14 @@ def test_detail_deep_link(ui, ui_server) -> None:
     page.locator(".r-back").click()  # opened by a link: back goes to the list, not away
     page.wait_for_selector("#list-view:not([hidden])")
     assert page.url.startswith(ui_server.url)
+    # from a point farther than the list's 15 minutes: the walk is asked for up to the cap
+    far = next(p for p in nearby(ui_server, minutes=30) if p["id"] == cafe["id"])
+    assert far["walk_minutes"] > 15
+    page = open_resident(ui, f"/#at={LAT},{LON}&place={cafe['id']}")
+    page.wait_for_selector("#detail-name")
+    walk = f"徒歩 {round(far['walk_minutes'])}分（{round(far['walk_distance_m']):,} m）"
+    page.wait_for_function("w => document.querySelector('#detail-view').innerText.includes(w)",
+                           arg=walk)
     page = open_resident(ui, "/#place=r-doesnotexist")
     page.wait_for_selector("#detail-view .gs-error")
 
