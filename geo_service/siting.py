@@ -488,7 +488,9 @@ class SitingProblem:
         k
             Number of new sites (1 … number of candidates).
         time_limit_s
-            Per HiGHS solve; past it the best solution found is reported with its gap.
+            For the solve with k sites; past it the best solution found is reported with
+            its gap. The curve's solves for 1 … k − 1 share one more budget of this size;
+            points it does not reach give greedy's value and the bound.
         exact
             False: lazy greedy only, with the bound of submodular coverage.
         curve
@@ -498,7 +500,6 @@ class SitingProblem:
         started = time.perf_counter()
         g_order, g_gains = _lazy_greedy(self.cover, self.group_weight, k)
         greedy_new = float(g_gains.sum())
-        g_bound = self.greedy_bound(g_order, k)
         notes: list[str] = []
         model = None
         if not exact:
@@ -511,32 +512,39 @@ class SitingProblem:
                          f"({MIP_MAX_NONZEROS:,}); greedy with an LP bound")
         else:
             method = "exact (HiGHS)"
-            model = _MclpModel(self.cover, self.group_weight, time_limit_s)
+            model = _MclpModel(self.cover, self.group_weight)
         chosen, covered, bound, source, optimal = self._solve_k(
-            k, model, g_order, greedy_new, g_bound, method, notes, time_limit_s)
+            k, model, g_order, greedy_new, method, notes, time_limit_s)
         if model is not None and not optimal:
             method = "best found within the time limit (HiGHS)"
         order, gains = self.ordered(chosen)
         points = []
         if curve:
+            deadline = time.perf_counter() + time_limit_s
             for kk in range(1, k + 1):
+                greedy_kk = float(g_gains[:kk].sum())
                 if kk == k:
                     c, b, opt = covered, bound, optimal
                 else:
+                    left = deadline - time.perf_counter()
                     _, c, b, _, opt = self._solve_k(
-                        kk, model, g_order[:kk], float(g_gains[:kk].sum()),
-                        self.greedy_bound(g_order[:kk], kk), method, [], time_limit_s)
-                points.append(CurvePoint(kk, c, float(g_gains[:kk].sum()), b, opt))
+                        kk, model if left > 0 else None, g_order[:kk], greedy_kk,
+                        method if left > 0 else "curve budget spent", [], left)
+                points.append(CurvePoint(kk, c, greedy_kk, b, opt))
+            if not all(p.optimal for p in points):
+                notes.append("coverage curve: some points are not proven optimal (their "
+                             "bound is given)")
         return SitingResult(k, order, gains, covered, self.already, self.total,
                             self.coverable, method, optimal, bound, source, greedy_new,
                             time.perf_counter() - started, points, notes)
 
     def _solve_k(self, k: int, model: _MclpModel | None, g_order: np.ndarray,
-                 greedy_new: float, g_bound: float, method: str, notes: list[str],
+                 greedy_new: float, method: str, notes: list[str],
                  time_limit_s: float) -> tuple[np.ndarray, float, float, str, bool]:
         """(chosen, newly covered, upper bound, bound's source, proven optimal) for k."""
         if len(self.group_weight) == 0:
             return g_order, 0.0, 0.0, "nothing coverable", True
+        g_bound = self.greedy_bound(g_order, k)
         if greedy_new >= g_bound - _eps(g_bound):
             return g_order, greedy_new, greedy_new, "greedy meets its bound", True
         if model is None:
@@ -546,12 +554,12 @@ class SitingProblem:
                 if lp is not None and lp < bound:
                     bound, source = lp, "LP relaxation"
             return g_order, greedy_new, bound, source, greedy_new >= bound - _eps(bound)
-        chosen, value, dual, status = model.solve(k, g_order)
+        chosen, value, dual, status = model.solve(k, time_limit_s)
         if value < greedy_new:
             chosen, value = g_order, greedy_new
         if status == "optimal":
             return chosen, value, value, "optimal (HiGHS)", True
-        notes.append(f"k = {k}: HiGHS stopped ({status}) after {time_limit_s:g} s")
+        notes.append(f"k = {k}: HiGHS stopped ({status}) after {time_limit_s:.3g} s")
         bound, source = (dual, "MIP dual bound") if dual < g_bound else (g_bound,
                                                                            "submodular bound")
         return chosen, value, bound, source, value >= bound - _eps(bound)
@@ -729,25 +737,34 @@ def _start(h: Any, cover: sparse.csr_matrix, chosen: np.ndarray) -> None:
 
 
 class _MclpModel:
-    """One HiGHS MCLP model, re-solved for several k (only the cardinality row changes)."""
+    """One HiGHS MCLP model, re-solved for several k (only the cardinality row changes).
 
-    def __init__(self, cover: sparse.csr_matrix, w: np.ndarray, time_limit_s: float) -> None:
+    Candidates whose coverage is contained in another's (:func:`_undominated`) are left
+    out of the model: one of them in a solution can always be swapped for the other
+    without loss, so the optimum over the rest with ``Σ x ≤ k`` is the optimum; a solution
+    with fewer than k sites is filled up greedily (gaining nothing more, or more)."""
+
+    def __init__(self, cover: sparse.csr_matrix, w: np.ndarray) -> None:
         import highspy
 
-        self.cover, self.w = cover, w
-        n_c, n_g = cover.shape
+        self.full, self.w = cover, w
+        self.keep = _undominated(cover)
+        self.cover = cover[self.keep]
+        n_c, n_g = self.cover.shape
         self.h = _highs()
-        self.h.setOptionValue("time_limit", float(time_limit_s))
-        lp = _coverage_lp(cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 1.0, 1.0), True)
+        lp = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
+                          True)
         lp.sense_ = highspy.ObjSense.kMaximize
         self.h.passModel(lp)
         self.row = n_g
 
-    def solve(self, k: int, warm: np.ndarray) -> tuple[np.ndarray, float, float, str]:
-        """(chosen, objective, dual bound, status) with Σ x = k."""
+    def solve(self, k: int, time_limit_s: float) -> tuple[np.ndarray, float, float, str]:
+        """(chosen, objective, dual bound, status) with k sites."""
         h = self.h
-        h.changeRowBounds(self.row, float(k), float(k))
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
+        h.changeRowBounds(self.row, 0.0, float(k))
         h.clearSolver()
+        warm, _ = _lazy_greedy(self.cover, self.w, k)
         _start(h, self.cover, warm)
         h.run()
         status = _status(h)
@@ -757,11 +774,51 @@ class _MclpModel:
         info = h.getInfo()
         dual = (float(info.mip_dual_bound) if status != "optimal"
                 else float(info.objective_function_value))
-        if len(chosen) != k:  # no solution at all: keep the warm start
-            return warm, -math.inf, dual, status
-        hit = np.zeros(self.cover.shape[1], dtype=bool)
-        hit[self.cover[chosen].indices] = True
+        if len(chosen) == 0 or len(chosen) > k:  # no solution: the warm start
+            chosen = warm
+        chosen = _fill_up(self.full, self.w, self.keep[chosen], k)
+        hit = np.zeros(self.full.shape[1], dtype=bool)
+        hit[self.full[chosen].indices] = True
         return chosen, float(self.w[hit].sum()), dual, status
+
+
+def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
+    """Positions of the rows of ``cover`` not contained in another row (of two equal rows
+    the first is kept); all rows when there are too many to compare cheaply."""
+    n = cover.shape[0]
+    size = np.diff(cover.indptr)
+    if n > 20_000:
+        return np.arange(n)
+    c = cover.astype(np.int32)
+    inter = (c @ c.T).tocoo()
+    i, j, shared = inter.row, inter.col, inter.data
+    inside = (i != j) & (shared == size[i]) & ((size[j] > size[i]) | (j < i))
+    dominated = np.zeros(n, dtype=bool)
+    dominated[i[inside]] = True
+    dominated[size == 0] = True
+    keep = np.flatnonzero(~dominated)
+    return keep if len(keep) else np.arange(min(n, 1))
+
+
+def _fill_up(cover: sparse.csr_matrix, w: np.ndarray, chosen: np.ndarray,
+             k: int) -> np.ndarray:
+    """``chosen`` completed to k rows by greedy marginal gain (ties to the lower index)."""
+    picked = [int(c) for c in chosen]
+    if len(picked) >= k:
+        return np.array(picked[:k], dtype=np.int64)
+    hit = np.zeros(cover.shape[1], dtype=bool)
+    if picked:
+        hit[cover[np.array(picked)].indices] = True
+    taken = np.zeros(cover.shape[0], dtype=bool)
+    taken[picked] = True
+    while len(picked) < k:
+        gains = cover @ np.where(hit, 0.0, w)
+        gains[taken] = -1
+        best = int(np.argmax(gains))
+        picked.append(best)
+        taken[best] = True
+        hit[cover.indices[cover.indptr[best]:cover.indptr[best + 1]]] = True
+    return np.array(picked, dtype=np.int64)
 
 
 def _lp_bound(cover: sparse.csr_matrix, w: np.ndarray, k: int,

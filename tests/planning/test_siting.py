@@ -359,3 +359,14 @@ def test_bad_grid_spacing():
     region = grid_region()
     with pytest.raises(InputError, match="--grid"):
         grid_candidates(region.net, 0)
+
+
+def test_duplicate_candidates_filled_up_to_k():
+    """Candidates with the same or contained coverage are left out of the MIP; the answer
+    still has k distinct sites."""
+    incidence = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]],
+                                           dtype=bool))
+    problem = SitingProblem(incidence, np.array([1.0, 2.0, 3.0]))
+    result = problem.maximal_covering(3)
+    assert len(set(result.chosen)) == 3 and result.chosen[0] == 0
+    assert result.covered_new == 3 and result.optimal
