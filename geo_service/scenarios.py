@@ -158,9 +158,9 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
     if kind in PENDING_KINDS:
         raise ScenarioError(
             f"{where}: '{kind}' is not available yet: bus routes (GTFS before/after) and "
-            "service areas are alternatives to walking (issue 10, item 1), which the "
-            "shopping-difficulty indicators of a scenario do not count yet", column="kind",
-            value=kind)
+            "service areas are alternatives to walking, which the shopping-difficulty "
+            "indicators of a scenario do not count; compare `geo-service gaps --gtfs "
+            "before.zip` with `--gtfs after.zip` meanwhile", column="kind", value=kind)
     if kind not in KINDS:
         raise ScenarioError(f"{where}: unknown kind; known kinds are {', '.join(KINDS)}",
                             column="kind", value=kind)
