@@ -16,7 +16,10 @@ const StaffEditor = (() => {
   let ed = null; // the open editor: {resource, map, layers, form nodes …}
 
   function close() {
-    if (ed && ed.map) ed.map.remove();
+    if (ed && ed.map) {
+      ed.map.stop();
+      ed.map.remove();
+    }
     ed = null;
   }
 
@@ -65,11 +68,12 @@ const StaffEditor = (() => {
 
   // ------------------------------------------------------------------ open
 
-  async function open(box, id) {
+  async function open(box, id, live = () => true) {
     close();
     let resource = blank();
     if (id) {
       resource = (await GS.api(`/resources/${encodeURIComponent(id)}`)).properties;
+      if (!live()) return;
       if (resource.deleted || !Staff.canEdit(resource)) {
         box.replaceChildren(el("h2", { text: t("edit.refused_title") }),
           el("p", { class: "gs-error", role: "alert",
@@ -252,7 +256,7 @@ const StaffEditor = (() => {
     } else {
       ed.marker.setLatLng([la, lo]);
     }
-    if (pan) ed.map.setView([la, lo], Math.max(ed.map.getZoom(), 16));
+    if (pan) ed.map.setView([la, lo], Math.max(ed.map.getZoom(), 16), { animate: false });
     info(t("edit.placed", { lat: la, lon: lo }));
     if (currentKind() === "walk") previewWalk();
     if (currentKind() === "radius") previewRadius();

@@ -6,7 +6,7 @@
  */
 const Staff = (() => {
   const { el, t } = GS;
-  const state = { user: null, rows: null, areas: null, sort: { key: "updated_at", dir: -1 },
+  const state = { user: null, routeSeq: 0, flash: null, listMap: null, rows: null, areas: null, sort: { key: "updated_at", dir: -1 },
                   filters: { q: "", mine: true, category: "", stale: false } };
   const view = () => document.getElementById("view");
 
@@ -123,17 +123,27 @@ const Staff = (() => {
     setStatus(state.flash || "");
     state.flash = null;
     if (typeof StaffEditor !== "undefined") StaffEditor.close();
-    const box = view();
-    box.replaceChildren(el("p", { class: "gs-muted", text: t("loading") }));
+    if (state.listMap) {
+      state.listMap.stop();
+      state.listMap.remove();
+      state.listMap = null;
+    }
+    // a newer route (another hash) may start while this one waits for the server: each
+    // renders into its own container, shown only while it is the latest
+    const seq = ++state.routeSeq;
+    const live = () => seq === state.routeSeq;
+    const box = el("div", null, el("p", { class: "gs-muted", text: t("loading") }));
+    view().replaceChildren(box);
     try {
       await areas();
-      if (name === "edit" && arg) await StaffEditor.open(box, arg);
-      else if (name === "new") await StaffEditor.open(box, null);
-      else if (name === "deleted") await renderDeleted(box);
+      if (!live()) return;
+      if (name === "edit" && arg) await StaffEditor.open(box, arg, live);
+      else if (name === "new") await StaffEditor.open(box, null, live);
+      else if (name === "deleted") await renderDeleted(box, live);
       else if (name === "import") StaffImport.render(box);
-      else await renderList(box);
+      else await renderList(box, live);
     } catch (e) {
-      box.replaceChildren(el("p", { class: "gs-error", role: "alert", text: errorText(e) }));
+      if (live()) box.replaceChildren(el("p", { class: "gs-error", role: "alert", text: errorText(e) }));
     }
   }
 
@@ -166,8 +176,9 @@ const Staff = (() => {
     return rows.sort((a, b) => dir * String(value(a)).localeCompare(String(value(b)), "ja"));
   }
 
-  async function renderList(box) {
+  async function renderList(box, live) {
     await loadRows();
+    if (!live()) return;
     const f = state.filters;
     const table = el("div", { class: "gs-table-wrap" });
     const count = el("p", { class: "gs-muted", "aria-live": "polite" });
@@ -209,9 +220,12 @@ const Staff = (() => {
       count, table,
       el("h3", { text: t("list.map") }), mapBox);
     map = GS.makeMap(mapBox);
+    state.listMap = map;
     markers = L.featureGroup().addTo(map);
     redraw();
-    if (markers.getLayers().length) map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17 });
+    if (markers.getLayers().length) {
+      map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17, animate: false });
+    }
   }
 
   function listTable(rows, redraw) {
@@ -278,8 +292,9 @@ const Staff = (() => {
 
   // ------------------------------------------------------------------ deleted resources
 
-  async function renderDeleted(box) {
+  async function renderDeleted(box, live) {
     const page = await GS.api("/resources?deleted=true&limit=500");
+    if (!live()) return;
     const rows = page.features.map((f) => f.properties);
     const body = rows.map((p) => el("tr", null,
       el("td", { text: p.name }), el("td", { text: GS.categoryLabel(p.category) }),

@@ -1,0 +1,360 @@
+"""The coordinator pages (/staff) in a browser: list, editor, map editing, history, import.
+
+Every test that edits makes its own resources in the coordinator's area (the registry is
+shared by all UI tests of the session) and checks the server's answer besides the page.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from tests.ui.conftest import ADMIN, COORDINATOR
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def api(ui_server):
+    """An admin's HTTP client of the test server, with the area polygons."""
+    client = httpx.Client(base_url=ui_server.url, timeout=30)
+    token = client.post("/auth/token", data={"username": ADMIN[0], "password": ADMIN[1]})
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    areas = client.get("/areas/elementary").json()["features"]
+    client.areas = {f["id"]: shape(f["geometry"]) for f in areas}
+    client.mine = client.areas[ui_server.coordinator_area]
+    client.other_id = next(a for a in client.areas if a != ui_server.coordinator_area)
+    yield client
+    client.close()
+
+
+def _inner_point(poly, dx=0.0, dy=0.0):
+    p = poly.representative_point()
+    return p.y + dy, p.x + dx  # lat, lon
+
+
+def make(api, *, where=None, **fields) -> dict:
+    """A new resource (in the coordinator's area unless ``where`` is another polygon)."""
+    lat, lon = _inner_point(where if where is not None else api.mine)
+    body = {"name": f"テスト {uuid.uuid4().hex[:6]}", "category": "salon", "lat": lat, "lon": lon,
+            "schedule": {"weekdays": ["wed"], "start": "10:00", "end": "11:30"}} | fields
+    r = api.post("/resources", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["properties"]
+
+
+def open_editor(ui, rid, **kw):
+    page = ui.open(f"/staff#edit={rid}", login=COORDINATOR, **kw)
+    page.locator("#editor").wait_for()
+    return page
+
+
+def save(page):
+    page.locator("#save").click()
+    page.locator("#status").filter(has_text="保存しました").wait_for()
+
+
+def click_map(page, lat, lon):
+    """Click the editor's map at (lat, lon)."""
+    page.locator("#edit-map").scroll_into_view_if_needed()
+    x, y = page.evaluate("([la, lo]) => { const p = StaffEditor.map()"
+                         ".latLngToContainerPoint([la, lo]); return [p.x, p.y]; }", [lat, lon])
+    box = page.locator("#edit-map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def fit(page, poly):
+    w, s, e, n = poly.bounds
+    page.evaluate("([s, w, n, e]) => StaffEditor.map()"
+                  ".fitBounds([[s, w], [n, e]], {animate: false})", [s, w, n, e])
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_edit_shows_in_table_map_and_history(ui, api):
+    r = make(api)
+    page = open_editor(ui, r["id"])
+    new_name = f"編集後 {uuid.uuid4().hex[:6]}"
+    page.get_by_label("名称（必須）").fill(new_name)
+    page.get_by_label("開始時刻").fill("13:00")
+    page.get_by_label("終了時刻").fill("15:30")
+    save(page)
+    stored = api.get(f"/resources/{r['id']}").json()["properties"]
+    assert stored["name"] == new_name and stored["schedule"]["start"] == "13:00"
+    # the table
+    page.get_by_role("link", name="一覧", exact=True).click()
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(new_name)
+    table = page.locator("table.staff-table")
+    table.get_by_role("link", name=new_name).wait_for()
+    assert table.locator("tbody tr").count() == 1
+    # the map: the marker is titled with the name, its popup shows it
+    marker = page.locator(f'.leaflet-marker-icon[title="{new_name}"]')
+    marker.click()
+    page.locator(".leaflet-popup-content").filter(has_text=new_name).wait_for()
+    # the history: who and what
+    page.goto(f"{ui.server.url}/staff#edit={r['id']}")
+    history = page.locator("#history")
+    history.locator("ins", has_text=new_name).wait_for()
+    first = history.locator(".staff-history-list > li").first
+    assert "coord" in first.inner_text() and "更新" in first.inner_text()
+    assert "13:00〜15:30" in history.inner_text()
+
+
+def test_polygon_service_area_drawn_on_the_map_serves_reach(ui, api):
+    r = make(api, category="meal_delivery", schedule={})
+    page = open_editor(ui, r["id"])
+    page.get_by_label("範囲の種類").select_option("polygon")
+    fit(page, api.mine)
+    w, s, e, n = api.mine.bounds
+    lat0, lon0 = s + (n - s) * 0.2, w + (e - w) * 0.2
+    lat1, lon1 = s + (n - s) * 0.6, w + (e - w) * 0.6
+    page.get_by_role("button", name="範囲を描く").click()
+    for la, lo in [(lat0, lon0), (lat0, lon1), (lat1, lon1), (lat1, lon0), (lat0, lon0)]:
+        click_map(page, la, lo)
+        page.wait_for_timeout(150)
+    page.locator("#sa-polygon-info").filter(has_text="頂点 4 個").wait_for()
+    save(page)
+    stored = api.get(f"/resources/{r['id']}").json()["properties"]["service_area"]
+    assert stored["kind"] == "polygon"
+    inside = ((lat0 + lat1) / 2, (lon0 + lon1) / 2)
+    outside = (lat1 + (n - s) * 0.15, lon1 + (e - w) * 0.15)
+    assert shape(stored["geometry"]).contains(shapely.Point(inside[1], inside[0]))
+
+    def served(lat, lon):
+        reach = api.get("/reach", params={"lat": lat, "lon": lon}).json()
+        return r["id"] in {f["id"] for f in reach["features"]}
+
+    assert served(*inside)
+    assert not served(*outside)
+
+
+def test_walking_minutes_preview_before_saving_matches_the_saved_reach(ui, api):
+    r = make(api, category="meal_delivery", schedule={})
+    page = open_editor(ui, r["id"])
+    page.get_by_label("範囲の種類").select_option("walk")
+    page.get_by_label("徒歩（分）").fill("5")
+    page.get_by_role("button", name="到達範囲を地図に表示").click()
+    info = page.locator("#sa-walk-info").filter(has_text="徒歩5分の到達範囲")
+    info.wait_for()
+    assert page.locator("path.staff-isochrone").count() >= 1  # drawn before saving
+    assert api.get(f"/resources/{r['id']}").json()["properties"]["service_area"]["kind"] == "none"
+    pop = int(re.search(r"約(\d+)人", info.inner_text()).group(1))
+    save(page)
+    reach = api.get(f"/resources/{r['id']}/reach").json()
+    band = reach["features"][0]
+    assert reach["kind"] == "isochrones" and band["properties"]["minutes"] == 5
+    preview = api.get("/isochrone", params={"lat": r["lat"], "lon": r["lon"], "minutes": 5}).json()
+    assert shape(band["geometry"]).equals(shape(preview["geometry"]))
+    assert round(band["properties"]["pop_65plus"]) == pop
+
+
+def test_server_validation_message_next_to_the_field(ui, api):
+    r = make(api)
+    page = open_editor(ui, r["id"])
+    page.get_by_label("開始時刻").fill("14:00")
+    page.get_by_label("終了時刻").fill("13:00")
+    page.locator("#save").click()
+    error = page.locator("#e-end-error")
+    error.wait_for()
+    assert "end time is not after start time" in error.inner_text()
+    end = page.locator("#e-end")
+    assert end.get_attribute("aria-invalid") == "true"
+    assert "e-end-error" in end.get_attribute("aria-describedby")
+    assert page.evaluate("document.activeElement.id") == "e-end"
+    assert api.get(f"/resources/{r['id']}").json()["properties"]["schedule"]["end"] == "11:30"
+    assert ui.axe(page) == []
+
+
+def test_conflict_is_shown_and_nothing_is_overwritten(ui, api):
+    r = make(api)
+    page = open_editor(ui, r["id"])
+    other = api.patch(f"/resources/{r['id']}", json={"name": "他の人の変更"},
+                      headers={"If-Match": f'"{r["version"]}"'})
+    assert other.status_code == 200
+    page.get_by_label("備考").fill("私の変更")
+    page.locator("#save").click()
+    conflict = page.locator("#conflict")
+    conflict.filter(has_text="他の人が先に更新しました").wait_for()
+    stored = api.get(f"/resources/{r['id']}").json()["properties"]
+    assert stored["name"] == "他の人の変更" and stored["notes"] is None
+    assert page.get_by_label("備考").input_value() == "私の変更"  # the input is kept
+    page.get_by_role("button", name="最新の内容を読み込む").click()
+    page.locator("#e-name").and_(page.locator('[value="他の人の変更"]')).wait_for()
+    assert page.get_by_label("名称（必須）").input_value() == "他の人の変更"
+
+
+def test_delete_then_restore_from_the_deleted_list(ui, api):
+    r = make(api)
+    page = open_editor(ui, r["id"])
+    page.get_by_role("button", name="削除する").click()
+    page.locator("h2", has_text="削除済みの資源").wait_for()
+    assert api.get(f"/resources/{r['id']}").status_code == 404
+    deleted = api.get("/resources", params={"deleted": "true", "q": r["name"]}).json()
+    assert [f["id"] for f in deleted["features"]] == [r["id"]]
+    page.get_by_role("button", name=f"{r['name']} を復元").click()
+    page.locator("#editor").wait_for()
+    page.locator("#status").filter(has_text="復元しました").wait_for()
+    assert api.get(f"/resources/{r['id']}").json()["properties"]["deleted"] is False
+    history = page.locator("#history")
+    history.locator(".staff-badge", has_text="元に戻す").wait_for()
+    assert history.locator(".staff-badge", has_text="削除").count() == 1
+
+
+def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
+    lat, lon = _inner_point(api.mine)
+    tag = uuid.uuid4().hex[:6]
+    bad = tmp_path / "bad.csv"
+    area = ui.server.coordinator_area
+    head = "名称,種別,緯度,経度,担当圏域\n"
+    bad.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
+                   f"取込B {tag},存在しない種別,{lat},{lon},{area}\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
+                    f"取込B {tag},認知症カフェ,{lat},{lon},{area}\n", encoding="utf-8")
+    page = ui.open("/staff#import", login=COORDINATOR)
+    page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(bad))
+    page.get_by_role("button", name="確認する（登録しない）").click()
+    problems = page.locator("#import-problems")
+    problems.wait_for()
+    row = problems.locator("tbody tr").first
+    assert row.locator("td").first.inner_text() == "3"  # the file's line 3 (header is 1)
+    assert "存在しない種別" in row.inner_text()
+    assert page.locator("#import-commit").is_disabled()
+    assert api.get("/resources", params={"q": tag}).json()["total"] == 0  # nothing written
+    ui.screenshot(page, "staff-import")
+    assert ui.axe(page) == []
+    page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(good))
+    page.get_by_role("button", name="確認する（登録しない）").click()
+    page.get_by_text("2行すべて登録できます").wait_for()
+    assert api.get("/resources", params={"q": tag}).json()["total"] == 0
+    page.get_by_role("button", name="取り込む").click()
+    page.get_by_text("2件を登録しました").wait_for()
+    assert api.get("/resources", params={"q": tag}).json()["total"] == 2
+
+
+def test_other_areas_edit_page_is_refused(ui, api):
+    r = make(api, where=api.areas[api.other_id])
+    assert r["area"] == api.other_id
+    page = ui.open(f"/staff#edit={r['id']}", login=COORDINATOR)
+    page.get_by_text("担当地域外のため編集できません").wait_for()
+    assert page.locator("#editor").count() == 0
+    assert page.locator("input, textarea, select").filter(visible=True).count() == 0
+    token = page.evaluate("sessionStorage.getItem('geo-service.token')")
+    answer = httpx.patch(f"{ui.server.url}/resources/{r['id']}", json={"name": "x"},
+                         headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 403
+
+
+def test_markup_in_a_name_stays_text_everywhere(ui, api):
+    r = make(api, name=XSS + " " + uuid.uuid4().hex[:4])
+    api.patch(f"/resources/{r['id']}", json={"notes": XSS})
+    page = ui.open("/staff", login=COORDINATOR)
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(r["name"])
+    page.locator("table.staff-table").get_by_role("link", name=r["name"]).wait_for()
+    page.locator(f'.leaflet-marker-icon[title="{r["name"]}"]').click()
+    page.locator(".leaflet-popup-content").filter(has_text=r["name"]).wait_for()
+    page.goto(f"{ui.server.url}/staff#edit={r['id']}")
+    page.locator("#editor").wait_for()
+    assert page.get_by_label("名称（必須）").input_value() == r["name"]
+    page.locator("#history ins", has_text=XSS).wait_for()
+    assert page.locator("h2#editor-title").inner_text().endswith(r["name"])
+    assert page.locator("img[src='x']").count() == 0
+    assert ui.dialogs == []
+
+
+def test_mobile_sales_stops_added_moved_and_removed_on_the_map(ui, api):
+    r = make(api, category="mobile_sales", schedule={})
+    page = open_editor(ui, r["id"])
+    fit(page, api.mine)
+    page.get_by_role("button", name="停留所を追加").click()
+    page.get_by_role("button", name="停留所を追加").click()
+    page.locator("#stop-0-name").fill("川西公民館前")
+    page.locator("#stop-0-weekday").select_option("thu")
+    page.locator("#stop-0-time").fill("10:30")
+    page.locator("#stop-1-name").fill("消す停留所")
+    page.get_by_role("button", name="停留所2を削除").click()
+    marker = page.locator('.staff-stop-icon[title^="停留所1"]')
+    box = marker.bounding_box()
+    before = float(page.locator("#stop-0-lon").input_value())
+    page.mouse.move(box["x"] + 14, box["y"] + 14)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80, box["y"] + 20, steps=8)
+    page.mouse.up()
+    page.wait_for_function(f"Number(document.getElementById('stop-0-lon').value) > {before}")
+    save(page)
+    stops = api.get(f"/resources/{r['id']}").json()["properties"]["schedule"]["stops"]
+    assert len(stops) == 1
+    assert stops[0]["name"] == "川西公民館前" and stops[0]["weekday"] == "thu"
+    assert stops[0]["time"] == "10:30" and stops[0]["lon"] > before
+
+
+def test_accessible_and_keyboard_reachable(ui, api):
+    page = ui.open("/staff")
+    page.get_by_label("ユーザー名").wait_for()
+    assert ui.axe(page) == []
+    ui.log_in(page, *COORDINATOR)
+    page.locator("table.staff-table").wait_for()
+    assert ui.axe(page) == []
+    r = make(api, lat=None, lon=None, schedule={})
+    page.goto(f"{ui.server.url}/staff#edit={r['id']}")  # admin-made, no location: no area
+    page.get_by_text("担当地域外のため編集できません").wait_for()
+    page.goto(f"{ui.server.url}/staff#new")
+    page.locator("#editor").wait_for()
+    assert ui.axe(page) == []
+    # keyboard only: name, place by "map centre", then Tab reaches the save button
+    page.locator("#e-name").focus()
+    page.keyboard.type("キーボードで登録")
+    page.locator("#use-centre").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#e-lat").input_value() != ""
+    page.locator("#e-name").focus()
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "save":
+            break
+    else:
+        pytest.fail("Tab never reached the save button")
+    page.goto(f"{ui.server.url}/staff#import")
+    page.locator("#import-file").wait_for()
+    assert ui.axe(page) == []
+
+
+def test_english(ui):
+    page = ui.open("/staff?lang=en")
+    page.get_by_label("User name").wait_for()
+    assert page.get_by_role("button", name="Log in").is_visible()
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_screenshots(ui, api, width):
+    page = ui.open("/staff", width=width)
+    page.get_by_label("ユーザー名").wait_for()
+    ui.screenshot(page, "staff-login")
+    ui.log_in(page, *COORDINATOR)
+    page.locator("table.staff-table").wait_for()
+    page.wait_for_timeout(300)
+    ui.screenshot(page, "staff-list")
+    r = make(api, category="meal_delivery", name="見本 配食（小学校区）", schedule={},
+             service_area={"kind": "areas", "layer": "小学校区",
+                           "area_ids": [ui.server.coordinator_area]})
+    page.goto(f"{ui.server.url}/staff#edit={r['id']}")
+    page.locator("#editor").wait_for()
+    page.wait_for_timeout(500)
+    ui.screenshot(page, "staff-editor")
+    page.goto(f"{ui.server.url}/staff#import")
+    area = ui.server.coordinator_area
+    bad = f"名称,種別,担当圏域\n良い行,通いの場・サロン,{area}\n悪い行,存在しない種別,{area}\n"
+    page.get_by_label("ファイル（CSV・Excel）").set_input_files(
+        files=[{"name": "list.csv", "mimeType": "text/csv", "buffer": bad.encode()}])
+    page.get_by_role("button", name="確認する（登録しない）").click()
+    page.locator("#import-problems").wait_for()
+    ui.screenshot(page, "staff-import")
