@@ -53,11 +53,12 @@ def site(
         "catchment (--threshold, default 300 m); the stops are put in walking order.")]
         = False,
     threshold: Annotated[float | None, typer.Option(
-        help="Walking distance (m) a new site serves (default: the region's; 300 with "
-        "--route).")] = None,
+        help="Walking distance (m) a new site serves (default: the need's walk_threshold_m "
+        "in layers/ — 500 food, 800 gathering places — else the region's; with --route "
+        "the mobile-sales stop's, 300).")] = None,
     existing_threshold: Annotated[float | None, typer.Option(
         help="Walking distance (m) within which an existing facility already serves people "
-        "(default: the region's).")] = None,
+        "(default: the need's, as for --threshold).")] = None,
     time_limit: Annotated[float, typer.Option(
         help="Seconds per exact solve; past it the best found is given with its gap.")] = 30.0,
     greedy: Annotated[bool, typer.Option(
@@ -81,6 +82,7 @@ def site(
     newly within walking range (maximal covering, solved exactly with HiGHS), or the fewest
     reaching a target share (--target-share), or stops of a new route (--route)."""
     from geo_service import siting
+    from geo_service.gaps import walk_thresholds
     from geo_service.layers import load_vocabulary
     from geo_service.registry_cli import _pick_region, _settings
     from geo_service.store import open_store
@@ -107,8 +109,11 @@ def site(
         cands = (siting.read_candidates(net, candidates) if candidates is not None
                  else siting.grid_candidates(net, grid or 250.0))
         existing, existing_note = _existing(walking, category.id, staff=staff)
-        serve_m = threshold or (siting.STOP_CATCHMENT_M if route else walking.threshold_m)
-        existing_m = existing_threshold or walking.threshold_m
+        walks = walk_thresholds()
+        need_m = walks.get(category.id, walking.threshold_m)
+        stop_m = walks.get("mobile_sales", siting.STOP_CATCHMENT_M)
+        serve_m = threshold or (stop_m if route else need_m)
+        existing_m = existing_threshold or need_m
         problem = siting.SitingProblem.from_network(
             net, loaded.demand_attachment, loaded.demand["pop_65plus"].to_numpy(float), cands,
             threshold_m=serve_m, existing=existing, existing_threshold_m=existing_m)
