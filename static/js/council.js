@@ -85,6 +85,10 @@
                el("a", { href: "/council", "aria-current": "page" }, t("nav.council")),
                GS.languageLink());
     document.getElementById("print").addEventListener("click", () => window.print());
+    if (GS.token()) { // staff-only resources are shown too: not for a public handout
+      document.getElementById("region-line").before(
+        el("p", { class: "gs-error", id: "staff-note" }, t("staff.note")));
+    }
     const region = GS.config.region;
     const status = document.getElementById("status");
     if (!region || !region.area_layers.length) {

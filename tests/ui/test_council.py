@@ -68,6 +68,8 @@ def test_english_legend(ui):
     assert legend == [*reversed(d["labels_en"]), d["no_data_label_en"]]
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Shopping-access map" in page.locator("#map-heading").inner_text()
+    page.locator("#coverage-table button[data-area-id]").first.click()
+    assert ui.axe(page) == []
     ui.screenshot(page, "council-en")
 
 
@@ -195,6 +197,17 @@ def test_switching_layer_reloads_map_and_tables(ui):
         p = f["properties"]
         assert page.locator(f"path[data-area-id='{p['area_id']}']").get_attribute(
             "fill").lower() == _class_color(p["beyond_share"], d).lower()
+    # the 250 m grid: many areas (no names drawn), some without people 65+ (grey)
+    mesh = _get(ui, "/difficulty/mesh250")["features"]
+    page.locator("#layer").select_option("mesh250")
+    _ready(page, "mesh250")
+    assert page.locator("path[data-area-id]").count() == len(mesh)
+    assert page.locator(".c-area-label").count() == 0
+    for f in mesh[:: max(1, len(mesh) // 10)]:
+        p = f["properties"]
+        assert page.locator(f"path[data-area-id='{p['area_id']}']").get_attribute(
+            "fill").lower() == _class_color(p["beyond_share"], d).lower()
+    ui.screenshot(page, "council-mesh")
 
 
 def _admin_call(ui, method, path, body=None):
@@ -268,3 +281,7 @@ def test_staff_sees_the_page_too(ui):
     page = ui.open("/council", width=1280, login=ADMIN)
     _ready(page)
     assert page.locator("#coverage-table tbody tr[data-area-id]").count() > 0
+    assert page.locator("#staff-note").is_visible()  # not a public handout as it is
+    public = ui.open("/council", width=1280)
+    _ready(public)
+    assert public.locator("#staff-note").count() == 0
