@@ -9,7 +9,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from geo_service import geocoding
+from geo_service._errors import InputError
 from geo_service.api.deps import State
+from geo_service.api.errors import MessageOut, error_responses
 
 router = APIRouter()
 
@@ -23,9 +25,12 @@ class GeocodedPlace(BaseModel):
 
 
 @router.get("/geocode", response_model=list[GeocodedPlace], tags=["pages"],
-            responses={404: {"description": "no geocoder configured"},
-                       502: {"description": "the geocoder answered with an error"},
-                       503: {"description": "the geocoder cannot be reached in time"}})
+            responses={**error_responses(422),
+                       404: {"model": MessageOut, "description": "No geocoder configured"},
+                       502: {"model": MessageOut,
+                             "description": "The geocoder answered with an error"},
+                       503: {"model": MessageOut,
+                             "description": "The geocoder cannot be reached in time"}})
 def geocode(state: State,
             q: Annotated[str, Query(min_length=1, max_length=200,
                                     description="an address (住所) or place name")],
@@ -35,7 +40,7 @@ def geocode(state: State,
     if not url:
         raise HTTPException(404, "no address search is configured (GEOCODER_URL)")
     if not q.strip():
-        raise HTTPException(422, "an empty address")
+        raise InputError("an empty address", column="q", value=q)
     try:
         places = geocoding.search(url, q)
     except geocoding.GeocoderUnavailableError as e:
