@@ -38,10 +38,11 @@ def site(
         "--need", help="The category to site: food_store, salon, dementia_cafe, "
         "consultation, mobile_sales … (id, label or alias).")],
     k: Annotated[int, typer.Option("--k", help="Number of new sites (or route stops).")] = 5,
-    candidates: Annotated[Path | None, typer.Option(
+    candidates: Annotated[str | None, typer.Option(
         "--candidates", help="Candidate sites: a 公共施設一覧 CSV/Excel (名称, 緯度, 経度), a "
-        "bus-stop list (GTFS stops.txt or lon/lat CSV) or a point file (GeoJSON, GPKG).")]
-        = None,
+        "bus-stop list (GTFS stops.txt or lon/lat CSV), a point file (GeoJSON, GPKG), or "
+        "registry:CATEGORY for the registry's located resources of a category (e.g. "
+        "registry:公共施設 after importing a 公共施設一覧).")] = None,
     grid: Annotated[float | None, typer.Option(
         "--grid", help="Candidates: network nodes on a grid of this spacing (m); the "
         "default when no --candidates is given: 250.")] = None,
@@ -106,8 +107,13 @@ def site(
         walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
                                  area_layer=settings.area_layer)
         net = loaded.net
-        cands = (siting.read_candidates(net, candidates) if candidates is not None
-                 else siting.grid_candidates(net, grid or 250.0))
+        if candidates is None:
+            cands = siting.grid_candidates(net, grid or 250.0)
+        elif candidates.startswith("registry:"):
+            cands = _registry_candidates(walking, candidates.removeprefix("registry:"),
+                                         staff=staff)
+        else:
+            cands = siting.read_candidates(net, Path(candidates))
         existing, existing_note = _existing(walking, category.id, staff=staff)
         walks = walk_thresholds()
         need_m = walks.get(category.id, walking.threshold_m)
@@ -162,6 +168,26 @@ def _existing(walking: Any, category: str, *, staff: bool) -> tuple[Any, str]:
         if len(stores):
             return region.attach(stores, source=layer), f"{len(stores)} 件 (地域の{layer})"
     return None, "なし"
+
+
+def _registry_candidates(walking: Any, name: str, *, staff: bool) -> Any:
+    """Candidates from the registry: the located resources (or stops) of a category."""
+    import numpy as np
+
+    from geo_service.layers import load_vocabulary
+    from geo_service.siting import Candidates, SitingError
+
+    category = load_vocabulary().category_key(name, column="--candidates")
+    loc = walking.located(staff=staff)
+    pick = np.flatnonzero(loc.categories == category)
+    if len(pick) == 0:
+        raise SitingError("no candidate sites: the registry has no located resource of "
+                          "this category", column="--candidates", value=f"registry:{name}")
+    xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
+                                                               loc.lonlat[pick, 1]))
+    ids = loc.resource_ids[pick]
+    names = np.array([loc.resources[r].name for r in ids], dtype=object)
+    return Candidates(ids, names, xy, loc.attachment.take(pick), f"registry:{name}")
 
 
 def _print_mclp(result: Any) -> list[dict[str, Any]]:

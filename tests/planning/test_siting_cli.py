@@ -17,8 +17,19 @@ from tests.utils.grid import grid_region, lonlat
 def saved(tmp_path_factory):
     """The grid region saved (its food store F1 on the north-east corner) and a 公共施設一覧
     of three candidates: the south-west corner, the centre, beside the store."""
+    from geo_service.config import ServiceSettings
+    from geo_service.resources import ResourceFields
+    from geo_service.store import open_store
+    from geo_service.walking import serve_region
+
     folder = tmp_path_factory.mktemp("siting_cli")
-    grid_region().save(folder / "region")
+    region = grid_region()
+    region.save(folder / "region")
+    store = open_store(ServiceSettings().registry_url(region.key))
+    serve_region(store, region)
+    for name, (x, y) in (("西公民館", (0, 0)), ("中央公民館", (500, 500))):
+        lon, lat = lonlat(x, y)
+        store.add(ResourceFields(name=name, category="公共施設", lon=lon, lat=lat))
     rows = [("西公民館", *lonlat(0, 0)), ("中央集会所", *lonlat(500, 500)),
             ("東交流センター", *lonlat(900, 1000))]
     pd.DataFrame({"名称": [r[0] for r in rows], "経度": [r[1] for r in rows],
@@ -62,6 +73,18 @@ def test_site_set_covering_infeasible(saved):
                   "100", "--candidates", str(saved / "facilities.csv"))
     assert result.exit_code == 0, result.output
     assert "infeasible" in result.output
+
+
+def test_site_among_registry_resources(saved):
+    """registry:公共施設: the 公民館 imported into the registry are the candidates."""
+    result = CliRunner().invoke(app, ["site", "--region", str(saved / "region"), "--need",
+                                      "salon", "--k", "1", "--threshold", "200",
+                                      "--candidates", "registry:公共施設"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "中央公民館" in result.output and "西公民館" not in result.output
+    missing = _run(saved, "--need", "salon", "--candidates", "registry:認知症カフェ")
+    assert missing.exit_code == 2 and "no located resource" in missing.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
