@@ -405,7 +405,7 @@
       markers.set(p.id, marker);
       cluster.addLayer(marker);
     }
-    if (state.origin && state.view === "list") {
+    if (state.origin && state.view !== "detail") {
       const points = items.map((f) => itemLatLng(f.properties)).filter(Boolean);
       points.push([state.origin.lat, state.origin.lon]);
       if (points.length > 1 && state.fitOnLoad) {
