@@ -149,9 +149,11 @@ const StaffEditor = (() => {
         field("e-staff-notes", "staff_notes", t("edit.staff_notes"), area(r.staff_notes))),
       el("div", { class: "staff-actions staff-save-bar" },
         el("button", { type: "submit", id: "save", text: t("edit.save") }),
-        el("a", { href: "#list", class: "gs-button secondary", text: t("edit.cancel") }),
-        isNew ? null : el("button", { type: "button", class: "danger", id: "delete",
-                                      text: t("edit.delete"), onclick: remove })));
+        el("a", { href: "#list", class: "gs-button secondary", text: t("edit.cancel") })),
+      isNew ? null : el("div", { class: "staff-danger-zone" },
+        el("p", { class: "staff-hint", text: t("edit.delete_hint") }),
+        el("button", { type: "button", class: "danger", id: "delete", text: t("edit.delete"),
+                       onclick: remove })));
     form.addEventListener("submit", (e) => { e.preventDefault(); save(false); });
     const mapBox = el("div", { id: "edit-map", class: "gs-map staff-edit-map",
                                role: "region", "aria-label": t("edit.map_label") });
@@ -165,9 +167,39 @@ const StaffEditor = (() => {
       isNew ? null : el("section", { class: "staff-history", "aria-labelledby": "history-title" },
         el("h3", { id: "history-title", text: t("history.title") }),
         el("div", { id: "history" }, el("p", { class: "gs-muted", text: t("loading") }))));
+    document.getElementById("e-category").addEventListener("change", showStops);
+    showStops();
     setupMap(mapBox);
     showKind();
+    fitToResource();
     if (!isNew) loadHistory();
+  }
+
+  /** 移動販売 stops are shown for that category, or when a resource already has some. */
+  function showStops() {
+    const section = document.getElementById("e-stops");
+    const cat = GS.category(document.getElementById("e-category").value);
+    section.hidden = !(ed.stops.length || cat.id === "mobile_sales" || cat.kind === "mobile");
+  }
+
+  /** Show the whole service area (or stops) with the place; else the place up close. */
+  function fitToResource() {
+    const group = L.featureGroup();
+    if (ed.marker) L.marker(ed.marker.getLatLng()).addTo(group);
+    const kind = currentKind();
+    if (kind === "polygon" && ed.polygon) L.geoJSON(ed.polygon.toGeoJSON()).addTo(group);
+    if (kind === "areas") {
+      for (const f of Staff.state.areas.features) {
+        if (ed.areaIds.has(f.id)) L.geoJSON(f.geometry).addTo(group);
+      }
+    }
+    for (const s of ed.stops) L.marker([s.lat, s.lon]).addTo(group);
+    const n = group.getLayers().length;
+    if (n > 1 || (n === 1 && !ed.marker)) {
+      ed.map.fitBounds(group.getBounds().pad(0.1), { animate: false, maxZoom: 17 });
+    } else if (ed.marker) {
+      ed.map.setView(ed.marker.getLatLng(), 16, { animate: false });
+    }
   }
 
   function today() {
@@ -185,7 +217,7 @@ const StaffEditor = (() => {
     ed.preview = L.layerGroup().addTo(map);
     ed.stopsLayer = L.layerGroup().addTo(map);
     ed.marker = null;
-    if (r.lat !== null && r.lon !== null) setPlace([r.lat, r.lon], { pan: true });
+    if (r.lat !== null && r.lon !== null) setPlace([r.lat, r.lon]);
     if (r.service_area.kind === "polygon" && r.service_area.geometry) {
       const layer = L.geoJSON(r.service_area.geometry, { style: polygonStyle }).getLayers()[0];
       if (layer) usePolygon(layer);

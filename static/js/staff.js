@@ -242,15 +242,18 @@ const Staff = (() => {
         }, "data-key": key }, label, el("span", { "aria-hidden": "true",
           text: sorted ? (state.sort.dir > 0 ? " ▲" : " ▼") : " ↕" })));
     }), el("th", { scope: "col", text: t("col.location") }));
+    // data-label: the column's name, shown before each cell where rows become cards (phones)
     const body = rows.map((p) => el("tr", { class: isStale(p) ? "staff-stale" : null },
-      el("td", null, el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: p.name }),
+      el("td", { class: "staff-cell-name" },
+        el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: p.name }),
         p.visibility === "staff" ? el("span", { class: "staff-badge", text: t("list.staff_only") }) : null),
-      el("td", { text: GS.categoryLabel(p.category) }),
-      el("td", { text: areaName(p.area) }),
-      el("td", null, p.last_verified || t("list.never"),
+      el("td", { "data-label": t("col.category"), text: GS.categoryLabel(p.category) }),
+      el("td", { "data-label": t("col.area"), text: areaName(p.area) }),
+      el("td", { "data-label": t("col.verified") }, p.last_verified || t("list.never"),
         isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null),
-      el("td", { text: formatDateTime(p.updated_at) }),
-      el("td", { text: p.lat === null ? t("list.no_location") : "" })));
+      el("td", { "data-label": t("col.updated"), text: formatDateTime(p.updated_at) }),
+      el("td", { "data-label": t("col.location"), class: p.lat === null ? null : "staff-cell-empty",
+                 text: p.lat === null ? t("list.no_location") : "" })));
     if (!rows.length) {
       body.push(el("tr", null, el("td", { colspan: 6, text: t("list.empty") })));
     }
