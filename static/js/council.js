@@ -363,7 +363,7 @@
       } else {
         parts.push(el("ul", { class: "c-list", "data-field": "services" }, services.map(([k, c]) =>
           el("li", {},
-             el("strong", {}, GS.categoryLabel(k)), "：", statusText(c),
+             el("strong", {}, GS.categoryLabel(k)), en() ? ": " : "：", statusText(c),
              el("ul", {}, c.covering.map((s) => el("li", {}, s.name, " ",
                el("span", { class: "gs-muted" }, t("profile.service_share",
                  { share: fmtPct(s.share_65plus) })))))))));

@@ -246,6 +246,35 @@ def test_markup_in_names_runs_no_script(ui):
         _admin_call(ui, "DELETE", f"/resources/{made['id']}")
 
 
+def test_markup_in_area_names_runs_no_script(ui):
+    """An area name from a boundary file with markup: the answers of /difficulty and
+    /profiles are served with it (the region's own files are left alone)."""
+    evil = "<img src=x onerror=alert(2)>川西"
+
+    def rename(route):
+        response = route.fetch()
+        body = response.json()
+        for item in body.get("features", body.get("areas", []))[:1]:
+            (item.get("properties") or item)["name"] = evil
+        route.fulfill(response=response, json=body)
+
+    page = ui.open("/council", width=1280)
+    page.route("**/difficulty/**", rename)
+    page.route("**/profiles/**", rename)
+    page.reload()
+    _ready(page)
+    first = _get(ui, "/difficulty/elementary")["features"][0]["properties"]["area_id"]
+    page.locator(f"path[data-area-id='{first}']").hover()
+    page.locator(f"path[data-area-id='{first}']").click()
+    assert page.locator("#profile .c-profile-name").inner_text() == evil
+    assert page.locator(".c-area-label", has_text=evil).count() == 1
+    assert page.locator(".leaflet-tooltip", has_text=evil).count() == 1
+    assert page.locator("#difficulty-table tbody th", has_text=evil).count() == 1
+    assert page.locator("main img, .leaflet-tooltip img").count() == 0
+    page.wait_for_timeout(300)
+    assert ui.dialogs == []
+
+
 def test_keyboard_reaches_controls(ui):
     page = ui.open("/council", width=1280)
     _ready(page)
