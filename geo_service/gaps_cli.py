@@ -202,7 +202,7 @@ def gtfs_stops(
     except InputError as exc:
         raise _input_error(str(exc)) from exc
     table = Table(title="停留所と発車回数 (stops and departures per day)")
-    table.add_column("feed")
+    table.add_column("feed", no_wrap=True)
     table.add_column("停留所", justify="right")
     for col in ("月", "火", "水", "木", "金", "土", "日"):
         table.add_column(col, justify="right")
