@@ -752,6 +752,9 @@ class _MclpModel:
         self.cover = cover[self.keep]
         n_c, n_g = self.cover.shape
         self.h = _highs()
+        if np.array_equal(w, np.round(w)):
+            # whole people: an incumbent within 1 of the bound is proven optimal
+            self.h.setOptionValue("mip_abs_gap", 1 - 1e-6)
         lp = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
                           True)
         lp.sense_ = highspy.ObjSense.kMaximize
@@ -848,6 +851,7 @@ def _highs_set_cover(cover: sparse.csr_matrix, w: np.ndarray, need: float,
     n_c, n_g = cover.shape
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_abs_gap", 1 - 1e-6)  # the number of sites is whole
     lp = _coverage_lp(cover, w, 1.0, np.zeros(n_g),
                       (np.zeros(n_c), w, float(need), highspy.kHighsInf), True)
     lp.sense_ = highspy.ObjSense.kMinimize

@@ -174,10 +174,13 @@ def test_exact_matches_spopt_mclp_optimum():
 
 
 def _random_problem(seed: int, n_cand: int = 9, n_dem: int = 40) -> SitingProblem:
+    """Whole people for even seeds, apportioned (fractional) people for odd ones."""
     rng = np.random.default_rng(seed)
     incidence = sparse.random(n_cand, n_dem, density=0.2, random_state=seed,
                               data_rvs=np.ones) > 0
     w = rng.integers(0, 10, n_dem).astype(float)
+    if seed % 2:
+        w = w * rng.uniform(0.1, 1.0, n_dem)
     served = rng.random(n_dem) < 0.15
     return SitingProblem(incidence, w, served)
 
