@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geo_service._errors import InputError
 from geo_service.gaps import (
@@ -197,3 +199,29 @@ def test_departures_on_a_date(tmp_path):
     with pytest.raises(InputError, match="no 'departures_on_date' column"):
         find_gaps(walking, "小学校区", alternatives=["bus"],
                   bus_stops=read_bus_stops([feed]), on=date(2026, 6, 3))
+
+
+@given(st.data())
+def test_gap_table_invariants(data):
+    """Per area: gap + covered by any = beyond ≤ people 65+; every alternative covers at
+    most those covered by any; one more alternative never widens a gap; the totals are
+    the people in some area."""
+    n = data.draw(st.integers(1, 40))
+    n_areas = data.draw(st.integers(1, 5))
+    demand_area = np.array(data.draw(st.lists(st.integers(-1, n_areas - 1), min_size=n,
+                                              max_size=n)))
+    pop = np.array(data.draw(st.lists(st.floats(0, 50), min_size=n, max_size=n)))
+    masks = [np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+             for _ in range(3)]
+    beyond, x, y = masks
+    ids = [f"a{k}" for k in range(n_areas)]
+    one = gap_table(ids, ids, demand_area, pop, beyond, {"x": x}).set_index("area_id")
+    two = gap_table(ids, ids, demand_area, pop, beyond, {"x": x, "y": y}).set_index("area_id")
+    for t in (one, two):
+        assert np.allclose(t["gap_65plus"] + t["covered_any"], t["beyond_65plus"])
+        assert (t["beyond_65plus"] <= t["pop_65plus"] + 1e-9).all()
+        assert (t["covered_x"] <= t["covered_any"] + 1e-9).all()
+        assert t["pop_65plus"].sum() == pytest.approx(pop[demand_area >= 0].sum())
+        assert sorted(t["rank_count"]) == sorted(t["gap_65plus"].rank(
+            ascending=False, method="min").astype(int))
+    assert (two.loc[ids, "gap_65plus"] <= one.loc[ids, "gap_65plus"] + 1e-9).all()
