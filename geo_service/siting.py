@@ -933,6 +933,8 @@ def _path_length(d: np.ndarray, p: Sequence[int]) -> float:
 
 
 def _nn_two_opt(d: np.ndarray) -> np.ndarray:
+    """An open path through all points: nearest neighbour from every start, each improved
+    by 2-opt segment reversals (the prefix and suffix included) until none shortens it."""
     n = len(d)
     best: list[int] = []
     best_len = math.inf
@@ -945,11 +947,17 @@ def _nn_two_opt(d: np.ndarray) -> np.ndarray:
         improved = True
         while improved:
             improved = False
-            for i in range(n - 1):
+            # reverse path[i + 1 : j]: edges (i, i+1) and (j-1, j) change; i = -1 or j = n
+            # (an end of the path) change only one edge
+            for i in range(-1, n - 1):
                 for j in range(i + 2, n + 1):
-                    cand = path[:i + 1] + path[i + 1:j][::-1] + path[j:]
-                    if _path_length(d, cand) < _path_length(d, path) - 1e-9:
-                        path, improved = cand, True
+                    a, b = path[i] if i >= 0 else -1, path[i + 1]
+                    c, e = path[j - 1], path[j] if j < n else -1
+                    before = (d[a, b] if a >= 0 else 0.0) + (d[c, e] if e >= 0 else 0.0)
+                    after = (d[a, c] if a >= 0 else 0.0) + (d[b, e] if e >= 0 else 0.0)
+                    if after < before - 1e-9:
+                        path[i + 1:j] = path[i + 1:j][::-1]
+                        improved = True
         if (length := _path_length(d, path)) < best_len:
             best, best_len = path, length
     return np.array(best, dtype=np.int64)

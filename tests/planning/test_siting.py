@@ -373,3 +373,26 @@ def test_duplicate_candidates_filled_up_to_k():
     result = problem.maximal_covering(3)
     assert len(set(result.chosen)) == 3 and result.chosen[0] == 0
     assert result.covered_new == 3 and result.optimal
+
+
+def test_route_heuristic_on_many_stops_is_quick_and_no_worse_than_nearest_neighbour():
+    """30 stops at random nodes: the heuristic order is found within seconds and is no
+    longer than the nearest-neighbour path from any start."""
+    import time
+
+    from geo_service.siting import _nn_two_opt, _path_length
+
+    rng = np.random.default_rng(3)
+    pts = rng.integers(0, 11, (30, 2)) * 100
+    d = np.abs(pts[:, None, :] - pts[None, :, :]).sum(axis=2).astype(float)
+    t0 = time.perf_counter()
+    order = _nn_two_opt(d)
+    assert time.perf_counter() - t0 < 10
+    assert sorted(order) == list(range(30))
+    for start in range(30):
+        path, left = [start], set(range(30)) - {start}
+        while left:
+            nxt = min(left, key=lambda j: (d[path[-1], j], j))
+            path.append(nxt)
+            left.remove(nxt)
+        assert _path_length(d, order) <= _path_length(d, path) + 1e-9
