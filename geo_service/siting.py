@@ -13,14 +13,18 @@ are not counted as newly served.
 
 **Reduction.** Demand that no candidate reaches, or that is already served, or that has no
 one 65+, is left out; demand points reached by exactly the same candidates are merged into
-one weighted group. The models below are solved over these groups.
+one weighted group. The models below are solved over these groups; a candidate whose
+groups another candidate also reaches (all of them) is left out of the MIP, as swapping it
+for that one never loses anyone (the answer is filled up to k sites greedily).
 
 **Maximal covering** (MCLP, Church & ReVelle 1974): choose k candidates maximising the
 people 65+ newly within range::
 
     max Σ_g w_g y_g   s.t.  y_g ≤ Σ_{i covers g} x_i,  Σ_i x_i = k,  x ∈ {0,1}, 0 ≤ y ≤ 1
 
-solved exactly with HiGHS (``highspy``), warm-started from the lazy greedy solution. When
+solved exactly with HiGHS (``highspy``), warm-started from the lazy greedy solution (with
+whole people, an incumbent within one person of the bound is optimal, so HiGHS stops
+there; with apportioned fractional people it closes the gap to 1e-9). When
 the instance is larger than :data:`MIP_MAX_NONZEROS` or the time limit is reached, the best
 solution found (HiGHS's or greedy's) is reported with its gap to an upper bound: the MIP's
 dual bound, the LP relaxation, or the data-dependent bound of submodular coverage
