@@ -129,9 +129,36 @@
         .addTo(map);
       points.push([s.lat, s.lon]);
     });
-    if (points.length === 1) map.setView(points[0], 16);
-    else if (points.length) map.fitBounds(points, { padding: [20, 20], maxZoom: 16 });
+    // no animation: a zoom still animating would swallow the bands' fitBounds below
+    if (points.length === 1) map.setView(points[0], 16, { animate: false });
+    else if (points.length) map.fitBounds(points, { padding: [20, 20], maxZoom: 16, animate: false });
+    await walkBands(map, id, p);
     drawQr(residentLink(`place=${encodeURIComponent(id)}`));
+  }
+
+  /** A place's walking-time bands (GET /resources/{id}/reach), lightest the farthest:
+   *  where the streets cannot be drawn (no tiles) they still show what is near. */
+  async function walkBands(map, id, p) {
+    if (p.lat === null || p.lon === null) return;
+    let answer;
+    try {
+      answer = await GS.api(`/resources/${encodeURIComponent(id)}/reach`);
+    } catch (_) {
+      return;  // the map keeps its marker
+    }
+    if (answer.kind !== "isochrones") return;
+    const bands = answer.features.filter((f) => f.geometry)
+      .sort((a, b) => b.properties.minutes - a.properties.minutes);
+    if (!bands.length) return;
+    const shades = ["#c6dbef", "#9ecae1", "#6baed6"];
+    bands.forEach((f, k) => {
+      L.geoJSON(f.geometry, { interactive: false, style: {
+        color: "#2171b5", weight: 1, fillColor: shades[Math.min(k, shades.length - 1)],
+        fillOpacity: 0.45 } }).addTo(map);  // largest first: the nearest band on top
+    });
+    map.fitBounds(L.geoJSON(bands[0].geometry).getBounds(), { padding: [6, 6], animate: false });
+    document.getElementById("map-note").textContent = t("handout.bands", {
+      minutes: bands.map((f) => f.properties.minutes).sort((a, b) => a - b).join("・") });
   }
 
   // ---------------------------------------------------------------- an area
@@ -193,7 +220,7 @@
       map.invalidateSize();
     }
     const bounds = outline.getBounds();
-    map.fitBounds(bounds, { padding: [8, 8] });
+    map.fitBounds(bounds, { padding: [8, 8], animate: false });
     const centre = bounds.getCenter();
     drawQr(residentLink(`at=${centre.lat.toFixed(6)},${centre.lng.toFixed(6)}`));
   }

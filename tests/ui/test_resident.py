@@ -395,6 +395,10 @@ def test_handout_for_a_place(ui, ui_server, width) -> None:
     assert "ふれあいサロン川べり" in text and "毎週水曜 10:00〜11:30" in text
     assert "000-000-1001" in text and "無料" in text
     assert page.locator("#map .gs-marker").count() == 1
+    # the place's walking-time bands (GET /resources/{id}/reach) show what is near
+    page.wait_for_selector("#map-note:not(:empty)")
+    assert "5・10・15分" in page.locator("#map-note").inner_text()
+    assert page.locator("#map path").count() == 3
     qr = page.locator("#qr")
     assert qr.get_attribute("data-qr-text") == f"{ui_server.url}/#place={salon['id']}"
     assert qr.locator("svg path").count() == 1
