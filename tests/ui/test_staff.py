@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -207,6 +208,9 @@ def test_delete_then_restore_from_the_deleted_list(ui, api):
     history = page.locator("#history")
     history.locator(".staff-badge", has_text="元に戻す").wait_for()
     assert history.locator(".staff-badge", has_text="削除").count() == 1
+    page.goto(f"{ui.server.url}/staff#deleted")
+    page.locator("h2", has_text="削除済みの資源").wait_for()
+    assert ui.axe(page) == []
 
 
 def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
@@ -358,3 +362,68 @@ def test_screenshots(ui, api, width):
     page.get_by_role("button", name="確認する（登録しない）").click()
     page.locator("#import-problems").wait_for()
     ui.screenshot(page, "staff-import")
+
+
+def test_list_sorts_flags_unverified_and_exports(ui, api):
+    from datetime import date, timedelta
+
+    tag = uuid.uuid4().hex[:6]
+    fresh = make(api, name=f"並び {tag} い", last_verified=str(date.today() - timedelta(days=30)))
+    make(api, name=f"並び {tag} あ", last_verified=str(date.today() - timedelta(days=400)))
+    make(api, name=f"並び {tag} う")  # never verified
+    page = ui.open("/staff", login=COORDINATOR)
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(f"並び {tag}")
+    rows = page.locator("table.staff-table tbody tr")
+    rows.nth(2).wait_for()
+    page.get_by_role("button", name="名称").click()
+    names = [rows.nth(i).locator("td").first.inner_text() for i in range(3)]
+    assert names == [f"並び {tag} あ", f"並び {tag} い", f"並び {tag} う"]
+    assert page.locator("th[aria-sort='ascending']").inner_text().startswith("名称")
+    stale = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i).get_attribute("class")
+             for i in range(3)}
+    assert stale[fresh["name"]] is None
+    assert [n for n, c in stale.items() if c == "staff-stale"] == [names[0], names[2]]
+    page.get_by_label("12か月以上未確認のみ").check()
+    assert rows.count() == 2
+    with page.expect_download() as download:
+        page.get_by_role("button", name="表示中の一覧をCSVで保存").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert names[0] in text and names[2] in text and fresh["name"] not in text
+
+
+def test_logout_forgets_the_token(ui):
+    page = ui.open("/staff", login=COORDINATOR)
+    assert page.evaluate("sessionStorage.getItem('geo-service.token')")
+    assert "token" not in page.url
+    page.get_by_role("button", name="ログアウト").click()
+    page.get_by_label("ユーザー名").wait_for()
+    assert page.evaluate("sessionStorage.getItem('geo-service.token')") is None
+    assert page.locator("#app").is_hidden()
+
+
+def test_new_resource_placed_by_clicking_and_dragging_the_marker(ui, api):
+    page = ui.open("/staff#new", login=COORDINATOR)
+    page.locator("#editor").wait_for()
+    name = f"新規 {uuid.uuid4().hex[:6]}"
+    page.get_by_label("名称（必須）").fill(name)
+    fit(page, api.mine)
+    w, s, e, n = api.mine.bounds
+    lat, lon = _inner_point(api.mine)
+    click_map(page, lat, lon)
+    assert abs(float(page.get_by_label("緯度").input_value()) - lat) < (n - s) / 50
+    marker = page.locator('.leaflet-marker-icon[title="資源の場所（ドラッグで移動）"]')
+    box = marker.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx, cy + 30, steps=6)
+    page.mouse.up()
+    page.wait_for_function(f"Number(document.getElementById('e-lat').value) < {lat}")
+    dragged = float(page.get_by_label("緯度").input_value())
+    page.locator("#save").click()
+    page.locator("#status").filter(has_text="保存しました").wait_for()
+    found = api.get("/resources", params={"q": name}).json()["features"]
+    assert len(found) == 1
+    p = found[0]["properties"]
+    assert abs(p["lat"] - dragged) < 1e-6 and p["area"] == ui.server.coordinator_area
+    assert api.areas[ui.server.coordinator_area].contains(shapely.Point(p["lon"], p["lat"]))
