@@ -259,6 +259,11 @@ def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, thresho
         notes.append(f"{int((~inside).sum())} of {len(stops)} bus stops lie outside the "
                      f"region (over {settings.max_snap_m:g} m from its streets) and are "
                      "left out")
+    if on is None and {"feed", "service_from", "service_to"} <= set(stops.columns):
+        for feed, part in stops.groupby("feed", sort=False):
+            notes.append(f"{feed}: the regular week of its services, which run from "
+                         f"{part['service_from'].iloc[0] or '?'} to "
+                         f"{part['service_to'].iloc[0] or '?'} (--date counts one day)")
     frequent = inside & (stops[column].to_numpy() >= min_departures)
     covers = np.zeros(len(walking.region.demand), bool)
     if frequent.any():

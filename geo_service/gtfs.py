@@ -348,6 +348,16 @@ def services_by_weekday(feed: Feed) -> dict[str, set[str]]:
     return out
 
 
+def service_period(feed: Feed) -> tuple[date | None, date | None]:
+    """The first and last day any service of the feed runs: the calendar's start and end
+    dates and the dates added in ``calendar_dates.txt`` (None, None without either)."""
+    cd = feed.calendar_dates
+    added = cd["date"][cd["exception_type"] == 1]
+    starts = [*feed.calendar["start_date"], *added]
+    ends = [*feed.calendar["end_date"], *added]
+    return (min(starts), max(ends)) if starts else (None, None)
+
+
 def departures(feed: Feed, services: Iterable[str]) -> pd.Series:
     """Departures per stop id (every boarding stop, 0 where none) on a day on which
     ``services`` run."""
@@ -365,7 +375,9 @@ def bus_stops(feed: Feed, *, on: date | None = None) -> gpd.GeoDataFrame:
 
     Columns: ``feed``, ``stop_id``, ``name``, ``parent_station``, ``lon``, ``lat``,
     ``departures_mon`` … ``departures_sun``, ``weekday_departures`` (the fewest Monday to
-    Friday) and, with ``on``, ``departures_on_date``.
+    Friday), ``service_from`` and ``service_to`` (:func:`service_period`, ISO dates: a
+    regular week of a feed that has ended still counts) and, with ``on``,
+    ``departures_on_date``.
     """
     stops = feed.stops[feed.stops["location_type"] == 0].reset_index(drop=True)
     table = pd.DataFrame({"feed": feed.name, "stop_id": stops["stop_id"],
@@ -375,6 +387,9 @@ def bus_stops(feed: Feed, *, on: date | None = None) -> gpd.GeoDataFrame:
     for col, day in zip(DAY_COLUMNS, WEEKDAYS, strict=True):
         table[col] = departures(feed, by_day[day]).to_numpy()
     table["weekday_departures"] = table[list(DAY_COLUMNS[:5])].min(axis=1)
+    first, last = service_period(feed)
+    table["service_from"] = first.isoformat() if first else ""
+    table["service_to"] = last.isoformat() if last else ""
     if on is not None:
         table["departures_on_date"] = departures(feed, services_on(feed, on)).to_numpy()
     return gpd.GeoDataFrame(table, geometry=shapely.points(table[["lon", "lat"]].to_numpy()),

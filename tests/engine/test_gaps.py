@@ -72,7 +72,10 @@ def test_a_bus_stop_counts_with_enough_weekday_departures(tmp_path):
     assert covers[person]
     # the trips' terminal lies 14 km east, off the grid: left out, and said so
     assert "1 of 1 stops with ≥ 10 departures every weekday" in result.alternatives[0].detail
-    assert "1 of 2 bus stops lie outside the region" in result.notes[-1]
+    notes = " ".join(result.notes)
+    assert "1 of 2 bus stops lie outside the region" in notes
+    assert "gtfs: the regular week of its services, which run from 2026-01-01 to " \
+           "2026-12-31" in notes
     sparse = read_bus_stops([_feed(tmp_path, {"S": lonlat(1000, 200)}, 2, name="sparse")])
     result = find_gaps(walking, "小学校区", alternatives=["bus"], bus_stops=sparse)
     assert _by_area(result)["covered_bus"].sum() == 0

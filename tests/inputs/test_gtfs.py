@@ -15,7 +15,14 @@ from datetime import date
 import pytest
 
 from geo_service._errors import InputError
-from geo_service.gtfs import DAY_COLUMNS, GTFSError, bus_stops, read_bus_stops, read_feed
+from geo_service.gtfs import (
+    DAY_COLUMNS,
+    GTFSError,
+    bus_stops,
+    read_bus_stops,
+    read_feed,
+    service_period,
+)
 from tests.conftest import shared_file
 
 IIZUKA = "gtfs-iizuka-40205"
@@ -74,6 +81,8 @@ def test_iizuka_dates_apply_the_calendar_and_its_exceptions():
     on 2021-04-29 (昭和の日, removed in calendar_dates.txt) none. miyawaka's 土日祝 service
     is added on 文化の日 2020-11-03, a Tuesday, instead of the weekday one."""
     old = read_feed(shared_file(f"{IIZUKA}/old4routes.zip"))
+    assert service_period(old) == (date(2021, 4, 1), date(2021, 11, 30))
+    assert bus_stops(old)["service_to"].eq("2021-11-30").all()
     assert bus_stops(old, on=date(2026, 6, 1))["departures_on_date"].sum() == 0
     assert bus_stops(old, on=date(2021, 6, 1))["departures_on_date"].sum() == 401
     assert bus_stops(old, on=date(2021, 4, 29))["departures_on_date"].sum() == 0
