@@ -764,6 +764,8 @@ class _MclpModel:
         lp.sense_ = highspy.ObjSense.kMaximize
         self.h.passModel(lp)
         self.row = n_g
+        #: per k solved: the model positions of the sites found
+        self.solutions: dict[int, np.ndarray] = {}
 
     def solve(self, k: int, time_limit_s: float) -> tuple[np.ndarray, float, float, str]:
         """(chosen, objective, dual bound, status) with k sites."""
@@ -771,7 +773,7 @@ class _MclpModel:
         h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
         h.changeRowBounds(self.row, 0.0, float(k))
         h.clearSolver()
-        warm, _ = _lazy_greedy(self.cover, self.w, k)
+        warm = self._warm(k)
         _start(h, self.cover, warm)
         h.run()
         status = _status(h)
@@ -786,7 +788,29 @@ class _MclpModel:
         chosen = _fill_up(self.full, self.w, self.keep[chosen], k)
         hit = np.zeros(self.full.shape[1], dtype=bool)
         hit[self.full[chosen].indices] = True
+        self.solutions[k] = np.searchsorted(self.keep, chosen[np.isin(chosen, self.keep)])
         return chosen, float(self.w[hit].sum()), dual, status
+
+    def _warm(self, k: int) -> np.ndarray:
+        """The best start known for k sites (model positions): greedy, or a solution
+        found for k − 1 sites plus the best addition, or one for k + 1 less its least
+        useful site."""
+        starts = [_lazy_greedy(self.cover, self.w, k)[0]]
+        if k - 1 in self.solutions:
+            starts.append(_fill_up(self.cover, self.w, self.solutions[k - 1], k))
+        if k + 1 in self.solutions and len(self.solutions[k + 1]) > k:
+            bigger = self.solutions[k + 1]
+            order, _ = _lazy_greedy(self.cover[bigger], self.w, k)
+            starts.append(bigger[order])
+        return max(starts, key=lambda c: _covered(self.cover, self.w, c))
+
+
+def _covered(cover: sparse.csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
+    """The weight of the columns any of ``chosen`` rows reaches."""
+    hit = np.zeros(cover.shape[1], dtype=bool)
+    if len(chosen):
+        hit[cover[np.asarray(chosen, dtype=np.int64)].indices] = True
+    return float(w[hit].sum())
 
 
 def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
