@@ -86,3 +86,11 @@ def test_profiles_by_hand(client):
     assert e["located"] == [{"id": salon, "name": "角のサロン"}]
     assert m["covering"][0]["name"] == "<img src=x onerror=alert(1)>見守り"  # JSON, as is
     assert c.get("/profiles/nope").status_code == 404
+
+
+def test_profiles_without_a_region_is_404(tmp_path):
+    store = open_store("sqlite://")
+    c = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                              secret_key="k" * 40), store=store))
+    r = c.get("/profiles/elementary")
+    assert r.status_code == 404 and "no region" in r.json()["detail"]
