@@ -108,6 +108,9 @@ def gaps(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Also write the whole ranking as CSV (UTF-8 with BOM).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows printed.")] = 15,
+    by: Annotated[str, typer.Option(
+        "--by", help="Order of the printed table (and the CSV): count (people left) or "
+        "share (of the area's 65+).")] = "count",
     database_url: DatabaseOpt = None,
 ) -> None:
     """Gap ranking: per area, people 65+ beyond a walk to the need and covered by no
@@ -121,6 +124,8 @@ def gaps(
 
     settings = _settings(database_url)
     try:
+        if by not in ("count", "share"):
+            raise InputError("give count or share", column="--by", value=by)
         day = _parse_date(on)
         extra = _parse_thresholds(walk_threshold)
         stops = read_bus_stops(gtfs, on=day) if gtfs else None
@@ -138,6 +143,9 @@ def gaps(
         raise _input_error(str(exc)) from exc
     except LookupError as exc:
         raise _input_error(exc.args[0]) from exc
+    if by == "share":
+        result.table = result.table.sort_values(["rank_share", "rank_count"],
+                                                kind="stable").reset_index(drop=True)
     _print_gaps(result, limit)
     if out is not None:
         table = result.table.copy()
@@ -155,7 +163,7 @@ def _print_gaps(result: GapResult, limit: int) -> None:
              "代替手段もない65歳以上 (gap after the alternatives)")
     caption = "代替手段の列 = 徒歩圏外の65歳以上のうち、それぞれがカバーする人数 (重複あり)"
     table = Table(title=title)
-    table.add_column("順位", justify="right")
+    table.add_column("人数順", justify="right")
     table.add_column("区域", no_wrap=True)
     for col in ("65歳以上", f"{result.threshold_m:g}m超", *(a.label for a in result.alternatives),
                 "残る", "割合", "割合順"):

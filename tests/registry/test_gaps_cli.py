@@ -98,6 +98,14 @@ def test_gaps_on_a_saved_region_with_a_feed(tmp_path, monkeypatch):
     got = pd.read_csv(out, encoding="utf-8-sig").set_index("area_id")
     assert got["covered_bus"].to_dict() == {"M": 1, "E": 13, "W": 0}
     assert got["gap_65plus"].to_dict() == {"M": 48, "W": 33, "E": 5}
+    # by share: 西 (33 of 33) first, then 中 (48 of 55), then 東 (5 of 33)
+    r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs", str(feed),
+                            "--by", "share", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    by_share = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(by_share["area_id"]) == ["W", "M", "E"]
+    assert list(by_share["rank_share"]) == [1, 2, 3]
+    assert list(by_share["rank_count"]) == [2, 1, 3]
     r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs", str(feed),
                             "--min-departures", "13", "--out", str(out)])
     assert r.exit_code == 0, r.output
