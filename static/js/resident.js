@@ -770,6 +770,12 @@
     }
     makeMap();
     state.fitOnLoad = true;
+    if (!GS.config.region) {  // a service without a region has no walking routes
+      say(t("where.no_region"), true);
+      document.getElementById("locate").disabled = true;
+      document.body.dataset.ready = "true";
+      return;
+    }
     window.addEventListener("popstate", () => route()); // back, forward, a typed #hash
     await route();
     document.body.dataset.ready = "true";

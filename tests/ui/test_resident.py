@@ -283,22 +283,12 @@ class _Geocoder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def geocoding_server(ui_server) -> Iterator[str]:
-    """A second instance of the service (same store and region) with a geocoder set."""
+def _serve(app: Any) -> tuple[str, Any]:
+    """Serve ``app`` with uvicorn on a free loopback port: its URL and the server."""
     import uvicorn
 
-    from geo_service.api import create_app
-    from geo_service.config import ServiceSettings
     from tests.ui.conftest import _free_port
 
-    fake = ThreadingHTTPServer(("127.0.0.1", 0), _Geocoder)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
-    first = ui_server.server.config.app.state.geo
-    settings = ServiceSettings(
-        database_url=first.settings.database_url, data_dir=first.settings.data_dir,
-        secret_key="u" * 40, geocoder_url=f"http://127.0.0.1:{fake.server_port}/s?q=")
-    app = create_app(settings, store=ui_server.store, walking=first.walking)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -308,9 +298,24 @@ def geocoding_server(ui_server) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive()
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", server
+
+
+@pytest.fixture(scope="module")
+def geocoding_server(ui_server) -> Iterator[str]:
+    """A second instance of the service (same store and region) with a geocoder set."""
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    fake = ThreadingHTTPServer(("127.0.0.1", 0), _Geocoder)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    first = ui_server.server.config.app.state.geo
+    settings = ServiceSettings(
+        database_url=first.settings.database_url, data_dir=first.settings.data_dir,
+        secret_key="u" * 40, geocoder_url=f"http://127.0.0.1:{fake.server_port}/s?q=")
+    url, server = _serve(create_app(settings, store=ui_server.store, walking=first.walking))
+    yield url
     server.should_exit = True
-    thread.join(timeout=10)
     fake.shutdown()
 
 
@@ -331,6 +336,23 @@ def test_address_search(ui, ui_server, geocoding_server) -> None:
     # the demo service has none: no address form
     page = open_resident(ui, "/")
     assert page.locator("#address-form").is_hidden()
+
+
+def test_a_service_without_a_region_says_so(ui, tmp_path) -> None:
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    url, server = _serve(create_app(ServiceSettings(database_url="sqlite://",
+                                                    data_dir=tmp_path, secret_key="n" * 40)))
+    try:
+        page = ui.open("/", width=360)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        assert "道路データが設定されていない" in page.locator("#status").inner_text()
+        assert page.locator("#locate").is_disabled()
+        assert ui.axe(page) == []
+    finally:
+        server.should_exit = True
 
 
 # ---------------------------------------------------------------- keyboard
@@ -452,6 +474,17 @@ def test_handout_for_the_largest_area_fits_one_page(ui, ui_server) -> None:
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("body.h-many").count() == 1  # two columns, map and QR code below
     assert _pdf_pages(page) == 1
+    assert ui.axe(page) == []
+
+
+def test_handout_in_english(ui, ui_server) -> None:
+    salon = next(p for p in nearby(ui_server) if p["name"] == "ふれあいサロン川べり")
+    page = ui.open(f"/handout?place={salon['id']}&lang=en", lang="en")
+    page.wait_for_selector("body[data-ready=true]")
+    text = page.locator("#sheet").inner_text()
+    assert "Every Wed 10:00〜11:30" in text and "Free" in text and "Phone" in text
+    assert page.locator("#qr").get_attribute("data-qr-text") == (
+        f"{ui_server.url}/?lang=en#place={salon['id']}")
     assert ui.axe(page) == []
 
 
