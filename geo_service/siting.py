@@ -155,8 +155,10 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
     id_col = find_column(points.columns, ID_ALIASES)
     names = (points[name_col].fillna("").astype(str).to_numpy() if name_col
              else np.array([f"{Path(source).name or 'candidate'} row {r}" for r in rows]))
-    ids = (points[id_col].fillna("").astype(str).to_numpy() if id_col
-           else np.array([f"c{r}" for r in rows]))
+    ids = np.array([f"c{r}" for r in rows], dtype=object)
+    if id_col:  # an id column may be there and empty (公共施設一覧's ID often is)
+        given = points[id_col].fillna("").astype(str).str.strip().to_numpy()
+        ids = np.where(given != "", given, ids)
     att = attach_points(net, xy, max_snap_m=math.inf)
     far = att.connector > max_snap_m
     if far.any():

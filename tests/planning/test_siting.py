@@ -396,3 +396,21 @@ def test_route_heuristic_on_many_stops_is_quick_and_no_worse_than_nearest_neighb
             path.append(nxt)
             left.remove(nxt)
         assert _path_length(d, order) <= _path_length(d, path) + 1e-9
+
+
+def test_real_public_facility_list_of_iizuka():
+    """飯塚市's 公共施設一覧 (CP932, デジタル庁 layout, the ID column empty): 155 named
+    candidates, on a 500 m street grid laid over the city (the test has no real network)."""
+    from tests.conftest import grid_network, shared_file
+
+    path = shared_file("opendata-iizuka-40205/public_facilities_40205.csv")
+    net = grid_network(31, 37, 500.0, origin=(-38_000.0, 59_000.0))
+    cands = read_candidates(net, path)
+    assert len(cands) == 155 and cands.names[0] == "鯰田小学校"
+    assert cands.ids[0] == "c2" and len(set(cands.ids)) == 155  # rows, as the ID is empty
+    assert (cands.attachment.connector <= 250 * math.sqrt(2)).all()
+    demand = cands.attachment  # one person at each facility: k sites serve at least k
+    problem = SitingProblem.from_network(net, demand, np.ones(len(cands)), cands,
+                                         threshold_m=1000)
+    result = problem.maximal_covering(5, curve=False)
+    assert result.optimal and result.covered_new >= 5
