@@ -159,6 +159,10 @@ const StaffEditor = (() => {
                                role: "region", "aria-label": t("edit.map_label") });
     box.replaceChildren(
       el("h2", { id: "editor-title", text: title }),
+      isNew ? null : el("p", { class: "staff-meta", text: t("edit.meta", {
+        category: GS.categoryLabel(r.category), area: Staff.areaName(r.area),
+        verified: r.last_verified || t("list.never"), updated: Staff.formatDateTime(r.updated_at),
+        version: r.version }) }),
       el("div", { class: "staff-edit-layout" },
         el("div", { class: "staff-edit-form" }, form),
         el("div", { class: "staff-edit-side" },
@@ -668,19 +672,31 @@ const StaffEditor = (() => {
     }
   }
 
-  function showConflict(error) {
+  async function showConflict(error) {
     const box = document.getElementById("conflict");
     const etag = error.detail && error.detail.etag;
+    // what the other person changed: the latest version against the one this form loaded
+    let theirs = null;
+    try {
+      const latest = (await GS.api(`/resources/${encodeURIComponent(ed.id)}`)).properties;
+      const mine = ed.resource;
+      theirs = Object.keys(latest)
+        .filter((k) => !SKIP.has(k) && k !== "category_label" && k !== "needs_location" &&
+                k !== "deleted" && JSON.stringify(latest[k]) !== JSON.stringify(mine[k]))
+        .map((k) => el("li", null, el("span", { class: "staff-history-field", text: k }), ": ",
+          el("del", { text: short(mine[k]) }), " → ", el("ins", { text: short(latest[k]) })));
+    } catch (_) { /* deleted meanwhile, or no connection: the message alone */ }
+    if (!ed) return;
     box.replaceChildren(
       el("strong", { text: t("conflict.title") }),
       el("p", { text: t("conflict.help") }),
+      theirs && theirs.length ? el("div", { class: "staff-history" },
+        el("p", { text: t("conflict.theirs") }), el("ul", null, theirs)) : null,
       el("div", { class: "staff-actions" },
         el("button", { type: "button", id: "conflict-reload", text: t("conflict.reload"),
                        onclick: () => open(document.getElementById("view"), ed.id) }),
         etag ? el("button", { type: "button", class: "secondary", id: "conflict-overwrite",
-                              text: t("conflict.overwrite"), onclick: () => save(true, etag) }) : null,
-        el("a", { href: `/resources/${encodeURIComponent(ed.id)}`, target: "_blank", rel: "noopener",
-                  text: t("conflict.view_latest") })));
+                              text: t("conflict.overwrite"), onclick: () => save(true, etag) }) : null));
     box.hidden = false;
     box.setAttribute("tabindex", "-1");
     box.focus();

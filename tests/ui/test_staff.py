@@ -188,9 +188,20 @@ def test_conflict_is_shown_and_nothing_is_overwritten(ui, api):
     stored = api.get(f"/resources/{r['id']}").json()["properties"]
     assert stored["name"] == "他の人の変更" and stored["notes"] is None
     assert page.get_by_label("備考").input_value() == "私の変更"  # the input is kept
+    conflict.locator("ins", has_text="他の人の変更").wait_for()  # what they changed
     page.get_by_role("button", name="最新の内容を読み込む").click()
     page.locator("#e-name").and_(page.locator('[value="他の人の変更"]')).wait_for()
     assert page.get_by_label("名称（必須）").input_value() == "他の人の変更"
+    # again, and this time overwrite on purpose
+    latest = api.get(f"/resources/{r['id']}").json()["properties"]
+    api.patch(f"/resources/{r['id']}", json={"kana": "タニン"},
+              headers={"If-Match": f'"{latest["version"]}"'})
+    page.get_by_label("備考").fill("私の変更")
+    page.locator("#save").click()
+    page.get_by_role("button", name="自分の入力で上書き保存").click()
+    page.locator("#status").filter(has_text="保存しました").wait_for()
+    stored = api.get(f"/resources/{r['id']}").json()["properties"]
+    assert stored["notes"] == "私の変更" and stored["kana"] is None  # as the form showed
 
 
 def test_delete_then_restore_from_the_deleted_list(ui, api):
