@@ -94,16 +94,16 @@ class _Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.files: dict[str, bytes | Path] = {}
+        self.files: dict[str, str | Path] = {}  # a zip member's name, or a file's path
         if path.is_dir():
             for p in [*path.glob("*.txt"), *path.glob("*/*.txt")]:
                 self.files.setdefault(p.name.lower(), p)
         elif zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
-                for info in z.infolist():
+                for info in sorted(z.infolist(), key=lambda i: i.filename.count("/")):
                     parts = info.filename.rstrip("/").split("/")
                     if not info.is_dir() and len(parts) <= 2 and parts[-1].endswith(".txt"):
-                        self.files.setdefault(parts[-1].lower(), z.read(info))
+                        self.files.setdefault(parts[-1].lower(), info.filename)
         elif path.exists():
             raise GTFSError("not a GTFS feed: give a .zip file or a folder of GTFS .txt files",
                             file=path)
@@ -118,7 +118,11 @@ class _Source:
 
     def read(self, name: str) -> pd.DataFrame:
         item = self.files[name]
-        raw = item.read_bytes() if isinstance(item, Path) else item
+        if isinstance(item, Path):
+            raw = item.read_bytes()
+        else:  # read when asked: shapes.txt and the like are never read
+            with zipfile.ZipFile(self.path) as z:
+                raw = z.read(item)
         text, _ = decode_text(raw, file=self.label(name))
         try:
             table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
