@@ -82,7 +82,7 @@ STOP_CATCHMENT_M = 300.0
 ROUTE_EXACT_MAX_STOPS = 10
 
 NAME_ALIASES = ("名称", "name", "施設名", "stop_name", "名前", "停留所名", "事業所名", "資源名")
-ID_ALIASES = ("id", "stop_id", "施設id", "施設ID", "ID", "番号", "コード")
+ID_ALIASES = ("stop_id", "id", "施設id", "施設ID", "ID", "番号", "コード")
 
 
 class SitingError(InputError):
@@ -177,10 +177,17 @@ def read_candidates(net: WalkNetwork, path: str | Path, *,
                     max_snap_m: float = settings.max_snap_m) -> Candidates:
     """Candidates from a file: a 公共施設一覧 (名称, 緯度, 経度 …; CSV/Excel in UTF-8, UTF-8
     BOM or CP932), a bus-stop list (GTFS ``stops.txt``: stop_name, stop_lat, stop_lon; or
-    any lon/lat table) or a vector point file (GeoJSON, GeoPackage …) with names."""
+    any lon/lat table), a GTFS / GTFS-JP feed (zip or folder: its boarding stops, e.g. those
+    of a cut route) or a vector point file (GeoJSON, GeoPackage …) with names."""
     from geo_service.readers import read_table
 
     path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".zip":  # a GTFS / GTFS-JP feed
+        from geo_service.gtfs import read_bus_stops
+
+        stops = read_bus_stops([path])
+        return candidates_from_points(net, stops[["stop_id", "name", "geometry"]],
+                                      source=f"{path} (stops.txt)", max_snap_m=max_snap_m)
     if path.suffix.lower() in TABLE_SUFFIXES:
         table = read_table(path)
         if len(table) == 0:

@@ -40,7 +40,8 @@ def site(
     k: Annotated[int, typer.Option("--k", help="Number of new sites (or route stops).")] = 5,
     candidates: Annotated[str | None, typer.Option(
         "--candidates", help="Candidate sites: a 公共施設一覧 CSV/Excel (名称, 緯度, 経度), a "
-        "bus-stop list (GTFS stops.txt or lon/lat CSV), a point file (GeoJSON, GPKG), or "
+        "bus-stop list (GTFS stops.txt or lon/lat CSV), a GTFS feed (zip or folder: e.g. the "
+        "stops of a cut route), a point file (GeoJSON, GPKG), or "
         "registry:CATEGORY for the registry's located resources of a category (e.g. "
         "registry:公共施設 after importing a 公共施設一覧).")] = None,
     grid: Annotated[float | None, typer.Option(

@@ -414,3 +414,21 @@ def test_real_public_facility_list_of_iizuka():
                                          threshold_m=1000)
     result = problem.maximal_covering(5, curve=False)
     assert result.optimal and result.covered_new >= 5
+
+
+def test_stops_of_a_cut_route_as_route_candidates():
+    """飯塚市's four routes cut in 2022 (GTFS-JP zip): their 72 boarding stops are the
+    candidates for a new route's stops, put in walking order."""
+    from tests.conftest import grid_network, shared_file
+
+    path = shared_file("gtfs-iizuka-40205/old4routes.zip")
+    net = grid_network(31, 37, 500.0, origin=(-38_000.0, 59_000.0))
+    cands = read_candidates(net, path)
+    assert len(cands) == 72 and all(cands.names) and len(set(cands.ids)) == 72
+    demand = cands.attachment
+    problem = SitingProblem.from_network(net, demand, np.ones(len(cands)), cands,
+                                         threshold_m=300)
+    result = problem.maximal_covering(6, curve=False)
+    route = order_stops(net, cands.attachment.take(result.chosen))
+    assert route.exact and sorted(route.order) == list(range(6))
+    assert np.isfinite(route.length_m)
