@@ -292,7 +292,7 @@ class Baseline:
     stores: gpd.GeoDataFrame  # counted stores, metric CRS (store_id, name, category)
     store_att: Attachment
     node: dict[str, np.ndarray]  # distance, nearest, seconds, quickest
-    point: dict[str, np.ndarray]  # the same per demand point
+    point: dict[str, np.ndarray]  # the same per demand point, and the straight line's
     result: DifficultyResult
 
     @classmethod
@@ -316,12 +316,30 @@ class Baseline:
                                   list(region.notes), threshold_m, region, layer)
         node = {"distance": dfield.node_distance, "nearest": dfield.node_nearest,
                 "seconds": dfield.node_seconds, "quickest": dfield.node_quickest}
+        straight, straight_nearest = straight_nearest_stores(region.demand.geometry.to_numpy(),
+                                                             stores.geometry.to_numpy())
         point = {"distance": access.distance_m, "nearest": access.nearest,
-                 "seconds": access.seconds, "quickest": access.quickest}
+                 "seconds": access.seconds, "quickest": access.quickest,
+                 "straight": straight, "straight_nearest": straight_nearest}
         att = Attachment(*(_frozen(getattr(att, f)) for f in ("edge", "offset", "connector")))
         return cls(region, layer, threshold_m, car_rate, stores, att,
                    {k: _frozen(v) for k, v in node.items()},
                    {k: _frozen(v) for k, v in point.items()}, result)
+
+
+def straight_nearest_stores(points: np.ndarray, stores: np.ndarray) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """Straight-line distance (m) from each point to the nearest store and that store's
+    position (−1 and ``inf`` without stores): the query of
+    :func:`~geo_service.difficulty.straight_distances`, keeping which store it was."""
+    dist = np.full(len(points), np.inf)
+    which = np.full(len(points), -1, dtype=np.int64)
+    if len(stores) == 0 or len(points) == 0:
+        return dist, which
+    (at, store), d = shapely.STRtree(stores).query_nearest(points, return_distance=True,
+                                                           all_matches=False)
+    dist[at], which[at] = d, store
+    return dist, which
 
 
 # --- the incremental engine ----------------------------------------------------------------
@@ -510,6 +528,12 @@ class ScenarioState:
         closed = np.zeros(len(self.stores), dtype=bool)
         closed[which] = True
         remaining = np.flatnonzero(self.active)
+        lost = np.flatnonzero(np.isin(self.point["straight_nearest"], which))
+        if len(lost):  # the straight line: only the points whose nearest store closed
+            d, w = straight_nearest_stores(self.demand.geometry.to_numpy()[lost],
+                                           self.stores.geometry.to_numpy()[remaining])
+            self.point["straight"][lost] = d
+            self.point["straight_nearest"][lost] = np.append(remaining, -1)[w]
         for kind, f, _ in self._fields():
             hit = np.flatnonzero((f.label >= 0) & closed[np.maximum(f.label, 0)])
             if len(hit) == 0:
@@ -549,6 +573,12 @@ class ScenarioState:
         self.att = Attachment.concat([self.att, att])
         self.active = np.concatenate([self.active, np.ones(len(new), dtype=bool)])
         which = np.arange(first, len(self.stores))
+        points = self.demand.geometry.to_numpy()
+        for k in which:  # the straight line: the points a new store is strictly nearer to
+            d = shapely.distance(points, self.stores.geometry.iloc[k])
+            nearer = d < self.point["straight"]
+            self.point["straight"][nearer] = d[nearer]
+            self.point["straight_nearest"][nearer] = k
         for kind, f, _ in self._fields():
             s_node, s_cost, s_label = self._store_seeds(which, kind)
             changed = _improve(f.graph.indptr, f.graph.indices, f.graph.data,
@@ -602,8 +632,14 @@ class ScenarioState:
                            self.point["nearest"], self.point["quickest"])
 
     def result(self, *, car_rate: float | pd.Series | None = None,
-               seconds: dict[str, float] | None = None) -> DifficultyResult:
-        """The indicators of the current state (per point and per area)."""
+               seconds: dict[str, float] | None = None,
+               canonical: bool = False) -> DifficultyResult:
+        """The indicators of the current state (per point and per area).
+
+        The per-point table is the baseline's with the state's columns put in (the
+        formulas of :func:`~geo_service.difficulty.point_indicators`); ``canonical`` builds
+        it with ``point_indicators`` itself, straight lines queried anew (the reference).
+        """
         access = self.access()
         active = np.flatnonzero(self.active)
         to_active = np.full(len(self.stores), -1, dtype=np.int64)
@@ -616,7 +652,9 @@ class ScenarioState:
         access = PointAccess(access.distance_m, access.seconds, mapped(access.nearest),
                              mapped(access.quickest))
         region = self.baseline.region
-        if len(stores):
+        if not canonical:
+            points = self._points_table(access, stores)
+        elif len(stores):
             points = point_indicators(self.demand, access, stores, threshold_m=self.threshold_m)
         else:  # every store closed: no one reaches one (point_indicators needs a store row)
             points = point_indicators(self.demand, access, self.stores.iloc[:1],
@@ -631,6 +669,25 @@ class ScenarioState:
                                threshold_m=self.threshold_m)
         return DifficultyResult(points, areas, stores, dict(seconds or {}),
                                 after_region.notes, self.threshold_m, after_region, layer)
+
+    def _points_table(self, access: PointAccess, stores: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """:func:`~geo_service.difficulty.point_indicators`' table from the state's arrays
+        (``access`` indexed into ``stores``), without querying anything again."""
+        points = self.baseline.result.points.copy()
+        if self.demand is not self.baseline.region.demand:  # a projection
+            for col in ("pop_total", "pop_65plus", "pop_75plus"):
+                points[col] = self.demand[col].to_numpy()
+        reach = np.isfinite(access.distance_m)
+        ids = np.append(stores["store_id"].astype(str).to_numpy(), "")
+        straight = np.array(self.point["straight"])
+        points["network_m"] = np.where(reach, access.distance_m, np.nan)
+        points["walk_min"] = np.where(np.isfinite(access.seconds), access.seconds / 60.0, np.nan)
+        points["straight_m"] = straight
+        points["nearest_store_id"] = np.where(access.nearest >= 0, ids[access.nearest], "")
+        points["reachable"] = reach
+        points["beyond"] = ~reach | (access.distance_m > self.threshold_m)
+        points["beyond_straight"] = straight > self.threshold_m
+        return points
 
 
 # --- applying a scenario -------------------------------------------------------------------
@@ -679,7 +736,8 @@ def resolve_stores(baseline: Baseline, refs: Iterable[str], *,
 
 
 def _new_points(changes: list[dict[str, Any]], layer: ResourceLayer, taken: set[str],
-                scenario: str) -> gpd.GeoDataFrame:
+                scenario: str, net: Any) -> gpd.GeoDataFrame:
+    """The added stores and stops as points in the network's metric CRS."""
     rows = []
     for change in changes:
         ident = change["id"]
@@ -694,8 +752,9 @@ def _new_points(changes: list[dict[str, Any]], layer: ResourceLayer, taken: set[
                                 f"by layer {layer.id!r}", column="category",
                                 value=change["category"])
         rows.append({"store_id": ident, "name": change.get("name", ""), "category": category,
-                     "geometry": shapely.Point(change["lon"], change["lat"])})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+                     "geometry": shapely.Point(*net.from_geographic.transform(change["lon"],
+                                                                              change["lat"]))})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)
 
 
 @dataclass
@@ -788,6 +847,9 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     closed_rows: list[int] = []
     added_frames: list[gpd.GeoDataFrame] = []
     car_rate = baseline.car_rate
+    if scenario.region and scenario.region != baseline.region.key:
+        state.notes.append(f"scenario {name!r} was made for region {scenario.region}; it is "
+                           f"applied to {baseline.region.key}")
     refs = [c["store"] for c in scenario.changes if c["kind"] == "close_store"]
     if refs:  # every unknown store named at once, before anything is computed
         resolve_stores(baseline, refs, scenario=name)
@@ -802,7 +864,7 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
             else:
                 state.active[which] = False
         elif kind in ("add_store", "add_stop"):
-            new = _new_points([change], baseline.layer, taken, name)
+            new = _new_points([change], baseline.layer, taken, name, baseline.region.net)
             if incremental:
                 state.add(new, source=f"scenario {name!r}: {kind} {change['id']}")
             else:
@@ -835,16 +897,17 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
             state.notes += projection.notes
     if not incremental:
         state.refresh_all()
-    after = state.result(car_rate=car_rate,
-                         seconds={"scenario": time.perf_counter() - started})
+    after = state.result(car_rate=car_rate, seconds={"scenario": time.perf_counter() - started},
+                         canonical=not incremental)
     closed = baseline.stores.iloc[sorted(set(closed_rows))].reset_index(drop=True)
     added = (pd.concat(added_frames, ignore_index=True) if added_frames
              else gpd.GeoDataFrame({"store_id": [], "name": [], "category": []},
-                                   geometry=[], crs="EPSG:4326"))
+                                   geometry=[], crs=baseline.region.net.crs))
     stats = {**state.stats, "seconds": time.perf_counter() - started,
              "incremental": incremental}
     return ScenarioResult(scenario, baseline.result, after, closed,
-                          gpd.GeoDataFrame(added, geometry="geometry", crs="EPSG:4326"),
+                          gpd.GeoDataFrame(added, geometry="geometry",
+                                           crs=baseline.region.net.crs),
                           stats, state.notes)
 
 

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo_service._errors import InputError, OutsideNetworkError
+from geo_service.access import DistanceField
 from geo_service.layers import load_resource_layer
 from geo_service.pipeline import compute_difficulty
 from geo_service.region import Region
@@ -57,6 +60,11 @@ def _same(a: pd.Series, b: pd.Series) -> bool:
 
 def _assert_equal_results(inc, full, *, ids: bool = True) -> None:
     pa, pf = inc.after.points, full.after.points
+    # the whole per-point table, as point_indicators makes it (without the nearest store's
+    # identity where two stores may be equally far)
+    drop = ["geometry"] if ids else ["geometry", "nearest_store_id"]
+    pd.testing.assert_frame_equal(pd.DataFrame(pa.drop(columns=drop)),
+                                  pd.DataFrame(pf.drop(columns=drop)))
     for col in ("network_m", "walk_min", "straight_m"):
         assert _same(pa[col], pf[col]), col
     assert (pa["beyond"] == pf["beyond"]).all()
@@ -166,6 +174,46 @@ def test_incremental_equals_full_recomputation_on_the_grid(slope, seed):
     assert full.stats["full_passes"] == 1 and inc.stats["full_passes"] == 0
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.06])
+def test_a_speed_change_with_closures_equals_full_recomputation(slope):
+    base = Baseline.compute(_grid_with_stores(slope, 11), layer=LAYER)
+    lon, lat = lonlat(650, 403.7)
+    scenario = Scenario("遅く", [
+        {"kind": "speed", "mps": 0.8}, {"kind": "close_store", "store": "S2"},
+        {"kind": "add_store", "id": "N", "lon": lon, "lat": lat, "category": "スーパー"},
+        {"kind": "close_store", "store": "S4"}])
+    inc = apply_scenario(base, scenario)
+    _assert_equal_results(inc, apply_scenario(base, scenario, incremental=False))
+    assert inc.after.region.net.walking_speed_mps == 0.8
+    assert base.region.net.walking_speed_mps == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_close=st.integers(1, 4), slope=st.sampled_from([0, 0.08]))
+def test_property_closing_stores_never_shortens_a_walk(seed, n_close, slope):
+    base = _baseline_cached(slope, seed % 7)
+    rng = np.random.default_rng(seed)
+    which = rng.choice(len(base.stores), n_close, replace=False)
+    state = ScenarioState(base)
+    state.close(which)
+    got = state.access()
+    assert (got.distance_m >= base.point["distance"]).all()
+    assert (state.node["distance"] >= base.node["distance"]).all()
+    assert not np.isin(got.nearest, which).any()
+    full = DistanceField(base.region.net, state.att.take(np.flatnonzero(state.active)))
+    assert np.array_equal(state.node["distance"], full.node_distance)
+    assert np.array_equal(state.node["seconds"], full.node_seconds)
+
+
+_CACHE: dict[tuple[float, int], Baseline] = {}
+
+
+def _baseline_cached(slope: float, seed: int) -> Baseline:
+    if (slope, seed) not in _CACHE:
+        _CACHE[slope, seed] = Baseline.compute(_grid_with_stores(slope, seed, n=8), layer=LAYER)
+    return _CACHE[slope, seed]
+
+
 def test_the_baseline_equals_compute_difficulty_and_is_never_modified():
     region = _grid_with_stores(0.05, 7)
     ref = compute_difficulty(region, layer=LAYER)
@@ -174,6 +222,7 @@ def test_the_baseline_equals_compute_difficulty_and_is_never_modified():
                                   pd.DataFrame(ref.points.drop(columns="geometry")))
     pd.testing.assert_frame_equal(pd.DataFrame(base.result.areas.drop(columns="geometry")),
                                   pd.DataFrame(ref.areas.drop(columns="geometry")))
+    assert np.array_equal(base.point["straight"], ref.points["straight_m"].to_numpy())
     copies = {k: v.copy() for k, v in {**base.node, **{f"p_{k}": v for k, v in
                                                        base.point.items()}}.items()}
     points = base.result.points.copy()
