@@ -173,6 +173,7 @@ def test_detail_shows_schedule_fee_phone_and_walk(ui, ui_server, width) -> None:
     assert "毎週水曜 10:00〜11:30" in text
     assert "無料" in text
     assert "申し込み不要" in text and "坂の町本町1-2" in text
+    assert "2026年10月1日" in text  # 情報の確認日
     walk = f"徒歩 {max(1, round(salon['walk_minutes']))}分（{round(salon['walk_distance_m'])} m）"
     assert walk in text
     assert detail.locator('a[href="tel:0000001001"]').inner_text() == "000-000-1001"
