@@ -113,7 +113,7 @@ class Candidates:
 
 
 def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source: str = "",
-                           rows: Sequence[int] | None = None,
+                           rows: Sequence[int | None] | None = None,
                            max_snap_m: float = settings.max_snap_m) -> Candidates:
     """Candidates from points (any CRS) with optional name and id columns.
 
@@ -145,6 +145,7 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
     if points.crs is None:
         raise InputError("candidate points have no CRS", file=source or None)
     rows = list(rows) if rows is not None else list(range(1, len(points) + 1))
+    labels = [r if r is not None else i + 1 for i, r in enumerate(rows)]
     geoms = points.geometry.to_crs(net.crs).to_numpy()
     empty = shapely.is_empty(geoms) | np.array([g is None for g in geoms])
     if empty.any():
@@ -154,8 +155,8 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
     name_col = find_column(points.columns, NAME_ALIASES)
     id_col = find_column(points.columns, ID_ALIASES)
     names = (points[name_col].fillna("").astype(str).to_numpy() if name_col
-             else np.array([f"{Path(source).name or 'candidate'} row {r}" for r in rows]))
-    ids = np.array([f"c{r}" for r in rows], dtype=object)
+             else np.array([f"{Path(source).name or 'candidate'} row {r}" for r in labels]))
+    ids = np.array([f"c{r}" for r in labels], dtype=object)
     if id_col:  # an id column may be there and empty (公共施設一覧's ID often is)
         given = points[id_col].fillna("").astype(str).str.strip().to_numpy()
         ids = np.where(given != "", given, ids)
@@ -165,7 +166,8 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
         i = int(np.flatnonzero(far)[0])
         lon, lat = net.to_geographic.transform(*xy[i])
         raise OutsideNetworkError(
-            f"candidate {names[i]!r} lies {att.connector[i]:.0f} m from the nearest walkable "
+            f"candidate {names[i]!r} (id {ids[i]}) lies {att.connector[i]:.0f} m from the "
+            "nearest walkable "
             f"street, outside the network (more than {max_snap_m:g} m; {int(far.sum())} of "
             f"{len(xy)} candidates): check lat/lon order and that the file belongs to this "
             "region", file=source or None, row=rows[i], column="lon/lat",
@@ -187,7 +189,8 @@ def read_candidates(net: WalkNetwork, path: str | Path, *,
 
         stops = read_bus_stops([path])
         return candidates_from_points(net, stops[["stop_id", "name", "geometry"]],
-                                      source=f"{path} (stops.txt)", max_snap_m=max_snap_m)
+                                      source=f"{path} (stops.txt)", rows=[None] * len(stops),
+                                      max_snap_m=max_snap_m)
     if path.suffix.lower() in TABLE_SUFFIXES:
         table = read_table(path)
         if len(table) == 0:
