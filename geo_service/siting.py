@@ -405,12 +405,15 @@ class SitingProblem:
             raise SitingError("no candidate sites: the set of candidates is empty")
         served = (np.zeros(n_dem, dtype=bool) if served is None
                   else np.asarray(served, dtype=bool))
+        if len(served) != n_dem:
+            raise SitingError(f"{len(served)} served flags for {n_dem} demand points")
         self.n_candidates = n_cand
         self.total = float(weights.sum())
         self.already = float(weights[served].sum())
         self.incidence = cover
         open_ = ~served & (weights > 0)
         cols = cover.tocsc()
+        cols.sort_indices()  # the same candidates give the same key
         reached = np.diff(cols.indptr) > 0
         keep = np.flatnonzero(open_ & reached)
         # demand points reached by the same candidates become one group
