@@ -87,6 +87,11 @@ def _print_result(result: Any, layer: str | None) -> None:
     table.add_row("店舗に到達不可 (unreachable)", f"{b['unreachable_65plus']:,.0f}",
                   f"{a['unreachable_65plus']:,.0f}")
     table.add_row("店舗数 (stores)", f"{b['stores']}", f"{a['stores']}")
+    if "bus" in s:
+        bus = s["bus"]
+        table.add_row(f"徒歩{t}m超かつバス停なし (no bus either)",
+                      f"{bus['beyond_no_bus_65plus_before']:,.0f}",
+                      f"{bus['beyond_no_bus_65plus_after']:,.0f}")
     stats = s["stats"]
     table.caption = (f"閉店 {', '.join(s['closed']) or '—'} · 新設 {', '.join(s['added']) or '—'}"
                      f" · 再探索ノード {stats['nodes_searched_again']:,} · 再計算地点 "
@@ -124,8 +129,21 @@ def _parse_point(spec: str, option: str, fields: tuple[str, ...]) -> dict[str, A
 def _changes(close: list[str], add_store: list[str], add_stop: list[str],
              threshold: float | None, speed: float | None, projection: Path | None,
              year: int | None, projection_layer: str | None,
-             projection_column: list[str]) -> list[dict[str, Any]]:
+             projection_column: list[str], bus: dict[str, Any]) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
+    if bus["network"]:
+        network: dict[str, Any] = {"kind": "bus_network",
+                                   "feeds": [str(p.resolve()) for p in bus["network"]]}
+        if bus["threshold"] is not None:
+            network["threshold_m"] = bus["threshold"]
+        if bus["min_departures"] is not None:
+            network["min_departures"] = bus["min_departures"]
+        changes.append(network)
+    elif bus["threshold"] is not None or bus["min_departures"] is not None:
+        raise InputError("--bus-threshold and --min-departures go with --bus-network",
+                         column="--bus-network")
+    changes += [{"kind": "cut_route", "feed": str(p.resolve())} for p in bus["cut"]]
+    changes += [{"kind": "add_route", "feed": str(p.resolve())} for p in bus["add"]]
     if speed is not None:
         changes.append({"kind": "speed", "mps": speed})
     if threshold is not None:
@@ -185,6 +203,20 @@ def create(
         "--projection-column", help="ROLE=COLUMN for a file whose columns are not "
         "understood (roles 65plus, base_65plus, 75plus, base_75plus, total, base_total).")]
         = None,
+    bus_network: Annotated[list[Path] | None, typer.Option(
+        "--bus-network", help="A GTFS / GTFS-JP feed running today (zip or folder; "
+        "repeatable): with bus changes, who also has no frequent bus stop is counted.")]
+        = None,
+    cut_route: Annotated[list[Path] | None, typer.Option(
+        "--cut-route", help="A GTFS feed whose routes stop running (repeatable).")] = None,
+    add_route: Annotated[list[Path] | None, typer.Option(
+        "--add-route", help="A GTFS feed of new routes (repeatable).")] = None,
+    bus_threshold: Annotated[float | None, typer.Option(
+        "--bus-threshold", help="Walk to a bus stop counted as in range (m; default "
+        "from layers/resource_categories.toml, 300).")] = None,
+    min_departures: Annotated[int | None, typer.Option(
+        "--min-departures", help="Departures a stop needs on every weekday (default 10).")]
+        = None,
     description: Annotated[str, typer.Option(help="What the scenario is about.")] = "",
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace a saved scenario of the same name.")] = False,
@@ -203,10 +235,14 @@ def create(
 
     try:
         changes = _changes(close or [], add_store or [], add_stop or [], threshold, speed,
-                           projection, year, projection_layer, projection_column or [])
+                           projection, year, projection_layer, projection_column or [],
+                           {"network": bus_network or [], "cut": cut_route or [],
+                            "add": add_route or [], "threshold": bus_threshold,
+                            "min_departures": min_departures})
         if not changes:
             raise InputError("a scenario needs at least one change (--close, --add-store, "
-                             "--add-stop, --threshold, --speed or --projection/--year)")
+                             "--add-stop, --threshold, --speed, --projection/--year, "
+                             "--cut-route or --add-route)")
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenario = Scenario(name, changes, description=description, region=loaded.key)
         if not replace and (where / f"{name}.json").exists():
@@ -255,6 +291,9 @@ def _describe(change: dict[str, Any]) -> str:
         "threshold": lambda c: f"閾値 {c['metres']:g} m",
         "speed": lambda c: f"速度 {c['mps']:g} m/s",
         "projection": lambda c: f"将来人口 {c['year']} ({Path(c['file']).name})",
+        "bus_network": lambda c: "バス路線網 " + ", ".join(Path(f).name for f in c["feeds"]),
+        "cut_route": lambda c: f"路線廃止 {Path(c['feed']).name}",
+        "add_route": lambda c: f"路線新設 {Path(c['feed']).name}",
     }[kind](change)
 
 

@@ -12,12 +12,24 @@ A :class:`Scenario` is data (saved as JSON): a name, a description and a list of
 ``speed``           another flat walking speed (``mps``)
 ``projection``      a future population (``file``, ``year``, optional ``layer`` and
                     ``columns``; see :mod:`geo_service.projection`)
-``cut_route``,      bus routes and service areas (GTFS feeds before/after, a 配食 service's
-``add_route``,      area): **not implemented yet** — they need the alternatives of issue 10
-``service_area``    item 1 (GTFS stops and service areas counted as alternatives), which the
-                    difficulty indicators here do not count. A scenario naming them is
-                    refused with a clear error (:data:`PENDING_KINDS`), never ignored.
+``bus_network``     the GTFS / GTFS-JP feeds running today (``feeds``; optional
+                    ``threshold_m`` and ``min_departures``, else those of
+                    ``layers/resource_categories.toml``: 300 m, 10 weekday departures)
+``cut_route``       a feed (one route, or a group of routes) that stops running (``feed``)
+``add_route``       a feed that starts running (``feed``)
+``service_area``    a service's area (配食 …): **not implemented yet** — service areas live
+                    in the registry, which scenarios do not read; refused with a clear
+                    error (:data:`PENDING_KINDS`), never ignored
 ==================  ===========================================================================
+
+Bus routes do not change anyone's walk to a store; they change who has an alternative.
+With any of the bus kinds the result also gives, before and after, the people 65+
+beyond the walk **and** without a frequent bus stop within walking range (a stop with at
+least ``min_departures`` departures on every weekday within ``threshold_m`` on the
+network: the rule of ``geo-service gaps``, :func:`geo_service.gaps.bus_alternative`). Before
+= the bus network and the cut feeds; after = the bus network without the cut feeds, with
+the added ones. A route is cut or added as a whole feed (飯塚市's routes cut in 2022 come as
+one feed, ``old4routes.zip``); these two distance fields are full passes.
 
 The baseline (:class:`Baseline`) is one full distance-field pass, the same numbers as
 :func:`~geo_service.pipeline.compute_difficulty`; its arrays are made read-only and a
@@ -76,9 +88,10 @@ from geo_service.readers import check_lon_lat
 from geo_service.region import Region
 
 #: change kinds a scenario may hold today
-KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed", "projection")
-#: change kinds reserved for the alternatives (GTFS routes, service areas): refused for now
-PENDING_KINDS = ("cut_route", "add_route", "service_area")
+KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed", "projection",
+         "bus_network", "cut_route", "add_route")
+#: change kinds reserved for the registry's alternatives (service areas): refused for now
+PENDING_KINDS = ("service_area",)
 #: the category recorded for an added 移動販売 stop
 STOP_CATEGORY = "mobile_sales"
 _NAME = re.compile(r"^[\w\-. ()（）・]{1,80}$")
@@ -157,10 +170,9 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
     kind = change.get("kind")
     if kind in PENDING_KINDS:
         raise ScenarioError(
-            f"{where}: '{kind}' is not available yet: bus routes (GTFS before/after) and "
-            "service areas are alternatives to walking, which the shopping-difficulty "
-            "indicators of a scenario do not count; compare `geo-service gaps --gtfs "
-            "before.zip` with `--gtfs after.zip` meanwhile", column="kind", value=kind)
+            f"{where}: '{kind}' is not available yet: service areas live in the registry, "
+            "which scenarios do not read; `geo-service gaps` counts them as they are",
+            column="kind", value=kind)
     if kind not in KINDS:
         raise ScenarioError(f"{where}: unknown kind; known kinds are {', '.join(KINDS)}",
                             column="kind", value=kind)
@@ -188,6 +200,25 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
         out["metres"] = _number(change, "metres", where)
     elif kind == "speed":
         out["mps"] = _number(change, "mps", where)
+    elif kind == "bus_network":
+        feeds = change.get("feeds")
+        if not isinstance(feeds, list) or not feeds or not all(str(f).strip() for f in feeds):
+            raise ScenarioError(f"{where}: bus_network needs 'feeds', a list of GTFS feeds",
+                                column="feeds", value=feeds)
+        out["feeds"] = [str(f) for f in feeds]
+        if change.get("threshold_m") is not None:
+            out["threshold_m"] = _number(change, "threshold_m", where)
+        if change.get("min_departures") is not None:
+            value = _number(change, "min_departures", where, positive=False)
+            if value < 0 or value != int(value):
+                raise ScenarioError(f"{where}: a whole number of departures",
+                                    column="min_departures", value=value)
+            out["min_departures"] = int(value)
+    elif kind in ("cut_route", "add_route"):
+        if not str(change.get("feed", "")).strip():
+            raise ScenarioError(f"{where}: {kind} needs 'feed' (a GTFS zip or folder)",
+                                column="feed")
+        out["feed"] = str(change["feed"])
     elif kind == "projection":
         if not str(change.get("file", "")).strip():
             raise ScenarioError(f"{where}: projection needs a 'file'", column="file")
@@ -768,10 +799,21 @@ class ScenarioResult:
     added: gpd.GeoDataFrame
     stats: dict[str, Any]
     notes: list[str]
+    #: with bus changes: per demand point, whether a frequent stop is within walking range
+    #: ("before", "after") and what was counted ("rule")
+    bus: dict[str, Any] | None = None
+
+    def _no_bus(self, side: str) -> np.ndarray:
+        """Per point: 65+ beyond the walk and without a frequent bus stop (``side``)."""
+        assert self.bus is not None
+        res = self.before if side == "before" else self.after
+        return (res.points["pop_65plus"].to_numpy(dtype=float)
+                * (res.points["beyond"].to_numpy() & ~self.bus[side]))
 
     def area_difference(self, layer: str | None = None) -> pd.DataFrame:
         """Per area: 65+, people beyond the threshold and their share, before and after,
-        and the change (shares in percentage points), the median walk before and after."""
+        and the change (shares in percentage points), the median walk before and after;
+        with bus changes also the 65+ beyond the walk without a frequent bus stop."""
         b, a = self.before.areas, self.after.areas
         out = pd.DataFrame({"layer": b["layer"].to_numpy(), "area_id": b["area_id"].to_numpy(),
                             "name": b["name"].to_numpy()})
@@ -781,6 +823,16 @@ class ScenarioResult:
         out["beyond_65plus_change"] = out["beyond_65plus_after"] - out["beyond_65plus_before"]
         out["beyond_share_change_pt"] = 100 * (out["beyond_share_after"]
                                                - out["beyond_share_before"])
+        if self.bus is not None:
+            points, counts = self.before.points, {}
+            for side in ("before", "after"):
+                w = self._no_bus(side)
+                counts[side] = np.concatenate([
+                    np.bincount(np.maximum(which, 0), w * (which >= 0), minlength=len(a.areas))
+                    for a in self.before.region.areas
+                    for which in [a.to_crs(points.crs).assign(points.geometry)]])
+                out[f"beyond_no_bus_65plus_{side}"] = counts[side]
+            out["beyond_no_bus_65plus_change"] = counts["after"] - counts["before"]
         if layer is not None:
             out = out[out["layer"] == layer].reset_index(drop=True)
         return out
@@ -808,6 +860,9 @@ class ScenarioResult:
             "nearest_store_after": a["nearest_store_id"].to_numpy(),
             "beyond_before": b["beyond"].to_numpy(), "beyond_after": a["beyond"].to_numpy(),
             "status": status})
+        if self.bus is not None:
+            out["bus_stop_before"] = self.bus["before"]
+            out["bus_stop_after"] = self.bus["after"]
         if changed_only:
             out = out[(status != "変化なし")
                       | (out["pop_65plus_before"] != out["pop_65plus_after"])]
@@ -819,7 +874,11 @@ class ScenarioResult:
                 "after": self.after.summary(), "threshold_m_after": self.after.threshold_m,
                 "closed": self.closed["store_id"].astype(str).tolist(),
                 "added": self.added["store_id"].astype(str).tolist(), "stats": self.stats,
-                "notes": self.notes}
+                "notes": self.notes,
+                **({} if self.bus is None else {"bus": {
+                    "rule": self.bus["rule"],
+                    "beyond_no_bus_65plus_before": float(self._no_bus("before").sum()),
+                    "beyond_no_bus_65plus_after": float(self._no_bus("after").sum())}})}
 
 
 def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool = True,
@@ -895,6 +954,7 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
                                          columns=change.get("columns"))
             state.demand = project_demand(baseline.region.demand, projection)
             state.notes += projection.notes
+    bus = _bus_cover(baseline.region, scenario.changes, base_dir, state.notes)
     if not incremental:
         state.refresh_all()
     after = state.result(car_rate=car_rate, seconds={"scenario": time.perf_counter() - started},
@@ -908,7 +968,48 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     return ScenarioResult(scenario, baseline.result, after, closed,
                           gpd.GeoDataFrame(added, geometry="geometry",
                                            crs=baseline.region.net.crs),
-                          stats, state.notes)
+                          stats, state.notes, bus)
+
+
+def _bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Path | None,
+               notes: list[str]) -> dict[str, Any] | None:
+    """Per demand point, before and after the bus changes: a frequent stop within range."""
+    network = [f for c in changes if c["kind"] == "bus_network" for f in c["feeds"]]
+    cut = [c["feed"] for c in changes if c["kind"] == "cut_route"]
+    added = [c["feed"] for c in changes if c["kind"] == "add_route"]
+    if not (network or cut or added):
+        return None
+    from types import SimpleNamespace
+
+    from geo_service.gaps import bus_alternative, public_transport_defaults
+    from geo_service.gtfs import read_bus_stops
+
+    threshold, min_dep = public_transport_defaults()
+    for c in changes:
+        if c["kind"] == "bus_network":
+            threshold = c.get("threshold_m", threshold)
+            min_dep = c.get("min_departures", min_dep)
+
+    def path(feed: str) -> Path:
+        p = Path(feed)
+        return Path(base_dir) / p if base_dir is not None and not p.is_absolute() else p
+
+    before = list(dict.fromkeys([*network, *cut]))
+    after = [f for f in dict.fromkeys([*network, *added]) if f not in set(cut)]
+    walking = SimpleNamespace(net=region.net, region=region)  # what bus_alternative reads
+    cover: dict[str, Any] = {"rule": f"a stop with ≥ {min_dep} departures every weekday "
+                             f"within {threshold:g} m", "feeds_before": before,
+                             "feeds_after": after}
+    for side, feeds in (("before", before), ("after", after)):
+        if not feeds:
+            cover[side] = np.zeros(len(region.demand), dtype=bool)
+            continue
+        stops = read_bus_stops([path(f) for f in feeds])
+        alt, found = bus_alternative(walking, stops, threshold_m=threshold,  # type: ignore[arg-type]
+                                     min_departures=min_dep, source=", ".join(feeds))
+        cover[side] = alt.covers
+        notes += [f"バス ({side}): {n}" for n in found]
+    return cover
 
 
 def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = None

@@ -257,7 +257,8 @@ def test_a_store_outside_the_network_is_refused():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"kind": "cut_route", "feed": "gtfs.zip"}, "not available yet"),
+    ({"kind": "cut_route"}, "needs 'feed'"),
+    ({"kind": "bus_network", "feeds": []}, "list of GTFS feeds"),
     ({"kind": "service_area", "resource": "配食A"}, "not available yet"),
     ({"kind": "demolish"}, "unknown kind"),
     ({"kind": "threshold", "metres": -5}, "positive"),
@@ -415,3 +416,80 @@ def test_the_difference_map_escapes_user_text():
     page = difference_map(res).get_root().render()
     assert "<script>alert(1)" not in page and "<img src=x>" not in page
     assert "\\u0026lt;img src=x\\u0026gt;" in page  # escaped, then JSON-encoded
+
+
+# --- bus routes ------------------------------------------------------------------------
+
+def _feed(folder, stops: dict[str, tuple[float, float]], trips: int = 12):
+    """A GTFS feed: one trip pattern over ``stops`` (in order), ``trips`` times every day;
+    the last stop has no departures."""
+    folder.mkdir()
+    (folder / "stops.txt").write_text("stop_id,stop_name,stop_lat,stop_lon\n" + "".join(
+        f"{k},{k},{lat},{lon}\n" for k, (lon, lat) in stops.items()), encoding="utf-8")
+    (folder / "trips.txt").write_text("route_id,service_id,trip_id\n" + "".join(
+        f"R,ALL,T{n}\n" for n in range(trips)), encoding="utf-8")
+    (folder / "stop_times.txt").write_text(
+        "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + "".join(
+            f"T{n},{7 + n}:00:00,{7 + n}:00:00,{k},{s}\n" for n in range(trips)
+            for s, k in enumerate(stops, 1)), encoding="utf-8")
+    (folder / "calendar.txt").write_text(
+        "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,"
+        "end_date\nALL,1,1,1,1,1,1,1,20260401,20270331\n", encoding="utf-8")
+    return folder
+
+
+def test_cutting_a_bus_route_known_by_hand(tmp_path):
+    """Stops with 12 departures on nodes (0, 0) (feed a) and (10, 0) (feed b) each cover
+    the 10 nodes within 300 m; everyone there is beyond 500 m of F1 at (10, 10). Cutting
+    b leaves 10 more people 65+ beyond the walk without a bus: 9 in 東, 1 in 中."""
+    _feed(tmp_path / "a", {"A": lonlat(0, 0), "A2": lonlat(0, 100)})
+    _feed(tmp_path / "b", {"B": lonlat(1000, 0), "B2": lonlat(1000, 100)})
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    res = apply_scenario(base, Scenario("b線廃止", [
+        {"kind": "bus_network", "feeds": ["a", "b"]}, {"kind": "cut_route", "feed": "b"}]),
+        base_dir=tmp_path)
+    s = res.summary()["bus"]
+    assert s["beyond_no_bus_65plus_before"] == 100 - 20
+    assert s["beyond_no_bus_65plus_after"] == 100 - 10
+    diff = res.area_difference()
+    assert diff["beyond_no_bus_65plus_change"].tolist() == [0, 1, 9]
+    assert _same(res.after.points["network_m"], res.before.points["network_m"])
+    pts = res.point_difference()
+    assert pts["bus_stop_before"].sum() == 20 and pts["bus_stop_after"].sum() == 10
+    # a new route (feed b again) with too few departures covers no one
+    _feed(tmp_path / "c", {"C": lonlat(1000, 0), "C2": lonlat(1000, 100)}, trips=3)
+    res = apply_scenario(base, Scenario("c線", [
+        {"kind": "bus_network", "feeds": ["a"]}, {"kind": "add_route", "feed": "c"}]),
+        base_dir=tmp_path)
+    assert res.summary()["bus"]["beyond_no_bus_65plus_after"] == 90
+    res = apply_scenario(base, Scenario("c線 5本", [
+        {"kind": "bus_network", "feeds": ["a"], "min_departures": 3},
+        {"kind": "add_route", "feed": "c"}]), base_dir=tmp_path)
+    assert res.summary()["bus"]["beyond_no_bus_65plus_after"] == 80
+
+
+def test_a_broken_feed_is_named(tmp_path):
+    feed = _feed(tmp_path / "a", {"A": lonlat(0, 0), "A2": lonlat(0, 100)})
+    (feed / "stop_times.txt").write_text(
+        "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+        "T0,25:61:00,25:61:00,A,1\n", encoding="utf-8")
+    base = Baseline.compute(grid_region(), layer=LAYER)
+    with pytest.raises(InputError, match=r"stop_times.txt.*25:61"):
+        apply_scenario(base, Scenario("x", [{"kind": "cut_route", "feed": str(feed)}]))
+
+
+def test_bus_route_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    grid_region().save(tmp_path / "region")
+    a = _feed(tmp_path / "a", {"A": lonlat(0, 0), "A2": lonlat(0, 100)})
+    b = _feed(tmp_path / "b", {"B": lonlat(1000, 0), "B2": lonlat(1000, 100)})
+    where = ["--region", str(tmp_path / "region"), "--folder", str(tmp_path / "s")]
+    out = CliRunner().invoke(app, ["scenario", "create", "b線廃止", "--bus-network", str(a),
+                                   "--bus-network", str(b), "--cut-route", str(b), *where])
+    assert out.exit_code == 0, out.output
+    assert "バス停なし" in out.output and "80" in out.output and "90" in out.output
+    listed = CliRunner().invoke(app, ["scenario", "list", *where])
+    assert "路線廃止 b" in listed.output
