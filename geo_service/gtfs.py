@@ -71,7 +71,8 @@ class Feed:
 
     ``stops`` has ``stop_id``, ``stop_name``, ``lon``, ``lat``, ``location_type`` (int),
     ``parent_station``; ``stop_times`` has ``trip_id``, ``stop_id``, ``stop_sequence``
-    (int) and ``boards`` (a departure, see the module); ``calendar`` one row per service
+    (int), ``trip_pos`` and ``stop_pos`` (positions in ``trips`` and ``stops``) and
+    ``boards`` (a departure, see the module); ``calendar`` one row per service
     with the weekday flags (bool) and ``start_date``/``end_date`` (datetime.date);
     ``calendar_dates`` ``service_id``, ``date`` (datetime.date), ``exception_type`` (1
     added, 2 removed); ``runs`` per trip how many times it runs a day (1, or from
@@ -228,12 +229,14 @@ def _stops(src: _Source) -> pd.DataFrame:
 def parse_time(values: pd.Series, *, file: str, column: str) -> np.ndarray:
     """Seconds after midnight of GTFS times (``H:MM:SS``, hours may pass 24); NaN where
     empty (a time left to interpolation); raise naming every bad row."""
-    parts = values.str.extract(_TIME)
-    bad = parts[0].isna() & (values != "")
+    codes, uniques = pd.factorize(values)  # a feed repeats its times: parse each once
+    parts = pd.Series(uniques, dtype=object).str.extract(_TIME)
+    bad = (parts[0].isna() & (pd.Series(uniques, dtype=object) != "")).to_numpy()[codes]
     _bad(bad, "not a GTFS time H:MM:SS (hours may pass 24 for trips after midnight, "
          "minutes and seconds 00–59)", file=file, column=column, values=values)
     nums = parts.astype(float)
-    return (nums[0] * 3600 + nums[1] * 60 + nums[2]).to_numpy()
+    seconds = (nums[0] * 3600 + nums[1] * 60 + nums[2]).to_numpy()
+    return seconds[codes] if len(seconds) else np.zeros(len(values))
 
 
 def _stop_times(src: _Source, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
@@ -245,20 +248,22 @@ def _stop_times(src: _Source, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.Da
     seq = pd.to_numeric(t["stop_sequence"], errors="coerce")
     _bad(seq.isna() | (seq < 0) | (seq % 1 != 0), "stop_sequence must be a whole number ≥ 0",
          file=label, column="stop_sequence", values=t["stop_sequence"])
-    _bad(~t["trip_id"].isin(set(trips["trip_id"])), "trip_id is not defined in trips.txt",
+    trip_pos = pd.Index(trips["trip_id"]).get_indexer(t["trip_id"])
+    _bad(trip_pos < 0, "trip_id is not defined in trips.txt",
          file=label, column="trip_id", values=t["trip_id"])
-    boarding = set(stops["stop_id"][stops["location_type"] == 0])
-    _bad(~t["stop_id"].isin(set(stops["stop_id"])), "stop_id is not defined in stops.txt",
+    stop_pos = pd.Index(stops["stop_id"]).get_indexer(t["stop_id"])
+    _bad(stop_pos < 0, "stop_id is not defined in stops.txt",
          file=label, column="stop_id", values=t["stop_id"])
-    _bad(~t["stop_id"].isin(boarding), "stop_id is a station, entrance or node "
-         "(location_type ≠ 0), where no trip can stop", file=label, column="stop_id",
+    _bad(stops["location_type"].to_numpy()[stop_pos] != 0, "stop_id is a station, entrance "
+         "or node (location_type ≠ 0), where no trip can stop", file=label, column="stop_id",
          values=t["stop_id"])
     pickup = t["pickup_type"] if "pickup_type" in t.columns else pd.Series("", index=t.index)
     _bad(~pickup.isin(["", "0", "1", "2", "3"]), "pickup_type must be 0–3", file=label,
          column="pickup_type", values=pickup)
     out = pd.DataFrame({"trip_id": t["trip_id"], "stop_id": t["stop_id"],
-                        "stop_sequence": seq.astype(int)})
-    last = out["stop_sequence"] == out.groupby("trip_id")["stop_sequence"].transform("max")
+                        "stop_sequence": seq.astype(int), "trip_pos": trip_pos,
+                        "stop_pos": stop_pos})
+    last = out["stop_sequence"] == out.groupby("trip_pos")["stop_sequence"].transform("max")
     out["boards"] = (pickup != "1").to_numpy() & ~last.to_numpy()
     return out
 
@@ -365,13 +370,14 @@ def service_period(feed: Feed) -> tuple[date | None, date | None]:
 def departures(feed: Feed, services: Iterable[str]) -> pd.Series:
     """Departures per stop id (every boarding stop, 0 where none) on a day on which
     ``services`` run."""
-    services = set(services)
-    active = feed.trips["trip_id"][feed.trips["service_id"].isin(services)]
-    st = feed.stop_times[feed.stop_times["boards"] & feed.stop_times["trip_id"].isin(active)]
-    weight = feed.runs.reindex(st["trip_id"].to_numpy()).to_numpy()
-    counts = pd.Series(weight, index=st["stop_id"].to_numpy()).groupby(level=0).sum()
-    ids = feed.stops["stop_id"][feed.stops["location_type"] == 0]
-    return counts.reindex(ids.to_numpy(), fill_value=0).astype(np.int64)
+    per_trip = feed.trips["service_id"].isin(set(services)).to_numpy() * feed.runs.reindex(
+        feed.trips["trip_id"].to_numpy()).to_numpy()  # times each trip runs that day
+    st = feed.stop_times
+    weight = per_trip[st["trip_pos"].to_numpy()] * st["boards"].to_numpy()
+    counts = np.bincount(st["stop_pos"].to_numpy(), weights=weight,
+                         minlength=len(feed.stops)).astype(np.int64)
+    boarding = (feed.stops["location_type"] == 0).to_numpy()
+    return pd.Series(counts[boarding], index=feed.stops["stop_id"][boarding].to_numpy())
 
 
 def bus_stops(feed: Feed, *, on: date | None = None) -> gpd.GeoDataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_service._errors import InputError
@@ -204,6 +204,7 @@ def test_departures_on_a_date(tmp_path):
                   bus_stops=read_bus_stops([feed]), on=date(2026, 6, 3))
 
 
+@settings(deadline=None, max_examples=60)  # pandas' first calls are slow on a busy machine
 @given(st.data())
 def test_gap_table_invariants(data):
     """Per area: gap + covered by any = beyond ≤ people 65+; every alternative covers at
