@@ -614,7 +614,7 @@ class SitingProblem:
         chosen, optimal, lower = g_order, False, 1
         method = "greedy"
         if self.cover.nnz <= MIP_MAX_NONZEROS:
-            x, status, dual = _highs_set_cover(self.cover, self.group_weight, need, g_order,
+            x, status, dual = _highs_set_cover(self.cover, self.group_weight, need,
                                                time_limit_s)
             method = "exact (HiGHS)"
             if x is not None and len(x) <= len(chosen):
@@ -886,11 +886,13 @@ def _lp_bound(cover: sparse.csr_matrix, w: np.ndarray, k: int,
 
 
 def _highs_set_cover(cover: sparse.csr_matrix, w: np.ndarray, need: float,
-                     warm: np.ndarray, time_limit_s: float
-                     ) -> tuple[np.ndarray | None, str, float]:
-    """min Σ x with Σ w y ≥ need: (chosen or None, status, dual bound)."""
+                     time_limit_s: float) -> tuple[np.ndarray | None, str, float]:
+    """min Σ x with Σ w y ≥ need: (chosen or None, status, dual bound). Candidates whose
+    coverage another contains are left out (swapping one for the other never loses)."""
     import highspy
 
+    keep = _undominated(cover)
+    full, cover = cover, cover[keep]
     n_c, n_g = cover.shape
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit_s))
@@ -899,15 +901,15 @@ def _highs_set_cover(cover: sparse.csr_matrix, w: np.ndarray, need: float,
                       (np.zeros(n_c), w, float(need), highspy.kHighsInf), True)
     lp.sense_ = highspy.ObjSense.kMinimize
     h.passModel(lp)
-    _start(h, cover, warm)
+    _start(h, cover, _lazy_greedy(cover, w, n_c, target=need)[0])
     h.run()
     status = _status(h)
     info = h.getInfo()
     dual = float(info.mip_dual_bound) if status != "optimal" else float(
         info.objective_function_value)
     x = np.asarray(h.getSolution().col_value[:n_c])
-    chosen = np.flatnonzero(x > 0.5)
-    if len(chosen) == 0 or float(w[np.unique(cover[chosen].indices)].sum()) < need - _eps(need):
+    chosen = keep[np.flatnonzero(x > 0.5)]
+    if len(chosen) == 0 or _covered(full, w, chosen) < need - _eps(need):
         return None, status, dual
     return chosen, status, dual
 
