@@ -364,6 +364,7 @@ const StaffEditor = (() => {
       panel.hidden = panel.dataset.kind !== kind;
     }
     if (!ed || !ed.map) return;
+    if (kind !== "polygon" && ed.map.pm && ed.map.pm.globalDrawModeEnabled()) ed.map.pm.disableDraw();
     ed.preview.clearLayers();
     if (ed.polygon) {
       if (kind === "polygon") ed.polygon.addTo(ed.map); else ed.polygon.remove();
