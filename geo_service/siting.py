@@ -435,10 +435,13 @@ class SitingProblem:
     def from_network(cls, net: WalkNetwork, demand: Attachment, weights: np.ndarray,
                      candidates: Candidates | Attachment, *, threshold_m: float,
                      existing: Attachment | None = None,
-                     existing_threshold_m: float | None = None) -> SitingProblem:
+                     existing_threshold_m: float | None = None,
+                     also_served: np.ndarray | None = None) -> SitingProblem:
         """Coverage sets by cut-off searches from each candidate (:func:`coverage_sets`)
         and the demand existing facilities serve (:func:`served_by_existing`, at
-        ``existing_threshold_m``, by default ``threshold_m``)."""
+        ``existing_threshold_m``, by default ``threshold_m``); ``also_served`` marks more
+        demand points already served (e.g. by existing mobile-sales stops at their own
+        catchment)."""
         if not threshold_m > 0:
             raise SitingError("the walking threshold must be positive", column="threshold",
                               value=threshold_m)
@@ -449,6 +452,8 @@ class SitingProblem:
         served = served_by_existing(net, demand, existing,
                                     threshold_m if existing_threshold_m is None
                                     else existing_threshold_m)
+        if also_served is not None:
+            served = served | np.asarray(also_served, dtype=bool)
         return cls(incidence, weights, served)
 
     # -------------------------------------------------------------- evaluation

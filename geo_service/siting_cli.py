@@ -121,13 +121,20 @@ def site(
         stop_m = walks.get("mobile_sales", siting.STOP_CATCHMENT_M)
         serve_m = threshold or (stop_m if route else need_m)
         existing_m = existing_threshold or need_m
+        also, stops_note = None, ""
+        if route and category.food and category.id != "mobile_sales":
+            # a new route's stops serve those whom no store and no mobile-sales stop does
+            stops, n_stops = _existing(walking, "mobile_sales", staff=staff)
+            also = siting.served_by_existing(net, loaded.demand_attachment, stops, stop_m)
+            stops_note = f" · 既存の移動販売停留所 {n_stops} (徒歩{stop_m:g}m)"
         problem = siting.SitingProblem.from_network(
             net, loaded.demand_attachment, loaded.demand["pop_65plus"].to_numpy(float), cands,
-            threshold_m=serve_m, existing=existing, existing_threshold_m=existing_m)
+            threshold_m=serve_m, existing=existing, existing_threshold_m=existing_m,
+            also_served=also)
         console.print(
             f"[bold]{category.label}[/] の新しい{'停留所' if route else '拠点'}候補 "
             f"{len(cands):,} か所 ({cands.source or 'candidates'}) · 徒歩{serve_m:g}m以内を"
-            f"対象 · 既存 {existing_note} (徒歩{existing_m:g}m) · 地域 "
+            f"対象 · 既存 {existing_note} (徒歩{existing_m:g}m){stops_note} · 地域 "
             f"{loaded.name or 'region'}{' [合成デモ]' if loaded.synthetic else ''}",
             highlight=False)
         if target_share is not None:

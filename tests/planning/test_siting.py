@@ -432,3 +432,14 @@ def test_stops_of_a_cut_route_as_route_candidates():
     route = order_stops(net, cands.attachment.take(result.chosen))
     assert route.exact and sorted(route.order) == list(range(6))
     assert np.isfinite(route.length_m)
+
+
+def test_also_served_counts_as_already_served(trap):
+    """People marked as served otherwise (an existing mobile-sales stop) are not new."""
+    region, cands, w = trap
+    also = np.zeros(len(w), dtype=bool)
+    also[5 * 11 + 3] = True  # column 3's two people
+    problem = SitingProblem.from_network(region.net, region.demand_attachment, w, cands,
+                                         threshold_m=100, also_served=also)
+    assert (problem.already, problem.coverable) == (2, 4)
+    assert problem.maximal_covering(1, curve=False).covered_new == 3  # right: 2 + 1
