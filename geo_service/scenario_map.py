@@ -83,6 +83,15 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
         "change": ["—" if not math.isfinite(c) else f"{c:+.1f}ポイント" for c in change],
         "fill": colors,
     }, geometry=areas.geometry.to_numpy(), crs="EPSG:4326")
+    fields = ["name", "pop", "before", "after", "change"]
+    aliases = ["名称", "65歳以上人口（前→後）", f"徒歩{t}m超（変更前）", f"徒歩{t}m超（変更後）",
+               "変化"]
+    if result.bus is not None:  # bus routes cut or added: who has neither
+        view["nobus"] = [f"{_people(b)} → {_people(a)}" for b, a in
+                         zip(diff["beyond_no_bus_65plus_before"],
+                             diff["beyond_no_bus_65plus_after"], strict=True)]
+        fields.append("nobus")
+        aliases.append(f"徒歩{t}m超かつバス停なし（前→後）")
     for i, (layer_name, group) in enumerate(view.groupby("layer", sort=False)):
         fg = folium.FeatureGroup(name=f"{html.escape(str(layer_name))}（割合の変化）",
                                  show=i == 0)
@@ -91,10 +100,7 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
             style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333333",
                                       "weight": 1.2, "fillOpacity": 0.65},
             highlight_function=lambda f: {"weight": 3},
-            tooltip=folium.GeoJsonTooltip(
-                fields=["name", "pop", "before", "after", "change"],
-                aliases=["名称", "65歳以上人口（前→後）", f"徒歩{t}m超（変更前）",
-                         f"徒歩{t}m超（変更後）", "変化"]),
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
         ).add_to(fg)
         fg.add_to(fmap)
     _changed_points(result, fmap, t, max_points)

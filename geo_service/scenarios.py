@@ -48,8 +48,10 @@ Recomputing only what changed (:class:`ScenarioState`):
   has elevations; on the flat, times are distances / speed.
 - Only points on an edge with a changed end node, or sharing an edge with a changed store,
   are evaluated again (:meth:`~geo_service.access.DistanceField.at`, the engine's own
-  formula). The per-area aggregation is vectorised and redone for every area
-  (:func:`~geo_service.difficulty.area_indicators`, milliseconds).
+  formula); straight-line distances only for the points whose nearest store closed (a
+  query among the remaining stores) or that a new store is nearer to. The per-area
+  aggregation is vectorised and redone for every area
+  (:func:`~geo_service.difficulty.area_indicators`).
 - A speed change recomputes the fields once (a full pass; distances are unchanged);
   a threshold or a projection changes no walk at all, only the indicators.
 
