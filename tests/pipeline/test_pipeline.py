@@ -59,7 +59,7 @@ def test_demo_runs_end_to_end(demo_out):
 # SHA-256 of the demo's files as written before compute and writing were split (map.html
 # with folium's random element ids blanked, summary.json without its runtime); map.html
 # re-recorded for its metric-only scale bar and the layer control collapsed on phones
-# (issue 9; tests/pipeline/test_map_browser.py)
+# (issue 9; tests/ui/test_folium_map.py)
 DEMO_FILES = {
     "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
     "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",

@@ -4,20 +4,19 @@ The page inlines Leaflet, so it is opened from its file with every request that 
 file or loopback aborted. Checked: the scale bar is metric only (m/km, no feet or miles),
 and the layer control does not cover the title on a phone (360 px: collapsed to its
 button) nor on a desktop (1280 px: open). Screenshots go to ``tests/ui/screenshots/``
-(git-ignored; look at them).
+(git-ignored; look at them). It lives with the page tests to share their browser
+(``browser`` of ``conftest.py``: one Playwright per process).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "ui" / "screenshots"
+from tests.ui.conftest import SCREENSHOTS
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +26,6 @@ def map_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("map") / "out"
     run_demo(out)
     return out / "map.html"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("GEO_SERVICE_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
-        pytest.skip(f"{CHROMIUM} not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
 
 
 def _open(browser, map_file: Path, width: int):
