@@ -155,6 +155,8 @@ const StaffEditor = (() => {
         el("button", { type: "button", class: "danger", id: "delete", text: t("edit.delete"),
                        onclick: remove })));
     form.addEventListener("submit", (e) => { e.preventDefault(); save(false); });
+    form.addEventListener("input", touched);
+    form.addEventListener("change", touched);
     const mapBox = el("div", { id: "edit-map", class: "gs-map staff-edit-map",
                                role: "region", "aria-label": t("edit.map_label") });
     box.replaceChildren(
@@ -176,6 +178,7 @@ const StaffEditor = (() => {
     setupMap(mapBox);
     showKind();
     fitToResource();
+    ed.dirty = false; // what the map and the form did while being set up is no change
     if (!isNew) loadHistory();
   }
 
@@ -241,7 +244,13 @@ const StaffEditor = (() => {
 
   const polygonStyle = { color: "#6a3d9a", weight: 3, fillOpacity: 0.15 };
 
+  /** Something was changed and not saved (leaving the editor then asks first). */
+  function touched() {
+    if (ed) ed.dirty = true;
+  }
+
   function usePolygon(layer) {
+    touched();
     ed.polygon = layer;
     layer.setStyle(polygonStyle);
     layer.addTo(ed.map);
@@ -267,6 +276,7 @@ const StaffEditor = (() => {
   /** Put the resource at [lat, lon] (null: no location); inputs and marker follow. */
   function setPlace(latlng, { pan = false } = {}) {
     if (!ed) return;
+    touched();
     const lat = document.getElementById("e-lat");
     const lon = document.getElementById("e-lon");
     if (latlng === null) {
@@ -398,6 +408,7 @@ const StaffEditor = (() => {
   }
 
   function toggleArea(id, on) {
+    touched();
     if (on) ed.areaIds.add(id); else ed.areaIds.delete(id);
     for (const box of document.querySelectorAll('input[name="sa-area"]')) {
       box.checked = ed.areaIds.has(box.value);
@@ -482,6 +493,7 @@ const StaffEditor = (() => {
   const round = (v) => Math.round(v * 1e7) / 1e7;
 
   function drawStops() {
+    touched();
     const list = document.getElementById("stops-list");
     if (!list) return;
     ed.stopsLayer.clearLayers();
@@ -652,6 +664,7 @@ const StaffEditor = (() => {
         document.getElementById("editor-title").focus();
       } else {
         Staff.state.flash = message;
+        ed.dirty = false;
         location.hash = `#edit=${encodeURIComponent(saved.id)}`;
       }
     } catch (e) {
@@ -707,6 +720,7 @@ const StaffEditor = (() => {
     try {
       await GS.api(`/resources/${encodeURIComponent(ed.id)}`, {
         method: "DELETE", headers: { "If-Match": `"${ed.resource.version}"` } });
+      ed.dirty = false;
       Staff.state.flash = t("edit.deleted_done", { name: ed.resource.name });
       location.hash = "#deleted";
     } catch (e) {
@@ -756,5 +770,6 @@ const StaffEditor = (() => {
       : el("p", { text: t("history.none") }));
   }
 
-  return { open, close, map: () => ed && ed.map, setPlace };
+  return { open, close, map: () => ed && ed.map, setPlace,
+           isDirty: () => Boolean(ed && ed.dirty && !ed.saving) };
 })();

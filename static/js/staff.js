@@ -112,8 +112,28 @@ const Staff = (() => {
 
   // ------------------------------------------------------------------ routing
 
+  /** Leaving an editor with unsaved changes asks first (in the page, not a dialog). */
+  function guard() {
+    if (state.leaving || typeof StaffEditor === "undefined" || !StaffEditor.isDirty()) return false;
+    const target = location.hash;
+    history.replaceState(null, "", state.hash || "#list");
+    const status = document.getElementById("status");
+    status.replaceChildren(el("span", { class: "staff-guard", role: "alert" },
+      t("edit.unsaved"), " ",
+      el("button", { type: "button", class: "secondary", id: "guard-stay", text: t("edit.stay"),
+                     onclick: () => { status.replaceChildren(); document.getElementById("save").focus(); } }),
+      " ",
+      el("button", { type: "button", class: "danger", id: "guard-leave", text: t("edit.leave"),
+                     onclick: () => { state.leaving = true; location.hash = target; } })));
+    document.getElementById("guard-stay").focus();
+    return true;
+  }
+
   async function route() {
     if (!state.user) return;
+    if (guard()) return;
+    state.leaving = false;
+    state.hash = location.hash;
     const hash = decodeURIComponent(location.hash.slice(1)) || "list";
     const [name, arg] = hash.split("=", 2);
     for (const a of document.querySelectorAll(".staff-tabs a")) {

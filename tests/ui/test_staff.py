@@ -339,6 +339,7 @@ def test_accessible_and_keyboard_reachable(ui, api):
     else:
         pytest.fail("Tab never reached the save button")
     page.goto(f"{ui.server.url}/staff#import")
+    page.get_by_role("button", name="変更を捨てて移動").click()  # the unsaved new resource
     page.locator("#import-file").wait_for()
     assert ui.axe(page) == []
 
@@ -438,3 +439,22 @@ def test_new_resource_placed_by_clicking_and_dragging_the_marker(ui, api):
     p = found[0]["properties"]
     assert abs(p["lat"] - dragged) < 1e-6 and p["area"] == ui.server.coordinator_area
     assert api.areas[ui.server.coordinator_area].contains(shapely.Point(p["lon"], p["lat"]))
+
+
+def test_leaving_unsaved_changes_asks_first(ui, api):
+    r = make(api)
+    page = open_editor(ui, r["id"])
+    page.get_by_role("link", name="一覧", exact=True).click()  # nothing changed: leaves
+    page.locator("table.staff-table").wait_for()
+    page.goto(f"{ui.server.url}/staff#edit={r['id']}")
+    page.get_by_label("備考").fill("まだ保存していない")
+    page.get_by_role("link", name="一覧", exact=True).click()
+    page.get_by_text("保存していない変更があります").wait_for()
+    assert page.get_by_label("備考").input_value() == "まだ保存していない"
+    assert page.url.endswith(f"#edit={r['id']}")
+    page.get_by_role("button", name="編集を続ける").click()
+    page.get_by_role("link", name="一覧", exact=True).click()
+    page.get_by_role("button", name="変更を捨てて移動").click()
+    page.locator("table.staff-table").wait_for()
+    assert api.get(f"/resources/{r['id']}").json()["properties"]["notes"] is None
+    assert ui.dialogs == []
