@@ -271,7 +271,7 @@
         text: e.status === 404 ? t("handout.not_found") : e.status === 400 ? e.message
           : e.status ? t("error.load", { detail: e.message }) : t("error.network") }));
     }
-    document.body.dataset.ready = "true";
+    GS.ready();
   }
 
   document.addEventListener("DOMContentLoaded", start);

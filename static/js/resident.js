@@ -783,12 +783,12 @@
     if (!GS.config.region) {  // a service without a region has no walking routes
       say(t("where.no_region"), true);
       document.getElementById("locate").disabled = true;
-      document.body.dataset.ready = "true";
+      GS.ready();
       return;
     }
     window.addEventListener("popstate", () => route()); // back, forward, a typed #hash
     await route();
-    document.body.dataset.ready = "true";
+    GS.ready();
   }
 
   document.addEventListener("DOMContentLoaded", start);

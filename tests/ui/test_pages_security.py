@@ -93,6 +93,7 @@ def test_public_pages_send_no_token_and_show_no_staff_only_resource(ui):
     secret = "職員のみ：見守り対象者宅"
     rid = _add(ui.server, secret, visibility="staff")
     page = ui.open("/staff", login=COORDINATOR)  # a coordinator is logged in in this tab
+    page.wait_for_load_state("networkidle")  # the staff page's own requests are done
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if "authorization" in r.headers else None)
     for path in (f"/?lat={lat}&lon={lon}", f"/handout?place={rid}"):

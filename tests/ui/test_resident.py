@@ -39,7 +39,7 @@ def nearby(ui_server, lat: float = LAT, lon: float = LON, minutes: float = 15) -
 
 def open_resident(ui, path: str, *, width: int = 360, height: int = 800, **kw: Any) -> Any:
     page = ui.open(path, width=width, height=height, **kw)
-    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    page.wait_for_selector("body[data-ready]", timeout=20_000)
     return page
 
 
@@ -323,7 +323,7 @@ def geocoding_server(ui_server) -> Iterator[str]:
 def test_address_search(ui, ui_server, geocoding_server) -> None:
     page = ui.open("/", width=360)
     page.goto(geocoding_server + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     assert page.locator("#address-form").is_visible()
     page.get_by_label("住所で探す").fill("どこでもない町")
     page.get_by_role("button", name="探す", exact=True).click()
@@ -348,7 +348,7 @@ def test_a_service_without_a_region_says_so(ui, tmp_path) -> None:
     try:
         page = ui.open("/", width=360)
         page.goto(url + "/")
-        page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_selector("body[data-ready]")
         assert "道路データが設定されていない" in page.locator("#status").inner_text()
         assert page.locator("#locate").is_disabled()
         assert ui.axe(page) == []
@@ -413,7 +413,7 @@ def _pdf_pages(page) -> int:
 def test_handout_for_a_place(ui, ui_server, width) -> None:
     salon = next(p for p in nearby(ui_server) if p["name"] == "ふれあいサロン川べり")
     page = ui.open(f"/handout?place={salon['id']}", width=width)
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     text = page.locator("#sheet").inner_text()
     assert "ふれあいサロン川べり" in text and "毎週水曜 10:00〜11:30" in text
     assert "000-000-1001" in text and "無料" in text
@@ -442,7 +442,7 @@ def test_handout_for_an_area(ui, ui_server, width) -> None:
                                         for c in a["properties"]["categories"].values()))
     located = {i for c in area["properties"]["categories"].values() for i in c["located"]}
     page = ui.open(f"/handout?layer={layer['id']}&area={area['id']}", width=width)
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     assert area["properties"]["name"] in page.locator("h1").inner_text()
     names = {api(ui_server, f"/resources/{i}")["properties"]["name"] for i in located}
     text = page.locator("#content").inner_text()
@@ -472,7 +472,7 @@ def test_handout_for_the_largest_area_fits_one_page(ui, ui_server) -> None:
             best = max(best, (n, layer["id"], a["id"]))
     assert best[0] > 10  # the 中学校区 holds the whole demo town
     page = ui.open(f"/handout?layer={best[1]}&area={best[2]}", width=1280)
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     assert page.locator("body.h-many").count() == 1  # two columns, map and QR code below
     assert _pdf_pages(page) == 1
     assert ui.axe(page) == []
@@ -481,7 +481,7 @@ def test_handout_for_the_largest_area_fits_one_page(ui, ui_server) -> None:
 def test_handout_in_english(ui, ui_server) -> None:
     salon = next(p for p in nearby(ui_server) if p["name"] == "ふれあいサロン川べり")
     page = ui.open(f"/handout?place={salon['id']}&lang=en", lang="en")
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     text = page.locator("#sheet").inner_text()
     assert "Every Wed 10:00〜11:30" in text and "Free" in text and "Phone" in text
     assert page.locator("#qr").get_attribute("data-qr-text") == (
@@ -491,10 +491,10 @@ def test_handout_in_english(ui, ui_server) -> None:
 
 def test_handout_errors(ui) -> None:
     page = ui.open("/handout?place=r-nothing")
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     assert "見つかりません" in page.locator("#content").inner_text()
     page = ui.open("/handout")
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready]")
     assert "?place=" in page.locator("#content").inner_text()
 
 
@@ -530,7 +530,7 @@ def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
         assert page.locator("#detail-view").inner_text().count(MARKUP) >= 4
         assert page.locator("img[src=x], #main img:not(.leaflet-tile)").count() == 0
         handout = ui.open(f"/handout?place={res.id}")
-        handout.wait_for_selector("body[data-ready=true]")
+        handout.wait_for_selector("body[data-ready]")
         assert MARKUP in handout.locator("h1").inner_text()
         assert handout.locator("img[src=x]").count() == 0
         page.wait_for_timeout(300)
