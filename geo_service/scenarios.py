@@ -561,6 +561,9 @@ class ScenarioState:
         closed = np.zeros(len(self.stores), dtype=bool)
         closed[which] = True
         remaining = np.flatnonzero(self.active)
+        # points on a closed store's edge may have walked to it directly, even where it is
+        # no node's nearest (another store as near): they are evaluated again in any case
+        self._changed_edges[self.att.edge[which]] = True
         lost = np.flatnonzero(np.isin(self.point["straight_nearest"], which))
         if len(lost):  # the straight line: only the points whose nearest store closed
             d, w = straight_nearest_stores(self.demand.geometry.to_numpy()[lost],

@@ -174,6 +174,30 @@ def test_incremental_equals_full_recomputation_on_the_grid(slope, seed):
     assert full.stats["full_passes"] == 1 and inc.stats["full_passes"] == 0
 
 
+def test_closing_a_store_that_is_no_nodes_nearest():
+    """A store in the middle of a street whose two ends hold other stores is no node's
+    nearest, yet a resident beside it walks to it directly: closing it sends her to an
+    end of the street, 45 m instead of 5 m."""
+    region = grid_region()
+    extra = gpd.GeoDataFrame({"point_id": ["mid"], "pop_total": [2.0], "pop_65plus": [1.0],
+                              "pop_75plus": [0.5]},
+                             geometry=[shapely.Point(X0 + 445, Y0 + 600)], crs="EPSG:6670")
+    region.demand = gpd.GeoDataFrame(pd.concat([region.demand, extra], ignore_index=True),
+                                     geometry="geometry", crs="EPSG:6670")
+    region.resources["food_stores"] = gpd.GeoDataFrame(
+        {"store_id": ["X", "Y1", "Y2"], "name": ["中", "西", "東"],
+         "category": ["supermarket"] * 3},
+        geometry=[shapely.Point(X0 + 450, Y0 + 600), shapely.Point(X0 + 400, Y0 + 600),
+                  shapely.Point(X0 + 500, Y0 + 600)], crs="EPSG:6670")
+    base = Baseline.compute(region, layer=LAYER)
+    assert not (base.node["nearest"] == 0).any()
+    res = apply_scenario(base, Scenario("c", [{"kind": "close_store", "store": "X"}]))
+    mid = res.after.points.iloc[-1]
+    assert res.before.points.iloc[-1]["network_m"] == pytest.approx(5)
+    assert mid["network_m"] == pytest.approx(45) and mid["nearest_store_id"] == "Y1"
+    _assert_equal_results(res, apply_scenario(base, res.scenario, incremental=False))
+
+
 @pytest.mark.parametrize("slope", [0.0, 0.06])
 def test_a_speed_change_with_closures_equals_full_recomputation(slope):
     base = Baseline.compute(_grid_with_stores(slope, 11), layer=LAYER)
