@@ -56,16 +56,12 @@ const GS = (() => {
       this.detail = detail;
     }
 
-    /** {field path: message} of a 422 answer (pydantic's loc without "body"). */
-    fieldErrors() {
-      const out = {};
-      if (Array.isArray(this.detail)) {
-        for (const e of this.detail) {
-          const loc = (e.loc || []).filter((p) => p !== "body" && p !== "query");
-          out[loc.join(".") || "_"] = e.msg;
-        }
-      }
-      return out;
+    /** The faults of an error answer, [{field (dotted path or null), reason}]: every
+     *  problem of the service's one error shape (409, 413, 422), else its message. */
+    problems() {
+      const d = this.detail;
+      if (d && Array.isArray(d.problems) && d.problems.length) return d.problems;
+      return [{ field: (d && d.field) || null, reason: (d && (d.reason || d.message)) || this.message }];
     }
   }
 

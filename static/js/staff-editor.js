@@ -610,9 +610,7 @@ const StaffEditor = (() => {
     return null;
   }
 
-  function showProblems(detail) {
-    const problems = (detail && detail.problems && detail.problems.length) ? detail.problems
-      : [{ field: detail && detail.field, reason: (detail && (detail.reason || detail.message)) || "" }];
+  function showProblems(problems) {
     const general = [];
     let first = null;
     for (const p of problems) {
@@ -669,7 +667,7 @@ const StaffEditor = (() => {
       }
     } catch (e) {
       if (e instanceof GS.ApiError && e.status === 412) showConflict(e);
-      else if (e instanceof GS.ApiError && e.status === 422) showProblems(e.detail);
+      else if (e instanceof GS.ApiError && e.status === 422) showProblems(e.problems());
       else {
         const box = document.getElementById("form-error");
         if (box) {

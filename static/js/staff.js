@@ -72,6 +72,7 @@ const Staff = (() => {
       } catch (_) { /* expired: the login form */ }
     }
     if (state.user) showApp(); else showLogin();
+    GS.ready();
   }
 
   async function onLogin(event) {

@@ -179,4 +179,7 @@ def test_wheel_ships_and_serves_the_pages(installed):
              env=_clean_env(GEO_SERVICE_DATA_DIR=str(data)))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split("\n")[:-1]
-    assert len(lines) == 9 and all(line.split()[1] == "200" for line in lines), r.stdout
+    from geo_service.api.routes.pages import PAGES
+
+    assert len(lines) == len(PAGES) + 4, r.stdout
+    assert all(line.split()[1] == "200" for line in lines), r.stdout
