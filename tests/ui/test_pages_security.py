@@ -70,8 +70,11 @@ def _add(ui_server, name: str, **fields) -> str:
 
 
 def _centre(ui_server) -> tuple[float, float]:
-    w, s, e, n = ui_server.region.net.bounds_lonlat()
-    return round((w + e) / 2, 6), round((s + n) / 2, 6)
+    """A point inside the coordinator's area (so that their list shows what is added)."""
+    layer = ui_server.region.areas[0]
+    areas = layer.areas.to_crs(4326)
+    spot = areas[areas["area_id"] == ui_server.coordinator_area].representative_point().iloc[0]
+    return round(spot.x, 6), round(spot.y, 6)
 
 
 def test_a_name_like_an_attack_is_text_on_every_page(ui):
