@@ -17,10 +17,26 @@ A :class:`Scenario` is data (saved as JSON): a name, a description and a list of
                     ``layers/resource_categories.toml``: 300 m, 10 weekday departures)
 ``cut_route``       a feed (one route, or a group of routes) that stops running (``feed``)
 ``add_route``       a feed that starts running (``feed``)
-``service_area``    a service's area (配食 …): **not implemented yet** — service areas live
-                    in the registry, which scenarios do not read; refused with a clear
-                    error (:data:`PENDING_KINDS`), never ignored
+``service_area``    a service of the registry (配食, 宅配, 買い物代行: ``resource``, its id)
+                    gets another service area (``service_area``: the registry's
+                    :class:`~geo_service.resources.ServiceArea`, e.g. ``{"kind": "polygon",
+                    "geometry": {...}}``, ``{"kind": "areas", "layer": "小学校区",
+                    "area_ids": [...]}``, ``{"kind": "radius", "radius_m": 800}``,
+                    ``{"kind": "walk", "minutes": 15}``, ``{"kind": "municipality"}``)
+``withdraw_service`` a service of the registry stops (``resource``, its id)
 ==================  ===========================================================================
+
+Service areas live in the registry: a scenario with either service kind is applied with
+the coverage service (``apply_scenario(..., walking=WalkingService)``), whose registry is
+read, never written. The result then also gives, before and after, the people 65+ beyond
+the walk **and not covered by any alternative** (the rule of ``geo-service gaps``: a
+service of an alternative category whose area contains them —
+:func:`geo_service.gaps.category_alternative` and
+:func:`geo_service.service_coverage.service_mask` —, a 移動販売 stop within its catchment,
+and with bus changes a frequent bus stop). Unknown resource ids, resources that are not an
+alternative to walking to the layer's stores, and service areas wholly outside the region
+are refused, naming them. A 移動販売 route's service area can be changed, but withdrawing
+the route does not (yet) remove its stops from the catchment count: refused.
 
 Bus routes do not change anyone's walk to a store; they change who has an alternative.
 With any of the bus kinds the result also gives, before and after, the people 65+
@@ -71,7 +87,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -89,11 +105,16 @@ from geo_service.pipeline import DifficultyResult
 from geo_service.readers import check_lon_lat
 from geo_service.region import Region
 
+if TYPE_CHECKING:
+    from geo_service.walking import WalkingService
+
 #: change kinds a scenario may hold today
 KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed", "projection",
-         "bus_network", "cut_route", "add_route")
-#: change kinds reserved for the registry's alternatives (service areas): refused for now
-PENDING_KINDS = ("service_area",)
+         "bus_network", "cut_route", "add_route", "service_area", "withdraw_service")
+#: change kinds that read the registry's services (their service areas)
+SERVICE_KINDS = ("service_area", "withdraw_service")
+#: change kinds accepted in saved files but not available yet (none today)
+PENDING_KINDS: tuple[str, ...] = ()
 #: the category recorded for an added 移動販売 stop
 STOP_CATEGORY = "mobile_sales"
 _NAME = re.compile(r"^[\w\-. ()（）・]{1,80}$")
@@ -171,10 +192,8 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
         raise ScenarioError(f"{where}: a change is an object with a 'kind'", value=change)
     kind = change.get("kind")
     if kind in PENDING_KINDS:
-        raise ScenarioError(
-            f"{where}: '{kind}' is not available yet: service areas live in the registry, "
-            "which scenarios do not read; `geo-service gaps` counts them as they are",
-            column="kind", value=kind)
+        raise ScenarioError(f"{where}: '{kind}' is not available yet", column="kind",
+                            value=kind)
     if kind not in KINDS:
         raise ScenarioError(f"{where}: unknown kind; known kinds are {', '.join(KINDS)}",
                             column="kind", value=kind)
@@ -221,6 +240,14 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
             raise ScenarioError(f"{where}: {kind} needs 'feed' (a GTFS zip or folder)",
                                 column="feed")
         out["feed"] = str(change["feed"])
+    elif kind in SERVICE_KINDS:
+        resource = str(change.get("resource", "")).strip()
+        if not resource:
+            raise ScenarioError(f"{where}: {kind} needs 'resource' (the service's id in the "
+                                "registry)", column="resource")
+        out["resource"] = resource
+        if kind == "service_area":
+            out["service_area"] = _service_area(change.get("service_area"), where)
     elif kind == "projection":
         if not str(change.get("file", "")).strip():
             raise ScenarioError(f"{where}: projection needs a 'file'", column="file")
@@ -237,6 +264,33 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
         if columns:
             out["columns"] = {str(k): str(v) for k, v in columns.items()}
     return out
+
+
+def _service_area(value: Any, where: str) -> dict[str, Any]:
+    """A service area checked by the registry's model, in its JSON form."""
+    from pydantic import ValidationError
+
+    from geo_service.resources import ServiceArea
+
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: service_area needs 'service_area', an object with a "
+                            "'kind' (polygon, areas, radius, walk, municipality)",
+                            column="service_area", value=value)
+    if value.get("kind") == "none":
+        raise ScenarioError(f"{where}: to stop a service use withdraw_service",
+                            column="service_area.kind", value="none")
+    try:
+        area = ServiceArea.model_validate(value)
+    except InputError as exc:
+        raise ScenarioError(f"{where}: {exc.reason}", column=exc.column or "service_area",
+                            value=exc.value) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ScenarioError(f"{where}: {msg}", column="service_area." + ".".join(
+            str(p) for p in first["loc"]), value=first.get("input")) from None
+    return area.model_dump(mode="json", exclude_none=True,
+                           exclude_defaults=False)
 
 
 def scenario_folder(region: Region, folder: str | Path | None = None) -> Path:
@@ -807,6 +861,26 @@ class ScenarioResult:
     #: with bus changes: per demand point, whether a frequent stop is within walking range
     #: ("before", "after") and what was counted ("rule")
     bus: dict[str, Any] | None = None
+    #: with service changes: per demand point, whether any alternative covers them
+    #: ("before", "after"), per alternative its mask ("covers_before", "covers_after"),
+    #: the changed services ("changed") and how each alternative was counted ("detail")
+    alternatives: dict[str, Any] | None = None
+
+    def _uncovered(self, side: str) -> np.ndarray:
+        """Per point: 65+ beyond the walk and covered by no alternative (``side``)."""
+        assert self.alternatives is not None
+        res = self.before if side == "before" else self.after
+        return (res.points["pop_65plus"].to_numpy(dtype=float)
+                * (res.points["beyond"].to_numpy() & ~self.alternatives[side]))
+
+    def _per_area(self, weights: np.ndarray) -> np.ndarray:
+        """Per area of every layer (the order of :attr:`before`'s areas): sums of
+        ``weights`` over the demand points inside."""
+        points = self.before.points
+        return np.concatenate([
+            np.bincount(np.maximum(which, 0), weights * (which >= 0), minlength=len(a.areas))
+            for a in self.before.region.areas
+            for which in [a.to_crs(points.crs).assign(points.geometry)]])
 
     def _no_bus(self, side: str) -> np.ndarray:
         """Per point: 65+ beyond the walk and without a frequent bus stop (``side``)."""
@@ -838,6 +912,18 @@ class ScenarioResult:
                     for which in [a.to_crs(points.crs).assign(points.geometry)]])
                 out[f"beyond_no_bus_65plus_{side}"] = counts[side]
             out["beyond_no_bus_65plus_change"] = counts["after"] - counts["before"]
+        if self.alternatives is not None:
+            gap = {side: self._per_area(self._uncovered(side)) for side in ("before", "after")}
+            for side in ("before", "after"):
+                out[f"gap_65plus_{side}"] = gap[side]
+            out["gap_65plus_change"] = gap["after"] - gap["before"]
+            for alt in self.alternatives["covers_after"]:
+                for side in ("before", "after"):
+                    res = self.before if side == "before" else self.after
+                    mask = self.alternatives[f"covers_{side}"][alt]
+                    out[f"covered_{alt}_{side}"] = self._per_area(
+                        res.points["pop_65plus"].to_numpy(dtype=float)
+                        * (res.points["beyond"].to_numpy() & mask))
         if layer is not None:
             out = out[out["layer"] == layer].reset_index(drop=True)
         return out
@@ -868,9 +954,14 @@ class ScenarioResult:
         if self.bus is not None:
             out["bus_stop_before"] = self.bus["before"]
             out["bus_stop_after"] = self.bus["after"]
+        if self.alternatives is not None:
+            out["alternative_before"] = self.alternatives["before"]
+            out["alternative_after"] = self.alternatives["after"]
         if changed_only:
-            out = out[(status != "変化なし")
-                      | (out["pop_65plus_before"] != out["pop_65plus_after"])]
+            keep = (status != "変化なし") | (out["pop_65plus_before"] != out["pop_65plus_after"])
+            if self.alternatives is not None:
+                keep |= out["alternative_before"] != out["alternative_after"]
+            out = out[keep]
         return out.reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
@@ -883,11 +974,17 @@ class ScenarioResult:
                 **({} if self.bus is None else {"bus": {
                     "rule": self.bus["rule"],
                     "beyond_no_bus_65plus_before": float(self._no_bus("before").sum()),
-                    "beyond_no_bus_65plus_after": float(self._no_bus("after").sum())}})}
+                    "beyond_no_bus_65plus_after": float(self._no_bus("after").sum())}}),
+                **({} if self.alternatives is None else {"alternatives": {
+                    "changed": self.alternatives["changed"],
+                    "counted": self.alternatives["detail"],
+                    "gap_65plus_before": float(self._uncovered("before").sum()),
+                    "gap_65plus_after": float(self._uncovered("after").sum())}})}
 
 
 def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool = True,
-                   base_dir: str | Path | None = None) -> ScenarioResult:
+                   base_dir: str | Path | None = None, walking: WalkingService | None = None,
+                   staff: bool = False) -> ScenarioResult:
     """Apply a scenario's changes to (a copy of) the baseline and return before/after.
 
     Parameters
@@ -901,6 +998,11 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
         set): the reference the incremental answer is tested against.
     base_dir
         Folder that relative projection file paths are read from (the scenario's folder).
+    walking
+        The coverage service of the same region (its registry): needed by the service
+        changes (``service_area``, ``withdraw_service``); only read.
+    staff
+        Count staff-only services too (default: the public view, as ``geo-service gaps``).
     """
     from geo_service.projection import load_projection, project_demand
 
@@ -917,6 +1019,7 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     refs = [c["store"] for c in scenario.changes if c["kind"] == "close_store"]
     if refs:  # every unknown store named at once, before anything is computed
         resolve_stores(baseline, refs, scenario=name)
+    services = _check_services(baseline, scenario, walking, staff=staff)
     for change in scenario.changes:
         kind = change["kind"]
         if kind == "close_store":
@@ -960,6 +1063,11 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
             state.demand = project_demand(baseline.region.demand, projection)
             state.notes += projection.notes
     bus = _bus_cover(baseline.region, scenario.changes, base_dir, state.notes)
+    alternatives = None
+    if services is not None:
+        assert walking is not None
+        alternatives = _alternative_cover(walking, services, bus, staff=staff,
+                                          notes=state.notes)
     if not incremental:
         state.refresh_all()
     after = state.result(car_rate=car_rate, seconds={"scenario": time.perf_counter() - started},
@@ -973,7 +1081,168 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     return ScenarioResult(scenario, baseline.result, after, closed,
                           gpd.GeoDataFrame(added, geometry="geometry",
                                            crs=baseline.region.net.crs),
-                          stats, state.notes, bus)
+                          stats, state.notes, bus, alternatives)
+
+
+def _check_services(baseline: Baseline, scenario: Scenario, walking: WalkingService | None,
+                    *, staff: bool) -> dict[str, Any] | None:
+    """The scenario's service changes checked against the registry, before anything is
+    computed: {"edits": {id: ServiceArea or None (withdrawn)}, "resources": {id:
+    Resource}, "categories": the alternative categories}; None without service changes.
+
+    Unknown ids (and, for the public view, staff-only services) are named all at once;
+    so are services that are no alternative to walking to the layer's stores, and service
+    areas that lie wholly outside the region.
+    """
+    from geo_service.gaps import BUS, default_alternatives
+    from geo_service.layers import load_vocabulary
+    from geo_service.resources import ServiceArea, public_view, service_area_geometry
+
+    changes = [c for c in scenario.changes if c["kind"] in SERVICE_KINDS]
+    if not changes:
+        return None
+    where = f"scenario {scenario.name!r}: "
+    if walking is None:
+        raise ScenarioError(where + "service changes read the registry's services: apply "
+                            "the scenario with the coverage service (walking=...)",
+                            column="kind", value=changes[0]["kind"])
+    if walking.region.key != baseline.region.key:
+        raise ScenarioError(where + "the registry serves another region", value=walking.name)
+    vocab = load_vocabulary()
+    food = [c for c in vocab.categories if c.food and c.kind == "place"]
+    need = food[0] if food else vocab.categories[0]
+    allowed = [c for c in default_alternatives(need) if c != BUS]
+    resources: dict[str, Any] = {}
+    unknown: list[str] = []
+    for c in changes:
+        rid = c["resource"]
+        if rid in resources or rid in unknown:
+            continue
+        try:
+            r = walking.store.get(rid)
+        except LookupError:
+            unknown.append(rid)
+            continue
+        if not staff and public_view(r) is None:
+            unknown.append(rid)  # the public view does not know it
+            continue
+        resources[rid] = r
+    if unknown:
+        from geo_service.store import ResourceFilter
+
+        known = [f"{r.id} ({r.name})" for cat in allowed
+                 for r in walking.store.all(ResourceFilter(category=cat, include_staff=staff))]
+        raise ScenarioError(where + f"no service with id {', '.join(unknown)} in the registry"
+                            + (f" (services: {', '.join(known[:8])})" if known else
+                               " (it has no services of "
+                               + ", ".join(vocab.by_id[a].label for a in allowed) + ")"),
+                            column="resource", value=unknown[0])
+    wrong = [f"{r.id} ({r.name}: {vocab.by_id[r.category].label})"
+             for r in resources.values() if r.category not in allowed]
+    if wrong:
+        raise ScenarioError(where + "not an alternative to walking to the stores (those are "
+                            + ", ".join(vocab.by_id[a].label for a in allowed) + "): "
+                            + ", ".join(wrong), column="resource",
+                            value=wrong[0].split(" ")[0])
+    edits: dict[str, Any] = {}
+    box = shapely.box(*walking.bounds)
+    for c in changes:
+        r = resources[c["resource"]]
+        if c["kind"] == "withdraw_service":
+            if vocab.by_id[r.category].kind == "mobile":
+                raise ScenarioError(where + "withdrawing a 移動販売 route is not available yet "
+                                    "(its stops would still count); change its service area "
+                                    "or use close_store / add_stop", column="resource",
+                                    value=r.id)
+            edits[r.id] = None
+            continue
+        area = ServiceArea.model_validate(c["service_area"])
+        if area.kind in ("radius", "walk") and (r.lon is None or r.lat is None):
+            raise ScenarioError(where + f"a {area.kind} service area is measured from the "
+                                f"service's location, and {r.id} ({r.name}) has none",
+                                column="service_area.kind", value=area.kind)
+        if area.kind == "areas" and area.layer not in walking.layers:
+            raise ScenarioError(where + f"no area layer {area.layer!r}; the region has "
+                                + ", ".join(walking.layers), column="service_area.layer",
+                                value=area.layer)
+        edited = r.model_copy(update={"service_area": area})
+        try:
+            geom = service_area_geometry(edited, walking.layers,
+                                         walking_speed_mps=walking.net.walking_speed_mps)
+        except InputError as exc:
+            raise ScenarioError(where + f"{r.id}: {exc.reason}", column=exc.column,
+                                value=exc.value) from None
+        if geom is not None and not geom.intersects(box):
+            w, s_, e, n = walking.bounds
+            raise ScenarioError(where + f"the new service area of {r.id} ({r.name}) lies "
+                                f"outside the region (lon {w:.4f}–{e:.4f}, lat {s_:.4f}–"
+                                f"{n:.4f})", column="service_area", value=r.id)
+        edits[r.id] = edited
+    return {"edits": edits, "resources": resources, "allowed": allowed}
+
+
+def _alternative_cover(walking: WalkingService, services: dict[str, Any],
+                       bus: dict[str, Any] | None, *, staff: bool,
+                       notes: list[str]) -> dict[str, Any]:
+    """Per demand point, before and after the service changes: covered by an alternative
+    (each alternative category, and with bus changes a frequent bus stop)."""
+    from geo_service.gaps import (
+        BUS,
+        BUS_THRESHOLD_M,
+        TOLERANCE_M,
+        category_alternative,
+        walk_thresholds,
+    )
+    from geo_service.layers import load_vocabulary
+    from geo_service.service_coverage import service_mask
+    from geo_service.store import ResourceFilter
+    from geo_service.walking import _reveals_location
+
+    vocab = load_vocabulary()
+    thresholds = walk_thresholds()
+    edits: dict[str, Any] = services["edits"]
+    touched = {services["resources"][rid].category for rid in edits}
+    before: dict[str, np.ndarray] = {}
+    after: dict[str, np.ndarray] = {}
+    detail: dict[str, str] = {}
+    for cat in services["allowed"]:
+        alt = category_alternative(walking, cat, staff=staff,
+                                   threshold_m=thresholds.get(cat, BUS_THRESHOLD_M))
+        before[cat] = after[cat] = alt.covers
+        detail[cat] = alt.detail
+        if cat not in touched:
+            continue
+        # the category's services as category_alternative counts them, with the edits
+        covers = np.zeros(len(walking.region.demand), bool)
+        if vocab.by_id[cat].kind == "mobile":  # its stops' catchment stays as it was
+            limit = thresholds.get(cat, BUS_THRESHOLD_M)
+            if (walking.located(staff=staff).categories == cat).any():
+                field_, _ = walking.category_field(cat, staff=staff)
+                d = field_.at(walking.region.demand_attachment).distance_m
+                covers |= d <= limit + TOLERANCE_M
+        for r in walking.store.all(ResourceFilter(category=cat, include_staff=staff)):
+            if r.id in edits:
+                r = edits[r.id]
+                if r is None:
+                    continue
+            if r.service_area.kind != "none" and (staff or not _reveals_location(r)):
+                covers |= service_mask(r, walking, staff=staff)
+        after[cat] = covers
+    if bus is not None:
+        before[BUS], after[BUS] = bus["before"], bus["after"]
+        detail[BUS] = bus["rule"]
+    n = len(walking.region.demand)
+    changed = []
+    for rid, edit in edits.items():
+        r = services["resources"][rid]
+        what = "withdrawn" if edit is None else f"service area → {edit.service_area.kind}"
+        changed.append(f"{rid} ({r.name}): {what}")
+        if edit is not None and not service_mask(edit, walking, staff=staff).any():
+            notes.append(f"the new service area of {rid} ({r.name}) holds no demand point")
+    return {"before": np.logical_or.reduce([*before.values(), np.zeros(n, bool)]),
+            "after": np.logical_or.reduce([*after.values(), np.zeros(n, bool)]),
+            "covers_before": before, "covers_after": after, "changed": changed,
+            "detail": detail}
 
 
 def _bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Path | None,
@@ -1031,7 +1300,7 @@ def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = 
     return out
 
 
-__all__ = ["KINDS", "PENDING_KINDS", "Baseline", "Scenario", "ScenarioError",
+__all__ = ["KINDS", "PENDING_KINDS", "SERVICE_KINDS", "Baseline", "Scenario", "ScenarioError",
            "ScenarioResult", "ScenarioState", "apply_scenario", "compare_scenarios",
            "delete_scenario", "list_scenarios", "load_scenario", "resolve_stores",
            "save_scenario", "scenario_folder"]

@@ -283,7 +283,12 @@ def test_a_store_outside_the_network_is_refused():
 @pytest.mark.parametrize("change, message", [
     ({"kind": "cut_route"}, "needs 'feed'"),
     ({"kind": "bus_network", "feeds": []}, "list of GTFS feeds"),
-    ({"kind": "service_area", "resource": "配食A"}, "not available yet"),
+    ({"kind": "service_area", "resource": "配食A"}, "needs 'service_area'"),
+    ({"kind": "service_area", "resource": "配食A", "service_area": {"kind": "radius"}},
+     "needs 'radius_m'"),
+    ({"kind": "service_area", "resource": "配食A", "service_area": {"kind": "none"}},
+     "withdraw_service"),
+    ({"kind": "withdraw_service"}, "needs 'resource'"),
     ({"kind": "demolish"}, "unknown kind"),
     ({"kind": "threshold", "metres": -5}, "positive"),
     ({"kind": "add_store", "id": "N", "lon": 33.8, "lat": 130.8, "category": "スーパー"},
@@ -517,3 +522,102 @@ def test_bus_route_commands(tmp_path):
     assert "バス停なし" in out.output and "80" in out.output and "90" in out.output
     listed = CliRunner().invoke(app, ["scenario", "list", *where])
     assert "路線廃止 b" in listed.output
+
+
+# --- service areas (the registry's alternatives) -------------------------------------------
+
+def _grid_services(tmp_path):
+    """The grid with a registry: 配食 "西の配食" over columns 0–4 (55 people, all beyond the
+    500 m walk: 西 33, 中 22) and 宅配 "東の宅配" over 東 (columns 8–10; 18 beyond it).
+    Beyond the walk (F1 on (10, 10)): 西 33, 中 49, 東 18."""
+    from geo_service.resources import ResourceFields, ServiceArea
+    from geo_service.store.testing import fresh_store
+    from geo_service.walking import WalkingService
+
+    walking = WalkingService(grid_region(), fresh_store("sqlite", tmp_path))
+    x0, y0 = lonlat(-50, -50)
+    x1, y1 = lonlat(450, 1050)
+    west = walking.store.add(ResourceFields(
+        name="西の配食", category="配食",
+        service_area=ServiceArea(kind="polygon", geometry=shapely.geometry.mapping(
+            shapely.box(x0, y0, x1, y1)))))
+    east = walking.store.add(ResourceFields(
+        name="東の宅配", category="宅配",
+        service_area=ServiceArea(kind="areas", layer="小学校区", area_ids=["E"])))
+    walking.refresh()
+    return walking, Baseline.compute(walking.region, layer=LAYER), west.id, east.id
+
+
+def test_a_service_area_moved_or_withdrawn_known_by_hand(tmp_path):
+    walking, base, west, east = _grid_services(tmp_path)
+    # before: uncovered = 中's 27 (columns 5–7, all beyond the walk)
+    moved = apply_scenario(base, Scenario("配食を中へ", [
+        {"kind": "service_area", "resource": west,
+         "service_area": {"kind": "areas", "layer": "小学校区", "area_ids": ["M"]}}]),
+        walking=walking)
+    diff = moved.area_difference().set_index("area_id")
+    assert diff["gap_65plus_before"].to_dict() == {"W": 0, "M": 27, "E": 0}
+    assert diff["gap_65plus_after"].to_dict() == {"W": 33, "M": 0, "E": 0}
+    assert diff["gap_65plus_change"].to_dict() == {"W": 33, "M": -27, "E": 0}
+    assert diff["covered_meal_delivery_after"].to_dict() == {"W": 0, "M": 49, "E": 0}
+    assert diff["covered_home_delivery_after"].to_dict() == {"W": 0, "M": 0, "E": 18}
+    s = moved.summary()["alternatives"]
+    assert (s["gap_65plus_before"], s["gap_65plus_after"]) == (27, 33)
+    assert s["changed"] == [f"{west} (西の配食): service area → areas"]
+    # the walk itself does not change
+    assert _same(moved.after.points["network_m"], moved.before.points["network_m"])
+    gone = apply_scenario(base, Scenario("宅配撤退", [
+        {"kind": "withdraw_service", "resource": east}]), walking=walking)
+    assert gone.area_difference()["gap_65plus_change"].tolist() == [0, 0, 18]
+    pts = gone.point_difference(changed_only=True)
+    # everyone in 東 (33) loses the 宅配; 18 of them are beyond the walk
+    assert len(pts) == 33 and not pts["alternative_after"].any()
+    assert pts["beyond_after"].sum() == 18
+    # a radius around nothing, and a polygon far away, are refused, naming the service
+    far = shapely.geometry.mapping(shapely.box(139.0, 35.0, 139.1, 35.1))
+    with pytest.raises(ScenarioError, match=f"{west} .*outside the region"):
+        apply_scenario(base, Scenario("遠く", [
+            {"kind": "service_area", "resource": west,
+             "service_area": {"kind": "polygon", "geometry": far}}]), walking=walking)
+    with pytest.raises(ScenarioError, match="measured from the service's location"):
+        apply_scenario(base, Scenario("半径", [
+            {"kind": "service_area", "resource": west,
+             "service_area": {"kind": "radius", "radius_m": 500}}]), walking=walking)
+    with pytest.raises(ScenarioError, match="no such area"):
+        apply_scenario(base, Scenario("区域", [
+            {"kind": "service_area", "resource": west,
+             "service_area": {"kind": "areas", "layer": "小学校区", "area_ids": ["Z"]}}]),
+            walking=walking)
+
+
+def test_unknown_services_are_named_and_nothing_is_computed_without_the_registry(tmp_path):
+    walking, base, west, _ = _grid_services(tmp_path)
+    with pytest.raises(ScenarioError, match="no service with id nope1, nope2.*西の配食"):
+        apply_scenario(base, Scenario("x", [
+            {"kind": "withdraw_service", "resource": "nope1"},
+            {"kind": "withdraw_service", "resource": west},
+            {"kind": "withdraw_service", "resource": "nope2"}]), walking=walking)
+    with pytest.raises(ScenarioError, match="read the registry"):
+        apply_scenario(base, Scenario("y", [{"kind": "withdraw_service", "resource": west}]))
+    from geo_service.resources import ResourceFields
+
+    place = walking.store.add(ResourceFields(name="公民館", category="通いの場",
+                                             lon=lonlat(0, 0)[0], lat=lonlat(0, 0)[1]))
+    with pytest.raises(ScenarioError, match="not an alternative"):
+        apply_scenario(base, Scenario("z", [{"kind": "withdraw_service",
+                                              "resource": place.id}]), walking=walking)
+
+
+def test_a_service_scenario_with_a_bus_cut_counts_both(tmp_path):
+    """配食 withdrawn and bus b cut: 西 and 中's first columns lose the 配食 (55 beyond);
+    the stop on (0, 0) (feed a) still covers its 10 nodes, (10, 0) no longer its 10."""
+    walking, base, west, _ = _grid_services(tmp_path)
+    _feed(tmp_path / "a", {"A": lonlat(0, 0), "A2": lonlat(0, 100)})
+    _feed(tmp_path / "b", {"B": lonlat(1000, 0), "B2": lonlat(1000, 100)})
+    res = apply_scenario(base, Scenario("両方", [
+        {"kind": "bus_network", "feeds": ["a", "b"]}, {"kind": "cut_route", "feed": "b"},
+        {"kind": "withdraw_service", "resource": west}]), base_dir=tmp_path, walking=walking)
+    s = res.summary()["alternatives"]
+    # before: 中's columns 5–7 (27) less the bus's (7, 0) → 26; after: 100 beyond, less
+    # 東's 18 (宅配) and stop a's 10 → 72
+    assert (s["gap_65plus_before"], s["gap_65plus_after"]) == (26, 72)
