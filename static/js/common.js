@@ -257,6 +257,16 @@ const GS = (() => {
     return [amount, fee.text].filter(Boolean).join(" ") || t("fee.unknown");
   }
 
+  /** A date (YYYY-MM-DD) in words: 2026年10月1日 / 1 Oct 2026. */
+  function dateWords(iso) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+    if (!m) return iso || "";
+    const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+    return lang === "en"
+      ? d.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" })
+      : `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日`;
+  }
+
   /** Walking minutes and metres in words: 「徒歩 7分（520 m）」. */
   function walkText(minutes, metres) {
     return t("walk.minutes_metres", { minutes: Math.max(1, Math.round(minutes)),
@@ -304,6 +314,7 @@ const GS = (() => {
   return {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
     makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
+    dateWords,
     downloadCsv, saveBlob, languageLink, ready, WEEKDAYS,
     get lang() { return lang; },
     get config() { return config; },

@@ -11,16 +11,6 @@
   const SVG = "http://www.w3.org/2000/svg";
   const MAX_ITEMS = 60;
 
-  /** A date (YYYY-MM-DD) in words: 2026年10月1日 / 1 Oct 2026. */
-  function dateWords(iso) {
-    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
-    if (!m) return iso || "";
-    const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-    return GS.lang === "en"
-      ? d.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" })
-      : `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日`;
-  }
-
   function fact(label, ...value) {
     const parts = value.flat().filter((v) => v !== null && v !== undefined && v !== "");
     return parts.length ? [el("dt", { text: label }), el("dd", {}, ...parts)] : null;
@@ -124,7 +114,7 @@
       fact(t("detail.tel"), tel ? el("span", { class: "h-tel", text: tel }) : null),
       fact(t("detail.operator"), p.operator),
       fact(t("detail.notes"), p.notes),
-      fact(t("detail.verified"), dateWords(p.last_verified))));
+      fact(t("detail.verified"), GS.dateWords(p.last_verified))));
     const map = makeMap();
     const points = [];
     if (p.lat !== null && p.lon !== null) {

@@ -15,16 +15,6 @@
   const MINUTES = [10, 15, 20, 30];
   const DEFAULT_MINUTES = 15;
 
-  /** A date (YYYY-MM-DD) in words: 2026年10月1日 / 1 Oct 2026. */
-  function dateWords(iso) {
-    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
-    if (!m) return iso || "";
-    const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-    return GS.lang === "en"
-      ? d.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" })
-      : `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日`;
-  }
-
   const state = {
     origin: null,          // {lat, lon}
     view: "list",          // list | detail | reach
@@ -542,7 +532,7 @@
       row(t("detail.web"), web ? el("a", { href: web, rel: "noopener noreferrer", text: web }) : null),
       row(t("detail.operator"), p.operator),
       row(t("detail.notes"), p.notes),
-      row(t("detail.verified"), dateWords(p.last_verified)));
+      row(t("detail.verified"), GS.dateWords(p.last_verified)));
     section.replaceChildren(
       el("div", { class: "r-detail-actions" }, backButton()),
       el("h2", { id: "detail-name", tabindex: "-1", class: "r-detail-name" }, glyph, el("span", { text: p.name })),

@@ -52,11 +52,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_in_thread(app: Any) -> tuple[str, Any]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; return its
+    URL and the server (set ``should_exit`` to stop it) once it accepts connections."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server
+
+
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory) -> UIServer:
     """The demo region and registry, served by uvicorn on loopback for the whole session."""
-    import uvicorn
-
     from geo_service.api import create_app
     from geo_service.auth import hash_password
     from geo_service.config import ServiceSettings
@@ -79,19 +95,9 @@ def ui_server(tmp_path_factory) -> UIServer:
     store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
     store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
                    areas=[area])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the UI test server did not start")
-        time.sleep(0.05)
-    yield UIServer(f"http://127.0.0.1:{port}", store, region, area, server)
+    url, server = serve_in_thread(app)
+    yield UIServer(url, store, region, area, server)
     server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,8 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
+
+from tests.ui.conftest import serve_in_thread
 
 #: a point in the demo town near its gathering places (between 本町 and 川南)
 LAT, LON = 33.80, 130.785
@@ -284,24 +285,6 @@ class _Geocoder(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(app: Any) -> tuple[str, Any]:
-    """Serve ``app`` with uvicorn on a free loopback port: its URL and the server."""
-    import uvicorn
-
-    from tests.ui.conftest import _free_port
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
-
-
 @pytest.fixture(scope="module")
 def geocoding_server(ui_server) -> Iterator[str]:
     """A second instance of the service (same store and region) with a geocoder set."""
@@ -314,7 +297,8 @@ def geocoding_server(ui_server) -> Iterator[str]:
     settings = ServiceSettings(
         database_url=first.settings.database_url, data_dir=first.settings.data_dir,
         secret_key="u" * 40, geocoder_url=f"http://127.0.0.1:{fake.server_port}/s?q=")
-    url, server = _serve(create_app(settings, store=ui_server.store, walking=first.walking))
+    url, server = serve_in_thread(create_app(settings, store=ui_server.store,
+                                             walking=first.walking))
     yield url
     server.should_exit = True
     fake.shutdown()
@@ -343,7 +327,7 @@ def test_a_service_without_a_region_says_so(ui, tmp_path) -> None:
     from geo_service.api import create_app
     from geo_service.config import ServiceSettings
 
-    url, server = _serve(create_app(ServiceSettings(database_url="sqlite://",
+    url, server = serve_in_thread(create_app(ServiceSettings(database_url="sqlite://",
                                                     data_dir=tmp_path, secret_key="n" * 40)))
     try:
         page = ui.open("/", width=360)
