@@ -7,6 +7,13 @@ directory (built once, as ``geo-service serve`` does). Scenarios are saved as JS
 
 Future population: ``geo-service scenario create 2035年 --projection m500.shp --year 2035``
 (alone, or with closures and new stores: the indicators of the future year with them).
+
+Services of the registry (配食, 宅配, 買い物代行, 移動販売's area): ``--service-area
+ID=SPEC`` gives the service ``ID`` another service area (SPEC: a GeoJSON file of a polygon,
+``municipality``, ``radius:METRES``, ``walk:MINUTES`` or ``areas:LAYER:ID,ID…``) and
+``--withdraw ID`` stops it; the region's registry is read (``--database-url``, else the
+region's own registry in the data directory), never written, and the people 65+ beyond
+the walk and covered by no alternative are shown before and after.
 """
 
 from __future__ import annotations
@@ -69,6 +76,89 @@ def _context(region: Path | None, folder: Path | None, store_layer: str):  # typ
     return loaded, layer, scenario_folder(loaded, folder)
 
 
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database-url", help="The registry read by service changes (default: "
+    "GEO_SERVICE_DATABASE_URL, else the region's registry in the data directory).")]
+StaffOpt = Annotated[bool, typer.Option(
+    "--staff", help="Count staff-only services too (default: the public view).")]
+
+
+def _walking(loaded: Any, scenarios: list[Any], database_url: str | None) -> Any:
+    """The coverage service over the region's registry, when a scenario changes services
+    (else None)."""
+    from geo_service.scenarios import SERVICE_KINDS
+
+    if not any(c["kind"] in SERVICE_KINDS for s in scenarios for c in s.changes):
+        return None
+    from geo_service.config import ServiceSettings
+    from geo_service.store import open_store
+    from geo_service.walking import WalkingService
+
+    settings = (ServiceSettings(database_url=database_url) if database_url
+                else ServiceSettings())
+    return WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                          threshold_m=settings.threshold_m, area_layer=settings.area_layer)
+
+
+def _service_area_spec(item: str) -> dict[str, Any]:
+    """``ID=SPEC`` of ``--service-area`` as a service_area change (a file is read now and
+    kept in the scenario, so the scenario stands alone)."""
+    rid, sep, spec = (p.strip() for p in item.partition("="))
+    if not sep or not rid or not spec:
+        raise InputError("expected ID=FILE.geojson, ID=municipality, ID=radius:METRES, "
+                         "ID=walk:MINUTES or ID=areas:LAYER:ID,ID", column="--service-area",
+                         value=item)
+    kind, _, rest = spec.partition(":")
+    area: dict[str, Any]
+    if kind in ("municipality", "市内全域") and not rest:
+        area = {"kind": "municipality"}
+    elif kind in ("radius", "walk") and rest:
+        try:
+            number = float(rest.removesuffix("m").removesuffix("min"))
+        except ValueError:
+            raise InputError(f"{kind}: not a number", column="--service-area",
+                             value=item) from None
+        area = ({"kind": "radius", "radius_m": number} if kind == "radius"
+                else {"kind": "walk", "minutes": number})
+    elif kind == "areas" and ":" in rest:
+        layer, _, ids = rest.partition(":")
+        area = {"kind": "areas", "layer": layer.strip(),
+                "area_ids": [a.strip() for a in ids.split(",") if a.strip()]}
+    else:
+        area = {"kind": "polygon", "geometry": _read_polygon(Path(spec))}
+    return {"kind": "service_area", "resource": rid, "service_area": area}
+
+
+def _read_polygon(path: Path) -> dict[str, Any]:
+    """The (Multi)Polygon of a GeoJSON file: a geometry, a Feature or a FeatureCollection
+    (its polygons united)."""
+    import json
+
+    import shapely
+    from shapely.geometry import mapping, shape
+
+    if not path.is_file():
+        raise InputError("no such GeoJSON file (or an unknown SPEC: municipality, "
+                         "radius:METRES, walk:MINUTES, areas:LAYER:IDS)", file=path,
+                         column="--service-area")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        if data.get("type") == "FeatureCollection":
+            geoms = [shape(f["geometry"]) for f in data["features"] if f.get("geometry")]
+            if not geoms:
+                raise InputError("the FeatureCollection has no geometry", file=path)
+            return dict(mapping(shapely.union_all(geoms)))
+        if data.get("type") == "Feature":
+            data = data["geometry"]
+        return dict(mapping(shape(data)))
+    except InputError:
+        raise
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError,
+            shapely.errors.GeometryTypeError) as exc:
+        raise InputError(f"not a GeoJSON polygon: {exc}", file=path,
+                         column="--service-area") from None
+
+
 def _share(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
 
@@ -92,6 +182,10 @@ def _print_result(result: Any, layer: str | None) -> None:
         table.add_row(f"徒歩{t}m超かつバス停なし (no bus either)",
                       f"{bus['beyond_no_bus_65plus_before']:,.0f}",
                       f"{bus['beyond_no_bus_65plus_after']:,.0f}")
+    if "alternatives" in s:
+        alt = s["alternatives"]
+        table.add_row(f"徒歩{t}m超かつ代替手段なし (no alternative either)",
+                      f"{alt['gap_65plus_before']:,.0f}", f"{alt['gap_65plus_after']:,.0f}")
     stats = s["stats"]
     table.caption = (f"閉店 {', '.join(s['closed']) or '—'} · 新設 {', '.join(s['added']) or '—'}"
                      f" · 再探索ノード {stats['nodes_searched_again']:,} · 再計算地点 "
@@ -104,15 +198,25 @@ def _print_result(result: Any, layer: str | None) -> None:
         raise InputError(f"no area layer {name!r}; layers are "
                          f"{', '.join(dict.fromkeys(result.area_difference()['layer']))}")
     areas = Table(title=f"{name}: 徒歩{t}m超の65歳以上の割合（変化の大きい順）")
-    for col in ("区域", "65歳以上", "変更前", "変更後", "変化"):
+    gap = "gap_65plus_change" in diff.columns
+    for col in ("区域", "65歳以上", "変更前", "変更後", "変化",
+                *(("代替なし 前→後",) if gap else ())):
         areas.add_column(col, justify="left" if col == "区域" else "right")
-    order = diff["beyond_share_change_pt"].abs().fillna(-1).sort_values(ascending=False).index
+    key = diff["beyond_share_change_pt"].abs().fillna(-1)
+    if gap:
+        key = key + diff["gap_65plus_change"].abs()
+    order = key.sort_values(ascending=False).index
     for row in diff.loc[order].head(12).itertuples():
         change = row.beyond_share_change_pt
         areas.add_row(str(row.name), f"{row.pop_65plus_after:,.0f}",
                       _share(row.beyond_share_before), _share(row.beyond_share_after),
-                      "—" if not math.isfinite(change) else f"{change:+.1f} pt")
+                      "—" if not math.isfinite(change) else f"{change:+.1f} pt",
+                      *((f"{row.gap_65plus_before:,.0f} → {row.gap_65plus_after:,.0f}",)
+                        if gap else ()))
     console.print(areas)
+    if "alternatives" in s:
+        console.print("サービスの変更 (services changed): "
+                      + "; ".join(s["alternatives"]["changed"]), highlight=False)
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
 
@@ -129,8 +233,13 @@ def _parse_point(spec: str, option: str, fields: tuple[str, ...]) -> dict[str, A
 def _changes(close: list[str], add_store: list[str], add_stop: list[str],
              threshold: float | None, speed: float | None, projection: Path | None,
              year: int | None, projection_layer: str | None,
-             projection_column: list[str], bus: dict[str, Any]) -> list[dict[str, Any]]:
+             projection_column: list[str], bus: dict[str, Any],
+             services: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
+    services = services or {}
+    changes += [_service_area_spec(item) for item in services.get("area", [])]
+    changes += [{"kind": "withdraw_service", "resource": rid.strip()}
+                for rid in services.get("withdraw", [])]
     if bus["network"]:
         network: dict[str, Any] = {"kind": "bus_network",
                                    "feeds": [str(p.resolve()) for p in bus["network"]]}
@@ -217,6 +326,14 @@ def create(
     min_departures: Annotated[int | None, typer.Option(
         "--min-departures", help="Departures a stop needs on every weekday (default 10).")]
         = None,
+    service_area: Annotated[list[str] | None, typer.Option(
+        "--service-area", help="ID=SPEC: the registry's service ID (配食, 宅配 …) gets "
+        "another service area; SPEC is a GeoJSON polygon file, municipality, "
+        "radius:METRES, walk:MINUTES or areas:LAYER:ID,ID (repeatable).")] = None,
+    withdraw: Annotated[list[str] | None, typer.Option(
+        "--withdraw", help="The registry's service ID stops (repeatable).")] = None,
+    staff: StaffOpt = False,
+    database_url: DatabaseOpt = None,
     description: Annotated[str, typer.Option(help="What the scenario is about.")] = "",
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace a saved scenario of the same name.")] = False,
@@ -238,18 +355,20 @@ def create(
                            projection, year, projection_layer, projection_column or [],
                            {"network": bus_network or [], "cut": cut_route or [],
                             "add": add_route or [], "threshold": bus_threshold,
-                            "min_departures": min_departures})
+                            "min_departures": min_departures},
+                           {"area": service_area or [], "withdraw": withdraw or []})
         if not changes:
             raise InputError("a scenario needs at least one change (--close, --add-store, "
                              "--add-stop, --threshold, --speed, --projection/--year, "
-                             "--cut-route or --add-route)")
+                             "--cut-route, --add-route, --service-area or --withdraw)")
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenario = Scenario(name, changes, description=description, region=loaded.key)
         if not replace and (where / f"{name}.json").exists():
             raise InputError("a scenario of this name exists; use --replace or another name",
                              file=where / f"{name}.json")
+        walking = _walking(loaded, [scenario], database_url)
         baseline = Baseline.compute(loaded, layer=store_layer_def)
-        result = apply_scenario(baseline, scenario)
+        result = apply_scenario(baseline, scenario, walking=walking, staff=staff)
         _print_result(result, layer)
         path = save_scenario(scenario, where, overwrite=replace)
         if out is not None:
@@ -294,6 +413,9 @@ def _describe(change: dict[str, Any]) -> str:
         "bus_network": lambda c: "バス路線網 " + ", ".join(Path(f).name for f in c["feeds"]),
         "cut_route": lambda c: f"路線廃止 {Path(c['feed']).name}",
         "add_route": lambda c: f"路線新設 {Path(c['feed']).name}",
+        "service_area": lambda c: f"サービス区域変更 {c['resource']} "
+                                  f"({c['service_area']['kind']})",
+        "withdraw_service": lambda c: f"サービス撤退 {c['resource']}",
     }[kind](change)
 
 
@@ -306,6 +428,8 @@ def show(
     region: RegionOpt = None,
     folder: FolderOpt = None,
     store_layer: StoreLayerOpt = "food_stores",
+    staff: StaffOpt = False,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Compute a saved scenario and print before, after and the change per area."""
     from geo_service.scenarios import Baseline, apply_scenario, load_scenario
@@ -313,8 +437,9 @@ def show(
     try:
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenario = load_scenario(name, where)
+        walking = _walking(loaded, [scenario], database_url)
         baseline = Baseline.compute(loaded, layer=store_layer_def)
-        result = apply_scenario(baseline, scenario)
+        result = apply_scenario(baseline, scenario, walking=walking, staff=staff)
         _print_result(result, layer)
         if out is not None:
             from geo_service.scenario_map import write_scenario
@@ -337,6 +462,8 @@ def compare(
     region: RegionOpt = None,
     folder: FolderOpt = None,
     store_layer: StoreLayerOpt = "food_stores",
+    staff: StaffOpt = False,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Compare scenarios: the share of 65+ beyond the threshold per area, baseline and each."""
     from geo_service.outputs import csv_writer, write_outputs
@@ -350,8 +477,10 @@ def compare(
     try:
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenarios = [load_scenario(n, where) for n in names]
+        walking = _walking(loaded, scenarios, database_url)
         baseline = Baseline.compute(loaded, layer=store_layer_def)
-        results = [apply_scenario(baseline, s) for s in scenarios]
+        results = [apply_scenario(baseline, s, walking=walking, staff=staff)
+                   for s in scenarios]
         table = compare_scenarios(results)
         name = layer or str(table["layer"].iloc[0])
         shown = table[table["layer"] == name]

@@ -621,3 +621,90 @@ def test_a_service_scenario_with_a_bus_cut_counts_both(tmp_path):
     # before: 中's columns 5–7 (27) less the bus's (7, 0) → 26; after: 100 beyond, less
     # 東's 18 (宅配) and stop a's 10 → 72
     assert (s["gap_65plus_before"], s["gap_65plus_after"]) == (26, 72)
+
+
+def _demo_walking(demo_region, tmp_path):
+    from geo_service.demo_registry import seed_demo_registry
+    from geo_service.store.testing import fresh_store
+    from geo_service.walking import WalkingService
+
+    region = Region.load(demo_region)
+    store = fresh_store("sqlite", tmp_path)
+    seed_demo_registry(store, region)
+    return WalkingService(region, store)
+
+
+def test_withdrawing_the_demo_s_meal_delivery(demo_region, tmp_path):
+    """The demo's 配食 serves the whole city: before it no one is left uncovered; without
+    it, exactly the people 65+ beyond the walk whom it alone covered are."""
+    from geo_service.gaps import find_gaps
+    from geo_service.store import ResourceFilter
+
+    walking = _demo_walking(demo_region, tmp_path)
+    base = Baseline.compute(walking.region, layer=LAYER)
+    meal = walking.store.all(ResourceFilter(category="meal_delivery"))
+    assert [r.service_area.kind for r in meal] == ["municipality"]
+    res = apply_scenario(base, Scenario("配食撤退", [
+        {"kind": "withdraw_service", "resource": meal[0].id}]), walking=walking)
+    alts = {a.id: a.covers for a in
+            find_gaps(walking, walking.region.areas[0].name).alternatives}
+    assert alts["meal_delivery"].all()
+    others = np.logical_or.reduce([m for k, m in alts.items() if k != "meal_delivery"])
+    beyond = res.before.points["beyond"].to_numpy()
+    pop = res.before.points["pop_65plus"].to_numpy(dtype=float)
+    alone = float(pop[beyond & ~others].sum())
+    s = res.summary()["alternatives"]
+    assert s["gap_65plus_before"] == 0
+    assert s["gap_65plus_after"] - s["gap_65plus_before"] == pytest.approx(alone, abs=1e-9)
+    assert alone > 0
+    diff = res.area_difference()
+    for layer, part in diff.groupby("layer"):  # every layer adds up to the same change
+        assert part["gap_65plus_change"].sum() == pytest.approx(alone), layer
+    # only the gap changes; the walks and the share beyond them do not
+    assert (diff["beyond_share_change_pt"] == 0).all()
+
+
+def test_service_commands_on_the_demo(demo_region, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.config import ServiceSettings
+    from geo_service.demo_registry import seed_demo_registry
+    from geo_service.store import ResourceFilter, open_store
+
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
+    region = Region.load(demo_region)
+    store = open_store(ServiceSettings().registry_url(region.key))
+    seed_demo_registry(store, region)
+    meal = store.all(ResourceFilter(category="meal_delivery"))[0].id
+    before = store.state_token()
+    run = CliRunner()
+    where = ["--region", str(demo_region), "--folder", str(tmp_path / "s")]
+    bad = run.invoke(app, ["scenario", "create", "x", "--withdraw", "r-nope", *where])
+    assert bad.exit_code == 2 and "r-nope" in bad.output
+    assert not (tmp_path / "s" / "x.json").exists()
+    west, south, east, north = region.net.bounds_lonlat()
+    half = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(
+        shapely.box(west, south, (west + east) / 2, north))}
+    (tmp_path / "half.geojson").write_text(json.dumps(half), encoding="utf-8")
+    made = run.invoke(app, ["scenario", "create", "配食を西半分に", "--service-area",
+                            f"{meal}={tmp_path / 'half.geojson'}", "--out",
+                            str(tmp_path / "out"), *where])
+    assert made.exit_code == 0, made.output
+    assert "代替手段なし" in made.output
+    saved = json.loads((tmp_path / "s" / "配食を西半分に.json").read_text(encoding="utf-8"))
+    assert saved["changes"][0]["service_area"]["kind"] == "polygon"  # kept in the scenario
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    alt = summary["alternatives"]
+    assert alt["gap_65plus_before"] == 0 and alt["gap_65plus_after"] > 0
+    gone = run.invoke(app, ["scenario", "create", "配食撤退", "--withdraw", meal, *where])
+    assert gone.exit_code == 0, gone.output
+    listed = run.invoke(app, ["scenario", "list", *where])
+    assert "サービス撤退" in listed.output and "サービス区域変更" in listed.output
+    cmp_ = run.invoke(app, ["scenario", "compare", "配食撤退", "配食を西半分に", *where])
+    assert cmp_.exit_code == 0, cmp_.output
+    far = run.invoke(app, ["scenario", "create", "遠く", "--service-area",
+                           f"{meal}=radius:800", *where])
+    assert far.exit_code == 2 and "location" in far.output
+    assert store.state_token() == before  # the registry was only read
