@@ -12,7 +12,8 @@ schema serves every layer:
   operator types), read by :func:`load_vocabulary`; a category may name the layer that
   details it (``食料品店`` → ``food_stores``).
 
-A *map style* (``difficulty.toml``) holds the choropleth classes and colours. Code never
+A *map style* (``difficulty.toml``) holds the choropleth classes and colours (``[map]``)
+and those of a scenario's difference map (``[difference]``). Code never
 hard-codes either; users edit the TOML or pass their own file.
 """
 
@@ -232,10 +233,34 @@ def load_map_style(name_or_path: str | Path = "difficulty") -> dict[str, Any]:
     """Read a map style (``layers/difficulty.toml``) and check its classes fit together."""
     path = _layer_path(name_or_path)
     style = _read_toml(path)
-    m = style.get("map", {})
+    _check_classes(style.get("map", {}), path)
+    return style
+
+
+def load_difference_style(name_or_path: str | Path = "difficulty") -> dict[str, Any]:
+    """The ``[difference]`` table of a map style (``layers/difficulty.toml``): the classes
+    of a what-if scenario's difference map (percentage points of change), checked as the
+    ``[map]`` classes are."""
+    path = _layer_path(name_or_path)
+    table = _read_toml(path).get("difference")
+    if not isinstance(table, dict):
+        raise InputError("the map style has no [difference] table (the classes of the "
+                         "scenario difference map)", file=path)
+    _check_classes(table, path, table_name="difference")
+    for key in ("no_data_color", "no_data_label"):
+        if not isinstance(table.get(key), str):
+            raise InputError(f"[difference] needs {key}", file=path, column=key)
+    return table
+
+
+def _check_classes(m: dict[str, Any], path: Path, *, table_name: str = "map") -> None:
+    """One more colour and label than breaks, and breaks that increase."""
     breaks, colors, labels = m.get("breaks", []), m.get("colors", []), m.get("labels", [])
     if len(colors) != len(breaks) + 1 or len(labels) != len(colors):
-        raise InputError("a map style needs one more colour and label than breaks", file=path)
+        raise InputError(f"a map style needs one more colour and label than breaks "
+                         f"([{table_name}])", file=path)
+    if not all(isinstance(b, int | float) for b in breaks):
+        raise InputError("class breaks are numbers", file=path, column=table_name,
+                         value=breaks)
     if list(breaks) != sorted(breaks):
         raise InputError("class breaks must increase", file=path, value=breaks)
-    return style

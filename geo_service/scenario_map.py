@@ -1,15 +1,18 @@
 """The difference map of a what-if scenario (folium, offline, Japanese labels).
 
 Per area layer, a choropleth of the change in the share of people 65+ beyond the walking
-threshold (percentage points, green = better, red = worse) with before/after tooltips;
+threshold (percentage points, green = better, red = worse) with before/after tooltips —
+with service changes (配食・宅配 withdrawn or given another area), of the share beyond it
+and covered by no alternative, since the walks themselves do not change;
 the demand points whose status changed (新たに徒歩圏外 / 新たに徒歩圏内); the closed stores
 and the new ones; the stores open after the change by category. Built with the map code
 of :mod:`geo_service.maps` (embedded Leaflet, the title and legend box, store markers), so
 it looks like the 買い物環境マップ and works from ``file://``. Every text from users' files
 is HTML-escaped.
 
-The classes (:data:`DIFFERENCE_CLASSES`) are percentage points of change; there is one
-more colour and label than breaks, as in ``layers/difficulty.toml``.
+The classes, colours and labels are percentage points of change, read from the
+``[difference]`` table of the map style (``layers/difficulty.toml``,
+:func:`geo_service.layers.load_difference_style`; another file with ``style=``).
 """
 
 from __future__ import annotations
@@ -24,21 +27,10 @@ import folium
 import geopandas as gpd
 import numpy as np
 
+from geo_service.layers import load_difference_style
 from geo_service.maps import _inline_leaflet, _Legend, _store_layers, class_index
 from geo_service.outputs import area_table, csv_writer, text_writer, write_outputs
 from geo_service.scenarios import ScenarioResult
-
-#: change of the share beyond the threshold, in percentage points: class breaks, colours
-#: (better = green … worse = red) and Japanese labels
-DIFFERENCE_CLASSES = {
-    "breaks": [-10.0, -5.0, -0.5, 0.5, 5.0, 10.0],
-    "colors": ["#1a9850", "#66bd63", "#d9ef8b", "#f7f7f7", "#fee08b", "#f46d43", "#a50026"],
-    "labels": ["10ポイント以上改善", "5〜10ポイント改善", "0.5〜5ポイント改善",
-               "ほぼ変化なし（±0.5ポイント未満）", "0.5〜5ポイント悪化", "5〜10ポイント悪化",
-               "10ポイント以上悪化"],
-    "no_data_color": "#bdbdbd", "no_data_label": "65歳以上人口なし",
-}
-_POINT_COLORS = {"新たに徒歩圏外": "#d73027", "新たに徒歩圏内": "#1a9850"}
 
 
 def _share(x: float) -> str:
@@ -49,12 +41,20 @@ def _people(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x:,.0f}人"
 
 
+def _point_colors(style: dict[str, Any]) -> dict[str, str]:
+    return {"新たに徒歩圏外": str(style.get("out_color", "#d73027")),
+            "新たに徒歩圏内": str(style.get("in_color", "#1a9850"))}
+
+
 def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
-                   max_points: int = 20000) -> folium.Map:
+                   max_points: int = 20000, style: str | Path | None = None) -> folium.Map:
     """The folium map of ``result`` (see the module docstring).
 
-    ``tiles`` adds the OpenStreetMap background (default: not for a synthetic region).
+    ``tiles`` adds the OpenStreetMap background (default: not for a synthetic region);
+    ``style`` is a map-style file (or name in ``layers/``) whose ``[difference]`` table
+    gives the classes (default ``difficulty``).
     """
+    classes_ = load_difference_style(style if style is not None else "difficulty")
     after, layer = result.after, result.after.layer
     t = f"{after.threshold_m:g}"
     areas = result.before.areas.to_crs("EPSG:4326")
@@ -67,10 +67,18 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     if tiles:
         folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    change = diff["beyond_share_change_pt"].to_numpy(dtype=float)
-    classes = class_index(change, DIFFERENCE_CLASSES["breaks"])
-    colors = np.where(classes >= 0, np.array(DIFFERENCE_CLASSES["colors"], dtype=object)[
-        np.maximum(classes, 0)], DIFFERENCE_CLASSES["no_data_color"])
+    gap = result.alternatives is not None
+    if gap:  # the walks do not change; who is left without an alternative does
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = 100 * (diff["gap_65plus_after"] / diff["pop_65plus_after"]
+                            - diff["gap_65plus_before"] / diff["pop_65plus_before"]
+                            ).to_numpy(dtype=float)
+        change = np.where(np.isfinite(change), change, np.nan)
+    else:
+        change = diff["beyond_share_change_pt"].to_numpy(dtype=float)
+    classes = class_index(change, classes_["breaks"])
+    colors = np.where(classes >= 0, np.array(classes_["colors"], dtype=object)[
+        np.maximum(classes, 0)], classes_["no_data_color"])
     view = gpd.GeoDataFrame({
         "layer": diff["layer"].astype(str).to_numpy(),
         "name": diff["name"].astype(str).map(html.escape).to_numpy(),
@@ -92,21 +100,30 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
                              diff["beyond_no_bus_65plus_after"], strict=True)]
         fields.append("nobus")
         aliases.append(f"徒歩{t}m超かつバス停なし（前→後）")
+    if gap:
+        view["gap"] = [f"{_people(b)} → {_people(a)}" for b, a in
+                       zip(diff["gap_65plus_before"], diff["gap_65plus_after"], strict=True)]
+        fields.append("gap")
+        aliases.append(f"徒歩{t}m超かつ代替手段なし（前→後）")
     for i, (layer_name, group) in enumerate(view.groupby("layer", sort=False)):
         fg = folium.FeatureGroup(name=f"{html.escape(str(layer_name))}（割合の変化）",
                                  show=i == 0)
         folium.GeoJson(
             group.drop(columns="layer").to_json(),
-            style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333333",
-                                      "weight": 1.2, "fillOpacity": 0.65},
+            style_function=lambda f: {
+                "fillColor": f["properties"]["fill"],
+                "color": str(classes_.get("boundary_color", "#333333")), "weight": 1.2,
+                "fillOpacity": float(classes_.get("fill_opacity", 0.65))},
             highlight_function=lambda f: {"weight": 3},
             tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
         ).add_to(fg)
         fg.add_to(fmap)
-    _changed_points(result, fmap, t, max_points)
+    _changed_points(result, fmap, t, max_points, _point_colors(classes_))
     _store_layers(after.stores.to_crs("EPSG:4326"), layer, fmap)
-    for frame, label, color in ((result.closed, "閉店する店舗", "#616161"),
-                                (result.added, "新設する店舗・移動販売", "#6a1b9a")):
+    for frame, label, color in ((result.closed, "閉店する店舗",
+                                 str(classes_.get("closed_color", "#616161"))),
+                                (result.added, "新設する店舗・移動販売",
+                                 str(classes_.get("added_color", "#6a1b9a")))):
         if len(frame) == 0:
             continue
         marks = gpd.GeoDataFrame({
@@ -125,17 +142,20 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     folium.LayerControl(collapsed=False).add_to(fmap)
     _inline_leaflet(fmap)
     subtitle = "合成デモデータ（実在の町ではありません）" if result.before.region.synthetic else ""
-    _Legend(title=f"シナリオ「{result.scenario.name}」— 徒歩{t}m超の65歳以上の割合の変化",
-            subtitle=subtitle, legend_title="割合の変化（ポイント）",
-            colors=DIFFERENCE_CLASSES["colors"], labels=DIFFERENCE_CLASSES["labels"],
-            no_data=(DIFFERENCE_CLASSES["no_data_color"],
-                     DIFFERENCE_CLASSES["no_data_label"])).add_to(fmap)
+    what = f"徒歩{t}m超" + ("かつ代替手段（配食・宅配・移動販売など）なし" if gap else "")
+    _Legend(title=f"シナリオ「{result.scenario.name}」— {what}の65歳以上の"
+            "割合の変化",
+            subtitle=subtitle,
+            legend_title=str(classes_.get("legend_title", "割合の変化（ポイント）")),
+            colors=list(classes_["colors"]), labels=list(classes_["labels"]),
+            no_data=(classes_["no_data_color"], classes_["no_data_label"])).add_to(fmap)
     return fmap
 
 
-def _changed_points(result: ScenarioResult, fmap: folium.Map, t: str, max_points: int) -> None:
+def _changed_points(result: ScenarioResult, fmap: folium.Map, t: str, max_points: int,
+                    point_colors: dict[str, str]) -> None:
     pdiff = result.point_difference()
-    moved = pdiff["status"].isin(list(_POINT_COLORS)).to_numpy()
+    moved = pdiff["status"].isin(list(point_colors)).to_numpy()
     if not moved.any() or moved.sum() > max_points:
         return
     rows = np.flatnonzero(moved)
@@ -152,7 +172,7 @@ def _changed_points(result: ScenarioResult, fmap: folium.Map, t: str, max_points
                  zip(sub["network_m_before"].fillna(np.inf),
                      sub["network_m_after"].fillna(np.inf), strict=True)],
         "pop": sub["pop_65plus_after"].map(lambda x: f"{x:.1f}人").to_numpy(),
-        "color": sub["status"].map(_POINT_COLORS).to_numpy(),
+        "color": sub["status"].map(point_colors).to_numpy(),
     }, geometry=pts.geometry.to_numpy(), crs="EPSG:4326")
     fg = folium.FeatureGroup(name=f"徒歩{t}m圏を出入りする居住地点（赤=圏外に、緑=圏内に）")
     folium.GeoJson(

@@ -8,7 +8,7 @@ import pytest
 
 from geo_service import settings
 from geo_service._errors import InputError, UnknownCategoryError
-from geo_service.layers import load_resource_layer, load_vocabulary
+from geo_service.layers import load_difference_style, load_resource_layer, load_vocabulary
 
 LAYER = """
 [layer]
@@ -71,3 +71,26 @@ def test_an_edited_layer_file_is_read_again(tmp_path):
     path.write_text(LAYER.format(kind="place", second="c"), encoding="utf-8")
     os.utime(path, ns=(1, 10**18))  # a modification time that surely differs
     assert "c" in load_resource_layer(path).by_id
+
+
+def test_the_difference_map_classes_come_from_the_map_style(tmp_path):
+    style = load_difference_style()
+    assert len(style["colors"]) == len(style["breaks"]) + 1 == len(style["labels"])
+    assert style["breaks"] == sorted(style["breaks"]) and style["no_data_label"]
+    path = tmp_path / "style.toml"
+    path.write_text('[difference]\nbreaks = [0.0]\ncolors = ["#00ff00", "#ff0000"]\n'
+                    'labels = ["よい", "わるい"]\nno_data_color = "#cccccc"\n'
+                    'no_data_label = "なし"\n', encoding="utf-8")
+    assert load_difference_style(path)["colors"] == ["#00ff00", "#ff0000"]
+    path.write_text('[difference]\nbreaks = [1.0, 0.0]\ncolors = ["#0f0", "#ff0", "#f00"]\n'
+                    'labels = ["a", "b", "c"]\n', encoding="utf-8")
+    with pytest.raises(InputError, match="must increase"):
+        load_difference_style(path)
+    path.write_text('[difference]\nbreaks = [0.0]\ncolors = ["#0f0"]\nlabels = ["a"]\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"one more colour.*\[difference\]"):
+        load_difference_style(path)
+    path.write_text('[map]\nbreaks = []\ncolors = ["#0f0"]\nlabels = ["a"]\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match="no \\[difference\\] table"):
+        load_difference_style(path)

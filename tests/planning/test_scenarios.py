@@ -708,3 +708,25 @@ def test_service_commands_on_the_demo(demo_region, tmp_path, monkeypatch):
                            f"{meal}=radius:800", *where])
     assert far.exit_code == 2 and "location" in far.output
     assert store.state_token() == before  # the registry was only read
+
+
+def test_the_difference_map_takes_its_classes_from_the_map_style(tmp_path):
+    """The colours come from layers/difficulty.toml's [difference] table, or another file;
+    with service changes the map shows who is left without an alternative."""
+    from geo_service.layers import load_difference_style
+    from geo_service.scenario_map import difference_map
+
+    walking, base, west, _ = _grid_services(tmp_path)
+    res = apply_scenario(base, Scenario("配食撤退", [
+        {"kind": "withdraw_service", "resource": west}]), walking=walking)
+    page = difference_map(res).get_root().render()
+    shipped = load_difference_style()
+    # 西 loses everyone (+100 points), 中 22 of 55 (+40 points): the worst class
+    assert page.count(json.dumps(shipped["colors"][-1])[1:-1]) >= 2
+    assert "かつ代替手段（配食・宅配・移動販売など）なしの65歳以上の割合の変化" in page
+    style = tmp_path / "style.toml"
+    style.write_text('[difference]\nbreaks = [0.0]\ncolors = ["#00ff01", "#ff0002"]\n'
+                     'labels = ["よくなった", "わるくなった"]\nno_data_color = "#cccccc"\n'
+                     'no_data_label = "なし"\n', encoding="utf-8")
+    page = difference_map(res, style=style).get_root().render()
+    assert "#ff0002" in page and "わるくなった" in page and shipped["colors"][-1] not in page
