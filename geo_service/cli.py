@@ -221,3 +221,6 @@ _register_siting_commands(app)
 from geo_service.scenario_cli import register as _register_scenario_commands  # noqa: E402
 
 _register_scenario_commands(app)
+from geo_service.karte_cli import register as _register_karte_commands  # noqa: E402
+
+_register_karte_commands(app)
