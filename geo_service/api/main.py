@@ -30,6 +30,7 @@ from geo_service.api.headers import SecurityHeaders
 from geo_service.api.limits import BodySizeLimit, BodyTooLargeError
 from geo_service.api.routes import auth, coverage, health, pages, profiles, resources, users
 from geo_service.api.routes import geocode as geocode_routes
+from geo_service.api.routes import planning as planning_routes
 from geo_service.api.views import etag
 from geo_service.auth import (
     AuthenticationError,
@@ -123,7 +124,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(TooManyLoginsError, _too_many_logins)
     app.add_exception_handler(BodyTooLargeError, _body_too_large)  # a body streamed too long
-    routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes)]
+    routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes,
+                                    planning_routes)]
     if walking is not None:
         routers.append(coverage.router)
     for router in routers:

@@ -90,6 +90,11 @@ SAMPLES: dict[str, list[dict]] = {
     "/difficulty/{layer}": [{"layer": "小学校区"}],
     "/geocode": [{"q": "飯塚市"}],  # no geocoder configured here: 404
     "/profiles/{layer}": [{"layer": "小学校区"}, {"layer": "elementary"}],
+    "/gaps/{layer}": [{"layer": "小学校区"}, {"layer": "elementary", "need": "salon"},
+                      {"layer": "elementary", "need": "見守り"}],
+    "/siting": [{"need": "food_store", "k": 1, "candidates": "registry:サロン"}],
+    "/scenarios": [{}],
+    "/scenarios/{name}": [{"name": "none"}],
     "/resources/unverified": [{}],
     "/auth/me": [{}],
     "/users": [{}],
