@@ -10,14 +10,17 @@ compiles the numba search):
 
 - **closure, incremental**: ``apply_scenario`` with one ``close_store`` (the store serving
   the median number of nodes): repair of the distance and time fields over the nodes the
-  closed store served, the points on their edges evaluated again, every area's indicators;
+  closed store served, the points on their edges evaluated again, the indicators of the
+  areas holding a changed point counted again (the others kept);
+- **closure, incremental, every area counted**: the same with every area's indicators
+  aggregated anew (``area_indicators``, as before the per-area reuse), for comparison;
 - **closure, full recomputation**: the same scenario with ``incremental=False`` (both
   fields recomputed for the whole network from the remaining stores), and the pipeline's
   own ``compute_difficulty`` on the same store set, for comparison;
 - **new store, incremental**: one ``add_store`` at a random node (a pruned search).
 
-The incremental and full answers are compared: per-point distances and times must be
-identical (bit for bit) and the per-area tables equal.
+The incremental and full answers are compared: per-point distances and times and the
+per-area tables must be identical (bit for bit).
 
 Usage::
 
@@ -92,6 +95,19 @@ def main() -> None:
     apply_scenario(base, Scenario("warm", [{"kind": "close_store", "store": f"F{warm:03d}"}]))
 
     inc_times, inc = time_repeats(lambda: apply_scenario(base, close), args.repeats, warmup=0)
+    from geo_service import scenarios as sc
+    from geo_service.difficulty import area_indicators
+
+    reuse = sc.ScenarioState._areas_again
+    sc.ScenarioState._areas_again = (  # type: ignore[method-assign]
+        lambda self, points, stores: area_indicators(
+            points, self.baseline.region.areas, stores, threshold_m=self.threshold_m,
+            car_rate=self.baseline.car_rate))
+    try:
+        every_times, _ = time_repeats(lambda: apply_scenario(base, close), args.repeats,
+                                      warmup=0)
+    finally:
+        sc.ScenarioState._areas_again = reuse  # type: ignore[method-assign]
     full_times, full = time_repeats(lambda: apply_scenario(base, close, incremental=False),
                                     args.repeats, warmup=0)
     remaining = Region(net, region.demand, region.areas, {"food_stores": region.resources[
@@ -109,14 +125,18 @@ def main() -> None:
                                      equal_nan=True) for c in ("network_m", "walk_min"))
     try:
         pd.testing.assert_frame_equal(pd.DataFrame(inc.after.areas.drop(columns="geometry")),
-                                      pd.DataFrame(full.after.areas.drop(columns="geometry")))
+                                      pd.DataFrame(full.after.areas.drop(columns="geometry")),
+                                      check_exact=True)
         same_areas = True
     except AssertionError:
         same_areas = False
     rows = [
         ["closure, incremental", f"{median(inc_times) * 1000:.0f} ms",
          f"{inc.stats['nodes_searched_again']:,} nodes, "
-         f"{inc.stats['points_evaluated_again']:,} points again"],
+         f"{inc.stats['points_evaluated_again']:,} points, "
+         f"{inc.stats['areas_counted_again']} of {len(inc.after.areas)} areas again"],
+        ["closure, incremental, every area", f"{median(every_times) * 1000:.0f} ms",
+         "area_indicators over every area"],
         ["closure, full recomputation", f"{median(full_times) * 1000:.0f} ms",
          "both fields, whole network"],
         ["compute_difficulty (same stores)", f"{median(pipe_times) * 1000:.0f} ms",
@@ -135,7 +155,8 @@ def main() -> None:
         "machine": machine(), "nodes": net.n_nodes, "edges": net.n_edges,
         "demand_points": len(region.demand), "stores": args.stores, "closed": f"F{target:03d}",
         "closed_served_nodes": int(served[target]), "repeats": args.repeats,
-        "closure_incremental_s": inc_times, "closure_full_s": full_times,
+        "closure_incremental_s": inc_times, "closure_every_area_s": every_times,
+        "closure_full_s": full_times,
         "compute_difficulty_s": pipe_times, "add_store_incremental_s": add_times,
         "baseline_s": baseline_s, "incremental_stats": inc.stats,
         "identical_points": same_points, "identical_areas": same_areas,

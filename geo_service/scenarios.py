@@ -98,7 +98,14 @@ from scipy import sparse
 
 from geo_service._errors import InputError
 from geo_service.access import Attachment, DistanceField, PointAccess
-from geo_service.difficulty import area_indicators, point_indicators
+from geo_service.boundaries import AreaLayer
+from geo_service.difficulty import (
+    AREA_COLUMNS,
+    _car_adjusted,
+    _store_counts,
+    area_indicators,
+    point_indicators,
+)
 from geo_service.layer_points import counted
 from geo_service.layers import ResourceLayer
 from geo_service.pipeline import DifficultyResult
@@ -381,6 +388,30 @@ class Baseline:
     node: dict[str, np.ndarray]  # distance, nearest, seconds, quickest
     point: dict[str, np.ndarray]  # the same per demand point, and the straight line's
     result: DifficultyResult
+    #: per area layer, made once when first needed (:meth:`area_index`)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def area_index(self) -> list[dict[str, Any]]:
+        """Per area layer of the region: its areas in the points' CRS (``areas``), each
+        demand point's area (``which``, −1 for none; the assignment of
+        :func:`~geo_service.difficulty.area_indicators`) and the baseline's order of the
+        points inside by area, then walk (``order_m``) and by area, then minutes
+        (``order_min``): what the per-area recount of a scenario reuses."""
+        if "areas" not in self.cache:
+            points = self.result.points
+            out = []
+            dist, minutes = _walk_values(points)
+            for layer in self.region.areas:
+                areas = layer.areas.to_crs(points.crs).reset_index(drop=True)
+                which = AreaLayer(layer.name, areas).assign(points.geometry)
+                inside = np.flatnonzero(which >= 0)
+                out.append({"areas": areas, "which": _frozen(which),
+                            "order_m": _frozen(inside[np.lexsort((dist[inside],
+                                                                  which[inside]))]),
+                            "order_min": _frozen(inside[np.lexsort((minutes[inside],
+                                                                    which[inside]))])})
+            self.cache["areas"] = out
+        return list(self.cache["areas"])
 
     @classmethod
     def compute(cls, region: Region, *, layer: ResourceLayer,
@@ -561,7 +592,7 @@ class ScenarioState:
         self._changed_nodes = np.zeros(self.net.n_nodes, dtype=bool)
         self._changed_edges = np.zeros(self.net.n_edges, dtype=bool)
         self.stats = {"nodes_searched_again": 0, "points_evaluated_again": 0,
-                      "full_passes": 0}
+                      "full_passes": 0, "areas_counted_again": 0}
 
     # fields ------------------------------------------------------------------------
     def _fields(self) -> list[tuple[str, _Field, str]]:
@@ -750,8 +781,13 @@ class ScenarioState:
             points = point_indicators(self.demand, access, self.stores.iloc[:1],
                                       threshold_m=self.threshold_m)
             points["straight_m"], points["beyond_straight"] = np.inf, True
-        areas = area_indicators(points, region.areas, stores, threshold_m=self.threshold_m,
-                                car_rate=car_rate)
+        if (not canonical and self.threshold_m == self.baseline.threshold_m
+                and car_rate is self.baseline.car_rate and region.areas):
+            areas = self._areas_again(points, stores)
+        else:
+            areas = area_indicators(points, region.areas, stores,
+                                    threshold_m=self.threshold_m, car_rate=car_rate)
+            self.stats["areas_counted_again"] = len(areas)
         layer = self.baseline.layer
         after_region = replace(region, net=self.net, demand=self.demand,
                                resources={**region.resources, layer.id: stores},
@@ -759,6 +795,76 @@ class ScenarioState:
                                threshold_m=self.threshold_m)
         return DifficultyResult(points, areas, stores, dict(seconds or {}),
                                 after_region.notes, self.threshold_m, after_region, layer)
+
+    def _areas_again(self, points: gpd.GeoDataFrame,
+                     stores: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """:func:`~geo_service.difficulty.area_indicators`' table, bit for bit, with only
+        the areas holding a point whose indicators changed counted again.
+
+        Sums per area are pandas' grouped sums, as there; the weighted quantiles take
+        the baseline's sorted order of the points, re-sorting only the changed areas'
+        segments, and then the steps of
+        :func:`~geo_service.difficulty.grouped_weighted_quantile` (whose cumulative sum
+        runs over every area); the store counts are made for every area (cheap).
+        """
+        base_points = self.baseline.result.points
+        changed = np.zeros(len(points), dtype=bool)
+        for col in ("pop_total", "pop_65plus", "network_m", "walk_min", "reachable",
+                    "beyond", "beyond_straight"):
+            a, b = points[col].to_numpy(), base_points[col].to_numpy()
+            if a.dtype.kind == "f":
+                changed |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+            else:
+                changed |= a != b
+        out = self.baseline.result.areas.copy()
+        dist, minutes = _walk_values(points)
+        w65 = points["pop_65plus"].to_numpy(dtype=float)
+        columns = {c: out[c].to_numpy().copy() for c in AREA_COLUMNS}
+        first, recounted = 0, 0
+        for info in self.baseline.area_index():
+            areas, which = info["areas"], info["which"]
+            n = len(areas)
+            rows = np.unique(which[changed & (which >= 0)])
+            counts = _store_counts(areas, stores, self.threshold_m)
+            columns["stores_in_area"][first:first + n] = counts[0]
+            columns["stores_near_area"][first:first + n] = counts[1]
+            if len(rows):
+                recounted += len(rows)
+                again = np.zeros(n, dtype=bool)
+                again[rows] = True
+                # pandas' grouped sums over every point, as area_indicators makes them
+                # (a subset's sums may round otherwise: pandas sums a lone group another
+                # way); cheap beside the quantiles
+                df = pd.DataFrame({"area": which, "pop_total": points["pop_total"].to_numpy(),
+                                   "pop_65plus": w65,
+                                   "beyond_65plus": w65 * points["beyond"].to_numpy(),
+                                   "beyond_65plus_straight":
+                                       w65 * points["beyond_straight"].to_numpy()})
+                df = df[df["area"] >= 0]
+                sums = df.groupby("area").sum().reindex(range(n), fill_value=0.0).iloc[rows]
+                at = first + rows
+                for col in ("pop_total", "pop_65plus", "beyond_65plus",
+                            "beyond_65plus_straight"):
+                    columns[col][at] = sums[col].to_numpy()
+                pop = columns["pop_65plus"][at]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    for col, num in (("beyond_share", "beyond_65plus"),
+                                     ("beyond_share_straight", "beyond_65plus_straight")):
+                        columns[col][at] = np.where(pop > 0, columns[num][at] / pop, np.nan)
+                for key, values in (("m", dist), ("min", minutes)):
+                    order = _resorted(info[f"order_{key}"], which, values, again)
+                    for q, name in ((0.5, "median"), (0.9, "p90")):
+                        columns[f"{name}_{key}"][at] = _sorted_quantile(
+                            which[order], values[order], w65[order], q, n)[rows]
+                table = pd.DataFrame({"area_id": columns["area_id"][at],
+                                      "beyond_65plus": columns["beyond_65plus"][at]})
+                columns["car_adjusted_65plus"][at] = _car_adjusted(table,
+                                                                   self.baseline.car_rate)
+            first += n
+        for col in AREA_COLUMNS:
+            out[col] = columns[col]
+        self.stats["areas_counted_again"] = recounted
+        return out
 
     def _points_table(self, access: PointAccess, stores: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """:func:`~geo_service.difficulty.point_indicators`' table from the state's arrays
@@ -778,6 +884,46 @@ class ScenarioState:
         points["beyond"] = ~reach | (access.distance_m > self.threshold_m)
         points["beyond_straight"] = straight > self.threshold_m
         return points
+
+
+def _walk_values(points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The walk (m) and minutes per point as :func:`area_indicators` ranks them (inf for
+    no store reached)."""
+    dist = np.where(points["reachable"], points["network_m"], np.inf).astype(float)
+    minutes = np.where(np.isfinite(points["walk_min"]), points["walk_min"], np.inf)
+    return dist, minutes.astype(float)
+
+
+def _resorted(order: np.ndarray, which: np.ndarray, values: np.ndarray,
+              again: np.ndarray) -> np.ndarray:
+    """The order of ``np.lexsort((values, which))`` over the points inside an area, from
+    the baseline's ``order``: the segments of the areas ``again`` sorted anew (areas keep
+    their points, so each segment keeps its place and length)."""
+    out = order.copy()
+    slots = np.flatnonzero(again[which[order]])
+    if len(slots):
+        members = np.sort(order[slots])  # by position, as lexsort breaks ties
+        out[slots] = members[np.lexsort((values[members], which[members]))]
+    return out
+
+
+def _sorted_quantile(g: np.ndarray, v: np.ndarray, w: np.ndarray, q: float,
+                     n_groups: int) -> np.ndarray:
+    """:func:`~geo_service.difficulty.grouped_weighted_quantile` of arrays already in its
+    order (by group, then value): its steps after the sort, so the answers are the same
+    bit for bit (tested)."""
+    cum = np.cumsum(w)
+    starts = np.searchsorted(g, np.arange(n_groups), side="left")
+    ends = np.searchsorted(g, np.arange(n_groups), side="right")
+    base = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    total = np.where(ends > starts, cum[np.maximum(ends - 1, 0)] - base, 0.0)
+    idx = np.searchsorted(cum, base + q * total, side="left")
+    idx = np.clip(idx, starts, np.maximum(ends - 1, starts))
+    out = np.full(n_groups, np.nan)
+    ok = total > 0
+    picked = v[np.minimum(idx[ok], len(v) - 1)]
+    out[ok] = np.where(np.isfinite(picked), picked, np.nan)
+    return out
 
 
 # --- applying a scenario -------------------------------------------------------------------

@@ -70,9 +70,12 @@ def _assert_equal_results(inc, full, *, ids: bool = True) -> None:
     assert (pa["beyond"] == pf["beyond"]).all()
     if ids:
         assert (pa["nearest_store_id"] == pf["nearest_store_id"]).all()
+    # the per-area table, bit for bit (only the areas whose points changed are counted
+    # again by the incremental answer)
     pd.testing.assert_frame_equal(
         pd.DataFrame(inc.after.areas.drop(columns="geometry")),
-        pd.DataFrame(full.after.areas.drop(columns="geometry")))
+        pd.DataFrame(full.after.areas.drop(columns="geometry")), check_exact=True)
+    assert inc.after.areas.geometry.equals(full.after.areas.geometry)
 
 
 # --- answers known by hand ---------------------------------------------------------------
@@ -730,3 +733,88 @@ def test_the_difference_map_takes_its_classes_from_the_map_style(tmp_path):
                      'no_data_label = "なし"\n', encoding="utf-8")
     page = difference_map(res, style=style).get_root().render()
     assert "#ff0002" in page and "わるくなった" in page and shipped["colors"][-1] not in page
+
+
+# --- per-area totals counted again only where points changed -------------------------------
+
+def _grid_with_weights_and_areas(seed: int) -> Region:
+    """The grid with random stores, fractional people 65+ per node (sums that round) and a
+    second layer of 9 small squares over part of the town."""
+    from geo_service.boundaries import AreaLayer
+
+    region = _grid_with_stores(0.0, seed, n=8)
+    rng = np.random.default_rng(seed)
+    region.demand["pop_65plus"] = rng.uniform(0.1, 3.0, len(region.demand)).round(3) / 7
+    region.demand["pop_total"] = region.demand["pop_65plus"] * 2.3
+    squares = gpd.GeoDataFrame(
+        {"area_id": [f"Q{k}" for k in range(9)], "name": [f"区{k}" for k in range(9)]},
+        geometry=[shapely.box(X0 + 300 * i - 50, Y0 + 300 * j - 50, X0 + 300 * i + 250,
+                              Y0 + 300 * j + 250) for j in range(3) for i in range(3)],
+        crs="EPSG:6670")
+    region.areas = [*region.areas, AreaLayer("区画", squares)]
+    return region
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n_close=st.integers(1, 3), n_add=st.integers(0, 2))
+def test_areas_counted_again_only_where_points_changed_equal_a_full_count(seed, n_close,
+                                                                         n_add):
+    region = _grid_with_weights_and_areas(seed % 50)
+    base = _BASELINES.setdefault(seed % 50, Baseline.compute(region, layer=LAYER))
+    rng = np.random.default_rng(seed)
+    changes: list[dict] = [{"kind": "close_store", "store": f"S{k}"}
+                           for k in rng.choice(8, n_close, replace=False)]
+    for k in range(n_add):
+        lon, lat = lonlat(rng.uniform(0, 1000), 100.0 * rng.integers(0, 11))
+        changes.append({"kind": "add_store", "id": f"N{k}", "lon": lon, "lat": lat,
+                        "category": "supermarket"})
+    scenario = Scenario("mixed", changes)
+    inc = apply_scenario(base, scenario)
+    full = apply_scenario(base, scenario, incremental=False)
+    _assert_equal_results(inc, full, ids=False)
+    n_areas = len(base.result.areas)
+    assert full.stats["areas_counted_again"] == n_areas
+    assert inc.stats["areas_counted_again"] <= n_areas
+
+
+_BASELINES: dict[int, Baseline] = {}
+
+
+def test_a_local_closure_counts_only_its_areas_again():
+    """A store in the south-west square, far from the others: closing it changes the
+    walks only there, so of the 3 + 9 areas only those holding changed points are counted
+    again — and the answer is a full count's, bit for bit."""
+    region = _grid_with_weights_and_areas(3)
+    region.resources["food_stores"] = gpd.GeoDataFrame(
+        {"store_id": ["SW", "NE"], "name": ["南西", "北東"], "category": ["supermarket"] * 2},
+        geometry=[shapely.Point(X0 + 100, Y0 + 50), shapely.Point(X0 + 1000, Y0 + 950)],
+        crs="EPSG:6670")
+    base = Baseline.compute(region, layer=LAYER)
+    res = apply_scenario(base, Scenario("c", [{"kind": "close_store", "store": "SW"},
+                                              {"kind": "threshold", "metres": 500}]))
+    moved = res.point_difference(changed_only=True)
+    assert len(moved) and len(moved) < len(region.demand)
+    assert 0 < res.stats["areas_counted_again"] < len(base.result.areas)
+    _assert_equal_results(res, apply_scenario(base, res.scenario, incremental=False))
+    # another threshold changes every area's beyond count: a full count
+    other = apply_scenario(base, Scenario("t", [{"kind": "close_store", "store": "SW"},
+                                                {"kind": "threshold", "metres": 450}]))
+    assert other.stats["areas_counted_again"] == len(base.result.areas)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_the_sorted_quantile_is_grouped_weighted_quantile_bit_for_bit(data):
+    from geo_service.difficulty import grouped_weighted_quantile
+    from geo_service.scenarios import _sorted_quantile
+
+    n = data.draw(st.integers(1, 60))
+    groups = data.draw(st.integers(1, 6))
+    g = np.array(data.draw(st.lists(st.integers(0, groups - 1), min_size=n, max_size=n)))
+    v = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.5, 7.25, 100.0, np.inf])
+                                    | st.floats(0, 1e4), min_size=n, max_size=n)))
+    w = np.array(data.draw(st.lists(st.floats(0, 5), min_size=n, max_size=n)))
+    order = np.lexsort((v, g))
+    for q in (0.5, 0.9):
+        assert np.array_equal(_sorted_quantile(g[order], v[order], w[order], q, groups),
+                              grouped_weighted_quantile(g, v, w, q, groups), equal_nan=True)
