@@ -33,7 +33,8 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 scenario_app = typer.Typer(
     help="What-if scenarios: store closures, new stores or 移動販売 stops, another threshold "
-    "or speed, a future population — before, after and the difference per area.",
+    "or speed, a future population, bus routes cut or added, services (配食・宅配) given "
+    "another service area or withdrawn — before, after and the difference per area.",
     no_args_is_help=True)
 
 RegionOpt = Annotated[Path | None, typer.Option(

@@ -65,9 +65,12 @@ Recomputing only what changed (:class:`ScenarioState`):
 - Only points on an edge with a changed end node, or sharing an edge with a changed store,
   are evaluated again (:meth:`~geo_service.access.DistanceField.at`, the engine's own
   formula); straight-line distances only for the points whose nearest store closed (a
-  query among the remaining stores) or that a new store is nearer to. The per-area
-  aggregation is vectorised and redone for every area
-  (:func:`~geo_service.difficulty.area_indicators`).
+  query among the remaining stores) or that a new store is nearer to. Per area, only the
+  areas holding a point whose indicators changed are counted again (their weighted
+  quantiles from the baseline's sorted order with their segments re-sorted); the others
+  keep the baseline's row — bit for bit the table of
+  :func:`~geo_service.difficulty.area_indicators` (tested). Another threshold or car rate
+  counts every area.
 - A speed change recomputes the fields once (a full pass; distances are unchanged);
   a threshold or a projection changes no walk at all, only the indicators.
 
