@@ -83,10 +83,12 @@ def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | N
     with ExitStack() as stack:
         if pdf:
             printer = stack.enter_context(kr.PdfPrinter())
+            batch = kr.BatchPdf(printer, [lambda i=i: html(i) for i in range(len(kartes))],
+                                lambda: kr.render_kartes(
+                                    [page(i) for i in range(len(kartes))], region=region))
+            writers["kartes.pdf"] = batch.write_combined
             for i, name in enumerate(names):
-                writers[f"{name}.pdf"] = printer.writer(lambda i=i: html(i))
-            writers["kartes.pdf"] = printer.writer(lambda: kr.render_kartes(
-                [page(i) for i in range(len(kartes))], region=region))
+                writers[f"{name}.pdf"] = batch.writer(i)
         return write_outputs(out, writers)
 
 

@@ -275,9 +275,70 @@ class PdfPrinter:
         self._page.set_content(html, wait_until="load")
         self._page.pdf(path=str(path), prefer_css_page_size=True, print_background=True)
 
+    def pdf_bytes(self, html: str) -> bytes:
+        """``html`` printed to PDF, in memory."""
+        self._page.set_content(html, wait_until="load")
+        return bytes(self._page.pdf(prefer_css_page_size=True, print_background=True))
+
     def writer(self, html: Callable[[], str]) -> Callable[[Path], None]:
         """A writer for :func:`geo_service.outputs.write_outputs` (rendered when run)."""
         return lambda path: self.print(html(), path)
+
+
+def split_pages(data: bytes) -> list[bytes] | None:
+    """A PDF's pages as one-page PDFs (pikepdf, i.e. qpdf), or None without pikepdf."""
+    try:
+        import pikepdf
+    except ImportError:
+        return None
+    import io
+
+    out = []
+    with pikepdf.open(io.BytesIO(data)) as src:
+        for page in src.pages:
+            one = pikepdf.new()
+            one.pages.append(page)
+            buf = io.BytesIO()
+            one.save(buf)
+            out.append(buf.getvalue())
+    return out
+
+
+class BatchPdf:
+    """The PDFs of a batch: the combined document printed once (Chromium's fixed cost per
+    print, about a second, dominates a one-page document) and cut into one file per
+    document when every document took exactly one page; otherwise (or without pikepdf)
+    each document is printed on its own."""
+
+    def __init__(self, printer: PdfPrinter, documents: Sequence[Callable[[], str]],
+                 combined: Callable[[], str]) -> None:
+        self.printer = printer
+        self.documents = documents
+        self.combined = combined
+        self._data: bytes | None = None
+        self._pages: list[bytes] | None = None
+
+    def data(self) -> bytes:
+        """The combined PDF (printed once)."""
+        if self._data is None:
+            self._data = self.printer.pdf_bytes(self.combined())
+            pages = split_pages(self._data)
+            if pages is not None and len(pages) == len(self.documents):
+                self._pages = pages
+        return self._data
+
+    def write_combined(self, path: Path) -> None:
+        path.write_bytes(self.data())
+
+    def writer(self, i: int) -> Callable[[Path], None]:
+        """Writer of document ``i``'s PDF."""
+        def write(path: Path) -> None:
+            self.data()
+            if self._pages is not None:
+                path.write_bytes(self._pages[i])
+            else:
+                self.printer.print(self.documents[i](), path)
+        return write
 
 
 # ---------------------------------------------------------------------------- assembling

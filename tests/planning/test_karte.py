@@ -267,6 +267,17 @@ def test_pdf_renders_with_the_area_name(demo, tmp_path):
     pages = info.split("\f")
     assert [n for n in names if n in pages[0]] == [names[0]]
     assert all(names[i] in pages[i] for i in range(len(names)))
+    # without pikepdf (or when a karte takes two pages) each area is printed on its own
+    from geo_service import karte_render
+    from geo_service.karte_cli import write_kartes
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(karte_render, "split_pages", lambda data: None)
+        alone = tmp_path / "alone"
+        write_kartes(walking, layer.name, alone, area_ids=[ids[1]], pdf=True)
+    text = subprocess.run(["pdftotext", str(alone / f"karte_{ids[1]}.pdf"), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert names[1] in text and names[0] not in text
     # the booklet too
     book = tmp_path / "book.pdf"
     r = CliRunner().invoke(app, ["booklet", "--area", ids[0], "--pdf", "--out", str(book),
