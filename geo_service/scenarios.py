@@ -35,8 +35,8 @@ service of an alternative category whose area contains them —
 :func:`geo_service.service_coverage.service_mask` —, a 移動販売 stop within its catchment,
 and with bus changes a frequent bus stop). Unknown resource ids, resources that are not an
 alternative to walking to the layer's stores, and service areas wholly outside the region
-are refused, naming them. A 移動販売 route's service area can be changed, but withdrawing
-the route does not (yet) remove its stops from the catchment count: refused.
+are refused, naming them. A 移動販売 route withdrawn takes its stops' catchment with it; a
+new service area for it keeps its stops.
 
 Bus routes do not change anyone's walk to a store; they change who has an alternative.
 With any of the bus kinds the result also gives, before and after, the people 65+
@@ -1297,12 +1297,7 @@ def _check_services(baseline: Baseline, scenario: Scenario, walking: WalkingServ
     box = shapely.box(*walking.bounds)
     for c in changes:
         r = resources[c["resource"]]
-        if c["kind"] == "withdraw_service":
-            if vocab.by_id[r.category].kind == "mobile":
-                raise ScenarioError(where + "withdrawing a 移動販売 route is not available yet "
-                                    "(its stops would still count); change its service area "
-                                    "or use close_store / add_stop", column="resource",
-                                    value=r.id)
+        if c["kind"] == "withdraw_service":  # a 移動販売 route: its stops go too
             edits[r.id] = None
             continue
         area = ServiceArea.model_validate(c["service_area"])
@@ -1363,11 +1358,14 @@ def _alternative_cover(walking: WalkingService, services: dict[str, Any],
             continue
         # the category's services as category_alternative counts them, with the edits
         covers = np.zeros(len(walking.region.demand), bool)
-        if vocab.by_id[cat].kind == "mobile":  # its stops' catchment stays as it was
+        if vocab.by_id[cat].kind == "mobile":  # the catchment of the stops still served
             limit = thresholds.get(cat, BUS_THRESHOLD_M)
-            if (walking.located(staff=staff).categories == cat).any():
-                field_, _ = walking.category_field(cat, staff=staff)
-                d = field_.at(walking.region.demand_attachment).distance_m
+            loc = walking.located(staff=staff)
+            gone = [rid for rid, edit in edits.items() if edit is None]
+            pick = np.flatnonzero((loc.categories == cat) & ~np.isin(loc.resource_ids, gone))
+            if len(pick):
+                d = DistanceField(walking.net, loc.attachment.take(pick)).at(
+                    walking.region.demand_attachment).distance_m
                 covers |= d <= limit + TOLERANCE_M
         for r in walking.store.all(ResourceFilter(category=cat, include_staff=staff)):
             if r.id in edits:

@@ -818,3 +818,25 @@ def test_the_sorted_quantile_is_grouped_weighted_quantile_bit_for_bit(data):
     for q in (0.5, 0.9):
         assert np.array_equal(_sorted_quantile(g[order], v[order], w[order], q, groups),
                               grouped_weighted_quantile(g, v, w, q, groups), equal_nan=True)
+
+
+def test_withdrawing_a_mobile_sales_route_takes_its_stops(tmp_path):
+    """A 移動販売 route with a stop on (10, 0): within 300 m are the 10 nodes with
+    (10 − i) + j ≤ 3, all beyond the walk; 9 are in 東 (covered by the 宅配 anyway) and
+    (7, 0) in 中, which only the stop covers. Withdrawn, 中's uncovered grow by 1."""
+    from geo_service.resources import ResourceFields, Schedule, Stop
+
+    walking, base, _, _ = _grid_services(tmp_path)
+    lon, lat = lonlat(1000, 0)
+    route = walking.store.add(ResourceFields(
+        name="移動スーパー", category="移動販売",
+        schedule=Schedule(stops=[Stop(name="角", lon=lon, lat=lat, weekday="tue",
+                                      time="10:00")])))
+    walking.refresh()
+    res = apply_scenario(base, Scenario("移動販売撤退", [
+        {"kind": "withdraw_service", "resource": route.id}]), walking=walking)
+    diff = res.area_difference().set_index("area_id")
+    assert diff["gap_65plus_before"].to_dict() == {"W": 0, "M": 26, "E": 0}
+    assert diff["gap_65plus_change"].to_dict() == {"W": 0, "M": 1, "E": 0}
+    assert diff["covered_mobile_sales_before"].to_dict() == {"W": 0, "M": 1, "E": 9}
+    assert diff["covered_mobile_sales_after"].sum() == 0
