@@ -59,14 +59,25 @@ def test_every_page_allows_only_the_services_scripts(ui_server):
         assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
 
 
-def _add(ui_server, name: str, **fields) -> str:
+@pytest.fixture
+def add(ui_server):
+    """Add a salon in the coordinator's area (``add(name, **fields)`` → its id); what a
+    test adds is deleted after it, so that other tests' lists stay theirs."""
     from geo_service.resources import ResourceFields
 
-    lon, lat = _centre(ui_server)
-    added = ui_server.store.add_many(
-        [ResourceFields(name=name, category="salon", lon=lon, lat=lat, **fields)],
-        user="test", action="test")
-    return added[0].id
+    added: list[str] = []
+
+    def add_one(name: str, **fields) -> str:
+        lon, lat = _centre(ui_server)
+        [resource] = ui_server.store.add_many(
+            [ResourceFields(name=name, category="salon", lon=lon, lat=lat, **fields)],
+            user="test", action="test")
+        added.append(resource.id)
+        return resource.id
+
+    yield add_one
+    for rid in added:
+        ui_server.store.delete(rid, user="test")
 
 
 def _centre(ui_server) -> tuple[float, float]:
@@ -77,8 +88,8 @@ def _centre(ui_server) -> tuple[float, float]:
     return round(spot.x, 6), round(spot.y, 6)
 
 
-def test_a_name_like_an_attack_is_text_on_every_page(ui):
-    rid = _add(ui.server, XSS)
+def test_a_name_like_an_attack_is_text_on_every_page(ui, add):
+    rid = add(XSS)
     lon, lat = _centre(ui.server)
     for path, login in ((f"/?lat={lat}&lon={lon}", None), (f"/handout?place={rid}", None),
                         ("/staff", COORDINATOR), ("/council", None)):
@@ -91,10 +102,10 @@ def test_a_name_like_an_attack_is_text_on_every_page(ui):
     assert ui.dialogs == []
 
 
-def test_public_pages_send_no_token_and_show_no_staff_only_resource(ui):
+def test_public_pages_send_no_token_and_show_no_staff_only_resource(ui, add):
     lon, lat = _centre(ui.server)
     secret = "職員のみ：見守り対象者宅"
-    rid = _add(ui.server, secret, visibility="staff")
+    rid = add(secret, visibility="staff")
     page = ui.open("/staff", login=COORDINATOR)  # a coordinator is logged in in this tab
     page.wait_for_load_state("networkidle")  # the staff page's own requests are done
     sent: list[str] = []
