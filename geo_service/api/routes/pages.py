@@ -28,7 +28,7 @@ router = APIRouter()
 STATIC_DIR = Path(str(files("geo_service.static")))
 VENDOR_DIR = Path(str(files("geo_service") / "vendor"))
 PAGES = {"/": "resident.html", "/handout": "handout.html", "/staff": "staff.html",
-         "/council": "council.html"}
+         "/council": "council.html", "/planner": "planner.html"}
 #: the resource layers shown on the pages besides the registry's vocabulary
 MAP_LAYERS = ("food_stores", "gathering_places")
 
