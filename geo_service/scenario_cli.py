@@ -506,6 +506,19 @@ def compare(
         total.add_row(r.scenario.name, f"{s['beyond_65plus']:,.0f} ({_share(s['beyond_share'])})")
     console.print(view)
     console.print(total)
+    with_services = [r for r in results if r.alternatives is not None]
+    if with_services:
+        gaps = compare_scenarios(with_services, measure="gap_65plus")
+        gaps = gaps[gaps["layer"] == name]
+        gap_view = Table(title=f"{name}: 徒歩圏外かつ代替手段なしの65歳以上 — 現状と各シナリオ")
+        gap_view.add_column("区域")
+        gap_view.add_column("現状 (baseline)", justify="right")
+        for r in with_services:
+            gap_view.add_column(r.scenario.name, justify="right", overflow="fold")
+        for _, row in gaps.iterrows():
+            gap_view.add_row(str(row["name"]), f"{row['baseline']:,.0f}",
+                             *(f"{row[r.scenario.name]:,.0f}" for r in with_services))
+        console.print(gap_view)
     if out is not None:
         write_outputs(out.parent, {out.name: csv_writer(table.round(4))})
         console.print(f"表 (table): {out}")

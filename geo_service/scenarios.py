@@ -1433,17 +1433,29 @@ def _bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Pa
     return cover
 
 
-def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = None
-                      ) -> pd.DataFrame:
-    """One row per area: the baseline's share beyond the threshold and each scenario's."""
+def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = None,
+                      measure: str = "beyond_share") -> pd.DataFrame:
+    """One row per area: the baseline's share beyond the threshold and each scenario's.
+
+    ``measure="gap_65plus"`` compares the people 65+ beyond the walk and covered by no
+    alternative instead (scenarios that change services; the others are refused)."""
     if not results:
         raise ScenarioError("nothing to compare: name at least one scenario")
+    if measure not in ("beyond_share", "gap_65plus"):
+        raise ScenarioError("compare beyond_share or gap_65plus", column="measure",
+                            value=measure)
+    if measure == "gap_65plus":
+        without = [r.scenario.name for r in results if r.alternatives is None]
+        if without:
+            raise ScenarioError("the uncovered people are counted only by scenarios that "
+                                f"change services; these do not: {', '.join(without)}",
+                                column="measure", value=without[0])
     first = results[0].area_difference(layer)
-    out = first[["layer", "area_id", "name", "pop_65plus_before", "beyond_share_before"]].rename(
-        columns={"pop_65plus_before": "pop_65plus", "beyond_share_before": "baseline"})
+    out = first[["layer", "area_id", "name", "pop_65plus_before", f"{measure}_before"]].rename(
+        columns={"pop_65plus_before": "pop_65plus", f"{measure}_before": "baseline"})
     for res in results:
         diff = res.area_difference(layer)
-        out[res.scenario.name] = diff["beyond_share_after"].to_numpy()
+        out[res.scenario.name] = diff[f"{measure}_after"].to_numpy()
     return out
 
 

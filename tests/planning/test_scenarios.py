@@ -572,6 +572,13 @@ def test_a_service_area_moved_or_withdrawn_known_by_hand(tmp_path):
     gone = apply_scenario(base, Scenario("宅配撤退", [
         {"kind": "withdraw_service", "resource": east}]), walking=walking)
     assert gone.area_difference()["gap_65plus_change"].tolist() == [0, 0, 18]
+    table = compare_scenarios([moved, gone], measure="gap_65plus")
+    assert table["baseline"].tolist() == [0, 27, 0]
+    assert table["配食を中へ"].tolist() == [33, 0, 0]
+    assert table["宅配撤退"].tolist() == [0, 27, 18]
+    with pytest.raises(ScenarioError, match="do not: 閾値"):
+        compare_scenarios([moved, apply_scenario(base, Scenario("閾値", [
+            {"kind": "threshold", "metres": 600}]))], measure="gap_65plus")
     pts = gone.point_difference(changed_only=True)
     # everyone in 東 (33) loses the 宅配; 18 of them are beyond the walk
     assert len(pts) == 33 and not pts["alternative_after"].any()
@@ -707,6 +714,7 @@ def test_service_commands_on_the_demo(demo_region, tmp_path, monkeypatch):
     assert "サービス撤退" in listed.output and "サービス区域変更" in listed.output
     cmp_ = run.invoke(app, ["scenario", "compare", "配食撤退", "配食を西半分に", *where])
     assert cmp_.exit_code == 0, cmp_.output
+    assert "代替手段なし" in cmp_.output
     far = run.invoke(app, ["scenario", "create", "遠く", "--service-area",
                            f"{meal}=radius:800", *where])
     assert far.exit_code == 2 and "location" in far.output
