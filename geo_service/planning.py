@@ -369,6 +369,14 @@ def create(walking: WalkingService, data_dir: str | Path, name: str,
                              value=c.get("kind"))
     scenario = Scenario(name, [dict(c) for c in changes], description=description,
                         region=walking.region.key)
+    for i, c in enumerate(scenario.changes):  # a new point off the streets: name the change
+        if c["kind"] in ("add_store", "add_stop"):
+            try:
+                walking.attach_lonlat(c["lon"], c["lat"])
+            except InputError as exc:
+                raise InputError(f"change {i + 1} ({c['kind']} {c['id']}): {exc.reason}",
+                                 column=f"changes.{i}.lon/lat",
+                                 value=f"{c['lon']}, {c['lat']}") from exc
     folder = scenario_folder(walking, data_dir)
     if (folder / f"{name}.json").exists():
         raise ConflictError("a scenario of this name exists (delete it first)",

@@ -227,7 +227,8 @@ def test_scenario_adding_a_store_and_bad_input(app_parts):  # noqa: F811
     far = detail(client.post("/scenarios", headers=admin, json={
         "name": "遠い", "changes": [{"kind": "add_stop", "id": "S", "lon": lon + 1,
                                      "lat": lat}]}))
-    assert "add_stop S" in far["message"] and "lon 131.80" in far["reason"]
+    assert far["field"] == "changes.0.lon/lat" and far["value"] == f"{lon + 1}, {lat}"
+    assert "add_stop S" in far["reason"]
     assert detail(client.post("/scenarios", headers=admin, json={"name": "z",
                                                                  "changes": []}))
     assert sorted(p.name for p in folder.rglob("*.json")) == before  # nothing half-written
