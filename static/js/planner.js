@@ -53,6 +53,12 @@
     return label === key ? layer.name : label;
   }
 
+  /** A layer's name as the page shows it (translated when the page knows it). */
+  function shownLayer(name) {
+    const layer = GS.config.region.area_layers.find((l) => l.name === name || l.id === name);
+    return layer ? layerLabel(layer) : name;
+  }
+
   function showError(node, error) {
     node.textContent = t("error.load", { detail: error.message || String(error) });
     node.classList.add("gs-error");
@@ -340,7 +346,7 @@
     document.getElementById("gap-notes").replaceChildren(
       ...answer.notes.map((n) => el("li", {}, n)));
     state.gapTable = makeTable("gap-wrap", {
-      id: "gap-table", caption: t("gaps.caption", { layer: answer.layer }),
+      id: "gap-table", caption: t("gaps.caption", { layer: shownLayer(answer.layer) }),
       columns: gapColumns(answer), rows: answer.areas,
       rowAttrs: (r) => ({ "data-area-id": r.area_id }),
     });
@@ -712,7 +718,7 @@
       ...answer.notes];
     document.getElementById("compare-notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
     makeTable("compare-wrap", {
-      id: "compare-table", caption: t("compare.table", { layer: answer.layer }),
+      id: "compare-table", caption: t("compare.table", { layer: shownLayer(answer.layer) }),
       rows: answer.areas, rowAttrs: (r) => ({ "data-area-id": r.area_id }),
       columns: [
         { key: "name", label: t("col.area"), value: (r) => r.name },
