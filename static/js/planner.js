@@ -71,8 +71,9 @@
     const table = { columns, rows: [...rows], sort: null, dir: 1 };
     const head = el("tr", {}, columns.map((c, i) => el("th", {
       scope: "col", "data-col": c.key, class: c.numeric ? "p-num" : null,
-    }, el("button", { type: "button", class: "p-sort", onclick: () => sortBy(table, i) },
-          c.label, el("span", { class: "p-sort-mark", "aria-hidden": "true" }, "↕")))));
+    }, c.sortable === false ? c.label
+      : el("button", { type: "button", class: "p-sort", onclick: () => sortBy(table, i) },
+           c.label, el("span", { class: "p-sort-mark", "aria-hidden": "true" }, "↕")))));
     table.node = el("table", { class: "gs-table p-table", id },
       el("caption", { class: captionHidden ? "gs-visually-hidden" : "p-caption" }, caption), el("thead", {}, head), el("tbody", {}));
     table.fill = () => {
@@ -110,6 +111,7 @@
     });
     for (const th of table.node.querySelectorAll("thead th")) {
       const mark = th.querySelector(".p-sort-mark");
+      if (!mark) continue;
       if (th.dataset.col === col.key) {
         th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
         mark.textContent = dir > 0 ? "▲" : "▼";
@@ -581,7 +583,7 @@
           text: (r) => r.changes.map(describeChange).join(en() ? "; " : "・") },
         { key: "description", label: t("col.description"), value: (r) => r.description },
         { key: "created", label: t("col.created"), value: (r) => r.created },
-        { key: "actions", label: t("col.actions"), value: () => 0,
+        { key: "actions", label: t("col.actions"), value: () => 0, sortable: false,
           text: (r) => [
             el("button", { type: "button", class: "secondary p-small-button", "data-action": "show",
                            "aria-label": t("scenarios.show_named", { name: r.name }),
