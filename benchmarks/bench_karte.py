@@ -19,6 +19,8 @@ Each from a fresh :class:`WalkingService` (its caches empty), median of ``--repe
 Usage::
 
     python benchmarks/bench_karte.py [--cols 15 --rows 10] [--repeats 3] [--no-pdf]
+    python benchmarks/bench_karte.py --region benchmarks/_data/api_region \
+        --registry benchmarks/_data/api_registry.sqlite3      # bench_api's 250,000 nodes
 
 Results: printed and written to ``benchmarks/results/bench_karte-<time>.json``.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import subprocess
 import tempfile
 import time
@@ -59,6 +62,33 @@ def grid_layer(region, cols: int, rows: int):  # type: ignore[no-untyped-def]
     return AreaLayer(f"格子{cols * rows}", areas)
 
 
+def seed_random(store, region, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """A small registry on random network nodes of ``region``: 40 food stores, 30 salons
+    with a weekly schedule, 5 mobile-sales stops and a city-wide 配食."""
+    import numpy as np
+
+    from geo_service.resources import ResourceFields
+    from geo_service.walking import serve_region
+
+    serve_region(store, region)
+    rng = np.random.default_rng(seed)
+    nodes = rng.choice(region.net.n_nodes, 75, replace=False)
+    xy = region.net.node_xy[nodes]
+    lon, lat = region.net.from_geographic.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+    for k, (x, y) in enumerate(zip(lon, lat, strict=True)):
+        if k < 40:
+            store.add(ResourceFields(name=f"店舗{k + 1}", category="food_store", lon=x, lat=y))
+        elif k < 70:
+            store.add(ResourceFields(name=f"サロン{k - 39}", category="salon", lon=x, lat=y,
+                                     schedule={"weekdays": ["wed"], "start": "10:00",
+                                               "end": "11:30"}, fee={"kind": "free"}))
+        else:
+            store.add(ResourceFields(name=f"移動販売{k - 69}", category="mobile_sales",
+                                     lon=x, lat=y))
+    store.add(ResourceFields(name="市の配食", category="meal_delivery",
+                             service_area={"kind": "municipality"}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cols", type=int, default=15)
@@ -66,6 +96,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pdf-repeats", type=int, default=1)
     ap.add_argument("--no-pdf", action="store_true")
+    ap.add_argument("--region", type=Path, help="a saved region folder instead of the demo "
+                    "(e.g. benchmarks/_data/api_region, bench_api's 250,000 nodes)")
+    ap.add_argument("--registry", type=Path, help="its registry (SQLite file; a copy is "
+                    "used); default with --region: 76 resources on random nodes")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     from geo_service.demo import run_demo
@@ -77,12 +112,20 @@ def main() -> None:
     from geo_service.walking import WalkingService
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-karte-"))
-    run_demo(tmp / "demo")
-    base = Region.load(tmp / "demo" / "region")
+    if args.region is None:
+        run_demo(tmp / "demo")
+        base = Region.load(tmp / "demo" / "region")
+    else:
+        base = Region.load(args.region)
     layer = grid_layer(base, args.cols, args.rows)
     region = dataclasses.replace(base, areas=[*base.areas, layer])
+    if args.registry is not None:
+        shutil.copy(args.registry, tmp / "registry.sqlite3")
     store = open_store(f"sqlite:///{tmp / 'registry.sqlite3'}")
-    seed_demo_registry(store, base)
+    if args.region is None:
+        seed_demo_registry(store, base)
+    elif args.registry is None:
+        seed_random(store, base, args.seed)
     n_areas = len(layer.areas)
 
     def fresh() -> WalkingService:
@@ -115,12 +158,13 @@ def main() -> None:
                       if line.startswith("Pages:")), None)
     rows = [[name, f"{median(v):.2f} s", ", ".join(f"{x:.2f}" for x in v)]
             for name, v in timings.items() if v]
-    print(f"{n_areas} areas ({layer.name}) on the demo region "
+    print(f"{n_areas} areas ({layer.name}) on {region.name} "
           f"({region.net.n_nodes} nodes, {len(region.demand)} demand points)")
     print(table(rows, ["step", "median", "runs (s)"]))
     if pages is not None:
         print(f"kartes.pdf: {pages} pages")
-    payload = {"areas": n_areas, "nodes": region.net.n_nodes,
+    payload = {"region": region.name, "resources": store.count(), "areas": n_areas,
+               "nodes": region.net.n_nodes,
                "demand_points": len(region.demand), "combined_pdf_pages": pages,
                "seconds": timings, "median_s": {k: median(v) for k, v in timings.items()
                                                 if v},
