@@ -32,7 +32,8 @@ StaffOpt = Annotated[bool, typer.Option(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]入力エラー (input error):[/] {message}", highlight=False)
+    label = "入力エラー (input error)" if code == 2 else "PDFを作れません (no PDF)"
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False)
     return typer.Exit(code=code)
 
 

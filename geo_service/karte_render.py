@@ -113,6 +113,19 @@ def _path(geom: shapely.Geometry, tx: Callable[[np.ndarray], np.ndarray]) -> str
     return "".join(parts)
 
 
+def _lines_path(lines: np.ndarray, tx: Callable[[np.ndarray], np.ndarray]) -> str:
+    """An SVG path ``d`` for many line strings at once (vectorised)."""
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    if not len(coords):
+        return ""
+    xy = np.round(tx(coords), 1)
+    start = np.r_[True, index[1:] != index[:-1]]
+    cmd = np.where(start, "M", "L")
+    text = np.char.add(np.char.add(np.char.add(cmd, xy[:, 0].astype(str)), ","),
+                       xy[:, 1].astype(str))
+    return "".join(text.tolist())
+
+
 def _scale_bar(metres_per_px: float) -> tuple[float, str]:
     target = 120 * metres_per_px
     for step in (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000):
@@ -161,8 +174,8 @@ def area_map_svg(walking: WalkingService, layer: str, area_id: str,
     out.append(f'<path d="{_path(geom, tx)}" fill="#fff8e1" stroke="none"/>')
     geoms, tree = _streets(walking)
     hit = tree.query(view, predicate="intersects")
-    if len(hit):
-        d = "".join(_path(g, tx) for g in shapely.intersection(geoms[hit], view))
+    if len(hit):  # whole streets: the SVG's viewport clips them
+        d = _lines_path(geoms[hit], tx)
         out.append(f'<path d="{d}" fill="none" stroke="#b0b0b0" stroke-width="0.9"/>')
     out.append(f'<path d="{_path(geom, tx)}" fill="none" stroke="#d84315" '
                'stroke-width="2.2"/>')
