@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 CHROMIUM = "/usr/bin/chromium"
 MAP_W, MAP_H = 560.0, 400.0
+#: rows of the karte's resource lists, so that a karte stays one page (the rest are
+#: counted; the 生活便利帳 lists them all)
+MAX_LOCATED, MAX_SERVING = 14, 8
 
 
 class PdfUnavailableError(RuntimeError):
@@ -368,7 +371,14 @@ def food_beyond(walking: WalkingService) -> np.ndarray:
 
 
 def with_map(walking: WalkingService, karte: dict[str, Any]) -> dict[str, Any]:
-    """The karte with its resources numbered and its map (``map_svg``)."""
+    """The karte with its resources numbered and its map (``map_svg``); the lists are
+    cut to :data:`MAX_LOCATED` and :data:`MAX_SERVING` rows (``more_located``,
+    ``more_serving`` count the rest)."""
+    located, serving = karte["resources"]["located"], karte["resources"]["serving"]
+    karte = {**karte, "resources": {"located": located[:MAX_LOCATED],
+                                    "serving": serving[:MAX_SERVING],
+                                    "more_located": max(0, len(located) - MAX_LOCATED),
+                                    "more_serving": max(0, len(serving) - MAX_SERVING)}}
     markers = number_resources(karte["resources"]["located"])
     try:
         beyond: np.ndarray | None = food_beyond(walking)

@@ -158,6 +158,20 @@ def test_attack_like_name_is_text(demo, tmp_path):
     assert "毎週水曜 10:00〜11:30" in html
 
 
+def test_long_lists_are_cut_to_keep_one_page(demo):
+    from geo_service import karte_render as kr
+
+    _, walking, _, _ = demo
+    karte = layer_kartes(walking, "小学校区")[0]
+    row = karte["resources"]["located"][0]
+    many = [{**row, "id": f"x{i}", "name": f"資源{i:02d}"} for i in range(30)]
+    page = kr.with_map(walking, {**karte, "resources": {"located": many, "serving": []}})
+    html = kr.render_kartes([page])
+    assert "資源13" in html and "資源14" not in html and "ほか 16 件" in html
+    assert [r["number"] for r in page["resources"]["located"]] == list(range(1, 15))
+    assert len(karte["resources"]["located"]) < 30  # the karte itself is not changed
+
+
 def test_booklet_public_and_staff(demo, tmp_path):
     from geo_service import karte_render as kr
     from geo_service.karte import booklet
