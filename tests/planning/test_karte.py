@@ -300,3 +300,20 @@ def test_pdf_renders_with_the_area_name(demo, tmp_path):
     text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(book), "-"], check=True,
                           capture_output=True, text=True, timeout=60).stdout
     assert names[0] in text and "生活便利帳" in text and ATTACK in text
+
+
+def test_the_wheel_ships_the_templates():
+    """Every template matches a package-data pattern (the wheel test installs the wheel;
+    this says which file would be missing)."""
+    import fnmatch
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["package-data"]["geo_service"]
+    templates = sorted((ROOT / "geo_service" / "templates").iterdir())
+    assert templates
+    for path in templates:
+        rel = path.relative_to(ROOT / "geo_service").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
