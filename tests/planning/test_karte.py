@@ -242,6 +242,31 @@ def test_cli_unknown_area_and_layer(demo, tmp_path):
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
+def test_cli_with_a_projection(demo, tmp_path):
+    import json
+
+    from geo_service.cli import app
+
+    _, walking, region_dir, url = demo
+    ids = [str(a) for a in walking.region.areas[0].areas["area_id"]]
+    table = tmp_path / "proj.csv"
+    table.write_text("area_id,factor_65plus\n" + "".join(f"{a},1.2\n" for a in ids),
+                     encoding="utf-8")
+    out = tmp_path / "o"
+    r = CliRunner().invoke(app, ["karte", "--projection", str(table), "--year", "2040",
+                                 "--projection-layer", "小学校区", "--area", ids[0],
+                                 "--out", str(out), "--region", str(region_dir),
+                                 "--database-url", url])
+    assert r.exit_code == 0, r.output
+    [karte] = json.loads((out / "kartes.json").read_text(encoding="utf-8"))
+    assert karte["projection"]["year"] == 2040
+    assert karte["projection"]["pop_65plus"] == pytest.approx(
+        1.2 * karte["population"]["pop_65plus"])
+    assert "将来推計 2040年" in (out / f"karte_{ids[0]}.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == ["karte_" + ids[0] + ".html",
+                                                     "kartes.json"]
+
+
 def _pdf_tools() -> None:
     missing = [t for t in ("/usr/bin/chromium", shutil.which("pdftoppm") or "pdftoppm",
                            shutil.which("pdftotext") or "pdftotext")
