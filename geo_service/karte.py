@@ -148,12 +148,14 @@ def data_sources(walking: WalkingService) -> list[dict[str, str]]:
                         "date": built})
     for note in region.notes[:5]:
         out.append({"what": "注記", "source": note, "date": ""})
-    n, last = walking.store.state_token()
+    _, last = walking.store.state_token()  # the latest change (also a deletion)
     try:
         last_day = datetime.fromisoformat(last).strftime("%Y-%m-%d")
     except ValueError:
         last_day = ""
-    out.append({"what": "地域資源台帳", "source": f"{n}件（削除を含む）", "date": last_day})
+    out.append({"what": "地域資源台帳",
+                "source": f"公開 {walking.store.count(include_staff=False)}件"
+                          f"（全 {walking.store.count()}件）", "date": last_day})
     return out
 
 
