@@ -118,7 +118,7 @@ def _none_if_nan(x: Any) -> Any:
     return x
 
 
-def data_sources(walking: WalkingService) -> list[dict[str, str]]:
+def data_sources(walking: WalkingService, *, staff: bool = False) -> list[dict[str, str]]:
     """What the numbers are made from, with dates: the region (its name, network,
     population and boundary files as the region records them, and when it was saved),
     and the registry (resources and its last change)."""
@@ -155,7 +155,8 @@ def data_sources(walking: WalkingService) -> list[dict[str, str]]:
         last_day = ""
     out.append({"what": "地域資源台帳",
                 "source": f"公開 {walking.store.count(include_staff=False)}件"
-                          f"（全 {walking.store.count()}件）", "date": last_day})
+                          + (f"（職員用を含め {walking.store.count()}件）" if staff else ""),
+                "date": last_day})
     return out
 
 
@@ -198,7 +199,7 @@ def karte_layer(walking: WalkingService, layer: str, *, staff: bool = False,
     areas = area_layer.areas.reset_index(drop=True)
     return KarteLayer(name, [str(a) for a in areas["area_id"]],
                       [str(n) for n in areas["name"]], diff, source, n_stores, profiles, gaps,
-                      proj, info, data_sources(walking), walking.threshold_m, staff)
+                      proj, info, data_sources(walking, staff=staff), walking.threshold_m, staff)
 
 
 def _projected(walking: WalkingService, layer: str, projection: Projection
@@ -364,4 +365,4 @@ def booklet(walking: WalkingService, layer: str, area_id: str, *, staff: bool = 
             groups.append({"category": cat.id, "label": cat.label, "resources": items})
     return {"layer": name, "area_id": area_id, "name": prof["name"], "staff": staff,
             "groups": groups, "located_ids": [r["id"] for r in res["located"]],
-            "sources": data_sources(walking)}
+            "sources": data_sources(walking, staff=staff)}
