@@ -78,13 +78,17 @@ def format_schedule(schedule: dict[str, Any] | None) -> str:
 
 
 def format_fee(fee: dict[str, Any] | None) -> str:
-    """A fee in words: 無料, 300円, the text as written, or 「—」 when unknown."""
+    """A fee in words: 無料, 300円, or the text as written — alone when it states the
+    amount (500円 + 「1食500円」 → 1食500円, as the pages' ``GS.formatFee``); 「—」 when
+    unknown."""
     if not fee:
         return "—"
     if fee.get("kind") == "free":
         return "無料"
-    amount = f"{fee['amount_yen']:,}円" if fee.get("amount_yen") is not None else ""
-    return " ".join(p for p in (amount, fee.get("text") or "") if p) or "—"
+    amount, text = fee.get("amount_yen"), fee.get("text") or ""
+    if text and (amount is None or str(amount) in text.replace(",", "").replace("，", "")):
+        return text
+    return " ".join(p for p in (f"{amount:,}円" if amount is not None else "", text) if p) or "—"
 
 
 # ---------------------------------------------------------------------------- the layer
@@ -284,10 +288,9 @@ def area_karte(walking: WalkingService, data: KarteLayer, area_id: str) -> dict[
         "aging_rate": _rank(diff["pop_65plus"] / diff["pop_total"].where(
             diff["pop_total"] > 0), area_id),
     }
-    if karte["food_gap"] is not None:
-        karte["rank"]["food_gap"] = karte["food_gap"]["rank_count"]
-    if karte["gathering"] is not None:
-        karte["rank"]["gathering_gap"] = karte["gathering"]["rank_count"]
+    for key, section in (("food_gap", "food_gap"), ("gathering_gap", "gathering")):
+        karte["rank"][key] = (karte[section]["rank_count"] if karte[section] is not None
+                              else None)  # None: no such resource in the region
     if data.projection is not None and data.projection_info is not None:
         pr = data.projection.loc[area_id]
         ptotal, p65f = float(pr["pop_total"]), float(pr["pop_65plus"])

@@ -400,3 +400,29 @@ def booklet_with_map(walking: WalkingService, book: dict[str, Any]) -> dict[str,
     svg = area_map_svg(walking, book["layer"], book["area_id"], markers,
                        title=f"{book['name']}の地図")
     return {**book, "map_svg": svg}
+
+
+def karte_page(walking: WalkingService, layer: str, area_id: str, *,
+               staff: bool = False) -> str:
+    """The 地域カルテ of one area as an HTML page (``GET /karte/{layer}/{area_id}``); the
+    layer-wide numbers are computed once per registry state. Raises :class:`LookupError`
+    for an unknown area."""
+    from geo_service.karte import area_karte, karte_layer
+
+    name = walking.area_layer(layer).name
+    data = walking.cached(("karte", name, staff),
+                          lambda: karte_layer(walking, name, staff=staff))
+    if area_id not in data.profiles:
+        raise LookupError(f"no area {area_id!r} in layer {name!r}")
+    return render_kartes([with_map(walking, area_karte(walking, data, area_id))],
+                         region=walking.name)
+
+
+def booklet_page(walking: WalkingService, layer: str, area_id: str, *,
+                 staff: bool = False) -> str:
+    """The 生活便利帳 of one area as an HTML page (``GET /booklet/{layer}/{area_id}``)."""
+    from geo_service.karte import booklet
+
+    return render_booklet(booklet_with_map(walking, booklet(walking, layer, area_id,
+                                                            staff=staff)),
+                          region=walking.name)

@@ -247,14 +247,18 @@ const GS = (() => {
     return lang === "en" ? DAY_EN[key] : `${DAY_JA[key]}曜`;
   }
 
-  /** A fee in words: 無料, 300円, or as written. */
+  /** A fee in words: 無料, 300円, or the text as written — alone when it states the amount
+   *  (500円 + 「1食500円」 → 1食500円); "" when nothing is known. */
   function formatFee(fee) {
     if (!fee) return "";
     if (fee.kind === "free") return t("fee.free");
-    const amount = fee.amount_yen !== null && fee.amount_yen !== undefined
-      ? (lang === "en" ? `¥${fee.amount_yen.toLocaleString()}` : `${fee.amount_yen.toLocaleString()}円`)
-      : "";
-    return [amount, fee.text].filter(Boolean).join(" ") || t("fee.unknown");
+    const known = fee.amount_yen !== null && fee.amount_yen !== undefined;
+    if (fee.text && (!known || fee.text.replace(/[,，]/g, "").includes(String(fee.amount_yen)))) {
+      return fee.text;
+    }
+    const amount = !known ? ""
+      : (lang === "en" ? `¥${fee.amount_yen.toLocaleString()}` : `${fee.amount_yen.toLocaleString()}円`);
+    return [amount, fee.text].filter(Boolean).join(" ");
   }
 
   /** A date (YYYY-MM-DD) in words: 2026年10月1日 / 1 Oct 2026. */

@@ -312,7 +312,11 @@
       return;
     }
     const name = (d && d.name) || prof.name;
-    const parts = [el("h3", { class: "c-profile-name", id: "profile-name" }, name)];
+    const pages = (path) => `/${path}/${encodeURIComponent(state.layer)}/${encodeURIComponent(id)}`;
+    const parts = [el("h3", { class: "c-profile-name", id: "profile-name" }, name),
+      el("p", { class: "c-print-links gs-no-print" },
+        el("a", { href: pages("karte"), id: "karte-link" }, t("profile.karte")), " · ",
+        el("a", { href: pages("booklet"), id: "booklet-link" }, t("profile.booklet")))];
     const rows = [];
     const item = (label, ...value) => rows.push(el("dt", {}, label), el("dd", {}, ...value));
     const th = threshold();

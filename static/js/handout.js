@@ -16,14 +16,6 @@
     return parts.length ? [el("dt", { text: label }), el("dd", {}, ...parts)] : null;
   }
 
-  /** A fee in words, without saying the amount twice (500円 + 「1食500円」 → 1食500円). */
-  function feeText(fee) {
-    if (!fee || fee.kind === "unknown") return "";
-    if (fee.kind !== "free" && fee.text && fee.amount_yen !== null && fee.amount_yen !== undefined &&
-        fee.text.replace(/[,，]/g, "").includes(String(fee.amount_yen))) return fee.text;
-    return GS.formatFee(fee);
-  }
-
   function stopsText(schedule) {
     return ((schedule && schedule.stops) || []).map((x) => t("handout.stop", {
       name: x.name || "", day: GS.weekdayLabel(x.weekday), time: x.time || "",
@@ -106,7 +98,7 @@
       fact(t("detail.what"), p.description),
       fact(t("detail.when"), GS.formatSchedule(p.schedule),
            stops.length ? el("ul", {}, stops.map((s) => el("li", { text: s }))) : null),
-      fact(t("detail.fee"), feeText(p.fee) || t("fee.unknown")),
+      fact(t("detail.fee"), GS.formatFee(p.fee) || t("fee.unknown")),
       fact(t("detail.apply"), p.how_to_apply),
       fact(t("detail.for"), p.target_users),
       fact(t("detail.area"), p.service_area && p.service_area.text),
@@ -227,7 +219,7 @@
   function itemRow(p, n) {
     const tel = p.contact && p.contact.tel;
     const when = [GS.formatSchedule(p.schedule), ...stopsText(p.schedule)].filter(Boolean).join(t("list.sep"));
-    const info = [when, feeText(p.fee), p.address || (p.service_area && p.service_area.text),
+    const info = [when, GS.formatFee(p.fee), p.address || (p.service_area && p.service_area.text),
                   tel ? t("handout.tel", { tel }) : ""].filter(Boolean).join(t("list.sep"));
     return el("li", {},
       n === null ? el("span", { "aria-hidden": "true" }) : el("span", { class: "h-num", text: String(n) }),

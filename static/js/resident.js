@@ -35,14 +35,6 @@
   let seq = 0;               // the latest /nearby request
   let areaCache = null;      // first area layer's polygons, for the list's handout link
 
-  /** A fee in words, without saying the amount twice (500円 + 「1食500円」 → 1食500円). */
-  function feeWords(fee) {
-    if (!fee || fee.kind === "unknown") return "";
-    if (fee.kind !== "free" && fee.text && fee.amount_yen !== null && fee.amount_yen !== undefined &&
-        fee.text.replace(/[,，]/g, "").includes(String(fee.amount_yen))) return fee.text;
-    return GS.formatFee(fee);
-  }
-
   // ---------------------------------------------------------------- URL state
 
   function readHash() {
@@ -337,7 +329,7 @@
       const c = GS.category(p.category);
       const glyph = el("span", { class: "r-glyph", "aria-hidden": "true", text: c.icon });
       glyph.style.borderColor = c.color;
-      const extra = [whenText(p), feeWords(p.fee)]
+      const extra = [whenText(p), GS.formatFee(p.fee)]
         .filter(Boolean).join(t("list.sep"));
       const li = el("li", { class: "r-item", "data-id": p.id },
         el("a", {
@@ -523,7 +515,7 @@
     const dl = el("dl", { class: "r-facts" },
       row(t("detail.what"), p.description),
       row(t("detail.when"), GS.formatSchedule(s), stops),
-      row(t("detail.fee"), feeWords(p.fee) || t("fee.unknown")),
+      row(t("detail.fee"), GS.formatFee(p.fee) || t("fee.unknown")),
       row(t("detail.apply"), p.how_to_apply),
       row(t("detail.for"), p.target_users),
       row(t("detail.area"), p.service_area && p.service_area.text),
@@ -610,7 +602,7 @@
         el("dl", { class: "r-facts compact" },
           row(t("reach.area"), p.service_area && p.service_area.text ? p.service_area.text : t("reach.area_here")),
           row(t("detail.when"), GS.formatSchedule(p.schedule)),
-          row(t("detail.fee"), feeWords(p.fee) || null),
+          row(t("detail.fee"), GS.formatFee(p.fee) || null),
           row(t("detail.tel"), tel ? el("a", { href: telHref(tel), class: "r-tel", text: tel }) : null))));
     }
     const threshold = Math.round(answer.threshold_m);

@@ -168,6 +168,7 @@ def test_openapi_documents_errors_content_types_and_optional_login(app_parts):  
               ("get", "/reach"), ("get", "/areas/{layer}"), ("get", "/resources/export"),
               ("get", "/resources/{resource_id}/reach"),
               ("get", "/areas/{layer}/{area_id}/coverage"), ("get", "/profiles/{layer}"),
+              ("get", "/karte/{layer}/{area_id}"), ("get", "/booklet/{layer}/{area_id}"),
               ("get", "/gaps/{layer}"),
               ("get", "/health")}  # counts what the caller may see
     for path, operations in spec["paths"].items():

@@ -88,6 +88,9 @@ SAMPLES: dict[str, list[dict]] = {
     "/areas/{layer}/{area_id}/coverage": [{"layer": "小学校区", "area_id": a}
                                           for a in ("W", "M", "E")],
     "/difficulty/{layer}": [{"layer": "小学校区"}],
+    "/karte/{layer}/{area_id}": [{"layer": "小学校区", "area_id": a} for a in ("W", "M", "E")],
+    "/booklet/{layer}/{area_id}": [{"layer": "elementary", "area_id": a}
+                                   for a in ("W", "M", "E")],
     "/geocode": [{"q": "飯塚市"}],  # no geocoder configured here: 404
     "/profiles/{layer}": [{"layer": "小学校区"}, {"layer": "elementary"}],
     "/gaps/{layer}": [{"layer": "小学校区"}, {"layer": "elementary", "need": "salon"},

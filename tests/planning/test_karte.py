@@ -73,6 +73,10 @@ def test_schedule_and_fee_in_words():
     assert format_fee({"kind": "free"}) == "無料"
     assert format_fee({"kind": "paid", "amount_yen": 1500, "text": None}) == "1,500円"
     assert format_fee({"kind": "unknown"}) == "—"
+    # the text as written, alone when it states the amount (never 「500円 1食500円」)
+    assert format_fee({"kind": "paid", "amount_yen": 500, "text": "1食500円"}) == "1食500円"
+    assert format_fee({"kind": "paid", "amount_yen": 1000, "text": "月1,000円"}) == "月1,000円"
+    assert format_fee({"kind": "paid", "amount_yen": 300, "text": "材料費別"}) == "300円 材料費別"
 
 
 @pytest.mark.parametrize("layer", ["elementary", "mesh250"])

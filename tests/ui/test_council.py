@@ -180,6 +180,24 @@ def test_profile_from_map_table_and_deep_link(ui):
     ui.screenshot(page2, "council-profile")
 
 
+def test_profile_opens_the_areas_karte_and_booklet(ui):
+    p = _get(ui, "/difficulty/elementary")["features"][0]["properties"]
+    page = ui.open(f"/council#layer=elementary&area={p['area_id']}", width=1280)
+    _ready(page)
+    page.locator("#karte-link").click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/karte/elementary/{p['area_id']}")
+    assert page.locator("h1").inner_text().startswith(f"地域カルテ：{p['name']}")
+    assert f"{round(p['beyond_65plus']):,}" in page.inner_text("body")
+    ui.screenshot(page, "karte")
+    page.go_back()
+    _ready(page)
+    page.locator("#booklet-link").click()
+    page.wait_for_load_state()
+    assert p["name"] in page.locator("h1").inner_text()
+    ui.screenshot(page, "booklet")
+
+
 def test_switching_layer_reloads_map_and_tables(ui):
     page = ui.open("/council", width=1280)
     _ready(page)

@@ -10,6 +10,9 @@ scenarios); the routes only check who asks and build the answers' models.
   scenarios, no registry data); ``POST /scenarios`` and ``DELETE /scenarios/{name}``: staff.
   Scenarios are saved in ``scenarios/<region key>/`` of the service's data directory; the
   baseline is never modified.
+- ``GET /karte/{layer}/{area_id}``, ``GET /booklet/{layer}/{area_id}``: an area's 地域カルテ
+  and 生活便利帳 as printable HTML pages (:mod:`geo_service.karte_render`): public data,
+  everything for staff.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service import planning
+from geo_service import karte_render, planning
 from geo_service.api.deps import AppState, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.store import NotFoundError
@@ -332,3 +335,33 @@ def delete_scenario(state: State, user: Staff, name: str) -> Response:
     except LookupError as e:
         raise NotFoundError("scenario", name, str(e.args[0])) from None
     return Response(status_code=204)
+
+
+# ------------------------------------------------------------ 地域カルテ and 生活便利帳
+
+_HTML = {200: {"content": {"text/html": {}}, "description": "a printable HTML page"}}
+
+
+def _page(html_of: Any, state: AppState, viewer: Any, layer: str, area_id: str) -> Response:
+    try:
+        html = html_of(_walking(state), layer, area_id, staff=viewer is not None)
+    except NotFoundError:
+        raise
+    except LookupError as e:  # an area the layer does not have
+        raise NotFoundError("area", area_id, str(e)) from e
+    return Response(html, media_type="text/html; charset=utf-8")
+
+
+@router.get("/karte/{layer}/{area_id}", response_class=Response,
+            responses={**_HTML, **error_responses(401, 404, 422)})
+def karte(state: State, viewer: Viewer, layer: str, area_id: str) -> Response:
+    """The 地域カルテ of an area: one printable A4 page (public data; staff see all)."""
+    return _page(karte_render.karte_page, state, viewer, layer, area_id)
+
+
+@router.get("/booklet/{layer}/{area_id}", response_class=Response,
+            responses={**_HTML, **error_responses(401, 404, 422)})
+def booklet(state: State, viewer: Viewer, layer: str, area_id: str) -> Response:
+    """The 生活便利帳 of an area: its resources by category with schedule, fee, phone and
+    a map (public data; staff see all)."""
+    return _page(karte_render.booklet_page, state, viewer, layer, area_id)
