@@ -87,7 +87,13 @@ def grouped_weighted_quantile(group: np.ndarray, values: np.ndarray, weights: np
     Groups without weight, and quantiles that fall on an ``inf`` value, give NaN.
     """
     order = np.lexsort((values, group))
-    g, v, w = group[order], values[order], weights[order]
+    return sorted_weighted_quantile(group[order], values[order], weights[order], q, n_groups)
+
+
+def sorted_weighted_quantile(g: np.ndarray, v: np.ndarray, w: np.ndarray, q: float,
+                             n_groups: int) -> np.ndarray:
+    """:func:`grouped_weighted_quantile` of arrays already in its order (by group, then
+    value), for callers that keep them sorted (scenarios update a few points in place)."""
     cum = np.cumsum(w)
     starts = np.searchsorted(g, np.arange(n_groups), side="left")
     ends = np.searchsorted(g, np.arange(n_groups), side="right")

@@ -112,23 +112,26 @@ def gap_ranking(walking: WalkingService, layer: str, need: str = "food_store", *
 
 # ------------------------------------------------------------------------------ siting
 
-def _existing(walking: WalkingService, category: str, *, staff: bool) -> tuple[Any, str]:
-    """The existing facilities of ``category`` (as ``geo-service site`` takes them): the
-    registry's located ones, else for a category with a region layer that layer's."""
+def existing_facilities(walking: WalkingService, category: str, *, staff: bool
+                        ) -> tuple[Any, int, str]:
+    """The existing facilities of ``category`` that siting keeps fixed: (their attachment
+    or None, how many, where from — ``"registry"`` or the region layer's id). The
+    registry's located resources of it (stops of a mobile-sales route included); for a
+    category detailed by a region layer (食料品店) with none registered, that layer's."""
     from geo_service.layer_points import counted
     from geo_service.layers import load_resource_layer, load_vocabulary
 
     loc = walking.located(staff=staff)
     pick = np.flatnonzero(loc.categories == category)
     if len(pick):
-        return loc.attachment.take(pick), f"{len(pick)} (registry)"
+        return loc.attachment.take(pick), len(pick), "registry"
     layer = load_vocabulary().category(category).layer
     region = walking.region
     if layer and layer in region.resources:
         stores = counted(region.resources[layer], load_resource_layer(layer))
         if len(stores):
-            return region.attach(stores, source=layer), f"{len(stores)} (region: {layer})"
-    return None, "none"
+            return region.attach(stores, source=layer), len(stores), layer
+    return None, 0, ""
 
 
 def parse_candidates(walking: WalkingService, spec: str, *, staff: bool) -> Any:
@@ -189,7 +192,9 @@ def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "g
 
     def make() -> dict[str, Any]:
         cands = parse_candidates(walking, candidates, staff=staff)
-        existing, existing_note = _existing(walking, category.id, staff=staff)
+        existing, n_existing, source = existing_facilities(walking, category.id, staff=staff)
+        where = "registry" if source == "registry" else f"region: {source}"
+        existing_note = f"{n_existing} ({where})" if n_existing else "none"
         threshold = walk_thresholds().get(category.id, walking.threshold_m)
         region = walking.region
         problem = siting.SitingProblem.from_network(

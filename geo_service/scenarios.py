@@ -108,6 +108,7 @@ from geo_service.difficulty import (
     _store_counts,
     area_indicators,
     point_indicators,
+    sorted_weighted_quantile,
 )
 from geo_service.layer_points import counted
 from geo_service.layers import ResourceLayer
@@ -857,7 +858,7 @@ class ScenarioState:
                 for key, values in (("m", dist), ("min", minutes)):
                     order = _resorted(info[f"order_{key}"], which, values, again)
                     for q, name in ((0.5, "median"), (0.9, "p90")):
-                        columns[f"{name}_{key}"][at] = _sorted_quantile(
+                        columns[f"{name}_{key}"][at] = sorted_weighted_quantile(
                             which[order], values[order], w65[order], q, n)[rows]
                 table = pd.DataFrame({"area_id": columns["area_id"][at],
                                       "beyond_65plus": columns["beyond_65plus"][at]})
@@ -907,25 +908,6 @@ def _resorted(order: np.ndarray, which: np.ndarray, values: np.ndarray,
     if len(slots):
         members = np.sort(order[slots])  # by position, as lexsort breaks ties
         out[slots] = members[np.lexsort((values[members], which[members]))]
-    return out
-
-
-def _sorted_quantile(g: np.ndarray, v: np.ndarray, w: np.ndarray, q: float,
-                     n_groups: int) -> np.ndarray:
-    """:func:`~geo_service.difficulty.grouped_weighted_quantile` of arrays already in its
-    order (by group, then value): its steps after the sort, so the answers are the same
-    bit for bit (tested)."""
-    cum = np.cumsum(w)
-    starts = np.searchsorted(g, np.arange(n_groups), side="left")
-    ends = np.searchsorted(g, np.arange(n_groups), side="right")
-    base = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
-    total = np.where(ends > starts, cum[np.maximum(ends - 1, 0)] - base, 0.0)
-    idx = np.searchsorted(cum, base + q * total, side="left")
-    idx = np.clip(idx, starts, np.maximum(ends - 1, starts))
-    out = np.full(n_groups, np.nan)
-    ok = total > 0
-    picked = v[np.minimum(idx[ok], len(v) - 1)]
-    out[ok] = np.where(np.isfinite(picked), picked, np.nan)
     return out
 
 

@@ -157,25 +157,14 @@ def site(
 
 
 def _existing(walking: Any, category: str, *, staff: bool) -> tuple[Any, str]:
-    """The attachment of the existing facilities of ``category`` and a note saying what
-    they are: the registry's located resources of it (stops of a mobile-sales route
-    included); for 食料品店 with none registered, the region's food-store layer."""
-    import numpy as np
+    """The existing facilities of ``category`` (:func:`geo_service.planning.
+    existing_facilities`) and a note in Japanese saying what they are."""
+    from geo_service.planning import existing_facilities
 
-    from geo_service.layer_points import counted
-    from geo_service.layers import load_resource_layer, load_vocabulary
-
-    loc = walking.located(staff=staff)
-    pick = np.flatnonzero(loc.categories == category)
-    if len(pick):
-        return loc.attachment.take(pick), f"{len(pick)} 件 (登録簿)"
-    layer = load_vocabulary().category(category).layer
-    region = walking.region
-    if layer and layer in region.resources:
-        stores = counted(region.resources[layer], load_resource_layer(layer))
-        if len(stores):
-            return region.attach(stores, source=layer), f"{len(stores)} 件 (地域の{layer})"
-    return None, "なし"
+    found, n, source = existing_facilities(walking, category, staff=staff)
+    if not n:
+        return None, "なし"
+    return found, f"{n} 件 ({'登録簿' if source == 'registry' else '地域の' + source})"
 
 
 def _registry_candidates(walking: Any, name: str, *, staff: bool) -> Any:

@@ -277,6 +277,37 @@ const GS = (() => {
                                       metres: Math.round(metres).toLocaleString() });
   }
 
+  /** Sort ``table.rows`` by column ``index`` (the same column again: the other way;
+   *  numbers start from the largest), empty values last, and mark the headers
+   *  (``aria-sort``, ▲ ▼ ↕ in each ``th[data-col]``'s ``markSelector`` element).
+   *  ``table``: {node, columns: [{key, numeric, value(row)}], rows, sort, dir}. */
+  function sortTable(table, index, markSelector) {
+    const col = table.columns[index];
+    table.dir = table.sort === index ? -table.dir : (col.numeric ? -1 : 1);
+    table.sort = index;
+    const dir = table.dir;
+    const empty = (v) => v === null || v === undefined;
+    table.rows.sort((a, b) => {
+      const x = col.value(a);
+      const y = col.value(b);
+      if (empty(x)) return empty(y) ? 0 : 1;
+      if (empty(y)) return -1;
+      const cmp = typeof x === "number" ? x - y : String(x).localeCompare(String(y), lang);
+      return cmp * dir;
+    });
+    for (const th of table.node.querySelectorAll("thead th[data-col]")) {
+      const mark = th.querySelector(markSelector);
+      if (!mark) continue;
+      if (th.dataset.col === col.key) {
+        th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+        mark.textContent = dir > 0 ? "▲" : "▼";
+      } else {
+        th.removeAttribute("aria-sort");
+        mark.textContent = "↕";
+      }
+    }
+  }
+
   /** Save ``rows`` (arrays) as a CSV file with a UTF-8 BOM (Excel opens it as UTF-8);
    *  cells that a spreadsheet would run as a formula are prefixed with '. */
   function downloadCsv(fileName, rows) {
@@ -319,7 +350,7 @@ const GS = (() => {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
     makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
     dateWords,
-    downloadCsv, saveBlob, languageLink, ready, WEEKDAYS,
+    downloadCsv, saveBlob, sortTable, languageLink, ready, WEEKDAYS,
     get lang() { return lang; },
     get config() { return config; },
   };

@@ -565,28 +565,7 @@
   }
 
   function sortBy(table, index) {
-    const col = table.columns[index];
-    table.dir = table.sort === index ? -table.dir : (col.numeric ? -1 : 1);
-    table.sort = index;
-    const dir = table.dir;
-    table.rows.sort((a, b) => {
-      const x = col.value(a);
-      const y = col.value(b);
-      if (x === null || x === undefined) return (y === null || y === undefined) ? 0 : 1;
-      if (y === null || y === undefined) return -1;
-      const cmp = typeof x === "number" ? x - y : String(x).localeCompare(String(y), GS.lang);
-      return cmp * dir;
-    });
-    for (const th of table.node.querySelectorAll("th[data-col]")) {
-      const mark = th.querySelector(".c-sort-mark");
-      if (th.dataset.col === col.key) {
-        th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
-        mark.textContent = dir > 0 ? "▲" : "▼";
-      } else {
-        th.removeAttribute("aria-sort");
-        mark.textContent = "↕";
-      }
-    }
+    GS.sortTable(table, index, ".c-sort-mark");
     fillBody(table);
   }
 

@@ -810,24 +810,6 @@ def test_a_local_closure_counts_only_its_areas_again():
     assert other.stats["areas_counted_again"] == len(base.result.areas)
 
 
-@settings(max_examples=40, deadline=None)
-@given(data=st.data())
-def test_the_sorted_quantile_is_grouped_weighted_quantile_bit_for_bit(data):
-    from geo_service.difficulty import grouped_weighted_quantile
-    from geo_service.scenarios import _sorted_quantile
-
-    n = data.draw(st.integers(1, 60))
-    groups = data.draw(st.integers(1, 6))
-    g = np.array(data.draw(st.lists(st.integers(0, groups - 1), min_size=n, max_size=n)))
-    v = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.5, 7.25, 100.0, np.inf])
-                                    | st.floats(0, 1e4), min_size=n, max_size=n)))
-    w = np.array(data.draw(st.lists(st.floats(0, 5), min_size=n, max_size=n)))
-    order = np.lexsort((v, g))
-    for q in (0.5, 0.9):
-        assert np.array_equal(_sorted_quantile(g[order], v[order], w[order], q, groups),
-                              grouped_weighted_quantile(g, v, w, q, groups), equal_nan=True)
-
-
 def test_withdrawing_a_mobile_sales_route_takes_its_stops(tmp_path):
     """A 移動販売 route with a stop on (10, 0): within 300 m are the 10 nodes with
     (10 − i) + j ≤ 3, all beyond the walk; 9 are in 東 (covered by the 宅配 anyway) and
