@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -515,8 +515,17 @@ class WalkingService:
             field, _ = self.category_field(cat, staff=staff)
             within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
                 self.region.demand_attachment).distance_m <= self.threshold_m)
+        shapes: dict[str, Any] = {}  # each service's drawn area, built once (not per area)
+
+        def shape(r: Resource) -> Any:
+            if r.id not in shapes:
+                shapes[r.id] = service_area_geometry(r, self.layers)
+                if shapes[r.id] is not None:
+                    shapely.prepare(shapes[r.id])
+            return shapes[r.id]
+
         covering = [[(r.id, r.category) for r in services
-                     if _covers(r, layer.name, aid, geoms_ll[i], self.layers, staff)]
+                     if _covers(r, layer.name, aid, geoms_ll[i], shape, staff)]
                     if area_id is None or aid == area_id else []
                     for i, aid in enumerate(ids)]
         return area_coverage(
@@ -579,7 +588,8 @@ def _points(lonlat: np.ndarray) -> Any:
 
 
 def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
-            layers: dict[str, AreaLayer], staff: bool) -> bool:
+            shape: Callable[[Resource], Any], staff: bool) -> bool:
+    """Whether ``r``'s service area reaches the area (``shape``: its drawn area, lon/lat)."""
     sa = r.service_area
     if sa.kind == "municipality":
         return True
@@ -587,7 +597,7 @@ def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
         return area_id in sa.area_ids
     if not staff and _reveals_location(r):
         return False
-    geom = service_area_geometry(r, layers)
+    geom = shape(r)
     return geom is not None and bool(geom.intersects(area_geom))
 
 
