@@ -80,10 +80,10 @@
   async function start() {
     await GS.init("council");
     const nav = document.getElementById("nav");
-    nav.append(el("a", { href: "/" }, t("nav.resident")),
-               el("a", { href: "/staff" }, t("nav.staff")),
-               el("a", { href: "/council", "aria-current": "page" }, t("nav.council")),
-               GS.languageLink());
+    nav.prepend(el("a", { href: "/" }, t("nav.resident")),
+                el("a", { href: "/staff" }, t("nav.staff")),
+                el("a", { href: "/council", "aria-current": "page" }, t("nav.council")));
+    nav.append(GS.languageLink());
     document.getElementById("print").addEventListener("click", () => window.print());
     if (GS.token()) { // staff-only resources are shown too: not for a public handout
       document.getElementById("region-line").before(
