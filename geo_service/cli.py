@@ -224,3 +224,6 @@ _register_scenario_commands(app)
 from geo_service.karte_cli import register as _register_karte_commands  # noqa: E402
 
 _register_karte_commands(app)
+from geo_service.batch_cli import register as _register_batch_commands  # noqa: E402
+
+_register_batch_commands(app)

@@ -1,0 +1,75 @@
+"""``geo-service batch``: a partitioned shopping-difficulty run on Dask (see geo_service.batch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from geo_service import settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``batch`` command to the CLI."""
+
+    @app.command()
+    def batch(
+        pbf: Annotated[Path, typer.Option("--pbf", "--network",
+                                          help="OSM extract (.osm.pbf) of the whole extent.")],
+        partitions: Annotated[Path, typer.Option(
+            "--partitions", help="Polygon layer with codes: one partition per polygon.")],
+        population: Annotated[Path, typer.Option(
+            "--population", help="Demand points: a CSV with lon, lat, pop_total, pop_65plus.")],
+        stores: Annotated[str, typer.Option(
+            "--stores", help="Store CSV (lon, lat, category) or 'osm' (shops in the extract).")],
+        out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+        areas: Annotated[list[Path] | None, typer.Option(
+            "--areas", help="Area layer to report on (repeatable).")] = None,
+        partition_id: Annotated[str | None, typer.Option(
+            help="Column of the partition codes (default: guessed like area ids).")] = None,
+        buffer: Annotated[float, typer.Option(
+            help="Metres around each partition; points whose nearest store is farther are "
+            "reported as censored.")] = 2000.0,
+        threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
+            settings.threshold_m,
+        speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
+            settings.walking_speed_mps,
+        workers: Annotated[int, typer.Option(help="Worker processes of the LocalCluster.")] = 2,
+        scheduler: Annotated[str | None, typer.Option(
+            help="Use an existing Dask cluster, e.g. tcp://HOST:8786 (workers need the "
+            "package and the output folder on a shared path).")] = None,
+        store_layer: Annotated[str, typer.Option(
+            help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
+    ) -> None:
+        """Shopping difficulty over a large extract, one Dask task per partition."""
+        from geo_service._errors import InputError
+        from geo_service.batch import run_batch
+        from geo_service.cli import _fail, console
+        from geo_service.layers import load_resource_layer
+
+        def progress(done: int, total: int, elapsed: float) -> None:
+            eta = elapsed / done * (total - done)
+            console.print(f"partitions {done}/{total}  elapsed {elapsed:.1f} s  "
+                          f"ETA {eta:.1f} s")
+
+        client = None
+        try:
+            if scheduler is not None:
+                from distributed import Client
+                client = Client(scheduler)
+            result = run_batch(pbf=pbf, partitions=partitions, stores=stores,
+                               population=population, areas=list(areas or []), out=out,
+                               layer=load_resource_layer(store_layer),
+                               partition_id=partition_id, buffer_m=buffer,
+                               threshold_m=threshold, speed=speed, client=client,
+                               workers=workers, progress=progress)
+        except InputError as exc:
+            raise _fail(exc) from exc
+        finally:
+            if client is not None:
+                client.close()
+        pts = result.points
+        console.print(f"{len(pts):,} demand points in {len(result.partitions)} partitions, "
+                      f"{int(pts['censored'].sum()):,} censored (nearest store beyond "
+                      f"{buffer:g} m) → {out}")

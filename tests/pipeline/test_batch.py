@@ -1,0 +1,158 @@
+"""geo-service batch (issue 11): partitioned runs on a Dask LocalCluster equal one run.
+
+The region is a street grid PBF from benchmarks/make_grid.py (60 × 60 nodes 80 m apart,
+8 shops, 3,000 demand points), cut into 2 × 2 partitions; areas are reported on a 5 × 5
+layer whose areas straddle the partition borders.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("distributed")
+pytest.importorskip("osmium")
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+from geo_service._errors import InputError  # noqa: E402
+from geo_service.batch import run_batch  # noqa: E402
+from geo_service.cli import app  # noqa: E402
+from geo_service.layers import load_resource_layer  # noqa: E402
+from geo_service.pipeline import build_region, compute_difficulty  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+GRID = ["--size", "60", "--shops", "8", "--points", "3000", "--people", "30000"]
+
+
+def _make_grid():
+    spec = importlib.util.spec_from_file_location("make_grid", ROOT / "benchmarks/make_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    make_grid = _make_grid()
+    parts = tmp_path_factory.mktemp("grid2")
+    report = tmp_path_factory.mktemp("grid5")
+    make_grid.main([*GRID, "--areas", "2", "--out", str(parts)])  # 4 partitions
+    make_grid.main([*GRID, "--areas", "5", "--out", str(report)])  # same grid, 25 areas
+    return {"pbf": parts / "grid.osm.pbf", "partitions": parts / "areas.geojson",
+            "stores": parts / "stores.csv", "population": parts / "population.csv",
+            "areas": report / "areas.geojson"}
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_resource_layer("food_stores")
+
+
+@pytest.fixture(scope="module")
+def reference(grid, layer):
+    """One `difficulty` computation on the whole extent."""
+    region = build_region(network=grid["pbf"], stores=str(grid["stores"]),
+                          population=[grid["population"]], areas=[str(grid["areas"])],
+                          layer=layer)
+    return compute_difficulty(region, layer=layer)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _batch(grid, layer, client, out, buffer_m):
+    return run_batch(pbf=grid["pbf"], partitions=grid["partitions"], stores=str(grid["stores"]),
+                     population=grid["population"], areas=[grid["areas"]], out=out,
+                     layer=layer, buffer_m=buffer_m, client=client)
+
+
+@pytest.mark.parametrize("buffer_m", [2000.0, 600.0])
+def test_partitioned_run_equals_single_run(grid, layer, reference, client, tmp_path, buffer_m):
+    result = _batch(grid, layer, client, tmp_path, buffer_m)
+    ref = reference.points.set_index("point_id")
+    got = result.points.set_index("point_id")
+    assert sorted(got.index) == sorted(ref.index)  # every point, in exactly one partition
+    got = got.loc[ref.index]
+    within = ref["reachable"].to_numpy() & (ref["network_m"].to_numpy() <= buffer_m)
+    assert 0 < within.sum() < len(ref)  # both kinds of point occur
+    # exact where the nearest store is within the buffer ...
+    np.testing.assert_allclose(got["network_m"].to_numpy()[within],
+                               ref["network_m"].to_numpy()[within], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got["walk_min"].to_numpy()[within],
+                               ref["walk_min"].to_numpy()[within], rtol=0, atol=1e-9)
+    assert (got["nearest_store_id"].to_numpy()[within]
+            == ref["nearest_store_id"].to_numpy()[within]).all()
+    # ... censored (no number) exactly where it is not
+    assert (got["censored"].to_numpy() == ~within).all()
+    assert got.loc[~within, "network_m"].isna().all()
+    # areas straddling partitions: the same counts (buffer ≥ threshold: censored = beyond)
+    ref_areas = reference.areas.set_index("area_id")
+    got_areas = result.areas.set_index("area_id").loc[ref_areas.index]
+    for col in ("pop_65plus", "beyond_65plus", "beyond_65plus_straight", "stores_in_area"):
+        np.testing.assert_allclose(got_areas[col].to_numpy(float),
+                                   ref_areas[col].to_numpy(float), rtol=0, atol=1e-9)
+    # the file contract of a single run, plus censored/partition and GeoParquet
+    points = pd.read_csv(tmp_path / "points.csv", encoding="utf-8-sig")
+    assert {"network_m", "censored", "partition"} <= set(points.columns)
+    assert len(points) == len(ref)
+    for name in ("areas.csv", "areas.geojson", "points.geojson", "points.parquet",
+                 "areas.parquet"):
+        assert (tmp_path / name).exists()
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["summary"]["censored_points"] == int((~within).sum())
+    assert len(summary["partitions"]) == 4
+
+
+def test_partitions_ran_on_dask_workers_and_resume(grid, layer, client, tmp_path):
+    result = _batch(grid, layer, client, tmp_path, 2000.0)
+    worker_pids = set(client.run(os.getpid).values())
+    pids = {p["pid"] for p in result.partitions}
+    assert pids <= worker_pids and os.getpid() not in pids
+    assert {p["partition_id"] for p in result.partitions} == {"A001", "A002", "A003", "A004"}
+    assert sorted(p.name for p in (tmp_path / "partitions").iterdir()) == [
+        "A001", "A002", "A003", "A004"]
+    for folder in (tmp_path / "partitions").iterdir():
+        assert (folder / "extract.osm.pbf").stat().st_size > 0
+    # resume: a finished partition is not recomputed; a missing one is
+    (tmp_path / "partitions" / "A003" / "partition.json").unlink()
+    before = {p.name: (p / "partition.json").read_text() for p in
+              (tmp_path / "partitions").iterdir() if (p / "partition.json").exists()}
+    again = _batch(grid, layer, client, tmp_path, 2000.0)
+    after = {p.name: (p / "partition.json").read_text() for p in
+             (tmp_path / "partitions").iterdir()}
+    assert all(after[k] == v for k, v in before.items()) and "A003" in after
+    pd.testing.assert_frame_equal(
+        again.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True),
+        result.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True))
+
+
+def test_buffer_below_threshold_is_refused(grid, layer, client, tmp_path):
+    with pytest.raises(InputError, match="buffer"):
+        _batch(grid, layer, client, tmp_path, 300.0)
+
+
+def test_cli_batch_on_an_existing_scheduler(grid, client, tmp_path):
+    result = CliRunner().invoke(app, [
+        "batch", "--pbf", str(grid["pbf"]), "--partitions", str(grid["partitions"]),
+        "--population", str(grid["population"]), "--stores", str(grid["stores"]),
+        "--areas", str(grid["areas"]), "--buffer", "2000", "--out", str(tmp_path),
+        "--scheduler", client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    assert "partitions 4/4" in result.output and "censored" in result.output
+    areas = pd.read_csv(tmp_path / "areas.csv", encoding="utf-8-sig")
+    assert len(areas) == 25
