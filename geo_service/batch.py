@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -85,6 +86,8 @@ class BatchResult:
     areas: gpd.GeoDataFrame
     partitions: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    """Partitions that failed after their retries (their points are missing)."""
 
 
 def _safe_name(code: str) -> str:
@@ -265,6 +268,8 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         meta["censored"] = int(censored.sum())
     meta["seconds"] = time.perf_counter() - started
     meta["pid"] = os.getpid()
+    # the worker process's peak resident memory so far (not this partition's alone)
+    meta["worker_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_outputs(folder, {
         PARTITION_POINTS: lambda path: points.to_parquet(path),
         PARTITION_META: text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
@@ -317,16 +322,21 @@ def run_batch(
     seconds["cut"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    failed: list[dict[str, str]] = []
     if todo:
-        _run_on_dask(todo, client=client, workers=workers, retries=retries, progress=progress,
-                     kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
-                             "threshold_m": threshold_m, "speed": speed})
+        failed = _run_on_dask(
+            todo, client=client, workers=workers, retries=retries, progress=progress,
+            kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
+                    "threshold_m": threshold_m, "speed": speed})
     seconds["partitions"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    done = [p for p in parts if is_done(p)]
+    if not done:
+        raise InputError(f"every partition failed: {failed[:3]}", file=partitions)
     metas = [json.loads((Path(p.folder) / PARTITION_META).read_text(encoding="utf-8"))
-             for p in parts]
-    frames = [gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in parts]
+             for p in done]
+    frames = [gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in done]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise InputError("no demand point lies inside any partition", file=partitions)
@@ -341,7 +351,7 @@ def run_batch(
     area_frame = (area_indicators(points, layers, all_stores, threshold_m=threshold_m)
                   if layers else gpd.GeoDataFrame({"layer": []}, geometry=[], crs=metric))
     seconds["merge"] = time.perf_counter() - t
-    result = BatchResult(points, area_frame, metas, seconds)
+    result = BatchResult(points, area_frame, metas, seconds, failed)
     write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
                 pbf=str(pbf))
     return result
@@ -357,7 +367,9 @@ def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataF
 
 def _run_on_dask(todo: Sequence[Partition], *, client: Any, workers: int, retries: int,
                  progress: Callable[[int, int, float], None] | None,
-                 kwargs: dict[str, Any]) -> None:
+                 kwargs: dict[str, Any]) -> list[dict[str, str]]:
+    """Run the partitions; return those that failed after their retries (the others
+    finish regardless)."""
     from distributed import Client, LocalCluster, as_completed
 
     own = client is None
@@ -368,17 +380,17 @@ def _run_on_dask(todo: Sequence[Partition], *, client: Any, workers: int, retrie
         client = Client(cluster)
     try:
         started = time.perf_counter()
-        futures = [client.submit(run_partition, p, **kwargs, key=f"partition-{p.folder}",
-                                 retries=retries, pure=False) for p in todo]
+        futures = {client.submit(run_partition, p, **kwargs, key=f"partition-{p.folder}",
+                                 retries=retries, pure=False): p for p in todo}
         failed = []
-        for i, fut in enumerate(as_completed(futures), start=1):
+        for i, fut in enumerate(as_completed(list(futures)), start=1):
             if fut.status == "error":
-                failed.append(fut.key)
+                failed.append({"partition_id": futures[fut].partition_id,
+                               "error": f"{type(fut.exception()).__name__}: "
+                                        f"{fut.exception()}"})
             if progress is not None:
                 progress(i, len(todo), time.perf_counter() - started)
-        if failed:
-            errors = [str(f.exception()) for f in futures if f.status == "error"]
-            raise InputError(f"{len(failed)} partition(s) failed: {errors[:3]}")
+        return failed
     finally:
         if own:
             client.close()
@@ -406,6 +418,7 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
     }
     meta = {"region": pbf, "mode": "batch (dask)", "threshold_m": threshold_m,
             "buffer_m": buffer_m, "counted_categories": layer.included_ids,
+            "complete": not result.failed, "failed_partitions": result.failed,
             "summary": summary, "seconds": result.seconds, "partitions": result.partitions}
     writers = {
         "points.csv": csv_writer(table),

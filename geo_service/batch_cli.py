@@ -70,6 +70,13 @@ def register(app: typer.Typer) -> None:
             if client is not None:
                 client.close()
         pts = result.points
+        if result.failed:
+            for f in result.failed:
+                console.print(f"[bold red]partition {f['partition_id']} failed:[/] {f['error']}")
+            console.print(f"[bold red]{len(result.failed)} partition(s) failed; {out} holds "
+                          "the others (summary.json: complete false). Rerun to retry them.[/]")
         console.print(f"{len(pts):,} demand points in {len(result.partitions)} partitions, "
                       f"{int(pts['censored'].sum()):,} censored (nearest store beyond "
                       f"{buffer:g} m) → {out}")
+        if result.failed:
+            raise typer.Exit(1)

@@ -156,3 +156,42 @@ def test_cli_batch_on_an_existing_scheduler(grid, client, tmp_path):
     assert "partitions 4/4" in result.output and "censored" in result.output
     areas = pd.read_csv(tmp_path / "areas.csv", encoding="utf-8-sig")
     assert len(areas) == 25
+
+
+def test_a_failing_partition_is_reported_and_the_others_finish(grid, layer, reference, client,
+                                                              tmp_path):
+    table = pd.read_csv(grid["population"], dtype=str)
+    bad = table.copy()
+    bad.loc[0, "pop_65plus"] = "many"  # one partition's input is broken
+    bad_file = tmp_path / "population.csv"
+    bad.to_csv(bad_file, index=False)
+    out = tmp_path / "out"
+    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
+              "stores": str(grid["stores"]), "areas": [grid["areas"]], "out": out,
+              "layer": layer, "buffer_m": 2000.0, "client": client}
+    result = run_batch(population=bad_file, **kwargs)
+    assert len(result.failed) == 1
+    failed = result.failed[0]["partition_id"]
+    assert "InputError" in result.failed[0]["error"]
+    assert {p["partition_id"] for p in result.partitions} == {"A001", "A002", "A003",
+                                                              "A004"} - {failed}
+    assert table.loc[0, "point_id"] not in set(result.points["point_id"])
+    assert 0 < len(result.points) < len(table)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["complete"] is False
+    assert summary["failed_partitions"][0]["partition_id"] == failed
+    # fixed input, rerun: only the failed partition is computed, and the result is whole
+    done_before = {p: (out / "partitions" / p / "partition.json").read_text()
+                   for p in {"A001", "A002", "A003", "A004"} - {failed}}
+    bad_file.write_text(grid["population"].read_text(encoding="utf-8"), encoding="utf-8")
+    again = run_batch(population=bad_file, **kwargs)
+    assert not again.failed and len(again.points) == len(table)
+    assert all((out / "partitions" / p / "partition.json").read_text() == text
+               for p, text in done_before.items())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["complete"] is True
+    ref = reference.points.set_index("point_id")
+    got = again.points.set_index("point_id").loc[ref.index]
+    ok = ~got["censored"].to_numpy()
+    np.testing.assert_allclose(got["network_m"].to_numpy()[ok], ref["network_m"].to_numpy()[ok],
+                               rtol=0, atol=1e-6)
