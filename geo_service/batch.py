@@ -298,12 +298,14 @@ def run_batch(
     workers: int = 2,
     retries: int = 1,
     progress: Callable[[int, int, float], None] | None = None,
+    task: Callable[..., dict[str, Any]] | None = None,
 ) -> BatchResult:
     """Cut, compute one Dask task per partition, merge and write ``out`` atomically.
 
     ``client``: a ``distributed.Client`` to use (any cluster); otherwise a ``LocalCluster``
     of ``workers`` single-threaded processes is started and closed. Partitions whose folder
-    already holds a result are not recomputed (resume).
+    already holds a result are not recomputed (resume). ``task`` replaces
+    :func:`run_partition` (same arguments; e.g. to wrap it with instrumentation).
     """
     if buffer_m < threshold_m:
         raise InputError("the buffer must be at least the threshold (a censored point is then "
@@ -325,7 +327,8 @@ def run_batch(
     failed: list[dict[str, str]] = []
     if todo:
         failed = _run_on_dask(
-            todo, client=client, workers=workers, retries=retries, progress=progress,
+            todo, task or run_partition, client=client, workers=workers, retries=retries,
+            progress=progress,
             kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
                     "threshold_m": threshold_m, "speed": speed})
     seconds["partitions"] = time.perf_counter() - t
@@ -365,7 +368,8 @@ def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataF
     return counted(gpd.GeoDataFrame(allst, geometry="geometry", crs=frames[0].crs), layer)
 
 
-def _run_on_dask(todo: Sequence[Partition], *, client: Any, workers: int, retries: int,
+def _run_on_dask(todo: Sequence[Partition], task: Callable[..., dict[str, Any]], *,
+                 client: Any, workers: int, retries: int,
                  progress: Callable[[int, int, float], None] | None,
                  kwargs: dict[str, Any]) -> list[dict[str, str]]:
     """Run the partitions; return those that failed after their retries (the others
@@ -380,7 +384,7 @@ def _run_on_dask(todo: Sequence[Partition], *, client: Any, workers: int, retrie
         client = Client(cluster)
     try:
         started = time.perf_counter()
-        futures = {client.submit(run_partition, p, **kwargs, key=f"partition-{p.folder}",
+        futures = {client.submit(task, p, **kwargs, key=f"partition-{p.folder}",
                                  retries=retries, pure=False): p for p in todo}
         failed = []
         for i, fut in enumerate(as_completed(list(futures)), start=1):

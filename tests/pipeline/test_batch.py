@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ pytest.importorskip("osmium")
 from distributed import Client, LocalCluster  # noqa: E402
 
 from geo_service._errors import InputError  # noqa: E402
-from geo_service.batch import run_batch  # noqa: E402
+from geo_service.batch import run_batch, run_partition  # noqa: E402
 from geo_service.cli import app  # noqa: E402
 from geo_service.layers import load_resource_layer  # noqa: E402
 from geo_service.pipeline import build_region, compute_difficulty  # noqa: E402
@@ -195,3 +196,34 @@ def test_a_failing_partition_is_reported_and_the_others_finish(grid, layer, refe
     ok = ~got["censored"].to_numpy()
     np.testing.assert_allclose(got["network_m"].to_numpy()[ok], ref["network_m"].to_numpy()[ok],
                                rtol=0, atol=1e-6)
+
+
+def _die_once_in_a002(part, **kwargs):
+    """run_partition, but the worker process dies the first time it starts A002."""
+    marker = Path(part.folder) / "killed-once"
+    if part.partition_id == "A002" and not marker.exists():
+        marker.write_text("the worker was killed here once", encoding="utf-8")
+        os._exit(1)
+    return run_partition(part, **kwargs)
+
+
+def test_a_worker_killed_mid_partition_is_retried_and_the_result_is_identical(
+        grid, layer, client, tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        killed = run_batch(pbf=grid["pbf"], partitions=grid["partitions"],
+                           stores=str(grid["stores"]), population=grid["population"],
+                           areas=[grid["areas"]], out=tmp_path / "killed", layer=layer,
+                           buffer_m=2000.0, client=client, task=_die_once_in_a002)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert (tmp_path / "killed" / "partitions" / "A002" / "killed-once").exists()
+    assert not killed.failed and len(killed.partitions) == 4
+    plain = _batch(grid, layer, client, tmp_path / "plain", 2000.0)
+    pd.testing.assert_frame_equal(
+        killed.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True),
+        plain.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True))
+    for name in ("points.csv", "areas.csv"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
