@@ -20,9 +20,12 @@ number. Because the buffer must be ≥ the threshold, a censored point is beyond
 for certain, so ``beyond`` counts and shares per area stay exact; only ``median_m``/``p90_m``
 of areas holding censored points are affected (censored points count as beyond reach).
 
+Every partition measures in one metric CRS (``crs``, default the zone of the partitions'
+centre): its network is re-projected when its own zone differs, and kept as
+``network.npz`` in its folder.
+
 Limits of this slice: population and store files must be CSV point tables with lon/lat
-(or ``--stores osm``); each partition measures in its own metric CRS (the zone picked for
-its nodes), so distances match a single run exactly only where both pick the same zone.
+(or ``--stores osm``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from geo_service import settings
 from geo_service._errors import InputError
@@ -72,6 +75,8 @@ class Partition:
     polygon_wkb: bytes
     box: tuple[float, float, float, float]
     folder: str
+    crs: str
+    """The metric CRS every partition measures in (one for the whole batch)."""
 
     @property
     def polygon(self) -> shapely.Geometry:
@@ -95,8 +100,9 @@ def _safe_name(code: str) -> str:
 
 
 def read_partitions(path: str | Path, *, id_column: str | None, buffer_m: float,
-                    root: str | Path) -> list[Partition]:
-    """Partitions from a polygon layer; the buffer is applied in a local metric CRS."""
+                    root: str | Path, crs: str | None = None) -> list[Partition]:
+    """Partitions from a polygon layer; the buffer is applied in one metric CRS for all
+    (``crs``, or the zone :func:`metric_crs_for` picks for the layer's centre)."""
     if not buffer_m > 0:
         raise InputError("the buffer must be a positive distance in metres", column="buffer",
                          value=buffer_m)
@@ -112,7 +118,10 @@ def read_partitions(path: str | Path, *, id_column: str | None, buffer_m: float,
     if len(set(ids)) != len(ids):
         raise InputError("partition codes must be unique", file=path)
     c = shapely.centroid(shapely.union_all(layer.geometry.to_numpy()))
-    metric = metric_crs_for(float(c.x), float(c.y))
+    metric = CRS.from_user_input(crs) if crs else metric_crs_for(float(c.x), float(c.y))
+    if metric.is_geographic:
+        raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
+                         column="crs", value=crs)
     to_m = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
     to_geo = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
     parts = []
@@ -120,7 +129,7 @@ def read_partitions(path: str | Path, *, id_column: str | None, buffer_m: float,
         grown = shapely.buffer(_reproject(geom, to_m), buffer_m)
         box = _reproject(grown, to_geo).bounds
         parts.append(Partition(str(code), shapely.to_wkb(geom), tuple(box),
-                               str(Path(root) / _safe_name(str(code)))))
+                               str(Path(root) / _safe_name(str(code))), metric.to_wkt()))
     return parts
 
 
@@ -129,10 +138,12 @@ def _reproject(geom: shapely.Geometry, tr: Transformer) -> shapely.Geometry:
 
 
 def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
-                name: str = "extract.osm.pbf") -> list[Path]:
+                name: str = "extract.osm.pbf",
+                way_keys: Sequence[str] = ("highway", "shop", "amenity")) -> list[Path]:
     """Write each partition's ``.osm.pbf`` by streaming ``pbf`` twice with pyosmium.
 
-    Pass 1 (ways with node locations): a way goes to every partition whose buffered box
+    Pass 1 (ways with node locations): a way with one of ``way_keys`` (streets, shops
+    mapped as outlines) goes to every partition whose buffered box
     holds one of its nodes, with all its nodes. Pass 2: nodes those ways use, tagged nodes
     (shops) inside a box, and the ways, in file order. Relations are left out.
     """
@@ -144,7 +155,7 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
     node_sets: list[set[int]] = [set() for _ in range(k)]
     reader = osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY).with_locations()
     for way in reader:
-        if not isinstance(way, osmium.osm.Way) or "highway" not in way.tags:
+        if not isinstance(way, osmium.osm.Way) or not any(k in way.tags for k in way_keys):
             continue
         refs, xy = [], []
         for n in way.nodes:
@@ -222,12 +233,15 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     Writes ``points.parquet`` (metric CRS of the partition, then EPSG:4326 for merging) and
     ``partition.json`` into the partition's folder, atomically; returns the metadata.
     """
+    from geo_service.layer_points import stores_from_osm
+    from geo_service.network import load_walk_network
     from geo_service.pipeline import build_region, compute_difficulty
 
     started = time.perf_counter()
     folder = Path(part.folder)
     population = folder / "population.csv"
-    store_src = "osm" if stores == "osm" else str(folder / "stores.csv")
+    extract = folder / "extract.osm.pbf"
+    store_src = str(folder / "stores.csv")
     n_points = len(pd.read_csv(population, dtype=str))
     meta: dict[str, Any] = {"partition_id": part.partition_id, "demand_points": n_points}
     if n_points == 0:
@@ -237,7 +251,16 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         outline = folder / "partition.geojson"
         gpd.GeoDataFrame({"area_id": [part.partition_id], "name": [part.partition_id]},
                          geometry=[part.polygon], crs="EPSG:4326").to_file(outline)
-        region = build_region(network=folder / "extract.osm.pbf", stores=store_src,
+        # parse once, in the batch's CRS, and keep it (network.npz) for build_region
+        net = load_walk_network(extract, walking_speed_mps=speed)
+        target = CRS.from_wkt(part.crs)
+        if not net.crs.equals(target):
+            net = _reproject_network(net, target)
+        net.save(folder / "network.npz")
+        if stores == "osm":
+            store_src = str(folder / "stores.gpkg")
+            stores_from_osm(extract, layer).to_file(store_src)
+        region = build_region(network=folder / "network.npz", stores=store_src,
                               population=[population], areas=[f"partition={outline}"],
                               speed=speed, layer=layer)
         try:
@@ -277,6 +300,20 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     return meta
 
 
+def _reproject_network(net: Any, crs: CRS) -> Any:
+    """The network in another metric CRS (nodes and edge vertices transformed)."""
+    from geo_service.network import WalkNetwork
+
+    tr = Transformer.from_crs(net.crs, crs, always_xy=True)
+    xy = np.column_stack(tr.transform(net.node_xy[:, 0], net.node_xy[:, 1]))
+    coords = shapely.get_coordinates(net.edge_geometry)
+    geoms = shapely.set_coordinates(net.edge_geometry.copy(), np.column_stack(
+        tr.transform(coords[:, 0], coords[:, 1])))
+    return WalkNetwork.from_edges(net.node_id, xy, net.edge_u, net.edge_v, geoms, crs=crs,
+                                  node_z=net.node_z, walking_speed_mps=net.walking_speed_mps,
+                                  source=net.source)
+
+
 def is_done(part: Partition) -> bool:
     return (Path(part.folder) / PARTITION_META).exists()
 
@@ -299,6 +336,7 @@ def run_batch(
     retries: int = 1,
     progress: Callable[[int, int, float], None] | None = None,
     task: Callable[..., dict[str, Any]] | None = None,
+    crs: str | None = None,
 ) -> BatchResult:
     """Cut, compute one Dask task per partition, merge and write ``out`` atomically.
 
@@ -314,7 +352,7 @@ def run_batch(
     out = Path(out)
     t = time.perf_counter()
     parts = read_partitions(partitions, id_column=partition_id, buffer_m=buffer_m,
-                            root=out / "partitions")
+                            root=out / "partitions", crs=crs)
     todo = [p for p in parts if not is_done(p)]
     if todo:
         cut_extract(pbf, todo)
@@ -345,8 +383,7 @@ def run_batch(
         raise InputError("no demand point lies inside any partition", file=partitions)
     merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                               crs="EPSG:4326")
-    c = shapely.centroid(shapely.union_all(merged.geometry.to_numpy()))
-    metric = metric_crs_for(float(c.x), float(c.y))
+    metric = CRS.from_wkt(parts[0].crs)
     points = merged.to_crs(metric)
     all_stores = (_stores_of(parts, layer) if stores == "osm"
                   else counted(read_stores(stores, layer), layer)).to_crs(metric)

@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[str | None, typer.Option(
             help="Use an existing Dask cluster, e.g. tcp://HOST:8786 (workers need the "
             "package and the output folder on a shared path).")] = None,
+        crs: Annotated[str | None, typer.Option(
+            help="Metric CRS every partition measures in, e.g. EPSG:6670 (default: the "
+            "zone of the partitions' centre).")] = None,
         store_layer: Annotated[str, typer.Option(
             help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
     ) -> None:
@@ -63,7 +66,7 @@ def register(app: typer.Typer) -> None:
                                layer=load_resource_layer(store_layer),
                                partition_id=partition_id, buffer_m=buffer,
                                threshold_m=threshold, speed=speed, client=client,
-                               workers=workers, progress=progress)
+                               workers=workers, progress=progress, crs=crs)
         except InputError as exc:
             raise _fail(exc) from exc
         finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pyproj import CRS
 from typer.testing import CliRunner
 
 pytest.importorskip("distributed")
@@ -227,3 +228,46 @@ def test_a_worker_killed_mid_partition_is_retried_and_the_result_is_identical(
         plain.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True))
     for name in ("points.csv", "areas.csv"):
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+def _assert_exact_or_censored(got_points, ref_points, buffer_m):
+    ref = ref_points.set_index("point_id")
+    got = got_points.set_index("point_id").loc[ref.index]
+    within = ref["reachable"].to_numpy() & (ref["network_m"].to_numpy() <= buffer_m)
+    assert within.any()
+    np.testing.assert_allclose(got["network_m"].to_numpy()[within],
+                               ref["network_m"].to_numpy()[within], rtol=0, atol=1e-6)
+    assert (got["nearest_store_id"].to_numpy()[within]
+            == ref["nearest_store_id"].to_numpy()[within]).all()
+    assert (got["censored"].to_numpy() == ~within).all()
+
+
+def test_stores_from_the_extract(grid, layer, client, tmp_path):
+    region = build_region(network=grid["pbf"], stores="osm", population=[grid["population"]],
+                          areas=[str(grid["areas"])], layer=layer)
+    ref = compute_difficulty(region, layer=layer)
+    got = run_batch(pbf=grid["pbf"], partitions=grid["partitions"], stores="osm",
+                    population=grid["population"], areas=[grid["areas"]], out=tmp_path,
+                    layer=layer, buffer_m=2000.0, client=client)
+    assert ref.points["nearest_store_id"].str.startswith("node/").any()
+    _assert_exact_or_censored(got.points, ref.points, 2000.0)
+
+
+def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path):
+    from geo_service.batch import _reproject_network
+    from geo_service.network import load_walk_network
+
+    # the grid's own zone is EPSG:6670 (II); measure everything in zone III instead
+    net = _reproject_network(load_walk_network(grid["pbf"]), CRS.from_epsg(6671))
+    net.save(tmp_path / "whole.npz")
+    region = build_region(network=tmp_path / "whole.npz", stores=str(grid["stores"]),
+                          population=[grid["population"]], areas=[str(grid["areas"])],
+                          layer=layer)
+    ref = compute_difficulty(region, layer=layer)
+    got = run_batch(pbf=grid["pbf"], partitions=grid["partitions"], stores=str(grid["stores"]),
+                    population=grid["population"], areas=[grid["areas"]],
+                    out=tmp_path / "out", layer=layer, buffer_m=2000.0, client=client,
+                    crs="EPSG:6671")
+    assert {m["metric_crs"] for m in got.partitions} == {"EPSG:6671"}
+    assert got.points.crs.equals(CRS.from_epsg(6671))
+    _assert_exact_or_censored(got.points, ref.points, 2000.0)
