@@ -165,6 +165,20 @@ const GS = (() => {
                        iconAnchor: [size / 2, size / 2], popupAnchor: [0, -size / 2] });
   }
 
+  /** The choropleth class of a share by the configured breaks (upper limits of all
+   *  classes but the last; a share equal to a break falls in the class above, as the
+   *  CLI's map does); −1 when there is no share (no one 65+). */
+  function classIndex(share) {
+    if (share === null || share === undefined || Number.isNaN(Number(share))) return -1;
+    return config.difficulty.breaks.filter((b) => b <= share).length;
+  }
+
+  /** The choropleth colour of a share (the no-data colour without one). */
+  function classColor(share) {
+    const i = classIndex(share);
+    return i < 0 ? config.difficulty.no_data_color : config.difficulty.colors[i];
+  }
+
   /** A Leaflet map in ``element`` with the configured background maps, a plain
    *  background (always offered; chosen by itself when tiles cannot load), a metric scale
    *  bar, fitted to the served region. */
@@ -348,6 +362,7 @@ const GS = (() => {
 
   return {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
+    classIndex, classColor,
     makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
     dateWords,
     downloadCsv, saveBlob, sortTable, languageLink, ready, WEEKDAYS,

@@ -42,19 +42,7 @@
   const paren = (text) => (en() ? `(${text})` : `（${text}）`);
   const threshold = () => (GS.config.region ? GS.config.region.threshold_m : 500);
 
-  /** The class of a share by the configured breaks (upper limits of all classes but the
-   *  last; a share equal to a break falls in the class above, as the CLI's map does);
-   *  −1 when there is no share (no one 65+). */
-  function classIndex(share) {
-    if (num(share) === null) return -1;
-    return GS.config.difficulty.breaks.filter((b) => b <= share).length;
-  }
-
-  function classColor(share) {
-    const d = GS.config.difficulty;
-    const i = classIndex(share);
-    return i < 0 ? d.no_data_color : d.colors[i];
-  }
+  const { classIndex, classColor } = GS;
 
   function classLabel(share) {
     const d = GS.config.difficulty;

@@ -204,16 +204,7 @@
 
   // ------------------------------------------------------------------ gaps
 
-  function classIndex(share) {
-    if (num(share) === null) return -1;
-    return GS.config.difficulty.breaks.filter((b) => b <= share).length;
-  }
-
-  function classColor(share) {
-    const d = GS.config.difficulty;
-    const i = classIndex(share);
-    return i < 0 ? d.no_data_color : d.colors[i];
-  }
+  const { classColor } = GS;
 
   function swatch(color) {
     const s = el("span", { class: "p-swatch", "aria-hidden": "true" });
