@@ -215,6 +215,13 @@ const GS = (() => {
     return map;
   }
 
+  /** ``map.fitBounds`` when it can be done: the map is on screen (a hidden container has
+   *  no size, and Leaflet would compute a NaN view) and the bounds are valid. */
+  function fitBounds(map, bounds, options) {
+    const size = map.getSize();
+    if (size.x > 0 && size.y > 0 && bounds && bounds.isValid()) map.fitBounds(bounds, options);
+  }
+
   function notice(element, text) {
     const box = el("div", { class: "gs-map-notice", role: "status", text });
     element.append(box);
@@ -363,7 +370,7 @@ const GS = (() => {
   return {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
     classIndex, classColor,
-    makeMap, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
+    makeMap, fitBounds, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
     dateWords,
     downloadCsv, saveBlob, sortTable, languageLink, ready, WEEKDAYS,
     get lang() { return lang; },

@@ -180,7 +180,7 @@
     for (const [map, layer] of state.fits) {
       map.invalidateSize();
       const l = layer();
-      if (l && l.getLayers().length) map.fitBounds(l.getBounds(), { padding: [10, 10] });
+      if (l && l.getLayers().length) GS.fitBounds(map, l.getBounds(), { padding: [10, 10] });
     }
   }
 
@@ -343,7 +343,7 @@
       const path = layer.getElement && layer.getElement();
       if (path) path.setAttribute("data-area-id", layer.feature.properties.area_id);
     }
-    if (features.length) map.fitBounds(state.gapLayer.getBounds(), { padding: [8, 8] });
+    if (features.length) GS.fitBounds(map, state.gapLayer.getBounds(), { padding: [8, 8] });
   }
 
   function downloadGaps() {
@@ -428,7 +428,7 @@
       marker.addTo(state.siteLayer);
     }
     state.siteLayer.addTo(map);
-    if (answer.sites.length) map.fitBounds(state.siteLayer.getBounds().pad(0.3), { maxZoom: 16 });
+    if (answer.sites.length) GS.fitBounds(map, state.siteLayer.getBounds().pad(0.3), { maxZoom: 16 });
     makeTable("site-wrap", {
       id: "site-table", caption: t("siting.table"),
       rows: answer.sites, rowAttrs: (r) => ({ "data-order": r.order }),
@@ -587,7 +587,7 @@
       state.storeMarkers.set(s.id, marker);
     }
     group.addTo(state.storeMap);
-    if (state.stores.length) state.storeMap.fitBounds(group.getBounds(), { padding: [16, 16] });
+    if (state.stores.length) GS.fitBounds(state.storeMap, group.getBounds(), { padding: [16, 16] });
   }
 
   function toggleStore(id, on) {
@@ -753,7 +753,7 @@
         .addTo(state.diffLayer);
     }
     state.diffLayer.addTo(map);
-    if (features.length) map.fitBounds(state.diffLayer.getBounds(), { padding: [8, 8] });
+    if (features.length) GS.fitBounds(map, state.diffLayer.getBounds(), { padding: [8, 8] });
     document.getElementById("diff-legend").replaceChildren(
       el("ul", { class: "p-legend-list" },
         el("li", {}, el("span", { class: "p-swatch p-diff-up-swatch", "aria-hidden": "true" }),
