@@ -95,12 +95,9 @@ def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
     ids = [str(a) for a in layer.areas.reset_index(drop=True)["area_id"]]
     index = {a: i for i, a in enumerate(ids)}
     pop65 = walking.region.demand["pop_65plus"].to_numpy(dtype=float)
-    masks: dict[str, np.ndarray] = {}
-
-    def mask(rid: str) -> np.ndarray:
-        if rid not in masks:
-            masks[rid] = service_mask(walking.store.get(rid), walking, staff=staff)
-        return masks[rid]
+    def mask(rid: str) -> np.ndarray:  # kept per registry state (a walking-time area is a search)
+        return walking.cached(("service_mask", rid, staff), lambda: service_mask(
+            walking.store.get(rid), walking, staff=staff))
 
     out = []
     for row in rows:
