@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,21 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.registry_cli import DatabaseOpt, _pick_region, _settings
+from geo_service.registry_cli import DatabaseOpt, _input_error, _pick_region, _settings
 
 if TYPE_CHECKING:
     from geo_service.gaps import GapResult
 
 console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 
 gtfs_app = typer.Typer(help="GTFS / GTFS-JP feeds (bus stops and departures).",
                        no_args_is_help=True)
-
-
-def _input_error(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]入力エラー (input error):[/] {message}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def _parse_date(text: str | None) -> date | None:
@@ -38,8 +32,6 @@ def _parse_date(text: str | None) -> date | None:
         return None
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
-            from datetime import datetime
-
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
@@ -140,9 +132,9 @@ def gaps(
                            min_departures=min_departures, on=day, thresholds=extra,
                            staff=staff, source=", ".join(str(p) for p in gtfs or []))
     except InputError as exc:
-        raise _input_error(str(exc)) from exc
+        raise _input_error(exc) from exc
     except LookupError as exc:
-        raise _input_error(exc.args[0]) from exc
+        raise _input_error(InputError(exc.args[0])) from exc
     if by == "share":
         result.table = result.table.sort_values(["rank_share", "rank_count"],
                                                 kind="stable").reset_index(drop=True)
@@ -208,7 +200,7 @@ def gtfs_stops(
         day = _parse_date(on)
         stops = read_bus_stops(feeds, on=day)
     except InputError as exc:
-        raise _input_error(str(exc)) from exc
+        raise _input_error(exc) from exc
     table = Table(title="停留所と発車回数 (stops and departures per day)")
     table.add_column("feed", no_wrap=True)
     table.add_column("停留所", justify="right")

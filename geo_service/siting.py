@@ -68,7 +68,13 @@ from geo_service import settings
 from geo_service._errors import InputError, OutsideNetworkError, sheet_row
 from geo_service.access import Attachment, DistanceField, PointSearch, TargetIndex, attach_points
 from geo_service.network import WalkNetwork
-from geo_service.readers import TABLE_SUFFIXES, find_column, points_from_table, read_points
+from geo_service.readers import (
+    TABLE_SUFFIXES,
+    find_column,
+    points_from_table,
+    read_points,
+    read_table,
+)
 
 #: metres added to a threshold, so a point on the boundary is not lost to rounding
 COVER_TOLERANCE_M = 1e-6
@@ -181,8 +187,6 @@ def read_candidates(net: WalkNetwork, path: str | Path, *,
     BOM or CP932), a bus-stop list (GTFS ``stops.txt``: stop_name, stop_lat, stop_lon; or
     any lon/lat table), a GTFS / GTFS-JP feed (zip or folder: its boarding stops, e.g. those
     of a cut route) or a vector point file (GeoJSON, GeoPackage …) with names."""
-    from geo_service.readers import read_table
-
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".zip":  # a GTFS / GTFS-JP feed
         from geo_service.gtfs import read_bus_stops

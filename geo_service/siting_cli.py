@@ -19,18 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
+from geo_service.gaps_cli import _pct
+from geo_service.registry_cli import _input_error
 
 console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: InputError) -> typer.Exit:
-    err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
-
-
-def _pct(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
 
 
 def site(
@@ -153,7 +145,7 @@ def site(
         if out is not None:
             _write(out, table, curve_rows)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise _input_error(exc) from exc
 
 
 def _existing(walking: Any, category: str, *, staff: bool) -> tuple[Any, str]:
