@@ -179,6 +179,24 @@ const GS = (() => {
     return i < 0 ? config.difficulty.no_data_color : config.difficulty.colors[i];
   }
 
+  /** The choropleth legend's entries, [[colour, label], …]: the highest class first,
+   *  the no-data class last. */
+  function classLegend() {
+    const d = config.difficulty;
+    const en = lang === "en";
+    const labels = en ? d.labels_en : d.labels;
+    const items = d.colors.map((c, i) => [c, labels[i]]).reverse();
+    items.push([d.no_data_color, en ? d.no_data_label_en : d.no_data_label]);
+    return items;
+  }
+
+  /** An area layer's name as the pages show it (translated when the page knows it). */
+  function layerLabel(layer) {
+    const key = `layer.${layer.id}`;
+    const label = t(key);
+    return label === key ? layer.name : label;
+  }
+
   /** A Leaflet map in ``element`` with the configured background maps, a plain
    *  background (always offered; chosen by itself when tiles cannot load), a metric scale
    *  bar, fitted to the served region. */
@@ -369,7 +387,7 @@ const GS = (() => {
 
   return {
     el, api, ApiError, token, login, logout, init, t, category, categoryLabel, markerIcon,
-    classIndex, classColor,
+    classIndex, classColor, classLegend, layerLabel,
     makeMap, fitBounds, notice, escapeHtml, today, formatSchedule, weekdayLabel, formatFee, walkText,
     dateWords,
     downloadCsv, saveBlob, sortTable, languageLink, ready, WEEKDAYS,

@@ -42,7 +42,7 @@
   const paren = (text) => (en() ? `(${text})` : `（${text}）`);
   const threshold = () => (GS.config.region ? GS.config.region.threshold_m : 500);
 
-  const { classIndex, classColor } = GS;
+  const { classIndex, classColor, layerLabel } = GS;
 
   function classLabel(share) {
     const d = GS.config.difficulty;
@@ -55,12 +55,6 @@
     const s = el("span", { class: "c-swatch", "aria-hidden": "true" });
     s.style.background = color;
     return s;
-  }
-
-  function layerLabel(layer) {
-    const key = `layer.${layer.id}`;
-    const label = t(key);
-    return label === key ? layer.name : label;
   }
 
   // ------------------------------------------------------------------ start
@@ -196,13 +190,10 @@
     const box = document.getElementById("legend");
     const title = (en() ? d.legend_title_en : d.legend_title)
       .replace("{threshold}", String(threshold()));
-    const labels = en() ? d.labels_en : d.labels;
-    const items = d.colors.map((c, i) => [c, labels[i]]).reverse();
-    items.push([d.no_data_color, en() ? d.no_data_label_en : d.no_data_label]);
     box.replaceChildren(
       el("h3", { class: "c-legend-title", id: "legend-title" }, title),
       el("ul", { class: "c-legend-list", "aria-labelledby": "legend-title" },
-         items.map(([c, label]) => el("li", {}, swatch(c), label))));
+         GS.classLegend().map(([c, label]) => el("li", {}, swatch(c), label))));
   }
 
   function areaStyle(p, selected) {

@@ -47,16 +47,10 @@
     return GS.categoryLabel(id);
   }
 
-  function layerLabel(layer) {
-    const key = `layer.${layer.id}`;
-    const label = t(key);
-    return label === key ? layer.name : label;
-  }
-
   /** A layer's name as the page shows it (translated when the page knows it). */
   function shownLayer(name) {
     const layer = GS.config.region.area_layers.find((l) => l.name === name || l.id === name);
-    return layer ? layerLabel(layer) : name;
+    return layer ? GS.layerLabel(layer) : name;
   }
 
   function showError(node, error) {
@@ -133,7 +127,7 @@
     needs.value = siteNeeds.value = "food_store";
     const layers = document.getElementById("gap-layer");
     for (const layer of region.area_layers) {
-      layers.append(el("option", { value: layer.id }, layerLabel(layer)));
+      layers.append(el("option", { value: layer.id }, GS.layerLabel(layer)));
     }
     const cands = document.getElementById("site-candidates");
     for (const [value, key] of [["grid:250", "cand.grid250"], ["grid:500", "cand.grid500"],
@@ -213,14 +207,10 @@
   }
 
   function renderGapLegend() {
-    const d = GS.config.difficulty;
-    const labels = en() ? d.labels_en : d.labels;
-    const items = d.colors.map((c, i) => [c, labels[i]]).reverse();
-    items.push([d.no_data_color, en() ? d.no_data_label_en : d.no_data_label]);
     document.getElementById("gap-legend").replaceChildren(
       el("h3", { class: "p-legend-title", id: "gap-legend-title" }, t("gaps.legend")),
       el("ul", { class: "p-legend-list", "aria-labelledby": "gap-legend-title" },
-         items.map(([c, label]) => el("li", {}, swatch(c), label))));
+         GS.classLegend().map(([c, label]) => el("li", {}, swatch(c), label))));
   }
 
   async function loadGaps() {

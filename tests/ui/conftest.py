@@ -15,6 +15,8 @@ is set (CI sets it, so that a missing browser fails rather than hides the tests)
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import socket
 import threading
@@ -174,6 +176,15 @@ class UI:
         }""")
         return [f"{v['impact']} {v['id']}: {v['help']} at {v['nodes']}"
                 for v in found if v["impact"] in impacts]
+
+    def download_csv(self, page: Any, selector: str) -> list[list[str]]:
+        """Click ``selector``, check the saved file starts with a UTF-8 BOM (Excel) and
+        return its rows (the header first)."""
+        with page.expect_download() as info:
+            page.locator(selector).click()
+        data = Path(info.value.path()).read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf")
+        return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
     def screenshot(self, page: Any, name: str) -> Path:
         """Write the whole page to ``screenshots/<name>-<width>.png``."""

@@ -8,11 +8,8 @@ Expected numbers are computed here from the API's own answers (``/difficulty``,
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -89,11 +86,7 @@ def test_coverage_table_sorts_and_downloads_csv(ui):
     names = table.locator("tbody th").all_inner_texts()
     assert names == [a["name"] for a in sorted(prof, key=lambda a: a["pop_65plus"])]
     assert table.locator("th[aria-sort]").count() == 1
-    with page.expect_download() as info:
-        page.locator("#coverage-csv").click()
-    data = Path(info.value.path()).read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    rows = ui.download_csv(page, "#coverage-csv")
     head, body = rows[0], rows[1:]
     assert head[:3] == ["area_id", "区域", "65歳以上人口"]
     assert [r[0] for r in body] == [a["area_id"] for a in sorted(prof,
@@ -133,12 +126,8 @@ def test_difficulty_table_shows_network_and_straight_side_by_side(ui):
             f"{_pct(p['beyond_share']):.1f}%"
         assert row.locator("td[data-col='beyond_share_straight']").inner_text().strip() == \
             f"{_pct(p['beyond_share_straight']):.1f}%"
-    with page.expect_download() as info:
-        page.locator("#difficulty-csv").click()
-    data = Path(info.value.path()).read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    got = {r["area_id"]: r for r in rows}
+    head, *body = ui.download_csv(page, "#difficulty-csv")
+    got = {r["area_id"]: r for r in (dict(zip(head, row, strict=True)) for row in body)}
     for f in areas:
         p = f["properties"]
         r = got[p["area_id"]]

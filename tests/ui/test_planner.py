@@ -7,12 +7,9 @@ Expected numbers come from the API's own answers on the demo, never from the pag
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from tests.ui.conftest import ADMIN
 
@@ -81,11 +78,7 @@ def test_gap_table_shows_the_apis_numbers_sorts_and_downloads(ui):
     assert names == [a["name"] for a in sorted(answer["areas"], key=lambda a: -a["pop_65plus"])]
     header.locator("button").press("Enter")
     assert header.get_attribute("aria-sort") == "ascending"
-    with page.expect_download() as info:
-        page.locator("#gap-csv").click()
-    data = Path(info.value.path()).read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    rows = ui.download_csv(page, "#gap-csv")
     head, body = rows[0], rows[1:]
     by_id = {a["area_id"]: a for a in answer["areas"]}
     assert [r[head.index("area_id")] for r in body] == [
