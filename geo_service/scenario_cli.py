@@ -19,6 +19,7 @@ the walk and covered by no alternative are shown before and after.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,8 +51,9 @@ StoreLayerOpt = Annotated[str, typer.Option(
 
 
 def _fail(exc: InputError) -> typer.Exit:
-    err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
+    from geo_service.registry_cli import _input_error
+
+    return _input_error(exc)
 
 
 def _context(region: Path | None, folder: Path | None, store_layer: str):  # type: ignore[no-untyped-def]
@@ -91,12 +93,11 @@ def _walking(loaded: Any, scenarios: list[Any], database_url: str | None) -> Any
 
     if not any(c["kind"] in SERVICE_KINDS for s in scenarios for c in s.changes):
         return None
-    from geo_service.config import ServiceSettings
+    from geo_service.registry_cli import _settings
     from geo_service.store import open_store
     from geo_service.walking import WalkingService
 
-    settings = (ServiceSettings(database_url=database_url) if database_url
-                else ServiceSettings())
+    settings = _settings(database_url)
     return WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
                           threshold_m=settings.threshold_m, area_layer=settings.area_layer)
 
@@ -489,14 +490,8 @@ def compare(
             raise InputError(f"no area layer {name!r}", value=name)
     except InputError as exc:
         raise _fail(exc) from exc
-    view = Table(title=f"{name}: 徒歩圏外の65歳以上の割合 — 現状と各シナリオ")
-    view.add_column("区域")
-    view.add_column("現状 (baseline)", justify="right")
-    for r in results:
-        view.add_column(r.scenario.name, justify="right", overflow="fold")
-    for _, row in shown.iterrows():
-        view.add_row(str(row["name"]), _share(row["baseline"]),
-                     *(_share(row[r.scenario.name]) for r in results))
+    view = _per_scenario_table(f"{name}: 徒歩圏外の65歳以上の割合 — 現状と各シナリオ",
+                               shown, results, _share)
     total = Table(title="全体 (whole region)")
     total.add_column("")
     total.add_column("徒歩圏外の65歳以上", justify="right")
@@ -510,18 +505,27 @@ def compare(
     if with_services:
         gaps = compare_scenarios(with_services, measure="gap_65plus")
         gaps = gaps[gaps["layer"] == name]
-        gap_view = Table(title=f"{name}: 徒歩圏外かつ代替手段なしの65歳以上 — 現状と各シナリオ")
-        gap_view.add_column("区域")
-        gap_view.add_column("現状 (baseline)", justify="right")
-        for r in with_services:
-            gap_view.add_column(r.scenario.name, justify="right", overflow="fold")
-        for _, row in gaps.iterrows():
-            gap_view.add_row(str(row["name"]), f"{row['baseline']:,.0f}",
-                             *(f"{row[r.scenario.name]:,.0f}" for r in with_services))
-        console.print(gap_view)
+        console.print(_per_scenario_table(
+            f"{name}: 徒歩圏外かつ代替手段なしの65歳以上 — 現状と各シナリオ", gaps,
+            with_services, lambda x: f"{x:,.0f}"))
     if out is not None:
         write_outputs(out.parent, {out.name: csv_writer(table.round(4))})
         console.print(f"表 (table): {out}")
+
+
+def _per_scenario_table(title: str, rows: Any, results: list[Any],
+                        fmt: Callable[[float], str]) -> Table:
+    """One row per area of ``rows`` (a :func:`compare_scenarios` table): the baseline and
+    each scenario of ``results``, formatted with ``fmt``."""
+    view = Table(title=title)
+    view.add_column("区域")
+    view.add_column("現状 (baseline)", justify="right")
+    for r in results:
+        view.add_column(r.scenario.name, justify="right", overflow="fold")
+    for _, row in rows.iterrows():
+        view.add_row(str(row["name"]), fmt(row["baseline"]),
+                     *(fmt(row[r.scenario.name]) for r in results))
+    return view
 
 
 @scenario_app.command("delete")

@@ -28,17 +28,17 @@ import geopandas as gpd
 import numpy as np
 
 from geo_service.layers import load_difference_style
-from geo_service.maps import _inline_leaflet, _Legend, _store_layers, class_index
+from geo_service.maps import (
+    _fmt_m,
+    _fmt_people,
+    _fmt_share,
+    _inline_leaflet,
+    _Legend,
+    _store_layers,
+    class_index,
+)
 from geo_service.outputs import area_table, csv_writer, text_writer, write_outputs
 from geo_service.scenarios import ScenarioResult
-
-
-def _share(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.1f}%"
-
-
-def _people(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x:,.0f}人"
 
 
 def _point_colors(style: dict[str, Any]) -> dict[str, str]:
@@ -82,11 +82,11 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     view = gpd.GeoDataFrame({
         "layer": diff["layer"].astype(str).to_numpy(),
         "name": diff["name"].astype(str).map(html.escape).to_numpy(),
-        "pop": [f"{_people(b)} → {_people(a)}" for b, a in
+        "pop": [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
                 zip(diff["pop_65plus_before"], diff["pop_65plus_after"], strict=True)],
-        "before": [f"{_people(n)}（{_share(s)}）" for n, s in
+        "before": [f"{_fmt_people(n)}（{_fmt_share(s)}）" for n, s in
                    zip(diff["beyond_65plus_before"], diff["beyond_share_before"], strict=True)],
-        "after": [f"{_people(n)}（{_share(s)}）" for n, s in
+        "after": [f"{_fmt_people(n)}（{_fmt_share(s)}）" for n, s in
                   zip(diff["beyond_65plus_after"], diff["beyond_share_after"], strict=True)],
         "change": ["—" if not math.isfinite(c) else f"{c:+.1f}ポイント" for c in change],
         "fill": colors,
@@ -95,13 +95,13 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     aliases = ["名称", "65歳以上人口（前→後）", f"徒歩{t}m超（変更前）", f"徒歩{t}m超（変更後）",
                "変化"]
     if result.bus is not None:  # bus routes cut or added: who has neither
-        view["nobus"] = [f"{_people(b)} → {_people(a)}" for b, a in
+        view["nobus"] = [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
                          zip(diff["beyond_no_bus_65plus_before"],
                              diff["beyond_no_bus_65plus_after"], strict=True)]
         fields.append("nobus")
         aliases.append(f"徒歩{t}m超かつバス停なし（前→後）")
     if gap:
-        view["gap"] = [f"{_people(b)} → {_people(a)}" for b, a in
+        view["gap"] = [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
                        zip(diff["gap_65plus_before"], diff["gap_65plus_after"], strict=True)]
         fields.append("gap")
         aliases.append(f"徒歩{t}m超かつ代替手段なし（前→後）")
@@ -162,13 +162,10 @@ def _changed_points(result: ScenarioResult, fmap: folium.Map, t: str, max_points
     pts = result.before.points.iloc[rows].to_crs("EPSG:4326")
     sub = pdiff.iloc[rows]
 
-    def metres(x: float) -> str:
-        return "到達不可" if not math.isfinite(x) else f"{x:,.0f} m"
-
     view = gpd.GeoDataFrame({
         "status": sub["status"].to_numpy(),
         "point_id": sub["point_id"].astype(str).map(html.escape).to_numpy(),
-        "walk": [f"{metres(b)} → {metres(a)}" for b, a in
+        "walk": [f"{_fmt_m(b)} → {_fmt_m(a)}" for b, a in
                  zip(sub["network_m_before"].fillna(np.inf),
                      sub["network_m_after"].fillna(np.inf), strict=True)],
         "pop": sub["pop_65plus_after"].map(lambda x: f"{x:.1f}人").to_numpy(),
