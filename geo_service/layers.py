@@ -19,6 +19,7 @@ hard-codes either; users edit the TOML or pass their own file.
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -190,11 +191,16 @@ def _layer_path(name_or_path: str | Path) -> Path:
 def load_resource_layer(name_or_path: str | Path = "food_stores") -> ResourceLayer:
     """Read a resource layer by name (``layers/NAME.toml``) or path."""
     path = _layer_path(name_or_path)
+    return _load_resource_layer(path, _changed(path))
+
+
+def _changed(path: Path) -> int:
+    """``path``'s modification time, the key of the read-once caches below (0 when it
+    cannot be read: ``_read_toml`` then says what is wrong)."""
     try:
-        changed = path.stat().st_mtime_ns
+        return path.stat().st_mtime_ns
     except OSError:
-        changed = 0  # _read_toml says what is wrong
-    return _load_resource_layer(path, changed)
+        return 0
 
 
 @lru_cache(maxsize=16)
@@ -232,6 +238,13 @@ def load_vocabulary() -> ResourceLayer:
 def load_map_style(name_or_path: str | Path = "difficulty") -> dict[str, Any]:
     """Read a map style (``layers/difficulty.toml``) and check its classes fit together."""
     path = _layer_path(name_or_path)
+    return copy.deepcopy(_load_map_style(path, _changed(path)))
+
+
+@lru_cache(maxsize=16)
+def _load_map_style(path: Path, changed: int) -> dict[str, Any]:
+    """The map style in ``path``, read and checked once per modification time ``changed``
+    (``GET /ui/config`` asks for it on every page load)."""
     style = _read_toml(path)
     _check_classes(style.get("map", {}), path)
     return style

@@ -132,14 +132,21 @@ def test_gap_numbers_equal_find_gaps(demo):
     assert ranks == [1, 2, 3]
 
 
+def _projection_table(walking, folder, factor):
+    """(the first layer's area ids, a projection table multiplying each area's 65+ by
+    ``factor``)."""
+    ids = [str(a) for a in walking.region.areas[0].areas["area_id"]]
+    table = folder / "proj.csv"
+    table.write_text("area_id,factor_65plus\n" + "".join(f"{a},{factor}\n" for a in ids),
+                     encoding="utf-8")
+    return ids, table
+
+
 def test_karte_with_a_projection(demo, tmp_path):
     _, walking, _, _ = demo
     from geo_service.projection import load_projection
 
-    ids = [str(a) for a in walking.region.areas[0].areas["area_id"]]
-    table = tmp_path / "proj.csv"
-    table.write_text("area_id,factor_65plus\n" + "".join(f"{a},1.5\n" for a in ids),
-                     encoding="utf-8")
+    _, table = _projection_table(walking, tmp_path, 1.5)
     proj = load_projection(table, walking.region, year=2035, layer="小学校区")
     for k in layer_kartes(walking, "小学校区", projection=proj):
         p = k["projection"]
@@ -252,10 +259,7 @@ def test_cli_with_a_projection(demo, tmp_path):
     from geo_service.cli import app
 
     _, walking, region_dir, url = demo
-    ids = [str(a) for a in walking.region.areas[0].areas["area_id"]]
-    table = tmp_path / "proj.csv"
-    table.write_text("area_id,factor_65plus\n" + "".join(f"{a},1.2\n" for a in ids),
-                     encoding="utf-8")
+    ids, table = _projection_table(walking, tmp_path, 1.2)
     out = tmp_path / "o"
     r = CliRunner().invoke(app, ["karte", "--projection", str(table), "--year", "2040",
                                  "--projection-layer", "小学校区", "--area", ids[0],
