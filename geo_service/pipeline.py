@@ -263,6 +263,26 @@ def compute_difficulty(
         raise InputError("the threshold must be a positive distance in metres",
                          column="threshold", value=threshold_m)
     stages = stages or Stages()
+    points, stores = point_difficulty(region, layer=layer, threshold_m=threshold_m,
+                                      stages=stages)
+    with stages("indicators"):
+        areas = area_indicators(points, region.areas, stores, threshold_m=threshold_m,
+                                car_rate=car_rate)
+    return DifficultyResult(points, areas, stores, stages.seconds, region.notes, threshold_m,
+                            region, layer)
+
+
+def point_difficulty(
+    region: Region,
+    *,
+    layer: ResourceLayer,
+    threshold_m: float = settings.threshold_m,
+    stages: Stages | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The per-point half of :func:`compute_difficulty`: the indicators of every demand
+    point and the counted stores (both in the network's CRS); no areas (a batch partition
+    aggregates areas only after merging)."""
+    stages = stages or Stages()
     stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
     if stores.empty:
         raise InputError(f"no stores of the counted categories {layer.included_ids}")
@@ -273,10 +293,7 @@ def compute_difficulty(
         access = DistanceField(region.net, store_att).at(demand_att)
     with stages("indicators"):
         points = point_indicators(region.demand, access, stores, threshold_m=threshold_m)
-        areas = area_indicators(points, region.areas, stores, threshold_m=threshold_m,
-                                car_rate=car_rate)
-    return DifficultyResult(points, areas, stores, stages.seconds, region.notes, threshold_m,
-                            region, layer)
+    return points, stores
 
 
 def write_difficulty(

@@ -315,12 +315,29 @@ def load_population(
     Demand points in the network's CRS: ``point_id``, ``pop_total``, ``pop_65plus``,
     ``pop_75plus`` and, for apportioned inputs, ``source_area``.
     """
+    people = read_population(paths)
+    if is_polygon_population(people):
+        return apportion_to_network(people, net, spacing_m=spacing_m, buildings=buildings)
+    return people.to_crs(net.crs)
+
+
+def is_polygon_population(people: gpd.GeoDataFrame) -> bool:
+    """Whether :func:`read_population` returned polygons (to apportion), not points."""
+    return "area_key" in people.columns
+
+
+def read_population(paths: list[str | Path]) -> gpd.GeoDataFrame:
+    """People as the files give them, before any network is known.
+
+    Returns either demand points (``point_id`` and the counts) or polygons with counts
+    (``area_key`` and the counts: e-Stat small areas, mesh cells, any polygon layer) that
+    :func:`apportion_to_network` spreads over the streets; in the file's CRS.
+    """
     files = [Path(p) for p in paths]
     tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
     vectors = [p for p in files if p not in tables]
     if len(files) == 2 and len(tables) == 1 and len(vectors) == 1:
-        polys = read_estat_small_areas(tables[0], vectors[0])
-        return apportion_to_network(polys, net, spacing_m=spacing_m, buildings=buildings)
+        return read_estat_small_areas(tables[0], vectors[0])
     if len(files) != 1:
         raise InputError("give one population file, or an e-Stat table and its shapefile",
                          value=[str(p) for p in files])
@@ -328,25 +345,21 @@ def load_population(
     if path.suffix.lower() in TABLE_SUFFIXES:
         df = read_table(path)
         if "KEY_CODE" in df.columns and any(c.startswith("T001082") for c in df.columns):
-            shp = _estat_boundary_beside(path)
-            polys = read_estat_small_areas(path, shp)
-            return apportion_to_network(polys, net, spacing_m=spacing_m, buildings=buildings)
+            return read_estat_small_areas(path, _estat_boundary_beside(path))
         if is_mesh_table(path):
-            return apportion_to_network(read_mesh_table(path), net, spacing_m=spacing_m,
-                                        buildings=buildings)
-        return demand_from_points(points_from_table(df, path), source=path).to_crs(net.crs)
+            return read_mesh_table(path)
+        return demand_from_points(points_from_table(df, path), source=path)
     gdf = read_vector(path)
     if set(gdf.geom_type.dropna()) <= {"Point"}:
-        return demand_from_points(gdf, source=path).to_crs(net.crs)
+        return demand_from_points(gdf, source=path)
     gdf, _ = repair_polygons(gdf, path)
     counts = read_counts(gdf, source=path)
     id_col = find_column(gdf.columns, ID_ALIASES)
     keys = gdf[id_col].astype(str) if id_col else pd.Series(np.arange(len(gdf)).astype(str))
     check_unique(keys.reset_index(drop=True), source=path, column=id_col or "row")
-    polys = gpd.GeoDataFrame({"area_key": keys.to_numpy(), **{c: counts[c].to_numpy()
-                                                               for c in COUNT_COLUMNS}},
-                             geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
-    return apportion_to_network(polys, net, spacing_m=spacing_m, buildings=buildings)
+    return gpd.GeoDataFrame({"area_key": keys.to_numpy(), **{c: counts[c].to_numpy()
+                                                              for c in COUNT_COLUMNS}},
+                            geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
 
 
 def _estat_boundary_beside(table: Path) -> Path:
