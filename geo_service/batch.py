@@ -1,31 +1,38 @@
-"""Partitioned shopping-difficulty runs on Dask distributed (issue 11, first slice).
+"""Partitioned shopping-difficulty runs on Dask distributed (``geo-service batch``).
 
-A large OSM extract is split by a polygon layer with codes (municipalities, 小学校区, a grid
-of boxes): each partition is its polygon plus a buffer (metres). The extract is cut for all
-partitions at once by streaming it twice with pyosmium (ways with a node in a partition's
-buffered box, with all their nodes; tagged nodes in the box), so each partition's
-``.osm.pbf`` is written once and no worker ever reads the whole extract. Each partition is
-one Dask task: the difficulty computation of :mod:`geo_service.pipeline` on the partition's
-extract, for the demand points inside the partition (not the buffer) and the stores inside
-the partition plus buffer. The per-point results are merged into the file contract of a
-single run (``points``, ``areas`` recomputed from the merged points, ``summary.json``).
+A large OSM extract (a prefecture, all of Japan) is split by a polygon layer with codes
+(municipalities from 国土数値情報 N03, 小学校区, a grid of boxes). The driver reads the
+population (points, mesh tables, e-Stat small areas, any polygon layer with counts: what
+``geo-service difficulty`` reads) and the stores once, gives every population row to one
+partition (points: the partition covering them; polygons: the partition holding a point
+inside them) and plans each partition's *extent*: its polygon united with the population
+polygons it owns, grown by the buffer (metres). The extract is then cut once for all
+partitions by a streaming OSM tool (osmium-tool's ``extract`` with ``complete_ways`` when
+Debian's ``osmium`` is on the PATH, else two pyosmium passes), so no worker ever reads the
+whole extract. Each partition is one Dask task: the per-point difficulty computation of
+:mod:`geo_service.pipeline` on its extract, for the population it owns and the stores inside
+its extent. The per-point results merge into the file contract of a single run
+(``points``, ``areas`` recomputed from the merged points for every reporting layer,
+``summary.json``), GeoParquet copies, ``partitions.csv`` with each partition's figures, time
+and memory, an overview map per partition (``map.html``) and one map per partition.
 
 Exactness. Network distance is never shorter than the straight line, so every node of a
-point's shortest path to its nearest store at distance *d* ≤ buffer lies within the buffer
-of the partition; the cut keeps every way with such a node, whole, so the partition finds
-the same path and the same distance. A point whose distance in its partition is beyond the
-buffer, or that reaches no store there, may have a shorter path outside the cut: it is
-reported as *censored* (``censored`` true, ``network_m``/``walk_min`` empty), never with a
-number. Because the buffer must be ≥ the threshold, a censored point is beyond the threshold
-for certain, so ``beyond`` counts and shares per area stay exact; only ``median_m``/``p90_m``
-of areas holding censored points are affected (censored points count as beyond reach).
+point's shortest path to a store at network distance *d* ≤ buffer lies within *d* of the
+point, inside the extent; the cut keeps every way with a node inside, whole, so the partition
+finds the same path and the same distance. The partition's network is a part of the whole,
+so its distances are never shorter than the true ones: a point whose distance in its
+partition exceeds the buffer (or that reaches no store there) may have a shorter path
+outside the cut and is reported as *censored* (``censored`` true, ``network_m``/
+``walk_min`` empty), never with a wrong number. The straight-line distance is exact up to
+the buffer and empty beyond it. Because the buffer must be ≥ the threshold, a censored
+point is beyond the threshold for certain, so ``beyond`` counts and shares per area stay
+exact; only ``median_m``/``p90_m`` of areas holding censored points are affected (censored
+points count as beyond reach). One caveat: a street segment longer than twice the buffer
+that crosses an extent without a node inside it is not in the cut.
 
 Every partition measures in one metric CRS (``crs``, default the zone of the partitions'
-centre): its network is re-projected when its own zone differs, and kept as
-``network.npz`` in its folder.
-
-Limits of this slice: population and store files must be CSV point tables with lon/lat
-(or ``--stores osm``).
+centre). The run is resumable: a partition whose folder holds ``partition.json`` is not
+recomputed, as long as ``partitions/run.json`` shows the same inputs and settings.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,40 +55,59 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geo_service import settings
-from geo_service._errors import InputError
-from geo_service.boundaries import read_area_layer
+from geo_service._errors import EmptyNetworkError, InputError
+from geo_service.boundaries import AreaLayer, read_area_layer
 from geo_service.crs import metric_crs_for
 from geo_service.difficulty import area_indicators
 from geo_service.layer_points import counted, read_stores
-from geo_service.layers import ResourceLayer
+from geo_service.layers import ResourceLayer, load_map_style
+from geo_service.maps import difficulty_map
 from geo_service.outputs import (
     area_table,
     csv_writer,
     geojson_writer,
     points_table,
+    safe_name,
     text_writer,
     write_outputs,
 )
-from geo_service.readers import LAT_ALIASES, LON_ALIASES, find_column, read_vector
+from geo_service.population import is_polygon_population, read_population
+from geo_service.readers import read_vector
 
 PARTITION_POINTS = "points.parquet"
 PARTITION_META = "partition.json"
+PARTITION_DEMAND = "demand.parquet"
+PARTITION_STORES = "stores.parquet"
+PARTITION_EXTRACT = "extract.osm.pbf"
+PARTITION_MAP = "map.html"
+RUN_FILE = "run.json"
+#: extents are simplified by this much (metres) before buffering, and grown by as much more
+SIMPLIFY_M = 25.0
 
 
 @dataclass(frozen=True)
 class Partition:
-    """One unit of work: its code, its polygon and its buffered box (EPSG:4326)."""
+    """One unit of work: its code, its polygon and the extent to cut (EPSG:4326 WKB)."""
 
     partition_id: str
     polygon_wkb: bytes
-    box: tuple[float, float, float, float]
+    extent_wkb: bytes
     folder: str
     crs: str
-    """The metric CRS every partition measures in (one for the whole batch)."""
+    """The metric CRS every partition measures in (one for the whole batch), as WKT."""
 
     @property
     def polygon(self) -> shapely.Geometry:
         return shapely.from_wkb(self.polygon_wkb)
+
+    @property
+    def extent(self) -> shapely.Geometry:
+        return shapely.from_wkb(self.extent_wkb)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The extent's bounds (west, south, east, north)."""
+        return tuple(shapely.bounds(self.extent).tolist())  # type: ignore[return-value]
 
 
 @dataclass
@@ -93,201 +120,299 @@ class BatchResult:
     seconds: dict[str, float] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)
     """Partitions that failed after their retries (their points are missing)."""
+    outside: dict[str, float] = field(default_factory=dict)
+    """Population rows inside no partition (rows, people, people 65+): not computed."""
+    partition_areas: gpd.GeoDataFrame | None = None
+    """The figures of every partition as an area layer (``partitions.csv``)."""
 
 
-def _safe_name(code: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in code) or "partition"
+# ----------------------------------------------------------------------------------
+# planning: partitions, population, extents
 
 
-def read_partitions(path: str | Path, *, id_column: str | None, buffer_m: float,
-                    root: str | Path, crs: str | None = None) -> list[Partition]:
-    """Partitions from a polygon layer; the buffer is applied in one metric CRS for all
+def read_partition_layer(path: str | Path, *, id_column: str | None,
+                         crs: str | None = None) -> tuple[gpd.GeoDataFrame, CRS]:
+    """The partition polygons (``partition_id``, EPSG:4326) and the batch's metric CRS
     (``crs``, or the zone :func:`metric_crs_for` picks for the layer's centre)."""
-    if not buffer_m > 0:
-        raise InputError("the buffer must be a positive distance in metres", column="buffer",
-                         value=buffer_m)
     if id_column is None:
         layer = read_area_layer(path).areas.to_crs("EPSG:4326")
-        ids = layer["area_id"].astype(str).to_numpy()
+        ids = layer["area_id"].astype(str)
     else:
         layer = read_vector(path).to_crs("EPSG:4326")
         if id_column not in layer.columns:
             raise InputError(f"no column {id_column!r}; columns are {list(layer.columns)}",
-                             file=path)
-        ids = layer[id_column].astype(str).to_numpy()
-    if len(set(ids)) != len(ids):
-        raise InputError("partition codes must be unique", file=path)
+                             file=path, column=id_column)
+        ids = layer[id_column].astype(str)
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise InputError("partition codes must be unique", file=path,
+                         row=int(dup.index[0]) + 1, value=dup.iloc[0])
+    folders = ids.map(safe_name)
+    if folders.duplicated().any():
+        raise InputError("two partition codes give the same folder name "
+                         f"({folders[folders.duplicated()].iloc[0]!r})", file=path)
     c = shapely.centroid(shapely.union_all(layer.geometry.to_numpy()))
     metric = CRS.from_user_input(crs) if crs else metric_crs_for(float(c.x), float(c.y))
     if metric.is_geographic:
         raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
                          column="crs", value=crs)
+    frame = gpd.GeoDataFrame({"partition_id": ids.to_numpy()},
+                             geometry=layer.geometry.to_numpy(), crs="EPSG:4326")
+    return frame, metric
+
+
+def assign_population(people: gpd.GeoDataFrame, parts: gpd.GeoDataFrame) -> np.ndarray:
+    """Index of the partition each population row belongs to (−1: none).
+
+    A point goes to the first partition covering it; a polygon to the first partition
+    holding its representative point (a point inside it), so a polygon is never split.
+    """
+    geoms = people.to_crs(parts.crs).geometry
+    probe = geoms if not is_polygon_population(people) else geoms.representative_point()
+    row, part = parts.sindex.query(probe.to_numpy(), predicate="intersects")
+    owner = np.full(len(people), -1, dtype=np.int64)
+    order = np.lexsort((part, row))
+    row, part = row[order], part[order]
+    first = np.unique(row, return_index=True)[1]
+    owner[row[first]] = part[first]
+    return owner
+
+
+def plan_partitions(parts: gpd.GeoDataFrame, people: gpd.GeoDataFrame, owner: np.ndarray, *,
+                    metric: CRS, buffer_m: float, root: str | Path) -> list[Partition]:
+    """Each partition's extent: its polygon and the population polygons it owns that reach
+    beyond it, grown by ``buffer_m`` in the batch's metric CRS."""
     to_m = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
     to_geo = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
-    parts = []
-    for code, geom in zip(ids, layer.geometry.to_numpy(), strict=True):
-        grown = shapely.buffer(_reproject(geom, to_m), buffer_m)
-        box = _reproject(grown, to_geo).bounds
-        parts.append(Partition(str(code), shapely.to_wkb(geom), tuple(box),
-                               str(Path(root) / _safe_name(str(code))), metric.to_wkt()))
-    return parts
+    polygons = parts.geometry.to_numpy()
+    straddling: dict[int, list[shapely.Geometry]] = {}
+    if is_polygon_population(people) and len(people):
+        geoms = people.to_crs("EPSG:4326").geometry.to_numpy()
+        owned = owner >= 0
+        inside = np.zeros(len(people), dtype=bool)
+        inside[owned] = shapely.within(geoms[owned], polygons[owner[owned]])
+        for i in np.flatnonzero(owned & ~inside):
+            straddling.setdefault(int(owner[i]), []).append(geoms[i])
+    plans = []
+    for i, (code, polygon) in enumerate(zip(parts["partition_id"], polygons, strict=True)):
+        reach = shapely.union_all([polygon, *straddling.get(i, [])])
+        grown = shapely.buffer(shapely.simplify(_reproject(reach, to_m), SIMPLIFY_M),
+                               buffer_m + SIMPLIFY_M)
+        plans.append(Partition(str(code), shapely.to_wkb(polygon),
+                               shapely.to_wkb(_reproject(grown, to_geo)),
+                               str(Path(root) / safe_name(str(code))), metric.to_wkt()))
+    return plans
 
 
 def _reproject(geom: shapely.Geometry, tr: Transformer) -> shapely.Geometry:
     return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
-def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
-                name: str = "extract.osm.pbf",
-                way_keys: Sequence[str] = ("highway", "shop", "amenity")) -> list[Path]:
-    """Write each partition's ``.osm.pbf`` by streaming ``pbf`` twice with pyosmium.
+def write_partition_inputs(partitions: Sequence[Partition], people: gpd.GeoDataFrame,
+                           owner: np.ndarray, index: Sequence[int],
+                           stores: gpd.GeoDataFrame | None) -> None:
+    """Each partition's population (the rows it owns) and stores (inside its extent), as
+    GeoParquet in its folder (exact coordinates; EPSG:4326)."""
+    people = people.to_crs("EPSG:4326")
+    store_geoms = None if stores is None else stores.to_crs("EPSG:4326")
+    for part, i in zip(partitions, index, strict=True):
+        folder = Path(part.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        people[owner == i].to_parquet(folder / PARTITION_DEMAND)
+        if store_geoms is not None:
+            inside = shapely.covers(part.extent, store_geoms.geometry.to_numpy())
+            store_geoms[inside].to_parquet(folder / PARTITION_STORES)
 
-    Pass 1 (ways with node locations): a way with one of ``way_keys`` (streets, shops
-    mapped as outlines) goes to every partition whose buffered box
-    holds one of its nodes, with all its nodes. Pass 2: nodes those ways use, tagged nodes
-    (shops) inside a box, and the ways, in file order. Relations are left out.
+
+# ----------------------------------------------------------------------------------
+# cutting the extract
+
+
+def osm_keys(layer: ResourceLayer, *, stores_from_osm: bool) -> list[str]:
+    """OSM keys whose ways (and, for stores, nodes) a partition's extract needs."""
+    keys = ["highway"]
+    if stores_from_osm:
+        keys += [k for k in layer.osm_filter() if k != "highway"]
+    return keys
+
+
+def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
+                keys: Sequence[str] = ("highway",), tool: str | None = "auto") -> list[Path]:
+    """Write each partition's ``extract.osm.pbf`` from ``pbf`` in one streaming run.
+
+    With osmium-tool (``tool="auto"`` finds Debian's ``osmium``; ``None`` forces
+    pyosmium): ``osmium tags-filter`` keeps the objects with one of ``keys`` (and the nodes
+    their ways use), then one ``osmium extract --strategy complete_ways`` writes every
+    partition's extent: every way with a node inside, with all its nodes. Without it, two
+    pyosmium passes do the same with the extents' bounding boxes.
     """
+    if not partitions:
+        return []
+    osmium_tool = shutil.which("osmium") if tool == "auto" else tool
+    for p in partitions:
+        Path(p.folder).mkdir(parents=True, exist_ok=True)
+        (Path(p.folder) / PARTITION_EXTRACT).unlink(missing_ok=True)
+    if osmium_tool:
+        _cut_with_osmium_tool(osmium_tool, Path(pbf), partitions, keys)
+    else:
+        _cut_with_pyosmium(Path(pbf), partitions, keys)
+    return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
+
+
+def _cut_with_osmium_tool(osmium_tool: str, pbf: Path, partitions: Sequence[Partition],
+                          keys: Sequence[str]) -> None:
+    root = Path(partitions[0].folder).parent
+    filtered = root / "_filtered.osm.pbf"
+    config = root / "_extracts.json"
+    extracts = []
+    for p in partitions:
+        outline = Path(p.folder) / "extent.geojson"
+        outline.write_text(json.dumps({"type": "Feature", "properties": {},
+                                       "geometry": shapely.geometry.mapping(p.extent)}),
+                           encoding="utf-8")
+        extracts.append({"output": str(Path(p.folder) / PARTITION_EXTRACT),
+                         "output_format": "pbf",
+                         "polygon": {"file_name": str(outline), "file_type": "geojson"}})
+    config.write_text(json.dumps({"extracts": extracts}), encoding="utf-8")
+    try:
+        _run([osmium_tool, "tags-filter", str(pbf), *[f"nwr/{k}" for k in keys],
+              "--overwrite", "-o", str(filtered)], pbf)
+        _run([osmium_tool, "extract", "--config", str(config), "--strategy", "complete_ways",
+              "--overwrite", "--no-progress", str(filtered)], pbf)
+    finally:
+        filtered.unlink(missing_ok=True)
+        config.unlink(missing_ok=True)
+
+
+def _run(command: list[str], source: Path) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise InputError(f"{Path(command[0]).name} {command[1]} failed: "
+                         f"{done.stderr.strip()[-500:]}", file=source)
+
+
+def _cut_with_pyosmium(pbf: Path, partitions: Sequence[Partition],
+                       keys: Sequence[str]) -> None:
+    """Pass 1 (ways, with node locations): a way with one of ``keys`` goes to every
+    partition whose box holds one of its nodes, with all its nodes. Pass 2: those nodes,
+    tagged nodes with one of ``keys`` inside a box, and the ways, in file order."""
     import osmium
 
     boxes = np.array([p.box for p in partitions], dtype=float)
     k = len(partitions)
-    way_sets: list[set[int]] = [set() for _ in range(k)]
-    node_sets: list[set[int]] = [set() for _ in range(k)]
-    reader = osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    for way in reader:
-        if not isinstance(way, osmium.osm.Way) or not any(k in way.tags for k in way_keys):
-            continue
-        refs, xy = [], []
-        for n in way.nodes:
-            refs.append(n.ref)
-            loc = n.location
-            xy.append((loc.lon, loc.lat) if loc.valid() else (np.nan, np.nan))
-        arr = np.asarray(xy, dtype=float)
-        inside = ((arr[:, None, 0] >= boxes[None, :, 0]) & (arr[:, None, 0] <= boxes[None, :, 2])
-                  & (arr[:, None, 1] >= boxes[None, :, 1])
-                  & (arr[:, None, 1] <= boxes[None, :, 3])).any(axis=0)
-        for j in np.flatnonzero(inside):
-            way_sets[j].add(way.id)
-            node_sets[j].update(refs)
-    paths = []
-    writers = []
-    for p in partitions:
-        Path(p.folder).mkdir(parents=True, exist_ok=True)
-        path = Path(p.folder) / name
-        path.unlink(missing_ok=True)
-        paths.append(path)
-        writers.append(osmium.SimpleWriter(str(path)))
+    way_parts: dict[int, list[int]] = {}
+    node_mask: dict[int, int] = {}
+    try:
+        reader = osmium.FileProcessor(str(pbf), osmium.osm.WAY).with_locations()
+        for way in reader:
+            if not any(key in way.tags for key in keys):
+                continue
+            refs, xy = [], []
+            for n in way.nodes:
+                refs.append(n.ref)
+                loc = n.location
+                xy.append((loc.lon, loc.lat) if loc.valid() else (np.nan, np.nan))
+            arr = np.asarray(xy, dtype=float)
+            hit = np.flatnonzero(
+                ((arr[:, None, 0] >= boxes[None, :, 0]) & (arr[:, None, 0] <= boxes[None, :, 2])
+                 & (arr[:, None, 1] >= boxes[None, :, 1])
+                 & (arr[:, None, 1] <= boxes[None, :, 3])).any(axis=0))
+            if not len(hit):
+                continue
+            way_parts[way.id] = hit.tolist()
+            mask = sum(1 << int(j) for j in hit)
+            for ref in refs:
+                node_mask[ref] = node_mask.get(ref, 0) | mask
+    except RuntimeError as exc:  # pyosmium reports unreadable files as RuntimeError
+        raise InputError(f"cannot read the OSM extract: {exc}", file=pbf) from exc
+    writers = [osmium.SimpleWriter(str(Path(p.folder) / PARTITION_EXTRACT)) for p in partitions]
     try:
         for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
             if isinstance(obj, osmium.osm.Node):
-                loc = obj.location
-                tagged = len(obj.tags) > 0 and loc.valid()
-                for i in range(k):
-                    b = boxes[i]
-                    if obj.id in node_sets[i] or (
-                            tagged and b[0] <= loc.lon <= b[2] and b[1] <= loc.lat <= b[3]):
-                        writers[i].add_node(obj)
-            elif isinstance(obj, osmium.osm.Way):
-                for i in range(k):
-                    if obj.id in way_sets[i]:
-                        writers[i].add_way(obj)
+                mask = node_mask.get(obj.id, 0)
+                if obj.location.valid() and any(key in obj.tags for key in keys):
+                    lon, lat = obj.location.lon, obj.location.lat
+                    for j in np.flatnonzero((boxes[:, 0] <= lon) & (lon <= boxes[:, 2])
+                                            & (boxes[:, 1] <= lat) & (lat <= boxes[:, 3])):
+                        mask |= 1 << int(j)
+                for j in range(k):
+                    if mask >> j & 1:
+                        writers[j].add_node(obj)
+            else:
+                for j in way_parts.get(obj.id, ()):
+                    writers[j].add_way(obj)
     finally:
         for w in writers:
             w.close()
-    return paths
 
 
-def _split_table(path: str | Path, partitions: Sequence[Partition], *, name: str,
-                 within_box: bool) -> dict[str, int]:
-    """Write each partition's rows of a lon/lat CSV, text untouched (exact coordinates).
-
-    ``within_box``: rows in the partition's buffered box (stores); otherwise rows in the
-    partition's polygon, each row in the first partition that covers it (demand points).
-    """
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    lon_col, lat_col = find_column(table.columns, LON_ALIASES), find_column(table.columns,
-                                                                            LAT_ALIASES)
-    if lon_col is None or lat_col is None:
-        raise InputError("batch runs read CSV point tables with lon/lat columns", file=path)
-    lon = pd.to_numeric(table[lon_col], errors="coerce").to_numpy()
-    lat = pd.to_numeric(table[lat_col], errors="coerce").to_numpy()
-    taken = np.zeros(len(table), dtype=bool)
-    counts = {}
-    pts = shapely.points(lon, lat)
-    for p in partitions:
-        if within_box:
-            b = p.box
-            keep = (lon >= b[0]) & (lon <= b[2]) & (lat >= b[1]) & (lat <= b[3])
-        else:
-            keep = shapely.covers(p.polygon, pts) & ~taken
-            taken |= keep
-        table[keep].to_csv(Path(p.folder) / name, index=False)
-        counts[p.partition_id] = int(keep.sum())
-    return counts
+# ----------------------------------------------------------------------------------
+# one partition (a Dask task)
 
 
 def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_m: float,
                   threshold_m: float, speed: float) -> dict[str, Any]:
-    """One Dask task: the difficulty computation on one partition's files.
+    """One Dask task: the per-point difficulty computation on one partition's files.
 
-    Writes ``points.parquet`` (metric CRS of the partition, then EPSG:4326 for merging) and
+    Reads the partition's extract (the parsed network is cached beside it), its population
+    (polygons are apportioned to its streets as in a single run) and its stores (or the
+    shops in its extract, for ``stores="osm"``). Writes ``points.parquet`` (EPSG:4326) and
     ``partition.json`` into the partition's folder, atomically; returns the metadata.
     """
     from geo_service.layer_points import stores_from_osm
     from geo_service.network import load_walk_network
-    from geo_service.pipeline import build_region, compute_difficulty
+    from geo_service.pipeline import point_difficulty
+    from geo_service.population import apportion_to_network
+    from geo_service.region import Region
 
     started = time.perf_counter()
     folder = Path(part.folder)
-    population = folder / "population.csv"
-    extract = folder / "extract.osm.pbf"
-    store_src = str(folder / "stores.csv")
-    n_points = len(pd.read_csv(population, dtype=str))
-    meta: dict[str, Any] = {"partition_id": part.partition_id, "demand_points": n_points}
-    if n_points == 0:
-        points = gpd.GeoDataFrame({"point_id": []}, geometry=[], crs="EPSG:4326")
-    else:
-        # the partition's own polygon as the (one) area layer compute_difficulty needs
-        outline = folder / "partition.geojson"
-        gpd.GeoDataFrame({"area_id": [part.partition_id], "name": [part.partition_id]},
-                         geometry=[part.polygon], crs="EPSG:4326").to_file(outline)
-        # parse once, in the batch's CRS, and keep it (network.npz) for build_region
-        net = load_walk_network(extract, walking_speed_mps=speed)
+    people = gpd.read_parquet(folder / PARTITION_DEMAND)
+    meta: dict[str, Any] = {"partition_id": part.partition_id, "population_rows": len(people)}
+    points = gpd.GeoDataFrame({"point_id": []}, geometry=[], crs="EPSG:4326")
+    if len(people):
         target = CRS.from_wkt(part.crs)
-        if not net.crs.equals(target):
-            net = _reproject_network(net, target)
-        net.save(folder / "network.npz")
-        if stores == "osm":
-            store_src = str(folder / "stores.gpkg")
-            stores_from_osm(extract, layer).to_file(store_src)
-        region = build_region(network=folder / "network.npz", stores=store_src,
-                              population=[population], areas=[f"partition={outline}"],
-                              speed=speed, layer=layer)
+        meta["metric_crs"] = target.to_string()
         try:
-            result = compute_difficulty(region, layer=layer, threshold_m=threshold_m)
-            pts = result.points
-            meta["stores"] = int(len(result.stores))
-        except InputError:  # no counted store within the buffer: every point is censored
-            pts = region.demand[["point_id", "pop_total", "pop_65plus", "pop_75plus",
-                                 "geometry"]].copy()
-            pts["network_m"] = np.nan
-            pts["walk_min"] = np.nan
-            pts["straight_m"] = np.inf
-            pts["nearest_store_id"] = ""
-            pts["reachable"] = False
-            pts["beyond"] = True
-            pts["beyond_straight"] = True
-            meta["stores"] = 0
-        censored = ~pts["reachable"].to_numpy() | (pts["network_m"].to_numpy() > buffer_m)
+            net = load_walk_network(folder / PARTITION_EXTRACT, walking_speed_mps=speed)
+        except EmptyNetworkError:
+            net = None  # no street inside the extent: every point is censored
+        if net is not None and not net.crs.equals(target):
+            net = _reproject_network(net, target)
+        if net is None:
+            demand = people.to_crs(target)  # polygons stay whole: one censored row each
+            demand = demand.assign(point_id=demand.get("point_id", demand.get("area_key")))
+            pts = _censored_points(demand.set_geometry(demand.representative_point()))
+            meta["stores"], meta["nodes"] = 0, 0
+        else:
+            demand = (apportion_to_network(people, net) if is_polygon_population(people)
+                      else people.to_crs(net.crs))
+            if stores == "osm":
+                found = stores_from_osm(folder / PARTITION_EXTRACT, layer)
+                in_extent = shapely.covers(part.extent, found.to_crs("EPSG:4326")
+                                           .geometry.to_numpy())
+                store_points = found[in_extent]
+            else:
+                store_points = gpd.read_parquet(folder / PARTITION_STORES)
+            region = Region(net, demand, [], {layer.id: store_points}, name=part.partition_id)
+            try:
+                pts, counted_stores = point_difficulty(region, layer=layer,
+                                                       threshold_m=threshold_m)
+                meta["stores"] = int(len(counted_stores))
+            except InputError:  # no counted store within the extent
+                pts = _censored_points(region.demand)
+                meta["stores"] = 0
+            meta["nodes"] = int(net.n_nodes)
+        censored = ~pts["reachable"].to_numpy() | ~(pts["network_m"].to_numpy() <= buffer_m)
         pts["censored"] = censored
         pts.loc[censored, ["network_m", "walk_min"]] = np.nan
         pts.loc[censored, "nearest_store_id"] = ""
         pts.loc[censored, "reachable"] = False
         pts.loc[censored, "beyond"] = True
+        pts.loc[~(pts["straight_m"].to_numpy() <= buffer_m), "straight_m"] = np.nan
         pts["partition"] = part.partition_id
         points = pts.to_crs("EPSG:4326")
-        meta["metric_crs"] = region.net.crs.to_string()
-        meta["nodes"] = int(region.net.n_nodes)
+        meta["demand_points"] = int(len(points))
         meta["censored"] = int(censored.sum())
     meta["seconds"] = time.perf_counter() - started
     meta["pid"] = os.getpid()
@@ -298,6 +423,19 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         PARTITION_META: text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
     })
     return meta
+
+
+def _censored_points(demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Demand points with no store found within the buffer (every value censored)."""
+    pts = demand[["point_id", "pop_total", "pop_65plus", "pop_75plus", "geometry"]].copy()
+    pts["network_m"] = np.nan
+    pts["walk_min"] = np.nan
+    pts["straight_m"] = np.nan
+    pts["nearest_store_id"] = ""
+    pts["reachable"] = False
+    pts["beyond"] = True
+    pts["beyond_straight"] = True
+    return pts
 
 
 def _reproject_network(net: Any, crs: CRS) -> Any:
@@ -315,7 +453,30 @@ def _reproject_network(net: Any, crs: CRS) -> Any:
 
 
 def is_done(part: Partition) -> bool:
+    """Whether the partition's result is on disk (a rerun skips it)."""
     return (Path(part.folder) / PARTITION_META).exists()
+
+
+def write_partition_map(part: Partition, areas: gpd.GeoDataFrame, *, layer: ResourceLayer,
+                        threshold_m: float) -> str:
+    """A Dask task: the partition's map (its areas' merged figures, its points and the
+    stores it counted) as ``map.html`` in its folder; returns the path."""
+    folder = Path(part.folder)
+    points = gpd.read_parquet(folder / PARTITION_POINTS)
+    stores_file = folder / PARTITION_STORES
+    stores = (gpd.read_parquet(stores_file) if stores_file.exists() else
+              gpd.GeoDataFrame({"store_id": [], "name": [], "category": []}, geometry=[],
+                               crs="EPSG:4326"))
+    stores = stores[shapely.covers(part.polygon, stores.geometry.to_numpy())]
+    fmap = difficulty_map(areas, stores, layer, load_map_style("difficulty"),
+                          threshold_m=threshold_m, points=points if len(points) else None,
+                          subtitle=f"partition {part.partition_id}")
+    write_outputs(folder, {PARTITION_MAP: text_writer(fmap.get_root().render())})
+    return str(folder / PARTITION_MAP)
+
+
+# ----------------------------------------------------------------------------------
+# the whole run
 
 
 def run_batch(
@@ -323,7 +484,7 @@ def run_batch(
     pbf: str | Path,
     partitions: str | Path,
     stores: str,
-    population: str | Path,
+    population: str | Path | Sequence[str | Path],
     areas: Sequence[str | Path] = (),
     out: str | Path,
     layer: ResourceLayer,
@@ -332,116 +493,237 @@ def run_batch(
     threshold_m: float = settings.threshold_m,
     speed: float = settings.walking_speed_mps,
     client: Any = None,
-    workers: int = 2,
+    workers: int | None = None,
     retries: int = 1,
     progress: Callable[[int, int, float], None] | None = None,
     task: Callable[..., dict[str, Any]] | None = None,
     crs: str | None = None,
+    fresh: bool = False,
+    maps: bool = True,
+    cut_tool: str | None = "auto",
 ) -> BatchResult:
-    """Cut, compute one Dask task per partition, merge and write ``out`` atomically.
+    """Plan, cut, compute one Dask task per partition, merge and write ``out``.
 
-    ``client``: a ``distributed.Client`` to use (any cluster); otherwise a ``LocalCluster``
-    of ``workers`` single-threaded processes is started and closed. Partitions whose folder
-    already holds a result are not recomputed (resume). ``task`` replaces
-    :func:`run_partition` (same arguments; e.g. to wrap it with instrumentation).
+    Parameters
+    ----------
+    pbf
+        The OSM extract of the whole extent.
+    partitions
+        Polygon layer with codes (``partition_id`` names the code column; default: the
+        area-id guess of area layers).
+    stores
+        A store file (CSV with lon/lat, GeoJSON …) or ``"osm"`` (shops in the extract).
+    population
+        What ``geo-service difficulty`` reads: points, a polygon layer with counts, a mesh
+        table, or an e-Stat table (and its small-area shapefile).
+    areas
+        Boundary layers to report on (areas are aggregated from the merged points).
+    client
+        A ``distributed.Client`` to use (any cluster); otherwise a ``LocalCluster`` of
+        ``workers`` single-threaded processes (default: every core) is started and closed.
+    task
+        Replaces :func:`run_partition` (same arguments; e.g. to wrap it with
+        instrumentation).
+    fresh
+        Forget the partitions of an earlier run in ``out`` (otherwise finished partitions
+        are kept, when the earlier run had the same inputs and settings).
+    maps
+        Write the overview map and one map per partition.
+    cut_tool
+        ``"auto"`` (osmium-tool when on the PATH), a path to ``osmium``, or None (pyosmium).
     """
-    if buffer_m < threshold_m:
+    if not buffer_m >= threshold_m:
         raise InputError("the buffer must be at least the threshold (a censored point is then "
                          "beyond the threshold for certain)", column="buffer", value=buffer_m)
     seconds: dict[str, float] = {}
     out = Path(out)
+    root = out / "partitions"
+    population_files = ([population] if isinstance(population, str | Path)
+                        else list(population))
     t = time.perf_counter()
-    parts = read_partitions(partitions, id_column=partition_id, buffer_m=buffer_m,
-                            root=out / "partitions", crs=crs)
-    todo = [p for p in parts if not is_done(p)]
+    part_layer, metric = read_partition_layer(partitions, id_column=partition_id, crs=crs)
+    people = read_population(population_files)
+    store_table = None if stores == "osm" else read_stores(stores, layer)
+    area_layers = [read_area_layer(a) for a in areas]
+    owner = assign_population(people, part_layer)
+    outside = _outside(people, owner)
+    if outside["rows"] == len(people):
+        raise InputError("no population row lies inside any partition (do the population "
+                         "and the partitions cover the same place?)",
+                         file=population_files[0])
+    parts = plan_partitions(part_layer, people, owner, metric=metric, buffer_m=buffer_m,
+                            root=root)
+    _check_resume(root, fresh=fresh, run={
+        "inputs": _fingerprints([pbf, partitions, *population_files,
+                                 *([] if stores == "osm" else [stores])]),
+        "stores": "osm" if stores == "osm" else "file", "partition_id": partition_id,
+        "buffer_m": buffer_m, "threshold_m": threshold_m, "speed": speed,
+        "crs": metric.to_wkt(), "counted": layer.included_ids})
+    todo = [i for i, p in enumerate(parts) if not is_done(p)]
+    seconds["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     if todo:
-        cut_extract(pbf, todo)
-        _split_table(population, todo, name="population.csv", within_box=False)
-        if stores != "osm":
-            _split_table(stores, todo, name="stores.csv", within_box=True)
+        write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
+        cut_extract(pbf, [parts[i] for i in todo],
+                    keys=osm_keys(layer, stores_from_osm=stores == "osm"), tool=cut_tool)
     seconds["cut"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    failed: list[dict[str, str]] = []
-    if todo:
-        failed = _run_on_dask(
-            todo, task or run_partition, client=client, workers=workers, retries=retries,
-            progress=progress,
-            kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
-                    "threshold_m": threshold_m, "speed": speed})
-    seconds["partitions"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    done = [p for p in parts if is_done(p)]
-    if not done:
-        raise InputError(f"every partition failed: {failed[:3]}", file=partitions)
-    metas = [json.loads((Path(p.folder) / PARTITION_META).read_text(encoding="utf-8"))
-             for p in done]
-    frames = [gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in done]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        raise InputError("no demand point lies inside any partition", file=partitions)
-    merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
-                              crs="EPSG:4326")
-    metric = CRS.from_wkt(parts[0].crs)
-    points = merged.to_crs(metric)
-    all_stores = (_stores_of(parts, layer) if stores == "osm"
-                  else counted(read_stores(stores, layer), layer)).to_crs(metric)
-    layers = [read_area_layer(a) for a in areas]
-    area_frame = (area_indicators(points, layers, all_stores, threshold_m=threshold_m)
-                  if layers else gpd.GeoDataFrame({"layer": []}, geometry=[], crs=metric))
-    seconds["merge"] = time.perf_counter() - t
-    result = BatchResult(points, area_frame, metas, seconds, failed)
-    write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
-                pbf=str(pbf))
-    return result
-
-
-def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataFrame:
-    from geo_service.layer_points import stores_from_osm
-
-    frames = [stores_from_osm(Path(p.folder) / "extract.osm.pbf", layer) for p in parts]
-    allst = pd.concat(frames, ignore_index=True).drop_duplicates("store_id")
-    return counted(gpd.GeoDataFrame(allst, geometry="geometry", crs=frames[0].crs), layer)
-
-
-def _run_on_dask(todo: Sequence[Partition], task: Callable[..., dict[str, Any]], *,
-                 client: Any, workers: int, retries: int,
-                 progress: Callable[[int, int, float], None] | None,
-                 kwargs: dict[str, Any]) -> list[dict[str, str]]:
-    """Run the partitions; return those that failed after their retries (the others
-    finish regardless)."""
-    from distributed import Client, LocalCluster, as_completed
+    del people
 
     own = client is None
     cluster = None
     if own:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        started = time.perf_counter()
-        futures = {client.submit(task, p, **kwargs, key=f"partition-{p.folder}",
-                                 retries=retries, pure=False): p for p in todo}
-        failed = []
-        for i, fut in enumerate(as_completed(list(futures)), start=1):
-            if fut.status == "error":
-                failed.append({"partition_id": futures[fut].partition_id,
-                               "error": f"{type(fut.exception()).__name__}: "
-                                        f"{fut.exception()}"})
-            if progress is not None:
-                progress(i, len(todo), time.perf_counter() - started)
-        return failed
+        t = time.perf_counter()
+        failed = _run_partitions(
+            [parts[i] for i in todo], task or run_partition, client=client, retries=retries,
+            progress=progress,
+            kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
+                    "threshold_m": threshold_m, "speed": speed})
+        seconds["partitions"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        result = _merge(parts, failed, partitions=partitions, metric=metric,
+                        stores=store_table, layer=layer, area_layers=area_layers,
+                        part_layer=part_layer, threshold_m=threshold_m)
+        result.outside = outside
+        seconds["merge"] = time.perf_counter() - t
+        if maps:
+            t = time.perf_counter()
+            _map_partitions(client, parts, result, layer=layer, threshold_m=threshold_m)
+            seconds["maps"] = time.perf_counter() - t
     finally:
         if own:
             client.close()
             if cluster is not None:
                 cluster.close()
+    result.seconds = seconds
+    write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
+                pbf=str(pbf), maps=maps)
+    return result
+
+
+def _outside(people: gpd.GeoDataFrame, owner: np.ndarray) -> dict[str, float]:
+    lost = owner < 0
+    return {"rows": int(lost.sum()), "pop_total": float(people["pop_total"][lost].sum()),
+            "pop_65plus": float(people["pop_65plus"][lost].sum())}
+
+
+def _fingerprints(paths: Sequence[str | Path]) -> list[list[Any]]:
+    """Each input's resolved path, size and modification time (what a resume compares)."""
+    out = []
+    for p in paths:
+        path = Path(p).resolve()
+        stat = path.stat()
+        out.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def _check_resume(root: Path, *, fresh: bool, run: dict[str, Any]) -> None:
+    """Keep finished partitions only when they were computed from the same run."""
+    record = root / RUN_FILE
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
+    elif record.exists():
+        before = json.loads(record.read_text(encoding="utf-8"))
+        changed = sorted(k for k in run if before.get(k) != json.loads(json.dumps(run[k])))
+        if changed:
+            raise InputError(f"the output folder holds partitions of another run (changed: "
+                             f"{', '.join(changed)}); pass --fresh to recompute them all, or "
+                             "another --out", file=root)
+    root.mkdir(parents=True, exist_ok=True)
+    write_outputs(root, {RUN_FILE: text_writer(json.dumps(run, indent=2))})
+
+
+def _run_partitions(todo: Sequence[Partition], task: Callable[..., dict[str, Any]], *,
+                    client: Any, retries: int,
+                    progress: Callable[[int, int, float], None] | None,
+                    kwargs: dict[str, Any]) -> list[dict[str, str]]:
+    """Run the partitions (largest first); return those that failed after their retries
+    (the others finish regardless)."""
+    from distributed import as_completed
+
+    if not todo:
+        return []
+    started = time.perf_counter()
+    by_size = sorted(todo, key=lambda p: -(Path(p.folder) / PARTITION_EXTRACT).stat().st_size)
+    futures = {client.submit(task, p, **kwargs, key=f"partition-{p.folder}",
+                             retries=retries, pure=False): p for p in by_size}
+    failed = []
+    for i, fut in enumerate(as_completed(list(futures)), start=1):
+        if fut.status == "error":
+            exc = fut.exception()
+            failed.append({"partition_id": futures[fut].partition_id,
+                           "error": f"{type(exc).__name__}: {exc}"})
+        if progress is not None:
+            progress(i, len(todo), time.perf_counter() - started)
+    return failed
+
+
+def _merge(parts: Sequence[Partition], failed: list[dict[str, str]], *,
+           partitions: str | Path, metric: CRS, stores: gpd.GeoDataFrame | None,
+           layer: ResourceLayer, area_layers: list[AreaLayer], part_layer: gpd.GeoDataFrame,
+           threshold_m: float) -> BatchResult:
+    done = [p for p in parts if is_done(p)]
+    if not done:
+        raise InputError(f"every partition failed: {failed[:3]}", file=partitions)
+    metas = [json.loads((Path(p.folder) / PARTITION_META).read_text(encoding="utf-8"))
+             for p in done]
+    frames = [f for f in (gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in done)
+              if len(f)]
+    if not frames:
+        raise InputError("no demand point lies inside any finished partition",
+                         file=partitions)
+    points = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
+                              crs="EPSG:4326").to_crs(metric)
+    all_stores = (_stores_of(done, layer) if stores is None else counted(stores, layer)
+                  ).to_crs(metric)
+    area_frame = (area_indicators(points, area_layers, all_stores, threshold_m=threshold_m)
+                  if area_layers else gpd.GeoDataFrame({"layer": []}, geometry=[], crs=metric))
+    by_partition = AreaLayer("partition", gpd.GeoDataFrame(
+        {"area_id": part_layer["partition_id"], "name": part_layer["partition_id"]},
+        geometry=part_layer.geometry.to_numpy(), crs=part_layer.crs))
+    part_areas = area_indicators(points, [by_partition], all_stores, threshold_m=threshold_m)
+    return BatchResult(points, area_frame, metas, {}, failed, partition_areas=part_areas)
+
+
+def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataFrame:
+    from geo_service.layer_points import stores_from_osm
+
+    frames = [stores_from_osm(Path(p.folder) / PARTITION_EXTRACT, layer) for p in parts]
+    allst = pd.concat(frames, ignore_index=True).drop_duplicates("store_id")
+    return counted(gpd.GeoDataFrame(allst, geometry="geometry", crs=frames[0].crs), layer)
+
+
+def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult, *,
+                    layer: ResourceLayer, threshold_m: float) -> None:
+    """One map per finished partition, as Dask tasks: the partition's own row and the
+    reporting areas that meet its polygon, with their merged figures."""
+    areas = result.areas.to_crs("EPSG:4326")
+    own = result.partition_areas.to_crs("EPSG:4326")  # type: ignore[union-attr]
+    futures = []
+    for p in parts:
+        if not is_done(p):
+            continue
+        near = areas[shapely.intersects(areas.geometry.to_numpy(), p.polygon)] \
+            if len(areas) else areas
+        subset = pd.concat([own[own["area_id"] == p.partition_id], near], ignore_index=True)
+        futures.append(client.submit(write_partition_map, p,
+                                     gpd.GeoDataFrame(subset, geometry="geometry",
+                                                      crs="EPSG:4326"),
+                                     layer=layer, threshold_m=threshold_m, pure=False))
+    client.gather(futures)
 
 
 def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, threshold_m: float,
-                layer: ResourceLayer, pbf: str) -> list[Path]:
-    """The file contract of a single run, plus ``censored``/``partition`` and GeoParquet."""
+                layer: ResourceLayer, pbf: str, maps: bool = True) -> list[Path]:
+    """The file contract of a single run, plus ``censored``/``partition``, GeoParquet,
+    ``partitions.csv`` and the overview ``map.html`` (figures per partition)."""
     points = result.points
     table = points_table(points)
     table["censored"] = points["censored"].to_numpy()
@@ -459,7 +741,9 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
     }
     meta = {"region": pbf, "mode": "batch (dask)", "threshold_m": threshold_m,
             "buffer_m": buffer_m, "counted_categories": layer.included_ids,
+            "metric_crs": points.crs.to_string(),
             "complete": not result.failed, "failed_partitions": result.failed,
+            "outside_partitions": result.outside,
             "summary": summary, "seconds": result.seconds, "partitions": result.partitions}
     writers = {
         "points.csv": csv_writer(table),
@@ -473,11 +757,30 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
         writers["areas.csv"] = csv_writer(area_table(result.areas))
         writers["areas.geojson"] = geojson_writer(result.areas)
         writers["areas.parquet"] = lambda path: result.areas.to_crs("EPSG:4326").to_parquet(path)
+    if result.partition_areas is not None:
+        part_table = _partition_table(result)
+        writers["partitions.csv"] = csv_writer(part_table)
+        writers["partitions.geojson"] = geojson_writer(gpd.GeoDataFrame(
+            part_table, geometry=result.partition_areas.geometry.to_numpy(),
+            crs=result.partition_areas.crs))
+        if maps:
+            fmap = difficulty_map(result.partition_areas, gpd.GeoDataFrame(
+                {"store_id": [], "name": [], "category": []}, geometry=[], crs="EPSG:4326"),
+                layer, load_map_style("difficulty"), threshold_m=threshold_m,
+                subtitle=f"{len(result.partitions)} partitions · batch")
+            writers["map.html"] = text_writer(fmap.get_root().render())
     return write_outputs(out, writers)
 
 
-def clear_partitions(out: str | Path) -> None:
-    """Forget finished partitions (the next run recomputes all)."""
-    shutil.rmtree(Path(out) / "partitions", ignore_errors=True)
-
+def _partition_table(result: BatchResult) -> pd.DataFrame:
+    """Each partition's area figures with what its task did (points, censored, stores,
+    nodes, seconds, worker peak memory); failed partitions have no task figures."""
+    table = area_table(result.partition_areas).drop(columns=["layer"])  # type: ignore[arg-type]
+    runs = pd.DataFrame(result.partitions).reindex(columns=[
+        "partition_id", "demand_points", "censored", "stores", "nodes", "seconds",
+        "worker_peak_rss_mib"]).set_index("partition_id")
+    joined = table.join(runs, on="area_id")
+    failed = {f["partition_id"] for f in result.failed}
+    joined["failed"] = joined["area_id"].isin(failed)
+    return joined.rename(columns={"area_id": "partition_id"})
 

@@ -19,8 +19,10 @@ def register(app: typer.Typer) -> None:
                                           help="OSM extract (.osm.pbf) of the whole extent.")],
         partitions: Annotated[Path, typer.Option(
             "--partitions", help="Polygon layer with codes: one partition per polygon.")],
-        population: Annotated[Path, typer.Option(
-            "--population", help="Demand points: a CSV with lon, lat, pop_total, pop_65plus.")],
+        population: Annotated[list[Path], typer.Option(
+            "--population", help="Population as `difficulty` reads it: points (CSV lon/lat or "
+            "GeoJSON), polygons with counts, a mesh table, or an e-Stat table (repeat the "
+            "option for the table and its shapefile).")],
         stores: Annotated[str, typer.Option(
             "--stores", help="Store CSV (lon, lat, category) or 'osm' (shops in the extract).")],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
@@ -35,17 +37,28 @@ def register(app: typer.Typer) -> None:
             settings.threshold_m,
         speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
             settings.walking_speed_mps,
-        workers: Annotated[int, typer.Option(help="Worker processes of the LocalCluster.")] = 2,
+        workers: Annotated[int | None, typer.Option(
+            help="Worker processes of the LocalCluster (default: every core).")] = None,
         scheduler: Annotated[str | None, typer.Option(
             help="Use an existing Dask cluster, e.g. tcp://HOST:8786 (workers need the "
             "package and the output folder on a shared path).")] = None,
         crs: Annotated[str | None, typer.Option(
             help="Metric CRS every partition measures in, e.g. EPSG:6670 (default: the "
             "zone of the partitions' centre).")] = None,
+        fresh: Annotated[bool, typer.Option(
+            "--fresh", help="Recompute every partition (default: keep the finished ones of "
+            "an interrupted run with the same inputs).")] = False,
+        maps: Annotated[bool, typer.Option(
+            "--maps/--no-maps", help="Write the overview map and one map per partition.")] =
+            True,
         store_layer: Annotated[str, typer.Option(
             help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
     ) -> None:
-        """Shopping difficulty over a large extract, one Dask task per partition."""
+        """Shopping difficulty over a large extract, one Dask task per partition.
+
+        Writes the files of `difficulty` (points, areas, summary.json; plus GeoParquet,
+        partitions.csv and an overview map) and partitions/<code>/ per partition. A rerun
+        into the same --out computes only the partitions that are missing."""
         from geo_service._errors import InputError
         from geo_service.batch import run_batch
         from geo_service.cli import _fail, console
@@ -66,7 +79,8 @@ def register(app: typer.Typer) -> None:
                                layer=load_resource_layer(store_layer),
                                partition_id=partition_id, buffer_m=buffer,
                                threshold_m=threshold, speed=speed, client=client,
-                               workers=workers, progress=progress, crs=crs)
+                               workers=workers, progress=progress, crs=crs, fresh=fresh,
+                               maps=maps)
         except InputError as exc:
             raise _fail(exc) from exc
         finally:
@@ -81,5 +95,12 @@ def register(app: typer.Typer) -> None:
         console.print(f"{len(pts):,} demand points in {len(result.partitions)} partitions, "
                       f"{int(pts['censored'].sum()):,} censored (nearest store beyond "
                       f"{buffer:g} m) → {out}")
+        if result.outside.get("rows"):
+            console.print(f"[yellow]{result.outside['rows']:,} population rows "
+                          f"({result.outside['pop_65plus']:,.0f} people 65+) lie in no "
+                          "partition and were not computed (summary.json: "
+                          "outside_partitions).[/]")
+        if maps:
+            console.print(f"地図 (maps): {out / 'map.html'} and partitions/*/map.html")
         if result.failed:
             raise typer.Exit(1)

@@ -56,12 +56,12 @@ def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | N
     atomically: when anything fails, nothing in ``out`` changes."""
     from geo_service import karte_render as kr
     from geo_service.karte import layer_kartes
-    from geo_service.outputs import text_writer, write_outputs
+    from geo_service.outputs import safe_name, text_writer, write_outputs
 
     kartes = layer_kartes(walking, layer, area_ids=area_ids, staff=staff,
                           projection=projection)
     region = walking.name
-    names = [f"karte_{kr.safe_name(k['area_id'])}" for k in kartes]
+    names = [f"karte_{safe_name(k['area_id'])}" for k in kartes]
     if len(set(names)) < len(names):  # ids that differ only in unsafe characters
         names = [f"karte_{i + 1:03d}_{n[6:]}" for i, n in enumerate(names)]
     pages: dict[str, dict[str, Any]] = {}
@@ -162,14 +162,14 @@ def booklet(
     (public data only unless --staff)."""
     from geo_service import karte_render as kr
     from geo_service.karte import booklet as make_booklet
-    from geo_service.outputs import text_writer, write_outputs
+    from geo_service.outputs import safe_name, text_writer, write_outputs
 
     try:
         walking = _walking(database_url, region)
         name = layer or (walking.region.areas[0].name if walking.region.areas else "")
         book = kr.booklet_with_map(walking, make_booklet(walking, name, area, staff=staff))
         html = kr.render_booklet(book, region=walking.name)
-        target = out or Path(f"booklet_{kr.safe_name(area)}.{'pdf' if pdf else 'html'}")
+        target = out or Path(f"booklet_{safe_name(area)}.{'pdf' if pdf else 'html'}")
         with ExitStack() as stack:
             if pdf:
                 printer = stack.enter_context(kr.PdfPrinter())

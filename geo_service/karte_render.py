@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from functools import cache
@@ -235,11 +234,6 @@ def number_resources(rows: Sequence[dict[str, Any]]) -> list[tuple[int, float, f
 
 
 # ---------------------------------------------------------------------------- PDF
-
-def safe_name(text: str) -> str:
-    """A file-name part from an area id (letters, digits, ``-``, ``_``, ``.``)."""
-    return re.sub(r"[^\w.-]+", "_", text, flags=re.ASCII).strip("._") or "area"
-
 
 class PdfPrinter:
     """Chromium's print-to-PDF through Playwright; one browser for many documents::

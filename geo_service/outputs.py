@@ -66,6 +66,11 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def safe_name(text: str) -> str:
+    """A file-name part from an id (letters, digits, ``-``, ``_``, ``.``)."""
+    return re.sub(r"[^\w.-]+", "_", text, flags=re.ASCII).strip("._") or "area"
+
+
 def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]:
     """Run each ``name → writer(path)`` into a temporary folder, then move all into place.
 

@@ -126,17 +126,17 @@ def test_partitions_ran_on_dask_workers_and_resume(grid, layer, client, tmp_path
     pids = {p["pid"] for p in result.partitions}
     assert pids <= worker_pids and os.getpid() not in pids
     assert {p["partition_id"] for p in result.partitions} == {"A001", "A002", "A003", "A004"}
-    assert sorted(p.name for p in (tmp_path / "partitions").iterdir()) == [
-        "A001", "A002", "A003", "A004"]
-    for folder in (tmp_path / "partitions").iterdir():
+    folders = [p for p in (tmp_path / "partitions").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in folders) == ["A001", "A002", "A003", "A004"]
+    for folder in folders:
         assert (folder / "extract.osm.pbf").stat().st_size > 0
+        assert "<html" in (folder / "map.html").read_text(encoding="utf-8").lower()
     # resume: a finished partition is not recomputed; a missing one is
     (tmp_path / "partitions" / "A003" / "partition.json").unlink()
-    before = {p.name: (p / "partition.json").read_text() for p in
-              (tmp_path / "partitions").iterdir() if (p / "partition.json").exists()}
+    before = {p.name: (p / "partition.json").read_text() for p in folders
+              if (p / "partition.json").exists()}
     again = _batch(grid, layer, client, tmp_path, 2000.0)
-    after = {p.name: (p / "partition.json").read_text() for p in
-             (tmp_path / "partitions").iterdir()}
+    after = {p.name: (p / "partition.json").read_text() for p in folders}
     assert all(after[k] == v for k, v in before.items()) and "A003" in after
     pd.testing.assert_frame_equal(
         again.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True),
@@ -160,43 +160,51 @@ def test_cli_batch_on_an_existing_scheduler(grid, client, tmp_path):
     assert len(areas) == 25
 
 
+def _always_fails_in_a003_until_fixed(part, **kwargs):
+    """run_partition, but A003 raises on every attempt while its folder holds ``broken``."""
+    if part.partition_id == "A003" and (Path(part.folder).parent.parent / "broken").exists():
+        raise InputError("this partition's input is broken", file=part.folder)
+    return run_partition(part, **kwargs)
+
+
 def test_a_failing_partition_is_reported_and_the_others_finish(grid, layer, reference, client,
                                                               tmp_path):
-    table = pd.read_csv(grid["population"], dtype=str)
-    bad = table.copy()
-    bad.loc[0, "pop_65plus"] = "many"  # one partition's input is broken
-    bad_file = tmp_path / "population.csv"
-    bad.to_csv(bad_file, index=False)
+    import cloudpickle
+
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "broken").write_text("A003 fails", encoding="utf-8")
     kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
-              "stores": str(grid["stores"]), "areas": [grid["areas"]], "out": out,
-              "layer": layer, "buffer_m": 2000.0, "client": client}
-    result = run_batch(population=bad_file, **kwargs)
-    assert len(result.failed) == 1
-    failed = result.failed[0]["partition_id"]
-    assert "InputError" in result.failed[0]["error"]
-    assert {p["partition_id"] for p in result.partitions} == {"A001", "A002", "A003",
-                                                              "A004"} - {failed}
-    assert table.loc[0, "point_id"] not in set(result.points["point_id"])
-    assert 0 < len(result.points) < len(table)
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["complete"] is False
-    assert summary["failed_partitions"][0]["partition_id"] == failed
-    # fixed input, rerun: only the failed partition is computed, and the result is whole
-    done_before = {p: (out / "partitions" / p / "partition.json").read_text()
-                   for p in {"A001", "A002", "A003", "A004"} - {failed}}
-    bad_file.write_text(grid["population"].read_text(encoding="utf-8"), encoding="utf-8")
-    again = run_batch(population=bad_file, **kwargs)
+              "stores": str(grid["stores"]), "population": grid["population"],
+              "areas": [grid["areas"]], "out": out, "layer": layer, "buffer_m": 2000.0,
+              "client": client, "task": _always_fails_in_a003_until_fixed}
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        result = run_batch(**kwargs)
+        assert [f["partition_id"] for f in result.failed] == ["A003"]
+        assert "InputError" in result.failed[0]["error"]  # after its retry
+        assert {p["partition_id"] for p in result.partitions} == {"A001", "A002", "A004"}
+        table = pd.read_csv(grid["population"], dtype=str)
+        assert 0 < len(result.points) < len(table)
+        assert set(result.points["partition"]) == {"A001", "A002", "A004"}
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        assert summary["complete"] is False
+        assert summary["failed_partitions"][0]["partition_id"] == "A003"
+        parts = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig").set_index(
+            "partition_id")
+        assert bool(parts.loc["A003", "failed"]) and parts.loc["A003", "pop_65plus"] == 0
+        # fixed, rerun: only the failed partition is computed, and the result is whole
+        done_before = {p: (out / "partitions" / p / "partition.json").read_text()
+                       for p in ("A001", "A002", "A004")}
+        (out / "broken").unlink()
+        again = run_batch(**kwargs)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert not again.failed and len(again.points) == len(table)
     assert all((out / "partitions" / p / "partition.json").read_text() == text
                for p, text in done_before.items())
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["complete"] is True
-    ref = reference.points.set_index("point_id")
-    got = again.points.set_index("point_id").loc[ref.index]
-    ok = ~got["censored"].to_numpy()
-    np.testing.assert_allclose(got["network_m"].to_numpy()[ok], ref["network_m"].to_numpy()[ok],
-                               rtol=0, atol=1e-6)
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["complete"] is True
+    _assert_exact_or_censored(again.points, reference.points, 2000.0)
 
 
 def _die_once_in_a002(part, **kwargs):
