@@ -165,12 +165,28 @@ def assign_population(people: gpd.GeoDataFrame, parts: gpd.GeoDataFrame) -> np.n
     """Index of the partition each population row belongs to (−1: none).
 
     A point goes to the first partition covering it; a polygon to the first partition
-    holding its representative point (a point inside it), so a polygon is never split.
+    holding its representative point (a point inside it), or when none does (a cell on the
+    edge of the extent) to the partition it overlaps most, so a polygon is never split.
     """
     geoms = people.to_crs(parts.crs).geometry
-    probe = geoms if not is_polygon_population(people) else geoms.representative_point()
-    row, part = parts.sindex.query(probe.to_numpy(), predicate="intersects")
-    owner = np.full(len(people), -1, dtype=np.int64)
+    polygons = is_polygon_population(people)
+    probe = geoms.representative_point() if polygons else geoms
+    owner = _first_hit(parts, probe.to_numpy(), np.full(len(people), -1, dtype=np.int64))
+    if polygons and (owner < 0).any():
+        lost = np.flatnonzero(owner < 0)
+        row, part = parts.sindex.query(geoms.to_numpy()[lost], predicate="intersects")
+        overlap = shapely.area(shapely.intersection(geoms.to_numpy()[lost][row],
+                                                    parts.geometry.to_numpy()[part]))
+        order = np.lexsort((-overlap, row))
+        row, part = row[order], part[order]
+        first = np.unique(row, return_index=True)[1]
+        owner[lost[row[first]]] = part[first]
+    return owner
+
+
+def _first_hit(parts: gpd.GeoDataFrame, geoms: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """``owner`` with the first partition each geometry meets filled in."""
+    row, part = parts.sindex.query(geoms, predicate="intersects")
     order = np.lexsort((part, row))
     row, part = row[order], part[order]
     first = np.unique(row, return_index=True)[1]
@@ -303,9 +319,9 @@ def _cut_with_pyosmium(pbf: Path, partitions: Sequence[Partition],
     way_parts: dict[int, list[int]] = {}
     node_mask: dict[int, int] = {}
     try:
-        reader = osmium.FileProcessor(str(pbf), osmium.osm.WAY).with_locations()
-        for way in reader:
-            if not any(key in way.tags for key in keys):
+        reader = osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY)
+        for way in reader.with_locations():
+            if not isinstance(way, osmium.osm.Way) or not any(key in way.tags for key in keys):
                 continue
             refs, xy = [], []
             for n in way.nodes:

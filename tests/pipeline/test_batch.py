@@ -279,3 +279,91 @@ def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path
     assert {m["metric_crs"] for m in got.partitions} == {"EPSG:6671"}
     assert got.points.crs.equals(CRS.from_epsg(6671))
     _assert_exact_or_censored(got.points, ref.points, 2000.0)
+
+
+def _mesh_table(grid, path):
+    """The grid's people summed into ½ meshes (500 m cells, 9-digit codes)."""
+    import jismesh.utils as ju
+
+    pop = pd.read_csv(grid["population"])
+    codes = ju.to_meshcode(pop["lat"].to_numpy(), pop["lon"].to_numpy(), 4).astype(str)
+    table = (pop.assign(mesh_code=codes).groupby("mesh_code")[["pop_total", "pop_65plus"]]
+             .sum().reset_index())
+    table.to_csv(path, index=False)
+    return table
+
+
+def test_a_mesh_table_is_apportioned_in_one_partition_as_in_one_run(grid, layer, client,
+                                                                   tmp_path):
+    table = _mesh_table(grid, tmp_path / "mesh.csv")
+    region = build_region(network=grid["pbf"], stores=str(grid["stores"]),
+                          population=[tmp_path / "mesh.csv"], areas=[str(grid["areas"])],
+                          layer=layer)
+    ref = compute_difficulty(region, layer=layer)
+    got = run_batch(pbf=grid["pbf"], partitions=grid["partitions"], stores=str(grid["stores"]),
+                    population=tmp_path / "mesh.csv", areas=[grid["areas"]],
+                    out=tmp_path / "out", layer=layer, buffer_m=2000.0, client=client)
+    # cells straddle the partition borders: each goes whole to one partition, whose extent
+    # grows to hold it, so the same street samples (same ids) get the same distances
+    assert len(table) > 30
+    assert sorted(got.points["point_id"]) == sorted(ref.points["point_id"])
+    _assert_exact_or_censored(got.points, ref.points, 2000.0)
+    assert got.points["pop_65plus"].sum() == pytest.approx(table["pop_65plus"].sum())
+    ref_areas = ref.areas.set_index("area_id")
+    got_areas = got.areas.set_index("area_id").loc[ref_areas.index]
+    for col in ("pop_65plus", "beyond_65plus"):
+        np.testing.assert_allclose(got_areas[col].to_numpy(float),
+                                   ref_areas[col].to_numpy(float), rtol=0, atol=1e-9)
+
+
+def test_the_pyosmium_cut_gives_the_same_result_as_osmium_tool(grid, layer, client, tmp_path):
+    import shutil
+
+    if shutil.which("osmium") is None:
+        pytest.skip("osmium-tool (Debian package) is not installed")
+    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
+              "stores": str(grid["stores"]), "population": grid["population"],
+              "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
+              "maps": False}
+    tool = run_batch(out=tmp_path / "tool", **kwargs)
+    python = run_batch(out=tmp_path / "python", cut_tool=None, **kwargs)
+    pd.testing.assert_frame_equal(
+        tool.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True),
+        python.points.drop(columns="geometry").sort_values("point_id").reset_index(drop=True))
+    assert (tmp_path / "tool" / "areas.csv").read_bytes() == \
+        (tmp_path / "python" / "areas.csv").read_bytes()
+
+
+def test_a_rerun_with_other_settings_is_refused_unless_fresh(grid, layer, client, tmp_path):
+    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
+              "stores": str(grid["stores"]), "population": grid["population"],
+              "out": tmp_path, "layer": layer, "client": client, "maps": False}
+    run_batch(buffer_m=2000.0, **kwargs)
+    with pytest.raises(InputError, match="another run.*buffer_m.*--fresh"):
+        run_batch(buffer_m=1000.0, **kwargs)
+    again = run_batch(buffer_m=1000.0, fresh=True, **kwargs)
+    assert {m["partition_id"] for m in again.partitions} == {"A001", "A002", "A003", "A004"}
+    assert json.loads((tmp_path / "summary.json").read_text())["buffer_m"] == 1000.0
+
+
+def test_people_outside_every_partition_are_counted_not_lost(grid, layer, client, tmp_path):
+    pop = pd.read_csv(grid["population"], dtype=str)
+    far = pd.DataFrame([{"point_id": "far-away", "lon": "131.5", "lat": "34.5",
+                         "pop_total": "10", "pop_65plus": "4"}])
+    pd.concat([pop, far]).to_csv(tmp_path / "pop.csv", index=False)
+    result = CliRunner().invoke(app, [
+        "batch", "--pbf", str(grid["pbf"]), "--partitions", str(grid["partitions"]),
+        "--population", str(tmp_path / "pop.csv"), "--stores", str(grid["stores"]),
+        "--out", str(tmp_path / "out"), "--scheduler", client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    assert "1 population rows" in result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["outside_partitions"] == {"rows": 1, "pop_total": 10.0, "pop_65plus": 4.0}
+    assert "far-away" not in set(pd.read_csv(tmp_path / "out" / "points.csv")["point_id"])
+    # the overview: one row per partition, adding up to the whole
+    parts = pd.read_csv(tmp_path / "out" / "partitions.csv", encoding="utf-8-sig")
+    assert len(parts) == 4 and parts["demand_points"].sum() == len(pop)
+    assert parts["pop_65plus"].sum() == pytest.approx(pop["pop_65plus"].astype(float).sum())
+    assert (parts["seconds"] > 0).all() and (parts["worker_peak_rss_mib"] > 0).all()
+    overview = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
+    assert all(code in overview for code in ("A001", "A002", "A003", "A004"))
