@@ -19,7 +19,10 @@ Sources (:func:`load_walk_network` picks one by file name):
 
 - OSM XML (``.osm``, ``.osm.bz2``, ``.xml``) and raw Overpass JSON (as osmnx caches it):
   parsed by osmnx, filtered to walkable ways, simplified;
-- OSM PBF (``.osm.pbf``, ``.pbf``): read with pyrosm's walking filter;
+- OSM PBF (``.osm.pbf``, ``.pbf``): streamed with pyosmium into arrays by
+  :mod:`geo_service.pbf_reader` (pyrosm's walking filter, every way cut into one edge per
+  pair of consecutive nodes, not simplified), cached beside the file
+  (``<file>.walk-v1.npz``) so that a second read of an unchanged file skips parsing;
 - osmnx GraphML (``.graphml``), taken as it is (osmnx graphs are already filtered);
 - online, by place name or bounding box through osmnx (cached in ``settings.cache_dir()``).
 
@@ -373,8 +376,8 @@ def load_walk_network(
     Parameters
     ----------
     source
-        ``.osm.pbf``/``.pbf`` (pyrosm), ``.osm``/``.xml``/``.osm.bz2`` (OSM XML),
-        ``.json`` (raw Overpass response), ``.graphml`` (osmnx) or ``.npz`` (saved).
+        ``.osm.pbf``/``.pbf`` (streamed, cached beside it), ``.osm``/``.xml``/``.osm.bz2``
+        (OSM XML), ``.json`` (raw Overpass response), ``.graphml`` (osmnx) or ``.npz`` (saved).
     dem
         Optional DEM GeoTIFF; its elevations switch walking times to the slope model.
     walking_speed_mps
@@ -475,28 +478,24 @@ def network_from_graphml(path: str | Path) -> WalkNetwork:
     return network_from_osmnx_graph(graph, source=str(path))
 
 
-def network_from_pbf(path: str | Path) -> WalkNetwork:
-    """Read an OSM PBF file with pyrosm's walking filter."""
-    import pyrosm
+def network_from_pbf(path: str | Path, *, cache: bool | None = None) -> WalkNetwork:
+    """Read an OSM PBF file's walking network with the streaming reader of
+    :mod:`geo_service.pbf_reader` (pyrosm's walking filter, one edge per pair of consecutive
+    way nodes), from its cache beside the file when the file is unchanged.
 
-    try:
-        osm = pyrosm.OSM(str(path))
-        nodes, edges = osm.get_network(network_type="walking", nodes=True)
-    except Exception as exc:  # pyrosm raises bare exceptions on corrupt files
-        raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
-    if edges is None or len(edges) == 0:
-        raise EmptyNetworkError("the PBF holds no walkable ways", file=path)
-    node_ids = nodes["id"].to_numpy(np.int64)
-    index = pd.Series(np.arange(len(node_ids)), index=node_ids)
-    lon, lat = nodes["lon"].to_numpy(float), nodes["lat"].to_numpy(float)
+    ``cache`` turns the cache on or off (None: ``GEO_SERVICE_PBF_CACHE``, on by default).
+    """
+    from geo_service.pbf_reader import read_walk_arrays
+
+    arrays = read_walk_arrays(path, cache=cache)
+    lon, lat = arrays.lon, arrays.lat
     metric = metric_crs_for(float(np.median(lon)), float(np.median(lat)))
     to_metric = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
     node_xy = np.column_stack(to_metric.transform(lon, lat))
-    geoms = _transform_geometries(np.asarray(edges.geometry.values), to_metric)
-    return WalkNetwork.from_edges(
-        node_ids, node_xy, index.loc[edges["u"].to_numpy(np.int64)].to_numpy(),
-        index.loc[edges["v"].to_numpy(np.int64)].to_numpy(), np.asarray(geoms),
-        crs=metric, source=str(path))
+    node_id, edge_u, edge_v = arrays.node_id, arrays.edge_u, arrays.edge_v
+    del arrays, lon, lat
+    return WalkNetwork.from_edges(node_id, node_xy, edge_u, edge_v, None, crs=metric,
+                                  source=str(path))
 
 
 def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
