@@ -382,6 +382,7 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     from geo_service.region import Region
 
     started = time.perf_counter()
+    measured = _reset_peak_rss()
     folder = Path(part.folder)
     people = gpd.read_parquet(folder / PARTITION_DEMAND)
     meta: dict[str, Any] = {"partition_id": part.partition_id, "population_rows": len(people)}
@@ -432,13 +433,31 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         meta["censored"] = int(censored.sum())
     meta["seconds"] = time.perf_counter() - started
     meta["pid"] = os.getpid()
-    # the worker process's peak resident memory so far (not this partition's alone)
+    # the worker's peak resident memory during this partition (Linux), else since it started
+    meta["peak_rss_mib"] = _peak_rss_mib() if measured else None
     meta["worker_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_outputs(folder, {
         PARTITION_POINTS: lambda path: points.to_parquet(path),
         PARTITION_META: text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
     })
     return meta
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs``); False where not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mib() -> float | None:
+    """Peak RSS since the last :func:`_reset_peak_rss` (``VmHWM``), in MiB."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def _censored_points(demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -794,7 +813,7 @@ def _partition_table(result: BatchResult) -> pd.DataFrame:
     table = area_table(result.partition_areas).drop(columns=["layer"])  # type: ignore[arg-type]
     runs = pd.DataFrame(result.partitions).reindex(columns=[
         "partition_id", "demand_points", "censored", "stores", "nodes", "seconds",
-        "worker_peak_rss_mib"]).set_index("partition_id")
+        "peak_rss_mib", "worker_peak_rss_mib"]).set_index("partition_id")
     joined = table.join(runs, on="area_id")
     failed = {f["partition_id"] for f in result.failed}
     joined["failed"] = joined["area_id"].isin(failed)

@@ -364,6 +364,8 @@ def test_people_outside_every_partition_are_counted_not_lost(grid, layer, client
     parts = pd.read_csv(tmp_path / "out" / "partitions.csv", encoding="utf-8-sig")
     assert len(parts) == 4 and parts["demand_points"].sum() == len(pop)
     assert parts["pop_65plus"].sum() == pytest.approx(pop["pop_65plus"].astype(float).sum())
-    assert (parts["seconds"] > 0).all() and (parts["worker_peak_rss_mib"] > 0).all()
+    assert (parts["seconds"] > 0).all()
+    assert (parts["peak_rss_mib"] > 0).all()
+    assert (parts["peak_rss_mib"] <= parts["worker_peak_rss_mib"] + 5).all()  # same process
     overview = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert all(code in overview for code in ("A001", "A002", "A003", "A004"))
