@@ -132,17 +132,21 @@ class BatchResult:
 
 def read_partition_layer(path: str | Path, *, id_column: str | None,
                          crs: str | None = None) -> tuple[gpd.GeoDataFrame, CRS]:
-    """The partition polygons (``partition_id``, EPSG:4326) and the batch's metric CRS
-    (``crs``, or the zone :func:`metric_crs_for` picks for the layer's centre)."""
+    """The partition polygons (``partition_id``, ``name``, EPSG:4326; ``attrs["layer"]``
+    names the layer) and the batch's metric CRS (``crs``, or the zone
+    :func:`metric_crs_for` picks for the layer's centre). Without ``id_column`` the layer
+    is read as an area layer: N03 行政区域 by 行政区域コード with its islands joined."""
     if id_column is None:
-        layer = read_area_layer(path).areas.to_crs("EPSG:4326")
-        ids = layer["area_id"].astype(str)
+        area_layer = read_area_layer(path)
+        layer = area_layer.areas.to_crs("EPSG:4326")
+        ids, names, layer_name = layer["area_id"].astype(str), layer["name"], area_layer.name
     else:
         layer = read_vector(path).to_crs("EPSG:4326")
         if id_column not in layer.columns:
             raise InputError(f"no column {id_column!r}; columns are {list(layer.columns)}",
                              file=path, column=id_column)
         ids = layer[id_column].astype(str)
+        names, layer_name = ids, "partition"
     dup = ids[ids.duplicated()]
     if len(dup):
         raise InputError("partition codes must be unique", file=path,
@@ -156,8 +160,10 @@ def read_partition_layer(path: str | Path, *, id_column: str | None,
     if metric.is_geographic:
         raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
                          column="crs", value=crs)
-    frame = gpd.GeoDataFrame({"partition_id": ids.to_numpy()},
+    frame = gpd.GeoDataFrame({"partition_id": ids.to_numpy(),
+                              "name": names.astype(str).to_numpy()},
                              geometry=layer.geometry.to_numpy(), crs="EPSG:4326")
+    frame.attrs["layer"] = layer_name
     return frame, metric
 
 
@@ -720,8 +726,8 @@ def _merge(parts: Sequence[Partition], failed: list[dict[str, str]], *,
                   ).to_crs(metric)
     area_frame = (area_indicators(points, area_layers, all_stores, threshold_m=threshold_m)
                   if area_layers else gpd.GeoDataFrame({"layer": []}, geometry=[], crs=metric))
-    by_partition = AreaLayer("partition", gpd.GeoDataFrame(
-        {"area_id": part_layer["partition_id"], "name": part_layer["partition_id"]},
+    by_partition = AreaLayer(part_layer.attrs.get("layer", "partition"), gpd.GeoDataFrame(
+        {"area_id": part_layer["partition_id"], "name": part_layer["name"]},
         geometry=part_layer.geometry.to_numpy(), crs=part_layer.crs))
     part_areas = area_indicators(points, [by_partition], all_stores, threshold_m=threshold_m)
     return BatchResult(points, area_frame, metas, {}, failed, partition_areas=part_areas)
@@ -745,8 +751,8 @@ def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult
     for p in parts:
         if not is_done(p):
             continue
-        near = areas[shapely.intersects(areas.geometry.to_numpy(), p.polygon)] \
-            if len(areas) else areas
+        near = areas[shapely.area(shapely.intersection(areas.geometry.to_numpy(),
+                                                       p.polygon)) > 0] if len(areas) else areas
         subset = pd.concat([own[own["area_id"] == p.partition_id], near], ignore_index=True)
         futures.append(client.submit(write_partition_map, p,
                                      gpd.GeoDataFrame(subset, geometry="geometry",
@@ -779,7 +785,9 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
             "metric_crs": points.crs.to_string(),
             "complete": not result.failed, "failed_partitions": result.failed,
             "outside_partitions": result.outside,
-            "summary": summary, "seconds": result.seconds, "partitions": result.partitions}
+            "summary": summary, "seconds": result.seconds,
+            "driver_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "partitions": result.partitions}
     writers = {
         "points.csv": csv_writer(table),
         "points.geojson": geojson_writer(gpd.GeoDataFrame(

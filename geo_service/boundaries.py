@@ -167,6 +167,9 @@ def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:
     name_col: str | None
     if prefix:
         id_col, name_col, default_name = f"{prefix}_003", f"{prefix}_004", _KSJ[prefix]
+    elif "N03_007" in gdf.columns:  # 国土数値情報 N03 行政区域: one row per island
+        gdf, id_col, name_col, default_name = _n03_municipalities(gdf, path, notes), \
+            "N03_007", "N03_name", "市区町村"
     elif "KEY_CODE" in gdf.columns:
         id_col = "KEY_CODE"
         name_col = "S_NAME" if "S_NAME" in gdf.columns else "KEY_CODE"
@@ -182,6 +185,23 @@ def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:
                              geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
     areas = _dissolve_enclaves(areas, source=path, column=id_col or "row", notes=notes)
     return AreaLayer(name or default_name, areas, str(path), notes)
+
+
+def _n03_municipalities(gdf: gpd.GeoDataFrame, path: Path,
+                       notes: list[str]) -> gpd.GeoDataFrame:
+    """N03 rows with a 行政区域コード and their full name (郡・政令市 + 市区町村 + 区);
+    rows without a code (所属未定地) are left out with a note."""
+    coded = gdf["N03_007"].notna() & (gdf["N03_007"].astype(str).str.strip() != "")
+    if not coded.all():
+        notes.append(f"{path}: left out {int((~coded).sum())} polygons without a 行政区域コード "
+                     "(N03_007; 所属未定地)")
+    gdf = gdf[coded].copy()
+    gdf["N03_007"] = gdf["N03_007"].astype(str).str.strip().str.zfill(5)
+    parts = [gdf[c].fillna("").astype(str) for c in ("N03_003", "N03_004", "N03_005")
+             if c in gdf.columns]
+    gdf["N03_name"] = [("".join(dict.fromkeys(p for p in row if p)))
+                       for row in zip(*parts, strict=True)] if parts else gdf["N03_007"]
+    return gdf
 
 
 def _dissolve_enclaves(areas: gpd.GeoDataFrame, *, source: Path, column: str,

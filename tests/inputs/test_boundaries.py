@@ -45,6 +45,27 @@ def test_generic_layer_ids_names_and_enclaves(tmp_path):
     assert any("飛び地" in n for n in layer.notes)
 
 
+def test_n03_municipalities_by_code_with_islands_and_full_names(tmp_path):
+    # 国土数値情報 N03 行政区域: one row per polygon (islands repeat the code), the code
+    # without its leading zero when read as a number, 所属未定地 without a code
+    gdf = gpd.GeoDataFrame({
+        "N03_001": ["福岡県"] * 3 + ["北海道"] + [None],
+        "N03_003": ["北九州市", "北九州市", "遠賀郡", None, None],
+        "N03_004": ["門司区", "門司区", "芦屋町", "札幌市中央区", None],
+        "N03_007": ["40101", "40101", "40381", 1101, None],
+    }, geometry=[shapely.box(0, 0, 1, 1), shapely.box(3, 3, 4, 4), shapely.box(1, 0, 2, 1),
+                 shapely.box(5, 0, 6, 1), shapely.box(8, 8, 9, 9)], crs="EPSG:6670")
+    layer = read_area_layer(write(gdf, tmp_path / "N03-20240101_40.geojson"))
+    assert layer.name == "市区町村"
+    areas = layer.areas.set_index("area_id")
+    assert sorted(areas.index) == ["01101", "40101", "40381"]
+    assert areas.loc["40101", "name"] == "北九州市門司区"
+    assert areas.loc["40381", "name"] == "遠賀郡芦屋町"
+    assert areas.loc["01101", "name"] == "札幌市中央区"
+    assert areas.geometry.loc["40101"].area == pytest.approx(2.0)  # the island joins its city
+    assert any("所属未定地" in n for n in layer.notes)
+
+
 def test_same_id_different_names_is_rejected(tmp_path):
     gdf = gpd.GeoDataFrame({"area_id": ["1", "1"], "name": ["北", "南"]},
                            geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
