@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,6 +42,13 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[str | None, typer.Option(
             help="Use an existing Dask cluster, e.g. tcp://HOST:8786 (workers need the "
             "package and the output folder on a shared path).")] = None,
+        scheduler_file: Annotated[Path | None, typer.Option(
+            help="Use the cluster whose `dask scheduler --scheduler-file` wrote this file "
+            "(HPC jobs started with srun/mpirun).")] = None,
+        cluster: Annotated[str | None, typer.Option(
+            help="Start the workers as batch jobs with dask-jobqueue: slurm, pbs, sge or lsf "
+            "(queue, account, cores, memory, walltime from its dask config, e.g. "
+            "~/.config/dask/jobqueue.yaml); --workers is the number of jobs.")] = None,
         crs: Annotated[str | None, typer.Option(
             help="Metric CRS every partition measures in, e.g. EPSG:6670 (default: the "
             "zone of the partitions' centre).")] = None,
@@ -71,9 +78,7 @@ def register(app: typer.Typer) -> None:
 
         client = None
         try:
-            if scheduler is not None:
-                from distributed import Client
-                client = Client(scheduler)
+            client = _client(scheduler, scheduler_file, cluster, workers)
             result = run_batch(pbf=pbf, partitions=partitions, stores=stores,
                                population=population, areas=list(areas or []), out=out,
                                layer=load_resource_layer(store_layer),
@@ -86,6 +91,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if client is not None:
                 client.close()
+                if client.cluster is not None and cluster is not None:
+                    client.cluster.close()
         pts = result.points
         if result.failed:
             for f in result.failed:
@@ -104,3 +111,42 @@ def register(app: typer.Typer) -> None:
             console.print(f"地図 (maps): {out / 'map.html'} and partitions/*/map.html")
         if result.failed:
             raise typer.Exit(1)
+
+
+JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
+            "lsf": "LSFCluster"}
+
+
+def _client(scheduler: str | None, scheduler_file: Path | None, cluster: str | None,
+            workers: int | None) -> Any:
+    """A Dask client for the chosen cluster, or None (run_batch starts a LocalCluster)."""
+    from geo_service._errors import InputError
+
+    if sum(x is not None for x in (scheduler, scheduler_file, cluster)) > 1:
+        raise InputError("give one of --scheduler, --scheduler-file and --cluster")
+    if scheduler is None and scheduler_file is None and cluster is None:
+        return None
+    from distributed import Client
+
+    if scheduler is not None:
+        return Client(scheduler)
+    if scheduler_file is not None:
+        if not scheduler_file.exists():
+            raise InputError("no scheduler file (is `dask scheduler --scheduler-file` "
+                             "running?)", file=scheduler_file)
+        return Client(scheduler_file=str(scheduler_file))
+    if cluster not in JOBQUEUE:
+        raise InputError(f"unknown cluster kind; one of {', '.join(JOBQUEUE)}",
+                         column="cluster", value=cluster)
+    try:
+        import dask_jobqueue
+    except ImportError as exc:
+        raise InputError("--cluster needs dask-jobqueue: pip install 'geo-service[batch]'",
+                         column="cluster", value=cluster) from exc
+    try:
+        jobs = getattr(dask_jobqueue, JOBQUEUE[cluster])()
+    except ValueError as exc:  # e.g. no cores or memory configured
+        raise InputError(f"dask-jobqueue: {exc} — set them under jobqueue.{cluster} in "
+                         "~/.config/dask/jobqueue.yaml", column="cluster", value=cluster) from exc
+    jobs.scale(jobs=workers or 1)
+    return Client(jobs)

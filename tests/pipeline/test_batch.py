@@ -238,13 +238,13 @@ def test_a_worker_killed_mid_partition_is_retried_and_the_result_is_identical(
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
 
 
-def _assert_exact_or_censored(got_points, ref_points, buffer_m):
+def _assert_exact_or_censored(got_points, ref_points, buffer_m, atol=1e-6):
     ref = ref_points.set_index("point_id")
     got = got_points.set_index("point_id").loc[ref.index]
     within = ref["reachable"].to_numpy() & (ref["network_m"].to_numpy() <= buffer_m)
     assert within.any()
     np.testing.assert_allclose(got["network_m"].to_numpy()[within],
-                               ref["network_m"].to_numpy()[within], rtol=0, atol=1e-6)
+                               ref["network_m"].to_numpy()[within], rtol=0, atol=atol)
     assert (got["nearest_store_id"].to_numpy()[within]
             == ref["nearest_store_id"].to_numpy()[within]).all()
     assert (got["censored"].to_numpy() == ~within).all()
@@ -369,3 +369,104 @@ def test_people_outside_every_partition_are_counted_not_lost(grid, layer, client
     assert (parts["peak_rss_mib"] <= parts["worker_peak_rss_mib"] + 5).all()  # same process
     overview = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert all(code in overview for code in ("A001", "A002", "A003", "A004"))
+
+
+def _cli_batch(grid, out, *extra):
+    return CliRunner().invoke(app, [
+        "batch", "--pbf", str(grid["pbf"]), "--partitions", str(grid["partitions"]),
+        "--population", str(grid["population"]), "--stores", str(grid["stores"]),
+        "--areas", str(grid["areas"]), "--no-maps", "--out", str(out), *extra])
+
+
+def test_a_cluster_started_from_the_shell_with_a_scheduler_file(grid, reference, tmp_path):
+    """The README's HPC recipe: `dask scheduler` and `dask worker` processes (as srun would
+    start them), then `geo-service batch --scheduler-file`."""
+    import subprocess
+    import time
+
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host",
+                               "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if sched_file.exists():
+                break
+            time.sleep(0.1)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(sched_file),
+             "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        result = _cli_batch(grid, tmp_path / "out", "--scheduler-file", str(sched_file))
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert "partitions 4/4" in result.output
+    points = pd.read_csv(tmp_path / "out" / "points.csv", encoding="utf-8-sig",
+                         dtype={"point_id": str, "nearest_store_id": str})
+    points["nearest_store_id"] = points["nearest_store_id"].fillna("")
+    _assert_exact_or_censored(points, reference.points, 2000.0, atol=0.005 + 1e-9)  # CSV: cm
+
+
+STAND_IN_SBATCH = """#!/usr/bin/env bash
+# Slurm's sbatch, standing in: run the job script now, in its own process group.
+cp "$1" "{jobs}/job-$$.sh"
+setsid bash "{jobs}/job-$$.sh" > "{jobs}/job-$$.log" 2>&1 < /dev/null &
+echo "$!" >> "{jobs}/submitted"
+echo "Submitted batch job $!"
+"""
+STAND_IN_SCANCEL = """#!/usr/bin/env bash
+for job in "$@"; do kill -- "-$job" 2>/dev/null; echo "$job" >> "{jobs}/cancelled"; done
+exit 0
+"""
+
+
+def test_cluster_slurm_submits_worker_jobs_from_the_dask_config(grid, reference, tmp_path,
+                                                                monkeypatch):
+    """`--cluster slurm --workers 2` with the queue settings in a jobqueue.yaml: two jobs
+    go to sbatch (a stand-in that runs them here), the run finishes on them, and closing
+    cancels them with scancel."""
+    pytest.importorskip("dask_jobqueue")
+    import dask.config
+
+    jobs, bin_dir, config = tmp_path / "jobs", tmp_path / "bin", tmp_path / "dask"
+    for folder in (jobs, bin_dir, config):
+        folder.mkdir()
+    for name, text in (("sbatch", STAND_IN_SBATCH), ("scancel", STAND_IN_SCANCEL)):
+        (bin_dir / name).write_text(text.format(jobs=jobs), encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    (config / "jobqueue.yaml").write_text(
+        "jobqueue:\n  slurm:\n    cores: 1\n    processes: 1\n    memory: 2GB\n"
+        "    walltime: '00:30:00'\n    queue: short\n    interface: lo\n"
+        f"    log-directory: {jobs}\n", encoding="utf-8")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    dask.config.refresh(paths=[*dask.config.paths, str(config)])  # as ~/.config/dask is read
+    try:
+        result = _cli_batch(grid, tmp_path / "out", "--cluster", "slurm", "--workers", "2")
+    finally:
+        dask.config.refresh()
+    assert result.exit_code == 0, result.output
+    submitted = (jobs / "submitted").read_text().split()
+    assert len(submitted) == 2
+    script = next(jobs.glob("job-*.sh")).read_text()
+    assert "#SBATCH -p short" in script and "#SBATCH -t 00:30:00" in script
+    assert sorted((jobs / "cancelled").read_text().split()) == sorted(submitted)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert {m["pid"] for m in summary["partitions"]}.isdisjoint({os.getpid()})
+    points = pd.read_csv(tmp_path / "out" / "points.csv", encoding="utf-8-sig",
+                         dtype={"point_id": str, "nearest_store_id": str})
+    points["nearest_store_id"] = points["nearest_store_id"].fillna("")
+    _assert_exact_or_censored(points, reference.points, 2000.0, atol=0.005 + 1e-9)  # CSV: cm
+
+
+def test_cluster_options_are_checked(grid, tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    result = _cli_batch(grid, tmp_path, "--cluster", "slurm")  # no cores/memory configured
+    assert result.exit_code == 2 and "jobqueue.yaml" in result.output
+    result = _cli_batch(grid, tmp_path, "--cluster", "kubernetes")
+    assert result.exit_code == 2 and "slurm" in result.output
+    result = _cli_batch(grid, tmp_path, "--scheduler-file", str(tmp_path / "none.json"))
+    assert result.exit_code == 2 and "scheduler file" in result.output
