@@ -394,6 +394,13 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     people = gpd.read_parquet(folder / PARTITION_DEMAND)
     meta: dict[str, Any] = {"partition_id": part.partition_id, "population_rows": len(people)}
     points = gpd.GeoDataFrame({"point_id": []}, geometry=[], crs="EPSG:4326")
+    writers = {}
+    if stores == "osm":  # the shops of the extract inside the extent, kept for the merge
+        found = stores_from_osm(folder / PARTITION_EXTRACT, layer).to_crs("EPSG:4326")
+        store_points = found[shapely.covers(part.extent, found.geometry.to_numpy())]
+        writers[PARTITION_STORES] = lambda path: store_points.to_parquet(path)
+    else:
+        store_points = gpd.read_parquet(folder / PARTITION_STORES)
     if len(people):
         target = CRS.from_wkt(part.crs)
         meta["metric_crs"] = target.to_string()
@@ -411,13 +418,6 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         else:
             demand = (apportion_to_network(people, net) if is_polygon_population(people)
                       else people.to_crs(net.crs))
-            if stores == "osm":
-                found = stores_from_osm(folder / PARTITION_EXTRACT, layer)
-                in_extent = shapely.covers(part.extent, found.to_crs("EPSG:4326")
-                                           .geometry.to_numpy())
-                store_points = found[in_extent]
-            else:
-                store_points = gpd.read_parquet(folder / PARTITION_STORES)
             region = Region(net, demand, [], {layer.id: store_points}, name=part.partition_id)
             try:
                 pts, counted_stores = point_difficulty(region, layer=layer,
@@ -444,6 +444,7 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     meta["peak_rss_mib"] = _peak_rss_mib() if measured else None
     meta["worker_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_outputs(folder, {
+        **writers,
         PARTITION_POINTS: lambda path: points.to_parquet(path),
         PARTITION_META: text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
     })
@@ -735,11 +736,11 @@ def _merge(parts: Sequence[Partition], failed: list[dict[str, str]], *,
 
 
 def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataFrame:
-    from geo_service.layer_points import stores_from_osm
-
-    frames = [stores_from_osm(Path(p.folder) / PARTITION_EXTRACT, layer) for p in parts]
+    """The counted shops the partitions found in their extracts (``--stores osm``), each
+    once (extents overlap)."""
+    frames = [gpd.read_parquet(Path(p.folder) / PARTITION_STORES) for p in parts]
     allst = pd.concat(frames, ignore_index=True).drop_duplicates("store_id")
-    return counted(gpd.GeoDataFrame(allst, geometry="geometry", crs=frames[0].crs), layer)
+    return counted(gpd.GeoDataFrame(allst, geometry="geometry", crs="EPSG:4326"), layer)
 
 
 def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult, *,

@@ -259,6 +259,11 @@ def test_stores_from_the_extract(grid, layer, client, tmp_path):
                     layer=layer, buffer_m=2000.0, client=client)
     assert ref.points["nearest_store_id"].str.startswith("node/").any()
     _assert_exact_or_censored(got.points, ref.points, 2000.0)
+    # every shop counted once, though the partitions' extents overlap
+    ref_areas = ref.areas.set_index("area_id")
+    got_areas = got.areas.set_index("area_id").loc[ref_areas.index]
+    assert (got_areas["stores_in_area"] == ref_areas["stores_in_area"]).all()
+    assert ref_areas["stores_in_area"].sum() == 8
 
 
 def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path):
