@@ -30,9 +30,12 @@ exact; only ``median_m``/``p90_m`` of areas holding censored points are affected
 points count as beyond reach). One caveat: a street segment longer than twice the buffer
 that crosses an extent without a node inside it is not in the cut.
 
-Every partition measures in one metric CRS (``crs``, default the zone of the partitions'
-centre). The run is resumable: a partition whose folder holds ``partition.json`` is not
-recomputed, as long as ``partitions/run.json`` shows the same inputs and settings.
+Each partition measures in the JGD2011 plane-rectangular zone of its own centre (a national
+run spans many zones; one projection for all would distort distances far from its
+meridian), or all in one CRS given as ``crs``; the merged output is in ``crs`` or the zone of
+the whole extent's centre. The run is resumable: a partition whose folder holds
+``partition.json`` is not recomputed, as long as ``partitions/run.json`` shows the same
+inputs and settings.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class Partition:
     extent_wkb: bytes
     folder: str
     crs: str
-    """The metric CRS every partition measures in (one for the whole batch), as WKT."""
+    """The metric CRS the partition measures in, as WKT."""
 
     @property
     def polygon(self) -> shapely.Geometry:
@@ -131,12 +134,10 @@ class BatchResult:
 # planning: partitions, population, extents
 
 
-def read_partition_layer(path: str | Path, *, id_column: str | None,
-                         crs: str | None = None) -> tuple[gpd.GeoDataFrame, CRS]:
+def read_partition_layer(path: str | Path, *, id_column: str | None) -> gpd.GeoDataFrame:
     """The partition polygons (``partition_id``, ``name``, EPSG:4326; ``attrs["layer"]``
-    names the layer) and the batch's metric CRS (``crs``, or the zone
-    :func:`metric_crs_for` picks for the layer's centre). Without ``id_column`` the layer
-    is read as an area layer: N03 行政区域 by 行政区域コード with its islands joined."""
+    names the layer). Without ``id_column`` the layer is read as an area layer: N03 行政区域
+    by 行政区域コード with its islands joined."""
     if id_column is None:
         area_layer = read_area_layer(path)
         layer = area_layer.areas.to_crs("EPSG:4326")
@@ -156,16 +157,28 @@ def read_partition_layer(path: str | Path, *, id_column: str | None,
     if folders.duplicated().any():
         raise InputError("two partition codes give the same folder name "
                          f"({folders[folders.duplicated()].iloc[0]!r})", file=path)
-    c = shapely.centroid(shapely.union_all(layer.geometry.to_numpy()))
-    metric = CRS.from_user_input(crs) if crs else metric_crs_for(float(c.x), float(c.y))
-    if metric.is_geographic:
-        raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
-                         column="crs", value=crs)
     frame = gpd.GeoDataFrame({"partition_id": ids.to_numpy(),
                               "name": names.astype(str).to_numpy()},
                              geometry=layer.geometry.to_numpy(), crs="EPSG:4326")
     frame.attrs["layer"] = layer_name
-    return frame, metric
+    return frame
+
+
+def forced_crs(crs: str | None) -> CRS | None:
+    """The one metric CRS every partition must measure in, if the user gave one."""
+    if crs is None:
+        return None
+    metric = CRS.from_user_input(crs)
+    if metric.is_geographic:
+        raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
+                         column="crs", value=crs)
+    return metric
+
+
+def _zone_of(bounds: np.ndarray) -> CRS:
+    """The plane-rectangular zone :func:`metric_crs_for` picks for a box's centre."""
+    west, south, east, north = (float(v) for v in bounds)
+    return metric_crs_for((west + east) / 2, (south + north) / 2)
 
 
 def assign_population(people: gpd.GeoDataFrame, parts: gpd.GeoDataFrame) -> np.ndarray:
@@ -202,11 +215,9 @@ def _first_hit(parts: gpd.GeoDataFrame, geoms: np.ndarray, owner: np.ndarray) ->
 
 
 def plan_partitions(parts: gpd.GeoDataFrame, people: gpd.GeoDataFrame, owner: np.ndarray, *,
-                    metric: CRS, buffer_m: float, root: str | Path) -> list[Partition]:
-    """Each partition's extent: its polygon and the population polygons it owns that reach
-    beyond it, grown by ``buffer_m`` in the batch's metric CRS."""
-    to_m = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
-    to_geo = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
+                    crs: CRS | None, buffer_m: float, root: str | Path) -> list[Partition]:
+    """Each partition's CRS (``crs``, or its own zone) and extent: its polygon and the
+    population polygons it owns that reach beyond it, grown by ``buffer_m`` metres."""
     polygons = parts.geometry.to_numpy()
     straddling: dict[int, list[shapely.Geometry]] = {}
     if is_polygon_population(people) and len(people):
@@ -218,6 +229,9 @@ def plan_partitions(parts: gpd.GeoDataFrame, people: gpd.GeoDataFrame, owner: np
             straddling.setdefault(int(owner[row]), []).append(geoms[row])
     plans = []
     for i, (code, polygon) in enumerate(zip(parts["partition_id"], polygons, strict=True)):
+        metric = crs or _zone_of(shapely.bounds(polygon))
+        to_m = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+        to_geo = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
         reach = shapely.union_all([polygon, *straddling.get(i, [])])
         grown = shapely.buffer(shapely.simplify(_reproject(reach, to_m), SIMPLIFY_M),
                                buffer_m + SIMPLIFY_M)
@@ -570,6 +584,8 @@ def run_batch(
     fresh
         Forget the partitions of an earlier run in ``out`` (otherwise finished partitions
         are kept, when the earlier run had the same inputs and settings).
+    crs
+        One metric CRS for every partition (default: each partition's own zone).
     maps
         Write the overview map and one map per partition.
     cut_tool
@@ -584,7 +600,9 @@ def run_batch(
     population_files = ([population] if isinstance(population, str | Path)
                         else list(population))
     t = time.perf_counter()
-    part_layer, metric = read_partition_layer(partitions, id_column=partition_id, crs=crs)
+    part_layer = read_partition_layer(partitions, id_column=partition_id)
+    forced = forced_crs(crs)
+    metric = forced or _zone_of(part_layer.total_bounds)
     people = read_population(population_files)
     store_table = None if stores == "osm" else read_stores(stores, layer)
     area_layers = [read_area_layer(a) for a in areas]
@@ -594,14 +612,15 @@ def run_batch(
         raise InputError("no population row lies inside any partition (do the population "
                          "and the partitions cover the same place?)",
                          file=population_files[0])
-    parts = plan_partitions(part_layer, people, owner, metric=metric, buffer_m=buffer_m,
+    parts = plan_partitions(part_layer, people, owner, crs=forced, buffer_m=buffer_m,
                             root=root)
     _check_resume(root, fresh=fresh, run={
         "inputs": _fingerprints([pbf, partitions, *population_files,
                                  *([] if stores == "osm" else [stores])]),
         "stores": "osm" if stores == "osm" else "file", "partition_id": partition_id,
         "buffer_m": buffer_m, "threshold_m": threshold_m, "speed": speed,
-        "crs": metric.to_wkt(), "counted": layer.included_ids})
+        "crs": forced.to_wkt() if forced else "zone of each partition",
+        "counted": layer.included_ids})
     todo = [i for i, p in enumerate(parts) if not is_done(p)]
     seconds["read"] = time.perf_counter() - t
 

@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
             "(queue, account, cores, memory, walltime from its dask config, e.g. "
             "~/.config/dask/jobqueue.yaml); --workers is the number of jobs.")] = None,
         crs: Annotated[str | None, typer.Option(
-            help="Metric CRS every partition measures in, e.g. EPSG:6670 (default: the "
-            "zone of the partitions' centre).")] = None,
+            help="One metric CRS every partition measures in, e.g. EPSG:6670 (default: "
+            "each partition its own JGD2011 zone).")] = None,
         fresh: Annotated[bool, typer.Option(
             "--fresh", help="Recompute every partition (default: keep the finished ones of "
             "an interrupted run with the same inputs).")] = False,

@@ -475,3 +475,36 @@ def test_cluster_options_are_checked(grid, tmp_path):
     assert result.exit_code == 2 and "slurm" in result.output
     result = _cli_batch(grid, tmp_path, "--scheduler-file", str(tmp_path / "none.json"))
     assert result.exit_code == 2 and "scheduler file" in result.output
+
+
+def test_each_partition_measures_in_its_own_zone(tmp_path):
+    """A national run spans zones: 北九州 (130.9°E) measures in zone II, 山口 (131.9°E) in
+    III, 那覇 (127.7°E) in XV; a given --crs puts them all in one."""
+    import geopandas as gpd
+    import shapely as sh
+
+    from geo_service.batch import assign_population, plan_partitions, read_partition_layer
+
+    gpd.GeoDataFrame({"code": ["kitakyushu", "yamaguchi", "naha"]},
+                     geometry=[sh.box(130.85, 33.85, 130.95, 33.95),
+                               sh.box(131.85, 34.15, 131.95, 34.25),
+                               sh.box(127.65, 26.18, 127.75, 26.25)],
+                     crs="EPSG:4326").to_file(tmp_path / "parts.geojson")
+    layer = read_partition_layer(tmp_path / "parts.geojson", id_column="code")
+    people = gpd.GeoDataFrame({"point_id": ["a", "b", "c"], "pop_total": [1.0] * 3,
+                               "pop_65plus": [1.0] * 3, "pop_75plus": [0.0] * 3},
+                              geometry=sh.points([(130.9, 33.9), (131.9, 34.2),
+                                                  (127.7, 26.2)]), crs="EPSG:4326")
+    owner = assign_population(people, layer)
+    assert owner.tolist() == [0, 1, 2]
+    own = plan_partitions(layer, people, owner, crs=None, buffer_m=1000, root=tmp_path)
+    assert [CRS.from_wkt(p.crs).to_epsg() for p in own] == [6670, 6671, 6683]
+    one = plan_partitions(layer, people, owner, crs=CRS.from_epsg(6670), buffer_m=1000,
+                          root=tmp_path)
+    assert {CRS.from_wkt(p.crs).to_epsg() for p in one} == {6670}
+    # the extent is the box grown by 1 km (plus the simplification margin) either way
+    for p in own:
+        grown = gpd.GeoSeries([p.extent], crs="EPSG:4326").to_crs(CRS.from_wkt(p.crs))
+        box = gpd.GeoSeries([p.polygon], crs="EPSG:4326").to_crs(CRS.from_wkt(p.crs))
+        assert grown.iloc[0].contains(box.iloc[0].buffer(999))
+        assert not grown.iloc[0].contains(box.iloc[0].buffer(1100))
