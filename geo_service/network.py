@@ -148,12 +148,13 @@ class WalkNetwork:
         edge_v = np.asarray(edge_v, dtype=np.int64)
         if len(edge_u) == 0:
             raise EmptyNetworkError("the source holds no walkable edges", file=source or None)
-        if edge_geometry is None:
+        if edge_geometry is None:  # straight lines, built from u to v
             edge_geometry = shapely.linestrings(
                 np.stack([node_xy[edge_u], node_xy[edge_v]], axis=1)
             )
-        edge_geometry = _orient_geometries(np.asarray(edge_geometry, dtype=object),
-                                           node_xy[edge_u], node_xy[edge_v])
+        else:
+            edge_geometry = _orient_geometries(np.asarray(edge_geometry, dtype=object),
+                                               node_xy[edge_u], node_xy[edge_v])
         keep = shapely.length(edge_geometry) > 1e-9
         vertex_z = None
         if node_z is not None:

@@ -288,6 +288,8 @@ def write_cache(path: Path, stat: os.stat_result, arrays: WalkArrays) -> Path | 
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **payload)
+            # readable by whoever may read the input (mkstemp creates it 0600)
+            os.chmod(tmp, stat.st_mode & 0o666)
             os.replace(tmp, target)
             return target
         except OSError:

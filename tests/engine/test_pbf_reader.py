@@ -240,6 +240,7 @@ def test_second_load_reads_the_cache(tiny, monkeypatch):
     first = load_walk_network(tiny)
     cache = tiny.with_name(tiny.name + pbf_reader.CACHE_SUFFIX)
     assert cache.is_file()
+    assert cache.stat().st_mode & 0o777 == tiny.stat().st_mode & 0o666  # not mkstemp's 0600
     monkeypatch.setattr(pbf_reader, "parse_walk_arrays", _no_parse)
     second = load_walk_network(tiny)
     assert second.node_id.tolist() == first.node_id.tolist() == EXPECTED_NODES
