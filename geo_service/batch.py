@@ -41,12 +41,15 @@ inputs and settings.
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,14 +277,19 @@ def osm_keys(layer: ResourceLayer, *, stores_from_osm: bool) -> list[str]:
 
 
 def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
-                keys: Sequence[str] = ("highway",), tool: str | None = "auto") -> list[Path]:
-    """Write each partition's ``extract.osm.pbf`` from ``pbf`` in one streaming run.
+                keys: Sequence[str] = ("highway",), tool: str | None = "auto",
+                client: Any = None) -> list[Path]:
+    """Write each partition's ``extract.osm.pbf`` from ``pbf``, streaming it once.
 
     With osmium-tool (``tool="auto"`` finds Debian's ``osmium``; ``None`` forces
     pyosmium): ``osmium tags-filter`` keeps the objects with one of ``keys`` (and the nodes
-    their ways use), then one ``osmium extract --strategy complete_ways`` writes every
-    partition's extent: every way with a node inside, with all its nodes. Without it, two
-    pyosmium passes do the same with the extents' bounding boxes.
+    their ways use), then ``osmium extract --strategy complete_ways`` writes every
+    partition's extent: every way with a node inside, with all its nodes. An extract run
+    tests every node against every extent, so more than :data:`GROUP_SIZE` partitions are
+    cut in two levels: the filtered file into groups of neighbouring partitions (about √n
+    of them), then each group's file into its partitions, as Dask tasks on ``client``
+    when given. Without osmium-tool, two pyosmium passes do the same with the extents'
+    bounding boxes, in one level.
     """
     if not partitions:
         return []
@@ -289,36 +297,105 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
     for p in partitions:
         Path(p.folder).mkdir(parents=True, exist_ok=True)
         (Path(p.folder) / PARTITION_EXTRACT).unlink(missing_ok=True)
-    if osmium_tool:
-        _cut_with_osmium_tool(osmium_tool, Path(pbf), partitions, keys)
-    else:
-        _cut_with_pyosmium(Path(pbf), partitions, keys)
+    pbf = Path(pbf)
+    if not osmium_tool:
+        _cut_with_pyosmium(pbf, partitions, keys)
+        return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
+    work = Path(tempfile.mkdtemp(prefix="_cut-", dir=Path(partitions[0].folder).parent))
+    try:
+        filtered = work / "filtered.osm.pbf"
+        _run([osmium_tool, "tags-filter", str(pbf), *[f"nwr/{k}" for k in keys],
+              "--overwrite", "-o", str(filtered)], pbf)
+        groups = spatial_groups(partitions)
+        if len(groups) == 1:
+            _osmium_extract(osmium_tool, filtered, _targets(partitions), work, source=pbf)
+        else:
+            outlines = [_grown(shapely.union_all([p.extent for p in g])) for g in groups]
+            files = [work / f"group{i}.osm.pbf" for i in range(len(groups))]
+            _osmium_extract(osmium_tool, filtered, list(zip(files, outlines, strict=True)),
+                            work, source=pbf)
+            filtered.unlink()
+            jobs = [(f, g, work / f"group{i}") for i, (f, g) in enumerate(
+                zip(files, groups, strict=True))]
+            if client is None:
+                for job in jobs:
+                    _cut_group(*job, tool=osmium_tool, keys=keys, source=pbf)
+            else:
+                client.gather([client.submit(_cut_group, *job, tool=osmium_tool, keys=keys,
+                                             source=pbf, pure=False) for job in jobs])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
 
 
-def _cut_with_osmium_tool(osmium_tool: str, pbf: Path, partitions: Sequence[Partition],
-                          keys: Sequence[str]) -> None:
-    root = Path(partitions[0].folder).parent
-    filtered = root / "_filtered.osm.pbf"
-    config = root / "_extracts.json"
+#: partitions cut by one ``osmium extract`` run; more are cut in two levels
+GROUP_SIZE = 16
+
+
+def spatial_groups(partitions: Sequence[Partition]) -> list[list[Partition]]:
+    """Neighbouring partitions in groups of about √n (one group up to :data:`GROUP_SIZE`):
+    the partitions in Z-order of their extents' centres, cut into equal runs."""
+    n = len(partitions)
+    if n <= GROUP_SIZE:
+        return [list(partitions)]
+    centres = shapely.get_coordinates(shapely.centroid([p.extent for p in partitions]))
+    span = np.ptp(centres, axis=0)
+    cells = ((centres - centres.min(axis=0)) / np.where(span > 0, span, 1) * 65535).astype(
+        np.uint64)
+    order = np.argsort(_interleave(cells[:, 0]) | (_interleave(cells[:, 1]) << 1),
+                       kind="stable")
+    size = math.ceil(math.sqrt(n))
+    return [[partitions[i] for i in order[k:k + size]] for k in range(0, n, size)]
+
+
+def _interleave(v: np.ndarray) -> np.ndarray:
+    """The bits of 16-bit integers spread to the even bit positions (Morton order)."""
+    v = v & 0xFFFF
+    v = (v | (v << 8)) & 0x00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F
+    v = (v | (v << 2)) & 0x33333333
+    return (v | (v << 1)) & 0x55555555
+
+
+def _grown(outline: shapely.Geometry, degrees: float = 0.002) -> shapely.Geometry:
+    """A simpler outline that still covers ``outline`` (simplified, then grown by as
+    much), so a group's extract run tests fewer polygon edges."""
+    return shapely.buffer(shapely.simplify(outline, degrees), degrees)
+
+
+def _cut_group(group_file: Path, members: Sequence[Partition], work: Path, *, tool: str,
+               keys: Sequence[str], source: Path) -> None:
+    """The second level (a Dask task): one group's file into its partitions' extracts,
+    with this machine's osmium-tool, else pyosmium."""
+    work.mkdir(parents=True, exist_ok=True)
+    local = shutil.which("osmium") or (tool if Path(tool).exists() else None)
+    if local:
+        _osmium_extract(local, group_file, _targets(members), work, source=source)
+    else:
+        _cut_with_pyosmium(group_file, members, keys)
+
+
+def _osmium_extract(tool: str, source_file: Path,
+                    targets: Sequence[tuple[Path, shapely.Geometry]], work: Path, *,
+                    source: Path) -> None:
+    """One ``osmium extract --strategy complete_ways`` run writing every (output file,
+    outline) target."""
     extracts = []
-    for p in partitions:
-        outline = Path(p.folder) / "extent.geojson"
-        outline.write_text(json.dumps({"type": "Feature", "properties": {},
-                                       "geometry": shapely.geometry.mapping(p.extent)}),
+    for i, (output, outline) in enumerate(targets):
+        polygon = work / f"outline{i}.geojson"
+        polygon.write_text(json.dumps({"type": "Feature", "properties": {},
+                                       "geometry": shapely.geometry.mapping(outline)}),
                            encoding="utf-8")
-        extracts.append({"output": str(Path(p.folder) / PARTITION_EXTRACT),
-                         "output_format": "pbf",
-                         "polygon": {"file_name": str(outline), "file_type": "geojson"}})
+        extracts.append({"output": str(output), "output_format": "pbf",
+                         "polygon": {"file_name": str(polygon), "file_type": "geojson"}})
+    config = work / "extracts.json"
     config.write_text(json.dumps({"extracts": extracts}), encoding="utf-8")
-    try:
-        _run([osmium_tool, "tags-filter", str(pbf), *[f"nwr/{k}" for k in keys],
-              "--overwrite", "-o", str(filtered)], pbf)
-        _run([osmium_tool, "extract", "--config", str(config), "--strategy", "complete_ways",
-              "--overwrite", "--no-progress", str(filtered)], pbf)
-    finally:
-        filtered.unlink(missing_ok=True)
-        config.unlink(missing_ok=True)
+    _run([tool, "extract", "--config", str(config), "--strategy", "complete_ways",
+          "--overwrite", "--no-progress", str(source_file)], source)
+
+
+def _targets(partitions: Sequence[Partition]) -> list[tuple[Path, shapely.Geometry]]:
+    return [(Path(p.folder) / PARTITION_EXTRACT, p.extent) for p in partitions]
 
 
 def _run(command: list[str], source: Path) -> None:
@@ -621,27 +698,19 @@ def run_batch(
     todo = [i for i, p in enumerate(parts) if not is_done(p)]
     seconds["read"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    if todo:
-        write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
-        cut_extract(pbf, [parts[i] for i in todo],
-                    keys=osm_keys(layer, stores_from_osm=stores == "osm"), tool=cut_tool)
-    seconds["cut"] = time.perf_counter() - t
-    del people
+    with _dask_client(client, workers) as dask_client:
+        t = time.perf_counter()
+        if todo:
+            write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
+            cut_extract(pbf, [parts[i] for i in todo], client=dask_client, tool=cut_tool,
+                        keys=osm_keys(layer, stores_from_osm=stores == "osm"))
+        seconds["cut"] = time.perf_counter() - t
+        del people
 
-    own = client is None
-    cluster = None
-    if own:
-        from distributed import Client, LocalCluster
-
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
-    try:
         t = time.perf_counter()
         failed = _run_partitions(
-            [parts[i] for i in todo], task or run_partition, client=client, retries=retries,
-            progress=progress,
+            [parts[i] for i in todo], task or run_partition, client=dask_client,
+            retries=retries, progress=progress,
             kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
                     "threshold_m": threshold_m, "speed": speed})
         seconds["partitions"] = time.perf_counter() - t
@@ -654,17 +723,27 @@ def run_batch(
         seconds["merge"] = time.perf_counter() - t
         if maps:
             t = time.perf_counter()
-            _map_partitions(client, parts, result, layer=layer, threshold_m=threshold_m)
+            _map_partitions(dask_client, parts, result, layer=layer, threshold_m=threshold_m)
             seconds["maps"] = time.perf_counter() - t
-    finally:
-        if own:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     result.seconds = seconds
     write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
                 pbf=str(pbf), maps=maps)
     return result
+
+
+@contextmanager
+def _dask_client(client: Any, workers: int | None) -> Iterator[Any]:
+    """``client``, or one of a ``LocalCluster`` of ``workers`` single-threaded processes
+    (default: every core), closed on exit."""
+    if client is not None:
+        yield client
+        return
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                      processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as own:
+        yield own
 
 
 def _outside(people: gpd.GeoDataFrame, owner: np.ndarray) -> dict[str, float]:
@@ -781,8 +860,10 @@ def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult
 
 def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, threshold_m: float,
                 layer: ResourceLayer, pbf: str, maps: bool = True) -> list[Path]:
-    """The file contract of a single run, plus ``censored``/``partition``, GeoParquet,
+    """The file contract of a single run (points as CSV and GeoParquet: a national
+    ``points.geojson`` would be gigabytes), plus ``censored``/``partition``,
     ``partitions.csv`` and the overview ``map.html`` (figures per partition)."""
+    started = time.perf_counter()
     points = result.points
     table = points_table(points)
     table["censored"] = points["censored"].to_numpy()
@@ -803,16 +884,10 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
             "metric_crs": points.crs.to_string(),
             "complete": not result.failed, "failed_partitions": result.failed,
             "outside_partitions": result.outside,
-            "summary": summary, "seconds": result.seconds,
-            "driver_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "partitions": result.partitions}
+            "summary": summary, "partitions": result.partitions}
     writers = {
         "points.csv": csv_writer(table),
-        "points.geojson": geojson_writer(gpd.GeoDataFrame(
-            table.drop(columns=["lon", "lat"]), geometry=points.geometry.to_numpy(),
-            crs=points.crs)),
         "points.parquet": lambda path: points.to_crs("EPSG:4326").to_parquet(path),
-        "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
     }
     if len(result.areas):
         writers["areas.csv"] = csv_writer(area_table(result.areas))
@@ -830,6 +905,14 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
                 layer, load_map_style("difficulty"), threshold_m=threshold_m,
                 subtitle=f"{len(result.partitions)} partitions · batch")
             writers["map.html"] = text_writer(fmap.get_root().render())
+
+    def write_summary(path: Path) -> None:  # last: it reports how long writing took
+        result.seconds["write"] = time.perf_counter() - started
+        meta["seconds"] = result.seconds
+        meta["driver_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        text_writer(json.dumps(meta, ensure_ascii=False, indent=2))(path)
+
+    writers["summary.json"] = write_summary
     return write_outputs(out, writers)
 
 

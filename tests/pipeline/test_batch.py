@@ -112,7 +112,7 @@ def test_partitioned_run_equals_single_run(grid, layer, reference, client, tmp_p
     points = pd.read_csv(tmp_path / "points.csv", encoding="utf-8-sig")
     assert {"network_m", "censored", "partition"} <= set(points.columns)
     assert len(points) == len(ref)
-    for name in ("areas.csv", "areas.geojson", "points.geojson", "points.parquet",
+    for name in ("areas.csv", "areas.geojson", "points.parquet",
                  "areas.parquet"):
         assert (tmp_path / name).exists()
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
@@ -508,3 +508,57 @@ def test_each_partition_measures_in_its_own_zone(tmp_path):
         box = gpd.GeoSeries([p.polygon], crs="EPSG:4326").to_crs(CRS.from_wkt(p.crs))
         assert grown.iloc[0].contains(box.iloc[0].buffer(999))
         assert not grown.iloc[0].contains(box.iloc[0].buffer(1100))
+
+
+def test_many_partitions_are_cut_in_two_levels_with_the_same_result(grid, layer, client,
+                                                                   tmp_path, monkeypatch):
+    import shutil
+
+    import geo_service.batch as batch
+
+    if shutil.which("osmium") is None:
+        pytest.skip("osmium-tool (Debian package) is not installed")
+    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
+              "stores": str(grid["stores"]), "population": grid["population"],
+              "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
+              "maps": False}
+    run_batch(out=tmp_path / "one", **kwargs)
+    monkeypatch.setattr(batch, "GROUP_SIZE", 2)  # 4 partitions: 2 groups of 2
+    assert [len(g) for g in batch.spatial_groups(
+        [batch.Partition(str(i), b"", sh_box(i), "", "") for i in range(4)])] == [2, 2]
+    run_batch(out=tmp_path / "two", **kwargs)
+    for a, b in zip(sorted((tmp_path / "one" / "partitions").glob("*/extract.osm.pbf")),
+                    sorted((tmp_path / "two" / "partitions").glob("*/extract.osm.pbf")),
+                    strict=True):
+        assert _way_ids(a) == _way_ids(b)
+    assert (tmp_path / "one" / "points.csv").read_bytes() == \
+        (tmp_path / "two" / "points.csv").read_bytes()
+    assert not list((tmp_path / "two" / "partitions").glob("_cut-*"))  # work files removed
+
+
+def sh_box(i):
+    import shapely
+
+    return shapely.to_wkb(shapely.box(130 + i, 33, 130.5 + i, 33.5))
+
+
+def _way_ids(path):
+    import osmium
+
+    return sorted(w.id for w in osmium.FileProcessor(str(path), osmium.osm.WAY))
+
+
+def test_spatial_groups_are_compact_and_cover_every_partition():
+    import shapely
+
+    from geo_service.batch import Partition, spatial_groups
+
+    parts = [Partition(f"{r}-{c}", b"", shapely.to_wkb(shapely.box(c, r, c + 1, r + 1)), "",
+                       "") for r in range(8) for c in range(8)]
+    groups = spatial_groups(parts)
+    assert [len(g) for g in groups] == [8] * 8
+    assert sorted(p.partition_id for g in groups for p in g) == sorted(
+        p.partition_id for p in parts)
+    for g in groups:  # Z-order runs of 8 on an 8 × 8 grid are 4 × 2 or 2 × 4 blocks
+        w, s, e, n = shapely.union_all([p.extent for p in g]).bounds
+        assert (e - w) * (n - s) == 8
