@@ -486,7 +486,7 @@ def network_from_pbf(path: str | Path, *, cache: bool | None = None) -> WalkNetw
 
     ``cache`` turns the cache on or off (None: ``GEO_SERVICE_PBF_CACHE``, on by default).
     """
-    from geo_service.pbf_reader import read_walk_arrays
+    from geo_service.pbf_reader import gc_paused, read_walk_arrays
 
     arrays = read_walk_arrays(path, cache=cache)
     lon, lat = arrays.lon, arrays.lat
@@ -495,8 +495,9 @@ def network_from_pbf(path: str | Path, *, cache: bool | None = None) -> WalkNetw
     node_xy = np.column_stack(to_metric.transform(lon, lat))
     node_id, edge_u, edge_v = arrays.node_id, arrays.edge_u, arrays.edge_v
     del arrays, lon, lat
-    return WalkNetwork.from_edges(node_id, node_xy, edge_u, edge_v, None, crs=metric,
-                                  source=str(path))
+    with gc_paused():  # millions of edge geometries, no reference cycles
+        return WalkNetwork.from_edges(node_id, node_xy, edge_u, edge_v, None, crs=metric,
+                                      source=str(path))
 
 
 def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
