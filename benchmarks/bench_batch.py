@@ -16,8 +16,8 @@ Then: agreement of batch and single run (max |Δ network_m| over uncensored poin
 projection for all of Japan from the measured throughput: per-partition seconds fitted as
 ``a·nodes + b·points + c`` over the 1-worker partitions, applied to ≈ 20 M nodes (times the
 measured buffer overlap), ≈ 3 M demand points (populated 125 m mesh cells taken as points),
-1,900 partitions (municipalities), plus the serial parts (read, merge, maps) scaled by
-points and the cut by the input's bytes (Japan's PBF ≈ 2.2 GB).
+1,900 partitions (municipalities), plus the serial parts of the driver and the two cut
+levels (see ``_project``; Japan's PBF ≈ 2.2 GB).
 
     python benchmarks/bench_batch.py                               # the issue-11 benchmark
     python benchmarks/bench_batch.py --size 200 --points 20000 --partitions 3   # quick
@@ -145,23 +145,46 @@ def _agreement(single: Path, batch: Path) -> dict[str, Any]:
 
 
 def _project(report: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Japan's wall time on 16 and 64 cores from the 1-worker run's measured throughput."""
+    """Japan's wall time on 16 and 64 cores from the 1-worker run's measured stages.
+
+    Serial (driver): reading and splitting the population and merging, mapping the
+    overview and writing scale with the points; ``osmium tags-filter`` with the input's
+    bytes (an upper bound: every way of the synthetic grid is a street, so it writes what
+    it reads); the first cut level with nodes × groups (√partitions). Parallel (tasks):
+    the second cut level with nodes × √partitions, the partitions with the fitted
+    ``a·nodes + b·points + c`` (nodes including the buffer overlap), the partition maps
+    with the partitions; divided by cores × the measured 2-worker efficiency.
+    """
     parts = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig")
     x = np.column_stack([parts["nodes"], parts["demand_points"], np.ones(len(parts))])
     a, b, c = nnls(x.astype(float), parts["seconds"].to_numpy())[0]  # no negative costs
     overlap = report["batch1"]["partition_nodes"] / report["nodes"]
-    cpu = a * JAPAN["nodes"] * overlap + b * JAPAN["points"] + c * JAPAN["partitions"]
-    stages = report["batch1"]["stages_s"]
-    serial = (stages["read"] * JAPAN["points"] / report["points"]
-              + stages["cut"] * JAPAN["pbf_bytes"] / report["pbf_bytes"]
-              + (stages["merge"] + stages.get("maps", 0.0) + stages.get("write", 0.0))
-              * JAPAN["points"] / report["points"])
-    eff = report.get("efficiency_2_workers", 1.0)
+    st = report["batch1"]["stages_s"]
+    points = JAPAN["points"] / report["points"]
+    nodes = JAPAN["nodes"] / report["nodes"]
+    groups = np.sqrt(JAPAN["partitions"]) / np.sqrt(report["partitions"])
+    serial = {
+        "read_and_inputs": (st["read"] + st.get("inputs", 0.0)) * points,
+        "osmium_tags_filter": st.get("cut_filter", 0.0) * JAPAN["pbf_bytes"]
+        / report["pbf_bytes"],
+        "cut_level_1": st.get("cut_groups", 0.0) * nodes * groups,
+        "merge_and_write": (st["merge"] + st.get("write", 0.0)) * points,
+    }
+    parallel = {
+        "cut_level_2": st.get("cut_extracts", 0.0) * nodes * groups,
+        "partitions": a * JAPAN["nodes"] * overlap + b * JAPAN["points"]
+        + c * JAPAN["partitions"],
+        "partition_maps": st.get("maps", 0.0) * JAPAN["partitions"] / report["partitions"],
+    }
+    eff = min(1.0, report.get("efficiency_2_workers", 1.0))
+    total_serial = sum(serial.values())
     return {"fit_s_per_1k_nodes": round(a * 1e3, 4), "fit_s_per_1k_points": round(b * 1e3, 4),
             "fit_s_per_partition": round(c, 3), "buffer_overlap": round(overlap, 2),
-            "partition_cpu_s": round(cpu), "serial_s": round(serial),
-            "assumed_efficiency": eff,
-            **{f"wall_min_{n}_cores": round((serial + cpu / (n * eff)) / 60, 1)
+            "serial_s": {k: round(v) for k, v in serial.items()},
+            "parallel_cpu_s": {k: round(v) for k, v in parallel.items()},
+            "efficiency": eff,
+            **{f"wall_min_{n}_cores": round(
+                (total_serial + sum(parallel.values()) / (n * eff)) / 60, 1)
                for n in (16, 64)}}
 
 

@@ -278,7 +278,7 @@ def osm_keys(layer: ResourceLayer, *, stores_from_osm: bool) -> list[str]:
 
 def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
                 keys: Sequence[str] = ("highway",), tool: str | None = "auto",
-                client: Any = None) -> list[Path]:
+                client: Any = None, seconds: dict[str, float] | None = None) -> list[Path]:
     """Write each partition's ``extract.osm.pbf`` from ``pbf``, streaming it once.
 
     With osmium-tool (``tool="auto"`` finds Debian's ``osmium``; ``None`` forces
@@ -289,8 +289,10 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
     cut in two levels: the filtered file into groups of neighbouring partitions (about √n
     of them), then each group's file into its partitions, as Dask tasks on ``client``
     when given. Without osmium-tool, two pyosmium passes do the same with the extents'
-    bounding boxes, in one level.
+    bounding boxes, in one level. ``seconds`` receives the time of each step (``filter``,
+    ``groups``, ``extracts``).
     """
+    seconds = {} if seconds is None else seconds
     if not partitions:
         return []
     osmium_tool = shutil.which("osmium") if tool == "auto" else tool
@@ -303,9 +305,12 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
         return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
     work = Path(tempfile.mkdtemp(prefix="_cut-", dir=Path(partitions[0].folder).parent))
     try:
+        t = time.perf_counter()
         filtered = work / "filtered.osm.pbf"
         _run([osmium_tool, "tags-filter", str(pbf), *[f"nwr/{k}" for k in keys],
               "--overwrite", "-o", str(filtered)], pbf)
+        seconds["filter"] = time.perf_counter() - t
+        t = time.perf_counter()
         groups = spatial_groups(partitions)
         if len(groups) == 1:
             _osmium_extract(osmium_tool, filtered, _targets(partitions), work, source=pbf)
@@ -315,6 +320,8 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
             _osmium_extract(osmium_tool, filtered, list(zip(files, outlines, strict=True)),
                             work, source=pbf)
             filtered.unlink()
+            seconds["groups"] = time.perf_counter() - t
+            t = time.perf_counter()
             jobs = [(f, g, work / f"group{i}") for i, (f, g) in enumerate(
                 zip(files, groups, strict=True))]
             if client is None:
@@ -323,6 +330,7 @@ def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
             else:
                 client.gather([client.submit(_cut_group, *job, tool=osmium_tool, keys=keys,
                                              source=pbf, pure=False) for job in jobs])
+        seconds["extracts"] = time.perf_counter() - t
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
@@ -702,8 +710,11 @@ def run_batch(
         t = time.perf_counter()
         if todo:
             write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
+            seconds["inputs"] = time.perf_counter() - t
+            cut: dict[str, float] = {}
             cut_extract(pbf, [parts[i] for i in todo], client=dask_client, tool=cut_tool,
-                        keys=osm_keys(layer, stores_from_osm=stores == "osm"))
+                        keys=osm_keys(layer, stores_from_osm=stores == "osm"), seconds=cut)
+            seconds.update({f"cut_{k}": v for k, v in cut.items()})
         seconds["cut"] = time.perf_counter() - t
         del people
 

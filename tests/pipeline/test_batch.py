@@ -562,3 +562,47 @@ def test_spatial_groups_are_compact_and_cover_every_partition():
     for g in groups:  # Z-order runs of 8 on an 8 × 8 grid are 4 × 2 or 2 × 4 blocks
         w, s, e, n = shapely.union_all([p.extent for p in g]).bounds
         assert (e - w) * (n - s) == 8
+
+
+def test_three_by_three_municipalities_with_stores_on_their_borders(layer, client, tmp_path):
+    """The issue's case: 3 × 3 municipalities of street grid in one .osm.pbf, with stores
+    near the partition borders, so that many people's nearest store is in the next
+    municipality: the batch equals one run for every point within the buffer."""
+    import geopandas as gpd
+    import shapely
+
+    make_grid = _make_grid()
+    make_grid.main([*GRID, "--areas", "3", "--out", str(tmp_path / "g")])
+    g = tmp_path / "g"
+    cells = gpd.read_file(g / "areas.geojson").geometry.to_numpy()
+    # points along the cells' borders, less those on the outline of the whole grid
+    along = shapely.get_coordinates(shapely.segmentize(shapely.boundary(cells), 0.002))
+    outline = shapely.buffer(shapely.boundary(shapely.union_all(cells)), 0.001)
+    inner = along[~shapely.covers(outline, shapely.points(along))]
+    rng = np.random.default_rng(7)
+    pick = inner[rng.choice(len(inner), 12, replace=False)] + rng.normal(0, 0.0003, (12, 2))
+    stores = pd.read_csv(g / "stores.csv")
+    extra = pd.DataFrame({"store_id": [f"border{i}" for i in range(12)],
+                          "category": "supermarket", "name": "境界の店",
+                          "lon": pick[:, 0], "lat": pick[:, 1]})
+    pd.concat([stores, extra]).to_csv(g / "stores.csv", index=False)
+    region = build_region(network=g / "grid.osm.pbf", stores=str(g / "stores.csv"),
+                          population=[g / "population.csv"], areas=[str(g / "areas.geojson")],
+                          layer=layer)
+    ref = compute_difficulty(region, layer=layer)
+    got = run_batch(pbf=g / "grid.osm.pbf", partitions=g / "areas.geojson",
+                    stores=str(g / "stores.csv"), population=g / "population.csv",
+                    areas=[g / "areas.geojson"], out=tmp_path / "out", layer=layer,
+                    buffer_m=1000.0, client=client, maps=False)
+    assert len(got.partitions) == 9
+    # many points are served across a border
+    by_point = ref.points.set_index("point_id")["nearest_store_id"]
+    served = got.points.set_index("point_id").loc[by_point.index]
+    across = by_point.str.startswith("border") & ~served["censored"]
+    assert across.sum() > 100
+    _assert_exact_or_censored(got.points, ref.points, 1000.0)
+    ref_areas = ref.areas.set_index("area_id")
+    got_areas = got.areas.set_index("area_id").loc[ref_areas.index]
+    for col in ("pop_65plus", "beyond_65plus", "beyond_65plus_straight", "stores_in_area"):
+        np.testing.assert_allclose(got_areas[col].to_numpy(float),
+                                   ref_areas[col].to_numpy(float), rtol=0, atol=1e-9)
