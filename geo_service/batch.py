@@ -749,10 +749,16 @@ def _dask_client(client: Any, workers: int | None) -> Iterator[Any]:
     if client is not None:
         yield client
         return
+    import dask.config
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                      processes=True, dashboard_address=None) as cluster, \
+    # the tasks are long and CPU-bound: no statistical profiler sampling the workers'
+    # stacks every 10 ms, no GIL monitor, no dashboard
+    quiet = {"distributed.worker.profile.enabled": False,
+             "distributed.admin.system-monitor.gil.enabled": False}
+    with dask.config.set(quiet), \
+            LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                         processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as own:
         yield own
 
