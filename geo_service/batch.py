@@ -41,12 +41,9 @@ inputs and settings.
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +65,7 @@ from geo_service.difficulty import area_indicators
 from geo_service.layer_points import counted, read_stores
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.maps import difficulty_map
+from geo_service.osm_cut import cut_extract
 from geo_service.outputs import (
     area_table,
     csv_writer,
@@ -109,12 +107,6 @@ class Partition:
     @property
     def extent(self) -> shapely.Geometry:
         return shapely.from_wkb(self.extent_wkb)
-
-    @property
-    def box(self) -> tuple[float, float, float, float]:
-        """The extent's bounds (west, south, east, north)."""
-        west, south, east, north = shapely.bounds(self.extent).tolist()
-        return west, south, east, north
 
 
 @dataclass
@@ -274,198 +266,6 @@ def osm_keys(layer: ResourceLayer, *, stores_from_osm: bool) -> list[str]:
     if stores_from_osm:
         keys += [k for k in layer.osm_filter() if k != "highway"]
     return keys
-
-
-def cut_extract(pbf: str | Path, partitions: Sequence[Partition], *,
-                keys: Sequence[str] = ("highway",), tool: str | None = "auto",
-                client: Any = None, seconds: dict[str, float] | None = None) -> list[Path]:
-    """Write each partition's ``extract.osm.pbf`` from ``pbf``, streaming it once.
-
-    With osmium-tool (``tool="auto"`` finds Debian's ``osmium``; ``None`` forces
-    pyosmium): ``osmium tags-filter`` keeps the objects with one of ``keys`` (and the nodes
-    their ways use), then ``osmium extract --strategy complete_ways`` writes every
-    partition's extent: every way with a node inside, with all its nodes. An extract run
-    tests every node against every extent, so more than :data:`GROUP_SIZE` partitions are
-    cut in two levels: the filtered file into groups of neighbouring partitions (about √n
-    of them), then each group's file into its partitions, as Dask tasks on ``client``
-    when given. Without osmium-tool, two pyosmium passes do the same with the extents'
-    bounding boxes, in one level. ``seconds`` receives the time of each step (``filter``,
-    ``groups``, ``extracts``).
-    """
-    seconds = {} if seconds is None else seconds
-    if not partitions:
-        return []
-    osmium_tool = shutil.which("osmium") if tool == "auto" else tool
-    for p in partitions:
-        Path(p.folder).mkdir(parents=True, exist_ok=True)
-        (Path(p.folder) / PARTITION_EXTRACT).unlink(missing_ok=True)
-    pbf = Path(pbf)
-    if not osmium_tool:
-        _cut_with_pyosmium(pbf, partitions, keys)
-        return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
-    work = Path(tempfile.mkdtemp(prefix="_cut-", dir=Path(partitions[0].folder).parent))
-    try:
-        t = time.perf_counter()
-        filtered = work / "filtered.osm.pbf"
-        _run([osmium_tool, "tags-filter", str(pbf), *[f"nwr/{k}" for k in keys],
-              "--overwrite", "-o", str(filtered)], pbf)
-        seconds["filter"] = time.perf_counter() - t
-        t = time.perf_counter()
-        groups = spatial_groups(partitions)
-        if len(groups) == 1:
-            _osmium_extract(osmium_tool, filtered, _targets(partitions), work, source=pbf)
-        else:
-            outlines = [_grown(shapely.union_all([p.extent for p in g])) for g in groups]
-            files = [work / f"group{i}.osm.pbf" for i in range(len(groups))]
-            _osmium_extract(osmium_tool, filtered, list(zip(files, outlines, strict=True)),
-                            work, source=pbf)
-            filtered.unlink()
-            seconds["groups"] = time.perf_counter() - t
-            t = time.perf_counter()
-            jobs = [(f, g, work / f"group{i}") for i, (f, g) in enumerate(
-                zip(files, groups, strict=True))]
-            if client is None:
-                for job in jobs:
-                    _cut_group(*job, tool=osmium_tool, keys=keys, source=pbf)
-            else:
-                client.gather([client.submit(_cut_group, *job, tool=osmium_tool, keys=keys,
-                                             source=pbf, pure=False) for job in jobs])
-        seconds["extracts"] = time.perf_counter() - t
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return [Path(p.folder) / PARTITION_EXTRACT for p in partitions]
-
-
-#: partitions cut by one ``osmium extract`` run; more are cut in two levels
-GROUP_SIZE = 16
-
-
-def spatial_groups(partitions: Sequence[Partition]) -> list[list[Partition]]:
-    """Neighbouring partitions in groups of about √n (one group up to :data:`GROUP_SIZE`):
-    the partitions in Z-order of their extents' centres, cut into equal runs."""
-    n = len(partitions)
-    if n <= GROUP_SIZE:
-        return [list(partitions)]
-    centres = shapely.get_coordinates(shapely.centroid([p.extent for p in partitions]))
-    span = np.ptp(centres, axis=0)
-    cells = ((centres - centres.min(axis=0)) / np.where(span > 0, span, 1) * 65535).astype(
-        np.uint64)
-    order = np.argsort(_interleave(cells[:, 0]) | (_interleave(cells[:, 1]) << 1),
-                       kind="stable")
-    size = math.ceil(math.sqrt(n))
-    return [[partitions[i] for i in order[k:k + size]] for k in range(0, n, size)]
-
-
-def _interleave(v: np.ndarray) -> np.ndarray:
-    """The bits of 16-bit integers spread to the even bit positions (Morton order)."""
-    v = v & 0xFFFF
-    v = (v | (v << 8)) & 0x00FF00FF
-    v = (v | (v << 4)) & 0x0F0F0F0F
-    v = (v | (v << 2)) & 0x33333333
-    return (v | (v << 1)) & 0x55555555
-
-
-def _grown(outline: shapely.Geometry, degrees: float = 0.002) -> shapely.Geometry:
-    """A simpler outline that still covers ``outline`` (simplified, then grown by as
-    much), so a group's extract run tests fewer polygon edges."""
-    return shapely.buffer(shapely.simplify(outline, degrees), degrees)
-
-
-def _cut_group(group_file: Path, members: Sequence[Partition], work: Path, *, tool: str,
-               keys: Sequence[str], source: Path) -> None:
-    """The second level (a Dask task): one group's file into its partitions' extracts,
-    with this machine's osmium-tool, else pyosmium."""
-    work.mkdir(parents=True, exist_ok=True)
-    local = shutil.which("osmium") or (tool if Path(tool).exists() else None)
-    if local:
-        _osmium_extract(local, group_file, _targets(members), work, source=source)
-    else:
-        _cut_with_pyosmium(group_file, members, keys)
-
-
-def _osmium_extract(tool: str, source_file: Path,
-                    targets: Sequence[tuple[Path, shapely.Geometry]], work: Path, *,
-                    source: Path) -> None:
-    """One ``osmium extract --strategy complete_ways`` run writing every (output file,
-    outline) target."""
-    extracts = []
-    for i, (output, outline) in enumerate(targets):
-        polygon = work / f"outline{i}.geojson"
-        polygon.write_text(json.dumps({"type": "Feature", "properties": {},
-                                       "geometry": shapely.geometry.mapping(outline)}),
-                           encoding="utf-8")
-        extracts.append({"output": str(output), "output_format": "pbf",
-                         "polygon": {"file_name": str(polygon), "file_type": "geojson"}})
-    config = work / "extracts.json"
-    config.write_text(json.dumps({"extracts": extracts}), encoding="utf-8")
-    _run([tool, "extract", "--config", str(config), "--strategy", "complete_ways",
-          "--overwrite", "--no-progress", str(source_file)], source)
-
-
-def _targets(partitions: Sequence[Partition]) -> list[tuple[Path, shapely.Geometry]]:
-    return [(Path(p.folder) / PARTITION_EXTRACT, p.extent) for p in partitions]
-
-
-def _run(command: list[str], source: Path) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise InputError(f"{Path(command[0]).name} {command[1]} failed: "
-                         f"{done.stderr.strip()[-500:]}", file=source)
-
-
-def _cut_with_pyosmium(pbf: Path, partitions: Sequence[Partition],
-                       keys: Sequence[str]) -> None:
-    """Pass 1 (ways, with node locations): a way with one of ``keys`` goes to every
-    partition whose box holds one of its nodes, with all its nodes. Pass 2: those nodes,
-    tagged nodes with one of ``keys`` inside a box, and the ways, in file order."""
-    import osmium
-
-    boxes = np.array([p.box for p in partitions], dtype=float)
-    k = len(partitions)
-    way_parts: dict[int, list[int]] = {}
-    node_mask: dict[int, int] = {}
-    try:
-        reader = osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY)
-        for way in reader.with_locations():
-            if not isinstance(way, osmium.osm.Way) or not any(key in way.tags for key in keys):
-                continue
-            refs, xy = [], []
-            for n in way.nodes:
-                refs.append(n.ref)
-                loc = n.location
-                xy.append((loc.lon, loc.lat) if loc.valid() else (np.nan, np.nan))
-            arr = np.asarray(xy, dtype=float)
-            hit = np.flatnonzero(
-                ((arr[:, None, 0] >= boxes[None, :, 0]) & (arr[:, None, 0] <= boxes[None, :, 2])
-                 & (arr[:, None, 1] >= boxes[None, :, 1])
-                 & (arr[:, None, 1] <= boxes[None, :, 3])).any(axis=0))
-            if not len(hit):
-                continue
-            way_parts[way.id] = hit.tolist()
-            mask = sum(1 << int(j) for j in hit)
-            for ref in refs:
-                node_mask[ref] = node_mask.get(ref, 0) | mask
-    except RuntimeError as exc:  # pyosmium reports unreadable files as RuntimeError
-        raise InputError(f"cannot read the OSM extract: {exc}", file=pbf) from exc
-    writers = [osmium.SimpleWriter(str(Path(p.folder) / PARTITION_EXTRACT)) for p in partitions]
-    try:
-        for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
-            if isinstance(obj, osmium.osm.Node):
-                mask = node_mask.get(obj.id, 0)
-                if obj.location.valid() and any(key in obj.tags for key in keys):
-                    lon, lat = obj.location.lon, obj.location.lat
-                    inside = np.flatnonzero((boxes[:, 0] <= lon) & (lon <= boxes[:, 2])
-                                            & (boxes[:, 1] <= lat) & (lat <= boxes[:, 3]))
-                    mask |= sum(1 << int(j) for j in inside)
-                for j in range(k):
-                    if mask >> j & 1:
-                        writers[j].add_node(obj)
-            else:
-                for j in way_parts.get(obj.id, ()):
-                    writers[j].add_way(obj)
-    finally:
-        for w in writers:
-            w.close()
 
 
 # ----------------------------------------------------------------------------------
@@ -712,7 +512,8 @@ def run_batch(
             write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
             seconds["inputs"] = time.perf_counter() - t
             cut: dict[str, float] = {}
-            cut_extract(pbf, [parts[i] for i in todo], client=dask_client, tool=cut_tool,
+            cut_extract(pbf, [(Path(parts[i].folder) / PARTITION_EXTRACT, parts[i].extent)
+                              for i in todo], client=dask_client, tool=cut_tool,
                         keys=osm_keys(layer, stores_from_osm=stores == "osm"), seconds=cut)
             seconds.update({f"cut_{k}": v for k, v in cut.items()})
         seconds["cut"] = time.perf_counter() - t

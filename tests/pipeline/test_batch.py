@@ -514,7 +514,9 @@ def test_many_partitions_are_cut_in_two_levels_with_the_same_result(grid, layer,
                                                                    tmp_path, monkeypatch):
     import shutil
 
-    import geo_service.batch as batch
+    import shapely
+
+    from geo_service import osm_cut
 
     if shutil.which("osmium") is None:
         pytest.skip("osmium-tool (Debian package) is not installed")
@@ -523,9 +525,9 @@ def test_many_partitions_are_cut_in_two_levels_with_the_same_result(grid, layer,
               "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
               "maps": False}
     run_batch(out=tmp_path / "one", **kwargs)
-    monkeypatch.setattr(batch, "GROUP_SIZE", 2)  # 4 partitions: 2 groups of 2
-    assert [len(g) for g in batch.spatial_groups(
-        [batch.Partition(str(i), b"", sh_box(i), "", "") for i in range(4)])] == [2, 2]
+    monkeypatch.setattr(osm_cut, "GROUP_SIZE", 2)  # 4 partitions: 2 groups of 2
+    assert [len(g) for g in osm_cut.spatial_groups(
+        [shapely.box(130 + i, 33, 130.5 + i, 33.5) for i in range(4)])] == [2, 2]
     run_batch(out=tmp_path / "two", **kwargs)
     for a, b in zip(sorted((tmp_path / "one" / "partitions").glob("*/extract.osm.pbf")),
                     sorted((tmp_path / "two" / "partitions").glob("*/extract.osm.pbf")),
@@ -536,31 +538,23 @@ def test_many_partitions_are_cut_in_two_levels_with_the_same_result(grid, layer,
     assert not list((tmp_path / "two" / "partitions").glob("_cut-*"))  # work files removed
 
 
-def sh_box(i):
-    import shapely
-
-    return shapely.to_wkb(shapely.box(130 + i, 33, 130.5 + i, 33.5))
-
-
 def _way_ids(path):
     import osmium
 
     return sorted(w.id for w in osmium.FileProcessor(str(path), osmium.osm.WAY))
 
 
-def test_spatial_groups_are_compact_and_cover_every_partition():
+def test_spatial_groups_are_compact_and_cover_every_outline():
     import shapely
 
-    from geo_service.batch import Partition, spatial_groups
+    from geo_service.osm_cut import spatial_groups
 
-    parts = [Partition(f"{r}-{c}", b"", shapely.to_wkb(shapely.box(c, r, c + 1, r + 1)), "",
-                       "") for r in range(8) for c in range(8)]
-    groups = spatial_groups(parts)
+    cells = [shapely.box(c, r, c + 1, r + 1) for r in range(8) for c in range(8)]
+    groups = spatial_groups(cells)
     assert [len(g) for g in groups] == [8] * 8
-    assert sorted(p.partition_id for g in groups for p in g) == sorted(
-        p.partition_id for p in parts)
+    assert sorted(i for g in groups for i in g) == list(range(64))
     for g in groups:  # Z-order runs of 8 on an 8 × 8 grid are 4 × 2 or 2 × 4 blocks
-        w, s, e, n = shapely.union_all([p.extent for p in g]).bounds
+        w, s, e, n = shapely.union_all([cells[i] for i in g]).bounds
         assert (e - w) * (n - s) == 8
 
 
