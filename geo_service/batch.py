@@ -519,13 +519,15 @@ def run_batch(
         seconds["cut"] = time.perf_counter() - t
         del people
 
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         failed = _run_partitions(
             [parts[i] for i in todo], task or run_partition, client=dask_client,
             retries=retries, progress=progress,
             kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
                     "threshold_m": threshold_m, "speed": speed})
         seconds["partitions"] = time.perf_counter() - t
+        # CPU the driver (and a LocalCluster's scheduler in it) spent meanwhile
+        seconds["partitions_driver_cpu"] = time.process_time() - cpu
 
         t = time.perf_counter()
         result = _merge(parts, failed, partitions=partitions, metric=metric,
