@@ -98,12 +98,9 @@ def attach_points(
     if len(xy) == 0:
         empty = np.zeros(0)
         return Attachment(np.zeros(0, dtype=np.int64), empty, empty)
-    points = shapely.points(xy)
-    (which, edge), dist = net.edge_tree.query_nearest(points, return_distance=True,
-                                                      all_matches=False)
-    order = np.argsort(which, kind="stable")
-    edge, dist = edge[order], dist[order]
-    edge, dist = _prefer_main_network(net, points, edge, dist)
+    index = net.edge_index
+    edge, dist = index.nearest(xy)
+    edge, dist = _prefer_main_network(net, xy, edge, dist)
     far = dist > max_snap_m
     if far.any():
         first = int(np.flatnonzero(far)[0])
@@ -114,11 +111,11 @@ def attach_points(
             f"walking network; the first is at lon {lon:.6f}, lat {lat:.6f}, "
             f"{dist[first]:.0f} m away. Check the CRS or lat/lon order, or use a network "
             "that covers these points", file=source, row=label)
-    offset = shapely.line_locate_point(net.edge_geometry[edge], points)
+    offset = index.locate(edge, xy)
     return Attachment(edge.astype(np.int64), np.clip(offset, 0, net.edge_length[edge]), dist)
 
 
-def _prefer_main_network(net: WalkNetwork, points: np.ndarray, edge: np.ndarray,
+def _prefer_main_network(net: WalkNetwork, xy: np.ndarray, edge: np.ndarray,
                          dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Move points attached to a network fragment onto the main network if it is close.
 
@@ -127,15 +124,14 @@ def _prefer_main_network(net: WalkNetwork, points: np.ndarray, edge: np.ndarray,
     on_fragment = np.flatnonzero(net.edge_on_fragment[edge])
     if len(on_fragment) == 0 or settings.fragment_snap_m <= 0:
         return edge, dist
-    main, tree = net.main_edges
+    main, index = net.main_edges
     if len(main) == 0:
         return edge, dist
-    (which, nearest), d = tree.query_nearest(points[on_fragment], return_distance=True,
-                                             max_distance=settings.fragment_snap_m,
-                                             all_matches=False)
+    nearest, d = index.nearest(xy[on_fragment])
+    which = np.flatnonzero(d <= settings.fragment_snap_m)
     edge, dist = edge.copy(), dist.copy()
-    edge[on_fragment[which]] = main[nearest]
-    dist[on_fragment[which]] = d
+    edge[on_fragment[which]] = nearest[which]
+    dist[on_fragment[which]] = d[which]
     return edge, dist
 
 

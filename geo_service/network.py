@@ -45,6 +45,7 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
@@ -97,7 +98,7 @@ def tobler_speed(slope: np.ndarray, flat_speed_mps: float) -> np.ndarray:
     return flat_speed_mps * np.exp(-3.5 * (np.abs(np.asarray(slope) + 0.05) - 0.05))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class WalkNetwork:
     """An undirected walking network in a metric CRS, ready for array searches.
 
@@ -105,6 +106,11 @@ class WalkNetwork:
     ``node_id`` (original ids), ``node_xy`` (metres), ``edge_u``/``edge_v`` (node
     indices), ``edge_geometry`` (LineStrings from u to v), ``edge_length`` (metres),
     ``vertex_z`` (per-vertex elevations of every edge, or None), ``walking_speed_mps``.
+
+    A network whose edges are all straight (``edge_geometry=None``, as the PBF reader
+    builds them: one edge per pair of consecutive way nodes) holds no geometries until
+    ``edge_geometry`` is first read: lengths and the nearest-edge index
+    (:attr:`edge_index`) come from ``node_xy`` (2M shapely LineStrings are ~600 MB).
     """
 
     crs: CRS
@@ -112,11 +118,39 @@ class WalkNetwork:
     node_xy: np.ndarray
     edge_u: np.ndarray
     edge_v: np.ndarray
-    edge_geometry: np.ndarray
     walking_speed_mps: float = settings.walking_speed_mps
     node_z: np.ndarray | None = None
     vertex_z: np.ndarray | None = field(default=None, repr=False)
     source: str = ""
+
+    def __init__(self, crs: CRS, node_id: np.ndarray, node_xy: np.ndarray,
+                 edge_u: np.ndarray, edge_v: np.ndarray, edge_geometry: np.ndarray | None,
+                 walking_speed_mps: float = settings.walking_speed_mps,
+                 node_z: np.ndarray | None = None, vertex_z: np.ndarray | None = None,
+                 source: str = "") -> None:
+        values = {"crs": crs, "node_id": node_id, "node_xy": node_xy, "edge_u": edge_u,
+                  "edge_v": edge_v, "walking_speed_mps": walking_speed_mps,
+                  "node_z": node_z, "vertex_z": vertex_z, "source": source,
+                  # straight u → v segments, geometries built only when asked for
+                  "straight_edges": edge_geometry is None}
+        if edge_geometry is not None:
+            values["edge_geometry"] = edge_geometry  # fills the cached_property
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    #: whether every edge is the straight segment between its nodes' ``node_xy`` (and
+    #: ``edge_geometry`` is built from them on first use)
+    straight_edges: bool = False
+
+    @cached_property
+    def edge_geometry(self) -> np.ndarray:
+        """LineStrings from u to v (built on first use for a straight-edged network)."""
+        return shapely.linestrings(np.stack([self.node_xy[self.edge_u],
+                                             self.node_xy[self.edge_v]], axis=1))
+
+    def _given_geometry(self) -> np.ndarray | None:
+        """The geometries to hand to a copy: None when they are straight segments."""
+        return None if self.straight_edges else self.edge_geometry
 
     # construction -------------------------------------------------------------------
     @classmethod
@@ -148,6 +182,14 @@ class WalkNetwork:
         edge_v = np.asarray(edge_v, dtype=np.int64)
         if len(edge_u) == 0:
             raise EmptyNetworkError("the source holds no walkable edges", file=source or None)
+        if edge_geometry is None and node_z is None:  # straight lines, built lazily
+            keep = _segment_length(node_xy[edge_u], node_xy[edge_v]) > 1e-9
+            net = cls(crs=crs, node_id=np.asarray(node_id), node_xy=node_xy,
+                      edge_u=edge_u[keep], edge_v=edge_v[keep], edge_geometry=None,
+                      walking_speed_mps=walking_speed_mps, source=source)
+            if len(net.edge_u) == 0:
+                raise EmptyNetworkError("every edge has zero length", file=source or None)
+            return net
         if edge_geometry is None:  # straight lines, built from u to v
             edge_geometry = shapely.linestrings(
                 np.stack([node_xy[edge_u], node_xy[edge_v]], axis=1)
@@ -198,7 +240,7 @@ class WalkNetwork:
                              value=walking_speed_mps)
         return WalkNetwork(
             crs=self.crs, node_id=self.node_id, node_xy=self.node_xy, edge_u=self.edge_u,
-            edge_v=self.edge_v, edge_geometry=self.edge_geometry,
+            edge_v=self.edge_v, edge_geometry=self._given_geometry(),
             walking_speed_mps=walking_speed_mps, node_z=self.node_z, vertex_z=self.vertex_z,
             source=self.source,
         )
@@ -222,6 +264,8 @@ class WalkNetwork:
     @cached_property
     def edge_length(self) -> np.ndarray:
         """Edge lengths in metres (length of the projected geometry)."""
+        if self.straight_edges:  # GEOS's own sum for a two-vertex line, without building it
+            return _segment_length(self.node_xy[self.edge_u], self.node_xy[self.edge_v])
         return shapely.length(self.edge_geometry)
 
     @cached_property
@@ -280,10 +324,15 @@ class WalkNetwork:
         return small[label[self.edge_u]]
 
     @cached_property
-    def main_edges(self) -> tuple[np.ndarray, shapely.STRtree]:
-        """Indices of the edges not on fragments, and a spatial index over them."""
+    def main_edges(self) -> tuple[np.ndarray, EdgeIndex]:
+        """Indices of the edges not on fragments, and a nearest-edge index over them."""
         keep = np.flatnonzero(~self.edge_on_fragment)
-        return keep, shapely.STRtree(self.edge_geometry[keep])
+        return keep, EdgeIndex(self, keep)
+
+    @cached_property
+    def edge_index(self) -> EdgeIndex:
+        """Exact nearest-edge search over all edges, for attaching points."""
+        return EdgeIndex(self, np.arange(self.n_edges))
 
     @cached_property
     def chord_ratio(self) -> float:
@@ -360,6 +409,178 @@ class WalkNetwork:
                 vertex_z=f.get("vertex_z"),
                 source=str(f["source"]),
             )
+
+
+class EdgeIndex:
+    """Exact nearest-edge search over a set of a network's edges.
+
+    Straight edges (two vertices: all of a PBF network's) are searched in NumPy: a
+    ``cKDTree`` over sample points along them (each segment cut into pieces of at most
+    ``spacing`` metres, one sample at the middle of each piece, so every point of a segment
+    lies within ``reach`` of one of its samples) gives candidates, whose exact point-to-
+    segment distances GEOS's formula decides. A point whose nearest candidate segment lies
+    at ``d`` has its nearest segment's nearest sample within ``d + reach``; the k nearest
+    samples are enough once the k-th lies farther than that, else k grows (and at last
+    every sample within ``d + reach`` is taken), so the answer is exact, not a heuristic.
+    Edges with more vertices (curved OSM XML / GraphML streets) are searched by GEOS
+    (``STRtree.query_nearest``); the nearer of the two answers wins.
+    """
+
+    #: candidates per point on the first pass, then on the next ones
+    K = (8, 32, 128)
+    #: points searched at once (bounds the memory of the candidate arrays), and measured
+    #: at once
+    BLOCK, SUB_BLOCK = 1 << 16, 1 << 13
+
+    def __init__(self, net: WalkNetwork, edges: np.ndarray) -> None:
+        edges = np.asarray(edges, dtype=np.int64)
+        if net.straight_edges:
+            straight = np.ones(len(edges), dtype=bool)
+            start, end = net.node_xy[net.edge_u[edges]], net.node_xy[net.edge_v[edges]]
+        else:
+            geoms = net.edge_geometry[edges]
+            straight = shapely.get_num_coordinates(geoms) == 2
+            coords = shapely.get_coordinates(geoms[straight]).reshape(-1, 2, 2)
+            start, end = coords[:, 0], coords[:, 1]
+        #: network edge index of each straight segment, its start and its direction
+        self.seg_edge = edges[straight]
+        self.start, self.end, self.delta = start, end, end - start
+        self.len2 = np.einsum("ij,ij->i", self.delta, self.delta)
+        #: network edge → row of it in the segment arrays (−1: not a straight edge here)
+        self.row = np.full(net.n_edges, -1, dtype=np.int64)
+        self.row[self.seg_edge] = np.arange(len(self.seg_edge))
+        self.curved = edges[~straight]
+        self._curved_tree = (shapely.STRtree(net.edge_geometry[self.curved])
+                             if len(self.curved) else None)
+        self._net = net
+        self._tree: cKDTree | None = None
+        self.reach = 0.0
+        if len(self.seg_edge):
+            length = np.sqrt(self.len2)
+            spacing = max(float(np.quantile(length, 0.9)), 1e-3)
+            pieces = np.maximum(1, np.ceil(length / spacing)).astype(np.int64)
+            #: segment row of each sample
+            self.sample_seg = np.repeat(np.arange(len(length)), pieces)
+            rank = np.arange(len(self.sample_seg)) - np.repeat(np.cumsum(pieces) - pieces,
+                                                               pieces)
+            frac = (rank + 0.5) / pieces[self.sample_seg]
+            samples = self.start[self.sample_seg] + self.delta[self.sample_seg] * frac[:, None]
+            self.reach = float((length / (2 * pieces)).max())
+            self._tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
+
+    def nearest(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest edge (network edge index) of each point and its distance (m)."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        edge = np.full(len(xy), -1, dtype=np.int64)
+        dist = np.full(len(xy), np.inf)
+        if self._tree is not None:
+            # in Z-order, neighbours search the same part of the tree (3× faster queries)
+            order = np.argsort(_morton(xy), kind="stable")
+            for lo in range(0, len(xy), self.BLOCK):
+                part = order[lo:lo + self.BLOCK]
+                edge[part], dist[part] = self._nearest_straight(xy[part])
+        if self._curved_tree is not None:
+            (which, hit), d = self._curved_tree.query_nearest(
+                shapely.points(xy), return_distance=True, all_matches=False)
+            better = d < dist[which]
+            edge[which[better]], dist[which[better]] = self.curved[hit[better]], d[better]
+        return edge, dist
+
+    def _nearest_straight(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self._tree is not None
+        n_samples = self._tree.n
+        edge = np.empty(len(xy), dtype=np.int64)
+        dist = np.empty(len(xy))
+        todo = np.arange(len(xy))
+        # a margin for rounding in the samples' positions and the distances (metres)
+        margin = self.reach * (1 + 1e-9) + 1e-7
+        for k in self.K:
+            k = min(k, n_samples)
+            sample_d, sample = self._tree.query(xy[todo], k=k, workers=-1)
+            sample_d, sample = sample_d.reshape(len(todo), k), sample.reshape(len(todo), k)
+            seg = self.sample_seg[sample]
+            e, best = np.empty(len(todo), dtype=np.int64), np.empty(len(todo))
+            pts = xy[todo]
+            for lo in range(0, len(todo), self.SUB_BLOCK):  # cache-sized temporaries
+                sub = slice(lo, lo + self.SUB_BLOCK)
+                e[sub], best[sub] = self._pick(
+                    seg[sub], self.distance(pts[sub][:, None, :], seg[sub]))
+            edge[todo], dist[todo] = e, best
+            done = (k == n_samples) | (sample_d[:, -1] > best + margin)
+            todo = todo[~done]
+            if len(todo) == 0:
+                return edge, dist
+        # the rest: every sample within d + reach
+        found = self._tree.query_ball_point(xy[todo], dist[todo] + margin, workers=-1)
+        counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
+        flat = np.fromiter((i for f in found for i in f), dtype=np.int64, count=counts.sum())
+        owner = np.repeat(np.arange(len(todo)), counts)
+        seg = self.sample_seg[flat]
+        d = self.distance(xy[todo][owner], seg)
+        order = np.lexsort((self.seg_edge[seg], d, owner))
+        first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
+        edge[todo], dist[todo] = self.seg_edge[seg[first]], d[first]
+        return edge, dist
+
+    def _pick(self, seg: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the least distance and its edge (the lowest edge index on a tie)."""
+        best = d.min(axis=1)
+        edges = np.where(d == best[:, None], self.seg_edge[seg], np.iinfo(np.int64).max)
+        return edges.min(axis=1), best
+
+    def distance(self, xy: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Distance from points to straight segments (rows), as GEOS computes it."""
+        a, b, delta, len2 = self.start[seg], self.end[seg], self.delta[seg], self.len2[seg]
+        px, py = xy[..., 0] - a[..., 0], xy[..., 1] - a[..., 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (px * delta[..., 0] + py * delta[..., 1]) / len2
+            s = (py * delta[..., 0] - px * delta[..., 1]) / len2
+        to_a = np.sqrt(px * px + py * py)
+        bx, by = xy[..., 0] - b[..., 0], xy[..., 1] - b[..., 1]
+        to_b = np.sqrt(bx * bx + by * by)
+        return np.where((r <= 0) | (len2 == 0), to_a,
+                        np.where(r >= 1, to_b, np.abs(s) * np.sqrt(len2)))
+
+    def locate(self, edge: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """Distance along each ``edge`` from u to the point of it nearest to ``xy`` (m),
+        as ``shapely.line_locate_point``."""
+        row = self.row[edge]
+        offset = np.empty(len(edge))
+        straight = row >= 0
+        r = row[straight]
+        a, delta, len2 = self.start[r], self.delta[r], self.len2[r]
+        p = xy[straight] - a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.einsum("ij,ij->i", p, delta) / len2
+        offset[straight] = np.where(len2 > 0, np.clip(t, 0, 1), 0) * np.sqrt(len2)
+        if not straight.all():
+            rest = ~straight
+            offset[rest] = shapely.line_locate_point(self._net.edge_geometry[edge[rest]],
+                                                     shapely.points(xy[rest]))
+        return offset
+
+
+def _morton(xy: np.ndarray) -> np.ndarray:
+    """Z-order keys of points (16 bits per axis over their bounding box)."""
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    lo = xy.min(axis=0)
+    span = max(float((xy.max(axis=0) - lo).max()), 1e-9)
+    q = np.nan_to_num((xy - lo) / span * 65535).clip(0, 65535).astype(np.uint64)
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333),
+                            (1, 0x55555555)):
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        return v
+
+    return spread(q[:, 0]) | (spread(q[:, 1]) << np.uint64(1))
+
+
+def _segment_length(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lengths of straight segments, summed as GEOS sums a two-vertex line's."""
+    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    return np.sqrt(dx * dx + dy * dy)
 
 
 # ----------------------------------------------------------------------------------
