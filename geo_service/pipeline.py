@@ -46,6 +46,7 @@ from geo_service.outputs import (
     area_table,
     csv_writer,
     geojson_writer,
+    point_file_writers,
     points_table,
     text_writer,
     write_outputs,
@@ -315,11 +316,18 @@ def write_difficulty(
     region, layer, points = result.region, result.layer, result.points
     with stages("write"):
         style = load_map_style(map_style)
+        net = region.net
+        # the map draws the streets of small networks only: do not build (a straight-edged
+        # network's) millions of geometries for nothing
+        streets = (gpd.GeoSeries(net.edge_geometry, crs=net.crs)
+                   if net.n_edges <= int(style.get("points", {}).get("max_streets", 20000))
+                   else None)
         fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
                               threshold_m=result.threshold_m, points=points,
                               extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
-                              streets=gpd.GeoSeries(region.net.edge_geometry,
-                                                    crs=region.net.crs))
+                              streets=streets)
+        html = fmap.get_root().render()
+        del fmap, streets
         meta = {"region": region.name, "synthetic": region.synthetic,
                 "threshold_m": result.threshold_m,
                 "walking_speed_mps": region.net.walking_speed_mps,
@@ -327,15 +335,12 @@ def write_difficulty(
                 "metric_crs": region.net.crs.to_string(),
                 "counted_categories": layer.included_ids, "notes": result.notes,
                 "summary": _finite(result.summary())}
-        table = points_table(points)
+        # points.csv and points.geojson in one pass over the table (lon/lat included)
         return write_outputs(out_dir, {
-            "points.csv": csv_writer(table),
-            "points.geojson": geojson_writer(gpd.GeoDataFrame(
-                table.drop(columns=["lon", "lat"]), geometry=points.geometry.to_numpy(),
-                crs=points.crs)),
+            **point_file_writers(points_table(points), "points.csv", "points.geojson"),
             "areas.csv": csv_writer(area_table(result.areas)),
             "areas.geojson": geojson_writer(result.areas),
-            "map.html": text_writer(fmap.get_root().render()),
+            "map.html": text_writer(html),
             "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
         })
 
