@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         into the same --out computes only the partitions that are missing."""
         from geo_service._errors import InputError
         from geo_service.batch import run_batch
-        from geo_service.cli import _fail, console
+        from geo_service.cli import _fail, console, worst_areas
         from geo_service.layers import load_resource_layer
 
         def progress(done: int, total: int, elapsed: float) -> None:
@@ -107,6 +107,9 @@ def register(app: typer.Typer) -> None:
                           f"({result.outside['pop_65plus']:,.0f} people 65+) lie in no "
                           "partition and were not computed (summary.json: "
                           "outside_partitions).[/]")
+        if result.partition_areas is not None and len(result.partition_areas):
+            console.print(worst_areas(result.partition_areas, threshold,
+                                      file="partitions.csv"))
         if maps:
             console.print(f"地図 (maps): {out / 'map.html'} and partitions/*/map.html")
         if result.failed:

@@ -79,11 +79,12 @@ def _share(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
 
 
-def _worst_areas(result, limit: int = 8) -> Table:
-    """The areas of the first layer, hardest first."""
-    first = result.areas[result.areas["layer"] == result.areas["layer"].iloc[0]]
+def worst_areas(areas, threshold_m: float, *, limit: int = 8,
+                file: str = "areas.csv") -> Table:
+    """The areas of the first layer, hardest first (the rest are in ``file``)."""
+    first = areas[areas["layer"] == areas["layer"].iloc[0]]
     worst = first.sort_values("beyond_share", ascending=False, na_position="last").head(limit)
-    t = f"{result.threshold_m:g}"
+    t = f"{threshold_m:g}"
     table = Table(title=f"{first['layer'].iloc[0]}: 徒歩{t}m超の65歳以上の割合が高い順")
     for col in ("区域", "65歳以上", f"徒歩{t}m超", f"直線{t}m超", "中央値", "店舗数"):
         table.add_column(col, justify="left" if col == "区域" else "right")
@@ -92,7 +93,7 @@ def _worst_areas(result, limit: int = 8) -> Table:
         table.add_row(str(row.name), f"{row.pop_65plus:,.0f}", _share(row.beyond_share),
                       _share(row.beyond_share_straight), median, f"{row.stores_in_area}")
     if len(first) > limit:
-        table.caption = f"ほか {len(first) - limit} 区域は areas.csv を参照"
+        table.caption = f"ほか {len(first) - limit} 区域は {file} を参照"
     return table
 
 
@@ -114,7 +115,7 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
     table.add_row("店舗に到達不可 (cannot reach any store)", f"{s['unreachable_65plus']:,.0f}")
     table.add_row("所要時間 (runtime)", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
-    console.print(_worst_areas(result))
+    console.print(worst_areas(result.areas, result.threshold_m))
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
     console.print(f"地図 (map): [bold]{out / 'map.html'}[/]")

@@ -362,6 +362,7 @@ def test_people_outside_every_partition_are_counted_not_lost(grid, layer, client
         "--out", str(tmp_path / "out"), "--scheduler", client.scheduler.address])
     assert result.exit_code == 0, result.output
     assert "1 population rows" in result.output
+    assert "徒歩500m超の65歳以上の割合が高い順" in result.output  # the partitions, hardest first
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["outside_partitions"] == {"rows": 1, "pop_total": 10.0, "pop_65plus": 4.0}
     assert "far-away" not in set(pd.read_csv(tmp_path / "out" / "points.csv")["point_id"])
