@@ -601,3 +601,63 @@ def test_three_by_three_municipalities_with_stores_on_their_borders(layer, clien
     for col in ("pop_65plus", "beyond_65plus", "beyond_65plus_straight", "stores_in_area"):
         np.testing.assert_allclose(got_areas[col].to_numpy(float),
                                    ref_areas[col].to_numpy(float), rtol=0, atol=1e-9)
+
+
+def _overpass_to_pbf(source, target):
+    """The real 門司港 Overpass response written as an OSM PBF (nodes, then ways, by id)."""
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    data = json.loads(source.read_text(encoding="utf-8"))
+    nodes = sorted((e for e in data["elements"] if e["type"] == "node"), key=lambda e: e["id"])
+    ways = sorted((e for e in data["elements"] if e["type"] == "way"), key=lambda e: e["id"])
+    writer = osmium.SimpleWriter(str(target))
+    try:
+        for e in nodes:
+            writer.add_node(Node(id=e["id"], location=(e["lon"], e["lat"]),
+                                 tags=e.get("tags", {})))
+        for e in ways:
+            writer.add_way(Way(id=e["id"], nodes=e["nodes"], tags=e.get("tags", {})))
+    finally:
+        writer.close()
+    return nodes
+
+
+def test_real_streets_of_mojiko_in_two_partitions_equal_one_run(layer, client, tmp_path):
+    """門司港's real OSM streets (long segments, dead ends, stairs), cut into a west and an
+    east partition across the middle of the town: every point within the buffer gets the
+    single run's distance and store."""
+    import geopandas as gpd
+    import shapely
+
+    from tests.conftest import shared_file
+
+    nodes = _overpass_to_pbf(shared_file("osm-kitakyushu-mojiko/overpass_walk_mojiko.json"),
+                             tmp_path / "mojiko.osm.pbf")
+    lon = np.array([e["lon"] for e in nodes])
+    lat = np.array([e["lat"] for e in nodes])
+    w, e_, s, n = np.quantile(lon, 0.1), np.quantile(lon, 0.9), np.quantile(lat, 0.1), \
+        np.quantile(lat, 0.9)
+    mid = float(np.median(lon))
+    gpd.GeoDataFrame({"code": ["west", "east"]},
+                     geometry=[shapely.box(w, s, mid, n), shapely.box(mid, s, e_, n)],
+                     crs="EPSG:4326").to_file(tmp_path / "halves.geojson")
+    rng = np.random.default_rng(11)
+    pd.DataFrame({"point_id": [f"m{i}" for i in range(1500)],
+                  "lon": rng.uniform(w, e_, 1500), "lat": rng.uniform(s, n, 1500),
+                  "pop_total": 10, "pop_65plus": 4}).to_csv(tmp_path / "pop.csv", index=False)
+    pick = rng.choice(len(nodes), 6, replace=False)
+    pd.DataFrame({"store_id": [f"s{i}" for i in range(6)], "category": "スーパー",
+                  "lon": lon[pick] + 0.0002, "lat": lat[pick]}).to_csv(tmp_path / "stores.csv",
+                                                                        index=False)
+    region = build_region(network=tmp_path / "mojiko.osm.pbf", stores=str(tmp_path / "stores.csv"),
+                          population=[tmp_path / "pop.csv"],
+                          areas=[str(tmp_path / "halves.geojson")], layer=layer)
+    ref = compute_difficulty(region, layer=layer)
+    got = run_batch(pbf=tmp_path / "mojiko.osm.pbf", partitions=tmp_path / "halves.geojson",
+                    partition_id="code", stores=str(tmp_path / "stores.csv"),
+                    population=tmp_path / "pop.csv", out=tmp_path / "out", layer=layer,
+                    buffer_m=800.0, client=client, maps=False)
+    within = ref.points["reachable"] & (ref.points["network_m"] <= 800.0)
+    assert 300 < within.sum() < 1500  # both exact and censored points occur
+    _assert_exact_or_censored(got.points, ref.points, 800.0)
