@@ -63,9 +63,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Shopping difficulty over a large extract, one Dask task per partition.
 
-        Writes the files of `difficulty` (points, areas, summary.json; plus GeoParquet,
-        partitions.csv and an overview map) and partitions/<code>/ per partition. A rerun
-        into the same --out computes only the partitions that are missing."""
+        Writes the files of `difficulty` (points, areas, summary.json; plus
+        GeoParquet, partitions.csv and an overview map) and partitions/<code>/.
+        A rerun into the same --out computes only the missing partitions."""
         from geo_service._errors import InputError
         from geo_service.batch import run_batch
         from geo_service.cli import _fail, console, worst_areas
