@@ -719,8 +719,10 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
         writers["partitions.geojson"] = geojson_writer(gpd.GeoDataFrame(
             part_table, geometry=result.partition_areas.geometry.to_numpy(),
             crs=result.partition_areas.crs))
-        if maps:
-            fmap = difficulty_map(result.partition_areas, gpd.GeoDataFrame(
+        if maps:  # outlines simplified to 25 m: N03 at full detail is hundreds of MB
+            outlines = result.partition_areas.assign(geometry=shapely.simplify(
+                result.partition_areas.geometry.to_numpy(), SIMPLIFY_M, preserve_topology=True))
+            fmap = difficulty_map(outlines, gpd.GeoDataFrame(
                 {"store_id": [], "name": [], "category": []}, geometry=[], crs="EPSG:4326"),
                 layer, load_map_style("difficulty"), threshold_m=threshold_m,
                 subtitle=f"{len(result.partitions)} partitions · batch")
