@@ -594,6 +594,10 @@ def _check_resume(root: Path, *, fresh: bool, run: dict[str, Any]) -> None:
             raise InputError(f"the output folder holds partitions of another run (changed: "
                              f"{', '.join(changed)}); pass --fresh to recompute them all, or "
                              "another --out", file=root)
+    elif any(root.glob(f"*/{PARTITION_META}")):
+        raise InputError("the output folder holds partitions of a run that did not record "
+                         "its inputs; pass --fresh to recompute them all, or another --out",
+                         file=root)
     root.mkdir(parents=True, exist_ok=True)
     write_outputs(root, {RUN_FILE: text_writer(json.dumps(run, indent=2))})
 

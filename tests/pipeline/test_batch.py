@@ -346,6 +346,9 @@ def test_a_rerun_with_other_settings_is_refused_unless_fresh(grid, layer, client
     run_batch(buffer_m=2000.0, **kwargs)
     with pytest.raises(InputError, match="another run.*buffer_m.*--fresh"):
         run_batch(buffer_m=1000.0, **kwargs)
+    (tmp_path / "partitions" / "run.json").unlink()  # an older run kept no record
+    with pytest.raises(InputError, match="did not record"):
+        run_batch(buffer_m=2000.0, **kwargs)
     again = run_batch(buffer_m=1000.0, fresh=True, **kwargs)
     assert {m["partition_id"] for m in again.partitions} == {"A001", "A002", "A003", "A004"}
     assert json.loads((tmp_path / "summary.json").read_text())["buffer_m"] == 1000.0
