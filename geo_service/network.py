@@ -442,31 +442,64 @@ class EdgeIndex:
             straight = shapely.get_num_coordinates(geoms) == 2
             coords = shapely.get_coordinates(geoms[straight]).reshape(-1, 2, 2)
             start, end = coords[:, 0], coords[:, 1]
-        #: network edge index of each straight segment, its start and its direction
+        #: network edge index of each straight segment (a row of the segment arrays)
         self.seg_edge = edges[straight]
-        self.start, self.end, self.delta = start, end, end - start
-        self.len2 = np.einsum("ij,ij->i", self.delta, self.delta)
-        #: network edge → row of it in the segment arrays (−1: not a straight edge here)
-        self.row = np.full(net.n_edges, -1, dtype=np.int64)
-        self.row[self.seg_edge] = np.arange(len(self.seg_edge))
+        #: network edge → row of it in the segment arrays (−1: not a straight edge here;
+        #: None: the rows are the network's edges)
+        self.row: np.ndarray | None = None
+        if len(self.seg_edge) != net.n_edges or not np.array_equal(
+                self.seg_edge, np.arange(net.n_edges)):
+            self.row = np.full(net.n_edges, -1, dtype=np.int64)
+            self.row[self.seg_edge] = np.arange(len(self.seg_edge))
+        # the segments' ends: a straight-edged network's are read from node_xy when needed
+        self._ends = ((net.node_xy, net.edge_u, net.edge_v)
+                      if net.straight_edges and self.row is None else None)
+        self._start: np.ndarray | None = None if self._ends else start
+        self._end: np.ndarray | None = None if self._ends else end
         self.curved = edges[~straight]
         self._curved_tree = (shapely.STRtree(net.edge_geometry[self.curved])
                              if len(self.curved) else None)
         self._net = net
         self._tree: cKDTree | None = None
         self.reach = 0.0
-        if len(self.seg_edge):
-            length = np.sqrt(self.len2)
+        n = len(self.seg_edge)
+        if n:
+            length = _segment_length(start, end)
             spacing = max(float(np.quantile(length, 0.9)), 1e-3)
             pieces = np.maximum(1, np.ceil(length / spacing)).astype(np.int64)
-            #: segment row of each sample
-            self.sample_seg = np.repeat(np.arange(len(length)), pieces)
-            rank = np.arange(len(self.sample_seg)) - np.repeat(np.cumsum(pieces) - pieces,
-                                                               pieces)
-            frac = (rank + 0.5) / pieces[self.sample_seg]
-            samples = self.start[self.sample_seg] + self.delta[self.sample_seg] * frac[:, None]
             self.reach = float((length / (2 * pieces)).max())
+            del length
+            # every segment's midpoint (the middle of its one piece, for most), then the
+            # middles of the pieces of longer segments
+            multi = np.flatnonzero(pieces > 1)
+            extra = np.repeat(multi, pieces[multi])
+            rank = np.arange(len(extra)) - np.repeat(np.cumsum(pieces[multi]) - pieces[multi],
+                                                     pieces[multi])
+            frac = ((rank + 0.5) / pieces[extra])[:, None]
+            samples = np.empty((n + len(extra), 2))
+            np.add(start, end, out=samples[:n])
+            samples[:n] *= 0.5
+            samples[n:] = start[extra] + (end[extra] - start[extra]) * frac
+            #: segment row of each sample
+            self.sample_seg = np.concatenate([np.arange(n), extra]).astype(
+                np.int32 if n < 2**31 else np.int64)
             self._tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
+
+    def start(self, seg: np.ndarray) -> np.ndarray:
+        """The first vertex of segments (rows)."""
+        if self._ends is not None:
+            xy, u, _ = self._ends
+            return xy[u[seg]]
+        assert self._start is not None
+        return self._start[seg]
+
+    def end(self, seg: np.ndarray) -> np.ndarray:
+        """The last vertex of segments (rows)."""
+        if self._ends is not None:
+            xy, _, v = self._ends
+            return xy[v[seg]]
+        assert self._end is not None
+        return self._end[seg]
 
     def nearest(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The nearest edge (network edge index) of each point and its distance (m)."""
@@ -530,7 +563,9 @@ class EdgeIndex:
 
     def distance(self, xy: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """Distance from points to straight segments (rows), as GEOS computes it."""
-        a, b, delta, len2 = self.start[seg], self.end[seg], self.delta[seg], self.len2[seg]
+        a, b = self.start(seg), self.end(seg)
+        delta = b - a
+        len2 = delta[..., 0] * delta[..., 0] + delta[..., 1] * delta[..., 1]
         px, py = xy[..., 0] - a[..., 0], xy[..., 1] - a[..., 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             r = (px * delta[..., 0] + py * delta[..., 1]) / len2
@@ -544,11 +579,13 @@ class EdgeIndex:
     def locate(self, edge: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """Distance along each ``edge`` from u to the point of it nearest to ``xy`` (m),
         as ``shapely.line_locate_point``."""
-        row = self.row[edge]
+        row = edge if self.row is None else self.row[edge]
         offset = np.empty(len(edge))
         straight = row >= 0
         r = row[straight]
-        a, delta, len2 = self.start[r], self.delta[r], self.len2[r]
+        a = self.start(r)
+        delta = self.end(r) - a
+        len2 = np.einsum("ij,ij->i", delta, delta)
         p = xy[straight] - a
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.einsum("ij,ij->i", p, delta) / len2

@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from geo_service import settings
 
@@ -162,7 +163,7 @@ def point_file_writers(table: pd.DataFrame, csv_name: str, geojson_name: str, *,
 class _PointFiles:
     """The joint CSV + GeoJSON writer behind :func:`point_file_writers`."""
 
-    BLOCK = 100_000
+    BLOCK = 50_000
     _QUOTE = re.compile(r'[,"\r\n]')
     _ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
@@ -185,7 +186,14 @@ class _PointFiles:
             return
         newline = os.linesep
         header = ",".join(str(c) for c in table.columns)
-        keys = [json.dumps(str(c), ensure_ascii=False) + ":" for c in props]
+        # one feature per row: a %-template with the property names (and the quotes of
+        # text values) in it
+        parts = []
+        for c in props:
+            value = '"%s"' if table[c].dtype.kind == "O" else "%s"
+            parts.append(json.dumps(str(c), ensure_ascii=False).replace("%", "%%") + ":" + value)
+        feature = ('{"type": "Feature", "properties": {' + ",".join(parts) + '}, "geometry": '
+                   '{"type": "Point", "coordinates": [%s, %s]}}')
         with contextlib.ExitStack() as stack:
             fc = (stack.enter_context(csv_path.open("w", encoding="utf-8-sig", newline=""))
                   if csv_path is not None else None)
@@ -203,14 +211,12 @@ class _PointFiles:
                                                              strict=True))) + newline)
                 if fg is None:
                     continue
-                json_cols = [[k + v for v in self._json_cells(block[c], csv_cells[c])]
-                             for k, c in zip(keys, props, strict=True)]
-                feats = [
-                    '{"type": "Feature", "properties": {' + ",".join(p) + '}, "geometry": '
-                    '{"type": "Point", "coordinates": [' + x + ", " + y + "]}}"
-                    for p, x, y in zip(zip(*json_cols, strict=True), csv_cells[self.lon],
-                                       csv_cells[self.lat], strict=True)]
-                fg.write((",\n" if lo else "") + ",\n".join(feats))
+                json_cols = [self._json_cells(block[c], csv_cells[c]) for c in props]
+                del csv_cells
+                json_cols += [self._csv_cells(block[self.lon]),
+                              self._csv_cells(block[self.lat])]
+                fg.write((",\n" if lo else "")
+                         + ",\n".join([feature % row for row in zip(*json_cols, strict=True)]))
             if fg is not None:
                 fg.write("\n]}\n")
 
@@ -273,7 +279,7 @@ class _PointFiles:
             for i in bad:
                 cells[i] = "null"
             return cells
-        return ['"' + v + '"' for v in values]
+        return values.tolist()  # plain text (checked): the template quotes it
 
 
 def text_writer(text: str) -> Writer:
@@ -285,10 +291,18 @@ def text_writer(text: str) -> Writer:
 
 def points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per-point table of the file contract: ids, lon/lat, counts, distances, flags."""
-    geo = points.geometry.to_crs(settings.exchange_crs)
+    # the coordinates alone through the transformer GeoSeries.to_crs would use (no second
+    # million Points)
+    geoms = points.geometry.to_numpy()
+    if not bool(np.all(shapely.get_type_id(geoms) == shapely.GeometryType.POINT)):
+        raise ValueError("points_table needs Point geometries")
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    if points.crs is not None and not points.crs.equals(settings.exchange_crs):
+        x, y = Transformer.from_crs(points.crs, settings.exchange_crs,
+                                    always_xy=True).transform(x, y)
     table = pd.DataFrame({"point_id": points["point_id"].to_numpy(),
-                          "lon": np.round(geo.x.to_numpy(), 7),
-                          "lat": np.round(geo.y.to_numpy(), 7)})
+                          "lon": np.round(np.asarray(x, dtype=float), 7),
+                          "lat": np.round(np.asarray(y, dtype=float), 7)})
     for col in POINT_COLUMNS[3:]:
         table[col] = points[col].to_numpy()
     table["straight_m"] = np.where(np.isfinite(table["straight_m"]), table["straight_m"], np.nan)
