@@ -163,7 +163,7 @@ def point_file_writers(table: pd.DataFrame, csv_name: str, geojson_name: str, *,
 class _PointFiles:
     """The joint CSV + GeoJSON writer behind :func:`point_file_writers`."""
 
-    BLOCK = 50_000
+    BLOCK = 100_000
     _QUOTE = re.compile(r'[,"\r\n]')
     _ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
@@ -184,41 +184,49 @@ class _PointFiles:
                                             table[self.lat].to_numpy(float)),
                     crs=settings.exchange_crs))(geojson_path)
             return
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         newline = os.linesep
         header = ",".join(str(c) for c in table.columns)
-        # one feature per row: a %-template with the property names (and the quotes of
-        # text values) in it
-        parts = []
+        # the pieces of a feature around its values: property names, quotes of text
+        pieces: list[str] = []
+        lead = '{"type": "Feature", "properties": {'
         for c in props:
-            value = '"%s"' if table[c].dtype.kind == "O" else "%s"
-            parts.append(json.dumps(str(c), ensure_ascii=False).replace("%", "%%") + ":" + value)
-        feature = ('{"type": "Feature", "properties": {' + ",".join(parts) + '}, "geometry": '
-                   '{"type": "Point", "coordinates": [%s, %s]}}')
+            quote = '"' if table[c].dtype.kind == "O" else ""
+            pieces.append(lead + json.dumps(str(c), ensure_ascii=False) + ":" + quote)
+            lead = quote + ","
+        pieces += [lead[:-1] + '}, "geometry": {"type": "Point", "coordinates": [', ", ",
+                   "]}}"]
         with contextlib.ExitStack() as stack:
-            fc = (stack.enter_context(csv_path.open("w", encoding="utf-8-sig", newline=""))
-                  if csv_path is not None else None)
-            fg = (stack.enter_context(geojson_path.open("w", encoding="utf-8"))
+            fc = stack.enter_context(csv_path.open("wb")) if csv_path is not None else None
+            fg = (stack.enter_context(geojson_path.open("wb"))
                   if geojson_path is not None else None)
             if fc is not None:
-                fc.write(header + newline)
+                fc.write(("\ufeff" + header + newline).encode("utf-8"))
             if fg is not None:
-                fg.write('{"type": "FeatureCollection", "features": [\n')
+                fg.write(b'{"type": "FeatureCollection", "features": [\n')
             for lo in range(0, len(table), self.BLOCK):
                 block = table.iloc[lo:lo + self.BLOCK]
-                csv_cells = {c: self._csv_cells(block[c]) for c in table.columns}
                 if fc is not None:
-                    fc.write(newline.join(map(",".join, zip(*csv_cells.values(),
-                                                             strict=True))) + newline)
+                    cells = [self._cells(block[c], json=False) for c in table.columns]
+                    fc.write(_joined(pc.binary_join_element_wise(*cells, ","), newline))
+                    fc.write(newline.encode())
+                    del cells
                 if fg is None:
                     continue
-                json_cols = [self._json_cells(block[c], csv_cells[c]) for c in props]
-                del csv_cells
-                json_cols += [self._csv_cells(block[self.lon]),
-                              self._csv_cells(block[self.lat])]
-                fg.write((",\n" if lo else "")
-                         + ",\n".join([feature % row for row in zip(*json_cols, strict=True)]))
+                values = [self._cells(block[c], json=True) for c in props]
+                values += [self._cells(block[self.lon], json=True),
+                           self._cells(block[self.lat], json=True)]
+                parts: list[Any] = []
+                for piece, value in zip(pieces[:-1], values, strict=True):
+                    parts += [pa.scalar(piece), value]
+                parts += [pa.scalar(pieces[-1]), ""]  # "" : no separator
+                if lo:
+                    fg.write(b",\n")
+                fg.write(_joined(pc.binary_join_element_wise(*parts), ",\n"))
             if fg is not None:
-                fg.write("\n]}\n")
+                fg.write(b"\n]}\n")
 
     def _fast(self, table: pd.DataFrame, props: list[str]) -> bool:
         """Whether every column is numbers, booleans or plain text (no quoting/escaping)."""
@@ -247,39 +255,58 @@ class _PointFiles:
         return True
 
     @staticmethod
-    def _csv_cells(column: pd.Series) -> list[str]:
-        values = column.to_numpy()
-        kind = values.dtype.kind
-        if kind == "b":
-            return np.where(values, "True", "False").tolist()
-        if kind in "iu":
-            return list(map(str, values.tolist()))
-        if kind == "f":
-            cells = list(map(repr, values.astype(float).tolist()))
-            for i in np.flatnonzero(np.isnan(values)).tolist():
-                cells[i] = ""
-            return cells
-        if _CELL_FORMULA.search("\n".join(values)) is None:  # no cell starts a formula
-            return list(values)
-        return [spreadsheet_cell(v) for v in values]
+    def _cells(column: pd.Series, *, json: bool) -> Any:
+        """A column's cells as an Arrow string array: as ``DataFrame.to_csv`` writes them
+        (numbers as ``repr``, NaN empty, text made spreadsheet-safe) or as JSON values
+        (NaN/inf ``null``, ``true``/``false``, text as it is: the feature's pieces quote
+        it)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-    @staticmethod
-    def _json_cells(column: pd.Series, csv_cells: list[str]) -> list[str]:
         values = column.to_numpy()
         kind = values.dtype.kind
         if kind == "b":
-            return np.where(values, "true", "false").tolist()
+            return pa.array(np.where(values, "true" if json else "True",
+                                     "false" if json else "False").tolist(), pa.string())
         if kind in "iu":
-            return csv_cells
+            return pc.cast(pa.array(values), pa.string())
         if kind == "f":
-            bad = np.flatnonzero(~np.isfinite(values)).tolist()
-            if not bad:
-                return csv_cells
-            cells = list(csv_cells)
-            for i in bad:
-                cells[i] = "null"
-            return cells
-        return values.tolist()  # plain text (checked): the template quotes it
+            # Arrow writes the shortest round-trip digits as repr does, but integers
+            # without ".0", and numbers outside 1e-4 ≤ |x| < 1e10 in another notation:
+            # those are written by repr
+            text = pc.cast(pa.array(values), pa.string())
+            finite = np.isfinite(values)
+            size = np.abs(np.where(finite, values, 0.0))
+            special = ~finite | (size >= 1e10) | ((size > 0) & (size < 1e-4))
+            whole = finite & ~special & (values == np.floor(np.where(finite, values, 0.0)))
+            if whole.any():
+                text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""),
+                                  text)
+            if special.any():
+                odd = [_number_cell(v, json=json) for v in values[special].tolist()]
+                text = pc.replace_with_mask(text, pa.array(special), pa.array(odd, pa.string()))
+            return text
+        if json or _CELL_FORMULA.search("\n".join(values)) is None:
+            return pa.array(values, pa.string())
+        return pa.array([spreadsheet_cell(v) for v in values], pa.string())
+
+
+def _number_cell(value: float, *, json: bool) -> str:
+    """One float as ``to_csv`` writes it (NaN empty) or as a JSON value (not finite: null)."""
+    if value != value:
+        return "null" if json else ""
+    if json and not np.isfinite(value):
+        return "null"
+    return repr(value)
+
+
+def _joined(lines: Any, sep: str) -> Any:
+    """The strings of an Arrow array joined by ``sep``, as a buffer of UTF-8 bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    one = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
+    return pc.binary_join(one, sep)[0].as_buffer()
 
 
 def text_writer(text: str) -> Writer:
