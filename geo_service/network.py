@@ -865,8 +865,10 @@ def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,
     self-loops; and ``companion`` (one value per pair given) of the kept entries, aligned
     with the matrix's ``data`` (zeros without it)."""
     keep = rows != cols
-    companion = np.zeros(len(rows)) if companion is None else companion
-    rows, cols, weights, companion = rows[keep], cols[keep], weights[keep], companion[keep]
+    if not keep.all():  # (no copies of millions of entries when there is no self-loop)
+        rows, cols, weights = rows[keep], cols[keep], weights[keep]
+        companion = None if companion is None else companion[keep]
+    del keep
     # one stable sort by (row, col); the least weight of a repeated pair (the first given
     # of equal ones) picked in its group: what a lexsort by (row, col, weight) keeps, in a
     # third of the time
@@ -884,7 +886,9 @@ def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,
         first_cand = np.ones(len(cand), dtype=bool)
         np.not_equal(group[cand][1:], group[cand][:-1], out=first_cand[1:])
         order = order[cand[first_cand]]
-    rows, cols, weights, companion = rows[order], cols[order], weights[order], companion[order]
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    companion = np.zeros(len(rows)) if companion is None else companion[order]
+    del order
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
     return sparse.csr_matrix((weights, cols, indptr), shape=(n, n)), companion

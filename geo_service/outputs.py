@@ -165,7 +165,9 @@ class _PointFiles:
 
     BLOCK = 100_000
     _QUOTE = re.compile(r'[,"\r\n]')
-    _ESCAPE = re.compile(r'["\\\x00-\x1f]')
+    #: (RE2) what text must not hold to be written as it is: CSV quoting, JSON escapes,
+    #: control characters
+    _PLAIN = r'[,"\\\x00-\x1f]'
 
     def __init__(self, table: pd.DataFrame, lon: str, lat: str, geojson_name: str) -> None:
         self.table, self.lon, self.lat = table, lon, lat
@@ -245,12 +247,8 @@ class _PointFiles:
                 continue
             if kind != "O":
                 return False
-            values = table[c].to_numpy()
-            if not all(type(v) is str for v in values):  # noqa: E721 (exactly str)
-                return False
-            text = "\x00".join(values)
-            if (self._QUOTE.search(text) or self._ESCAPE.search(text.replace("\x00", ""))
-                    or _NOT_IN_XLSX.search(text.replace("\x00", ""))):
+            text = _arrow_text(table[c])
+            if text is None or _any_match(text, self._PLAIN):
                 return False
         return True
 
@@ -263,8 +261,13 @@ class _PointFiles:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        values = column.to_numpy()
-        kind = values.dtype.kind
+        kind = column.dtype.kind
+        values = column.to_numpy() if kind in "biuf" else None
+        if values is None:
+            text = _arrow_text(column)
+            if json or not _any_match(text, _CELL_FORMULA.pattern):
+                return text
+            return pa.array([spreadsheet_cell(v) for v in text.to_pylist()], pa.string())
         if kind == "b":
             return pa.array(np.where(values, "true" if json else "True",
                                      "false" if json else "False").tolist(), pa.string())
@@ -286,9 +289,32 @@ class _PointFiles:
                 odd = [_number_cell(v, json=json) for v in values[special].tolist()]
                 text = pc.replace_with_mask(text, pa.array(special), pa.array(odd, pa.string()))
             return text
-        if json or _CELL_FORMULA.search("\n".join(values)) is None:
-            return pa.array(values, pa.string())
-        return pa.array([spreadsheet_cell(v) for v in values], pa.string())
+        raise TypeError(f"no cells for a column of {column.dtype}")  # _fast let it through
+
+
+def _arrow_text(column: pd.Series) -> Any:
+    """A text column as an Arrow string array (no Python strings made for an Arrow-backed
+    one); None when a value is missing or not text."""
+    import pyarrow as pa
+
+    if column.dtype == object:
+        if pd.api.types.infer_dtype(column.to_numpy(), skipna=False) != "string":
+            return None
+        text = pa.array(column.to_numpy(), pa.string())
+    elif pd.api.types.is_string_dtype(column.dtype):
+        text = pa.array(column.array)
+    else:
+        return None
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return None if text.null_count else text.cast(pa.string())
+
+
+def _any_match(text: Any, pattern: str) -> bool:
+    """Whether any string of an Arrow array matches the (RE2) ``pattern`` somewhere."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(text, pattern)).as_py())
 
 
 def _number_cell(value: float, *, json: bool) -> str:
@@ -327,11 +353,11 @@ def points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
     if points.crs is not None and not points.crs.equals(settings.exchange_crs):
         x, y = Transformer.from_crs(points.crs, settings.exchange_crs,
                                     always_xy=True).transform(x, y)
-    table = pd.DataFrame({"point_id": points["point_id"].to_numpy(),
+    table = pd.DataFrame({"point_id": points["point_id"].array,
                           "lon": np.round(np.asarray(x, dtype=float), 7),
                           "lat": np.round(np.asarray(y, dtype=float), 7)})
     for col in POINT_COLUMNS[3:]:
-        table[col] = points[col].to_numpy()
+        table[col] = points[col].array  # positional; Arrow text stays Arrow text
     table["straight_m"] = np.where(np.isfinite(table["straight_m"]), table["straight_m"], np.nan)
     return table.round({"network_m": 2, "straight_m": 2, "walk_min": 2, "pop_total": 4,
                         "pop_65plus": 4, "pop_75plus": 4})
