@@ -484,7 +484,7 @@ class EdgeIndex:
             self.sample_seg = np.concatenate([np.arange(n), extra]).astype(
                 np.int32 if n < 2**31 else np.int64)
             self._tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
-        from geo_service.pbf_reader import release_free_memory
+        from geo_service.memory import release_free_memory
 
         release_free_memory()  # the temporaries of millions of segments
 
@@ -747,7 +747,8 @@ def network_from_pbf(path: str | Path, *, cache: bool | None = None) -> WalkNetw
 
     ``cache`` turns the cache on or off (None: ``GEO_SERVICE_PBF_CACHE``, on by default).
     """
-    from geo_service.pbf_reader import gc_paused, read_walk_arrays, release_free_memory
+    from geo_service.memory import gc_paused, release_free_memory
+    from geo_service.pbf_reader import read_walk_arrays
 
     arrays = read_walk_arrays(path, cache=cache)
     release_free_memory()  # what parsing freed (nothing much after a cache hit)

@@ -6,10 +6,8 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import Response
@@ -38,6 +36,7 @@ from geo_service.importers import (
     read_resource_table,
 )
 from geo_service.layers import load_vocabulary
+from geo_service.memory import gc_paused
 from geo_service.resources import (
     Resource,
     ResourceFields,
@@ -215,27 +214,12 @@ def undo_resource(store: ResourceStore, resource_id: str, user: User, response: 
                           response, staff=True)
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    # Process-wide: Python's full collections walk every tracked object while holding the
-    # GIL, and a large import makes tens of thousands of them, so each pass would stall
-    # every request of the process (0.1 s early, ~1 s at 40,000 rows). Reference counting
-    # still frees what is not in a cycle; collection resumes after the import.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
                  dry_run: bool, partial: bool, default_category: str | None) -> ImportReportOut:
     """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
     rows must all be in their areas. Seconds of work for a large file: call it in a worker
     thread, not on the event loop (cyclic garbage collection is paused meanwhile)."""
-    with _cyclic_gc_paused():
+    with gc_paused():  # an import's rows would stall every request of the process
         return _import_table(store, read_resource_table(data=data, filename=filename), user,
                              dry_run=dry_run, partial=partial,
                              default_category=default_category)
