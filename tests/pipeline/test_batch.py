@@ -321,15 +321,20 @@ def test_a_mesh_table_is_apportioned_in_one_partition_as_in_one_run(grid, layer,
                                    ref_areas[col].to_numpy(float), rtol=0, atol=1e-9)
 
 
-def test_the_pyosmium_cut_gives_the_same_result_as_osmium_tool(grid, layer, client, tmp_path):
+def _cut_comparison(grid, layer, client):
+    """Arguments of two batch runs whose cuts are compared (osmium-tool needed)."""
     import shutil
 
     if shutil.which("osmium") is None:
         pytest.skip("osmium-tool (Debian package) is not installed")
-    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
-              "stores": str(grid["stores"]), "population": grid["population"],
-              "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
-              "maps": False}
+    return {"pbf": grid["pbf"], "partitions": grid["partitions"],
+            "stores": str(grid["stores"]), "population": grid["population"],
+            "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
+            "maps": False}
+
+
+def test_the_pyosmium_cut_gives_the_same_result_as_osmium_tool(grid, layer, client, tmp_path):
+    kwargs = _cut_comparison(grid, layer, client)
     tool = run_batch(out=tmp_path / "tool", **kwargs)
     python = run_batch(out=tmp_path / "python", cut_tool=None, **kwargs)
     pd.testing.assert_frame_equal(
@@ -516,18 +521,11 @@ def test_each_partition_measures_in_its_own_zone(tmp_path):
 
 def test_many_partitions_are_cut_in_two_levels_with_the_same_result(grid, layer, client,
                                                                    tmp_path, monkeypatch):
-    import shutil
-
     import shapely
 
     from geo_service import osm_cut
 
-    if shutil.which("osmium") is None:
-        pytest.skip("osmium-tool (Debian package) is not installed")
-    kwargs = {"pbf": grid["pbf"], "partitions": grid["partitions"],
-              "stores": str(grid["stores"]), "population": grid["population"],
-              "areas": [grid["areas"]], "layer": layer, "buffer_m": 600.0, "client": client,
-              "maps": False}
+    kwargs = _cut_comparison(grid, layer, client)
     run_batch(out=tmp_path / "one", **kwargs)
     monkeypatch.setattr(osm_cut, "GROUP_SIZE", 2)  # 4 partitions: 2 groups of 2
     assert [len(g) for g in osm_cut.spatial_groups(
