@@ -75,6 +75,7 @@ from geo_service.outputs import (
     text_writer,
     write_outputs,
 )
+from geo_service.pipeline import Stages
 from geo_service.population import is_polygon_population, read_population
 from geo_service.readers import read_vector
 
@@ -440,6 +441,7 @@ def run_batch(
     fresh: bool = False,
     maps: bool = True,
     cut_tool: str | None = "auto",
+    stages: Stages | None = None,
 ) -> BatchResult:
     """Plan, cut, compute one Dask task per partition, merge and write ``out``.
 
@@ -472,76 +474,78 @@ def run_batch(
         Write the overview map and one map per partition.
     cut_tool
         ``"auto"`` (osmium-tool when on the PATH), a path to ``osmium``, or None (pyosmium).
+    stages
+        Timing (and progress) hook: read, inputs, cut, partitions, merge, maps, write.
     """
     if not buffer_m >= threshold_m:
         raise InputError("the buffer must be at least the threshold (a censored point is then "
                          "beyond the threshold for certain)", column="buffer", value=buffer_m)
-    seconds: dict[str, float] = {}
+    stages = stages or Stages()
     out = Path(out)
     root = out / "partitions"
     population_files = ([population] if isinstance(population, str | Path)
                         else list(population))
-    t = time.perf_counter()
-    part_layer = read_partition_layer(partitions, id_column=partition_id)
-    forced = forced_crs(crs)
-    metric = forced or _zone_of(part_layer.total_bounds)
-    people = read_population(population_files)
-    store_table = None if stores == "osm" else read_stores(stores, layer)
-    area_layers = [read_area_layer(a) for a in areas]
-    owner = assign_population(people, part_layer)
-    outside = _outside(people, owner)
-    if outside["rows"] == len(people):
-        raise InputError("no population row lies inside any partition (do the population "
-                         "and the partitions cover the same place?)",
-                         file=population_files[0])
-    parts = plan_partitions(part_layer, people, owner, crs=forced, buffer_m=buffer_m,
-                            root=root)
-    _check_resume(root, fresh=fresh, run={
-        "inputs": _fingerprints([pbf, partitions, *population_files,
-                                 *([] if stores == "osm" else [stores])]),
-        "stores": "osm" if stores == "osm" else "file", "partition_id": partition_id,
-        "buffer_m": buffer_m, "threshold_m": threshold_m, "speed": speed,
-        "crs": forced.to_wkt() if forced else "zone of each partition",
-        "counted": layer.included_ids})
-    todo = [i for i, p in enumerate(parts) if not is_done(p)]
-    seconds["read"] = time.perf_counter() - t
+    with stages("read"):
+        part_layer = read_partition_layer(partitions, id_column=partition_id)
+        forced = forced_crs(crs)
+        metric = forced or _zone_of(part_layer.total_bounds)
+        people = read_population(population_files)
+        store_table = None if stores == "osm" else read_stores(stores, layer)
+        area_layers = [read_area_layer(a) for a in areas]
+        owner = assign_population(people, part_layer)
+        outside = _outside(people, owner)
+        if outside["rows"] == len(people):
+            raise InputError("no population row lies inside any partition (do the "
+                             "population and the partitions cover the same place?)",
+                             file=population_files[0])
+        parts = plan_partitions(part_layer, people, owner, crs=forced, buffer_m=buffer_m,
+                                root=root)
+        _check_resume(root, fresh=fresh, run={
+            "inputs": _fingerprints([pbf, partitions, *population_files,
+                                     *([] if stores == "osm" else [stores])]),
+            "stores": "osm" if stores == "osm" else "file", "partition_id": partition_id,
+            "buffer_m": buffer_m, "threshold_m": threshold_m, "speed": speed,
+            "crs": forced.to_wkt() if forced else "zone of each partition",
+            "counted": layer.included_ids})
+        todo = [i for i, p in enumerate(parts) if not is_done(p)]
 
     with _dask_client(client, workers) as dask_client:
-        t = time.perf_counter()
         if todo:
-            write_partition_inputs([parts[i] for i in todo], people, owner, todo, store_table)
-            seconds["inputs"] = time.perf_counter() - t
+            with stages("inputs"):
+                write_partition_inputs([parts[i] for i in todo], people, owner, todo,
+                                       store_table)
             cut: dict[str, float] = {}
-            cut_extract(pbf, [(Path(parts[i].folder) / PARTITION_EXTRACT, parts[i].extent)
-                              for i in todo], client=dask_client, tool=cut_tool,
-                        keys=osm_keys(layer, stores_from_osm=stores == "osm"), seconds=cut)
-            seconds.update({f"cut_{k}": v for k, v in cut.items()})
-        seconds["cut"] = time.perf_counter() - t
+            with stages("cut"):
+                cut_extract(pbf, [(Path(parts[i].folder) / PARTITION_EXTRACT, parts[i].extent)
+                                  for i in todo], client=dask_client, tool=cut_tool,
+                            keys=osm_keys(layer, stores_from_osm=stores == "osm"),
+                            seconds=cut)
+            stages.seconds.update({f"cut_{k}": v for k, v in cut.items()})
         del people
 
-        t, cpu = time.perf_counter(), time.process_time()
-        failed = _run_partitions(
-            [parts[i] for i in todo], task or run_partition, client=dask_client,
-            retries=retries, progress=progress,
-            kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
-                    "threshold_m": threshold_m, "speed": speed})
-        seconds["partitions"] = time.perf_counter() - t
+        cpu = time.process_time()
+        with stages("partitions"):
+            failed = _run_partitions(
+                [parts[i] for i in todo], task or run_partition, client=dask_client,
+                retries=retries, progress=progress,
+                kwargs={"stores": stores, "layer": layer, "buffer_m": buffer_m,
+                        "threshold_m": threshold_m, "speed": speed})
         # CPU the driver (and a LocalCluster's scheduler in it) spent meanwhile
-        seconds["partitions_driver_cpu"] = time.process_time() - cpu
+        stages.seconds["partitions_driver_cpu"] = time.process_time() - cpu
 
-        t = time.perf_counter()
-        result = _merge(parts, failed, partitions=partitions, metric=metric,
-                        stores=store_table, layer=layer, area_layers=area_layers,
-                        part_layer=part_layer, threshold_m=threshold_m)
-        result.outside = outside
-        seconds["merge"] = time.perf_counter() - t
+        with stages("merge"):
+            result = _merge(parts, failed, partitions=partitions, metric=metric,
+                            stores=store_table, layer=layer, area_layers=area_layers,
+                            part_layer=part_layer, threshold_m=threshold_m)
+            result.outside = outside
         if maps:
-            t = time.perf_counter()
-            _map_partitions(dask_client, parts, result, layer=layer, threshold_m=threshold_m)
-            seconds["maps"] = time.perf_counter() - t
-    result.seconds = seconds
-    write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
-                pbf=str(pbf), maps=maps)
+            with stages("maps"):
+                _map_partitions(dask_client, parts, result, layer=layer,
+                                threshold_m=threshold_m)
+    result.seconds = stages.seconds
+    with stages("write"):
+        write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
+                    pbf=str(pbf), maps=maps)
     return result
 
 
@@ -733,8 +737,7 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
             writers["map.html"] = text_writer(fmap.get_root().render())
 
     def write_summary(path: Path) -> None:  # last: it reports how long writing took
-        result.seconds["write"] = time.perf_counter() - started
-        meta["seconds"] = result.seconds
+        meta["seconds"] = {**result.seconds, "write": time.perf_counter() - started}
         meta["driver_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         text_writer(json.dumps(meta, ensure_ascii=False, indent=2))(path)
 

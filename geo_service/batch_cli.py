@@ -70,11 +70,17 @@ def register(app: typer.Typer) -> None:
         from geo_service.batch import run_batch
         from geo_service.cli import _fail, console, worst_areas
         from geo_service.layers import load_resource_layer
+        from geo_service.pipeline import Stages
 
         def progress(done: int, total: int, elapsed: float) -> None:
+            if done % max(1, total // 20) and done != total:
+                return  # about 20 lines for any number of partitions
             eta = elapsed / done * (total - done)
             console.print(f"partitions {done}/{total}  elapsed {elapsed:.1f} s  "
                           f"ETA {eta:.1f} s")
+
+        def stage(name: str) -> None:
+            console.print(f"{STAGE_LABELS.get(name, name)} …")
 
         client = None
         try:
@@ -85,7 +91,7 @@ def register(app: typer.Typer) -> None:
                                partition_id=partition_id, buffer_m=buffer,
                                threshold_m=threshold, speed=speed, client=client,
                                workers=workers, progress=progress, crs=crs, fresh=fresh,
-                               maps=maps)
+                               maps=maps, stages=Stages(on_start=stage))
         except InputError as exc:
             raise _fail(exc) from exc
         finally:
@@ -116,6 +122,15 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
+STAGE_LABELS = {
+    "read": "入力の読み込みと分割の計画 (reading inputs, planning partitions)",
+    "inputs": "分割ごとの人口と店舗 (each partition's people and stores)",
+    "cut": "OSMデータの切り出し (cutting the extract)",
+    "partitions": "分割ごとの計算 (computing the partitions)",
+    "merge": "統合と区域の集計 (merging, area figures)",
+    "maps": "地図 (maps)",
+    "write": "書き出し (writing)",
+}
 JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
             "lsf": "LSFCluster"}
 
