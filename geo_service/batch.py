@@ -60,7 +60,7 @@ from pyproj import CRS, Transformer
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.boundaries import AreaLayer, read_area_layer
-from geo_service.crs import metric_crs_for
+from geo_service.crs import metric_crs_for, transform_geometry
 from geo_service.difficulty import area_indicators
 from geo_service.layer_points import counted, read_stores
 from geo_service.layers import ResourceLayer, load_map_style
@@ -184,30 +184,27 @@ def assign_population(people: gpd.GeoDataFrame, parts: gpd.GeoDataFrame) -> np.n
     holding its representative point (a point inside it), or when none does (a cell on the
     edge of the extent) to the partition it overlaps most, so a polygon is never split.
     """
-    geoms = people.to_crs(parts.crs).geometry
+    geoms = people.to_crs(parts.crs).geometry.to_numpy()
     polygons = is_polygon_population(people)
-    probe = geoms.representative_point() if polygons else geoms
-    owner = _first_hit(parts, probe.to_numpy(), np.full(len(people), -1, dtype=np.int64))
+    probe = shapely.point_on_surface(geoms) if polygons else geoms
+    owner = np.full(len(people), -1, dtype=np.int64)
+    row, part = parts.sindex.query(probe, predicate="intersects")
+    _keep_first(owner, row, part, rank=part)
     if polygons and (owner < 0).any():
         lost = np.flatnonzero(owner < 0)
-        row, part = parts.sindex.query(geoms.to_numpy()[lost], predicate="intersects")
-        overlap = shapely.area(shapely.intersection(geoms.to_numpy()[lost][row],
+        row, part = parts.sindex.query(geoms[lost], predicate="intersects")
+        overlap = shapely.area(shapely.intersection(geoms[lost][row],
                                                     parts.geometry.to_numpy()[part]))
-        order = np.lexsort((-overlap, row))
-        row, part = row[order], part[order]
-        first = np.unique(row, return_index=True)[1]
-        owner[lost[row[first]]] = part[first]
+        _keep_first(owner, lost[row], part, rank=-overlap)
     return owner
 
 
-def _first_hit(parts: gpd.GeoDataFrame, geoms: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """``owner`` with the first partition each geometry meets filled in."""
-    row, part = parts.sindex.query(geoms, predicate="intersects")
-    order = np.lexsort((part, row))
-    row, part = row[order], part[order]
-    first = np.unique(row, return_index=True)[1]
-    owner[row[first]] = part[first]
-    return owner
+def _keep_first(owner: np.ndarray, row: np.ndarray, part: np.ndarray,
+                rank: np.ndarray) -> None:
+    """Set ``owner[row]`` to the ``part`` of lowest ``rank`` among each row's pairs."""
+    order = np.lexsort((rank, row))
+    first = np.unique(row[order], return_index=True)[1]
+    owner[row[order][first]] = part[order][first]
 
 
 def plan_partitions(parts: gpd.GeoDataFrame, people: gpd.GeoDataFrame, owner: np.ndarray, *,
@@ -229,32 +226,35 @@ def plan_partitions(parts: gpd.GeoDataFrame, people: gpd.GeoDataFrame, owner: np
         to_m = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
         to_geo = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
         reach = shapely.union_all([polygon, *straddling.get(i, [])])
-        grown = shapely.buffer(shapely.simplify(_reproject(reach, to_m), SIMPLIFY_M),
+        grown = shapely.buffer(shapely.simplify(transform_geometry(reach, to_m), SIMPLIFY_M),
                                buffer_m + SIMPLIFY_M)
         plans.append(Partition(str(code), shapely.to_wkb(polygon),
-                               shapely.to_wkb(_reproject(grown, to_geo)),
+                               shapely.to_wkb(transform_geometry(grown, to_geo)),
                                str(Path(root) / safe_name(str(code))), metric.to_wkt()))
     return plans
-
-
-def _reproject(geom: shapely.Geometry, tr: Transformer) -> shapely.Geometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
 def write_partition_inputs(partitions: Sequence[Partition], people: gpd.GeoDataFrame,
                            owner: np.ndarray, index: Sequence[int],
                            stores: gpd.GeoDataFrame | None) -> None:
     """Each partition's population (the rows it owns) and stores (inside its extent), as
-    GeoParquet in its folder (exact coordinates; EPSG:4326)."""
+    GeoParquet in its folder (exact coordinates; EPSG:4326). The rows are sorted by owner
+    once and the stores queried by one tree, not scanned once per partition."""
     people = people.to_crs("EPSG:4326")
-    store_geoms = None if stores is None else stores.to_crs("EPSG:4326")
-    for part, i in zip(partitions, index, strict=True):
+    by_owner = np.argsort(owner, kind="stable")
+    starts = np.searchsorted(owner[by_owner], index, side="left")
+    ends = np.searchsorted(owner[by_owner], index, side="right")
+    if stores is not None:
+        store_geoms = stores.to_crs("EPSG:4326")
+        part_of, store_of = shapely.STRtree(store_geoms.geometry.to_numpy()).query(
+            [p.extent for p in partitions], predicate="covers")
+    for k, part in enumerate(partitions):
         folder = Path(part.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        people[owner == i].to_parquet(folder / PARTITION_DEMAND)
-        if store_geoms is not None:
-            inside = shapely.covers(part.extent, store_geoms.geometry.to_numpy())
-            store_geoms[inside].to_parquet(folder / PARTITION_STORES)
+        people.iloc[by_owner[starts[k]:ends[k]]].to_parquet(folder / PARTITION_DEMAND)
+        if stores is not None:
+            store_geoms.iloc[np.sort(store_of[part_of == k])].to_parquet(
+                folder / PARTITION_STORES)
 
 
 # ----------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
         except EmptyNetworkError:
             net = None  # no street inside the extent: every point is censored
         if net is not None and not net.crs.equals(target):
-            net = _reproject_network(net, target)
+            net = net.to_crs(target)
         if net is None:
             demand = people.to_crs(target)  # polygons stay whole: one censored row each
             demand = demand.assign(point_id=demand.get("point_id", demand.get("area_key")))
@@ -379,20 +379,6 @@ def _censored_points(demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     pts["beyond"] = True
     pts["beyond_straight"] = True
     return pts
-
-
-def _reproject_network(net: Any, crs: CRS) -> Any:
-    """The network in another metric CRS (nodes and edge vertices transformed)."""
-    from geo_service.network import WalkNetwork
-
-    tr = Transformer.from_crs(net.crs, crs, always_xy=True)
-    xy = np.column_stack(tr.transform(net.node_xy[:, 0], net.node_xy[:, 1]))
-    coords = shapely.get_coordinates(net.edge_geometry)
-    geoms = shapely.set_coordinates(net.edge_geometry.copy(), np.column_stack(
-        tr.transform(coords[:, 0], coords[:, 1])))
-    return WalkNetwork.from_edges(net.node_id, xy, net.edge_u, net.edge_v, geoms, crs=crs,
-                                  node_z=net.node_z, walking_speed_mps=net.walking_speed_mps,
-                                  source=net.source)
 
 
 def is_done(part: Partition) -> bool:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -90,3 +91,9 @@ def check_geographic_bounds(gdf: gpd.GeoDataFrame, source: str) -> None:
             "probably wrong",
             file=source,
         )
+
+
+def transform_geometry(geom: shapely.Geometry, transformer: Transformer) -> shapely.Geometry:
+    """One geometry with every vertex transformed (``always_xy`` transformers)."""
+    return shapely.transform(
+        geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))

@@ -49,7 +49,7 @@ from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
-from geo_service.crs import metric_crs_for
+from geo_service.crs import metric_crs_for, transform_geometry
 
 if TYPE_CHECKING:  # networkx is imported only where osmnx graphs are read
     import networkx as nx
@@ -245,6 +245,20 @@ class WalkNetwork:
             source=self.source,
         )
 
+    def to_crs(self, crs: CRS | str) -> WalkNetwork:
+        """The network in another metric CRS (nodes and edge vertices transformed;
+        straight-edged networks stay without built geometries)."""
+        crs = CRS.from_user_input(crs)
+        tr = Transformer.from_crs(self.crs, crs, always_xy=True)
+        xy = np.column_stack(tr.transform(self.node_xy[:, 0], self.node_xy[:, 1]))
+        geoms = self._given_geometry()
+        if geoms is not None:
+            geoms = _transform_geometries(geoms, tr)
+        return WalkNetwork.from_edges(self.node_id, xy, self.edge_u, self.edge_v, geoms,
+                                      crs=crs, node_z=self.node_z,
+                                      walking_speed_mps=self.walking_speed_mps,
+                                      source=self.source)
+
     # derived arrays -----------------------------------------------------------------
     @property
     def n_nodes(self) -> int:
@@ -361,15 +375,11 @@ class WalkNetwork:
 
     def to_lonlat(self, geom: shapely.Geometry) -> shapely.Geometry:
         """A geometry in the network's metric CRS, converted to lon/lat (EPSG:4326)."""
-        tr = self.to_geographic
-        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
-                                                                               xy[:, 1])))
+        return transform_geometry(geom, self.to_geographic)
 
     def to_metric(self, geom: shapely.Geometry) -> shapely.Geometry:
         """A lon/lat (EPSG:4326) geometry, converted to the network's metric CRS."""
-        tr = self.from_geographic
-        return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0],
-                                                                               xy[:, 1])))
+        return transform_geometry(geom, self.from_geographic)
 
     def bounds_lonlat(self, *, pad_m: float = 0.0) -> tuple[float, float, float, float]:
         """(min lon, min lat, max lon, max lat) of the nodes, with ``pad_m`` metres added

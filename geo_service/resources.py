@@ -49,7 +49,7 @@ from geo_service._errors import (
     SwappedCoordinatesError,
 )
 from geo_service.boundaries import AreaLayer
-from geo_service.crs import in_japan, metric_crs_for
+from geo_service.crs import in_japan, metric_crs_for, transform_geometry
 from geo_service.layers import load_vocabulary
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -647,4 +647,4 @@ def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
     back = Transformer.from_crs(crs, 4326, always_xy=True)
     x, y = fwd.transform(lon, lat)
     circle = shapely.Point(x, y).buffer(metres, quad_segs=16)
-    return shapely.transform(circle, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
+    return transform_geometry(circle, back)

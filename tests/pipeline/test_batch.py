@@ -267,11 +267,10 @@ def test_stores_from_the_extract(grid, layer, client, tmp_path):
 
 
 def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path):
-    from geo_service.batch import _reproject_network
     from geo_service.network import load_walk_network
 
     # the grid's own zone is EPSG:6670 (II); measure everything in zone III instead
-    net = _reproject_network(load_walk_network(grid["pbf"]), CRS.from_epsg(6671))
+    net = load_walk_network(grid["pbf"]).to_crs(CRS.from_epsg(6671))
     net.save(tmp_path / "whole.npz")
     region = build_region(network=tmp_path / "whole.npz", stores=str(grid["stores"]),
                           population=[grid["population"]], areas=[str(grid["areas"])],
