@@ -1,4 +1,10 @@
-"""Shared fixtures: hand-made grids with answers known by hand, and paths to real data."""
+"""Shared fixtures: hand-made grids with answers known by hand, and paths to real data.
+
+Markers (registered in ``pyproject.toml``) let ``pytest -m "not slow and not browser and not
+postgis and not dask"`` run the fast default. ``browser`` and ``postgis`` are set here from
+what a test uses (the ``browser`` fixture; a ``"postgis"`` parameter), so that no such test
+can be left unmarked; ``slow`` and ``dask`` are written on the tests themselves.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,18 @@ from geo_service.network import WalkNetwork
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 TEST_DATA = ROOT / "tests" / "data"  # small hand-made fixtures
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark browser tests (the ``browser`` fixture) and PostGIS variants (a ``"postgis"``
+    parameter)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(isinstance(v, str) and v == "postgis"
+                                        for v in callspec.params.values()):
+            item.add_marker(pytest.mark.postgis)
 
 
 @pytest.fixture(autouse=True, scope="session")

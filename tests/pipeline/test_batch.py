@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("distributed")
 pytest.importorskip("osmium")
+pytestmark = pytest.mark.dask
 
 from distributed import Client, LocalCluster  # noqa: E402
 

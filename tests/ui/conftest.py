@@ -37,6 +37,17 @@ ADMIN = ("admin", "admin-pass-1")
 COORDINATOR = ("coord", "coord-pass-1")
 
 
+def wait_for_map(page: Any) -> None:
+    """Wait until no Leaflet map on the page is zooming or panning, checked on two animation
+    frames in a row (an animation asked for starts on the next frame)."""
+    page.wait_for_function("""() => {
+        const busy = Boolean(document.querySelector('.leaflet-zoom-anim, .leaflet-pan-anim'));
+        const was = window.__gsMapBusy;
+        window.__gsMapBusy = busy;
+        return !busy && was === false;
+    }""", polling="raf")
+
+
 @dataclass
 class UIServer:
     """The running service: its address, store, region and accounts."""
@@ -128,6 +139,7 @@ class UI:
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    in_flight: set[Any] = field(default_factory=set)  # requests started, not yet answered
 
     def open(self, path: str = "/", *, width: int = 1280, height: int = 900,
              login: tuple[str, str] | None = None, lang: str = "ja") -> Any:
@@ -141,6 +153,9 @@ class UI:
         page = context.new_page()
         page.on("dialog", self._on_dialog)
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
+        page.on("request", lambda r: self.in_flight.add(r))
+        page.on("requestfinished", lambda r: self.in_flight.discard(r))
+        page.on("requestfailed", lambda r: self.in_flight.discard(r))
         if login is not None:
             self.log_in(page, *login)
         page.goto(self.server.url + path)
@@ -185,6 +200,24 @@ class UI:
         data = Path(info.value.path()).read_bytes()
         assert data.startswith(b"\xef\xbb\xbf")
         return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+    def wait_for_quiet_network(self, page: Any, *, timeout_s: float = 10.0) -> None:
+        """Wait until every request the page has started has finished or failed, and the
+        page's tasks queued by them have run (so an injected ``onerror`` would have fired
+        and its dialog would be in ``dialogs``)."""
+        settle = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
+        page.evaluate(settle)  # tasks pending now start their requests
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"requests still open: {[r.url for r in self.in_flight]}")
+            page.evaluate(settle)  # one frame, during which Playwright's events arrive
+        page.evaluate(settle)  # load/error handlers of the last responses
+
+    def fits_the_screen(self, page: Any) -> bool:
+        """The page needs no sideways scrolling at its viewport's width."""
+        width = page.viewport_size["width"]
+        return bool(page.evaluate("document.documentElement.scrollWidth") <= width)
 
     def screenshot(self, page: Any, name: str) -> Path:
         """Write the whole page to ``screenshots/<name>-<width>.png``."""

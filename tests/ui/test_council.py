@@ -247,7 +247,7 @@ def test_markup_in_names_runs_no_script(ui):
         page.wait_for_selector("#profile [data-field='services']")
         assert evil in page.locator("#profile").inner_text()
         assert page.locator("main img").count() == 0
-        page.wait_for_timeout(300)
+        ui.wait_for_quiet_network(page)  # an injected <img onerror> would have fired
         assert ui.dialogs == []
     finally:
         _admin_call(ui, "DELETE", f"/resources/{made['id']}")
@@ -278,7 +278,7 @@ def test_markup_in_area_names_runs_no_script(ui):
     assert page.locator(".leaflet-tooltip", has_text=evil).count() == 1
     assert page.locator("#difficulty-table tbody th", has_text=evil).count() == 1
     assert page.locator("main img, .leaflet-tooltip img").count() == 0
-    page.wait_for_timeout(300)
+    ui.wait_for_quiet_network(page)  # an injected <img onerror> would have fired
     assert ui.dialogs == []
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.ui.conftest import SCREENSHOTS
+from tests.ui.conftest import SCREENSHOTS, wait_for_map
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,7 @@ def _open(browser, map_file: Path, width: int):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(map_file.as_uri())
     page.wait_for_selector(".leaflet-control-scale-line")
-    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
-    page.wait_for_timeout(400)  # fitBounds' zoom animation, then the scale's update
+    wait_for_map(page)  # fitBounds' zoom animation; the scale updates when it ends
     return context, page, errors
 
 

@@ -19,7 +19,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.ui.conftest import serve_in_thread
+from tests.ui.conftest import serve_in_thread, wait_for_map
 
 #: a point in the demo town near its gathering places (between 本町 and 川南)
 LAT, LON = 33.80, 130.785
@@ -48,11 +48,6 @@ def listed(page) -> list[str]:
     return page.eval_on_selector_all("#results .r-item", "els => els.map(e => e.dataset.id)")
 
 
-def no_horizontal_scroll(page) -> None:
-    width = page.viewport_size["width"]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-
-
 def wait_list(page, ids: list[str]) -> None:
     page.wait_for_function("ids => JSON.stringify([...document.querySelectorAll('#results "
                            ".r-item')].map(e => e.dataset.id)) === JSON.stringify(ids)", arg=ids)
@@ -72,9 +67,9 @@ def test_list_sorted_by_walking_minutes_like_nearby(ui, ui_server, width) -> Non
     assert f"徒歩 {max(1, round(expected[0]['walk_minutes']))}分" in first.inner_text()
     # the map shows the same items (clustered where dense): one marker per located item
     assert page.evaluate("RESIDENT.state.items.length") == len(expected)
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
-    page.wait_for_timeout(6500)  # the tiles-unavailable notice has faded
+    page.locator(".gs-map-notice").wait_for(state="detached", timeout=10_000)  # tiles notice
     ui.screenshot(page, "resident")
     if width == 360:
         sizes = page.evaluate("""() => {
@@ -110,8 +105,8 @@ def test_list_and_map_highlight_each_other(ui, ui_server) -> None:
     page.locator(f'#results [data-id="{first["id"]}"] a').hover()
     page.wait_for_function("id => { const e = RESIDENT.markers.get(id).getElement(); "
                            "return e && e.querySelector('.selected') !== null; }", arg=first["id"])
-    page.evaluate(f"RESIDENT.map.setView(RESIDENT.markers.get('{second['id']}').getLatLng(), 18)")
-    page.wait_for_timeout(400)
+    page.evaluate(f"RESIDENT.map.setView(RESIDENT.markers.get('{second['id']}').getLatLng(), 18,"
+                  " {animate: false})")
     page.locator(f'#map .gs-marker[title="{second["name"]}"]').click()
     page.wait_for_selector(f'#results .r-item.selected[data-id="{second["id"]}"]')
     assert page.locator("#results .r-item.selected").count() == 1
@@ -155,7 +150,7 @@ def test_filters_change_the_list(ui, ui_server) -> None:
     wait_list(page, [p["id"] for p in every if on(p, today)])
     assert page.locator("#chip-today").get_attribute("aria-pressed") == "true"
     assert page.locator("#day").input_value() == today
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
 
 
@@ -181,9 +176,9 @@ def test_detail_shows_schedule_fee_phone_and_walk(ui, ui_server, width) -> None:
     assert f"place={salon['id']}" in page.url
     assert page.evaluate("document.activeElement.id") == "detail-name"
     assert detail.locator(f'a[href^="/handout?place={salon["id"]}"]').count() == 1
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
-    page.wait_for_timeout(300)
+    wait_for_map(page)
     ui.screenshot(page, "resident-detail")
     page.go_back()  # the browser's back button returns to the list
     page.wait_for_selector("#list-view:not([hidden])")
@@ -238,7 +233,7 @@ def test_reach_names_the_meal_delivery(ui, ui_server, width) -> None:
         if w["nearest_name"]:
             assert w["nearest_name"] in text
     assert "view=reach" in page.url
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
     ui.screenshot(page, "resident-reach")
 
@@ -411,7 +406,7 @@ def test_handout_for_a_place(ui, ui_server, width) -> None:
     assert qr.locator("svg path").count() == 1
     assert int(qr.get_attribute("data-modules")) >= 21
     assert page.locator("#qr-url").inner_text() == f"{ui_server.url}/#place={salon['id']}"
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
     ui.screenshot(page, "handout-place")
     if width == 1280:
@@ -438,7 +433,7 @@ def test_handout_for_an_area(ui, ui_server, width) -> None:
     assert re.fullmatch(re.escape(ui_server.url) + r"/#at=[0-9.]+,[0-9.]+",
                         qr.get_attribute("data-qr-text"))
     assert qr.locator("svg path").count() == 1
-    no_horizontal_scroll(page)
+    assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
     ui.screenshot(page, "handout-area")
     if width == 1280:
@@ -499,8 +494,7 @@ def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
         item.wait_for()
         assert MARKUP in item.inner_text()
         # the map: tooltip on hover, popup on click, both as text
-        page.evaluate(f"RESIDENT.map.setView([{res.lat}, {res.lon}], 18)")
-        page.wait_for_timeout(500)
+        page.evaluate(f"RESIDENT.map.setView([{res.lat}, {res.lon}], 18, {{animate: false}})")
         marker = page.locator(f'#map .gs-marker[title="{MARKUP}"]')
         marker.hover()
         page.wait_for_selector(".leaflet-tooltip")
@@ -517,7 +511,7 @@ def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
         handout.wait_for_selector("body[data-ready]")
         assert MARKUP in handout.locator("h1").inner_text()
         assert handout.locator("img[src=x]").count() == 0
-        page.wait_for_timeout(300)
+        ui.wait_for_quiet_network(page)  # an injected <img onerror> would have fired
         assert ui.dialogs == []
     finally:
         ui_server.store.delete(res.id, user="test")

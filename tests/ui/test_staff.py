@@ -119,9 +119,12 @@ def test_polygon_service_area_drawn_on_the_map_serves_reach(ui, api):
     lat0, lon0 = s + (n - s) * 0.2, w + (e - w) * 0.2
     lat1, lon1 = s + (n - s) * 0.6, w + (e - w) * 0.6
     page.get_by_role("button", name="範囲を描く").click()
-    for la, lo in [(lat0, lon0), (lat0, lon1), (lat1, lon1), (lat1, lon0), (lat0, lon0)]:
+    for drawn, (la, lo) in enumerate([(lat0, lon0), (lat0, lon1), (lat1, lon1), (lat1, lon0)], 1):
         click_map(page, la, lo)
-        page.wait_for_timeout(150)
+        page.wait_for_function(  # geoman has placed the vertex before the next click
+            "n => document.querySelectorAll('.leaflet-marker-pane .marker-icon"
+            ":not(.cursor-marker):not(.marker-icon-middle)').length === n", arg=drawn)
+    click_map(page, lat0, lon0)  # back on the first vertex closes the polygon
     page.locator("#sa-polygon-info").filter(has_text="頂点 4 個").wait_for()
     save(page)
     stored = api.get(f"/resources/{r['id']}").json()["properties"]["service_area"]
@@ -351,28 +354,44 @@ def test_english(ui):
 
 
 @pytest.mark.parametrize("width", [360, 1280])
-def test_screenshots(ui, api, width):
+def test_each_staff_view_fits_the_screen_and_shows_its_content(ui, api, width):
+    """Login, list, editor and import report at phone and desk widths: each fits the screen
+    and shows what it is for (the screenshots in tests/ui/screenshots/ are for a person)."""
     page = ui.open("/staff", width=width)
     page.get_by_label("ユーザー名").wait_for()
+    assert page.get_by_role("button", name="ログイン").is_visible()
+    assert ui.fits_the_screen(page)
     ui.screenshot(page, "staff-login")
+
     ui.log_in(page, *COORDINATOR)
-    page.locator("table.staff-table").wait_for()
-    page.wait_for_timeout(300)
+    page.locator("table.staff-table tbody tr").first.wait_for()
+    assert page.locator("table.staff-table tbody tr").count() > 0
+    assert ui.fits_the_screen(page)
     ui.screenshot(page, "staff-list")
-    r = make(api, category="meal_delivery", name="見本 配食（小学校区）", schedule={},
+
+    name = "見本 配食（小学校区）"
+    r = make(api, category="meal_delivery", name=name, schedule={},
              service_area={"kind": "areas", "layer": "小学校区",
                            "area_ids": [ui.server.coordinator_area]})
     page.goto(f"{ui.server.url}/staff#edit={r['id']}")
-    page.locator("#editor").wait_for()
-    page.wait_for_timeout(500)
+    field = page.get_by_label("名称（必須）")
+    field.wait_for()
+    assert field.input_value() == name
+    assert page.locator("#save").is_visible()
+    assert ui.fits_the_screen(page)
     ui.screenshot(page, "staff-editor")
+
     page.goto(f"{ui.server.url}/staff#import")
     area = ui.server.coordinator_area
     bad = f"名称,種別,担当圏域\n良い行,通いの場・サロン,{area}\n悪い行,存在しない種別,{area}\n"
     page.get_by_label("ファイル（CSV・Excel）").set_input_files(
         files=[{"name": "list.csv", "mimeType": "text/csv", "buffer": bad.encode()}])
     page.get_by_role("button", name="確認する（登録しない）").click()
-    page.locator("#import-problems").wait_for()
+    problems = page.locator("#import-problems tbody tr")
+    problems.first.wait_for()
+    assert problems.count() == 1
+    assert "存在しない種別" in problems.first.inner_text()
+    assert ui.fits_the_screen(page)
     ui.screenshot(page, "staff-import")
 
 
