@@ -56,6 +56,7 @@ def api_schema(service):
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
 
+pytestmark = pytest.mark.slow  # the fast default leaves it out (README, Tests)
 schema = schemathesis.pytest.from_fixture("api_schema")
 _settings = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
                      suppress_health_check=list(HealthCheck))

@@ -231,6 +231,7 @@ def overpass_offline(monkeypatch, tmp_path):
     return sent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["place", "bbox"])
 def test_online_network_download_path_offline(overpass_offline, how):
     """--place / --bbox run osmnx's download code (query, graph, truncation to the area,

@@ -25,6 +25,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # the fast default leaves it out (README, Tests)
+
 LAYERS = sorted(p.name for p in (ROOT / "layers").glob("*.toml"))
 # Not needed to build the wheel (and large, or the other engineer's tools): left out of the
 # copy that is built, so that nothing stale (build/) or unrelated reaches it.

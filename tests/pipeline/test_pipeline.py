@@ -233,6 +233,7 @@ def test_excluding_convenience_stores_raises_difficulty(tmp_path):
     assert b["beyond_65plus"].sum() > a["beyond_65plus"].sum()
 
 
+@pytest.mark.slow
 def test_user_text_is_escaped_in_the_map(tmp_path):
     inputs = build_demo_inputs(tmp_path / "in")
     evil = '<img src=x onerror="alert(1)">'
@@ -300,6 +301,7 @@ def test_mojiko_overpass_json_with_a_store_file(tmp_path):
     assert points.loc["p1", "network_m"] >= points.loc["p1", "straight_m"]
 
 
+@pytest.mark.slow
 def test_car_rate_global_and_per_area(tmp_path):
     inputs = build_demo_inputs(tmp_path / "in")
     rates = tmp_path / "rates.csv"

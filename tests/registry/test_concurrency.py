@@ -17,6 +17,8 @@ from geo_service.store import PreconditionFailedError
 from geo_service.store.testing import BACKENDS
 from tests.utils.stores import backend_store
 
+pytestmark = pytest.mark.slow  # the fast default leaves it out (README, Tests)
+
 ROUNDS = 1000
 
 
