@@ -541,6 +541,17 @@ def is_public(resource: Resource) -> bool:
     return resource.visibility == "public" and not resource.deleted
 
 
+def area_reveals_hidden_place(resource: Resource) -> bool:
+    """Whether the resource's responsible area would tell the public the district of a
+    staff-only place: the area comes from the location, else from a 移動販売 route's
+    first stop, so it is hidden with the location, and with the stops of a route that
+    has no location (a staff-only schedule hides them)."""
+    hidden = set(resource.staff_fields)
+    if "location" in hidden:
+        return True
+    return resource.lon is None and bool(resource.schedule.stops) and "schedule" in hidden
+
+
 def public_view(resource: Resource) -> dict[str, Any] | None:
     """The resource as the public may see it, or None when it is staff-only or deleted.
 
@@ -551,10 +562,11 @@ def public_view(resource: Resource) -> dict[str, Any] | None:
         return None
     data = resource.model_dump(mode="json", exclude=set(STAFF_ONLY_ALWAYS))
     hidden = set(resource.staff_fields)
+    if area_reveals_hidden_place(resource):
+        data["area"] = None
     for name in hidden:
         if name == "location":
-            # the responsible area comes from the location: it would reveal its district
-            data["lon"] = data["lat"] = data["area"] = None
+            data["lon"] = data["lat"] = None
         elif name.startswith("contact."):
             data["contact"][name.split(".", 1)[1]] = None
         elif name == "schedule":

@@ -175,6 +175,14 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
             "public_fee_kind": view["fee"]["kind"]}
 
 
+def public_area(r: Resource) -> str | None:
+    """The responsible area the public's ``?area=`` matches: the public view's, so none
+    for a resource the public does not see or whose area would reveal a staff-only
+    place (:func:`~geo_service.resources.area_reveals_hidden_place`)."""
+    view = public_view(r)
+    return None if view is None else view["area"]
+
+
 def _resource(row: Any) -> Resource:
     """The resource of a row with (at least) its ``data`` and ``version`` columns."""
     return Resource.model_validate({**row.data, "version": row.version}, context=STORED)
@@ -358,6 +366,7 @@ class ResourceStore:
             "sa_minx": bbox[0], "sa_miny": bbox[1], "sa_maxx": bbox[2], "sa_maxy": bbox[3],
             "location": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
             "service_geom": geom, "data": data, **public_filter_values(r),
+            "public_area": public_area(r),
             "created_at": r.created_at, "updated_at": r.updated_at,
         }
 
@@ -562,17 +571,16 @@ class ResourceStore:
             shape.append("live")
         if not f.include_staff:
             shape.append("public")
-            if f.bbox or f.within is not None or f.area:  # nor may a search by location
-                # or by the area a location gives reveal a staff-only location
-                shape.append("location_shown")
+            if f.bbox or f.within is not None:  # nor may a search by location reveal
+                shape.append("location_shown")  # a staff-only location
         if f.category:
             shape.append("category")
             values["category"] = f.category
         if f.categories is not None:
             shape.append("categories")
             values["categories"] = list(f.categories)
-        if f.area:
-            shape.append("area")
+        if f.area:  # the public's: the area its view shows (public_area)
+            shape.append("area" if f.include_staff else "public_area")
             values.update(area=f.area, area_pattern="%," + _like_escape(f.area) + ",%")
         # the public's filters match what the public view shows (public_filter_values)
         if f.weekday:
@@ -633,6 +641,9 @@ class ResourceStore:
             cond.append(c.category.in_(p("categories", expanding=True)))
         if "area" in shape:
             cond.append(or_(c.area == p("area"),
+                            c.sa_areas.like(p("area_pattern"), escape="\\")))
+        if "public_area" in shape:
+            cond.append(or_(c.public_area == p("area"),
                             c.sa_areas.like(p("area_pattern"), escape="\\")))
         if "weekday" in shape:
             cond.append(c.weekday_mask.op("&")(p("weekday_bit")) != 0)

@@ -100,6 +100,7 @@ resources = Table(
     # what the public's weekday and fee filters match (the public view's; migration 0006)
     Column("public_weekday_mask", Integer, nullable=False, default=0),
     Column("public_fee_kind", String(10), nullable=False, default="unknown"),
+    Column("public_area", String(100)),  # the public view's area (migration 0007_access)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_resources_lonlat", "lon", "lat"),
