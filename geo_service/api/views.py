@@ -6,6 +6,7 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection
 from typing import Any
@@ -114,10 +115,19 @@ def if_match_versions(header: str | None) -> Collection[int] | None:
     return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]*)"', header))
 
 
+def public_etag(feature: AnyFeature) -> str:
+    """The ``ETag`` of the public's answer: a digest of what the public sees, so that it
+    changes when the public view does and never with a staff-only edit (the version
+    would tell that one happened). It names no version: an edit sent with it gets 412."""
+    digest = hashlib.sha256(feature.model_dump_json().encode("utf-8")).hexdigest()
+    return f'"p-{digest[:32]}"'
+
+
 def tagged_feature(resource: Resource, response: Response, *, staff: bool) -> AnyFeature:
-    """:func:`to_feature`, with the resource's version as the response's ``ETag``."""
+    """:func:`to_feature`, with its ``ETag``: the resource's version for staff, a digest
+    of the public view for the public (:func:`public_etag`)."""
     feature = to_feature(resource, staff=staff)
-    response.headers["ETag"] = etag(resource.version)
+    response.headers["ETag"] = etag(resource.version) if staff else public_etag(feature)
     return feature
 
 

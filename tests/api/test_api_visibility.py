@@ -236,3 +236,28 @@ def test_a_route_with_staff_only_stops_does_not_tell_its_district(client):
     assert r.status_code == 200, r.text
     assert client.get("/resources/route-1").json()["properties"]["area"] == "M"
     assert "route-1" in _ids(client, area="M")
+
+
+def test_the_public_etag_changes_only_with_the_public_view(client):
+    """A staff-only edit leaves the public's ETag as it was (the version would tell that
+    one happened); a public edit changes it; staff keep the version (issue 16, item 9)."""
+    def tags():
+        return (client.get("/resources/public-1").headers["ETag"],
+                client.get("/resources/public-1", headers=client.headers_admin).headers["ETag"])
+
+    public, staff = tags()
+    for change in ({"staff_notes": "SECRET-NOTE 2"}, {"contact": {"tel": "SECRET-TEL-0816",
+                                                                  "email": "open@example.jp"}}):
+        r = client.patch("/resources/public-1", json=change, headers=client.headers_admin)
+        assert r.status_code == 200, r.text
+        new_public, new_staff = tags()
+        assert new_public == public and new_staff != staff  # hidden fields only
+        staff = new_staff
+    assert staff == '"3"'
+    client.patch("/resources/public-1", json={"name": "公開サロン（改名）"},
+                 headers=client.headers_admin)
+    assert tags()[0] != public
+    # the public's tag names no version: an edit that sends it changes nothing
+    r = client.patch("/resources/public-1", json={"name": "x"},
+                     headers=client.headers_admin | {"If-Match": tags()[0]})
+    assert r.status_code == 412
