@@ -526,13 +526,6 @@ def new_resource_id() -> str:
     return "r-" + uuid.uuid4().hex[:12]
 
 
-def apply_update(resource: Resource, changes: Mapping[str, Any]) -> Resource:
-    """Return ``resource`` with ``changes`` applied and the whole result validated again."""
-    data = resource.model_dump()
-    data.update(changes)
-    return validate_resource(data)
-
-
 # --------------------------------------------------------------------------- public view
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from geo_service.boundaries import AreaLayer
 from geo_service.store.repository import (
+    Authorize,
     HistoryEntry,
     NotFoundError,
     Page,
@@ -33,7 +34,7 @@ from geo_service.store.repository import (
 )
 
 __all__ = [
-    "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
+    "Authorize", "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
     "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
     "create_store_engine", "migrate", "open_store", "owner_only",
 ]

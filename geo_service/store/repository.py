@@ -62,6 +62,9 @@ from geo_service.resources import (
 from geo_service.store.schema import history, registry_region, resources, users
 
 Role = Literal["coordinator", "admin"]
+#: a check of a change (the resource before, and after with its new area) run inside the
+#: write transaction with the row locked; it raises to refuse (nothing is written)
+Authorize = Callable[["Resource", "Resource"], None]
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
@@ -465,11 +468,14 @@ class ResourceStore:
         return _resource(row)
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
-                 user: str | None, at: datetime) -> Resource:
+                 user: str | None, at: datetime, authorize: Authorize | None = None
+                 ) -> Resource:
         assert before.version is not None  # read by _fetch
         after = self._with_area(after).model_copy(
             update={"updated_at": at, "created_at": before.created_at,
                     "version": before.version + 1})
+        if authorize is not None:
+            authorize(before, after)
         values = self._row_values(after)
         values.pop("id")
         conn.execute(update(resources).where(resources.c.id == before.id)
@@ -479,12 +485,16 @@ class ResourceStore:
 
     def update(self, resource_id: str, changes: Mapping[str, Any], *,
                user: str | None = None,
-               expected_versions: Collection[int] | None = None) -> Resource:
+               expected_versions: Collection[int] | None = None,
+               authorize: Authorize | None = None) -> Resource:
         """Apply ``changes`` (field → new value), validate the result, keep the history.
 
         With ``expected_versions``, change the resource only if its version is one of
-        them, and raise :class:`PreconditionFailedError` otherwise (the same for
-        :meth:`delete` and :meth:`undo`).
+        them, and raise :class:`PreconditionFailedError` otherwise. ``authorize`` (e.g.
+        whether the user may edit the old and the new area) is called with the resource
+        before and after, while its row is locked, so that no concurrent change (an admin
+        moving it into another area) slips in between the check and the write. The same
+        for :meth:`delete` and :meth:`undo`.
         """
         if "id" in changes and changes["id"] != resource_id:
             raise InputError("the id of a resource cannot be changed", column="id",
@@ -496,23 +506,25 @@ class ResourceStore:
             data.update({k: v for k, v in changes.items()
                          if k not in ("created_at", "updated_at", "deleted", "version")})
             after = validate_resource(data)
-            res = self._replace(conn, before, after, "update", user, _now())
+            res = self._replace(conn, before, after, "update", user, _now(), authorize)
         self._changed()
         return res
 
     def delete(self, resource_id: str, *, user: str | None = None,
-               expected_versions: Collection[int] | None = None) -> Resource:
+               expected_versions: Collection[int] | None = None,
+               authorize: Authorize | None = None) -> Resource:
         """Soft-delete a resource: hidden from every list, restorable with :meth:`undo`."""
         with self._writing() as conn:
             before = self._fetch(conn, resource_id, include_deleted=False, lock=True,
                                  expected_versions=expected_versions)
             after = before.model_copy(update={"deleted": True})
-            res = self._replace(conn, before, after, "delete", user, _now())
+            res = self._replace(conn, before, after, "delete", user, _now(), authorize)
         self._changed()
         return res
 
     def undo(self, resource_id: str, *, user: str | None = None,
-             expected_versions: Collection[int] | None = None) -> Resource:
+             expected_versions: Collection[int] | None = None,
+             authorize: Authorize | None = None) -> Resource:
         """Revert the last change of a resource (undelete, un-update, or un-create).
 
         The revert is itself a change in the history (action ``undo``), so undoing twice
@@ -521,11 +533,11 @@ class ResourceStore:
         with self._writing() as conn:
             current, target = self._undo_target(conn, resource_id, lock=True,
                                                 expected_versions=expected_versions)
-            res = self._replace(conn, current, target, "undo", user, _now())
+            res = self._replace(conn, current, target, "undo", user, _now(), authorize)
         self._changed()
         return res
 
-    def _undo_target(self, conn: Connection, resource_id: str, *, lock: bool = False,
+    def _undo_target(self, conn: Connection, resource_id: str, *, lock: bool,
                      expected_versions: Collection[int] | None = None
                      ) -> tuple[Resource, Resource]:
         """The resource now (locked when ``lock``) and as :meth:`undo` would make it."""
@@ -538,12 +550,6 @@ class ResourceStore:
         if last.before is None:  # the last change created it: undo = delete
             return current, current.model_copy(update={"deleted": True})
         return current, Resource.model_validate(last.before, context=STORED)
-
-    def undo_target(self, resource_id: str) -> Resource:
-        """The resource as :meth:`undo` would make it now (nothing is changed), e.g. to
-        check that the user may edit the area it would move back to."""
-        with self.reader.connect() as conn:
-            return self._undo_target(conn, resource_id)[1]
 
     # ------------------------------------------------------------------ reading
 
