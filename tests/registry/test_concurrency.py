@@ -16,7 +16,7 @@ from fastapi import Response
 from geo_service.api import views
 from geo_service.auth import PermissionDeniedError
 from geo_service.resources import ResourceFields
-from geo_service.store import PreconditionFailedError, User
+from geo_service.store import NotFoundError, PreconditionFailedError, User
 from geo_service.store.testing import BACKENDS
 from tests.registry.test_store import district_layer
 from tests.utils.stores import backend_store
@@ -127,9 +127,16 @@ def test_a_coordinator_cannot_edit_while_an_admin_moves_the_resource_away(tmp_pa
                      area_layer=layer.name)
     rid = _salon(store).id  # in A
     assert store.get(rid).area == "A"
+    moved: list[str] = []
+
+    def move() -> None:  # into B
+        try:
+            moved.append(store.update(rid, {"lon": 130.715}, user="admin").area or "")
+        except NotFoundError:
+            moved.append("deleted first")
+
     areas = _AreasThatWaitForAMove(("A",))
-    areas.move = threading.Thread(target=store.update, args=(rid, {"lon": 130.715}),
-                                  kwargs={"user": "admin"})  # into B
+    areas.move = threading.Thread(target=move)
     sato = User("sato", "coordinator", areas)
     try:
         edit(store, rid, sato)
@@ -138,6 +145,7 @@ def test_a_coordinator_cannot_edit_while_an_admin_moves_the_resource_away(tmp_pa
     else:
         refused = False
     areas.move.join()
+    assert moved in (["B"], ["deleted first"])
     mine = [e for e in store.history(rid) if e.username == "sato"]
     assert len(mine) == (0 if refused else 1)
     for entry in mine:  # it landed while the resource was in A
