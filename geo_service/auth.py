@@ -199,7 +199,7 @@ class LoginThrottle:
         self._free = {"account": per_account, "address": per_address}
         self._window = window_s
         self._first_delay, self._max_delay = first_delay_s, max_delay_s
-        self.clock = clock
+        self._clock = clock
 
     def _key(self, *parts: str) -> str:
         return hmac.new(self._secret, "\0".join(parts).encode("utf-8", "surrogatepass"),
@@ -227,7 +227,7 @@ class LoginThrottle:
         """Count an attempt; raise :class:`TooManyLoginsError` (nothing counted) while it
         must wait."""
         account, addr = self._keys(username, address)
-        now = self.clock()
+        now = self._clock()
 
         def admit(records: Mapping[str, LoginRecord]) -> None:
             mine = records[account]

@@ -98,7 +98,7 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str],
     return client
 
 
-def client_address(request: Request, state: State) -> str:
+async def client_address(request: Request, state: State) -> str:
     """The address a request comes from (see :func:`forwarded_client` and the
     ``TRUSTED_PROXIES`` setting), e.g. for the login throttle."""
     peer = request.client.host if request.client else "unknown"

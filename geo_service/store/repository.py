@@ -896,13 +896,12 @@ class ResourceStore:
         Raises
         ------
         InputError
-            For an unknown area; and when this registry holds a region whose layer was not
-            loaded (a configured database opened without ``--region``): a name such as 川西
-            could then not be turned into the id its resources carry.
+            For an unknown area; and when this registry holds a region that was not
+            loaded (:meth:`use_region`; a configured database opened without ``--region``):
+            a name such as 川西 could then not be turned into the id its resources carry.
         """
         areas = builtins.list(areas)
-        if areas and self.layers.get(self.area_layer or "") is None and (
-                bound := self.region()) is not None:
+        if areas and self.bounds is None and (bound := self.region()) is not None:
             raise InputError(
                 f"担当圏域を確かめるには地域 {bound[1]!r} が必要です。--region か "
                 "GEO_SERVICE_REGION_DIR で地域を指定してください (this registry holds region "
