@@ -213,7 +213,7 @@ class LoginThrottle:
                 address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
         except ValueError:
             pass  # not an IP address (a test client): counted as it is
-        return (self._key("account", username_key(username.strip()), address),
+        return (self._key("account", username_key(username), address),
                 self._key("address", address))
 
     def delay(self, failures: int, free: int) -> float:

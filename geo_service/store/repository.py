@@ -184,9 +184,11 @@ def check_username(username: str) -> str:
 
 
 def username_key(username: str) -> str:
-    """What makes two user names the same: NFKC and case-folded (Sato, SATO and ｓａｔｏ
-    are one user), for uniqueness and for looking a user up."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+    """What makes two user names the same: NFKC, case-folded, without surrounding spaces
+    (Sato, SATO, ｓａｔｏ and " sato" are one user), for uniqueness and for looking a user
+    up."""
+    folded = unicodedata.normalize("NFKC", username).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
 
 
 def _user(row: Any) -> User:
@@ -936,11 +938,11 @@ class ResourceStore:
         return self.get_user(username)
 
     def get_user(self, username: str) -> User:
-        """The user with this name, in any case or width (:func:`username_key`, surrounding
-        spaces ignored); raise :class:`NotFoundError` if there is none."""
+        """The user with this name, in any case or width, surrounding spaces ignored
+        (:func:`username_key`); raise :class:`NotFoundError` if there is none."""
         with self.reader.connect() as conn:
             row = conn.execute(select(users).where(
-                users.c.username_key == username_key(username.strip()))).first()
+                users.c.username_key == username_key(username))).first()
         if row is None:
             raise NotFoundError("user", username)
         return _user(row)

@@ -249,10 +249,11 @@ def _users_before_0008(tmp_path, names):
 def test_migration_0008_keys_existing_user_names(tmp_path):
     from geo_service.store import ResourceStore, migrate
 
-    engine = _users_before_0008(tmp_path, ["Sato", "kato"])
+    engine = _users_before_0008(tmp_path, ["Sato", "kato", "ito "])
     migrate(engine)
     store = ResourceStore(engine)
     assert store.get_user("SATO").username == "Sato"
+    assert store.get_user("ito").username == "ito "  # made before spaces were refused
     assert store.get_user("sato").token_generation == 0
     with pytest.raises(DuplicateIdError):
         store.add_user("sato", "hash", role="coordinator")
