@@ -170,7 +170,7 @@ def check_username(username: str) -> str:
     (naming the field) for an empty or over-long name, surrounding spaces, and control,
     format (zero-width, bidi) or unassigned characters."""
     name = unicodedata.normalize("NFKC", username)
-    if not name or len(name) > 100:
+    if not name or max(len(name), len(username_key(name))) > 100:  # ß folds to ss
         reason = "ユーザー名は1〜100文字です (user name must have 1–100 characters)"
     elif name != name.strip():
         reason = ("ユーザー名の前後に空白は使えません (user name must not begin or end with "

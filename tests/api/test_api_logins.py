@@ -317,6 +317,7 @@ def test_a_named_proxy_forwards_each_clients_address(tmp_path):
     ("coordA ", 422, "space"),
     (" coordA", 422, "space"),
     ("zero\u200bwidth", 422, "control"),
+    ("ß" * 60, 422, "1–100"),  # its key (case-folded: ss…) would not fit
     ("COORDA", 409, "already exists"),
     ("ｃｏｏｒｄａ", 409, "already exists"),  # full width: NFKC
 ])
