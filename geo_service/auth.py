@@ -7,28 +7,27 @@
 
 Passwords are stored as bcrypt hashes (cost ``BCRYPT_ROUNDS``) and must pass
 :func:`check_password` (length, not a common password). Tokens are HS256 JWTs carrying
-the user name, the role, an expiry and a keyed digest of the user's password hash, so a
-password change ends every token issued before it. The signing key comes from the
-deployment settings or, on a single machine, from a random key kept in
-``data/secret_key`` (created on first start).
+the user name, the role, an expiry and a keyed digest of the user's password hash and
+token generation, so a password change or a deactivation ends every token issued before.
+The signing key comes from the deployment settings or, on a single machine, from a random
+key kept in ``data/secret_key`` (created on first start).
 
-Guessing is slowed by :class:`LoginThrottle` (failed logins per account and per client
-address) and gains no hint from timing: an unknown user's password is checked against a
-dummy hash of the same cost.
+Guessing is slowed by :class:`LoginThrottle` (growing delays per account at a client
+address, and per address; counted in the database) and gains no hint from timing: an
+unknown user's password is checked against a dummy hash of the same cost.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import math
 import os
 import secrets
 import string
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -38,7 +37,14 @@ import bcrypt
 import jwt
 
 from geo_service._errors import InputError
-from geo_service.store import NotFoundError, ResourceStore, User, owner_only
+from geo_service.store import (
+    LoginRecord,
+    NotFoundError,
+    ResourceStore,
+    User,
+    owner_only,
+    username_key,
+)
 
 MIN_PASSWORD_LENGTH = 10
 MIN_DISTINCT_CHARACTERS = 5
@@ -59,7 +65,8 @@ class TooManyLoginsError(Exception):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
-        super().__init__(f"too many failed logins; try again in {self.retry_after} s")
+        super().__init__(f"ログインの失敗が続いたため、{self.retry_after}秒後にもう一度お試し"
+                         f"ください (too many failed logins; try again in {self.retry_after} s)")
 
 
 @functools.cache
@@ -130,9 +137,12 @@ def authenticate(store: ResourceStore, username: str, password: str) -> User:
 
 
 def _password_stamp(user: User, secret: str) -> str:
-    """A short keyed digest of the user's password hash; it changes with the password."""
-    return hmac.new(secret.encode("utf-8"), user.password_hash.encode("utf-8"),
-                    "sha256").hexdigest()[:16]
+    """A short keyed digest of the user's password hash and token generation: it changes
+    with the password and at every deactivation (generation 0 signs the hash alone, as
+    before generations existed)."""
+    signed = user.password_hash + (f"\n{user.token_generation}" if user.token_generation
+                                   else "")
+    return hmac.new(secret.encode("utf-8"), signed.encode("utf-8"), "sha256").hexdigest()[:16]
 
 
 def create_token(user: User, secret: str, *, minutes: float = 60,
@@ -160,70 +170,80 @@ def user_from_token(store: ResourceStore, token: str, secret: str) -> User:
     if not user.active:
         raise AuthenticationError("user is deactivated")
     if not hmac.compare_digest(str(claims["pwd"]), _password_stamp(user, secret)):
-        raise AuthenticationError("the password was changed after this token was issued; "
-                                  "log in again")
+        raise AuthenticationError("the password was changed, or the user deactivated, after "
+                                  "this token was issued; log in again")
     return user
 
 
 class LoginThrottle:
-    """Login attempts per account and per client address in a sliding window.
+    """Failed logins, counted in the registry database so that every worker process shares
+    one count, and throttled without handing anyone a lockout of someone else.
 
-    Every attempt counts as a failure until it succeeds; a success clears the account's
-    count and takes its own attempt off the address's. Once ``per_account`` (or
-    ``per_address``) attempts lie within ``window_s`` seconds, :meth:`begin` refuses until
-    the oldest of them leaves the window. Kept in memory: each worker process counts on its
-    own, and a restart forgets.
+    Every attempt counts as a failure until it succeeds. Counted per account *at* a client
+    address: after ``per_account`` failures there, each further attempt from there must
+    wait, twice as long each time (``first_delay_s``, then double, up to ``max_delay_s``),
+    while the same account logs in from any other address as usual. Counted per address
+    too (``per_address``, the same growing delays), against one guess sprayed over many
+    accounts; an account that has logged in from that address before is not held up by
+    it, so colleagues behind one office address keep working. Failures are forgotten
+    ``window_s`` seconds after the last one; a success clears its account at that address.
+    IPv6 addresses count by their /64 network (what one household or host is given).
+    Keys are keyed digests (``secret``): the database keeps no attempted user name.
     """
 
-    def __init__(self, *, per_account: int, per_address: int, window_s: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
-        self._limits = {"account": per_account, "address": per_address}
+    def __init__(self, store: ResourceStore, *, secret: str, per_account: int,
+                 per_address: int, window_s: float, first_delay_s: float, max_delay_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._secret = secret.encode("utf-8")
+        self._free = {"account": per_account, "address": per_address}
         self._window = window_s
+        self._first_delay, self._max_delay = first_delay_s, max_delay_s
         self._clock = clock
-        self._max_keys = max_keys
-        self._attempts: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def begin(self, username: str, address: str) -> float:
-        """Record an attempt and return its stamp; raise :class:`TooManyLoginsError`."""
+    def _key(self, *parts: str) -> str:
+        return hmac.new(self._secret, "\0".join(parts).encode("utf-8", "surrogatepass"),
+                        "sha256").hexdigest()
+
+    def _keys(self, username: str, address: str) -> tuple[str, str]:
+        """The keys of the account at the address, and of the address."""
+        try:
+            ip = ipaddress.ip_address(address)
+            if ip.version == 6:
+                address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        except ValueError:
+            pass  # not an IP address (a test client): counted as it is
+        return (self._key("account", username_key(username), address),
+                self._key("address", address))
+
+    def delay(self, failures: int, free: int) -> float:
+        """Seconds an attempt must wait after the last one, after ``failures`` failures
+        of which ``free`` are allowed without waiting."""
+        if failures < free:
+            return 0.0
+        return min(self._max_delay, self._first_delay * 2.0 ** min(failures - free, 40))
+
+    def begin(self, username: str, address: str) -> None:
+        """Count an attempt; raise :class:`TooManyLoginsError` (nothing counted) while it
+        must wait."""
+        account, addr = self._keys(username, address)
         now = self._clock()
-        keys = (("account", username), ("address", address))
-        with self._lock:
-            wait = max(self._wait(key, now) for key in keys)
+
+        def admit(records: Mapping[str, LoginRecord]) -> None:
+            mine = records[account]
+            checks = [(mine, self._free["account"])]
+            if not mine.known:
+                checks.append((records[addr], self._free["address"]))
+            wait = max(self.delay(r.failures, free) - (now - r.last_at) for r, free in checks)
             if wait > 0:
                 raise TooManyLoginsError(wait)
-            if len(self._attempts) >= self._max_keys:
-                self._forget_oldest(now)
-            for key in keys:
-                self._attempts.setdefault(key, deque()).append(now)
-        return now
 
-    def succeeded(self, username: str, address: str, stamp: float) -> None:
-        """The attempt ``stamp`` logged in: reset the account, uncount it for the address."""
-        with self._lock:
-            self._attempts.pop(("account", username), None)
-            times = self._attempts.get(("address", address))
-            if times is not None and stamp in times:
-                times.remove(stamp)
+        self.store.count_login_attempt((account, addr), now=now,
+                                       forget_before=now - self._window, admit=admit)
 
-    def _wait(self, key: tuple[str, str], now: float) -> float:
-        """Seconds until ``key`` is below its limit again (0: not throttled)."""
-        times = self._attempts.get(key)
-        while times and times[0] <= now - self._window:
-            times.popleft()
-        if not times:
-            self._attempts.pop(key, None)
-            return 0
-        limit = self._limits[key[0]]
-        return times[-limit] + self._window - now if len(times) >= limit else 0
-
-    def _forget_oldest(self, now: float) -> None:
-        """Bound memory: drop expired keys, then the oldest tenth if still full."""
-        for key in list(self._attempts):
-            self._wait(key, now)
-        if len(self._attempts) >= self._max_keys:
-            for key in list(self._attempts)[: max(1, self._max_keys // 10)]:
-                del self._attempts[key]
+    def succeeded(self, username: str, address: str) -> None:
+        """The attempt begun for ``username`` from ``address`` logged in."""
+        self.store.login_succeeded(*self._keys(username, address))
 
 
 def check_can_edit(user: User, areas: Iterable[str | None]) -> None:

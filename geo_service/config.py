@@ -25,12 +25,20 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
 - ``MAX_BODY_BYTES``: largest accepted request body of every other route (1 MB); larger
   bodies get 413 before they are read (by their ``Content-Length`` or as they stream in).
-- ``LOGIN_MAX_FAILURES`` (5), ``LOGIN_ADDRESS_MAX_FAILURES`` (20): failed logins of one
-  account, or from one client address, within ``LOGIN_WINDOW_SECONDS`` (900) after which
-  ``/auth/token`` answers 429 with ``Retry-After`` until the oldest leaves the window.
-  Counted in memory by each worker process; a successful login resets its account. Behind
-  a reverse proxy run uvicorn with ``--forwarded-allow-ips`` so that the address is the
-  client's, not the proxy's.
+- ``LOGIN_MAX_FAILURES`` (5): failed logins of one account from one client address after
+  which each further attempt from there must wait ``LOGIN_FIRST_DELAY_SECONDS`` (15), then
+  twice as long each time up to ``LOGIN_MAX_DELAY_SECONDS`` (900); meanwhile
+  ``/auth/token`` answers 429 with ``Retry-After``. The same account logs in from other
+  addresses as usual, so nobody can lock anybody else out.
+  ``LOGIN_ADDRESS_MAX_FAILURES`` (20): the same over all accounts from one address (a
+  guess sprayed over many names), except for accounts that have logged in from that
+  address before. Failures are forgotten ``LOGIN_WINDOW_SECONDS`` (3600) after the last
+  one. Counted in the registry database, so every worker process shares the counts.
+- ``TRUSTED_PROXIES``: JSON list of the reverse proxies (addresses or networks, e.g.
+  ``["10.0.0.5"]``) whose ``X-Forwarded-For`` names the client; from any other peer the
+  header is ignored and the peer's own address counts (default ``[]``: the header is never
+  believed). ``geo-service serve`` switches uvicorn's own handling of the header off; run
+  uvicorn by hand with ``--no-proxy-headers`` likewise.
 - ``HASH_THREADS``: threads of each worker that check passwords (bcrypt, ~0.2 s each;
   default 1), apart from ``THREADS``, so that guessed logins cannot hold up other requests.
 - ``REACH_MINUTES``: isochrone steps of ``/resources/{id}/reach`` (5, 10, 15).
@@ -58,6 +66,7 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -120,7 +129,10 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     login_max_failures: int = Field(default=5, gt=0)
     login_address_max_failures: int = Field(default=20, gt=0)
-    login_window_seconds: float = Field(default=900, gt=0)
+    login_window_seconds: float = Field(default=3600, gt=0)
+    login_first_delay_seconds: float = Field(default=15, gt=0)
+    login_max_delay_seconds: float = Field(default=900, gt=0)
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     hash_threads: int = Field(default=1, gt=0)
     reach_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
     nearby_max_minutes: float = Field(default=30, gt=0)

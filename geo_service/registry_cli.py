@@ -32,6 +32,12 @@ DatabaseOpt = Annotated[str | None, typer.Option(
     "the SQLite file registry.sqlite3 in the data directory, GEO_SERVICE_DATA_DIR).")]
 
 
+#: uvicorn would believe ``X-Forwarded-For`` from loopback (its ``--forwarded-allow-ips``
+#: default) and hand the app the address the client wrote; the app decides instead, from
+#: the proxies named in ``GEO_SERVICE_TRUSTED_PROXIES`` (geo_service.api.deps.client_address)
+UVICORN_PROXY_OPTIONS = {"proxy_headers": False}
+
+
 def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
     from geo_service.config import ServiceSettings
 
@@ -287,7 +293,8 @@ def serve(
                   f"  協議体・計画 (council)     {base}/council\n"
                   f"  API                        {base}/docs")
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="info", access_log=access_log)
+                workers=workers, log_level="info", access_log=access_log,
+                **UVICORN_PROXY_OPTIONS)
 
 
 def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]

@@ -526,19 +526,23 @@ def new_resource_id() -> str:
     return "r-" + uuid.uuid4().hex[:12]
 
 
-def apply_update(resource: Resource, changes: Mapping[str, Any]) -> Resource:
-    """Return ``resource`` with ``changes`` applied and the whole result validated again."""
-    data = resource.model_dump()
-    data.update(changes)
-    return validate_resource(data)
-
-
 # --------------------------------------------------------------------------- public view
 
 
 def is_public(resource: Resource) -> bool:
     """Whether the public may see the resource at all."""
     return resource.visibility == "public" and not resource.deleted
+
+
+def area_reveals_hidden_place(resource: Resource) -> bool:
+    """Whether the resource's responsible area would tell the public the district of a
+    staff-only place: the area comes from the location, else from a 移動販売 route's
+    first stop, so it is hidden with the location, and with the stops of a route that
+    has no location (a staff-only schedule hides them)."""
+    hidden = set(resource.staff_fields)
+    if "location" in hidden:
+        return True
+    return resource.lon is None and bool(resource.schedule.stops) and "schedule" in hidden
 
 
 def public_view(resource: Resource) -> dict[str, Any] | None:
@@ -551,10 +555,11 @@ def public_view(resource: Resource) -> dict[str, Any] | None:
         return None
     data = resource.model_dump(mode="json", exclude=set(STAFF_ONLY_ALWAYS))
     hidden = set(resource.staff_fields)
+    if area_reveals_hidden_place(resource):
+        data["area"] = None
     for name in hidden:
         if name == "location":
-            # the responsible area comes from the location: it would reveal its district
-            data["lon"] = data["lat"] = data["area"] = None
+            data["lon"] = data["lat"] = None
         elif name.startswith("contact."):
             data["contact"][name.split(".", 1)[1]] = None
         elif name == "schedule":

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter
@@ -42,9 +44,12 @@ class AppState:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.logins = LoginThrottle(per_account=s.login_max_failures,
+        self.logins = LoginThrottle(self.store, secret=self.secret,
+                                    per_account=s.login_max_failures,
                                     per_address=s.login_address_max_failures,
-                                    window_s=s.login_window_seconds)
+                                    window_s=s.login_window_seconds,
+                                    first_delay_s=s.login_first_delay_seconds,
+                                    max_delay_s=s.login_max_delay_seconds)
         self.hashing = ThreadPoolExecutor(s.hash_threads, thread_name_prefix="bcrypt")
 
     async def run_hashing(self, func: Callable[..., T], *args: Any) -> T:
@@ -62,6 +67,46 @@ async def get_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
+
+
+def forwarded_client(peer: str, forwarded_for: Iterable[str],
+                     trusted: Iterable[IPv4Network | IPv6Network]) -> str:
+    """The client's address: ``peer`` (who connected), unless it is a trusted proxy; then
+    the last address in ``X-Forwarded-For`` (the headers' values, in order) that is not a
+    trusted proxy itself. Each proxy appends who connected to it, so only the addresses
+    the trusted proxies appended are believed; what the client wrote further left is not.
+    A chain the proxies should not have sent (not an address) counts as the last proxy.
+    """
+    trusted = tuple(trusted)
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+    client = peer
+    while is_trusted(client) and hops:
+        hop = hops.pop()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage where a proxy's entry should be: keep the proxy's address
+        client = hop
+    return client
+
+
+async def client_address(request: Request, state: State) -> str:
+    """The address a request comes from (see :func:`forwarded_client` and the
+    ``TRUSTED_PROXIES`` setting), e.g. for the login throttle."""
+    peer = request.client.host if request.client else "unknown"
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"),
+                            state.settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 async def optional_user(state: State,

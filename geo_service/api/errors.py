@@ -81,8 +81,8 @@ _MODELS: dict[int, tuple[type[BaseModel], str]] = {
                            "nothing was changed"),
     413: (ErrorOut, "The upload is larger than the configured limit"),
     422: (ErrorOut, "Invalid input: the field, the value and the reason"),
-    429: (MessageOut, "Too many failed logins of this account or from this address; see "
-                      "the Retry-After header"),
+    429: (MessageOut, "Too many failed logins of this account from this address, or from "
+                      "this address; wait as the Retry-After header says"),
 }
 
 

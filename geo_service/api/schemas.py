@@ -183,7 +183,9 @@ class UserCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=100)
+    username: str = Field(min_length=1, max_length=100, description=(
+        "kept in Unicode NFKC; unique whatever its case or width (sato = SATO = ｓａｔｏ); "
+        "no surrounding spaces, control or invisible characters"))
     password: str = Field(description="checked by geo_service.auth.check_password")
     role: Literal["coordinator", "admin"] = "coordinator"
     areas: list[str] = Field(default_factory=list)

@@ -6,6 +6,7 @@ models; the routes only declare parameters and call one of these.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection
 from typing import Any
@@ -40,13 +41,19 @@ from geo_service.memory import gc_paused
 from geo_service.resources import (
     Resource,
     ResourceFields,
-    apply_update,
     check_lonlat,
     parse_weekday,
     public_view,
     validate_resource,
 )
-from geo_service.store import NotFoundError, Page, ResourceFilter, ResourceStore, User
+from geo_service.store import (
+    Authorize,
+    NotFoundError,
+    Page,
+    ResourceFilter,
+    ResourceStore,
+    User,
+)
 
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
@@ -114,10 +121,19 @@ def if_match_versions(header: str | None) -> Collection[int] | None:
     return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]*)"', header))
 
 
+def public_etag(feature: AnyFeature) -> str:
+    """The ``ETag`` of the public's answer: a digest of what the public sees, so that it
+    changes when the public view does and never with a staff-only edit (the version
+    would tell that one happened). It names no version: an edit sent with it gets 412."""
+    digest = hashlib.sha256(feature.model_dump_json().encode("utf-8")).hexdigest()
+    return f'"p-{digest[:32]}"'
+
+
 def tagged_feature(resource: Resource, response: Response, *, staff: bool) -> AnyFeature:
-    """:func:`to_feature`, with the resource's version as the response's ``ETag``."""
+    """:func:`to_feature`, with its ``ETag``: the resource's version for staff, a digest
+    of the public view for the public (:func:`public_etag`)."""
     feature = to_feature(resource, staff=staff)
-    response.headers["ETag"] = etag(resource.version)
+    response.headers["ETag"] = etag(resource.version) if staff else public_etag(feature)
     return feature
 
 
@@ -183,34 +199,39 @@ def create_resource(store: ResourceStore, body: ResourceCreate, user: User,
     return tagged_feature(store.add(fields, user=user.username), response, staff=True)
 
 
+def may_change(user: User) -> Authorize:
+    """The check the store runs inside an edit's locked transaction: ``user`` may edit
+    the resource's area before and after the change (an undo that would move it back
+    out of their areas is refused too)."""
+    def authorize(before: Resource, after: Resource) -> None:
+        check_can_edit(user, [before.area, after.area])
+    return authorize
+
+
 def update_resource(store: ResourceStore, resource_id: str, changes: dict[str, Any],
                     user: User, response: Response, *, if_match: str | None) -> AnyFeature:
     """Apply a partial update if ``user`` may edit the old and the new area."""
-    current = store.get(resource_id)
-    after = apply_update(current, {k: v for k, v in changes.items()
-                                   if k not in ("id", "created_at", "updated_at", "deleted")})
-    check_can_edit(user, [current.area, store.responsible_area(after)])
     return tagged_feature(store.update(resource_id, changes, user=user.username,
-                                       expected_versions=if_match_versions(if_match)),
+                                       expected_versions=if_match_versions(if_match),
+                                       authorize=may_change(user)),
                           response, staff=True)
 
 
 def delete_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
                     *, if_match: str | None) -> AnyFeature:
     """Soft-delete if ``user`` may edit the resource's area."""
-    check_can_edit(user, [store.get(resource_id).area])
     return tagged_feature(store.delete(resource_id, user=user.username,
-                                       expected_versions=if_match_versions(if_match)),
+                                       expected_versions=if_match_versions(if_match),
+                                       authorize=may_change(user)),
                           response, staff=True)
 
 
 def undo_resource(store: ResourceStore, resource_id: str, user: User, response: Response,
                   *, if_match: str | None) -> AnyFeature:
-    """Revert the last change if ``user`` may edit the resource's area."""
-    current = store.get(resource_id, include_deleted=True)
-    check_can_edit(user, [current.area, store.responsible_area(store.undo_target(resource_id))])
+    """Revert the last change if ``user`` may edit the resource's area now and after."""
     return tagged_feature(store.undo(resource_id, user=user.username,
-                                     expected_versions=if_match_versions(if_match)),
+                                     expected_versions=if_match_versions(if_match),
+                                     authorize=may_change(user)),
                           response, staff=True)
 
 

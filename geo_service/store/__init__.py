@@ -21,7 +21,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from geo_service.boundaries import AreaLayer
 from geo_service.store.repository import (
+    Authorize,
     HistoryEntry,
+    LoginRecord,
     NotFoundError,
     Page,
     PreconditionFailedError,
@@ -30,12 +32,14 @@ from geo_service.store.repository import (
     ResourceStore,
     Role,
     User,
+    check_username,
+    username_key,
 )
 
 __all__ = [
-    "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
+    "Authorize", "HistoryEntry", "LoginRecord", "NotFoundError", "Page", "PreconditionFailedError",
     "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
-    "create_store_engine", "migrate", "open_store", "owner_only",
+    "check_username", "create_store_engine", "migrate", "open_store", "owner_only", "username_key",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

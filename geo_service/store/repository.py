@@ -42,6 +42,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -59,9 +61,18 @@ from geo_service.resources import (
     service_area_geometry,
     validate_resource,
 )
-from geo_service.store.schema import history, registry_region, resources, users
+from geo_service.store.schema import (
+    history,
+    login_attempts,
+    registry_region,
+    resources,
+    users,
+)
 
 Role = Literal["coordinator", "admin"]
+#: a check of a change (the resource before, and after with its new area) run inside the
+#: write transaction with the row locked; it raises to refuse (nothing is written)
+Authorize = Callable[["Resource", "Resource"], None]
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
@@ -147,6 +158,53 @@ class User:
     areas: tuple[str, ...]
     active: bool = True
     password_hash: str = field(default="", repr=False)
+    #: moves on at every deactivation: tokens carry the generation they were issued in
+    token_generation: int = field(default=0, repr=False)
+
+
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_username(username: str) -> str:
+    """``username`` in Unicode NFKC (full-width ｓａｔｏ → sato); raise :class:`InputError`
+    (naming the field) for an empty or over-long name, surrounding spaces, and control,
+    format (zero-width, bidi) or unassigned characters."""
+    name = unicodedata.normalize("NFKC", username)
+    if not name or max(len(name), len(username_key(name))) > 100:  # ß folds to ss
+        reason = "ユーザー名は1〜100文字です (user name must have 1–100 characters)"
+    elif name != name.strip():
+        reason = ("ユーザー名の前後に空白は使えません (user name must not begin or end with "
+                  "a space)")
+    elif any(unicodedata.category(ch) in _NOT_IN_NAMES for ch in name):
+        reason = ("ユーザー名に制御文字・書式文字は使えません (user name must not contain "
+                  "control or invisible characters)")
+    else:
+        return name
+    raise InputError(reason, column="username", value=username)
+
+
+def username_key(username: str) -> str:
+    """What makes two user names the same: NFKC, case-folded, without surrounding spaces
+    (Sato, SATO, ｓａｔｏ and " sato" are one user), for uniqueness and for looking a user
+    up."""
+    folded = unicodedata.normalize("NFKC", username).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
+
+
+def _user(row: Any) -> User:
+    return User(row.username, row.role, tuple(row.areas), row.active, row.password_hash,
+                row.token_generation)
+
+
+@dataclass(frozen=True)
+class LoginRecord:
+    """Login attempts counted under one key (an account at an address, or an address):
+    failures since the last success, when the last attempt was (epoch seconds), and
+    whether the account has logged in from that address before."""
+
+    failures: int
+    last_at: float
+    known: bool
 
 
 def _now() -> datetime:
@@ -173,6 +231,14 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
         return {"public_weekday_mask": 0, "public_fee_kind": "unknown"}
     return {"public_weekday_mask": _weekday_mask(view["schedule"]),
             "public_fee_kind": view["fee"]["kind"]}
+
+
+def public_area(r: Resource) -> str | None:
+    """The responsible area the public's ``?area=`` matches: the public view's, so none
+    for a resource the public does not see or whose area would reveal a staff-only
+    place (:func:`~geo_service.resources.area_reveals_hidden_place`)."""
+    view = public_view(r)
+    return None if view is None else view["area"]
 
 
 def _resource(row: Any) -> Resource:
@@ -358,6 +424,7 @@ class ResourceStore:
             "sa_minx": bbox[0], "sa_miny": bbox[1], "sa_maxx": bbox[2], "sa_maxy": bbox[3],
             "location": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
             "service_geom": geom, "data": data, **public_filter_values(r),
+            "public_area": public_area(r),
             "created_at": r.created_at, "updated_at": r.updated_at,
         }
 
@@ -456,11 +523,14 @@ class ResourceStore:
         return _resource(row)
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
-                 user: str | None, at: datetime) -> Resource:
+                 user: str | None, at: datetime, authorize: Authorize | None = None
+                 ) -> Resource:
         assert before.version is not None  # read by _fetch
         after = self._with_area(after).model_copy(
             update={"updated_at": at, "created_at": before.created_at,
                     "version": before.version + 1})
+        if authorize is not None:
+            authorize(before, after)
         values = self._row_values(after)
         values.pop("id")
         conn.execute(update(resources).where(resources.c.id == before.id)
@@ -470,12 +540,16 @@ class ResourceStore:
 
     def update(self, resource_id: str, changes: Mapping[str, Any], *,
                user: str | None = None,
-               expected_versions: Collection[int] | None = None) -> Resource:
+               expected_versions: Collection[int] | None = None,
+               authorize: Authorize | None = None) -> Resource:
         """Apply ``changes`` (field → new value), validate the result, keep the history.
 
         With ``expected_versions``, change the resource only if its version is one of
-        them, and raise :class:`PreconditionFailedError` otherwise (the same for
-        :meth:`delete` and :meth:`undo`).
+        them, and raise :class:`PreconditionFailedError` otherwise. ``authorize`` (e.g.
+        whether the user may edit the old and the new area) is called with the resource
+        before and after, while its row is locked, so that no concurrent change (an admin
+        moving it into another area) slips in between the check and the write. The same
+        for :meth:`delete` and :meth:`undo`.
         """
         if "id" in changes and changes["id"] != resource_id:
             raise InputError("the id of a resource cannot be changed", column="id",
@@ -487,23 +561,25 @@ class ResourceStore:
             data.update({k: v for k, v in changes.items()
                          if k not in ("created_at", "updated_at", "deleted", "version")})
             after = validate_resource(data)
-            res = self._replace(conn, before, after, "update", user, _now())
+            res = self._replace(conn, before, after, "update", user, _now(), authorize)
         self._changed()
         return res
 
     def delete(self, resource_id: str, *, user: str | None = None,
-               expected_versions: Collection[int] | None = None) -> Resource:
+               expected_versions: Collection[int] | None = None,
+               authorize: Authorize | None = None) -> Resource:
         """Soft-delete a resource: hidden from every list, restorable with :meth:`undo`."""
         with self._writing() as conn:
             before = self._fetch(conn, resource_id, include_deleted=False, lock=True,
                                  expected_versions=expected_versions)
             after = before.model_copy(update={"deleted": True})
-            res = self._replace(conn, before, after, "delete", user, _now())
+            res = self._replace(conn, before, after, "delete", user, _now(), authorize)
         self._changed()
         return res
 
     def undo(self, resource_id: str, *, user: str | None = None,
-             expected_versions: Collection[int] | None = None) -> Resource:
+             expected_versions: Collection[int] | None = None,
+             authorize: Authorize | None = None) -> Resource:
         """Revert the last change of a resource (undelete, un-update, or un-create).
 
         The revert is itself a change in the history (action ``undo``), so undoing twice
@@ -512,11 +588,11 @@ class ResourceStore:
         with self._writing() as conn:
             current, target = self._undo_target(conn, resource_id, lock=True,
                                                 expected_versions=expected_versions)
-            res = self._replace(conn, current, target, "undo", user, _now())
+            res = self._replace(conn, current, target, "undo", user, _now(), authorize)
         self._changed()
         return res
 
-    def _undo_target(self, conn: Connection, resource_id: str, *, lock: bool = False,
+    def _undo_target(self, conn: Connection, resource_id: str, *, lock: bool,
                      expected_versions: Collection[int] | None = None
                      ) -> tuple[Resource, Resource]:
         """The resource now (locked when ``lock``) and as :meth:`undo` would make it."""
@@ -529,12 +605,6 @@ class ResourceStore:
         if last.before is None:  # the last change created it: undo = delete
             return current, current.model_copy(update={"deleted": True})
         return current, Resource.model_validate(last.before, context=STORED)
-
-    def undo_target(self, resource_id: str) -> Resource:
-        """The resource as :meth:`undo` would make it now (nothing is changed), e.g. to
-        check that the user may edit the area it would move back to."""
-        with self.reader.connect() as conn:
-            return self._undo_target(conn, resource_id)[1]
 
     # ------------------------------------------------------------------ reading
 
@@ -562,17 +632,16 @@ class ResourceStore:
             shape.append("live")
         if not f.include_staff:
             shape.append("public")
-            if f.bbox or f.within is not None or f.area:  # nor may a search by location
-                # or by the area a location gives reveal a staff-only location
-                shape.append("location_shown")
+            if f.bbox or f.within is not None:  # nor may a search by location reveal
+                shape.append("location_shown")  # a staff-only location
         if f.category:
             shape.append("category")
             values["category"] = f.category
         if f.categories is not None:
             shape.append("categories")
             values["categories"] = list(f.categories)
-        if f.area:
-            shape.append("area")
+        if f.area:  # the public's: the area its view shows (public_area)
+            shape.append("area" if f.include_staff else "public_area")
             values.update(area=f.area, area_pattern="%," + _like_escape(f.area) + ",%")
         # the public's filters match what the public view shows (public_filter_values)
         if f.weekday:
@@ -633,6 +702,9 @@ class ResourceStore:
             cond.append(c.category.in_(p("categories", expanding=True)))
         if "area" in shape:
             cond.append(or_(c.area == p("area"),
+                            c.sa_areas.like(p("area_pattern"), escape="\\")))
+        if "public_area" in shape:
+            cond.append(or_(c.public_area == p("area"),
                             c.sa_areas.like(p("area_pattern"), escape="\\")))
         if "weekday" in shape:
             cond.append(c.weekday_mask.op("&")(p("weekday_bit")) != 0)
@@ -820,43 +892,75 @@ class ResourceStore:
 
     # ------------------------------------------------------------------ users
 
+    def _user_areas(self, areas: Iterable[str]) -> builtins.list[str]:
+        """Area ids of the responsible-area layer for a user's ``areas`` (ids or names).
+
+        Raises
+        ------
+        InputError
+            For an unknown area; and when this registry holds a region that was not
+            loaded (:meth:`use_region`; a configured database opened without ``--region``):
+            a name such as 川西 could then not be turned into the id its resources carry.
+        """
+        areas = builtins.list(areas)
+        if areas and self.bounds is None and (bound := self.region()) is not None:
+            raise InputError(
+                f"担当圏域を確かめるには地域 {bound[1]!r} が必要です。--region か "
+                "GEO_SERVICE_REGION_DIR で地域を指定してください (this registry holds region "
+                f"{bound[1]!r}: give it with --region or GEO_SERVICE_REGION_DIR, so that the "
+                "areas can be checked)", column="areas", value="、".join(areas))
+        return [self.resolve_area(a, column="areas") for a in areas]
+
     def add_user(self, username: str, password_hash: str, *, role: Role,
                  areas: Iterable[str] = ()) -> User:
-        """Create a user; raise :class:`DuplicateIdError` if the name is taken."""
+        """Create a user; raise :class:`DuplicateIdError` if the name is taken, in any case
+        or width (:func:`username_key`), and :class:`InputError` for a name that
+        :func:`check_username` refuses."""
         if role not in ("coordinator", "admin"):
             raise InputError("unknown role (coordinator or admin)", column="role", value=role)
-        if not username or len(username) > 100:
-            raise InputError("user name must have 1–100 characters", column="username",
-                             value=username)
-        areas = [self.resolve_area(a, column="areas") for a in areas]
-        with self.engine.begin() as conn:
-            if conn.execute(select(users.c.username)
-                            .where(users.c.username == username)).first():
-                raise DuplicateIdError("user already exists", column="username", value=username)
-            conn.execute(insert(users).values(username=username, password_hash=password_hash,
-                                              role=role, areas=list(areas), active=True,
-                                              created_at=_now()))
+        username = check_username(username)
+        key = username_key(username)
+        areas = self._user_areas(areas)
+        try:
+            with self.engine.begin() as conn:
+                taken = conn.execute(select(users.c.username)
+                                     .where(users.c.username_key == key)).first()
+                if taken:
+                    raise DuplicateIdError(f"user already exists (as {taken.username!r})",
+                                           column="username", value=username)
+                conn.execute(insert(users).values(
+                    username=username, username_key=key, password_hash=password_hash,
+                    role=role, areas=areas, active=True, token_generation=0,
+                    created_at=_now()))
+        except IntegrityError:  # added meanwhile by another request
+            raise DuplicateIdError("user already exists", column="username",
+                                   value=username) from None
         return self.get_user(username)
 
     def get_user(self, username: str) -> User:
-        """The user with this name; raise :class:`NotFoundError` if there is none."""
+        """The user with this name, in any case or width, surrounding spaces ignored
+        (:func:`username_key`); raise :class:`NotFoundError` if there is none."""
         with self.reader.connect() as conn:
-            row = conn.execute(select(users).where(users.c.username == username)).first()
+            row = conn.execute(select(users).where(
+                users.c.username_key == username_key(username))).first()
         if row is None:
             raise NotFoundError("user", username)
-        return User(row.username, row.role, tuple(row.areas), row.active, row.password_hash)
+        return _user(row)
 
     def list_users(self) -> builtins.list[User]:
         """All users, by name."""
         with self.reader.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
-        return [User(r.username, r.role, tuple(r.areas), r.active, r.password_hash)
-                for r in rows]
+        return [_user(r) for r in rows]
 
     def update_user(self, username: str, *, password_hash: str | None = None,
                     role: Role | None = None, areas: Iterable[str] | None = None,
                     active: bool | None = None) -> User:
-        """Change a user's password hash, role, areas or active flag."""
+        """Change a user's password hash, role, areas or active flag.
+
+        Deactivating a user ends every token issued before (its token generation moves on),
+        so reactivating them later does not revive those tokens.
+        """
         values: dict[str, Any] = {}
         if password_hash is not None:
             values["password_hash"] = password_hash
@@ -866,23 +970,25 @@ class ResourceStore:
                                  value=role)
             values["role"] = role
         if areas is not None:
-            values["areas"] = [self.resolve_area(a, column="areas") for a in areas]
+            values["areas"] = self._user_areas(areas)
         if active is not None:
             values["active"] = active
-        self.get_user(username)
+        if active is False:
+            values["token_generation"] = users.c.token_generation + 1
+        name = self.get_user(username).username
         if values:
             with self.engine.begin() as conn:
                 if values.get("role", "admin") != "admin" or values.get("active") is False:
-                    self._keep_an_admin(conn, username)
-                conn.execute(update(users).where(users.c.username == username).values(**values))
-        return self.get_user(username)
+                    self._keep_an_admin(conn, name)
+                conn.execute(update(users).where(users.c.username == name).values(**values))
+        return self.get_user(name)
 
     def delete_user(self, username: str) -> None:
         """Remove a user (their past changes stay in the history under their name)."""
-        self.get_user(username)
+        name = self.get_user(username).username
         with self.engine.begin() as conn:
-            self._keep_an_admin(conn, username)
-            conn.execute(delete(users).where(users.c.username == username))
+            self._keep_an_admin(conn, name)
+            conn.execute(delete(users).where(users.c.username == name))
 
     def _keep_an_admin(self, conn: Connection, username: str) -> None:
         """Refuse to demote, deactivate or delete the last active admin (nobody could
@@ -896,3 +1002,45 @@ class ResourceStore:
             raise ConflictError("the last active admin cannot be demoted, deactivated or "
                                    "removed; make another user admin first", column="username",
                                    value=username)
+
+    # ------------------------------------------------------------------ login attempts
+
+    def count_login_attempt(self, keys: Sequence[str], *, now: float, forget_before: float,
+                            admit: Callable[[Mapping[str, LoginRecord]], None]) -> None:
+        """Count a login attempt under each of ``keys`` (one failure more, at ``now``),
+        unless ``admit`` refuses it by raising.
+
+        ``admit`` gets each key's record, failures before ``forget_before`` forgotten. It
+        all happens in one write transaction with the keys' rows locked: every worker
+        process sharing the database sees one count, and simultaneous attempts are counted
+        one after another. Records not touched since ``forget_before`` are removed, except
+        those of an account that logged in from an address (``known``).
+        """
+        t = login_attempts.c
+        keys = sorted(set(keys))  # one order of locking, so that two attempts never deadlock
+        with self._writing() as conn:
+            conn.execute(delete(login_attempts).where(t.last_at < forget_before,
+                                                      t.known.is_(False)))
+            insert_new = (pg_insert if self.postgis else sqlite_insert)(login_attempts)
+            conn.execute(insert_new.on_conflict_do_nothing(),
+                         [{"key": k, "failures": 0, "last_at": now, "known": False}
+                          for k in keys])
+            rows = conn.execute(select(login_attempts).where(t.key.in_(keys))
+                                .order_by(t.key).with_for_update()).all()
+            records = {r.key: LoginRecord(r.failures if r.last_at >= forget_before else 0,
+                                          r.last_at, r.known) for r in rows}
+            admit(records)
+            for key, record in records.items():
+                conn.execute(update(login_attempts).where(t.key == key)
+                             .values(failures=record.failures + 1, last_at=now))
+
+    def login_succeeded(self, account_key: str, address_key: str) -> None:
+        """An attempt counted by :meth:`count_login_attempt` logged in: the account's record
+        at that address is cleared and marked ``known``; the address's own loses the
+        attempt."""
+        t = login_attempts.c
+        with self._writing() as conn:
+            conn.execute(update(login_attempts).where(t.key == account_key)
+                         .values(failures=0, known=True))
+            conn.execute(update(login_attempts).where(t.key == address_key, t.failures > 0)
+                         .values(failures=t.failures - 1))

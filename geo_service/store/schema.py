@@ -100,6 +100,7 @@ resources = Table(
     # what the public's weekday and fee filters match (the public view's; migration 0006)
     Column("public_weekday_mask", Integer, nullable=False, default=0),
     Column("public_fee_kind", String(10), nullable=False, default="unknown"),
+    Column("public_area", String(100)),  # the public view's area (migration 0007_access)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_resources_lonlat", "lon", "lat"),
@@ -129,6 +130,21 @@ users = Table(
     Column("areas", JSON, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # migration 0008_access: the name NFKC and case-folded (unique), and the generation of
+    # tokens, which moves on at every deactivation
+    Column("username_key", String(100), nullable=False, unique=True),
+    Column("token_generation", Integer, nullable=False, default=0),
+)
+
+# failed logins per (account, address) and per address, shared by every worker process;
+# keys are keyed digests, so attempted names are not kept (migration 0008_access)
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", Float, nullable=False),
+    Column("known", Boolean, nullable=False, default=False),
+    Index("ix_login_attempts_last_at", "last_at"),
 )
 
 registry_region = Table(

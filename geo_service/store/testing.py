@@ -44,7 +44,7 @@ def fresh_store(backend: str, tmp_path: Path, *,
     if backend == "postgis":
         with engine.begin() as conn:
             for table in ("resource_history", "users", "resources", "registry_region",
-                          "alembic_version"):
+                          "login_attempts", "alembic_version"):
                 conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     migrate(engine)
     return ResourceStore(engine, layers=layers)

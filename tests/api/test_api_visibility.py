@@ -208,3 +208,56 @@ def test_a_hidden_location_looks_like_none_to_the_public(client):
              for rid in ("public-1", "public-2")}
     assert not staff["public-1"]["properties"]["needs_location"]
     assert staff["public-2"]["properties"]["needs_location"]
+
+
+def test_a_route_with_staff_only_stops_does_not_tell_its_district(client):
+    """A 移動販売 route without a location takes its area from its first stop; with the
+    stops staff-only (schedule), neither ``area`` nor ``?area=`` nor an export tells the
+    public that district (issue 16, item 8)."""
+    stop = dict(zip(("lon", "lat"), lonlat(620, 640), strict=True))  # in 中小学校 (M)
+    body = {"id": "route-1", "name": "移動販売ふれあい号", "category": "移動販売",
+            "schedule": {"stops": [stop | {"weekday": "fri", "time": "10:00"}]},
+            "staff_fields": ["schedule"]}
+    assert client.post("/resources", json=body, headers=client.headers_admin).status_code == 201
+    staff = client.get("/resources/route-1", headers=client.headers_admin).json()
+    assert staff["properties"]["area"] == "M"  # staff see where it runs
+    assert client.get("/resources/route-1").json()["properties"]["area"] is None
+    assert "route-1" not in _ids(client, area="M")
+    assert "route-1" in _ids(client, client.headers_admin, area="M")
+    exported = client.get("/resources/export", params={"format": "geojson"}).json()
+    [feature] = [f for f in exported["features"] if f["id"] == "route-1"]
+    assert feature["properties"]["area"] is None
+    rows = client.get("/resources/export", params={"format": "csv"}).text.splitlines()
+    [row] = [line for line in rows if line.startswith("route-1,")]
+    assert row.split(",")[-1] == ""  # 担当圏域, the last column
+    # with the stops public, the district is public too
+    r = client.patch("/resources/route-1", json={"staff_fields": []},
+                     headers=client.headers_admin)
+    assert r.status_code == 200, r.text
+    assert client.get("/resources/route-1").json()["properties"]["area"] == "M"
+    assert "route-1" in _ids(client, area="M")
+
+
+def test_the_public_etag_changes_only_with_the_public_view(client):
+    """A staff-only edit leaves the public's ETag as it was (the version would tell that
+    one happened); a public edit changes it; staff keep the version (issue 16, item 9)."""
+    def tags():
+        return (client.get("/resources/public-1").headers["ETag"],
+                client.get("/resources/public-1", headers=client.headers_admin).headers["ETag"])
+
+    public, staff = tags()
+    for change in ({"staff_notes": "SECRET-NOTE 2"}, {"contact": {"tel": "SECRET-TEL-0816",
+                                                                  "email": "open@example.jp"}}):
+        r = client.patch("/resources/public-1", json=change, headers=client.headers_admin)
+        assert r.status_code == 200, r.text
+        new_public, new_staff = tags()
+        assert new_public == public and new_staff != staff  # hidden fields only
+        staff = new_staff
+    assert staff == '"3"'
+    client.patch("/resources/public-1", json={"name": "公開サロン（改名）"},
+                 headers=client.headers_admin)
+    assert tags()[0] != public
+    # the public's tag names no version: an edit that sends it changes nothing
+    r = client.patch("/resources/public-1", json={"name": "x"},
+                     headers=client.headers_admin | {"If-Match": tags()[0]})
+    assert r.status_code == 412

@@ -11,10 +11,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fastapi import Response
 
+from geo_service.api import views
+from geo_service.auth import PermissionDeniedError
 from geo_service.resources import ResourceFields
-from geo_service.store import PreconditionFailedError
+from geo_service.store import NotFoundError, PreconditionFailedError, User
 from geo_service.store.testing import BACKENDS
+from tests.registry.test_store import district_layer
 from tests.utils.stores import backend_store
 
 pytestmark = pytest.mark.slow  # the fast default leaves it out (README, Tests)
@@ -88,3 +92,64 @@ def test_a_stale_expected_version_writes_nothing(store, write):
     assert store.get(rid).notes == "first" and store.get(rid).version == 2
     assert len(store.history(rid)) == 2
     assert write(store, rid, {1, 2}).version == 3
+
+
+class _AreasThatWaitForAMove(tuple[str, ...]):
+    """A coordinator's areas that, when the permission check first reads them, let
+    ``move`` (an admin moving the resource, in another thread) run for up to a second.
+
+    This holds the check at its decisive moment, so the race is played out the same way
+    every time: checked outside the write transaction, the move commits meanwhile and
+    the coordinator's edit then lands in the other area; checked inside it, the move
+    waits for the row lock and comes after the edit."""
+
+    move: threading.Thread
+
+    def __contains__(self, area: object) -> bool:
+        if not self.move.is_alive() and self.move.ident is None:
+            self.move.start()
+            self.move.join(timeout=1)
+        return super().__contains__(area)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda store, rid, user: views.update_resource(store, rid, {"notes": "川西の編集"}, user,
+                                                   Response(), if_match=None),
+    lambda store, rid, user: views.delete_resource(store, rid, user, Response(),
+                                                   if_match=None),
+], ids=["update", "delete"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_coordinator_cannot_edit_while_an_admin_moves_the_resource_away(tmp_path, edit,
+                                                                         backend):
+    """The area permission check runs inside the locked write transaction (issue 16,
+    item 10): a coordinator of A never changes a resource while it is in B."""
+    layer = district_layer()
+    store = backend_store(backend, tmp_path)
+    store.use_region({layer.name: layer}, (130.6, 33.5, 130.8, 33.7), 1.2,
+                     area_layer=layer.name)
+    rid = _salon(store).id  # in A
+    assert store.get(rid).area == "A"
+    moved: list[str] = []
+
+    def move() -> None:  # into B
+        try:
+            moved.append(store.update(rid, {"lon": 130.715}, user="admin").area or "")
+        except NotFoundError:
+            moved.append("deleted first")
+
+    areas = _AreasThatWaitForAMove(("A",))
+    areas.move = threading.Thread(target=move)
+    sato = User("sato", "coordinator", areas)
+    try:
+        edit(store, rid, sato)
+    except PermissionDeniedError:
+        refused = True  # the move came first
+    else:
+        refused = False
+    areas.move.join()
+    assert moved in (["B"], ["deleted first"])
+    mine = [e for e in store.history(rid) if e.username == "sato"]
+    assert len(mine) == (0 if refused else 1)
+    for entry in mine:  # it landed while the resource was in A
+        assert entry.before is not None and entry.after is not None
+        assert (entry.before["area"], entry.after["area"]) == ("A", "A"), entry

@@ -73,3 +73,22 @@ def test_migration_fills_in_the_public_filter_columns(store):
     assert got == {"route": (0b1, "unknown"), "staff": (0, "unknown")}  # 0b1: Monday
     assert [r.name for r in store.all(ResourceFilter(weekday="mon"))] == ["route"]
     assert store.all(ResourceFilter(weekday="sat")) == []
+
+
+def test_migration_fills_in_the_public_area(store):
+    """Registries made before ``public_area`` (0007_access) get it from their data: a
+    route whose stops are staff-only is not found by its first stop's area."""
+    store.add(ResourceFields(name="route", category="移動販売", area="A",
+                             schedule={"stops": [STOP]}, staff_fields=["schedule"]))
+    add(store, "salon", area="A")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    migrate(store.engine)
+    with store.engine.connect() as conn:
+        got = dict(conn.execute(select(resources.c.name, resources.c.public_area)).all())
+    assert got == {"route": None, "salon": "A"}
+    assert [r.name for r in store.all(ResourceFilter(area="A"))] == ["salon"]
+    assert len(store.all(ResourceFilter(area="A", include_staff=True))) == 2

@@ -171,3 +171,23 @@ def test_the_area_of_a_hidden_location_stays_hidden(store):
     assert [r.name for r in public] == [shown.name]
     staff = store.list(ResourceFilter(area="W", include_staff=True)).items
     assert {r.name for r in staff} == {hidden.name, shown.name}
+
+
+def test_users_add_refuses_areas_it_cannot_check(tmp_path, monkeypatch):
+    """Issue 16, item 13: with GEO_SERVICE_DATABASE_URL set and no region, ``users add
+    --area 川西`` stored the raw name, and that coordinator could edit nothing."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    registry = open_store(url)
+    serve_region(registry, grid_region())  # the registry now holds the grid region
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", url)
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GEO_SERVICE_REGION_DIR", raising=False)
+    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    r = runner.invoke(app, ["users", "add", "sato", "--area", "中小学校", "--password-stdin"],
+                      input="sato-password-1\n")
+    assert r.exit_code == 2, r.output
+    assert "--region" in r.output and "grid" in r.output
+    assert registry.list_users() == []
+    r = runner.invoke(app, ["users", "add", "root", "--role", "admin", "--password-stdin"],
+                      input="root-password-1\n")  # no areas to check: fine
+    assert r.exit_code == 0, r.output

@@ -225,3 +225,44 @@ def test_migrations_upgrade_from_the_first_revision_and_back(tmp_path):
     migrate(engine)
     assert "ix_resources_updated_at" in {
         i["name"] for i in inspect(engine).get_indexes("resources")}
+
+
+def _users_before_0008(tmp_path, names):
+    """A registry at migration 0007_access holding users ``names`` (before user names
+    had a key)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from geo_service.store import create_store_engine, migrate
+
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(engine, "0007_access")
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(text("INSERT INTO users (username, password_hash, role, areas, "
+                              "active, created_at) VALUES (:n, 'h', 'admin', '[]', 1, :t)"),
+                         {"n": name, "t": datetime.now(UTC)})
+    return engine
+
+
+def test_migration_0008_keys_existing_user_names(tmp_path):
+    from geo_service.store import ResourceStore, migrate
+
+    engine = _users_before_0008(tmp_path, ["Sato", "kato", "ito "])
+    migrate(engine)
+    store = ResourceStore(engine)
+    assert store.get_user("SATO").username == "Sato"
+    assert store.get_user("ito").username == "ito "  # made before spaces were refused
+    assert store.get_user("sato").token_generation == 0
+    with pytest.raises(DuplicateIdError):
+        store.add_user("sato", "hash", role="coordinator")
+
+
+def test_migration_0008_names_users_that_differ_only_in_case(tmp_path):
+    from geo_service.store import migrate
+
+    engine = _users_before_0008(tmp_path, ["sato", "SATO", "kato"])
+    with pytest.raises(RuntimeError, match="differ only in case") as e:
+        migrate(engine)
+    assert "['SATO', 'sato']" in str(e.value)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 
-from geo_service.api.deps import Staff, State
+from geo_service.api.deps import ClientAddress, Staff, State
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import Token, UserOut
 from geo_service.auth import authenticate, create_token
@@ -18,17 +19,17 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute,
 
 @router.post("/token", response_model=Token,
              responses=error_responses(422, 429))
-async def login(request: Request, state: State,
+async def login(state: State, address: ClientAddress,
                 form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     """Exchange user name and password for a bearer token that expires.
 
-    Throttled per account and per client address; the password check runs in the
-    hashing threads so that guessing does not hold up other requests.
+    Throttled with growing delays per account at the client's address, and per address
+    (the counts are in the database); the password check runs in the hashing threads so
+    that guessing does not hold up other requests.
     """
-    address = request.client.host if request.client else "unknown"
-    attempt = state.logins.begin(form.username, address)
+    await run_in_threadpool(state.logins.begin, form.username, address)
     user = await state.run_hashing(authenticate, state.store, form.username, form.password)
-    state.logins.succeeded(form.username, address, attempt)
+    await run_in_threadpool(state.logins.succeeded, form.username, address)
     minutes = state.settings.token_minutes
     return Token(access_token=create_token(user, state.secret, minutes=minutes),
                  expires_in=int(minutes * 60))

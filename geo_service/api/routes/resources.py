@@ -35,7 +35,10 @@ IfMatch = Annotated[str | None, Header(
                 "changed since. Absent or * : no check")]
 _TAGGED = {"headers": {"ETag": {"description": "the resource's version",
                                 "schema": {"type": "string"}}}}
-_SINGLE = {200: _TAGGED}
+_SINGLE = {200: {"headers": {"ETag": {
+    "description": 'staff: the resource\'s version (e.g. "3"), for If-Match; the public: '
+                   "a tag of what the public sees, changing only when that does",
+    "schema": {"type": "string"}}}}}
 _EDIT = {200: _TAGGED, 412: {"description": "If-Match names a version the resource no "
                                             "longer has; nothing was changed"}}
 
