@@ -43,6 +43,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 
 from geo_service import settings
+from geo_service._chars import NOT_TEXT
 from geo_service._errors import (
     InputError,
     ServiceAreaError,
@@ -76,6 +77,7 @@ MULTILINE_FIELDS: frozenset[str] = frozenset({
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NOT_TEXT = re.compile(NOT_TEXT)
 
 
 # --------------------------------------------------------------------------- value parts
@@ -83,16 +85,23 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 def check_no_control(value: str, *, column: str, multiline: bool = False) -> str:
     """Return ``value`` unless it holds a C0 control character (U+0000–U+001F; tab, line
-    feed and carriage return are allowed when ``multiline``); raise naming the character.
+    feed and carriage return are allowed when ``multiline``), a noncharacter (U+FFFE,
+    U+FFFF, U+FDD0–U+FDEF, U+nFFFE/U+nFFFF) or a lone surrogate; raise naming the
+    character.
 
-    Such characters are invisible, break spreadsheet exports (Excel files cannot hold
-    them) and are never meant: they come from copy-paste or broken files.
+    Such characters are invisible, break spreadsheet exports (an Excel file is XML 1.0,
+    which cannot hold them) and are never meant: they come from copy-paste or broken files.
     """
     found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
     if found is not None:
         allowed = " (tab and line breaks are allowed here)" if multiline else ""
         raise InputError(f"control character U+{ord(found.group()):04X} is not allowed"
                          f"{allowed}", column=column, value=_short(value))
+    found = _NOT_TEXT.search(value)
+    if found is not None:
+        raise InputError(f"character U+{ord(found.group()):04X} is not allowed (a Unicode "
+                         "noncharacter or lone surrogate: no text holds one)", column=column,
+                         value=_short(value))
     return value
 
 
