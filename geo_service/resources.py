@@ -74,6 +74,9 @@ MULTILINE_FIELDS: frozenset[str] = frozenset({
     "description", "target_users", "how_to_apply", "notes", "staff_notes", "text",
 })
 
+#: the longest source (出典) a resource records (an import records its file's name)
+MAX_SOURCE_CHARS = 500
+
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -421,7 +424,7 @@ class ResourceFields(_Checked):
     last_verified: date | None = Field(default=None, description="最終確認日")
     coordinator: str | None = Field(default=None, max_length=100, description="担当")
     area: str | None = Field(default=None, max_length=100, description="responsible area id")
-    source: str | None = Field(default=None, max_length=500)
+    source: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS)
     staff_notes: str | None = Field(default=None, max_length=4000)
 
     @field_validator("category")
