@@ -232,9 +232,9 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     head = "名称,種別,緯度,経度,担当圏域\n"
     bad.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
                    f"取込B {tag},存在しない種別,{lat},{lon},{area}\n", encoding="utf-8")
-    good = tmp_path / "good.csv"
-    good.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
-                    f"取込B {tag},認知症カフェ,{lat},{lon},{area}\n", encoding="utf-8")
+    good = tmp_path / "good.csv"  # a coordinator's own list needs no 担当圏域 column
+    good.write_text(f"名称,種別,緯度,経度\n取込A {tag},通いの場・サロン,{lat},{lon}\n"
+                    f"取込B {tag},認知症カフェ,{lat},{lon}\n", encoding="utf-8")
     page = ui.open("/staff#import", login=COORDINATOR)
     page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(bad))
     page.get_by_role("button", name="確認する（登録しない）").click()
@@ -250,10 +250,30 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(good))
     page.get_by_role("button", name="確認する（登録しない）").click()
     page.get_by_text("2行すべて登録できます").wait_for()
+    assert "null" not in page.locator("#import-report").inner_text()
     assert api.get("/resources", params={"q": tag}).json()["total"] == 0
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("2件を登録しました").wait_for()
     assert api.get("/resources", params={"q": tag}).json()["total"] == 2
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_import_of_a_row_in_another_area_says_why_in_the_pages_language(ui, api, tmp_path,
+                                                                        lang):
+    lat, lon = _inner_point(api.areas[api.other_id])
+    path = tmp_path / "other.csv"
+    path.write_text(f"名称,種別,緯度,経度\nよその場所,通いの場・サロン,{lat},{lon}\n",
+                    encoding="utf-8")
+    page = ui.open(f"/staff?lang={lang}#import", login=COORDINATOR, lang=lang)
+    page.locator("#import-file").set_input_files(str(path))
+    page.locator("#import-check").click()
+    row = page.locator("#import-problems tbody tr").first
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:2] == ["2", "緯度"]
+    reason = "の資源です。取り込めるのは自分の担当圏域" if lang == "ja" else "not in your areas"
+    assert reason in cells[3] and f"({api.other_id})" in cells[3]
+    assert page.locator("#import-commit").is_disabled()
 
 
 def test_other_areas_edit_page_is_refused(ui, api):
