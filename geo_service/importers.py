@@ -765,12 +765,32 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
         return report
     fields = set(report.columns)
     new = [r for number, r in report.accepted if number not in existing]
-    changes = [(r.id, lambda before, r=r: merge_import(before, r, fields))
+    changes = [(r.id, _update_by(r, fields, ctx.allowed_areas, store))
                for number, r in report.accepted if number in existing
                and isinstance(r, Resource)]
     written, updated = store.import_many(new, changes, user=user)
     report.written, report.updated = len(written), len(updated)
     return report
+
+
+def _update_by(row: Resource, columns: set[str], allowed: frozenset[str] | None,
+               rules: AreaRules) -> Callable[[Resource], Resource]:
+    """The change an update row makes to the stored resource, as the store applies it to
+    the resource read under the write lock: refused (and with it the whole import) when
+    that resource, or what it becomes, lies outside the importing coordinator's areas —
+    e.g. moved by someone else since the rows were checked."""
+    def change(before: Resource) -> Resource:
+        after = merge_import(before, row, columns)
+        if allowed is not None:
+            from geo_service.auth import PermissionDeniedError
+
+            for area in (before.area, rules.responsible_area(after)):
+                if area not in allowed:
+                    raise PermissionDeniedError(
+                        f"resource {before.id!r} is now in area {area!r}, not in your areas "
+                        f"({'、'.join(sorted(allowed))}); nothing was imported")
+        return after
+    return change
 
 
 # The resource fields that each file column (canonical name) carries.

@@ -543,3 +543,23 @@ def test_a_coordinator_uploads_their_list_and_reads_why_in_japanese(grid_store, 
     assert (problem["row"], problem["column"]) == (2, "緯度")
     assert problem["reason_ja"].startswith("東小学校 (E) の資源です")
     assert "not in your areas (西小学校 (W))" in problem["reason"]
+
+
+def test_an_update_row_is_checked_again_under_the_write_lock(grid_store):
+    """The rows are checked first, the resources written after: a resource moved out of the
+    coordinator's areas in between refuses the import (nothing written), as a PATCH would."""
+    from geo_service.auth import PermissionDeniedError
+    from tests.utils.grid import lonlat
+
+    r = grid_store.add(ResourceFields(name="西のサロン", category="サロン",
+                                      **dict(zip(("lon", "lat"), lonlat(100, 500),
+                                                 strict=True))))
+    as_checked = grid_store.get(r.id)  # in W when the rows are checked …
+    grid_store.update(r.id, dict(zip(("lon", "lat"), lonlat(900, 500), strict=True)),
+                      user="admin")  # … moved to E by an admin before they are written
+    table = grid_csv([{"ID": r.id, "名称": "新しい名前", "カテゴリ": "サロン"},
+                      {"名称": "西の食堂", "カテゴリ": "サロン", "x": 200, "y": 900}])
+    with pytest.raises(PermissionDeniedError, match="now in area 'E'"):
+        import_resources(grid_store, table, update=True,
+                         ctx=west(current=lambda rid: as_checked if rid == r.id else None))
+    assert grid_store.get(r.id).name == "西のサロン" and grid_store.count() == 1
