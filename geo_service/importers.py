@@ -349,12 +349,15 @@ def parse_date(text: str, *, column: str = "last_verified") -> date | None:
         m = re.match(r"^(\d{4})[年./\-](\d{1,2})[月./\-](\d{1,2})日?(?:[ T]00:00:00)?$", t)
         if not m:
             raise InputError("not a date (use 2025-04-01 or 令和7年4月1日)", column=column,
-                             value=text)
+                             value=text,
+                             reason_ja="日付として読めません（2025-04-01 や 令和7年4月1日 と"
+                                       "書いてください）")
         parts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     try:
         return date(*parts)
     except ValueError:
-        raise InputError("impossible date", column=column, value=text) from None
+        raise InputError("impossible date", column=column, value=text,
+                         reason_ja="ありえない日付です") from None
 
 
 def parse_json(text: str, *, column: str) -> Any:
@@ -362,7 +365,8 @@ def parse_json(text: str, *, column: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80]) from None
+        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80],
+                         reason_ja=f"JSON として読めません（{e}）") from None
 
 
 def parse_number(text: str, *, column: str) -> float | None:
@@ -373,7 +377,8 @@ def parse_number(text: str, *, column: str) -> float | None:
     try:
         return float(t)
     except ValueError:
-        raise InputError("not a number", column=column, value=text) from None
+        raise InputError("not a number", column=column, value=text,
+                         reason_ja="数値ではありません") from None
 
 
 def _visibility(text: str) -> str:
@@ -382,7 +387,8 @@ def _visibility(text: str) -> str:
         return "public"
     if t in ("非公開", "職員のみ", "関係者のみ", "staff", "内部"):
         return "staff"
-    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text)
+    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text,
+                     reason_ja="公開区分は「公開」か「非公開」です")
 
 
 def _staff_fields(text: str) -> list[str]:
@@ -391,9 +397,10 @@ def _staff_fields(text: str) -> list[str]:
     out = []
     for tok in (p for p in _SPLIT.split(unicodedata.normalize("NFKC", text)) if p):
         if _key(tok) not in by_label:
-            raise InputError(f"unknown field; staff-only fields may be "
-                             f"{'、'.join(STAFF_FIELD_LABELS.values())}",
-                             column="staff_fields", value=tok)
+            fields = "、".join(STAFF_FIELD_LABELS.values())
+            raise InputError(f"unknown field; staff-only fields may be {fields}",
+                             column="staff_fields", value=tok,
+                             reason_ja=f"非公開にできる項目ではありません。項目: {fields}")
         out.append(by_label[_key(tok)])
     return out
 
@@ -438,18 +445,24 @@ class _Row:
         try:
             return parser(text)
         except InputError as e:
-            self.problem(fld, text, e.reason)
+            self.failed(fld, text, e)
             return default
 
-    def problem(self, fld: str | None, value: Any, reason: str) -> None:
+    def problem(self, fld: str | None, value: Any, reason: str,
+                reason_ja: str | None = None) -> None:
+        """Record a problem of column ``fld`` (English, and Japanese where worded so)."""
         column = self.columns.get(fld, fld) if fld else None
-        self.problems.append(RowProblem(self.number, column, value, reason))
+        self.problems.append(RowProblem(self.number, column, value, reason, reason_ja))
+
+    def failed(self, fld: str, value: Any, error: InputError) -> None:
+        """Record why a value of column ``fld`` was refused."""
+        self.problem(fld, value, error.reason, error.reason_ja)
 
     def invalid(self, error: ResourceValidationError) -> None:
         """Record every problem of a resource that failed validation, by column."""
-        for loc, value, reason in error.errors:
+        for (loc, value, reason), ja in zip(error.errors, error.reasons_ja, strict=True):
             self.problem(_field_of(loc),
-                         value if isinstance(value, str | int | float) else None, reason)
+                         value if isinstance(value, str | int | float) else None, reason, ja)
 
     def explain(self, fld: str, value: Any, code: str, **params: str) -> None:
         """Record a problem worded in Japanese and English (:data:`AREA_WORDING`); a
@@ -483,7 +496,7 @@ def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
                 start = normalise_time(m.group(1), column="hours")
                 end = normalise_time(m.group(2), column="hours")
             except InputError as e:
-                row.problem("hours", hours, e.reason)
+                row.failed("hours", hours, e)
         notes.append(f"時間: {hours}")
     stops = row.parse("stops", lambda t: parse_json(t, column="stops"), [])
     for k, stop in enumerate(stops if isinstance(stops, list) else []):
@@ -492,7 +505,7 @@ def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
             try:
                 check_in_region(float(lon), float(lat), region_bounds, column="stops")
             except InputError as e:
-                row.problem("stops", f"stop {k + 1}: {lat}, {lon}", e.reason)
+                row.failed("stops", f"stop {k + 1}: {lat}, {lon}", e)
     return {"weekdays": weekdays, "start": start, "end": end, "stops": stops,
             "frequency": row.get("frequency") or None, "text": " / ".join(notes) or None}
 
@@ -506,12 +519,13 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
     category = None
     if not category_text:
         row.problem("category", "", "category missing (no column or empty cell, and no "
-                                    "default category given)")
+                                    "default category given)",
+                    "カテゴリがありません（列がないか空欄で、既定のカテゴリも指定されていません）")
     else:
         try:
             category = vocab.category_key(category_text)
         except InputError as e:
-            row.problem("category", category_text, e.reason)
+            row.failed("category", category_text, e)
     lon = row.parse("lon", lambda t: parse_number(t, column="lon"))
     lat = row.parse("lat", lambda t: parse_number(t, column="lat"))
     if lon is not None and lat is not None:
@@ -519,11 +533,11 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
             check_lonlat(lon, lat)
             check_in_region(lon, lat, ctx.region_bounds)
         except InputError as e:
-            row.problem("lat", f"{lat}, {lon}", e.reason)
+            row.failed("lat", f"{lat}, {lon}", e)
             lon = lat = None
     elif (lon is None) != (lat is None):
         row.problem("lat" if lat is None else "lon", "", "latitude and longitude must both "
-                                                          "be given, or neither")
+                    "be given, or neither", "緯度と経度は両方書くか、両方空欄にしてください")
     elif ctx.geocoder is not None and row.get("address"):
         found = ctx.geocoder(row.get("address"))
         if found is not None:
@@ -538,11 +552,13 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
         try:
             service_area = parse_service_area_text(area_text, ctx.layers).model_dump()
         except InputError as e:
-            row.problem("service_area", area_text, e.reason)
+            row.failed("service_area", area_text, e)
     rid = row.get("id") or None
     if rid and not ctx.update and ctx.existing_ids is not None and ctx.existing_ids(rid):
         row.problem("id", rid, "a resource with this id already exists in the registry "
-                               "(use update mode to refresh existing resources)")
+                               "(use update mode to refresh existing resources)",
+                    "この ID の資源はすでに登録されています（登録済みの資源を更新するときは"
+                    "更新モードで取り込んでください）")
     data: dict[str, Any] = {
         "name": row.get("name"),
         "kana": unicodedata.normalize("NFKC", row.get("kana")).strip() or None,
@@ -711,8 +727,9 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
         rid = cells.get(columns.get("id", ""), "") if "id" in columns else ""
         if rid:
             if rid in seen:
-                problems = [*problems, RowProblem(number, columns["id"], rid,
-                                                  f"duplicate id (first on row {seen[rid]})")]
+                problems = [*problems, RowProblem(
+                    number, columns["id"], rid, f"duplicate id (first on row {seen[rid]})",
+                    f"ID が重複しています（最初は {seen[rid]} 行目）")]
                 resource = None
             seen.setdefault(rid, number)
         if problems:

@@ -563,3 +563,16 @@ def test_an_update_row_is_checked_again_under_the_write_lock(grid_store):
         import_resources(grid_store, table, update=True,
                          ctx=west(current=lambda rid: as_checked if rid == r.id else None))
     assert grid_store.get(r.id).name == "西のサロン" and grid_store.count() == 1
+
+
+def test_every_problem_of_a_bad_list_is_worded_in_japanese_too():
+    """What a coordinator reads on the Japanese page: each refused row's reason in
+    Japanese, the English beside it (the CLI prints 「日本語 (English)」)."""
+    report = parse_resources(read_resource_table(DATA / "bad_rows.csv"),
+                             ImportContext(layers={"小学校区": school_districts()}))
+    assert len(report.problems) >= 8
+    assert [str(p) for p in report.problems if not p.reason_ja] == []
+    by_row = {p.row: p for p in report.problems}
+    assert by_row[3].reason_ja.startswith("そのカテゴリはありません")
+    assert "幻小学校区" in by_row[7].reason_ja
+    assert f"{by_row[3].reason_ja} ({by_row[3].reason})" in str(by_row[3])
