@@ -576,3 +576,16 @@ def test_every_problem_of_a_bad_list_is_worded_in_japanese_too():
     assert by_row[3].reason_ja.startswith("そのカテゴリはありません")
     assert "幻小学校区" in by_row[7].reason_ja
     assert f"{by_row[3].reason_ja} ({by_row[3].reason})" in str(by_row[3])
+
+
+@pytest.mark.parametrize("file,source", [
+    ("list.csv", "list.csv"), ("C:\\Users\\sato\\資源一覧.xlsx", "資源一覧.xlsx"),
+    ("/tmp/uploads/名簿.csv", "名簿.csv"), ("名\x01簿\ufffe.csv", "名簿.csv"),
+    ("あ" * 498 + ".csv", "あ" * 495 + "….csv"), ("あ" * 496 + ".csv", "あ" * 496 + ".csv"),
+])
+def test_source_name_of_a_file(file, source):
+    from geo_service.importers import source_name
+    from geo_service.resources import validate_resource
+
+    assert source_name(file) == source and len(source) <= 500
+    validate_resource({"name": "x", "category": "サロン", "source": source}, ResourceFields)
