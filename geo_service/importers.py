@@ -712,12 +712,16 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
     report = ImportReport(table.file, table.encoding, len(table.frame), columns, ignored)
     if "name" not in columns:
         known = "、".join(HEADER_ALIASES["name"])
-        raise InputError(f"no name column (one of {known})", file=table.file)
+        raise InputError(f"no name column (one of {known})", file=table.file,
+                         reason_ja=f"名称の列がありません（{known} のどれか）")
     if "category" not in columns and not ctx.default_category:
         known = "、".join(HEADER_ALIASES["category"])
         raise InputError(f"no category column (one of {known}): give the category of every "
                          "row, e.g. with --category 公共施設 (the API: default_category)",
-                         file=table.file)
+                         file=table.file,
+                         reason_ja=f"カテゴリの列がありません（{known} のどれか）。全行の"
+                                   "カテゴリを指定してください（例: --category 公共施設、"
+                                   "API では default_category）")
     seen: dict[str, int] = {}
     for i, cells in enumerate(table.frame.to_dict("records")):
         number = sheet_row(i)

@@ -188,8 +188,9 @@ def test_undecodable_file_names_the_file(tmp_path):
 def test_missing_name_column_is_an_error(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("住所,電話\n飯塚市,0948\n", encoding="utf-8")
-    with pytest.raises(InputError, match="name column"):
+    with pytest.raises(InputError, match="name column") as info:
         parse_resources(read_resource_table(path))
+    assert info.value.reason_ja.startswith("名称の列がありません")
 
 
 @pytest.mark.parametrize("text,days", [
