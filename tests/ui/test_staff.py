@@ -423,6 +423,30 @@ def test_list_sorts_flags_unverified_and_exports(ui, api):
     assert names[0] in text and names[2] in text and fresh["name"] not in text
 
 
+def test_list_csv_quotes_formulas_as_the_server_does(ui, api):
+    """The page's own CSV (表示中の一覧) quotes the cells a spreadsheet would run exactly as
+    the server's exports do (outputs.spreadsheet_cell), full-width ＝ and a starter behind
+    a zero-width space or a BOM included."""
+    import csv
+    import io
+
+    from geo_service.outputs import spreadsheet_cell
+
+    tag = uuid.uuid4().hex[:6]
+    names = [f"{start}1+1 {tag}" for start in
+             ("=", "＝", "＋", "－", "＠", "−", "\u200b=", "\ufeff＝", "\x7f=", "'=", "")]
+    for name in names:
+        make(api, name=name)
+    page = ui.open("/staff", login=COORDINATOR)
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(tag)
+    page.locator("table.staff-table tbody tr").nth(len(names) - 1).wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="表示中の一覧をCSVで保存").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(
+        encoding="utf-8-sig"))))
+    assert sorted(row[1] for row in rows[1:]) == sorted(spreadsheet_cell(n) for n in names)
+
+
 def test_logout_forgets_the_token(ui):
     page = ui.open("/staff", login=COORDINATOR)
     assert page.evaluate("sessionStorage.getItem('geo-service.token')")
