@@ -257,25 +257,6 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     assert api.get("/resources", params={"q": tag}).json()["total"] == 2
 
 
-@pytest.mark.parametrize("lang", ["ja", "en"])
-def test_import_of_a_row_in_another_area_says_why_in_the_pages_language(ui, api, tmp_path,
-                                                                        lang):
-    lat, lon = _inner_point(api.areas[api.other_id])
-    path = tmp_path / "other.csv"
-    path.write_text(f"名称,種別,緯度,経度\nよその場所,通いの場・サロン,{lat},{lon}\n",
-                    encoding="utf-8")
-    page = ui.open(f"/staff?lang={lang}#import", login=COORDINATOR, lang=lang)
-    page.locator("#import-file").set_input_files(str(path))
-    page.locator("#import-check").click()
-    row = page.locator("#import-problems tbody tr").first
-    row.wait_for()
-    cells = row.locator("td").all_inner_texts()
-    assert cells[:2] == ["2", "緯度"]
-    reason = "の資源です。取り込めるのは自分の担当圏域" if lang == "ja" else "not in your areas"
-    assert reason in cells[3] and f"({api.other_id})" in cells[3]
-    assert page.locator("#import-commit").is_disabled()
-
-
 def test_other_areas_edit_page_is_refused(ui, api):
     r = make(api, where=api.areas[api.other_id])
     assert r["area"] == api.other_id
@@ -362,6 +343,25 @@ def test_accessible_and_keyboard_reachable(ui, api):
     page.get_by_role("button", name="変更を捨てて移動").click()  # the unsaved new resource
     page.locator("#import-file").wait_for()
     assert ui.axe(page) == []
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_import_of_a_row_in_another_area_says_why_in_the_pages_language(ui, api, tmp_path,
+                                                                        lang):
+    lat, lon = _inner_point(api.areas[api.other_id])
+    path = tmp_path / "other.csv"
+    path.write_text(f"名称,種別,緯度,経度\nよその場所,通いの場・サロン,{lat},{lon}\n",
+                    encoding="utf-8")
+    page = ui.open(f"/staff?lang={lang}#import", login=COORDINATOR, lang=lang)
+    page.locator("#import-file").set_input_files(str(path))
+    page.locator("#import-check").click()
+    row = page.locator("#import-problems tbody tr").first
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:2] == ["2", "緯度"]
+    reason = "の資源です。取り込めるのは自分の担当圏域" if lang == "ja" else "not in your areas"
+    assert reason in cells[3] and f"({api.other_id})" in cells[3]
+    assert page.locator("#import-commit").is_disabled()
 
 
 def test_english(ui):
