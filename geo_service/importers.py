@@ -26,19 +26,21 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from geo_service._chars import NOT_TEXT
 from geo_service._errors import InputError, sheet_row
 from geo_service.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
 from geo_service.outputs import spreadsheet_safe, unquote_cell
 from geo_service.readers import decode_text
 from geo_service.resources import (
+    MAX_SOURCE_CHARS,
     SENSITIVE_FIELDS,
     WEEKDAY_JA,
     WEEKDAYS,
@@ -126,19 +128,65 @@ class Geocoder(Protocol):
     def __call__(self, address: str) -> tuple[float, float] | None: ...
 
 
+class AreaRules(Protocol):
+    """How a resource's responsible area is found: the store's rules, which every single
+    edit follows too (:class:`~geo_service.store.ResourceStore`)."""
+
+    def responsible_area(self, r: ResourceFields) -> str | None: ...
+
+    def resolve_area(self, text: str, *, column: str = "area") -> str: ...
+
+    def area_names(self) -> dict[str, str]: ...
+
+
+#: The row problems about areas, worded for people: code → (Japanese, English) templates,
+#: filled from the problem. The page shows the wording of its language.
+AREA_WORDING: dict[str, tuple[str, str]] = {
+    "area_unknown": ("「{given}」という圏域はありません。圏域: {known}",
+                     "no such area; the areas are {known}"),
+    "area_disagrees": ("担当圏域「{given}」は所在地と合いません。所在地は {area} にあります"
+                       "（圏域は所在地から決まります。空欄にするか {area} と書いてください）",
+                       "the area {given!r} does not agree with the location, which lies in "
+                       "{area} (the area comes from the location: leave the cell empty or "
+                       "write {area})"),
+    "outside_areas": ("所在地がどの圏域にも入りません（担当圏域「{given}」）",
+                      "the location lies in none of the areas (the row gives {given!r})"),
+    "not_yours": ("{area} の資源です。取り込めるのは自分の担当圏域（{mine}）の資源だけです",
+                  "this resource is in {area}, not in your areas ({mine}); you may import "
+                  "resources of your own areas only"),
+    "no_area": ("圏域が決まりません（所在地・移動販売の停留所・担当圏域のどれもないか、所在地が"
+                "どの圏域にも入りません）。取り込めるのは自分の担当圏域（{mine}）の資源だけです",
+                "the row has no area (no location, 移動販売 stop or 担当圏域, or a location "
+                "in none of the areas); you may import resources of your own areas ({mine}) "
+                "only"),
+    "stored_not_yours": ("この ID の資源は {area} の資源です。更新できるのは自分の担当圏域"
+                         "（{mine}）の資源だけです",
+                         "the resource with this id is in {area}, not in your areas "
+                         "({mine}); you may update resources of your own areas only"),
+}
+
+
 @dataclass(frozen=True)
 class RowProblem:
-    """Why one row was rejected: row (header = 1), column as in the file, value, reason."""
+    """Why one row was rejected: row (header = 1), column as in the file, value, reason
+    (English), the reason in Japanese where it is worded so, and the file."""
 
     row: int
     column: str | None
     value: Any
     reason: str
+    reason_ja: str | None = None
+    file: str | None = None
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
-        value = "" if self.value in (None, "") else f", value {self.value!r}"
-        return f"{where}{value}: {self.reason}"
+        where = [self.file] if self.file else []
+        where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        if self.value not in (None, ""):
+            where.append(f"value {self.value!r}")
+        reason = f"{self.reason_ja} ({self.reason})" if self.reason_ja else self.reason
+        return f"{', '.join(where)}: {reason}"
 
 
 @dataclass
@@ -301,12 +349,15 @@ def parse_date(text: str, *, column: str = "last_verified") -> date | None:
         m = re.match(r"^(\d{4})[年./\-](\d{1,2})[月./\-](\d{1,2})日?(?:[ T]00:00:00)?$", t)
         if not m:
             raise InputError("not a date (use 2025-04-01 or 令和7年4月1日)", column=column,
-                             value=text)
+                             value=text,
+                             reason_ja="日付として読めません（2025-04-01 や 令和7年4月1日 と"
+                                       "書いてください）")
         parts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     try:
         return date(*parts)
     except ValueError:
-        raise InputError("impossible date", column=column, value=text) from None
+        raise InputError("impossible date", column=column, value=text,
+                         reason_ja="ありえない日付です") from None
 
 
 def parse_json(text: str, *, column: str) -> Any:
@@ -314,7 +365,8 @@ def parse_json(text: str, *, column: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80]) from None
+        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80],
+                         reason_ja=f"JSON として読めません（{e}）") from None
 
 
 def parse_number(text: str, *, column: str) -> float | None:
@@ -325,7 +377,8 @@ def parse_number(text: str, *, column: str) -> float | None:
     try:
         return float(t)
     except ValueError:
-        raise InputError("not a number", column=column, value=text) from None
+        raise InputError("not a number", column=column, value=text,
+                         reason_ja="数値ではありません") from None
 
 
 def _visibility(text: str) -> str:
@@ -334,7 +387,8 @@ def _visibility(text: str) -> str:
         return "public"
     if t in ("非公開", "職員のみ", "関係者のみ", "staff", "内部"):
         return "staff"
-    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text)
+    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text,
+                     reason_ja="公開区分は「公開」か「非公開」です")
 
 
 def _staff_fields(text: str) -> list[str]:
@@ -343,9 +397,10 @@ def _staff_fields(text: str) -> list[str]:
     out = []
     for tok in (p for p in _SPLIT.split(unicodedata.normalize("NFKC", text)) if p):
         if _key(tok) not in by_label:
-            raise InputError(f"unknown field; staff-only fields may be "
-                             f"{'、'.join(STAFF_FIELD_LABELS.values())}",
-                             column="staff_fields", value=tok)
+            fields = "、".join(STAFF_FIELD_LABELS.values())
+            raise InputError(f"unknown field; staff-only fields may be {fields}",
+                             column="staff_fields", value=tok,
+                             reason_ja=f"非公開にできる項目ではありません。項目: {fields}")
         out.append(by_label[_key(tok)])
     return out
 
@@ -365,6 +420,11 @@ class ImportContext:
     source: str | None = None
     allowed_areas: frozenset[str] | None = None  # a coordinator imports their areas only
     update: bool = False  # rows whose id exists update that resource (the yearly round)
+    #: the store's area rules: each row's area is found as for a single edit (without
+    #: them, a row's area is its 担当圏域 cell as written)
+    areas: AreaRules | None = None
+    #: the stored resource of an id (deleted ones too), or None: what an update row changes
+    current: Callable[[str], Resource | None] | None = None
 
 
 class _Row:
@@ -385,12 +445,32 @@ class _Row:
         try:
             return parser(text)
         except InputError as e:
-            self.problem(fld, text, e.reason)
+            self.failed(fld, text, e)
             return default
 
-    def problem(self, fld: str | None, value: Any, reason: str) -> None:
+    def problem(self, fld: str | None, value: Any, reason: str,
+                reason_ja: str | None = None) -> None:
+        """Record a problem of column ``fld`` (English, and Japanese where worded so)."""
         column = self.columns.get(fld, fld) if fld else None
-        self.problems.append(RowProblem(self.number, column, value, reason))
+        self.problems.append(RowProblem(self.number, column, value, reason, reason_ja))
+
+    def failed(self, fld: str, value: Any, error: InputError) -> None:
+        """Record why a value of column ``fld`` was refused."""
+        self.problem(fld, value, error.reason, error.reason_ja)
+
+    def invalid(self, error: ResourceValidationError) -> None:
+        """Record every problem of a resource that failed validation, by column."""
+        for (loc, value, reason), ja in zip(error.errors, error.reasons_ja, strict=True):
+            self.problem(_field_of(loc),
+                         value if isinstance(value, str | int | float) else None, reason, ja)
+
+    def explain(self, fld: str, value: Any, code: str, **params: str) -> None:
+        """Record a problem worded in Japanese and English (:data:`AREA_WORDING`); a
+        column the file lacks is named by its Japanese header."""
+        ja, en = AREA_WORDING[code]
+        column = self.columns.get(fld) or HEADER_ALIASES[fld][0]
+        self.problems.append(RowProblem(self.number, column, value, en.format(**params),
+                                        ja.format(**params)))
 
 
 def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
@@ -416,7 +496,7 @@ def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
                 start = normalise_time(m.group(1), column="hours")
                 end = normalise_time(m.group(2), column="hours")
             except InputError as e:
-                row.problem("hours", hours, e.reason)
+                row.failed("hours", hours, e)
         notes.append(f"時間: {hours}")
     stops = row.parse("stops", lambda t: parse_json(t, column="stops"), [])
     for k, stop in enumerate(stops if isinstance(stops, list) else []):
@@ -425,7 +505,7 @@ def _schedule(row: _Row, region_bounds: tuple[float, float, float, float] | None
             try:
                 check_in_region(float(lon), float(lat), region_bounds, column="stops")
             except InputError as e:
-                row.problem("stops", f"stop {k + 1}: {lat}, {lon}", e.reason)
+                row.failed("stops", f"stop {k + 1}: {lat}, {lon}", e)
     return {"weekdays": weekdays, "start": start, "end": end, "stops": stops,
             "frequency": row.get("frequency") or None, "text": " / ".join(notes) or None}
 
@@ -439,12 +519,13 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
     category = None
     if not category_text:
         row.problem("category", "", "category missing (no column or empty cell, and no "
-                                    "default category given)")
+                                    "default category given)",
+                    "カテゴリがありません（列がないか空欄で、既定のカテゴリも指定されていません）")
     else:
         try:
             category = vocab.category_key(category_text)
         except InputError as e:
-            row.problem("category", category_text, e.reason)
+            row.failed("category", category_text, e)
     lon = row.parse("lon", lambda t: parse_number(t, column="lon"))
     lat = row.parse("lat", lambda t: parse_number(t, column="lat"))
     if lon is not None and lat is not None:
@@ -452,11 +533,11 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
             check_lonlat(lon, lat)
             check_in_region(lon, lat, ctx.region_bounds)
         except InputError as e:
-            row.problem("lat", f"{lat}, {lon}", e.reason)
+            row.failed("lat", f"{lat}, {lon}", e)
             lon = lat = None
     elif (lon is None) != (lat is None):
         row.problem("lat" if lat is None else "lon", "", "latitude and longitude must both "
-                                                          "be given, or neither")
+                    "be given, or neither", "緯度と経度は両方書くか、両方空欄にしてください")
     elif ctx.geocoder is not None and row.get("address"):
         found = ctx.geocoder(row.get("address"))
         if found is not None:
@@ -471,14 +552,13 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
         try:
             service_area = parse_service_area_text(area_text, ctx.layers).model_dump()
         except InputError as e:
-            row.problem("service_area", area_text, e.reason)
-    if ctx.allowed_areas is not None and row.get("area") not in ctx.allowed_areas:
-        row.problem("area", row.get("area"), "you may import resources of your own areas ("
-                    + "、".join(sorted(ctx.allowed_areas)) + ") only; give each row one")
+            row.failed("service_area", area_text, e)
     rid = row.get("id") or None
     if rid and not ctx.update and ctx.existing_ids is not None and ctx.existing_ids(rid):
         row.problem("id", rid, "a resource with this id already exists in the registry "
-                               "(use update mode to refresh existing resources)")
+                               "(use update mode to refresh existing resources)",
+                    "この ID の資源はすでに登録されています（登録済みの資源を更新するときは"
+                    "更新モードで取り込んでください）")
     data: dict[str, Any] = {
         "name": row.get("name"),
         "kana": unicodedata.normalize("NFKC", row.get("kana")).strip() or None,
@@ -509,12 +589,98 @@ def parse_row(number: int, cells: Mapping[str, str], columns: Mapping[str, str],
     if row.problems:
         return None, row.problems
     try:
-        return validate_resource(data, Resource if rid else ResourceFields), []
+        resource = validate_resource(data, Resource if rid else ResourceFields)
     except ResourceValidationError as e:
-        for loc, value, reason in e.errors:
-            fld = _field_of(loc)
-            row.problem(fld, value if isinstance(value, str | int | float) else None, reason)
+        row.invalid(e)
         return None, row.problems
+    resource = _with_area(row, resource, ctx)
+    return (None, row.problems) if row.problems else (resource, [])
+
+
+def _with_area(row: _Row, resource: ResourceFields, ctx: ImportContext) -> ResourceFields:
+    """``resource`` with its responsible area found as a single edit finds it (the
+    location, else the first 移動販売 stop, else the 担当圏域 cell, id or name), after
+    checking that the cell agrees and that the importing coordinator may write it there;
+    an update row is judged as the resource it would become."""
+    before = _current(ctx, resource)
+    try:
+        subject = resource if before is None else merge_import(before, resource, row.columns)
+    except ResourceValidationError as e:
+        row.invalid(e)
+        return resource
+    area = subject.area if ctx.areas is None else _derived_area(row, subject, ctx.areas)
+    if not row.problems and ctx.allowed_areas is not None:
+        _check_allowed(row, subject, area, before, ctx)
+    return resource.model_copy(update={"area": area})
+
+
+def _current(ctx: ImportContext, resource: ResourceFields) -> Resource | None:
+    """The stored resource an update row changes (None for a new one)."""
+    if not ctx.update or ctx.current is None or not isinstance(resource, Resource):
+        return None
+    return ctx.current(resource.id)
+
+
+def _placed(r: ResourceFields) -> bool:
+    return r.lon is not None or bool(r.schedule.stops)
+
+
+def _derived_area(row: _Row, r: ResourceFields, rules: AreaRules) -> str | None:
+    """The area of ``r`` by ``rules``; a row problem when its 担当圏域 is unknown or does
+    not agree with where the resource is."""
+    given = row.get("area")
+    names = rules.area_names()
+    try:
+        area = rules.responsible_area(r)  # resolves r.area when r has no place
+        wanted = rules.resolve_area(given) if given else area
+    except InputError:
+        row.explain("area", given, "area_unknown", given=given,
+                    known="、".join(_area_label(names, a) for a in names))
+        return None
+    if wanted != area and _placed(r):
+        if area is None:
+            row.explain("area", given, "outside_areas", given=given)
+        else:
+            row.explain("area", given, "area_disagrees", given=given,
+                        area=_area_label(names, area))
+        return None
+    return area
+
+
+def _check_allowed(row: _Row, r: ResourceFields, area: str | None, before: Resource | None,
+                   ctx: ImportContext) -> None:
+    """A row problem unless the importing coordinator may write ``r`` into ``area`` (and,
+    for an update, may edit the stored resource ``before``)."""
+    allowed = ctx.allowed_areas or frozenset()
+    names = ctx.areas.area_names() if ctx.areas is not None else {}
+    mine = "、".join(_area_label(names, a) for a in sorted(allowed)) or "—"
+    if before is not None and before.area not in allowed:
+        row.explain("id", before.id, "stored_not_yours", mine=mine,
+                    area=_area_label(names, before.area))
+    elif area is None:
+        row.explain(*_area_evidence(row, r), "no_area", mine=mine)
+    elif area not in allowed:
+        row.explain(*_area_evidence(row, r), "not_yours", mine=mine,
+                    area=_area_label(names, area))
+
+
+def _area_evidence(row: _Row, r: ResourceFields) -> tuple[str, Any]:
+    """The column (field) and value that put the row's resource in its area."""
+    if row.get("area"):
+        return "area", row.get("area")
+    if r.lon is not None and row.get("lat"):
+        return "lat", f"{r.lat}, {r.lon}"
+    if r.lon is None and r.schedule.stops and row.get("stops"):
+        stop = r.schedule.stops[0]
+        return "stops", f"stop 1: {stop.lat}, {stop.lon}"
+    return "area", ""
+
+
+def _area_label(names: Mapping[str, str], area: str | None) -> str:
+    """「西小学校 (W)」: an area's name and id (the id alone where no name is known)."""
+    if area is None:
+        return "—"
+    return f"{names[area]} ({area})" if area in names else area
 
 
 def _field_of(loc: str) -> str:
@@ -540,16 +706,22 @@ def _notes(row: _Row) -> str | None:
 def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> ImportReport:
     """Validate every row of a table; the report holds the valid resources and problems."""
     ctx = ctx or ImportContext()
+    if ctx.source:
+        ctx.source = source_name(ctx.source)
     columns, ignored = map_headers(table.frame.columns)
     report = ImportReport(table.file, table.encoding, len(table.frame), columns, ignored)
     if "name" not in columns:
         known = "、".join(HEADER_ALIASES["name"])
-        raise InputError(f"no name column (one of {known})", file=table.file)
+        raise InputError(f"no name column (one of {known})", file=table.file,
+                         reason_ja=f"名称の列がありません（{known} のどれか）")
     if "category" not in columns and not ctx.default_category:
         known = "、".join(HEADER_ALIASES["category"])
         raise InputError(f"no category column (one of {known}): give the category of every "
                          "row, e.g. with --category 公共施設 (the API: default_category)",
-                         file=table.file)
+                         file=table.file,
+                         reason_ja=f"カテゴリの列がありません（{known} のどれか）。全行の"
+                                   "カテゴリを指定してください（例: --category 公共施設、"
+                                   "API では default_category）")
     seen: dict[str, int] = {}
     for i, cells in enumerate(table.frame.to_dict("records")):
         number = sheet_row(i)
@@ -559,12 +731,13 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
         rid = cells.get(columns.get("id", ""), "") if "id" in columns else ""
         if rid:
             if rid in seen:
-                problems = [*problems, RowProblem(number, columns["id"], rid,
-                                                  f"duplicate id (first on row {seen[rid]})")]
+                problems = [*problems, RowProblem(
+                    number, columns["id"], rid, f"duplicate id (first on row {seen[rid]})",
+                    f"ID が重複しています（最初は {seen[rid]} 行目）")]
                 resource = None
             seen.setdefault(rid, number)
         if problems:
-            report.problems += problems
+            report.problems += [replace(p, file=table.file) for p in problems]
         elif resource is not None:
             report.accepted.append((number, resource))
             if resource.needs_location:
@@ -596,6 +769,10 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
     ctx.update = ctx.update or update
     if ctx.existing_ids is None:
         ctx.existing_ids = lambda rid: _exists(store, rid)
+    if ctx.current is None:
+        ctx.current = lambda rid: _stored(store, rid)
+    if ctx.areas is None:
+        ctx.areas = store
     if not ctx.layers:
         ctx.layers = store.layers
     if ctx.region_bounds is None:
@@ -609,12 +786,32 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
         return report
     fields = set(report.columns)
     new = [r for number, r in report.accepted if number not in existing]
-    changes = [(r.id, lambda before, r=r: merge_import(before, r, fields))
+    changes = [(r.id, _update_by(r, fields, ctx.allowed_areas, store))
                for number, r in report.accepted if number in existing
                and isinstance(r, Resource)]
     written, updated = store.import_many(new, changes, user=user)
     report.written, report.updated = len(written), len(updated)
     return report
+
+
+def _update_by(row: Resource, columns: set[str], allowed: frozenset[str] | None,
+               rules: AreaRules) -> Callable[[Resource], Resource]:
+    """The change an update row makes to the stored resource, as the store applies it to
+    the resource read under the write lock: refused (and with it the whole import) when
+    that resource, or what it becomes, lies outside the importing coordinator's areas —
+    e.g. moved by someone else since the rows were checked."""
+    def change(before: Resource) -> Resource:
+        after = merge_import(before, row, columns)
+        if allowed is not None:
+            from geo_service.auth import PermissionDeniedError
+
+            for area in (before.area, rules.responsible_area(after)):
+                if area not in allowed:
+                    raise PermissionDeniedError(
+                        f"resource {before.id!r} is now in area {area!r}, not in your areas "
+                        f"({'、'.join(sorted(allowed))}); nothing was imported")
+        return after
+    return change
 
 
 # The resource fields that each file column (canonical name) carries.
@@ -629,7 +826,7 @@ _COLUMN_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def merge_import(before: Resource, row: Resource, columns: Iterable[str]) -> Resource:
+def merge_import(before: Resource, row: ResourceFields, columns: Iterable[str]) -> Resource:
     """``before`` with the fields of ``row`` that the imported file has columns for.
 
     A column the file lacks leaves its field as it was; a blank cell clears it — except
@@ -658,13 +855,30 @@ def merge_import(before: Resource, row: Resource, columns: Iterable[str]) -> Res
 
 
 def _exists(store: Any, rid: str) -> bool:
+    return _stored(store, rid) is not None
+
+
+def _stored(store: Any, rid: str) -> Resource | None:
     from geo_service.store import NotFoundError
 
     try:
-        store.get(rid, include_deleted=True)
+        return store.get(rid, include_deleted=True)
     except NotFoundError:
-        return False
-    return True
+        return None
+
+
+def source_name(file: str) -> str:
+    """What an import records as its rows' source (出典) for a file: its name without
+    folders and without the characters no resource may hold, shortened in the middle
+    to :data:`~geo_service.resources.MAX_SOURCE_CHARS` (the suffix kept), so that a long
+    file name never makes a row invalid."""
+    name = re.split(r"[\\/]", file)[-1] or file
+    name = re.sub(NOT_TEXT, "", "".join(c for c in name if unicodedata.category(c) != "Cc"))
+    name = name.strip()
+    if len(name) <= MAX_SOURCE_CHARS:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix) < 20 else ""
+    return name[: MAX_SOURCE_CHARS - len(suffix) - 1] + "…" + suffix
 
 
 # --------------------------------------------------------------------------- export

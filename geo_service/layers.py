@@ -80,7 +80,8 @@ class ResourceLayer:
         if key is None:
             known = "、".join(c.label for c in self.categories)
             raise UnknownCategoryError(f"unknown category; known categories are {known}",
-                                       column=column, value=text)
+                                       column=column, value=text,
+                                       reason_ja=f"そのカテゴリはありません。カテゴリ: {known}")
         return key
 
     def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
@@ -90,7 +91,7 @@ class ResourceLayer:
                 return key
         known = "、".join(self.operator_types.values())
         raise InputError(f"unknown operator type; known types are {known}", column=column,
-                         value=text)
+                         value=text, reason_ja=f"その運営主体の種別はありません。種別: {known}")
 
     @property
     def food_places(self) -> list[Category]:

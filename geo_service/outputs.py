@@ -27,6 +27,7 @@ import shapely
 from pyproj import Transformer
 
 from geo_service import settings
+from geo_service._chars import FORMULA_START, NOT_IN_SPREADSHEET, NOT_IN_XML
 
 POINT_COLUMNS = ("point_id", "lon", "lat", "pop_total", "pop_65plus", "pop_75plus", "network_m",
                  "walk_min", "straight_m", "nearest_store_id", "reachable", "beyond")
@@ -35,10 +36,10 @@ Writer = Callable[[Path], None]
 
 # text a spreadsheet reads as a formula (OWASP "CSV injection"), behind any quotes already
 # added: those are doubled so that unquote_cell restores exactly what was written
-_FORMULA = re.compile(r"'*[=+\-@\t\r]")
-_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # XML 1.0 forbids them
+_FORMULA = re.compile(FORMULA_START)
+_NOT_IN_XLSX = re.compile(NOT_IN_SPREADSHEET)  # XML 1.0 or UTF-8 cannot hold them
 # _FORMULA at the start of any line of cells joined by newlines (none holds one)
-_CELL_FORMULA = re.compile(r"^'*[=+\-@\t\r]", re.MULTILINE)
+_CELL_FORMULA = re.compile("^" + FORMULA_START, re.MULTILINE)
 
 
 def spreadsheet_cell(value: Any) -> Any:
@@ -46,10 +47,13 @@ def spreadsheet_cell(value: Any) -> Any:
 
     Text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return (after any
     ``'``) gets a leading ``'``, as OWASP recommends against formula injection — also
-    ``-`` alone or ``-5`` written as text: only numbers stay numbers. Control characters
-    that an Excel file cannot hold are left out (invisible anyway; a replacement character
-    would not encode in CP932). Anything but text is returned as it is; :func:`unquote_cell`
-    undoes the quote.
+    ``-`` alone or ``-5`` written as text: only numbers stay numbers. So does text that a
+    spreadsheet program may read so: full-width ＝ ＋ － ＠ and the like, and a starter behind
+    DEL, a zero-width character or a BOM (:data:`geo_service._chars.FORMULA_START`).
+    Characters that an Excel file cannot hold (control characters, noncharacters such as
+    U+FFFE, surrogates) are left out (invisible anyway; a replacement character would not
+    encode in CP932). Anything but text is returned as it is; :func:`unquote_cell` undoes
+    the quote.
     """
     if not isinstance(value, str):
         return value
@@ -166,8 +170,8 @@ class _PointFiles:
     BLOCK = 100_000
     _QUOTE = re.compile(r'[,"\r\n]')
     #: (RE2) what text must not hold to be written as it is: CSV quoting, JSON escapes,
-    #: control characters
-    _PLAIN = r'[,"\\\x00-\x1f]'
+    #: control characters, noncharacters
+    _PLAIN = r'[,"\\\x00-\x1f]|' + NOT_IN_XML
 
     def __init__(self, table: pd.DataFrame, lon: str, lat: str, geojson_name: str) -> None:
         self.table, self.lon, self.lat = table, lon, lat

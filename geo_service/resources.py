@@ -43,6 +43,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 
 from geo_service import settings
+from geo_service._chars import NOT_TEXT
 from geo_service._errors import (
     InputError,
     ServiceAreaError,
@@ -73,9 +74,13 @@ MULTILINE_FIELDS: frozenset[str] = frozenset({
     "description", "target_users", "how_to_apply", "notes", "staff_notes", "text",
 })
 
+#: the longest source (出典) a resource records (an import records its file's name)
+MAX_SOURCE_CHARS = 500
+
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NOT_TEXT = re.compile(NOT_TEXT)
 
 
 # --------------------------------------------------------------------------- value parts
@@ -83,16 +88,28 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 def check_no_control(value: str, *, column: str, multiline: bool = False) -> str:
     """Return ``value`` unless it holds a C0 control character (U+0000–U+001F; tab, line
-    feed and carriage return are allowed when ``multiline``); raise naming the character.
+    feed and carriage return are allowed when ``multiline``), a noncharacter (U+FFFE,
+    U+FFFF, U+FDD0–U+FDEF, U+nFFFE/U+nFFFF) or a lone surrogate; raise naming the
+    character.
 
-    Such characters are invisible, break spreadsheet exports (Excel files cannot hold
-    them) and are never meant: they come from copy-paste or broken files.
+    Such characters are invisible, break spreadsheet exports (an Excel file is XML 1.0,
+    which cannot hold them) and are never meant: they come from copy-paste or broken files.
     """
     found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
     if found is not None:
         allowed = " (tab and line breaks are allowed here)" if multiline else ""
-        raise InputError(f"control character U+{ord(found.group()):04X} is not allowed"
-                         f"{allowed}", column=column, value=_short(value))
+        allowed_ja = "（タブと改行は使えます）" if multiline else ""
+        code = f"U+{ord(found.group()):04X}"
+        raise InputError(f"control character {code} is not allowed{allowed}", column=column,
+                         value=_short(value),
+                         reason_ja=f"制御文字 {code} は使えません{allowed_ja}")
+    found = _NOT_TEXT.search(value)
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
+        raise InputError(f"character {code} is not allowed (a Unicode noncharacter or lone "
+                         "surrogate: no text holds one)", column=column, value=_short(value),
+                         reason_ja=f"文字 {code} は使えません（Unicode の非文字で、"
+                                   "文章には現れない文字です）")
     return value
 
 
@@ -127,7 +144,8 @@ def parse_weekday(text: str, *, column: str = "weekday") -> Weekday:
         if t in (key, ja, en) or (t.isascii() and len(t) >= 3 and en.startswith(t)):
             return key
     raise InputError("unknown weekday (月 … 日, 月曜, 月曜日, mon … sun, monday …)",
-                     column=column, value=text)
+                     column=column, value=text,
+                     reason_ja="曜日として読めません（月〜日、月曜、月曜日 などと書いてください）")
 
 
 def parse_weekdays(text: str, *, column: str = "weekdays") -> list[Weekday]:
@@ -146,7 +164,8 @@ def parse_weekdays(text: str, *, column: str = "weekdays") -> list[Weekday]:
         elif m := _DAY_RANGE.match(day):
             a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
             if b < a:
-                raise InputError("weekday range runs backwards", column=column, value=text)
+                raise InputError("weekday range runs backwards", column=column, value=text,
+                                 reason_ja="曜日の範囲が逆です（月～金 のように書いてください）")
             out += WEEKDAYS[a: b + 1]
         elif len(day) > 1 and all(ch in "月火水木金土日" for ch in day):
             out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in day]
@@ -162,11 +181,16 @@ def normalise_time(value: str, *, column: str = "time") -> str:
         text += "00"
     m = _TIME.match(text)
     if m is None:
-        raise InputError("not a clock time (expected HH:MM)", column=column, value=value)
+        raise InputError("not a clock time (expected HH:MM)", column=column, value=value,
+                         reason_ja="時刻として読めません（9:00 のように書いてください）")
     h, mi = int(m.group(1)), int(m.group(2))
     if h > 24 or mi > 59 or (h == 24 and mi > 0):
-        raise InputError("impossible clock time", column=column, value=value)
+        raise InputError("impossible clock time", column=column, value=value,
+                         reason_ja="ありえない時刻です（0:00〜24:00）")
     return f"{h:02d}:{mi:02d}"
+
+
+_SWAPPED_JA = "緯度と経度が逆のようです"
 
 
 def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
@@ -177,13 +201,14 @@ def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
         if -90 <= lon <= 90 and -180 <= lat <= 180:
             raise SwappedCoordinatesError(
                 "latitude and longitude appear swapped", column=column,
-                value={"lon": lon, "lat": lat},
+                value={"lon": lon, "lat": lat}, reason_ja=_SWAPPED_JA,
             )
-        raise InputError("coordinate outside ±180/±90", column=column, value=(lon, lat))
+        raise InputError("coordinate outside ±180/±90", column=column, value=(lon, lat),
+                         reason_ja="座標が経度 ±180・緯度 ±90 の外です")
     if in_japan(lat, lon) and not in_japan(lon, lat):
         raise SwappedCoordinatesError(
             "latitude and longitude appear swapped (the pair lies in Japan the other way round)",
-            column=column, value={"lon": lon, "lat": lat},
+            column=column, value={"lon": lon, "lat": lat}, reason_ja=_SWAPPED_JA,
         )
 
 
@@ -203,10 +228,13 @@ def check_in_region(lon: float, lat: float, bounds: tuple[float, float, float, f
     if w <= lat <= e and s <= lon <= n:
         raise OutsideRegionError("the point lies outside the region, but inside it with "
                                  "lat and lon swapped", column=column,
-                                 value={"lon": lon, "lat": lat})
+                                 value={"lon": lon, "lat": lat},
+                                 reason_ja="地域の外の地点です。緯度と経度を入れ替えると地域の"
+                                           "中になります")
     raise OutsideRegionError(f"the point lies outside the region ({w:.4f}, {s:.4f}, "
                              f"{e:.4f}, {n:.4f})", column=column,
-                             value={"lon": lon, "lat": lat})
+                             value={"lon": lon, "lat": lat},
+                             reason_ja="地域の外の地点です（緯度・経度を確かめてください）")
 
 
 class Stop(_Checked):
@@ -270,7 +298,8 @@ class Schedule(_Checked):
     @model_validator(mode="after")
     def _order(self) -> Schedule:
         if self.start and self.end and self.end <= self.start:
-            raise InputError("end time is not after start time", column="end", value=self.end)
+            raise InputError("end time is not after start time", column="end", value=self.end,
+                             reason_ja="終了時刻が開始時刻より後になっていません")
         return self
 
     def runs_on(self, day: Weekday) -> bool:
@@ -302,7 +331,8 @@ class Contact(_Checked):
     @classmethod
     def _email(cls, v: str | None) -> str | None:
         if v and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
-            raise InputError("not an email address", column="email", value=v)
+            raise InputError("not an email address", column="email", value=v,
+                             reason_ja="メールアドレスとして読めません")
         return v or None
 
 
@@ -412,7 +442,7 @@ class ResourceFields(_Checked):
     last_verified: date | None = Field(default=None, description="最終確認日")
     coordinator: str | None = Field(default=None, max_length=100, description="担当")
     area: str | None = Field(default=None, max_length=100, description="responsible area id")
-    source: str | None = Field(default=None, max_length=500)
+    source: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS)
     staff_notes: str | None = Field(default=None, max_length=4000)
 
     @field_validator("category")
@@ -434,7 +464,8 @@ class ResourceFields(_Checked):
     def _location(self) -> ResourceFields:
         if (self.lon is None) != (self.lat is None):
             raise InputError("give both lon and lat, or neither", column="location",
-                             value={"lon": self.lon, "lat": self.lat})
+                             value={"lon": self.lon, "lat": self.lat},
+                             reason_ja="緯度と経度は両方書くか、両方空欄にしてください")
         if self.lon is not None and self.lat is not None:
             check_lonlat(self.lon, self.lat)
         if self.service_area.kind in ("radius", "walk") and self.lon is None:
@@ -463,13 +494,19 @@ class Resource(ResourceFields):
 
 
 class ResourceValidationError(InputError):
-    """A resource failed validation; ``errors`` lists every problem (field, value, reason)."""
+    """A resource failed validation; ``errors`` lists every problem (field, value, reason),
+    ``reasons_ja`` their reasons in Japanese where worded so (else None), in that order."""
 
-    def __init__(self, errors: list[tuple[str, Any, str]]) -> None:
+    def __init__(self, errors: list[tuple[str, Any, str]],
+                 reasons_ja: list[str | None] | None = None) -> None:
         self.errors = errors
+        self.reasons_ja = reasons_ja or [None] * len(errors)
         field_name, value, reason = errors[0]
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        super().__init__(reason + more, column=field_name, value=value)
+        more_ja = f"（ほかに {len(errors) - 1} 件）" if len(errors) > 1 else ""
+        first_ja = self.reasons_ja[0]
+        super().__init__(reason + more, column=field_name, value=value,
+                         reason_ja=first_ja + more_ja if first_ja else None)
 
 
 def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:
@@ -489,6 +526,44 @@ def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:
             reason = e["msg"]
         out.append((loc or "resource", value, reason))
     return out
+
+
+#: the Japanese of pydantic's own reasons, by error type ({…} from the error's context)
+_PYDANTIC_JA: dict[str, str] = {
+    "missing": "必須です",
+    "string_too_short": "空欄にはできません",
+    "string_too_long": "{max_length} 文字までです",
+    "string_type": "文字列で指定してください",
+    "float_parsing": "数値ではありません",
+    "float_type": "数値で指定してください",
+    "int_parsing": "整数ではありません",
+    "literal_error": "使える値ではありません（{expected}）",
+    "greater_than": "{gt} より大きい値にしてください",
+    "less_than_equal": "{le} 以下にしてください",
+    "extra_forbidden": "この項目はありません",
+    "date_from_datetime_parsing": "日付として読めません",
+}
+
+
+def validation_reasons_ja(error: ValidationError) -> list[str | None]:
+    """The reasons of :func:`validation_problems` in Japanese where worded so (else
+    None), in the same order."""
+    out: list[str | None] = []
+    for e in error.errors():
+        ctx = e.get("ctx") or {}
+        cause = ctx.get("error")
+        if isinstance(cause, InputError):
+            out.append(cause.reason_ja)
+        else:
+            out.append(_pydantic_ja(e["type"], ctx))
+    return out
+
+
+def _pydantic_ja(kind: str, ctx: Mapping[str, Any]) -> str | None:
+    try:
+        return _PYDANTIC_JA[kind].format_map({k: str(v) for k, v in ctx.items()})
+    except KeyError:  # a type not worded, or a context without the value named
+        return None
 
 
 _Fields = TypeVar("_Fields", bound=ResourceFields)
@@ -518,7 +593,8 @@ def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | Non
     try:
         return model.model_validate(data, context={"input": True})
     except ValidationError as e:
-        raise ResourceValidationError(validation_problems(e)) from None
+        raise ResourceValidationError(validation_problems(e),
+                                      validation_reasons_ja(e)) from None
 
 
 def new_resource_id() -> str:
@@ -608,7 +684,9 @@ def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> Servi
     parts = [p for p in re.split(r"[、,，・/／\s]+|及び|および", t) if p]
     if not layers:
         raise ServiceAreaError("service area names areas but no boundary layer is loaded to "
-                               "resolve them", column="service_area", value=raw)
+                               "resolve them", column="service_area", value=raw,
+                               reason_ja="対応エリアが圏域名ですが、照合する境界データが"
+                                         "読み込まれていません")
     best: tuple[str, list[str], list[str]] | None = None
     for layer in layers.values():
         ids = [layer.resolve_name(p) for p in parts]
@@ -622,6 +700,8 @@ def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> Servi
     raise ServiceAreaError(
         f"area name(s) {'、'.join(best[2])} not found in the boundary layer(s) "
         f"{', '.join(layers)}", column="service_area", value=raw,
+        reason_ja=f"圏域名 {'、'.join(best[2])} が境界データ（{'、'.join(layers)}）に"
+                  "見つかりません",
     )
 
 

@@ -137,12 +137,14 @@ class FeatureCollection(BaseModel, Generic[P]):
 
 
 class RowProblemOut(BaseModel):
-    """One rejected import row."""
+    """One rejected import row: the row (header = 1), column and value, and why."""
 
     row: int
     column: str | None
     value: Any
-    reason: str
+    reason: str = Field(description="why, in English")
+    reason_ja: str | None = Field(default=None, description="why, in Japanese, where the "
+                                  "service words it so (the page shows it in Japanese)")
 
 
 class ImportReportOut(BaseModel):

@@ -258,8 +258,8 @@ def _import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run:
         file=report.file, encoding=report.encoding, rows=report.rows,
         valid=len(report.accepted), written=report.written, dry_run=dry_run,
         needs_location_rows=report.needs_location, ignored_columns=report.ignored_columns,
-        problems=[RowProblemOut(row=p.row, column=p.column, value=p.value, reason=p.reason)
-                  for p in report.problems],
+        problems=[RowProblemOut(row=p.row, column=p.column, value=p.value, reason=p.reason,
+                                reason_ja=p.reason_ja) for p in report.problems],
     )
 
 

@@ -313,6 +313,11 @@ class ResourceStore:
                              column=column, value=text)
         return found
 
+    def area_names(self) -> dict[str, str]:
+        """Name of every area of the responsible-area layer, by id (none without one)."""
+        layer = self.layers.get(self.area_layer or "")
+        return {} if layer is None else dict(zip(layer.ids, layer.names, strict=True))
+
     def responsible_area(self, r: ResourceFields) -> str | None:
         """The area a resource belongs to, for coordinators' permissions and ``?area=``.
 

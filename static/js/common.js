@@ -347,12 +347,18 @@ const GS = (() => {
     }
   }
 
+  /** Text a spreadsheet may run as a formula, after any quotes already added: = + - @ tab
+   *  CR, the forms a spreadsheet program may read as one of them (＝ ＋ － ＠ ﹦ − …), also
+   *  behind DEL, a zero-width character or a BOM — FORMULA_START of geo_service/_chars.py,
+   *  which the server's exports quote alike. */
+  const FORMULA = /^'*[\x7f\u00ad\u200b-\u200f\u2060\ufeff]*[=+\-@\t\r\u207a\u207c\u208a\u208c\ufb29\ufe62\ufe63\ufe66\ufe6b\uff0b\uff0d\uff1d\uff20\u2212]/;
+
   /** Save ``rows`` (arrays) as a CSV file with a UTF-8 BOM (Excel opens it as UTF-8);
-   *  cells that a spreadsheet would run as a formula are prefixed with '. */
+   *  cells that a spreadsheet would run as a formula (FORMULA) are prefixed with '. */
   function downloadCsv(fileName, rows) {
     const cell = (v) => {
       let s = v === null || v === undefined ? "" : String(v);
-      if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+      if (FORMULA.test(s)) s = `'${s}`;
       return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
     };
     const text = rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";

@@ -48,12 +48,13 @@ const StaffImport = (() => {
     } catch (e) {
       checked = null;
       commit.disabled = true;
-      const detail = e.detail && e.detail.problems ? e.detail.problems : null;
+      const detail = e.detail && e.detail.problems ? e.detail.problems : [];
       report.replaceChildren(el("p", { class: "gs-error", role: "alert", text: Staff.errorText(e) }),
-        detail ? problemTable(detail.map((p) => ({ row: "", column: p.field, value: p.value, reason: p.reason }))) : null);
+        ...(detail.length ? [problemTable(detail.map((p) => ({ row: "", column: p.field, value: p.value, reason: p.reason })))] : []));
     }
   }
 
+  /** The report's nodes (replaceChildren would print a null as the text "null"). */
   function reportNodes(a) {
     const summary = el("dl", { class: "staff-summary" },
       el("dt", { text: t("import.rows") }), el("dd", { text: String(a.rows) }),
@@ -73,7 +74,7 @@ const StaffImport = (() => {
                 text: head }),
       el("p", { class: "gs-muted", text: `${a.file} (${a.encoding})` }),
       summary,
-      a.problems.length ? problemTable(a.problems) : null,
+      ...(a.problems.length ? [problemTable(a.problems)] : []),
     ];
   }
 
@@ -85,7 +86,12 @@ const StaffImport = (() => {
       el("tbody", null, problems.map((p) => el("tr", null,
         el("td", { text: String(p.row) }), el("td", { text: p.column || "" }),
         el("td", { text: p.value === null || p.value === undefined ? "" : String(p.value) }),
-        el("td", { text: p.reason }))))));
+        el("td", { text: reasonText(p) }))))));
+  }
+
+  /** Why a row was refused, in the page's language where the service words it so. */
+  function reasonText(p) {
+    return GS.lang === "ja" && p.reason_ja ? p.reason_ja : p.reason;
   }
 
   return { render };

@@ -31,7 +31,8 @@ def _table(ids: list[str], n: int, rng: np.random.Generator) -> pd.DataFrame:
         "arrow_text": pd.array([f"q{i}" for i in range(n)], dtype="string[pyarrow]")})
 
 
-@pytest.mark.parametrize("ids", ["p{}", "p-{}", "=p{}", "p,{}", 'p"{}', "p\\{}"])
+@pytest.mark.parametrize("ids", ["p{}", "p-{}", "=p{}", "p,{}", 'p"{}', "p\\{}", "＝p{}",
+                                 "\u200b=p{}", "p\ufffe{}"])
 def test_same_files_as_the_general_writers(ids: str, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outputs._PointFiles, "BLOCK", 777)  # several blocks

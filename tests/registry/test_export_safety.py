@@ -179,3 +179,97 @@ def test_a_stored_control_character_does_not_break_the_exports(api):
             assert r.status_code == 200, (fmt, headers)
             assert "見守り会" in cells(r.content, fmt)
             assert "'=1+1" in cells(r.content, fmt)
+
+
+# --------------------------------------------------------------------------- beyond ASCII
+
+# Formula starters a spreadsheet program may normalise to = + - @ (full-width and small
+# forms, the minus sign), and invisible characters it may skip before one (DEL, ZWSP, BOM)
+WIDE_FORMULAS = ["＝1+1", "＋1", "－1", "＠SUM(A1)", "﹦1", "−1", "\u200b=1+1", "\ufeff=1+1",
+                 "\x7f=1+1", "\u200b\ufeff＝HYPERLINK(\"x\")", "'＝1", "\u200b"]
+
+
+@pytest.mark.parametrize("text", WIDE_FORMULAS)
+def test_formula_starters_beyond_ascii_get_the_quote(text):
+    cell = spreadsheet_cell(text)
+    assert cell == (text if text == "\u200b" else "'" + text)  # ZWSP alone starts nothing
+    assert unquote_cell(cell) == text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_formula_starters_beyond_ascii_are_quoted_and_import_as_they_were(tmp_path, fmt):
+    texts = [t for t in WIDE_FORMULAS if t != "\u200b"]
+    originals = [resource(id=f"r-{i}", name=text, notes=text, staff_notes=text)
+                 for i, text in enumerate(texts)]
+    content = export_bytes(originals, fmt, public=False)  # type: ignore[arg-type]
+    values = [v for v in cells(content, fmt) if isinstance(v, str)]
+    assert not [t for t in texts if t in values]
+    assert all(values.count("'" + t) == 3 for t in texts)
+    path = tmp_path / f"out.{fmt}"
+    path.write_bytes(content)
+    report = parse_resources(read_resource_table(path), ImportContext())
+    assert report.ok, report.summary()
+    again = [(r.name, r.notes, r.staff_notes) for _, r in report.accepted]
+    assert again == [(t, t, t) for t in texts]
+
+
+# --------------------------------------------------------------------------- noncharacters
+
+
+NONCHARACTERS = ["\ufffe", "\uffff", "\ufdd0", "\ufdef", "\U0001fffe", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("char", NONCHARACTERS)
+@pytest.mark.parametrize("field,value", [
+    ("name", "見守り{}会"), ("notes", "備考{}"), ("contact", {"tel": "0948{}"}),
+    ("schedule", {"stops": [{"name": "停留所{}", "lon": 130.69, "lat": 33.65,
+                             "weekday": "mon", "time": "10:00"}]}),
+])
+def test_noncharacters_are_refused_naming_the_field(char, field, value):
+    def fill(v):
+        if isinstance(v, str):
+            return v.format(char)
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return {k: fill(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    with pytest.raises(ResourceValidationError) as e:
+        validate_resource({"name": "x", "category": "サロン"} | {field: fill(value)},
+                          ResourceFields)
+    (where, _, reason), = e.value.errors
+    assert where.split(".")[0] == field
+    assert f"U+{ord(char):04X}" in reason
+
+
+def test_import_rows_with_noncharacters_are_row_problems(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("名称,カテゴリ,備考\nok,サロン,\nbad\ufffe,サロン,\nok2,サロン,x\uffff\n",
+                    encoding="utf-8")
+    report = parse_resources(read_resource_table(path), ImportContext())
+    assert [n for n, _ in report.accepted] == [2]
+    assert [(p.row, p.column) for p in report.problems] == [(3, "名称"), (4, "備考")]
+
+
+def test_api_refuses_noncharacters_with_a_422(api):
+    client, _, admin = api
+    r = client.post("/resources", json={"name": "見守り\uffff会", "category": "見守り"},
+                    headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["field"] == "name" and "U+FFFF" in r.json()["detail"]["reason"]
+
+
+@pytest.mark.parametrize("char", ["\u0001", "\ufffe", "\uffff", "\ufdd0", "\U0001fffe"])
+def test_a_stored_noncharacter_does_not_break_the_exports(api, char):
+    client, store, admin = api
+    rid = client.post("/resources", json={"name": "見守り会", "category": "見守り"},
+                      headers=admin).json()["id"]
+    stored = store.get(rid).model_dump(mode="json") | {"name": f"見守り{char}会",
+                                                       "notes": f"{char}=1+1"}
+    with store.engine.begin() as conn:  # as stored before these characters were refused
+        conn.execute(update(resources).where(resources.c.id == rid).values(data=stored))
+    for fmt in ("csv", "xlsx"):
+        for headers in ({}, admin):
+            r = client.get("/resources/export", params={"format": fmt}, headers=headers)
+            assert r.status_code == 200, (fmt, headers)
+            values = cells(r.content, fmt)
+            assert "見守り会" in values and "'=1+1" in values, (fmt, values)

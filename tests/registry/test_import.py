@@ -15,6 +15,7 @@ from geo_service._errors import EncodingError, InputError
 from geo_service.boundaries import AreaLayer
 from geo_service.importers import (
     ImportContext,
+    RawTable,
     export_resources,
     import_resources,
     parse_date,
@@ -23,6 +24,7 @@ from geo_service.importers import (
     parse_weekdays,
     read_resource_table,
 )
+from geo_service.resources import ResourceFields
 from geo_service.store import ResourceFilter
 from geo_service.store.testing import BACKENDS
 from tests.conftest import SHARED_DATA, TEST_DATA
@@ -186,8 +188,9 @@ def test_undecodable_file_names_the_file(tmp_path):
 def test_missing_name_column_is_an_error(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("住所,電話\n飯塚市,0948\n", encoding="utf-8")
-    with pytest.raises(InputError, match="name column"):
+    with pytest.raises(InputError, match="name column") as info:
         parse_resources(read_resource_table(path))
+    assert info.value.reason_ja.startswith("名称の列がありません")
 
 
 @pytest.mark.parametrize("text,days", [
@@ -365,3 +368,225 @@ def test_mobile_sales_stop_outside_the_region_is_a_row_problem(tmp_path):
     (problem,) = report.problems
     assert (problem.row, problem.column) == (3, "停留所") and "stop 2" in str(problem.value)
     assert "outside the region" in problem.reason
+
+
+# --------------------------------------------------------------------------- areas
+# A coordinator's import: each row's area comes from geography as for a single edit (the
+# location, else the first 移動販売 stop); 担当圏域 is optional, an id or a name, and must
+# agree; every row is checked against the importing coordinator's areas.
+
+
+@pytest.fixture(params=BACKENDS)
+def grid_store(request, tmp_path):
+    """A registry serving the grid region: 小学校区 W, M, E (西/中/東小学校) as strips."""
+    from geo_service.walking import serve_region
+    from tests.utils.grid import grid_region
+
+    s = backend_store(request.param, tmp_path)
+    serve_region(s, grid_region())
+    return s
+
+
+def grid_csv(rows: list[dict[str, object]], name: str = "list.csv") -> RawTable:
+    """A table as read from a CSV of ``rows`` (grid-local x, y become 経度, 緯度)."""
+    from tests.utils.grid import lonlat
+
+    out = []
+    for row in rows:
+        row = dict(row)
+        if "x" in row:
+            lon, lat = lonlat(row.pop("x"), row.pop("y"))
+            row |= {"緯度": lat, "経度": lon}
+        out.append(row)
+    data = pd.DataFrame(out).fillna("").to_csv(index=False).encode("utf-8")
+    return read_resource_table(data=data, filename=name)
+
+
+def west(**kw) -> ImportContext:
+    """The context of an import by the coordinator of W (西小学校)."""
+    return ImportContext(allowed_areas=frozenset({"W"}), **kw)
+
+
+def test_a_coordinator_imports_their_own_list_without_an_area_column(grid_store):
+    table = grid_csv([{"名称": "西のサロン", "カテゴリ": "サロン", "x": 100, "y": 500},
+                      {"名称": "西の食堂", "カテゴリ": "サロン", "x": 200, "y": 900}])
+    report = import_resources(grid_store, table, ctx=west(), user="nishi")
+    assert report.ok, report.summary()
+    assert report.written == 2
+    assert {r.area for r in grid_store.all()} == {"W"}
+
+
+@pytest.mark.parametrize("given", ["W", "西小学校", "西", "西小学校区", "  ｗ "])
+def test_the_area_column_takes_ids_and_names(grid_store, given):
+    table = grid_csv([{"名称": "西のサロン", "カテゴリ": "サロン", "x": 100, "y": 500,
+                       "担当圏域": given},
+                      {"名称": "電話相談", "カテゴリ": "相談窓口", "担当圏域": given}])
+    report = import_resources(grid_store, table, ctx=west())
+    assert report.ok, report.summary()
+    assert [r.area for r in grid_store.all()] == ["W", "W"]
+
+
+def test_the_area_column_must_agree_with_the_location(grid_store):
+    table = grid_csv([{"名称": "東のサロン", "カテゴリ": "サロン", "x": 900, "y": 500,
+                       "担当圏域": "西小学校"}], name="higashi.csv")
+    report = import_resources(grid_store, table)  # even an admin's
+    (problem,) = report.problems
+    assert (problem.file, problem.row, problem.column, problem.value) == (
+        "higashi.csv", 2, "担当圏域", "西小学校")
+    assert "東小学校 (E)" in problem.reason and "東小学校 (E)" in problem.reason_ja
+    assert "higashi.csv, row 2, column '担当圏域', value '西小学校'" in str(problem)
+    assert report.written == 0 and grid_store.count() == 0
+
+
+def test_an_unknown_area_is_a_row_problem_listing_the_areas(grid_store):
+    table = grid_csv([{"名称": "電話相談", "カテゴリ": "相談窓口", "担当圏域": "北小学校"}])
+    (problem,) = import_resources(grid_store, table).problems
+    assert problem.column == "担当圏域" and problem.value == "北小学校"
+    assert "西小学校 (W)" in problem.reason_ja and "西小学校 (W)" in problem.reason
+
+
+def test_a_route_without_a_location_takes_its_first_stops_area(grid_store):
+    from tests.utils.grid import lonlat
+
+    lon, lat = lonlat(900, 100)
+    stops = json.dumps([{"lon": lon, "lat": lat, "weekday": "mon", "time": "10:00"}])
+    table = grid_csv([{"名称": "移動販売", "カテゴリ": "移動販売", "停留所": stops}])
+    refused = import_resources(grid_store, table, ctx=west())
+    (problem,) = refused.problems
+    assert problem.column == "停留所" and "東小学校 (E)" in problem.reason_ja
+    assert import_resources(grid_store, table).written == 1
+    assert grid_store.all()[0].area == "E"
+
+
+def test_a_coordinator_cannot_import_into_another_area(grid_store):
+    """The area of a row comes from where it is, not from its 担当圏域 cell: a row in E is
+    refused to W's coordinator whatever the cell says, and nothing of the file is written."""
+    table = grid_csv([{"名称": "西のサロン", "カテゴリ": "サロン", "x": 100, "y": 500},
+                      {"名称": "東のサロン", "カテゴリ": "サロン", "x": 900, "y": 500,
+                       "担当圏域": "W"},
+                      {"名称": "東の食堂", "カテゴリ": "サロン", "x": 900, "y": 300},
+                      {"名称": "どこか", "カテゴリ": "相談窓口"}], name="nishi.csv")
+    report = import_resources(grid_store, table, ctx=west())
+    by_row = {p.row: p for p in report.problems}
+    assert sorted(by_row) == [3, 4, 5]
+    assert by_row[3].column == "担当圏域"  # disagrees with the location (in E)
+    assert by_row[4].column == "緯度" and "東小学校 (E)" in by_row[4].reason_ja
+    assert "西小学校 (W)" in by_row[4].reason_ja  # the coordinator's own areas
+    assert by_row[5].column == "担当圏域" and by_row[5].value == ""
+    assert report.written == 0 and grid_store.count() == 0
+
+
+def test_a_coordinator_cannot_take_over_another_areas_resource_by_update(grid_store):
+    from tests.utils.grid import lonlat
+
+    east = grid_store.add(ResourceFields(name="東のサロン", category="サロン",
+                                         **dict(zip(("lon", "lat"), lonlat(900, 500),
+                                                    strict=True))))
+    table = grid_csv([{"ID": east.id, "名称": "西のサロン", "カテゴリ": "サロン",
+                       "x": 100, "y": 500}])
+    report = import_resources(grid_store, table, ctx=west(), update=True)
+    (problem,) = report.problems
+    assert (problem.column, problem.value) == ("ID", east.id)
+    assert "東小学校 (E)" in problem.reason_ja
+    assert grid_store.get(east.id).area == "E" and grid_store.get(east.id).name == "東のサロン"
+    # the admin may; and W's coordinator may update it once it is in W
+    assert import_resources(grid_store, table, update=True).updated == 1
+    assert grid_store.get(east.id).area == "W"
+    assert import_resources(grid_store, table, ctx=west(), update=True).ok
+
+
+def test_a_file_name_longer_than_a_source_is_shortened(grid_store):
+    name = "令和7年度_" + "あ" * 600 + ".csv"
+    table = grid_csv([{"名称": "西のサロン", "カテゴリ": "サロン", "x": 100, "y": 500}],
+                     name=name)
+    report = import_resources(grid_store, table, ctx=ImportContext(source=name))
+    assert report.ok, report.summary()
+    (r,) = grid_store.all(ResourceFilter(include_staff=True))
+    assert len(r.source) == 500 and r.source.startswith("令和7年度_あ")
+    assert r.source.endswith("….csv")
+
+
+def test_a_coordinator_uploads_their_list_and_reads_why_in_japanese(grid_store, tmp_path,
+                                                                     monkeypatch):
+    """Through the API as on the staff page: the coordinator of 西 (a name, as
+    ``users add --area`` takes it) checks and imports a list without 担当圏域 whose file
+    name is longer than a source may be; a row in 東 is refused in Japanese and English."""
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+    from geo_service.auth import hash_password
+    from geo_service.config import ServiceSettings
+
+    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    grid_store.add_user("nishi", hash_password("nishi-pass-1"), role="coordinator",
+                        areas=["西"])
+    client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                                   secret_key="k" * 40), store=grid_store))
+    token = client.post("/auth/token", data={"username": "nishi", "password": "nishi-pass-1"})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    def upload(rows, name, **params):
+        data = grid_csv(rows).frame.to_csv(index=False).encode()
+        return client.post("/resources/import", params=params, headers=headers,
+                           files={"file": (name, data, "text/csv")})
+
+    mine = [{"名称": "西のサロン", "カテゴリ": "サロン", "x": 100, "y": 500},
+            {"名称": "西の食堂", "カテゴリ": "サロン", "x": 200, "y": 900}]
+    long_name = "西地区_" + "資源一覧" * 200 + ".csv"
+    r = upload(mine, long_name, dry_run="true")
+    assert r.status_code == 200, r.text
+    assert (r.json()["problems"], r.json()["valid"]) == ([], 2)
+    assert upload(mine, long_name).json()["written"] == 2
+    assert {x.area for x in grid_store.all()} == {"W"}
+    r = upload([{"名称": "東のサロン", "カテゴリ": "サロン", "x": 900, "y": 500}], "higashi.csv",
+               dry_run="true")
+    (problem,) = r.json()["problems"]
+    assert (problem["row"], problem["column"]) == (2, "緯度")
+    assert problem["reason_ja"].startswith("東小学校 (E) の資源です")
+    assert "not in your areas (西小学校 (W))" in problem["reason"]
+
+
+def test_an_update_row_is_checked_again_under_the_write_lock(grid_store):
+    """The rows are checked first, the resources written after: a resource moved out of the
+    coordinator's areas in between refuses the import (nothing written), as a PATCH would."""
+    from geo_service.auth import PermissionDeniedError
+    from tests.utils.grid import lonlat
+
+    r = grid_store.add(ResourceFields(name="西のサロン", category="サロン",
+                                      **dict(zip(("lon", "lat"), lonlat(100, 500),
+                                                 strict=True))))
+    as_checked = grid_store.get(r.id)  # in W when the rows are checked …
+    grid_store.update(r.id, dict(zip(("lon", "lat"), lonlat(900, 500), strict=True)),
+                      user="admin")  # … moved to E by an admin before they are written
+    table = grid_csv([{"ID": r.id, "名称": "新しい名前", "カテゴリ": "サロン"},
+                      {"名称": "西の食堂", "カテゴリ": "サロン", "x": 200, "y": 900}])
+    with pytest.raises(PermissionDeniedError, match="now in area 'E'"):
+        import_resources(grid_store, table, update=True,
+                         ctx=west(current=lambda rid: as_checked if rid == r.id else None))
+    assert grid_store.get(r.id).name == "西のサロン" and grid_store.count() == 1
+
+
+def test_every_problem_of_a_bad_list_is_worded_in_japanese_too():
+    """What a coordinator reads on the Japanese page: each refused row's reason in
+    Japanese, the English beside it (the CLI prints 「日本語 (English)」)."""
+    report = parse_resources(read_resource_table(DATA / "bad_rows.csv"),
+                             ImportContext(layers={"小学校区": school_districts()}))
+    assert len(report.problems) >= 8
+    assert [str(p) for p in report.problems if not p.reason_ja] == []
+    by_row = {p.row: p for p in report.problems}
+    assert by_row[3].reason_ja.startswith("そのカテゴリはありません")
+    assert "幻小学校区" in by_row[7].reason_ja
+    assert f"{by_row[3].reason_ja} ({by_row[3].reason})" in str(by_row[3])
+
+
+@pytest.mark.parametrize("file,source", [
+    ("list.csv", "list.csv"), ("C:\\Users\\sato\\資源一覧.xlsx", "資源一覧.xlsx"),
+    ("/tmp/uploads/名簿.csv", "名簿.csv"), ("名\x01簿\ufffe.csv", "名簿.csv"),
+    ("あ" * 498 + ".csv", "あ" * 495 + "….csv"), ("あ" * 496 + ".csv", "あ" * 496 + ".csv"),
+])
+def test_source_name_of_a_file(file, source):
+    from geo_service.importers import source_name
+    from geo_service.resources import validate_resource
+
+    assert source_name(file) == source and len(source) <= 500
+    validate_resource({"name": "x", "category": "サロン", "source": source}, ResourceFields)

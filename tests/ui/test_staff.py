@@ -235,9 +235,9 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     head = "名称,種別,緯度,経度,担当圏域\n"
     bad.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
                    f"取込B {tag},存在しない種別,{lat},{lon},{area}\n", encoding="utf-8")
-    good = tmp_path / "good.csv"
-    good.write_text(f"{head}取込A {tag},通いの場・サロン,{lat},{lon},{area}\n"
-                    f"取込B {tag},認知症カフェ,{lat},{lon},{area}\n", encoding="utf-8")
+    good = tmp_path / "good.csv"  # a coordinator's own list needs no 担当圏域 column
+    good.write_text(f"名称,種別,緯度,経度\n取込A {tag},通いの場・サロン,{lat},{lon}\n"
+                    f"取込B {tag},認知症カフェ,{lat},{lon}\n", encoding="utf-8")
     page = ui.open("/staff#import", login=COORDINATOR)
     page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(bad))
     page.get_by_role("button", name="確認する（登録しない）").click()
@@ -253,6 +253,7 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     page.get_by_label("ファイル（CSV・Excel）").set_input_files(str(good))
     page.get_by_role("button", name="確認する（登録しない）").click()
     page.get_by_text("2行すべて登録できます").wait_for()
+    assert "null" not in page.locator("#import-report").inner_text()
     assert api.get("/resources", params={"q": tag}).json()["total"] == 0
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("2件を登録しました").wait_for()
@@ -347,6 +348,25 @@ def test_accessible_and_keyboard_reachable(ui, api):
     assert ui.axe(page) == []
 
 
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_import_of_a_row_in_another_area_says_why_in_the_pages_language(ui, api, tmp_path,
+                                                                        lang):
+    lat, lon = _inner_point(api.areas[api.other_id])
+    path = tmp_path / "other.csv"
+    path.write_text(f"名称,種別,緯度,経度\nよその場所,通いの場・サロン,{lat},{lon}\n",
+                    encoding="utf-8")
+    page = ui.open(f"/staff?lang={lang}#import", login=COORDINATOR, lang=lang)
+    page.locator("#import-file").set_input_files(str(path))
+    page.locator("#import-check").click()
+    row = page.locator("#import-problems tbody tr").first
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:2] == ["2", "緯度"]
+    reason = "の資源です。取り込めるのは自分の担当圏域" if lang == "ja" else "not in your areas"
+    assert reason in cells[3] and f"({api.other_id})" in cells[3]
+    assert page.locator("#import-commit").is_disabled()
+
+
 def test_english(ui):
     page = ui.open("/staff?lang=en")
     page.get_by_label("User name").wait_for()
@@ -420,6 +440,30 @@ def test_list_sorts_flags_unverified_and_exports(ui, api):
         page.get_by_role("button", name="表示中の一覧をCSVで保存").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert names[0] in text and names[2] in text and fresh["name"] not in text
+
+
+def test_list_csv_quotes_formulas_as_the_server_does(ui, api):
+    """The page's own CSV (表示中の一覧) quotes the cells a spreadsheet would run exactly as
+    the server's exports do (outputs.spreadsheet_cell), full-width ＝ and a starter behind
+    a zero-width space or a BOM included."""
+    import csv
+    import io
+
+    from geo_service.outputs import spreadsheet_cell
+
+    tag = uuid.uuid4().hex[:6]
+    names = [f"{start}1+1 {tag}" for start in
+             ("=", "＝", "＋", "－", "＠", "−", "\u200b=", "\ufeff＝", "\x7f=", "'=", "")]
+    for name in names:
+        make(api, name=name)
+    page = ui.open("/staff", login=COORDINATOR)
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(tag)
+    page.locator("table.staff-table tbody tr").nth(len(names) - 1).wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="表示中の一覧をCSVで保存").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(
+        encoding="utf-8-sig"))))
+    assert sorted(row[1] for row in rows[1:]) == sorted(spreadsheet_cell(n) for n in names)
 
 
 def test_logout_forgets_the_token(ui):
