@@ -17,8 +17,9 @@ true geometry oriented from ``u`` to ``v`` and its length in metres, plus two sp
 
 Sources (:func:`load_walk_network` picks one by file name):
 
-- OSM XML (``.osm``, ``.osm.bz2``, ``.xml``) and raw Overpass JSON (as osmnx caches it):
-  parsed by osmnx, filtered to walkable ways, simplified;
+- OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``) and raw Overpass JSON (as osmnx
+  caches it): read into Overpass elements, filtered to walkable ways, built into a graph as
+  osmnx builds a walking graph and simplified by osmnx;
 - OSM PBF (``.osm.pbf``, ``.pbf``): streamed with pyosmium into arrays by
   :mod:`geo_service.pbf_reader` (pyrosm's walking filter, every way cut into one edge per
   pair of consecutive nodes, not simplified), cached beside the file
@@ -32,12 +33,17 @@ count; motorways, ``foot=no``, private access and areas do not.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import groupby, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -725,18 +731,39 @@ def network_from_overpass_json(path: str | Path) -> WalkNetwork:
         raise InputError(f"not a JSON Overpass response: {exc}", file=path) from exc
     if "elements" not in data:
         raise InputError("no 'elements' key: not an Overpass response", file=path)
-    return _network_from_elements(data, source=str(path))
+    return _network_from_elements(data["elements"], source=str(path))
 
 
 def network_from_osm_xml(path: str | Path) -> WalkNetwork:
-    """Read an OSM XML file (``.osm``, ``.osm.bz2``) as a walking network."""
-    from osmnx import _osm_xml
-
+    """Read an OSM XML file (``.osm``, ``.osm.bz2``, ``.osm.gz``) as a walking network."""
     try:
-        data = _osm_xml._overpass_json_from_xml(Path(path), "utf-8")
-    except Exception as exc:  # the XML parser raises several unrelated types
+        elements = _osm_xml_elements(path)
+    except (ElementTree.ParseError, OSError, EOFError, KeyError, ValueError) as exc:
+        # bad XML; not bz2/gzip data or cut short; a node or way without its id/lat/lon/ref
         raise InputError(f"cannot parse OSM XML: {exc}", file=path) from exc
-    return _network_from_elements(data, source=str(path))
+    return _network_from_elements(elements, source=str(path))
+
+
+def _osm_xml_elements(path: str | Path) -> list[dict[str, Any]]:
+    """The nodes and ways of an OSM XML file (plain, ``.bz2`` or ``.gz``) as Overpass JSON
+    elements, in file order: ``{"type": "node", "id", "lat", "lon", "tags"}`` and
+    ``{"type": "way", "id", "nodes", "tags"}`` (relations are left out)."""
+    path = Path(path)
+    elements: list[dict[str, Any]] = []
+    with _open_binary(path) as file:
+        for _, elem in ElementTree.iterparse(file):  # at each element's end tag
+            if elem.tag in ("node", "way"):
+                element = {"type": elem.tag, "id": int(elem.attrib["id"]),
+                           "tags": {t.attrib["k"]: t.attrib["v"] for t in elem.iter("tag")}}
+                if elem.tag == "node":
+                    element["lat"] = float(elem.attrib["lat"])
+                    element["lon"] = float(elem.attrib["lon"])
+                else:
+                    element["nodes"] = [int(nd.attrib["ref"]) for nd in elem.iter("nd")]
+                elements.append(element)
+            if elem.tag in ("node", "way", "relation"):
+                elem.clear()  # done with its children: keep memory flat on large files
+    return elements
 
 
 def network_from_graphml(path: str | Path) -> WalkNetwork:
@@ -819,21 +846,45 @@ def sample_raster(path: str | Path, xy: np.ndarray, crs: CRS) -> np.ndarray:
 # helpers
 
 
-def _network_from_elements(data: dict[str, Any], *, source: str) -> WalkNetwork:
-    """Filter Overpass-style elements to walkable ways and build a simplified network."""
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    """``path`` opened for reading bytes, decompressed when it ends in ``.bz2`` or ``.gz``."""
+    if path.suffix == ".bz2":
+        return bz2.open(path)
+    if path.suffix == ".gz":
+        return gzip.open(path)
+    return path.open("rb")
+
+
+def _network_from_elements(elements: list[dict[str, Any]], *, source: str) -> WalkNetwork:
+    """Filter Overpass-style elements to walkable ways and build a simplified network.
+
+    The graph is the one osmnx builds from an Overpass response for a walking network: the
+    used nodes (x = lon, y = lat) in element order, then per way (the last of a repeated
+    id) its edges between consecutive distinct nodes, forwards then backwards, with the
+    way's ``osmid`` and its tags in ``osmnx.settings.useful_tags_way``; great-circle
+    lengths; isolated nodes dropped; then ``osmnx.simplify_graph``.
+    """
     import networkx as nx
     import osmnx as ox
-    from osmnx.graph import _create_graph
 
-    elements = data.get("elements", [])
-    ways = [e for e in elements if e.get("type") == "way" and is_walkable(e.get("tags", {}))]
+    ways = {e["id"]: e for e in elements
+            if e.get("type") == "way" and is_walkable(e.get("tags", {}))}
     if not ways:
         raise EmptyNetworkError("the file holds no walkable ways (highway=* for pedestrians)",
                                 file=source)
-    used = {n for w in ways for n in w.get("nodes", [])}
-    nodes = [e for e in elements if e.get("type") == "node" and e.get("id") in used]
-    graph = _create_graph([{"elements": nodes + ways}], bidirectional=True)
+    used = {n for w in ways.values() for n in w.get("nodes", [])}
+    graph = nx.MultiDiGraph(crs="EPSG:4326")
+    graph.add_nodes_from((e["id"], {"x": e["lon"], "y": e["lat"]}) for e in elements
+                         if e.get("type") == "node" and e.get("id") in used)
+    for way_id, way in ways.items():
+        tags = way.get("tags", {})
+        attrs = {k: tags[k] for k in ox.settings.useful_tags_way if k in tags}
+        edges = list(pairwise(n for n, _ in groupby(way.get("nodes", []))))
+        graph.add_edges_from(edges, osmid=way_id, **attrs)
+        graph.add_edges_from([(v, u) for u, v in edges], osmid=way_id, **attrs)
     graph.remove_nodes_from(list(nx.isolates(graph)))
+    if graph.number_of_edges():  # none (one-node ways only): refused just below
+        graph = ox.distance.add_edge_lengths(graph)
     graph = ox.simplify_graph(graph)
     return network_from_osmnx_graph(graph, source=source)
 
@@ -855,7 +906,6 @@ def _download(fetch: Callable[[], nx.MultiDiGraph], option: str,
     cannot be read); no internet or no answer is an :class:`InputError` in one line."""
     import osmnx as ox
     import requests
-    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
     ox.settings.use_cache = True
     ox.settings.cache_folder = str(settings.cache_dir())
@@ -863,14 +913,14 @@ def _download(fetch: Callable[[], nx.MultiDiGraph], option: str,
     ox.settings.overpass_rate_limit = False
     try:
         return fetch()
-    except (requests.RequestException, OSError, ResponseStatusCodeError) as exc:
+    except (requests.RequestException, OSError) as exc:
         raise InputError(
             f"cannot download the walking network ({type(exc).__name__}): no internet "
             f"connection, or OpenStreetMap's servers did not answer within "
             f"{DOWNLOAD_TIMEOUT_S} s; give --network FILE (an OSM extract) instead",
             column=f"--{option}", value=value) from None
-    except InsufficientResponseError as exc:
-        raise InputError(f"OpenStreetMap has nothing for it: {exc}", column=f"--{option}",
+    except ValueError as exc:  # osmnx: nothing found, or an error status it cannot read
+        raise InputError(f"no usable answer from OpenStreetMap: {exc}", column=f"--{option}",
                          value=value) from None
 
 

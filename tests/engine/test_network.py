@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import bz2
+import gzip
 import json
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -132,6 +136,22 @@ def test_osm_xml_one_way_ignored_and_motorway_dropped(tmp_path):
     assert net.edge_length[0] == pytest.approx(222.0, rel=0.01)
     field = DistanceField(net, attach_points(net, net.node_xy[[0]]))
     assert np.isfinite(field.node_distance).all()  # reachable against the one-way direction
+
+
+@pytest.mark.parametrize(("suffix", "compress"), [(".osm.bz2", bz2.compress),
+                                                  (".osm.gz", gzip.compress)])
+def test_compressed_osm_xml(tmp_path, suffix, compress):
+    xml = ("<osm><node id='1' lat='33.9' lon='130.9'/><node id='2' lat='33.901' lon='130.9'/>"
+           "<way id='10'><nd ref='1'/><nd ref='2'/><tag k='highway' v='path'/></way></osm>")
+    (tmp_path / "plain.osm").write_text(xml)
+    (tmp_path / f"packed{suffix}").write_bytes(compress(xml.encode()))
+    plain = load_walk_network(tmp_path / "plain.osm")
+    packed = load_walk_network(tmp_path / f"packed{suffix}")
+    assert np.array_equal(plain.node_xy, packed.node_xy) and packed.n_edges == 1
+    assert np.array_equal(plain.edge_length, packed.edge_length)
+    (tmp_path / f"bad{suffix}").write_bytes(compress(xml[:-9].encode()))  # cut short
+    with pytest.raises(InputError, match="cannot parse OSM XML"):
+        load_walk_network(tmp_path / f"bad{suffix}")
 
 
 def test_overpass_json_mojiko():
@@ -282,3 +302,86 @@ def test_online_network_without_internet_is_one_line_and_exit_2(monkeypatch, tmp
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot download the walking network" in lines[0], lines
+
+
+@pytest.mark.parametrize(("where", "method", "status", "body", "message"), [
+    ({"place": "どこにもない町"}, "get", 200, "[]", "Nominatim geocoder returned 0 results"),
+    ({"bbox": "130.945,33.92,130.975,33.95"}, "post", 500, "<html>Server Error</html>",
+     "responded: 500"),
+])
+def test_online_network_without_a_usable_answer(monkeypatch, tmp_path, where, method,
+                                                status, body, message):
+    """osmnx's errors for an empty answer (Nominatim finds nothing) or an error status
+    (Overpass answers 500) are input errors naming the option."""
+    import requests
+
+    from geo_service.pipeline import load_network
+
+    def answer(url, *args, **kwargs):
+        response = requests.Response()
+        response.status_code, response.url, response.reason = status, url, "-"
+        response._content = body.encode()
+        return response
+
+    monkeypatch.setattr(requests, method, answer)
+    monkeypatch.setattr("time.sleep", lambda s: None)  # osmnx pauses 1 s before Nominatim
+    monkeypatch.setenv("GEO_SERVICE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(InputError, match=f"no usable answer from OpenStreetMap: .*{message}"
+                       ) as caught:
+        load_network(None, where.get("place"), dem=None, speed=1.0, bbox=where.get("bbox"))
+    assert caught.value.column == f"--{next(iter(where))}"
+
+
+def _private_osmnx_names(source: str) -> list[str]:
+    """Private osmnx names (a dotted part starting with ``_``, dunders aside) that
+    ``source`` imports, or reaches as attributes of a name bound to osmnx or its modules."""
+    def private(dotted: str) -> bool:
+        return any(p.startswith("_") and not p.endswith("__") for p in dotted.split("."))
+
+    tree = ast.parse(source)
+    bound: set[str] = set()  # names bound to osmnx or to something imported from it
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "osmnx":
+                    bound.add(alias.asname or "osmnx")
+                    found += [alias.name] if private(alias.name) else []
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "osmnx":
+            for alias in node.names:
+                bound.add(alias.asname or alias.name)
+                full = f"{node.module}.{alias.name}"
+                found += [full] if private(full) else []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            base: ast.expr = node
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound and private(ast.unparse(node)):
+                found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize(("source", "private"), [
+    ("import osmnx._errors", True),
+    ("from osmnx import _osm_xml", True),
+    ("from osmnx._errors import InsufficientResponseError", True),
+    ("from osmnx.graph import _create_graph", True),
+    ("import osmnx as ox\nox._errors.InsufficientResponseError", True),
+    ("import osmnx as ox\nox.graph._create_graph([], True)", True),
+    ("def f():\n    from osmnx import graph\n    return graph._create_graph", True),
+    ("import osmnx as ox\nox.simplify_graph(g)\nox.distance.add_edge_lengths(g)", False),
+    ("import osmnx as ox\nox.__version__", False),
+    ("import networkx as nx\nnx._private", False),
+])
+def test_private_osmnx_check(source, private):
+    assert bool(_private_osmnx_names(source)) is private
+
+
+def test_network_uses_only_public_osmnx():
+    """network.py relies on osmnx's public API only (private names change without notice)."""
+    import geo_service.network
+
+    source = Path(geo_service.network.__file__).read_text(encoding="utf-8")
+    assert "osmnx" in source
+    assert _private_osmnx_names(source) == []
