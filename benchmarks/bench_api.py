@@ -66,9 +66,9 @@ def build_region() -> Path:
     import shapely
     from pyproj import Transformer
 
-    from geo_service.boundaries import AreaLayer
-    from geo_service.network import WalkNetwork
-    from geo_service.region import Region
+    from geo_service.engine.network import WalkNetwork
+    from geo_service.engine.region import Region
+    from geo_service.inputs.boundaries import AreaLayer
 
     if (REGION_DIR / "region.json").exists():
         return REGION_DIR
@@ -107,7 +107,7 @@ def build_region() -> Path:
 
 
 def bounds() -> tuple[float, float, float, float]:
-    from geo_service.network import WalkNetwork
+    from geo_service.engine.network import WalkNetwork
 
     return WalkNetwork.load(REGION_DIR / "network.npz").bounds_lonlat()
 
@@ -115,7 +115,7 @@ def bounds() -> tuple[float, float, float, float]:
 def registry_items(b: tuple[float, float, float, float]) -> list:
     """5,000 resources spread over the region (fixed seed)."""
     from geo_service.layers import load_vocabulary
-    from geo_service.resources import ResourceFields
+    from geo_service.registry.resources import ResourceFields
 
     rng = random.Random(SEED)
     vocab = load_vocabulary()
@@ -163,9 +163,9 @@ def registry_items(b: tuple[float, float, float, float]) -> list:
 
 
 def fill_registry(url: str, items: list) -> None:
-    from geo_service.region import Region
-    from geo_service.store import open_store
-    from geo_service.store.testing import fresh_store
+    from geo_service.engine.region import Region
+    from geo_service.registry.store import open_store
+    from geo_service.registry.store.testing import fresh_store
 
     region = Region.load(REGION_DIR)
     layers = {a.name: a for a in region.areas}

@@ -45,7 +45,7 @@ from _common import machine, save_result  # noqa: E402
 from bench_pipeline import run_child  # noqa: E402
 from make_grid import ensure_region  # noqa: E402
 
-_CLI = "import sys; from geo_service.cli import app; sys.argv[0] = 'geo-service'; app()"
+_CLI = "import sys; from geo_service.cli.main import app; sys.argv[0] = 'geo-service'; app()"
 
 JAPAN = {"nodes": 20_000_000, "points": 3_000_000, "stores": 120_000, "partitions": 1_900,
          # geofabrik's japan-latest.osm.pbf (~2.2 GB), read once by osmium tags-filter; the

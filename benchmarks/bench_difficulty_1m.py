@@ -42,7 +42,7 @@ from bench_pipeline import compare_outputs, geo_command, lean_command
 
 _OLD = ("import sys; sys.path.insert(0, {tree!r}); import geo_service; "
         "assert geo_service.__file__.startswith({tree!r}), geo_service.__file__; ")
-_OLD_CLI = _OLD + "from geo_service.cli import app; sys.argv[0] = 'geo-service'; app()"
+_OLD_CLI = _OLD + "from geo_service.cli.main import app; sys.argv[0] = 'geo-service'; app()"
 _OLD_STAGES = _OLD + ("import runpy; sys.argv = [{script!r}, *sys.argv[1:]]; "
                       "runpy.run_path({script!r}, run_name='__main__')")
 

@@ -82,8 +82,8 @@ def write_list(rows: int) -> Path:
 
 def make_registry(url: str) -> None:
     """An empty registry with the admin who uploads."""
-    from geo_service.auth import hash_password
-    from geo_service.store import open_store
+    from geo_service.registry.auth import hash_password
+    from geo_service.registry.store import open_store
 
     db = Path(url.removeprefix("sqlite:///"))
     for suffix in ("", "-wal", "-shm"):

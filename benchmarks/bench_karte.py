@@ -1,11 +1,11 @@
 """地域カルテ benchmark: every karte of a 150-area layer (issue 10's target: under 60 s).
 
-The region is the synthetic demo (``geo_service.demo.run_demo``: streets, 1,432 demand
+The region is the synthetic demo (``geo_service.jobs.demo.run_demo``: streets, 1,432 demand
 points, the demo registry of 19 resources) with an extra area layer of ``--cols`` ×
 ``--rows`` (15 × 10 = 150) equal boxes over the network's extent — as many areas as
 飯塚市's 町丁, whose streets are not available offline here. Timed:
 
-- **numbers**: :func:`geo_service.karte.layer_kartes` (difficulty, profiles, two gap
+- **numbers**: :func:`geo_service.reports.karte.layer_kartes` (difficulty, profiles, two gap
   rankings, resources; the layer-wide numbers once, then per area);
 - **HTML**: ``write_kartes`` without PDF (numbers, maps, one HTML page per area and
   ``kartes.json``, written atomically) — what ``geo-service karte`` does;
@@ -45,7 +45,7 @@ def grid_layer(region, cols: int, rows: int):  # type: ignore[no-untyped-def]
     import geopandas as gpd
     import shapely
 
-    from geo_service.boundaries import AreaLayer
+    from geo_service.inputs.boundaries import AreaLayer
 
     minx, miny = region.net.node_xy.min(axis=0) - 1.0
     maxx, maxy = region.net.node_xy.max(axis=0) + 1.0
@@ -67,8 +67,8 @@ def seed_random(store, region, seed: int) -> None:  # type: ignore[no-untyped-de
     with a weekly schedule, 5 mobile-sales stops and a city-wide 配食."""
     import numpy as np
 
-    from geo_service.resources import ResourceFields
-    from geo_service.walking import serve_region
+    from geo_service.registry.resources import ResourceFields
+    from geo_service.service.walking import serve_region
 
     serve_region(store, region)
     rng = np.random.default_rng(seed)
@@ -103,13 +103,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    from geo_service.demo import run_demo
-    from geo_service.demo_registry import seed_demo_registry
-    from geo_service.karte import layer_kartes
-    from geo_service.karte_cli import write_kartes
-    from geo_service.region import Region
-    from geo_service.store import open_store
-    from geo_service.walking import WalkingService
+    from geo_service.cli.karte import write_kartes
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.jobs.demo_registry import seed_demo_registry
+    from geo_service.registry.store import open_store
+    from geo_service.reports.karte import layer_kartes
+    from geo_service.service.walking import WalkingService
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-karte-"))
     if args.region is None:

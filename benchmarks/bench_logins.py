@@ -61,8 +61,8 @@ def main() -> None:
     parser.add_argument("--guessers", type=int, default=6)
     args = parser.parse_args()
 
-    from geo_service.auth import hash_password
-    from geo_service.store import open_store
+    from geo_service.registry.auth import hash_password
+    from geo_service.registry.store import open_store
 
     tmp = tempfile.mkdtemp(prefix="bench_logins-")
     store = open_store(f"sqlite:///{tmp}/registry.sqlite3")

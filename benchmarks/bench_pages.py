@@ -82,8 +82,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
+    from geo_service.cli.registry import prepare_demo
     from geo_service.config import ServiceSettings
-    from geo_service.registry_cli import prepare_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GEO_SERVICE_DATA_DIR": tmp}

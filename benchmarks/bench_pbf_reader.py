@@ -1,4 +1,4 @@
-"""PBF reader benchmark: the streaming reader (geo_service.pbf_reader) vs pyrosm, at scale.
+"""PBF reader benchmark: the streaming reader (geo_service.engine.pbf_reader) vs pyrosm, at scale.
 
 Input: ``make_grid.py`` regions generated into ``--work`` (default ``/tmp/bench_pbf``), one
 per ``--size`` (1000 → 1,000,000 walkable nodes, ~2,000,000 edges), each with ``--points``
@@ -47,11 +47,11 @@ from _common import HERE, machine, save_result, table
 from bench_pipeline import geo_command, lean_command, run_child
 from make_grid import ensure_region
 
-CACHE_SUFFIX = ".walk-v1.npz"  # geo_service.pbf_reader.CACHE_SUFFIX
+CACHE_SUFFIX = ".walk-v1.npz"  # geo_service.engine.pbf_reader.CACHE_SUFFIX
 
 _READ = {
-    "new": "from geo_service.network import network_from_pbf as read; r = read(path)",
-    "new-arrays": ("from geo_service.pbf_reader import read_walk_arrays as read; "
+    "new": "from geo_service.engine.network import network_from_pbf as read; r = read(path)",
+    "new-arrays": ("from geo_service.engine.pbf_reader import read_walk_arrays as read; "
                    "r = read(path, cache=False)"),
     "pyrosm": ("import pyrosm; "
                "r = pyrosm.OSM(path).get_network(network_type='walking', nodes=True)"),
@@ -60,7 +60,7 @@ _CHILD = ("import json, sys, time; path = sys.argv[1]; t0 = time.perf_counter();
           "print(json.dumps({{'read_s': time.perf_counter() - t0}}))")
 _OLD_CLI = ("import sys; sys.path.insert(0, {tree!r}); import geo_service; "
             "assert geo_service.__file__.startswith({tree!r}), geo_service.__file__; "
-            "from geo_service.cli import app; sys.argv[0] = 'geo-service'; app()")
+            "from geo_service.cli.main import app; sys.argv[0] = 'geo-service'; app()")
 
 
 @contextlib.contextmanager

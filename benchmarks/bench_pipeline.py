@@ -8,7 +8,7 @@ so runs do not mask each other.
 
 (a) geo-service: ``geo-service difficulty --network grid.osm.pbf --stores stores.csv
     --population population.csv --areas areas.geojson --out DIR`` (the working tree's code,
-    through ``geo_service.cli``), with the pipeline's own stage report when it writes one;
+    through ``geo_service.cli.main``), with the pipeline's own stage report when it writes one;
 (b) lean: ``benchmarks/lean_pipeline.py`` (pyrosm + shapely + scipy, no validation, no
     map), which reports wall time, RSS and peak RSS per stage.
 
@@ -47,7 +47,7 @@ LABELS = {"geo": "geo-service difficulty (CLI)",
           "geo-stages": "geo-service in-process (geo_stages.py)",
           "lean": "lean (pyrosm+shapely+scipy)"}
 
-_CLI = "import sys; from geo_service.cli import app; sys.argv[0] = 'geo-service'; app()"
+_CLI = "import sys; from geo_service.cli.main import app; sys.argv[0] = 'geo-service'; app()"
 
 
 def child_env() -> dict[str, str]:

@@ -65,10 +65,10 @@ def main() -> None:
     import shapely
     from bench_api import build_region
 
+    from geo_service.engine.region import Region
+    from geo_service.jobs.pipeline import compute_difficulty
     from geo_service.layers import load_resource_layer
-    from geo_service.pipeline import compute_difficulty
-    from geo_service.region import Region
-    from geo_service.scenarios import Baseline, Scenario, apply_scenario
+    from geo_service.planning.scenarios import Baseline, Scenario, apply_scenario
 
     t0 = time.perf_counter()
     region = Region.load(build_region())
@@ -95,8 +95,8 @@ def main() -> None:
     apply_scenario(base, Scenario("warm", [{"kind": "close_store", "store": f"F{warm:03d}"}]))
 
     inc_times, inc = time_repeats(lambda: apply_scenario(base, close), args.repeats, warmup=0)
-    from geo_service import scenarios as sc
-    from geo_service.difficulty import area_indicators
+    from geo_service.indicators.difficulty import area_indicators
+    from geo_service.planning import scenarios as sc
 
     reuse = sc.ScenarioState._areas_again
     sc.ScenarioState._areas_again = (  # type: ignore[method-assign]

@@ -7,9 +7,9 @@ node positions jittered by up to ±8 m (101 × 101 = 10,201 nodes, 20,200 edges,
 each, denser towards the centre; 200 existing stores and 500 candidate sites at random
 places. Threshold 500 m along the network.
 
-(a) **geo-service**: :meth:`geo_service.siting.SitingProblem.from_network` — one cut-off
+(a) **geo-service**: :meth:`geo_service.planning.siting.SitingProblem.from_network` — one cut-off
     search per candidate (sparse coverage sets) and one multi-source pass for the stores —
-    then :meth:`~geo_service.siting.SitingProblem.maximal_covering` with k = 10, exact with
+    then :meth:`~geo_service.planning.siting.SitingProblem.maximal_covering` with k = 10, exact with
     HiGHS (timed as "total": coverage sets + solve; the issue's target is under 2 s). The
     coverage curve k = 1 … 10 (nine more exact solves) is timed apart.
 (b) **spopt** 0.6+: ``MCLP.from_cost_matrix`` on the dense demand × (candidates + stores)
@@ -46,7 +46,7 @@ def build_instance(seed: int, *, n_demand: int, n_candidates: int, n_stores: int
     import geopandas as gpd
     import shapely
 
-    from geo_service.network import WalkNetwork
+    from geo_service.engine.network import WalkNetwork
 
     rng = np.random.default_rng(seed)
     n, block = blocks + 1, 80.0
@@ -75,8 +75,8 @@ def build_instance(seed: int, *, n_demand: int, n_candidates: int, n_stores: int
 
 
 def ours(inst: dict, k: int, threshold: float, *, curve: bool) -> dict:
-    from geo_service.access import attach_points
-    from geo_service.siting import SitingProblem
+    from geo_service.engine.access import attach_points
+    from geo_service.planning.siting import SitingProblem
 
     net = inst["net"]
     t0 = time.perf_counter()
@@ -102,7 +102,7 @@ def ours(inst: dict, k: int, threshold: float, *, curve: bool) -> dict:
 
 def dense_costs(net, demand, sites) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Demand × sites walking distances by one whole-network Dijkstra per site."""
-    from geo_service.access import DistanceField
+    from geo_service.engine.access import DistanceField
 
     return np.column_stack([DistanceField(net, sites.take(np.array([i]))).at(demand).distance_m
                             for i in range(len(sites))])
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import_geo_service()
-    from geo_service.cutoff_dijkstra import warm_up
-    from geo_service.siting import COVER_TOLERANCE_M
+    from geo_service.engine.cutoff_dijkstra import warm_up
+    from geo_service.planning.siting import COVER_TOLERANCE_M
 
     inst = build_instance(args.seed, n_demand=args.demand, n_candidates=args.candidates,
                           n_stores=args.stores, blocks=args.blocks)

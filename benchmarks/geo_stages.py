@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parent.parent
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
+    from geo_service.jobs.pipeline import Stages, build_region, compute_difficulty, write_difficulty
     from geo_service.layers import load_resource_layer
-    from geo_service.pipeline import Stages, build_region, compute_difficulty, write_difficulty
 
     marks: list[tuple[str, float, float, float]] = [("import", time.perf_counter(), *_mem())]
     stages = Stages(on_start=lambda name: marks.append((name, time.perf_counter(), *_mem())))

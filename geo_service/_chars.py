@@ -1,5 +1,5 @@
 """Characters that text may not hold, and text a spreadsheet would run: the patterns
-behind :func:`geo_service.resources.check_no_control` and
+behind :func:`geo_service.registry.resources.check_no_control` and
 :func:`geo_service.outputs.spreadsheet_cell`.
 
 - **not XML**: what XML 1.0 cannot carry (C0 controls but tab, line feed and carriage

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geo_service.network import WalkNetwork
+from geo_service.engine.network import WalkNetwork
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 TEST_DATA = ROOT / "tests" / "data"  # small hand-made fixtures

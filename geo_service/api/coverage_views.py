@@ -1,4 +1,4 @@
-"""Walking routes' work: call the :class:`~geo_service.walking.WalkingService` and shape
+"""Walking routes' work: call the :class:`~geo_service.service.walking.WalkingService` and shape
 its answers into response models (routes stay one call long)."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from geo_service.api.schemas import (
 )
 from geo_service.api.views import to_feature
 from geo_service.layers import load_vocabulary
-from geo_service.store import NotFoundError
-from geo_service.walking import WalkingService
+from geo_service.registry.store import NotFoundError
+from geo_service.service.walking import WalkingService
 
 AnyNearby = NearbyCollection[NearbyStaff] | NearbyCollection[NearbyPublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]

@@ -19,10 +19,15 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from starlette.routing import BaseRoute
 
-from geo_service.auth import AuthenticationError, LoginThrottle, check_admin, user_from_token
 from geo_service.config import ServiceSettings
-from geo_service.store import ResourceStore, User
-from geo_service.walking import WalkingService
+from geo_service.registry.auth import (
+    AuthenticationError,
+    LoginThrottle,
+    check_admin,
+    user_from_token,
+)
+from geo_service.registry.store import ResourceStore, User
+from geo_service.service.walking import WalkingService
 
 T = TypeVar("T")
 

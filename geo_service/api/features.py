@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from geo_service.api.schemas import FeatureCollection, ResourcePublic, ResourceStaff
 from geo_service.api.views import to_collection, to_feature
-from geo_service.resources import Resource
-from geo_service.store import ResourceFilter, ResourceStore
+from geo_service.registry.resources import Resource
+from geo_service.registry.store import ResourceFilter, ResourceStore
 
 
 class FeatureCache:

@@ -32,16 +32,21 @@ from geo_service.api.routes import auth, coverage, health, pages, profiles, reso
 from geo_service.api.routes import geocode as geocode_routes
 from geo_service.api.routes import planning as planning_routes
 from geo_service.api.views import etag
-from geo_service.auth import (
+from geo_service.config import ServiceSettings
+from geo_service.engine.region import Region
+from geo_service.registry.auth import (
     AuthenticationError,
     PermissionDeniedError,
     TooManyLoginsError,
     load_or_create_secret,
 )
-from geo_service.config import ServiceSettings
-from geo_service.region import Region
-from geo_service.store import NotFoundError, PreconditionFailedError, ResourceStore, open_store
-from geo_service.walking import WalkingService
+from geo_service.registry.store import (
+    NotFoundError,
+    PreconditionFailedError,
+    ResourceStore,
+    open_store,
+)
+from geo_service.service.walking import WalkingService
 
 
 def _not_found(_: Request, e: Exception) -> JSONResponse:
@@ -92,7 +97,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     settings
         Deployment settings (default: from the environment, see :mod:`geo_service.config`).
     store
-        An open store; default :func:`~geo_service.store.open_store` on the region's
+        An open store; default :func:`~geo_service.registry.store.open_store` on the region's
         registry (``settings.registry_url``; a SQLite file is created on first start).
     walking
         The coverage service of a region, for the walking routes; default: loaded from

@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
-from geo_service.resources import (
+from geo_service.registry.resources import (
     Contact,
     Fee,
     ResourceFields,
@@ -20,7 +20,7 @@ from geo_service.resources import (
     SensitiveField,
     ServiceArea,
 )
-from geo_service.store import HistoryEntry
+from geo_service.registry.store import HistoryEntry
 
 HistoryOut = HistoryEntry  # the store's frozen dataclass of plain values: who, when, before, after
 
@@ -188,7 +188,7 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=100, description=(
         "kept in Unicode NFKC; unique whatever its case or width (sato = SATO = ｓａｔｏ); "
         "no surrounding spaces, control or invisible characters"))
-    password: str = Field(description="checked by geo_service.auth.check_password")
+    password: str = Field(description="checked by geo_service.registry.auth.check_password")
     role: Literal["coordinator", "admin"] = "coordinator"
     areas: list[str] = Field(default_factory=list)
 
@@ -199,7 +199,7 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(default=None,
-                                 description="checked by geo_service.auth.check_password")
+                                 description="checked by geo_service.registry.auth.check_password")
     role: Literal["coordinator", "admin"] | None = None
     areas: list[str] | None = None
     active: StrictBool | None = None

@@ -27,8 +27,10 @@ from geo_service.api.schemas import (
     ResourceStaff,
     RowProblemOut,
 )
-from geo_service.auth import check_can_edit
-from geo_service.importers import (
+from geo_service.layers import load_vocabulary
+from geo_service.memory import gc_paused
+from geo_service.registry.auth import check_can_edit
+from geo_service.registry.importers import (
     MEDIA_TYPES,
     ImportContext,
     RawTable,
@@ -36,9 +38,7 @@ from geo_service.importers import (
     import_resources,
     read_resource_table,
 )
-from geo_service.layers import load_vocabulary
-from geo_service.memory import gc_paused
-from geo_service.resources import (
+from geo_service.registry.resources import (
     Resource,
     ResourceFields,
     check_lonlat,
@@ -46,7 +46,7 @@ from geo_service.resources import (
     public_view,
     validate_resource,
 )
-from geo_service.store import (
+from geo_service.registry.store import (
     Authorize,
     NotFoundError,
     Page,

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.auth import create_token, hash_password
 from geo_service.config import ServiceSettings
-from geo_service.store.testing import fresh_store
+from geo_service.registry.auth import create_token, hash_password
+from geo_service.registry.store.testing import fresh_store
 from tests.conftest import TEST_DATA
 
 DATA = TEST_DATA / "registry"
@@ -22,7 +22,7 @@ DATA = TEST_DATA / "registry"
 
 @pytest.fixture(autouse=True)
 def _fast_hashes(monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
 
 
 @pytest.fixture
@@ -339,7 +339,7 @@ def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
     would stall every thread), and it runs again afterwards."""
     import gc
 
-    from geo_service import importers
+    from geo_service.registry import importers
 
     parse, parsing, release = importers.parse_resources, threading.Event(), threading.Event()
     released: list[bool] = []
@@ -444,7 +444,7 @@ def test_registry_file_follows_the_data_dir(monkeypatch, tmp_path):
 @pytest.mark.parametrize("spelling", ["水", "水曜", "水曜日", "wed", "Wed", "Wednesday", "ｗｅｄ"])
 def test_weekdays_are_read_the_same_way_everywhere(client, admin, spelling):
     """One parser: API filters, schedule and stop bodies, import cells."""
-    from geo_service.importers import parse_weekdays
+    from geo_service.registry.importers import parse_weekdays
 
     assert parse_weekdays(spelling) == ["wed"]
     stop = {"lon": 130.78, "lat": 33.80, "weekday": spelling, "time": "10:00"}

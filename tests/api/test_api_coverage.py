@@ -8,19 +8,19 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from geo_service.access import DistanceField, attach_points
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.resources import ResourceFields
-from geo_service.store.testing import fresh_store
-from geo_service.walking import WalkingService
+from geo_service.engine.access import DistanceField, attach_points
+from geo_service.registry.auth import hash_password
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store.testing import fresh_store
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 
 
 @pytest.fixture
 def app_parts(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     store = fresh_store("sqlite", tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     access = WalkingService(grid_region(), store)
@@ -298,7 +298,7 @@ coords = st.tuples(st.floats(0, 1000), st.floats(0, 1000))
 @given(origin=coords, spots=st.lists(coords, min_size=1, max_size=4))
 def test_nearby_agrees_with_the_engine_and_grows_with_distance(sloped, origin, spots):
     access, store = sloped
-    from geo_service.store.schema import history, resources
+    from geo_service.registry.store.schema import history, resources
 
     with store.engine.begin() as conn:
         conn.execute(resources.delete())
@@ -364,7 +364,7 @@ def flat_client(tmp_path_factory):
 @example(origin=(0.0, 988.0), spots=[(0.0, 0.0), (806.0, 6.0)])  # 30 min: past the default cap
 def test_nearby_route_times_grow_with_distance_on_flat_ground(flat_client, origin, spots):
     client, store = flat_client
-    from geo_service.store.schema import history, resources
+    from geo_service.registry.store.schema import history, resources
 
     with store.engine.begin() as conn:
         conn.execute(resources.delete())

@@ -11,8 +11,8 @@ import stat
 
 import pytest
 
-from geo_service.auth import load_or_create_secret
-from geo_service.store import open_store
+from geo_service.registry.auth import load_or_create_secret
+from geo_service.registry.store import open_store
 from tests.api.test_api_coverage import app_parts, q  # noqa: F401  (the grid app fixture)
 
 ERROR_KEYS = {"message", "reason", "field", "value", "problems"}

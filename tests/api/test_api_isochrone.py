@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.store.testing import fresh_store
-from geo_service.walking import WalkingService
+from geo_service.registry.auth import hash_password
+from geo_service.registry.store.testing import fresh_store
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 
 

@@ -16,9 +16,9 @@ from geo_service.api.schemas import (
     ResourceStaff,
 )
 from geo_service.api.views import to_feature
-from geo_service.resources import ResourceFields
-from geo_service.store.testing import fresh_store
-from geo_service.walking import WalkingService
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store.testing import fresh_store
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 
 

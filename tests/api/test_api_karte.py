@@ -7,7 +7,7 @@ the north-east corner; strip M (columns 3–7, 55 people) has 49 beyond 500 m on
 
 from __future__ import annotations
 
-from geo_service.resources import ResourceFields
+from geo_service.registry.resources import ResourceFields
 from tests.api.test_api_coverage import app_parts  # noqa: F401  (the grid app fixture)
 from tests.utils.grid import lonlat
 

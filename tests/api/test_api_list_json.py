@@ -15,10 +15,10 @@ from sqlalchemy import event
 
 from geo_service.api import create_app, features, views
 from geo_service.config import ServiceSettings
-from geo_service.resources import ResourceFields
-from geo_service.store import ResourceFilter, ResourceStore, create_store_engine
-from geo_service.store.testing import BACKENDS
-from geo_service.walking import WalkingService
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import ResourceFilter, ResourceStore, create_store_engine
+from geo_service.registry.store.testing import BACKENDS
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store
 

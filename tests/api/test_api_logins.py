@@ -16,17 +16,22 @@ from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
 from geo_service.api.deps import forwarded_client
-from geo_service.auth import LoginThrottle, TooManyLoginsError, check_password, hash_password
+from geo_service.cli.registry import UVICORN_PROXY_OPTIONS
 from geo_service.config import ServiceSettings
-from geo_service.registry_cli import UVICORN_PROXY_OPTIONS
-from geo_service.store import open_store
-from geo_service.store.testing import BACKENDS, fresh_store
+from geo_service.registry.auth import (
+    LoginThrottle,
+    TooManyLoginsError,
+    check_password,
+    hash_password,
+)
+from geo_service.registry.store import open_store
+from geo_service.registry.store.testing import BACKENDS, fresh_store
 from tests.utils.stores import backend_store
 
 
 @pytest.fixture(autouse=True)
 def _fast_hashes(monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
 
 
 def make_app(tmp_path, **settings):
@@ -51,7 +56,7 @@ def bearer(client, user, password):
 def test_unknown_and_known_users_take_the_same_time(tmp_path, monkeypatch):
     # at cost 9 a bcrypt check takes ~30 ms; before, an unknown user answered at cost 4 and
     # a deactivated one without a check (ratios ~0.15)
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 9)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 9)
     client = TestClient(make_app(tmp_path, login_max_failures=100,
                                  login_address_max_failures=100))
     client.app.state.geo.store.update_user("kato", active=False)
@@ -107,7 +112,7 @@ def test_failed_logins_are_throttled_per_address(tmp_path):
 
 def test_password_hashing_does_not_hold_the_request_threads(tmp_path, monkeypatch):
     """Six concurrent logins (bcrypt) do not make a read wait for the thread pool."""
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 10)  # ~60 ms a check
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 10)  # ~60 ms a check
     app = make_app(tmp_path, threads=2, login_max_failures=100,
                    login_address_max_failures=100)
 

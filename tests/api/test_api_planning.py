@@ -14,9 +14,9 @@ import json
 import numpy as np
 import pytest
 
-from geo_service import siting as siting_core
-from geo_service.gaps import find_gaps
-from geo_service.resources import ResourceFields
+from geo_service.planning import siting as siting_core
+from geo_service.planning.gaps import find_gaps
+from geo_service.registry.resources import ResourceFields
 from tests.api.test_api_coverage import app_parts  # noqa: F401  (the grid app fixture)
 from tests.api.test_api_errors import detail
 from tests.utils.grid import lonlat

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.service_coverage import shares_in_area, status
-from geo_service.store import open_store
-from geo_service.walking import WalkingService
+from geo_service.registry.auth import hash_password
+from geo_service.registry.store import open_store
+from geo_service.service.service_coverage import shares_in_area, status
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 
 
@@ -37,7 +37,7 @@ def test_shares_on_tiny_arrays():
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     store = open_store("sqlite://")
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     c = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,

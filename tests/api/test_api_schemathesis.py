@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.store.testing import fresh_store
-from geo_service.walking import WalkingService
+from geo_service.registry.auth import hash_password
+from geo_service.registry.store.testing import fresh_store
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region
 
 EXAMPLES = 20  # per operation and role
@@ -37,7 +37,7 @@ def service(tmp_path_factory):
     """The app on the grid region with an admin, and the admin's token header."""
     tmp = tmp_path_factory.mktemp("schemathesis")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+        mp.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
         store = fresh_store("sqlite", tmp)
         store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     app = create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp,

@@ -11,17 +11,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.resources import MAX_POLYGON_VERTICES, Resource, ResourceFields
-from geo_service.store import open_store
-from geo_service.store.schema import resources
-from geo_service.store.testing import fresh_store
+from geo_service.registry.auth import hash_password
+from geo_service.registry.resources import MAX_POLYGON_VERTICES, Resource, ResourceFields
+from geo_service.registry.store import open_store
+from geo_service.registry.store.schema import resources
+from geo_service.registry.store.testing import fresh_store
 
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     store = fresh_store("sqlite", tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,

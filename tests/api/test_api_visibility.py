@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app, views
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.store.testing import BACKENDS
-from geo_service.walking import WalkingService
+from geo_service.registry.auth import hash_password
+from geo_service.registry.store.testing import BACKENDS
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store
 
@@ -56,7 +56,7 @@ def staff_only_data():
 @pytest.fixture(params=BACKENDS)
 def client(request, tmp_path, monkeypatch):
     store = backend_store(request.param, tmp_path)
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
     c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))

@@ -27,17 +27,17 @@ _TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 @pytest.fixture(scope="module")
 def demo_client(tmp_path_factory):
     from geo_service.api import create_app
-    from geo_service.auth import hash_password
-    from geo_service.demo import run_demo
-    from geo_service.region import Region
-    from geo_service.store import open_store
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.registry.auth import hash_password
+    from geo_service.registry.store import open_store
 
     folder = tmp_path_factory.mktemp("demo")
     run_demo(folder / "out")
     region_dir = folder / "out" / "region"
     url = f"sqlite:///{folder / 'registry.sqlite3'}"
     store = open_store(url)
-    from geo_service.demo_registry import seed_demo_registry
+    from geo_service.jobs.demo_registry import seed_demo_registry
 
     counter = itertools.count(1)
     with pytest.MonkeyPatch.context() as mp:  # ids r-000000000001, r-000000000002 …
@@ -49,7 +49,7 @@ def demo_client(tmp_path_factory):
     client = TestClient(create_app(settings))
     token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
     staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    from geo_service.store import ResourceFilter
+    from geo_service.registry.store import ResourceFilter
 
     names = {r.id: r.name for r in store.all(ResourceFilter(include_staff=True))}
     assert sorted(names) == [f"r-{k:012x}" for k in range(1, len(names) + 1)]

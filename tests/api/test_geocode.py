@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service import geocoding
 from geo_service.api import create_app
 from geo_service.config import ServiceSettings
+from geo_service.inputs import geocoding
 
 #: what the fake geocoder answers per query (the 国土地理院 format); other queries: []
 ANSWERS: dict[str, Any] = {

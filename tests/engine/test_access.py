@@ -7,8 +7,8 @@ import pytest
 import shapely
 
 from geo_service._errors import OutsideNetworkError
-from geo_service.access import DistanceField, attach_points
-from geo_service.network import WalkNetwork
+from geo_service.engine.access import DistanceField, attach_points
+from geo_service.engine.network import WalkNetwork
 from tests.conftest import grid_network
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import shapely
 
-from geo_service.access import attach_points
-from geo_service.network import EdgeIndex, WalkNetwork
+from geo_service.engine.access import attach_points
+from geo_service.engine.network import EdgeIndex, WalkNetwork
 
 
 def _geos(net: WalkNetwork, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

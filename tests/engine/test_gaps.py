@@ -16,16 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_service._errors import InputError
-from geo_service.gaps import (
+from geo_service.inputs.gtfs import read_bus_stops
+from geo_service.planning.gaps import (
     find_gaps,
     gap_table,
     public_transport_defaults,
     walk_thresholds,
 )
-from geo_service.gtfs import read_bus_stops
-from geo_service.resources import ResourceFields, Schedule, ServiceArea, Stop
-from geo_service.store.testing import fresh_store
-from geo_service.walking import WalkingService
+from geo_service.registry.resources import ResourceFields, Schedule, ServiceArea, Stop
+from geo_service.registry.store.testing import fresh_store
+from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.gtfs import weekday_feed as _feed
 

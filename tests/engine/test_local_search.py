@@ -8,7 +8,7 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from geo_service.access import (
+from geo_service.engine.access import (
     Attachment,
     DistanceField,
     PointSearch,
@@ -16,8 +16,8 @@ from geo_service.access import (
     _with_virtual_sources,
     attach_points,
 )
-from geo_service.cutoff_dijkstra import _scratch_rows, cutoff_dijkstra
-from geo_service.network import WalkNetwork
+from geo_service.engine.cutoff_dijkstra import _scratch_rows, cutoff_dijkstra
+from geo_service.engine.network import WalkNetwork
 from tests.conftest import grid_network
 from tests.utils.stores import backend_store
 
@@ -185,9 +185,9 @@ def test_point_search_edges_shorter_than_their_chord():
 def test_access_serving_index_matches_the_store_query(tmp_path, backend):
     """The per-registry-state index of service areas answers as the store's serves query
     (on PostGIS: ST_Covers in the database)."""
-    from geo_service.resources import ResourceFields
-    from geo_service.store import ResourceFilter
-    from geo_service.walking import WalkingService
+    from geo_service.registry.resources import ResourceFields
+    from geo_service.registry.store import ResourceFilter
+    from geo_service.service.walking import WalkingService
     from tests.utils.grid import grid_region, lonlat
 
     store = backend_store(backend, tmp_path)

@@ -14,8 +14,8 @@ import pytest
 import shapely
 
 from geo_service._errors import EmptyNetworkError, InputError
-from geo_service.access import DistanceField, attach_points
-from geo_service.network import (
+from geo_service.engine.access import DistanceField, attach_points
+from geo_service.engine.network import (
     WalkNetwork,
     is_walkable,
     load_walk_network,
@@ -256,7 +256,7 @@ def overpass_offline(monkeypatch, tmp_path):
 def test_online_network_download_path_offline(overpass_offline, how):
     """--place / --bbox run osmnx's download code (query, graph, truncation to the area,
     simplification) and build the network from its graph."""
-    from geo_service.pipeline import load_network
+    from geo_service.jobs.pipeline import load_network
 
     if how == "place":
         net = load_network(None, "門司港", dem=None, speed=1.0)
@@ -282,7 +282,7 @@ def test_online_network_without_internet_is_one_line_and_exit_2(monkeypatch, tmp
     import requests
     from typer.testing import CliRunner
 
-    from geo_service.cli import app
+    from geo_service.cli.main import app
 
     def offline(*args, **kwargs):
         raise requests.ConnectionError("Name or service not known")
@@ -315,7 +315,7 @@ def test_online_network_without_a_usable_answer(monkeypatch, tmp_path, where, me
     (Overpass answers 500) are input errors naming the option."""
     import requests
 
-    from geo_service.pipeline import load_network
+    from geo_service.jobs.pipeline import load_network
 
     def answer(url, *args, **kwargs):
         response = requests.Response()
@@ -380,8 +380,8 @@ def test_private_osmnx_check(source, private):
 
 def test_network_uses_only_public_osmnx():
     """network.py relies on osmnx's public API only (private names change without notice)."""
-    import geo_service.network
+    import geo_service.engine.network
 
-    source = Path(geo_service.network.__file__).read_text(encoding="utf-8")
+    source = Path(geo_service.engine.network.__file__).read_text(encoding="utf-8")
     assert "osmnx" in source
     assert _private_osmnx_names(source) == []

@@ -1,4 +1,4 @@
-"""The streaming PBF reader (geo_service.pbf_reader): pyrosm's walking network, its cache."""
+"""The streaming PBF reader (geo_service.engine.pbf_reader): pyrosm's walking network, its cache."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
-from geo_service import pbf_reader
 from geo_service._errors import EmptyNetworkError, InputError
-from geo_service.crs import metric_crs_for
-from geo_service.network import load_walk_network, network_from_pbf
-from geo_service.pbf_reader import parse_walk_arrays, read_walk_arrays
+from geo_service.engine import pbf_reader
+from geo_service.engine.network import load_walk_network, network_from_pbf
+from geo_service.engine.pbf_reader import parse_walk_arrays, read_walk_arrays
+from geo_service.inputs.crs import metric_crs_for
 
 LON0, LAT0, STEP = 139.70, 35.60, 0.001
 

@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from geo_service._errors import CRSError, DuplicateIdError, InputError
-from geo_service.boundaries import (
+from geo_service.inputs.boundaries import (
     area_layer_from_mapping,
     mesh_layer,
     parse_area_spec,
@@ -128,7 +128,7 @@ def test_parse_area_spec():
 
 
 def test_mesh_layer_outside_japan_is_a_clear_error():
-    from geo_service.mesh import mesh_codes_for
+    from geo_service.inputs.mesh import mesh_codes_for
 
     with pytest.raises(InputError, match="地域メッシュ exist only"):
         mesh_codes_for(gpd.GeoSeries([shapely.Point(24.94, 60.17)], crs="EPSG:4326"), 5)

@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from geo_service._errors import InputError
-from geo_service.gtfs import (
+from geo_service.inputs.gtfs import (
     DAY_COLUMNS,
     GTFSError,
     bus_stops,

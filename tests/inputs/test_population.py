@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_service._errors import DuplicateIdError, InputError, PopulationError
-from geo_service.population import (
+from geo_service.engine.population import (
     apportion_to_network,
     load_population,
     read_estat_small_areas,

@@ -10,9 +10,9 @@ from geo_service._errors import (
     SwappedCoordinatesError,
     UnknownCategoryError,
 )
-from geo_service.layer_points import read_stores
+from geo_service.inputs.layer_points import read_stores
+from geo_service.inputs.readers import read_points, read_table
 from geo_service.layers import load_resource_layer
-from geo_service.readers import read_points, read_table
 
 CSV = ("store_id,名称,category,lat,lon\n"
        "s1,青果店あおば,青果店,33.90,130.90\ns2,コンビニA,コンビニ,33.91,130.91\n")
@@ -80,7 +80,7 @@ def test_layer_restriction():
 
 
 def test_stores_from_osm_xml(tmp_path):
-    from geo_service.layer_points import stores_from_osm
+    from geo_service.inputs.layer_points import stores_from_osm
 
     path = tmp_path / "shops.osm"
     path.write_text("""<?xml version='1.0' encoding='UTF-8'?>
@@ -110,7 +110,7 @@ def test_every_bad_row_is_listed_as_a_spreadsheet_row(tmp_path):
 
 
 def test_messages_show_plain_numbers_and_the_importers_row(tmp_path):
-    from geo_service.importers import parse_resources, read_resource_table
+    from geo_service.registry.importers import parse_resources, read_resource_table
 
     path = tmp_path / "s.csv"
     path.write_text("名称,種別,緯度,経度\nよい店,食料品店,33.9,130.9\n遠い店,食料品店,-35000.5,80000.25\n")

@@ -129,7 +129,7 @@ def test_wheel_ships_the_common_password_list(installed):
     venv, empty, _, wheel = installed
     with zipfile.ZipFile(wheel) as z:
         assert "geo_service/common_passwords.txt" in z.namelist()
-    code = ("from geo_service.auth import check_password\n"
+    code = ("from geo_service.registry.auth import check_password\n"
             "try:\n    check_password('password123')\n"
             "except ValueError as e:\n    print(e)")
     r = _run([venv / "bin" / "python", "-c", code], cwd=empty, env=_clean_env())

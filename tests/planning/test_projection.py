@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo_service.inputs.mesh import mesh_codes_for
 from geo_service.layers import load_resource_layer
-from geo_service.mesh import mesh_codes_for
-from geo_service.projection import ProjectionError, load_projection, project_demand
-from geo_service.scenarios import Baseline, Scenario, apply_scenario
+from geo_service.planning.projection import ProjectionError, load_projection, project_demand
+from geo_service.planning.scenarios import Baseline, Scenario, apply_scenario
 from tests.utils.grid import grid_region
 
 LAYER = load_resource_layer("food_stores")

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_service._errors import InputError, OutsideNetworkError
-from geo_service.access import DistanceField
+from geo_service.engine.access import DistanceField
+from geo_service.engine.region import Region
+from geo_service.jobs.pipeline import compute_difficulty
 from geo_service.layers import load_resource_layer
-from geo_service.pipeline import compute_difficulty
-from geo_service.region import Region
-from geo_service.scenarios import (
+from geo_service.planning.scenarios import (
     Baseline,
     Scenario,
     ScenarioError,
@@ -269,7 +269,7 @@ def test_unknown_stores_are_named_all_at_once():
     with pytest.raises(ScenarioError, match="no store with id or name X9") as err:
         apply_scenario(base, Scenario("bad", [{"kind": "close_store", "store": "X9"}]))
     assert "S0" in str(err.value)  # the message lists known ids
-    from geo_service.scenarios import resolve_stores
+    from geo_service.planning.scenarios import resolve_stores
     with pytest.raises(ScenarioError, match="X9, 幻の店"):
         resolve_stores(base, ["S1", "X9", "幻の店"])
     assert resolve_stores(base, ["S2", "店3"]) == [2, 3]
@@ -350,7 +350,7 @@ def test_scenarios_are_saved_listed_loaded_compared_and_deleted(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_region(tmp_path_factory):
-    from geo_service.demo import run_demo
+    from geo_service.jobs.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     run_demo(out)
@@ -390,7 +390,7 @@ def test_incremental_equals_full_recomputation_on_the_demo(demo_region, tmp_path
 def test_scenario_commands_on_the_demo(demo_region, tmp_path):
     from typer.testing import CliRunner
 
-    from geo_service.cli import app
+    from geo_service.cli.main import app
 
     run = CliRunner()
     where = ["--region", str(demo_region), "--folder", str(tmp_path / "s")]
@@ -443,7 +443,7 @@ def test_the_difference_map_escapes_user_text():
         {"kind": "close_store", "store": "S1"},
         {"kind": "add_store", "id": "N<b>", "name": "<img src=x>", "lon": lon, "lat": lat,
          "category": "スーパー"}]))
-    from geo_service.scenario_map import difference_map
+    from geo_service.reports.scenario_map import difference_map
 
     page = difference_map(res).get_root().render()
     assert "<script>alert(1)" not in page and "<img src=x>" not in page
@@ -513,7 +513,7 @@ def test_a_broken_feed_is_named(tmp_path):
 def test_bus_route_commands(tmp_path):
     from typer.testing import CliRunner
 
-    from geo_service.cli import app
+    from geo_service.cli.main import app
 
     grid_region().save(tmp_path / "region")
     a = _feed(tmp_path / "a", {"A": lonlat(0, 0), "A2": lonlat(0, 100)})
@@ -533,9 +533,9 @@ def _grid_services(tmp_path):
     """The grid with a registry: 配食 "西の配食" over columns 0–4 (55 people, all beyond the
     500 m walk: 西 33, 中 22) and 宅配 "東の宅配" over 東 (columns 8–10; 18 beyond it).
     Beyond the walk (F1 on (10, 10)): 西 33, 中 49, 東 18."""
-    from geo_service.resources import ResourceFields, ServiceArea
-    from geo_service.store.testing import fresh_store
-    from geo_service.walking import WalkingService
+    from geo_service.registry.resources import ResourceFields, ServiceArea
+    from geo_service.registry.store.testing import fresh_store
+    from geo_service.service.walking import WalkingService
 
     walking = WalkingService(grid_region(), fresh_store("sqlite", tmp_path))
     x0, y0 = lonlat(-50, -50)
@@ -609,7 +609,7 @@ def test_unknown_services_are_named_and_nothing_is_computed_without_the_registry
             {"kind": "withdraw_service", "resource": "nope2"}]), walking=walking)
     with pytest.raises(ScenarioError, match="read the registry"):
         apply_scenario(base, Scenario("y", [{"kind": "withdraw_service", "resource": west}]))
-    from geo_service.resources import ResourceFields
+    from geo_service.registry.resources import ResourceFields
 
     place = walking.store.add(ResourceFields(name="公民館", category="通いの場",
                                              lon=lonlat(0, 0)[0], lat=lonlat(0, 0)[1]))
@@ -634,9 +634,9 @@ def test_a_service_scenario_with_a_bus_cut_counts_both(tmp_path):
 
 
 def _demo_walking(demo_region, tmp_path):
-    from geo_service.demo_registry import seed_demo_registry
-    from geo_service.store.testing import fresh_store
-    from geo_service.walking import WalkingService
+    from geo_service.jobs.demo_registry import seed_demo_registry
+    from geo_service.registry.store.testing import fresh_store
+    from geo_service.service.walking import WalkingService
 
     region = Region.load(demo_region)
     store = fresh_store("sqlite", tmp_path)
@@ -647,8 +647,8 @@ def _demo_walking(demo_region, tmp_path):
 def test_withdrawing_the_demo_s_meal_delivery(demo_region, tmp_path):
     """The demo's 配食 serves the whole city: before it no one is left uncovered; without
     it, exactly the people 65+ beyond the walk whom it alone covered are."""
-    from geo_service.gaps import find_gaps
-    from geo_service.store import ResourceFilter
+    from geo_service.planning.gaps import find_gaps
+    from geo_service.registry.store import ResourceFilter
 
     walking = _demo_walking(demo_region, tmp_path)
     base = Baseline.compute(walking.region, layer=LAYER)
@@ -677,10 +677,10 @@ def test_withdrawing_the_demo_s_meal_delivery(demo_region, tmp_path):
 def test_service_commands_on_the_demo(demo_region, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from geo_service.cli import app
+    from geo_service.cli.main import app
     from geo_service.config import ServiceSettings
-    from geo_service.demo_registry import seed_demo_registry
-    from geo_service.store import ResourceFilter, open_store
+    from geo_service.jobs.demo_registry import seed_demo_registry
+    from geo_service.registry.store import ResourceFilter, open_store
 
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
@@ -725,7 +725,7 @@ def test_the_difference_map_takes_its_classes_from_the_map_style(tmp_path):
     """The colours come from layers/difficulty.toml's [difference] table, or another file;
     with service changes the map shows who is left without an alternative."""
     from geo_service.layers import load_difference_style
-    from geo_service.scenario_map import difference_map
+    from geo_service.reports.scenario_map import difference_map
 
     walking, base, west, _ = _grid_services(tmp_path)
     res = apply_scenario(base, Scenario("配食撤退", [
@@ -748,7 +748,7 @@ def test_the_difference_map_takes_its_classes_from_the_map_style(tmp_path):
 def _grid_with_weights_and_areas(seed: int) -> Region:
     """The grid with random stores, fractional people 65+ per node (sums that round) and a
     second layer of 9 small squares over part of the town."""
-    from geo_service.boundaries import AreaLayer
+    from geo_service.inputs.boundaries import AreaLayer
 
     region = _grid_with_stores(0.0, seed, n=8)
     rng = np.random.default_rng(seed)
@@ -814,7 +814,7 @@ def test_withdrawing_a_mobile_sales_route_takes_its_stops(tmp_path):
     """A 移動販売 route with a stop on (10, 0): within 300 m are the 10 nodes with
     (10 − i) + j ≤ 3, all beyond the walk; 9 are in 東 (covered by the 宅配 anyway) and
     (7, 0) in 中, which only the stop covers. Withdrawn, 中's uncovered grow by 1."""
-    from geo_service.resources import ResourceFields, Schedule, Stop
+    from geo_service.registry.resources import ResourceFields, Schedule, Stop
 
     walking, base, _, _ = _grid_services(tmp_path)
     lon, lat = lonlat(1000, 0)

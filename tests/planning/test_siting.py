@@ -1,4 +1,4 @@
-"""Facility siting (geo_service.siting): answers known by hand on the 11 × 11 street grid of
+"""Facility siting (planning.siting): answers known by hand on the 11 × 11 street grid of
 ``tests/utils/grid.py`` (100 m blocks, Manhattan distances), spopt's MCLP optimum on a small
 instance, brute force on random ones, and bad input."""
 
@@ -15,8 +15,8 @@ import shapely
 from scipy import sparse
 
 from geo_service._errors import InputError, OutsideNetworkError
-from geo_service.access import DistanceField
-from geo_service.siting import (
+from geo_service.engine.access import DistanceField
+from geo_service.planning.siting import (
     SitingError,
     SitingProblem,
     candidates_from_points,
@@ -218,7 +218,7 @@ def test_time_limit_fallback_states_its_gap(monkeypatch):
 
 
 def test_size_fallback_uses_greedy_with_lp_bound(monkeypatch):
-    import geo_service.siting as siting
+    import geo_service.planning.siting as siting
 
     monkeypatch.setattr(siting, "MIP_MAX_NONZEROS", 0)
     problem = _random_problem(5, n_cand=12, n_dem=80)
@@ -285,7 +285,7 @@ def test_route_stops_in_walking_order():
 
 
 def test_route_heuristic_beyond_exact_size(monkeypatch):
-    import geo_service.siting as siting
+    import geo_service.planning.siting as siting
 
     monkeypatch.setattr(siting, "ROUTE_EXACT_MAX_STOPS", 3)
     region = grid_region()
@@ -380,7 +380,7 @@ def test_route_heuristic_on_many_stops_is_quick_and_no_worse_than_nearest_neighb
     longer than the nearest-neighbour path from any start."""
     import time
 
-    from geo_service.siting import _nn_two_opt, _path_length
+    from geo_service.planning.siting import _nn_two_opt, _path_length
 
     rng = np.random.default_rng(3)
     pts = rng.integers(0, 11, (30, 2)) * 100

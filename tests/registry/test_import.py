@@ -12,8 +12,8 @@ import pytest
 import shapely
 
 from geo_service._errors import EncodingError, InputError
-from geo_service.boundaries import AreaLayer
-from geo_service.importers import (
+from geo_service.inputs.boundaries import AreaLayer
+from geo_service.registry.importers import (
     ImportContext,
     RawTable,
     export_resources,
@@ -24,9 +24,9 @@ from geo_service.importers import (
     parse_weekdays,
     read_resource_table,
 )
-from geo_service.resources import ResourceFields
-from geo_service.store import ResourceFilter
-from geo_service.store.testing import BACKENDS
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import ResourceFilter
+from geo_service.registry.store.testing import BACKENDS
 from tests.conftest import SHARED_DATA, TEST_DATA
 from tests.utils.stores import backend_store
 
@@ -379,7 +379,7 @@ def test_mobile_sales_stop_outside_the_region_is_a_row_problem(tmp_path):
 @pytest.fixture(params=BACKENDS)
 def grid_store(request, tmp_path):
     """A registry serving the grid region: 小学校区 W, M, E (西/中/東小学校) as strips."""
-    from geo_service.walking import serve_region
+    from geo_service.service.walking import serve_region
     from tests.utils.grid import grid_region
 
     s = backend_store(request.param, tmp_path)
@@ -514,10 +514,10 @@ def test_a_coordinator_uploads_their_list_and_reads_why_in_japanese(grid_store, 
     from fastapi.testclient import TestClient
 
     from geo_service.api import create_app
-    from geo_service.auth import hash_password
     from geo_service.config import ServiceSettings
+    from geo_service.registry.auth import hash_password
 
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     grid_store.add_user("nishi", hash_password("nishi-pass-1"), role="coordinator",
                         areas=["西"])
     client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
@@ -549,7 +549,7 @@ def test_a_coordinator_uploads_their_list_and_reads_why_in_japanese(grid_store, 
 def test_an_update_row_is_checked_again_under_the_write_lock(grid_store):
     """The rows are checked first, the resources written after: a resource moved out of the
     coordinator's areas in between refuses the import (nothing written), as a PATCH would."""
-    from geo_service.auth import PermissionDeniedError
+    from geo_service.registry.auth import PermissionDeniedError
     from tests.utils.grid import lonlat
 
     r = grid_store.add(ResourceFields(name="西のサロン", category="サロン",
@@ -585,8 +585,8 @@ def test_every_problem_of_a_bad_list_is_worded_in_japanese_too():
     ("あ" * 498 + ".csv", "あ" * 495 + "….csv"), ("あ" * 496 + ".csv", "あ" * 496 + ".csv"),
 ])
 def test_source_name_of_a_file(file, source):
-    from geo_service.importers import source_name
-    from geo_service.resources import validate_resource
+    from geo_service.registry.importers import source_name
+    from geo_service.registry.resources import validate_resource
 
     assert source_name(file) == source and len(source) <= 500
     validate_resource({"name": "x", "category": "サロン", "source": source}, ResourceFields)

@@ -8,10 +8,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select
 
-from geo_service.resources import ResourceFields
-from geo_service.store import MIGRATIONS_DIR, ResourceFilter, migrate
-from geo_service.store.schema import resources
-from geo_service.store.testing import BACKENDS
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import MIGRATIONS_DIR, ResourceFilter, migrate
+from geo_service.registry.store.schema import resources
+from geo_service.registry.store.testing import BACKENDS
 from tests.utils.stores import backend_store
 
 LON, LAT = 130.705, 33.605

@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from geo_service._errors import ConflictError, InputError
-from geo_service.cli import app
-from geo_service.resources import ResourceFields
-from geo_service.store import RegionMismatchError, ResourceFilter, open_store
-from geo_service.walking import WalkingService, serve_region
+from geo_service.cli.main import app
+from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import RegionMismatchError, ResourceFilter, open_store
+from geo_service.service.walking import WalkingService, serve_region
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store
 
@@ -99,7 +99,7 @@ def test_undo_may_not_move_a_resource_out_of_the_coordinators_areas(store):
     from fastapi import Response
 
     from geo_service.api.views import undo_resource
-    from geo_service.auth import PermissionDeniedError
+    from geo_service.registry.auth import PermissionDeniedError
 
     admin = store.add_user("admin", "x", role="admin")
     west = store.add_user("nishi", "x", role="coordinator", areas=["西小学校"])
@@ -138,7 +138,7 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
 
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     r = runner.invoke(app, ["users", "add", "sato", "--area", "川西", "--role", "coordinator",
                             "--password-stdin"], input="sato-password-1\n")
     assert r.exit_code == 0, r.output
@@ -162,7 +162,7 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
 def test_the_area_of_a_hidden_location_stays_hidden(store):
     """The area comes from the location, so for the public a staff-only location hides
     the area too, and ?area= does not find the resource."""
-    from geo_service.resources import public_view
+    from geo_service.registry.resources import public_view
 
     hidden = store.add(place("非公開の場所", 100, 500, staff_fields=["location"]))
     shown = store.add(place("公開の場所", 150, 500))
@@ -182,7 +182,7 @@ def test_users_add_refuses_areas_it_cannot_check(tmp_path, monkeypatch):
     monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", url)
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GEO_SERVICE_REGION_DIR", raising=False)
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
     r = runner.invoke(app, ["users", "add", "sato", "--area", "中小学校", "--password-stdin"],
                       input="sato-password-1\n")
     assert r.exit_code == 2, r.output

@@ -9,10 +9,10 @@ import pytest
 import shapely
 
 from geo_service._errors import DuplicateIdError, InputError
-from geo_service.boundaries import AreaLayer
-from geo_service.resources import Resource, ResourceFields
-from geo_service.store import NotFoundError, ResourceFilter
-from geo_service.store.testing import BACKENDS
+from geo_service.inputs.boundaries import AreaLayer
+from geo_service.registry.resources import Resource, ResourceFields
+from geo_service.registry.store import NotFoundError, ResourceFilter
+from geo_service.registry.store.testing import BACKENDS
 from tests.utils.stores import backend_store
 
 # Three 1 km-ish squares side by side: districts A, B, C (小学校区) around 130.70 E, 33.60 N.
@@ -216,7 +216,7 @@ def test_users(store):
 def test_migrations_upgrade_from_the_first_revision_and_back(tmp_path):
     from sqlalchemy import inspect
 
-    from geo_service.store import create_store_engine, migrate
+    from geo_service.registry.store import create_store_engine, migrate
 
     engine = create_store_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     migrate(engine, "0001")
@@ -234,7 +234,7 @@ def _users_before_0008(tmp_path, names):
 
     from sqlalchemy import text
 
-    from geo_service.store import create_store_engine, migrate
+    from geo_service.registry.store import create_store_engine, migrate
 
     engine = create_store_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     migrate(engine, "0007_access")
@@ -247,7 +247,7 @@ def _users_before_0008(tmp_path, names):
 
 
 def test_migration_0008_keys_existing_user_names(tmp_path):
-    from geo_service.store import ResourceStore, migrate
+    from geo_service.registry.store import ResourceStore, migrate
 
     engine = _users_before_0008(tmp_path, ["Sato", "kato", "ito "])
     migrate(engine)
@@ -260,7 +260,7 @@ def test_migration_0008_keys_existing_user_names(tmp_path):
 
 
 def test_migration_0008_names_users_that_differ_only_in_case(tmp_path):
-    from geo_service.store import migrate
+    from geo_service.registry.store import migrate
 
     engine = _users_before_0008(tmp_path, ["sato", "SATO", "kato"])
     with pytest.raises(RuntimeError, match="differ only in case") as e:

@@ -87,12 +87,12 @@ def serve_in_thread(app: Any) -> tuple[str, Any]:
 def ui_server(tmp_path_factory) -> UIServer:
     """The demo region and registry, served by uvicorn on loopback for the whole session."""
     from geo_service.api import create_app
-    from geo_service.auth import hash_password
     from geo_service.config import ServiceSettings
-    from geo_service.demo import run_demo
-    from geo_service.demo_registry import seed_demo_registry
-    from geo_service.region import Region
-    from geo_service.store import open_store
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.jobs.demo_registry import seed_demo_registry
+    from geo_service.registry.auth import hash_password
+    from geo_service.registry.store import open_store
 
     folder = tmp_path_factory.mktemp("ui")
     run_demo(folder / "out")

@@ -21,7 +21,7 @@ from tests.ui.conftest import SCREENSHOTS, wait_for_map
 
 @pytest.fixture(scope="module")
 def map_file(tmp_path_factory) -> Path:
-    from geo_service.demo import run_demo
+    from geo_service.jobs.demo import run_demo
 
     out = tmp_path_factory.mktemp("map") / "out"
     run_demo(out)

@@ -63,7 +63,7 @@ def test_every_page_allows_only_the_services_scripts(ui_server):
 def add(ui_server):
     """Add a salon in the coordinator's area (``add(name, **fields)`` → its id); what a
     test adds is deleted after it, so that other tests' lists stay theirs."""
-    from geo_service.resources import ResourceFields
+    from geo_service.registry.resources import ResourceFields
 
     added: list[str] = []
 

@@ -195,7 +195,7 @@ def test_a_store_closure_shows_a_positive_difference(ui):
 
 
 def test_a_name_like_an_attack_stays_text(ui):
-    from geo_service.resources import ResourceFields
+    from geo_service.registry.resources import ResourceFields
 
     token = _token(ui)
     stores = _call(ui, "/scenarios")["stores"]

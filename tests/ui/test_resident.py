@@ -481,7 +481,7 @@ def test_handout_errors(ui) -> None:
 # (last: the resource it adds shows up in later lists of the session)
 
 def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
-    from geo_service.resources import Fee, ResourceFields, Schedule
+    from geo_service.registry.resources import Fee, ResourceFields, Schedule
 
     res = ui_server.store.add(ResourceFields(
         name=MARKUP, category="salon", lon=LON + 0.0004, lat=LAT + 0.0002,

@@ -17,9 +17,9 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from geo_service.boundaries import AreaLayer
-from geo_service.network import WalkNetwork
-from geo_service.region import Region
+from geo_service.engine.network import WalkNetwork
+from geo_service.engine.region import Region
+from geo_service.inputs.boundaries import AreaLayer
 
 CRS = "EPSG:6670"
 N = 11

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from geo_service.boundaries import AreaLayer
-from geo_service.store import ResourceStore
-from geo_service.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
+from geo_service.inputs.boundaries import AreaLayer
+from geo_service.registry.store import ResourceStore
+from geo_service.registry.store.testing import PG_URL_VARIABLE, fresh_store, postgis_url
 
 
 def backend_store(backend: str, tmp_path: Path, *,

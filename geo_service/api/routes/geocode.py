@@ -1,5 +1,5 @@
 """``GET /geocode?q=``: address search for the residents' page, through the geocoder
-configured as ``GEOCODER_URL`` (:mod:`geo_service.geocoding`); 404 when none is."""
+configured as ``GEOCODER_URL`` (:mod:`geo_service.inputs.geocoding`); 404 when none is."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from geo_service import geocoding
 from geo_service._errors import InputError
 from geo_service.api.deps import State
 from geo_service.api.errors import MessageOut, error_responses
+from geo_service.inputs import geocoding
 
 router = APIRouter()
 

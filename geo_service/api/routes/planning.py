@@ -1,6 +1,6 @@
 """Planning tools (issue 10): the gap ranking, facility siting and what-if scenarios.
 
-The numbers come from :mod:`geo_service.planning` (which calls the cores: gaps, siting,
+The numbers come from :mod:`geo_service.planning.answers` (which calls the cores: gaps, siting,
 scenarios); the routes only check who asks and build the answers' models.
 
 - ``GET /gaps/{layer}``: public, staff-only resources counted for staff (as ``/profiles``);
@@ -11,7 +11,7 @@ scenarios); the routes only check who asks and build the answers' models.
   Scenarios are saved in ``scenarios/<region key>/`` of the service's data directory; the
   baseline is never modified.
 - ``GET /karte/{layer}/{area_id}``, ``GET /booklet/{layer}/{area_id}``: an area's 地域カルテ
-  and 生活便利帳 as printable HTML pages (:mod:`geo_service.karte_render`): public data,
+  and 生活便利帳 as printable HTML pages (:mod:`geo_service.reports.karte_render`): public data,
   everything for staff.
 """
 
@@ -22,11 +22,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service import karte_render, planning
 from geo_service.api.deps import AppState, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.store import NotFoundError
-from geo_service.walking import WalkingService
+from geo_service.planning import answers as planning
+from geo_service.registry.store import NotFoundError
+from geo_service.reports import karte_render
+from geo_service.service.walking import WalkingService
 
 router = APIRouter(tags=["planning"], route_class=StrictJSONRoute)
 

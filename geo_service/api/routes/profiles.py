@@ -3,7 +3,7 @@
 ``GET /profiles/{layer}``: per area of a boundary layer and per category, the resources
 located in it and the services covering it — with names — and how many of the area's
 people 65+ those services reach (``covered`` / ``partly`` / ``none``; see
-:mod:`geo_service.service_coverage`). The council page's coverage table and profile read
+:mod:`geo_service.service.service_coverage`). The council page's coverage table and profile read
 it; public by default, staff see staff-only resources too.
 """
 
@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from geo_service.api.deps import State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.service_coverage import area_profiles
-from geo_service.store import NotFoundError
+from geo_service.registry.store import NotFoundError
+from geo_service.service.service_coverage import area_profiles
 
 router = APIRouter(tags=["coverage"], route_class=StrictJSONRoute)
 

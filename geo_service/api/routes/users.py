@@ -7,8 +7,8 @@ from fastapi import APIRouter, status
 from geo_service.api.deps import Admin, State
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas import UserCreate, UserOut, UserUpdate
-from geo_service.auth import hash_password
-from geo_service.store import User
+from geo_service.registry.auth import hash_password
+from geo_service.registry.store import User
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute,
                    responses=error_responses(401, 403))

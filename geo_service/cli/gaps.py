@@ -1,0 +1,228 @@
+"""Planning commands: ``gaps`` (the gap ranking after the alternatives) and ``gtfs stops``
+(a GTFS / GTFS-JP feed as a bus-stop table). Registered on the main app by
+:func:`register`; the numbers come from :mod:`geo_service.planning.gaps` and
+:mod:`geo_service.inputs.gtfs`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_service._errors import InputError
+from geo_service.cli.registry import DatabaseOpt, _input_error, _pick_region, _settings
+
+if TYPE_CHECKING:
+    from geo_service.planning.gaps import GapResult
+
+console = Console(soft_wrap=True)
+
+gtfs_app = typer.Typer(help="GTFS / GTFS-JP feeds (bus stops and departures).",
+                       no_args_is_help=True)
+
+
+def _parse_date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise InputError("not a date YYYY-MM-DD", column="--date", value=text)
+
+
+def _parse_thresholds(items: list[str] | None) -> dict[str, float]:
+    """``CATEGORY=METRES`` pairs (category by id, label or alias)."""
+    from geo_service.layers import load_vocabulary
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            metres = float(value)
+        except ValueError:
+            metres = math.nan
+        if not sep or not metres > 0:
+            raise InputError("give CATEGORY=METRES, e.g. mobile_sales=300",
+                             column="--walk-threshold", value=item)
+        out[load_vocabulary().category_key(key.strip(), column="--walk-threshold")] = metres
+    return out
+
+
+def _pct(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
+
+
+def gaps(
+    layer: Annotated[str | None, typer.Option(
+        "--layer", help="Area layer of the region (小学校区, 中学校区 … or its id: elementary "
+        "…); default the region's first.")] = None,
+    need: Annotated[str, typer.Option(
+        "--need", help="What people walk to: a registry category (food_store / 食料品店, "
+        "salon / 通いの場 …).")] = "food_store",
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    gtfs: Annotated[list[Path] | None, typer.Option(
+        "--gtfs", help="A GTFS / GTFS-JP feed (zip or folder) whose stops count as an "
+        "alternative; repeatable.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Walk to the need counted as within range (m); default from "
+        "layers/ (walk_threshold_m: 500 food, 800 gathering places), else the region's.")]
+        = None,
+    bus_threshold: Annotated[float | None, typer.Option(
+        "--bus-threshold", help="Walk to a bus stop (m); default from layers/ (300).")]
+        = None,
+    min_departures: Annotated[int | None, typer.Option(
+        "--min-departures", min=0, help="Departures a stop needs on every weekday (or on "
+        "--date); default from layers/ (10).")] = None,
+    on: Annotated[str | None, typer.Option(
+        "--date", help="Count departures on this date (YYYY-MM-DD) instead of every "
+        "weekday.")] = None,
+    alternative: Annotated[list[str] | None, typer.Option(
+        "--alternative", help="Count only these alternatives: registry categories "
+        "(meal_delivery, home_delivery, mobile_sales, transport …) and/or bus; repeatable. "
+        "Default: for food the food services, mobile sales and bus stops.")] = None,
+    no_alternatives: Annotated[bool, typer.Option(
+        "--no-alternatives", help="Count no alternative (the walk alone).")] = False,
+    walk_threshold: Annotated[list[str] | None, typer.Option(
+        "--walk-threshold", help="CATEGORY=METRES: an alternative's walking threshold, e.g. "
+        "mobile_sales=200 (a mobile-sales stop's catchment); repeatable.")] = None,
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Count staff-only resources too (default: the public view).")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the whole ranking as CSV (UTF-8 with BOM).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows printed.")] = 15,
+    by: Annotated[str, typer.Option(
+        "--by", help="Order of the printed table (and the CSV): count (people left) or "
+        "share (of the area's 65+).")] = "count",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Gap ranking: per area, people 65+ beyond a walk to the need and covered by no
+    alternative (移動販売, 配食・宅配, a frequent bus stop), largest first, with the
+    reasons."""
+    from geo_service.inputs.gtfs import read_bus_stops
+    from geo_service.outputs import csv_writer, write_outputs
+    from geo_service.planning.gaps import find_gaps
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+
+    settings = _settings(database_url)
+    try:
+        if by not in ("count", "share"):
+            raise InputError("give count or share", column="--by", value=by)
+        day = _parse_date(on)
+        extra = _parse_thresholds(walk_threshold)
+        stops = read_bus_stops(gtfs, on=day) if gtfs else None
+        _, loaded = _pick_region(settings, region, demo=True)
+        walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                                 threshold_m=settings.threshold_m,
+                                 area_layer=settings.area_layer)
+        name = layer or (loaded.areas[0].name if loaded.areas else "")
+        result = find_gaps(walking, name, need, threshold_m=threshold,
+                           alternatives=[] if no_alternatives else alternative,
+                           bus_stops=stops, bus_threshold_m=bus_threshold,
+                           min_departures=min_departures, on=day, thresholds=extra,
+                           staff=staff, source=", ".join(str(p) for p in gtfs or []))
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    except LookupError as exc:
+        raise _input_error(InputError(exc.args[0])) from exc
+    if by == "share":
+        result.table = result.table.sort_values(["rank_share", "rank_count"],
+                                                kind="stable").reset_index(drop=True)
+    _print_gaps(result, limit)
+    if out is not None:
+        table = result.table.copy()
+        table.insert(0, "layer", result.layer)
+        table.insert(1, "need", result.need)
+        table["threshold_m"] = result.threshold_m
+        write_outputs(out.parent, {out.name: csv_writer(table.round(4))})
+        console.print(f"表 (table): {out}")
+
+
+def _print_gaps(result: GapResult, limit: int) -> None:
+    t = result.table
+    s = result.summary()
+    title = (f"{result.layer}: {result.need_label}まで徒歩{result.threshold_m:g}m超で"
+             "代替手段もない65歳以上 (gap after the alternatives)")
+    caption = "代替手段の列 = 徒歩圏外の65歳以上のうち、それぞれがカバーする人数 (重複あり)"
+    table = Table(title=title)
+    table.add_column("人数順", justify="right")
+    table.add_column("区域", no_wrap=True)
+    for col in ("65歳以上", f"{result.threshold_m:g}m超", *(a.label for a in result.alternatives),
+                "残る", "割合", "割合順"):
+        table.add_column(col, justify="right", overflow="fold")
+    for row in t.head(limit).itertuples():
+        r = row._asdict()
+        table.add_row(str(r["rank_count"]), str(r["name"]), f"{r['pop_65plus']:,.0f}",
+                      f"{r['beyond_65plus']:,.0f}",
+                      *(f"{r[f'covered_{a.id}']:,.0f}" for a in result.alternatives),
+                      f"[bold]{r['gap_65plus']:,.0f}[/]", _pct(r["gap_share"]),
+                      str(r["rank_share"]))
+    if len(t) > limit:
+        caption += f"。ほか {len(t) - limit} 区域は --out のCSVに"
+    table.caption = caption
+    console.print(table)
+    beyond = s["beyond_65plus"]
+    console.print(f"合計 (total): 65歳以上 {s['pop_65plus']:,.0f} · 徒歩{result.threshold_m:g}m超 "
+                  f"{beyond:,.0f} · 代替でカバー {s['covered_any']:,.0f} · "
+                  f"[bold]残るギャップ {s['gap_65plus']:,.0f}[/]", highlight=False)
+    console.print("代替手段 (alternatives):", highlight=False)
+    for a in result.alternatives:
+        console.print(f"  {a.label} ({a.id}): {a.detail}", highlight=False)
+    if not result.alternatives:
+        console.print("  なし (none)")
+    for note in result.notes:
+        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+@gtfs_app.command("stops")
+def gtfs_stops(
+    feeds: Annotated[list[Path], typer.Argument(help="GTFS / GTFS-JP feeds (zip or folder).")],
+    on: Annotated[str | None, typer.Option(
+        "--date", help="Also count departures on this date (YYYY-MM-DD).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the stops as .csv or .geojson.")] = None,
+) -> None:
+    """A feed's boarding stops with departures per weekday (and on a date)."""
+    from geo_service.inputs.gtfs import DAY_COLUMNS, read_bus_stops
+    from geo_service.outputs import csv_writer, geojson_writer, write_outputs
+
+    try:
+        day = _parse_date(on)
+        stops = read_bus_stops(feeds, on=day)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    table = Table(title="停留所と発車回数 (stops and departures per day)")
+    table.add_column("feed", no_wrap=True)
+    table.add_column("停留所", justify="right")
+    for col in ("月", "火", "水", "木", "金", "土", "日"):
+        table.add_column(col, justify="right")
+    if day is not None:
+        table.add_column(day.isoformat(), justify="right")
+    for feed, part in stops.groupby("feed", sort=False):
+        cells = [f"{part[c].sum():,}" for c in DAY_COLUMNS]
+        if day is not None:
+            cells.append(f"{part['departures_on_date'].sum():,}")
+        table.add_row(str(feed), f"{len(part):,}", *cells)
+    table.caption = "発車回数 = 乗車できる停車 (最終停留所・乗車不可を除く) の合計"
+    console.print(table)
+    if out is not None:
+        writer = (geojson_writer(stops) if out.suffix.lower() == ".geojson"
+                  else csv_writer(stops.drop(columns="geometry")))
+        write_outputs(out.parent, {out.name: writer})
+        console.print(f"停留所 (stops): {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gaps`` and ``gtfs stops`` to the main ``geo-service`` app."""
+    app.command("gaps")(gaps)
+    app.add_typer(gtfs_app, name="gtfs")

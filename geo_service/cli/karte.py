@@ -1,0 +1,192 @@
+"""``geo-service karte`` (the 地域カルテ of every area of a layer, HTML and PDF) and
+``geo-service booklet`` (an area's 生活便利帳). Registered on the main app by
+:func:`register`; the numbers come from :mod:`geo_service.reports.karte`, the pages from
+:mod:`geo_service.reports.karte_render`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from geo_service._errors import InputError
+from geo_service.cli.registry import DatabaseOpt, _pick_region, _settings
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+LayerOpt = Annotated[str | None, typer.Option(
+    "--layer", help="Area layer of the region (小学校区, 中学校区 … or its id: elementary …); "
+    "default the region's first.")]
+RegionOpt = Annotated[Path | None, typer.Option(
+    "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the demo "
+    "region).")]
+StaffOpt = Annotated[bool, typer.Option(
+    "--staff", help="Include staff-only resources and fields (default: public only).")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    label = "入力エラー (input error)" if code == 2 else "PDFを作れません (no PDF)"
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False)
+    return typer.Exit(code=code)
+
+
+def _walking(database_url: str | None, region: Path | None) -> Any:
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+
+    settings = _settings(database_url)
+    _, loaded = _pick_region(settings, region, demo=True)
+    return WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                          threshold_m=settings.threshold_m, area_layer=settings.area_layer)
+
+
+def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | None = None,
+                 pdf: bool = False, staff: bool = False, projection: Any = None
+                 ) -> list[Path]:
+    """Write the kartes of ``layer`` (all areas, or ``area_ids``) into ``out``:
+    ``karte_<area id>.html`` each, with ``pdf`` ``karte_<area id>.pdf`` each and
+    ``kartes.pdf`` (all, one page per area), and ``kartes.json`` (the numbers) —
+    atomically: when anything fails, nothing in ``out`` changes."""
+    from geo_service.outputs import safe_name, text_writer, write_outputs
+    from geo_service.reports import karte_render as kr
+    from geo_service.reports.karte import layer_kartes
+
+    kartes = layer_kartes(walking, layer, area_ids=area_ids, staff=staff,
+                          projection=projection)
+    region = walking.name
+    names = [f"karte_{safe_name(k['area_id'])}" for k in kartes]
+    if len(set(names)) < len(names):  # ids that differ only in unsafe characters
+        names = [f"karte_{i + 1:03d}_{n[6:]}" for i, n in enumerate(names)]
+    pages: dict[str, dict[str, Any]] = {}
+
+    def page(i: int) -> dict[str, Any]:
+        key = kartes[i]["area_id"]
+        if key not in pages:
+            pages[key] = kr.with_map(walking, kartes[i])
+        return pages[key]
+
+    def html(i: int) -> str:
+        return kr.render_kartes([page(i)], region=region)
+
+    def html_writer(i: int) -> Any:
+        return lambda path: path.write_text(html(i), encoding="utf-8")
+
+    writers: dict[str, Any] = {f"{name}.html": html_writer(i) for i, name in enumerate(names)}
+    writers["kartes.json"] = text_writer(json.dumps(kartes, ensure_ascii=False, indent=1,
+                                                    default=str))
+    with ExitStack() as stack:
+        if pdf:
+            printer = stack.enter_context(kr.PdfPrinter())
+            batch = kr.BatchPdf(printer, [lambda i=i: html(i) for i in range(len(kartes))],
+                                lambda: kr.render_kartes(
+                                    [page(i) for i in range(len(kartes))], region=region))
+            writers["kartes.pdf"] = batch.write_combined
+            for i, name in enumerate(names):
+                writers[f"{name}.pdf"] = batch.writer(i)
+        return write_outputs(out, writers)
+
+
+def karte(
+    layer: LayerOpt = None,
+    area: Annotated[list[str] | None, typer.Option(
+        "--area", help="Only this area (its id); repeatable. Default: every area.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for the kartes (created; files of the same name replaced).")]
+        = Path("karte"),
+    pdf: Annotated[bool, typer.Option(
+        "--pdf", help="Also PDF: one per area and kartes.pdf with all (Chromium, "
+        "pip install 'geo-service[pdf]').")] = False,
+    projection: Annotated[Path | None, typer.Option(
+        "--projection", help="Future population: a 国土数値情報 将来推計人口 mesh file or a "
+        "table per area (with --year).")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="The projection's year.")] = None,
+    projection_layer: Annotated[str | None, typer.Option(
+        "--projection-layer", help="Area layer of a per-area projection table.")] = None,
+    staff: StaffOpt = False,
+    region: RegionOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """地域カルテ: one page per area (population, aging, people 65+ beyond walking range
+    of food stores and gathering places, the alternatives, resources with schedules, a
+    map, rank, sources) as HTML, and with --pdf as PDF; all or nothing."""
+    from geo_service.reports.karte_render import PdfUnavailableError
+
+    started = time.perf_counter()
+    try:
+        if (projection is None) != (year is None):
+            raise InputError("--projection FILE and --year YYYY go together",
+                             column="--projection" if projection is None else "--year")
+        walking = _walking(database_url, region)
+        proj = None
+        if projection is not None and year is not None:
+            from geo_service.planning.projection import load_projection
+
+            proj = load_projection(projection, walking.region, year=year,
+                                   layer=projection_layer)
+        name = layer or (walking.region.areas[0].name if walking.region.areas else "")
+        paths = write_kartes(walking, name, out, area_ids=area, pdf=pdf, staff=staff,
+                             projection=proj)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    except LookupError as exc:
+        raise _fail(str(exc.args[0])) from exc
+    except PdfUnavailableError as exc:
+        raise _fail(str(exc), code=1) from exc
+    n = sum(1 for p in paths if p.suffix == ".html")
+    console.print(f"地域カルテ {n} 区域 → {out}/ ({len(paths)} files, "
+                  f"{time.perf_counter() - started:.1f} s)", highlight=False)
+    if proj is not None:
+        for note in proj.notes:
+            console.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+def booklet(
+    area: Annotated[str, typer.Option("--area", help="The area's id.")],
+    layer: LayerOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output file (.html; with --pdf .pdf); default "
+        "booklet_<area id>.html / .pdf.")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Write PDF (Chromium).")] = False,
+    staff: StaffOpt = False,
+    region: RegionOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """生活便利帳: an area's resources by category with schedule, fee and phone, and a map
+    (public data only unless --staff)."""
+    from geo_service.outputs import safe_name, text_writer, write_outputs
+    from geo_service.reports import karte_render as kr
+    from geo_service.reports.karte import booklet as make_booklet
+
+    try:
+        walking = _walking(database_url, region)
+        name = layer or (walking.region.areas[0].name if walking.region.areas else "")
+        book = kr.booklet_with_map(walking, make_booklet(walking, name, area, staff=staff))
+        html = kr.render_booklet(book, region=walking.name)
+        target = out or Path(f"booklet_{safe_name(area)}.{'pdf' if pdf else 'html'}")
+        with ExitStack() as stack:
+            if pdf:
+                printer = stack.enter_context(kr.PdfPrinter())
+                write_outputs(target.parent, {target.name: printer.writer(lambda: html)})
+            else:
+                write_outputs(target.parent, {target.name: text_writer(html)})
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    except LookupError as exc:
+        raise _fail(str(exc.args[0])) from exc
+    except kr.PdfUnavailableError as exc:
+        raise _fail(str(exc), code=1) from exc
+    n = sum(len(g["resources"]) for g in book["groups"])
+    console.print(f"生活便利帳 {book['name']}: {n} 件 → {target}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``karte`` and ``booklet`` to the main ``geo-service`` app."""
+    app.command("karte")(karte)
+    app.command("booklet")(booklet)

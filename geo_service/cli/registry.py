@@ -1,0 +1,333 @@
+"""Commands of the resource registry: ``serve``, ``coverage``, ``import resources``,
+``export resources``, ``users add``. Registered on the main Typer app by :func:`register`.
+
+Every command reads the deployment settings (``GEO_SERVICE_DATABASE_URL`` …, see
+:mod:`geo_service.config`); ``--database-url`` overrides the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from geo_service._errors import InputError
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
+export_app = typer.Typer(help="Export data from the registry.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage staff users (coordinators, admins).", no_args_is_help=True)
+
+RegionOpt = Annotated[Path | None, typer.Option(
+    "--region", help="A saved region folder: its registry, area layers and extent (default: "
+    "GEO_SERVICE_REGION_DIR; with no database configured either, the demo region).")]
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
+    "the SQLite file registry.sqlite3 in the data directory, GEO_SERVICE_DATA_DIR).")]
+
+
+#: uvicorn would believe ``X-Forwarded-For`` from loopback (its ``--forwarded-allow-ips``
+#: default) and hand the app the address the client wrote; the app decides instead, from
+#: the proxies named in ``GEO_SERVICE_TRUSTED_PROXIES`` (geo_service.api.deps.client_address)
+UVICORN_PROXY_OPTIONS = {"proxy_headers": False}
+
+
+def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
+    from geo_service.config import ServiceSettings
+
+    return ServiceSettings(database_url=database_url) if database_url else ServiceSettings()
+
+
+def _pick_region(settings, region: Path | None, *, demo: bool):  # type: ignore[no-untyped-def]
+    """The region to work in, loaded once: ``--region``, else ``GEO_SERVICE_REGION_DIR``,
+    else (with ``demo``) the demo region. Returns (folder, Region), or (None, None)."""
+    from geo_service.engine.region import Region
+
+    folder = region or settings.region_dir
+    if folder is None:
+        return _demo(settings) if demo else (None, None)
+    return folder, Region.load(folder)
+
+
+def _region_registry(settings, region: Path | None):  # type: ignore[no-untyped-def]
+    """The region to work in (:func:`_pick_region`; the demo only when no database is
+    configured either) and its registry, bound to it; a configured database without a
+    region is opened as it is. Returns (Region or None, store)."""
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import serve_region
+
+    _, loaded = _pick_region(settings, region, demo=not settings.database_configured)
+    if loaded is None:
+        return None, open_store(settings.database_url)
+    store = open_store(settings.registry_url(loaded.key))
+    serve_region(store, loaded, area_layer=settings.area_layer)
+    return loaded, store
+
+
+def _input_error(exc: InputError) -> typer.Exit:
+    err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@import_app.command("resources")
+def import_resources_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM or CP932) or .xlsx")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Write the valid rows even if some are rejected.")] = False,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Yearly update round: rows whose id exists refresh that resource "
+        "(only the columns in the file; others keep their values).")] = False,
+    category: Annotated[str | None, typer.Option(
+        "--category", help="Category for rows without one (e.g. 公共施設).")] = None,
+    areas: Annotated[Path | None, typer.Option(
+        "--areas", help="Boundary file (A27/A32, e-Stat, GeoJSON) to resolve area names "
+        "in service-area text.")] = None,
+    region: RegionOpt = None,
+    user: Annotated[str, typer.Option("--user", help="Name recorded in the history.")] =
+        "import",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Import a resource list; all or nothing unless --partial; --dry-run reports only."""
+    from geo_service.registry.importers import ImportContext, import_resources, read_resource_table
+
+    settings = _settings(database_url)
+    try:
+        _, store = _region_registry(settings, region)
+        layers = dict(store.layers)
+        if areas is not None:
+            from geo_service.inputs.boundaries import read_area_layer
+
+            extra = read_area_layer(areas)
+            layers[extra.name] = extra
+        table = read_resource_table(file)
+        report = import_resources(store, table, ctx=ImportContext(
+            default_category=category, source=file.name, layers=layers),
+            dry_run=dry_run, partial=partial, user=user, update=update)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    console.print(report.summary(), highlight=False)
+    if report.problems and not (report.written or report.updated):
+        if not dry_run:
+            err_console.print("nothing was written (an import is all or nothing; fix the rows "
+                              "above, or use --partial to write the valid rows)")
+        raise typer.Exit(code=2)
+
+
+@export_app.command("resources")
+def export_resources_cmd(
+    out: Annotated[Path, typer.Argument(help="Output .csv, .xlsx or .geojson")],
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Include staff-only resources and fields (default: public only).")]
+        = False,
+    encoding: Annotated[str, typer.Option(
+        "--encoding", help="CSV encoding: utf-8-sig (Excel-friendly) or cp932.")] =
+        "utf-8-sig",
+    region: RegionOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Export the registry (public view by default)."""
+    from geo_service.registry.importers import export_resources
+    from geo_service.registry.store import ResourceFilter
+
+    try:
+        _, store = _region_registry(_settings(database_url), region)
+        items = store.all(ResourceFilter(include_staff=staff))
+        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
+    except (InputError, UnicodeEncodeError) as exc:
+        if isinstance(exc, UnicodeEncodeError):
+            exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",
+                             file=out, value=exc.object[exc.start:exc.end])
+        raise _input_error(exc) from exc
+    console.print(f"{len(items)} resources → {out} ({'staff' if staff else 'public'} view)")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option("--role", help="coordinator or admin")] = "coordinator",
+    area: Annotated[list[str] | None, typer.Option(
+        "--area", help="An area the coordinator is responsible for (repeat).")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input.")] = False,
+    region: RegionOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a staff user (the password is asked for, or read with --password-stdin).
+
+    Areas are those of the region's responsible-area layer, by id or name (川西 →
+    川西小学校's id); an unknown area is an error listing the layer's areas.
+    """
+    from geo_service.registry.auth import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        _, store = _region_registry(_settings(database_url), region)
+        user = store.add_user(username, hash_password(password), role=role,  # type: ignore[arg-type]
+                              areas=area or [])
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    console.print(f"user {user.username!r} ({user.role}; areas: "
+                  f"{', '.join(user.areas) or '—'}) created")
+
+
+def coverage(
+    layer: Annotated[str, typer.Option(
+        "--layer", help="Area layer of the region (小学校区, 中学校区, 日常生活圏域 … or "
+        "its id: elementary, junior_high, mesh250 …).")],
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the table as CSV (UTF-8 with BOM): one row per area and "
+        "category.")] = None,
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Count staff-only resources too (default: the public view).")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Walking distance (m) counted as within range (default: the region's).")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Coverage per area: resources located in it, services covering it, and the share of
+    people 65+ within walking range, per category — the numbers of ``GET /areas/LAYER``."""
+    import pandas as pd
+    from rich.table import Table
+
+    from geo_service.outputs import csv_writer, write_outputs
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+
+    settings = _settings(database_url)
+    _, loaded = _pick_region(settings, region, demo=True)
+    walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                             threshold_m=threshold or settings.threshold_m,
+                             area_layer=settings.area_layer)
+    try:
+        layer = walking.area_layer(layer).name  # a name or its id (elementary, mesh250 …)
+        rows = walking.area_coverage(layer, staff=staff)
+    except LookupError as exc:
+        err_console.print(f"[bold red]入力エラー (input error):[/] {exc.args[0]}")
+        raise typer.Exit(code=2) from exc
+    long = pd.DataFrame([
+        {"layer": layer, "area_id": a["area_id"], "name": a["name"],
+         "pop_65plus": round(a["pop_65plus"], 2), "category": cat,
+         "category_label": c["label"], "located": len(c["located"]),
+         "covering": len(c["covering"]),
+         "share_65plus_within_walk": (None if c["share_65plus_within_walk"] is None
+                                      else round(c["share_65plus_within_walk"], 4))}
+        for a in rows for cat, c in a["categories"].items()])
+    t = f"{walking.threshold_m:g}"
+    table = Table(title=f"{layer}: 徒歩{t}m以内の65歳以上の割合",
+                  caption="対象 = サービスの提供区域に含まれる。件数は --out のCSVに")
+    table.add_column("区域", overflow="fold")
+    table.add_column("65歳以上", justify="right")
+    labels = list(dict.fromkeys(long["category_label"])) if len(long) else []
+    for label in labels:
+        table.add_column(label, justify="right", overflow="fold")
+    for a in rows:
+        cells = {c["label"]: c for c in a["categories"].values()}
+        table.add_row(a["name"], f"{a['pop_65plus']:,.0f}", *(
+            _coverage_cell(cells.get(label)) for label in labels))
+    console.print(table)
+    if out is not None:
+        write_outputs(out.parent, {out.name: csv_writer(long)})
+        console.print(f"表 (table): {out}")
+
+
+def _coverage_cell(c: dict | None) -> str:
+    """A category's cell: the share within walking range, else whether a service's area
+    covers the area (対象) or nothing does (—)."""
+    if c is None:
+        return "—"
+    share = c["share_65plus_within_walk"]
+    if share is not None:
+        return f"{share * 100:.0f} %"
+    return "対象" if c["covering"] else "—"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    demo: Annotated[bool, typer.Option(
+        "--demo/--no-demo", help="With nothing configured, serve the synthetic demo region "
+        "and a demo registry.")] = True,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="Log every request (off behind a proxy that logs, or for load tests).")] = True,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Start the web pages and the API (uvicorn). With nothing configured: the demo region
+    and registry."""
+    import uvicorn
+
+    settings = _settings(database_url)
+    region = region or settings.region_dir
+    url = settings.database_url
+    if region is None and demo:
+        region, loaded = _demo(settings)
+        url = settings.registry_url(loaded.key)
+    elif region is not None and not settings.database_configured:
+        # the workers load the region and open its file; not loaded here only to say which
+        url = f"sqlite:///{settings.data_dir / 'registries'}/<region key>.sqlite3"
+    env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
+    if region is not None:
+        env["GEO_SERVICE_REGION_DIR"] = str(region)
+    os.environ.update(env)
+    base = f"http://{host}:{port}"
+    console.print(f"geo-service on {base}  (registry: {url.split('@')[-1]}, "
+                  f"region: {region or 'none'})")
+    console.print(f"  住民 (residents)           {base}/\n"
+                  f"  コーディネーター (staff)   {base}/staff\n"
+                  f"  協議体・計画 (council)     {base}/council\n"
+                  f"  API                        {base}/docs")
+    uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="info", access_log=access_log,
+                **UVICORN_PROXY_OPTIONS)
+
+
+def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
+    """Build the demo region under the data folder (once) and fill an empty registry;
+    return the region's folder."""
+    return _demo(settings)[0]
+
+
+def _demo(settings):  # type: ignore[no-untyped-def]
+    """:func:`prepare_demo`, returning (folder, the loaded Region)."""
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.registry.store import open_store
+
+    folder = settings.data_dir / "demo"
+    region_dir = folder / "region"
+    if not (region_dir / "region.json").exists():
+        console.print("デモ地域を生成中 (building the synthetic demo region) …")
+        run_demo(folder)
+    region = Region.load(region_dir)
+    store = open_store(settings.registry_url(region.key))
+    if store.count() == 0:
+        from geo_service.jobs.demo_registry import seed_demo_registry
+
+        n = seed_demo_registry(store, region)
+        console.print(f"demo registry: {n} resources (synthetic)")
+    return region_dir, region
+
+
+def register(app: typer.Typer) -> None:
+    """Add the registry commands to the main ``geo-service`` app."""
+    app.command("serve")(serve)
+    app.command("coverage")(coverage)
+    app.add_typer(import_app, name="import")
+    app.add_typer(export_app, name="export")
+    app.add_typer(users_app, name="users")

@@ -1,0 +1,297 @@
+"""The ``geo-service site`` command: where would k new places (or n stops of a new route)
+bring the most people 65+ within walking range? Registered on the main app by
+:func:`register`; the arithmetic is :mod:`geo_service.planning.siting`'s.
+
+Works on a saved region (``--region``, else ``GEO_SERVICE_REGION_DIR``) or the demo, with
+the registry's located resources of the need as the existing facilities (as
+``geo-service coverage`` counts them; for 食料品店 with none registered, the region's own
+food-store layer).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_service._errors import InputError
+from geo_service.cli.gaps import _pct
+from geo_service.cli.registry import _input_error
+
+console = Console(soft_wrap=True)
+
+
+def site(
+    need: Annotated[str, typer.Option(
+        "--need", help="The category to site: food_store, salon, dementia_cafe, "
+        "consultation, mobile_sales … (id, label or alias).")],
+    k: Annotated[int, typer.Option("--k", help="Number of new sites (or route stops).")] = 5,
+    candidates: Annotated[str | None, typer.Option(
+        "--candidates", help="Candidate sites: a 公共施設一覧 CSV/Excel (名称, 緯度, 経度), a "
+        "bus-stop list (GTFS stops.txt or lon/lat CSV), a GTFS feed (zip or folder: e.g. the "
+        "stops of a cut route), a point file (GeoJSON, GPKG), or "
+        "registry:CATEGORY for the registry's located resources of a category (e.g. "
+        "registry:公共施設 after importing a 公共施設一覧).")] = None,
+    grid: Annotated[float | None, typer.Option(
+        "--grid", help="Candidates: network nodes on a grid of this spacing (m); the "
+        "default when no --candidates is given: 250.")] = None,
+    target_share: Annotated[float | None, typer.Option(
+        "--target-share", help="Set covering instead: the fewest sites bringing the share of "
+        "people 65+ within range to this (0–1); --k is then ignored.")] = None,
+    route: Annotated[bool, typer.Option(
+        "--route", help="Stops of a new 移動販売 / community-bus route: each stop serves its "
+        "catchment (--threshold, default 300 m); the stops are put in walking order.")]
+        = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Walking distance (m) a new site serves (default: the need's walk_threshold_m "
+        "in layers/ — 500 food, 800 gathering places — else the region's; with --route "
+        "the mobile-sales stop's, 300).")] = None,
+    existing_threshold: Annotated[float | None, typer.Option(
+        help="Walking distance (m) within which an existing facility already serves people "
+        "(default: the need's, as for --threshold).")] = None,
+    time_limit: Annotated[float, typer.Option(
+        help="Seconds per exact solve; past it the best found is given with its gap.")] = 30.0,
+    greedy: Annotated[bool, typer.Option(
+        "--greedy", help="Lazy greedy only (no MIP), with its bound.")] = False,
+    curve: Annotated[bool, typer.Option(
+        "--curve/--no-curve", help="Also the best coverage for 1 … k sites.")] = True,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the chosen sites (.csv, UTF-8 with BOM, or .geojson); the curve "
+        "goes beside it as NAME_curve.csv.")] = None,
+    staff: Annotated[bool, typer.Option(
+        "--staff", help="Count staff-only resources as existing too (default: public).")]
+        = False,
+    region: Annotated[Path | None, typer.Option(
+        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
+        "demo region).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL "
+        "or the region's SQLite file).")] = None,
+) -> None:
+    """Facility siting: choose k new sites among candidates to bring the most people 65+
+    newly within walking range (maximal covering, solved exactly with HiGHS), or the fewest
+    reaching a target share (--target-share), or stops of a new route (--route)."""
+    from geo_service.cli.registry import _pick_region, _settings
+    from geo_service.layers import load_vocabulary
+    from geo_service.planning import siting
+    from geo_service.planning.gaps import walk_thresholds
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+
+    settings = _settings(database_url)
+    try:
+        if out is not None and out.suffix.lower() not in (".csv", ".geojson", ".json"):
+            raise InputError("the output must be .csv or .geojson", column="--out",
+                             value=str(out))
+        if candidates is not None and grid is not None:
+            raise InputError("give either --candidates or --grid, not both", column="--grid",
+                             value=grid)
+        category = load_vocabulary().category(
+            load_vocabulary().category_key(need, column="--need"))
+        if category.kind == "service":
+            raise InputError(f"{category.label} is a service that comes to people (its "
+                             "coverage is its service area); siting is for places and stops",
+                             column="--need", value=need)
+        _, loaded = _pick_region(settings, region, demo=True)
+        walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
+                                 area_layer=settings.area_layer)
+        net = loaded.net
+        if candidates is None:
+            cands = siting.grid_candidates(net, grid or 250.0)
+        elif candidates.startswith("registry:"):
+            cands = _registry_candidates(walking, candidates.removeprefix("registry:"),
+                                         staff=staff)
+        else:
+            cands = siting.read_candidates(net, Path(candidates))
+        existing, existing_note = _existing(walking, category.id, staff=staff)
+        walks = walk_thresholds()
+        need_m = walks.get(category.id, walking.threshold_m)
+        stop_m = walks.get("mobile_sales", siting.STOP_CATCHMENT_M)
+        serve_m = threshold or (stop_m if route else need_m)
+        existing_m = existing_threshold or need_m
+        also, stops_note = None, ""
+        if route and category.food and category.id != "mobile_sales":
+            # a new route's stops serve those whom no store and no mobile-sales stop does
+            stops, n_stops = _existing(walking, "mobile_sales", staff=staff)
+            also = siting.served_by_existing(net, loaded.demand_attachment, stops, stop_m)
+            stops_note = f" · 既存の移動販売停留所 {n_stops} (徒歩{stop_m:g}m)"
+        problem = siting.SitingProblem.from_network(
+            net, loaded.demand_attachment, loaded.demand["pop_65plus"].to_numpy(float), cands,
+            threshold_m=serve_m, existing=existing, existing_threshold_m=existing_m,
+            also_served=also)
+        console.print(
+            f"[bold]{category.label}[/] の新しい{'停留所' if route else '拠点'}候補 "
+            f"{len(cands):,} か所 ({cands.source or 'candidates'}) · 徒歩{serve_m:g}m以内を"
+            f"対象 · 既存 {existing_note} (徒歩{existing_m:g}m){stops_note} · 地域 "
+            f"{loaded.name or 'region'}{' [合成デモ]' if loaded.synthetic else ''}",
+            highlight=False)
+        if target_share is not None:
+            cover = problem.set_covering(target_share, time_limit_s=time_limit)
+            chosen, gains = cover.chosen, cover.gains
+            _print_set_cover(cover)
+            curve_rows: list[dict[str, Any]] = []
+        else:
+            result = problem.maximal_covering(k, time_limit_s=time_limit, exact=not greedy,
+                                              curve=curve)
+            chosen, gains = result.chosen, result.gains
+            curve_rows = _print_mclp(result)
+        order = siting.order_stops(net, cands.attachment.take(chosen)) if route else None
+        table = _sites_table(cands, net, chosen, gains, problem, order)
+        _print_sites(table, route=order)
+        if out is not None:
+            _write(out, table, curve_rows)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+
+
+def _existing(walking: Any, category: str, *, staff: bool) -> tuple[Any, str]:
+    """The existing facilities of ``category`` (:func:`geo_service.planning.answers.
+    existing_facilities`) and a note in Japanese saying what they are."""
+    from geo_service.planning.answers import existing_facilities
+
+    found, n, source = existing_facilities(walking, category, staff=staff)
+    if not n:
+        return None, "なし"
+    return found, f"{n} 件 ({'登録簿' if source == 'registry' else '地域の' + source})"
+
+
+def _registry_candidates(walking: Any, name: str, *, staff: bool) -> Any:
+    """Candidates from the registry: the located resources (or stops) of a category."""
+    import numpy as np
+
+    from geo_service.layers import load_vocabulary
+    from geo_service.planning.siting import Candidates, SitingError
+
+    category = load_vocabulary().category_key(name, column="--candidates")
+    loc = walking.located(staff=staff)
+    pick = np.flatnonzero(loc.categories == category)
+    if len(pick) == 0:
+        raise SitingError("no candidate sites: the registry has no located resource of "
+                          "this category", column="--candidates", value=f"registry:{name}")
+    xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
+                                                               loc.lonlat[pick, 1]))
+    ids = loc.resource_ids[pick]
+    names = np.array([loc.resources[r].name for r in ids], dtype=object)
+    return Candidates(ids, names, xy, loc.attachment.take(pick), f"registry:{name}")
+
+
+def _print_mclp(result: Any) -> list[dict[str, Any]]:
+    if result.optimal:
+        quality = "最適 (proven optimal)"
+    else:
+        quality = (f"上界 {result.bound:,.1f} 人 ({result.bound_source}) との差 "
+                   f"{result.gap:.1%} 以内")
+    console.print(
+        f"最大被覆 (maximal covering) k = {result.k}: 新たに徒歩圏に入る65歳以上 "
+        f"[bold]{result.covered_new:,.1f}[/] 人 · 徒歩圏の割合 {_pct(result.share_before)} → "
+        f"[bold]{_pct(result.share_after)}[/] · {result.method} · {quality} · 貪欲法 "
+        f"{result.greedy_new:,.1f} 人 · {result.seconds:.2f} s", highlight=False)
+    for note in result.notes:
+        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+    rows = [{"k": p.k, "covered_new_65plus": round(p.covered_new, 2),
+             "share_65plus_after": (round((result.already + p.covered_new) / result.total, 4)
+                                    if result.total else None),
+             "greedy_new_65plus": round(p.greedy_new, 2), "bound_65plus": round(p.bound, 2),
+             "optimal": p.optimal} for p in result.curve]
+    if len(rows) > 1:
+        table = Table(title="被覆曲線 (coverage curve): 拠点数ごとの最大の新規被覆")
+        for col in ("k", "新規65歳以上", "割合", "貪欲法", "最適"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            table.add_row(str(r["k"]), f"{r['covered_new_65plus']:,.1f}",
+                          _pct(r["share_65plus_after"] or math.nan),
+                          f"{r['greedy_new_65plus']:,.1f}", "○" if r["optimal"] else "—")
+        console.print(table)
+    return rows
+
+
+def _print_set_cover(result: Any) -> None:
+    if result.feasible:
+        console.print(
+            f"集合被覆 (set covering): 徒歩圏の割合 {_pct(result.target_share)} に必要な最少の"
+            f"拠点数 [bold]{len(result.chosen)}[/] · 割合 → {_pct(result.share_after)} · "
+            f"{result.method}{'' if result.optimal else f' (少なくとも {result.lower_bound})'} "
+            f"· {result.seconds:.2f} s", highlight=False)
+    else:
+        console.print(
+            f"[bold red]目標 {_pct(result.target_share)} には届きません (infeasible)[/]: "
+            f"全候補を使っても最大 {_pct(result.best_share)}; その割合に必要な拠点数 "
+            f"{len(result.chosen)}", highlight=False)
+    for note in result.notes:
+        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+def _sites_table(cands: Any, net: Any, chosen: Any, gains: Any, problem: Any,
+                 order: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    lonlat = cands.lonlat(net)[chosen] if len(chosen) else np.zeros((0, 2))
+    cumulative = np.cumsum(gains)
+    table = pd.DataFrame({
+        "order": np.arange(1, len(chosen) + 1), "candidate_id": cands.ids[chosen],
+        "name": cands.names[chosen], "lon": np.round(lonlat[:, 0], 7),
+        "lat": np.round(lonlat[:, 1], 7), "new_65plus": np.round(gains, 2),
+        "cumulative_new_65plus": np.round(cumulative, 2),
+        "share_65plus_after": (np.round((problem.already + cumulative) / problem.total, 4)
+                               if problem.total else np.nan)})
+    if order is not None:
+        stop = np.empty(len(chosen), dtype=np.int64)
+        stop[order.order] = np.arange(1, len(chosen) + 1)
+        leg = np.full(len(chosen), np.nan)
+        leg[order.order[1:]] = np.round(order.legs_m, 1)
+        table["route_order"], table["leg_m_from_previous"] = stop, leg
+    return table
+
+
+def _print_sites(table: Any, *, route: Any) -> None:
+    title = "選ばれた拠点 (chosen sites, in order of gain)"
+    if route is not None:
+        table = table.sort_values("route_order")
+        title = "選ばれた停留所 (chosen stops, in route order)"
+    t = Table(title=title, caption="座標と id は --out のファイルに")
+    cols = ["順", "名称", "新規65歳以上", "累計", "割合"]
+    if route is not None:
+        cols += ["運行順", "前の停留所から"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "名称" else "right", overflow="fold")
+    for r in table.itertuples():
+        cells = [str(r.order), str(r.name), f"{r.new_65plus:,.1f}",
+                 f"{r.cumulative_new_65plus:,.1f}", _pct(r.share_65plus_after)]
+        if route is not None:
+            cells += [str(r.route_order), "—" if math.isnan(r.leg_m_from_previous)
+                      else f"{r.leg_m_from_previous:,.0f} m"]
+        t.add_row(*cells)
+    console.print(t)
+    if route is not None:
+        length = "—" if not math.isfinite(route.length_m) else f"{route.length_m:,.0f} m"
+        console.print(f"運行順 (route order): {route.note}; 歩行ネットワーク上の全長 {length}",
+                      highlight=False)
+
+
+def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]]) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo_service.outputs import csv_writer, geojson_writer, write_outputs
+
+    suffix = out.suffix.lower()
+    writers = {}
+    if suffix == ".csv":
+        writers[out.name] = csv_writer(table)
+    else:
+        writers[out.name] = geojson_writer(gpd.GeoDataFrame(
+            table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs=4326))
+    if curve_rows:
+        writers[f"{out.stem}_curve.csv"] = csv_writer(pd.DataFrame(curve_rows))
+    written = write_outputs(out.parent, writers)
+    console.print("出力 (written): " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``site`` to the main ``geo-service`` app."""
+    app.command("site")(site)

@@ -1,0 +1,136 @@
+"""A region: the unit of work — one study area's network, demand, areas and resources.
+
+A :class:`Region` can be saved to a folder and loaded again quickly (the API starts from
+saved regions rather than rebuilding them)::
+
+    region/
+      region.json         name, CRS, layer names, notes, whether it is synthetic
+      network.npz         the WalkNetwork arrays
+      demand.parquet      demand points (GeoParquet, metric CRS)
+      areas.parquet       all area layers (column ``layer``)
+      resources.parquet   all resource points (column ``resource_layer``)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_service import settings
+from geo_service.engine.access import Attachment, DistanceField, attach_points
+from geo_service.engine.network import WalkNetwork
+from geo_service.inputs.boundaries import AreaLayer
+
+
+@dataclass(eq=False)
+class Region:
+    """One study area.
+
+    Attributes
+    ----------
+    net
+        The walking network (metric CRS).
+    demand
+        Demand points in ``net.crs`` with ``point_id``, ``pop_total``, ``pop_65plus``,
+        ``pop_75plus``.
+    areas
+        Area layers (any CRS).
+    resources
+        Resource points per layer id (``store_id``, ``name``, ``category``), any CRS.
+    threshold_m
+        The walking distance counted as "within walking range" in this region's analysis
+        (saved with it, so the service answers with the threshold the map was made with).
+    """
+
+    net: WalkNetwork
+    demand: gpd.GeoDataFrame
+    areas: list[AreaLayer] = field(default_factory=list)
+    resources: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    name: str = ""
+    synthetic: bool = False
+    notes: list[str] = field(default_factory=list)
+    threshold_m: float = settings.threshold_m
+
+    @cached_property
+    def key(self) -> str:
+        """A stable identity of the study area: its name and a fingerprint of its network
+        (CRS, nodes and edges), e.g. to tell which region a registry holds."""
+        digest = hashlib.sha256(self.net.crs.to_wkt().encode())
+        for array in (self.net.node_xy, self.net.edge_u, self.net.edge_v):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        slug = re.sub(r"[^\w-]+", "_", self.name or "region").strip("_")[:40] or "region"
+        return f"{slug}-{digest.hexdigest()[:12]}"
+
+    @cached_property
+    def demand_attachment(self) -> Attachment:
+        """The demand points projected onto the network (computed once)."""
+        return attach_points(self.net, shapely.get_coordinates(self.demand.geometry.to_numpy()),
+                             ids=self.demand["point_id"].to_numpy(), source="demand")
+
+    def attach(self, points: gpd.GeoDataFrame, *, source: str | None = None,
+               id_column: str = "store_id") -> Attachment:
+        """Project any points (in any CRS) onto the network."""
+        xy = shapely.get_coordinates(points.to_crs(self.net.crs).geometry.to_numpy())
+        ids = points[id_column].to_numpy() if id_column in points.columns else None
+        return attach_points(self.net, xy, ids=ids, source=source)
+
+    def distance_field(self, resources: gpd.GeoDataFrame, *,
+                       source: str | None = None) -> DistanceField:
+        """Distance field to the nearest of ``resources`` (one multi-source search)."""
+        return DistanceField(self.net, self.attach(resources, source=source))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the region to ``folder`` (created if needed)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.net.save(folder / "network.npz")
+        self.demand.to_parquet(folder / "demand.parquet")
+        if self.areas:
+            areas = pd.concat([a.areas.to_crs(self.net.crs).assign(layer=a.name)
+                               for a in self.areas], ignore_index=True)
+            gpd.GeoDataFrame(areas, geometry="geometry", crs=self.net.crs).to_parquet(
+                folder / "areas.parquet")
+        if self.resources:
+            res = pd.concat([r.to_crs(self.net.crs).assign(resource_layer=k)
+                             for k, r in self.resources.items()], ignore_index=True)
+            gpd.GeoDataFrame(res, geometry="geometry", crs=self.net.crs).to_parquet(
+                folder / "resources.parquet")
+        meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
+                "threshold_m": self.threshold_m,
+                "crs": self.net.crs.to_string(), "areas": [a.name for a in self.areas],
+                "resources": list(self.resources)}
+        (folder / "region.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2),
+                                            encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Region:
+        """Read a region written by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / "region.json").read_text(encoding="utf-8"))
+        net = WalkNetwork.load(folder / "network.npz")
+        demand = gpd.read_parquet(folder / "demand.parquet")
+        areas: list[AreaLayer] = []
+        if (folder / "areas.parquet").exists():
+            all_areas = gpd.read_parquet(folder / "areas.parquet")
+            areas = [AreaLayer(name, all_areas[all_areas["layer"] == name]
+                               .drop(columns="layer").reset_index(drop=True), str(folder))
+                     for name in meta["areas"]]
+        resources: dict[str, gpd.GeoDataFrame] = {}
+        if (folder / "resources.parquet").exists():
+            all_res = gpd.read_parquet(folder / "resources.parquet")
+            resources = {k: all_res[all_res["resource_layer"] == k]
+                         .drop(columns="resource_layer").reset_index(drop=True)
+                         for k in meta["resources"]}
+        return cls(net, demand, areas, resources, meta.get("name", ""),
+                   bool(meta.get("synthetic")), list(meta.get("notes", [])),
+                   float(meta.get("threshold_m", settings.threshold_m)))

@@ -1,0 +1,373 @@
+"""Future population: projected 65+ / 75+ applied to a region's demand points.
+
+Two kinds of file are read (:func:`load_projection` tells them apart by their columns):
+
+- **国土数値情報 将来推計人口 mesh files** (500 m or 1 km; shapefile, GeoJSON, GPKG or a
+  CSV of the attribute table): a mesh code (``MESH_ID``) and, per year, ``PTN_yyyy``
+  (total), ``PTC_yyyy`` (65+) and ``PTD_yyyy`` (75+), as in the H30 (2015-based) edition
+  and later. Each demand point takes its mesh's rate of change from the file's base year
+  (its earliest year, the census the projection starts from) to the target year:
+  ``pop_65plus × PTC_target / PTC_base`` (the same for 75+ and the total). Older editions
+  name their columns otherwise (e.g. ``POP2010`` …); a file whose columns cannot be
+  identified is refused — it is never guessed — and the columns can be named instead
+  (``columns={"65plus": "…", "base_65plus": "…", …}``).
+- **a table per area** (CSV/Excel): ``area_id`` (and optionally ``layer`` and ``year``)
+  with either factors (``factor_65plus``, ``factor_75plus``, ``factor_total``, or one
+  ``factor`` for all) or projected counts (``pop_65plus``, ``pop_75plus``, ``pop_total``),
+  which become factors against the region's current counts in that area.
+
+Counts are scaled, never moved: a mesh or area that holds no demand point today gets no
+one in the future (its projected people are reported in the notes). Points in meshes the
+file lacks, or outside every area of the table's layer, keep today's counts (also noted).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_service._errors import InputError, sheet_rows
+from geo_service.engine.region import Region
+from geo_service.inputs.boundaries import AreaLayer, layer_id
+from geo_service.inputs.mesh import mesh_codes_for
+from geo_service.inputs.readers import (
+    TABLE_SUFFIXES,
+    check_unique,
+    find_column,
+    read_table,
+    read_vector,
+)
+from geo_service.inputs.readers import to_number as _to_number
+
+#: ``PTN_2035`` total, ``PTC_2035`` 65+, ``PTD_2035`` 75+ (国土数値情報 H30 edition and later)
+YEAR_COLUMN = re.compile(r"^PT([NCD])_?(\d{4})$", re.IGNORECASE)
+ROLE_OF_LETTER = {"N": "total", "C": "65plus", "D": "75plus"}
+#: the roles a file's columns may be given explicitly for
+ROLES = ("65plus", "75plus", "total", "base_65plus", "base_75plus", "base_total")
+MESH_ID_ALIASES = ("MESH_ID", "mesh_code", "meshcode", "MESHCODE", "mesh", "KEY_CODE",
+                   "メッシュコード", "メッシュ")
+AREA_ID_ALIASES = ("area_id", "id", "KEY_CODE", "code", "区域ID", "コード")
+FACTOR_ALIASES = {
+    "65plus": ("factor_65plus", "factor65", "factor_65", "倍率_65歳以上", "65歳以上倍率"),
+    "75plus": ("factor_75plus", "factor75", "factor_75", "倍率_75歳以上", "75歳以上倍率"),
+    "total": ("factor_total", "倍率_総数", "総数倍率"),
+}
+COUNT_ALIASES = {
+    "65plus": ("pop_65plus", "pop65", "65歳以上", "65歳以上人口", "projected_65plus"),
+    "75plus": ("pop_75plus", "pop75", "75歳以上", "75歳以上人口", "projected_75plus"),
+    "total": ("pop_total", "人口総数", "総人口", "projected_total"),
+}
+
+
+class ProjectionError(InputError):
+    """A projection file cannot be read as a projection (columns, years, ids, values)."""
+
+
+@dataclass
+class Projection:
+    """Per demand point: factors that turn today's counts into the year's.
+
+    ``factor_75plus`` / ``factor_total`` are None when the file has no such figures:
+    75+ then becomes unknown (NaN) and the total stays as it is (raised to 65+ where
+    the projected 65+ would exceed it).
+    """
+
+    year: int
+    source: str
+    factor_65plus: np.ndarray
+    factor_75plus: np.ndarray | None = None
+    factor_total: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def project_demand(demand: gpd.GeoDataFrame, projection: Projection) -> gpd.GeoDataFrame:
+    """A copy of ``demand`` with the year's counts (the input is not modified)."""
+    if len(projection.factor_65plus) != len(demand):
+        raise ValueError("a projection is made for the demand points of one region")
+    out = demand.copy()
+    out["pop_65plus"] = demand["pop_65plus"].to_numpy(dtype=float) * projection.factor_65plus
+    out["pop_75plus"] = (demand["pop_75plus"].to_numpy(dtype=float) * projection.factor_75plus
+                         if projection.factor_75plus is not None else np.nan)
+    total = demand["pop_total"].to_numpy(dtype=float)
+    if projection.factor_total is not None:
+        total = total * projection.factor_total
+    out["pop_total"] = np.maximum(total, out["pop_65plus"].to_numpy())
+    return out
+
+
+def _read_any(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise ProjectionError("file not found", file=path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table(path)
+    gdf = read_vector(path)
+    return pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+
+
+def load_projection(path: str | Path, region: Region, *, year: int, layer: str | None = None,
+                    columns: dict[str, str] | None = None) -> Projection:
+    """Read a projection file for ``year`` and match it to the region's demand points.
+
+    Parameters
+    ----------
+    path
+        A 国土数値情報 将来推計人口 mesh file, or a table per area.
+    region
+        The region whose demand points are projected.
+    year
+        The target year (e.g. 2035).
+    layer
+        For a table per area: the area layer its ids belong to (name or id); by default
+        the one layer holding all of them.
+    columns
+        Column names per role (:data:`ROLES`) for files whose names are not understood.
+    """
+    path = Path(path)
+    table = _read_any(path)
+    if table.empty:
+        raise ProjectionError("the file holds no rows", file=path)
+    columns = dict(columns or {})
+    unknown = set(columns) - set(ROLES)
+    if unknown:
+        raise ProjectionError(f"unknown column roles; roles are {', '.join(ROLES)}",
+                              file=path, value=sorted(unknown)[0])
+    for role, name in columns.items():
+        if name not in table.columns:
+            raise ProjectionError(f"no column {name!r} (given for {role}); columns are "
+                                  f"{list(table.columns)}", file=path, column=name)
+    mesh_col = find_column(table.columns, MESH_ID_ALIASES)
+    if mesh_col is not None and find_column(table.columns, AREA_ID_ALIASES[:1]) is None:
+        return _mesh_projection(table, path, region, year=year, mesh_col=mesh_col,
+                                columns=columns)
+    return _area_projection(table, path, region, year=year, layer=layer, columns=columns)
+
+
+def _year_columns(table: pd.DataFrame) -> dict[str, dict[int, str]]:
+    found: dict[str, dict[int, str]] = {}
+    for col in table.columns:
+        m = YEAR_COLUMN.match(str(col).strip())
+        if m:
+            found.setdefault(ROLE_OF_LETTER[m.group(1).upper()], {})[int(m.group(2))] = col
+    return found
+
+
+def _mesh_projection(table: pd.DataFrame, path: Path, region: Region, *, year: int,
+                     mesh_col: str, columns: dict[str, str]) -> Projection:
+    by_role = _year_columns(table)
+    picked: dict[str, str] = {}
+    notes: list[str] = []
+    if columns:
+        if not {"65plus", "base_65plus"} <= set(columns):
+            raise ProjectionError("naming the columns of a projection file needs at least "
+                                  "65plus and base_65plus", file=path)
+        picked = columns
+    else:
+        if "65plus" not in by_role:
+            raise ProjectionError(
+                "cannot identify the columns of people aged 65+ by year (expected PTC_yyyy "
+                "for 65+, PTD_yyyy for 75+ and PTN_yyyy for the total, as in 国土数値情報 "
+                "将来推計人口 H30 and later); refusing to guess. Columns are "
+                f"{list(table.columns)[:30]}; name them with columns 65plus=…, "
+                "base_65plus=… (and 75plus, base_75plus, total, base_total)", file=path)
+        years = sorted(by_role["65plus"])
+        if year not in by_role["65plus"]:
+            raise ProjectionError(f"no 65+ column for {year}; the file has the years "
+                                  f"{', '.join(map(str, years))}", file=path,
+                                  column=f"PTC_{year}", value=year)
+        base = years[0]
+        if base >= year:
+            raise ProjectionError(f"{year} is the file's first year ({base}); a projection "
+                                  "needs a later year than its base", file=path, value=year)
+        for role in ("65plus", "75plus", "total"):
+            cols = by_role.get(role, {})
+            if year in cols and base in cols:
+                picked[role], picked[f"base_{role}"] = cols[year], cols[base]
+        notes.append(f"projection {path.name}: {year} from its base year {base} "
+                     f"({picked['65plus']} / {picked['base_65plus']})")
+    codes = table[mesh_col].astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+    lengths = set(codes.str.len())
+    levels = {8: 3, 9: 4, 10: 5, 11: 6}
+    bad = ~codes.str.fullmatch(r"\d{8,11}")
+    if bad.any() or len(lengths) != 1:
+        rows = np.flatnonzero(bad.to_numpy()) if bad.any() else np.flatnonzero(
+            (codes.str.len() != codes.str.len().iloc[0]).to_numpy())
+        raise ProjectionError("not a JIS X 0410 mesh code (8–11 digits, one level per file)",
+                              file=path, row=sheet_rows(rows), column=mesh_col,
+                              value=codes.iloc[rows[0]])
+    check_unique(codes.reset_index(drop=True), source=path, column=mesh_col)
+    values = {role: _to_number(table, col, source=path) for role, col in picked.items()}
+    hitoku = find_column(table.columns, (f"HITOKU{year}", f"HITOKU_{year}"))
+    if hitoku is not None:
+        flagged = table[hitoku].fillna("").astype(str).str.strip().isin(["", "0"])
+        if (~flagged).any():
+            notes.append(f"projection {path.name}: {int((~flagged).sum())} meshes are marked "
+                         f"in {hitoku} (秘匿); their figures are used as given")
+    point_codes = mesh_codes_for(region.demand.geometry, levels[lengths.pop()]).to_numpy()
+    index = pd.Index(codes.to_numpy())
+    row = index.get_indexer(point_codes)
+    factors = {role: _factors(values.get(role), values.get(f"base_{role}"), row)
+               for role in ("65plus", "75plus", "total")}
+    missing = row < 0
+    if missing.any():
+        p65 = region.demand["pop_65plus"].to_numpy(dtype=float)
+        notes.append(f"projection {path.name}: {len(set(point_codes[missing]))} meshes with "
+                     f"{p65[missing].sum():,.0f} people 65+ are not in the file; they keep "
+                     "today's counts")
+    notes += _unplaced(values.get("65plus"), values.get("base_65plus"), row, path.name)
+    f65 = factors["65plus"]
+    assert f65 is not None  # 65plus is always picked
+    return Projection(year, str(path), f65, factors["75plus"], factors["total"], notes)
+
+
+def _factors(projected: np.ndarray | None, base: np.ndarray | None,
+             row: np.ndarray) -> np.ndarray | None:
+    """Per point: projected / base of its row (1 where the row is missing or base is 0)."""
+    if projected is None or base is None:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(base > 0, projected / base, 1.0)
+    return np.where(row >= 0, ratio[np.maximum(row, 0)], 1.0)
+
+
+def _unplaced(projected: np.ndarray | None, base: np.ndarray | None, row: np.ndarray,
+              name: str) -> list[str]:
+    if projected is None or base is None:
+        return []
+    used = np.zeros(len(projected), dtype=bool)
+    used[row[row >= 0]] = True
+    lost = (base <= 0) & (projected > 0) & used
+    if not lost.any():
+        return []
+    return [f"projection {name}: {projected[lost].sum():,.0f} people 65+ projected in "
+            f"{int(lost.sum())} meshes with no one aged 65+ in the base year are not placed"]
+
+
+def _area_projection(table: pd.DataFrame, path: Path, region: Region, *, year: int,
+                     layer: str | None, columns: dict[str, str]) -> Projection:
+    id_col = find_column(table.columns, AREA_ID_ALIASES)
+    if id_col is None:
+        raise ProjectionError(
+            "neither a mesh code column (MESH_ID …) nor an area id column (area_id …); "
+            f"columns are {list(table.columns)[:30]}", file=path)
+    notes: list[str] = []
+    year_col = find_column(table.columns, ("year", "年", "年次"))
+    if year_col is not None:
+        years = pd.to_numeric(table[year_col], errors="coerce")
+        if not (years == year).any():
+            known = ", ".join(str(int(y)) for y in sorted(set(years.dropna())))
+            raise ProjectionError(f"no rows for {year}; the table has {known}", file=path,
+                                  column=year_col, value=year)
+        keep = (years == year).to_numpy()
+        rows_in_file = np.flatnonzero(keep)
+        table = table[keep].reset_index(drop=True)
+    else:
+        rows_in_file = np.arange(len(table))
+        notes.append(f"projection {path.name}: no year column; its figures are taken as "
+                     f"those of {year}")
+    ids = table[id_col].astype(str).str.strip()
+    if len(set(ids)) != len(ids):
+        check_unique(ids, source=path, column=id_col)
+    target = _pick_layer(region.areas, ids, path, layer, id_col, rows_in_file)
+    factor_cols = {role: columns.get(role) or find_column(table.columns, aliases)
+                   for role, aliases in FACTOR_ALIASES.items()}
+    one = find_column(table.columns, ("factor", "倍率"))
+    count_cols = {role: columns.get(role) or find_column(table.columns, aliases)
+                  for role, aliases in COUNT_ALIASES.items()}
+    which = target.assign(region.demand.geometry.to_crs(target.areas.crs))
+    index = pd.Index(target.areas["area_id"].astype(str).to_numpy())
+    area_of_row = index.get_indexer(ids.to_numpy())
+    n_areas = len(index)
+    factors: dict[str, np.ndarray | None] = {}
+    if factor_cols["65plus"] or one:
+        for role in ("65plus", "75plus", "total"):
+            col = factor_cols[role] or (one if role != "total" or factor_cols["65plus"] is None
+                                        else None)
+            if col is None:
+                factors[role] = None
+                continue
+            per_area = np.ones(n_areas)
+            per_area[area_of_row] = _to_number(table, col, source=path)
+            factors[role] = per_area
+        kind = "factors"
+    elif count_cols["65plus"]:
+        demand = region.demand
+        inside = which >= 0
+        for role, column in (("65plus", "pop_65plus"), ("75plus", "pop_75plus"),
+                             ("total", "pop_total")):
+            col = count_cols[role]
+            if col is None:
+                factors[role] = None
+                continue
+            today = np.bincount(which[inside], demand[column].to_numpy(dtype=float)[inside],
+                                minlength=n_areas)
+            projected = np.full(n_areas, np.nan)
+            projected[area_of_row] = _to_number(table, col, source=path)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(today > 0, projected / today, 1.0)
+            lost = (today <= 0) & (projected > 0)
+            if lost.any() and role == "65plus":
+                notes.append(f"projection {path.name}: {projected[lost].sum():,.0f} people 65+ "
+                             f"projected in {int(lost.sum())} areas with no demand point "
+                             "today are not placed")
+            factors[role] = np.where(np.isnan(ratio), 1.0, ratio)
+        kind = "counts"
+    else:
+        raise ProjectionError(
+            "cannot identify the projection columns: expected factor_65plus (or factor) or "
+            f"projected counts pop_65plus / 65歳以上人口; columns are {list(table.columns)[:30]}",
+            file=path)
+    covered = np.zeros(n_areas, dtype=bool)
+    covered[area_of_row] = True
+    p65 = region.demand["pop_65plus"].to_numpy(dtype=float)
+    uncovered = ~covered[np.maximum(which, 0)] | (which < 0)
+    if (uncovered & (p65 > 0)).any():
+        notes.append(f"projection {path.name}: {p65[uncovered].sum():,.0f} people 65+ live "
+                     f"in areas of {target.name} the table does not list, or outside them; "
+                     "they keep today's counts")
+    notes.append(f"projection {path.name}: {kind} per area of {target.name} for {year}")
+
+    def per_point(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        return np.where(which >= 0, values[np.maximum(which, 0)], 1.0)
+
+    f65 = per_point(factors["65plus"])
+    assert f65 is not None
+    return Projection(year, str(path), f65, per_point(factors["75plus"]),
+                      per_point(factors["total"]), notes)
+
+
+def _pick_layer(layers: list[AreaLayer], ids: pd.Series, path: Path, layer: str | None,
+                id_col: str, rows_in_file: np.ndarray) -> AreaLayer:
+    if layer is not None:
+        named = [a for a in layers if layer in (a.name, layer_id(a.name))]
+        if not named:
+            raise ProjectionError(f"no area layer {layer!r}; the region has "
+                                  f"{', '.join(a.name for a in layers)}", file=path,
+                                  value=layer)
+        candidates = named
+    else:
+        candidates = [a for a in layers if set(ids) <= set(a.areas["area_id"].astype(str))]
+        if len(candidates) > 1:
+            raise ProjectionError("the ids fit several area layers ("
+                                  f"{', '.join(a.name for a in candidates)}); name one",
+                                  file=path, column=id_col)
+        if not candidates:  # name the ids that fit no layer, against the best layer
+            candidates = sorted(layers, key=lambda a: -len(set(ids) & set(
+                a.areas["area_id"].astype(str))))[:1]
+            if not candidates:
+                raise ProjectionError("the region has no area layers", file=path)
+    target = candidates[0]
+    known = set(target.areas["area_id"].astype(str))
+    bad = ~ids.isin(known).to_numpy()
+    if bad.any():
+        rows = [int(rows_in_file[i]) for i in np.flatnonzero(bad)]
+        raise ProjectionError(f"no area with this id in {target.name}", file=path,
+                              row=sheet_rows(rows), column=id_col,
+                              value=ids[bad].iloc[0])
+    return target

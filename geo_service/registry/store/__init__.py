@@ -1,0 +1,122 @@
+"""Persistence of the resource registry: SQLite by default, PostgreSQL + PostGIS by URL.
+
+>>> store = open_store("sqlite:///data/registry.sqlite3")      # created on first use
+>>> store = open_store("postgresql+psycopg://user:pw@host/db")  # shared deployment
+
+:func:`open_store` brings the schema to the latest Alembic migration before returning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from geo_service.inputs.boundaries import AreaLayer
+from geo_service.registry.store.repository import (
+    Authorize,
+    HistoryEntry,
+    LoginRecord,
+    NotFoundError,
+    Page,
+    PreconditionFailedError,
+    RegionMismatchError,
+    ResourceFilter,
+    ResourceStore,
+    Role,
+    User,
+    check_username,
+    username_key,
+)
+
+__all__ = [
+    "Authorize", "HistoryEntry", "LoginRecord", "NotFoundError", "Page", "PreconditionFailedError",
+    "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
+    "check_username", "create_store_engine", "migrate", "open_store", "owner_only", "username_key",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def owner_only(path: Path) -> None:
+    """Create ``path`` (empty) if absent, and make it readable and writable by its owner
+    only (0600): the registry holds password hashes, the key signs tokens."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
+def create_store_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for a store URL; SQLite files get WAL mode, their folder, and
+    mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
+
+    Parameters
+    ----------
+    url
+        ``sqlite:///path/file.sqlite3``, ``sqlite://`` (in memory) or
+        ``postgresql+psycopg://user:password@host/database``.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            database = Path(parsed.database)
+            database.parent.mkdir(parents=True, exist_ok=True)
+            owner_only(database)
+            for side in (database.with_name(f"{database.name}-{s}") for s in ("wal", "shm")):
+                if side.exists():  # left by an earlier version, perhaps readable by all
+                    owner_only(side)
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+        else:
+            from sqlalchemy.pool import StaticPool
+
+            engine = create_engine(url, connect_args={"check_same_thread": False},
+                                   poolclass=StaticPool)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
+                     "use sqlite:///FILE or postgresql+psycopg://…")
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` with the package's Alembic migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
+               run_migrations: bool = True) -> ResourceStore:
+    """Open (and on first use create) the registry at ``url``.
+
+    Parameters
+    ----------
+    url
+        The database URL (see :func:`create_store_engine`).
+    layers
+        Boundary layers by name, for drawing ``areas`` service areas.
+    run_migrations
+        Upgrade the schema to the latest revision first (default).
+    """
+    engine = create_store_engine(url)
+    if run_migrations:
+        migrate(engine)
+    store = ResourceStore(engine, layers=layers)
+    store.analyze()
+    return store

@@ -1,0 +1,128 @@
+"""How much of an area the covering services reach: "covered", "partly" or "not covered".
+
+:func:`geo_service.indicators.coverage.area_coverage` lists the services whose service area covers
+(part of) an area — any overlap counts. A council asks more: do they reach *everyone* 65+
+in the area? Here each covering service's reach is measured on the area's people 65+ (the
+region's demand points, weighted by their people 65+):
+
+- ``share_65plus``: the share of the area's people 65+ living inside the service's area
+  (a municipality-wide service or one listing the area: all of them; a polygon or radius:
+  the demand points inside it; a walking-time area: the demand points within that many
+  minutes' walk of the resource or of one of its stops, on the network);
+- per category, ``share_65plus_covered``: the share inside at least one of the
+  category's covering services;
+- ``status``: ``covered`` when that share is 1 (everyone 65+), ``partly`` when a covering
+  service exists but reaches fewer (including a service area that overlaps the area where
+  no one 65+ lives, and an area without people 65+), ``none`` without a covering service.
+
+Pure functions of arrays first (hand-checkable); :func:`area_profiles` applies them to a
+:class:`~geo_service.service.walking.WalkingService`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import shapely
+
+from geo_service.engine.access import BAND_TOLERANCE_S, DistanceField
+from geo_service.registry.resources import Resource, public_view, service_area_geometry
+
+if TYPE_CHECKING:
+    from geo_service.service.walking import WalkingService
+
+#: a union share at least this close to 1 counts as everyone (float sums)
+FULL = 1 - 1e-9
+
+
+def shares_in_area(in_area: np.ndarray, pop_65plus: np.ndarray,
+                   masks: Sequence[np.ndarray]) -> tuple[list[float | None], float | None]:
+    """Share of the area's people 65+ inside each mask, and inside their union.
+
+    ``in_area`` and each mask are booleans per demand point; None when no one 65+ lives
+    in the area (or, for the union, when there is no mask).
+    """
+    total = float(pop_65plus[in_area].sum())
+    if total <= 0:
+        return [None] * len(masks), None
+    each: list[float | None] = [float(pop_65plus[in_area & m].sum()) / total for m in masks]
+    if not masks:
+        return each, None
+    union = np.logical_or.reduce(np.asarray(masks, dtype=bool), axis=0)
+    return each, float(pop_65plus[in_area & union].sum()) / total
+
+
+def status(n_covering: int, share: float | None) -> str:
+    """``covered``, ``partly`` or ``none`` (see the module)."""
+    if n_covering == 0:
+        return "none"
+    return "covered" if share is not None and share >= FULL else "partly"
+
+
+def service_mask(resource: Resource, walking: WalkingService, *, staff: bool) -> np.ndarray:
+    """Per demand point of the region: inside ``resource``'s service area."""
+    demand = walking.region.demand
+    n = len(demand)
+    sa = resource.service_area
+    if sa.kind == "municipality":
+        return np.ones(n, bool)
+    if sa.kind == "walk":
+        loc = walking.located(staff=staff)
+        pick = np.flatnonzero(loc.resource_ids == resource.id)
+        if len(pick):
+            field = DistanceField(walking.net, loc.attachment.take(pick))
+            seconds = field.at(walking.region.demand_attachment).seconds
+            return np.asarray(seconds <= (sa.minutes or 0) * 60 + BAND_TOLERANCE_S)
+    geom = service_area_geometry(resource, walking.layers,
+                                 walking_speed_mps=walking.net.walking_speed_mps)
+    if geom is None:
+        return np.zeros(n, bool)
+    xy = shapely.get_coordinates(demand.geometry.to_numpy())
+    return np.asarray(shapely.contains_xy(walking.net.to_metric(geom), xy[:, 0], xy[:, 1]))
+
+
+def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
+                  area_id: str | None = None) -> list[dict[str, Any]]:
+    """Per area of a layer: ``area_id``, ``name``, ``pop_65plus`` and per category
+    (those :meth:`WalkingService.area_coverage` lists) ``label``, ``located``
+    [{id, name}], ``covering`` [{id, name, share_65plus}], ``share_65plus_covered``,
+    ``status`` and ``share_65plus_within_walk``."""
+    layer = walking.area_layer(layer_name)
+    rows = walking.area_coverage(layer.name, staff=staff, area_id=area_id)
+    demand_area = walking._demand_area(layer)  # the engine's own assignment (cached)
+    ids = [str(a) for a in layer.areas.reset_index(drop=True)["area_id"]]
+    index = {a: i for i, a in enumerate(ids)}
+    pop65 = walking.region.demand["pop_65plus"].to_numpy(dtype=float)
+    def mask(rid: str) -> np.ndarray:  # kept per registry state (a walking-time area is a search)
+        return walking.cached(("service_mask", rid, staff), lambda: service_mask(
+            walking.store.get(rid), walking, staff=staff))
+
+    out = []
+    for row in rows:
+        in_area = demand_area == index[row["area_id"]]
+        categories = {}
+        for cat, c in row["categories"].items():
+            each, union = shares_in_area(in_area, pop65, [mask(r) for r in c["covering"]])
+            categories[cat] = {
+                "label": c["label"],
+                "located": [{"id": r, "name": _name(walking, r, staff)} for r in c["located"]],
+                "covering": [{"id": r, "name": _name(walking, r, staff), "share_65plus": s}
+                             for r, s in zip(c["covering"], each, strict=True)],
+                "share_65plus_covered": union,
+                "status": status(len(c["covering"]), union),
+                "share_65plus_within_walk": c["share_65plus_within_walk"],
+            }
+        out.append({"area_id": row["area_id"], "name": row["name"],
+                    "pop_65plus": row["pop_65plus"], "categories": categories})
+    return out
+
+
+def _name(walking: WalkingService, resource_id: str, staff: bool) -> str:
+    r = walking.store.get(resource_id)
+    if staff:
+        return r.name
+    view = public_view(r)
+    return str(view["name"]) if view is not None else resource_id
+
