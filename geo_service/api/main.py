@@ -109,8 +109,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     store = store or open_store(settings.registry_url(region.key if region else None))
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
     if region is not None:
-        walking = WalkingService(region, store, threshold_m=settings.threshold_m,
-                                 area_layer=settings.area_layer)
+        walking = WalkingService.from_settings(region, settings, store=store)
     # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
     # not from a CDN (municipal office networks are often closed)
     app = FastAPIOffline(

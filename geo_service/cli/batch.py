@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         GeoParquet, partitions.csv and an overview map) and partitions/<code>/.
         A rerun into the same --out computes only the missing partitions."""
         from geo_service._errors import InputError
-        from geo_service.cli.main import _fail, console, worst_areas
+        from geo_service.cli.common import console, fail, worst_areas
         from geo_service.jobs.batch import run_batch
         from geo_service.jobs.pipeline import Stages
         from geo_service.layers import load_resource_layer
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                                workers=workers, progress=progress, crs=crs, fresh=fresh,
                                maps=maps, stages=Stages(on_start=stage))
         except InputError as exc:
-            raise _fail(exc) from exc
+            raise fail(exc) from exc
         finally:
             if client is not None:
                 client.close()

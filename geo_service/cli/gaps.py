@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.cli.registry import DatabaseOpt, _input_error, _pick_region, _settings
+from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, share
 
 if TYPE_CHECKING:
     from geo_service.planning.gaps import GapResult
 
-console = Console(soft_wrap=True)
 
 gtfs_app = typer.Typer(help="GTFS / GTFS-JP feeds (bus stops and departures).",
                        no_args_is_help=True)
@@ -56,10 +54,6 @@ def _parse_thresholds(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _pct(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
-
-
 def gaps(
     layer: Annotated[str | None, typer.Option(
         "--layer", help="Area layer of the region (小学校区, 中学校区 … or its id: elementary "
@@ -67,9 +61,7 @@ def gaps(
     need: Annotated[str, typer.Option(
         "--need", help="What people walk to: a registry category (food_store / 食料品店, "
         "salon / 通いの場 …).")] = "food_store",
-    region: Annotated[Path | None, typer.Option(
-        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
-        "demo region).")] = None,
+    region: RegionOpt = None,
     gtfs: Annotated[list[Path] | None, typer.Option(
         "--gtfs", help="A GTFS / GTFS-JP feed (zip or folder) whose stops count as an "
         "alternative; repeatable.")] = None,
@@ -111,30 +103,25 @@ def gaps(
     from geo_service.inputs.gtfs import read_bus_stops
     from geo_service.outputs import csv_writer, write_outputs
     from geo_service.planning.gaps import find_gaps
-    from geo_service.registry.store import open_store
-    from geo_service.service.walking import WalkingService
 
-    settings = _settings(database_url)
     try:
         if by not in ("count", "share"):
             raise InputError("give count or share", column="--by", value=by)
         day = _parse_date(on)
         extra = _parse_thresholds(walk_threshold)
         stops = read_bus_stops(gtfs, on=day) if gtfs else None
-        _, loaded = _pick_region(settings, region, demo=True)
-        walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
-                                 threshold_m=settings.threshold_m,
-                                 area_layer=settings.area_layer)
-        name = layer or (loaded.areas[0].name if loaded.areas else "")
+        walking = open_walking(database_url, region)
+        areas = walking.region.areas
+        name = layer or (areas[0].name if areas else "")
         result = find_gaps(walking, name, need, threshold_m=threshold,
                            alternatives=[] if no_alternatives else alternative,
                            bus_stops=stops, bus_threshold_m=bus_threshold,
                            min_departures=min_departures, on=day, thresholds=extra,
                            staff=staff, source=", ".join(str(p) for p in gtfs or []))
     except InputError as exc:
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
     except LookupError as exc:
-        raise _input_error(InputError(exc.args[0])) from exc
+        raise fail(exc.args[0]) from exc
     if by == "share":
         result.table = result.table.sort_values(["rank_share", "rank_count"],
                                                 kind="stable").reset_index(drop=True)
@@ -165,7 +152,7 @@ def _print_gaps(result: GapResult, limit: int) -> None:
         table.add_row(str(r["rank_count"]), str(r["name"]), f"{r['pop_65plus']:,.0f}",
                       f"{r['beyond_65plus']:,.0f}",
                       *(f"{r[f'covered_{a.id}']:,.0f}" for a in result.alternatives),
-                      f"[bold]{r['gap_65plus']:,.0f}[/]", _pct(r["gap_share"]),
+                      f"[bold]{r['gap_65plus']:,.0f}[/]", share(r["gap_share"]),
                       str(r["rank_share"]))
     if len(t) > limit:
         caption += f"。ほか {len(t) - limit} 区域は --out のCSVに"
@@ -200,7 +187,7 @@ def gtfs_stops(
         day = _parse_date(on)
         stops = read_bus_stops(feeds, on=day)
     except InputError as exc:
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
     table = Table(title="停留所と発車回数 (stops and departures per day)")
     table.add_column("feed", no_wrap=True)
     table.add_column("停留所", justify="right")

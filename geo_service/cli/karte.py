@@ -13,38 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from geo_service._errors import InputError
-from geo_service.cli.registry import DatabaseOpt, _pick_region, _settings
+from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
+NO_PDF = "PDFを作れません (no PDF)"
 LayerOpt = Annotated[str | None, typer.Option(
     "--layer", help="Area layer of the region (小学校区, 中学校区 … or its id: elementary …); "
     "default the region's first.")]
-RegionOpt = Annotated[Path | None, typer.Option(
-    "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the demo "
-    "region).")]
 StaffOpt = Annotated[bool, typer.Option(
     "--staff", help="Include staff-only resources and fields (default: public only).")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    label = "入力エラー (input error)" if code == 2 else "PDFを作れません (no PDF)"
-    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False)
-    return typer.Exit(code=code)
-
-
-def _walking(database_url: str | None, region: Path | None) -> Any:
-    from geo_service.registry.store import open_store
-    from geo_service.service.walking import WalkingService
-
-    settings = _settings(database_url)
-    _, loaded = _pick_region(settings, region, demo=True)
-    return WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
-                          threshold_m=settings.threshold_m, area_layer=settings.area_layer)
 
 
 def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | None = None,
@@ -123,7 +101,7 @@ def karte(
         if (projection is None) != (year is None):
             raise InputError("--projection FILE and --year YYYY go together",
                              column="--projection" if projection is None else "--year")
-        walking = _walking(database_url, region)
+        walking = open_walking(database_url, region)
         proj = None
         if projection is not None and year is not None:
             from geo_service.planning.projection import load_projection
@@ -134,11 +112,11 @@ def karte(
         paths = write_kartes(walking, name, out, area_ids=area, pdf=pdf, staff=staff,
                              projection=proj)
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     except LookupError as exc:
-        raise _fail(str(exc.args[0])) from exc
+        raise fail(str(exc.args[0])) from exc
     except PdfUnavailableError as exc:
-        raise _fail(str(exc), code=1) from exc
+        raise fail(str(exc), label=NO_PDF, code=1) from exc
     n = sum(1 for p in paths if p.suffix == ".html")
     console.print(f"地域カルテ {n} 区域 → {out}/ ({len(paths)} files, "
                   f"{time.perf_counter() - started:.1f} s)", highlight=False)
@@ -165,7 +143,7 @@ def booklet(
     from geo_service.reports.karte import booklet as make_booklet
 
     try:
-        walking = _walking(database_url, region)
+        walking = open_walking(database_url, region)
         name = layer or (walking.region.areas[0].name if walking.region.areas else "")
         book = kr.booklet_with_map(walking, make_booklet(walking, name, area, staff=staff))
         html = kr.render_booklet(book, region=walking.name)
@@ -177,11 +155,11 @@ def booklet(
             else:
                 write_outputs(target.parent, {target.name: text_writer(html)})
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     except LookupError as exc:
-        raise _fail(str(exc.args[0])) from exc
+        raise fail(str(exc.args[0])) from exc
     except kr.PdfUnavailableError as exc:
-        raise _fail(str(exc), code=1) from exc
+        raise fail(str(exc), label=NO_PDF, code=1) from exc
     n = sum(len(g["resources"]) for g in book["groups"])
     console.print(f"生活便利帳 {book['name']}: {n} 件 → {target}", highlight=False)
 

@@ -1,24 +1,20 @@
-"""The ``geo-service`` command line (Typer).
-
-Exit codes: 0 success, 2 invalid input (the message names file, row, column and value),
-1 unexpected failure.
-"""
+"""The ``geo-service`` command line (Typer): the app, ``difficulty`` and ``demo``; the other
+command groups register themselves from their modules (exit codes: :mod:`.common`)."""
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from geo_service import settings
 from geo_service._errors import InputError
+from geo_service.cli.common import console, err_console, fail, share, worst_areas
 
 app = typer.Typer(
     name="geo-service",
@@ -26,8 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # a message is one line
 
 STAGE_LABELS = {
     "network": "歩行ネットワークを読み込み中 (walking network)",
@@ -68,35 +62,6 @@ def _progress(total: int):
         progress.update(task, completed=total)
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    if isinstance(exc, InputError):
-        err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
-        return typer.Exit(code=2)
-    raise exc
-
-
-def _share(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
-
-
-def worst_areas(areas, threshold_m: float, *, limit: int = 8,
-                file: str = "areas.csv") -> Table:
-    """The areas of the first layer, hardest first (the rest are in ``file``)."""
-    first = areas[areas["layer"] == areas["layer"].iloc[0]]
-    worst = first.sort_values("beyond_share", ascending=False, na_position="last").head(limit)
-    t = f"{threshold_m:g}"
-    table = Table(title=f"{first['layer'].iloc[0]}: 徒歩{t}m超の65歳以上の割合が高い順")
-    for col in ("区域", "65歳以上", f"徒歩{t}m超", f"直線{t}m超", "中央値", "店舗数"):
-        table.add_column(col, justify="left" if col == "区域" else "right")
-    for row in worst.itertuples():
-        median = "—" if not math.isfinite(row.median_m) else f"{row.median_m:,.0f} m"
-        table.add_row(str(row.name), f"{row.pop_65plus:,.0f}", _share(row.beyond_share),
-                      _share(row.beyond_share_straight), median, f"{row.stores_in_area}")
-    if len(first) > limit:
-        table.caption = f"ほか {len(first) - limit} 区域は {file} を参照"
-    return table
-
-
 def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> None:
     s = result.summary()
     table = Table(title="買い物環境 — 結果の要約 (summary)" + ("  [合成デモ]" if synthetic else ""),
@@ -109,9 +74,9 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
     table.add_row("集計対象の店舗 (counted stores)", f"{s['stores']}")
     table.add_row("65歳以上人口 (people 65+)", f"{s['pop_65plus']:,.0f}")
     table.add_row(f"徒歩{result.threshold_m:g}m超 (beyond, walking)",
-                  f"{s['beyond_65plus']:,.0f}  ({_share(s['beyond_share'])})")
+                  f"{s['beyond_65plus']:,.0f}  ({share(s['beyond_share'])})")
     table.add_row(f"直線{result.threshold_m:g}m超 (beyond, straight line)",
-                  _share(s["beyond_share_straight"]))
+                  share(s["beyond_share_straight"]))
     table.add_row("店舗に到達不可 (cannot reach any store)", f"{s['unreachable_65plus']:,.0f}")
     table.add_row("所要時間 (runtime)", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
@@ -181,7 +146,7 @@ def difficulty(
                                         car_rate=rates, stages=stages)
             write_difficulty(result, out, stages=stages)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _print_summary(result, out, started, synthetic=False)
     if save_region is not None:
         region.threshold_m = threshold
@@ -204,7 +169,7 @@ def demo(
         with _progress(total=9) as stages:
             result = run_demo(out, threshold_m=threshold, stages=stages)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print("[bold red]これは合成デモデータです (synthetic demo data, not a real town).[/]")
     _print_summary(result, out, started, synthetic=True)
     console.print(f"デモの入力ファイル (demo inputs): {out / 'inputs'}")

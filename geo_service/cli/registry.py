@@ -13,24 +13,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from geo_service._errors import InputError
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+from geo_service.cli.common import (
+    DatabaseOpt,
+    RegionOpt,
+    console,
+    demo_region,
+    err_console,
+    fail,
+    open_walking,
+    pick_region,
+    service_settings,
+)
 
 import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
 export_app = typer.Typer(help="Export data from the registry.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage staff users (coordinators, admins).", no_args_is_help=True)
-
-RegionOpt = Annotated[Path | None, typer.Option(
-    "--region", help="A saved region folder: its registry, area layers and extent (default: "
-    "GEO_SERVICE_REGION_DIR; with no database configured either, the demo region).")]
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
-    "the SQLite file registry.sqlite3 in the data directory, GEO_SERVICE_DATA_DIR).")]
-
 
 #: uvicorn would believe ``X-Forwarded-For`` from loopback (its ``--forwarded-allow-ips``
 #: default) and hand the app the address the client wrote; the app decides instead, from
@@ -38,41 +37,19 @@ DatabaseOpt = Annotated[str | None, typer.Option(
 UVICORN_PROXY_OPTIONS = {"proxy_headers": False}
 
 
-def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
-    from geo_service.config import ServiceSettings
-
-    return ServiceSettings(database_url=database_url) if database_url else ServiceSettings()
-
-
-def _pick_region(settings, region: Path | None, *, demo: bool):  # type: ignore[no-untyped-def]
-    """The region to work in, loaded once: ``--region``, else ``GEO_SERVICE_REGION_DIR``,
-    else (with ``demo``) the demo region. Returns (folder, Region), or (None, None)."""
-    from geo_service.engine.region import Region
-
-    folder = region or settings.region_dir
-    if folder is None:
-        return _demo(settings) if demo else (None, None)
-    return folder, Region.load(folder)
-
-
 def _region_registry(settings, region: Path | None):  # type: ignore[no-untyped-def]
-    """The region to work in (:func:`_pick_region`; the demo only when no database is
-    configured either) and its registry, bound to it; a configured database without a
-    region is opened as it is. Returns (Region or None, store)."""
+    """The region to work in (:func:`~geo_service.cli.common.pick_region`; the demo only
+    when no database is configured either) and its registry, bound to it; a configured
+    database without a region is opened as it is. Returns (Region or None, store)."""
     from geo_service.registry.store import open_store
     from geo_service.service.walking import serve_region
 
-    _, loaded = _pick_region(settings, region, demo=not settings.database_configured)
+    _, loaded = pick_region(settings, region, demo=not settings.database_configured)
     if loaded is None:
         return None, open_store(settings.database_url)
     store = open_store(settings.registry_url(loaded.key))
     serve_region(store, loaded, area_layer=settings.area_layer)
     return loaded, store
-
-
-def _input_error(exc: InputError) -> typer.Exit:
-    err_console.print(f"[bold red]入力エラー (input error):[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
 
 
 @import_app.command("resources")
@@ -97,7 +74,7 @@ def import_resources_cmd(
     """Import a resource list; all or nothing unless --partial; --dry-run reports only."""
     from geo_service.registry.importers import ImportContext, import_resources, read_resource_table
 
-    settings = _settings(database_url)
+    settings = service_settings(database_url)
     try:
         _, store = _region_registry(settings, region)
         layers = dict(store.layers)
@@ -111,7 +88,7 @@ def import_resources_cmd(
             default_category=category, source=file.name, layers=layers),
             dry_run=dry_run, partial=partial, user=user, update=update)
     except InputError as exc:
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
     console.print(report.summary(), highlight=False)
     if report.problems and not (report.written or report.updated):
         if not dry_run:
@@ -137,14 +114,14 @@ def export_resources_cmd(
     from geo_service.registry.store import ResourceFilter
 
     try:
-        _, store = _region_registry(_settings(database_url), region)
+        _, store = _region_registry(service_settings(database_url), region)
         items = store.all(ResourceFilter(include_staff=staff))
         export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
     except (InputError, UnicodeEncodeError) as exc:
         if isinstance(exc, UnicodeEncodeError):
             exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",
                              file=out, value=exc.object[exc.start:exc.end])
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
     console.print(f"{len(items)} resources → {out} ({'staff' if staff else 'public'} view)")
 
 
@@ -171,11 +148,11 @@ def users_add(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        _, store = _region_registry(_settings(database_url), region)
+        _, store = _region_registry(service_settings(database_url), region)
         user = store.add_user(username, hash_password(password), role=role,  # type: ignore[arg-type]
                               areas=area or [])
     except InputError as exc:
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
     console.print(f"user {user.username!r} ({user.role}; areas: "
                   f"{', '.join(user.areas) or '—'}) created")
 
@@ -184,9 +161,7 @@ def coverage(
     layer: Annotated[str, typer.Option(
         "--layer", help="Area layer of the region (小学校区, 中学校区, 日常生活圏域 … or "
         "its id: elementary, junior_high, mesh250 …).")],
-    region: Annotated[Path | None, typer.Option(
-        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
-        "demo region).")] = None,
+    region: RegionOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Also write the table as CSV (UTF-8 with BOM): one row per area and "
         "category.")] = None,
@@ -202,20 +177,13 @@ def coverage(
     from rich.table import Table
 
     from geo_service.outputs import csv_writer, write_outputs
-    from geo_service.registry.store import open_store
-    from geo_service.service.walking import WalkingService
 
-    settings = _settings(database_url)
-    _, loaded = _pick_region(settings, region, demo=True)
-    walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
-                             threshold_m=threshold or settings.threshold_m,
-                             area_layer=settings.area_layer)
+    walking = open_walking(database_url, region, threshold_m=threshold)
     try:
         layer = walking.area_layer(layer).name  # a name or its id (elementary, mesh250 …)
         rows = walking.area_coverage(layer, staff=staff)
     except LookupError as exc:
-        err_console.print(f"[bold red]入力エラー (input error):[/] {exc.args[0]}")
-        raise typer.Exit(code=2) from exc
+        raise fail(exc.args[0]) from exc
     long = pd.DataFrame([
         {"layer": layer, "area_id": a["area_id"], "name": a["name"],
          "pop_65plus": round(a["pop_65plus"], 2), "category": cat,
@@ -256,9 +224,7 @@ def _coverage_cell(c: dict | None) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    region: Annotated[Path | None, typer.Option(
-        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
-        "demo region).")] = None,
+    region: RegionOpt = None,
     demo: Annotated[bool, typer.Option(
         "--demo/--no-demo", help="With nothing configured, serve the synthetic demo region "
         "and a demo registry.")] = True,
@@ -272,11 +238,11 @@ def serve(
     and registry."""
     import uvicorn
 
-    settings = _settings(database_url)
+    settings = service_settings(database_url)
     region = region or settings.region_dir
     url = settings.database_url
     if region is None and demo:
-        region, loaded = _demo(settings)
+        region, loaded = demo_region(settings)
         url = settings.registry_url(loaded.key)
     elif region is not None and not settings.database_configured:
         # the workers load the region and open its file; not loaded here only to say which
@@ -295,33 +261,6 @@ def serve(
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log,
                 **UVICORN_PROXY_OPTIONS)
-
-
-def prepare_demo(settings) -> Path:  # type: ignore[no-untyped-def]
-    """Build the demo region under the data folder (once) and fill an empty registry;
-    return the region's folder."""
-    return _demo(settings)[0]
-
-
-def _demo(settings):  # type: ignore[no-untyped-def]
-    """:func:`prepare_demo`, returning (folder, the loaded Region)."""
-    from geo_service.engine.region import Region
-    from geo_service.jobs.demo import run_demo
-    from geo_service.registry.store import open_store
-
-    folder = settings.data_dir / "demo"
-    region_dir = folder / "region"
-    if not (region_dir / "region.json").exists():
-        console.print("デモ地域を生成中 (building the synthetic demo region) …")
-        run_demo(folder)
-    region = Region.load(region_dir)
-    store = open_store(settings.registry_url(region.key))
-    if store.count() == 0:
-        from geo_service.jobs.demo_registry import seed_demo_registry
-
-        n = seed_demo_registry(store, region)
-        console.print(f"demo registry: {n} resources (synthetic)")
-    return region_dir, region
 
 
 def register(app: typer.Typer) -> None:

@@ -24,13 +24,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+from geo_service.cli.common import (
+    DatabaseOpt,
+    RegionOpt,
+    console,
+    demo_region,
+    fail,
+    service_settings,
+    share,
+)
 
 scenario_app = typer.Typer(
     help="What-if scenarios: store closures, new stores or 移動販売 stops, another threshold "
@@ -38,9 +43,6 @@ scenario_app = typer.Typer(
     "another service area or withdrawn — before, after and the difference per area.",
     no_args_is_help=True)
 
-RegionOpt = Annotated[Path | None, typer.Option(
-    "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the demo "
-    "region).")]
 FolderOpt = Annotated[Path | None, typer.Option(
     "--folder", help="Folder of the scenario JSON files (default: scenarios/<region key> in "
     "the data directory).")]
@@ -50,25 +52,16 @@ StoreLayerOpt = Annotated[str, typer.Option(
     "--store-layer", help="Resource layer definition of the stores.")]
 
 
-def _fail(exc: InputError) -> typer.Exit:
-    from geo_service.cli.registry import _input_error
-
-    return _input_error(exc)
-
-
 def _context(region: Path | None, folder: Path | None, store_layer: str):  # type: ignore[no-untyped-def]
     """(Region, the store layer, the scenario folder)."""
-    from geo_service.config import ServiceSettings
     from geo_service.engine.region import Region
     from geo_service.layers import load_resource_layer
     from geo_service.planning.scenarios import scenario_folder
 
-    settings = ServiceSettings()
+    settings = service_settings()
     where = region or settings.region_dir
     if where is None:
-        from geo_service.cli.registry import prepare_demo
-
-        where = prepare_demo(settings)
+        where = demo_region(settings)[0]
     if not (Path(where) / "region.json").exists():
         raise InputError("not a saved region folder (no region.json)", file=where)
     loaded = Region.load(where)
@@ -79,9 +72,6 @@ def _context(region: Path | None, folder: Path | None, store_layer: str):  # typ
     return loaded, layer, scenario_folder(loaded, folder)
 
 
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", help="The registry read by service changes (default: "
-    "GEO_SERVICE_DATABASE_URL, else the region's registry in the data directory).")]
 StaffOpt = Annotated[bool, typer.Option(
     "--staff", help="Count staff-only services too (default: the public view).")]
 
@@ -93,13 +83,9 @@ def _walking(loaded: Any, scenarios: list[Any], database_url: str | None) -> Any
 
     if not any(c["kind"] in SERVICE_KINDS for s in scenarios for c in s.changes):
         return None
-    from geo_service.cli.registry import _settings
-    from geo_service.registry.store import open_store
     from geo_service.service.walking import WalkingService
 
-    settings = _settings(database_url)
-    return WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
-                          threshold_m=settings.threshold_m, area_layer=settings.area_layer)
+    return WalkingService.from_settings(loaded, service_settings(database_url))
 
 
 def _service_area_spec(item: str) -> dict[str, Any]:
@@ -161,10 +147,6 @@ def _read_polygon(path: Path) -> dict[str, Any]:
                          column="--service-area") from None
 
 
-def _share(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
-
-
 def _print_result(result: Any, layer: str | None) -> None:
     s = result.summary()
     b, a = s["before"], s["after"]
@@ -174,8 +156,8 @@ def _print_result(result: Any, layer: str | None) -> None:
         table.add_column(col, justify="left" if not col else "right")
     table.add_row("65歳以上人口 (people 65+)", f"{b['pop_65plus']:,.0f}", f"{a['pop_65plus']:,.0f}")
     table.add_row(f"徒歩{t}m超 (beyond)",
-                  f"{b['beyond_65plus']:,.0f} ({_share(b['beyond_share'])})",
-                  f"{a['beyond_65plus']:,.0f} ({_share(a['beyond_share'])})")
+                  f"{b['beyond_65plus']:,.0f} ({share(b['beyond_share'])})",
+                  f"{a['beyond_65plus']:,.0f} ({share(a['beyond_share'])})")
     table.add_row("店舗に到達不可 (unreachable)", f"{b['unreachable_65plus']:,.0f}",
                   f"{a['unreachable_65plus']:,.0f}")
     table.add_row("店舗数 (stores)", f"{b['stores']}", f"{a['stores']}")
@@ -211,7 +193,7 @@ def _print_result(result: Any, layer: str | None) -> None:
     for row in diff.loc[order].head(12).itertuples():
         change = row.beyond_share_change_pt
         areas.add_row(str(row.name), f"{row.pop_65plus_after:,.0f}",
-                      _share(row.beyond_share_before), _share(row.beyond_share_after),
+                      share(row.beyond_share_before), share(row.beyond_share_after),
                       "—" if not math.isfinite(change) else f"{change:+.1f} pt",
                       *((f"{row.gap_65plus_before:,.0f} → {row.gap_65plus_after:,.0f}",)
                         if gap else ()))
@@ -378,7 +360,7 @@ def create(
 
             write_scenario(result, out)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"保存 (saved): {path}")
     if out is not None:
         console.print(f"差分の地図 (difference map): [bold]{out / 'difference_map.html'}[/]")
@@ -393,7 +375,7 @@ def list_cmd(region: RegionOpt = None, folder: FolderOpt = None) -> None:
         _, _, where = _context(region, folder, "food_stores")
         items = list_scenarios(where)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     table = Table(title=f"シナリオ一覧 (scenarios): {where}")
     for col in ("名前 (name)", "変更 (changes)", "作成 (created)", "説明"):
         table.add_column(col, overflow="fold")
@@ -448,7 +430,7 @@ def show(
 
             write_scenario(result, out)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if out is not None:
         console.print(f"差分の地図 (difference map): [bold]{out / 'difference_map.html'}[/]  "
                       f"表 (tables): {out / 'difference_areas.csv'}, "
@@ -489,16 +471,16 @@ def compare(
         if shown.empty:
             raise InputError(f"no area layer {name!r}", value=name)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     view = _per_scenario_table(f"{name}: 徒歩圏外の65歳以上の割合 — 現状と各シナリオ",
-                               shown, results, _share)
+                               shown, results, share)
     total = Table(title="全体 (whole region)")
     total.add_column("")
     total.add_column("徒歩圏外の65歳以上", justify="right")
-    total.add_row("現状 (baseline)", _share(results[0].before.summary()["beyond_share"]))
+    total.add_row("現状 (baseline)", share(results[0].before.summary()["beyond_share"]))
     for r in results:
         s = r.after.summary()
-        total.add_row(r.scenario.name, f"{s['beyond_65plus']:,.0f} ({_share(s['beyond_share'])})")
+        total.add_row(r.scenario.name, f"{s['beyond_65plus']:,.0f} ({share(s['beyond_share'])})")
     console.print(view)
     console.print(total)
     with_services = [r for r in results if r.alternatives is not None]
@@ -541,7 +523,7 @@ def delete(
         _, _, where = _context(region, folder, "food_stores")
         path = delete_scenario(name, where)
     except InputError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"削除 (deleted): {path}")
 
 

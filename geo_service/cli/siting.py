@@ -15,14 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.cli.gaps import _pct
-from geo_service.cli.registry import _input_error
-
-console = Console(soft_wrap=True)
+from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, share
 
 
 def site(
@@ -65,24 +61,15 @@ def site(
     staff: Annotated[bool, typer.Option(
         "--staff", help="Count staff-only resources as existing too (default: public).")]
         = False,
-    region: Annotated[Path | None, typer.Option(
-        "--region", help="A saved region folder (default: GEO_SERVICE_REGION_DIR, or the "
-        "demo region).")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL "
-        "or the region's SQLite file).")] = None,
+    region: RegionOpt = None,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Facility siting: choose k new sites among candidates to bring the most people 65+
     newly within walking range (maximal covering, solved exactly with HiGHS), or the fewest
     reaching a target share (--target-share), or stops of a new route (--route)."""
-    from geo_service.cli.registry import _pick_region, _settings
-    from geo_service.layers import load_vocabulary
     from geo_service.planning import siting
-    from geo_service.planning.gaps import walk_thresholds
-    from geo_service.registry.store import open_store
-    from geo_service.service.walking import WalkingService
+    from geo_service.planning.siting_plan import plan_siting, registry_candidates, siting_need
 
-    settings = _settings(database_url)
     try:
         if out is not None and out.suffix.lower() not in (".csv", ".geojson", ".json"):
             raise InputError("the output must be .csv or .geojson", column="--out",
@@ -90,39 +77,22 @@ def site(
         if candidates is not None and grid is not None:
             raise InputError("give either --candidates or --grid, not both", column="--grid",
                              value=grid)
-        category = load_vocabulary().category(
-            load_vocabulary().category_key(need, column="--need"))
-        if category.kind == "service":
-            raise InputError(f"{category.label} is a service that comes to people (its "
-                             "coverage is its service area); siting is for places and stops",
-                             column="--need", value=need)
-        _, loaded = _pick_region(settings, region, demo=True)
-        walking = WalkingService(loaded, open_store(settings.registry_url(loaded.key)),
-                                 area_layer=settings.area_layer)
-        net = loaded.net
+        category = siting_need(need, column="--need")
+        walking = open_walking(database_url, region)
+        net, loaded = walking.net, walking.region
         if candidates is None:
             cands = siting.grid_candidates(net, grid or 250.0)
         elif candidates.startswith("registry:"):
-            cands = _registry_candidates(walking, candidates.removeprefix("registry:"),
-                                         staff=staff)
+            cands = registry_candidates(walking, candidates.removeprefix("registry:"),
+                                        staff=staff, column="--candidates")
         else:
             cands = siting.read_candidates(net, Path(candidates))
-        existing, existing_note = _existing(walking, category.id, staff=staff)
-        walks = walk_thresholds()
-        need_m = walks.get(category.id, walking.threshold_m)
-        stop_m = walks.get("mobile_sales", siting.STOP_CATCHMENT_M)
-        serve_m = threshold or (stop_m if route else need_m)
-        existing_m = existing_threshold or need_m
-        also, stops_note = None, ""
-        if route and category.food and category.id != "mobile_sales":
-            # a new route's stops serve those whom no store and no mobile-sales stop does
-            stops, n_stops = _existing(walking, "mobile_sales", staff=staff)
-            also = siting.served_by_existing(net, loaded.demand_attachment, stops, stop_m)
-            stops_note = f" · 既存の移動販売停留所 {n_stops} (徒歩{stop_m:g}m)"
-        problem = siting.SitingProblem.from_network(
-            net, loaded.demand_attachment, loaded.demand["pop_65plus"].to_numpy(float), cands,
-            threshold_m=serve_m, existing=existing, existing_threshold_m=existing_m,
-            also_served=also)
+        plan = plan_siting(walking, category, cands, route=route, threshold_m=threshold,
+                           existing_threshold_m=existing_threshold, staff=staff)
+        problem, serve_m, existing_m = plan.problem, plan.threshold_m, plan.existing_threshold_m
+        existing_note = _existing_note(plan.existing)
+        stops_note = ("" if plan.stops is None else f" · 既存の移動販売停留所 "
+                      f"{_existing_note(plan.stops)} (徒歩{plan.stop_threshold_m:g}m)")
         console.print(
             f"[bold]{category.label}[/] の新しい{'停留所' if route else '拠点'}候補 "
             f"{len(cands):,} か所 ({cands.source or 'candidates'}) · 徒歩{serve_m:g}m以内を"
@@ -145,38 +115,15 @@ def site(
         if out is not None:
             _write(out, table, curve_rows)
     except InputError as exc:
-        raise _input_error(exc) from exc
+        raise fail(exc) from exc
 
 
-def _existing(walking: Any, category: str, *, staff: bool) -> tuple[Any, str]:
-    """The existing facilities of ``category`` (:func:`geo_service.planning.answers.
-    existing_facilities`) and a note in Japanese saying what they are."""
-    from geo_service.planning.answers import existing_facilities
-
-    found, n, source = existing_facilities(walking, category, staff=staff)
-    if not n:
-        return None, "なし"
-    return found, f"{n} 件 ({'登録簿' if source == 'registry' else '地域の' + source})"
-
-
-def _registry_candidates(walking: Any, name: str, *, staff: bool) -> Any:
-    """Candidates from the registry: the located resources (or stops) of a category."""
-    import numpy as np
-
-    from geo_service.layers import load_vocabulary
-    from geo_service.planning.siting import Candidates, SitingError
-
-    category = load_vocabulary().category_key(name, column="--candidates")
-    loc = walking.located(staff=staff)
-    pick = np.flatnonzero(loc.categories == category)
-    if len(pick) == 0:
-        raise SitingError("no candidate sites: the registry has no located resource of "
-                          "this category", column="--candidates", value=f"registry:{name}")
-    xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
-                                                               loc.lonlat[pick, 1]))
-    ids = loc.resource_ids[pick]
-    names = np.array([loc.resources[r].name for r in ids], dtype=object)
-    return Candidates(ids, names, xy, loc.attachment.take(pick), f"registry:{name}")
+def _existing_note(existing: Any) -> str:
+    """What the existing facilities are, in Japanese: how many and from where."""
+    if not existing.count:
+        return "なし"
+    where = "登録簿" if existing.source == "registry" else f"地域の{existing.source}"
+    return f"{existing.count} 件 ({where})"
 
 
 def _print_mclp(result: Any) -> list[dict[str, Any]]:
@@ -187,8 +134,8 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
                    f"{result.gap:.1%} 以内")
     console.print(
         f"最大被覆 (maximal covering) k = {result.k}: 新たに徒歩圏に入る65歳以上 "
-        f"[bold]{result.covered_new:,.1f}[/] 人 · 徒歩圏の割合 {_pct(result.share_before)} → "
-        f"[bold]{_pct(result.share_after)}[/] · {result.method} · {quality} · 貪欲法 "
+        f"[bold]{result.covered_new:,.1f}[/] 人 · 徒歩圏の割合 {share(result.share_before)} → "
+        f"[bold]{share(result.share_after)}[/] · {result.method} · {quality} · 貪欲法 "
         f"{result.greedy_new:,.1f} 人 · {result.seconds:.2f} s", highlight=False)
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
@@ -203,7 +150,7 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
             table.add_column(col, justify="right")
         for r in rows:
             table.add_row(str(r["k"]), f"{r['covered_new_65plus']:,.1f}",
-                          _pct(r["share_65plus_after"] or math.nan),
+                          share(r["share_65plus_after"] or math.nan),
                           f"{r['greedy_new_65plus']:,.1f}", "○" if r["optimal"] else "—")
         console.print(table)
     return rows
@@ -212,14 +159,14 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
 def _print_set_cover(result: Any) -> None:
     if result.feasible:
         console.print(
-            f"集合被覆 (set covering): 徒歩圏の割合 {_pct(result.target_share)} に必要な最少の"
-            f"拠点数 [bold]{len(result.chosen)}[/] · 割合 → {_pct(result.share_after)} · "
+            f"集合被覆 (set covering): 徒歩圏の割合 {share(result.target_share)} に必要な最少の"
+            f"拠点数 [bold]{len(result.chosen)}[/] · 割合 → {share(result.share_after)} · "
             f"{result.method}{'' if result.optimal else f' (少なくとも {result.lower_bound})'} "
             f"· {result.seconds:.2f} s", highlight=False)
     else:
         console.print(
-            f"[bold red]目標 {_pct(result.target_share)} には届きません (infeasible)[/]: "
-            f"全候補を使っても最大 {_pct(result.best_share)}; その割合に必要な拠点数 "
+            f"[bold red]目標 {share(result.target_share)} には届きません (infeasible)[/]: "
+            f"全候補を使っても最大 {share(result.best_share)}; その割合に必要な拠点数 "
             f"{len(result.chosen)}", highlight=False)
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
@@ -261,7 +208,7 @@ def _print_sites(table: Any, *, route: Any) -> None:
         t.add_column(c, justify="left" if c == "名称" else "right", overflow="fold")
     for r in table.itertuples():
         cells = [str(r.order), str(r.name), f"{r.new_65plus:,.1f}",
-                 f"{r.cumulative_new_65plus:,.1f}", _pct(r.share_65plus_after)]
+                 f"{r.cumulative_new_65plus:,.1f}", share(r.share_65plus_after)]
         if route is not None:
             cells += [str(r.route_order), "—" if math.isnan(r.leg_m_from_previous)
                       else f"{r.leg_m_from_previous:,.0f} m"]

@@ -112,32 +112,10 @@ def gap_ranking(walking: WalkingService, layer: str, need: str = "food_store", *
 
 # ------------------------------------------------------------------------------ siting
 
-def existing_facilities(walking: WalkingService, category: str, *, staff: bool
-                        ) -> tuple[Any, int, str]:
-    """The existing facilities of ``category`` that siting keeps fixed: (their attachment
-    or None, how many, where from — ``"registry"`` or the region layer's id). The
-    registry's located resources of it (stops of a mobile-sales route included); for a
-    category detailed by a region layer (食料品店) with none registered, that layer's."""
-    from geo_service.inputs.layer_points import counted
-    from geo_service.layers import load_resource_layer, load_vocabulary
-
-    loc = walking.located(staff=staff)
-    pick = np.flatnonzero(loc.categories == category)
-    if len(pick):
-        return loc.attachment.take(pick), len(pick), "registry"
-    layer = load_vocabulary().category(category).layer
-    region = walking.region
-    if layer and layer in region.resources:
-        stores = counted(region.resources[layer], load_resource_layer(layer))
-        if len(stores):
-            return region.attach(stores, source=layer), len(stores), layer
-    return None, 0, ""
-
-
 def parse_candidates(walking: WalkingService, spec: str, *, staff: bool) -> Any:
     """Candidates from ``grid:METRES`` or ``registry:CATEGORY`` (bounded, see the module)."""
-    from geo_service.layers import load_vocabulary
     from geo_service.planning import siting
+    from geo_service.planning.siting_plan import registry_candidates
 
     kind, sep, arg = spec.partition(":")
     if kind == "grid":
@@ -150,17 +128,7 @@ def parse_candidates(walking: WalkingService, spec: str, *, staff: bool) -> Any:
                              column="candidates", value=spec)
         cands = siting.grid_candidates(walking.net, spacing)
     elif kind == "registry" and arg:
-        category = load_vocabulary().category_key(arg, column="candidates")
-        loc = walking.located(staff=staff)
-        pick = np.flatnonzero(loc.categories == category)
-        if len(pick) == 0:
-            raise InputError("no candidate sites: the registry has no located resource of "
-                             "this category", column="candidates", value=spec)
-        xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
-                                                                   loc.lonlat[pick, 1]))
-        ids = loc.resource_ids[pick]
-        names = np.array([loc.resources[r].name for r in ids], dtype=object)
-        cands = siting.Candidates(ids, names, xy, loc.attachment.take(pick), spec)
+        cands = registry_candidates(walking, arg, staff=staff, column="candidates")
     else:
         raise InputError("candidates are grid:METRES or registry:CATEGORY",
                          column="candidates", value=spec)
@@ -177,29 +145,19 @@ def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "g
     ``target_share`` (set covering), as data: the sites in order with their marginal
     gains and lon/lat, the coverage curve, the method and its quality. Cached per
     registry state."""
-    from geo_service.layers import load_vocabulary
-    from geo_service.planning import siting
-    from geo_service.planning.gaps import walk_thresholds
+    from geo_service.planning.siting_plan import plan_siting, siting_need
 
-    vocab = load_vocabulary()
-    category = vocab.category(vocab.category_key(need, column="need"))
-    if category.kind == "service":
-        raise InputError(f"{category.label} is a service that comes to people; siting is "
-                         "for places and stops", column="need", value=need)
+    category = siting_need(need, column="need")
     if isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise InputError(f"k from 1 to {MAX_K}", column="k", value=k)
     key = ("planning_site", category.id, k, candidates, target_share, curve, staff)
 
     def make() -> dict[str, Any]:
         cands = parse_candidates(walking, candidates, staff=staff)
-        existing, n_existing, source = existing_facilities(walking, category.id, staff=staff)
-        where = "registry" if source == "registry" else f"region: {source}"
-        existing_note = f"{n_existing} ({where})" if n_existing else "none"
-        threshold = walk_thresholds().get(category.id, walking.threshold_m)
-        region = walking.region
-        problem = siting.SitingProblem.from_network(
-            walking.net, region.demand_attachment, region.demand["pop_65plus"].to_numpy(float),
-            cands, threshold_m=threshold, existing=existing)
+        plan = plan_siting(walking, category, cands, staff=staff)
+        existing, problem, threshold = plan.existing, plan.problem, plan.threshold_m
+        where = "registry" if existing.source == "registry" else f"region: {existing.source}"
+        existing_note = f"{existing.count} ({where})" if existing.count else "none"
         out: dict[str, Any] = {"need": category.id, "need_label": category.label,
                                "threshold_m": threshold, "candidates": cands.source,
                                "n_candidates": len(cands), "existing": existing_note,

@@ -37,6 +37,7 @@ import shapely
 
 from geo_service import settings
 from geo_service._errors import InputError
+from geo_service.config import ServiceSettings
 from geo_service.engine.access import (
     BAND_TOLERANCE_S,
     Attachment,
@@ -61,7 +62,7 @@ from geo_service.registry.resources import (
     public_view,
     service_area_geometry,
 )
-from geo_service.registry.store import ResourceFilter, ResourceStore
+from geo_service.registry.store import ResourceFilter, ResourceStore, open_store
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.
@@ -157,6 +158,18 @@ class WalkingService:
         self._lock = threading.Lock()
         warm_up()  # compile the per-request search before the first request
         self._building: dict[Any, threading.Lock] = {}
+
+    @classmethod
+    def from_settings(cls, region: Region, settings: ServiceSettings, *,
+                      store: ResourceStore | None = None,
+                      threshold_m: float | None = None) -> WalkingService:
+        """The coverage service as a deployment configures it — the one constructor of the
+        CLI and the API: the region's registry (``settings.registry_url``) unless ``store``
+        is given, ``settings.threshold_m`` (``GEO_SERVICE_THRESHOLD_M``) unless
+        ``threshold_m`` overrides it, and ``settings.area_layer``."""
+        return cls(region, store or open_store(settings.registry_url(region.key)),
+                   threshold_m=threshold_m if threshold_m is not None else settings.threshold_m,
+                   area_layer=settings.area_layer)
 
     @property
     def name(self) -> str:

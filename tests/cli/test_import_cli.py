@@ -95,14 +95,14 @@ def test_users_add(db):
 
 def test_serve_set_up_builds_demo_region_and_registry(db, tmp_path, monkeypatch):
     from geo_service.api.main import app_from_env
-    from geo_service.cli.registry import prepare_demo
+    from geo_service.cli.common import demo_region
     from geo_service.config import ServiceSettings
 
-    region = prepare_demo(ServiceSettings())
+    region, _ = demo_region(ServiceSettings())
     assert (region / "region.json").exists()
     n = open_store(db).count()
     assert n >= 15
-    prepare_demo(ServiceSettings())  # a second start adds nothing
+    demo_region(ServiceSettings())  # a second start adds nothing
     assert open_store(db).count() == n
     monkeypatch.setenv("GEO_SERVICE_REGION_DIR", str(region))
     client = TestClient(app_from_env())

@@ -98,3 +98,25 @@ def test_site_errors(saved, args, message):
     result = _run(saved, "--candidates", str(saved / "facilities.csv"), *args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize("setting", [None, "700"])
+def test_site_and_the_api_read_the_same_threshold_setting(saved, monkeypatch, setting):
+    """A need with no walk_threshold_m of its own (相談窓口) serves the service's threshold:
+    GEO_SERVICE_THRESHOLD_M reaches ``geo-service site`` as it reaches ``/siting`` (one
+    constructor of the coverage service, WalkingService.from_settings)."""
+    from geo_service.config import ServiceSettings
+    from geo_service.engine.region import Region
+    from geo_service.planning.answers import site
+    from geo_service.service.walking import WalkingService
+
+    if setting is not None:
+        monkeypatch.setenv("GEO_SERVICE_THRESHOLD_M", setting)
+    region = Region.load(saved / "region")
+    expected = float(setting) if setting else region.threshold_m
+    result = _run(saved, "--need", "consultation", "--k", "1", "--grid", "250",
+                  "--no-curve")
+    assert result.exit_code == 0, result.output
+    assert f"徒歩{expected:g}m以内を対象" in result.output
+    walking = WalkingService.from_settings(region, ServiceSettings())
+    assert site(walking, "consultation", k=1, curve=False)["threshold_m"] == expected

@@ -1,0 +1,120 @@
+"""What every ``geo-service`` command shares: the consoles, the exit on bad input, number
+formats, the ``--region``/``--database-url`` options, the deployment settings, the region to
+work in and its coverage service.
+
+Exit codes: 0 success, 2 invalid input (the message names file, row, column and value),
+1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_service._errors import InputError
+
+if TYPE_CHECKING:
+    from geo_service.config import ServiceSettings
+    from geo_service.engine.region import Region
+    from geo_service.service.walking import WalkingService
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)  # a message is one line
+
+INPUT_ERROR = "入力エラー (input error)"
+
+RegionOpt = Annotated[Path | None, typer.Option(
+    "--region", help="A saved region folder: its registry, area layers and extent (default: "
+    "GEO_SERVICE_REGION_DIR; else the demo region).")]
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
+    "the region's SQLite file in the data directory, GEO_SERVICE_DATA_DIR).")]
+
+
+def fail(problem: InputError | str, *, label: str = INPUT_ERROR, code: int = 2) -> typer.Exit:
+    """Print ``problem`` on stderr under ``label`` and return the exit to raise."""
+    err_console.print(f"[bold red]{label}:[/] {problem}", highlight=False)
+    return typer.Exit(code=code)
+
+
+def share(x: float) -> str:
+    """A share (0–1) as a percentage with one decimal; ``—`` when there is none."""
+    return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
+
+
+def worst_areas(areas: Any, threshold_m: float, *, limit: int = 8,
+                file: str = "areas.csv") -> Table:
+    """The areas of the first layer, hardest first (the rest are in ``file``)."""
+    first = areas[areas["layer"] == areas["layer"].iloc[0]]
+    worst = first.sort_values("beyond_share", ascending=False, na_position="last").head(limit)
+    t = f"{threshold_m:g}"
+    table = Table(title=f"{first['layer'].iloc[0]}: 徒歩{t}m超の65歳以上の割合が高い順")
+    for col in ("区域", "65歳以上", f"徒歩{t}m超", f"直線{t}m超", "中央値", "店舗数"):
+        table.add_column(col, justify="left" if col == "区域" else "right")
+    for row in worst.itertuples():
+        median = "—" if not math.isfinite(row.median_m) else f"{row.median_m:,.0f} m"
+        table.add_row(str(row.name), f"{row.pop_65plus:,.0f}", share(row.beyond_share),
+                      share(row.beyond_share_straight), median, f"{row.stores_in_area}")
+    if len(first) > limit:
+        table.caption = f"ほか {len(first) - limit} 区域は {file} を参照"
+    return table
+
+
+def service_settings(database_url: str | None = None) -> ServiceSettings:
+    """The deployment settings (``GEO_SERVICE_*``), ``--database-url`` overriding the
+    database."""
+    from geo_service.config import ServiceSettings
+
+    return ServiceSettings(database_url=database_url) if database_url else ServiceSettings()
+
+
+def pick_region(settings: ServiceSettings, region: Path | None, *,
+                demo: bool) -> tuple[Path | None, Region | None]:
+    """The region to work in, loaded once: ``--region``, else ``GEO_SERVICE_REGION_DIR``,
+    else (with ``demo``) the demo region. Returns (folder, Region), or (None, None)."""
+    from geo_service.engine.region import Region
+
+    folder = region or settings.region_dir
+    if folder is None:
+        return demo_region(settings) if demo else (None, None)
+    return folder, Region.load(folder)
+
+
+def demo_region(settings: ServiceSettings) -> tuple[Path, Region]:
+    """Build the demo region under the data folder (once) and fill an empty registry;
+    return (its folder, the loaded Region)."""
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.registry.store import open_store
+
+    folder = settings.data_dir / "demo"
+    region_dir = folder / "region"
+    if not (region_dir / "region.json").exists():
+        console.print("デモ地域を生成中 (building the synthetic demo region) …")
+        run_demo(folder)
+    loaded = Region.load(region_dir)
+    store = open_store(settings.registry_url(loaded.key))
+    if store.count() == 0:
+        from geo_service.jobs.demo_registry import seed_demo_registry
+
+        n = seed_demo_registry(store, loaded)
+        console.print(f"demo registry: {n} resources (synthetic)")
+    return region_dir, loaded
+
+
+def open_walking(database_url: str | None, region: Path | None, *,
+                 threshold_m: float | None = None) -> WalkingService:
+    """The coverage service of the region to work in (:func:`pick_region`, the demo by
+    default) over its registry, as the deployment settings configure it
+    (:meth:`WalkingService.from_settings`)."""
+    from geo_service.service.walking import WalkingService
+
+    settings = service_settings(database_url)
+    _, loaded = pick_region(settings, region, demo=True)
+    assert loaded is not None  # demo=True always gives a region
+    return WalkingService.from_settings(loaded, settings, threshold_m=threshold_m)
