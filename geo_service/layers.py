@@ -33,6 +33,11 @@ from geo_service._errors import InputError, UnknownCategoryError, sheet_rows
 
 CategoryKind = Literal["place", "service", "mobile"]
 
+#: the resource layer of the food stores the shopping-difficulty indicators count
+FOOD_STORE_LAYER = "food_stores"
+#: the registry's category of a food store (detailed by :data:`FOOD_STORE_LAYER`)
+FOOD_STORE_CATEGORY = "food_store"
+
 
 @dataclass(frozen=True)
 class Category:
@@ -49,6 +54,7 @@ class Category:
     layer: str | None = None  # the resource layer detailing this category, if any
     icon: str = ""  # the map marker's glyph (one or two characters)
     label_en: str = ""  # the label in the English pages
+    walk_threshold_m: float | None = None  # "within reach" in the planning tools, if set
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class ResourceLayer:
     description: str
     categories: tuple[Category, ...]
     operator_types: dict[str, str] = field(default_factory=dict)
+    #: ``[public_transport]``: a bus stop's walk_threshold_m and min_weekday_departures
+    public_transport: dict[str, float] = field(default_factory=dict)
 
     @cached_property
     def by_id(self) -> dict[str, Category]:
@@ -189,7 +197,7 @@ def _layer_path(name_or_path: str | Path) -> Path:
     return settings.layers_dir() / f"{name_or_path}.toml"
 
 
-def load_resource_layer(name_or_path: str | Path = "food_stores") -> ResourceLayer:
+def load_resource_layer(name_or_path: str | Path = FOOD_STORE_LAYER) -> ResourceLayer:
     """Read a resource layer by name (``layers/NAME.toml``) or path."""
     path = _layer_path(name_or_path)
     return _load_resource_layer(path, _changed(path))
@@ -218,7 +226,9 @@ def _load_resource_layer(path: Path, changed: int) -> ResourceLayer:
                            include=bool(c.get("include", True)),
                            color=str(c.get("color", "#3388ff")), kind=c.get("kind", "place"),
                            food=bool(c.get("food", False)), layer=c.get("layer"),
-                           icon=str(c.get("icon", "")), label_en=str(c.get("label_en", "")))
+                           icon=str(c.get("icon", "")), label_en=str(c.get("label_en", "")),
+                           walk_threshold_m=(float(c["walk_threshold_m"])
+                                             if "walk_threshold_m" in c else None))
             if cat.kind not in CategoryKind.__args__:  # type: ignore[attr-defined]
                 raise InputError("kind must be place, service or mobile", file=path,
                                  column="kind", value=cat.kind)
@@ -228,7 +238,8 @@ def _load_resource_layer(path: Path, changed: int) -> ResourceLayer:
     except KeyError as exc:
         raise InputError(f"missing key {exc}", file=path) from exc
     return ResourceLayer(meta["id"], meta["label"], meta.get("description", ""), tuple(cats),
-                         {str(k): str(v) for k, v in data.get("operator_types", {}).items()})
+                         {str(k): str(v) for k, v in data.get("operator_types", {}).items()},
+                         {str(k): float(v) for k, v in data.get("public_transport", {}).items()})
 
 
 def load_vocabulary() -> ResourceLayer:

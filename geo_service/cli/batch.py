@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from geo_service import settings
+from geo_service.layers import FOOD_STORE_LAYER
 
 
 def register(app: typer.Typer) -> None:
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
             "--maps/--no-maps", help="Write the overview map and one map per partition.")] =
             True,
         store_layer: Annotated[str, typer.Option(
-            help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
+            help="Resource layer definition (layers/NAME.toml or a path).")] = FOOD_STORE_LAYER,
     ) -> None:
         """Shopping difficulty over a large extract, one Dask task per partition.
 

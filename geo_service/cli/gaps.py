@@ -16,6 +16,7 @@ from rich.table import Table
 
 from geo_service._errors import InputError
 from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, share
+from geo_service.layers import FOOD_STORE_CATEGORY
 
 if TYPE_CHECKING:
     from geo_service.planning.gaps import GapResult
@@ -60,7 +61,7 @@ def gaps(
         "…); default the region's first.")] = None,
     need: Annotated[str, typer.Option(
         "--need", help="What people walk to: a registry category (food_store / 食料品店, "
-        "salon / 通いの場 …).")] = "food_store",
+        "salon / 通いの場 …).")] = FOOD_STORE_CATEGORY,
     region: RegionOpt = None,
     gtfs: Annotated[list[Path] | None, typer.Option(
         "--gtfs", help="A GTFS / GTFS-JP feed (zip or folder) whose stops count as an "

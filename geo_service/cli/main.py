@@ -15,6 +15,7 @@ from rich.table import Table
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.cli.common import console, err_console, fail, share, worst_areas
+from geo_service.layers import FOOD_STORE_LAYER
 
 app = typer.Typer(
     name="geo-service",
@@ -111,7 +112,7 @@ def difficulty(
         settings.walking_speed_mps,
     dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for slope-aware times.")] = None,
     store_layer: Annotated[str, typer.Option(
-        help="Resource layer definition (layers/NAME.toml or a path).")] = "food_stores",
+        help="Resource layer definition (layers/NAME.toml or a path).")] = FOOD_STORE_LAYER,
     include: Annotated[list[str] | None, typer.Option(
         help="Count only these store categories (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(

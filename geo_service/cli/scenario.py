@@ -36,6 +36,7 @@ from geo_service.cli.common import (
     service_settings,
     share,
 )
+from geo_service.layers import FOOD_STORE_LAYER
 
 scenario_app = typer.Typer(
     help="What-if scenarios: store closures, new stores or 移動販売 stops, another threshold "
@@ -326,7 +327,7 @@ def create(
     layer: LayerOpt = None,
     region: RegionOpt = None,
     folder: FolderOpt = None,
-    store_layer: StoreLayerOpt = "food_stores",
+    store_layer: StoreLayerOpt = FOOD_STORE_LAYER,
 ) -> None:
     """Create a scenario, compute it against the baseline, print the difference, save it.
 
@@ -372,7 +373,7 @@ def list_cmd(region: RegionOpt = None, folder: FolderOpt = None) -> None:
     from geo_service.planning.scenarios import list_scenarios
 
     try:
-        _, _, where = _context(region, folder, "food_stores")
+        _, _, where = _context(region, folder, FOOD_STORE_LAYER)
         items = list_scenarios(where)
     except InputError as exc:
         raise fail(exc) from exc
@@ -411,7 +412,7 @@ def show(
     layer: LayerOpt = None,
     region: RegionOpt = None,
     folder: FolderOpt = None,
-    store_layer: StoreLayerOpt = "food_stores",
+    store_layer: StoreLayerOpt = FOOD_STORE_LAYER,
     staff: StaffOpt = False,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -445,7 +446,7 @@ def compare(
     layer: LayerOpt = None,
     region: RegionOpt = None,
     folder: FolderOpt = None,
-    store_layer: StoreLayerOpt = "food_stores",
+    store_layer: StoreLayerOpt = FOOD_STORE_LAYER,
     staff: StaffOpt = False,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -520,7 +521,7 @@ def delete(
     from geo_service.planning.scenarios import delete_scenario
 
     try:
-        _, _, where = _context(region, folder, "food_stores")
+        _, _, where = _context(region, folder, FOOD_STORE_LAYER)
         path = delete_scenario(name, where)
     except InputError as exc:
         raise fail(exc) from exc

@@ -38,7 +38,7 @@ from geo_service.jobs.pipeline import (
     compute_difficulty,
     write_difficulty,
 )
-from geo_service.layers import load_resource_layer
+from geo_service.layers import FOOD_STORE_LAYER, load_resource_layer
 
 DEMO_NAME = "架空の坂の町（合成デモ）"
 SUBTITLE = "合成デモデータ（実在の町ではありません） / synthetic demo town — not real data"
@@ -276,7 +276,7 @@ def run_demo(out: str | Path, *, threshold_m: float = 500.0,
     stages = stages or Stages()
     with stages("demo"):
         paths = build_demo_inputs(out / "inputs")
-    layer = load_resource_layer("food_stores")
+    layer = load_resource_layer(FOOD_STORE_LAYER)
     region = build_region(network=paths["network"], stores=paths["stores"],
                           population=[paths["population"]],
                           areas=[str(paths["elementary"]), str(paths["junior_high"]),

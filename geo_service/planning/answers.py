@@ -28,6 +28,7 @@ import numpy as np
 from shapely.geometry import mapping
 
 from geo_service._errors import ConflictError, InputError
+from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
 
 if TYPE_CHECKING:
     from geo_service.planning.scenarios import Baseline, Scenario, ScenarioResult
@@ -44,7 +45,7 @@ TIME_LIMIT_S = 5.0
 #: scenario changes the API accepts (the others name files on the server)
 API_KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed")
 #: the store layer scenarios work on
-STORE_LAYER = "food_stores"
+STORE_LAYER = FOOD_STORE_LAYER
 
 
 def _num(x: Any, digits: int = 4) -> float | None:
@@ -70,7 +71,7 @@ def area_shapes(walking: WalkingService, layer: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ gaps
 
-def gap_ranking(walking: WalkingService, layer: str, need: str = "food_store", *,
+def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGORY, *,
                 staff: bool, threshold_m: float | None = None,
                 alternatives: list[str] | None = None) -> dict[str, Any]:
     """The gap ranking of ``layer`` for ``need`` (:func:`~geo_service.planning.gaps.find_gaps`) as

@@ -32,11 +32,10 @@ weekday departures), else the region's threshold; every one can be overridden pe
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,7 +45,12 @@ from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.engine.access import DistanceField, attach_points
 from geo_service.inputs.layer_points import counted
-from geo_service.layers import Category, load_resource_layer, load_vocabulary
+from geo_service.layers import (
+    FOOD_STORE_CATEGORY,
+    Category,
+    load_resource_layer,
+    load_vocabulary,
+)
 from geo_service.registry.store import ResourceFilter
 from geo_service.service.service_coverage import service_mask
 
@@ -103,25 +107,16 @@ class GapResult:
 
 # ---------------------------------------------------------------------------- thresholds
 
-def _categories_toml() -> dict[str, Any]:
-    path = settings.layers_dir() / "resource_categories.toml"
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"cannot read the layer definitions: {exc}", file=path) from exc
-
-
 def walk_thresholds() -> dict[str, float]:
     """Per registry category with one: ``walk_threshold_m`` from the layer definitions."""
-    return {str(c["id"]): float(c["walk_threshold_m"])
-            for c in _categories_toml().get("categories", []) if "walk_threshold_m" in c}
+    return {c.id: c.walk_threshold_m for c in load_vocabulary().categories
+            if c.walk_threshold_m is not None}
 
 
 def public_transport_defaults() -> tuple[float, int]:
     """The bus-stop walking threshold (m) and minimum weekday departures from the layer
     definitions' ``[public_transport]`` table (else 300 m and 10)."""
-    table = _categories_toml().get("public_transport", {})
+    table = load_vocabulary().public_transport
     return (float(table.get("walk_threshold_m", BUS_THRESHOLD_M)),
             int(table.get("min_weekday_departures", MIN_WEEKDAY_DEPARTURES)))
 
@@ -210,7 +205,7 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
     """The people a registry category covers: its services' areas (the coverage
     service's :func:`~geo_service.service.service_coverage.service_mask`) and, for mobile sales,
     the walk to its stops within ``threshold_m``."""
-    from geo_service.service.walking import _reveals_location
+    from geo_service.service.walking import reveals_location
 
     cat = load_vocabulary().by_id[category]
     items = walking.store.all(ResourceFilter(category=category, include_staff=staff))
@@ -218,7 +213,7 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
     # a radius or walking-time area around a staff-only location is left out of the
     # public view, as the coverage service does
     with_area = [r for r in items if r.service_area.kind != "none"
-                 and (staff or not _reveals_location(r))]
+                 and (staff or not reveals_location(r))]
     for r in with_area:
         covers |= service_mask(r, walking, staff=staff)
     parts = [f"{len(with_area)} service area(s)"] if with_area or cat.kind != "mobile" else []
@@ -279,7 +274,7 @@ def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, thresho
 
 # ---------------------------------------------------------------------------- the ranking
 
-def find_gaps(walking: WalkingService, layer: str, need: str = "food_store", *,
+def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGORY, *,
               threshold_m: float | None = None, alternatives: Sequence[str] | None = None,
               bus_stops: gpd.GeoDataFrame | None = None, bus_threshold_m: float | None = None,
               min_departures: int | None = None, on: date | None = None,

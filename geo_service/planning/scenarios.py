@@ -105,11 +105,11 @@ from geo_service.engine.region import Region
 from geo_service.indicators.difficulty import (
     AREA_COLUMNS,
     DifficultyResult,
-    _car_adjusted,
-    _store_counts,
     area_indicators,
+    car_adjusted,
     point_indicators,
     sorted_weighted_quantile,
+    store_counts,
 )
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.inputs.layer_points import counted
@@ -829,7 +829,7 @@ class ScenarioState:
             areas, which = info["areas"], info["which"]
             n = len(areas)
             rows = np.unique(which[changed & (which >= 0)])
-            counts = _store_counts(areas, stores, self.threshold_m)
+            counts = store_counts(areas, stores, self.threshold_m)
             columns["stores_in_area"][first:first + n] = counts[0]
             columns["stores_near_area"][first:first + n] = counts[1]
             if len(rows):
@@ -862,7 +862,7 @@ class ScenarioState:
                             which[order], values[order], w65[order], q, n)[rows]
                 table = pd.DataFrame({"area_id": columns["area_id"][at],
                                       "beyond_65plus": columns["beyond_65plus"][at]})
-                columns["car_adjusted_65plus"][at] = _car_adjusted(table,
+                columns["car_adjusted_65plus"][at] = car_adjusted(table,
                                                                    self.baseline.car_rate)
             first += n
         for col in AREA_COLUMNS:
@@ -1322,7 +1322,7 @@ def _alternative_cover(walking: WalkingService, services: dict[str, Any],
     )
     from geo_service.registry.store import ResourceFilter
     from geo_service.service.service_coverage import service_mask
-    from geo_service.service.walking import _reveals_location
+    from geo_service.service.walking import reveals_location
 
     vocab = load_vocabulary()
     thresholds = walk_thresholds()
@@ -1354,7 +1354,7 @@ def _alternative_cover(walking: WalkingService, services: dict[str, Any],
                 r = edits[r.id]
                 if r is None:
                     continue
-            if r.service_area.kind != "none" and (staff or not _reveals_location(r)):
+            if r.service_area.kind != "none" and (staff or not reveals_location(r)):
                 covers |= service_mask(r, walking, staff=staff)
         after[cat] = covers
     if bus is not None:

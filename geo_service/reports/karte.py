@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geo_service.layers import load_vocabulary
+from geo_service.layers import FOOD_STORE_CATEGORY, load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource, public_view
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 #: the gathering-place need of the karte (通いの場・サロン, 800 m in layers/)
 GATHERING_NEED = "salon"
-FOOD_NEED = "food_store"
+FOOD_NEED = FOOD_STORE_CATEGORY
 WEEKDAY_JA = {"mon": "月", "tue": "火", "wed": "水", "thu": "木", "fri": "金", "sat": "土",
               "sun": "日"}
 

@@ -98,29 +98,29 @@ def difficulty_map(
         _area_layer(group, str(layer_name), m_style, t, show=i == 0).add_to(fmap)
     if points is not None and 0 < len(points) <= int(p_style.get("max_points", 20000)):
         _points_layer(points.to_crs("EPSG:4326"), p_style, t).add_to(fmap)
-    _store_layers(stores.to_crs("EPSG:4326"), layer, fmap)
+    store_layers(stores.to_crs("EPSG:4326"), layer, fmap)
     for extra_layer, extra in extra_resources:
-        _store_layers(extra.to_crs("EPSG:4326"), extra_layer, fmap)
+        store_layers(extra.to_crs("EPSG:4326"), extra_layer, fmap)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
     _Controls(control).add_to(fmap)
-    _inline_leaflet(fmap)
-    _Legend(title=m_style["title"].format(threshold=t), subtitle=subtitle,
+    inline_leaflet(fmap)
+    Legend(title=m_style["title"].format(threshold=t), subtitle=subtitle,
             legend_title=m_style["legend_title"].format(threshold=t),
             colors=m_style["colors"], labels=m_style["labels"],
             no_data=(m_style["no_data_color"], m_style["no_data_label"])).add_to(fmap)
     return fmap
 
 
-def _fmt_people(x: float) -> str:
+def fmt_people(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x:,.0f}人"
 
 
-def _fmt_share(x: float) -> str:
+def fmt_share(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x * 100:.1f}%"
 
 
-def _fmt_m(x: float) -> str:
+def fmt_m(x: float) -> str:
     return "到達不可" if not math.isfinite(x) else f"{x:,.0f} m"
 
 
@@ -132,14 +132,14 @@ def _area_layer(group: gpd.GeoDataFrame, layer_name: str, m_style: dict[str, Any
     view = gpd.GeoDataFrame({
         "name": group["name"].astype(str).map(html.escape),
         "area_id": group["area_id"].astype(str).map(html.escape),
-        "pop_65plus_txt": group["pop_65plus"].map(_fmt_people),
-        "beyond_txt": [f"{_fmt_people(b)}（{_fmt_share(s)}）" for b, s in
+        "pop_65plus_txt": group["pop_65plus"].map(fmt_people),
+        "beyond_txt": [f"{fmt_people(b)}（{fmt_share(s)}）" for b, s in
                        zip(group["beyond_65plus"], group["beyond_share"], strict=True)],
-        "straight_txt": [f"{_fmt_people(b)}（{_fmt_share(s)}）" for b, s in
+        "straight_txt": [f"{fmt_people(b)}（{fmt_share(s)}）" for b, s in
                          zip(group["beyond_65plus_straight"], group["beyond_share_straight"],
                              strict=True)],
-        "median_txt": group["median_m"].map(_fmt_m),
-        "p90_txt": group["p90_m"].map(_fmt_m),
+        "median_txt": group["median_m"].map(fmt_m),
+        "p90_txt": group["p90_m"].map(fmt_m),
         "stores_txt": group["stores_in_area"].map(lambda n: f"{int(n)}店"),
         "fill": colors,
     }, geometry=group.geometry.to_numpy(), crs=group.crs)
@@ -178,7 +178,7 @@ def _points_layer(points: gpd.GeoDataFrame, p_style: dict[str, Any],
     view = gpd.GeoDataFrame({
         "point_id": points["point_id"].astype(str).map(html.escape),
         "pop": points["pop_65plus"].map(lambda x: f"{x:.1f}人"),
-        "dist": points["network_m"].map(_fmt_m),
+        "dist": points["network_m"].map(fmt_m),
         "color": color,
     }, geometry=points.geometry.to_numpy(), crs=points.crs)
     group = folium.FeatureGroup(name=f"居住地点（徒歩{t}m超=赤）", show=False)
@@ -192,7 +192,7 @@ def _points_layer(points: gpd.GeoDataFrame, p_style: dict[str, Any],
     return group
 
 
-def _store_layers(stores: gpd.GeoDataFrame, layer: ResourceLayer, fmap: folium.Map) -> None:
+def store_layers(stores: gpd.GeoDataFrame, layer: ResourceLayer, fmap: folium.Map) -> None:
     for cat in layer.categories:
         subset = stores[stores["category"] == cat.id]
         if subset.empty:
@@ -216,7 +216,7 @@ def _store_layers(stores: gpd.GeoDataFrame, layer: ResourceLayer, fmap: folium.M
         group.add_to(fmap)
 
 
-def _inline_leaflet(fmap: folium.Map) -> None:
+def inline_leaflet(fmap: folium.Map) -> None:
     """Embed the vendored Leaflet 1.9.4 (BSD-2) so the page works offline and from file://.
 
     The map uses plain Leaflet only (GeoJSON, circle markers, div icons, layer control),
@@ -263,7 +263,7 @@ L.control.scale({metric: true, imperial: false, position: "bottomright"})
         self.control = control
 
 
-class _Legend(MacroElement):
+class Legend(MacroElement):
     """Title box and class legend, rendered from escaped strings through a template."""
 
     _template = Template("""

@@ -31,13 +31,13 @@ from geo_service.layers import load_difference_style
 from geo_service.outputs import area_table, csv_writer, text_writer, write_outputs
 from geo_service.planning.scenarios import ScenarioResult
 from geo_service.reports.maps import (
-    _fmt_m,
-    _fmt_people,
-    _fmt_share,
-    _inline_leaflet,
-    _Legend,
-    _store_layers,
+    Legend,
     class_index,
+    fmt_m,
+    fmt_people,
+    fmt_share,
+    inline_leaflet,
+    store_layers,
 )
 
 
@@ -82,11 +82,11 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     view = gpd.GeoDataFrame({
         "layer": diff["layer"].astype(str).to_numpy(),
         "name": diff["name"].astype(str).map(html.escape).to_numpy(),
-        "pop": [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
+        "pop": [f"{fmt_people(b)} → {fmt_people(a)}" for b, a in
                 zip(diff["pop_65plus_before"], diff["pop_65plus_after"], strict=True)],
-        "before": [f"{_fmt_people(n)}（{_fmt_share(s)}）" for n, s in
+        "before": [f"{fmt_people(n)}（{fmt_share(s)}）" for n, s in
                    zip(diff["beyond_65plus_before"], diff["beyond_share_before"], strict=True)],
-        "after": [f"{_fmt_people(n)}（{_fmt_share(s)}）" for n, s in
+        "after": [f"{fmt_people(n)}（{fmt_share(s)}）" for n, s in
                   zip(diff["beyond_65plus_after"], diff["beyond_share_after"], strict=True)],
         "change": ["—" if not math.isfinite(c) else f"{c:+.1f}ポイント" for c in change],
         "fill": colors,
@@ -95,13 +95,13 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     aliases = ["名称", "65歳以上人口（前→後）", f"徒歩{t}m超（変更前）", f"徒歩{t}m超（変更後）",
                "変化"]
     if result.bus is not None:  # bus routes cut or added: who has neither
-        view["nobus"] = [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
+        view["nobus"] = [f"{fmt_people(b)} → {fmt_people(a)}" for b, a in
                          zip(diff["beyond_no_bus_65plus_before"],
                              diff["beyond_no_bus_65plus_after"], strict=True)]
         fields.append("nobus")
         aliases.append(f"徒歩{t}m超かつバス停なし（前→後）")
     if gap:
-        view["gap"] = [f"{_fmt_people(b)} → {_fmt_people(a)}" for b, a in
+        view["gap"] = [f"{fmt_people(b)} → {fmt_people(a)}" for b, a in
                        zip(diff["gap_65plus_before"], diff["gap_65plus_after"], strict=True)]
         fields.append("gap")
         aliases.append(f"徒歩{t}m超かつ代替手段なし（前→後）")
@@ -119,7 +119,7 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
         ).add_to(fg)
         fg.add_to(fmap)
     _changed_points(result, fmap, t, max_points, _point_colors(classes_))
-    _store_layers(after.stores.to_crs("EPSG:4326"), layer, fmap)
+    store_layers(after.stores.to_crs("EPSG:4326"), layer, fmap)
     for frame, label, color in ((result.closed, "閉店する店舗",
                                  str(classes_.get("closed_color", "#616161"))),
                                 (result.added, "新設する店舗・移動販売",
@@ -140,10 +140,10 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
         ).add_to(fg)
         fg.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    _inline_leaflet(fmap)
+    inline_leaflet(fmap)
     subtitle = "合成デモデータ（実在の町ではありません）" if result.before.region.synthetic else ""
     what = f"徒歩{t}m超" + ("かつ代替手段（配食・宅配・移動販売など）なし" if gap else "")
-    _Legend(title=f"シナリオ「{result.scenario.name}」— {what}の65歳以上の"
+    Legend(title=f"シナリオ「{result.scenario.name}」— {what}の65歳以上の"
             "割合の変化",
             subtitle=subtitle,
             legend_title=str(classes_.get("legend_title", "割合の変化（ポイント）")),
@@ -165,7 +165,7 @@ def _changed_points(result: ScenarioResult, fmap: folium.Map, t: str, max_points
     view = gpd.GeoDataFrame({
         "status": sub["status"].to_numpy(),
         "point_id": sub["point_id"].astype(str).map(html.escape).to_numpy(),
-        "walk": [f"{_fmt_m(b)} → {_fmt_m(a)}" for b, a in
+        "walk": [f"{fmt_m(b)} → {fmt_m(a)}" for b, a in
                  zip(sub["network_m_before"].fillna(np.inf),
                      sub["network_m_after"].fillna(np.inf), strict=True)],
         "pop": sub["pop_65plus_after"].map(lambda x: f"{x:.1f}人").to_numpy(),

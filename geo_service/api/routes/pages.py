@@ -21,7 +21,12 @@ from pydantic import BaseModel
 from geo_service import __version__
 from geo_service.api.deps import State
 from geo_service.config import BaseMap
-from geo_service.layers import load_map_style, load_resource_layer, load_vocabulary
+from geo_service.layers import (
+    FOOD_STORE_LAYER,
+    load_map_style,
+    load_resource_layer,
+    load_vocabulary,
+)
 
 router = APIRouter()
 
@@ -30,7 +35,7 @@ VENDOR_DIR = Path(str(files("geo_service") / "vendor"))
 PAGES = {"/": "resident.html", "/handout": "handout.html", "/staff": "staff.html",
          "/council": "council.html", "/planner": "planner.html"}
 #: the resource layers shown on the pages besides the registry's vocabulary
-MAP_LAYERS = ("food_stores", "gathering_places")
+MAP_LAYERS = (FOOD_STORE_LAYER, "gathering_places")
 
 
 def _page(file_name: str) -> Any:

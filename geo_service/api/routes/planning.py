@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.api.deps import AppState, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
+from geo_service.layers import FOOD_STORE_CATEGORY
 from geo_service.planning import answers as planning
 from geo_service.registry.store import NotFoundError
 from geo_service.reports import karte_render
@@ -84,7 +85,7 @@ class GapRanking(BaseModel):
             responses=error_responses(401, 404, 422))
 def gaps(state: State, viewer: Viewer, layer: str,
          need: Annotated[str, Query(max_length=100, description="a category people walk to "
-                                    "(food_store / 食料品店, salon …)")] = "food_store",
+                                    "(food_store / 食料品店, salon …)")] = FOOD_STORE_CATEGORY,
          threshold: Annotated[float | None, Query(gt=0, le=5000, description="walk counted "
                                                   "as within range (m); default the need's")]
          = None,
