@@ -138,6 +138,25 @@ def test_docs_pages_load_under_their_policy(app_parts, page):  # noqa: F811
     assert not [v for k, v in policy.items() if k != "img-src" and ("http" in v or "*" in v)]
 
 
+_EXTERNAL_LOAD = re.compile(r"""\bsrc\s*[:=]\s*["']https?://|url\(\s*["']?https?://|"""
+                            r"""@import[^;]*https?://""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_nothing_external(app_parts, page):  # noqa: F811
+    """Issue 16, item 16: ReDoc's footer loaded its logo from cdn.redoc.ly; Swagger UI
+    would load its validator badge from validator.swagger.io. Neither the page nor any
+    script or stylesheet it names (all served by the service) loads another origin."""
+    client, _, _ = app_parts
+    html = client.get(page).text
+    assets = re.findall(r'<(?:script|link)[^>]*\b(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/") for a in assets)
+    for text in (html, *(client.get(a).text for a in assets)):
+        assert not _EXTERNAL_LOAD.search(text), _EXTERNAL_LOAD.search(text)
+    if page == "/docs":
+        assert '"validatorUrl": null' in html
+
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
