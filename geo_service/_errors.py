@@ -42,7 +42,8 @@ class InputError(ValueError):
 
     ``row`` is a spreadsheet row (:func:`sheet_row`) or a list of them (every bad row; the
     message lists :data:`MAX_ROWS_LISTED` and counts the rest); ``value`` the first bad
-    value, NumPy scalars shown as plain numbers.
+    value, NumPy scalars shown as plain numbers. ``reason_ja``, where given, says the
+    ``reason`` in Japanese (the API answers in Japanese unless English is asked for).
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class InputError(ValueError):
         row: int | list[int] | None = None,
         column: str | None = None,
         value: Any = None,
+        reason_ja: str | None = None,
     ) -> None:
         self.reason = reason
+        self.reason_ja = reason_ja
         self.file = str(file) if file is not None else None
         self.row = plain(row)
         self.column = column

@@ -24,6 +24,8 @@ from geo_service.api.errors import (
     errors_as_json,
     input_error,
     method_not_allowed,
+    precondition_message,
+    prefers_english,
     validation_error,
 )
 from geo_service.api.headers import SecurityHeaders
@@ -48,10 +50,12 @@ def _not_found(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(e)})
 
 
-def _precondition_failed(_: Request, e: Exception) -> JSONResponse:
+def _precondition_failed(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, PreconditionFailedError)
     tag = etag(e.current)
-    return JSONResponse(status_code=412, content={"detail": {"message": str(e), "etag": tag}},
+    message = precondition_message(e.resource_id, e.current, e.expected,
+                                   english=prefers_english(request))
+    return JSONResponse(status_code=412, content={"detail": {"message": message, "etag": tag}},
                         headers={"ETag": tag})
 
 
