@@ -354,6 +354,8 @@ class ServiceArea(_Checked):
                                    column="service_area")
         if self.kind == "polygon":
             stored = (info.context or {}).get("stored", False)
+            if not stored:  # what the registry holds was written by mapping() below
+                _check_polygon_geojson(self.geometry)
             self.geometry = mapping(polygon_from_geojson(
                 self.geometry, max_vertices=None if stored else MAX_POLYGON_VERTICES))
         return self
@@ -370,7 +372,6 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
     ``max_vertices`` caps the number of coordinates (for new input; a resource already in
     the registry is read as it is, with ``context=STORED``).
     """
-    _check_polygon_geojson(geometry)
     try:
         geom = shape(geometry)
     except Exception as e:  # shapely raises several types for bad GeoJSON

@@ -228,8 +228,8 @@ def validation_error(request: Request, e: Exception) -> JSONResponse:
     """FastAPI's request validation failure as a 422 :class:`ErrorOut`."""
     assert isinstance(e, RequestValidationError)
     english = prefers_english(request)
-    problems = [_problem(err, english) for err in e.errors()] or [Problem(field=None, value=None,
-                                                                 reason="invalid request")]
+    problems = ([_problem(err, english) for err in e.errors()]
+                or [Problem(field=None, value=None, reason="invalid request")])
     return JSONResponse(status_code=422,
                         content=_body(problems[0], problems, _message(problems)))
 
