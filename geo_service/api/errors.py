@@ -9,13 +9,22 @@
 
 Values are echoed back as JSON-safe text, shortened to :data:`MAX_ECHO` characters: a
 ``NaN``, a lone surrogate or a megabyte of input never breaks or bloats the answer.
+
+Language: a reason that has a Japanese wording (``InputError.reason_ja``, the 412's
+message, a JSON body that cannot be read) is answered in Japanese unless the request's
+``Accept-Language`` prefers English (:func:`prefers_english`); the pages send their own
+language. The other reasons are English.
+
+JSON bodies are read strictly (:class:`StrictJSONRoute`): UTF-8, no ``NaN``/``Infinity``
+or numbers beyond a float, integers of at most :data:`MAX_JSON_DIGITS` digits, nested at
+most :data:`MAX_JSON_DEPTH` levels; anything else is a 422 saying which rule was broken.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from typing import Any
 
 from fastapi import Request, Response
@@ -28,7 +37,23 @@ from starlette.routing import BaseRoute, Match
 from geo_service._errors import ConflictError, InputError
 
 MAX_ECHO = 200
+MAX_JSON_DEPTH = 32  # arrays and objects in one another; a MultiPolygon body needs 7
+MAX_JSON_DIGITS = 4300  # of an integer (Python's own limit of int(), sys.int_info)
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
+#: the Japanese of the reasons a JSON body is refused for (:class:`_StrictJSONRequest`)
+_JSON_REASONS_JA = {
+    "the body is not UTF-8 text": "本文が UTF-8 のテキストではありません",
+    "NaN is not a JSON number (RFC 8259)": "NaN は JSON の数値ではありません（RFC 8259）",
+    "Infinity is not a JSON number (RFC 8259)":
+        "Infinity は JSON の数値ではありません（RFC 8259）",
+    "-Infinity is not a JSON number (RFC 8259)":
+        "-Infinity は JSON の数値ではありません（RFC 8259）",
+    "a number is too large (beyond ±1.8e308)": "数値が大きすぎます（±1.8e308 を超えています）",
+    f"an integer has more than {MAX_JSON_DIGITS:,} digits":
+        f"{MAX_JSON_DIGITS:,} 桁を超える整数があります",
+    f"arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep":
+        f"配列とオブジェクトの入れ子が {MAX_JSON_DEPTH} 段を超えています",
+}
 
 
 class Problem(BaseModel):
@@ -76,7 +101,8 @@ _MODELS: dict[int, tuple[type[BaseModel], str]] = {
     401: (MessageOut, "Not logged in, or the token is invalid or expired"),
     403: (MessageOut, "Logged in, but not allowed to do this"),
     404: (MessageOut, "No such resource, user, layer or area (or not visible to you)"),
-    409: (ErrorOut, "Conflicts with what is stored (an id or user name already taken)"),
+    409: (ErrorOut, "Conflicts with what is stored (an id or user name already taken, or "
+                    "the last active admin would be demoted, deactivated or removed)"),
     412: (PreconditionOut, "If-Match does not match the resource's current version; "
                            "nothing was changed"),
     413: (ErrorOut, "The upload is larger than the configured limit"),
@@ -124,6 +150,43 @@ def _short_str(value: Any, limit: int) -> str:
         return f"<{type(value).__name__}>"
 
 
+def prefers_english(request: Request) -> bool:
+    """Whether the request's ``Accept-Language`` ranks English above Japanese (absent, or
+    naming neither: Japanese, the service's language)."""
+    ranked = []
+    for item in request.headers.get("accept-language", "").split(","):
+        tag, _, params = item.strip().partition(";")
+        q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+        try:
+            weight = float(q)
+        except ValueError:
+            continue
+        primary = tag.strip().lower().split("-")[0]
+        if primary in ("ja", "en") and weight > 0:
+            ranked.append((weight, primary == "ja", primary))
+    return bool(ranked) and max(ranked)[2] == "en"
+
+
+def _reason(e: InputError, english: bool) -> str:
+    return e.reason if english or not e.reason_ja else e.reason_ja
+
+
+def precondition_message(resource_id: str, current: int, expected: Collection[int], *,
+                         english: bool) -> str:
+    """Why an ``If-Match`` failed, and what to do: the resource was changed since the
+    version the caller read, or ``If-Match`` named no version of it at all."""
+    if english:
+        return (f"resource {resource_id!r} is at version {current}, not "
+                f"{', '.join(map(str, sorted(expected)))}: it was changed meanwhile; read "
+                "it again and reapply your change" if expected else
+                f"If-Match names no version of resource {resource_id!r} (its ETag is "
+                f'"{current}"); send the ETag of the version you read')
+    return (f"この資源は、読み込んだ後にほかの人が変更しました（いまは版 {current}）。"
+            "読み込み直してから、もう一度変更してください" if expected else
+            f'If-Match が資源の版を示していません（いまの ETag は "{current}"）。'
+            "読み込んだときの ETag を送ってください")
+
+
 def _message(problems: Iterable[Problem]) -> str:
     return "; ".join(f"{p.field}: {p.reason}" if p.field else p.reason for p in problems)
 
@@ -140,7 +203,7 @@ def _body(head: Problem, problems: list[Problem], message: str) -> dict[str, Any
     return {"detail": detail.model_dump()}
 
 
-def _problem(error: dict[str, Any]) -> Problem:
+def _problem(error: dict[str, Any], english: bool) -> Problem:
     """A pydantic/FastAPI validation error as a :class:`Problem`."""
     loc = [str(part) for part in error.get("loc", ())]
     if loc and loc[0] in _LOCATIONS:
@@ -150,24 +213,28 @@ def _problem(error: dict[str, Any]) -> Problem:
         path, column = ".".join(loc), cause.column
         field = (column if not path or (column and column.startswith(path))
                  else f"{path}.{column}" if column else path)
-        return Problem(field=shown(field), value=shown(cause.value), reason=cause.reason)
+        return Problem(field=shown(field), value=shown(cause.value),
+                       reason=_reason(cause, english))
     reason = str(error.get("msg", "invalid"))
     value = error.get("input")
     if error.get("type") == "json_invalid":  # loc holds the character position
-        reason, loc, value = f"{reason}: {cause}", [], None
+        loc, value = [], None
+        reason = (f"{reason}: {cause}" if english or cause not in _JSON_REASONS_JA
+                  else f"JSON として読めません: {_JSON_REASONS_JA[cause]}")
     return Problem(field=shown(".".join(loc)) or None, value=shown(value), reason=reason)
 
 
-def validation_error(_: Request, e: Exception) -> JSONResponse:
+def validation_error(request: Request, e: Exception) -> JSONResponse:
     """FastAPI's request validation failure as a 422 :class:`ErrorOut`."""
     assert isinstance(e, RequestValidationError)
-    problems = [_problem(err) for err in e.errors()] or [Problem(field=None, value=None,
-                                                                 reason="invalid request")]
+    english = prefers_english(request)
+    problems = ([_problem(err, english) for err in e.errors()]
+                or [Problem(field=None, value=None, reason="invalid request")])
     return JSONResponse(status_code=422,
                         content=_body(problems[0], problems, _message(problems)))
 
 
-def input_error(_: Request, e: Exception) -> JSONResponse:
+def input_error(request: Request, e: Exception) -> JSONResponse:
     """An :class:`InputError` as :class:`ErrorOut`: 413 for a too large upload, 409 for a
     duplicate id, 422 otherwise."""
     from geo_service.api.uploads import UploadTooLargeError
@@ -175,11 +242,13 @@ def input_error(_: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, InputError)
     code = 413 if isinstance(e, UploadTooLargeError) else (
         409 if isinstance(e, ConflictError) else 422)
-    head = Problem(field=e.column, value=shown(e.value), reason=e.reason)
+    japanese = e.reason_ja is not None and not prefers_english(request)
+    head = Problem(field=e.column, value=shown(e.value), reason=_reason(e, not japanese))
     problems = [Problem(field=f, value=shown(v), reason=r)
                 for f, v, r in getattr(e, "errors", None) or ()] or [head]
+    message = _message([head]) if japanese else str(e)
     return JSONResponse(status_code=code,
-                        content=_body(head, problems, shown(str(e), limit=4 * MAX_ECHO)))
+                        content=_body(head, problems, shown(message, limit=4 * MAX_ECHO)))
 
 
 def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Exception],
@@ -206,9 +275,54 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a JSON number (RFC 8259)", name, 0)
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: a JSON number, but none that Python can hold
+        raise json.JSONDecodeError("a number is too large (beyond ±1.8e308)", text[:40], 0)
+    return number
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:  # int() would raise a plain ValueError
+        raise json.JSONDecodeError(f"an integer has more than {MAX_JSON_DIGITS:,} digits",
+                                   text[:40], 0)
+    return int(text)
+
+
+def _check_depth(value: Any) -> None:
+    """Raise unless ``value`` nests arrays and objects at most :data:`MAX_JSON_DEPTH`
+    deep (without recursion: a deep value must not exhaust the stack of whatever reads
+    it next)."""
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [item for v in level if isinstance(v, dict | list)
+                 for item in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return
+    if any(isinstance(v, dict | list) for v in level):
+        raise _too_deep()
+
+
+def _too_deep() -> json.JSONDecodeError:
+    return json.JSONDecodeError(f"arrays and objects are nested more than {MAX_JSON_DEPTH} "
+                                "levels deep", "", 0)
+
+
+def strict_json(text: str) -> Any:
+    """Parse a JSON request body by the rules of the module, raising
+    :class:`json.JSONDecodeError` (which FastAPI answers with a 422) for any fault."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                           parse_int=_bounded_int)
+    except RecursionError:  # deeper than Python's parser goes
+        raise _too_deep() from None
+    _check_depth(value)
+    return value
+
+
 class _StrictJSONRequest(Request):
-    """A request whose JSON body must be UTF-8 and may not hold ``NaN``, ``Infinity`` or
-    ``-Infinity`` (FastAPI answers a JSON decoding error with the 422 of its validation)."""
+    """A request whose JSON body is read by :func:`strict_json` (FastAPI answers a JSON
+    decoding error with the 422 of its validation, any other error with a 400)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -217,7 +331,7 @@ class _StrictJSONRequest(Request):
                 text = body.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise json.JSONDecodeError("the body is not UTF-8 text", "", e.start) from None
-            self._json = json.loads(text, parse_constant=_refuse_constant)
+            self._json = strict_json(text)
         return self._json
 
 

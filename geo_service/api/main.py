@@ -12,18 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
-from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
 from geo_service import __version__
 from geo_service._errors import InputError
 from geo_service.api.deps import AppState, document_optional_login
+from geo_service.api.docs_pages import add_docs_pages
 from geo_service.api.errors import (
     error_body,
     errors_as_json,
     input_error,
     method_not_allowed,
+    precondition_message,
+    prefers_english,
     validation_error,
 )
 from geo_service.api.headers import SecurityHeaders
@@ -53,10 +55,12 @@ def _not_found(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(e)})
 
 
-def _precondition_failed(_: Request, e: Exception) -> JSONResponse:
+def _precondition_failed(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, PreconditionFailedError)
     tag = etag(e.current)
-    return JSONResponse(status_code=412, content={"detail": {"message": str(e), "etag": tag}},
+    message = precondition_message(e.resource_id, e.current, e.expected,
+                                   english=prefers_english(request))
+    return JSONResponse(status_code=412, content={"detail": {"message": message, "etag": tag}},
                         headers={"ETag": tag})
 
 
@@ -110,15 +114,17 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
     if region is not None:
         walking = WalkingService.from_settings(region, settings, store=store)
-    # FastAPIOffline: FastAPI whose /docs and /redoc load their scripts from the service,
-    # not from a CDN (municipal office networks are often closed)
-    app = FastAPIOffline(
+    # /docs and /redoc load everything from the service, not from a CDN (municipal office
+    # networks are often closed): see docs_pages
+    app = FastAPI(
+        docs_url=None, redoc_url=None,
         title="geo-service",
         version=__version__,
         description="Community-resource (地域資源) registry and walking-coverage API. "
                     "Responses are GeoJSON (RFC 7946, lon/lat).",
         lifespan=_lifespan,
     )
+    add_docs_pages(app)
     app.state.geo = AppState(settings=settings, store=store, secret=secret, walking=walking)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(RequestValidationError, validation_error)

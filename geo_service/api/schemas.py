@@ -8,10 +8,11 @@ fields and requires them. Every route declares its ``response_model``.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from geo_service._errors import InputError
 from geo_service.registry.resources import (
     Contact,
     Fee,
@@ -76,35 +77,61 @@ class ResourceCreate(ResourceFields):
                            pattern=r"^[A-Za-z0-9_.:\-]+$")
 
 
+T = TypeVar("T")
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+#: a field of :class:`ResourceUpdate` that every resource has: it may be left out (then it
+#: is kept) but not emptied, so its schema is not nullable and a ``null`` is refused
+Kept = Annotated[T, Field(default=None, json_schema_extra=_without_default)]
+
+
 class ResourceUpdate(BaseModel):
-    """A partial update: only the fields given are changed (then all are validated)."""
+    """A partial update: only the fields given are changed (then all are validated).
+    Fields that every resource has (:data:`Kept`) cannot be set to null."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: Kept[str]
     kana: str | None = None
-    category: str | None = None
+    category: Kept[str]
     description: str | None = None
     operator: str | None = None
     operator_type: str | None = None
     address: str | None = None
     lon: float | None = None
     lat: float | None = None
-    service_area: ServiceArea | None = None
-    schedule: Schedule | None = None
-    fee: Fee | None = None
+    service_area: Kept[ServiceArea]
+    schedule: Kept[Schedule]
+    fee: Kept[Fee]
     target_users: str | None = None
     how_to_apply: str | None = None
-    contact: Contact | None = None
-    payment_methods: list[str] | None = None
+    contact: Kept[Contact]
+    payment_methods: Kept[list[str]]
     notes: str | None = None
-    visibility: Literal["public", "staff"] | None = None
-    staff_fields: list[SensitiveField] | None = None
+    visibility: Kept[Literal["public", "staff"]]
+    staff_fields: Kept[list[SensitiveField]]
     last_verified: date | None = None
     coordinator: str | None = None
     area: str | None = None
     source: str | None = None
     staff_notes: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_emptied(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                if field.json_schema_extra is _without_default and name in data and (
+                        data[name] is None):
+                    raise InputError("cannot be emptied (null); leave the field out to "
+                                     "keep it as it is", column=name,
+                                     reason_ja="空（null）にはできません。変えないときは"
+                                               "項目ごと省いてください")
+        return data
 
 
 P = TypeVar("P")

@@ -118,7 +118,9 @@ def if_match_versions(header: str | None) -> Collection[int] | None:
     foreign tag names none, so it never matches)."""
     if header is None or header.strip() == "*":
         return None
-    return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]*)"', header))
+    # a version is a 64-bit integer: a tag of more digits names none (int() of 4,301
+    # digits would raise)
+    return frozenset(int(v) for v in re.findall(r'(?<!W/)"([1-9][0-9]{0,18})"', header))
 
 
 def public_etag(feature: AnyFeature) -> str:

@@ -237,6 +237,22 @@ def check_in_region(lon: float, lat: float, bounds: tuple[float, float, float, f
                              reason_ja="地域の外の地点です（緯度・経度を確かめてください）")
 
 
+def check_area_in_region(area: shapely.Geometry | None,
+                         bounds: tuple[float, float, float, float] | None) -> None:
+    """Raise unless a service ``area`` (lon/lat) reaches into ``bounds`` (west, south, east,
+    north): an area wholly outside the region serves no one in it (a polygon drawn or
+    pasted for another town)."""
+    if area is None or bounds is None or shapely.box(*bounds).intersects(area):
+        return
+    w, s, e, n = bounds
+    raise OutsideRegionError(
+        f"the service area lies wholly outside the region ({w:.4f}, {s:.4f}, {e:.4f}, "
+        f"{n:.4f}); draw it where the service is offered", column="service_area.geometry",
+        value=[round(v, 4) for v in area.bounds],
+        reason_ja="サービス圏域がすべて対象地域の外にあります。サービスを提供している"
+                  "範囲を地域の中に描いてください")
+
+
 class Stop(_Checked):
     """One stop of a mobile-sales (移動販売) route."""
 
@@ -368,6 +384,8 @@ class ServiceArea(_Checked):
                                    column="service_area")
         if self.kind == "polygon":
             stored = (info.context or {}).get("stored", False)
+            if not stored:  # what the registry holds was written by mapping() below
+                _check_polygon_geojson(self.geometry)
             self.geometry = mapping(polygon_from_geojson(
                 self.geometry, max_vertices=None if stored else MAX_POLYGON_VERTICES))
         return self
@@ -398,13 +416,61 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
                                f"{max_vertices:,} allowed; simplify it",
                                column="service_area.geometry")
     if not geom.is_valid:
-        raise ServiceAreaError(f"malformed polygon: {shapely.is_valid_reason(geom)}",
-                               column="service_area.geometry", value=_short(geometry))
+        why = shapely.is_valid_reason(geom)
+        raise ServiceAreaError(f"malformed polygon: {why}; draw the outline again so that "
+                               "it does not cross itself", column="service_area.geometry",
+                               value=_short(geometry),
+                               reason_ja=f"サービス圏域の輪郭が正しくありません（{why}）。"
+                                         "線が交差しないように描き直してください")
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise ServiceAreaError("polygon coordinates are not lon/lat degrees",
                                column="service_area.geometry", value=geom.bounds)
     return geom
+
+
+_RING_DEPTH = {"Polygon": 1, "MultiPolygon": 2}  # array levels above a ring
+
+
+def _check_polygon_geojson(geometry: Any) -> None:
+    """Raise unless ``geometry`` is a GeoJSON Polygon or MultiPolygon as RFC 7946 writes
+    it (arrays also as tuples, as ``shapely.geometry.mapping`` writes them): rings of at
+    least four [lon, lat] positions of numbers, the last the first (shapely's ``shape``
+    would read numbers written as text, and fail on a missing type with a message about
+    Python objects)."""
+    def refuse(reason: str, reason_ja: str, value: Any) -> ServiceAreaError:
+        return ServiceAreaError(reason, column="service_area.geometry", value=_short(value),
+                                reason_ja=reason_ja)
+
+    kind = geometry.get("type") if isinstance(geometry, Mapping) else None
+    if kind not in _RING_DEPTH:
+        raise refuse("a service area's geometry must be a GeoJSON Polygon or MultiPolygon "
+                     '({"type": "Polygon", "coordinates": [[[lon, lat], …]]})',
+                     "サービス圏域の形は GeoJSON の Polygon か MultiPolygon で指定してください",
+                     kind if isinstance(geometry, Mapping) else geometry)
+    level = [geometry.get("coordinates")]
+    for _ in range(_RING_DEPTH[kind]):  # down to the rings, each level a non-empty array
+        if not all(isinstance(item, list | tuple) and item for item in level):
+            raise refuse(f"the coordinates are not nested as a {kind} needs (arrays of "
+                         "rings of [lon, lat] positions)",
+                         f"座標の入れ子が {kind} の形になっていません（[経度, 緯度] の点を"
+                         "並べた輪郭の配列）", geometry.get("coordinates"))
+        level = [inner for item in level for inner in item]
+    for ring in level:
+        if not isinstance(ring, list | tuple) or not all(
+                isinstance(p, list | tuple) and len(p) in (2, 3) for p in ring):
+            raise refuse("each ring must be an array of [lon, lat] positions", "輪郭は "
+                         "[経度, 緯度] の点の配列で指定してください", ring)
+        bad = [c for p in ring for c in p
+               if isinstance(c, bool) or not isinstance(c, int | float)]
+        if bad:
+            raise refuse(f"coordinates must be numbers (longitude, latitude), not {bad[0]!r}",
+                         f"座標は数値（経度, 緯度）で指定してください（{bad[0]!r} は数値では"
+                         "ありません）", bad[0])
+        if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
+            raise refuse("each ring needs at least 4 positions, the last the same as the "
+                         "first", "輪郭は4点以上で、最後の点を最初の点と同じにしてください",
+                         ring)
 
 
 def _short(value: Any) -> str:

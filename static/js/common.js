@@ -72,7 +72,8 @@ const GS = (() => {
   /** Call the API; JSON in and out. Options: method, body (JSON), form (FormData),
    *  headers, text (answer as text). Throws ApiError on an error answer. */
   async function api(path, options = {}) {
-    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    // the service answers its errors in the page's language (Japanese unless English)
+    const headers = { Accept: "application/json", "Accept-Language": lang, ...(options.headers || {}) };
     const tok = publicPage ? null : token();
     if (tok) headers.Authorization = `Bearer ${tok}`;
     let body;
@@ -103,7 +104,7 @@ const GS = (() => {
     const form = new URLSearchParams({ username, password });
     const response = await fetch("/auth/token", {
       method: "POST", body: form,
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "Accept-Language": lang },
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new ApiError(response.status, answer.detail);

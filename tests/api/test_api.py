@@ -271,7 +271,10 @@ def test_if_match(client, sato):
         r = client.request(method, path, json=body, headers={**sato, "If-Match": etag})
         assert r.status_code == 412, (method, path, r.text)
         assert r.headers["etag"] == '"2"' and r.json()["detail"]["etag"] == '"2"'
-        assert "changed meanwhile" in r.json()["detail"]["message"]
+        assert "ほかの人が変更しました" in r.json()["detail"]["message"]
+    english = {**sato, "If-Match": etag, "Accept-Language": "en"}
+    r = client.patch(f"/resources/{rid}", json={"notes": "theirs"}, headers=english)
+    assert "changed meanwhile" in r.json()["detail"]["message"]
     assert client.get(f"/resources/{rid}").json()["properties"]["notes"] == "mine"
     assert len(client.get(f"/resources/{rid}/history", headers=sato).json()) == 2
     # a weak tag never matches (strong comparison); a list matches if one of its tags does

@@ -138,6 +138,25 @@ def test_docs_pages_load_under_their_policy(app_parts, page):  # noqa: F811
     assert not [v for k, v in policy.items() if k != "img-src" and ("http" in v or "*" in v)]
 
 
+_EXTERNAL_LOAD = re.compile(r"""\bsrc\s*[:=]\s*["']https?://|url\(\s*["']?https?://|"""
+                            r"""@import[^;]*https?://""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_nothing_external(app_parts, page):  # noqa: F811
+    """Issue 16, item 16: ReDoc's footer loaded its logo from cdn.redoc.ly; Swagger UI
+    would load its validator badge from validator.swagger.io. Neither the page nor any
+    script or stylesheet it names (all served by the service) loads another origin."""
+    client, _, _ = app_parts
+    html = client.get(page).text
+    assets = re.findall(r'<(?:script|link)[^>]*\b(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/") for a in assets)
+    for text in (html, *(client.get(a).text for a in assets)):
+        assert not _EXTERNAL_LOAD.search(text), _EXTERNAL_LOAD.search(text)
+    if page == "/docs":
+        assert '"validatorUrl": null' in html
+
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -248,3 +267,156 @@ def test_nearby_maximum_follows_the_setting(app_parts, tmp_path):  # noqa: F811
     minutes = next(p for p in other.get("/openapi.json").json()["paths"]["/nearby"]["get"]
                    ["parameters"] if p["name"] == "minutes")
     assert minutes["schema"]["maximum"] == 45
+
+
+# ---------------------------------------------------------------- issue 16, items 14 and 15
+
+ENGLISH = {"Accept-Language": "en"}
+
+
+@pytest.mark.parametrize("header", ['"' + "1" * 4301 + '"', "1" * 4301, '"1' + "0" * 19 + '"'])
+def test_if_match_beyond_any_version_is_412_naming_the_etag(app_parts, header):  # noqa: F811
+    """A 4,301-digit entity tag was a 500 (int()'s digit limit): it names no version, so
+    the answer is the documented 412 with the current ETag, saying what to send."""
+    client, store, admin = app_parts
+    rid = client.post("/resources", headers=admin, json={
+        "name": "x", "category": "salon", **q(500, 500)}).json()["id"]
+    for language, words in (({}, "ETag を送って"), (ENGLISH, "send the ETag")):
+        r = client.patch(f"/resources/{rid}", json={"name": "y"},
+                         headers=admin | language | {"If-Match": header})
+        assert r.status_code == 412 and r.json()["detail"]["etag"] == '"1"', r.text
+        assert words in r.json()["detail"]["message"] and '"1"' in r.json()["detail"]["message"]
+    assert store.get(rid).name == "x"
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"name": "x", "category": "salon", "notes": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize(("text", "ja", "en"), [
+    (_nested(100_000), "入れ子が 32 段", "nested more than 32 levels"),
+    (_nested(33), "入れ子が 32 段", "nested more than 32 levels"),
+    (b'{"name": "x", "category": "salon", "lon": ' + b"1" * 4301 + b"}",
+     "4,300 桁", "more than 4,300 digits"),
+    (b'{"name": "x", "category": "salon", "lon": 1e999}', "大きすぎます", "too large"),
+])
+def test_unreadable_json_is_a_documented_422(app_parts, text, ja, en):  # noqa: F811
+    """Deep nesting and over-long integers were an undocumented 400 ("There was an error
+    parsing the body"): they are the 422 of every unreadable JSON body, saying the limit."""
+    client, store, admin = app_parts
+    assert ja in detail(post_json(client, admin, text))["reason"]
+    assert en in detail(post_json(client, admin | ENGLISH, text))["reason"]
+    assert store.count() == 0
+
+
+def test_json_within_the_limits_is_read(app_parts):  # noqa: F811
+    client, _, admin = app_parts
+    body = detail(post_json(client, admin, _nested(31)))  # read; refused for its meaning
+    assert body["field"] == "notes"
+
+
+def _polygon_area(ring) -> dict:
+    return {"kind": "polygon", "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def _square(lon: float, lat: float, size: float = 0.001) -> list[list[float]]:
+    return [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size],
+            [lon, lat]]
+
+
+@pytest.mark.parametrize(("geometry", "ja", "en"), [
+    ({"type": "Polygon", "coordinates": [[[str(c) for c in p] for p in _square(0, 0)]]},
+     "座標は数値", "must be numbers"),
+    ({"type": None, "coordinates": [_square(0, 0)]}, "Polygon か MultiPolygon",
+     "Polygon or MultiPolygon"),
+    ({"coordinates": [_square(0, 0)]}, "Polygon か MultiPolygon", "Polygon or MultiPolygon"),
+    ({"type": "Polygon"}, "入れ子", "not nested"),
+    ({"type": "MultiPolygon", "coordinates": [_square(0, 0)]}, "点の配列", "positions"),
+    ({"type": "Polygon", "coordinates": [_square(0, 0)[:3]]}, "4点以上", "at least 4"),
+    ({"type": "Polygon", "coordinates": [[[True, 0], [1, 0], [1, 1], [True, 0]]]},
+     "座標は数値", "must be numbers"),
+])
+def test_service_area_polygon_must_be_geojson_of_numbers(app_parts, geometry,  # noqa: F811
+                                                         ja, en):
+    """Coordinates written as text were accepted; a missing type answered "'NoneType'
+    object has no attribute 'lower'". Each is a 422 naming the rule of RFC 7946 broken."""
+    client, store, admin = app_parts
+    body = {"name": "x", "category": "salon", **q(500, 500),
+            "service_area": {"kind": "polygon", "geometry": geometry}}
+    for language, words in (({}, ja), (ENGLISH, en)):
+        problem = detail(client.post("/resources", headers=admin | language, json=body))
+        assert problem["field"] == "service_area.geometry", problem
+        assert words in problem["reason"] and "NoneType" not in problem["message"], problem
+    assert store.count() == 0
+
+
+def test_service_area_wholly_outside_the_region_is_422(app_parts):  # noqa: F811
+    """A polygon in Tokyo was accepted for a resource of the region; one reaching into the
+    region still is."""
+    client, store, admin = app_parts
+    lon, lat = q(500, 500)["lon"], q(500, 500)["lat"]
+    tokyo = _polygon_area(_square(139.70, 35.60, 0.05))
+    body = {"name": "x", "category": "salon", "lon": lon, "lat": lat, "service_area": tokyo}
+    problem = detail(client.post("/resources", headers=admin, json=body))
+    assert problem["field"] == "service_area.geometry" and "対象地域の外" in problem["reason"]
+    english = detail(client.post("/resources", headers=admin | ENGLISH, json=body))
+    assert "wholly outside the region" in english["reason"]
+    assert store.count() == 0
+    inside = _polygon_area(_square(lon - 0.5, lat - 0.5, 1.0))  # reaches beyond it too
+    r = client.post("/resources", headers=admin, json=body | {"service_area": inside})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    detail(client.patch(f"/resources/{rid}", headers=admin, json={"service_area": tokyo}))
+    assert store.get(rid).service_area.geometry is not None
+
+
+KEPT = ("name", "category", "service_area", "schedule", "fee", "contact", "payment_methods",
+        "visibility", "staff_fields")
+
+
+def test_patch_documents_which_fields_cannot_be_emptied(app_parts):  # noqa: F811
+    """PATCH /resources declared name, category, service_area … nullable but answered 422
+    to null: the document says they are not, the 422 says to leave them out; the fields a
+    resource may lack (kana, notes, …) still take null."""
+    client, store, admin = app_parts
+    spec = client.get("/openapi.json").json()
+    update = spec["components"]["schemas"]["ResourceUpdate"]["properties"]
+    nullable = {name for name, prop in update.items()
+                if {"type": "null"} in prop.get("anyOf", []) or prop.get("type") == "null"}
+    assert nullable.isdisjoint(KEPT) and {"kana", "notes", "lon", "area"} <= nullable
+    rid = client.post("/resources", headers=admin, json={
+        "name": "x", "category": "salon", "notes": "n", **q(500, 500)}).json()["id"]
+    for name in KEPT:
+        problem = detail(client.patch(f"/resources/{rid}", headers=admin, json={name: None}))
+        assert problem["field"] == name and "省いて" in problem["reason"], problem
+    problem = detail(client.patch(f"/resources/{rid}", headers=admin | ENGLISH,
+                                  json={"name": None}))
+    assert "leave the field out" in problem["reason"]
+    r = client.patch(f"/resources/{rid}", headers=admin, json={"notes": None})
+    assert r.status_code == 200 and store.get(rid).notes is None and store.get(rid).name == "x"
+
+
+def test_last_admin_409_is_documented(app_parts):  # noqa: F811
+    client, store, admin = app_parts
+    paths = client.get("/openapi.json").json()["paths"]["/users/{username}"]
+    for method, call in (("patch", lambda: client.patch("/users/admin", headers=admin,
+                                                         json={"role": "coordinator"})),
+                         ("delete", lambda: client.delete("/users/admin", headers=admin))):
+        assert paths[method]["responses"]["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorOut"}
+        problem = detail(call(), status=409)
+        assert problem["field"] == "username" and "管理者" in problem["reason"]
+    assert store.get_user("admin").role == "admin"
+
+
+@pytest.mark.parametrize(("header", "english"), [
+    (None, False), ("ja", False), ("en", True), ("en-US,en;q=0.9", True),
+    ("ja,en-US;q=0.8", False), ("en;q=0.5, ja", False), ("fr, en;q=0.3", True),
+    ("fr", False), ("en;q=0", False), ("en;q=x", False)])
+def test_english_when_preferred_to_japanese(header, english):
+    from starlette.requests import Request
+
+    from geo_service.api.errors import prefers_english
+
+    headers = [(b"accept-language", header.encode())] if header else []
+    assert prefers_english(Request({"type": "http", "headers": headers})) is english

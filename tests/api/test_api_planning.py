@@ -244,3 +244,18 @@ def test_scenario_threshold_change_known_by_hand(app_parts):  # noqa: F811
     # within 1000 m of (10, 10): a + b ≤ 10 → 66 nodes; beyond 55
     assert r.json()["after"]["beyond_65plus"] == 55
     assert np.isclose(r.json()["threshold_m_after"], 1000)
+
+
+def test_scenario_walking_speed_below_any_walker_is_422(app_parts):  # noqa: F811
+    """Issue 16, item 14 (found by the schemathesis run): a speed of 5e-324 m/s made every
+    walk infinitely long and the scenario a 500; the document bounds the speed."""
+    client, _, admin = app_parts
+    for mps in (5e-324, 0.09):
+        problem = detail(client.post("/scenarios", headers=admin, json={
+            "name": "遅い", "changes": [{"kind": "speed", "mps": mps}]}))
+        assert problem["field"] == "changes.0.mps", problem
+    r = client.post("/scenarios", headers=admin, json={
+        "name": "ゆっくり", "changes": [{"kind": "speed", "mps": 0.1}]})
+    assert r.status_code == 201, r.text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Change"]
+    assert schema["properties"]["mps"]["anyOf"][0]["minimum"] == 0.1

@@ -102,6 +102,7 @@ SAMPLES: dict[str, list[dict]] = {
     "/auth/me": [{}],
     "/users": [{}],
     "/openapi.json": [{}], "/docs": [{}], "/redoc": [{}], "/docs/oauth2-redirect": [{}],
+    "/docs-assets/redoc.standalone.js": [{}],
 }
 
 

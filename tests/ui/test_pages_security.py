@@ -115,3 +115,20 @@ def test_public_pages_send_no_token_and_show_no_staff_only_resource(ui, add):
         page.wait_for_load_state("networkidle")
         assert secret not in page.inner_text("body"), path
     assert sent == []
+
+
+@pytest.mark.parametrize(("path", "shown"), [("/redoc", "API docs by Redocly"),
+                                             ("/docs", "geo-service")])
+def test_api_docs_render_asking_nothing_of_another_site(ui, path, shown):
+    """Issue 16, item 16: ReDoc's footer asked cdn.redoc.ly for its logo (which the
+    Content-Security-Policy blocked). The documentation pages render, in the browser,
+    asking nothing of another site: no request leaves the loopback, none is refused by
+    the policy."""
+    page = ui.open(path)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.reload()  # now with the console heard from the start
+    page.get_by_text(shown).first.wait_for()
+    page.wait_for_load_state("networkidle")
+    refused = [m for m in console if "Content Security Policy" in m]
+    assert ui.blocked == [] and refused == [] and ui.errors == []

@@ -178,6 +178,27 @@ def test_server_validation_message_next_to_the_field(ui, api):
     assert ui.axe(page) == []
 
 
+_TEXT_COORDINATES = """async (id) => {
+  const ring = [["1", "2"], ["2", "2"], ["2", "3"], ["1", "2"]];
+  try {
+    await GS.api(`/resources/${id}`, { method: "PATCH", body: { service_area: {
+      kind: "polygon", geometry: { type: "Polygon", coordinates: [ring] } } } });
+  } catch (e) { return e.problems()[0].reason; }
+  return "accepted";
+}"""
+
+
+@pytest.mark.parametrize(("page_lang", "browser_lang", "words"),
+                         [("ja", "en", "座標は数値"), ("en", "ja", "must be numbers")])
+def test_server_messages_in_the_page_language(ui, api, page_lang, browser_lang, words):
+    """The pages ask the service for their own language (Accept-Language), whatever the
+    browser's: the reason of a refused polygon (issue 16, item 14) reads as the page does."""
+    r = make(api)
+    page = ui.open(f"/staff?lang={page_lang}", login=COORDINATOR, lang=browser_lang)
+    page.locator("#logout").wait_for()  # shown once the page has read who is logged in
+    assert words in page.evaluate(_TEXT_COORDINATES, r["id"])
+
+
 def test_conflict_is_shown_and_nothing_is_overwritten(ui, api):
     r = make(api)
     page = open_editor(ui, r["id"])

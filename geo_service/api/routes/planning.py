@@ -183,6 +183,11 @@ def siting(state: State, user: Staff,
 
 # ------------------------------------------------------------------------------ scenarios
 
+#: a scenario's slowest walking speed: slower than any walker (a speed near 0 makes every
+#: walk infinitely long, and no answer can be computed)
+MIN_WALKING_SPEED_MPS = 0.1
+
+
 class Change(BaseModel):
     """One change: ``close_store`` (``store``: id or name), ``add_store`` (``id``, ``name``,
     ``lon``, ``lat``, ``category``), ``add_stop`` (a 移動販売 stop: ``id``, ``name``,
@@ -198,7 +203,9 @@ class Change(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     category: str | None = Field(default=None, max_length=100)
     metres: float | None = Field(default=None, gt=0, le=5000)
-    mps: float | None = Field(default=None, gt=0, le=5)
+    mps: float | None = Field(default=None, ge=MIN_WALKING_SPEED_MPS, le=5,
+                              description="flat walking speed (m/s); from the slowest "
+                                          "walker with a frame to a runner")
 
 
 class ScenarioIn(BaseModel):

@@ -33,7 +33,9 @@ def add_user(state: State, _: Admin, body: UserCreate) -> UserOut:
                                      role=body.role, areas=body.areas))
 
 
-@router.patch("/{username}", response_model=UserOut, responses=error_responses(404, 422))
+# 409: the last active admin cannot be demoted, deactivated or removed
+@router.patch("/{username}", response_model=UserOut,
+              responses=error_responses(404, 409, 422))
 def update_user(state: State, _: Admin, username: str, body: UserUpdate) -> UserOut:
     """Change a user's password, role, areas or active flag."""
     return _out(state.store.update_user(
@@ -42,7 +44,7 @@ def update_user(state: State, _: Admin, username: str, body: UserUpdate) -> User
 
 
 @router.delete("/{username}", status_code=status.HTTP_204_NO_CONTENT,
-               responses=error_responses(404, 422))
+               responses=error_responses(404, 409, 422))
 def delete_user(state: State, _: Admin, username: str) -> None:
     """Remove a user."""
     state.store.delete_user(username)

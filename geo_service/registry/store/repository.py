@@ -55,6 +55,7 @@ from geo_service.registry.resources import (
     Resource,
     ResourceFields,
     Weekday,
+    check_area_in_region,
     check_in_region,
     new_resource_id,
     public_view,
@@ -414,6 +415,7 @@ class ResourceStore:
         for stop in r.schedule.stops:
             check_in_region(stop.lon, stop.lat, self.bounds, column="schedule.stops")
         geom = service_area_geometry(r, self.layers, walking_speed_mps=self.walking_speed_mps)
+        check_area_in_region(geom, self.bounds)
         bbox = geom.bounds if geom is not None else (None,) * 4
         data = r.model_dump(mode="json", exclude={"version"})  # the column has it
         sa = r.service_area
@@ -1006,7 +1008,9 @@ class ResourceStore:
         if me.role == "admin" and me.active and others == 0:
             raise ConflictError("the last active admin cannot be demoted, deactivated or "
                                    "removed; make another user admin first", column="username",
-                                   value=username)
+                                   value=username,
+                                   reason_ja="最後の有効な管理者は、降格・無効化・削除できません。"
+                                             "先にほかの利用者を管理者にしてください")
 
     # ------------------------------------------------------------------ login attempts
 
