@@ -45,8 +45,8 @@ from fastapi.testclient import TestClient
 from schemathesis.engine import Status, events, from_schema
 
 from geo_service.api import create_app
-from geo_service.registry.auth import hash_password
 from geo_service.config import ServiceSettings
+from geo_service.registry.auth import hash_password
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region
@@ -105,6 +105,7 @@ def _failures(stream: Iterator[events.EngineEvent]) -> list[str]:
     return list(found.values())
 
 
+@pytest.mark.slow  # minutes: the fast default leaves it out (README, Tests)
 @pytest.mark.parametrize("role", ["anonymous", "coordinator", "admin"])
 def test_every_operation_as_documented(tmp_path, role):
     """Every check passes for every operation, in every phase, for the role."""
