@@ -1,7 +1,7 @@
 """Engine benchmark: all-nodes nearest store on a ≥100,000-node walking graph, 200 stores.
 
 Side by side, on the same graph (the PBF grid of ``make_grid.py``, read with
-``geo_service.engine.network.load_walk_network``) and the same 200 stores:
+``geo_service.engine.osm.load_walk_network``) and the same 200 stores:
 
 (a) ``geo_service.engine.access.DistanceField(net, attachment)``: the engine's multi-source pass,
     virtual source rows for the stores' edge projections included, giving distance, nearest
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.sparse.csgraph import dijkstra
 
     from geo_service.engine.access import DistanceField, attach_points
-    from geo_service.engine.network import load_walk_network
+    from geo_service.engine.osm import load_walk_network
 
     data = ensure_region(Path(args.data)) if args.data == str(DEFAULT_OUT) else Path(args.data)
     info: dict = {"machine": machine(), "data": str(data)}

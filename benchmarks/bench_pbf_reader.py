@@ -50,7 +50,7 @@ from make_grid import ensure_region
 CACHE_SUFFIX = ".walk-v1.npz"  # geo_service.engine.pbf_reader.CACHE_SUFFIX
 
 _READ = {
-    "new": "from geo_service.engine.network import network_from_pbf as read; r = read(path)",
+    "new": "from geo_service.engine.osm import network_from_pbf as read; r = read(path)",
     "new-arrays": ("from geo_service.engine.pbf_reader import read_walk_arrays as read; "
                    "r = read(path, cache=False)"),
     "pyrosm": ("import pyrosm; "

@@ -97,3 +97,11 @@ def transform_geometry(geom: shapely.Geometry, transformer: Transformer) -> shap
     """One geometry with every vertex transformed (``always_xy`` transformers)."""
     return shapely.transform(
         geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def transform_geometries(geoms: np.ndarray, transformer: Transformer) -> np.ndarray:
+    """An array of geometries re-projected by transforming all their coordinates in one
+    call (``always_xy`` transformers)."""
+    coords = shapely.get_coordinates(geoms)
+    x, y = transformer.transform(coords[:, 0], coords[:, 1])
+    return shapely.set_coordinates(geoms.copy(), np.column_stack([x, y]))

@@ -282,7 +282,7 @@ def run_partition(part: Partition, *, stores: str, layer: ResourceLayer, buffer_
     shops in its extract, for ``stores="osm"``). Writes ``points.parquet`` (EPSG:4326) and
     ``partition.json`` into the partition's folder, atomically; returns the metadata.
     """
-    from geo_service.engine.network import load_walk_network
+    from geo_service.engine.osm import load_walk_network
     from geo_service.engine.population import apportion_to_network
     from geo_service.engine.region import Region
     from geo_service.inputs.layer_points import stores_from_osm

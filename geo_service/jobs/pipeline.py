@@ -24,12 +24,8 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.access import DistanceField
-from geo_service.engine.network import (
-    WalkNetwork,
-    load_walk_network,
-    network_from_bbox,
-    network_from_place,
-)
+from geo_service.engine.network import WalkNetwork
+from geo_service.engine.osm import load_walk_network, network_from_bbox, network_from_place
 from geo_service.engine.population import load_population
 from geo_service.engine.region import Region
 from geo_service.indicators.difficulty import DifficultyResult, area_indicators, point_indicators

@@ -48,7 +48,7 @@ from geo_service.engine.access import (
     isochrone_polygon,
 )
 from geo_service.engine.cutoff_dijkstra import warm_up
-from geo_service.engine.network import tobler_speed
+from geo_service.engine.elevation import tobler_speed
 from geo_service.engine.region import Region
 from geo_service.indicators.coverage import area_coverage, population_within
 from geo_service.inputs.boundaries import AreaLayer, layer_id

@@ -12,7 +12,8 @@ import pytest
 import shapely
 
 from geo_service.engine.access import attach_points
-from geo_service.engine.network import EdgeIndex, WalkNetwork
+from geo_service.engine.network import WalkNetwork
+from geo_service.engine.snapping import EdgeIndex
 
 
 def _geos(net: WalkNetwork, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,9 @@ import shapely
 
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine.access import DistanceField, attach_points
-from geo_service.engine.network import (
-    WalkNetwork,
-    is_walkable,
-    load_walk_network,
-    network_from_osmnx_graph,
-    tobler_speed,
-)
+from geo_service.engine.elevation import tobler_speed
+from geo_service.engine.network import WalkNetwork
+from geo_service.engine.osm import is_walkable, load_walk_network, network_from_osmnx_graph
 from tests.conftest import grid_network, shared_file
 
 
@@ -378,10 +374,14 @@ def test_private_osmnx_check(source, private):
     assert bool(_private_osmnx_names(source)) is private
 
 
-def test_network_uses_only_public_osmnx():
-    """network.py relies on osmnx's public API only (private names change without notice)."""
-    import geo_service.engine.network
+def test_engine_uses_only_public_osmnx():
+    """The engine relies on osmnx's public API only (private names change without notice):
+    every engine module that names osmnx is read, osm.py (its reader) among them."""
+    import geo_service.engine
 
-    source = Path(geo_service.engine.network.__file__).read_text(encoding="utf-8")
-    assert "osmnx" in source
-    assert _private_osmnx_names(source) == []
+    modules = Path(geo_service.engine.__file__).parent.glob("*.py")
+    sources = {p.name: p.read_text(encoding="utf-8") for p in modules}
+    users = sorted(name for name, source in sources.items() if "osmnx" in source)
+    assert "osm.py" in users
+    assert {name: _private_osmnx_names(sources[name]) for name in users} == dict.fromkeys(
+        users, [])

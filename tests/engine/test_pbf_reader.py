@@ -14,7 +14,7 @@ from pyproj import Geod, Transformer
 
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine import pbf_reader
-from geo_service.engine.network import load_walk_network, network_from_pbf
+from geo_service.engine.osm import load_walk_network, network_from_pbf
 from geo_service.engine.pbf_reader import parse_walk_arrays, read_walk_arrays
 from geo_service.inputs.crs import metric_crs_for
 

