@@ -2,6 +2,8 @@
 
 - 400 (a malformed multipart upload), 401, 403, 404, 412: ``{"detail": "what went
   wrong"}`` (:class:`MessageOut`);
+- 503 (a SQLite registry busy with another write for longer than ``SQLITE_BUSY_SECONDS``):
+  ``{"detail": "…"}`` with ``Retry-After``;
 - 409, 413, 422: ``{"detail": {"message", "reason", "field", "value", "problems"}}``
   (:class:`ErrorOut`), the same for FastAPI's request validation and for the service's own
   :class:`~geo_service._errors.InputError`. ``problems`` lists every fault found (one
@@ -25,7 +27,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Match
 
-from geo_service._errors import ConflictError, InputError
+from geo_service._errors import ConflictError, InputError, TooLargeError
 
 MAX_ECHO = 200
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
@@ -83,6 +85,8 @@ _MODELS: dict[int, tuple[type[BaseModel], str]] = {
     422: (ErrorOut, "Invalid input: the field, the value and the reason"),
     429: (MessageOut, "Too many failed logins of this account or from this address; see "
                       "the Retry-After header"),
+    503: (MessageOut, "The registry is busy with another write (an import); nothing was "
+                      "changed: try again after the Retry-After header's seconds"),
 }
 
 
@@ -167,19 +171,52 @@ def validation_error(_: Request, e: Exception) -> JSONResponse:
                         content=_body(problems[0], problems, _message(problems)))
 
 
-def input_error(_: Request, e: Exception) -> JSONResponse:
-    """An :class:`InputError` as :class:`ErrorOut`: 413 for a too large upload, 409 for a
-    duplicate id, 422 otherwise."""
-    from geo_service.api.uploads import UploadTooLargeError
-
+def input_error(request: Request, e: Exception) -> JSONResponse:
+    """An :class:`InputError` as :class:`ErrorOut`: 413 for input over a limit (in English
+    when ``Accept-Language`` prefers it), 409 for a duplicate id, 422 otherwise."""
     assert isinstance(e, InputError)
-    code = 413 if isinstance(e, UploadTooLargeError) else (
+    if isinstance(e, TooLargeError) and prefers_english(request):
+        e = e.in_english()
+    code = 413 if isinstance(e, TooLargeError) else (
         409 if isinstance(e, ConflictError) else 422)
     head = Problem(field=e.column, value=shown(e.value), reason=e.reason)
     problems = [Problem(field=f, value=shown(v), reason=r)
                 for f, v, r in getattr(e, "errors", None) or ()] or [head]
     return JSONResponse(status_code=code,
                         content=_body(head, problems, shown(str(e), limit=4 * MAX_ECHO)))
+
+
+def prefers_english(request: Request) -> bool:
+    """Whether ``Accept-Language`` ranks English above Japanese (messages that come in
+    both are Japanese otherwise, as the pages are)."""
+    ranks: dict[str, float] = {}
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = params.strip().removeprefix("q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        ranks.setdefault(tag.strip().lower()[:2], weight)
+    return ranks.get("en", 0.0) > ranks.get("ja", 0.0)
+
+
+#: Seconds a client is asked to wait (``Retry-After``) when the registry is busy.
+RETRY_AFTER_BUSY = 2
+
+
+def database_busy(request: Request, e: Exception) -> JSONResponse:
+    """SQLite's "database is locked" (a write waited ``SQLITE_BUSY_SECONDS`` for another,
+    such as an import, and gave up: nothing was written) as 503 with ``Retry-After``;
+    any other database error is not the client's to retry, and is raised again."""
+    if "database is locked" not in str(getattr(e, "orig", e)):
+        raise e
+    message = ("the registry is busy with another write; nothing was changed, try again"
+               if prefers_english(request) else
+               "ほかの書き込み（取り込みなど）の処理中です。変更されていません。少し待ってから"
+               "もう一度お試しください")
+    return JSONResponse(status_code=503, content={"detail": message},
+                        headers={"Retry-After": str(RETRY_AFTER_BUSY)})
 
 
 def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Exception],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import UploadFile
 
-from geo_service._errors import InputError
+from geo_service._errors import TooLargeError
 
 
-class UploadTooLargeError(InputError):
+class UploadTooLargeError(TooLargeError):
     """An upload exceeds the configured size limit (HTTP 413)."""
 
 

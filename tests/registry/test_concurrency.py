@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from geo_service._errors import DuplicateIdError
 from geo_service.resources import ResourceFields
 from geo_service.store import PreconditionFailedError
 from geo_service.store.testing import BACKENDS
@@ -86,3 +87,32 @@ def test_a_stale_expected_version_writes_nothing(store, write):
     assert store.get(rid).notes == "first" and store.get(rid).version == 2
     assert len(store.history(rid)) == 2
     assert write(store, rid, {1, 2}).version == 3
+
+
+def test_an_import_update_applies_to_an_edit_made_while_its_rows_were_checked(store):
+    """An import computes its changes before it takes the write lock; one whose resource
+    is edited meanwhile is computed again from the edited version: no edit is lost."""
+    rid = _salon(store).id
+    calls = []
+
+    def change(before):
+        calls.append(before.version)
+        if len(calls) == 1:  # someone edits the resource while the import is checked
+            store.update(rid, {"description": "同時の編集"}, user="other")
+        return before.model_copy(update={"notes": "取り込みの備考"})
+
+    added, updated = store.import_many([], [(rid, change)], user="import")
+    assert calls == [1, 2]
+    after = store.get(rid)
+    assert after.version == 3 == updated[0].version
+    assert after.description == "同時の編集" and after.notes == "取り込みの備考"
+    assert [h.action for h in store.history(rid)][-1] == "import-update"
+
+
+def test_an_import_with_a_taken_id_writes_nothing(store):
+    taken = _salon(store).id
+    new = [ResourceFields(name=f"サロン{i}", category="通いの場・サロン", lon=130.705,
+                          lat=33.605) for i in range(300)]
+    with pytest.raises(DuplicateIdError, match=taken):
+        store.import_many([*new, store.get(taken)], [], user="import")
+    assert store.count() == 1
