@@ -155,7 +155,8 @@ def check_workbook(data: bytes, *, sheet: str | int = 0, file: str = "<upload>",
                 while chunk := xml.read(_CHUNK):
                     scan.parser.Parse(chunk, False)
                 scan.parser.Parse(b"", True)
-        except (expat.ExpatError, zipfile.BadZipFile, EOFError) as e:
+        except (expat.ExpatError, zipfile.BadZipFile, EOFError, KeyError, RuntimeError,
+                NotImplementedError) as e:  # a part missing, encrypted, of unknown method
             raise InputError(f"cannot read as an Excel workbook: {e}", file=file) from None
     return scan.rows, scan.columns
 

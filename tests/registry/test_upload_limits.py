@@ -142,3 +142,12 @@ def test_errors_of_the_reader_process_are_raised_as_they_were():
         run_isolated(read_resource_table, data=lone_cell("Z300000"), filename="z.xlsx",
                      memory_bytes=2**40, seconds=60)
     assert caught.value.limits == ("rows", "columns") and caught.value.file == "z.xlsx"
+
+
+@pytest.mark.parametrize("data", [
+    b"not a zip file",
+    workbook([HEADER]).replace(b"worksheets/sheet1.xml", b"worksheets/sheet9.xml", 1),
+])
+def test_a_broken_workbook_is_a_422_input_error_not_a_crash(data):
+    with pytest.raises(InputError, match="cannot read as an Excel workbook"):
+        read_resource_table(data=data, filename="broken.xlsx")
