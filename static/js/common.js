@@ -72,7 +72,8 @@ const GS = (() => {
   /** Call the API; JSON in and out. Options: method, body (JSON), form (FormData),
    *  headers, text (answer as text). Throws ApiError on an error answer. */
   async function api(path, options = {}) {
-    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    // the page's language: the service answers some errors (an upload's limits) in it
+    const headers = { Accept: "application/json", "Accept-Language": lang, ...(options.headers || {}) };
     const tok = publicPage ? null : token();
     if (tok) headers.Authorization = `Bearer ${tok}`;
     let body;
