@@ -16,10 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service import isolated
-from geo_service.api import create_app
-from geo_service.auth import hash_password
-from geo_service.config import ServiceSettings
 from geo_service.store.testing import fresh_store
+from tests.utils.clients import admin_client
 from tests.utils.hostile import lone_cell, zip_bomb
 
 SECONDS = 2.0  # each hostile file is answered within this
@@ -37,14 +35,7 @@ def files():
 
 @pytest.fixture
 def client(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
-    store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store), raise_server_exceptions=False)
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return c
+    return admin_client(fresh_store("sqlite", tmp_path), tmp_path, monkeypatch)
 
 
 def rss() -> int:
@@ -107,13 +98,8 @@ def test_the_refusal_names_the_limit_in_english_when_asked(client, files):
 def test_the_limits_are_the_services_settings(tmp_path, monkeypatch, files):
     """``GEO_SERVICE_UPLOAD_*`` set the limits: a small cell limit refuses a small file."""
     monkeypatch.setenv("GEO_SERVICE_UPLOAD_MAX_CELLS", "10")
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
-    store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                                   secret_key="k" * 40), store=store))
-    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    client = admin_client(fresh_store("sqlite", tmp_path), tmp_path, monkeypatch)
+
     def csv(rows: int) -> bytes:
         return ("名称,種別\n" + "".join(f"サロン{i},サロン\n" for i in range(rows))).encode()
 

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
-from geo_service.auth import hash_password
 from geo_service.config import ServiceSettings
 from geo_service.store.testing import fresh_store
+from tests.utils.clients import admin_client
 
 BUSY_SECONDS = 1.0
 ROWS = 3_000  # the old import held the lock ~6 s for these, the new one ~0.1 s
@@ -31,13 +31,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def client(store, tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.auth.BCRYPT_ROUNDS", 4)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store), raise_server_exceptions=False)
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return c
+    return admin_client(store, tmp_path, monkeypatch)
 
 
 def salons_csv(n: int, *, last: str = "サロン,33.65,130.69") -> bytes:
