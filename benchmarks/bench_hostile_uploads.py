@@ -12,11 +12,11 @@ What it does:
    ``zipfile``) and an empty SQLite registry with one admin;
 2. starts the API on loopback as deployed (uvicorn, one worker process, access log off);
 3. probes ``/health`` at a constant offered rate (``--rate``, default 50 req/s; latencies
-   count from each request's scheduled time, as in ``bench_import.py``) while it uploads
-   each file ``--repeat`` times in a row to ``POST /resources/import?dry_run=true``,
-   sampling the server process's RSS every 10 ms;
+   count from each request's scheduled time, as in ``bench_import.py``): ``--idle``
+   seconds alone, then while it uploads each file ``--repeat`` times in a row to
+   ``POST /resources/import?dry_run=true``, sampling the server process's RSS every 10 ms;
 4. reports per file: the answers' status and slowest time, the server's RSS growth over
-   its RSS before the file, and ``/health`` p50/p95/max during the uploads.
+   its RSS before the file, and ``/health`` p50/p95/max during the uploads and before.
 
 Usage::
 
@@ -65,7 +65,9 @@ def rss_mb(pid: int) -> float:
 
 
 async def upload_repeatedly(base: str, port: int, name: str, data: bytes, repeat: int,
-                            rate: float) -> dict:
+                            rate: float, idle: float) -> dict:
+    """``/health`` latency for ``idle`` seconds, then while ``data`` is uploaded ``repeat``
+    times; the answers and the server's RSS growth."""
     import httpx
 
     pid = server_pid(port)
@@ -84,7 +86,7 @@ async def upload_repeatedly(base: str, port: int, name: str, data: bytes, repeat
 
         probes = asyncio.create_task(probe(port, rate, until))
         sampler = asyncio.create_task(sample())
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(idle)
         t0 = time.perf_counter()
         answers = []
         for _ in range(repeat):
@@ -99,6 +101,7 @@ async def upload_repeatedly(base: str, port: int, name: str, data: bytes, repeat
             "message": r.json()["detail"]["message"] if r.status_code >= 400 else None,
             "slowest_s": max(s for _, s in answers), "rss_before_mb": before,
             "rss_growth_mb": max(peak) - before,
+            "health_idle": stats([lat for at, lat in samples if at < t0]),
             "health": stats([lat for at, lat in samples if t0 <= at <= t1])}
 
 
@@ -106,6 +109,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=20, help="uploads of each file in a row")
     p.add_argument("--rate", type=float, default=50, help="offered /health requests per s")
+    p.add_argument("--idle", type=float, default=3, help="seconds of probes before each file")
     p.add_argument("--port", type=int, default=8793)
     p.add_argument("--source", type=Path, default=REPO,
                    help="the source tree the server runs (default: this one)")
@@ -121,13 +125,15 @@ def main() -> None:
     with serve_api(env, port=args.port, cwd=args.source) as base:
         time.sleep(5)  # the upload readers' fork server starts in the background
         results = [asyncio.run(upload_repeatedly(base, args.port, name, data, args.repeat,
-                                                 args.rate)) for name, data in files.items()]
+                                                 args.rate, args.idle))
+                   for name, data in files.items()]
     for res in results:
-        h = res["health"]
+        h, i = res["health"], res["health_idle"]
         print(f"{res['file']:18s} {res['bytes']:>9,} B  status {res['statuses']}  slowest "
               f"{res['slowest_s']:.2f} s  RSS +{res['rss_growth_mb']:.0f} MB  /health p50 "
               f"{h['p50_ms']:.1f} p95 {h['p95_ms']:.1f} max {h['max_ms']:.1f} ms "
-              f"({h['requests']} probes)")
+              f"({h['requests']} probes; idle before: p50 {i['p50_ms']:.1f} p95 "
+              f"{i['p95_ms']:.1f} ms)")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench_hostile_uploads-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"results": results, "repeat": args.repeat, "rate": args.rate,
