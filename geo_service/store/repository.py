@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import unicodedata
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -177,6 +178,11 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
         return {"public_weekday_mask": 0, "public_fee_kind": "unknown"}
     return {"public_weekday_mask": _weekday_mask(view["schedule"]),
             "public_fee_kind": view["fee"]["kind"]}
+
+
+def _without_id(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values but its id (what an UPDATE sets)."""
+    return {k: v for k, v in row.items() if k != "id"}
 
 
 def _resource(row: Any) -> Resource:
@@ -404,32 +410,47 @@ class ResourceStore:
                                        value=next(rid for rid in chunk if rid in taken))
 
     @contextmanager
-    def _staged(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
-                ) -> Iterator[Callable[[Connection], None]]:
-        """Make ready to insert ``rows`` into ``table`` in a write transaction to come:
-        yield the function that inserts them there.
+    def _staged(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
+                key: str = "id", replace: bool = False
+                ) -> Iterator[Callable[[Connection, Collection[str]], None]]:
+        """Make ready to write ``rows`` into ``table`` in a write transaction to come: yield
+        the function ``write(tx, skip)`` that inserts them there — or, with ``replace``,
+        sets the rows of the same ``id`` to them — except those whose ``key`` is in ``skip``.
 
         On SQLite the rows are bound (JSON, geometry) and written at once into a temporary
         table — private to ``conn``, so no lock on the database — which the transaction
-        copies with one ``INSERT … SELECT``: the write lock is held for the copy (about a
-        second for 40,000 resources), not for the Python work of every row. Elsewhere (row
-        locks only) they are inserted as they are.
+        copies with one ``INSERT … SELECT`` (``UPDATE … FROM``): the write lock is held for
+        the copy (well under a second for 40,000 resources), not for the Python work of
+        every row. Elsewhere (row locks only) they are written as they are.
         """
         if self.postgis or not rows:
-            def insert_rows(tx: Connection) -> None:
-                if rows:
-                    tx.execute(insert(table), list(rows))
+            def write_rows(tx: Connection, skip: Collection[str]) -> None:
+                kept = [r for r in rows if r[key] not in skip]
+                if kept and replace:
+                    tx.execute(update(table).where(table.c.id == bindparam("_rid")),
+                               [{**_without_id(r), "_rid": r["id"]} for r in kept])
+                elif kept:
+                    tx.execute(insert(table), kept)
 
-            yield insert_rows
+            yield write_rows
             return
         columns = [Column(c.name, c.type) for c in table.c if c.name in rows[0]]
-        staged = Table(f"staged_{table.name}", MetaData(), *columns, prefixes=["TEMPORARY"])
-        staged.drop(conn, checkfirst=True)
+        name = f"staged_{table.name}_{uuid.uuid4().hex[:12]}"  # one per staging
+        staged = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
         staged.create(conn)
         conn.execute(insert(staged), list(rows))
 
-        def copy_rows(tx: Connection) -> None:
-            tx.execute(insert(table).from_select([c.name for c in columns], select(staged)))
+        def copy_rows(tx: Connection, skip: Collection[str]) -> None:
+            skipped = list(skip)
+            for start in range(0, len(skipped), _ID_CHUNK):
+                tx.execute(delete(staged).where(
+                    staged.c[key].in_(skipped[start:start + _ID_CHUNK])))
+            if replace:
+                tx.execute(update(table).where(table.c.id == staged.c.id).values(
+                    {c.name: c for c in staged.c if c.name != "id"}))
+            else:
+                tx.execute(insert(table).from_select([c.name for c in columns],
+                                                     select(staged)))
 
         try:
             yield copy_rows
@@ -453,12 +474,11 @@ class ResourceStore:
     def add(self, fields: ResourceFields, *, user: str | None = None) -> Resource:
         """Store a new resource (a :class:`Resource` keeps its id, otherwise one is made)."""
         at = _now()
-        new = self._new(fields, at)
+        res, row = self._new(fields, at)
         with self._writing() as conn:
-            self._refuse_taken_ids(conn, [new[0].id])
-            conn.execute(insert(resources).values(**new[1]))
-            self._log(conn, new[0].id, "create", user, None, new[0], at)
-        res = new[0]
+            self._refuse_taken_ids(conn, [res.id])
+            conn.execute(insert(resources).values(**row))
+            self._log(conn, res.id, "create", user, None, res, at)
         self._changed()
         return res
 
@@ -475,10 +495,11 @@ class ResourceStore:
         in one transaction: all of them or, on any error, none. Returns (added, updated).
 
         The rows are validated and built before the transaction begins (the changes from
-        the resources as they are then); inside it, a change whose resource has moved on
-        meanwhile is computed again from its locked current version. So the write lock —
-        the whole database's, on SQLite — is held for a few statements, not for the
-        validation of every row: a 40,000-row import does not hold up other edits.
+        the resources as they are then) and staged (:meth:`_staged`); inside it, a change
+        whose resource has moved on meanwhile is computed again from its locked current
+        version. So the write lock — the whole database's, on SQLite — is held for a few
+        statements, not for the validation of every row: a 40,000-row import does not hold
+        up other edits.
         """
         at = _now()
         prepared = [self._new(it, at) for it in new]
@@ -486,52 +507,53 @@ class ResourceStore:
             planned = {rid: self._changed_row(before, change(before), at)
                        for rid, change in changes
                        for before in [self._fetch(conn, rid, include_deleted=True)]}
+        added = [res for res, _ in prepared]
+        logged = [self._history_row(res.id, action, user, None, res, at) for res in added]
+        logged_changes = [self._history_row(before.id, "import-update", user, before, after, at)
+                          for before, after, _ in planned.values()]
         try:
-            added = [res for res, _ in prepared]
-            logged = [self._history_row(res.id, action, user, None, res, at) for res in added]
             with (self.engine.connect() as conn,
                   self._staged(conn, resources, [row for _, row in prepared]) as insert_new,
-                  self._staged(conn, history, logged) as log_new):
+                  self._staged(conn, history, logged, key="resource_id") as log_new,
+                  self._staged(conn, resources, [row for _, _, row in planned.values()],
+                               replace=True) as apply_changes,
+                  self._staged(conn, history, logged_changes,
+                               key="resource_id") as log_changes):
                 conn.commit()  # the staged rows, in temporary tables: no lock held
                 with self._writing(conn):
                     self._refuse_taken_ids(conn, [res.id for res in added])
-                    insert_new(conn)
-                    log_new(conn)
-                    updated = self._update_many(conn, changes, planned, user, at)
+                    insert_new(conn, ())
+                    log_new(conn, ())
+                    stale = self._moved_on(conn, planned)
+                    apply_changes(conn, stale)
+                    log_changes(conn, stale)
+                    redone = {}
+                    for rid, change in changes:
+                        if rid in stale:
+                            before = self._fetch(conn, rid, include_deleted=True, lock=True)
+                            redone[rid] = self._replace(conn, before, change(before),
+                                                        "import-update", user, at)
         except IntegrityError as e:  # a concurrent writer took an id
             raise DuplicateIdError(f"id conflict while importing: {e.orig}") from None
+        updated = [redone.get(rid) or planned[rid][1] for rid, _ in changes]
         if len(added) + len(updated) >= 100:
             self.analyze()
         self._changed()
         return added, updated
 
-    def _update_many(self, conn: Connection,
-                     changes: Sequence[tuple[str, Callable[[Resource], Resource]]],
-                     planned: Mapping[str, tuple[Resource, Resource, dict[str, Any]]],
-                     user: str | None, at: datetime) -> list[Resource]:
-        """Apply ``changes`` as ``planned`` (:meth:`_changed_row`, outside the transaction),
-        except those whose resource has another version now: these are read again, locked,
-        and computed anew."""
-        ids = [rid for rid, _ in changes]
+    @staticmethod
+    def _moved_on(conn: Connection, planned: Mapping[str, tuple[Resource, Resource, Any]]
+                  ) -> set[str]:
+        """The ids of ``planned`` changes whose resource has another version now than the
+        one they were computed from (read, and locked, in the write transaction)."""
+        ids = list(planned)
         current: dict[str, int] = {}
         for start in range(0, len(ids), _ID_CHUNK):
             rows = conn.execute(select(resources.c.id, resources.c.version).where(
                 resources.c.id.in_(ids[start:start + _ID_CHUNK])).with_for_update())
             current.update((row.id, row.version) for row in rows)
-        done = []
-        for rid, change in changes:
-            before, after, row = planned[rid]
-            if current.get(rid) != before.version:
-                before = self._fetch(conn, rid, include_deleted=True, lock=True)
-                before, after, row = self._changed_row(before, change(before), at)
-            done.append((before, after, row))
-        if done:
-            conn.execute(update(resources).where(resources.c.id == bindparam("_rid")),
-                         [{**row, "_rid": before.id} for before, _, row in done])
-            conn.execute(insert(history), [
-                self._history_row(before.id, "import-update", user, before, after, at)
-                for before, after, _ in done])
-        return [after for _, after, _ in done]
+        return {rid for rid, (before, _, _) in planned.items()
+                if current.get(rid) != before.version}
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (after bulk imports).
@@ -559,20 +581,19 @@ class ResourceStore:
 
     def _changed_row(self, before: Resource, after: Resource, at: datetime
                      ) -> tuple[Resource, Resource, dict[str, Any]]:
-        """(before, after, the row's new values) of a change at ``at``: ``after`` gets its
-        area, times and next version."""
+        """(before, after, the row's values) of a change at ``at``: ``after`` gets its area,
+        times and next version."""
         assert before.version is not None  # read by _fetch
         after = self._with_area(after).model_copy(
             update={"updated_at": at, "created_at": before.created_at,
                     "version": before.version + 1})
-        values = self._row_values(after)
-        values.pop("id")
-        return before, after, {**values, "version": after.version}
+        return before, after, {**self._row_values(after), "version": after.version}
 
     def _replace(self, conn: Connection, before: Resource, after: Resource, action: str,
                  user: str | None, at: datetime) -> Resource:
         before, after, values = self._changed_row(before, after, at)
-        conn.execute(update(resources).where(resources.c.id == before.id).values(**values))
+        conn.execute(update(resources).where(resources.c.id == before.id)
+                     .values(**_without_id(values)))
         self._log(conn, before.id, action, user, before, after, at)
         return after
 

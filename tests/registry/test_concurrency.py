@@ -9,13 +9,14 @@ the same old resource and the second write drops the first one's field.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from geo_service._errors import DuplicateIdError
 from geo_service.resources import ResourceFields
 from geo_service.store import PreconditionFailedError
-from geo_service.store.testing import BACKENDS
+from geo_service.store.testing import BACKENDS, fresh_store
 from tests.utils.stores import backend_store
 
 ROUNDS = 1000
@@ -116,3 +117,48 @@ def test_an_import_with_a_taken_id_writes_nothing(store):
     with pytest.raises(DuplicateIdError, match=taken):
         store.import_many([*new, store.get(taken)], [], user="import")
     assert store.count() == 1
+
+
+def test_edits_during_a_large_update_import_wait_less_than_the_busy_timeout(tmp_path):
+    """The yearly update round re-imports thousands of resources: its changes too are
+    computed and staged before it takes SQLite's write lock, so an edit meanwhile waits
+    less than a short busy timeout instead of failing with "database is locked"."""
+    store = fresh_store("sqlite", tmp_path, busy_seconds=0.5)
+    items = [ResourceFields(name=f"サロン{i}", category="通いの場・サロン", lon=130.705,
+                            lat=33.605) for i in range(4001)]
+    first, *rest = store.add_many(items, user="setup")
+    changes = [(r.id, lambda before: before.model_copy(update={"notes": "更新"}))
+               for r in rest]
+    done = threading.Event()
+
+    def update_round():
+        store.import_many([], changes, user="import")
+        done.set()
+
+    worker = threading.Thread(target=update_round)
+    worker.start()
+    edits = 0
+    while not done.is_set():
+        store.update(first.id, {"description": f"編集 {edits}"}, user="other")
+        edits += 1
+        time.sleep(0.02)
+    worker.join()
+    assert edits >= 3
+    assert store.get(first.id).version == 1 + edits
+    assert store.get(rest[-1].id).notes == "更新" and store.get(rest[-1].id).version == 2
+
+
+def test_an_import_adds_and_updates_in_one_go(store):
+    """New rows and changes of stored ones, each with its history, in one transaction."""
+    stored = [_salon(store) for _ in range(3)]
+    new = [ResourceFields(name=f"新サロン{i}", category="通いの場・サロン", lon=130.705,
+                          lat=33.605) for i in range(3)]
+    changes = [(r.id, lambda before: before.model_copy(update={"notes": "更新"}))
+               for r in stored]
+    added, updated = store.import_many(new, changes, user="import")
+    assert store.count() == 6
+    assert sorted(store.get(r.id).name for r in added) == ["新サロン0", "新サロン1", "新サロン2"]
+    assert all(store.get(r.id).notes == "更新" and store.get(r.id).version == 2
+               for r in stored)
+    assert [h.action for h in store.history(stored[0].id)] == ["create", "import-update"]
+    assert [h.action for h in store.history(added[0].id)] == ["import"]
