@@ -93,7 +93,7 @@ def _over_rows_or_columns(limits: ReadLimits, file: str, what: str, what_en: str
         f"{limits.columns:,} columns", file=file, value=value)
 
 
-def _too_many_cells(limits: ReadLimits, file: str, count: int) -> TableLimitError:
+def _too_many_cells(limits: ReadLimits, file: str, count: int | None) -> TableLimitError:
     return TableLimitError(
         ("cells",), f"セルの数（データのある範囲の行×列）が上限 {limits.cells:,} を超えています",
         f"more cells (rows × columns of the range holding data) than the limit of "
@@ -264,6 +264,6 @@ def too_many_rows(columns: int, *, file: str = "<upload>",
                   limits: ReadLimits = DEFAULT_LIMITS) -> TableLimitError:
     """The error of a CSV file with more rows than :func:`csv_rows_allowed`."""
     if min(limits.rows, limits.cells // max(columns, 1)) < limits.rows:
-        return _too_many_cells(limits, file, limits.cells + 1)
+        return _too_many_cells(limits, file, None)  # the count of a row more is not known
     return TableLimitError(("rows",), f"行数が上限 {limits.rows:,} 行を超えています",
                            f"more rows than the limit of {limits.rows:,}", file=file)

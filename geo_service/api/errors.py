@@ -205,12 +205,9 @@ def prefers_english(request: Request) -> bool:
 RETRY_AFTER_BUSY = 2
 
 
-def database_busy(request: Request, e: Exception) -> JSONResponse:
-    """SQLite's "database is locked" (a write waited ``SQLITE_BUSY_SECONDS`` for another,
-    such as an import, and gave up: nothing was written) as 503 with ``Retry-After``;
-    any other database error is not the client's to retry, and is raised again."""
-    if "database is locked" not in str(getattr(e, "orig", e)):
-        raise e
+def registry_busy(request: Request, _: Exception) -> JSONResponse:
+    """A write that waited ``SQLITE_BUSY_SECONDS`` for another (an import) and gave up,
+    writing nothing, as 503 with ``Retry-After``."""
     message = ("the registry is busy with another write; nothing was changed, try again"
                if prefers_english(request) else
                "ほかの書き込み（取り込みなど）の処理中です。変更されていません。少し待ってから"

@@ -14,7 +14,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import OperationalError
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
@@ -22,11 +21,11 @@ from geo_service import __version__, isolated
 from geo_service._errors import InputError
 from geo_service.api.deps import AppState, document_optional_login
 from geo_service.api.errors import (
-    database_busy,
     error_body,
     errors_as_json,
     input_error,
     method_not_allowed,
+    registry_busy,
     validation_error,
 )
 from geo_service.api.headers import SecurityHeaders
@@ -43,7 +42,13 @@ from geo_service.auth import (
 )
 from geo_service.config import ServiceSettings
 from geo_service.region import Region
-from geo_service.store import NotFoundError, PreconditionFailedError, ResourceStore, open_store
+from geo_service.store import (
+    NotFoundError,
+    PreconditionFailedError,
+    RegistryBusyError,
+    ResourceStore,
+    open_store,
+)
 from geo_service.walking import WalkingService
 
 
@@ -129,7 +134,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(TooManyLoginsError, _too_many_logins)
-    app.add_exception_handler(OperationalError, database_busy)  # SQLite's write lock
+    app.add_exception_handler(RegistryBusyError, registry_busy)  # SQLite's write lock
     app.add_exception_handler(BodyTooLargeError, _body_too_large)  # a body streamed too long
     routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes,
                                     planning_routes)]

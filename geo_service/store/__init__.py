@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -26,6 +26,7 @@ from geo_service.store.repository import (
     Page,
     PreconditionFailedError,
     RegionMismatchError,
+    RegistryBusyError,
     ResourceFilter,
     ResourceStore,
     Role,
@@ -34,7 +35,7 @@ from geo_service.store.repository import (
 
 __all__ = [
     "DEFAULT_BUSY_SECONDS", "HistoryEntry", "NotFoundError", "Page", "PreconditionFailedError",
-    "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
+    "RegionMismatchError", "RegistryBusyError", "ResourceFilter", "ResourceStore", "Role", "User",
     "create_store_engine", "migrate", "open_store", "owner_only",
 ]
 
@@ -63,7 +64,8 @@ def create_store_engine(url: str, *, busy_seconds: float = DEFAULT_BUSY_SECONDS)
         ``sqlite:///path/file.sqlite3``, ``sqlite://`` (in memory) or
         ``postgresql+psycopg://user:password@host/database``.
     busy_seconds
-        SQLite: how long a write waits for the write lock (``PRAGMA busy_timeout``).
+        SQLite: how long a write waits for the write lock (``PRAGMA busy_timeout``); then
+        it raises :class:`~geo_service.store.RegistryBusyError`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -87,6 +89,13 @@ def create_store_engine(url: str, *, busy_seconds: float = DEFAULT_BUSY_SECONDS)
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
             cur.close()
+
+        @event.listens_for(engine, "handle_error")
+        def _busy(context: ExceptionContext) -> None:
+            if "database is locked" in str(context.original_exception):
+                raise RegistryBusyError(
+                    f"the registry stayed locked by another write for {busy_seconds:g} s; "
+                    "nothing was written") from context.sqlalchemy_exception
 
         return engine
     if parsed.get_backend_name() == "postgresql":

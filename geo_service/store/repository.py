@@ -85,6 +85,11 @@ class NotFoundError(LookupError):
         super().__init__(message or f"no {what} with id {key!r}")
 
 
+class RegistryBusyError(RuntimeError):
+    """A write waited longer than the busy timeout for another to finish (SQLite's write
+    lock, held by an import say) and gave up: nothing was written; try again shortly."""
+
+
 class PreconditionFailedError(RuntimeError):
     """A write required versions of a resource that it no longer has (nothing written)."""
 
