@@ -32,7 +32,7 @@ def refused(data: bytes, name: str = "list.xlsx", **limits) -> TableLimitError:
     start = time.perf_counter()
     with pytest.raises(TableLimitError) as caught:
         read_resource_table(data=data, filename=name, limits=ReadLimits(**limits))
-    assert time.perf_counter() - start < 0.5  # refused before anything is expanded
+    assert time.perf_counter() - start < 2  # refused before anything is expanded (issue: 2 s)
     return caught.value
 
 
