@@ -110,3 +110,16 @@ def test_the_limits_are_the_services_settings(tmp_path, monkeypatch, files):
     r = client.post("/resources/import", params={"dry_run": True},
                     files={"file": ("list.csv", csv(5))})  # 5 rows × 2 columns
     assert r.status_code == 200, r.text
+
+
+def test_a_file_over_the_upload_size_names_that_limit_in_either_language(tmp_path, monkeypatch):
+    client = admin_client(fresh_store("sqlite", tmp_path), tmp_path, monkeypatch,
+                          max_upload_bytes=1_000)
+    big = ("名称,種別\n" + "サロン,サロン\n" * 100).encode()
+    r = client.post("/resources/import", files={"file": ("list.csv", big)})
+    assert r.status_code == 413
+    assert "上限 1,000 バイト" in r.json()["detail"]["message"]
+    r = client.post("/resources/import", files={"file": ("list.csv", big)},
+                    headers={"Accept-Language": "en"})
+    assert r.json()["detail"]["reason"] == ("upload larger than the limit of 1,000 bytes "
+                                            "(GEO_SERVICE_MAX_UPLOAD_BYTES)")

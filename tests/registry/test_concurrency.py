@@ -123,7 +123,7 @@ def test_edits_during_a_large_update_import_wait_less_than_the_busy_timeout(tmp_
     """The yearly update round re-imports thousands of resources: its changes too are
     computed and staged before it takes SQLite's write lock, so an edit meanwhile waits
     less than a short busy timeout instead of failing with "database is locked"."""
-    store = fresh_store("sqlite", tmp_path, busy_seconds=0.5)
+    store = fresh_store("sqlite", tmp_path, busy_seconds=1.0)
     items = [ResourceFields(name=f"サロン{i}", category="通いの場・サロン", lon=130.705,
                             lat=33.605) for i in range(4001)]
     first, *rest = store.add_many(items, user="setup")
