@@ -74,6 +74,18 @@ class InputError(ValueError):
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with every attribute (for errors raised in a worker process): the
+        keyword-only arguments would otherwise be lost."""
+        return _restore, (type(self), str(self), self.__dict__)
+
+
+def _restore(cls: type[InputError], message: str, state: dict[str, Any]) -> InputError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 def plain(value: Any) -> Any:
     """``value`` with NumPy scalars (also inside tuples, lists and dicts) as Python
@@ -105,6 +117,14 @@ class EmptyNetworkError(InputError):
 
 class UnknownCategoryError(InputError):
     """A category value is not defined in the layer definitions."""
+
+
+class TooLargeError(InputError):
+    """Input beyond a configured limit (an API answers 413): ``reason_ja`` in Japanese,
+    ``reason_en`` the same in English (the message, as for every :class:`InputError`)."""
+
+    def __init__(self, reason_ja: str, *, reason_en: str, **where: Any) -> None:
+        super().__init__(reason_en, reason_ja=reason_ja, **where)
 
 
 class ConflictError(InputError):

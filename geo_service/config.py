@@ -16,6 +16,9 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
   served; created on first start. For a shared deployment
   ``postgresql+psycopg://user:pw@host/db`` (a registry holds one region: it refuses to be
   served with another).
+- ``SQLITE_BUSY_SECONDS``: how long a write to a SQLite registry waits for another write
+  (an import's, say) to finish (5); past it the API answers 503 with ``Retry-After``. An
+  import holds the write lock about a second per 40,000 rows (it validates them first).
 - ``REGION_DIR``: a saved region (``Region.save``) loaded once at start-up for the walking
   routes; unset means none (``geo-service serve`` then builds and serves the synthetic demo
   region with a demo registry, unless ``--no-demo``).
@@ -23,6 +26,14 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 - ``TOKEN_MINUTES``: token lifetime (60).
 - ``CORS_ORIGINS``: JSON list of allowed browser origins (``[]`` = no CORS headers).
 - ``MAX_UPLOAD_BYTES``: largest accepted import upload (5 MB).
+- ``UPLOAD_MAX_ROWS`` (100,000 data rows), ``UPLOAD_MAX_COLUMNS`` (200),
+  ``UPLOAD_MAX_CELLS`` (2,000,000: rows × columns of the range holding data),
+  ``UPLOAD_MAX_EXPANDED_BYTES`` (100 MB uncompressed, for .xlsx), ``UPLOAD_MAX_ZIP_ENTRIES``
+  (1,000 parts of an .xlsx): what an import's file may expand to, checked before it is
+  expanded (a sheet's declared range and every row and cell reference; 413 naming the
+  limit). The file is read in a process of its own, stopped after ``UPLOAD_SECONDS`` (60)
+  or at ``UPLOAD_MEMORY_BYTES`` (1.5 GB of address space). See
+  :mod:`geo_service.table_limits`.
 - ``MAX_BODY_BYTES``: largest accepted request body of every other route (1 MB); larger
   bodies get 413 before they are read (by their ``Content-Length`` or as they stream in).
 - ``LOGIN_MAX_FAILURES`` (5): failed logins of one account from one client address after
@@ -74,6 +85,8 @@ import platformdirs
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo_service.table_limits import DEFAULT_LIMITS, ReadLimits
+
 
 def default_data_dir() -> Path:
     """The per-user data directory of geo-service (platformdirs)."""
@@ -121,12 +134,20 @@ class ServiceSettings(BaseSettings):
                                       extra="ignore")
 
     database_url: str = ""  # "" → the SQLite file in data_dir (see _default_database)
+    sqlite_busy_seconds: float = Field(default=5.0, gt=0)
     region_dir: Path | None = None
     secret_key: str | None = None
     token_minutes: float = Field(default=60, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
     max_body_bytes: int = Field(default=1_000_000, gt=0)
+    upload_max_rows: int = Field(default=DEFAULT_LIMITS.rows, gt=0)
+    upload_max_columns: int = Field(default=DEFAULT_LIMITS.columns, gt=0)
+    upload_max_cells: int = Field(default=DEFAULT_LIMITS.cells, gt=0)
+    upload_max_expanded_bytes: int = Field(default=DEFAULT_LIMITS.expanded_bytes, gt=0)
+    upload_max_zip_entries: int = Field(default=DEFAULT_LIMITS.zip_entries, gt=0)
+    upload_seconds: float = Field(default=DEFAULT_LIMITS.seconds, gt=0)
+    upload_memory_bytes: int = Field(default=DEFAULT_LIMITS.memory_bytes, gt=0)
     login_max_failures: int = Field(default=5, gt=0)
     login_address_max_failures: int = Field(default=20, gt=0)
     login_window_seconds: float = Field(default=3600, gt=0)
@@ -151,6 +172,15 @@ class ServiceSettings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
         return self
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """The ``UPLOAD_*`` limits of reading an imported file."""
+        return ReadLimits(rows=self.upload_max_rows, columns=self.upload_max_columns,
+                          cells=self.upload_max_cells,
+                          expanded_bytes=self.upload_max_expanded_bytes,
+                          zip_entries=self.upload_max_zip_entries,
+                          seconds=self.upload_seconds, memory_bytes=self.upload_memory_bytes)
 
     @property
     def database_configured(self) -> bool:

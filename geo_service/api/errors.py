@@ -2,6 +2,8 @@
 
 - 400 (a malformed multipart upload), 401, 403, 404, 412: ``{"detail": "what went
   wrong"}`` (:class:`MessageOut`);
+- 503 (a SQLite registry busy with another write for longer than ``SQLITE_BUSY_SECONDS``):
+  ``{"detail": "…"}`` with ``Retry-After``;
 - 409, 413, 422: ``{"detail": {"message", "reason", "field", "value", "problems"}}``
   (:class:`ErrorOut`), the same for FastAPI's request validation and for the service's own
   :class:`~geo_service._errors.InputError`. ``problems`` lists every fault found (one
@@ -34,7 +36,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Match
 
-from geo_service._errors import ConflictError, InputError
+from geo_service._errors import ConflictError, InputError, TooLargeError
 
 MAX_ECHO = 200
 MAX_JSON_DEPTH = 32  # arrays and objects in one another; a MultiPolygon body needs 7
@@ -109,6 +111,8 @@ _MODELS: dict[int, tuple[type[BaseModel], str]] = {
     422: (ErrorOut, "Invalid input: the field, the value and the reason"),
     429: (MessageOut, "Too many failed logins of this account from this address, or from "
                       "this address; wait as the Retry-After header says"),
+    503: (MessageOut, "The registry is busy with another write (an import); nothing was "
+                      "changed: try again after the Retry-After header's seconds"),
 }
 
 
@@ -235,12 +239,11 @@ def validation_error(request: Request, e: Exception) -> JSONResponse:
 
 
 def input_error(request: Request, e: Exception) -> JSONResponse:
-    """An :class:`InputError` as :class:`ErrorOut`: 413 for a too large upload, 409 for a
-    duplicate id, 422 otherwise."""
-    from geo_service.api.uploads import UploadTooLargeError
-
+    """An :class:`InputError` as :class:`ErrorOut`: 413 for input over a limit, 409 for a
+    duplicate id, 422 otherwise; in Japanese where the error says its reason in Japanese,
+    unless ``Accept-Language`` prefers English."""
     assert isinstance(e, InputError)
-    code = 413 if isinstance(e, UploadTooLargeError) else (
+    code = 413 if isinstance(e, TooLargeError) else (
         409 if isinstance(e, ConflictError) else 422)
     japanese = e.reason_ja is not None and not prefers_english(request)
     head = Problem(field=e.column, value=shown(e.value), reason=_reason(e, not japanese))
@@ -249,6 +252,21 @@ def input_error(request: Request, e: Exception) -> JSONResponse:
     message = _message([head]) if japanese else str(e)
     return JSONResponse(status_code=code,
                         content=_body(head, problems, shown(message, limit=4 * MAX_ECHO)))
+
+
+#: Seconds a client is asked to wait (``Retry-After``) when the registry is busy.
+RETRY_AFTER_BUSY = 2
+
+
+def registry_busy(request: Request, _: Exception) -> JSONResponse:
+    """A write that waited ``SQLITE_BUSY_SECONDS`` for another (an import) and gave up,
+    writing nothing, as 503 with ``Retry-After``."""
+    message = ("the registry is busy with another write; nothing was changed, try again"
+               if prefers_english(request) else
+               "ほかの書き込み（取り込みなど）の処理中です。変更されていません。少し待ってから"
+               "もう一度お試しください")
+    return JSONResponse(status_code=503, content={"detail": message},
+                        headers={"Retry-After": str(RETRY_AFTER_BUSY)})
 
 
 def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Exception],

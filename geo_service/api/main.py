@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
-from geo_service import __version__
+from geo_service import __version__, isolated
 from geo_service._errors import InputError
 from geo_service.api.deps import AppState, document_optional_login
 from geo_service.api.docs_pages import add_docs_pages
@@ -26,6 +27,7 @@ from geo_service.api.errors import (
     method_not_allowed,
     precondition_message,
     prefers_english,
+    registry_busy,
     validation_error,
 )
 from geo_service.api.headers import SecurityHeaders
@@ -45,6 +47,7 @@ from geo_service.registry.auth import (
 from geo_service.registry.store import (
     NotFoundError,
     PreconditionFailedError,
+    RegistryBusyError,
     ResourceStore,
     open_store,
 )
@@ -87,8 +90,10 @@ def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Size the worker's thread pool for the (synchronous, CPU-bound) routes."""
+    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, and start the
+    fork server of the upload readers (a second or two, in the background)."""
     to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
+    threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
     yield
 
 
@@ -110,7 +115,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     settings = settings or ServiceSettings()
     region = (Region.load(settings.region_dir)
               if walking is None and settings.region_dir is not None else None)
-    store = store or open_store(settings.registry_url(region.key if region else None))
+    store = store or open_store(settings.registry_url(region.key if region else None),
+                                busy_seconds=settings.sqlite_busy_seconds)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
     if region is not None:
         walking = WalkingService.from_settings(region, settings, store=store)
@@ -133,6 +139,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     app.add_exception_handler(AuthenticationError, _unauthenticated)
     app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(TooManyLoginsError, _too_many_logins)
+    app.add_exception_handler(RegistryBusyError, registry_busy)  # SQLite's write lock
     app.add_exception_handler(BodyTooLargeError, _body_too_large)  # a body streamed too long
     routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes,
                                     planning_routes)]

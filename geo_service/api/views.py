@@ -27,6 +27,7 @@ from geo_service.api.schemas import (
     ResourceStaff,
     RowProblemOut,
 )
+from geo_service.isolated import run_isolated
 from geo_service.layers import load_vocabulary
 from geo_service.memory import gc_paused
 from geo_service.registry.auth import check_can_edit
@@ -54,6 +55,7 @@ from geo_service.registry.store import (
     ResourceStore,
     User,
 )
+from geo_service.table_limits import ReadLimits
 
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
@@ -238,13 +240,20 @@ def undo_resource(store: ResourceStore, resource_id: str, user: User, response: 
 
 
 def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
-                 dry_run: bool, partial: bool, default_category: str | None) -> ImportReportOut:
+                 dry_run: bool, partial: bool, default_category: str | None,
+                 limits: ReadLimits) -> ImportReportOut:
     """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
     rows must all be in their areas. Seconds of work for a large file: call it in a worker
-    thread, not on the event loop (cyclic garbage collection is paused meanwhile)."""
+    thread, not on the event loop (cyclic garbage collection is paused meanwhile).
+
+    The file is read in a process of its own, within ``limits`` (what it may expand to,
+    checked before it is; and the reader's time and memory), so that a hostile file costs
+    this process nothing but the wait.
+    """
+    table = run_isolated(read_resource_table, data=data, filename=filename, limits=limits,
+                         memory_bytes=limits.memory_bytes, seconds=limits.seconds)
     with gc_paused():  # an import's rows would stall every request of the process
-        return _import_table(store, read_resource_table(data=data, filename=filename), user,
-                             dry_run=dry_run, partial=partial,
+        return _import_table(store, table, user, dry_run=dry_run, partial=partial,
                              default_category=default_category)
 
 

@@ -83,7 +83,7 @@ def import_resources_cmd(
 
             extra = read_area_layer(areas)
             layers[extra.name] = extra
-        table = read_resource_table(file)
+        table = read_resource_table(file, limits=settings.read_limits)  # GEO_SERVICE_UPLOAD_*
         report = import_resources(store, table, ctx=ImportContext(
             default_category=category, source=file.name, layers=layers),
             dry_run=dry_run, partial=partial, user=user, update=update)

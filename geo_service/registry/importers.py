@@ -55,6 +55,13 @@ from geo_service.registry.resources import (
     public_view,
     validate_resource,
 )
+from geo_service.table_limits import (
+    DEFAULT_LIMITS,
+    ReadLimits,
+    check_workbook,
+    csv_rows_allowed,
+    too_many_rows,
+)
 
 # Resource field → accepted headers (after NFKC, case-insensitive). The first is the one
 # exports write. A header is claimed by the first field (in this order) that lists it.
@@ -249,7 +256,8 @@ class RawTable:
 
 
 def read_resource_table(path: str | Path | None = None, *, data: bytes | None = None,
-                        filename: str | None = None, sheet: str | int = 0) -> RawTable:
+                        filename: str | None = None, sheet: str | int = 0,
+                        limits: ReadLimits = DEFAULT_LIMITS) -> RawTable:
     """Read a CSV or Excel (.xlsx) resource list into strings.
 
     Parameters
@@ -258,6 +266,10 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
         The file; or give ``data`` (bytes) and ``filename`` (for the suffix and messages).
     sheet
         The Excel sheet (name or index).
+    limits
+        What the file may expand to, checked before it is (see
+        :mod:`geo_service.table_limits`; :class:`~geo_service.table_limits.TableLimitError`
+        when it is beyond them).
     """
     name = str(path) if path is not None else (filename or "<upload>")
     if data is None:
@@ -266,6 +278,7 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
         data = Path(path).read_bytes()
     suffix = Path(name).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        check_workbook(data, sheet=sheet, file=name, limits=limits)
         try:
             frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet, dtype=str,
                                   engine="openpyxl")
@@ -274,13 +287,17 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
         encoding = "xlsx"
     elif suffix in (".csv", ".txt", ".tsv", ""):
         text, encoding = decode_text(data, file=name)
+        sep = "\t" if suffix == ".tsv" else ","
+        most = csv_rows_allowed(text, sep=sep, file=name, limits=limits)
         try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                                sep="\t" if suffix == ".tsv" else ",")
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep,
+                                nrows=most + 1)
         except pd.errors.EmptyDataError:
             raise InputError("the file is empty (no header row)", file=name) from None
         except pd.errors.ParserError as e:
             raise InputError(f"not a valid CSV file: {e}", file=name) from None
+        if len(frame) > most:
+            raise too_many_rows(len(frame.columns), file=name, limits=limits)
     else:
         raise InputError("unsupported file type (use .csv or .xlsx; save .xls as .xlsx)",
                          file=name, value=suffix)

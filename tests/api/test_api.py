@@ -150,7 +150,11 @@ def test_bad_input_is_422_naming_field_and_value(client, sato, change, field, va
 
 
 def test_swapped_coordinates_message(client, sato):
+    """Japanese unless the caller prefers English."""
     r = client.post("/resources", json=salon(lon=33.6522, lat=130.6943), headers=sato)
+    assert r.status_code == 422 and "緯度と経度が逆" in r.text
+    r = client.post("/resources", json=salon(lon=33.6522, lat=130.6943),
+                    headers=sato | {"Accept-Language": "en"})
     assert r.status_code == 422 and "swapped" in r.text
 
 

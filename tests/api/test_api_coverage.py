@@ -85,6 +85,9 @@ def test_nearby_bad_input(app_parts):
     client, _, _ = app_parts
     lon, lat = lonlat(500, 500)
     r = client.get("/nearby", params={"lon": lon + 1, "lat": lat})
+    assert r.status_code == 422 and "地域の外" in r.text
+    r = client.get("/nearby", params={"lon": lon + 1, "lat": lat},
+                   headers={"Accept-Language": "en"})
     assert r.status_code == 422 and "outside the region" in r.text
     r = client.get("/nearby", params={"lon": lat, "lat": lon})
     assert r.status_code == 422 and "lat" in r.text
@@ -333,9 +336,9 @@ def test_locations_outside_the_region_are_refused(app_parts):
     lon, lat = lonlat(500, 500)
     body = {"name": "遠いサロン", "category": "サロン", "lon": lon + 0.5, "lat": lat}
     r = client.post("/resources", json=body, headers=admin)
-    assert r.status_code == 422 and "outside the region" in r.text
+    assert r.status_code == 422 and "地域の外" in r.text
     r = client.post("/resources", json=body | {"lon": lat, "lat": lon}, headers=admin)
-    assert r.status_code == 422 and "swapped" in r.text
+    assert r.status_code == 422 and "緯度と経度が逆" in r.text
     ok = client.post("/resources", json=body | {"lon": lon}, headers=admin)
     assert ok.status_code == 201
     r = client.patch(f"/resources/{ok.json()['id']}", json={"lat": lat + 1}, headers=admin)

@@ -111,3 +111,10 @@ def test_serve_set_up_builds_demo_region_and_registry(db, tmp_path, monkeypatch)
     truck = client.get("/resources", params={"category": "移動販売"}).json()["features"][0]
     body = client.get(f"/resources/{truck['id']}/reach").json()
     assert body["kind"] == "stops" and body["features"][0]["properties"]["pop_65plus"] > 0
+
+
+def test_import_keeps_to_the_upload_limits_of_the_settings(db, monkeypatch):
+    monkeypatch.setenv("GEO_SERVICE_UPLOAD_MAX_ROWS", "1")
+    r = runner.invoke(app, ["import", "resources", str(DATA / "bad_rows.csv"), "--dry-run"])
+    assert r.exit_code == 2, r.output
+    assert "GEO_SERVICE_UPLOAD_MAX_ROWS" in r.output

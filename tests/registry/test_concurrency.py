@@ -9,15 +9,17 @@ the same old resource and the second write drops the first one's field.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from fastapi import Response
 
+from geo_service._errors import DuplicateIdError
 from geo_service.api import views
 from geo_service.registry.auth import PermissionDeniedError
 from geo_service.registry.resources import ResourceFields
 from geo_service.registry.store import NotFoundError, PreconditionFailedError, User
-from geo_service.registry.store.testing import BACKENDS
+from geo_service.registry.store.testing import BACKENDS, fresh_store
 from tests.registry.test_store import district_layer
 from tests.utils.stores import backend_store
 
@@ -153,3 +155,77 @@ def test_a_coordinator_cannot_edit_while_an_admin_moves_the_resource_away(tmp_pa
     for entry in mine:  # it landed while the resource was in A
         assert entry.before is not None and entry.after is not None
         assert (entry.before["area"], entry.after["area"]) == ("A", "A"), entry
+
+
+def test_an_import_update_applies_to_an_edit_made_while_its_rows_were_checked(store):
+    """An import computes its changes before it takes the write lock; one whose resource
+    is edited meanwhile is computed again from the edited version: no edit is lost."""
+    rid = _salon(store).id
+    calls = []
+
+    def change(before):
+        calls.append(before.version)
+        if len(calls) == 1:  # someone edits the resource while the import is checked
+            store.update(rid, {"description": "同時の編集"}, user="other")
+        return before.model_copy(update={"notes": "取り込みの備考"})
+
+    added, updated = store.import_many([], [(rid, change)], user="import")
+    assert calls == [1, 2]
+    after = store.get(rid)
+    assert after.version == 3 == updated[0].version
+    assert after.description == "同時の編集" and after.notes == "取り込みの備考"
+    assert [h.action for h in store.history(rid)][-1] == "import-update"
+
+
+def test_an_import_with_a_taken_id_writes_nothing(store):
+    taken = _salon(store).id
+    new = [ResourceFields(name=f"サロン{i}", category="通いの場・サロン", lon=130.705,
+                          lat=33.605) for i in range(300)]
+    with pytest.raises(DuplicateIdError, match=taken):
+        store.import_many([*new, store.get(taken)], [], user="import")
+    assert store.count() == 1
+
+
+def test_edits_during_a_large_update_import_wait_less_than_the_busy_timeout(tmp_path):
+    """The yearly update round re-imports thousands of resources: its changes too are
+    computed and staged before it takes SQLite's write lock, so an edit meanwhile waits
+    less than a short busy timeout instead of failing with "database is locked"."""
+    store = fresh_store("sqlite", tmp_path, busy_seconds=1.0)
+    items = [ResourceFields(name=f"サロン{i}", category="通いの場・サロン", lon=130.705,
+                            lat=33.605) for i in range(4001)]
+    first, *rest = store.add_many(items, user="setup")
+    changes = [(r.id, lambda before: before.model_copy(update={"notes": "更新"}))
+               for r in rest]
+    done = threading.Event()
+
+    def update_round():
+        store.import_many([], changes, user="import")
+        done.set()
+
+    worker = threading.Thread(target=update_round)
+    worker.start()
+    edits = 0
+    while not done.is_set():
+        store.update(first.id, {"description": f"編集 {edits}"}, user="other")
+        edits += 1
+        time.sleep(0.02)
+    worker.join()
+    assert edits >= 3
+    assert store.get(first.id).version == 1 + edits
+    assert store.get(rest[-1].id).notes == "更新" and store.get(rest[-1].id).version == 2
+
+
+def test_an_import_adds_and_updates_in_one_go(store):
+    """New rows and changes of stored ones, each with its history, in one transaction."""
+    stored = [_salon(store) for _ in range(3)]
+    new = [ResourceFields(name=f"新サロン{i}", category="通いの場・サロン", lon=130.705,
+                          lat=33.605) for i in range(3)]
+    changes = [(r.id, lambda before: before.model_copy(update={"notes": "更新"}))
+               for r in stored]
+    added, updated = store.import_many(new, changes, user="import")
+    assert store.count() == 6
+    assert sorted(store.get(r.id).name for r in added) == ["新サロン0", "新サロン1", "新サロン2"]
+    assert all(store.get(r.id).notes == "更新" and store.get(r.id).version == 2
+               for r in stored)
+    assert [h.action for h in store.history(stored[0].id)] == ["create", "import-update"]
+    assert [h.action for h in store.history(added[0].id)] == ["import"]

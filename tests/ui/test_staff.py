@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry import shape
 
 from tests.ui.conftest import ADMIN, COORDINATOR
+from tests.utils.hostile import lone_cell
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -279,6 +280,21 @@ def test_import_dry_run_reports_rows_then_commit_imports(ui, api, tmp_path):
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("2件を登録しました").wait_for()
     assert api.get("/resources", params={"q": tag}).json()["total"] == 2
+
+
+@pytest.mark.parametrize(("lang", "check", "says"), [
+    ("ja", "確認する（登録しない）", "の外にあります（設定 GEO_SERVICE_UPLOAD_MAX_ROWS"),
+    ("en", "Check (save nothing)", "lies beyond the limit of 100,000 data rows"),
+])
+def test_an_upload_beyond_the_limits_is_explained_in_the_pages_language(ui, lang, check,
+                                                                        says):
+    """The browser asks for Japanese (ja-JP); the page's own language decides."""
+    page = ui.open(f"/staff?lang={lang}#import", login=COORDINATOR)
+    page.locator("input[type=file]").set_input_files(files=[{
+        "name": "huge.xlsx", "buffer": lone_cell("Z300000"),
+        "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}])
+    page.get_by_role("button", name=check).click()
+    page.get_by_role("alert").filter(has_text=says).wait_for()
 
 
 def test_other_areas_edit_page_is_refused(ui, api):

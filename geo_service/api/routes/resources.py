@@ -95,7 +95,7 @@ def export(state: State, viewer: Viewer,
 
 
 @router.post("/import", response_model=ImportReportOut,
-             responses=error_responses(400, 401, 413, 422))
+             responses=error_responses(400, 401, 413, 422, 503))
 async def import_file(
     state: State, user: Staff, file: Annotated[UploadFile, File()],
     dry_run: bool = False, partial: bool = False, default_category: str | None = None,
@@ -103,12 +103,14 @@ async def import_file(
     """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports).
 
     The file is parsed, validated and written in a worker thread (one import at a time per
-    server process), so that other requests are answered meanwhile.
+    server process), so that other requests are answered meanwhile; it is read in a process
+    of its own, within the limits of ``GEO_SERVICE_UPLOAD_*`` (413 naming the limit).
     """
     data = await read_upload(file, state.settings.max_upload_bytes)
     return await to_thread.run_sync(lambda: views.import_table(
         state.store, data, file.filename or "upload.csv", user, dry_run=dry_run,
-        partial=partial, default_category=default_category), limiter=state.import_limiter)
+        partial=partial, default_category=default_category,
+        limits=state.settings.read_limits), limiter=state.import_limiter)
 
 
 @router.get("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
@@ -121,7 +123,7 @@ def get_resource(state: State, viewer: Viewer, resource_id: str,
 
 @router.post("", response_model=views.AnyFeature, status_code=status.HTTP_201_CREATED,
              response_class=GeoJSON,
-             responses={201: _TAGGED, **error_responses(401, 403, 409, 413, 422)})
+             responses={201: _TAGGED, **error_responses(401, 403, 409, 413, 422, 503)})
 def create_resource(state: State, user: Staff, body: ResourceCreate,
                     response: Response) -> views.AnyFeature:
     """Create a resource in one of your areas."""
@@ -129,7 +131,7 @@ def create_resource(state: State, user: Staff, body: ResourceCreate,
 
 
 @router.patch("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
-              responses={**_EDIT, **error_responses(401, 403, 404, 412, 413, 422)})
+              responses={**_EDIT, **error_responses(401, 403, 404, 412, 413, 422, 503)})
 def update_resource(state: State, user: Staff, resource_id: str, body: ResourceUpdate,
                     response: Response, if_match: IfMatch = None) -> views.AnyFeature:
     """Change the given fields of a resource in one of your areas."""
@@ -138,7 +140,7 @@ def update_resource(state: State, user: Staff, resource_id: str, body: ResourceU
 
 
 @router.delete("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,
-               responses={**_EDIT, **error_responses(401, 403, 404, 412, 422)})
+               responses={**_EDIT, **error_responses(401, 403, 404, 412, 422, 503)})
 def delete_resource(state: State, user: Staff, resource_id: str, response: Response,
                     if_match: IfMatch = None) -> views.AnyFeature:
     """Soft-delete a resource (undo with ``POST /resources/{id}/undo``)."""
@@ -146,7 +148,7 @@ def delete_resource(state: State, user: Staff, resource_id: str, response: Respo
 
 
 @router.post("/{resource_id}/undo", response_model=views.AnyFeature, response_class=GeoJSON,
-             responses={**_EDIT, **error_responses(401, 403, 404, 412, 422)})
+             responses={**_EDIT, **error_responses(401, 403, 404, 412, 422, 503)})
 def undo(state: State, user: Staff, resource_id: str, response: Response,
          if_match: IfMatch = None) -> views.AnyFeature:
     """Revert the last change of a resource (also undeletes)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -28,6 +28,7 @@ from geo_service.registry.store.repository import (
     Page,
     PreconditionFailedError,
     RegionMismatchError,
+    RegistryBusyError,
     ResourceFilter,
     ResourceStore,
     Role,
@@ -37,9 +38,10 @@ from geo_service.registry.store.repository import (
 )
 
 __all__ = [
-    "Authorize", "HistoryEntry", "LoginRecord", "NotFoundError", "Page", "PreconditionFailedError",
-    "RegionMismatchError", "ResourceFilter", "ResourceStore", "Role", "User",
-    "check_username", "create_store_engine", "migrate", "open_store", "owner_only", "username_key",
+    "Authorize", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord", "NotFoundError", "Page",
+    "PreconditionFailedError", "RegionMismatchError", "RegistryBusyError", "ResourceFilter",
+    "ResourceStore", "Role", "User", "check_username", "create_store_engine", "migrate",
+    "open_store", "owner_only", "username_key",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -52,7 +54,12 @@ def owner_only(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def create_store_engine(url: str) -> Engine:
+#: How long a SQLite write waits for another's to finish before it fails with "database is
+#: locked" (the API answers 503 with Retry-After): ``SQLITE_BUSY_SECONDS`` of the service.
+DEFAULT_BUSY_SECONDS = 5.0
+
+
+def create_store_engine(url: str, *, busy_seconds: float = DEFAULT_BUSY_SECONDS) -> Engine:
     """A SQLAlchemy engine for a store URL; SQLite files get WAL mode, their folder, and
     mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
 
@@ -61,6 +68,9 @@ def create_store_engine(url: str) -> Engine:
     url
         ``sqlite:///path/file.sqlite3``, ``sqlite://`` (in memory) or
         ``postgresql+psycopg://user:password@host/database``.
+    busy_seconds
+        SQLite: how long a write waits for the write lock (``PRAGMA busy_timeout``); then
+        it raises :class:`~geo_service.registry.store.RegistryBusyError`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -82,8 +92,15 @@ def create_store_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
             cur.close()
+
+        @event.listens_for(engine, "handle_error")
+        def _busy(context: ExceptionContext) -> None:
+            if "database is locked" in str(context.original_exception):
+                raise RegistryBusyError(
+                    f"the registry stayed locked by another write for {busy_seconds:g} s; "
+                    "nothing was written") from context.sqlalchemy_exception
 
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -102,7 +119,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
-               run_migrations: bool = True) -> ResourceStore:
+               run_migrations: bool = True,
+               busy_seconds: float = DEFAULT_BUSY_SECONDS) -> ResourceStore:
     """Open (and on first use create) the registry at ``url``.
 
     Parameters
@@ -113,8 +131,10 @@ def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
         Boundary layers by name, for drawing ``areas`` service areas.
     run_migrations
         Upgrade the schema to the latest revision first (default).
+    busy_seconds
+        SQLite: how long a write waits for another's (see :func:`create_store_engine`).
     """
-    engine = create_store_engine(url)
+    engine = create_store_engine(url, busy_seconds=busy_seconds)
     if run_migrations:
         migrate(engine)
     store = ResourceStore(engine, layers=layers)

@@ -14,7 +14,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from geo_service.inputs.boundaries import AreaLayer
-from geo_service.registry.store import ResourceStore, create_store_engine, migrate
+from geo_service.registry.store import (
+    DEFAULT_BUSY_SECONDS,
+    ResourceStore,
+    create_store_engine,
+    migrate,
+)
 
 PG_URL_VARIABLE = "GEO_SERVICE_TEST_PG_URL"
 BACKENDS = ("sqlite", "postgis")
@@ -26,8 +31,10 @@ def postgis_url() -> str | None:
 
 
 def fresh_store(backend: str, tmp_path: Path, *,
-                layers: Mapping[str, AreaLayer] | None = None) -> ResourceStore:
-    """An empty, migrated store on ``backend`` ("sqlite" in ``tmp_path`` or "postgis").
+                layers: Mapping[str, AreaLayer] | None = None,
+                busy_seconds: float = DEFAULT_BUSY_SECONDS) -> ResourceStore:
+    """An empty, migrated store on ``backend`` ("sqlite" in ``tmp_path`` or "postgis");
+    ``busy_seconds`` as for :func:`~geo_service.registry.store.create_store_engine`.
 
     The PostGIS database is wiped first (the registry tables and Alembic's version table).
     """
@@ -40,7 +47,7 @@ def fresh_store(backend: str, tmp_path: Path, *,
             raise RuntimeError(f"{PG_URL_VARIABLE} is not set")
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    engine = create_store_engine(url)
+    engine = create_store_engine(url, busy_seconds=busy_seconds)
     if backend == "postgis":
         with engine.begin() as conn:
             for table in ("resource_history", "users", "resources", "registry_region",
