@@ -190,7 +190,8 @@ const GS = (() => {
     return items;
   }
 
-  /** An area layer's name as the pages show it (translated when the page knows it). */
+  /** An area layer's name as the pages show it: translated by its id (``layer.<id>`` of
+   *  common.json) when known, else as the region names it. */
   function layerLabel(layer) {
     const key = `layer.${layer.id}`;
     const label = t(key);
