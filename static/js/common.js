@@ -13,6 +13,9 @@
  * - GS.config is GET /ui/config: category colours and glyphs, the choropleth's classes and
  *   labels, background maps; nothing of the kind is written in the pages' scripts.
  * - GS.t translates: Japanese by default, English with ?lang=en (remembered).
+ * - GS.formatSchedule, GS.formatFee and GS.weekdayLabel word schedules and fees from
+ *   static/i18n/wording.json, the table geo_service/reports/wording.py reads too (the
+ *   地域カルテ), so that both write them alike (tests/ui/test_wording.py).
  */
 const GS = (() => {
   const TOKEN_KEY = "geo-service.token";
@@ -116,16 +119,19 @@ const GS = (() => {
     document.dispatchEvent(new CustomEvent("gs:logged-out"));
   }
 
-  /** Load GET /ui/config and the page's messages (static/i18n/common.json + page.json). */
+  /** Load GET /ui/config and the page's messages (static/i18n/common.json, wording.json
+   *  and page.json). */
   async function init(page) {
     publicPage = PUBLIC_PAGES.has(page);
-    const [cfg, common, own] = await Promise.all([
+    const messageFile = (name) => fetch(`/static/i18n/${name}.json`).then((r) => r.json());
+    const [cfg, ...files] = await Promise.all([
       fetch("/ui/config").then((r) => r.json()),
-      fetch("/static/i18n/common.json").then((r) => r.json()),
-      page ? fetch(`/static/i18n/${page}.json`).then((r) => r.json()) : { ja: {}, en: {} },
+      messageFile("common"), messageFile("wording"),
+      page ? messageFile(page) : { ja: {}, en: {} },
     ]);
     config = cfg;
-    messages = { ...common.ja, ...own.ja, ...(lang === "en" ? { ...common.en, ...own.en } : {}) };
+    messages = Object.assign({}, ...files.map((f) => f.ja),
+                             ...(lang === "en" ? files.map((f) => f.en) : []));
     for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
     for (const node of document.querySelectorAll("[data-t-label]")) {
       node.setAttribute("aria-label", t(node.dataset.tLabel));
@@ -254,41 +260,37 @@ const GS = (() => {
   }
 
   const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-  const DAY_JA = { mon: "月", tue: "火", wed: "水", thu: "木", fri: "金", sat: "土", sun: "日" };
-  const DAY_EN = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat",
-                   sun: "Sun" };
 
   /** Today's weekday key (mon … sun). */
   function today() {
     return WEEKDAYS[(new Date().getDay() + 6) % 7];
   }
 
-  /** A schedule in words: 「毎週水曜 10:00〜11:30」「第1・第3水曜 10:00〜」, or its text. */
+  /** A schedule in words (static/i18n/wording.json): 「毎週水曜 10:00〜11:30」
+   *  「第1・第3水曜 10:00〜」, a frequency that names its day alone (「第2月曜」), the text
+   *  as written after it; "" without one. Mobile-sales stops are the pages' own. */
   function formatSchedule(schedule) {
     if (!schedule) return "";
-    const days = schedule.weekdays || [];
-    const time = schedule.start ? `${schedule.start}〜${schedule.end || ""}` : "";
-    let when = "";
-    if (days.length) {
-      if (lang === "en") {
-        when = `${schedule.frequency || "Every"} ${days.map((d) => DAY_EN[d]).join(", ")}`;
-      } else {
-        const freq = schedule.frequency || "毎週";
-        when = freq.includes("曜") ? freq : `${freq}${days.map((d) => DAY_JA[d]).join("・")}曜`;
-      }
-    } else if (schedule.frequency) {
-      when = schedule.frequency;
+    const days = (schedule.weekdays || []).filter((d) => WEEKDAYS.includes(d));
+    const freq = schedule.frequency || "";
+    const time = schedule.start ? t("schedule.time", { start: schedule.start, end: schedule.end || "" }) : "";
+    let when = freq;
+    if (days.length && !freq.includes(t("schedule.named_day"))) {
+      when = t("schedule.days", { frequency: freq || t("schedule.every"),
+                                  days: days.map((d) => t(`weekday.${d}`)).join(t("schedule.day_sep")) });
     }
     const parts = [when, time].filter(Boolean).join(" ");
-    return [parts, schedule.text].filter(Boolean).join(lang === "en" ? "; " : "・");
+    return [parts, schedule.text].filter(Boolean).join(t("schedule.text_sep"));
   }
 
+  /** A weekday (mon … sun) in words: 水曜 / Wed. */
   function weekdayLabel(key) {
-    return lang === "en" ? DAY_EN[key] : `${DAY_JA[key]}曜`;
+    return WEEKDAYS.includes(key) ? t("weekday.label", { day: t(`weekday.${key}`) }) : "";
   }
 
-  /** A fee in words: 無料, 300円, or the text as written — alone when it states the amount
-   *  (500円 + 「1食500円」 → 1食500円); "" when nothing is known. */
+  /** A fee in words (static/i18n/wording.json): 無料, 1,500円, or the text as written —
+   *  alone when it states the amount (500円 + 「1食500円」 → 1食500円); "" when nothing is
+   *  known. */
   function formatFee(fee) {
     if (!fee) return "";
     if (fee.kind === "free") return t("fee.free");
@@ -296,8 +298,7 @@ const GS = (() => {
     if (fee.text && (!known || fee.text.replace(/[,，]/g, "").includes(String(fee.amount_yen)))) {
       return fee.text;
     }
-    const amount = !known ? ""
-      : (lang === "en" ? `¥${fee.amount_yen.toLocaleString()}` : `${fee.amount_yen.toLocaleString()}円`);
+    const amount = known ? t("fee.yen", { amount: fee.amount_yen.toLocaleString("en-US") }) : "";
     return [amount, fee.text].filter(Boolean).join(" ");
   }
 
