@@ -1,7 +1,7 @@
 """Every page's ``<head>`` as sent (written once in ``static/_head.html``, filled in by
 ``geo_service/api/routes/pages.py``): the character set first, then the title, the
-stylesheets and the deferred scripts in the order the cascade and the scripts need, each
-naming a file the service has."""
+stylesheets in the order of the cascade, Leaflet's deferred scripts, the page's ES module
+last with every module it imports preloaded, each naming a file the service has."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import re
 
 import pytest
 
-from geo_service.api.routes.pages import PAGES, STATIC_DIR, VENDOR_DIR, render_page
+from geo_service.api.routes.pages import (
+    IMPORT,
+    PAGES,
+    STATIC_DIR,
+    VENDOR_DIR,
+    page_modules,
+    render_page,
+)
 
 SERVED = {"/static/": STATIC_DIR, "/vendor/": VENDOR_DIR}
 
@@ -33,19 +40,39 @@ def test_the_head_of_every_page(name):
     assert lines[:2] == ['<meta charset="utf-8">',
                          '<meta name="viewport" content="width=device-width, initial-scale=1">']
     assert re.fullmatch(r"<title>[^<]+</title>", lines[2])
-    styles = [m.group(1) for m in map(re.compile(r'<link rel="stylesheet" href="([^"]+)">').
-                                      fullmatch, lines) if m]
-    scripts = [m.group(1) for m in map(re.compile(r'<script src="([^"]+)" defer></script>').
-                                       fullmatch, lines) if m]
-    assert len(lines) == 3 + len(styles) + len(scripts)  # nothing else, every script deferred
+    styles = _all(r'<link rel="stylesheet" href="([^"]+)">', lines)
+    scripts = _all(r'<script src="([^"]+)" defer></script>', lines)
+    preloads = _all(r'<link rel="modulepreload" href="([^"]+)">', lines)
+    assert len(lines) == 3 + len(styles) + len(scripts) + len(preloads) + 1  # nothing else
+    assert lines[-1] == f'<script type="module" src="/static/js/{page}.js"></script>'
     assert styles[0] == "/vendor/leaflet/leaflet.css"
     assert styles[-2:] == ["/static/css/app.css", f"/static/css/{page}.css"]
-    assert scripts[0] == "/vendor/leaflet/leaflet.js" and scripts[-1] == f"/static/js/{page}.js"
-    common = scripts.index("/static/js/common.js")
-    assert all(s.startswith("/vendor/") for s in scripts[:common])  # Leaflet and its plugins
-    assert all(s.startswith("/static/js/") for s in scripts[common:])  # then GS and the page's
-    for url in styles + scripts:
+    assert scripts[0] == "/vendor/leaflet/leaflet.js"
+    assert all(s.startswith("/vendor/") for s in scripts)  # Leaflet and its plugins: classic
+    assert "/static/js/common.js" in preloads
+    for url in styles + scripts + preloads:
         assert _file(url).is_file(), url
+
+
+def _all(pattern: str, lines: list[str]) -> list[str]:
+    return [m.group(1) for m in map(re.compile(pattern).fullmatch, lines) if m]
+
+
+def test_a_page_preloads_every_module_it_imports():
+    """The staff page's module imports the editor, which imports its parts: all preloaded."""
+    assert {"common.js", "staff-editor.js", "staff-editor-map.js", "staff-session.js"} <= \
+        set(page_modules("staff"))
+    assert page_modules("resident") == ["common.js"]
+
+
+@pytest.mark.parametrize("path", sorted((STATIC_DIR / "js").glob("*.js")), ids=lambda p: p.name)
+def test_modules_import_in_one_line_each(path):
+    """So that ``page_modules`` sees every import; and no script hides in a self-invoking
+    function sharing globals any more."""
+    source = path.read_text(encoding="utf-8")
+    imports = re.findall(r"^import\b.*$", source, re.M)
+    assert imports == [m.group(0) for m in IMPORT.finditer(source)]
+    assert re.findall(r"^(?:const \w+ = )?\(\(\) => \{$", source, re.M) == []  # no IIFE
 
 
 @pytest.mark.parametrize("name", sorted(PAGES.values()))

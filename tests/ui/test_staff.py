@@ -63,10 +63,14 @@ def save(page):
     page.locator("#status").filter(has_text="保存しました").wait_for()
 
 
+#: the open editor's Leaflet map, in the page (the module the page loaded, imported again)
+EDITOR_MAP = "(await import('/static/js/staff-editor.js')).map()"
+
+
 def click_map(page, lat, lon):
     """Click the editor's map at (lat, lon)."""
     page.locator("#edit-map").scroll_into_view_if_needed()
-    x, y = page.evaluate("([la, lo]) => { const p = StaffEditor.map()"
+    x, y = page.evaluate(f"async ([la, lo]) => {{ const p = {EDITOR_MAP}"
                          ".latLngToContainerPoint([la, lo]); return [p.x, p.y]; }", [lat, lon])
     box = page.locator("#edit-map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
@@ -74,7 +78,7 @@ def click_map(page, lat, lon):
 
 def fit(page, poly):
     w, s, e, n = poly.bounds
-    page.evaluate("([s, w, n, e]) => StaffEditor.map()"
+    page.evaluate(f"async ([s, w, n, e]) => {EDITOR_MAP}"
                   ".fitBounds([[s, w], [n, e]], {animate: false})", [s, w, n, e])
 
 

@@ -1,5 +1,5 @@
-"""Schedules and fees read the same on the pages (``GS.formatSchedule``, ``GS.formatFee``,
-``GS.weekdayLabel`` in ``static/js/common.js``, run in chromium) and in the 地域カルテ
+"""Schedules and fees read the same on the pages (``formatSchedule``, ``formatFee``,
+``weekdayLabel`` of ``static/js/common.js``, run in chromium) and in the 地域カルテ
 (:mod:`geo_service.reports.wording`): both word them from ``static/i18n/wording.json``."""
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday", None]
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_the_pages_and_the_karte_word_alike(ui, lang):
     page = ui.open(f"/handout?lang={lang}")
-    page.wait_for_function("() => GS.config !== null")
     in_browser = page.evaluate(
-        """([schedules, fees, days]) => [schedules.map((s) => GS.formatSchedule(s)),
-                                         fees.map((f) => GS.formatFee(f)),
-                                         days.map((d) => GS.weekdayLabel(d))]""",
-        [SCHEDULES, FEES, DAYS])
+        """async ([schedules, fees, days]) => {
+            const GS = await import("/static/js/common.js");
+            await GS.init();  // the messages, loaded again: the page's init may not be done
+            return [schedules.map((s) => GS.formatSchedule(s)), fees.map((f) => GS.formatFee(f)),
+                    days.map((d) => GS.weekdayLabel(d))];
+        }""", [SCHEDULES, FEES, DAYS])
     in_python = [[schedule_words(s, lang) for s in SCHEDULES],
                  [fee_words(f, lang) for f in FEES],
                  [weekday_label(d, lang) for d in DAYS]]

@@ -4,15 +4,17 @@ Pages: ``/`` residents (近くの通いの場), ``/handout`` a printable page, `
 coordinators (login), ``/council`` councils and planners. Their HTML, CSS and JavaScript
 live in the top-level ``static/`` folder (installed as ``geo_service.static``), the
 vendored libraries in ``geo_service/vendor/``; both are served as files, except that each
-page's ``<head>``, the same on every page but for its title, stylesheet, scripts and Leaflet
-plugins, is written once in ``static/_head.html`` and filled in here (:func:`render_page`,
-Jinja). Category colours
+page's ``<head>``, the same on every page but for its title, stylesheet, ES module and
+Leaflet plugins, is written once in ``static/_head.html`` and filled in here
+(:func:`render_page`, Jinja), with the modules the page's module imports to preload
+(:func:`page_modules`). Category colours
 and glyphs, class breaks and labels reach the pages only through ``GET /ui/config``, read
 from the layer definitions (``layers/*.toml``).
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -38,11 +40,31 @@ PAGES = {"/": "resident.html", "/handout": "handout.html", "/staff": "staff.html
 MAP_LAYERS = ("food_stores", "gathering_places")
 
 
+#: an import of one of the pages' modules, one line each: ``import … from "./x.js";``
+IMPORT = re.compile(r'^import [^;]+ from "\./([\w-]+\.js)";$', re.M)
+
+
+def page_modules(page: str) -> list[str]:
+    """The modules ``static/js/<page>.js`` imports, directly or through others (file
+    names, sorted): the page's head preloads them."""
+    found: set[str] = set()
+    todo = [f"{page}.js"]
+    while todo:
+        source = (STATIC_DIR / "js" / todo.pop()).read_text(encoding="utf-8")
+        for name in IMPORT.findall(source):
+            if name not in found:
+                found.add(name)
+                todo.append(name)
+    return sorted(found)
+
+
 @cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(STATIC_DIR), autoescape=True,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                              undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(STATIC_DIR), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.globals["page_modules"] = page_modules
+    return env
 
 
 def render_page(file_name: str) -> str:
