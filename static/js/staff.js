@@ -1,15 +1,15 @@
 /*
  * Coordinator pages (/staff): login, the list of resources, deleted resources, routing.
  * Views by hash: #list, #new, #edit=<id>, #deleted, #import. The editor is in
- * staff-editor.js, the import in staff-import.js. DOM through el only (no innerHTML).
+ * staff-editor.js, the import in staff-import.js, both loaded when a view first needs them
+ * (the login form and the list do without). DOM through el only (no innerHTML).
  */
 import * as GS from "./common.js";
-import * as StaffEditor from "./staff-editor.js";
-import * as StaffImport from "./staff-import.js";
 import { areaName, areas, canEdit, errorText, formatDateTime, setStatus, state } from "./staff-session.js";
 
 const { el, t } = GS;
 const view = () => document.getElementById("view");
+let editor = null; // staff-editor.js, once a view has needed it
 
 /** Is the resource's last verification older than 12 months (or never)? */
 function isStale(p) {
@@ -77,7 +77,7 @@ function showApp() {
 
 /** Leaving an editor with unsaved changes asks first (in the page, not a dialog). */
 function guard() {
-  if (state.leaving || !StaffEditor.isDirty()) return false;
+  if (state.leaving || !editor || !editor.isDirty()) return false;
   const target = location.hash;
   history.replaceState(null, "", state.hash || "#list");
   const status = document.getElementById("status");
@@ -105,7 +105,7 @@ async function route() {
   }
   setStatus(state.flash || "");
   state.flash = null;
-  StaffEditor.close();
+  if (editor) editor.close();
   if (state.listMap) {
     state.listMap.stop();
     state.listMap.remove();
@@ -120,11 +120,17 @@ async function route() {
   try {
     await areas();
     if (!live()) return;
-    if (name === "edit" && arg) await StaffEditor.open(box, arg, live);
-    else if (name === "new") await StaffEditor.open(box, null, live);
-    else if (name === "deleted") await renderDeleted(box, live);
-    else if (name === "import") StaffImport.render(box);
-    else await renderList(box, live);
+    if ((name === "edit" && arg) || name === "new") {
+      editor = await import("./staff-editor.js");
+      if (live()) await editor.open(box, name === "edit" ? arg : null, live);
+    } else if (name === "deleted") {
+      await renderDeleted(box, live);
+    } else if (name === "import") {
+      const { render } = await import("./staff-import.js");
+      if (live()) render(box);
+    } else {
+      await renderList(box, live);
+    }
   } catch (e) {
     if (live()) box.replaceChildren(el("p", { class: "gs-error", role: "alert", text: errorText(e) }));
   }
