@@ -11,10 +11,10 @@ page is opened in a fresh browser context (empty cache) in Debian's chromium at 
 
 Per page: bytes transferred (compressed, as on the wire, all requests), number of
 requests, first contentful paint (the browser's ``first-contentful-paint``) and the first
-useful paint — the page's ``gs-ready`` mark, set by :js:`GS.ready()` once its main content
-is on screen (the residents' list sorted by walking time, the choropleth, the login form,
-the handout's list and QR code). Requests that are not to loopback (background tiles) are
-aborted, as on a closed network.
+useful paint — the page's ``gs-ready`` mark, set by :js:`ready()` (``static/js/common.js``)
+once its main content is on screen (the residents' list sorted by walking time, the
+choropleth, the login form, the handout's list and QR code). Requests that are not to
+loopback (background tiles) are aborted, as on a closed network.
 
 Usage::
 

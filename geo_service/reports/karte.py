@@ -35,6 +35,7 @@ import numpy as np
 
 from geo_service.layers import FOOD_STORE_CATEGORY, load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource, public_view
+from geo_service.reports.wording import fee_words, schedule_words, weekday_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,50 +46,29 @@ if TYPE_CHECKING:
 #: the gathering-place need of the karte (通いの場・サロン, 800 m in layers/)
 GATHERING_NEED = "salon"
 FOOD_NEED = FOOD_STORE_CATEGORY
-WEEKDAY_JA = {"mon": "月", "tue": "火", "wed": "水", "thu": "木", "fri": "金", "sat": "土",
-              "sun": "日"}
 
 
 # ---------------------------------------------------------------------------- words
 
 def format_schedule(schedule: dict[str, Any] | None) -> str:
-    """A schedule in Japanese words, as the pages write it (``static/js/common.js``
-    ``formatSchedule``): 「毎週水曜 10:00〜11:30」「第1・第3火曜 13:30〜」, the text as
-    written after 「・」; mobile-sales stops as 「水曜 10:00 山手停留所」."""
+    """A schedule in Japanese words as the pages write it
+    (:func:`~geo_service.reports.wording.schedule_words`), then its mobile-sales stops by
+    weekday and time: 「毎週水曜 10:00〜11:30」, 「水曜 10:00 山手停留所、木曜 …」."""
     if not schedule:
         return ""
-    days = [d for d in schedule.get("weekdays") or [] if d in WEEKDAY_JA]
-    start, end = schedule.get("start"), schedule.get("end")
-    time = f"{start}〜{end or ''}" if start else ""
-    freq = schedule.get("frequency") or ""
-    if days:
-        names = "・".join(WEEKDAY_JA[d] for d in days)
-        when = freq if "曜" in freq else f"{freq or '毎週'}{names}曜"
-    else:
-        when = freq
-    parts = " ".join(p for p in (when, time) if p)
-    out = "・".join(p for p in (parts, schedule.get("text") or "") if p)
     stops = sorted(schedule.get("stops") or [],
                    key=lambda s: (WEEKDAYS.index(s["weekday"]) if s.get("weekday") in WEEKDAYS
                                   else 9, s.get("time") or ""))
     stop_text = "、".join(
-        " ".join(p for p in (f"{WEEKDAY_JA.get(s.get('weekday', ''), '')}曜", s.get("time"),
-                             s.get("name")) if p) for s in stops)
-    return "・".join(p for p in (out, stop_text) if p)
+        " ".join(p for p in (weekday_label(s.get("weekday")), s.get("time"), s.get("name")) if p)
+        for s in stops)
+    return "・".join(p for p in (schedule_words(schedule), stop_text) if p)
 
 
 def format_fee(fee: dict[str, Any] | None) -> str:
-    """A fee in words: 無料, 300円, or the text as written — alone when it states the
-    amount (500円 + 「1食500円」 → 1食500円, as the pages' ``GS.formatFee``); 「—」 when
-    unknown."""
-    if not fee:
-        return "—"
-    if fee.get("kind") == "free":
-        return "無料"
-    amount, text = fee.get("amount_yen"), fee.get("text") or ""
-    if text and (amount is None or str(amount) in text.replace(",", "").replace("，", "")):
-        return text
-    return " ".join(p for p in (f"{amount:,}円" if amount is not None else "", text) if p) or "—"
+    """A fee in Japanese words as the pages write it
+    (:func:`~geo_service.reports.wording.fee_words`); 「—」 when unknown."""
+    return fee_words(fee) or "—"
 
 
 # ---------------------------------------------------------------------------- the layer

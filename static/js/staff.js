@@ -1,354 +1,318 @@
-"use strict";
 /*
  * Coordinator pages (/staff): login, the list of resources, deleted resources, routing.
  * Views by hash: #list, #new, #edit=<id>, #deleted, #import. The editor is in
- * staff-editor.js, the import in staff-import.js. DOM through GS.el only (no innerHTML).
+ * staff-editor.js, the import in staff-import.js, both loaded when a view first needs them
+ * (the login form and the list do without). DOM through el only (no innerHTML).
  */
-const Staff = (() => {
-  const { el, t } = GS;
-  const state = { user: null, routeSeq: 0, flash: null, listMap: null, rows: null, areas: null, sort: { key: "updated_at", dir: -1 },
-                  filters: { q: "", mine: true, category: "", stale: false } };
-  const view = () => document.getElementById("view");
+import * as GS from "./common.js";
+import { areaName, areas, canEdit, errorText, formatDateTime, setStatus, state } from "./staff-session.js";
 
-  /** Is the resource's last verification older than 12 months (or never)? */
-  function isStale(p) {
-    if (!p.last_verified) return true;
-    const limit = new Date();
-    limit.setFullYear(limit.getFullYear() - 1);
-    return new Date(p.last_verified) < limit;
-  }
+const { el, t } = GS;
+const view = () => document.getElementById("view");
+let editor = null; // staff-editor.js, once a view has needed it
 
-  function formatDateTime(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-      `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  }
+/** Is the resource's last verification older than 12 months (or never)? */
+function isStale(p) {
+  if (!p.last_verified) return true;
+  const limit = new Date();
+  limit.setFullYear(limit.getFullYear() - 1);
+  return new Date(p.last_verified) < limit;
+}
 
-  function canEdit(p) {
-    return state.user && (state.user.role === "admin" || state.user.areas.includes(p.area));
-  }
+// ------------------------------------------------------------------ session
 
-  /** The responsible-area layer (小学校区): its polygons and names, loaded once. */
-  async function areas() {
-    if (state.areas) return state.areas;
-    const layers = (GS.config.region && GS.config.region.area_layers) || [];
-    if (!layers.length) return (state.areas = { layer: null, features: [] });
-    const fc = await GS.api(`/areas/${encodeURIComponent(layers[0].id)}`);
-    state.areas = { layer: fc.layer, id: layers[0].id, features: fc.features };
-    return state.areas;
-  }
-
-  function areaName(id) {
-    const f = state.areas && state.areas.features.find((a) => a.id === id);
-    return f ? f.properties.name : (id || t("list.no_area"));
-  }
-
-  function setStatus(text) {
-    document.getElementById("status").textContent = text || "";
-  }
-
-  function errorText(e) {
-    if (e instanceof GS.ApiError) {
-      if (e.status === 403) return t("error.forbidden");
-      return typeof e.detail === "string" ? e.detail : (e.detail && e.detail.message) || e.message;
-    }
-    return t("error.network");
-  }
-
-  // ------------------------------------------------------------------ session
-
-  async function start() {
-    await GS.init("staff");
-    document.getElementById("lang-slot").append(GS.languageLink());
-    document.getElementById("login-form").addEventListener("submit", onLogin);
-    document.getElementById("logout").addEventListener("click", () => GS.logout());
-    document.addEventListener("gs:logged-out", showLogin);
-    window.addEventListener("hashchange", route);
-    if (GS.token()) {
-      try {
-        state.user = await GS.api("/auth/me");
-      } catch (_) { /* expired: the login form */ }
-    }
-    if (state.user) showApp(); else showLogin();
-    GS.ready();
-  }
-
-  async function onLogin(event) {
-    event.preventDefault();
-    const box = document.getElementById("login-error");
-    box.hidden = true;
+async function start() {
+  await GS.init("staff");
+  document.getElementById("lang-slot").append(GS.languageLink());
+  document.getElementById("login-form").addEventListener("submit", onLogin);
+  document.getElementById("logout").addEventListener("click", () => GS.logout());
+  document.addEventListener("gs:logged-out", showLogin);
+  window.addEventListener("hashchange", route);
+  if (GS.token()) {
     try {
-      state.user = await GS.login(document.getElementById("login-user").value,
-                                  document.getElementById("login-pass").value);
-      document.getElementById("login-pass").value = "";
-      showApp();
-    } catch (e) {
-      box.textContent = e.status === 401 || e.status === 422 ? t("login.failed") : errorText(e);
-      box.hidden = false;
-    }
+      state.user = await GS.api("/auth/me");
+    } catch (_) { /* expired: the login form */ }
   }
+  if (state.user) showApp(); else showLogin();
+  GS.ready();
+}
 
-  function showLogin() {
-    state.user = null;
-    state.rows = null;
-    document.getElementById("app").hidden = true;
-    document.getElementById("user-box").hidden = true;
-    document.getElementById("login-view").hidden = false;
-    view().replaceChildren();
-    document.getElementById("login-user").focus();
+async function onLogin(event) {
+  event.preventDefault();
+  const box = document.getElementById("login-error");
+  box.hidden = true;
+  try {
+    state.user = await GS.login(document.getElementById("login-user").value,
+                                document.getElementById("login-pass").value);
+    document.getElementById("login-pass").value = "";
+    showApp();
+  } catch (e) {
+    box.textContent = e.status === 401 || e.status === 422 ? t("login.failed") : errorText(e);
+    box.hidden = false;
   }
+}
 
-  function showApp() {
-    document.getElementById("login-view").hidden = true;
-    document.getElementById("app").hidden = false;
-    document.getElementById("user-box").hidden = false;
-    const u = state.user;
-    document.getElementById("user-name").textContent =
-      `${u.username}（${t(`role.${u.role}`)}）`;
-    state.filters.mine = u.role !== "admin";
-    route();
+function showLogin() {
+  state.user = null;
+  state.rows = null;
+  document.getElementById("app").hidden = true;
+  document.getElementById("user-box").hidden = true;
+  document.getElementById("login-view").hidden = false;
+  view().replaceChildren();
+  document.getElementById("login-user").focus();
+}
+
+function showApp() {
+  document.getElementById("login-view").hidden = true;
+  document.getElementById("app").hidden = false;
+  document.getElementById("user-box").hidden = false;
+  const u = state.user;
+  document.getElementById("user-name").textContent =
+    `${u.username}（${t(`role.${u.role}`)}）`;
+  state.filters.mine = u.role !== "admin";
+  route();
+}
+
+// ------------------------------------------------------------------ routing
+
+/** Leaving an editor with unsaved changes asks first (in the page, not a dialog). */
+function guard() {
+  if (state.leaving || !editor || !editor.isDirty()) return false;
+  const target = location.hash;
+  history.replaceState(null, "", state.hash || "#list");
+  const status = document.getElementById("status");
+  status.replaceChildren(el("span", { class: "staff-guard", role: "alert" },
+    t("edit.unsaved"), " ",
+    el("button", { type: "button", class: "secondary", id: "guard-stay", text: t("edit.stay"),
+                   onclick: () => { status.replaceChildren(); document.getElementById("save").focus(); } }),
+    " ",
+    el("button", { type: "button", class: "danger", id: "guard-leave", text: t("edit.leave"),
+                   onclick: () => { state.leaving = true; location.hash = target; } })));
+  document.getElementById("guard-stay").focus();
+  return true;
+}
+
+async function route() {
+  if (!state.user) return;
+  if (guard()) return;
+  state.leaving = false;
+  state.hash = location.hash;
+  const hash = decodeURIComponent(location.hash.slice(1)) || "list";
+  const [name, arg] = hash.split("=", 2);
+  for (const a of document.querySelectorAll(".staff-tabs a")) {
+    if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
-
-  // ------------------------------------------------------------------ routing
-
-  /** Leaving an editor with unsaved changes asks first (in the page, not a dialog). */
-  function guard() {
-    if (state.leaving || typeof StaffEditor === "undefined" || !StaffEditor.isDirty()) return false;
-    const target = location.hash;
-    history.replaceState(null, "", state.hash || "#list");
-    const status = document.getElementById("status");
-    status.replaceChildren(el("span", { class: "staff-guard", role: "alert" },
-      t("edit.unsaved"), " ",
-      el("button", { type: "button", class: "secondary", id: "guard-stay", text: t("edit.stay"),
-                     onclick: () => { status.replaceChildren(); document.getElementById("save").focus(); } }),
-      " ",
-      el("button", { type: "button", class: "danger", id: "guard-leave", text: t("edit.leave"),
-                     onclick: () => { state.leaving = true; location.hash = target; } })));
-    document.getElementById("guard-stay").focus();
-    return true;
+  setStatus(state.flash || "");
+  state.flash = null;
+  if (editor) editor.close();
+  if (state.listMap) {
+    state.listMap.stop();
+    state.listMap.remove();
+    state.listMap = null;
   }
-
-  async function route() {
-    if (!state.user) return;
-    if (guard()) return;
-    state.leaving = false;
-    state.hash = location.hash;
-    const hash = decodeURIComponent(location.hash.slice(1)) || "list";
-    const [name, arg] = hash.split("=", 2);
-    for (const a of document.querySelectorAll(".staff-tabs a")) {
-      if (a.dataset.view === name) a.setAttribute("aria-current", "page");
-      else a.removeAttribute("aria-current");
-    }
-    setStatus(state.flash || "");
-    state.flash = null;
-    if (typeof StaffEditor !== "undefined") StaffEditor.close();
-    if (state.listMap) {
-      state.listMap.stop();
-      state.listMap.remove();
-      state.listMap = null;
-    }
-    // a newer route (another hash) may start while this one waits for the server: each
-    // renders into its own container, shown only while it is the latest
-    const seq = ++state.routeSeq;
-    const live = () => seq === state.routeSeq;
-    const box = el("div", null, el("p", { class: "gs-muted", text: t("loading") }));
-    view().replaceChildren(box);
-    try {
-      await areas();
-      if (!live()) return;
-      if (name === "edit" && arg) await StaffEditor.open(box, arg, live);
-      else if (name === "new") await StaffEditor.open(box, null, live);
-      else if (name === "deleted") await renderDeleted(box, live);
-      else if (name === "import") StaffImport.render(box);
-      else await renderList(box, live);
-    } catch (e) {
-      if (live()) box.replaceChildren(el("p", { class: "gs-error", role: "alert", text: errorText(e) }));
-    }
-  }
-
-  // ------------------------------------------------------------------ the list
-
-  /** Every live resource (staff see all fields), up to 500 per page. */
-  async function loadRows() {
-    const out = [];
-    for (let offset = 0; ; offset += 500) {
-      const page = await GS.api(`/resources?limit=500&offset=${offset}`);
-      out.push(...page.features.map((f) => f.properties));
-      if (out.length >= page.total || !page.features.length) break;
-    }
-    state.rows = out;
-    return out;
-  }
-
-  function filtered() {
-    const f = state.filters;
-    const q = f.q.trim().toLowerCase();
-    const rows = state.rows.filter((p) =>
-      (!f.mine || state.user.areas.includes(p.area)) &&
-      (!f.category || p.category === f.category) &&
-      (!f.stale || isStale(p)) &&
-      (!q || [p.name, p.kana, p.address, p.description, p.operator]
-        .some((v) => v && v.toLowerCase().includes(q))));
-    const { key, dir } = state.sort;
-    const value = (p) => key === "category" ? GS.categoryLabel(p.category)
-      : key === "area" ? areaName(p.area) : (p[key] || "");
-    return rows.sort((a, b) => dir * String(value(a)).localeCompare(String(value(b)), "ja"));
-  }
-
-  async function renderList(box, live) {
-    await loadRows();
+  // a newer route (another hash) may start while this one waits for the server: each
+  // renders into its own container, shown only while it is the latest
+  const seq = ++state.routeSeq;
+  const live = () => seq === state.routeSeq;
+  const box = el("div", null, el("p", { class: "gs-muted", text: t("loading") }));
+  view().replaceChildren(box);
+  try {
+    await areas();
     if (!live()) return;
-    const f = state.filters;
-    const table = el("div", { class: "gs-table-wrap" });
-    const count = el("p", { class: "gs-muted", "aria-live": "polite" });
-    const mapBox = el("div", { id: "list-map", class: "gs-map staff-list-map" });
-    let map = null;
-    let markers = null;
-    const cats = el("select", { id: "f-category" },
-      el("option", { value: "", text: t("list.all_categories") }),
-      GS.config.categories.map((c) => el("option", { value: c.id, text: GS.categoryLabel(c.id) })));
-    cats.value = f.category;
-    const redraw = () => {
-      const rows = filtered();
-      count.textContent = t("list.count", { n: rows.length, total: state.rows.length });
-      table.replaceChildren(listTable(rows, redraw));
-      if (map) drawMarkers(map, markers, rows);
-    };
-    const search = el("input", { id: "f-q", type: "search", value: f.q,
-                                 oninput: (e) => { f.q = e.target.value; redraw(); } });
-    const mine = el("input", { id: "f-mine", type: "checkbox",
-                               onchange: (e) => { f.mine = e.target.checked; redraw(); } });
-    mine.checked = f.mine;
-    const stale = el("input", { id: "f-stale", type: "checkbox",
-                                onchange: (e) => { f.stale = e.target.checked; redraw(); } });
-    stale.checked = f.stale;
-    cats.addEventListener("change", () => { f.category = cats.value; redraw(); });
-    box.replaceChildren(
-      el("h2", { text: t("list.title") }),
-      el("div", { class: "staff-filters" },
-        el("div", { class: "staff-field" }, el("label", { for: "f-q", text: t("list.search") }), search),
-        el("div", { class: "staff-field" }, el("label", { for: "f-category", text: t("list.category") }), cats),
-        el("div", { class: "staff-check" }, mine, el("label", { for: "f-mine", text: t("list.mine") })),
-        el("div", { class: "staff-check" }, stale, el("label", { for: "f-stale", text: t("list.stale_only") })),
-        el("div", { class: "staff-actions" },
-          el("a", { class: "gs-button", href: "#new", text: t("tabs.new") }),
-          el("button", { type: "button", class: "secondary", text: t("list.export_list"),
-                         onclick: () => exportList() }),
-          el("button", { type: "button", class: "secondary", text: t("list.export_all"),
-                         onclick: () => exportAll() }))),
-      count, table,
-      el("h3", { text: t("list.map") }), mapBox);
-    map = GS.makeMap(mapBox);
-    state.listMap = map;
-    markers = L.featureGroup().addTo(map);
-    redraw();
-    if (markers.getLayers().length) {
-      map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17, animate: false });
+    if ((name === "edit" && arg) || name === "new") {
+      editor = await import("./staff-editor.js");
+      if (live()) await editor.open(box, name === "edit" ? arg : null, live);
+    } else if (name === "deleted") {
+      await renderDeleted(box, live);
+    } else if (name === "import") {
+      const { render } = await import("./staff-import.js");
+      if (live()) render(box);
+    } else {
+      await renderList(box, live);
     }
+  } catch (e) {
+    if (live()) box.replaceChildren(el("p", { class: "gs-error", role: "alert", text: errorText(e) }));
   }
+}
 
-  function listTable(rows, redraw) {
-    const cols = [["name", t("col.name")], ["category", t("col.category")],
-                  ["area", t("col.area")], ["last_verified", t("col.verified")],
-                  ["updated_at", t("col.updated")]];
-    const head = el("tr", null, cols.map(([key, label]) => {
-      const sorted = state.sort.key === key;
-      return el("th", { scope: "col", "aria-sort": sorted ? (state.sort.dir > 0 ? "ascending" : "descending") : "none" },
-        el("button", { type: "button", onclick: () => {
-          state.sort = { key, dir: sorted ? -state.sort.dir : 1 };
-          redraw();
-          document.querySelector(`th button[data-key="${key}"]`).focus();
-        }, "data-key": key }, label, el("span", { "aria-hidden": "true",
-          text: sorted ? (state.sort.dir > 0 ? " ▲" : " ▼") : " ↕" })));
-    }), el("th", { scope: "col", text: t("col.location") }));
-    // data-label: the column's name, shown before each cell where rows become cards (phones)
-    const body = rows.map((p) => el("tr", { class: isStale(p) ? "staff-stale" : null },
-      el("td", { class: "staff-cell-name" },
-        el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: p.name }),
-        p.visibility === "staff" ? el("span", { class: "staff-badge", text: t("list.staff_only") }) : null),
-      el("td", { "data-label": t("col.category"), text: GS.categoryLabel(p.category) }),
-      el("td", { "data-label": t("col.area"), text: areaName(p.area) }),
-      el("td", { "data-label": t("col.verified") }, p.last_verified || t("list.never"),
-        isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null),
-      el("td", { "data-label": t("col.updated"), text: formatDateTime(p.updated_at) }),
-      el("td", { "data-label": t("col.location"), class: p.lat === null ? null : "staff-cell-empty",
-                 text: p.lat === null ? t("list.no_location") : "" })));
-    if (!rows.length) {
-      body.push(el("tr", null, el("td", { colspan: 6, text: t("list.empty") })));
-    }
-    return el("table", { class: "gs-table staff-table" },
-      el("caption", { class: "gs-visually-hidden", text: t("list.title") }),
-      el("thead", null, head), el("tbody", null, body));
+// ------------------------------------------------------------------ the list
+
+/** Every live resource (staff see all fields), up to 500 per page. */
+async function loadRows() {
+  const out = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await GS.api(`/resources?limit=500&offset=${offset}`);
+    out.push(...page.features.map((f) => f.properties));
+    if (out.length >= page.total || !page.features.length) break;
   }
+  state.rows = out;
+  return out;
+}
 
-  /** A popup's content: the name as text and a link to the editor. */
-  function popupNode(p) {
-    return el("div", { class: "staff-popup" },
-      el("strong", { text: p.name }), el("br"),
-      el("span", { text: GS.categoryLabel(p.category) }), el("br"),
-      canEdit(p) ? el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: t("list.edit") }) : null);
-  }
+function filtered() {
+  const f = state.filters;
+  const q = f.q.trim().toLowerCase();
+  const rows = state.rows.filter((p) =>
+    (!f.mine || state.user.areas.includes(p.area)) &&
+    (!f.category || p.category === f.category) &&
+    (!f.stale || isStale(p)) &&
+    (!q || [p.name, p.kana, p.address, p.description, p.operator]
+      .some((v) => v && v.toLowerCase().includes(q))));
+  const { key, dir } = state.sort;
+  const value = (p) => key === "category" ? GS.categoryLabel(p.category)
+    : key === "area" ? areaName(p.area) : (p[key] || "");
+  return rows.sort((a, b) => dir * String(value(a)).localeCompare(String(value(b)), "ja"));
+}
 
-  function drawMarkers(map, group, rows) {
-    group.clearLayers();
-    for (const p of rows) {
-      if (p.lat === null || p.lon === null) continue;
-      L.marker([p.lat, p.lon], { icon: GS.markerIcon(p.category), title: p.name, alt: p.name })
-        .bindPopup(() => popupNode(p)).addTo(group);
-    }
-  }
-
-  function exportList() {
+async function renderList(box, live) {
+  await loadRows();
+  if (!live()) return;
+  const f = state.filters;
+  const table = el("div", { class: "gs-table-wrap" });
+  const count = el("p", { class: "gs-muted", "aria-live": "polite" });
+  const mapBox = el("div", { id: "list-map", class: "gs-map staff-list-map" });
+  let map = null;
+  let markers = null;
+  const cats = el("select", { id: "f-category" },
+    el("option", { value: "", text: t("list.all_categories") }),
+    GS.config.categories.map((c) => el("option", { value: c.id, text: GS.categoryLabel(c.id) })));
+  cats.value = f.category;
+  const redraw = () => {
     const rows = filtered();
-    GS.downloadCsv("resources-list.csv", [
-      ["id", t("col.name"), t("col.category"), t("col.area"), t("col.verified"),
-       t("col.updated"), "lat", "lon"],
-      ...rows.map((p) => [p.id, p.name, GS.categoryLabel(p.category), areaName(p.area),
-                          p.last_verified || "", formatDateTime(p.updated_at), p.lat, p.lon])]);
+    count.textContent = t("list.count", { n: rows.length, total: state.rows.length });
+    table.replaceChildren(listTable(rows, redraw));
+    if (map) drawMarkers(map, markers, rows);
+  };
+  const search = el("input", { id: "f-q", type: "search", value: f.q,
+                               oninput: (e) => { f.q = e.target.value; redraw(); } });
+  const mine = el("input", { id: "f-mine", type: "checkbox",
+                             onchange: (e) => { f.mine = e.target.checked; redraw(); } });
+  mine.checked = f.mine;
+  const stale = el("input", { id: "f-stale", type: "checkbox",
+                              onchange: (e) => { f.stale = e.target.checked; redraw(); } });
+  stale.checked = f.stale;
+  cats.addEventListener("change", () => { f.category = cats.value; redraw(); });
+  box.replaceChildren(
+    el("h2", { text: t("list.title") }),
+    el("div", { class: "staff-filters" },
+      el("div", { class: "staff-field" }, el("label", { for: "f-q", text: t("list.search") }), search),
+      el("div", { class: "staff-field" }, el("label", { for: "f-category", text: t("list.category") }), cats),
+      el("div", { class: "staff-check" }, mine, el("label", { for: "f-mine", text: t("list.mine") })),
+      el("div", { class: "staff-check" }, stale, el("label", { for: "f-stale", text: t("list.stale_only") })),
+      el("div", { class: "staff-actions" },
+        el("a", { class: "gs-button", href: "#new", text: t("tabs.new") }),
+        el("button", { type: "button", class: "secondary", text: t("list.export_list"),
+                       onclick: () => exportList() }),
+        el("button", { type: "button", class: "secondary", text: t("list.export_all"),
+                       onclick: () => exportAll() }))),
+    count, table,
+    el("h3", { text: t("list.map") }), mapBox);
+  map = GS.makeMap(mapBox);
+  state.listMap = map;
+  markers = L.featureGroup().addTo(map);
+  redraw();
+  if (markers.getLayers().length) {
+    map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17, animate: false });
   }
+}
 
-  async function exportAll() {
-    const response = await GS.api("/resources/export?format=csv", { response: true });
-    GS.saveBlob("resources.csv", await response.blob());
+function listTable(rows, redraw) {
+  const cols = [["name", t("col.name")], ["category", t("col.category")],
+                ["area", t("col.area")], ["last_verified", t("col.verified")],
+                ["updated_at", t("col.updated")]];
+  const head = el("tr", null, cols.map(([key, label]) => {
+    const sorted = state.sort.key === key;
+    return el("th", { scope: "col", "aria-sort": sorted ? (state.sort.dir > 0 ? "ascending" : "descending") : "none" },
+      el("button", { type: "button", onclick: () => {
+        state.sort = { key, dir: sorted ? -state.sort.dir : 1 };
+        redraw();
+        document.querySelector(`th button[data-key="${key}"]`).focus();
+      }, "data-key": key }, label, el("span", { "aria-hidden": "true",
+        text: sorted ? (state.sort.dir > 0 ? " ▲" : " ▼") : " ↕" })));
+  }), el("th", { scope: "col", text: t("col.location") }));
+  // data-label: the column's name, shown before each cell where rows become cards (phones)
+  const body = rows.map((p) => el("tr", { class: isStale(p) ? "staff-stale" : null },
+    el("td", { class: "staff-cell-name" },
+      el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: p.name }),
+      p.visibility === "staff" ? el("span", { class: "staff-badge", text: t("list.staff_only") }) : null),
+    el("td", { "data-label": t("col.category"), text: GS.categoryLabel(p.category) }),
+    el("td", { "data-label": t("col.area"), text: areaName(p.area) }),
+    el("td", { "data-label": t("col.verified") }, p.last_verified || t("list.never"),
+      isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null),
+    el("td", { "data-label": t("col.updated"), text: formatDateTime(p.updated_at) }),
+    el("td", { "data-label": t("col.location"), class: p.lat === null ? null : "staff-cell-empty",
+               text: p.lat === null ? t("list.no_location") : "" })));
+  if (!rows.length) {
+    body.push(el("tr", null, el("td", { colspan: 6, text: t("list.empty") })));
   }
+  return el("table", { class: "gs-table staff-table" },
+    el("caption", { class: "gs-visually-hidden", text: t("list.title") }),
+    el("thead", null, head), el("tbody", null, body));
+}
 
-  // ------------------------------------------------------------------ deleted resources
+/** A popup's content: the name as text and a link to the editor. */
+function popupNode(p) {
+  return el("div", { class: "staff-popup" },
+    el("strong", { text: p.name }), el("br"),
+    el("span", { text: GS.categoryLabel(p.category) }), el("br"),
+    canEdit(p) ? el("a", { href: `#edit=${encodeURIComponent(p.id)}`, text: t("list.edit") }) : null);
+}
 
-  async function renderDeleted(box, live) {
-    const page = await GS.api("/resources?deleted=true&limit=500");
-    if (!live()) return;
-    const rows = page.features.map((f) => f.properties);
-    const body = rows.map((p) => el("tr", null,
-      el("td", { text: p.name }), el("td", { text: GS.categoryLabel(p.category) }),
-      el("td", { text: areaName(p.area) }), el("td", { text: formatDateTime(p.updated_at) }),
-      el("td", null, canEdit(p) ? el("button", {
-        type: "button", class: "secondary", "aria-label": t("deleted.restore_named", { name: p.name }),
-        text: t("deleted.restore"), onclick: () => restore(p) }) : null)));
-    if (!rows.length) body.push(el("tr", null, el("td", { colspan: 5, text: t("deleted.empty") })));
-    box.replaceChildren(el("h2", { text: t("deleted.title") }),
-      el("p", { class: "gs-muted", text: t("deleted.help") }),
-      el("div", { class: "gs-table-wrap" }, el("table", { class: "gs-table" },
-        el("caption", { class: "gs-visually-hidden", text: t("deleted.title") }),
-        el("thead", null, el("tr", null, [t("col.name"), t("col.category"), t("col.area"),
-          t("deleted.when"), t("deleted.action")].map((h) => el("th", { scope: "col", text: h })))),
-        el("tbody", null, body))));
+function drawMarkers(map, group, rows) {
+  group.clearLayers();
+  for (const p of rows) {
+    if (p.lat === null || p.lon === null) continue;
+    L.marker([p.lat, p.lon], { icon: GS.markerIcon(p.category), title: p.name, alt: p.name })
+      .bindPopup(() => popupNode(p)).addTo(group);
   }
+}
 
-  async function restore(p) {
-    try {
-      await GS.api(`/resources/${encodeURIComponent(p.id)}/undo`, {
-        method: "POST", headers: { "If-Match": `"${p.version}"` } });
-      state.flash = t("deleted.restored", { name: p.name });
-      location.hash = `#edit=${encodeURIComponent(p.id)}`;
-    } catch (e) {
-      setStatus(errorText(e));
-    }
+function exportList() {
+  const rows = filtered();
+  GS.downloadCsv("resources-list.csv", [
+    ["id", t("col.name"), t("col.category"), t("col.area"), t("col.verified"),
+     t("col.updated"), "lat", "lon"],
+    ...rows.map((p) => [p.id, p.name, GS.categoryLabel(p.category), areaName(p.area),
+                        p.last_verified || "", formatDateTime(p.updated_at), p.lat, p.lon])]);
+}
+
+async function exportAll() {
+  const response = await GS.api("/resources/export?format=csv", { response: true });
+  GS.saveBlob("resources.csv", await response.blob());
+}
+
+// ------------------------------------------------------------------ deleted resources
+
+async function renderDeleted(box, live) {
+  const page = await GS.api("/resources?deleted=true&limit=500");
+  if (!live()) return;
+  const rows = page.features.map((f) => f.properties);
+  const body = rows.map((p) => el("tr", null,
+    el("td", { text: p.name }), el("td", { text: GS.categoryLabel(p.category) }),
+    el("td", { text: areaName(p.area) }), el("td", { text: formatDateTime(p.updated_at) }),
+    el("td", null, canEdit(p) ? el("button", {
+      type: "button", class: "secondary", "aria-label": t("deleted.restore_named", { name: p.name }),
+      text: t("deleted.restore"), onclick: () => restore(p) }) : null)));
+  if (!rows.length) body.push(el("tr", null, el("td", { colspan: 5, text: t("deleted.empty") })));
+  box.replaceChildren(el("h2", { text: t("deleted.title") }),
+    el("p", { class: "gs-muted", text: t("deleted.help") }),
+    el("div", { class: "gs-table-wrap" }, el("table", { class: "gs-table" },
+      el("caption", { class: "gs-visually-hidden", text: t("deleted.title") }),
+      el("thead", null, el("tr", null, [t("col.name"), t("col.category"), t("col.area"),
+        t("deleted.when"), t("deleted.action")].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", null, body))));
+}
+
+async function restore(p) {
+  try {
+    await GS.api(`/resources/${encodeURIComponent(p.id)}/undo`, {
+      method: "POST", headers: { "If-Match": `"${p.version}"` } });
+    state.flash = t("deleted.restored", { name: p.name });
+    location.hash = `#edit=${encodeURIComponent(p.id)}`;
+  } catch (e) {
+    setStatus(errorText(e));
   }
+}
 
-  document.addEventListener("DOMContentLoaded", start);
-
-  return { state, isStale, formatDateTime, canEdit, areas, areaName, setStatus, errorText,
-           route };
-})();
+document.addEventListener("DOMContentLoaded", start);

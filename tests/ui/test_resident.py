@@ -145,7 +145,7 @@ def test_filters_change_the_list(ui, ui_server) -> None:
     page.select_option("#day", "")
     wait_list(page, [p["id"] for p in every])
     page.locator("#chip-today").click()
-    today = page.evaluate("GS.today()")
+    today = page.evaluate("async () => (await import('/static/js/common.js')).today()")
     assert today == WEEKDAYS[date.today().weekday()]
     wait_list(page, [p["id"] for p in every if on(p, today)])
     assert page.locator("#chip-today").get_attribute("aria-pressed") == "true"

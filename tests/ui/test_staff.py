@@ -64,10 +64,14 @@ def save(page):
     page.locator("#status").filter(has_text="保存しました").wait_for()
 
 
+#: the open editor's Leaflet map, in the page (the module the page loaded, imported again)
+EDITOR_MAP = "(await import('/static/js/staff-editor.js')).map()"
+
+
 def click_map(page, lat, lon):
     """Click the editor's map at (lat, lon)."""
     page.locator("#edit-map").scroll_into_view_if_needed()
-    x, y = page.evaluate("([la, lo]) => { const p = StaffEditor.map()"
+    x, y = page.evaluate(f"async ([la, lo]) => {{ const p = {EDITOR_MAP}"
                          ".latLngToContainerPoint([la, lo]); return [p.x, p.y]; }", [lat, lon])
     box = page.locator("#edit-map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
@@ -75,7 +79,7 @@ def click_map(page, lat, lon):
 
 def fit(page, poly):
     w, s, e, n = poly.bounds
-    page.evaluate("([s, w, n, e]) => StaffEditor.map()"
+    page.evaluate(f"async ([s, w, n, e]) => {EDITOR_MAP}"
                   ".fitBounds([[s, w], [n, e]], {animate: false})", [s, w, n, e])
 
 
@@ -181,8 +185,9 @@ def test_server_validation_message_next_to_the_field(ui, api):
 
 _TEXT_COORDINATES = """async (id) => {
   const ring = [["1", "2"], ["2", "2"], ["2", "3"], ["1", "2"]];
+  const { api } = await import("/static/js/common.js");
   try {
-    await GS.api(`/resources/${id}`, { method: "PATCH", body: { service_area: {
+    await api(`/resources/${id}`, { method: "PATCH", body: { service_area: {
       kind: "polygon", geometry: { type: "Polygon", coordinates: [ring] } } } });
   } catch (e) { return e.problems()[0].reason; }
   return "accepted";

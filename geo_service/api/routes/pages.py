@@ -3,19 +3,26 @@
 Pages: ``/`` residents (近くの通いの場), ``/handout`` a printable page, ``/staff``
 coordinators (login), ``/council`` councils and planners. Their HTML, CSS and JavaScript
 live in the top-level ``static/`` folder (installed as ``geo_service.static``), the
-vendored libraries in ``geo_service/vendor/``; both are served as files. Category colours
+vendored libraries in ``geo_service/vendor/``; both are served as files, except that each
+page's ``<head>``, the same on every page but for its title, stylesheet, ES module and
+Leaflet plugins, is written once in ``static/_head.html`` and filled in here
+(:func:`render_page`, Jinja), with the modules the page's module imports to preload
+(:func:`page_modules`). Category colours
 and glyphs, class breaks and labels reach the pages only through ``GET /ui/config``, read
 from the layer definitions (``layers/*.toml``).
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from geo_service import __version__
@@ -38,9 +45,42 @@ PAGES = {"/": "resident.html", "/handout": "handout.html", "/staff": "staff.html
 MAP_LAYERS = (FOOD_STORE_LAYER, "gathering_places")
 
 
+#: an import of one of the pages' modules, one line each: ``import … from "./x.js";``
+IMPORT = re.compile(r'^import [^;]+ from "\./([\w-]+\.js)";$', re.M)
+
+
+def page_modules(page: str) -> list[str]:
+    """The modules ``static/js/<page>.js`` imports, directly or through others (file
+    names, sorted): the page's head preloads them."""
+    found: set[str] = set()
+    todo = [f"{page}.js"]
+    while todo:
+        source = (STATIC_DIR / "js" / todo.pop()).read_text(encoding="utf-8")
+        for name in IMPORT.findall(source):
+            if name not in found:
+                found.add(name)
+                todo.append(name)
+    return sorted(found)
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(STATIC_DIR), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.globals["page_modules"] = page_modules
+    return env
+
+
+def render_page(file_name: str) -> str:
+    """The page ``file_name`` of ``static/`` as sent: its ``<head>`` filled in from
+    ``static/_head.html`` (re-read when a file changes, as Jinja checks their times)."""
+    return _templates().get_template(file_name).render()
+
+
 def _page(file_name: str) -> Any:
-    def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / file_name, media_type="text/html; charset=utf-8",
+    def page() -> HTMLResponse:
+        return HTMLResponse(render_page(file_name), media_type="text/html; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
 
     page.__name__ = f"page_{file_name.removesuffix('.html')}"

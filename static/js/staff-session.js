@@ -1,0 +1,50 @@
+/*
+ * Coordinator pages: what the list, the editor and the import share — the logged-in
+ * user, the responsible areas (小学校区, loaded once), the status line and error words.
+ */
+import * as GS from "./common.js";
+
+const { t } = GS;
+export const state = {
+  user: null, routeSeq: 0, flash: null, listMap: null, rows: null, areas: null,
+  sort: { key: "updated_at", dir: -1 }, filters: { q: "", mine: true, category: "", stale: false },
+};
+
+export function formatDateTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function canEdit(p) {
+  return state.user && (state.user.role === "admin" || state.user.areas.includes(p.area));
+}
+
+/** The responsible-area layer (小学校区): its polygons and names, loaded once. */
+export async function areas() {
+  if (state.areas) return state.areas;
+  const layers = (GS.config.region && GS.config.region.area_layers) || [];
+  if (!layers.length) return (state.areas = { layer: null, features: [] });
+  const fc = await GS.api(`/areas/${encodeURIComponent(layers[0].id)}`);
+  state.areas = { layer: fc.layer, id: layers[0].id, features: fc.features };
+  return state.areas;
+}
+
+export function areaName(id) {
+  const f = state.areas && state.areas.features.find((a) => a.id === id);
+  return f ? f.properties.name : (id || t("list.no_area"));
+}
+
+export function setStatus(text) {
+  document.getElementById("status").textContent = text || "";
+}
+
+export function errorText(e) {
+  if (e instanceof GS.ApiError) {
+    if (e.status === 403) return t("error.forbidden");
+    return typeof e.detail === "string" ? e.detail : (e.detail && e.detail.message) || e.message;
+  }
+  return t("error.network");
+}
