@@ -10,7 +10,7 @@ from pydantic_core import to_json
 from shapely.geometry import mapping
 
 from geo_service.api.features import feature_cache, splice
-from geo_service.api.schemas import (
+from geo_service.api.schemas.resources import (
     AreaCollection,
     AreaFeature,
     AreaLayerInfo,

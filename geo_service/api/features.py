@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel
 
-from geo_service.api.schemas import FeatureCollection, ResourcePublic, ResourceStaff
+from geo_service.api.schemas.resources import FeatureCollection, ResourcePublic, ResourceStaff
 from geo_service.api.views import to_collection, to_feature
 from geo_service.registry.resources import Resource
 from geo_service.registry.store import ResourceFilter, ResourceStore

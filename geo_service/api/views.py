@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from geo_service._errors import InputError
-from geo_service.api.schemas import (
+from geo_service.api.schemas.resources import (
     Feature,
     FeatureCollection,
     HistoryOut,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from geo_service.api import coverage_views as cv
-from geo_service.api.schemas import (
+from geo_service.api.schemas.resources import (
     Feature,
     NearbyCollection,
     NearbyPublic,

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from geo_service.api.deps import ClientAddress, Staff, State
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas import Token, UserOut
+from geo_service.api.schemas.resources import Token, UserOut
 from geo_service.registry.auth import authenticate, create_token
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute,

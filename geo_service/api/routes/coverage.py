@@ -11,7 +11,7 @@ from geo_service._errors import InputError
 from geo_service.api import coverage_views as cv
 from geo_service.api.deps import State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas import (
+from geo_service.api.schemas.resources import (
     AreaCollection,
     AreaFeature,
     AreaLayerInfo,

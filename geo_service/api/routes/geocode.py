@@ -6,22 +6,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
 
 from geo_service._errors import InputError
 from geo_service.api.deps import State
 from geo_service.api.errors import MessageOut, error_responses
+from geo_service.api.schemas.geocode import GeocodedPlace
 from geo_service.inputs import geocoding
 
 router = APIRouter()
-
-
-class GeocodedPlace(BaseModel):
-    """An address found: 住所 and location (degrees)."""
-
-    title: str
-    lon: float
-    lat: float
 
 
 @router.get("/geocode", response_model=list[GeocodedPlace], tags=["pages"],

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from geo_service import __version__
 from geo_service.api.deps import State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas import Health
+from geo_service.api.schemas.resources import Health
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 

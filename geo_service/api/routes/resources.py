@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from geo_service.api import features, views
 from geo_service.api.deps import Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas import (
+from geo_service.api.schemas.resources import (
     FeatureCollection,
     HistoryOut,
     ImportReportOut,

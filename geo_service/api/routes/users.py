@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from geo_service.api.deps import Admin, State
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas import UserCreate, UserOut, UserUpdate
+from geo_service.api.schemas.resources import UserCreate, UserOut, UserUpdate
 from geo_service.registry.auth import hash_password
 from geo_service.registry.store import User
 
