@@ -174,7 +174,7 @@ def test_server_validation_message_next_to_the_field(ui, api):
     page.locator("#save").click()
     error = page.locator("#e-end-error")
     error.wait_for()
-    assert "end time is not after start time" in error.inner_text()
+    assert "終了時刻が開始時刻より後になっていません" in error.inner_text()  # the page's language
     end = page.locator("#e-end")
     assert end.get_attribute("aria-invalid") == "true"
     assert "e-end-error" in end.get_attribute("aria-describedby")
