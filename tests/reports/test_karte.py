@@ -31,20 +31,11 @@ def demo(tmp_path_factory):
     """(TestClient, WalkingService, region folder, database url) on the demo, with a
     public salon named like an attack in the first 小学校区 (and a staff-only one)."""
     from geo_service.api import create_app
-    from geo_service.config import ServiceSettings
-    from geo_service.engine.region import Region
-    from geo_service.jobs.demo import run_demo
-    from geo_service.jobs.demo_registry import seed_demo_registry
-    from geo_service.registry.store import open_store
     from geo_service.service.walking import WalkingService
+    from tests.utils.demo import demo_service
 
-    folder = tmp_path_factory.mktemp("karte")
-    run_demo(folder / "out")
-    region_dir = folder / "out" / "region"
-    region = Region.load(region_dir)
-    url = f"sqlite:///{folder / 'registry.sqlite3'}"
-    store = open_store(url)
-    seed_demo_registry(store, region)
+    demo = demo_service(tmp_path_factory.mktemp("karte"))
+    region, store = demo.region, demo.store
     walking = WalkingService(region, store)
     first = region.areas[0].areas.to_crs(4326).geometry.iloc[0].representative_point()
     store.add(ResourceFields(name=ATTACK, category="salon", lon=first.x, lat=first.y,
@@ -54,10 +45,8 @@ def demo(tmp_path_factory):
     store.add(ResourceFields(name="職員用メモ：個別支援サロン", category="salon", lon=first.x,
                              lat=first.y, visibility="staff"))
     walking.refresh()
-    settings = ServiceSettings(database_url=url, region_dir=region_dir, data_dir=folder,
-                               secret_key="k" * 40)
-    client = TestClient(create_app(settings, store=store, walking=walking))
-    return client, walking, region_dir, url
+    client = TestClient(create_app(demo.settings, store=store, walking=walking))
+    return client, walking, demo.region_dir, demo.url
 
 
 def test_schedule_and_fee_in_words():

@@ -87,23 +87,12 @@ def serve_in_thread(app: Any) -> tuple[str, Any]:
 def ui_server(tmp_path_factory) -> UIServer:
     """The demo region and registry, served by uvicorn on loopback for the whole session."""
     from geo_service.api import create_app
-    from geo_service.config import ServiceSettings
-    from geo_service.engine.region import Region
-    from geo_service.jobs.demo import run_demo
-    from geo_service.jobs.demo_registry import seed_demo_registry
     from geo_service.registry.auth import hash_password
-    from geo_service.registry.store import open_store
+    from tests.utils.demo import demo_service
 
-    folder = tmp_path_factory.mktemp("ui")
-    run_demo(folder / "out")
-    region_dir = folder / "out" / "region"
-    region = Region.load(region_dir)
-    url = f"sqlite:///{folder / 'registry.sqlite3'}"
-    store = open_store(url)
-    seed_demo_registry(store, region)
-    settings = ServiceSettings(database_url=url, region_dir=region_dir, data_dir=folder,
-                               secret_key="u" * 40)
-    app = create_app(settings, store=store)
+    demo = demo_service(tmp_path_factory.mktemp("ui"), secret_key="u" * 40)
+    region, store = demo.region, demo.store
+    app = create_app(demo.settings, store=store)
     area = str(region.areas[0].ids[0])
     store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
     store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
