@@ -210,7 +210,7 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
     """The people a registry category covers: its services' areas (the coverage
     service's :func:`~geo_service.service.service_coverage.service_mask`) and, for mobile sales,
     the walk to its stops within ``threshold_m``."""
-    from geo_service.service.walking import _reveals_location
+    from geo_service.service.walking import reveals_location
 
     cat = load_vocabulary().by_id[category]
     items = walking.store.all(ResourceFilter(category=category, include_staff=staff))
@@ -218,7 +218,7 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
     # a radius or walking-time area around a staff-only location is left out of the
     # public view, as the coverage service does
     with_area = [r for r in items if r.service_area.kind != "none"
-                 and (staff or not _reveals_location(r))]
+                 and (staff or not reveals_location(r))]
     for r in with_area:
         covers |= service_mask(r, walking, staff=staff)
     parts = [f"{len(with_area)} service area(s)"] if with_area or cat.kind != "mobile" else []

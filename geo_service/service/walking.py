@@ -332,7 +332,7 @@ class WalkingService:
                    if si <= (r.service_area.minutes or 0) * 60}
         services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]
         if not staff:
-            services = [r for r in services if is_public(r) and not _reveals_location(r)]
+            services = [r for r in services if is_public(r) and not reveals_location(r)]
         seconds.update(zip(picked.tolist(), s[len(walk):].tolist(), strict=True))
         return services, self._walkable(loc, d, nearest, seconds)
 
@@ -595,12 +595,12 @@ def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
         return True
     if sa.kind == "areas" and sa.layer == layer:
         return area_id in sa.area_ids
-    if not staff and _reveals_location(r):
+    if not staff and reveals_location(r):
         return False
     geom = shape(r)
     return geom is not None and bool(geom.intersects(area_geom))
 
 
-def _reveals_location(r: Resource) -> bool:
+def reveals_location(r: Resource) -> bool:
     """A radius or walking-time area drawn around a staff-only location would reveal it."""
     return "location" in r.staff_fields and r.service_area.kind in ("radius", "walk")
