@@ -98,8 +98,8 @@ def main() -> None:
     from geo_service.indicators.difficulty import area_indicators
     from geo_service.planning import scenarios as sc
 
-    reuse = sc.ScenarioState._areas_again
-    sc.ScenarioState._areas_again = (  # type: ignore[method-assign]
+    reuse = sc.ScenarioState.recount_areas
+    sc.ScenarioState.recount_areas = (  # type: ignore[method-assign]
         lambda self, points, stores: area_indicators(
             points, self.baseline.region.areas, stores, threshold_m=self.threshold_m,
             car_rate=self.baseline.car_rate))
@@ -107,7 +107,7 @@ def main() -> None:
         every_times, _ = time_repeats(lambda: apply_scenario(base, close), args.repeats,
                                       warmup=0)
     finally:
-        sc.ScenarioState._areas_again = reuse  # type: ignore[method-assign]
+        sc.ScenarioState.recount_areas = reuse  # type: ignore[method-assign]
     full_times, full = time_repeats(lambda: apply_scenario(base, close, incremental=False),
                                     args.repeats, warmup=0)
     remaining = Region(net, region.demand, region.areas, {"food_stores": region.resources[

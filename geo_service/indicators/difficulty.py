@@ -173,7 +173,7 @@ def area_indicators(
             table[key] = values
         table["car_adjusted_65plus"] = car_adjusted(table, car_rate)
         table["stores_in_area"], table["stores_near_area"] = store_counts(areas, stores,
-                                                                           threshold_m)
+                                                                          threshold_m)
         frames.append(gpd.GeoDataFrame(table, geometry=areas.geometry, crs=points.crs))
     result = pd.concat(frames, ignore_index=True)
     return gpd.GeoDataFrame(result[list(AREA_COLUMNS) + ["geometry"]], geometry="geometry",
@@ -181,6 +181,8 @@ def area_indicators(
 
 
 def car_adjusted(table: pd.DataFrame, car_rate: float | pd.Series | None) -> np.ndarray:
+    """Per area row: its people 65+ beyond the walk without a car (``car_rate``, one rate
+    or one per ``area_id``; NaN without a rate)."""
     if car_rate is None:
         return np.full(len(table), np.nan)
     if isinstance(car_rate, pd.Series):
@@ -191,7 +193,8 @@ def car_adjusted(table: pd.DataFrame, car_rate: float | pd.Series | None) -> np.
 
 
 def store_counts(areas: gpd.GeoDataFrame, stores: gpd.GeoDataFrame,
-                  threshold_m: float) -> tuple[np.ndarray, np.ndarray]:
+                 threshold_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per area: the stores inside it and those within ``threshold_m`` of it (straight)."""
     if len(stores) == 0:
         zero = np.zeros(len(areas), dtype=np.int64)
         return zero, zero

@@ -1,0 +1,235 @@
+"""The HiGHS models (``highspy``): the maximal-covering MIP, re-solved for several k, its
+LP relaxation, and the set-covering MIP, each over the candidates no other contains."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from geo_service.planning.siting.greedy import covered_weight, fill_up, lazy_greedy, tolerance
+
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def _highs() -> Any:
+    """A silent HiGHS instance with gaps set for proven optima.
+
+    HiGHS writes its banner to the standard output (the C library's, past Python's
+    ``sys.stdout``) when the first instance of a process is made; that one is made with
+    the output descriptor pointed at ``os.devnull``, so the CLI's table stays clean.
+    """
+    import highspy
+
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            h = highspy.Highs()
+        else:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                with open(os.devnull, "w") as null:
+                    os.dup2(null.fileno(), 1)
+                    h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", 1e-7)
+    return h
+
+
+def _coverage_lp(cover: sparse.csr_matrix, w: np.ndarray, cost_x: float, cost_y: np.ndarray,
+                 extra_row: tuple[np.ndarray, np.ndarray, float, float],
+                 integer: bool) -> Any:
+    """The LP: x (candidates, binary) then y (groups, [0, 1]); rows y_g − Σ x_i ≤ 0, then
+    one extra row (coefficients on x, on y, lower, upper)."""
+    import highspy
+
+    n_c, n_g = cover.shape
+    link = sparse.hstack([-cover.T.astype(float), sparse.identity(n_g)])
+    extra = sparse.csr_matrix(np.concatenate(extra_row[:2])[None, :])
+    a = sparse.vstack([link, extra]).tocsc()
+    a.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_c + n_g, n_g + 1
+    lp.col_cost_ = np.concatenate([np.full(n_c, cost_x), cost_y])
+    lp.col_lower_ = np.zeros(n_c + n_g)
+    lp.col_upper_ = np.ones(n_c + n_g)
+    lp.row_lower_ = np.concatenate([np.full(n_g, -highspy.kHighsInf), [extra_row[2]]])
+    lp.row_upper_ = np.concatenate([np.zeros(n_g), [extra_row[3]]])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_c + n_g, n_g + 1
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    if integer:
+        lp.integrality_ = ([highspy.HighsVarType.kInteger] * n_c
+                           + [highspy.HighsVarType.kContinuous] * n_g)
+    return lp
+
+
+def _status(h: Any) -> str:
+    import highspy
+
+    s = h.getModelStatus()
+    if s == highspy.HighsModelStatus.kOptimal:
+        return "optimal"
+    if s == highspy.HighsModelStatus.kTimeLimit:
+        return "time limit"
+    return str(h.modelStatusToString(s))
+
+
+def _start(h: Any, cover: sparse.csr_matrix, chosen: np.ndarray) -> None:
+    """Give HiGHS a feasible starting solution (x = chosen, y = the groups they cover)."""
+    import highspy
+
+    n_c, n_g = cover.shape
+    x = np.zeros(n_c)
+    x[chosen] = 1
+    y = np.zeros(n_g)
+    if len(chosen):
+        y[cover[chosen].indices] = 1
+    sol = highspy.HighsSolution()
+    sol.col_value = np.concatenate([x, y]).tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+
+
+class MclpModel:
+    """One HiGHS MCLP model, re-solved for several k (only the cardinality row changes).
+
+    Candidates whose coverage is contained in another's (:func:`_undominated`) are left
+    out of the model: one of them in a solution can always be swapped for the other
+    without loss, so the optimum over the rest with ``Σ x ≤ k`` is the optimum; a solution
+    with fewer than k sites is filled up greedily (gaining nothing more, or more)."""
+
+    def __init__(self, cover: sparse.csr_matrix, w: np.ndarray) -> None:
+        import highspy
+
+        self.full, self.w = cover, w
+        self.keep = _undominated(cover)
+        self.cover = cover[self.keep]
+        n_c, n_g = self.cover.shape
+        self.h = _highs()
+        if np.array_equal(w, np.round(w)):
+            # whole people: an incumbent within 1 of the bound is proven optimal
+            self.h.setOptionValue("mip_abs_gap", 1 - 1e-6)
+        lp = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
+                          True)
+        lp.sense_ = highspy.ObjSense.kMaximize
+        self.h.passModel(lp)
+        self.row = n_g
+        #: per k solved: the model positions of the sites found
+        self.solutions: dict[int, np.ndarray] = {}
+
+    def solve(self, k: int, time_limit_s: float) -> tuple[np.ndarray, float, float, str]:
+        """(chosen, objective, dual bound, status) with k sites."""
+        h = self.h
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
+        h.changeRowBounds(self.row, 0.0, float(k))
+        h.clearSolver()
+        warm = self._warm(k)
+        _start(h, self.cover, warm)
+        h.run()
+        status = _status(h)
+        n_c = self.cover.shape[0]
+        x = np.asarray(h.getSolution().col_value[:n_c])
+        chosen = np.flatnonzero(x > 0.5)
+        info = h.getInfo()
+        dual = (float(info.mip_dual_bound) if status != "optimal"
+                else float(info.objective_function_value))
+        if len(chosen) == 0 or len(chosen) > k:  # no solution: the warm start
+            chosen = warm
+        chosen = fill_up(self.full, self.w, self.keep[chosen], k)
+        hit = np.zeros(self.full.shape[1], dtype=bool)
+        hit[self.full[chosen].indices] = True
+        self.solutions[k] = np.searchsorted(self.keep, chosen[np.isin(chosen, self.keep)])
+        return chosen, float(self.w[hit].sum()), dual, status
+
+    def _warm(self, k: int) -> np.ndarray:
+        """The best start known for k sites (model positions): greedy, or a solution
+        found for k − 1 sites plus the best addition, or one for k + 1 less its least
+        useful site."""
+        starts = [lazy_greedy(self.cover, self.w, k)[0]]
+        if k - 1 in self.solutions:
+            starts.append(fill_up(self.cover, self.w, self.solutions[k - 1], k))
+        if k + 1 in self.solutions and len(self.solutions[k + 1]) > k:
+            bigger = self.solutions[k + 1]
+            order, _ = lazy_greedy(self.cover[bigger], self.w, k)
+            starts.append(bigger[order])
+        return max(starts, key=lambda c: covered_weight(self.cover, self.w, c))
+
+
+
+def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
+    """Positions of the rows of ``cover`` not contained in another row (of two equal rows
+    the first is kept); all rows when there are too many to compare cheaply."""
+    n = cover.shape[0]
+    size = np.diff(cover.indptr)
+    if n > 20_000:
+        return np.arange(n)
+    c = cover.astype(np.int32)
+    inter = (c @ c.T).tocoo()
+    i, j, shared = inter.row, inter.col, inter.data
+    inside = (i != j) & (shared == size[i]) & ((size[j] > size[i]) | (j < i))
+    dominated = np.zeros(n, dtype=bool)
+    dominated[i[inside]] = True
+    dominated[size == 0] = True
+    keep = np.flatnonzero(~dominated)
+    return keep if len(keep) else np.arange(min(n, 1))
+
+
+def lp_bound(cover: sparse.csr_matrix, w: np.ndarray, k: int,
+             time_limit_s: float) -> float | None:
+    """The LP relaxation's optimum of the MCLP with k sites, or None if not solved."""
+    import highspy
+
+    n_c, n_g = cover.shape
+    h = _highs()
+    h.setOptionValue("time_limit", float(time_limit_s))
+    lp = _coverage_lp(cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), float(k), float(k)),
+                      False)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    h.passModel(lp)
+    h.run()
+    if _status(h) != "optimal":
+        return None
+    return float(h.getInfo().objective_function_value)
+
+
+def highs_set_cover(cover: sparse.csr_matrix, w: np.ndarray, need: float,
+                    time_limit_s: float) -> tuple[np.ndarray | None, str, float]:
+    """min Σ x with Σ w y ≥ need: (chosen or None, status, dual bound). Candidates whose
+    coverage another contains are left out (swapping one for the other never loses)."""
+    import highspy
+
+    keep = _undominated(cover)
+    full, cover = cover, cover[keep]
+    n_c, n_g = cover.shape
+    h = _highs()
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_abs_gap", 1 - 1e-6)  # the number of sites is whole
+    lp = _coverage_lp(cover, w, 1.0, np.zeros(n_g),
+                      (np.zeros(n_c), w, float(need), highspy.kHighsInf), True)
+    lp.sense_ = highspy.ObjSense.kMinimize
+    h.passModel(lp)
+    _start(h, cover, lazy_greedy(cover, w, n_c, target=need)[0])
+    h.run()
+    status = _status(h)
+    info = h.getInfo()
+    dual = float(info.mip_dual_bound) if status != "optimal" else float(
+        info.objective_function_value)
+    x = np.asarray(h.getSolution().col_value[:n_c])
+    chosen = keep[np.flatnonzero(x > 0.5)]
+    if len(chosen) == 0 or covered_weight(full, w, chosen) < need - tolerance(need):
+        return None, status, dual
+    return chosen, status, dual
