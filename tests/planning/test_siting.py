@@ -380,13 +380,13 @@ def test_route_heuristic_on_many_stops_is_quick_and_no_worse_than_nearest_neighb
     longer than the nearest-neighbour path from any start."""
     import time
 
-    from geo_service.planning.siting import _nn_two_opt, _path_length
+    from geo_service.planning.siting import nn_two_opt, path_length
 
     rng = np.random.default_rng(3)
     pts = rng.integers(0, 11, (30, 2)) * 100
     d = np.abs(pts[:, None, :] - pts[None, :, :]).sum(axis=2).astype(float)
     t0 = time.perf_counter()
-    order = _nn_two_opt(d)
+    order = nn_two_opt(d)
     assert time.perf_counter() - t0 < 10
     assert sorted(order) == list(range(30))
     for start in range(30):
@@ -395,7 +395,7 @@ def test_route_heuristic_on_many_stops_is_quick_and_no_worse_than_nearest_neighb
             nxt = min(left, key=lambda j: (d[path[-1], j], j))
             path.append(nxt)
             left.remove(nxt)
-        assert _path_length(d, order) <= _path_length(d, path) + 1e-9
+        assert path_length(d, order) <= path_length(d, path) + 1e-9
 
 
 def test_real_public_facility_list_of_iizuka():

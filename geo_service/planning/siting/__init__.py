@@ -92,9 +92,6 @@ from geo_service.planning.siting.ordering import (  # noqa: E402
     path_length,
 )
 
-# the names tests/planning/test_siting.py imports from before the split
-_nn_two_opt, _path_length = nn_two_opt, path_length
-
 __all__ = ["COVER_TOLERANCE_M", "ID_ALIASES", "MIP_MAX_NONZEROS", "MIP_TIME_LIMIT_S",
            "NAME_ALIASES", "ROUTE_EXACT_MAX_STOPS", "STOP_CATCHMENT_M", "Candidates",
            "CurvePoint", "RouteOrder", "SetCoverResult", "SitingError", "SitingProblem",
