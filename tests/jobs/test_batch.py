@@ -27,7 +27,8 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from geo_service._errors import InputError  # noqa: E402
 from geo_service.cli.main import app  # noqa: E402
-from geo_service.jobs.batch import run_batch, run_partition  # noqa: E402
+from geo_service.jobs.batch import run_batch  # noqa: E402
+from geo_service.jobs.partitions import run_partition  # noqa: E402
 from geo_service.jobs.pipeline import build_region, compute_difficulty  # noqa: E402
 from geo_service.layers import load_resource_layer  # noqa: E402
 
@@ -492,7 +493,11 @@ def test_each_partition_measures_in_its_own_zone(tmp_path):
     import geopandas as gpd
     import shapely as sh
 
-    from geo_service.jobs.batch import assign_population, plan_partitions, read_partition_layer
+    from geo_service.jobs.partitions import (
+        assign_population,
+        plan_partitions,
+        read_partition_layer,
+    )
 
     gpd.GeoDataFrame({"code": ["kitakyushu", "yamaguchi", "naha"]},
                      geometry=[sh.box(130.85, 33.85, 130.95, 33.95),
