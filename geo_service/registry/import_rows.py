@@ -176,6 +176,7 @@ class _Row:
 
 
 def _field_of(loc: str) -> str:
+    """The field (file column) of a validation error's location, e.g. contact.tel → tel."""
     head = loc.split(".")[0]
     if head == "contact" and "." in loc:
         return loc.split(".")[1]
