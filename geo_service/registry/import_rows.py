@@ -137,10 +137,13 @@ class _Row:
         self.problems: list[RowProblem] = []
 
     def get(self, fld: str) -> str:
+        """The cell of field ``fld`` (empty when the file lacks the column)."""
         header = self.columns.get(fld)
         return self.cells.get(header, "") if header else ""
 
     def parse(self, fld: str, parser: Callable[[str], Any], default: Any = None) -> Any:
+        """The cell of ``fld`` read by ``parser``; ``default`` when the cell is empty, or
+        refused (a problem of the row then)."""
         text = self.get(fld)
         if not text:
             return default
