@@ -25,7 +25,7 @@ from geo_service.table_limits import SETTINGS
 T = TypeVar("T")
 
 #: Modules the fork server imports once for every process it starts.
-PRELOAD = ["geo_service.registry.importers", "openpyxl"]
+PRELOAD = ["geo_service.registry.imports", "openpyxl"]
 
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _context = cast(ForkServerContext, multiprocessing.get_context(_METHOD))  # or spawn's

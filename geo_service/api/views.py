@@ -31,14 +31,9 @@ from geo_service.isolated import run_isolated
 from geo_service.layers import load_vocabulary
 from geo_service.memory import gc_paused
 from geo_service.registry.auth import check_can_edit
-from geo_service.registry.importers import (
-    MEDIA_TYPES,
-    ImportContext,
-    RawTable,
-    export_bytes,
-    import_resources,
-    read_resource_table,
-)
+from geo_service.registry.exports import MEDIA_TYPES, export_bytes
+from geo_service.registry.import_rows import ImportContext
+from geo_service.registry.imports import RawTable, import_resources, read_resource_table
 from geo_service.registry.resources import (
     Resource,
     ResourceFields,

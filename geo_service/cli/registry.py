@@ -72,7 +72,8 @@ def import_resources_cmd(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Import a resource list; all or nothing unless --partial; --dry-run reports only."""
-    from geo_service.registry.importers import ImportContext, import_resources, read_resource_table
+    from geo_service.registry.import_rows import ImportContext
+    from geo_service.registry.imports import import_resources, read_resource_table
 
     settings = service_settings(database_url)
     try:
@@ -110,7 +111,7 @@ def export_resources_cmd(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Export the registry (public view by default)."""
-    from geo_service.registry.importers import export_resources
+    from geo_service.registry.exports import export_resources
     from geo_service.registry.store import ResourceFilter
 
     try:

@@ -346,9 +346,9 @@ def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
     would stall every thread), and it runs again afterwards."""
     import gc
 
-    from geo_service.registry import importers
+    from geo_service.registry import imports
 
-    parse, parsing, release = importers.parse_resources, threading.Event(), threading.Event()
+    parse, parsing, release = imports.parse_resources, threading.Event(), threading.Event()
     released: list[bool] = []
     gc_during_parse: list[bool] = []
 
@@ -358,7 +358,7 @@ def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
         gc_during_parse.append(gc.isenabled())
         return parse(*args, **kwargs)
 
-    monkeypatch.setattr(importers, "parse_resources", parse_when_released)
+    monkeypatch.setattr(imports, "parse_resources", parse_when_released)
     settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
     answers = []
     with TestClient(create_app(settings, store=store)) as client:  # one event loop for all
@@ -451,7 +451,7 @@ def test_registry_file_follows_the_data_dir(monkeypatch, tmp_path):
 @pytest.mark.parametrize("spelling", ["水", "水曜", "水曜日", "wed", "Wed", "Wednesday", "ｗｅｄ"])
 def test_weekdays_are_read_the_same_way_everywhere(client, admin, spelling):
     """One parser: API filters, schedule and stop bodies, import cells."""
-    from geo_service.registry.importers import parse_weekdays
+    from geo_service.registry.resources import parse_weekdays
 
     assert parse_weekdays(spelling) == ["wed"]
     stop = {"lon": 130.78, "lat": 33.80, "weekday": spelling, "time": "10:00"}

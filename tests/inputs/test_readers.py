@@ -110,7 +110,7 @@ def test_every_bad_row_is_listed_as_a_spreadsheet_row(tmp_path):
 
 
 def test_messages_show_plain_numbers_and_the_importers_row(tmp_path):
-    from geo_service.registry.importers import parse_resources, read_resource_table
+    from geo_service.registry.imports import parse_resources, read_resource_table
 
     path = tmp_path / "s.csv"
     path.write_text("名称,種別,緯度,経度\nよい店,食料品店,33.9,130.9\n遠い店,食料品店,-35000.5,80000.25\n")

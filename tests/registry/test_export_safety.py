@@ -15,12 +15,9 @@ from geo_service.api import create_app
 from geo_service.config import ServiceSettings
 from geo_service.outputs import csv_writer, spreadsheet_cell, unquote_cell
 from geo_service.registry.auth import hash_password
-from geo_service.registry.importers import (
-    ImportContext,
-    export_bytes,
-    parse_resources,
-    read_resource_table,
-)
+from geo_service.registry.exports import export_bytes
+from geo_service.registry.import_rows import ImportContext
+from geo_service.registry.imports import parse_resources, read_resource_table
 from geo_service.registry.resources import (
     Resource,
     ResourceFields,

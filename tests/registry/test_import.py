@@ -13,18 +13,16 @@ import shapely
 
 from geo_service._errors import EncodingError, InputError
 from geo_service.inputs.boundaries import AreaLayer
-from geo_service.registry.importers import (
-    ImportContext,
+from geo_service.registry.cells import parse_date, parse_fee
+from geo_service.registry.exports import export_resources
+from geo_service.registry.import_rows import ImportContext
+from geo_service.registry.imports import (
     RawTable,
-    export_resources,
     import_resources,
-    parse_date,
-    parse_fee,
     parse_resources,
-    parse_weekdays,
     read_resource_table,
 )
-from geo_service.registry.resources import ResourceFields
+from geo_service.registry.resources import ResourceFields, parse_weekdays
 from geo_service.registry.store import ResourceFilter
 from geo_service.registry.store.testing import BACKENDS
 from tests.conftest import SHARED_DATA, TEST_DATA
@@ -585,7 +583,7 @@ def test_every_problem_of_a_bad_list_is_worded_in_japanese_too():
     ("あ" * 498 + ".csv", "あ" * 495 + "….csv"), ("あ" * 496 + ".csv", "あ" * 496 + ".csv"),
 ])
 def test_source_name_of_a_file(file, source):
-    from geo_service.registry.importers import source_name
+    from geo_service.registry.imports import source_name
     from geo_service.registry.resources import validate_resource
 
     assert source_name(file) == source and len(source) <= 500

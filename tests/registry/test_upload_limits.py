@@ -13,7 +13,7 @@ import pytest
 
 from geo_service._errors import InputError
 from geo_service.isolated import IsolatedLimitError, run_isolated
-from geo_service.registry.importers import read_resource_table
+from geo_service.registry.imports import read_resource_table
 from geo_service.table_limits import (
     ReadLimits,
     TableLimitError,

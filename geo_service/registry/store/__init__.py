@@ -20,17 +20,17 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from geo_service.inputs.boundaries import AreaLayer
-from geo_service.registry.store.repository import (
-    Authorize,
-    HistoryEntry,
-    LoginRecord,
+from geo_service.registry.store.areas import RegionMismatchError
+from geo_service.registry.store.base import (
     NotFoundError,
-    Page,
     PreconditionFailedError,
-    RegionMismatchError,
     RegistryBusyError,
-    ResourceFilter,
-    ResourceStore,
+)
+from geo_service.registry.store.history import HistoryEntry
+from geo_service.registry.store.queries import Page, ResourceFilter
+from geo_service.registry.store.repository import Authorize, ResourceStore
+from geo_service.registry.store.users import (
+    LoginRecord,
     Role,
     User,
     check_username,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from geo_service.registry.resources import Resource
-from geo_service.registry.store.repository import public_filter_values
+from geo_service.registry.store.rows import public_filter_values
 
 revision = "0006"
 down_revision = "0005"

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from geo_service.registry.resources import Resource
-from geo_service.registry.store.repository import public_area
+from geo_service.registry.store.rows import public_area
 
 revision = "0007_access"
 down_revision = "0006"

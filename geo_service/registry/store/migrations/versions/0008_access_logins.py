@@ -18,7 +18,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from alembic import op
 
-from geo_service.registry.store.repository import username_key
+from geo_service.registry.store.users import username_key
 
 revision = "0008_access"
 down_revision = "0007_access"
