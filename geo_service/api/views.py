@@ -39,7 +39,6 @@ from geo_service.registry.resources import (
     ResourceFields,
     check_lonlat,
     parse_weekday,
-    public_view,
     validate_resource,
 )
 from geo_service.registry.store import (
@@ -50,6 +49,7 @@ from geo_service.registry.store import (
     ResourceStore,
     User,
 )
+from geo_service.registry.visibility import public_view
 from geo_service.table_limits import ReadLimits
 
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]

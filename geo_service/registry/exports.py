@@ -20,7 +20,8 @@ from geo_service.inputs.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
 from geo_service.outputs import spreadsheet_safe
 from geo_service.registry.columns import HEADER_ALIASES, STAFF_FIELD_LABELS
-from geo_service.registry.resources import WEEKDAY_JA, Resource, public_view
+from geo_service.registry.resources import WEEKDAY_JA, Resource
+from geo_service.registry.visibility import public_view
 
 _EXPORT_STAFF_ONLY = ("visibility", "staff_fields", "coordinator", "source", "staff_notes")
 
@@ -116,7 +117,7 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
     """The resources as CSV (UTF-8 with BOM, or ``cp932``), Excel or GeoJSON bytes.
 
     ``public`` (default) keeps only what the public may see (see
-    :func:`~geo_service.registry.resources.public_view`). CSV and Excel cells never run as formulas
+    :func:`~geo_service.registry.visibility.public_view`). CSV and Excel cells never run as formulas
     and hold no control character (:func:`~geo_service.outputs.spreadsheet_cell`; the
     importer removes the quote it adds, so an export imports as it was).
     """

@@ -36,10 +36,10 @@ from geo_service.registry.resources import (
     check_in_region,
     check_lonlat,
     normalise_time,
-    parse_service_area_text,
     parse_weekdays,
     validate_resource,
 )
+from geo_service.registry.service_areas import parse_service_area_text
 
 
 class Geocoder(Protocol):

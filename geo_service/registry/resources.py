@@ -1,4 +1,6 @@
-"""The community-resource (地域資源) model: fields, vocabulary, validation and views.
+"""The community-resource (地域資源) model: fields, vocabulary and validation (its public view
+is :mod:`geo_service.registry.visibility`, its service area's outline
+:mod:`geo_service.registry.service_areas`).
 
 A :class:`Resource` is what a coordinator's directory records about one service or place,
 with the fields the best Japanese directories keep (川西市 サポートナビ, 酒田市 社会資源ファイル,
@@ -39,18 +41,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pyproj import Transformer
 from shapely.geometry import mapping, shape
 
-from geo_service import settings
 from geo_service._chars import NOT_TEXT
 from geo_service._errors import (
     InputError,
     ServiceAreaError,
     SwappedCoordinatesError,
 )
-from geo_service.inputs.boundaries import AreaLayer
-from geo_service.inputs.crs import in_japan, metric_crs_for, transform_geometry
+from geo_service.inputs.crs import in_japan
 from geo_service.layers import load_vocabulary
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -666,136 +665,3 @@ def validate_resource(data: Mapping[str, Any], model: type[ResourceFields] | Non
 def new_resource_id() -> str:
     """A fresh, unguessable resource id (``r-`` and 12 hex digits)."""
     return "r-" + uuid.uuid4().hex[:12]
-
-
-# --------------------------------------------------------------------------- public view
-
-
-def is_public(resource: Resource) -> bool:
-    """Whether the public may see the resource at all."""
-    return resource.visibility == "public" and not resource.deleted
-
-
-def area_reveals_hidden_place(resource: Resource) -> bool:
-    """Whether the resource's responsible area would tell the public the district of a
-    staff-only place: the area comes from the location, else from a 移動販売 route's
-    first stop, so it is hidden with the location, and with the stops of a route that
-    has no location (a staff-only schedule hides them)."""
-    hidden = set(resource.staff_fields)
-    if "location" in hidden:
-        return True
-    return resource.lon is None and bool(resource.schedule.stops) and "schedule" in hidden
-
-
-def public_view(resource: Resource) -> dict[str, Any] | None:
-    """The resource as the public may see it, or None when it is staff-only or deleted.
-
-    Fields marked staff-only are blanked and the always-staff fields are left out; this is
-    the single function every public response, export and map layer goes through.
-    """
-    if not is_public(resource):
-        return None
-    data = resource.model_dump(mode="json", exclude=set(STAFF_ONLY_ALWAYS))
-    hidden = set(resource.staff_fields)
-    if area_reveals_hidden_place(resource):
-        data["area"] = None
-    for name in hidden:
-        if name == "location":
-            data["lon"] = data["lat"] = None
-        elif name.startswith("contact."):
-            data["contact"][name.split(".", 1)[1]] = None
-        elif name == "schedule":
-            data["schedule"] = Schedule().model_dump(mode="json")
-        elif name == "fee":
-            data["fee"] = Fee().model_dump(mode="json")
-        elif name == "payment_methods":
-            data["payment_methods"] = []
-        else:
-            data[name] = None
-    if "location" in hidden:
-        # a radius or walk area around a hidden location would reveal it
-        if data["service_area"]["kind"] in ("radius", "walk"):
-            data["service_area"] = ServiceArea(kind="none").model_dump(mode="json")
-        data["schedule"]["stops"] = []  # stops are where the operator parks: locations
-    return data
-
-
-_WHOLE = ("市内全域", "町内全域", "村内全域", "区内全域", "全域", "市内一円", "市全域", "市内")
-_RADIUS = re.compile(r"^半径\s*(\d+(?:\.\d+)?)\s*(m|ｍ|メートル|km|ｋｍ|キロ)")
-_WALK = re.compile(r"^徒歩\s*(\d+(?:\.\d+)?)\s*分")
-
-
-def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> ServiceArea:
-    """Turn service-area text as coordinators write it into a :class:`ServiceArea`.
-
-    「市内全域」 → whole municipality; 「半径500m」 → radius; 「徒歩15分」 → walking time;
-    「立岩小学校区、菰田小学校区」 → the areas of the first layer that knows every name.
-
-    Raises
-    ------
-    ServiceAreaError
-        Naming the parts that no loaded boundary layer can resolve.
-    """
-    raw = str(text).strip()
-    t = unicodedata.normalize("NFKC", raw).strip()
-    if not t:
-        return ServiceArea()
-    if t in _WHOLE:
-        return ServiceArea(kind="municipality", text=raw)
-    if m := _RADIUS.match(t):
-        metres = float(m.group(1)) * (1000 if m.group(2).lower() in ("km", "キロ") else 1)
-        return ServiceArea(kind="radius", radius_m=metres, text=raw)
-    if m := _WALK.match(t):
-        return ServiceArea(kind="walk", minutes=float(m.group(1)), text=raw)
-    parts = [p for p in re.split(r"[、,，・/／\s]+|及び|および", t) if p]
-    if not layers:
-        raise ServiceAreaError("service area names areas but no boundary layer is loaded to "
-                               "resolve them", column="service_area", value=raw,
-                               reason_ja="対応エリアが圏域名ですが、照合する境界データが"
-                                         "読み込まれていません")
-    best: tuple[str, list[str], list[str]] | None = None
-    for layer in layers.values():
-        ids = [layer.resolve_name(p) for p in parts]
-        missing = [p for p, i in zip(parts, ids, strict=True) if i is None]
-        if not missing:
-            found = list(dict.fromkeys(i for i in ids if i is not None))
-            return ServiceArea(kind="areas", layer=layer.name, area_ids=found, text=raw)
-        if best is None or len(missing) < len(best[2]):
-            best = (layer.name, [i for i in ids if i], missing)
-    assert best is not None
-    raise ServiceAreaError(
-        f"area name(s) {'、'.join(best[2])} not found in the boundary layer(s) "
-        f"{', '.join(layers)}", column="service_area", value=raw,
-        reason_ja=f"圏域名 {'、'.join(best[2])} が境界データ（{'、'.join(layers)}）に"
-                  "見つかりません",
-    )
-
-
-def service_area_geometry(resource: ResourceFields, layers: Mapping[str, AreaLayer], *,
-                          walking_speed_mps: float | None = None) -> shapely.Geometry | None:
-    """The lon/lat polygon a service area covers, where it can be drawn without the engine.
-
-    A walking-time area is drawn as the circle of the straight-line upper bound
-    (minutes × speed); the engine refines it. Returns None for ``none`` and
-    ``municipality`` areas, and for ``areas`` whose layer is not loaded.
-    """
-    sa = resource.service_area
-    if sa.kind == "polygon":
-        return polygon_from_geojson(sa.geometry)
-    if sa.kind == "areas":
-        layer = layers.get(sa.layer or "")
-        return None if layer is None else layer.union(sa.area_ids)
-    if sa.kind in ("radius", "walk") and resource.lon is not None and resource.lat is not None:
-        speed = walking_speed_mps or settings.walking_speed_mps
-        metres = sa.radius_m if sa.kind == "radius" else (sa.minutes or 0) * 60 * speed
-        return _geodesic_circle(resource.lon, resource.lat, float(metres or 0))
-    return None
-
-
-def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
-    crs = metric_crs_for(lon, lat)
-    fwd = Transformer.from_crs(4326, crs, always_xy=True)
-    back = Transformer.from_crs(crs, 4326, always_xy=True)
-    x, y = fwd.transform(lon, lat)
-    circle = shapely.Point(x, y).buffer(metres, quad_segs=16)
-    return transform_geometry(circle, back)

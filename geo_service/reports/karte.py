@@ -18,7 +18,7 @@ the API for the same area by construction:
 
 The layer-wide numbers are computed once for all areas (:func:`layer_kartes`), which is
 what makes a batch of 150 areas quick. Resources are shown as the public sees them
-(:func:`~geo_service.registry.resources.public_view`) unless ``staff``.
+(:func:`~geo_service.registry.visibility.public_view`) unless ``staff``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geo_service.layers import FOOD_STORE_CATEGORY, load_vocabulary
-from geo_service.registry.resources import WEEKDAYS, Resource, public_view
+from geo_service.registry.resources import WEEKDAYS, Resource
+from geo_service.registry.visibility import public_view
 from geo_service.reports.wording import fee_words, schedule_words, weekday_label
 
 if TYPE_CHECKING:

@@ -28,7 +28,9 @@ import numpy as np
 import shapely
 
 from geo_service.engine.access import BAND_TOLERANCE_S, DistanceField
-from geo_service.registry.resources import Resource, public_view, service_area_geometry
+from geo_service.registry.resources import Resource
+from geo_service.registry.service_areas import service_area_geometry
+from geo_service.registry.visibility import public_view
 
 if TYPE_CHECKING:
     from geo_service.service.walking import WalkingService

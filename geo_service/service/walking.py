@@ -54,15 +54,10 @@ from geo_service.indicators.coverage import area_coverage, population_within
 from geo_service.inputs.boundaries import AreaLayer, layer_id
 from geo_service.inputs.layer_points import counted
 from geo_service.layers import load_resource_layer, load_vocabulary
-from geo_service.registry.resources import (
-    Resource,
-    check_in_region,
-    check_lonlat,
-    is_public,
-    public_view,
-    service_area_geometry,
-)
+from geo_service.registry.resources import Resource, check_in_region, check_lonlat
+from geo_service.registry.service_areas import service_area_geometry
 from geo_service.registry.store import ResourceFilter, ResourceStore, open_store
+from geo_service.registry.visibility import is_public, public_view
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.

@@ -162,7 +162,7 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
 def test_the_area_of_a_hidden_location_stays_hidden(store):
     """The area comes from the location, so for the public a staff-only location hides
     the area too, and ?area= does not find the resource."""
-    from geo_service.registry.resources import public_view
+    from geo_service.registry.visibility import public_view
 
     hidden = store.add(place("非公開の場所", 100, 500, staff_fields=["location"]))
     shown = store.add(place("公開の場所", 150, 500))

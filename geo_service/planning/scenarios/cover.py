@@ -52,7 +52,9 @@ def check_services(baseline: Baseline, scenario: Scenario, walking: WalkingServi
     """
     from geo_service.layers import load_vocabulary
     from geo_service.planning.gaps import BUS, default_alternatives
-    from geo_service.registry.resources import ServiceArea, public_view, service_area_geometry
+    from geo_service.registry.resources import ServiceArea
+    from geo_service.registry.service_areas import service_area_geometry
+    from geo_service.registry.visibility import public_view
 
     changes = [c for c in scenario.changes if c["kind"] in SERVICE_KINDS]
     if not changes:

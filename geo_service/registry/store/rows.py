@@ -18,9 +18,9 @@ from geo_service.registry.resources import (
     ResourceFields,
     check_area_in_region,
     check_in_region,
-    public_view,
-    service_area_geometry,
 )
+from geo_service.registry.service_areas import service_area_geometry
+from geo_service.registry.visibility import public_view
 
 
 def _search_text(r: ResourceFields) -> str:
@@ -37,7 +37,7 @@ def _weekday_mask(schedule: Mapping[str, Any]) -> int:
 
 def public_filter_values(r: Resource) -> dict[str, Any]:
     """The values the public's ``weekday`` and ``fee`` filters match, taken from the
-    resource's public view (:func:`~geo_service.registry.resources.public_view`): a staff-only
+    resource's public view (:func:`~geo_service.registry.visibility.public_view`): a staff-only
     schedule or fee, and the stops of a route whose location is staff-only, are not in it.
     A resource the public does not see has none (no day, fee ``unknown``)."""
     view = public_view(r)
@@ -50,7 +50,7 @@ def public_filter_values(r: Resource) -> dict[str, Any]:
 def public_area(r: Resource) -> str | None:
     """The responsible area the public's ``?area=`` matches: the public view's, so none
     for a resource the public does not see or whose area would reveal a staff-only
-    place (:func:`~geo_service.registry.resources.area_reveals_hidden_place`)."""
+    place (:func:`~geo_service.registry.visibility.area_reveals_hidden_place`)."""
     view = public_view(r)
     return None if view is None else view["area"]
 
