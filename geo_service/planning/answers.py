@@ -240,9 +240,17 @@ def baseline_stores(walking: WalkingService) -> list[dict[str, Any]]:
     return list(walking.cached(("static", "planning_stores"), make))
 
 
+#: change keys that name a file on the server (a projection CSV, a GTFS feed)
+FILE_KEYS = ("file", "feed")
+
+
 def _describe(s: Scenario) -> dict[str, Any]:
+    """A saved scenario as anyone may read it: the files its changes name are shown by
+    their names only, never by where they lie on the server."""
+    changes = [{k: Path(str(v)).name if k in FILE_KEYS else v for k, v in c.items()}
+               for c in s.changes]
     return {"name": s.name, "description": s.description, "created": s.created,
-            "changes": s.changes}
+            "changes": changes}
 
 
 def list_saved(walking: WalkingService, data_dir: str | Path) -> list[dict[str, Any]]:

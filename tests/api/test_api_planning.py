@@ -199,6 +199,24 @@ def test_scenario_create_get_delete_and_the_baseline_stays(app_parts, tmp_path):
     assert not saved.exists()
 
 
+def test_the_public_sees_file_names_not_server_paths(app_parts, tmp_path):  # noqa: F811
+    """A scenario made with the CLI names files on the server (a projection CSV, a GTFS
+    feed); anyone may list the scenarios, so the listing shows the files' names only."""
+    from geo_service.planning.scenarios import Scenario, save_scenario
+
+    client, _, _ = app_parts
+    folder = tmp_path / "scenarios" / client.app.state.geo.walking.region.key
+    save_scenario(Scenario.from_dict({"name": "将来", "changes": [
+        {"kind": "projection", "file": "/srv/geo/secret/projection_2040.csv", "year": 2040},
+        {"kind": "cut_route", "feed": "/srv/geo/secret/gtfs_route3.zip"}]}), folder)
+    listing = client.get("/scenarios")
+    assert listing.status_code == 200
+    assert "/srv/geo/secret" not in listing.text
+    changes = listing.json()["scenarios"][0]["changes"]
+    assert [c.get("file") or c.get("feed") for c in changes] == ["projection_2040.csv",
+                                                                  "gtfs_route3.zip"]
+
+
 def test_scenario_adding_a_store_and_bad_input(app_parts):  # noqa: F811
     client, _, admin = app_parts
     lon, lat = lonlat(50, 0)  # on a street, 50 m from a node: no walk ends at exactly 500 m
