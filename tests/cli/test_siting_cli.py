@@ -120,3 +120,19 @@ def test_site_and_the_api_read_the_same_threshold_setting(saved, monkeypatch, se
     assert f"徒歩{expected:g}m以内を対象" in result.output
     walking = WalkingService.from_settings(region, ServiceSettings())
     assert site(walking, "consultation", k=1, curve=False)["threshold_m"] == expected
+
+
+def test_candidates_keep_the_files_ids_and_names(saved, tmp_path):
+    """A candidate list with its own id and name columns (candidate_id, 候補地): the chosen
+    site is named and numbered as in the file, not by its row."""
+    rows = [("c250", "旧公民館跡", *lonlat(500, 500)), ("c251", "西の空き地", *lonlat(0, 0))]
+    path = tmp_path / "candidates.csv"
+    pd.DataFrame({"candidate_id": [r[0] for r in rows], "候補地": [r[1] for r in rows],
+                  "経度": [r[2] for r in rows], "緯度": [r[3] for r in rows]}).to_csv(
+        path, index=False, encoding="utf-8-sig")
+    out = tmp_path / "sites.csv"
+    result = _run(saved, "--need", "food_store", "--k", "1", "--threshold", "200",
+                  "--candidates", str(path), "--out", str(out), "--no-curve")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(zip(table["candidate_id"], table["name"], strict=True)) == [("c250", "旧公民館跡")]

@@ -25,8 +25,10 @@ from geo_service.inputs.readers import (
     read_table,
 )
 
-NAME_ALIASES = ("名称", "name", "施設名", "stop_name", "名前", "停留所名", "事業所名", "資源名")
-ID_ALIASES = ("stop_id", "id", "施設id", "施設ID", "ID", "番号", "コード")
+NAME_ALIASES = ("名称", "name", "施設名", "stop_name", "名前", "停留所名", "事業所名", "資源名",
+                "候補地", "候補地名", "candidate", "candidate_name")
+ID_ALIASES = ("stop_id", "id", "candidate_id", "施設id", "施設ID", "ID", "候補地id", "候補id",
+              "番号", "no", "no.", "コード")
 
 
 class SitingError(InputError):
