@@ -74,7 +74,8 @@ def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | N
 def karte(
     layer: LayerOpt = None,
     area: Annotated[list[str] | None, typer.Option(
-        "--area", help="Only this area (its id); repeatable. Default: every area.")] = None,
+        "--area", help="Only this area: its name (山手, 山手小学校) or id; repeatable. "
+        "Default: every area.")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for the kartes (created; files of the same name replaced).")]
         = Path("karte"),
@@ -109,7 +110,9 @@ def karte(
             proj = load_projection(projection, walking.region, year=year,
                                    layer=projection_layer)
         name = layer or (walking.region.areas[0].name if walking.region.areas else "")
-        paths = write_kartes(walking, name, out, area_ids=area, pdf=pdf, staff=staff,
+        ids = ([walking.area_layer(name).area_id(a, column="--area") for a in area]
+               if area else None)
+        paths = write_kartes(walking, name, out, area_ids=ids, pdf=pdf, staff=staff,
                              projection=proj)
     except InputError as exc:
         raise fail(exc) from exc
@@ -126,7 +129,8 @@ def karte(
 
 
 def booklet(
-    area: Annotated[str, typer.Option("--area", help="The area's id.")],
+    area: Annotated[str, typer.Option(
+        "--area", help="The area: its name (山手, 山手小学校) or its id.")],
     layer: LayerOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Output file (.html; with --pdf .pdf); default "
@@ -145,7 +149,8 @@ def booklet(
     try:
         walking = open_walking(database_url, region)
         name = layer or (walking.region.areas[0].name if walking.region.areas else "")
-        book = kr.booklet_with_map(walking, make_booklet(walking, name, area, staff=staff))
+        area_id = walking.area_layer(name).area_id(area, column="--area")
+        book = kr.booklet_with_map(walking, make_booklet(walking, name, area_id, staff=staff))
         html = kr.render_booklet(book, region=walking.name)
         target = out or Path(f"booklet_{safe_name(area)}.{'pdf' if pdf else 'html'}")
         with ExitStack() as stack:

@@ -137,6 +137,19 @@ class AreaLayer:
                 return area_id
         return None
 
+    def area_id(self, text: str, *, column: str = "area") -> str:
+        """The id of the area ``text`` names — its id or its name as people write it
+        (山手, 山手小学校, 山手小学校区) — else an :class:`InputError` listing the layer's
+        areas."""
+        found = self.resolve_name(text)
+        if found is None:
+            listed = "、".join(f"{n} ({i})" for i, n in zip(self.ids, self.names, strict=True))
+            raise InputError(f"no area {text!r} in {self.name}; its areas: {listed}",
+                             column=column, value=text,
+                             reason_ja=f"{self.name} に「{text}」という区域はありません。"
+                                       f"区域: {listed}")
+        return found
+
 
 _AREA_SUFFIXES = (
     "小学校区", "中学校区", "校区", "学区", "地区", "小学校", "中学校", "地域", "圏域",

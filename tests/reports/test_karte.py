@@ -236,6 +236,24 @@ def test_batch_writes_nothing_when_it_fails_midway(demo, tmp_path, monkeypatch):
     assert (out / "karte_old.html").read_text(encoding="utf-8") == "earlier run"
 
 
+@pytest.mark.parametrize("given", ["山手", "山手小学校", "山手小学校区"])
+def test_cli_takes_the_area_by_its_name(demo, tmp_path, given):
+    """Coordinators name areas as people do; the karte is the area's, as by its id."""
+    from geo_service.cli.main import app
+
+    _, walking, region_dir, url = demo
+    layer = walking.region.areas[0]
+    wanted = str(layer.ids[list(layer.names).index("山手小学校")])
+    base = ["--region", str(region_dir), "--database-url", url]
+    r = CliRunner().invoke(app, ["karte", "--area", given, "--out", str(tmp_path / "k"), *base])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "k" / f"karte_{wanted}.html").exists()
+    target = tmp_path / "b.html"
+    r = CliRunner().invoke(app, ["booklet", "--area", given, "--out", str(target), *base])
+    assert r.exit_code == 0, r.output
+    assert "山手" in target.read_text(encoding="utf-8")
+
+
 def test_cli_unknown_area_and_layer(demo, tmp_path):
     from geo_service.cli.main import app
 
@@ -244,6 +262,7 @@ def test_cli_unknown_area_and_layer(demo, tmp_path):
     base = ["--region", str(region_dir), "--database-url", url, "--out", str(tmp_path / "o")]
     r = runner.invoke(app, ["karte", "--area", "nope", *base])
     assert r.exit_code == 2 and "nope" in r.output
+    assert "山手小学校 (" in r.output  # the valid areas are listed
     r = runner.invoke(app, ["karte", "--layer", "区", *base])
     assert r.exit_code == 2
     r = runner.invoke(app, ["karte", "--projection", "x.csv", *base])
