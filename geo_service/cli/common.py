@@ -47,6 +47,12 @@ def share(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
 
 
+def people(x: float) -> str:
+    """A number of people as people count them: whole, with thousands separators (the
+    apportioned counts carry fractions that mean nothing to a reader)."""
+    return "—" if not math.isfinite(x) else f"{x:,.0f}"
+
+
 def worst_areas(areas: Any, threshold_m: float, *, limit: int = 8,
                 file: str = "areas.csv") -> Table:
     """The areas of the first layer, hardest first (the rest are in ``file``)."""

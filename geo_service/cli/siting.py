@@ -18,7 +18,15 @@ import typer
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, share
+from geo_service.cli.common import (
+    DatabaseOpt,
+    RegionOpt,
+    console,
+    fail,
+    open_walking,
+    people,
+    share,
+)
 
 
 def site(
@@ -130,13 +138,13 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
     if result.optimal:
         quality = "最適 (proven optimal)"
     else:
-        quality = (f"上界 {result.bound:,.1f} 人 ({result.bound_source}) との差 "
+        quality = (f"上界 {people(result.bound)} 人 ({result.bound_source}) との差 "
                    f"{result.gap:.1%} 以内")
     console.print(
         f"最大被覆 (maximal covering) k = {result.k}: 新たに徒歩圏に入る65歳以上 "
-        f"[bold]{result.covered_new:,.1f}[/] 人 · 徒歩圏の割合 {share(result.share_before)} → "
+        f"[bold]{people(result.covered_new)}[/] 人 · 徒歩圏の割合 {share(result.share_before)} → "
         f"[bold]{share(result.share_after)}[/] · {result.method} · {quality} · 貪欲法 "
-        f"{result.greedy_new:,.1f} 人 · {result.seconds:.2f} s", highlight=False)
+        f"{people(result.greedy_new)} 人 · {result.seconds:.2f} s", highlight=False)
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
     rows = [{"k": p.k, "covered_new_65plus": round(p.covered_new, 2),
@@ -149,9 +157,9 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
         for col in ("k", "新規65歳以上", "割合", "貪欲法", "最適"):
             table.add_column(col, justify="right")
         for r in rows:
-            table.add_row(str(r["k"]), f"{r['covered_new_65plus']:,.1f}",
+            table.add_row(str(r["k"]), people(r["covered_new_65plus"]),
                           share(r["share_65plus_after"] or math.nan),
-                          f"{r['greedy_new_65plus']:,.1f}", "○" if r["optimal"] else "—")
+                          people(r["greedy_new_65plus"]), "○" if r["optimal"] else "—")
         console.print(table)
     return rows
 
@@ -207,8 +215,8 @@ def _print_sites(table: Any, *, route: Any) -> None:
     for c in cols:
         t.add_column(c, justify="left" if c == "名称" else "right", overflow="fold")
     for r in table.itertuples():
-        cells = [str(r.order), str(r.name), f"{r.new_65plus:,.1f}",
-                 f"{r.cumulative_new_65plus:,.1f}", share(r.share_65plus_after)]
+        cells = [str(r.order), str(r.name), people(r.new_65plus),
+                 people(r.cumulative_new_65plus), share(r.share_65plus_after)]
         if route is not None:
             cells += [str(r.route_order), "—" if math.isnan(r.leg_m_from_previous)
                       else f"{r.leg_m_from_previous:,.0f} m"]

@@ -136,3 +136,12 @@ def test_candidates_keep_the_files_ids_and_names(saved, tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, encoding="utf-8-sig")
     assert list(zip(table["candidate_id"], table["name"], strict=True)) == [("c250", "旧公民館跡")]
+
+
+def test_people_are_counted_whole(saved):
+    """People are printed as whole numbers with separators (never 「4,406.0 人」)."""
+    result = _run(saved, "--need", "food_store", "--k", "2", "--threshold", "200",
+                  "--candidates", str(saved / "facilities.csv"))
+    assert result.exit_code == 0, result.output
+    assert "新たに徒歩圏に入る65歳以上 19 人" in result.output
+    assert ".0 人" not in result.output
