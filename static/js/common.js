@@ -261,6 +261,18 @@ export function escapeHtml(text) {
 
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/** The service's clock: the region's time (Japan), whatever the browser's time zone. */
+const JAPAN_TIME = new Intl.DateTimeFormat("sv-SE", {
+  timeZone: "Asia/Tokyo", year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit",
+});
+
+/** A moment the service records (ISO, UTC) as people there read it: 2026-12-06 22:44
+ *  in Japan time; "" without one. */
+export function formatDateTime(iso) {
+  return iso ? JAPAN_TIME.format(new Date(iso)) : "";
+}
+
 /** Today's weekday key (mon … sun). */
 export function today() {
   return WEEKDAYS[(new Date().getDay() + 6) % 7];

@@ -541,7 +541,8 @@ function renderScenarioList() {
       { key: "changes", label: t("col.changes"), value: (r) => r.changes.length,
         text: (r) => r.changes.map(describeChange).join(en() ? "; " : "・") },
       { key: "description", label: t("col.description"), value: (r) => r.description },
-      { key: "created", label: t("col.created"), value: (r) => r.created },
+      { key: "created", label: t("col.created"), value: (r) => r.created,
+        text: (r) => GS.formatDateTime(r.created) },
       { key: "actions", label: t("col.actions"), value: () => 0, sortable: false,
         text: (r) => [
           el("button", { type: "button", class: "secondary p-small-button", "data-action": "show",

@@ -3,7 +3,6 @@
  * (also what someone else changed, shown on a conflict).
  */
 import * as GS from "./common.js";
-import * as Staff from "./staff-session.js";
 import { ed } from "./staff-editor-form.js";
 
 const { el, t } = GS;
@@ -38,7 +37,7 @@ export async function loadHistory() {
           el("del", { text: short(before[k]) }), " → ", el("ins", { text: short(after[k]) })));
     return el("li", null,
       el("div", { class: "staff-history-head" },
-        el("time", { datetime: h.at, text: Staff.formatDateTime(h.at) }), " ",
+        el("time", { datetime: h.at, text: GS.formatDateTime(h.at) }), " ",
         el("strong", { text: h.username || "?" }), " ",
         el("span", { class: "staff-badge", text: t(`history.${h.action}`) })),
       el("ul", null, changes));

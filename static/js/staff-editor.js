@@ -137,7 +137,7 @@ function render(box) {
     el("h2", { id: "editor-title", text: title }),
     isNew ? null : el("p", { class: "staff-meta", text: t("edit.meta", {
       category: GS.categoryLabel(r.category), area: Staff.areaName(r.area),
-      verified: r.last_verified || t("list.never"), updated: Staff.formatDateTime(r.updated_at),
+      verified: r.last_verified || t("list.never"), updated: GS.formatDateTime(r.updated_at),
       version: r.version }) }),
     el("div", { class: "staff-edit-layout" },
       el("div", { class: "staff-edit-form" }, form),

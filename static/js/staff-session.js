@@ -10,14 +10,6 @@ export const state = {
   sort: { key: "updated_at", dir: -1 }, filters: { q: "", mine: true, category: "", stale: false },
 };
 
-export function formatDateTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
 export function canEdit(p) {
   return state.user && (state.user.role === "admin" || state.user.areas.includes(p.area));
 }

@@ -5,7 +5,7 @@
  * (the login form and the list do without). DOM through el only (no innerHTML).
  */
 import * as GS from "./common.js";
-import { areaName, areas, canEdit, errorText, formatDateTime, setStatus, state } from "./staff-session.js";
+import { areaName, areas, canEdit, errorText, setStatus, state } from "./staff-session.js";
 
 const { el, t } = GS;
 const view = () => document.getElementById("view");
@@ -240,7 +240,7 @@ function listTable(rows, redraw) {
     el("td", { "data-label": t("col.area"), text: areaName(p.area) }),
     el("td", { "data-label": t("col.verified") }, p.last_verified || t("list.never"),
       isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null),
-    el("td", { "data-label": t("col.updated"), text: formatDateTime(p.updated_at) }),
+    el("td", { "data-label": t("col.updated"), text: GS.formatDateTime(p.updated_at) }),
     el("td", { "data-label": t("col.location"), class: p.lat === null ? null : "staff-cell-empty",
                text: p.lat === null ? t("list.no_location") : "" })));
   if (!rows.length) {
@@ -274,7 +274,7 @@ function exportList() {
     ["id", t("col.name"), t("col.category"), t("col.area"), t("col.verified"),
      t("col.updated"), "lat", "lon"],
     ...rows.map((p) => [p.id, p.name, GS.categoryLabel(p.category), areaName(p.area),
-                        p.last_verified || "", formatDateTime(p.updated_at), p.lat, p.lon])]);
+                        p.last_verified || "", GS.formatDateTime(p.updated_at), p.lat, p.lon])]);
 }
 
 async function exportAll() {
@@ -290,7 +290,7 @@ async function renderDeleted(box, live) {
   const rows = page.features.map((f) => f.properties);
   const body = rows.map((p) => el("tr", null,
     el("td", { text: p.name }), el("td", { text: GS.categoryLabel(p.category) }),
-    el("td", { text: areaName(p.area) }), el("td", { text: formatDateTime(p.updated_at) }),
+    el("td", { text: areaName(p.area) }), el("td", { text: GS.formatDateTime(p.updated_at) }),
     el("td", null, canEdit(p) ? el("button", {
       type: "button", class: "secondary", "aria-label": t("deleted.restore_named", { name: p.name }),
       text: t("deleted.restore"), onclick: () => restore(p) }) : null)));

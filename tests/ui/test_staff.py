@@ -563,3 +563,13 @@ def test_leaving_unsaved_changes_asks_first(ui, api):
     page.locator("table.staff-table").wait_for()
     assert api.get(f"/resources/{r['id']}").json()["properties"]["notes"] is None
     assert ui.dialogs == []
+
+
+def test_times_are_shown_in_japan_time(ui):
+    """The service records UTC; people read Japan time, whatever the browser's zone (the
+    test browser runs in the machine's, UTC here)."""
+    page = ui.open("/staff")
+    page.get_by_label("ユーザー名").wait_for()
+    shown = page.evaluate("async () => (await import('/static/js/common.js'))"
+                          ".formatDateTime('2026-12-06T13:44:14Z')")
+    assert shown == "2026-12-06 22:44"
