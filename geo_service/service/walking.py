@@ -317,8 +317,12 @@ class WalkingService:
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
+        vocab = load_vocabulary()
+        # only what comes to people (配食, 宅配, 移動販売, 見守り, 訪問 … by their kind in
+        # layers/) serves a home; a place with a drawn area is still a place to walk to
         candidates = [loc.resources[i] for i in self.serving(lon, lat, staff=staff)
-                      if i in loc.resources]
+                      if i in loc.resources
+                      and vocab.category(loc.resources[i].category).kind != "place"]
         walk = [r for r in candidates if r.service_area.kind == "walk" and r.lon is not None]
         walk_s = max((r.service_area.minutes or 0) * 60 for r in walk) if walk else 0.0
         xy = np.array([self.net.from_geographic.transform(r.lon, r.lat)

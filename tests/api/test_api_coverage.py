@@ -130,6 +130,19 @@ def test_reach_services_and_walkable_categories(app_parts):
             salon["within_threshold"]) == ("corner salon", 300.0, 1, True)
 
 
+def test_only_what_comes_to_people_serves_a_home(app_parts):
+    """A 通いの場 given an area (a salon's catchment drawn by a coordinator) is a place to
+    walk to, not a service that comes to the home; a 配食 with the same area is one."""
+    client, store, _ = app_parts
+    area = {"kind": "radius", "radius_m": 400}
+    place(store, "サロン（範囲つき）", 0, 0, service_area=area)
+    place(store, "配食（同じ範囲）", 0, 0, category="配食", service_area=area)
+    body = client.get("/reach", params=q(100, 100)).json()
+    assert [f["properties"]["name"] for f in body["features"]] == ["配食（同じ範囲）"]
+    salon = next(w for w in body["walkable"] if w["category"] == "salon")
+    assert salon["nearest_name"] == "サロン（範囲つき）"
+
+
 def test_reach_names_the_nearest_beyond_the_threshold(app_parts, monkeypatch):
     """Nothing within 500 m: the nearest is still named, with its walk, as beyond."""
     client, store, _ = app_parts
