@@ -94,6 +94,11 @@ def _requests(region, names: dict[str, str]) -> list[tuple[str, str, bool]]:
         out.append((f"resource_reach_{name}", f"/resources/{by_name[name]}/reach", False))
     first_place = sorted(n for n in by_name if "サロン" in n or "スーパー" in n)[0]
     out.append(("resource_reach_place", f"/resources/{by_name[first_place]}/reach", False))
+    out += [("gaps", "/gaps/小学校区", False),
+            ("gaps_staff_salon", "/gaps/中学校区?need=salon&threshold=400", True),
+            ("siting", "/siting?need=food_store&k=3&candidates=grid:300", True),
+            ("siting_target", "/siting?need=salon&target_share=0.9&candidates=grid:300", True),
+            ("scenarios", "/scenarios", False)]
     return out
 
 
@@ -115,4 +120,25 @@ def test_demo_answers_are_unchanged(demo_client):
             target.write_bytes(body)
         assert target.read_bytes() == body, f"{path} answers differently than recorded"
         checked.append(file)
-    assert len(checked) == 12 + 3 * 5 + 4
+    assert len(checked) == 12 + 3 * 5 + 4 + 5
+
+
+def test_demo_scenario_answers_are_unchanged(demo_client):
+    """A scenario created, shown and listed answers as recorded (the planner's shapes)."""
+    client, staff, names, region = demo_client
+    record = os.environ.get("GEO_SERVICE_RECORD_RESPONSES") == "1"
+    stores = client.get("/scenarios").json()["stores"]
+    change = {"kind": "close_store", "store": stores[0]["id"]}
+    created = client.post("/scenarios?layer=小学校区", headers=staff,
+                          json={"name": "記録", "changes": [change]})
+    assert created.status_code == 201, created.text[:300]
+    for file, response in (("scenario_created", created),
+                           ("scenario_shown", client.get("/scenarios/記録?layer=中学校区")),
+                           ("scenarios_saved", client.get("/scenarios"))):
+        assert response.status_code == 200 or response is created
+        body = _normalised(response.content)
+        target = RECORDED / f"{file}.txt"
+        if record:
+            target.write_bytes(body)
+        assert target.read_bytes() == body, f"{file} answers differently than recorded"
+    assert client.delete("/scenarios/記録", headers=staff).status_code == 204
