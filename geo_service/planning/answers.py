@@ -1,5 +1,6 @@
-"""The planning tools for the API and the planner page: gaps, siting and scenarios as plain
-data (dicts, lists, floats), computed by the cores and cached per registry state.
+"""The planning tools for the API and the planner page: gaps, siting and scenarios as typed
+answers (:mod:`geo_service.planning.answer_types`), computed by the cores and cached per
+registry state.
 
 Nothing here knows of HTTP; ``api/routes/planning.py`` only checks who asks and builds its
 models from these answers. The numbers are those of the cores:
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,20 @@ from shapely.geometry import mapping
 
 from geo_service._errors import ConflictError, InputError
 from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
+from geo_service.planning.answer_types import (
+    AlternativeInfo,
+    CurveRow,
+    GapArea,
+    GapRanking,
+    ScenarioAnswer,
+    ScenarioArea,
+    ScenarioInfo,
+    ScenarioList,
+    Site,
+    SitingAnswer,
+    Store,
+    Totals,
+)
 
 if TYPE_CHECKING:
     from geo_service.planning.scenarios import Baseline, Scenario, ScenarioResult
@@ -73,7 +89,7 @@ def area_shapes(walking: WalkingService, layer: str) -> dict[str, Any]:
 
 def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGORY, *,
                 staff: bool, threshold_m: float | None = None,
-                alternatives: list[str] | None = None) -> dict[str, Any]:
+                alternatives: list[str] | None = None) -> GapRanking:
     """The gap ranking of ``layer`` for ``need`` (:func:`~geo_service.planning.gaps.find_gaps`) as
     data: settings, alternatives with how they were decided, notes, totals and one row per
     area (largest gap first) with its outline. Cached per registry state."""
@@ -83,32 +99,29 @@ def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATE
     key = ("planning_gaps", name, need, staff, threshold_m,
            None if alternatives is None else tuple(alternatives))
 
-    def make() -> dict[str, Any]:
+    def make() -> GapRanking:
         result = find_gaps(walking, name, need, threshold_m=threshold_m,
                            alternatives=alternatives, staff=staff)
         shapes = area_shapes(walking, name)
         alt_ids = [a.id for a in result.alternatives]
-        rows = []
-        for r in result.table.to_dict("records"):
-            rows.append({
-                "area_id": str(r["area_id"]), "name": str(r["name"]),
-                "pop_65plus": _num(r["pop_65plus"], 2),
-                "beyond_65plus": _num(r["beyond_65plus"], 2),
-                "beyond_share": _num(r["beyond_share"]),
-                "covered": {a: _num(r[f"covered_{a}"], 2) for a in alt_ids},
-                "covered_any": _num(r["covered_any"], 2), "gap_65plus": _num(r["gap_65plus"], 2),
-                "gap_share": _num(r["gap_share"]), "rank_count": int(r["rank_count"]),
-                "rank_share": int(r["rank_share"]),
-                "geometry": shapes.get(str(r["area_id"]))})
-        return {"layer": result.layer, "need": result.need, "need_label": result.need_label,
-                "threshold_m": result.threshold_m,
-                "alternatives": [{"id": a.id, "label": a.label, "detail": a.detail}
-                                 for a in result.alternatives],
-                "notes": list(result.notes),
-                "summary": {k: _num(v, 2) for k, v in result.summary().items()},
-                "areas": rows}
+        rows = [GapArea(
+            area_id=str(r["area_id"]), name=str(r["name"]),
+            pop_65plus=_num(r["pop_65plus"], 2), beyond_65plus=_num(r["beyond_65plus"], 2),
+            beyond_share=_num(r["beyond_share"]),
+            covered={a: _num(r[f"covered_{a}"], 2) for a in alt_ids},
+            covered_any=_num(r["covered_any"], 2), gap_65plus=_num(r["gap_65plus"], 2),
+            gap_share=_num(r["gap_share"]), rank_count=int(r["rank_count"]),
+            rank_share=int(r["rank_share"]), geometry=shapes.get(str(r["area_id"])))
+            for r in result.table.to_dict("records")]
+        return GapRanking(
+            layer=result.layer, need=result.need, need_label=result.need_label,
+            threshold_m=result.threshold_m,
+            alternatives=[AlternativeInfo(a.id, a.label, a.detail)
+                          for a in result.alternatives],
+            notes=list(result.notes),
+            summary={k: _num(v, 2) for k, v in result.summary().items()}, areas=rows)
 
-    return dict(walking.cached(key, make))
+    return walking.cached(key, make)
 
 
 # ------------------------------------------------------------------------------ siting
@@ -141,11 +154,10 @@ def parse_candidates(walking: WalkingService, spec: str, *, staff: bool) -> Any:
 
 def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "grid:250",
          target_share: float | None = None, curve: bool = True,
-         staff: bool = True) -> dict[str, Any]:
+         staff: bool = True) -> SitingAnswer:
     """Choose ``k`` new sites of ``need`` (maximal covering), or the fewest reaching
-    ``target_share`` (set covering), as data: the sites in order with their marginal
-    gains and lon/lat, the coverage curve, the method and its quality. Cached per
-    registry state."""
+    ``target_share`` (set covering): the sites in order with their marginal gains and
+    lon/lat, the coverage curve, the method and its quality. Cached per registry state."""
     from geo_service.planning.siting_plan import plan_siting, siting_need
 
     category = siting_need(need, column="need")
@@ -153,57 +165,57 @@ def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "g
         raise InputError(f"k from 1 to {MAX_K}", column="k", value=k)
     key = ("planning_site", category.id, k, candidates, target_share, curve, staff)
 
-    def make() -> dict[str, Any]:
+    def make() -> SitingAnswer:
         cands = parse_candidates(walking, candidates, staff=staff)
         plan = plan_siting(walking, category, cands, staff=staff)
-        existing, problem, threshold = plan.existing, plan.problem, plan.threshold_m
+        existing, problem = plan.existing, plan.problem
+
+        def share(new: float) -> float | None:
+            return _num((problem.already + new) / problem.total if problem.total else math.nan)
+
         where = "registry" if existing.source == "registry" else f"region: {existing.source}"
-        existing_note = f"{existing.count} ({where})" if existing.count else "none"
-        out: dict[str, Any] = {"need": category.id, "need_label": category.label,
-                               "threshold_m": threshold, "candidates": cands.source,
-                               "n_candidates": len(cands), "existing": existing_note,
-                               "total_65plus": _num(problem.total, 2),
-                               "share_before": _num(problem.already / problem.total
-                                                    if problem.total else math.nan)}
+        common: dict[str, Any] = dict(
+            need=category.id, need_label=category.label, threshold_m=plan.threshold_m,
+            candidates=cands.source, n_candidates=len(cands),
+            existing=f"{existing.count} ({where})" if existing.count else "none",
+            total_65plus=_num(problem.total, 2), share_before=share(0.0))
         if target_share is not None:
             cover = problem.set_covering(target_share, time_limit_s=TIME_LIMIT_S)
             chosen, gains = cover.chosen, cover.gains
-            out.update(mode="set_covering", k=len(chosen), feasible=cover.feasible,
-                       target_share=target_share, best_share=_num(cover.best_share),
-                       method=cover.method, optimal=cover.optimal, gap=None, bound=None,
-                       covered_new=_num(cover.covered_new, 2),
-                       share_after=_num(cover.share_after), greedy_new=None,
-                       notes=list(cover.notes), curve=[])
+            mode: dict[str, Any] = dict(
+                mode="set_covering", k=len(chosen), feasible=cover.feasible,
+                target_share=target_share, best_share=_num(cover.best_share),
+                method=cover.method, optimal=cover.optimal, gap=None, bound=None,
+                covered_new=_num(cover.covered_new, 2), share_after=_num(cover.share_after),
+                greedy_new=None, notes=list(cover.notes), curve=[])
         else:
             if k > len(cands):
                 raise InputError(f"k = {k} is more than the {len(cands)} candidate sites; "
                                  "give more candidates or a smaller k", column="k", value=k)
             res = problem.maximal_covering(k, time_limit_s=TIME_LIMIT_S, curve=curve)
             chosen, gains = res.chosen, res.gains
-            out.update(mode="maximal_covering", k=k, feasible=True, target_share=None,
-                       best_share=None, method=res.method, optimal=res.optimal,
-                       gap=_num(res.gap), bound=_num(res.bound, 2),
-                       covered_new=_num(res.covered_new, 2), share_after=_num(res.share_after),
-                       greedy_new=_num(res.greedy_new, 2), notes=list(res.notes),
-                       curve=[{"k": p.k, "covered_new_65plus": _num(p.covered_new, 2),
-                               "share_after": _num((problem.already + p.covered_new)
-                                                   / problem.total if problem.total
-                                                   else math.nan),
-                               "greedy_new_65plus": _num(p.greedy_new, 2),
-                               "bound_65plus": _num(p.bound, 2), "optimal": bool(p.optimal)}
-                              for p in res.curve])
+            mode = dict(
+                mode="maximal_covering", k=k, feasible=True, target_share=None,
+                best_share=None, method=res.method, optimal=res.optimal, gap=_num(res.gap),
+                bound=_num(res.bound, 2), covered_new=_num(res.covered_new, 2),
+                share_after=_num(res.share_after), greedy_new=_num(res.greedy_new, 2),
+                notes=list(res.notes),
+                curve=[CurveRow(k=p.k, covered_new_65plus=_num(p.covered_new, 2),
+                                share_after=share(p.covered_new),
+                                greedy_new_65plus=_num(p.greedy_new, 2),
+                                bound_65plus=_num(p.bound, 2), optimal=bool(p.optimal))
+                       for p in res.curve])
         lonlat = cands.lonlat(walking.net)
         cumulative = np.cumsum(gains) if len(gains) else np.zeros(0)
-        out["sites"] = [{
-            "order": i + 1, "id": str(cands.ids[c]), "name": str(cands.names[c]),
-            "lon": round(float(lonlat[c, 0]), 7), "lat": round(float(lonlat[c, 1]), 7),
-            "new_65plus": _num(gains[i], 2), "cumulative_new_65plus": _num(cumulative[i], 2),
-            "share_after": _num((problem.already + cumulative[i]) / problem.total
-                                if problem.total else math.nan)}
-            for i, c in enumerate(np.asarray(chosen, dtype=np.int64))]
-        return out
+        sites = [Site(order=i + 1, id=str(cands.ids[c]), name=str(cands.names[c]),
+                         lon=round(float(lonlat[c, 0]), 7), lat=round(float(lonlat[c, 1]), 7),
+                         new_65plus=_num(gains[i], 2),
+                         cumulative_new_65plus=_num(cumulative[i], 2),
+                         share_after=share(cumulative[i]))
+                 for i, c in enumerate(np.asarray(chosen, dtype=np.int64))]
+        return SitingAnswer(**common, **mode, sites=sites)
 
-    return dict(walking.cached(key, make))
+    return walking.cached(key, make)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -228,13 +240,13 @@ def baseline(walking: WalkingService) -> Baseline:
         walking.region, layer=layer, threshold_m=walking.threshold_m))
 
 
-def baseline_stores(walking: WalkingService) -> list[dict[str, Any]]:
+def baseline_stores(walking: WalkingService) -> list[Store]:
     """The stores a scenario may close: id, name, category, lon/lat."""
-    def make() -> list[dict[str, Any]]:
+    def make() -> list[Store]:
         stores = baseline(walking).stores.to_crs(4326)
-        return [{"id": str(r["store_id"]), "name": str(r["name"]),
-                 "category": str(r["category"]), "lon": round(float(r.geometry.x), 7),
-                 "lat": round(float(r.geometry.y), 7)}
+        return [Store(id=str(r["store_id"]), name=str(r["name"]),
+                           category=str(r["category"]), lon=round(float(r.geometry.x), 7),
+                           lat=round(float(r.geometry.y), 7))
                 for _, r in stores.iterrows()]
 
     return list(walking.cached(("static", "planning_stores"), make))
@@ -244,20 +256,22 @@ def baseline_stores(walking: WalkingService) -> list[dict[str, Any]]:
 FILE_KEYS = ("file", "feed")
 
 
-def _describe(s: Scenario) -> dict[str, Any]:
+def _describe(s: Scenario) -> ScenarioInfo:
     """A saved scenario as anyone may read it: the files its changes name are shown by
     their names only, never by where they lie on the server."""
     changes = [{k: Path(str(v)).name if k in FILE_KEYS else v for k, v in c.items()}
                for c in s.changes]
-    return {"name": s.name, "description": s.description, "created": s.created,
-            "changes": changes}
+    return ScenarioInfo(name=s.name, description=s.description, created=s.created,
+                         changes=changes)
 
 
-def list_saved(walking: WalkingService, data_dir: str | Path) -> list[dict[str, Any]]:
-    """The saved scenarios of the region (name, description, created, changes)."""
+def list_saved(walking: WalkingService, data_dir: str | Path) -> ScenarioList:
+    """The region's saved scenarios and the stores a scenario may close."""
     from geo_service.planning.scenarios import list_scenarios
 
-    return [_describe(s) for s in list_scenarios(scenario_folder(walking, data_dir))]
+    return ScenarioList(
+        scenarios=[_describe(s) for s in list_scenarios(scenario_folder(walking, data_dir))],
+        stores=baseline_stores(walking))
 
 
 def _result(walking: WalkingService, scenario: Scenario) -> ScenarioResult:
@@ -269,47 +283,51 @@ def _result(walking: WalkingService, scenario: Scenario) -> ScenarioResult:
     return walking.cached(key, lambda: apply_scenario(base, scenario))
 
 
-def _points(frame: Any) -> list[dict[str, Any]]:
+def _points(frame: Any) -> list[Store]:
     if frame is None or len(frame) == 0:
         return []
     ll = frame.to_crs(4326)
-    return [{"id": str(r["store_id"]), "name": str(r.get("name", "") or ""),
-             "lon": round(float(r.geometry.x), 7), "lat": round(float(r.geometry.y), 7)}
+    return [Store(id=str(r["store_id"]), name=str(r.get("name", "") or ""),
+                       lon=round(float(r.geometry.x), 7), lat=round(float(r.geometry.y), 7))
             for _, r in ll.iterrows()]
 
 
-def answer(walking: WalkingService, result: ScenarioResult, layer: str | None) -> dict[str, Any]:
+def _totals(side: dict[str, Any]) -> Totals:
+    return Totals(**{f.name: _num(side.get(f.name), 4) for f in fields(Totals)})
+
+
+def answer(walking: WalkingService, result: ScenarioResult, layer: str | None) -> ScenarioAnswer:
     """Before, after and the difference per area of ``layer`` (default the region's
     first), the totals, and the closed and added stores."""
     name = walking.area_layer(layer).name if layer else walking.region.areas[0].name
     diff = result.area_difference(name)
     shapes = area_shapes(walking, name)
-    rows = [{"area_id": str(r["area_id"]), "name": str(r["name"]),
-             "pop_65plus_before": _num(r["pop_65plus_before"], 2),
-             "pop_65plus_after": _num(r["pop_65plus_after"], 2),
-             "beyond_65plus_before": _num(r["beyond_65plus_before"], 2),
-             "beyond_65plus_after": _num(r["beyond_65plus_after"], 2),
-             "beyond_65plus_change": _num(r["beyond_65plus_change"], 2),
-             "beyond_share_before": _num(r["beyond_share_before"]),
-             "beyond_share_after": _num(r["beyond_share_after"]),
-             "beyond_share_change_pt": _num(r["beyond_share_change_pt"], 3),
-             "median_m_before": _num(r["median_m_before"], 1),
-             "median_m_after": _num(r["median_m_after"], 1),
-             "geometry": shapes.get(str(r["area_id"]))}
-            for r in diff.to_dict("records")]
+    rows = [ScenarioArea(
+        area_id=str(r["area_id"]), name=str(r["name"]),
+        pop_65plus_before=_num(r["pop_65plus_before"], 2),
+        pop_65plus_after=_num(r["pop_65plus_after"], 2),
+        beyond_65plus_before=_num(r["beyond_65plus_before"], 2),
+        beyond_65plus_after=_num(r["beyond_65plus_after"], 2),
+        beyond_65plus_change=_num(r["beyond_65plus_change"], 2),
+        beyond_share_before=_num(r["beyond_share_before"]),
+        beyond_share_after=_num(r["beyond_share_after"]),
+        beyond_share_change_pt=_num(r["beyond_share_change_pt"], 3),
+        median_m_before=_num(r["median_m_before"], 1),
+        median_m_after=_num(r["median_m_after"], 1),
+        geometry=shapes.get(str(r["area_id"])))
+        for r in diff.to_dict("records")]
     s = result.summary()
-    keep = ("pop_65plus", "beyond_65plus", "beyond_share", "unreachable_65plus", "stores")
-    return {"scenario": _describe(result.scenario), "layer": name,
-            "threshold_m_before": result.before.threshold_m,
-            "threshold_m_after": result.after.threshold_m,
-            "before": {k: _num(s["before"].get(k), 4) for k in keep},
-            "after": {k: _num(s["after"].get(k), 4) for k in keep},
-            "closed": _points(result.closed), "added": _points(result.added),
-            "notes": list(result.notes), "areas": rows}
+    return ScenarioAnswer(
+        scenario=_describe(result.scenario), layer=name,
+        threshold_m_before=result.before.threshold_m,
+        threshold_m_after=result.after.threshold_m,
+        before=_totals(s["before"]), after=_totals(s["after"]),
+        closed=_points(result.closed), added=_points(result.added),
+        notes=list(result.notes), areas=rows)
 
 
 def show(walking: WalkingService, data_dir: str | Path, name: str,
-         layer: str | None = None) -> dict[str, Any]:
+         layer: str | None = None) -> ScenarioAnswer:
     """A saved scenario computed against the baseline (:func:`answer`); LookupError when
     no scenario has this name."""
     from geo_service.planning.scenarios import ScenarioError, check_scenario_name, load_scenario
@@ -326,7 +344,7 @@ def show(walking: WalkingService, data_dir: str | Path, name: str,
 
 def create(walking: WalkingService, data_dir: str | Path, name: str,
            changes: list[dict[str, Any]], *, description: str = "",
-           layer: str | None = None) -> dict[str, Any]:
+           layer: str | None = None) -> ScenarioAnswer:
     """Check, compute and save a scenario; refused (nothing written) when a change is of a
     kind the API does not take, names unknown stores, lies off the network, or the name is
     taken (:class:`~geo_service._errors.ConflictError`)."""

@@ -119,7 +119,7 @@ def test_site_and_the_api_read_the_same_threshold_setting(saved, monkeypatch, se
     assert result.exit_code == 0, result.output
     assert f"徒歩{expected:g}m以内を対象" in result.output
     walking = WalkingService.from_settings(region, ServiceSettings())
-    assert site(walking, "consultation", k=1, curve=False)["threshold_m"] == expected
+    assert site(walking, "consultation", k=1, curve=False).threshold_m == expected
 
 
 def test_candidates_keep_the_files_ids_and_names(saved, tmp_path):

@@ -1,7 +1,8 @@
 """Planning tools (issue 10): the gap ranking, facility siting and what-if scenarios.
 
 The numbers come from :mod:`geo_service.planning.answers` (which calls the cores: gaps, siting,
-scenarios); the routes only check who asks and build the answers' models.
+scenarios) as typed answers, which are also the routes' response models; the routes only
+check who asks.
 
 - ``GET /gaps/{layer}``: public, staff-only resources counted for staff (as ``/profiles``);
 - ``GET /siting``: staff only (a planning tool; bounded: k ≤ 20, a grid of at least 100 m,
@@ -23,15 +24,15 @@ from fastapi import APIRouter, Query, Response
 
 from geo_service.api.deps import AppState, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
-from geo_service.api.schemas.planning import (
+from geo_service.api.schemas.planning import ScenarioIn
+from geo_service.layers import FOOD_STORE_CATEGORY
+from geo_service.planning import answers as planning
+from geo_service.planning.answer_types import (
     GapRanking,
     ScenarioAnswer,
-    ScenarioIn,
     ScenarioList,
     SitingAnswer,
 )
-from geo_service.layers import FOOD_STORE_CATEGORY
-from geo_service.planning import answers as planning
 from geo_service.registry.store import NotFoundError
 from geo_service.reports import karte_render
 from geo_service.service.walking import WalkingService
@@ -72,7 +73,7 @@ def gaps(state: State, viewer: Viewer, layer: str,
                                       threshold_m=threshold, alternatives=alts)
     except LookupError as e:
         raise NotFoundError("area layer", "", str(e.args[0])) from None
-    return GapRanking(**answer)
+    return answer
 
 
 # ------------------------------------------------------------------------------ siting
@@ -92,8 +93,9 @@ def siting(state: State, user: Staff,
     """Where k new places would bring the most people 65+ newly within walking range
     (exact with HiGHS, warm-started by greedy), in order with each one's marginal gain and
     the coverage curve; staff only (``geo-service site``)."""
-    return SitingAnswer(**planning.site(_walking(state), need, k=k, candidates=candidates,
-                                        target_share=target_share, curve=curve, staff=True))
+    return planning.site(
+        _walking(state), need, k=k, candidates=candidates, target_share=target_share,
+        curve=curve, staff=True)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -115,9 +117,7 @@ def _layer_or_404(walking: WalkingService, layer: str | None) -> None:
 @router.get("/scenarios", response_model=ScenarioList, responses=error_responses(404))
 def list_scenarios(state: State) -> ScenarioList:
     """The region's saved scenarios and the stores a scenario may close."""
-    walking = _walking(state)
-    return ScenarioList(scenarios=planning.list_saved(walking, state.settings.data_dir),
-                        stores=planning.baseline_stores(walking))
+    return planning.list_saved(_walking(state), state.settings.data_dir)
 
 
 @router.get("/scenarios/{name}", response_model=ScenarioAnswer,
@@ -130,7 +130,7 @@ def show_scenario(state: State, name: str, layer: LayerQuery = None) -> Scenario
         answer = planning.show(walking, state.settings.data_dir, name, layer)
     except LookupError as e:
         raise NotFoundError("scenario", name, str(e.args[0])) from None
-    return ScenarioAnswer(**answer)
+    return answer
 
 
 @router.post("/scenarios", response_model=ScenarioAnswer, status_code=201,
@@ -142,9 +142,9 @@ def create_scenario(state: State, user: Staff, body: ScenarioIn,
     walking = _walking(state)
     _layer_or_404(walking, layer)
     changes = [c.model_dump(exclude_none=True) for c in body.changes]
-    return ScenarioAnswer(**planning.create(walking, state.settings.data_dir, body.name,
-                                            changes, description=body.description,
-                                            layer=layer))
+    return planning.create(
+        walking, state.settings.data_dir, body.name, changes, description=body.description,
+        layer=layer)
 
 
 @router.delete("/scenarios/{name}", status_code=204, response_class=Response,
