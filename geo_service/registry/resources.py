@@ -41,7 +41,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
 
 from geo_service._chars import NOT_TEXT
 from geo_service._errors import (
@@ -51,6 +51,12 @@ from geo_service._errors import (
 )
 from geo_service.inputs.crs import in_japan
 from geo_service.layers import load_vocabulary
+from geo_service.registry.polygons import (
+    MAX_POLYGON_VERTICES,
+    check_polygon_geojson,
+    polygon_from_geojson,
+    short_value,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -100,13 +106,13 @@ def check_no_control(value: str, *, column: str, multiline: bool = False) -> str
         allowed_ja = "（タブと改行は使えます）" if multiline else ""
         code = f"U+{ord(found.group()):04X}"
         raise InputError(f"control character {code} is not allowed{allowed}", column=column,
-                         value=_short(value),
+                         value=short_value(value),
                          reason_ja=f"制御文字 {code} は使えません{allowed_ja}")
     found = _NOT_TEXT.search(value)
     if found is not None:
         code = f"U+{ord(found.group()):04X}"
         raise InputError(f"character {code} is not allowed (a Unicode noncharacter or lone "
-                         "surrogate: no text holds one)", column=column, value=_short(value),
+                         "surrogate: no text holds one)", column=column, value=short_value(value),
                          reason_ja=f"文字 {code} は使えません（Unicode の非文字で、"
                                    "文章には現れない文字です）")
     return value
@@ -384,97 +390,13 @@ class ServiceArea(_Checked):
         if self.kind == "polygon":
             stored = (info.context or {}).get("stored", False)
             if not stored:  # what the registry holds was written by mapping() below
-                _check_polygon_geojson(self.geometry)
+                check_polygon_geojson(self.geometry)
             self.geometry = mapping(polygon_from_geojson(
                 self.geometry, max_vertices=None if stored else MAX_POLYGON_VERTICES))
         return self
 
 
-MAX_POLYGON_VERTICES = 10_000  # of a new service area's outline; more slows every query
 STORED = {"stored": True}  # validation context of resources read back from the registry
-
-
-def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
-                         max_vertices: int | None = None) -> shapely.Geometry:
-    """Return a valid (Multi)Polygon in lon/lat from a GeoJSON mapping, or raise.
-
-    ``max_vertices`` caps the number of coordinates (for new input; a resource already in
-    the registry is read as it is, with ``context=STORED``).
-    """
-    try:
-        geom = shape(geometry)
-    except Exception as e:  # shapely raises several types for bad GeoJSON
-        raise ServiceAreaError(f"malformed polygon: {e}", column="service_area.geometry",
-                               value=_short(geometry)) from None
-    if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
-        raise ServiceAreaError("service area geometry must be a non-empty Polygon or "
-                               "MultiPolygon", column="service_area.geometry", value=geom.geom_type)
-    vertices = shapely.get_num_coordinates(geom)
-    if max_vertices is not None and vertices > max_vertices:
-        raise ServiceAreaError(f"polygon has {vertices:,} vertices, more than the "
-                               f"{max_vertices:,} allowed; simplify it",
-                               column="service_area.geometry")
-    if not geom.is_valid:
-        why = shapely.is_valid_reason(geom)
-        raise ServiceAreaError(f"malformed polygon: {why}; draw the outline again so that "
-                               "it does not cross itself", column="service_area.geometry",
-                               value=_short(geometry),
-                               reason_ja=f"サービス圏域の輪郭が正しくありません（{why}）。"
-                                         "線が交差しないように描き直してください")
-    minx, miny, maxx, maxy = geom.bounds
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        raise ServiceAreaError("polygon coordinates are not lon/lat degrees",
-                               column="service_area.geometry", value=geom.bounds)
-    return geom
-
-
-_RING_DEPTH = {"Polygon": 1, "MultiPolygon": 2}  # array levels above a ring
-
-
-def _check_polygon_geojson(geometry: Any) -> None:
-    """Raise unless ``geometry`` is a GeoJSON Polygon or MultiPolygon as RFC 7946 writes
-    it (arrays also as tuples, as ``shapely.geometry.mapping`` writes them): rings of at
-    least four [lon, lat] positions of numbers, the last the first (shapely's ``shape``
-    would read numbers written as text, and fail on a missing type with a message about
-    Python objects)."""
-    def refuse(reason: str, reason_ja: str, value: Any) -> ServiceAreaError:
-        return ServiceAreaError(reason, column="service_area.geometry", value=_short(value),
-                                reason_ja=reason_ja)
-
-    kind = geometry.get("type") if isinstance(geometry, Mapping) else None
-    if kind not in _RING_DEPTH:
-        raise refuse("a service area's geometry must be a GeoJSON Polygon or MultiPolygon "
-                     '({"type": "Polygon", "coordinates": [[[lon, lat], …]]})',
-                     "サービス圏域の形は GeoJSON の Polygon か MultiPolygon で指定してください",
-                     kind if isinstance(geometry, Mapping) else geometry)
-    level = [geometry.get("coordinates")]
-    for _ in range(_RING_DEPTH[kind]):  # down to the rings, each level a non-empty array
-        if not all(isinstance(item, list | tuple) and item for item in level):
-            raise refuse(f"the coordinates are not nested as a {kind} needs (arrays of "
-                         "rings of [lon, lat] positions)",
-                         f"座標の入れ子が {kind} の形になっていません（[経度, 緯度] の点を"
-                         "並べた輪郭の配列）", geometry.get("coordinates"))
-        level = [inner for item in level for inner in item]
-    for ring in level:
-        if not isinstance(ring, list | tuple) or not all(
-                isinstance(p, list | tuple) and len(p) in (2, 3) for p in ring):
-            raise refuse("each ring must be an array of [lon, lat] positions", "輪郭は "
-                         "[経度, 緯度] の点の配列で指定してください", ring)
-        bad = [c for p in ring for c in p
-               if isinstance(c, bool) or not isinstance(c, int | float)]
-        if bad:
-            raise refuse(f"coordinates must be numbers (longitude, latitude), not {bad[0]!r}",
-                         f"座標は数値（経度, 緯度）で指定してください（{bad[0]!r} は数値では"
-                         "ありません）", bad[0])
-        if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
-            raise refuse("each ring needs at least 4 positions, the last the same as the "
-                         "first", "輪郭は4点以上で、最後の点を最初の点と同じにしてください",
-                         ring)
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) < 120 else text[:117] + "..."
 
 
 # --------------------------------------------------------------------------- the resource

@@ -16,7 +16,8 @@ from geo_service import settings
 from geo_service._errors import ServiceAreaError
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.inputs.crs import metric_crs_for, transform_geometry
-from geo_service.registry.resources import ResourceFields, ServiceArea, polygon_from_geojson
+from geo_service.registry.polygons import polygon_from_geojson
+from geo_service.registry.resources import ResourceFields, ServiceArea
 
 _WHOLE = ("市内全域", "町内全域", "村内全域", "区内全域", "全域", "市内一円", "市全域", "市内")
 _RADIUS = re.compile(r"^半径\s*(\d+(?:\.\d+)?)\s*(m|ｍ|メートル|km|ｋｍ|キロ)")

@@ -13,7 +13,8 @@ from sqlalchemy import update
 from geo_service.api import create_app
 from geo_service.config import ServiceSettings
 from geo_service.registry.auth import hash_password
-from geo_service.registry.resources import MAX_POLYGON_VERTICES, Resource, ResourceFields
+from geo_service.registry.polygons import MAX_POLYGON_VERTICES
+from geo_service.registry.resources import Resource, ResourceFields
 from geo_service.registry.store import open_store
 from geo_service.registry.store.schema import resources
 from geo_service.registry.store.testing import fresh_store
