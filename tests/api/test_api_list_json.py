@@ -189,3 +189,32 @@ def test_page_refs_are_the_pages_of_list(store):
             assert total == page.total == len(ids)
             assert refs == [(r.id, r.updated_at) for r in page.items]
             assert [i for i, _ in refs] == ids[offset: offset + limit]
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_nearby_and_reach_bytes_are_the_models_json(store, staff):
+    """``/nearby`` and ``/reach`` are spliced from cached feature JSON: read back into their
+    response models, they write the very same bytes (same fields, order and numbers)."""
+    from geo_service.api import coverage_views
+    from geo_service.api.schemas.resources import (
+        NearbyCollection,
+        NearbyPublic,
+        NearbyStaff,
+        ReachCollection,
+        ResourcePublic,
+        ResourceStaff,
+    )
+
+    walking = WalkingService(grid_region(), store)
+    nearby_model = NearbyCollection[NearbyStaff] if staff else NearbyCollection[NearbyPublic]
+    reach_model = ReachCollection[ResourceStaff] if staff else ReachCollection[ResourcePublic]
+    checked = 0
+    for x, y in [(500, 500), (120, 880), (900, 100)]:
+        lon, lat = lonlat(x, y)
+        body = coverage_views.nearby(walking, lat, lon, category=None, minutes=30, staff=staff)
+        model = nearby_model.model_validate_json(body)
+        assert model.model_dump_json().encode() == body
+        checked += len(model.features)
+        body = coverage_views.reach(walking, lat, lon, staff=staff)
+        assert reach_model.model_validate_json(body).model_dump_json().encode() == body
+    assert checked > 20  # the walks found resources to splice
