@@ -16,6 +16,8 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,48 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
 def safe_name(text: str) -> str:
     """A file-name part from an id (letters, digits, ``-``, ``_``, ``.``)."""
     return re.sub(r"[^\w.-]+", "_", text, flags=re.ASCII).strip("._") or "area"
+
+
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+|\s+')
+_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
+
+
+def readable_name(text: str, *, limit: int = 60) -> str:
+    """A file-name part a person recognises, from a name as people write it (山手小学校):
+    Japanese and other letters kept; path separators, characters Windows and zip tools
+    refuse (``<>:"/\\|?*``, control characters) and runs of spaces become ``_``; no
+    leading or trailing dot, space or ``_``; a Windows device name (CON, NUL …) gets a
+    trailing ``_``; at most ``limit`` characters. ``""`` when nothing is left."""
+    part = _NOT_IN_FILE_NAMES.sub("_", unicodedata.normalize("NFC", text))
+    part = part[:limit].strip("._ ")
+    return part + "_" if _WINDOWS_RESERVED.fullmatch(part) else part
+
+
+def readable_names(prefix: str, items: list[tuple[str, str]]) -> list[str]:
+    """One file-name stem per ``(name, id)``: ``prefix`` + the name (:func:`readable_name`),
+    the id added where two names would give the same stem (``karte_本町_A2``), the id alone
+    when the name leaves nothing. Distinct even when names and ids repeat (a number is
+    added last). Case-insensitive, as on Windows and macOS file systems."""
+    def stem(name: str, key: str, with_id: bool) -> str:
+        part, ident = readable_name(name), safe_name(key)
+        if not part:
+            return prefix + ident
+        return prefix + (f"{part}_{ident}" if with_id else part)
+
+    stems = [stem(n, k, False) for n, k in items]
+    counts = Counter(s.casefold() for s in stems)
+    stems = [stem(n, k, True) if counts[s.casefold()] > 1 else s
+             for s, (n, k) in zip(stems, items, strict=True)]
+    seen: set[str] = set()
+    out = []
+    for s in stems:
+        unique, i = s, 1
+        while unique.casefold() in seen:
+            i += 1
+            unique = f"{s}_{i}"
+        seen.add(unique.casefold())
+        out.append(unique)
+    return out
 
 
 def write_outputs(out_dir: str | Path, writers: dict[str, Writer]) -> list[Path]:

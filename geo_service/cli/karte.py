@@ -29,19 +29,18 @@ def write_kartes(walking: Any, layer: str, out: Path, *, area_ids: list[str] | N
                  pdf: bool = False, staff: bool = False, projection: Any = None
                  ) -> list[Path]:
     """Write the kartes of ``layer`` (all areas, or ``area_ids``) into ``out``:
-    ``karte_<area id>.html`` each, with ``pdf`` ``karte_<area id>.pdf`` each and
-    ``kartes.pdf`` (all, one page per area), and ``kartes.json`` (the numbers) —
-    atomically: when anything fails, nothing in ``out`` changes."""
-    from geo_service.outputs import safe_name, text_writer, write_outputs
+    ``karte_<area name>.html`` each (``karte_山手小学校.html``; the id added where two
+    areas share a name), with ``pdf`` ``karte_<area name>.pdf`` each and ``kartes.pdf``
+    (all, one page per area), and ``kartes.json`` (the numbers) — atomically: when
+    anything fails, nothing in ``out`` changes."""
+    from geo_service.outputs import readable_names, text_writer, write_outputs
     from geo_service.reports import karte_render as kr
     from geo_service.reports.karte import layer_kartes
 
     kartes = layer_kartes(walking, layer, area_ids=area_ids, staff=staff,
                           projection=projection)
     region = walking.name
-    names = [f"karte_{safe_name(k['area_id'])}" for k in kartes]
-    if len(set(names)) < len(names):  # ids that differ only in unsafe characters
-        names = [f"karte_{i + 1:03d}_{n[6:]}" for i, n in enumerate(names)]
+    names = readable_names("karte_", [(k["name"], k["area_id"]) for k in kartes])
     pages: dict[str, dict[str, Any]] = {}
 
     def page(i: int) -> dict[str, Any]:
@@ -134,7 +133,7 @@ def booklet(
     layer: LayerOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Output file (.html; with --pdf .pdf); default "
-        "booklet_<area id>.html / .pdf.")] = None,
+        "booklet_<area name>.html / .pdf (booklet_山手小学校.html).")] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Write PDF (Chromium).")] = False,
     staff: StaffOpt = False,
     region: RegionOpt = None,
@@ -142,7 +141,7 @@ def booklet(
 ) -> None:
     """生活便利帳: an area's resources by category with schedule, fee and phone, and a map
     (public data only unless --staff)."""
-    from geo_service.outputs import safe_name, text_writer, write_outputs
+    from geo_service.outputs import readable_names, text_writer, write_outputs
     from geo_service.reports import karte_render as kr
     from geo_service.reports.karte import booklet as make_booklet
 
@@ -152,7 +151,8 @@ def booklet(
         area_id = walking.area_layer(name).area_id(area, column="--area")
         book = kr.booklet_with_map(walking, make_booklet(walking, name, area_id, staff=staff))
         html = kr.render_booklet(book, region=walking.name)
-        target = out or Path(f"booklet_{safe_name(area)}.{'pdf' if pdf else 'html'}")
+        [stem] = readable_names("booklet_", [(book["name"], area_id)])
+        target = out or Path(f"{stem}.{'pdf' if pdf else 'html'}")
         with ExitStack() as stack:
             if pdf:
                 printer = stack.enter_context(kr.PdfPrinter())

@@ -138,11 +138,14 @@ def _scale_bar(metres_per_px: float) -> tuple[float, str]:
 
 def area_map_svg(walking: WalkingService, layer: str, area_id: str,
                  markers: Sequence[tuple[int, float, float]] = (), *,
-                 beyond: np.ndarray | None = None, title: str = "") -> Markup:
+                 beyond: np.ndarray | None = None, stores: np.ndarray | None = None,
+                 title: str = "") -> Markup:
     """A small map of an area as inline SVG (metric CRS of the region, north up).
 
     ``markers``: (number, lon, lat) drawn as numbered circles; ``beyond``: per demand
-    point of the region, True where the person is beyond walking range (drawn red).
+    point of the region, True where the person is beyond walking range (drawn red);
+    ``stores``: the food stores the karte counts (x, y in the region's metric CRS),
+    drawn as green squares under the numbers.
     """
     net = walking.net
     area_layer = walking.area_layer(layer)
@@ -192,6 +195,13 @@ def area_map_svg(walking: WalkingService, layer: str, area_id: str,
                 d = "".join(f"M{x:.1f},{y:.1f}h0" for x, y in pts)
                 out.append(f'<path d="{d}" stroke="{colour}" stroke-width="3.2" '
                            'stroke-linecap="round" opacity="0.75"/>')
+    if stores is not None and len(stores):
+        sxy = tx(np.asarray(stores, dtype=float))
+        for x, y in sxy:
+            if 0 <= x <= MAP_W and 0 <= y <= MAP_H:
+                out.append(f'<rect class="store" x="{x - 4.5:.1f}" y="{y - 4.5:.1f}" '
+                           'width="9" height="9" fill="#2e7d32" stroke="#fff" '
+                           'stroke-width="1.2"/>')
     if markers:
         ll = np.array([(lon, lat) for _, lon, lat in markers], dtype=float)
         mx, my = net.from_geographic.transform(ll[:, 0], ll[:, 1])
@@ -364,6 +374,19 @@ def food_beyond(walking: WalkingService) -> np.ndarray:
     return walking.cached(("karte_food_beyond",), make)
 
 
+def food_store_xy(walking: WalkingService) -> np.ndarray | None:
+    """The food stores the difficulty indicators count (the registry's, else the
+    region's), x and y in the region's metric CRS; None when there are none."""
+    def make() -> np.ndarray | None:
+        try:
+            _, stores, _ = walking._food_stores()
+        except LookupError:
+            return None
+        return np.asarray(shapely.get_coordinates(stores.geometry.to_numpy()))
+
+    return walking.cached(("karte_food_stores",), make)
+
+
 def with_map(walking: WalkingService, karte: dict[str, Any]) -> dict[str, Any]:
     """The karte with its resources numbered and its map (``map_svg``); the lists are
     cut to :data:`MAX_LOCATED` and :data:`MAX_SERVING` rows (``more_located``,
@@ -379,7 +402,7 @@ def with_map(walking: WalkingService, karte: dict[str, Any]) -> dict[str, Any]:
     except LookupError:
         beyond = None
     svg = area_map_svg(walking, karte["layer"], karte["area_id"], markers, beyond=beyond,
-                       title=f"{karte['name']}の地図")
+                       stores=food_store_xy(walking), title=f"{karte['name']}の地図")
     return {**karte, "map_svg": svg}
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -237,7 +238,7 @@ def test_batch_writes_nothing_when_it_fails_midway(demo, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("given", ["山手", "山手小学校", "山手小学校区"])
-def test_cli_takes_the_area_by_its_name(demo, tmp_path, given):
+def test_cli_takes_the_area_by_its_name(demo, tmp_path, given, monkeypatch):
     """Coordinators name areas as people do; the karte is the area's, as by its id."""
     from geo_service.cli.main import app
 
@@ -247,11 +248,18 @@ def test_cli_takes_the_area_by_its_name(demo, tmp_path, given):
     base = ["--region", str(region_dir), "--database-url", url]
     r = CliRunner().invoke(app, ["karte", "--area", given, "--out", str(tmp_path / "k"), *base])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "k" / f"karte_{wanted}.html").exists()
+    # the file is named by the area's name, not its id (karte_B199999000037.html)
+    assert [p.name for p in (tmp_path / "k").glob("*.html")] == ["karte_山手小学校.html"]
+    assert wanted not in "".join(p.name for p in (tmp_path / "k").iterdir())
     target = tmp_path / "b.html"
     r = CliRunner().invoke(app, ["booklet", "--area", given, "--out", str(target), *base])
     assert r.exit_code == 0, r.output
     assert "山手" in target.read_text(encoding="utf-8")
+    # without --out, the booklet is named by the area's name too
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["booklet", "--area", given, *base])
+    assert r.exit_code == 0, r.output
+    assert "山手" in (tmp_path / "booklet_山手小学校.html").read_text(encoding="utf-8")
 
 
 def test_cli_unknown_area_and_layer(demo, tmp_path):
@@ -287,9 +295,9 @@ def test_cli_with_a_projection(demo, tmp_path):
     assert karte["projection"]["year"] == 2040
     assert karte["projection"]["pop_65plus"] == pytest.approx(
         1.2 * karte["population"]["pop_65plus"])
-    assert "将来推計 2040年" in (out / f"karte_{ids[0]}.html").read_text(encoding="utf-8")
-    assert sorted(p.name for p in out.iterdir()) == ["karte_" + ids[0] + ".html",
-                                                     "kartes.json"]
+    name = karte["name"]
+    assert "将来推計 2040年" in (out / f"karte_{name}.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == [f"karte_{name}.html", "kartes.json"]
 
 
 def _pdf_tools() -> None:
@@ -319,7 +327,7 @@ def test_pdf_renders_with_the_area_name(demo, tmp_path):
     assert r.exit_code == 0, r.output
     assert len(list(out.glob("karte_*.pdf"))) == len(ids)
     for aid, name in zip(ids, names, strict=True):
-        pdf = out / f"karte_{aid}.pdf"
+        pdf = out / f"karte_{name}.pdf"
         subprocess.run(["pdftoppm", "-r", "30", "-png", "-f", "1", "-l", "1", str(pdf),
                         str(tmp_path / aid)], check=True, timeout=60)
         assert list(tmp_path.glob(f"{aid}*.png"))
@@ -340,7 +348,7 @@ def test_pdf_renders_with_the_area_name(demo, tmp_path):
         mp.setattr(karte_render, "split_pages", lambda data: None)
         alone = tmp_path / "alone"
         write_kartes(walking, layer.name, alone, area_ids=[ids[1]], pdf=True)
-    text = subprocess.run(["pdftotext", str(alone / f"karte_{ids[1]}.pdf"), "-"], check=True,
+    text = subprocess.run(["pdftotext", str(alone / f"karte_{names[1]}.pdf"), "-"], check=True,
                           capture_output=True, text=True, timeout=60).stdout
     assert names[1] in text and names[0] not in text
     # the booklet too
@@ -368,3 +376,44 @@ def test_the_wheel_ships_the_templates():
     for path in templates:
         rel = path.relative_to(ROOT / "geo_service").as_posix()
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+
+
+def test_the_karte_map_draws_the_stores_it_counts(demo):
+    """Every food store the karte counts that lies in the map's view is drawn (a green
+    square), the ones in the area among them; before, the map drew none."""
+    import re
+
+    from geo_service.reports import karte_render as kr
+
+    _, walking, _, _ = demo
+    _, stores, _ = walking._food_stores()
+    xy = shapely.get_coordinates(stores.geometry.to_numpy())
+    for karte in layer_kartes(walking, "小学校区"):
+        page = kr.with_map(walking, karte)
+        svg = str(page["map_svg"])
+        drawn = re.findall(r'<rect class="store" x="([\d.]+)" y="([\d.]+)"', svg)
+        area = walking.area_layer("小学校区").areas.to_crs(walking.net.crs)
+        geom = area.geometry[area["area_id"].astype(str) == karte["area_id"]].iloc[0]
+        inside = int(shapely.contains_xy(geom, xy[:, 0], xy[:, 1]).sum())
+        assert karte["food"]["stores_in_area"] == inside
+        assert len(drawn) >= max(inside, 1)  # each demo area has a store in or near its map
+    assert "食料品店" in kr.render_kartes([page])
+
+
+def test_a_karte_on_an_empty_registry_says_nothing_is_registered(tmp_path):
+    """With nothing in the registry the category table is not printed empty: the page
+    says the registry holds nothing yet; the region's own stores are still drawn."""
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+    from geo_service.registry.store import open_store
+    from geo_service.reports import karte_render as kr
+    from geo_service.service.walking import WalkingService
+
+    run_demo(tmp_path / "out")
+    walking = WalkingService(Region.load(tmp_path / "out" / "region"),
+                             open_store(f"sqlite:///{tmp_path / 'empty.sqlite3'}"))
+    karte = layer_kartes(walking, "小学校区")[0]
+    html = kr.render_kartes([kr.with_map(walking, karte)])
+    assert "地域資源台帳には公開の資源がまだ登録されていません" in html
+    assert "<th>分野</th>" not in html
+    assert 'class="store"' in html  # the region's stores, which the karte counts
