@@ -268,11 +268,16 @@ def test_unknown_stores_are_named_all_at_once():
     base = Baseline.compute(_grid_with_stores(), layer=LAYER)
     with pytest.raises(ScenarioError, match="no store with id or name X9") as err:
         apply_scenario(base, Scenario("bad", [{"kind": "close_store", "store": "X9"}]))
-    assert "S0" in str(err.value)  # the message lists known ids
+    assert "店0 (S0)" in str(err.value)  # the message lists the stores by name and id
     from geo_service.planning.scenarios import resolve_stores
     with pytest.raises(ScenarioError, match="X9, 幻の店"):
         resolve_stores(base, ["S1", "X9", "幻の店"])
     assert resolve_stores(base, ["S2", "店3"]) == [2, 3]
+    # a part of a name people use is enough when one store has it; several are named
+    base.stores.loc[4, "name"] = "ミニマート山手"
+    assert resolve_stores(base, ["ミニマート"]) == [4]
+    with pytest.raises(ScenarioError, match="several stores"):
+        resolve_stores(base, ["店"])
 
 
 def test_a_store_outside_the_network_is_refused():

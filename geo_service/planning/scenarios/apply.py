@@ -31,7 +31,8 @@ def _fold(text: str) -> str:
 
 def resolve_stores(baseline: Baseline, refs: Iterable[str], *,
                    scenario: str = "") -> list[int]:
-    """Positions (in the baseline's counted stores) of stores named by id or by name.
+    """Positions (in the baseline's counted stores) of stores named by id, by name, or by
+    a part of one name (ミニマート for ミニマート山手, when no other store's name has it).
 
     Every unknown or ambiguous reference is named in one error.
     """
@@ -45,6 +46,8 @@ def resolve_stores(baseline: Baseline, refs: Iterable[str], *,
         hit = np.flatnonzero(ids == ref)
         if len(hit) == 0:
             hit = np.flatnonzero(names == _fold(ref))
+        if len(hit) == 0 and _fold(ref):  # part of a name, as people say it (ミニマート)
+            hit = np.flatnonzero([_fold(ref) in n for n in names])
         if len(hit) == 1:
             found.append(int(hit[0]))
         elif len(hit) > 1:
@@ -62,8 +65,10 @@ def resolve_stores(baseline: Baseline, refs: Iterable[str], *,
     if not_counted:
         problems.append(f"stores of a category that is not counted: {', '.join(not_counted)}")
     if problems:
-        raise ScenarioError(where + "; ".join(problems) + f" ({len(ids)} counted stores, "
-                            "e.g. " + ", ".join(ids[:5]) + ")", column="store",
+        listed = [f"{n} ({i})" for n, i in zip(table["name"].astype(str), ids, strict=True)]
+        more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
+        raise ScenarioError(where + "; ".join(problems) + f" ({len(ids)} counted stores: "
+                            + ", ".join(listed[:20]) + more + ")", column="store",
                             value=(unknown + ambiguous + not_counted)[0])
     return found
 
