@@ -25,6 +25,8 @@ import numpy as np
 import shapely
 from markupsafe import Markup, escape
 
+from geo_service.reports.wording import walk_minutes
+
 if TYPE_CHECKING:
     from geo_service.service.walking import WalkingService
 
@@ -51,6 +53,7 @@ def _environment() -> Any:
                              undefined=jinja2.StrictUndefined)
     env.filters["num"] = _num
     env.filters["pct"] = _pct
+    env.filters["walkmin"] = _walk_min
     return env
 
 
@@ -58,6 +61,13 @@ def _num(x: Any, digits: int = 0) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
     return f"{float(x):,.{digits}f}"
+
+
+def _walk_min(x: Any) -> str:
+    """Walking minutes by the pages' rule (:func:`~geo_service.reports.wording.walk_minutes`)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return str(walk_minutes(x))
 
 
 def _pct(x: Any) -> str:

@@ -5,11 +5,16 @@ The words come from one table, ``static/i18n/wording.json`` (installed as
 ``GS.weekdayLabel`` (``static/js/common.js``) read too; ``tests/ui/test_wording.py`` checks
 in a browser that both sides give the same strings. Change the wording in the table; the
 rules (which parts are shown, in which order) are the same few lines on either side.
+
+Walking minutes are shown whole, rounded up (:func:`walk_minutes`, ``GS.walkMinutes``): a
+walk of 8 min 20 s (500 m at 60 m/min) is 「9分」 wherever it is written, as Japan's
+real-estate notices count 徒歩○分 (端数切り上げ), never less than the walk takes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from importlib.resources import files
@@ -69,3 +74,10 @@ def fee_words(fee: dict[str, Any] | None, lang: str = "ja") -> str:
         return text
     yen = _t(lang, "fee.yen", amount=f"{amount:,}") if amount is not None else ""
     return " ".join(p for p in (yen, text) if p)
+
+
+def walk_minutes(minutes: float) -> int:
+    """Walking minutes as people read them: whole, rounded up (8.3 → 9; at least 1), the
+    rule of ``GS.walkMinutes`` on the pages. A float's noise (9.000000001) stays 9."""
+    return max(1, math.ceil(round(float(minutes), 6)))
+

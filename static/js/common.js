@@ -324,9 +324,15 @@ export function dateWords(iso) {
     : `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日`;
 }
 
+/** Walking minutes as people read them: whole, rounded up (8.3 → 9; at least 1), as
+ *  geo_service.reports.wording.walk_minutes does for the kartes (tests/ui/test_wording.py). */
+export function walkMinutes(minutes) {
+  return Math.max(1, Math.ceil(Math.round(Number(minutes) * 1e6) / 1e6));
+}
+
 /** Walking minutes and metres in words: 「徒歩 7分（520 m）」. */
 export function walkText(minutes, metres) {
-  return t("walk.minutes_metres", { minutes: Math.max(1, Math.round(minutes)),
+  return t("walk.minutes_metres", { minutes: walkMinutes(minutes),
                                     metres: Math.round(metres).toLocaleString() });
 }
 

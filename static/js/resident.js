@@ -344,7 +344,7 @@ function renderList() {
         el("span", { class: "r-cat", text: GS.categoryLabel(p.category) }),
         extra ? el("span", { class: "r-when", text: extra }) : null),
       el("span", { class: "r-walk" },
-        el("strong", { text: t("walk.minutes", { minutes: Math.max(1, Math.round(p.walk_minutes)) }) }),
+        el("strong", { text: t("walk.minutes", { minutes: GS.walkMinutes(p.walk_minutes) }) }),
         el("span", { text: t("walk.metres", { metres: Math.round(p.walk_distance_m).toLocaleString() }) }))));
     if (p.id === state.selected) li.classList.add("selected");
     ol.append(li);
@@ -616,7 +616,7 @@ async function showReach() {
     el("h3", { text: t("reach.services") }),
     answer.features.length ? services : el("p", { text: t("reach.no_services") }),
     el("h3", { text: t("reach.walkable", { metres: threshold.toLocaleString(),
-                                           minutes: Math.round(threshold / speed) }) }),
+                                           minutes: GS.walkMinutes(threshold / speed) }) }),
     walkList);
   heading.focus();
 }
