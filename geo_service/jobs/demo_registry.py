@@ -32,20 +32,29 @@ _GATHERING_DETAILS = (
     dict(description="お茶を飲みながらおしゃべり。季節の行事もあります",
          schedule=Schedule(weekdays=["wed"], start="10:00", end="11:30"),
          fee=Fee(kind="free"), how_to_apply="申し込み不要。直接お越しください",
-         contact=Contact(tel="000-000-1001"), address="坂の町本町1-2",
+         contact=Contact(tel="000-000-1001"),
          last_verified=date(2026, 10, 1)),
     dict(description="いきいき百歳体操（おもりを使った筋力体操）と脳トレ",
          schedule=Schedule(weekdays=["tue"], frequency="第1・第3", start="13:30",
                            end="15:00"),
          fee=Fee(kind="paid", amount_yen=100, text="お茶代100円"),
-         how_to_apply="初回は地域包括支援センターへ電話", contact=Contact(tel="000-000-1002"),
-         address="坂の町川南3-4"),
+         how_to_apply="初回は地域包括支援センターへ電話", contact=Contact(tel="000-000-1002")),
     dict(description="歌と体操、昼食会（月1回）",
          schedule=Schedule(weekdays=["mon", "thu"], start="10:00", end="11:00"),
          fee=Fee(kind="free"), how_to_apply="自治会長へ",
-         contact=Contact(tel="000-000-1003"), address="坂の町山手2-7",
+         contact=Contact(tel="000-000-1003"),
          last_verified=date(2026, 6, 15)),
 )
+
+#: each gathering place's address, in the 町 of the 小学校区 it stands in (川西: 本町,
+#: 川東: 東町, 山手: 山手 — where each district's school stands, geo_service.jobs.demo)
+_ADDRESSES = {
+    "ふれあいサロン川べり": "坂の町本町1-2",
+    "いきいき百歳体操 本町公民館": "坂の町本町3-4",
+    "オレンジカフェ さかみち": "坂の町東町2-7",
+    "山手ふれあいサロン": "坂の町山手1-5",
+    "高台いきいき体操": "坂の町山手3-4",
+}
 
 
 def seed_demo_registry(store: ResourceStore, region: Region) -> int:
@@ -72,6 +81,7 @@ def seed_demo_registry(store: ResourceStore, region: Region) -> int:
             details: dict = {"last_verified": date(2025, 4, 1)}
             if key == "gathering_places":
                 details |= _GATHERING_DETAILS[gathering % len(_GATHERING_DETAILS)]
+                details["address"] = _ADDRESSES.get(str(row["name"]))
                 gathering += 1
             items.append(ResourceFields(
                 name=str(row["name"]), category=category,

@@ -175,8 +175,6 @@ async function areaSheet(layer, areaId) {
     GS.api(`/resources/${encodeURIComponent(id)}`).then((f) => f.properties).catch(() => null)));
   const [places, services] = [(await fetchAll(located)).filter(Boolean),
                               (await fetchAll(covering)).filter(Boolean)];
-  document.getElementById("subtitle").textContent =
-    t("handout.area_summary", { places: places.length, services: services.length });
   const content = document.getElementById("content");
   content.replaceChildren();
   const map = makeMap();
@@ -189,16 +187,19 @@ async function areaSheet(layer, areaId) {
     content.append(el("h2", { class: "h-group", text: GS.categoryLabel(key) }));
     const ul = el("ul", { class: "h-list" });
     for (const p of group) {
-      const located = p.lat !== null && p.lon !== null;  // a mobile route has none
-      if (located) n += 1;
-      ul.append(itemRow(p, located ? n : null));
-      if (located) {
-        L.marker([p.lat, p.lon], { icon: numberIcon(n), keyboard: false, interactive: false,
-                                   title: p.name }).addTo(map);
+      const points = placePoints(p);  // a mobile route: its stops, under the route's number
+      if (points.length) n += 1;
+      ul.append(itemRow(p, points.length ? n : null));
+      for (const at of points) {
+        L.marker(at, { icon: numberIcon(n), keyboard: false, interactive: false,
+                       title: p.name }).addTo(map);
       }
     }
     content.append(ul);
   }
+  // the places counted are the places numbered (on the map and in the list)
+  document.getElementById("subtitle").textContent =
+    t("handout.area_summary", { places: n, services: services.length });
   if (services.length) {
     content.append(el("h2", { class: "h-group", text: t("handout.services") }));
     const ul = el("ul", { class: "h-list" });
@@ -214,6 +215,13 @@ async function areaSheet(layer, areaId) {
   map.fitBounds(bounds, { padding: [8, 8], animate: false });
   const centre = bounds.getCenter();
   drawQr(residentLink(`at=${centre.lat.toFixed(6)},${centre.lng.toFixed(6)}`));
+}
+
+/** Where a place is on the map: its own point, or a mobile route's stops. */
+function placePoints(p) {
+  if (p.lat !== null && p.lon !== null) return [[p.lat, p.lon]];
+  return ((p.schedule && p.schedule.stops) || [])
+    .filter((s) => s.lat !== null && s.lon !== null).map((s) => [s.lat, s.lon]);
 }
 
 function itemRow(p, n) {

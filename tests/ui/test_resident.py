@@ -19,6 +19,7 @@ from urllib.request import urlopen
 
 import pytest
 
+from geo_service.reports.wording import walk_minutes
 from tests.ui.conftest import serve_in_thread, wait_for_map
 
 #: a point in the demo town near its gathering places (between 本町 and 川南)
@@ -64,7 +65,7 @@ def test_list_sorted_by_walking_minutes_like_nearby(ui, ui_server, width) -> Non
     minutes = [p["walk_minutes"] for p in expected]
     assert minutes == sorted(minutes)
     first = page.locator("#results .r-item").first
-    assert f"徒歩 {max(1, round(expected[0]['walk_minutes']))}分" in first.inner_text()
+    assert f"徒歩 {walk_minutes(expected[0]['walk_minutes'])}分" in first.inner_text()
     # the map shows the same items (clustered where dense): one marker per located item
     assert page.evaluate("RESIDENT.state.items.length") == len(expected)
     assert ui.fits_the_screen(page)
@@ -170,7 +171,7 @@ def test_detail_shows_schedule_fee_phone_and_walk(ui, ui_server, width) -> None:
     assert "無料" in text
     assert "申し込み不要" in text and "坂の町本町1-2" in text
     assert "2026年10月1日" in text  # 情報の確認日
-    walk = f"徒歩 {max(1, round(salon['walk_minutes']))}分（{round(salon['walk_distance_m'])} m）"
+    walk = f"徒歩 {walk_minutes(salon['walk_minutes'])}分（{round(salon['walk_distance_m'])} m）"
     assert walk in text
     assert detail.locator('a[href="tel:0000001001"]').inner_text() == "000-000-1001"
     assert f"place={salon['id']}" in page.url
@@ -201,7 +202,7 @@ def test_detail_deep_link(ui, ui_server) -> None:
     assert far["walk_minutes"] > 15
     page = open_resident(ui, f"/#at={LAT},{LON}&place={cafe['id']}")
     page.wait_for_selector("#detail-name")
-    walk = f"徒歩 {round(far['walk_minutes'])}分（{round(far['walk_distance_m']):,} m）"
+    walk = f"徒歩 {walk_minutes(far['walk_minutes'])}分（{round(far['walk_distance_m']):,} m）"
     page.wait_for_function("w => document.querySelector('#detail-view').innerText.includes(w)",
                            arg=walk)
     page = open_resident(ui, "/#place=r-doesnotexist")
@@ -438,6 +439,32 @@ def test_handout_for_an_area(ui, ui_server, width) -> None:
     ui.screenshot(page, "handout-area")
     if width == 1280:
         assert _pdf_pages(page) == 1
+
+
+def test_handout_counts_the_places_it_numbers(ui, ui_server) -> None:
+    """「地区内の場所 Nか所（地図の番号）」: the list numbers 1 … N and the map shows the same
+    numbers; a mobile-sales route (no point of its own) is numbered and its stops carry
+    its number (山手 said 5か所 and numbered 1–4)."""
+    layer = api(ui_server, "/areas")[0]
+    seen_route = False
+    for area in api(ui_server, f"/areas/{layer['id']}")["features"]:
+        page = ui.open(f"/handout?layer={layer['id']}&area={area['id']}", width=1280)
+        page.wait_for_selector("body[data-ready]")
+        said = int(re.search(r"(\d+)か所", page.locator("#subtitle").inner_text()).group(1))
+        listed = [int(x) for x in page.locator("#content .h-num").all_inner_texts()]
+        on_map = {int(x) for x in page.locator("#map .h-marker").all_inner_texts()}
+        assert listed == list(range(1, said + 1)), area["properties"]["name"]
+        assert on_map == set(listed)
+        route = page.locator("#content li", has_text="移動スーパー さかみち号")
+        if route.count():
+            seen_route = True
+            number = route.locator(".h-num").inner_text()
+            stops = api(ui_server, "/resources")
+            [feature] = [f for f in stops["features"]
+                         if f["properties"]["name"] == "移動スーパー さかみち号"]
+            n_stops = len(feature["properties"]["schedule"]["stops"])
+            assert page.locator("#map .h-marker", has_text=number).count() == n_stops
+    assert seen_route  # the demo's route is in an area's handout
 
 
 def test_handout_for_the_largest_area_fits_one_page(ui, ui_server) -> None:
