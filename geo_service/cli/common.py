@@ -47,6 +47,17 @@ def share(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{x * 100:.1f} %"
 
 
+def signed(x: float, digits: int, unit: str = "") -> str:
+    """A change with its sign as printed (``+12 人``, ``-3.4 pt``); one that rounds to
+    nothing is ``±0`` (never ``-0.0``, a float's noise); ``—`` when there is none."""
+    if not math.isfinite(x):
+        return "—"
+    text = f"{abs(x):,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        return "±" + text + unit
+    return ("+" if x > 0 else "-") + text + unit
+
+
 def people(x: float) -> str:
     """A number of people as people count them: whole, with thousands separators (the
     apportioned counts carry fractions that mean nothing to a reader)."""

@@ -18,7 +18,6 @@ the walk and covered by no alternative are shown before and after.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,8 +32,10 @@ from geo_service.cli.common import (
     console,
     demo_region,
     fail,
+    people,
     service_settings,
     share,
+    signed,
 )
 from geo_service.layers import FOOD_STORE_LAYER
 
@@ -182,21 +183,25 @@ def _print_result(result: Any, layer: str | None) -> None:
     if diff.empty:
         raise InputError(f"no area layer {name!r}; layers are "
                          f"{', '.join(dict.fromkeys(result.area_difference()['layer']))}")
-    areas = Table(title=f"{name}: 徒歩{t}m超の65歳以上の割合（変化の大きい順）")
+    areas = Table(title=f"{name}: 徒歩{t}m超の65歳以上（変化の大きい順）")
     gap = "gap_65plus_change" in diff.columns
-    for col in ("区域", "65歳以上", "変更前", "変更後", "変化",
+    for col in ("区域", "65歳以上", "徒歩圏外 前→後", "変化", "割合 前→後", "変化",
                 *(("代替なし 前→後",) if gap else ())):
         areas.add_column(col, justify="left" if col == "区域" else "right")
-    key = diff["beyond_share_change_pt"].abs().fillna(-1)
+    # the change in people first (a future population changes counts, and a projection
+    # by area leaves each area's share as it was), then in points
+    moved = diff["beyond_65plus_change"].round().abs().fillna(-1)
+    key = moved + diff["beyond_share_change_pt"].round(1).abs().fillna(0)
     if gap:
-        key = key + diff["gap_65plus_change"].abs()
-    order = key.sort_values(ascending=False).index
+        key = key + diff["gap_65plus_change"].round().abs()
+    order = key.sort_values(ascending=False, kind="stable").index
     for row in diff.loc[order].head(12).itertuples():
-        change = row.beyond_share_change_pt
-        areas.add_row(str(row.name), f"{row.pop_65plus_after:,.0f}",
-                      share(row.beyond_share_before), share(row.beyond_share_after),
-                      "—" if not math.isfinite(change) else f"{change:+.1f} pt",
-                      *((f"{row.gap_65plus_before:,.0f} → {row.gap_65plus_after:,.0f}",)
+        areas.add_row(str(row.name), people(row.pop_65plus_after),
+                      f"{people(row.beyond_65plus_before)}→{people(row.beyond_65plus_after)}",
+                      signed(row.beyond_65plus_change, 0, "人"),
+                      f"{share(row.beyond_share_before)[:-2]}→{share(row.beyond_share_after)}",
+                      signed(row.beyond_share_change_pt, 1, "pt"),
+                      *((f"{people(row.gap_65plus_before)}→{people(row.gap_65plus_after)}",)
                         if gap else ()))
     console.print(areas)
     if "alternatives" in s:

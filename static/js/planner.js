@@ -32,11 +32,13 @@ const num = (x) => (x === null || x === undefined || Number.isNaN(x) ? null : Nu
 const fmtPct = (x) => (num(x) === null ? "—" : `${(Math.round(x * 1000) / 10).toFixed(1)}%`);
 const fmtN = (x) => (num(x) === null ? "—" : Math.round(x).toLocaleString());
 const fmtPeople = (x) => (num(x) === null ? "—" : t("unit.people", { n: fmtN(x) }));
+/** A change with its sign (+12, -3.4); one that rounds to nothing is ±0 (never -0.0,
+ *  a float's noise), as the CLI's ``signed``. */
 const fmtSigned = (x, digits = 0) => {
   if (num(x) === null) return "—";
-  const v = digits ? (Math.round(x * 10 ** digits) / 10 ** digits).toFixed(digits)
-    : Math.round(x).toLocaleString();
-  return x > 0 ? `+${v}` : String(v);
+  const r = Math.round(Math.abs(x) * 10 ** digits) / 10 ** digits;
+  const v = digits ? r.toFixed(digits) : r.toLocaleString();
+  return r === 0 ? `±${v}` : `${x > 0 ? "+" : "-"}${v}`;
 };
 const pct1 = (x) => (num(x) === null ? null : Math.round(x * 1000) / 10);
 const loggedIn = () => Boolean(GS.token());

@@ -425,6 +425,16 @@ def test_scenario_commands_on_the_demo(demo_region, tmp_path):
     fut = run.invoke(app, ["scenario", "create", "2035年", "--projection", str(factors),
                            "--year", "2035", *where])
     assert fut.exit_code == 0, fut.output
+    # a future population changes how many people are beyond the walk (each area's share
+    # stays as it was under a factor per area): the table shows the people, before → after,
+    # and a share that did not move as ±0.0, never -0.0 (it showed ±0.0 pt alone)
+    text = " ".join(fut.output.split())
+    assert "-0.0" not in text and "±0.0pt" in text
+    before = areas[areas["layer"] == "小学校区"].set_index("name")["beyond_65plus_before"]
+    for name, factor in zip(region.areas[0].areas["name"], [1.1, 1.2, 1.3], strict=False):
+        was, now = round(before[name]), round(before[name] * factor)
+        assert f"{was:,}→{now:,}" in text, (name, was, now, fut.output)
+        assert any(f"+{now - was + d:,}人" in text for d in (-1, 0, 1))
     listed = run.invoke(app, ["scenario", "list", *where])
     assert "山手閉店" in listed.output and "将来人口 2035" in listed.output
     shown = run.invoke(app, ["scenario", "show", "山手閉店", "--layer", "中学校区", *where])
