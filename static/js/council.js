@@ -237,7 +237,9 @@ function drawMap() {
       L.marker(center, {
         interactive: false, keyboard: false,
         icon: L.divIcon({ className: "c-area-label", iconSize: null,
-                          html: el("span", {}, layer.feature.properties.name) }),
+                          html: el("span", {}, layer.feature.properties.name, el("br"),
+                                   el("span", { class: "c-area-share" },
+                                      fmtPct(layer.feature.properties.beyond_share))) }),
       }).addTo(state.labels);
     }
   }

@@ -302,6 +302,43 @@ def test_keyboard_reaches_controls(ui):
     assert page.evaluate("document.activeElement.id") == "profile"
 
 
+def test_the_map_shows_what_its_caption_says_the_tables_hold(ui):
+    """「地図の区域名と割合（道のり）は、すべて下の表にもあります」: each area's label is its
+    name and its share on foot, and the difficulty table's row of the area holds both (the
+    caption spoke of figures while the map showed names only)."""
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    caption = page.locator("#map-caption").inner_text()
+    assert "区域名と割合" in caption and "数字" not in caption
+    for f in _get(ui, "/difficulty/elementary")["features"]:
+        p = f["properties"]
+        share = f"{_pct(p['beyond_share']):.1f}%"
+        label = page.locator(".c-area-label", has_text=p["name"])
+        assert label.inner_text().split() == [p["name"], share]
+        row = page.locator(f"#difficulty-table tr[data-area-id='{p['area_id']}']")
+        assert p["name"] in row.inner_text() and share in row.inner_text()
+
+
+def _pdf_pages(page) -> int:
+    import re
+
+    pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
+@pytest.mark.parametrize("chosen", [False, True])
+def test_it_prints_on_two_pages_without_a_page_for_the_footer(ui, chosen):
+    """Map (with the chosen area's profile beside it) on a portrait page, the tables and
+    the closing note on a landscape one: it printed on 3–4 pages, the last holding only
+    the note."""
+    page = ui.open("/council", width=1280)
+    _ready(page)
+    if chosen:
+        page.locator("#coverage-table button[data-area-id]").last.click()
+        page.wait_for_selector("#profile-body .c-profile-name")
+    assert _pdf_pages(page) == 2
+
+
 @pytest.mark.parametrize("width", [360, 1280])
 def test_screenshots_and_axe_by_width(ui, width):
     page = ui.open("/council", width=width)
