@@ -542,3 +542,33 @@ def test_markup_in_a_name_stays_text(ui, ui_server) -> None:
         assert ui.dialogs == []
     finally:
         ui_server.store.delete(res.id, user="test")
+
+
+# ---------------------------------------------------------------- words kept whole
+
+#: the line each character of an element's text is on (its top, in CSS px)
+CHAR_LINES = """el => {
+    const text = el.firstChild;
+    const range = document.createRange();
+    return [...text.textContent].map((_, i) => {
+        range.setStart(text, i); range.setEnd(text, i + 1);
+        return Math.round(range.getBoundingClientRect().top);
+    });
+}"""
+
+
+def test_japanese_wraps_between_phrases_not_inside_words(ui) -> None:
+    """At 360 px 「お宅に届くサービス」 wrapped as 「お宅に届くサー／ビス」: headings, buttons,
+    tabs and labels wrap between phrases (Chromium's word-break: auto-phrase)."""
+    page = open_resident(ui, f"/?lat={LAT}&lon={LON}", width=360)
+    tab = page.locator("#tab-reach")
+    assert tab.inner_text() == "お宅に届くサービス"
+    lines = tab.evaluate(CHAR_LINES)
+    assert len(set(lines)) == 2  # it does wrap at this width
+    assert len(set(lines[5:])) == 1, lines  # サービス on one line
+    assert lines[4] != lines[5]  # … after 届く: お宅に届く／サービス
+    for selector in ("h1", "h2", "button", "label", "#tabs a"):
+        assert page.locator(selector).first.evaluate(
+            "e => getComputedStyle(e).wordBreak") == "auto-phrase", selector
+    english = open_resident(ui, f"/?lat={LAT}&lon={LON}&lang=en", width=360, lang="en")
+    assert english.locator("h1").evaluate("e => getComputedStyle(e).wordBreak") == "normal"
