@@ -135,8 +135,8 @@ function locate() {
   navigator.geolocation.getCurrentPosition(
     (pos) => {
       say("");
+      state.fitOnLoad = true;  // the map shows the point and every place found from it
       setOrigin(pos.coords.latitude, pos.coords.longitude);
-      if (map) map.setView([pos.coords.latitude, pos.coords.longitude], Math.max(map.getZoom(), 16));
     },
     (err) => {
       say(err.code === 1 ? t("where.denied") : t("where.unavailable"), true);
@@ -171,8 +171,8 @@ async function searchAddress(event) {
       onclick: () => {
         out.replaceChildren();
         say(t("where.chosen", { title: p.title }));
+        state.fitOnLoad = true;  // the map shows the address and every place found from it
         setOrigin(p.lat, p.lon, p.title);
-        if (map) map.setView([p.lat, p.lon], Math.max(map.getZoom(), 16));
       },
     }, p.title)));
   }
@@ -188,11 +188,14 @@ function updateHome() {
   }
   const ll = [state.origin.lat, state.origin.lon];
   if (!homeMarker) {
+    // a pin: a dot on the point and 「ここ」 above it, drawn under the places' markers so
+    // that a place at or next to the point stays visible and can be tapped
     const icon = L.divIcon({
-      className: "r-home", iconSize: [44, 44], iconAnchor: [22, 22],
-      html: el("span", { class: "r-home-glyph", text: t("map.here") }),
+      className: "r-home", iconSize: [44, 40], iconAnchor: [22, 40],
+      html: el("span", {}, el("span", { class: "r-home-glyph", text: t("map.here") }),
+               el("span", { class: "r-home-dot", "aria-hidden": "true" })),
     });
-    homeMarker = L.marker(ll, { icon, keyboard: false, zIndexOffset: 1000, interactive: false })
+    homeMarker = L.marker(ll, { icon, keyboard: false, zIndexOffset: -1000, interactive: false })
       .addTo(map);
   } else {
     homeMarker.setLatLng(ll);
@@ -203,7 +206,10 @@ function updateHome() {
 
 async function loadNearby() {
   const key = `${state.origin.lat},${state.origin.lon},${state.minutes}`;
-  if (state.loadedFor === key) return;
+  if (state.loadedFor === key) {
+    if (state.fitOnLoad) renderMarkers();  // the same places, shown again from this point
+    return;
+  }
   const mine = ++seq;
   if (outside(state.origin)) {  // the service answers 422 there: say it plainly
     state.items = [];
@@ -401,10 +407,26 @@ function renderMarkers() {
     const points = items.map((f) => itemLatLng(f.properties)).filter(Boolean);
     points.push([state.origin.lat, state.origin.lon]);
     if (points.length > 1 && state.fitOnLoad) {
-      map.fitBounds(points, { padding: [30, 30], maxZoom: 17 });
+      map.fitBounds(points, { padding: [30, 30], maxZoom: 17, animate: false });
       state.fitOnLoad = false;
     }
   }
+  placeHomeLabel();
+}
+
+/** 「ここ」 stands above its point, or below it when a place's marker is just above
+ *  (the places are drawn over it; the label is turned away so that it stays readable). */
+function placeHomeLabel() {
+  const icon = homeMarker && homeMarker.getElement();
+  if (!icon || !state.origin) return;
+  const o = map.latLngToLayerPoint([state.origin.lat, state.origin.lon]);
+  const above = shown().some((f) => {
+    const ll = itemLatLng(f.properties);
+    if (!ll) return false;
+    const p = map.latLngToLayerPoint(ll);
+    return Math.abs(p.x - o.x) < 42 && p.y <= o.y && o.y - p.y < 64;
+  });
+  icon.classList.toggle("r-home-below", above);
 }
 
 function popupFor(p) {
@@ -446,6 +468,7 @@ function makeMap() {
   cluster = L.markerClusterGroup({ maxClusterRadius: 40, disableClusteringAtZoom: 17,
                                    showCoverageOnHover: false });
   cluster.addTo(map);
+  map.on("zoomend", placeHomeLabel);
   map.on("click", (e) => {
     if (state.view === "detail") return;
     setOrigin(e.latlng.lat, e.latlng.lng);
