@@ -55,6 +55,7 @@ export function serviceAreaSection() {
                                onchange: previewRadius });
   return el("fieldset", { id: "e-service-area", "data-field": "service_area", tabindex: -1 },
     el("legend", { text: t("edit.service_area") }),
+    el("p", { id: "sa-meaning", class: "staff-hint", "aria-live": "polite" }),
     field("e-sa-kind", "service_area.kind", t("sa.kind"), kind),
     el("p", { id: "e-service-area-error", class: "staff-field-error", hidden: true }),
     el("div", { class: "staff-sa-panel", "data-kind": "polygon" },
@@ -77,7 +78,20 @@ export function serviceAreaSection() {
     field("e-sa-text", "service_area.text", t("sa.text"), text(sa.text)));
 }
 
+/** What a service area means for this kind of resource (as /reach and the residents'
+ *  page use it): a place's is who it takes in — it never makes it a service that comes to
+ *  the home; a service's is where it comes to; a mobile route's adds to its stops. */
+export function explainArea() {
+  const node = document.getElementById("sa-meaning");
+  const category = document.getElementById("e-category");
+  if (!node || !category) return;
+  const kind = GS.category(category.value).kind;
+  node.textContent = t(kind === "service" ? "sa.meaning_service"
+    : kind === "mobile" ? "sa.meaning_mobile" : "sa.meaning_place");
+}
+
 export function showKind() {
+  explainArea();
   const kind = currentKind();
   for (const panel of document.querySelectorAll(".staff-sa-panel")) {
     panel.hidden = panel.dataset.kind !== kind;

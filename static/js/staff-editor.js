@@ -15,7 +15,7 @@
  */
 import * as GS from "./common.js";
 import * as Staff from "./staff-session.js";
-import { serviceArea, serviceAreaSection, showKind } from "./staff-editor-area.js";
+import { explainArea, serviceArea, serviceAreaSection, showKind } from "./staff-editor-area.js";
 import { area, ed, field, num, select, setEditor, text, touched, val } from "./staff-editor-form.js";
 import { loadHistory, short, SKIP } from "./staff-editor-history.js";
 import { fitToResource, fromInputs, setPlace, setupMap, useCentre } from "./staff-editor-map.js";
@@ -148,6 +148,7 @@ function render(box) {
       el("h3", { id: "history-title", text: t("history.title") }),
       el("div", { id: "history" }, el("p", { class: "gs-muted", text: t("loading") }))));
   document.getElementById("e-category").addEventListener("change", showStops);
+  document.getElementById("e-category").addEventListener("change", explainArea);
   showStops();
   setupMap(mapBox);
   showKind();

@@ -146,6 +146,24 @@ def test_polygon_service_area_drawn_on_the_map_serves_reach(ui, api):
     assert not served(*outside)
 
 
+def test_the_editor_says_what_a_service_area_means_for_the_resource(ui, api):
+    """A salon's service area is whom it takes in — never a service that comes to the home
+    (/reach leaves it out); a meal delivery's is where it comes to. The editor says which,
+    and changes its words with the category."""
+    salon = make(api, category="salon")
+    page = open_editor(ui, salon["id"])
+    meaning = page.locator("#sa-meaning")
+    assert "「家まで来てくれるサービス」には出ません" in meaning.inner_text()
+    page.locator("#e-category").select_option("meal_delivery")
+    assert "この範囲に住む人の「家まで来てくれるサービス」に表示され" in meaning.inner_text()
+    page.locator("#e-category").select_option("mobile_sales")
+    assert "停留所" in meaning.inner_text()
+    assert ui.axe(page) == []
+    page.locator("#e-category").select_option("salon")
+    meaning.scroll_into_view_if_needed()
+    ui.screenshot(page, "staff-editor-area-meaning")
+
+
 def test_walking_minutes_preview_before_saving_matches_the_saved_reach(ui, api):
     r = make(api, category="meal_delivery", schedule={})
     page = open_editor(ui, r["id"])
