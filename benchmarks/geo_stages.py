@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="folder written by make_grid.py")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--report", type=Path)
+    p.add_argument("--population", default="population.csv",
+                   help="demand file in --data (population.csv|.geojson|.gpkg)")
     p.add_argument("--profile", type=Path, metavar="FILE.txt|FILE.html",
                    help="profile the run with pyinstrument (pip install pyinstrument) and "
                         "write the call tree here (timings then include its small overhead)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     d = args.data
     layer = load_resource_layer("food_stores").restricted(None, None)
     region = build_region(network=d / "grid.osm.pbf", stores=str(d / "stores.csv"),
-                          population=[d / "population.csv"], areas=[str(d / "areas.geojson")],
+                          population=[d / args.population], areas=[str(d / "areas.geojson")],
                           layer=layer, stages=stages)
     result = compute_difficulty(region, layer=layer, stages=stages)
     write_difficulty(result, args.out, stages=stages)
