@@ -136,9 +136,12 @@ def _geojson_points(path: Path) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, C
     if (not isinstance(head, dict) or head.get("type") != "FeatureCollection"
             or set(head) - {"type", "features", "name", "bbox"}):
         return None
-    body = raw[start:end].replace(b"},\r\n", b"}\n").replace(b"},\n", b"}\n")
+    body = raw[start:end]
     del raw
-    if not body.strip():
+    if b"\r" in body:
+        body = body.replace(b"},\r\n", b"}\n")
+    body = body.replace(b"},\n", b"}\n")
+    if b"{" not in body:
         return None
     try:
         table = pj.read_json(io.BytesIO(body),
