@@ -223,8 +223,8 @@ def _read_ways(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         return _parse_opl_ways(tmp, source=path)
 
 
-def _parse_opl_ways(opl: Path, *, source: Path,
-                    chunk_bytes: int = 1 << 25) -> tuple[np.ndarray, ...]:
+def _parse_opl_ways(opl: Path, *, source: Path, chunk_bytes: int = 1 << 25,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Node refs of the walkable ways of an OPL file written with ``locations_on_ways``.
 
     Each line is ``w<id> T<k>=<v>,… N<refs>`` (OPL escapes ``,``, ``=``, space and ``%``
@@ -232,7 +232,10 @@ def _parse_opl_ways(opl: Path, *, source: Path,
     the file lacks the node); coordinates are decimal degrees with at most seven decimals,
     i.e. osmium's fixed-point integers / 1e7, read back exactly.
     """
-    ids, xs, ys, lens = [], [], [], []
+    ids: list[np.ndarray] = []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    lens: list[np.ndarray] = []
     with open(opl, encoding="utf-8") as f:
         while lines := f.readlines(chunk_bytes):
             fields = []
