@@ -266,6 +266,13 @@ class WalkNetwork:
         """Exact nearest-edge search over all edges, for attaching points."""
         return EdgeIndex(self, np.arange(self.n_edges))
 
+    def release_search_indexes(self) -> None:
+        """Drop the nearest-edge indexes (:attr:`edge_index`, :attr:`main_edges`,
+        :attr:`edge_tree`; ~250 MB at 1M nodes) once every point is attached; they are
+        rebuilt if asked for again."""
+        for name in ("edge_index", "main_edges", "edge_tree"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def chord_ratio(self) -> float:
         """The least ratio of an edge's length to the straight line between its nodes,

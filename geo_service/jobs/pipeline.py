@@ -46,6 +46,7 @@ from geo_service.inputs.readers import (
     to_number,
 )
 from geo_service.layers import ResourceLayer, load_map_style
+from geo_service.memory import release_free_memory
 from geo_service.outputs import (
     area_table,
     csv_writer,
@@ -283,6 +284,9 @@ def write_difficulty(
     stages = stages or Stages()
     region, layer, points = result.region, result.layer, result.points
     with stages("write"):
+        # every point is attached: the write's memory need not stack on the search indexes
+        region.net.release_search_indexes()
+        release_free_memory()
         style = load_map_style(map_style)
         net = region.net
         # the map draws the streets of small networks only: do not build (a straight-edged
