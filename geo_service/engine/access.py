@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,11 @@ from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra, cutoff_dijkstra_along
+from geo_service.engine.cutoff_dijkstra import (
+    cutoff_dijkstra,
+    cutoff_dijkstra_along,
+    improve_dijkstra,
+)
 from geo_service.engine.network import WalkNetwork
 
 
@@ -144,9 +149,13 @@ class DistanceField:
         The walking network.
     resources
         Attachment of the resource points (:func:`attach_points`).
+    release_gil
+        Search with the compiled Dijkstra that lets other threads run (see
+        :func:`_nearest_source`), e.g. when building in a background thread.
     """
 
-    def __init__(self, net: WalkNetwork, resources: Attachment) -> None:
+    def __init__(self, net: WalkNetwork, resources: Attachment, *,
+                 release_gil: bool = False) -> None:
         self.net = net
         self.resources = resources
         n, k = net.n_nodes, len(resources)
@@ -159,25 +168,16 @@ class DistanceField:
         e = resources.edge
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = resources.offset, resources.connector
-        dist, _, src = dijkstra(
-            _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
-            directed=True, indices=np.arange(n, n + k), min_only=True,
-            return_predecessors=True)
-        self.node_distance = dist[:n]
-        self.node_nearest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
+        self.node_distance, self.node_nearest = _nearest_source(
+            net.distance_graph, u, v, a + c, length - a + c, release_gil=release_gil)
         if net.has_elevation:
             t_uv, t_vu = (t[e] for t in net.edge_seconds)
             walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
-            secs, _, src = dijkstra(
-                _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
-                                      a / length * t_uv + walk_c,
-                                      (length - a) / length * t_vu + walk_c),
-                directed=True, indices=np.arange(n, n + k), min_only=True,
-                return_predecessors=True)
-            self.node_seconds = secs[:n]
             #: per node, the resource reached quickest (−1: none)
-            self.node_quickest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
+            self.node_seconds, self.node_quickest = _nearest_source(
+                reversed_time_graph(net), u, v, a / length * t_uv + walk_c,
+                (length - a) / length * t_vu + walk_c, release_gil=release_gil)
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
@@ -372,6 +372,41 @@ class TargetIndex:
         radius = metres / self.net.chord_ratio * (1 + 1e-9) + 1e-6
         found = self._tree.query_ball_point(self.net.node_xy[search.ends], radius)
         return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) % n)
+
+
+_REVERSED: WeakKeyDictionary[WalkNetwork, sparse.csr_matrix] = WeakKeyDictionary()
+
+
+def reversed_time_graph(net: WalkNetwork) -> sparse.csr_matrix:
+    """The network's time graph reversed (row = to, column = from), made once per network:
+    searching it from resources gives every node's walking time *to* them."""
+    graph = _REVERSED.get(net)
+    if graph is None:
+        graph = _REVERSED.setdefault(net, net.time_graph.T.tocsr())
+    return graph
+
+
+def _nearest_source(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray, w_u: np.ndarray,
+                    w_v: np.ndarray, *, release_gil: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per node of ``graph``: the least cost from any source and which source (−1: none).
+
+    Source ``k`` reaches node ``u[k]`` at cost ``w_u[k]`` and ``v[k]`` at ``w_v[k]``.
+    scipy's Dijkstra from virtual source nodes by default; with ``release_gil`` the
+    compiled :func:`~geo_service.engine.cutoff_dijkstra.improve_dijkstra` from an empty
+    field instead (the same costs; about half as fast, but other threads run meanwhile: a
+    server rebuilding a field in the background keeps answering). Ties between sources may
+    be labelled differently by the two.
+    """
+    n, k = graph.shape[0], len(u)
+    if release_gil:
+        cost, label = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        improve_dijkstra(graph, np.concatenate([u, v]), np.concatenate([w_u, w_v]),
+                         np.tile(np.arange(k, dtype=np.int64), 2), cost, label)
+        return cost, label
+    dist, _, src = dijkstra(_with_virtual_sources(graph, u, v, w_u, w_v), directed=True,
+                            indices=np.arange(n, n + k), min_only=True,
+                            return_predecessors=True)
+    return dist[:n], np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
 
 
 def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,
