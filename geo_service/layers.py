@@ -92,6 +92,17 @@ class ResourceLayer:
                                        reason_ja=f"そのカテゴリはありません。カテゴリ: {known}")
         return key
 
+    def categories_named(self, text: str) -> list[str]:
+        """Ids of the categories whose label or an alias contains ``text``, or whose
+        English label is ``text`` (case- and width-insensitive): what a keyword search
+        finds by category (サロン finds 通いの場・サロン)."""
+        key = _fold(text)
+        if not key:
+            return []
+        return [c.id for c in self.categories
+                if any(key in _fold(n) for n in (c.label, *c.aliases))
+                or (c.label_en and key == _fold(c.label_en))]
+
     def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
         """The operator-type key for a key or Japanese label; raise when unknown."""
         for key, label in self.operator_types.items():

@@ -27,7 +27,7 @@ from geo_service.registry.store.base import (
     RegistryBusyError,
 )
 from geo_service.registry.store.history import HistoryEntry
-from geo_service.registry.store.queries import Page, ResourceFilter
+from geo_service.registry.store.queries import Page, ResourceFilter, SortKey, months_before
 from geo_service.registry.store.repository import Authorize, ResourceStore
 from geo_service.registry.store.users import (
     LoginRecord,
@@ -40,8 +40,8 @@ from geo_service.registry.store.users import (
 __all__ = [
     "Authorize", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord", "NotFoundError", "Page",
     "PreconditionFailedError", "RegionMismatchError", "RegistryBusyError", "ResourceFilter",
-    "ResourceStore", "Role", "User", "check_username", "create_store_engine", "migrate",
-    "open_store", "owner_only", "username_key",
+    "ResourceStore", "Role", "SortKey", "User", "check_username", "create_store_engine",
+    "migrate", "months_before", "open_store", "owner_only", "username_key",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
