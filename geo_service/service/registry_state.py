@@ -84,9 +84,10 @@ def locate(net: WalkNetwork, bounds: tuple[float, float, float, float],
     ids, cats, xy = [], [], []
     by_id = {}
     w, s, e, n = bounds
+    points: list[tuple[float, float]]
     for r in items:
         if staff:
-            points = [(r.lon, r.lat)] if r.lon is not None else []
+            points = [(r.lon, r.lat)] if r.lon is not None and r.lat is not None else []
             points += [(st.lon, st.lat) for st in r.schedule.stops]
         else:
             view = public_view(r)
