@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from geo_service.engine.access import DistanceField, attach_points
 from geo_service.registry.auth import hash_password
 from geo_service.registry.resources import ResourceFields
-from geo_service.registry.store.testing import fresh_store
 from geo_service.service.registry_state import one_state
 from geo_service.service.walking import WalkingService
 from tests.utils.grid import X0, Y0, grid_region, lonlat
+from tests.utils.stores import backend_store
 
 BACKENDS = ["sqlite", "postgis"]
 
@@ -50,7 +50,7 @@ def nearest_salon(walking: WalkingService) -> tuple[str | None, float | None]:
 
 @pytest.fixture(params=BACKENDS)
 def background(request, tmp_path):
-    store = fresh_store(request.param, tmp_path)
+    store = backend_store(request.param, tmp_path)
     walking = WalkingService(grid_region(), store, background=True)
     # far (800 m) salon; a cafe and a shop so that a build has several fields to make
     store.add(salon(900, 900, "遠いサロン"))
