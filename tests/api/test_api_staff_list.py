@@ -141,3 +141,30 @@ def test_a_coordinators_own_areas_on_every_page(client):
 def _id(client, headers, i):
     body = client.get("/resources", params={"q": f"シゲン{i:02d}"}, headers=headers).json()
     return body["features"][0]["properties"]["id"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgis"])
+def test_migration_fills_in_the_staff_search_text(backend, tmp_path):
+    """Registries made before 0009_staff_list: the staff's keyword search finds their
+    addresses and operators once migrated (the public's still does not)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from geo_service.registry.store import MIGRATIONS_DIR, ResourceFilter, migrate
+    from tests.utils.stores import backend_store
+
+    store = backend_store(backend, tmp_path)
+    store.add(ResourceFields(name="サロン", category="salon", address="飯塚市立岩５",
+                             operator="ＮＰＯ法人ひまわり"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008_access")
+    migrate(store.engine)
+
+    def found(text: str, staff: bool) -> int:
+        return len(store.all(ResourceFilter(keyword=text, include_staff=staff)))
+
+    assert (found("立岩5", True), found("npo法人", True), found("立岩5", False)) == (1, 1, 0)
+    assert found("ひまわり", True) == 1 and found("ひまわり", False) == 0

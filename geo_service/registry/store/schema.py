@@ -139,9 +139,16 @@ users = Table(
     Column("token_generation", Integer, nullable=False, default=0),
 )
 
-# the staff list's orders: by カナ/名称 and by last verification (migration 0009_staff_list)
+# the staff list (migration 0009_staff_list): its orders by カナ/名称, by category (holding
+# what a page of ids needs, so that sorting all rows reads the index, not the wide rows
+# that hold each resource's JSON) and by last verification. On SQLite the migration also
+# indexes the keyword search's text (ix_resources_list_text), for the same reason; not on
+# PostgreSQL, whose rows keep the JSON aside and whose index entries are limited in size
 Index("ix_resources_list_name", resources.c.deleted,
       func.coalesce(resources.c.kana, resources.c.name), resources.c.id)
+Index("ix_resources_list_category", resources.c.deleted, resources.c.category,
+      func.coalesce(resources.c.kana, resources.c.name), resources.c.id,
+      resources.c.updated_at)
 Index("ix_resources_list_verified", resources.c.deleted, resources.c.last_verified,
       resources.c.id)
 
