@@ -92,15 +92,15 @@ def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, and start the
-    fork server of the upload readers and read the registry's first walking state (each in
-    the background)."""
+    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, start the
+    fork server of the upload readers (a second or two, in the background), and build the
+    registry's first walking state with every category's distance field before the first
+    request (a few seconds at 250,000 nodes), so that no request waits for one."""
     to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
     threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
     walking = app.state.geo.walking
     if walking is not None:
-        threading.Thread(target=walking.registry_token, name="warm-up-registry",
-                         daemon=True).start()
+        await to_thread.run_sync(walking.live.warm_up)
     yield
 
 

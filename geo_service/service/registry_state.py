@@ -270,6 +270,11 @@ class LiveStates:
         if self.background:
             self._wake.set()
 
+    def warm_up(self) -> None:
+        """Make the current state complete now (every category's field), e.g. before a
+        server takes requests."""
+        self.current().make_fields()
+
     def close(self) -> None:
         """Stop the worker thread (background); the current state stays readable."""
         self._stop.set()
