@@ -46,7 +46,7 @@ from geo_service.engine.access import Attachment, DistanceField, TargetIndex, at
 from geo_service.engine.network import WalkNetwork
 from geo_service.registry.resources import Resource
 from geo_service.registry.store import ResourceFilter, ResourceStore
-from geo_service.registry.visibility import is_public, public_view
+from geo_service.registry.visibility import public_view
 
 #: How often the registry is asked whether it changed (at most; only while requests come):
 #: an edit in another process shows in the walking answers this long after, plus a rebuild.
@@ -77,35 +77,89 @@ class Located:
         return frozenset(self.categories)
 
 
-def locate(net: WalkNetwork, bounds: tuple[float, float, float, float],
-           items: list[Resource], *, staff: bool) -> Located:
-    """The located points of ``items`` the viewer may see (a mobile-sales route: each stop;
-    for the public, as :func:`public_view` shows them), within ``bounds`` (lon/lat)."""
-    ids, cats, xy = [], [], []
-    by_id = {}
-    w, s, e, n = bounds
-    points: list[tuple[float, float]]
-    for r in items:
+class Reader:
+    """Reads registry states, parsing and projecting only the resources changed since the
+    last read: each resource (by id and ``updated_at``, which every change renews) and its
+    located points per viewer are kept from one read to the next."""
+
+    def __init__(self, store: ResourceStore, net: WalkNetwork,
+                 bounds: tuple[float, float, float, float], pool: FieldPool) -> None:
+        self.store, self.net, self.bounds, self.pool = store, net, bounds, pool
+        #: id → the resource as last read, and per viewer (staff: True) the points it
+        #: sees (lon/lat) with their attachment, or None when it does not see it
+        self._kept: dict[str, tuple[Resource, dict[bool, Points | None]]] = {}
+
+    def read(self) -> RegistryState:
+        """The registry's current state, read consistently: the token is read before and
+        after the resources and service areas, and they are read again until it held."""
+        store, every = self.store, ResourceFilter(include_staff=True)
+        before = store.state_token()
+        while True:
+            refs, _ = store.page_refs(every, limit=2**31 - 1)
+            kept = self._kept
+            changed = [rid for rid, at in refs
+                       if rid not in kept or kept[rid][0].updated_at != at]
+            loaded = {r.id: r for r in store.get_many(changed)}
+            areas = store.service_areas(every)
+            after = store.state_token()
+            if after == before:
+                break
+            before = after
+        self._kept = {rid: (loaded[rid], {}) if rid in loaded else kept[rid] for rid, _ in refs}
+        located = {staff: self._locate(staff) for staff in (True, False)}
+        public = located[False].resources
+        return RegistryState(after, located,
+                             {True: service_index(areas),
+                              False: service_index([a for a in areas if a[0] in public])},
+                             {True: len(refs), False: len(public)}, self.pool)
+
+    def _lonlat(self, r: Resource, staff: bool) -> np.ndarray | None:
+        """The points of ``r`` the viewer sees within the bounds (a mobile-sales route:
+        each stop; for the public as :func:`public_view` shows them), or None when the
+        viewer does not see ``r``."""
         if staff:
             points = [(r.lon, r.lat)] if r.lon is not None and r.lat is not None else []
             points += [(st.lon, st.lat) for st in r.schedule.stops]
         else:
             view = public_view(r)
             if view is None:
-                continue
+                return None
             points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
             points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
-        by_id[r.id] = r
-        for lon, lat in points:
-            if w <= lon <= e and s <= lat <= n:
-                ids.append(r.id)
-                cats.append(r.category)
-                xy.append((lon, lat))
-    lonlat = np.array(xy, dtype=float).reshape(-1, 2)
-    metric = np.column_stack(net.from_geographic.transform(lonlat[:, 0], lonlat[:, 1]))
-    att = attach_points(net, metric.reshape(-1, 2), max_snap_m=math.inf)
-    return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
-                   by_id, TargetIndex(net, att))
+        w, s, e, n = self.bounds
+        return np.array([(x, y) for x, y in points if w <= x <= e and s <= y <= n],
+                        dtype=float).reshape(-1, 2)
+
+    def _locate(self, staff: bool) -> Located:
+        """The located points the viewer may see, projected onto the network (only those
+        of resources new or changed since the last read)."""
+        kept = list(self._kept.values())
+        new = [(r, seen) for r, seen in kept if staff not in seen]
+        shown = []
+        for r, seen in new:
+            xy = self._lonlat(r, staff)
+            seen[staff] = None
+            if xy is not None:
+                shown.append((seen, xy))
+        if shown:  # attach the new points in one call, then share them out
+            xy = np.concatenate([v for _, v in shown])
+            metric = np.column_stack(self.net.from_geographic.transform(xy[:, 0], xy[:, 1]))
+            att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
+            ends = np.cumsum([len(v) for _, v in shown])
+            for (seen, v), end in zip(shown, ends, strict=True):
+                seen[staff] = (v, att.take(np.arange(end - len(v), end)))
+        parts = [(r, p) for r, seen in kept if (p := seen[staff]) is not None]
+        lonlat = np.concatenate([p[0] for _, p in parts] + [np.zeros((0, 2))])
+        att = Attachment.concat([p[1] for _, p in parts] + [_NO_POINTS])
+        counts = [len(p[0]) for _, p in parts]
+        ids = np.repeat(np.array([r.id for r, _ in parts], dtype=object), counts)
+        cats = np.repeat(np.array([r.category for r, _ in parts], dtype=object), counts)
+        return Located(ids, cats, lonlat, att, {r.id: r for r, _ in parts},
+                       TargetIndex(self.net, att))
+
+
+Points = tuple[np.ndarray, Attachment]
+_NO_POINTS = Attachment(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
 
 
 def service_index(rows: list[tuple[str, str, shapely.Geometry | None]]) -> ServiceIndex:
@@ -185,26 +239,6 @@ class RegistryState:
     #: what callers derive from this state (:meth:`WalkingService.cached`)
     memo: Memo = field(default_factory=Memo)
 
-    @classmethod
-    def read(cls, store: ResourceStore, net: WalkNetwork,
-             bounds: tuple[float, float, float, float], pool: FieldPool) -> RegistryState:
-        """The registry's current state, read consistently: the token is read before and
-        after the resources and service areas, and they are read again until it held."""
-        before = store.state_token()
-        while True:
-            items = store.all(ResourceFilter(include_staff=True))
-            areas = store.service_areas(ResourceFilter(include_staff=True))
-            after = store.state_token()
-            if after == before:
-                break
-            before = after
-        public = {r.id for r in items if is_public(r)}
-        return cls(after, {True: locate(net, bounds, items, staff=True),
-                           False: locate(net, bounds, items, staff=False)},
-                   {True: service_index(areas),
-                    False: service_index([a for a in areas if a[0] in public])},
-                   {True: len(items), False: len(public)}, pool)
-
     def field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
         """The distance field to the nearest located point of ``category`` the viewer may
         see, and those points' positions in ``located[staff]`` (made when first asked)."""
@@ -248,6 +282,7 @@ class LiveStates:
         self.store, self.net, self.bounds = store, net, bounds
         self.background = background
         self.pool = FieldPool(net, release_gil=background)
+        self.reader = Reader(store, net, bounds, self.pool)
         self._current: RegistryState | None = None
         self._checked = -math.inf
         self._lock = threading.Lock()
@@ -305,8 +340,7 @@ class LiveStates:
             self._checked = now
             with self._lock:
                 if self._current is None or self._current.token != token:
-                    self._swap(RegistryState.read(self.store, self.net, self.bounds,
-                                                  self.pool))
+                    self._swap(self.reader.read())
             if self.background:
                 self._wake.set()  # the worker makes the first state's fields
         assert self._current is not None
@@ -342,7 +376,7 @@ class LiveStates:
             if self._current.token == token:
                 self._current.make_fields()  # the first state's, made as asked until now
                 return
-            state = RegistryState.read(self.store, self.net, self.bounds, self.pool)
+            state = self.reader.read()
             try:
                 state.make_fields(self._check(state.token, restarts))
             except SupersededError:
