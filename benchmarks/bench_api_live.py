@@ -85,13 +85,33 @@ def stats(ms: list[float]) -> dict:
             "max_ms": float(a.max())}
 
 
-async def get(reader, writer, path: str) -> tuple[bytes, bytes]:
-    """One keep-alive GET: the status line and the body."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
-    return head.split(b"\r\n", 1)[0], await reader.readexactly(length)
+class Connection:
+    """A keep-alive HTTP/1.1 connection on loopback, opened again when the server closed
+    it (a closed connection counts as an error answer)."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.streams = port, None
+
+    async def get(self, path: str) -> bytes:
+        """GET ``path``: the status line (``b""`` when the connection was closed)."""
+        if self.streams is None:
+            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self.streams
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            return head.split(b"\r\n", 1)[0]
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            self.streams = None
+            return b""
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
 
 
 async def closed_loop(port: int, make, seconds: float, clients: int) -> dict:
@@ -102,13 +122,13 @@ async def closed_loop(port: int, make, seconds: float, clients: int) -> dict:
 
     async def client() -> None:
         nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = Connection(port)
         while time.perf_counter() < end:
             t = time.perf_counter()
-            status, _ = await get(reader, writer, make())
+            status = await conn.get(make())
             latencies.append((time.perf_counter() - t) * 1000)
             errors += not status.endswith(b"200 OK")
-        writer.close()
+        conn.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return stats(latencies) | {"errors": errors, "rps": len(latencies) / seconds}
@@ -124,15 +144,15 @@ async def open_loop(port: int, makes: dict, rate: float, until, clients: int = 8
     errors = Counter()
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = Connection(port)
         while not until():
             at, kind = next(due), next(kinds)
             if (delay := at - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            status, _ = await get(reader, writer, makes[kind]())
+            status = await conn.get(makes[kind]())
             out[kind].append((time.perf_counter() - at) * 1000)
             errors[kind] += not status.endswith(b"200 OK")
-        writer.close()
+        conn.close()
 
     await asyncio.gather(*(connection() for _ in range(clients)))
     return {k: stats(v) | {"errors": errors[k]} for k, v in out.items() if v}
@@ -265,10 +285,12 @@ def main() -> None:
         med = {}
         for phase, key in (("edits", "nearby"), ("edits", "reach")):
             med[f"{key} with edits"] = {m: statistics.median(r[phase][key][m] for r in runs)
-                                        for m in ("p50_ms", "p95_ms", "p99_ms", "max_ms")}
+                                        for m in ("p50_ms", "p95_ms", "p99_ms", "max_ms",
+                                                  "errors")}
         for kind in ("health", "nearby", "reach"):
             med[f"{kind} during import"] = {m: statistics.median(
-                r["import"]["probes"][kind][m] for r in runs) for m in ("p95_ms", "max_ms")}
+                r["import"]["probes"][kind][m] for r in runs) for m in ("p95_ms", "max_ms",
+                                                                        "errors")}
             med[f"{kind} during import"]["worst_max_ms"] = max(
                 r["import"]["probes"][kind]["max_ms"] for r in runs)
         results["backends"][name] = {"runs": runs, "median": med}

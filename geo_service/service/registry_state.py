@@ -289,12 +289,15 @@ class LiveStates:
         #: set when the registry may have changed; the worker thread waits on it
         self._wake = threading.Event()
         self._stop = threading.Event()
+        #: set while the worker thread waits for a change; the state it builds (for tests)
+        self.idle = threading.Event()
+        self.building: Token | None = None
         #: builds finished and builds given up for a newer state (for tests and logs)
         self.builds = self.superseded = 0
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
-                target=_work, args=(weakref.ref(self), self._wake, self._stop),
+                target=_work, args=(weakref.ref(self), self._wake, self._stop, self.idle),
                 name="registry-state", daemon=True)
             self._thread.start()
 
@@ -377,6 +380,7 @@ class LiveStates:
                 self._current.make_fields()  # the first state's, made as asked until now
                 return
             state = self.reader.read()
+            self.building = state.token
             try:
                 state.make_fields(self._check(state.token, restarts))
             except SupersededError:
@@ -400,14 +404,17 @@ class LiveStates:
         return check
 
 
-def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event) -> None:
+def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event,
+          idle: threading.Event) -> None:
     """The worker thread of a background :class:`LiveStates` (holding it only while it
     builds, so that a service nobody uses any more can be collected)."""
     while not stop.is_set():
+        idle.set()
         if not wake.wait(timeout=60):
             if ref() is None:
                 return
             continue
+        idle.clear()
         wake.clear()
         live = ref()
         if live is None or stop.is_set():

@@ -57,6 +57,10 @@ def background(request, tmp_path):
     store.add(salon(0, 0, "カフェ", category="認知症カフェ"))
     store.add(salon(1000, 1000, "店", category="食料品店"))
     assert walking.live.settle(60)
+    live = walking.live
+    # the worker has made the state's fields and waits: the tests below hold its locks
+    wait_until(lambda: len(live.current().fields) == 6 and live.idle.is_set()
+               and not live._wake.is_set())
     yield walking, store
     walking.live.close()
 
@@ -113,8 +117,9 @@ def test_a_newer_edit_supersedes_a_build_in_progress(background):
     superseded = live.superseded
     with live.pool._lock:  # the worker stops after its first new field, mid-build
         store.add(salon(600, 500, "近いサロン"))
-        wait_until(lambda: live._wake.is_set() is False)  # the worker took the edit
-        store.add(salon(500, 550, "もっと近いサロン"))  # a newer state meanwhile
+        first = store.state_token()
+        wait_until(lambda: live.building == first)  # the worker builds that state …
+        store.add(salon(500, 550, "もっと近いサロン"))  # … when a newer one comes
     assert live.settle(60)
     assert live.superseded > superseded
     assert nearest_salon(walking) == ("もっと近いサロン", 50.0)
