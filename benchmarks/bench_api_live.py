@@ -8,8 +8,8 @@ resources, on SQLite and on PostGIS: with 20 clients and an edit every second, p
 What it does, per backend and run (``--runs``, medians reported):
 
 1. fills a fresh registry with the 5,000 resources of ``bench_api.py`` and an admin;
-2. starts the API on loopback as deployed (uvicorn, ``--workers`` processes,
-   ``GEO_SERVICE_THREADS`` threads each) and warms it up (``--warmup`` s of requests);
+2. starts the API on loopback as deployed (uvicorn, ``--workers`` processes, one by
+   default, ``GEO_SERVICE_THREADS`` threads each) and warms it up (``--warmup`` s);
 3. **edits**: an admin moves a random resource to a random place every ``--edit-every``
    seconds (each move changes its category's distance field, rebuilt in every worker)
    while 20 clients load ``/nearby`` and then ``/reach`` in a closed loop (each sends its
@@ -254,7 +254,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    # one worker process, as bench_import.py: the import and the probes meet in it (with
+    # several, uvicorn's supervisor kills a worker that misses its 5 s health check, which
+    # a worker starved on a machine loaded 8× over may do)
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=20, help="per endpoint, with edits")
