@@ -49,7 +49,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import REPO, RESULTS, import_geo_service, serve_api  # noqa: E402
+from _common import REPO, RESULTS, bench_backends, import_geo_service, serve_api  # noqa: E402
 from bench_api import REGION_DIR, bounds, build_region, fill_registry, registry_items  # noqa: E402
 from bench_import import HEADER  # noqa: E402
 
@@ -272,15 +272,7 @@ def main() -> None:
     b = bounds()
     items = registry_items(b)
     csv_path = write_import(args.import_rows, b)
-    backends = []
-    if args.backend in ("sqlite", "both"):
-        backends.append(("sqlite", f"sqlite:///{DATA / 'live_registry.sqlite3'}"))
-    pg = os.environ.get("GEO_SERVICE_BENCH_PG_URL") or os.environ.get("GEO_SERVICE_TEST_PG_URL")
-    if args.backend in ("postgis", "both"):
-        if pg:
-            backends.append(("postgis", pg))
-        else:
-            print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
+    backends = bench_backends(args.backend, DATA / "live_registry.sqlite3")
     results: dict = {"cpus": os.cpu_count(), "source": str(args.source.resolve()),
                      "args": {k: str(v) for k, v in vars(args).items()}, "backends": {}}
     for name, url in backends:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import RESULTS, import_geo_service, serve_api  # noqa: E402
+from _common import RESULTS, bench_backends, import_geo_service, serve_api  # noqa: E402
 
 import_geo_service()
 
@@ -140,15 +140,7 @@ def main() -> None:
     p.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
     p.add_argument("--port", type=int, default=8798)
     args = p.parse_args()
-    backends = []
-    if args.backend in ("sqlite", "both"):
-        backends.append(("sqlite", f"sqlite:///{DATA / 'staff_list_registry.sqlite3'}"))
-    pg = os.environ.get("GEO_SERVICE_BENCH_PG_URL") or os.environ.get("GEO_SERVICE_TEST_PG_URL")
-    if args.backend in ("postgis", "both"):
-        if pg:
-            backends.append(("postgis", pg))
-        else:
-            print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
+    backends = bench_backends(args.backend, DATA / "staff_list_registry.sqlite3")
     DATA.mkdir(exist_ok=True)
     results: dict = {"resources": args.resources, "repeat": args.repeat,
                      "cpus": os.cpu_count(), "backends": {}}
