@@ -5,8 +5,10 @@ content at one moment (one :meth:`~geo_service.registry.store.ResourceStore.stat
 the resources with a location projected onto the network (:class:`Located`, for staff and
 for the public), a spatial index of the service areas, the numbers of resources, one
 distance field per category, and whatever else a caller derives and keeps per state
-(:meth:`RegistryState.cached`). A request takes one state and answers from it alone, so an
-answer never mixes two registry versions.
+(:attr:`RegistryState.memo`). A request takes one state and answers from it alone
+(:func:`one_state`), so an answer never mixes two registry versions. States are read
+incrementally (:class:`Reader`): only the resources changed since the last read are parsed
+and projected.
 
 :class:`LiveStates` keeps the current state of a service. It is told when the registry may
 have changed (:meth:`LiveStates.poke`: a request after :data:`TOKEN_CHECK_SECONDS`, or an
@@ -22,7 +24,9 @@ edit in this process) and then, either
   build restarts for the newer registry state, at most :data:`MAX_RESTARTS` times in a
   row so that a steady stream of edits cannot starve it); fields are kept by the points
   they were made from, so a rebuild searches again only the categories whose points
-  changed, and staff and public share a field when their points are the same.
+  changed, and staff and public share a field when their points are the same. The first
+  state is read by its first caller (the API builds it, fields included, before it takes
+  requests: :meth:`LiveStates.warm_up`).
 """
 
 from __future__ import annotations
