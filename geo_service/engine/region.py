@@ -9,6 +9,9 @@ saved regions rather than rebuilding them)::
       demand.parquet      demand points (GeoParquet, metric CRS)
       areas.parquet       all area layers (column ``layer``)
       resources.parquet   all resource points (column ``resource_layer``)
+      basemap.parquet     rivers, water areas and railways of its OSM extract, when it had
+                          them (:mod:`geo_service.engine.basemap`; optional: a folder
+                          without it loads, its basemap then has streets and outlines)
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import shapely
 
 from geo_service import settings
 from geo_service.engine.access import Attachment, DistanceField, attach_points
+from geo_service.engine.basemap import load_extras, save_extras
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.boundaries import AreaLayer
 
@@ -49,6 +53,9 @@ class Region:
     threshold_m
         The walking distance counted as "within walking range" in this region's analysis
         (saved with it, so the service answers with the threshold the map was made with).
+    basemap_extras
+        Rivers, water areas and railways for the region's own basemap
+        (:func:`geo_service.engine.basemap_osm.extras_from_osm`), or None.
     """
 
     net: WalkNetwork
@@ -59,6 +66,7 @@ class Region:
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
     threshold_m: float = settings.threshold_m
+    basemap_extras: gpd.GeoDataFrame | None = None
 
     @cached_property
     def key(self) -> str:
@@ -104,6 +112,8 @@ class Region:
                              for k, r in self.resources.items()], ignore_index=True)
             gpd.GeoDataFrame(res, geometry="geometry", crs=self.net.crs).to_parquet(
                 folder / "resources.parquet")
+        if self.basemap_extras is not None:
+            save_extras(self.basemap_extras, folder)
         meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
                 "threshold_m": self.threshold_m,
                 "crs": self.net.crs.to_string(), "areas": [a.name for a in self.areas],
@@ -133,4 +143,5 @@ class Region:
                          for k in meta["resources"]}
         return cls(net, demand, areas, resources, meta.get("name", ""),
                    bool(meta.get("synthetic")), list(meta.get("notes", [])),
-                   float(meta.get("threshold_m", settings.threshold_m)))
+                   float(meta.get("threshold_m", settings.threshold_m)),
+                   load_extras(folder))

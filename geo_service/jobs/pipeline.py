@@ -24,6 +24,7 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.access import DistanceField
+from geo_service.engine.basemap_osm import CLIP_PAD_M, extras_for_network
 from geo_service.engine.network import WalkNetwork
 from geo_service.engine.osm import load_walk_network, network_from_bbox, network_from_place
 from geo_service.engine.population import load_population
@@ -194,6 +195,7 @@ def build_region(
     stages = stages or Stages()
     with stages("network"):
         net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
+        extras = extras_for_network(network, net.bounds_lonlat(pad_m=CLIP_PAD_M))
     with stages("stores"):
         all_stores = load_stores(stores, layer, network_file=network)
     with stages("population"):
@@ -203,7 +205,7 @@ def build_region(
         area_layers = load_area_layers(areas, demand, net)
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
-                  name=str(network or place or bbox), notes=notes)
+                  name=str(network or place or bbox), notes=notes, basemap_extras=extras)
 
 
 def compute_difficulty(
