@@ -103,9 +103,10 @@ class BasemapLayer:
             return np.arange(len(self.geoms))
         return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
 
-    def geojson(self, bbox: tuple[float, float, float, float] | None = None) -> str:
-        """The features meeting ``bbox`` as a GeoJSON FeatureCollection (text)."""
-        rows = self.select(bbox)
+    def geojson(self, rows: np.ndarray | None = None) -> str:
+        """The features ``rows`` (all without them; see :meth:`select`) as a GeoJSON
+        FeatureCollection (text)."""
+        rows = np.arange(len(self.geoms)) if rows is None else rows
         texts = shapely.to_geojson(self.geoms[rows])
         features = ",".join(f'{{"type":"Feature","properties":{{"kind":"{k}"}},'
                             f'"geometry":{g}}}' for k, g in zip(self.kinds[rows], texts,

@@ -70,7 +70,6 @@ def test_list_sorted_by_walking_minutes_like_nearby(ui, ui_server, width) -> Non
     assert page.evaluate("RESIDENT.state.items.length") == len(expected)
     assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
-    page.locator(".gs-map-notice").wait_for(state="detached", timeout=10_000)  # tiles notice
     ui.screenshot(page, "resident")
     if width == 360:
         sizes = page.evaluate("""() => {

@@ -1,0 +1,82 @@
+"""The served region's own vector basemap (public): what every map draws where background
+tiles cannot load — a municipal closed network (LGWAN), or ``GEO_SERVICE_BASEMAPS=none``.
+
+``GET /basemap?zoom=Z&bbox=W,S,E,N`` answers the streets, area outlines, rivers and
+railways of the region generalised for zoom ``Z`` (:mod:`geo_service.engine.basemap`),
+those meeting the lon/lat box. Features carry their ``kind`` only; nothing of the registry.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from geo_service._errors import InputError
+from geo_service.api.deps import State
+from geo_service.api.errors import error_responses
+from geo_service.api.views import GeoJSONResponse
+from geo_service.engine.basemap import Basemap
+from geo_service.service.walking import WalkingService
+
+router = APIRouter(tags=["pages"], default_response_class=GeoJSONResponse)
+
+#: the most features one answer holds; past it the client is asked for a smaller box
+MAX_FEATURES = 20_000
+#: how long a browser may keep an answer (the region does not change while served)
+MAX_AGE_S = 3600
+
+_basemaps: weakref.WeakKeyDictionary[WalkingService, Basemap] = weakref.WeakKeyDictionary()
+
+
+def basemap_of(walking: WalkingService, outline_layer: str | None = None) -> Basemap:
+    """The basemap of the served region (made once per service)."""
+    found = _basemaps.get(walking)
+    if found is None:
+        region = walking.region
+        found = Basemap.of_region(region.net, region.areas, region.basemap_extras,
+                                  outline_layer=outline_layer)
+        _basemaps[walking] = found
+    return found
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``"west,south,east,north"`` in degrees, checked."""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError("expected four numbers west,south,east,north",
+                         reason_ja="西,南,東,北 の4つの数（度）で指定してください",
+                         column="bbox", value=text) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or \
+            not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError("west < east within -180…180 and south < north within -90…90",
+                         reason_ja="西 < 東（-180〜180）、南 < 北（-90〜90）で指定してください",
+                         column="bbox", value=text)
+    return west, south, east, north
+
+
+@router.get("/basemap", responses=error_responses(422),
+            response_description="GeoJSON FeatureCollection; each feature's `kind` is "
+                                 "water, outline, street or rail")
+def basemap(state: State,
+            zoom: Annotated[float, Query(ge=0, le=24, description="web-map zoom level")],
+            bbox: Annotated[str | None, Query(description="west,south,east,north (degrees); "
+                                                          "default the whole region")] = None,
+            ) -> Response:
+    """The region's streets, area outlines, rivers and railways generalised for ``zoom``
+    (those meeting ``bbox``): the background the pages draw when tiles cannot load."""
+    assert state.walking is not None  # the route is mounted only with a region
+    box = parse_bbox(bbox) if bbox is not None else None
+    layer = basemap_of(state.walking, state.settings.area_layer).layer(zoom)
+    rows = layer.select(box)
+    if len(rows) > MAX_FEATURES:
+        raise InputError(f"{len(rows):,} features at this zoom; at most {MAX_FEATURES:,}: "
+                         "give a smaller bbox or a lower zoom",
+                         reason_ja=f"この縮尺では {len(rows):,} 件になります（上限 "
+                                   f"{MAX_FEATURES:,} 件）。範囲を狭めるか縮尺を下げてください",
+                         column="bbox", value=bbox)
+    return Response(layer.geojson(rows), media_type=GeoJSONResponse.media_type,
+                    headers={"Cache-Control": f"public, max-age={MAX_AGE_S}"})

@@ -1,0 +1,115 @@
+"""Every page's map draws the region's own streets when background tiles cannot load.
+
+The browser reaches loopback only (``ui`` aborts every other request), as on a municipal
+closed network: the tiles fail, each map falls back to the region's map from
+``GET /basemap`` (static/js/basemap.js) and a line under the map says so. Checked per
+page at 360 and 1280 px: the map's basemap pane holds more than :data:`MIN_STREETS`
+street paths, the notice is shown and lies outside the map (it hides nothing on a
+phone) and can be closed. With ``GEO_SERVICE_BASEMAPS=none`` no tile is even asked for,
+the region's map is drawn from the start and no notice is shown. Screenshots:
+``tests/ui/screenshots/basemap-*.png`` (look at them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+import urllib.request
+
+import pytest
+
+from tests.ui.conftest import ADMIN, COORDINATOR, UI, serve_in_thread, wait_for_map
+
+pytestmark = pytest.mark.browser
+
+#: street paths a map must draw (the demo's view holds about 450 street lines)
+MIN_STREETS = 100
+STREETS = "path.gs-basemap-street"
+
+
+def _a_place(ui) -> str:
+    """The id of a located place of the demo registry."""
+    with urllib.request.urlopen(ui.server.url + "/resources") as r:  # loopback
+        features = json.load(r)["features"]
+    return next(f["properties"]["id"] for f in features if f["geometry"] is not None)
+
+
+def _streets(page, map_selector: str) -> int:
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length > n",
+                           arg=[f"{map_selector} {STREETS}", MIN_STREETS], timeout=15_000)
+    wait_for_map(page)
+    return int(page.locator(f"{map_selector} {STREETS}").count())
+
+
+def _apart(a: dict, b: dict) -> bool:
+    return (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+            or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+PAGES = {  # name: (path, login, the map's selector)
+    "resident": ("/", None, "#map"),
+    "handout": ("/handout?place={place}", None, "#map"),
+    "staff-list": ("/staff", COORDINATOR, "#list-map"),
+    "staff-editor": ("/staff#edit={place}", ADMIN, "#edit-map"),
+    "council": ("/council", None, "#map"),
+    "planner": ("/planner", None, "#gap-map"),
+}
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_each_map_draws_the_regions_streets_with_tiles_blocked(ui, name, width):
+    path, login, selector = PAGES[name]
+    page = ui.open(path.format(place=_a_place(ui)), width=width, login=login)
+    assert _streets(page, selector) > MIN_STREETS
+    assert any("cyberjapandata.gsi.go.jp" in u for u in ui.blocked)  # tiles tried, blocked
+    notice = page.locator(".gs-map-notice")
+    notice.wait_for()
+    assert "簡易地図" in notice.inner_text()
+    map_box = page.locator(selector).bounding_box()
+    notice_box = notice.bounding_box()
+    assert map_box and notice_box and _apart(map_box, notice_box), (map_box, notice_box)
+    assert ui.fits_the_screen(page)
+    ui.screenshot(page, f"basemap-{name}")
+    notice.get_by_role("button").click()
+    assert page.locator(".gs-map-notice").count() == 0
+
+
+def test_streets_follow_the_zoom_and_outlines_and_the_map_still_takes_taps(ui):
+    page = ui.open("/", width=1280)
+    streets = _streets(page, "#map")
+    assert page.locator("#map path.gs-basemap-outline").count() > 0
+    # the basemap takes no clicks: a tap on the map still picks the place it shows
+    assert page.locator("#map .leaflet-gs-basemap-pane").evaluate(
+        "p => getComputedStyle(p).pointerEvents") == "none"
+    page.evaluate("RESIDENT.map.setZoom(RESIDENT.map.getZoom() - 3)")
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length < n",
+                           arg=[f"#map {STREETS}", streets])
+    assert page.locator(f"#map {STREETS}").count() > 0
+
+
+@pytest.fixture(scope="module")
+def no_tiles_server(ui_server):
+    """The demo served again with ``GEO_SERVICE_BASEMAPS=none`` (no tile server at all)."""
+    from geo_service.api import create_app
+
+    settings = ui_server.settings.model_copy(update={"basemaps": ()})
+    url, server = serve_in_thread(create_app(settings, store=ui_server.store))
+    yield url
+    server.should_exit = True
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_basemaps_none_draws_the_region_map_and_asks_for_no_tiles(ui, no_tiles_server,
+                                                                  width):
+    session = UI(replace(ui.server, url=no_tiles_server), ui.browser)
+    page = session.open("/council", width=width)
+    try:
+        assert _streets(page, "#map") > MIN_STREETS
+        assert session.blocked == []  # nothing but loopback was even asked for
+        assert page.locator(".gs-map-notice").count() == 0
+        assert page.locator("#map .leaflet-control-layers").count() == 0  # one background
+        session.screenshot(page, "basemap-none-council")
+    finally:
+        session.close()
+    assert session.errors == []
