@@ -161,6 +161,25 @@ class Basemap:
                 self._layers[z] = self._build(z)
             return self._layers[z]
 
+    def fit_zoom(self, pixels: float = 1024) -> int:
+        """The zoom at which the network's extent spans ``pixels`` across (its longer
+        side), clamped to MIN_ZOOM … MAX_ZOOM."""
+        west, south, east, north = self.net.bounds_lonlat()
+        width_m = max(np.ptp(self.net.node_xy[:, 0]), np.ptp(self.net.node_xy[:, 1]), 1.0)
+        return self.zoom_of(math.log2(EQUATOR_M_PER_PX * math.cos(math.radians(self.lat))
+                                      * pixels / width_m))
+
+    def embedded(self, max_vertices: int) -> BasemapLayer:
+        """The most detailed copy, from the zoom that shows the region 2048 px across
+        down, with at most ``max_vertices`` vertices (the lowest zoom's when none has so
+        few): what a map page that carries its basemap inside (folium) embeds."""
+        zoom = self.fit_zoom(2048)
+        layer = self.layer(zoom)
+        while zoom > MIN_ZOOM and shapely.get_num_coordinates(layer.geoms).sum() > max_vertices:
+            zoom -= 1
+            layer = self.layer(zoom)
+        return layer
+
     def _build(self, zoom: int) -> BasemapLayer:
         px = metres_per_pixel(zoom, self.lat)
         parts: list[tuple[str, np.ndarray]] = []

@@ -128,7 +128,8 @@ def _element_rows(elements: list[dict[str, Any]]) -> list[tuple[str, str, shapel
 
 
 def _pbf_rows(path: Path) -> list[tuple[str, str, shapely.Geometry]]:
-    """Rows of a PBF in one pass with pyosmium (its area assembler for the polygons)."""
+    """Rows of a PBF in one pass with pyosmium (its area assembler for the polygons; a
+    polygon the extract cuts off is left out)."""
     import osmium
 
     wkb = osmium.geom.WKBFactory()
@@ -144,12 +145,11 @@ def _pbf_rows(path: Path) -> list[tuple[str, str, shapely.Geometry]]:
                     rows.append((*kind, shapely.from_wkb(wkb.create_multipolygon(obj))))
             elif obj.is_way():
                 kind = line_kind(obj.tags.get)
-                if kind is not None:
-                    try:
-                        line = wkb.create_linestring(obj)
-                    except (osmium.InvalidLocationError, RuntimeError):  # clipped: too few nodes
-                        continue
-                    rows.append((*kind, shapely.from_wkb(line)))
+                # the nodes the file holds (a way leaving a clipped extract runs straight
+                # on to its next node inside, as pyrosm reads it)
+                xy = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+                if kind is not None and len(xy) >= 2:
+                    rows.append((*kind, shapely.LineString(xy)))
     except (RuntimeError, ValueError, OSError) as exc:  # osmium's I/O and format errors
         raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
     return rows
