@@ -139,11 +139,11 @@ def _pbf_rows(path: Path) -> list[tuple[str, str, shapely.Geometry]]:
         processor = (osmium.FileProcessor(str(path)).with_locations().with_areas(keys)
                      .with_filter(keys))
         for obj in processor:
-            if obj.is_area():
+            if isinstance(obj, osmium.osm.Area):
                 kind = area_kind(obj.tags.get)
                 if kind is not None:
                     rows.append((*kind, shapely.from_wkb(wkb.create_multipolygon(obj))))
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 kind = line_kind(obj.tags.get)
                 # the nodes the file holds (a way leaving a clipped extract runs straight
                 # on to its next node inside, as pyrosm reads it)

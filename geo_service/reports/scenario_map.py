@@ -8,8 +8,8 @@ the demand points whose status changed (新たに徒歩圏外 / 新たに徒歩�
 and the new ones; the stores open after the change by category. Built with the map code
 of :mod:`geo_service.reports.maps` (embedded Leaflet, the title and legend box, store markers,
 the region's own map of streets, outlines, rivers and railways under everything), so it
-looks like the 買い物環境マップ and works from ``file://`` and without tiles. Every text from users' files
-is HTML-escaped.
+looks like the 買い物環境マップ and works from ``file://`` and without tiles. Every text
+from users' files is HTML-escaped.
 
 The classes, colours and labels are percentage points of change, read from the
 ``[difference]`` table of the map style (``layers/difficulty.toml``,

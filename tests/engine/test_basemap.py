@@ -3,9 +3,10 @@
 The grid (tests/utils/grid.py): 11 × 11 streets 100 m apart, 220 edges, 22 km of street;
 its 小学校区 are three strips whose boundaries run 4.4 km round and twice 1.1 km inside.
 Known by hand: joined between junctions, the edges make 216 lines (the four corners join
-two edges each), the outlines 6 (the outer ring in 4 arcs between the inner boundaries); the streets enclose 10 × 10 = 100 blocks as long as vertices closer than
-3 px are not merged across a street (zoom 12: 3 px ≈ 95 m < 100 m); at zoom 11 (190 m)
-blocks merge and fewer lines are left.
+two edges each), the outlines 6 (the outer ring in 4 arcs between the inner boundaries);
+the streets enclose 10 × 10 = 100 blocks as long as vertices closer than 3 px are not
+merged across a street (zoom 12: 3 px ≈ 95 m < 100 m); at zoom 11 (190 m) blocks merge
+and fewer lines are left.
 """
 
 from __future__ import annotations

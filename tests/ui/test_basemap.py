@@ -13,8 +13,8 @@ the region's map is drawn from the start and no notice is shown. Screenshots:
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -113,3 +113,42 @@ def test_basemaps_none_draws_the_region_map_and_asks_for_no_tiles(ui, no_tiles_s
     finally:
         session.close()
     assert session.errors == []
+
+
+@pytest.fixture(scope="module")
+def folium_map(tmp_path_factory):
+    from geo_service.jobs.demo import run_demo
+
+    out = tmp_path_factory.mktemp("folium") / "out"
+    run_demo(out)
+    return out / "map.html"
+
+
+#: street lines of the folium map's region map that Leaflet draws on screen (its canvas)
+DRAWN = """() => {
+    let n = 0;
+    for (const key of Object.keys(window).filter(k => k.startsWith('map_'))) {
+        const map = window[key];
+        if (!(map instanceof L.Map)) continue;
+        map.eachLayer(l => {
+            if (l.options && l.options.className === 'gs-basemap-street'
+                && l._parts && l._parts.length) n += 1;
+        });
+    }
+    return n;
+}"""
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_the_folium_map_draws_the_regions_streets_offline(ui, folium_map, width):
+    context = ui.browser.new_context(viewport={"width": width, "height": 740})
+    ui.contexts.append(context)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        "file:") else route.abort())
+    page = context.new_page()
+    page.on("pageerror", lambda e: ui.errors.append(str(e)))
+    page.goto(folium_map.as_uri())
+    page.wait_for_selector(".leaflet-control-scale-line")
+    wait_for_map(page)
+    assert page.evaluate(DRAWN) > MIN_STREETS
+    ui.screenshot(page, "basemap-folium")
