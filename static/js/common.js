@@ -236,7 +236,7 @@ export function makeMap(element, { zoomControl = true } = {}) {
   L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
   map.attributionControl.setPrefix(false);
   if (config.region) {
-    const [w, s, e, n] = config.region.bounds;
+    const [w, s, e, n] = config.region.streets || config.region.bounds;
     map.fitBounds([[s, w], [n, e]]);
   } else {
     map.setView([35.68, 139.76], 12);

