@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
