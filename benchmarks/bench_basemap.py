@@ -7,9 +7,10 @@ missing), per zoom 10–17:
 - ``build s``: the first request's cost at that zoom (generalising the whole region once;
   later requests reuse it);
 - per view — a phone (360 × 740 px) and a desktop (1280 × 900 px) map centred on the
-  region, the box padded as ``static/js/basemap.js`` asks for it — the features, the
-  answer's bytes (raw and gzipped) and the median time of :data:`REPEATS` answers (the
-  box query and the GeoJSON text, as the route computes them);
+  region, the box padded as ``static/js/basemap.js`` asks for it — the zoom whose copy
+  answers (a lower one where the box is too dense), the lines, the answer's bytes (raw
+  and gzipped) and the median time of :data:`REPEATS` answers (``Basemap.view`` and the
+  GeoJSON text, as the route computes them; the copies already built);
 - what the folium maps embed (``Basemap.embedded``): its zoom, vertices and bytes.
 
 Usage: ``python benchmarks/bench_basemap.py [--only demo|grid]``. Results are printed and
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _common import (  # noqa: E402
+    current_rss_mb,
     import_geo_service,
     machine,
     median,
@@ -41,7 +43,7 @@ import_geo_service()
 
 REPEATS = 7
 VIEWS = {"phone": (360, 740), "desktop": (1280, 900)}
-PAD = 0.3  # as basemap.js pads the view
+PAD = 0.15  # as basemap.js pads the view
 
 
 def _demo_region() -> Path:
@@ -82,6 +84,7 @@ def view_box(centre: tuple[float, float], zoom: int,
 def measure(name: str, folder: Path) -> dict:
     import shapely
 
+    from geo_service.api.routes.basemap import MAX_LINES
     from geo_service.engine.basemap import MAX_ZOOM, MIN_ZOOM, Basemap
     from geo_service.engine.region import Region
     from geo_service.reports.maps import EMBED_MAX_VERTICES
@@ -101,30 +104,37 @@ def measure(name: str, folder: Path) -> dict:
         entry = {"zoom": zoom, "build_s": round(build_s, 3), "features": len(layer.geoms)}
         for view, size in VIEWS.items():
             box = view_box(centre, zoom, size)
-            times, text = time_repeats(lambda box=box: layer.geojson(layer.select(box)),
-                                       REPEATS)
+
+            def answer(box=box, zoom=zoom) -> tuple[int, int, str]:
+                used, rows = basemap.view(zoom, box, max_lines=MAX_LINES)
+                return used.zoom, len(rows), used.geojson(rows)
+
+            times, (used, lines, text) = time_repeats(answer, REPEATS)
             raw = text.encode()
-            entry[view] = {"features": len(layer.select(box)), "bytes": len(raw),
+            entry[view] = {"zoom_used": used, "lines": lines, "bytes": len(raw),
                            "gzip_bytes": len(gzip.compress(raw, 6)),
                            "median_ms": round(median(times) * 1000, 2)}
         out["zooms"].append(entry)
         rows.append([str(zoom), f"{build_s:.2f}", f"{len(layer.geoms):,}",
-                     *(f"{entry[v]['features']:,} / {entry[v]['bytes'] / 1e3:,.0f} kB "
+                     *(f"z{entry[v]['zoom_used']} {entry[v]['lines']:,} / "
+                       f"{entry[v]['bytes'] / 1e3:,.0f} kB "
                        f"({entry[v]['gzip_bytes'] / 1e3:,.0f} kB gz) / "
                        f"{entry[v]['median_ms']:.1f} ms" for v in VIEWS)])
     t0 = time.perf_counter()
     embedded = basemap.embedded(EMBED_MAX_VERTICES)
     text = embedded.geojson()
+    out["rss_mib"] = round(current_rss_mb(), 0)
     out["embedded"] = {"zoom": embedded.zoom, "features": len(embedded.geoms),
                        "vertices": int(shapely.get_num_coordinates(embedded.geoms).sum()),
                        "bytes": len(text.encode()),
                        "seconds": round(time.perf_counter() - t0, 2)}
     print(f"\n## {name}: {region.net.n_nodes:,} nodes, {region.net.n_edges:,} edges "
           f"(loaded in {load_s:.1f} s)\n")
-    print(table(rows, ["zoom", "build s", "features", *(
-        f"{v} {w}×{h}: features / bytes / time" for v, (w, h) in VIEWS.items())]))
+    print(table(rows, ["zoom", "build s", "lines", *(
+        f"{v} {w}×{h}: zoom used, lines / bytes / time" for v, (w, h) in VIEWS.items())]))
     e = out["embedded"]
-    print(f"\nfolium embeds zoom {e['zoom']}: {e['features']:,} features, "
+    print(f"\nprocess memory with every zoom built: {out['rss_mib']:,.0f} MiB")
+    print(f"folium embeds zoom {e['zoom']}: {e['features']:,} features, "
           f"{e['bytes'] / 1e3:,.0f} kB ({e['seconds']:.1f} s)")
     return out
 

@@ -15,11 +15,11 @@ Each zoom level (web-map zooms, 256-px tiles) has its own generalised copy, buil
 first asked and kept (:meth:`Basemap.layer`): with ``p`` the ground size of a pixel there,
 
 - street vertices closer than :data:`CELL_PX` pixels merge into one (vertex clustering:
-  each vertex moves to the mean of its ``3p`` grid cell, segments collapsing to a point
+  each vertex moves to the mean of its ``6p`` grid cell, segments collapsing to a point
   vanish, duplicates are drawn once), the pieces are joined between junctions
   (``shapely.line_merge``) and simplified to ``p`` — so at a low zoom a dense quarter's
-  short streets fold into the few lines a screen can show, and a response holds about as
-  many segments as the screen has cells, whatever the network's size;
+  short streets fold into the few lines a screen can show, and a view holds at most about
+  as many segments as the screen has cells, whatever the network's size;
 - outlines are simplified as a coverage (``shapely.coverage_simplify``, neighbours keep a
   common edge) to ``p``;
 - water areas smaller than two cells, and below zoom :data:`MINOR_WATER_ZOOM` streams,
@@ -52,7 +52,9 @@ EXTRAS_FILE = "basemap.parquet"
 #: the zooms that have a copy of their own; lower and higher ones get the nearest
 MIN_ZOOM, MAX_ZOOM = 10, 17
 #: street vertices closer than this many pixels merge
-CELL_PX = 3.0
+CELL_PX = 6.0
+#: street lines per GeoJSON feature (a MultiLineString) of an answer
+STREETS_PER_FEATURE = 50
 #: below this zoom, streams, drains and ditches are left out
 MINOR_WATER_ZOOM = 14
 #: ground metres of one pixel at zoom 0 on the equator (256-px web-map tiles)
@@ -105,12 +107,21 @@ class BasemapLayer:
 
     def geojson(self, rows: np.ndarray | None = None) -> str:
         """The features ``rows`` (all without them; see :meth:`select`) as a GeoJSON
-        FeatureCollection (text)."""
+        FeatureCollection (text); streets go :data:`STREETS_PER_FEATURE` lines to a
+        MultiLineString (fewer, larger paths draw faster and weigh less)."""
         rows = np.arange(len(self.geoms)) if rows is None else rows
-        texts = shapely.to_geojson(self.geoms[rows])
+        kinds, geoms = [], []
+        for kind in KINDS:
+            of_kind = self.geoms[rows[self.kinds[rows] == kind]]
+            if kind == "street":
+                of_kind = np.array([shapely.multilinestrings(of_kind[i:i + STREETS_PER_FEATURE])
+                                    for i in range(0, len(of_kind), STREETS_PER_FEATURE)],
+                                   dtype=object)
+            kinds += [kind] * len(of_kind)
+            geoms += list(of_kind)
+        texts = shapely.to_geojson(geoms)
         features = ",".join(f'{{"type":"Feature","properties":{{"kind":"{k}"}},'
-                            f'"geometry":{g}}}' for k, g in zip(self.kinds[rows], texts,
-                                                                strict=True))
+                            f'"geometry":{g}}}' for k, g in zip(kinds, texts, strict=True))
         return f'{{"type":"FeatureCollection","zoom":{self.zoom},"features":[{features}]}}'
 
 
@@ -161,6 +172,19 @@ class Basemap:
                 self._layers[z] = self._build(z)
             return self._layers[z]
 
+    def view(self, zoom: float, bbox: tuple[float, float, float, float] | None, *,
+             max_lines: int) -> tuple[BasemapLayer, np.ndarray]:
+        """The copy for ``zoom`` and its features meeting ``bbox`` — or, where that box
+        holds more than ``max_lines`` lines, the next lower zoom's that holds no more
+        (MIN_ZOOM's at the least): a dense box is drawn coarser, never empty."""
+        z = self.zoom_of(zoom)
+        while True:
+            layer = self.layer(z)
+            rows = layer.select(bbox)
+            if len(rows) <= max_lines or z <= MIN_ZOOM:
+                return layer, rows
+            z -= 1
+
     def fit_zoom(self, pixels: float = 1024) -> int:
         """The zoom at which the network's extent spans ``pixels`` across (its longer
         side), clamped to MIN_ZOOM … MAX_ZOOM."""
@@ -188,7 +212,11 @@ class Basemap:
         if self.outlines is not None and len(self.outlines):
             parts.append(("outline", self._outlines(px)))
         streets = shapely.simplify(cluster_lines(self.net.edge_geometry, CELL_PX * px), px)
-        parts.append(("street", streets))
+        # neighbours next to each other (rows of 64-px squares), so that the lines an
+        # answer groups into one feature lie together
+        square = np.floor(shapely.get_coordinates(shapely.point_on_surface(streets))
+                          / (64 * px)) if len(streets) else np.empty((0, 2))
+        parts.append(("street", streets[np.lexsort((square[:, 0], square[:, 1]))]))
         if self.extras is not None:
             rail = self.extras.geometry.to_numpy()[(self.extras["kind"] == "rail").to_numpy()]
             parts.append(("rail", shapely.simplify(rail, px)))

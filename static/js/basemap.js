@@ -27,7 +27,7 @@ function snap(value, step, round) {
 /** The URL of the view's basemap: /basemap?zoom=Z&bbox=W,S,E,N (snapped). */
 export function basemapUrl(map) {
   const zoom = Math.round(map.getZoom());
-  const bounds = map.getBounds().pad(0.3);
+  const bounds = map.getBounds().pad(0.15);
   const step = (360 / 2 ** zoom) * SNAP_TILES;
   const west = Math.max(-180, snap(bounds.getWest(), step, Math.floor));
   const east = Math.min(180, snap(bounds.getEast(), step, Math.ceil));

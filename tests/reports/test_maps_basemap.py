@@ -7,13 +7,14 @@ no streets at all; a town of 40,000 edges was markers on grey with tiles blocked
 
 from __future__ import annotations
 
+import math
 import re
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo_service.engine.basemap import Basemap
+from geo_service.engine.basemap import STREETS_PER_FEATURE, Basemap
 from geo_service.engine.network import WalkNetwork
 from geo_service.engine.region import Region
 from geo_service.layers import load_map_style, load_resource_layer
@@ -21,6 +22,19 @@ from geo_service.reports.maps import EMBED_MAX_VERTICES, difficulty_map
 from tests.utils.grid import grid_region
 
 STREET = re.compile(r'"kind": "street"')
+COORD = re.compile(r"\[(-?\d+\.\d+), (-?\d+\.\d+)\]")
+
+
+def _all_lines_in(page: str, layer) -> bool:
+    """Whether every street line of ``layer`` is in the page (its first vertex is)."""
+    found = {(float(x), float(y)) for x, y in COORD.findall(page)}
+    streets = layer.geoms[layer.kinds == "street"]
+    return all(tuple(map(float, shapely.get_coordinates(g)[0])) in found for g in streets)
+
+
+def _features(layer) -> int:
+    """The street features of ``layer`` in a page: its lines, 50 to a MultiLineString."""
+    return math.ceil(layer.counts()["street"] / STREETS_PER_FEATURE)
 
 
 def test_the_demo_map_embeds_the_regions_streets_and_outlines(tmp_path):
@@ -31,7 +45,8 @@ def test_the_demo_map_embeds_the_regions_streets_and_outlines(tmp_path):
     region = Region.load(tmp_path / "out" / "region")
     layer = Basemap.of_region(region.net, region.areas, None).embedded(EMBED_MAX_VERTICES)
     assert layer.counts()["street"] > 400  # the demo town's streets at full detail
-    assert len(STREET.findall(page)) == layer.counts()["street"]
+    assert len(STREET.findall(page)) == _features(layer)
+    assert _all_lines_in(page, layer)
     assert page.count('"kind": "outline"') == layer.counts()["outline"] > 0
     assert "gs-basemap-street" in page  # the class the browser test counts
     name = "地域の簡易地図（道路・川・鉄道）".encode("unicode_escape").decode()
@@ -64,7 +79,8 @@ def test_a_large_network_is_embedded_generalised_within_budget():
     page = difficulty_map(areas, region.resources["food_stores"].assign(category="supermarket"),
                           load_resource_layer("food_stores"), load_map_style("difficulty"),
                           threshold_m=500, basemap=layer, tiles=False).get_root().render()
-    assert len(STREET.findall(page)) == layer.counts()["street"]
+    assert len(STREET.findall(page)) == _features(layer)
+    assert _all_lines_in(page, layer)
     assert len(page.encode()) < 3_000_000
 
 
@@ -77,5 +93,7 @@ def test_the_difference_map_draws_the_regions_streets():
     base = Baseline.compute(region, layer=layer)
     result = apply_scenario(base, Scenario("閉店", [{"kind": "close_store", "store": "F1"}]))
     page = difference_map(result).get_root().render()
-    assert len(STREET.findall(page)) == 216  # the grid's streets joined between junctions
+    layer = Basemap.of_region(region.net, region.areas, None).embedded(EMBED_MAX_VERTICES)
+    assert layer.counts()["street"] == 216  # the grid's streets joined between junctions
+    assert len(STREET.findall(page)) == _features(layer) and _all_lines_in(page, layer)
     assert "gs-basemap-street" in page

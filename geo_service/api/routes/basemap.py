@@ -3,7 +3,8 @@ tiles cannot load — a municipal closed network (LGWAN), or ``GEO_SERVICE_BASEM
 
 ``GET /basemap?zoom=Z&bbox=W,S,E,N`` answers the streets, area outlines, rivers and
 railways of the region generalised for zoom ``Z`` (:mod:`geo_service.engine.basemap`),
-those meeting the lon/lat box. Features carry their ``kind`` only; nothing of the registry.
+those meeting the lon/lat box, at most about MAX_LINES lines (a denser box gets a coarser
+copy). Features carry their ``kind`` only; nothing of the registry.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from geo_service.service.walking import WalkingService
 
 router = APIRouter(tags=["pages"], default_response_class=GeoJSONResponse)
 
-#: the most features one answer holds; past it the client is asked for a smaller box
-MAX_FEATURES = 20_000
+#: the most lines (and polygons) one answer holds: a box that would hold more at the zoom
+#: asked for is answered from the copy of a lower zoom (coarser; :meth:`Basemap.view`)
+MAX_LINES = 8_000
 #: how long a browser may keep an answer (the region does not change while served)
 MAX_AGE_S = 3600
 
@@ -67,16 +69,12 @@ def basemap(state: State,
                                                           "default the whole region")] = None,
             ) -> Response:
     """The region's streets, area outlines, rivers and railways generalised for ``zoom``
-    (those meeting ``bbox``): the background the pages draw when tiles cannot load."""
+    (those meeting ``bbox``): the background the pages draw when tiles cannot load. A box
+    holding more than MAX_LINES lines there is answered at a lower zoom (the answer's
+    ``zoom`` says which)."""
     assert state.walking is not None  # the route is mounted only with a region
     box = parse_bbox(bbox) if bbox is not None else None
-    layer = basemap_of(state.walking, state.settings.area_layer).layer(zoom)
-    rows = layer.select(box)
-    if len(rows) > MAX_FEATURES:
-        raise InputError(f"{len(rows):,} features at this zoom; at most {MAX_FEATURES:,}: "
-                         "give a smaller bbox or a lower zoom",
-                         reason_ja=f"この縮尺では {len(rows):,} 件になります（上限 "
-                                   f"{MAX_FEATURES:,} 件）。範囲を狭めるか縮尺を下げてください",
-                         column="bbox", value=bbox)
+    layer, rows = basemap_of(state.walking, state.settings.area_layer).view(
+        zoom, box, max_lines=MAX_LINES)
     return Response(layer.geojson(rows), media_type=GeoJSONResponse.media_type,
                     headers={"Cache-Control": f"public, max-age={MAX_AGE_S}"})
