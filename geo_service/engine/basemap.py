@@ -50,7 +50,7 @@ from geo_service.inputs.boundaries import AreaLayer
 #: the region folder's file of rivers, water areas and railways (GeoParquet, lon/lat)
 EXTRAS_FILE = "basemap.parquet"
 #: the zooms that have a copy of their own; lower and higher ones get the nearest
-MIN_ZOOM, MAX_ZOOM = 10, 17
+MIN_ZOOM, MAX_ZOOM = 10, 16
 #: street vertices closer than this many pixels merge
 CELL_PX = 6.0
 #: street lines per GeoJSON feature (a MultiLineString) of an answer
@@ -147,7 +147,7 @@ class Basemap:
         west, south, east, north = net.bounds_lonlat()
         self.lat = (south + north) / 2
         self._to_lonlat = Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
-        self._lock = threading.Lock()
+        self._locks = {z: threading.Lock() for z in range(MIN_ZOOM, MAX_ZOOM + 1)}
         self._layers: dict[int, BasemapLayer] = {}
 
     @classmethod
@@ -165,12 +165,20 @@ class Basemap:
         return int(min(MAX_ZOOM, max(MIN_ZOOM, math.floor(zoom))))
 
     def layer(self, zoom: float) -> BasemapLayer:
-        """The copy for ``zoom``, built when first asked (one build at a time)."""
+        """The copy for ``zoom``, built when first asked (a request for a copy being built
+        waits for it; other zooms' do not)."""
         z = self.zoom_of(zoom)
-        with self._lock:
+        with self._locks[z]:
             if z not in self._layers:
                 self._layers[z] = self._build(z)
             return self._layers[z]
+
+    def warm(self) -> None:
+        """Build every zoom's copy, the one that shows the region 1024 px across first
+        (for a thread of its own: a large region's finer copies take seconds each)."""
+        first = self.fit_zoom(1024)
+        for z in sorted(range(MIN_ZOOM, MAX_ZOOM + 1), key=lambda z: (z < first, z)):
+            self.layer(z)
 
     def view(self, zoom: float, bbox: tuple[float, float, float, float] | None, *,
              max_lines: int) -> tuple[BasemapLayer, np.ndarray]:

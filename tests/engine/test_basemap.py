@@ -132,3 +132,11 @@ def test_streets_lie_where_the_network_is(basemap):
     for x, y in [(0, 0), (1000, 0), (500, 500), (0, 1000), (1000, 1000)]:
         node = shapely.Point(*lonlat(x, y))
         assert shapely.distance(vertices, node).min() < 2e-6, (x, y)  # ~0.2 m: rounding
+
+
+def test_warm_builds_every_zoom_once(region):
+    basemap = Basemap.of_region(region.net, region.areas, None)
+    first = basemap.layer(14)
+    basemap.warm()
+    assert sorted(basemap._layers) == list(range(MIN_ZOOM, MAX_ZOOM + 1))
+    assert basemap.layer(14) is first  # kept, not built again

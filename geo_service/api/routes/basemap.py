@@ -10,6 +10,7 @@ copy). Features carry their ``kind`` only; nothing of the registry.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from typing import Annotated
 
@@ -31,16 +32,21 @@ MAX_LINES = 8_000
 MAX_AGE_S = 3600
 
 _basemaps: weakref.WeakKeyDictionary[WalkingService, Basemap] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
 
 
 def basemap_of(walking: WalkingService, outline_layer: str | None = None) -> Basemap:
-    """The basemap of the served region (made once per service)."""
-    found = _basemaps.get(walking)
-    if found is None:
-        region = walking.region
-        found = Basemap.of_region(region.net, region.areas, region.basemap_extras,
-                                  outline_layer=outline_layer)
-        _basemaps[walking] = found
+    """The basemap of the served region: made on the first request, which also starts
+    building every zoom's copy in a thread of its own (a large region's finer copies
+    take seconds each; a map that zooms in then finds them ready)."""
+    with _lock:
+        found = _basemaps.get(walking)
+        if found is None:
+            region = walking.region
+            found = Basemap.of_region(region.net, region.areas, region.basemap_extras,
+                                      outline_layer=outline_layer)
+            _basemaps[walking] = found
+            threading.Thread(target=found.warm, name="basemap-warm", daemon=True).start()
     return found
 
 
