@@ -52,6 +52,8 @@ def test_the_whole_region_at_full_detail_anonymously(client):
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/geo+json"
     assert "public" in r.headers["cache-control"]
+    assert r.headers["content-encoding"] == "gzip"  # the test client accepts it
+    assert int(r.headers["content-length"]) < len(r.content) / 3
     body = r.json()
     assert body["type"] == "FeatureCollection"
     assert _kinds(body) == {"street": 216, "outline": 6}
