@@ -92,6 +92,8 @@ def measure(name: str, folder: Path) -> dict:
     t0 = time.perf_counter()
     region = Region.load(folder)
     load_s = time.perf_counter() - t0
+    region.net.edge_geometry  # noqa: B018 — built with the region in a server, not here
+    rss_region = current_rss_mb()
     basemap = Basemap.of_region(region.net, region.areas, region.basemap_extras)
     west, south, east, north = region.net.bounds_lonlat()
     centre = ((west + east) / 2, (south + north) / 2)
@@ -124,6 +126,7 @@ def measure(name: str, folder: Path) -> dict:
     embedded = basemap.embedded(EMBED_MAX_VERTICES)
     text = embedded.geojson()
     out["rss_mib"] = round(current_rss_mb(), 0)
+    out["rss_region_mib"] = round(rss_region, 0)
     out["embedded"] = {"zoom": embedded.zoom, "features": len(embedded.geoms),
                        "vertices": int(shapely.get_num_coordinates(embedded.geoms).sum()),
                        "bytes": len(text.encode()),
@@ -133,7 +136,8 @@ def measure(name: str, folder: Path) -> dict:
     print(table(rows, ["zoom", "build s", "lines", *(
         f"{v} {w}×{h}: zoom used, lines / bytes / time" for v, (w, h) in VIEWS.items())]))
     e = out["embedded"]
-    print(f"\nprocess memory with every zoom built: {out['rss_mib']:,.0f} MiB")
+    print(f"\nprocess memory: {rss_region:,.0f} MiB with the region loaded, "
+          f"{out['rss_mib']:,.0f} MiB with every zoom built")
     print(f"folium embeds zoom {e['zoom']}: {e['features']:,} features, "
           f"{e['bytes'] / 1e3:,.0f} kB ({e['seconds']:.1f} s)")
     return out
