@@ -203,9 +203,11 @@ class Basemap:
 
     def embedded(self, max_vertices: int) -> BasemapLayer:
         """The most detailed copy, from the zoom that shows the region 2048 px across
-        down, with at most ``max_vertices`` vertices (the lowest zoom's when none has so
-        few): what a map page that carries its basemap inside (folium) embeds."""
-        zoom = self.fit_zoom(2048)
+        down (600 px for a network of more than ``max_vertices / 2`` edges, which could
+        not fit finer), with at most ``max_vertices`` vertices (the lowest zoom's when
+        none has so few): what a map page that carries its basemap inside (folium)
+        embeds."""
+        zoom = self.fit_zoom(2048 if 2 * self.net.n_edges <= max_vertices else 600)
         layer = self.layer(zoom)
         while zoom > MIN_ZOOM and shapely.get_num_coordinates(layer.geoms).sum() > max_vertices:
             zoom -= 1
@@ -219,7 +221,7 @@ class Basemap:
             parts.append(("water", self._water(zoom, px)))
         if self.outlines is not None and len(self.outlines):
             parts.append(("outline", self._outlines(px)))
-        streets = shapely.simplify(cluster_lines(self.net.edge_geometry, CELL_PX * px), px)
+        streets = shapely.simplify(cluster_lines(*street_vertices(self.net), CELL_PX * px), px)
         # neighbours next to each other (rows of 64-px squares), so that the lines an
         # answer groups into one feature lie together
         square = np.floor(shapely.get_coordinates(shapely.point_on_surface(streets))
@@ -258,11 +260,21 @@ class Basemap:
         return shapely.get_parts(edges)
 
 
-def cluster_lines(geoms: np.ndarray, cell: float) -> np.ndarray:
-    """Lines ``geoms`` (metric) generalised to ``cell`` metres: every vertex moved to the
-    mean of the vertices in its ``cell`` × ``cell`` grid square, segments that collapse
-    left out, each remaining segment once, joined into lines between junctions."""
-    coords, index = shapely.get_coordinates(geoms, return_index=True)
+def street_vertices(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray]:
+    """The vertices of the network's edges and the edge of each, in order along each edge
+    (a straight-edged network's straight from its node arrays: no LineString is made)."""
+    if net.straight_edges:
+        coords = np.empty((2 * net.n_edges, 2))
+        coords[0::2], coords[1::2] = net.node_xy[net.edge_u], net.node_xy[net.edge_v]
+        return coords, np.repeat(np.arange(net.n_edges), 2)
+    return shapely.get_coordinates(net.edge_geometry, return_index=True)
+
+
+def cluster_lines(coords: np.ndarray, index: np.ndarray, cell: float) -> np.ndarray:
+    """Lines given by their vertices ``coords`` (metric; ``index``: the line of each, in
+    order along it) generalised to ``cell`` metres: every vertex moved to the mean of the
+    vertices in its ``cell`` × ``cell`` grid square, segments that collapse left out, each
+    remaining segment once, joined into lines between junctions."""
     if len(coords) == 0:
         return np.empty(0, dtype=object)
     grid = np.floor((coords - coords.min(axis=0)) / cell).astype(np.int64)

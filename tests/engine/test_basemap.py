@@ -140,3 +140,11 @@ def test_warm_builds_every_zoom_once(region):
     basemap.warm()
     assert sorted(basemap._layers) == list(range(MIN_ZOOM, MAX_ZOOM + 1))
     assert basemap.layer(14) is first  # kept, not built again
+
+
+def test_a_straight_edged_network_makes_no_edge_linestrings():
+    region = grid_region()  # straight edges, as the PBF reader gives them
+    assert region.net.straight_edges
+    layer = Basemap(region.net).layer(16)
+    assert layer.counts()["street"] == 216
+    assert "edge_geometry" not in vars(region.net)  # streets straight from the node arrays
