@@ -170,7 +170,7 @@ class DistanceField:
             walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
             secs, _, src = dijkstra(
-                _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
+                _with_virtual_sources(net.time_graph_reverse, u, v,
                                       a / length * t_uv + walk_c,
                                       (length - a) / length * t_vu + walk_c),
                 directed=True, indices=np.arange(n, n + k), min_only=True,
@@ -181,6 +181,53 @@ class DistanceField:
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
+
+    @classmethod
+    def from_nodes(cls, net: WalkNetwork, resources: Attachment,
+                   node: dict[str, np.ndarray]) -> DistanceField:
+        """A field from given node arrays (``distance``, ``nearest``, ``seconds``,
+        ``quickest``; no search): :meth:`at` evaluates points with the engine's formula."""
+        out = cls.__new__(cls)
+        out.net, out.resources = net, resources
+        out.node_distance, out.node_nearest = node["distance"], node["nearest"]
+        out.node_seconds, out.node_quickest = node["seconds"], node["quickest"]
+        return out
+
+    @classmethod
+    def within_seconds(cls, net: WalkNetwork, resources: Attachment,
+                       limit_s: float) -> DistanceField:
+        """The field's times searched only up to ``limit_s``: :meth:`at` gives the
+        ``seconds`` of the full field bit for bit for every point within ``limit_s`` of a
+        resource (the same sums in the same order), and ``inf`` or a time above
+        ``limit_s`` beyond it; distances and labels are not given (``inf``, −1). The
+        search visits only the nodes within the limit (a walking-time service area of
+        10 minutes: a few thousand nodes, not the network)."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        seconds = np.full(n, np.inf)
+        node = {"distance": np.full(n, np.inf), "nearest": none, "seconds": seconds,
+                "quickest": none}
+        if len(resources) == 0:
+            return cls.from_nodes(net, resources, node)
+        e = resources.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = resources.offset, resources.connector
+        every = np.arange(n)
+        if net.has_elevation:  # time *to* a resource: the reversed time graph
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            seconds[:] = cutoff_dijkstra(
+                net.time_graph_reverse, np.concatenate([u, v]),
+                np.concatenate([a / length * t_uv + walk_c,
+                                (length - a) / length * t_vu + walk_c]), limit_s, every)
+        else:  # seconds are metres / speed, as in __init__ (a margin for the division)
+            metres = cutoff_dijkstra(net.distance_graph, np.concatenate([u, v]),
+                                     np.concatenate([a + c, length - a + c]),
+                                     limit_s * net.walking_speed_mps * (1 + 1e-9) + 1e-6,
+                                     every)
+            node["distance"] = metres
+            seconds[:] = metres / net.walking_speed_mps
+        return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""

@@ -248,6 +248,12 @@ class WalkNetwork:
                         companion=np.concatenate([length, length]))
 
     @cached_property
+    def time_graph_reverse(self) -> sparse.csr_matrix:
+        """:attr:`time_graph` reversed (row = to): searched from resources for the time
+        *to* them (built once per network)."""
+        return self.time_graph.T.tocsr()
+
+    @cached_property
     def edge_on_fragment(self) -> np.ndarray:
         """Whether each edge lies on a small disconnected piece (see ``settings``)."""
         _, label = connected_components(self.distance_graph, directed=False)

@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 
 from geo_service.engine.access import BAND_TOLERANCE_S, DistanceField
+from geo_service.indicators.coverage import area_members
 from geo_service.registry.resources import Resource
 from geo_service.registry.service_areas import service_area_geometry
 from geo_service.registry.visibility import public_view
@@ -74,9 +75,10 @@ def service_mask(resource: Resource, walking: WalkingService, *, staff: bool) ->
         loc = walking.located(staff=staff)
         pick = np.flatnonzero(loc.resource_ids == resource.id)
         if len(pick):
-            field = DistanceField(walking.net, loc.attachment.take(pick))
+            limit = (sa.minutes or 0) * 60 + BAND_TOLERANCE_S  # a search up to it only
+            field = DistanceField.within_seconds(walking.net, loc.attachment.take(pick), limit)
             seconds = field.at(walking.region.demand_attachment).seconds
-            return np.asarray(seconds <= (sa.minutes or 0) * 60 + BAND_TOLERANCE_S)
+            return np.asarray(seconds <= limit)
     geom = service_area_geometry(resource, walking.layers,
                                  walking_speed_mps=walking.net.walking_speed_mps)
     if geom is None:
@@ -93,24 +95,33 @@ def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
     ``status`` and ``share_65plus_within_walk``."""
     layer = walking.area_layer(layer_name)
     rows = walking.area_coverage(layer.name, staff=staff, area_id=area_id)
-    demand_area = walking._demand_area(layer)  # the engine's own assignment (cached)
     ids = [str(a) for a in layer.areas.reset_index(drop=True)["area_id"]]
+    # the engine's own assignment (cached), as positions per area: each area's people are
+    # counted over its own points only, not over the region's once per area
+    members = area_members(walking._demand_area(layer), len(ids))
     index = {a: i for i, a in enumerate(ids)}
     pop65 = walking.region.demand["pop_65plus"].to_numpy(dtype=float)
+    names = walking.cached(("names", staff), lambda: _names(walking, staff))
+
     def mask(rid: str) -> np.ndarray:  # kept per registry state (a walking-time area is a search)
         return walking.cached(("service_mask", rid, staff), lambda: service_mask(
             walking.store.get(rid), walking, staff=staff))
 
+    def name(rid: str) -> str:
+        return names[rid] if rid in names else _name(walking, rid, staff)
+
     out = []
     for row in rows:
-        in_area = demand_area == index[row["area_id"]]
+        inside = members[index[row["area_id"]]]
+        everyone = np.ones(len(inside), bool)
         categories = {}
         for cat, c in row["categories"].items():
-            each, union = shares_in_area(in_area, pop65, [mask(r) for r in c["covering"]])
+            each, union = shares_in_area(everyone, pop65[inside],
+                                         [mask(r)[inside] for r in c["covering"]])
             categories[cat] = {
                 "label": c["label"],
-                "located": [{"id": r, "name": _name(walking, r, staff)} for r in c["located"]],
-                "covering": [{"id": r, "name": _name(walking, r, staff), "share_65plus": s}
+                "located": [{"id": r, "name": name(r)} for r in c["located"]],
+                "covering": [{"id": r, "name": name(r), "share_65plus": s}
                              for r, s in zip(c["covering"], each, strict=True)],
                 "share_65plus_covered": union,
                 "status": status(len(c["covering"]), union),
@@ -118,6 +129,19 @@ def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
             }
         out.append({"area_id": row["area_id"], "name": row["name"],
                     "pop_65plus": row["pop_65plus"], "categories": categories})
+    return out
+
+
+def _names(walking: WalkingService, staff: bool) -> dict[str, str]:
+    """The name of every resource the viewer may see (one read of the registry, not one
+    per row)."""
+    from geo_service.registry.store import ResourceFilter
+
+    out = {}
+    for r in walking.store.all(ResourceFilter(include_staff=staff)):
+        view = {"name": r.name} if staff else public_view(r)
+        if view is not None:
+            out[r.id] = str(view["name"])
     return out
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -520,26 +520,16 @@ class WalkingService:
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
-        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
-                    if r.service_area.kind != "none"]
         within_walk = {}
         for cat in (c for c in load_vocabulary().by_id if c in loc.present):
             field, _ = self.category_field(cat, staff=staff)
             within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
                 self.region.demand_attachment).distance_m <= self.threshold_m)
-        shapes: dict[str, Any] = {}  # each service's drawn area, built once (not per area)
-
-        def shape(r: Resource) -> Any:
-            if r.id not in shapes:
-                shapes[r.id] = service_area_geometry(r, self.layers)
-                if shapes[r.id] is not None:
-                    shapely.prepare(shapes[r.id])
-            return shapes[r.id]
-
-        covering = [[(r.id, r.category) for r in services
-                     if _covers(r, layer.name, aid, geoms_ll[i], shape, staff)]
-                    if area_id is None or aid == area_id else []
-                    for i, aid in enumerate(ids)]
+        covering = self.cached(("covering", layer.name, staff),
+                               lambda: self._covering(layer.name, ids, geoms_ll, staff))
+        if area_id is not None:
+            covering = [c if aid == area_id else [] for aid, c in zip(ids, covering,
+                                                                      strict=True)]
         return area_coverage(
             ids, [str(n) for n in areas["name"]], geoms_ll,
             demand_area=self._demand_area(layer),
@@ -549,6 +539,44 @@ class WalkingService:
             covering=covering, within_walk=within_walk,
             labels={k: c.label for k, c in load_vocabulary().by_id.items()},
             only=area_id)
+
+    def _covering(self, layer: str, ids: list[str], geoms_ll: np.ndarray,
+                  staff: bool) -> list[list[tuple[str, str]]]:
+        """Per area of ``layer``: (id, category) of the services whose area reaches it, in
+        registry order. One pass: every drawn service area is queried against an index of
+        the areas at once (the same intersection test per pair); a radius or walking-time
+        area around a staff-only location is left out of the public view."""
+        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
+                    if r.service_area.kind != "none"]
+        position = {aid: i for i, aid in enumerate(ids)}
+        reach: list[np.ndarray] = []
+        drawn: list[tuple[int, Any]] = []
+        for k, r in enumerate(services):
+            sa = r.service_area
+            if sa.kind == "municipality":
+                reach.append(np.arange(len(ids)))
+            elif sa.kind == "areas" and sa.layer == layer:
+                reach.append(np.array([position[a] for a in sa.area_ids if a in position],
+                                      dtype=np.int64))
+            else:
+                reach.append(np.zeros(0, np.int64))
+                if staff or not reveals_location(r):
+                    geom = service_area_geometry(r, self.layers)
+                    if geom is not None:
+                        drawn.append((k, geom))
+        if drawn:
+            which, area = shapely.STRtree(geoms_ll).query(
+                np.array([g for _, g in drawn], dtype=object), predicate="intersects")
+            order = np.argsort(which, kind="stable")
+            which, area = which[order], area[order]
+            cuts = np.searchsorted(which, np.arange(len(drawn) + 1))
+            for j, (k, _) in enumerate(drawn):
+                reach[k] = area[cuts[j]:cuts[j + 1]]
+        out: list[list[tuple[str, str]]] = [[] for _ in ids]
+        for r, areas in zip(services, reach, strict=True):
+            for i in np.unique(areas):
+                out[i].append((r.id, r.category))
+        return out
 
     def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
         """The engine's shopping-difficulty indicators per area of a layer, with where the
@@ -597,20 +625,6 @@ def _points(lonlat: np.ndarray) -> Any:
     import geopandas as gpd
 
     return gpd.GeoSeries(shapely.points(lonlat), crs=4326)
-
-
-def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
-            shape: Callable[[Resource], Any], staff: bool) -> bool:
-    """Whether ``r``'s service area reaches the area (``shape``: its drawn area, lon/lat)."""
-    sa = r.service_area
-    if sa.kind == "municipality":
-        return True
-    if sa.kind == "areas" and sa.layer == layer:
-        return area_id in sa.area_ids
-    if not staff and reveals_location(r):
-        return False
-    geom = shape(r)
-    return geom is not None and bool(geom.intersects(area_geom))
 
 
 def reveals_location(r: Resource) -> bool:
