@@ -212,21 +212,38 @@ class DistanceField:
         e = resources.edge
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = resources.offset, resources.connector
-        every = np.arange(n)
         if net.has_elevation:  # time *to* a resource: the reversed time graph
             t_uv, t_vu = (t[e] for t in net.edge_seconds)
             walk_c = c / net.walking_speed_mps
             seconds[:] = cutoff_dijkstra(
                 net.time_graph_reverse, np.concatenate([u, v]),
                 np.concatenate([a / length * t_uv + walk_c,
-                                (length - a) / length * t_vu + walk_c]), limit_s, every)
+                                (length - a) / length * t_vu + walk_c]), limit_s,
+                np.arange(n))
         else:  # seconds are metres / speed, as in __init__ (a margin for the division)
-            metres = cutoff_dijkstra(net.distance_graph, np.concatenate([u, v]),
-                                     np.concatenate([a + c, length - a + c]),
-                                     limit_s * net.walking_speed_mps * (1 + 1e-9) + 1e-6,
-                                     every)
+            metres = cls.within_metres(net, resources, limit_s * net.walking_speed_mps
+                                       * (1 + 1e-9) + 1e-6).node_distance
             node["distance"] = metres
             seconds[:] = metres / net.walking_speed_mps
+        return cls.from_nodes(net, resources, node)
+
+    @classmethod
+    def within_metres(cls, net: WalkNetwork, resources: Attachment,
+                      limit_m: float) -> DistanceField:
+        """The field's distances searched only up to ``limit_m`` (as
+        :meth:`within_seconds` for times): :meth:`at` gives the ``distance_m`` of the
+        full field bit for bit for every point within ``limit_m``; times are not given."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        node = {"distance": np.full(n, np.inf), "nearest": none,
+                "seconds": np.full(n, np.inf), "quickest": none}
+        if len(resources):
+            e = resources.edge
+            u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+            a, c = resources.offset, resources.connector
+            node["distance"] = cutoff_dijkstra(net.distance_graph, np.concatenate([u, v]),
+                                               np.concatenate([a + c, length - a + c]),
+                                               limit_m, np.arange(n))
         return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:

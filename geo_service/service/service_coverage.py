@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import shapely
 
 from geo_service.engine.access import BAND_TOLERANCE_S, DistanceField
 from geo_service.indicators.coverage import area_members
@@ -71,20 +70,27 @@ def service_mask(resource: Resource, walking: WalkingService, *, staff: bool) ->
     sa = resource.service_area
     if sa.kind == "municipality":
         return np.ones(n, bool)
+    mask = np.zeros(n, bool)
     if sa.kind == "walk":
         loc = walking.located(staff=staff)
         pick = np.flatnonzero(loc.resource_ids == resource.id)
         if len(pick):
             limit = (sa.minutes or 0) * 60 + BAND_TOLERANCE_S  # a search up to it only
-            field = DistanceField.within_seconds(walking.net, loc.attachment.take(pick), limit)
-            seconds = field.at(walking.region.demand_attachment).seconds
-            return np.asarray(seconds <= limit)
+            net = walking.net
+            field = DistanceField.within_seconds(net, loc.attachment.take(pick), limit)
+            # only a point on an edge with a reached end (or a resource on it) can be
+            # within the limit: the others are not evaluated
+            att, reached = walking.region.demand_attachment, np.isfinite(field.node_seconds)
+            e = att.edge
+            near = np.flatnonzero(reached[net.edge_u[e]] | reached[net.edge_v[e]]
+                                  | np.isin(e, field.resources.edge))
+            mask[near] = field.at(att.take(near)).seconds <= limit
+            return mask
     geom = service_area_geometry(resource, walking.layers,
                                  walking_speed_mps=walking.net.walking_speed_mps)
-    if geom is None:
-        return np.zeros(n, bool)
-    xy = shapely.get_coordinates(demand.geometry.to_numpy())
-    return np.asarray(shapely.contains_xy(walking.net.to_metric(geom), xy[:, 0], xy[:, 1]))
+    if geom is not None:  # the points it contains (an index of the points, not all tested)
+        mask[walking.demand_tree().query(walking.net.to_metric(geom), predicate="contains")] = True
+    return mask
 
 
 def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
@@ -105,7 +111,7 @@ def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
 
     def mask(rid: str) -> np.ndarray:  # kept per registry state (a walking-time area is a search)
         return walking.cached(("service_mask", rid, staff), lambda: service_mask(
-            walking.store.get(rid), walking, staff=staff))
+            walking.resource(rid, staff=staff), walking, staff=staff))
 
     def name(rid: str) -> str:
         return names[rid] if rid in names else _name(walking, rid, staff)
@@ -135,10 +141,8 @@ def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,
 def _names(walking: WalkingService, staff: bool) -> dict[str, str]:
     """The name of every resource the viewer may see (one read of the registry, not one
     per row)."""
-    from geo_service.registry.store import ResourceFilter
-
     out = {}
-    for r in walking.store.all(ResourceFilter(include_staff=staff)):
+    for r in walking.resources(staff=staff):
         view = {"name": r.name} if staff else public_view(r)
         if view is not None:
             out[r.id] = str(view["name"])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -38,6 +38,7 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.config import ServiceSettings
+from geo_service.engine import saved
 from geo_service.engine.access import (
     BAND_TOLERANCE_S,
     Attachment,
@@ -105,9 +106,21 @@ def serve_region(store: ResourceStore, region: Region, *,
     store.bind_region(region.key, region.name or "region")
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
-    store.use_region(layers, bounds, region.net.walking_speed_mps,
-                     area_layer=area_layer or (region.areas[0].name if region.areas else None))
-    store.refresh_areas()
+    area_layer = area_layer or (region.areas[0].name if region.areas else None)
+    store.use_region(layers, bounds, region.net.walking_speed_mps, area_layer=area_layer)
+    # a saved region remembers the registry state it last brought in step: the same
+    # registry, unchanged since, needs no pass over every resource (each command would
+    # otherwise read and check them all)
+    def done() -> str | None:
+        return region.saved_key("areas", extra={
+            "areas_refreshed": [store.engine.url.render_as_string(hide_password=True),
+                                list(store.state_token()), area_layer]})
+
+    key = done()
+    if key is None or not (region.cache_folder() / f"areas_refreshed-{key}.npz").exists():
+        store.refresh_areas()
+        if (key := done()) is not None:
+            saved.save_entry(region.cache_folder(create=True), "areas_refreshed", key, {})
     return bounds
 
 
@@ -209,12 +222,54 @@ class WalkingService:
                 cache[key] = make()
         return cache[key]
 
+    def saved_arrays(self, name: str, parts: Any,
+                     make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``make()``: arrays over the region's demand points derived from the registry
+        (who a category covers, the walk to a need …), saved with a region loaded from a
+        folder (:mod:`~geo_service.engine.saved`) for the registry's current state and
+        found again by the next command while neither changed. The key holds the
+        region's files, the registry (its URL and
+        :meth:`~geo_service.registry.store.ResourceStore.state_token`), the service's
+        threshold, the category definitions and ``parts`` (JSON-able: what ``make``
+        depends on beyond those)."""
+        key = self.region.saved_key("demand", "areas", "resources", "meta", extra={
+            "registry": [self.store.engine.url.render_as_string(hide_password=True),
+                         list(self.store.state_token())],
+            "threshold": self.threshold_m, "vocabulary": repr(load_vocabulary().categories),
+            name: parts})
+        if key is None:
+            return make()
+        entry = saved.load_entry(self.region.cache_folder(), name, key)
+        if entry is not None:
+            return entry
+        arrays = make()
+        saved.save_entry(self.region.cache_folder(create=True), name, key, arrays)
+        return arrays
+
+    def resources(self, *, staff: bool) -> list[Resource]:
+        """Every resource the viewer may see (staff: all; else the public ones, as the
+        store filters them), read once per registry state."""
+        return self.cached(("resources", staff),
+                           lambda: self.store.all(ResourceFilter(include_staff=staff)))
+
+    def resource(self, resource_id: str, *, staff: bool) -> Resource:
+        """One resource of :meth:`resources` by id (else the store's, e.g. a staff-only
+        one asked for by the public view's code); LookupError when there is none."""
+        by_id = self.cached(("resource_ids", staff),
+                            lambda: {r.id: r for r in self.resources(staff=staff)})
+        return by_id[resource_id] if resource_id in by_id else self.store.get(resource_id)
+
+    def demand_tree(self) -> shapely.STRtree:
+        """A spatial index of the demand points (metric CRS), built once."""
+        return self.cached(("static", "demand_tree"),
+                           lambda: shapely.STRtree(self.region.demand.geometry.to_numpy()))
+
     def located(self, *, staff: bool) -> Located:
         """Located resources the viewer may see, projected onto the network (cached)."""
         return self.cached(("located", staff), lambda: self._locate(staff))
 
     def _locate(self, staff: bool) -> Located:
-        items = self.store.all(ResourceFilter(include_staff=staff))
+        items = self.resources(staff=staff)
         ids, cats, xy = [], [], []
         by_id = {}
         w, s, e, n = self.bounds
@@ -520,11 +575,9 @@ class WalkingService:
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
-        within_walk = {}
-        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
-            field, _ = self.category_field(cat, staff=staff)
-            within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
-                self.region.demand_attachment).distance_m <= self.threshold_m)
+        within_walk = {cat: self.cached(("demand_near", cat, staff),
+                                        lambda c=cat: self._near(loc, c))
+                       for cat in load_vocabulary().by_id if cat in loc.present}
         covering = self.cached(("covering", layer.name, staff),
                                lambda: self._covering(layer.name, ids, geoms_ll, staff))
         if area_id is not None:
@@ -540,14 +593,21 @@ class WalkingService:
             labels={k: c.label for k, c in load_vocabulary().by_id.items()},
             only=area_id)
 
+    def _near(self, loc: Located, category: str) -> np.ndarray:
+        """Per demand point: a located resource of ``category`` within the threshold (a
+        search up to the threshold only; the same answer as the category's field)."""
+        att = loc.attachment.take(np.flatnonzero(loc.categories == category))
+        field = DistanceField.within_metres(self.net, att, self.threshold_m)
+        return np.asarray(field.at(self.region.demand_attachment).distance_m
+                          <= self.threshold_m)
+
     def _covering(self, layer: str, ids: list[str], geoms_ll: np.ndarray,
                   staff: bool) -> list[list[tuple[str, str]]]:
         """Per area of ``layer``: (id, category) of the services whose area reaches it, in
         registry order. One pass: every drawn service area is queried against an index of
         the areas at once (the same intersection test per pair); a radius or walking-time
         area around a staff-only location is left out of the public view."""
-        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
-                    if r.service_area.kind != "none"]
+        services = [r for r in self.resources(staff=staff) if r.service_area.kind != "none"]
         position = {aid: i for i, aid in enumerate(ids)}
         reach: list[np.ndarray] = []
         drawn: list[tuple[int, Any]] = []

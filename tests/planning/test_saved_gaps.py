@@ -1,0 +1,87 @@
+"""``gaps`` reading the per-point numbers saved with its region (issue 19): the same table
+as computed afresh; a registry edit, another threshold or a broken entry is never
+answered from the saved numbers. On the 11 × 11 grid (tests/engine/test_gaps.py: 100
+people beyond the 500 m walk, 西 33, 中 49, 東 18)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import shapely
+
+from geo_service.engine.region import Region
+from geo_service.planning.gaps import find_gaps
+from geo_service.registry.resources import ResourceFields, ServiceArea
+from geo_service.registry.store import open_store
+from geo_service.service.walking import WalkingService
+from tests.utils.grid import grid_region, lonlat
+
+
+def _service(folder, url: str) -> WalkingService:
+    """A new service over the saved region, as each command makes one."""
+    region = Region.load(folder)
+    return WalkingService(region, open_store(url, layers={a.name: a for a in region.areas}))
+
+
+def _west_meal_delivery(walking: WalkingService) -> None:
+    """配食 over columns 0–4: 55 people beyond the walk (西 33, 中 22)."""
+    x0, y0 = lonlat(-50, -50)
+    x1, y1 = lonlat(450, 1050)
+    walking.store.add(ResourceFields(
+        name="西の配食", category="配食",
+        service_area=ServiceArea(kind="polygon", geometry=shapely.geometry.mapping(
+            shapely.box(x0, y0, x1, y1)))))
+
+
+@pytest.fixture
+def saved_grid(tmp_path):
+    folder = tmp_path / "region"
+    grid_region().save(folder)
+    return folder, f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+
+
+def _gap(walking: WalkingService, **kw) -> dict:
+    return find_gaps(walking, "小学校区", "food_store", **kw).table.set_index(
+        "area_id")["gap_65plus"].to_dict()
+
+
+def test_saved_numbers_give_the_same_table_and_follow_registry_edits(saved_grid):
+    folder, url = saved_grid
+    first = find_gaps(_service(folder, url), "小学校区", "food_store").table
+    assert first.set_index("area_id")["gap_65plus"].to_dict() == {"M": 49, "W": 33, "E": 18}
+    saved = sorted(p.name.rsplit("-", 1)[0] for p in (folder / "cache").glob("gaps_*.npz"))
+    assert saved == ["gaps_alternative-home_delivery-public",
+                     "gaps_alternative-meal_delivery-public",
+                     "gaps_alternative-mobile_sales-public", "gaps_need-food_store-public"]
+    again = find_gaps(_service(folder, url), "小学校区", "food_store").table
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    # an edit of the registry by someone else: the next command counts the new service
+    _west_meal_delivery(_service(folder, url))
+    assert _gap(_service(folder, url)) == {"M": 27, "W": 0, "E": 18}
+    # the same numbers as a service that saves nothing (a region built in memory)
+    fresh = WalkingService(grid_region(), open_store(url))
+    assert fresh.region.folder is None
+    pd.testing.assert_frame_equal(find_gaps(fresh, "小学校区", "food_store").table,
+                                  find_gaps(_service(folder, url), "小学校区",
+                                            "food_store").table, check_exact=True)
+
+
+def test_another_threshold_or_viewer_is_not_answered_from_the_saved_numbers(saved_grid):
+    folder, url = saved_grid
+    _west_meal_delivery(_service(folder, url))
+    assert _gap(_service(folder, url)) == {"M": 27, "W": 0, "E": 18}
+    # 700 m: the person on (i, j) walks 100 × (20 − i − j) m, beyond when i + j < 13.
+    # 東 (i = 8, 9, 10): 5 + 4 + 3 = 12 beyond; 中 left to itself (i = 5, 6, 7; columns
+    # 3–4 have the 配食): 8 + 7 + 6 = 21; 西 all covered
+    by_hand = {"M": 21, "W": 0, "E": 12}
+    assert _gap(_service(folder, url), threshold_m=700) == by_hand
+    assert _gap(_service(folder, url), staff=True) == {"M": 27, "W": 0, "E": 18}
+
+
+def test_a_broken_saved_entry_is_recomputed(saved_grid):
+    folder, url = saved_grid
+    _west_meal_delivery(_service(folder, url))
+    _gap(_service(folder, url))
+    for entry in (folder / "cache").glob("gaps_*.npz"):
+        entry.write_bytes(b"\0" * 64)
+    assert _gap(_service(folder, url)) == {"M": 27, "W": 0, "E": 18}
