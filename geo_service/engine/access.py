@@ -231,19 +231,22 @@ class DistanceField:
     def within_metres(cls, net: WalkNetwork, resources: Attachment,
                       limit_m: float) -> DistanceField:
         """The field's distances searched only up to ``limit_m`` (as
-        :meth:`within_seconds` for times): :meth:`at` gives the ``distance_m`` of the
-        full field bit for bit for every point within ``limit_m``; times are not given."""
+        :meth:`within_seconds` for times, but one pass of scipy's search from every
+        resource: many resources cover much of the network): :meth:`at` gives the
+        ``distance_m`` of the full field bit for bit for every point within ``limit_m``;
+        times are not given."""
         n = net.n_nodes
         none = np.full(n, -1, dtype=np.int64)
         node = {"distance": np.full(n, np.inf), "nearest": none,
                 "seconds": np.full(n, np.inf), "quickest": none}
-        if len(resources):
+        if len(resources):  # the pass of __init__, stopped at the limit
             e = resources.edge
             u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
             a, c = resources.offset, resources.connector
-            node["distance"] = cutoff_dijkstra(net.distance_graph, np.concatenate([u, v]),
-                                               np.concatenate([a + c, length - a + c]),
-                                               limit_m, np.arange(n))
+            node["distance"] = dijkstra(
+                _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                directed=True, indices=np.arange(n, n + len(resources)), min_only=True,
+                limit=limit_m)[:n]
         return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:

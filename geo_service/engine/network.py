@@ -363,8 +363,10 @@ class WalkNetwork:
             "speed": np.array(self.walking_speed_mps), "source": np.array(self.source),
             "edge_length": self.edge_length, "seconds_uv": self.edge_seconds[0],
             "seconds_vu": self.edge_seconds[1]}
+        if self.node_z is not None:
+            out["node_z"] = self.node_z
         if self.vertex_z is not None:
-            out["node_z"], out["vertex_z"] = self.node_z, self.vertex_z
+            out["vertex_z"] = self.vertex_z
         graphs = {"distance": self.distance_graph}
         if self.has_elevation:
             graphs |= {"time": self.time_graph, "reverse": self.time_graph_reverse}

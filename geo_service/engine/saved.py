@@ -105,8 +105,9 @@ def save_entry(folder: Path, name: str, key: str, arrays: dict[str, np.ndarray])
     except OSError:
         return
     try:
+        payload: dict[str, Any] = {"__key__": np.array(key), **arrays}
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, __key__=np.array(key), **arrays)
+            np.savez(f, **payload)
         os.chmod(tmp, 0o644)  # readable as the region's other files (mkstemp gives 0600)
         os.replace(tmp, folder / f"{name}-{key}.npz")
     except OSError:

@@ -339,13 +339,13 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
     if not limit > 0:
         raise InputError("the walking threshold must be a positive number of metres",
                          column="threshold", value=limit)
-    def need() -> dict[str, np.ndarray]:
+    def walk_to_need() -> dict[str, np.ndarray]:
         distance, origin = need_distance(walking, need_id, staff=staff)
         return {"distance": distance, "origin": np.array(origin)}
 
     # per demand point, saved with the region for the registry's state (a later command
     # with the same registry reads them instead of walking every resource again)
-    walk = walking.saved_arrays(f"gaps_need-{need_id}-{_viewer(staff)}", [], need)
+    walk = walking.saved_arrays(f"gaps_need-{need_id}-{_viewer(staff)}", [], walk_to_need)
     distance, origin = walk["distance"], str(walk["origin"])
     beyond = ~(distance <= limit + TOLERANCE_M)
     wanted = list(alternatives) if alternatives is not None else default_alternatives(need_cat)

@@ -93,7 +93,7 @@ def service_area_geometry(resource: ResourceFields, layers: Mapping[str, AreaLay
 
 
 def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
-    fwd, back = _zone_transformers(metric_crs_for(lon, lat).to_epsg())
+    fwd, back = _zone_transformers(metric_crs_for(lon, lat).to_string())
     x, y = fwd.transform(lon, lat)
     circle = shapely.Point(x, y).buffer(metres, quad_segs=16)
     return transform_geometry(circle, back)
@@ -102,11 +102,11 @@ def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
 _ZONES = threading.local()
 
 
-def _zone_transformers(epsg: int) -> tuple[Transformer, Transformer]:
+def _zone_transformers(crs: str) -> tuple[Transformer, Transformer]:
     """lon/lat → the zone's metres and back, made once per zone and thread (each takes
     milliseconds to make, and a registry draws hundreds of circles)."""
     made = _ZONES.__dict__.setdefault("made", {})
-    if epsg not in made:
-        made[epsg] = (Transformer.from_crs(4326, epsg, always_xy=True),
-                      Transformer.from_crs(epsg, 4326, always_xy=True))
-    return made[epsg]
+    if crs not in made:
+        made[crs] = (Transformer.from_crs(4326, crs, always_xy=True),
+                     Transformer.from_crs(crs, 4326, always_xy=True))
+    return made[crs]

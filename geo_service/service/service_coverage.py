@@ -21,11 +21,14 @@ Pure functions of arrays first (hand-checkable); :func:`area_profiles` applies t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import shapely
 
+from geo_service.engine import saved
 from geo_service.engine.access import BAND_TOLERANCE_S, DistanceField
 from geo_service.indicators.coverage import area_members
 from geo_service.registry.resources import Resource
@@ -33,7 +36,7 @@ from geo_service.registry.service_areas import service_area_geometry
 from geo_service.registry.visibility import public_view
 
 if TYPE_CHECKING:
-    from geo_service.service.walking import WalkingService
+    from geo_service.service.walking import Located, WalkingService
 
 #: a union share at least this close to 1 counts as everyone (float sums)
 FULL = 1 - 1e-9
@@ -91,6 +94,73 @@ def service_mask(resource: Resource, walking: WalkingService, *, staff: bool) ->
     if geom is not None:  # the points it contains (an index of the points, not all tested)
         mask[walking.demand_tree().query(walking.net.to_metric(geom), predicate="contains")] = True
     return mask
+
+
+def near_by_category(walking: WalkingService, loc: Located, category: str) -> np.ndarray:
+    """Per demand point: a located resource of ``category`` within the threshold (a
+    search up to the threshold only; the same answer as the category's field)."""
+    att = loc.attachment.take(np.flatnonzero(loc.categories == category))
+
+    def make() -> dict[str, np.ndarray]:
+        field = DistanceField.within_metres(walking.net, att, walking.threshold_m)
+        return {"near": np.asarray(field.at(walking.region.demand_attachment).distance_m
+                                   <= walking.threshold_m)}
+
+    # saved with the region by where the category's resources are (an edit of one
+    # resource recomputes its category only, and a later process reads the rest)
+    where = hashlib.sha256()
+    for array in (att.edge, att.offset, att.connector):
+        where.update(np.ascontiguousarray(array).tobytes())
+    key = walking.region.saved_key("demand", extra={
+        "near": [walking.threshold_m, where.hexdigest()]})
+    if key is None:
+        return make()["near"]
+    entry = saved.load_entry(walking.region.cache_folder(), f"near-{category}", key)
+    if entry is None or len(entry.get("near", ())) != len(walking.region.demand):
+        entry = make()
+        saved.save_entry(walking.region.cache_folder(create=True), f"near-{category}", key,
+                         entry)
+    return entry["near"]
+
+
+def covering_by_area(walking: WalkingService, layer: str, ids: list[str],
+                     geoms_ll: np.ndarray, staff: bool) -> list[list[tuple[str, str]]]:
+    """Per area of ``layer``: (id, category) of the services whose area reaches it, in
+    registry order. One pass: every drawn service area is queried against an index of
+    the areas at once (the same intersection test per pair); a radius or walking-time
+    area around a staff-only location is left out of the public view."""
+    from geo_service.service.walking import reveals_location
+
+    services = [r for r in walking.resources(staff=staff) if r.service_area.kind != "none"]
+    position = {aid: i for i, aid in enumerate(ids)}
+    reach: list[np.ndarray] = []
+    drawn: list[tuple[int, Any]] = []
+    for k, r in enumerate(services):
+        sa = r.service_area
+        if sa.kind == "municipality":
+            reach.append(np.arange(len(ids)))
+        elif sa.kind == "areas" and sa.layer == layer:
+            reach.append(np.array([position[a] for a in sa.area_ids if a in position],
+                                  dtype=np.int64))
+        else:
+            reach.append(np.zeros(0, np.int64))
+            if staff or not reveals_location(r):
+                geom = service_area_geometry(r, walking.layers)
+                if geom is not None:
+                    drawn.append((k, geom))
+    if drawn:
+        which, area = shapely.STRtree(geoms_ll).query(
+            np.array([g for _, g in drawn], dtype=object), predicate="intersects")
+        order = np.argsort(which, kind="stable")
+        which, area = which[order], area[order]
+        cuts = np.searchsorted(which, np.arange(len(drawn) + 1))
+        for j, (k, _) in enumerate(drawn):
+            reach[k] = area[cuts[j]:cuts[j + 1]]
+    out: list[list[tuple[str, str]]] = [[] for _ in ids]
+    for r, areas in zip(services, reach, strict=True):
+        for i in np.unique(areas):
+            out[i].append((r.id, r.category))
+    return out
 
 
 def area_profiles(walking: WalkingService, layer_name: str, *, staff: bool,

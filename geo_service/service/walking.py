@@ -59,6 +59,7 @@ from geo_service.registry.resources import Resource, check_in_region, check_lonl
 from geo_service.registry.service_areas import service_area_geometry
 from geo_service.registry.store import ResourceFilter, ResourceStore, open_store
 from geo_service.registry.visibility import is_public, public_view
+from geo_service.service.service_coverage import covering_by_area, near_by_category
 
 # How often the registry is asked whether it changed (derived caches are rebuilt then):
 # an edit shows in the walking answers within this many seconds.
@@ -576,10 +577,11 @@ class WalkingService:
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
         within_walk = {cat: self.cached(("demand_near", cat, staff),
-                                        lambda c=cat: self._near(loc, c))
+                                        lambda c=cat: near_by_category(self, loc, c))
                        for cat in load_vocabulary().by_id if cat in loc.present}
         covering = self.cached(("covering", layer.name, staff),
-                               lambda: self._covering(layer.name, ids, geoms_ll, staff))
+                               lambda: covering_by_area(self, layer.name, ids, geoms_ll,
+                                                        staff))
         if area_id is not None:
             covering = [c if aid == area_id else [] for aid, c in zip(ids, covering,
                                                                       strict=True)]
@@ -592,51 +594,6 @@ class WalkingService:
             covering=covering, within_walk=within_walk,
             labels={k: c.label for k, c in load_vocabulary().by_id.items()},
             only=area_id)
-
-    def _near(self, loc: Located, category: str) -> np.ndarray:
-        """Per demand point: a located resource of ``category`` within the threshold (a
-        search up to the threshold only; the same answer as the category's field)."""
-        att = loc.attachment.take(np.flatnonzero(loc.categories == category))
-        field = DistanceField.within_metres(self.net, att, self.threshold_m)
-        return np.asarray(field.at(self.region.demand_attachment).distance_m
-                          <= self.threshold_m)
-
-    def _covering(self, layer: str, ids: list[str], geoms_ll: np.ndarray,
-                  staff: bool) -> list[list[tuple[str, str]]]:
-        """Per area of ``layer``: (id, category) of the services whose area reaches it, in
-        registry order. One pass: every drawn service area is queried against an index of
-        the areas at once (the same intersection test per pair); a radius or walking-time
-        area around a staff-only location is left out of the public view."""
-        services = [r for r in self.resources(staff=staff) if r.service_area.kind != "none"]
-        position = {aid: i for i, aid in enumerate(ids)}
-        reach: list[np.ndarray] = []
-        drawn: list[tuple[int, Any]] = []
-        for k, r in enumerate(services):
-            sa = r.service_area
-            if sa.kind == "municipality":
-                reach.append(np.arange(len(ids)))
-            elif sa.kind == "areas" and sa.layer == layer:
-                reach.append(np.array([position[a] for a in sa.area_ids if a in position],
-                                      dtype=np.int64))
-            else:
-                reach.append(np.zeros(0, np.int64))
-                if staff or not reveals_location(r):
-                    geom = service_area_geometry(r, self.layers)
-                    if geom is not None:
-                        drawn.append((k, geom))
-        if drawn:
-            which, area = shapely.STRtree(geoms_ll).query(
-                np.array([g for _, g in drawn], dtype=object), predicate="intersects")
-            order = np.argsort(which, kind="stable")
-            which, area = which[order], area[order]
-            cuts = np.searchsorted(which, np.arange(len(drawn) + 1))
-            for j, (k, _) in enumerate(drawn):
-                reach[k] = area[cuts[j]:cuts[j + 1]]
-        out: list[list[tuple[str, str]]] = [[] for _ in ids]
-        for r, areas in zip(services, reach, strict=True):
-            for i in np.unique(areas):
-                out[i].append((r.id, r.category))
-        return out
 
     def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
         """The engine's shopping-difficulty indicators per area of a layer, with where the
