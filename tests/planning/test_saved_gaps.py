@@ -85,3 +85,26 @@ def test_a_broken_saved_entry_is_recomputed(saved_grid):
     for entry in (folder / "cache").glob("gaps_*.npz"):
         entry.write_bytes(b"\0" * 64)
     assert _gap(_service(folder, url)) == {"M": 27, "W": 0, "E": 18}
+
+
+def test_site_reads_the_saved_coverage_sets_and_finds_the_same_sites(saved_grid):
+    from geo_service.layers import load_vocabulary
+    from geo_service.planning import siting
+    from geo_service.planning.siting_plan import plan_siting
+
+    folder, url = saved_grid
+    need = load_vocabulary().category("food_store")
+
+    def plan(walking: WalkingService):
+        cands = siting.grid_candidates(walking.net, 200.0)
+        return plan_siting(walking, need, cands, staff=False)
+
+    fresh = plan(WalkingService(grid_region(), open_store(url)))  # nothing saved
+    first, again = plan(_service(folder, url)), plan(_service(folder, url))
+    assert len(list((folder / "cache").glob("siting_coverage-*.npz"))) == 1
+    for p in (first, again):
+        assert (p.problem.cover != fresh.problem.cover).nnz == 0
+        assert p.problem.maximal_covering(3).chosen.tolist() == \
+            fresh.problem.maximal_covering(3).chosen.tolist()
+    # 500 m around the corner store serves the 21 people with i + j ≥ 15 (by hand)
+    assert fresh.problem.already == 21
