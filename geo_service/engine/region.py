@@ -9,6 +9,8 @@ saved regions rather than rebuilding them)::
       demand.parquet      demand points (GeoParquet, metric CRS)
       areas.parquet       all area layers (column ``layer``)
       resources.parquet   all resource points (column ``resource_layer``)
+      cache/              what commands derived from these files, found again by their
+                          digest (:mod:`~geo_service.engine.saved`; safe to delete)
 """
 
 from __future__ import annotations
