@@ -362,7 +362,7 @@ class WalkNetwork:
             "node_xy": self.node_xy, "edge_u": self.edge_u, "edge_v": self.edge_v,
             "speed": np.array(self.walking_speed_mps), "source": np.array(self.source),
             "edge_length": self.edge_length, "seconds_uv": self.edge_seconds[0],
-            "seconds_vu": self.edge_seconds[1]}
+            "seconds_vu": self.edge_seconds[1], "straight": np.array(self._all_straight())}
         if self.node_z is not None:
             out["node_z"] = self.node_z
         if self.vertex_z is not None:
@@ -376,6 +376,18 @@ class WalkNetwork:
             out[f"{name}_data"] = g.data
         return out
 
+    def _all_straight(self) -> bool:
+        """Whether every edge is the straight segment from its u to its v node (then no
+        geometry needs to be kept: see ``straight_edges``)."""
+        if self.straight_edges:
+            return True
+        coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
+        if len(coords) != 2 * self.n_edges:
+            return False
+        ends = np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1)
+        return bool(np.array_equal(index, np.repeat(np.arange(self.n_edges), 2))
+                    and np.array_equal(coords.reshape(-1, 2, 2), ends))
+
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], *,
                     geometry_file: str | Path) -> WalkNetwork:
@@ -387,8 +399,9 @@ class WalkNetwork:
                   node_xy=arrays["node_xy"], edge_u=arrays["edge_u"], edge_v=arrays["edge_v"],
                   edge_geometry=None, walking_speed_mps=float(arrays["speed"]),
                   node_z=node_z, vertex_z=arrays.get("vertex_z"), source=str(arrays["source"]))
-        object.__setattr__(net, "straight_edges", False)
-        object.__setattr__(net, "_geometry_file", Path(geometry_file))
+        if not bool(arrays.get("straight", False)):  # else built from the nodes if asked
+            object.__setattr__(net, "straight_edges", False)
+            object.__setattr__(net, "_geometry_file", Path(geometry_file))
         known = net.__dict__
         if "edge_length" in arrays:
             known["edge_length"] = arrays["edge_length"]

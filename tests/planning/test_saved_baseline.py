@@ -66,6 +66,13 @@ def test_a_saved_baseline_equals_the_computed_one_and_so_do_its_scenarios(tmp_pa
         assert np.array_equal(a, b)
     assert (again.net.time_graph != region.net.time_graph).nnz == 0
     assert shapely.equals_exact(again.net.edge_geometry, region.net.edge_geometry).all()
+    # new points attach to the same streets (straight streets: no geometry kept at all)
+    from geo_service.engine.access import attach_points
+
+    xy = np.random.default_rng(3).uniform(0, 1000, (200, 2)) + [X0, Y0]
+    a, b = attach_points(Region.load(tmp_path / "r").net, xy), attach_points(region.net, xy)
+    for f in ("edge", "offset", "connector"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
     close = Scenario("閉店", [{"kind": "close_store", "store": "B"}])
     a, b = apply_scenario(computed, close), apply_scenario(loaded, close)
     pd.testing.assert_frame_equal(a.after.areas, b.after.areas, check_exact=True)
@@ -189,3 +196,22 @@ def test_a_read_only_region_folder_keeps_its_cache_in_the_data_directory(tmp_pat
     assert len(list(where.glob("baseline-food_stores-*.npz"))) == 1
     _assert_same(Baseline.saved(Region.load(folder), layer=LAYER),
                  Baseline.compute(region, layer=LAYER))
+
+
+def test_a_curved_street_is_read_from_the_network_file_when_needed(tmp_path):
+    from geo_service.engine.network import WalkNetwork
+
+    region = grid_region(slope=0.02)
+    net = region.net
+    geoms = net.edge_geometry.copy()
+    (x0, y0), (x1, y1) = net.node_xy[net.edge_u[0]], net.node_xy[net.edge_v[0]]
+    geoms[0] = shapely.LineString([(x0, y0), ((x0 + x1) / 2, y0 + 30), (x1, y1)])
+    region.net = WalkNetwork.from_edges(net.node_id, net.node_xy, net.edge_u, net.edge_v,
+                                        geoms, crs=net.crs, node_z=net.node_z)
+    region.save(tmp_path / "r")
+    loaded = Region.load(tmp_path / "r")
+    Baseline.saved(loaded, layer=LAYER)  # saves the network entry
+    again = Region.load(tmp_path / "r")
+    assert not again.net.straight_edges and "edge_geometry" not in again.net.__dict__
+    assert again.net.edge_length[0] == region.net.edge_length[0] > 100
+    assert shapely.equals_exact(again.net.edge_geometry, region.net.edge_geometry).all()
