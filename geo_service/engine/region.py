@@ -92,6 +92,7 @@ class Region:
             saved.save_entry(self.cache_folder(create=True), "demand_attachment", key,
                              {"edge": att.edge, "offset": att.offset,
                               "connector": att.connector})
+            self.remember_network()  # every command attaches the demand first
         return att
 
     # saved results ------------------------------------------------------------------
