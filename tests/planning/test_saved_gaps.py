@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import shapely
 
 from geo_service.engine.region import Region
 from geo_service.planning.gaps import find_gaps
-from geo_service.registry.resources import ResourceFields, ServiceArea
 from geo_service.registry.store import open_store
 from geo_service.service.walking import WalkingService
-from tests.utils.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, west_meal_delivery
 
 
 def _service(folder, url: str) -> WalkingService:
@@ -24,13 +22,7 @@ def _service(folder, url: str) -> WalkingService:
 
 
 def _west_meal_delivery(walking: WalkingService) -> None:
-    """配食 over columns 0–4: 55 people beyond the walk (西 33, 中 22)."""
-    x0, y0 = lonlat(-50, -50)
-    x1, y1 = lonlat(450, 1050)
-    walking.store.add(ResourceFields(
-        name="西の配食", category="配食",
-        service_area=ServiceArea(kind="polygon", geometry=shapely.geometry.mapping(
-            shapely.box(x0, y0, x1, y1)))))
+    walking.store.add(west_meal_delivery())
 
 
 @pytest.fixture
