@@ -170,7 +170,7 @@ class DistanceField:
             walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
             secs, _, src = dijkstra(
-                _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
+                _with_virtual_sources(net.time_graph_reverse, u, v,
                                       a / length * t_uv + walk_c,
                                       (length - a) / length * t_vu + walk_c),
                 directed=True, indices=np.arange(n, n + k), min_only=True,
@@ -181,6 +181,73 @@ class DistanceField:
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
+
+    @classmethod
+    def from_nodes(cls, net: WalkNetwork, resources: Attachment,
+                   node: dict[str, np.ndarray]) -> DistanceField:
+        """A field from given node arrays (``distance``, ``nearest``, ``seconds``,
+        ``quickest``; no search): :meth:`at` evaluates points with the engine's formula."""
+        out = cls.__new__(cls)
+        out.net, out.resources = net, resources
+        out.node_distance, out.node_nearest = node["distance"], node["nearest"]
+        out.node_seconds, out.node_quickest = node["seconds"], node["quickest"]
+        return out
+
+    @classmethod
+    def within_seconds(cls, net: WalkNetwork, resources: Attachment,
+                       limit_s: float) -> DistanceField:
+        """The field's times searched only up to ``limit_s``: :meth:`at` gives the
+        ``seconds`` of the full field bit for bit for every point within ``limit_s`` of a
+        resource (the same sums in the same order), and ``inf`` or a time above
+        ``limit_s`` beyond it; distances and labels are not given (``inf``, −1). The
+        search visits only the nodes within the limit (a walking-time service area of
+        10 minutes: a few thousand nodes, not the network)."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        seconds = np.full(n, np.inf)
+        node = {"distance": np.full(n, np.inf), "nearest": none, "seconds": seconds,
+                "quickest": none}
+        if len(resources) == 0:
+            return cls.from_nodes(net, resources, node)
+        e = resources.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = resources.offset, resources.connector
+        if net.has_elevation:  # time *to* a resource: the reversed time graph
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            seconds[:] = cutoff_dijkstra(
+                net.time_graph_reverse, np.concatenate([u, v]),
+                np.concatenate([a / length * t_uv + walk_c,
+                                (length - a) / length * t_vu + walk_c]), limit_s,
+                np.arange(n))
+        else:  # seconds are metres / speed, as in __init__ (a margin for the division)
+            metres = cls.within_metres(net, resources, limit_s * net.walking_speed_mps
+                                       * (1 + 1e-9) + 1e-6).node_distance
+            node["distance"] = metres
+            seconds[:] = metres / net.walking_speed_mps
+        return cls.from_nodes(net, resources, node)
+
+    @classmethod
+    def within_metres(cls, net: WalkNetwork, resources: Attachment,
+                      limit_m: float) -> DistanceField:
+        """The field's distances searched only up to ``limit_m`` (as
+        :meth:`within_seconds` for times, but one pass of scipy's search from every
+        resource: many resources cover much of the network): :meth:`at` gives the
+        ``distance_m`` of the full field bit for bit for every point within ``limit_m``;
+        times are not given."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        node = {"distance": np.full(n, np.inf), "nearest": none,
+                "seconds": np.full(n, np.inf), "quickest": none}
+        if len(resources):  # the pass of __init__, stopped at the limit
+            e = resources.edge
+            u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+            a, c = resources.offset, resources.connector
+            node["distance"] = dijkstra(
+                _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                directed=True, indices=np.arange(n, n + len(resources)), min_only=True,
+                limit=limit_m)[:n]
+        return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""
