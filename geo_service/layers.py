@@ -24,12 +24,13 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from geo_service import settings
 from geo_service._errors import InputError, UnknownCategoryError, sheet_rows
+
+if TYPE_CHECKING:  # pandas is imported where used (the CLI starts without it)
+    import pandas as pd
 
 CategoryKind = Literal["place", "service", "mobile"]
 
@@ -155,6 +156,8 @@ class ResourceLayer:
 
     def category_from_osm(self, tags: pd.DataFrame) -> pd.Series:
         """Category id per row of an OSM feature table (columns are tag keys), or NA."""
+        import pandas as pd
+
         out = pd.Series(pd.NA, index=tags.index, dtype="object")
         for cat in self.categories:
             for key, values in cat.osm.items():

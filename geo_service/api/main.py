@@ -34,6 +34,7 @@ from geo_service.api.errors import (
 from geo_service.api.headers import SecurityHeaders
 from geo_service.api.limits import BodySizeLimit, BodyTooLargeError
 from geo_service.api.routes import auth, coverage, health, pages, profiles, resources, users
+from geo_service.api.routes import basemap as basemap_routes
 from geo_service.api.routes import geocode as geocode_routes
 from geo_service.api.routes import planning as planning_routes
 from geo_service.api.views import etag
@@ -164,7 +165,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes,
                                     planning_routes)]
     if walking is not None:
-        routers.append(coverage.router)
+        routers += [coverage.router, basemap_routes.router]
     for router in routers:
         app.include_router(router)
     routes = [route for router in routers for route in router.routes]

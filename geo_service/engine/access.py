@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
@@ -176,11 +175,78 @@ class DistanceField:
             # Time *to* a resource: search the reversed graph from the resources.
             #: per node, the resource reached quickest (−1: none)
             self.node_seconds, self.node_quickest = _nearest_source(
-                reversed_time_graph(net), u, v, a / length * t_uv + walk_c,
+                net.time_graph_reverse, u, v, a / length * t_uv + walk_c,
                 (length - a) / length * t_vu + walk_c, release_gil=release_gil)
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
+
+    @classmethod
+    def from_nodes(cls, net: WalkNetwork, resources: Attachment,
+                   node: dict[str, np.ndarray]) -> DistanceField:
+        """A field from given node arrays (``distance``, ``nearest``, ``seconds``,
+        ``quickest``; no search): :meth:`at` evaluates points with the engine's formula."""
+        out = cls.__new__(cls)
+        out.net, out.resources = net, resources
+        out.node_distance, out.node_nearest = node["distance"], node["nearest"]
+        out.node_seconds, out.node_quickest = node["seconds"], node["quickest"]
+        return out
+
+    @classmethod
+    def within_seconds(cls, net: WalkNetwork, resources: Attachment,
+                       limit_s: float) -> DistanceField:
+        """The field's times searched only up to ``limit_s``: :meth:`at` gives the
+        ``seconds`` of the full field bit for bit for every point within ``limit_s`` of a
+        resource (the same sums in the same order), and ``inf`` or a time above
+        ``limit_s`` beyond it; distances and labels are not given (``inf``, −1). The
+        search visits only the nodes within the limit (a walking-time service area of
+        10 minutes: a few thousand nodes, not the network)."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        seconds = np.full(n, np.inf)
+        node = {"distance": np.full(n, np.inf), "nearest": none, "seconds": seconds,
+                "quickest": none}
+        if len(resources) == 0:
+            return cls.from_nodes(net, resources, node)
+        e = resources.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = resources.offset, resources.connector
+        if net.has_elevation:  # time *to* a resource: the reversed time graph
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            seconds[:] = cutoff_dijkstra(
+                net.time_graph_reverse, np.concatenate([u, v]),
+                np.concatenate([a / length * t_uv + walk_c,
+                                (length - a) / length * t_vu + walk_c]), limit_s,
+                np.arange(n))
+        else:  # seconds are metres / speed, as in __init__ (a margin for the division)
+            metres = cls.within_metres(net, resources, limit_s * net.walking_speed_mps
+                                       * (1 + 1e-9) + 1e-6).node_distance
+            node["distance"] = metres
+            seconds[:] = metres / net.walking_speed_mps
+        return cls.from_nodes(net, resources, node)
+
+    @classmethod
+    def within_metres(cls, net: WalkNetwork, resources: Attachment,
+                      limit_m: float) -> DistanceField:
+        """The field's distances searched only up to ``limit_m`` (as
+        :meth:`within_seconds` for times, but one pass of scipy's search from every
+        resource: many resources cover much of the network): :meth:`at` gives the
+        ``distance_m`` of the full field bit for bit for every point within ``limit_m``;
+        times are not given."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        node = {"distance": np.full(n, np.inf), "nearest": none,
+                "seconds": np.full(n, np.inf), "quickest": none}
+        if len(resources):  # the pass of __init__, stopped at the limit
+            e = resources.edge
+            u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+            a, c = resources.offset, resources.connector
+            node["distance"] = dijkstra(
+                _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                directed=True, indices=np.arange(n, n + len(resources)), min_only=True,
+                limit=limit_m)[:n]
+        return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""
@@ -372,18 +438,6 @@ class TargetIndex:
         radius = metres / self.net.chord_ratio * (1 + 1e-9) + 1e-6
         found = self._tree.query_ball_point(self.net.node_xy[search.ends], radius)
         return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) % n)
-
-
-_REVERSED: WeakKeyDictionary[WalkNetwork, sparse.csr_matrix] = WeakKeyDictionary()
-
-
-def reversed_time_graph(net: WalkNetwork) -> sparse.csr_matrix:
-    """The network's time graph reversed (row = to, column = from), made once per network:
-    searching it from resources gives every node's walking time *to* them."""
-    graph = _REVERSED.get(net)
-    if graph is None:
-        graph = _REVERSED.setdefault(net, net.time_graph.T.tocsr())
-    return graph
 
 
 def _nearest_source(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray, w_u: np.ndarray,

@@ -24,6 +24,8 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.access import DistanceField
+from geo_service.engine.basemap import Basemap
+from geo_service.engine.basemap_osm import CLIP_PAD_M, extras_for_network
 from geo_service.engine.network import WalkNetwork
 from geo_service.engine.osm import load_walk_network, network_from_bbox, network_from_place
 from geo_service.engine.population import load_population
@@ -56,7 +58,7 @@ from geo_service.outputs import (
     text_writer,
     write_outputs,
 )
-from geo_service.reports.maps import difficulty_map
+from geo_service.reports.maps import EMBED_MAX_VERTICES, difficulty_map
 
 ProgressHook = Callable[[str], None]
 
@@ -194,6 +196,7 @@ def build_region(
     stages = stages or Stages()
     with stages("network"):
         net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
+        extras = extras_for_network(network, net.bounds_lonlat(pad_m=CLIP_PAD_M))
     with stages("stores"):
         all_stores = load_stores(stores, layer, network_file=network)
     with stages("population"):
@@ -203,7 +206,7 @@ def build_region(
         area_layers = load_area_layers(areas, demand, net)
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
-                  name=str(network or place or bbox), notes=notes)
+                  name=str(network or place or bbox), notes=notes, basemap_extras=extras)
 
 
 def compute_difficulty(
@@ -289,17 +292,14 @@ def write_difficulty(
         release_free_memory()
         style = load_map_style(map_style)
         net = region.net
-        # the map draws the streets of small networks only: do not build (a straight-edged
-        # network's) millions of geometries for nothing
-        streets = (gpd.GeoSeries(net.edge_geometry, crs=net.crs)
-                   if net.n_edges <= int(style.get("points", {}).get("max_streets", 20000))
-                   else None)
+        basemap = Basemap.of_region(net, region.areas, region.basemap_extras).embedded(
+            EMBED_MAX_VERTICES)
         fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
                               threshold_m=result.threshold_m, points=points,
                               extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
-                              streets=streets)
+                              basemap=basemap)
         html = fmap.get_root().render()
-        del fmap, streets
+        del fmap, basemap
         meta = {"region": region.name, "synthetic": region.synthetic,
                 "threshold_m": result.threshold_m,
                 "walking_speed_mps": region.net.walking_speed_mps,

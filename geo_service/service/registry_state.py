@@ -112,10 +112,12 @@ class Reader:
         self._kept = {rid: (loaded[rid], {}) if rid in loaded else kept[rid] for rid, _ in refs}
         located = {staff: self._locate(staff) for staff in (True, False)}
         public = located[False].resources
+        items = [self._kept[rid][0] for rid, _ in refs]
         return RegistryState(after, located,
                              {True: service_index(areas),
                               False: service_index([a for a in areas if a[0] in public])},
-                             {True: len(refs), False: len(public)}, self.pool)
+                             {True: len(refs), False: len(public)}, self.pool,
+                             {True: items, False: [r for r in items if r.id in public]})
 
     def _lonlat(self, r: Resource, staff: bool) -> np.ndarray | None:
         """The points of ``r`` the viewer sees within the bounds (a mobile-sales route:
@@ -237,6 +239,7 @@ class RegistryState:
     services: dict[bool, ServiceIndex]
     counts: dict[bool, int]
     pool: FieldPool
+    resources: dict[bool, list[Resource]]  # every one the viewer sees, in registry order
     #: (category, staff) → the category's field and its points' positions in ``located``
     fields: dict[tuple[str, bool], tuple[DistanceField, np.ndarray]] = field(
         default_factory=dict)

@@ -37,6 +37,7 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.config import ServiceSettings
+from geo_service.engine import saved
 from geo_service.engine.access import (
     BAND_TOLERANCE_S,
     Attachment,
@@ -54,9 +55,10 @@ from geo_service.inputs.layer_points import counted
 from geo_service.layers import load_resource_layer, load_vocabulary
 from geo_service.registry.resources import Resource, check_in_region, check_lonlat
 from geo_service.registry.service_areas import service_area_geometry
-from geo_service.registry.store import ResourceFilter, ResourceStore, open_store
+from geo_service.registry.store import ResourceStore, open_store
 from geo_service.registry.visibility import is_public, public_view
 from geo_service.service.registry_state import LiveStates, Located, Memo, Token, one_state
+from geo_service.service.service_coverage import covering_by_area, near_by_category
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,21 @@ def serve_region(store: ResourceStore, region: Region, *,
     store.bind_region(region.key, region.name or "region")
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
-    store.use_region(layers, bounds, region.net.walking_speed_mps,
-                     area_layer=area_layer or (region.areas[0].name if region.areas else None))
-    store.refresh_areas()
+    area_layer = area_layer or (region.areas[0].name if region.areas else None)
+    store.use_region(layers, bounds, region.net.walking_speed_mps, area_layer=area_layer)
+    # a saved region remembers the registry state it last brought in step: the same
+    # registry, unchanged since, needs no pass over every resource (each command would
+    # otherwise read and check them all)
+    def done() -> str | None:
+        return region.saved_key("areas", extra={
+            "areas_refreshed": [store.engine.url.render_as_string(hide_password=True),
+                                list(store.state_token()), area_layer]})
+
+    key = done()
+    if key is None or not (region.cache_folder() / f"areas_refreshed-{key}.npz").exists():
+        store.refresh_areas()
+        if (key := done()) is not None:
+            saved.save_entry(region.cache_folder(create=True), "areas_refreshed", key, {})
     return bounds
 
 
@@ -179,6 +193,47 @@ class WalkingService:
         if key[0] == "static":
             return self._static.get(key, make)
         return self.live.current().memo.get(key, make)
+
+    def saved_arrays(self, name: str, parts: Any,
+                     make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``make()``: arrays over the region's demand points derived from the registry
+        (who a category covers, the walk to a need …), saved with a region loaded from a
+        folder (:mod:`~geo_service.engine.saved`) for the registry's current state and
+        found again by the next command while neither changed. The key holds the
+        region's files, the registry (its URL and
+        :meth:`~geo_service.registry.store.ResourceStore.state_token`), the service's
+        threshold, the category definitions and ``parts`` (JSON-able: what ``make``
+        depends on beyond those)."""
+        key = self.region.saved_key("demand", "areas", "resources", "meta", extra={
+            "registry": [self.store.engine.url.render_as_string(hide_password=True),
+                         list(self.store.state_token())],
+            "threshold": self.threshold_m, "vocabulary": repr(load_vocabulary().categories),
+            name: parts})
+        if key is None:
+            return make()
+        entry = saved.load_entry(self.region.cache_folder(), name, key)
+        if entry is not None:
+            return entry
+        arrays = make()
+        saved.save_entry(self.region.cache_folder(create=True), name, key, arrays)
+        return arrays
+
+    def resources(self, *, staff: bool) -> list[Resource]:
+        """Every resource the viewer may see (staff: all live ones; else the public ones),
+        in registry order, of the current registry state."""
+        return self.live.current().resources[staff]
+
+    def resource(self, resource_id: str, *, staff: bool) -> Resource:
+        """One resource of :meth:`resources` by id (else the store's, e.g. a staff-only
+        one asked for by the public view's code); LookupError when there is none."""
+        by_id = self.cached(("resource_ids", staff),
+                            lambda: {r.id: r for r in self.resources(staff=staff)})
+        return by_id[resource_id] if resource_id in by_id else self.store.get(resource_id)
+
+    def demand_tree(self) -> shapely.STRtree:
+        """A spatial index of the demand points (metric CRS), built once."""
+        return self.cached(("static", "demand_tree"),
+                           lambda: shapely.STRtree(self.region.demand.geometry.to_numpy()))
 
     def located(self, *, staff: bool) -> Located:
         """Located resources the viewer may see, projected onto the network."""
@@ -455,26 +510,15 @@ class WalkingService:
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
-        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
-                    if r.service_area.kind != "none"]
-        within_walk = {}
-        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
-            field, _ = self.category_field(cat, staff=staff)
-            within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
-                self.region.demand_attachment).distance_m <= self.threshold_m)
-        shapes: dict[str, Any] = {}  # each service's drawn area, built once (not per area)
-
-        def shape(r: Resource) -> Any:
-            if r.id not in shapes:
-                shapes[r.id] = service_area_geometry(r, self.layers)
-                if shapes[r.id] is not None:
-                    shapely.prepare(shapes[r.id])
-            return shapes[r.id]
-
-        covering = [[(r.id, r.category) for r in services
-                     if _covers(r, layer.name, aid, geoms_ll[i], shape, staff)]
-                    if area_id is None or aid == area_id else []
-                    for i, aid in enumerate(ids)]
+        within_walk = {cat: self.cached(("demand_near", cat, staff),
+                                        lambda c=cat: near_by_category(self, loc, c))
+                       for cat in load_vocabulary().by_id if cat in loc.present}
+        covering = self.cached(("covering", layer.name, staff),
+                               lambda: covering_by_area(self, layer.name, ids, geoms_ll,
+                                                        staff))
+        if area_id is not None:
+            covering = [c if aid == area_id else [] for aid, c in zip(ids, covering,
+                                                                      strict=True)]
         return area_coverage(
             ids, [str(n) for n in areas["name"]], geoms_ll,
             demand_area=self._demand_area(layer),
@@ -533,20 +577,6 @@ def _points(lonlat: np.ndarray) -> Any:
     import geopandas as gpd
 
     return gpd.GeoSeries(shapely.points(lonlat), crs=4326)
-
-
-def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
-            shape: Callable[[Resource], Any], staff: bool) -> bool:
-    """Whether ``r``'s service area reaches the area (``shape``: its drawn area, lon/lat)."""
-    sa = r.service_area
-    if sa.kind == "municipality":
-        return True
-    if sa.kind == "areas" and sa.layer == layer:
-        return area_id in sa.area_ids
-    if not staff and reveals_location(r):
-        return False
-    geom = shape(r)
-    return geom is not None and bool(geom.intersects(area_geom))
 
 
 def reveals_location(r: Resource) -> bool:

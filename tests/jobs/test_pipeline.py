@@ -59,13 +59,14 @@ def test_demo_runs_end_to_end(demo_out):
 # SHA-256 of the demo's files as written before compute and writing were split (map.html
 # with folium's random element ids blanked, summary.json without its runtime); map.html
 # re-recorded for its metric-only scale bar and the layer control collapsed on phones
-# (issue 9; tests/ui/test_folium_map.py)
+# (issue 9; tests/ui/test_folium_map.py) and for the region's own map drawn under
+# everything instead of the raw network edges (issue 18; tests/reports/test_maps_basemap.py)
 DEMO_FILES = {
     "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
     "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",
     "areas.csv": "074d5f0fd6e67c038c51d3a07232171ad1ac8091d57f9c09f33dfef872951ee7",
     "areas.geojson": "acba4a61252da36e4e538bd3e42f63d26b1ca62ce35d82c2f995edb35919091a",
-    "map.html": "da00a1e7eab6a3ed88cc7cdabc1b3f9c856ebdab55af728203134d7507da42b9",
+    "map.html": "8f4b53de5a98504dd9c1df366120cff656ed2c7d5d3fa3393dd52b7e9a842b53",
     "summary.json": "651b252d3d4a20a598d3fd53128d375786747bbcca55c86d1ce79818cc848206",
 }
 

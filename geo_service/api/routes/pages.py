@@ -123,6 +123,7 @@ def ui_config(state: State) -> UIConfig:
     region = None
     if walking is not None:
         region = RegionInfo(name=walking.name, bounds=walking.bounds,
+                            streets=walking.net.bounds_lonlat(),
                             threshold_m=walking.threshold_m,
                             walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
                             area_layers=walking.area_layers())

@@ -45,10 +45,15 @@ class ChoroplethStyle(BaseModel):
 
 
 class RegionInfo(BaseModel):
-    """The served region: name, extent (lon/lat: west, south, east, north) and walking."""
+    """The served region: name, extent (lon/lat: west, south, east, north) and walking.
+
+    ``bounds`` is where a point can still be attached to a street (the streets' extent
+    plus the snapping distance); ``streets`` the streets' own extent, which the maps are
+    fitted to."""
 
     name: str
     bounds: tuple[float, float, float, float]
+    streets: tuple[float, float, float, float] | None = None
     threshold_m: float
     walking_speed_m_per_min: float
     area_layers: list[dict[str, Any]]
