@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from geo_service.i18n import Message, msg, msg_n
+
 #: Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row 2
 #: (the importer's and the CLI readers' messages alike).
 FIRST_DATA_ROW = 2
@@ -27,14 +29,16 @@ def sheet_rows(positions: Iterable[int]) -> list[int]:
     return [sheet_row(i) for i in positions]
 
 
-def _rows_text(row: Any) -> str:
+def _rows_text(row: Any) -> Message:
     if not isinstance(row, list):
-        return f"row {row}"
+        return msg("row {row}", row=row)
     if len(row) == 1:
-        return f"row {row[0]}"
+        return msg("row {row}", row=row[0])
     more = len(row) - MAX_ROWS_LISTED
     listed = ", ".join(str(r) for r in row[:MAX_ROWS_LISTED])
-    return f"rows {listed}" + (f" and {more} more" if more > 0 else "")
+    if more > 0:
+        return msg_n("rows {rows} and {n} more", "rows {rows} and {n} more", more, rows=listed)
+    return msg("rows {rows}", rows=listed)
 
 
 class InputError(ValueError):
@@ -43,12 +47,14 @@ class InputError(ValueError):
     ``row`` is a spreadsheet row (:func:`sheet_row`) or a list of them (every bad row; the
     message lists :data:`MAX_ROWS_LISTED` and counts the rest); ``value`` the first bad
     value, NumPy scalars shown as plain numbers. ``reason_ja``, where given, says the
-    ``reason`` in Japanese (the API answers in Japanese unless English is asked for).
+    ``reason`` in Japanese (the API answers in Japanese unless English is asked for); a
+    ``reason`` from the message catalogue (:func:`geo_service.i18n.msg`) brings both.
+    ``str()`` is the English message; :meth:`text` the message in either language.
     """
 
     def __init__(
         self,
-        reason: str,
+        reason: str | Message,
         *,
         file: str | Path | None = None,
         row: int | list[int] | None = None,
@@ -56,23 +62,33 @@ class InputError(ValueError):
         value: Any = None,
         reason_ja: str | None = None,
     ) -> None:
-        self.reason = reason
+        if isinstance(reason, Message):
+            reason_ja = reason_ja or reason.text("ja")
+        self.reason: str = reason.text("en") if isinstance(reason, Message) else reason
         self.reason_ja = reason_ja
         self.file = str(file) if file is not None else None
         self.row = plain(row)
         self.column = column
-        self.value = value = plain(value)
-        where = []
+        self.value = plain(value)
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        """The message in ``lang`` (``ja``: the Japanese reason where there is one): where
+        (file, row, column, value), then why."""
+        where: list[Message | str] = []
         if self.file is not None:
             where.append(self.file)
         if self.row is not None and self.row != []:
             where.append(_rows_text(self.row))
-        if column is not None:
-            where.append(f"column {column!r}")
-        if value is not None:
-            where.append(f"value {value!r}")
-        prefix = ", ".join(where)
-        super().__init__(f"{prefix}: {reason}" if prefix else reason)
+        if self.column is not None:
+            where.append(msg("column {column!r}", column=self.column))
+        if self.value is not None:
+            where.append(msg("value {value!r}", value=self.value))
+        japanese = lang == "ja"
+        reason = self.reason_ja if japanese and self.reason_ja else self.reason
+        prefix = ("、" if japanese else ", ").join(str(w if isinstance(w, str) else w.text(lang))
+                                                  for w in where)
+        return f"{prefix}{'：' if japanese else ': '}{reason}" if prefix else reason
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle with every attribute (for errors raised in a worker process): the

@@ -35,10 +35,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _data_dir_in_tmp(tmp_path_factory):
     """The service's data folder (registry file, secret key, demo region, download cache)
-    is a temporary one in every test, never the user's own (GEO_SERVICE_DATA_DIR)."""
+    is a temporary one in every test, never the user's own (GEO_SERVICE_DATA_DIR); the
+    command line's language is Japanese (GEO_SERVICE_LANG)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path_factory.mktemp("data_dir")))
         mp.delenv("GEO_SERVICE_CACHE_DIR", raising=False)
+        # the command line speaks Japanese, as to its users, whatever the machine's locale
+        # (tests/cli/test_cli_language.py sets the language it checks)
+        mp.setenv("GEO_SERVICE_LANG", "ja")
         yield
 
 

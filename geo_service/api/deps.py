@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from starlette.routing import BaseRoute
 
+from geo_service.api.errors import prefers_english
 from geo_service.config import ServiceSettings
 from geo_service.registry.auth import (
     AuthenticationError,
@@ -72,6 +73,15 @@ async def get_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(get_state)]
+
+
+def answer_language(request: Request) -> str:
+    """The language of an answer's words (:mod:`geo_service.i18n`): ``en`` when the
+    request's ``Accept-Language`` prefers English, else ``ja``."""
+    return "en" if prefers_english(request) else "ja"
+
+
+Language = Annotated[str, Depends(answer_language)]
 
 
 def forwarded_client(peer: str, forwarded_for: Iterable[str],

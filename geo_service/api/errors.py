@@ -37,25 +37,25 @@ from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Match
 
 from geo_service._errors import ConflictError, InputError, TooLargeError
+from geo_service.i18n import Message, msg
 
 MAX_ECHO = 200
 MAX_JSON_DEPTH = 32  # arrays and objects in one another; a MultiPolygon body needs 7
 MAX_JSON_DIGITS = 4300  # of an integer (Python's own limit of int(), sys.int_info)
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
-#: the Japanese of the reasons a JSON body is refused for (:class:`_StrictJSONRequest`)
-_JSON_REASONS_JA = {
-    "the body is not UTF-8 text": "本文が UTF-8 のテキストではありません",
-    "NaN is not a JSON number (RFC 8259)": "NaN は JSON の数値ではありません（RFC 8259）",
-    "Infinity is not a JSON number (RFC 8259)":
-        "Infinity は JSON の数値ではありません（RFC 8259）",
-    "-Infinity is not a JSON number (RFC 8259)":
-        "-Infinity は JSON の数値ではありません（RFC 8259）",
-    "a number is too large (beyond ±1.8e308)": "数値が大きすぎます（±1.8e308 を超えています）",
-    f"an integer has more than {MAX_JSON_DIGITS:,} digits":
-        f"{MAX_JSON_DIGITS:,} 桁を超える整数があります",
-    f"arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep":
-        f"配列とオブジェクトの入れ子が {MAX_JSON_DEPTH} 段を超えています",
-}
+#: the reasons a JSON body is refused for (:class:`_StrictJSONRequest`): JSON's decoder
+#: carries the English, the catalogue the Japanese
+def _not_a_number(name: str) -> Message:
+    return msg("{name} is not a JSON number (RFC 8259)", name=name)
+
+
+_NOT_UTF8 = msg("the body is not UTF-8 text")
+_TOO_LARGE = msg("a number is too large (beyond ±1.8e308)")
+_TOO_MANY_DIGITS = msg("an integer has more than {n:,} digits", n=MAX_JSON_DIGITS)
+_TOO_DEEP = msg("arrays and objects are nested more than {n} levels deep", n=MAX_JSON_DEPTH)
+_JSON_REASONS = {m.text("en"): m for m in (
+    _NOT_UTF8, _TOO_LARGE, _TOO_MANY_DIGITS, _TOO_DEEP,
+    *(_not_a_number(name) for name in ("NaN", "Infinity", "-Infinity")))}
 
 
 class Problem(BaseModel):
@@ -179,16 +179,16 @@ def precondition_message(resource_id: str, current: int, expected: Collection[in
                          english: bool) -> str:
     """Why an ``If-Match`` failed, and what to do: the resource was changed since the
     version the caller read, or ``If-Match`` named no version of it at all."""
-    if english:
-        return (f"resource {resource_id!r} is at version {current}, not "
-                f"{', '.join(map(str, sorted(expected)))}: it was changed meanwhile; read "
-                "it again and reapply your change" if expected else
-                f"If-Match names no version of resource {resource_id!r} (its ETag is "
-                f'"{current}"); send the ETag of the version you read')
-    return (f"この資源は、読み込んだ後にほかの人が変更しました（いまは版 {current}）。"
-            "読み込み直してから、もう一度変更してください" if expected else
-            f'If-Match が資源の版を示していません（いまの ETag は "{current}"）。'
-            "読み込んだときの ETag を送ってください")
+    if expected:
+        message = msg("resource {id!r} is at version {current}, not {expected}: it was "
+                      "changed meanwhile; read it again and reapply your change",
+                      id=resource_id, current=current,
+                      expected=", ".join(map(str, sorted(expected))))
+    else:
+        message = msg('If-Match names no version of resource {id!r} (its ETag is '
+                      '"{current}"); send the ETag of the version you read',
+                      id=resource_id, current=current)
+    return message.text("en" if english else "ja")
 
 
 def _message(problems: Iterable[Problem]) -> str:
@@ -223,8 +223,9 @@ def _problem(error: dict[str, Any], english: bool) -> Problem:
     value = error.get("input")
     if error.get("type") == "json_invalid":  # loc holds the character position
         loc, value = [], None
-        reason = (f"{reason}: {cause}" if english or cause not in _JSON_REASONS_JA
-                  else f"JSON として読めません: {_JSON_REASONS_JA[cause]}")
+        reason = (f"{reason}: {cause}" if english or cause not in _JSON_REASONS
+                  else msg("not readable as JSON: {reason}",
+                           reason=_JSON_REASONS[cause]).text("ja"))
     return Problem(field=shown(".".join(loc)) or None, value=shown(value), reason=reason)
 
 
@@ -261,10 +262,8 @@ RETRY_AFTER_BUSY = 2
 def registry_busy(request: Request, _: Exception) -> JSONResponse:
     """A write that waited ``SQLITE_BUSY_SECONDS`` for another (an import) and gave up,
     writing nothing, as 503 with ``Retry-After``."""
-    message = ("the registry is busy with another write; nothing was changed, try again"
-               if prefers_english(request) else
-               "ほかの書き込み（取り込みなど）の処理中です。変更されていません。少し待ってから"
-               "もう一度お試しください")
+    message = msg("the registry is busy with another write; nothing was changed, try "
+                  "again").text("en" if prefers_english(request) else "ja")
     return JSONResponse(status_code=503, content={"detail": message},
                         headers={"Retry-After": str(RETRY_AFTER_BUSY)})
 
@@ -290,20 +289,19 @@ def method_not_allowed(routes: Iterable[BaseRoute]) -> Callable[[Request, Except
 
 
 def _refuse_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not a JSON number (RFC 8259)", name, 0)
+    raise json.JSONDecodeError(_not_a_number(name).text("en"), name, 0)
 
 
 def _finite_float(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):  # 1e999: a JSON number, but none that Python can hold
-        raise json.JSONDecodeError("a number is too large (beyond ±1.8e308)", text[:40], 0)
+        raise json.JSONDecodeError(_TOO_LARGE.text("en"), text[:40], 0)
     return number
 
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_JSON_DIGITS:  # int() would raise a plain ValueError
-        raise json.JSONDecodeError(f"an integer has more than {MAX_JSON_DIGITS:,} digits",
-                                   text[:40], 0)
+        raise json.JSONDecodeError(_TOO_MANY_DIGITS.text("en"), text[:40], 0)
     return int(text)
 
 
@@ -322,8 +320,7 @@ def _check_depth(value: Any) -> None:
 
 
 def _too_deep() -> json.JSONDecodeError:
-    return json.JSONDecodeError(f"arrays and objects are nested more than {MAX_JSON_DEPTH} "
-                                "levels deep", "", 0)
+    return json.JSONDecodeError(_TOO_DEEP.text("en"), "", 0)
 
 
 def strict_json(text: str) -> Any:
@@ -348,7 +345,7 @@ class _StrictJSONRequest(Request):
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise json.JSONDecodeError("the body is not UTF-8 text", "", e.start) from None
+                raise json.JSONDecodeError(_NOT_UTF8.text("en"), "", e.start) from None
             self._json = strict_json(text)
         return self._json
 

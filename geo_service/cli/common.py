@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
+from geo_service.i18n import Message, current_language, language_from_env, msg
 
 if TYPE_CHECKING:
     from geo_service.config import ServiceSettings
@@ -26,7 +27,14 @@ if TYPE_CHECKING:
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)  # a message is one line
 
-INPUT_ERROR = "入力エラー (input error)"
+INPUT_ERROR = msg("input error")
+
+
+def h(message: Message) -> str:
+    """A help text in the language of the user's environment (:func:`language_from_env`,
+    read when the command line is loaded: Typer takes help texts as plain strings)."""
+    return message.text(language_from_env())
+
 
 RegionOpt = Annotated[Path | None, typer.Option(
     "--region", help="A saved region folder: its registry, area layers and extent (default: "
@@ -36,10 +44,21 @@ DatabaseOpt = Annotated[str | None, typer.Option(
     "the region's SQLite file in the data directory, GEO_SERVICE_DATA_DIR).")]
 
 
-def fail(problem: InputError | str, *, label: str = INPUT_ERROR, code: int = 2) -> typer.Exit:
-    """Print ``problem`` on stderr under ``label`` and return the exit to raise."""
-    err_console.print(f"[bold red]{label}:[/] {problem}", highlight=False)
+def fail(problem: InputError | Message | str, *, label: Message | str = INPUT_ERROR,
+         code: int = 2) -> typer.Exit:
+    """Print ``problem`` on stderr under ``label`` in the user's language and return the
+    exit to raise."""
+    lang = current_language()
+    text = problem.text(lang) if isinstance(problem, InputError | Message) else problem
+    label = label.text(lang) if isinstance(label, Message) else label
+    err_console.print(f"[bold red]{label}{'：' if lang == 'ja' else ': '}[/]{text}",
+                      highlight=False)
     return typer.Exit(code=code)
+
+
+def print_note(note: Message | str) -> None:
+    """Print a note of a result (a caveat the reader should know) in the user's language."""
+    console.print(msg("[yellow]note:[/] {note}", note=note).text(), highlight=False)
 
 
 def share(x: float) -> str:
@@ -113,7 +132,7 @@ def demo_region(settings: ServiceSettings) -> tuple[Path, Region]:
     if not (region_dir / "region.json").exists():
         from geo_service.jobs.demo import run_demo  # (the pipeline: only to build it)
 
-        console.print("デモ地域を生成中 (building the synthetic demo region) …")
+        console.print(msg("building the synthetic demo region …").text())
         run_demo(folder)
     loaded = Region.load(region_dir)
     store = open_store(settings.registry_url(loaded.key))
@@ -121,7 +140,7 @@ def demo_region(settings: ServiceSettings) -> tuple[Path, Region]:
         from geo_service.jobs.demo_registry import seed_demo_registry
 
         n = seed_demo_registry(store, loaded)
-        console.print(f"demo registry: {n} resources (synthetic)")
+        console.print(msg("demo registry: {n} resources (synthetic)", n=n).text())
     return region_dir, loaded
 
 

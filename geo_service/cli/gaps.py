@@ -9,13 +9,22 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, share
+from geo_service.cli.common import (
+    DatabaseOpt,
+    RegionOpt,
+    console,
+    fail,
+    open_walking,
+    print_note,
+    share,
+)
+from geo_service.i18n import Term, msg
 from geo_service.layers import FOOD_STORE_CATEGORY
 
 if TYPE_CHECKING:
@@ -106,7 +115,7 @@ def gaps(
 
     try:
         if by not in ("count", "share"):
-            raise InputError("give count or share", column="--by", value=by)
+            raise InputError(msg("give count or share"), column="--by", value=by)
         day = _parse_date(on)
         extra = _parse_thresholds(walk_threshold)
         stops = None
@@ -136,20 +145,36 @@ def gaps(
         table.insert(1, "need", result.need)
         table["threshold_m"] = result.threshold_m
         write_outputs(out.parent, {out.name: csv_writer(table.round(4))})
-        console.print(f"表 (table): {out}")
+        console.print(msg("table: {path}", path=out).text())
+
+
+def _english(category_id: str) -> str:
+    """The English name of a registry category, or of the bus alternative."""
+    from geo_service.layers import load_vocabulary
+
+    category = load_vocabulary().by_id.get(category_id)
+    return category.label_en if category is not None else "bus stops"  # planning.gaps.BUS
+
+
+def _label(alternative: Any) -> str:
+    """An alternative's name in the user's language (its category's ``label_en``)."""
+    return Term(alternative.label, _english(alternative.id)).text()
 
 
 def _print_gaps(result: GapResult, limit: int) -> None:
     t = result.table
     s = result.summary()
-    title = (f"{result.layer}: {result.need_label}まで徒歩{result.threshold_m:g}m超で"
-             "代替手段もない65歳以上 (gap after the alternatives)")
-    caption = "代替手段の列 = 徒歩圏外の65歳以上のうち、それぞれがカバーする人数 (重複あり)"
-    table = Table(title=title)
-    table.add_column("人数順", justify="right")
-    table.add_column("区域", no_wrap=True)
-    for col in ("65歳以上", f"{result.threshold_m:g}m超", *(a.label for a in result.alternatives),
-                "残る", "割合", "割合順"):
+    title = msg("{layer}: people 65+ beyond {m:g} m of {need} and served by no alternative",
+                layer=result.layer, m=result.threshold_m,
+                need=Term(result.need_label, _english(result.need)))
+    caption = str(msg("alternative columns: of the people 65+ beyond walking range, those "
+                      "each covers (they overlap)"))
+    table = Table(title=str(title))
+    table.add_column(str(msg("rank by count")), justify="right")
+    table.add_column(str(msg("area")), no_wrap=True)
+    for col in (str(msg("people 65+")), str(msg("beyond {m:g} m", m=result.threshold_m)),
+                *(_label(a) for a in result.alternatives), str(msg("gap")), str(msg("share")),
+                str(msg("rank by share"))):
         table.add_column(col, justify="right", overflow="fold")
     for row in t.head(limit).itertuples():
         r = row._asdict()
@@ -159,20 +184,21 @@ def _print_gaps(result: GapResult, limit: int) -> None:
                       f"[bold]{r['gap_65plus']:,.0f}[/]", share(r["gap_share"]),
                       str(r["rank_share"]))
     if len(t) > limit:
-        caption += f"。ほか {len(t) - limit} 区域は --out のCSVに"
+        caption += str(msg("; {n} more areas in the CSV of --out", n=len(t) - limit))
     table.caption = caption
     console.print(table)
     beyond = s["beyond_65plus"]
-    console.print(f"合計 (total): 65歳以上 {s['pop_65plus']:,.0f} · 徒歩{result.threshold_m:g}m超 "
-                  f"{beyond:,.0f} · 代替でカバー {s['covered_any']:,.0f} · "
-                  f"[bold]残るギャップ {s['gap_65plus']:,.0f}[/]", highlight=False)
-    console.print("代替手段 (alternatives):", highlight=False)
+    console.print(msg("total: people 65+ {people:,.0f} · beyond {m:g} m {beyond:,.0f} · "
+                      "covered by an alternative {covered:,.0f} · [bold]gap {gap:,.0f}[/]",
+                      people=s["pop_65plus"], m=result.threshold_m, beyond=beyond,
+                      covered=s["covered_any"], gap=s["gap_65plus"]).text(), highlight=False)
+    console.print(msg("alternatives:").text(), highlight=False)
     for a in result.alternatives:
-        console.print(f"  {a.label} ({a.id}): {a.detail}", highlight=False)
+        console.print(f"  {_label(a)} ({a.id}): {a.detail}", highlight=False)
     if not result.alternatives:
-        console.print("  なし (none)")
+        console.print("  " + msg("none").text())
     for note in result.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+        print_note(note)
 
 
 @gtfs_app.command("stops")

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from geo_service._errors import InputError
-from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking
+from geo_service.cli.common import DatabaseOpt, RegionOpt, console, fail, open_walking, print_note
+from geo_service.i18n import msg, msg_n
 
-NO_PDF = "PDFを作れません (no PDF)"
+NO_PDF = msg("no PDF can be made")
 LayerOpt = Annotated[str | None, typer.Option(
     "--layer", help="Area layer of the region (小学校区, 中学校区 … or its id: elementary …); "
     "default the region's first.")]
@@ -120,11 +121,13 @@ def karte(
     except PdfUnavailableError as exc:
         raise fail(str(exc), label=NO_PDF, code=1) from exc
     n = sum(1 for p in paths if p.suffix == ".html")
-    console.print(f"地域カルテ {n} 区域 → {out}/ ({len(paths)} files, "
-                  f"{time.perf_counter() - started:.1f} s)", highlight=False)
+    console.print(msg_n("地域カルテ of {n} area → {out}/ ({files} files, {seconds:.1f} s)",
+                        "地域カルテ of {n} areas → {out}/ ({files} files, {seconds:.1f} s)", n,
+                        out=out, files=len(paths),
+                        seconds=time.perf_counter() - started).text(), highlight=False)
     if proj is not None:
         for note in proj.notes:
-            console.print(f"[yellow]注意:[/] {note}", highlight=False)
+            print_note(note)
 
 
 def booklet(
@@ -166,7 +169,9 @@ def booklet(
     except kr.PdfUnavailableError as exc:
         raise fail(str(exc), label=NO_PDF, code=1) from exc
     n = sum(len(g["resources"]) for g in book["groups"])
-    console.print(f"生活便利帳 {book['name']}: {n} 件 → {target}", highlight=False)
+    console.print(msg_n("生活便利帳 {name}: {n} resource → {target}",
+                        "生活便利帳 {name}: {n} resources → {target}", n, name=book["name"],
+                        target=target).text(), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

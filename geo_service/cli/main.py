@@ -14,32 +14,44 @@ from rich.table import Table
 
 from geo_service import settings
 from geo_service._errors import InputError
-from geo_service.cli.common import console, err_console, fail, share, worst_areas
+from geo_service.cli.common import (
+    console,
+    err_console,
+    fail,
+    h,
+    print_note,
+    share,
+    worst_areas,
+)
+from geo_service.i18n import language_from_env, msg, use_language
 from geo_service.layers import FOOD_STORE_LAYER
 
 app = typer.Typer(
     name="geo-service",
-    help="Walking access to community support for older people (買い物環境マップ and coverage).",
+    help=h(msg("Walking access to community support for older people: shopping-difficulty "
+               "maps (買い物環境マップ), coverage, gaps, siting and what-if scenarios.")),
     no_args_is_help=True,
     add_completion=False,
 )
 
 STAGE_LABELS = {
-    "network": "歩行ネットワークを読み込み中 (walking network)",
-    "stores": "店舗を読み込み中 (stores)",
-    "population": "人口を配分中 (population)",
-    "areas": "区域を読み込み中 (areas)",
-    "attach": "地点を道路に接続中 (attach to edges)",
-    "distance field": "最寄り店舗までの距離を計算中 (distance field)",
-    "indicators": "指標を集計中 (indicators)",
-    "write": "出力を書き込み中 (writing outputs)",
-    "demo": "デモ地域を生成中 (building synthetic demo town)",
+    "network": msg("reading the walking network"),
+    "stores": msg("reading the stores"),
+    "population": msg("apportioning the population"),
+    "areas": msg("reading the areas"),
+    "attach": msg("attaching points to the streets"),
+    "distance field": msg("measuring the walk to the nearest store"),
+    "indicators": msg("counting the indicators"),
+    "write": msg("writing the outputs"),
+    "demo": msg("building the synthetic demo town"),
 }
 
 
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """geo-service: walking accessibility for community support in Japan."""
+    # messages in the user's language (LANG, LC_ALL, LC_MESSAGES; GEO_SERVICE_LANG wins)
+    ctx.call_on_close(use_language(language_from_env()))
 
 
 @contextmanager
@@ -50,14 +62,14 @@ def _progress(total: int):
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
-        task = progress.add_task("開始", total=total)
+        task = progress.add_task(str(msg("starting")), total=total)
         started: list[str] = []
 
         def on_start(name: str) -> None:
             if started:
                 progress.advance(task)
             started.append(name)
-            progress.update(task, description=STAGE_LABELS.get(name, name))
+            progress.update(task, description=str(STAGE_LABELS.get(name, name)))
 
         yield Stages(on_start=on_start)
         progress.update(task, completed=total)
@@ -65,27 +77,31 @@ def _progress(total: int):
 
 def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> None:
     s = result.summary()
-    table = Table(title="買い物環境 — 結果の要約 (summary)" + ("  [合成デモ]" if synthetic else ""),
+    title = msg("Shopping access: summary")
+    demo_title = msg("{title}  [synthetic demo]", title=title)
+    table = Table(title=str(demo_title if synthetic else title),
                   show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("区域 (areas)", " · ".join(f"{k} {v}" for k, v in
-                                             result.areas_by_layer().items()))
-    table.add_row("居住地点 (demand points)", f"{s['demand_points']:,}")
-    table.add_row("集計対象の店舗 (counted stores)", f"{s['stores']}")
-    table.add_row("65歳以上人口 (people 65+)", f"{s['pop_65plus']:,.0f}")
-    table.add_row(f"徒歩{result.threshold_m:g}m超 (beyond, walking)",
+    m = result.threshold_m
+    table.add_row(str(msg("areas")), " · ".join(f"{k} {v}" for k, v in
+                                                result.areas_by_layer().items()))
+    table.add_row(str(msg("demand points")), f"{s['demand_points']:,}")
+    table.add_row(str(msg("stores counted")), f"{s['stores']}")
+    table.add_row(str(msg("people 65+")), f"{s['pop_65plus']:,.0f}")
+    table.add_row(str(msg("beyond {m:g} m on foot", m=m)),
                   f"{s['beyond_65plus']:,.0f}  ({share(s['beyond_share'])})")
-    table.add_row(f"直線{result.threshold_m:g}m超 (beyond, straight line)",
+    table.add_row(str(msg("beyond {m:g} m in a straight line", m=m)),
                   share(s["beyond_share_straight"]))
-    table.add_row("店舗に到達不可 (cannot reach any store)", f"{s['unreachable_65plus']:,.0f}")
-    table.add_row("所要時間 (runtime)", f"{time.perf_counter() - started:.1f} s")
+    table.add_row(str(msg("cannot reach any store")), f"{s['unreachable_65plus']:,.0f}")
+    table.add_row(str(msg("run time")), f"{time.perf_counter() - started:.1f} s")
     console.print(table)
     console.print(worst_areas(result.areas, result.threshold_m))
     for note in result.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
-    console.print(f"地図 (map): [bold]{out / 'map.html'}[/]")
-    console.print(f"表 (tables): {out / 'areas.csv'}, {out / 'points.csv'} (+ .geojson)")
+        print_note(note)
+    console.print(msg("map: [bold]{path}[/]", path=out / "map.html").text())
+    console.print(msg("tables: {paths} (+ .geojson)",
+                      paths=f"{out / 'areas.csv'}, {out / 'points.csv'}").text())
 
 
 @app.command()
@@ -152,8 +168,8 @@ def difficulty(
     if save_region is not None:
         region.threshold_m = threshold
         region.save(save_region)
-        console.print(f"地域データ (region for the API): {save_region}  "
-                      f"→ geo-service serve --region {save_region}")
+        console.print(msg("region for the pages and the API: {path}  → geo-service serve "
+                          "--region {path}", path=save_region).text())
 
 
 @app.command()
@@ -171,9 +187,9 @@ def demo(
             result = run_demo(out, threshold_m=threshold, stages=stages)
     except InputError as exc:
         raise fail(exc) from exc
-    console.print("[bold red]これは合成デモデータです (synthetic demo data, not a real town).[/]")
+    console.print(msg("[bold red]This is synthetic demo data, not a real town.[/]").text())
     _print_summary(result, out, started, synthetic=True)
-    console.print(f"デモの入力ファイル (demo inputs): {out / 'inputs'}")
+    console.print(msg("demo inputs: {path}", path=out / "inputs").text())
 
 
 from geo_service.cli.registry import register as _register_registry_commands  # noqa: E402
@@ -194,3 +210,41 @@ _register_karte_commands(app)
 from geo_service.cli.batch import register as _register_batch_commands  # noqa: E402
 
 _register_batch_commands(app)
+
+
+#: The help of the commands and command groups, in the user's language (Typer shows the
+#: docstrings otherwise, which stay English for developers).
+COMMAND_HELP = {
+    "difficulty": msg("Shopping-difficulty map: share of people 65+ beyond a walk to a food "
+                      "store."),
+    "demo": msg("Run the whole pipeline on a built-in synthetic hillside town (no network "
+                "needed)."),
+    "serve": msg("Start the web pages and the API. With nothing configured: the demo region "
+                 "and registry."),
+    "coverage": msg("Coverage per area: resources in it, services covering it, and the share "
+                    "of people 65+ within walking range, per category."),
+    "gaps": msg("Gap ranking: per area, people 65+ beyond a walk to the need and covered by "
+                "no alternative (移動販売, 配食・宅配, a frequent bus stop), with the reasons."),
+    "site": msg("Facility siting: the k new sites among candidates that bring the most "
+                "people 65+ within walking range, or the fewest reaching a target share."),
+    "karte": msg("地域カルテ: one page per area (population, people 65+ beyond walking range, "
+                 "alternatives, resources, a map) as HTML, or PDF with --pdf."),
+    "booklet": msg("生活便利帳: an area's resources by category with schedule, fee and phone, "
+                   "and a map."),
+    "batch": msg("Shopping difficulty over a large extract, one task per partition."),
+    "import": msg("Import data into the registry."),
+    "export": msg("Export data from the registry."),
+    "users": msg("Manage staff users (coordinators, admins)."),
+    "gtfs": msg("GTFS / GTFS-JP feeds (bus stops and departures)."),
+    "scenario": msg("What-if scenarios: store closures, new stores or 移動販売 stops, another "
+                    "threshold or speed, a future population, bus routes, services — before, "
+                    "after and the difference per area."),
+}
+for _info in [*app.registered_commands, *app.registered_groups]:
+    _name = _info.name or (_info.callback.__name__ if _info.callback else None)
+    if _name in COMMAND_HELP:
+        _info.help = h(COMMAND_HELP[_name])
+
+
+if __name__ == "__main__":
+    app()

@@ -33,10 +33,12 @@ from geo_service.cli.common import (
     demo_region,
     fail,
     people,
+    print_note,
     service_settings,
     share,
     signed,
 )
+from geo_service.i18n import msg
 from geo_service.layers import FOOD_STORE_LAYER
 
 scenario_app = typer.Typer(
@@ -152,42 +154,48 @@ def _read_polygon(path: Path) -> dict[str, Any]:
 def _print_result(result: Any, layer: str | None) -> None:
     s = result.summary()
     b, a = s["before"], s["after"]
-    t = f"{result.after.threshold_m:g}"
-    table = Table(title=f"シナリオ「{result.scenario.name}」 (scenario)", show_header=True)
-    for col in ("", "変更前 (before)", "変更後 (after)"):
+    m = result.after.threshold_m
+    table = Table(title=str(msg("scenario \"{name}\"", name=result.scenario.name)),
+                  show_header=True)
+    for col in ("", str(msg("before")), str(msg("after"))):
         table.add_column(col, justify="left" if not col else "right")
-    table.add_row("65歳以上人口 (people 65+)", f"{b['pop_65plus']:,.0f}", f"{a['pop_65plus']:,.0f}")
-    table.add_row(f"徒歩{t}m超 (beyond)",
+    table.add_row(str(msg("people 65+")), f"{b['pop_65plus']:,.0f}", f"{a['pop_65plus']:,.0f}")
+    table.add_row(str(msg("beyond {m:g} m on foot", m=m)),
                   f"{b['beyond_65plus']:,.0f} ({share(b['beyond_share'])})",
                   f"{a['beyond_65plus']:,.0f} ({share(a['beyond_share'])})")
-    table.add_row("店舗に到達不可 (unreachable)", f"{b['unreachable_65plus']:,.0f}",
+    table.add_row(str(msg("cannot reach any store")), f"{b['unreachable_65plus']:,.0f}",
                   f"{a['unreachable_65plus']:,.0f}")
-    table.add_row("店舗数 (stores)", f"{b['stores']}", f"{a['stores']}")
+    table.add_row(str(msg("stores")), f"{b['stores']}", f"{a['stores']}")
     if "bus" in s:
         bus = s["bus"]
-        table.add_row(f"徒歩{t}m超かつバス停なし (no bus either)",
+        table.add_row(str(msg("beyond {m:g} m and no bus stop either", m=m)),
                       f"{bus['beyond_no_bus_65plus_before']:,.0f}",
                       f"{bus['beyond_no_bus_65plus_after']:,.0f}")
     if "alternatives" in s:
         alt = s["alternatives"]
-        table.add_row(f"徒歩{t}m超かつ代替手段なし (no alternative either)",
+        table.add_row(str(msg("beyond {m:g} m and no alternative either", m=m)),
                       f"{alt['gap_65plus_before']:,.0f}", f"{alt['gap_65plus_after']:,.0f}")
     stats = s["stats"]
-    table.caption = (f"閉店 {', '.join(s['closed']) or '—'} · 新設 {', '.join(s['added']) or '—'}"
-                     f" · 再探索ノード {stats['nodes_searched_again']:,} · 再計算地点 "
-                     f"{stats['points_evaluated_again']:,} · {stats['seconds'] * 1000:.0f} ms")
+    table.caption = str(msg(
+        "closed {closed} · new {added} · nodes searched again {nodes:,} · points evaluated "
+        "again {points:,} · {ms:.0f} ms", closed=", ".join(s["closed"]) or "—",
+        added=", ".join(s["added"]) or "—", nodes=stats["nodes_searched_again"],
+        points=stats["points_evaluated_again"], ms=stats["seconds"] * 1000))
     console.print(table)
     diff = result.area_difference()
     name = layer or str(diff["layer"].iloc[0])
     diff = diff[diff["layer"] == name]
     if diff.empty:
-        raise InputError(f"no area layer {name!r}; layers are "
-                         f"{', '.join(dict.fromkeys(result.area_difference()['layer']))}")
-    areas = Table(title=f"{name}: 徒歩{t}m超の65歳以上（変化の大きい順）")
+        raise InputError(msg("no area layer {name!r}; layers are {layers}", name=name,
+                             layers=", ".join(dict.fromkeys(result.area_difference()["layer"]))))
+    areas = Table(title=str(msg("{layer}: people 65+ beyond {m:g} m (largest change first)",
+                                layer=name, m=m)))
     gap = "gap_65plus_change" in diff.columns
-    for col in ("区域", "65歳以上", "徒歩圏外 前→後", "変化", "割合 前→後", "変化",
-                *(("代替なし 前→後",) if gap else ())):
-        areas.add_column(col, justify="left" if col == "区域" else "right")
+    area, change = str(msg("area")), str(msg("change"))
+    for col in (area, str(msg("people 65+")), str(msg("beyond walking range, before → after")),
+                change, str(msg("share, before → after")), change,
+                *((str(msg("no alternative, before → after")),) if gap else ())):
+        areas.add_column(col, justify="left" if col == area else "right")
     # the change in people first (a future population changes counts, and a projection
     # by area leaves each area's share as it was), then in points
     moved = diff["beyond_65plus_change"].round().abs().fillna(-1)
@@ -198,17 +206,18 @@ def _print_result(result: Any, layer: str | None) -> None:
     for row in diff.loc[order].head(12).itertuples():
         areas.add_row(str(row.name), people(row.pop_65plus_after),
                       f"{people(row.beyond_65plus_before)}→{people(row.beyond_65plus_after)}",
-                      signed(row.beyond_65plus_change, 0, "人"),
+                      signed(row.beyond_65plus_change, 0, str(msg(" people"))),
                       f"{share(row.beyond_share_before)[:-2]}→{share(row.beyond_share_after)}",
                       signed(row.beyond_share_change_pt, 1, "pt"),
                       *((f"{people(row.gap_65plus_before)}→{people(row.gap_65plus_after)}",)
                         if gap else ()))
     console.print(areas)
     if "alternatives" in s:
-        console.print("サービスの変更 (services changed): "
-                      + "; ".join(s["alternatives"]["changed"]), highlight=False)
+        console.print(msg("services changed: {changes}",
+                          changes="; ".join(s["alternatives"]["changed"])).text(),
+                      highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+        print_note(note)
 
 
 def _parse_point(spec: str, option: str, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -367,9 +376,10 @@ def create(
             write_scenario(result, out)
     except InputError as exc:
         raise fail(exc) from exc
-    console.print(f"保存 (saved): {path}")
+    console.print(msg("saved: {path}", path=path).text())
     if out is not None:
-        console.print(f"差分の地図 (difference map): [bold]{out / 'difference_map.html'}[/]")
+        console.print(msg("difference map: [bold]{path}[/]",
+                          path=out / "difference_map.html").text())
 
 
 @scenario_app.command("list")
@@ -382,13 +392,14 @@ def list_cmd(region: RegionOpt = None, folder: FolderOpt = None) -> None:
         items = list_scenarios(where)
     except InputError as exc:
         raise fail(exc) from exc
-    table = Table(title=f"シナリオ一覧 (scenarios): {where}")
-    for col in ("名前 (name)", "変更 (changes)", "作成 (created)", "説明"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=str(msg("scenarios: {folder}", folder=where)))
+    for col in (msg("name"), msg("changes"), msg("created"), msg("description")):
+        table.add_column(str(col), overflow="fold")
     for s in items:
         table.add_row(s.name, "; ".join(_describe(c) for c in s.changes), s.created,
                       s.description)
-    console.print(table if items else f"保存されたシナリオはありません (none saved in {where})")
+    console.print(table if items else msg("no scenario is saved in {folder}",
+                                          folder=where).text())
 
 
 def _describe(change: dict[str, Any]) -> str:
@@ -438,9 +449,10 @@ def show(
     except InputError as exc:
         raise fail(exc) from exc
     if out is not None:
-        console.print(f"差分の地図 (difference map): [bold]{out / 'difference_map.html'}[/]  "
-                      f"表 (tables): {out / 'difference_areas.csv'}, "
-                      f"{out / 'difference_points.csv'}")
+        console.print(msg("difference map: [bold]{path}[/]  tables: {tables}",
+                          path=out / "difference_map.html",
+                          tables=f"{out / 'difference_areas.csv'}, "
+                                 f"{out / 'difference_points.csv'}").text())
 
 
 @scenario_app.command("compare")
@@ -478,12 +490,13 @@ def compare(
             raise InputError(f"no area layer {name!r}", value=name)
     except InputError as exc:
         raise fail(exc) from exc
-    view = _per_scenario_table(f"{name}: 徒歩圏外の65歳以上の割合 — 現状と各シナリオ",
+    view = _per_scenario_table(str(msg("{layer}: share of people 65+ beyond walking range — "
+                                       "the baseline and each scenario", layer=name)),
                                shown, results, share)
-    total = Table(title="全体 (whole region)")
+    total = Table(title=str(msg("whole region")))
     total.add_column("")
-    total.add_column("徒歩圏外の65歳以上", justify="right")
-    total.add_row("現状 (baseline)", share(results[0].before.summary()["beyond_share"]))
+    total.add_column(str(msg("people 65+ beyond walking range")), justify="right")
+    total.add_row(str(msg("baseline")), share(results[0].before.summary()["beyond_share"]))
     for r in results:
         s = r.after.summary()
         total.add_row(r.scenario.name, f"{s['beyond_65plus']:,.0f} ({share(s['beyond_share'])})")
@@ -493,12 +506,12 @@ def compare(
     if with_services:
         gaps = compare_scenarios(with_services, measure="gap_65plus")
         gaps = gaps[gaps["layer"] == name]
-        console.print(_per_scenario_table(
-            f"{name}: 徒歩圏外かつ代替手段なしの65歳以上 — 現状と各シナリオ", gaps,
-            with_services, lambda x: f"{x:,.0f}"))
+        console.print(_per_scenario_table(str(msg(
+            "{layer}: people 65+ beyond walking range and with no alternative — the baseline "
+            "and each scenario", layer=name)), gaps, with_services, lambda x: f"{x:,.0f}"))
     if out is not None:
         write_outputs(out.parent, {out.name: csv_writer(table.round(4))})
-        console.print(f"表 (table): {out}")
+        console.print(msg("table: {path}", path=out).text())
 
 
 def _per_scenario_table(title: str, rows: Any, results: list[Any],
@@ -506,8 +519,8 @@ def _per_scenario_table(title: str, rows: Any, results: list[Any],
     """One row per area of ``rows`` (a :func:`compare_scenarios` table): the baseline and
     each scenario of ``results``, formatted with ``fmt``."""
     view = Table(title=title)
-    view.add_column("区域")
-    view.add_column("現状 (baseline)", justify="right")
+    view.add_column(str(msg("area")))
+    view.add_column(str(msg("baseline")), justify="right")
     for r in results:
         view.add_column(r.scenario.name, justify="right", overflow="fold")
     for _, row in rows.iterrows():
@@ -530,7 +543,7 @@ def delete(
         path = delete_scenario(name, where)
     except InputError as exc:
         raise fail(exc) from exc
-    console.print(f"削除 (deleted): {path}")
+    console.print(msg("deleted: {path}", path=path).text())
 
 
 def register(app: typer.Typer) -> None:

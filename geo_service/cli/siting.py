@@ -25,8 +25,10 @@ from geo_service.cli.common import (
     fail,
     open_walking,
     people,
+    print_note,
     share,
 )
+from geo_service.i18n import Message, msg
 
 
 def site(
@@ -80,10 +82,10 @@ def site(
 
     try:
         if out is not None and out.suffix.lower() not in (".csv", ".geojson", ".json"):
-            raise InputError("the output must be .csv or .geojson", column="--out",
+            raise InputError(msg("the output must be .csv or .geojson"), column="--out",
                              value=str(out))
         if candidates is not None and grid is not None:
-            raise InputError("give either --candidates or --grid, not both", column="--grid",
+            raise InputError(msg("give either --candidates or --grid, not both"), column="--grid",
                              value=grid)
         category = siting_need(need, column="--need")
         walking = open_walking(database_url, region)
@@ -99,14 +101,19 @@ def site(
                            existing_threshold_m=existing_threshold, staff=staff)
         problem, serve_m, existing_m = plan.problem, plan.threshold_m, plan.existing_threshold_m
         existing_note = _existing_note(plan.existing)
-        stops_note = ("" if plan.stops is None else f" · 既存の移動販売停留所 "
-                      f"{_existing_note(plan.stops)} (徒歩{plan.stop_threshold_m:g}m)")
-        console.print(
-            f"[bold]{category.label}[/] の新しい{'停留所' if route else '拠点'}候補 "
-            f"{len(cands):,} か所 ({cands.source or 'candidates'}) · 徒歩{serve_m:g}m以内を"
-            f"対象 · 既存 {existing_note} (徒歩{existing_m:g}m){stops_note} · 地域 "
-            f"{loaded.name or 'region'}{' [合成デモ]' if loaded.synthetic else ''}",
-            highlight=False)
+        stops_note = ("" if plan.stops is None else " · " + str(msg(
+            "existing 移動販売 stops {stops} ({m:g} m on foot)", stops=_existing_note(
+                plan.stops), m=plan.stop_threshold_m)))
+        header = msg("[bold]{need}[/]: {n:,} candidate {what} ({source}) · within {m:g} m on "
+                     "foot · existing {existing} ({existing_m:g} m on foot)",
+                     need=category.label, n=len(cands),
+                     what=msg("stops") if route else msg("sites"),
+                     source=cands.source or msg("candidates"), m=serve_m,
+                     existing=existing_note, existing_m=existing_m)
+        where = msg("region {name}", name=loaded.name or "—")
+        if loaded.synthetic:
+            where = msg("{title}  [synthetic demo]", title=where)
+        console.print(f"{header}{stops_note} · {where}", highlight=False)
         if target_share is not None:
             cover = problem.set_covering(target_share, time_limit_s=time_limit)
             chosen, gains = cover.chosen, cover.gains
@@ -126,35 +133,43 @@ def site(
         raise fail(exc) from exc
 
 
-def _existing_note(existing: Any) -> str:
-    """What the existing facilities are, in Japanese: how many and from where."""
+def _existing_note(existing: Any) -> Message:
+    """What the existing facilities are: how many and from where."""
     if not existing.count:
-        return "なし"
-    where = "登録簿" if existing.source == "registry" else f"地域の{existing.source}"
-    return f"{existing.count} 件 ({where})"
+        return msg("none")
+    where = (msg("registry") if existing.source == "registry"
+             else msg("region: {layer}", layer=existing.source))
+    return msg("{n} ({source})", n=existing.count, source=where)
 
 
 def _print_mclp(result: Any) -> list[dict[str, Any]]:
+    from geo_service.planning.siting.model import method_text
+
     if result.optimal:
-        quality = "最適 (proven optimal)"
+        quality = msg("proven optimal")
     else:
-        quality = (f"上界 {people(result.bound)} 人 ({result.bound_source}) との差 "
-                   f"{result.gap:.1%} 以内")
-    console.print(
-        f"最大被覆 (maximal covering) k = {result.k}: 新たに徒歩圏に入る65歳以上 "
-        f"[bold]{people(result.covered_new)}[/] 人 · 徒歩圏の割合 {share(result.share_before)} → "
-        f"[bold]{share(result.share_after)}[/] · {result.method} · {quality} · 貪欲法 "
-        f"{people(result.greedy_new)} 人 · {result.seconds:.2f} s", highlight=False)
+        quality = msg("within {gap:.1%} of the bound of {bound} people ({source})",
+                      gap=result.gap, bound=people(result.bound),
+                      source=method_text(result.bound_source))
+    console.print(msg(
+        "maximal covering, k = {k}: people 65+ newly within walking range [bold]{new}[/] · "
+        "share within range {before} → [bold]{after}[/] · {method} · {quality} · greedy "
+        "{greedy} · {seconds:.2f} s", k=result.k, new=people(result.covered_new),
+        before=share(result.share_before), after=share(result.share_after),
+        method=method_text(result.method), quality=quality,
+        greedy=people(result.greedy_new), seconds=result.seconds).text(), highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+        print_note(note)
     rows = [{"k": p.k, "covered_new_65plus": round(p.covered_new, 2),
              "share_65plus_after": (round((result.already + p.covered_new) / result.total, 4)
                                     if result.total else None),
              "greedy_new_65plus": round(p.greedy_new, 2), "bound_65plus": round(p.bound, 2),
              "optimal": p.optimal} for p in result.curve]
     if len(rows) > 1:
-        table = Table(title="被覆曲線 (coverage curve): 拠点数ごとの最大の新規被覆")
-        for col in ("k", "新規65歳以上", "割合", "貪欲法", "最適"):
+        table = Table(title=str(msg("coverage curve: the most people newly covered per number "
+                                    "of sites")))
+        for col in ("k", str(msg("new 65+")), str(msg("share")), str(msg("greedy")),
+                    str(msg("optimal"))):
             table.add_column(col, justify="right")
         for r in rows:
             table.add_row(str(r["k"]), people(r["covered_new_65plus"]),
@@ -165,19 +180,24 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
 
 
 def _print_set_cover(result: Any) -> None:
+    from geo_service.planning.siting.model import method_text
+
     if result.feasible:
-        console.print(
-            f"集合被覆 (set covering): 徒歩圏の割合 {share(result.target_share)} に必要な最少の"
-            f"拠点数 [bold]{len(result.chosen)}[/] · 割合 → {share(result.share_after)} · "
-            f"{result.method}{'' if result.optimal else f' (少なくとも {result.lower_bound})'} "
-            f"· {result.seconds:.2f} s", highlight=False)
+        lower = "" if result.optimal else " " + str(msg("(at least {n})",
+                                                         n=result.lower_bound))
+        console.print(msg(
+            "set covering: the fewest sites for a share of {target} within walking range "
+            "[bold]{n}[/] · share → {after} · {method}{lower} · {seconds:.2f} s",
+            target=share(result.target_share), n=len(result.chosen),
+            after=share(result.share_after), method=method_text(result.method), lower=lower,
+            seconds=result.seconds).text(), highlight=False)
     else:
-        console.print(
-            f"[bold red]目標 {share(result.target_share)} には届きません (infeasible)[/]: "
-            f"全候補を使っても最大 {share(result.best_share)}; その割合に必要な拠点数 "
-            f"{len(result.chosen)}", highlight=False)
+        console.print(msg(
+            "[bold red]the target {target} cannot be reached[/]: every candidate together "
+            "gives {best}; the sites for that share: {n}", target=share(result.target_share),
+            best=share(result.best_share), n=len(result.chosen)).text(), highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+        print_note(note)
 
 
 def _sites_table(cands: Any, net: Any, chosen: Any, gains: Any, problem: Any,
@@ -204,16 +224,16 @@ def _sites_table(cands: Any, net: Any, chosen: Any, gains: Any, problem: Any,
 
 
 def _print_sites(table: Any, *, route: Any) -> None:
-    title = "選ばれた拠点 (chosen sites, in order of gain)"
+    title = msg("chosen sites, in order of gain")
     if route is not None:
         table = table.sort_values("route_order")
-        title = "選ばれた停留所 (chosen stops, in route order)"
-    t = Table(title=title, caption="座標と id は --out のファイルに")
-    cols = ["順", "名称", "新規65歳以上", "累計", "割合"]
+        title = msg("chosen stops, in route order")
+    t = Table(title=str(title), caption=str(msg("coordinates and ids are in the file of --out")))
+    cols = [msg("order"), msg("name"), msg("new 65+"), msg("cumulative"), msg("share")]
     if route is not None:
-        cols += ["運行順", "前の停留所から"]
+        cols += [msg("route order"), msg("from the previous stop")]
     for c in cols:
-        t.add_column(c, justify="left" if c == "名称" else "right", overflow="fold")
+        t.add_column(str(c), justify="left" if c == msg("name") else "right", overflow="fold")
     for r in table.itertuples():
         cells = [str(r.order), str(r.name), people(r.new_65plus),
                  people(r.cumulative_new_65plus), share(r.share_65plus_after)]
@@ -224,8 +244,8 @@ def _print_sites(table: Any, *, route: Any) -> None:
     console.print(t)
     if route is not None:
         length = "—" if not math.isfinite(route.length_m) else f"{route.length_m:,.0f} m"
-        console.print(f"運行順 (route order): {route.note}; 歩行ネットワーク上の全長 {length}",
-                      highlight=False)
+        console.print(msg("route order: {note}; length on the walking network {length}",
+                          note=route.note, length=length).text(), highlight=False)
 
 
 def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]]) -> None:
@@ -244,7 +264,8 @@ def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]]) -> None:
     if curve_rows:
         writers[f"{out.stem}_curve.csv"] = csv_writer(pd.DataFrame(curve_rows))
     written = write_outputs(out.parent, writers)
-    console.print("出力 (written): " + ", ".join(str(p) for p in written), highlight=False)
+    console.print(msg("written: {paths}", paths=", ".join(str(p) for p in written)).text(),
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from shapely.geometry import mapping
 
 from geo_service._errors import ConflictError, InputError
+from geo_service.i18n import msg, msg_n, render, text_of
 from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
 from geo_service.planning.answer_types import (
     AlternativeInfo,
@@ -62,6 +63,10 @@ TIME_LIMIT_S = 5.0
 API_KINDS = ("close_store", "add_store", "add_stop", "threshold", "speed")
 #: the store layer scenarios work on
 STORE_LAYER = FOOD_STORE_LAYER
+#: the gap ranking's note when no GTFS feed was given, as the command line says it and as
+#: the pages say it (the service reads no feed on a caller's behalf)
+NO_FEED = msg("bus stops not counted: no GTFS feed given (--gtfs)")
+NO_FEED_HERE = msg("bus stops are not counted here: the service reads no GTFS feed")
 
 
 def _num(x: Any, digits: int = 4) -> float | None:
@@ -89,10 +94,11 @@ def area_shapes(walking: WalkingService, layer: str) -> dict[str, Any]:
 
 def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGORY, *,
                 staff: bool, threshold_m: float | None = None,
-                alternatives: list[str] | None = None) -> GapRanking:
+                alternatives: list[str] | None = None, lang: str = "ja") -> GapRanking:
     """The gap ranking of ``layer`` for ``need`` (:func:`~geo_service.planning.gaps.find_gaps`) as
     data: settings, alternatives with how they were decided, notes, totals and one row per
-    area (largest gap first) with its outline. Cached per registry state."""
+    area (largest gap first) with its outline; words in ``lang``. Cached per registry state
+    (the ranking once, its answer per language)."""
     from geo_service.planning.gaps import find_gaps
 
     name = walking.area_layer(layer).name
@@ -100,8 +106,9 @@ def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATE
            None if alternatives is None else tuple(alternatives))
 
     def make() -> GapRanking:
-        result = find_gaps(walking, name, need, threshold_m=threshold_m,
-                           alternatives=alternatives, staff=staff)
+        result = walking.cached(key, lambda: find_gaps(
+            walking, name, need, threshold_m=threshold_m, alternatives=alternatives,
+            staff=staff))
         shapes = area_shapes(walking, name)
         alt_ids = [a.id for a in result.alternatives]
         rows = [GapArea(
@@ -116,12 +123,12 @@ def gap_ranking(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATE
         return GapRanking(
             layer=result.layer, need=result.need, need_label=result.need_label,
             threshold_m=result.threshold_m,
-            alternatives=[AlternativeInfo(a.id, a.label, a.detail)
+            alternatives=[AlternativeInfo(a.id, a.label, a.detail.text(lang))
                           for a in result.alternatives],
-            notes=list(result.notes),
+            notes=[(NO_FEED_HERE if n == NO_FEED else n).text(lang) for n in result.notes],
             summary={k: _num(v, 2) for k, v in result.summary().items()}, areas=rows)
 
-    return walking.cached(key, make)
+    return walking.cached((*key, lang), make)
 
 
 # ------------------------------------------------------------------------------ siting
@@ -138,68 +145,85 @@ def parse_candidates(walking: WalkingService, spec: str, *, staff: bool) -> Any:
         except ValueError:
             spacing = math.nan
         if not (math.isfinite(spacing) and spacing >= MIN_GRID_M):
-            raise InputError(f"a grid of at least {MIN_GRID_M:g} m: grid:250",
+            raise InputError(msg("a grid of at least {m:g} m: grid:250", m=MIN_GRID_M),
                              column="candidates", value=spec)
         cands = siting.grid_candidates(walking.net, spacing)
     elif kind == "registry" and arg:
         cands = registry_candidates(walking, arg, staff=staff, column="candidates")
     else:
-        raise InputError("candidates are grid:METRES or registry:CATEGORY",
+        raise InputError(msg("candidates are grid:METRES or registry:CATEGORY"),
                          column="candidates", value=spec)
     if len(cands) > MAX_CANDIDATES:
-        raise InputError(f"{len(cands):,} candidates; at most {MAX_CANDIDATES:,} (a wider "
-                         "grid)", column="candidates", value=spec)
+        raise InputError(msg("{n:,} candidates; at most {most:,} (a wider grid)",
+                             n=len(cands), most=MAX_CANDIDATES),
+                         column="candidates", value=spec)
     return cands
 
 
 def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "grid:250",
          target_share: float | None = None, curve: bool = True,
-         staff: bool = True) -> SitingAnswer:
+         staff: bool = True, lang: str = "ja") -> SitingAnswer:
     """Choose ``k`` new sites of ``need`` (maximal covering), or the fewest reaching
     ``target_share`` (set covering): the sites in order with their marginal gains and
-    lon/lat, the coverage curve, the method and its quality. Cached per registry state."""
+    lon/lat, the coverage curve, the method and its quality; words in ``lang``. Cached per
+    registry state (the solution once, its answer per language)."""
     from geo_service.planning.siting_plan import plan_siting, siting_need
 
     category = siting_need(need, column="need")
     if isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise InputError(f"k from 1 to {MAX_K}", column="k", value=k)
+        raise InputError(msg("k from 1 to {most}", most=MAX_K), column="k", value=k)
     key = ("planning_site", category.id, k, candidates, target_share, curve, staff)
 
-    def make() -> SitingAnswer:
+    def solve() -> tuple[Any, Any, Any]:
+        """(candidates, plan, the set-covering or maximal-covering result)."""
         cands = parse_candidates(walking, candidates, staff=staff)
         plan = plan_siting(walking, category, cands, staff=staff)
+        if target_share is not None:
+            return cands, plan, plan.problem.set_covering(target_share,
+                                                           time_limit_s=TIME_LIMIT_S)
+        if k > len(cands):
+            raise InputError(msg_n("k = {k} is more than the {n} candidate site; give "
+                                   "more candidates or a smaller k",
+                                   "k = {k} is more than the {n} candidate sites; give "
+                                   "more candidates or a smaller k", len(cands), k=k),
+                             column="k", value=k)
+        return cands, plan, plan.problem.maximal_covering(k, time_limit_s=TIME_LIMIT_S,
+                                                           curve=curve)
+
+    def make() -> SitingAnswer:
+        cands, plan, solved = walking.cached(key, solve)
         existing, problem = plan.existing, plan.problem
 
         def share(new: float) -> float | None:
             return _num((problem.already + new) / problem.total if problem.total else math.nan)
 
-        where = "registry" if existing.source == "registry" else f"region: {existing.source}"
+        where = (msg("registry") if existing.source == "registry"
+                 else msg("region: {layer}", layer=existing.source))
+        existing_note = (msg("{n} ({source})", n=existing.count, source=where)
+                         if existing.count else msg("none"))
         common: dict[str, Any] = dict(
             need=category.id, need_label=category.label, threshold_m=plan.threshold_m,
             candidates=cands.source, n_candidates=len(cands),
-            existing=f"{existing.count} ({where})" if existing.count else "none",
+            existing=existing_note.text(lang),
             total_65plus=_num(problem.total, 2), share_before=share(0.0))
         if target_share is not None:
-            cover = problem.set_covering(target_share, time_limit_s=TIME_LIMIT_S)
+            cover = solved
             chosen, gains = cover.chosen, cover.gains
             mode: dict[str, Any] = dict(
                 mode="set_covering", k=len(chosen), feasible=cover.feasible,
                 target_share=target_share, best_share=_num(cover.best_share),
                 method=cover.method, optimal=cover.optimal, gap=None, bound=None,
                 covered_new=_num(cover.covered_new, 2), share_after=_num(cover.share_after),
-                greedy_new=None, notes=list(cover.notes), curve=[])
+                greedy_new=None, notes=render(list(cover.notes), lang), curve=[])
         else:
-            if k > len(cands):
-                raise InputError(f"k = {k} is more than the {len(cands)} candidate sites; "
-                                 "give more candidates or a smaller k", column="k", value=k)
-            res = problem.maximal_covering(k, time_limit_s=TIME_LIMIT_S, curve=curve)
+            res = solved
             chosen, gains = res.chosen, res.gains
             mode = dict(
                 mode="maximal_covering", k=k, feasible=True, target_share=None,
                 best_share=None, method=res.method, optimal=res.optimal, gap=_num(res.gap),
                 bound=_num(res.bound, 2), covered_new=_num(res.covered_new, 2),
                 share_after=_num(res.share_after), greedy_new=_num(res.greedy_new, 2),
-                notes=list(res.notes),
+                notes=render(list(res.notes), lang),
                 curve=[CurveRow(k=p.k, covered_new_65plus=_num(p.covered_new, 2),
                                 share_after=share(p.covered_new),
                                 greedy_new_65plus=_num(p.greedy_new, 2),
@@ -207,7 +231,7 @@ def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "g
                        for p in res.curve])
         lonlat = cands.lonlat(walking.net)
         cumulative = np.cumsum(gains) if len(gains) else np.zeros(0)
-        sites = [Site(order=i + 1, id=str(cands.ids[c]), name=str(cands.names[c]),
+        sites = [Site(order=i + 1, id=str(cands.ids[c]), name=str(text_of(cands.names[c], lang)),
                          lon=round(float(lonlat[c, 0]), 7), lat=round(float(lonlat[c, 1]), 7),
                          new_65plus=_num(gains[i], 2),
                          cumulative_new_65plus=_num(cumulative[i], 2),
@@ -215,7 +239,7 @@ def site(walking: WalkingService, need: str, *, k: int = 5, candidates: str = "g
                  for i, c in enumerate(np.asarray(chosen, dtype=np.int64))]
         return SitingAnswer(**common, **mode, sites=sites)
 
-    return walking.cached(key, make)
+    return walking.cached((*key, lang), make)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -234,7 +258,7 @@ def baseline(walking: WalkingService) -> Baseline:
 
     layer = load_resource_layer(STORE_LAYER)
     if layer.id not in walking.region.resources:
-        raise InputError(f"the region has no {layer.id} layer for scenarios",
+        raise InputError(msg("the region has no {layer} layer for scenarios", layer=layer.id),
                          column="layer", value=layer.id)
     return walking.cached(("static", "planning_baseline"), lambda: Baseline.saved(
         walking.region, layer=layer, threshold_m=walking.threshold_m))
@@ -296,9 +320,10 @@ def _totals(side: dict[str, Any]) -> Totals:
     return Totals(**{f.name: _num(side.get(f.name), 4) for f in fields(Totals)})
 
 
-def answer(walking: WalkingService, result: ScenarioResult, layer: str | None) -> ScenarioAnswer:
+def answer(walking: WalkingService, result: ScenarioResult, layer: str | None, *,
+           lang: str = "ja") -> ScenarioAnswer:
     """Before, after and the difference per area of ``layer`` (default the region's
-    first), the totals, and the closed and added stores."""
+    first), the totals, and the closed and added stores; notes in ``lang``."""
     name = walking.area_layer(layer).name if layer else walking.region.areas[0].name
     diff = result.area_difference(name)
     shapes = area_shapes(walking, name)
@@ -323,11 +348,11 @@ def answer(walking: WalkingService, result: ScenarioResult, layer: str | None) -
         threshold_m_after=result.after.threshold_m,
         before=_totals(s["before"]), after=_totals(s["after"]),
         closed=_points(result.closed), added=_points(result.added),
-        notes=list(result.notes), areas=rows)
+        notes=render(list(result.notes), lang), areas=rows)
 
 
 def show(walking: WalkingService, data_dir: str | Path, name: str,
-         layer: str | None = None) -> ScenarioAnswer:
+         layer: str | None = None, *, lang: str = "ja") -> ScenarioAnswer:
     """A saved scenario computed against the baseline (:func:`answer`); LookupError when
     no scenario has this name."""
     from geo_service.planning.scenarios import ScenarioError, check_scenario_name, load_scenario
@@ -339,24 +364,25 @@ def show(walking: WalkingService, data_dir: str | Path, name: str,
         raise LookupError(f"no scenario {name!r}") from None
     if not (folder / f"{name}.json").exists():
         raise LookupError(f"no scenario {name!r}")
-    return answer(walking, _result(walking, load_scenario(name, folder)), layer)
+    return answer(walking, _result(walking, load_scenario(name, folder)), layer, lang=lang)
 
 
 def create(walking: WalkingService, data_dir: str | Path, name: str,
            changes: list[dict[str, Any]], *, description: str = "",
-           layer: str | None = None) -> ScenarioAnswer:
+           layer: str | None = None, lang: str = "ja") -> ScenarioAnswer:
     """Check, compute and save a scenario; refused (nothing written) when a change is of a
     kind the API does not take, names unknown stores, lies off the network, or the name is
     taken (:class:`~geo_service._errors.ConflictError`)."""
     from geo_service.planning.scenarios import Scenario, save_scenario
 
     if not changes:
-        raise InputError("a scenario needs at least one change", column="changes", value=[])
+        raise InputError(msg("a scenario needs at least one change"), column="changes",
+                         value=[])
     for i, c in enumerate(changes):
         if c.get("kind") not in API_KINDS:
-            raise InputError(f"change {i + 1}: through the API a change is one of "
-                             f"{', '.join(API_KINDS)}", column=f"changes.{i}.kind",
-                             value=c.get("kind"))
+            raise InputError(msg("change {i}: through the API a change is one of {kinds}",
+                                 i=i + 1, kinds=", ".join(API_KINDS)),
+                             column=f"changes.{i}.kind", value=c.get("kind"))
     scenario = Scenario(name, [dict(c) for c in changes], description=description,
                         region=walking.region.key)
     for i, c in enumerate(scenario.changes):  # a new point off the streets: name the change
@@ -364,16 +390,20 @@ def create(walking: WalkingService, data_dir: str | Path, name: str,
             try:
                 walking.attach_lonlat(c["lon"], c["lat"])
             except InputError as exc:
-                raise InputError(f"change {i + 1} ({c['kind']} {c['id']}): {exc.reason}",
+                raise InputError(msg("change {i} ({kind} {id}): {reason}", i=i + 1,
+                                     kind=c["kind"], id=c["id"], reason=exc.reason),
+                                 reason_ja=msg("change {i} ({kind} {id}): {reason}",
+                                               i=i + 1, kind=c["kind"], id=c["id"],
+                                               reason=exc.reason_ja or exc.reason).text("ja"),
                                  column=f"changes.{i}.lon/lat",
                                  value=f"{c['lon']}, {c['lat']}") from exc
     folder = scenario_folder(walking, data_dir)
     if (folder / f"{name}.json").exists():
-        raise ConflictError("a scenario of this name exists (delete it first)",
+        raise ConflictError(msg("a scenario of this name exists (delete it first)"),
                             column="name", value=name)
     result = _result(walking, scenario)  # unknown stores, points off the network: refused
     save_scenario(scenario, folder)
-    return answer(walking, result, layer)
+    return answer(walking, result, layer, lang=lang)
 
 
 def delete(walking: WalkingService, data_dir: str | Path, name: str) -> None:

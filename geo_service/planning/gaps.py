@@ -44,6 +44,7 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.engine.access import DistanceField, attach_points
+from geo_service.i18n import Message, Term, msg, msg_n
 from geo_service.inputs.layer_points import counted
 from geo_service.layers import (
     FOOD_STORE_CATEGORY,
@@ -77,7 +78,7 @@ class Alternative:
     id: str
     label: str
     covers: np.ndarray  # bool per demand point
-    detail: str
+    detail: Message
 
 
 @dataclass
@@ -90,7 +91,7 @@ class GapResult:
     threshold_m: float
     alternatives: list[Alternative]
     table: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         """Totals over the layer: people 65+, beyond walking range, covered by each
@@ -195,9 +196,10 @@ def need_distance(walking: WalkingService, need: str, *, staff: bool) -> tuple[n
         stores = counted(walking.region.resources[key], load_resource_layer(key))
         if len(stores):
             return walking.region.distance_field(stores).at(demand).distance_m, "region"
-    label = load_vocabulary().by_id[need].label
-    raise InputError(f"neither the registry nor the region has located resources of "
-                     f"{label} to walk to", column="need", value=need)
+    cat = load_vocabulary().by_id[need]
+    label = Term(cat.label, cat.label_en)
+    raise InputError(msg("neither the registry nor the region has located resources of "
+                         "{label} to walk to", label=label), column="need", value=need)
 
 
 def category_alternative(walking: WalkingService, category: str, *, staff: bool,
@@ -216,7 +218,8 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
                  and (staff or not reveals_location(r))]
     for r in with_area:
         covers |= service_mask(r, walking, staff=staff)
-    parts = [f"{len(with_area)} service area(s)"] if with_area or cat.kind != "mobile" else []
+    parts = ([msg_n("{n} service area", "{n} service areas", len(with_area))]
+             if with_area or cat.kind != "mobile" else [])
     if cat.kind == "mobile":
         loc = walking.located(staff=staff)
         n_stops = int((loc.categories == category).sum())
@@ -224,9 +227,21 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
             field_, _ = walking.category_field(category, staff=staff)
             d = field_.at(walking.region.demand_attachment).distance_m
             covers |= d <= threshold_m + TOLERANCE_M
-        parts.append(f"{n_stops} stop(s) within {threshold_m:g} m")
-    return Alternative(category, cat.label, covers,
-                       f"{len(items)} resource(s): " + ", ".join(parts))
+        parts.append(msg_n("{n} stop within {m:g} m", "{n} stops within {m:g} m", n_stops,
+                           m=threshold_m))
+    detail = msg_n("{n} resource: {parts}", "{n} resources: {parts}", len(items),
+                   parts=_joined(parts))
+    return Alternative(category, cat.label, covers, detail)
+
+
+def _joined(parts: list[Message]) -> Message:
+    """Messages one after another (「、」 in Japanese, ", " in English)."""
+    if not parts:
+        return msg("none")
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = msg("{first}, {second}", first=joined, second=part)
+    return joined
 
 
 def _viewer(staff: bool) -> str:
@@ -248,7 +263,7 @@ def _saved_alternative(walking: WalkingService, category: str, *, staff: bool,
 
 def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, threshold_m: float,
                     min_departures: int, on: date | None = None,
-                    source: str = "GTFS") -> tuple[Alternative, list[str]]:
+                    source: str = "GTFS") -> tuple[Alternative, list[Message]]:
     """The people within ``threshold_m`` of a bus stop with at least ``min_departures``
     departures on every weekday (``weekday_departures``; with ``on``, on that date).
 
@@ -258,35 +273,39 @@ def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, thresho
     """
     column = "weekday_departures" if on is None else "departures_on_date"
     if column not in stops.columns:
-        raise InputError(f"the bus-stop layer has no {column!r} column", file=source)
+        raise InputError(msg("the bus-stop layer has no {column!r} column", column=column),
+                         file=source)
     metric = shapely.get_coordinates(stops.to_crs(walking.net.crs).geometry.to_numpy())
     att = attach_points(walking.net, metric, max_snap_m=math.inf)
     inside = att.connector <= settings.max_snap_m
-    notes = []
+    notes: list[Message] = []
     if not inside.any():
-        raise InputError(
-            f"none of the {len(stops)} bus stops lies within {settings.max_snap_m:g} m of "
-            "the region's walking network: is the feed of another place?", file=source)
+        raise InputError(msg(
+            "none of the {n} bus stops lies within {m:g} m of the region's walking network: "
+            "is the feed of another place?", n=len(stops), m=settings.max_snap_m),
+            file=source)
     if (~inside).any():
-        notes.append(f"{int((~inside).sum())} of {len(stops)} bus stops lie outside the "
-                     f"region (over {settings.max_snap_m:g} m from its streets) and are "
-                     "left out")
+        notes.append(msg("{n} of {total} bus stops lie outside the region (over {m:g} m from "
+                         "its streets) and are left out", n=int((~inside).sum()),
+                         total=len(stops), m=settings.max_snap_m))
     if on is None and {"feed", "service_from", "service_to"} <= set(stops.columns):
         for feed, part in stops.groupby("feed", sort=False):
-            notes.append(f"{feed}: the regular week of its services, which run from "
-                         f"{part['service_from'].iloc[0] or '?'} to "
-                         f"{part['service_to'].iloc[0] or '?'} (--date counts one day)")
+            notes.append(msg("{feed}: the regular week of its services, which run from "
+                             "{start} to {end} (--date counts one day)", feed=feed,
+                             start=part["service_from"].iloc[0] or "?",
+                             end=part["service_to"].iloc[0] or "?"))
     frequent = inside & (stops[column].to_numpy() >= min_departures)
     covers = np.zeros(len(walking.region.demand), bool)
     if frequent.any():
         d = DistanceField(walking.net, att.take(np.flatnonzero(frequent))).at(
             walking.region.demand_attachment).distance_m
         covers = d <= threshold_m + TOLERANCE_M
-    when = "every weekday" if on is None else f"on {on.isoformat()}"
+    when = msg("every weekday") if on is None else msg("on {date}", date=on.isoformat())
     label = "バス停"
-    return Alternative(BUS, label, covers,
-                       f"{int(frequent.sum())} of {int(inside.sum())} stops with ≥ "
-                       f"{min_departures} departures {when}, within {threshold_m:g} m"), notes
+    return Alternative(BUS, label, covers, msg(
+        "{n} of {total} stops with ≥ {departures} departures {when}, within {m:g} m",
+        n=int(frequent.sum()), total=int(inside.sum()), departures=min_departures, when=when,
+        m=threshold_m)), notes
 
 
 # ---------------------------------------------------------------------------- the ranking
@@ -330,14 +349,15 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
     need_id = vocab.category_key(need, column="need")
     need_cat = vocab.by_id[need_id]
     if need_cat.kind != "place":
-        raise InputError("a need is a category people walk to (kind = place); "
-                         f"{need_cat.label} comes to people", column="need", value=need)
+        label = Term(need_cat.label, need_cat.label_en)
+        raise InputError(msg("a need is a category people walk to (kind = place); {label} "
+                             "comes to people", label=label), column="need", value=need)
     area_layer = walking.area_layer(layer)
     known = {**walk_thresholds(), **(thresholds or {})}
     limit = threshold_m if threshold_m is not None else known.get(need_id,
                                                                   walking.threshold_m)
     if not limit > 0:
-        raise InputError("the walking threshold must be a positive number of metres",
+        raise InputError(msg("the walking threshold must be a positive number of metres"),
                          column="threshold", value=limit)
     def walk_to_need() -> dict[str, np.ndarray]:
         distance, origin = need_distance(walking, need_id, staff=staff)
@@ -352,15 +372,18 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
     bus_m, bus_n = public_transport_defaults()
     bus_m = bus_threshold_m if bus_threshold_m is not None else bus_m
     bus_n = min_departures if min_departures is not None else bus_n
-    notes = [f"{need_cat.label}: {origin} resources, within {limit:g} m on the network"]
+    where = msg("the registry's") if origin == "registry" else msg("the region's")
+    need_label = Term(need_cat.label, need_cat.label_en)
+    notes: list[Message] = [msg("{need}: {origin} resources, within {m:g} m on the network",
+                                need=need_label, origin=where, m=limit)]
     alts: list[Alternative] = []
     for key in dict.fromkeys(wanted):
         if key == BUS:
             if bus_stops is None:
                 if alternatives is not None:
-                    raise InputError("the bus alternative needs a GTFS feed (--gtfs)",
+                    raise InputError(msg("the bus alternative needs a GTFS feed (--gtfs)"),
                                      column="alternative", value=key)
-                notes.append("bus stops not counted: no GTFS feed given (--gtfs)")
+                notes.append(msg("bus stops not counted: no GTFS feed given (--gtfs)"))
                 continue
             alt, more = bus_alternative(walking, bus_stops, threshold_m=bus_m,
                                         min_departures=bus_n, on=on, source=source)
@@ -368,8 +391,8 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
         else:
             cat_id = vocab.category_key(key, column="alternative")
             if vocab.by_id[cat_id].kind == "place":
-                raise InputError("an alternative is a service, mobile sales or 'bus'; people "
-                                 "walk to this category (ask for it as the need)",
+                raise InputError(msg("an alternative is a service, mobile sales or 'bus'; "
+                                     "people walk to this category (ask for it as the need)"),
                                  column="alternative", value=key)
             alt = _saved_alternative(walking, cat_id, staff=staff,
                                      threshold_m=known.get(cat_id, BUS_THRESHOLD_M))

@@ -142,7 +142,25 @@ export async function init(page) {
     node.setAttribute("placeholder", t(node.dataset.tPlaceholder));
   }
   if (messages[`title.${page}`]) document.title = t(`title.${page}`);
+  localiseLeaflet();
   return config;
+}
+
+/** Leaflet's own words (the zoom buttons' and the layer switch's titles) in the page's
+ *  language: Leaflet writes them in English. */
+function localiseLeaflet() {
+  if (typeof L === "undefined" || L.Control.Layers.prototype.gsLocalised) return;
+  Object.assign(L.Control.Zoom.prototype.options,
+                { zoomInTitle: t("map.zoom_in"), zoomOutTitle: t("map.zoom_out") });
+  const initLayout = L.Control.Layers.prototype._initLayout;
+  L.Control.Layers.include({
+    gsLocalised: true,
+    _initLayout() {
+      initLayout.call(this);
+      this._layersLink.title = t("map.layers");
+      this._layersLink.setAttribute("aria-label", t("map.layers"));
+    },
+  });
 }
 
 /** The message ``key`` in the page's language, {name}s filled from ``vars``. */

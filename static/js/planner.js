@@ -507,7 +507,14 @@ function describeChange(c) {
     case "add_stop": return t("change.add_stop", { name: c.name || c.id });
     case "threshold": return t("change.threshold", { m: c.metres });
     case "speed": return t("change.speed", { mps: c.mps });
-    default: return c.kind;
+    case "projection": return t("change.projection", { year: c.year, file: c.file });
+    case "bus_network": return t("change.bus_network", { feeds: (c.feeds || []).join("、") });
+    case "cut_route": return t("change.cut_route", { feed: c.feed });
+    case "add_route": return t("change.add_route", { feed: c.feed });
+    case "service_area": return t("change.service_area", { resource: c.resource,
+      kind: t(`change.area_kind.${c.service_area && c.service_area.kind}`) });
+    case "withdraw_service": return t("change.withdraw_service", { resource: c.resource });
+    default: return t("change.other");
   }
 }
 

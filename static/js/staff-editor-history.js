@@ -9,6 +9,19 @@ const { el, t } = GS;
 
 export const SKIP = new Set(["version", "updated_at", "created_at", "id"]);
 
+/** A field's name as people read it (``description`` → 内容・活動概要). */
+export function fieldLabel(key) {
+  const label = t(`field.${key}`);
+  return label === `field.${key}` ? key : label;
+}
+
+/** A field's value in words: the category's and the visibility's labels, else short(). */
+function valueText(key, v) {
+  if (key === "category" && v) return GS.categoryLabel(v);
+  if (key === "visibility" && (v === "public" || v === "staff")) return t(`edit.${v}`);
+  return short(v);
+}
+
 export function short(v) {
   if (v === null || v === undefined || v === "") return t("history.empty_value");
   if (typeof v !== "object") return String(v);
@@ -22,6 +35,14 @@ export function short(v) {
   return s.length > 120 ? `${s.slice(0, 117)}…` : s;
 }
 
+/** One changed field as a list item: its label, the value before and after. */
+export function changeItem(key, before, after) {
+  return el("li", null,
+    el("span", { class: "staff-history-field", "data-field": key, text: fieldLabel(key) }),
+    t("history.colon"), el("del", { text: valueText(key, before) }), " → ",
+    el("ins", { text: valueText(key, after) }));
+}
+
 export async function loadHistory() {
   const id = ed.id;
   const entries = await GS.api(`/resources/${encodeURIComponent(id)}/history`);
@@ -33,8 +54,7 @@ export async function loadHistory() {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])]
       .filter((k) => !SKIP.has(k) && JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     const changes = h.before === null ? [el("li", { text: t("history.created") })]
-      : keys.map((k) => el("li", null, el("span", { class: "staff-history-field", text: k }), ": ",
-          el("del", { text: short(before[k]) }), " → ", el("ins", { text: short(after[k]) })));
+      : keys.map((k) => changeItem(k, before[k], after[k]));
     return el("li", null,
       el("div", { class: "staff-history-head" },
         el("time", { datetime: h.at, text: GS.formatDateTime(h.at) }), " ",

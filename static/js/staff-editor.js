@@ -17,7 +17,7 @@ import * as GS from "./common.js";
 import * as Staff from "./staff-session.js";
 import { explainArea, serviceArea, serviceAreaSection, showKind } from "./staff-editor-area.js";
 import { area, ed, field, num, select, setEditor, text, touched, val } from "./staff-editor-form.js";
-import { loadHistory, short, SKIP } from "./staff-editor-history.js";
+import { changeItem, loadHistory, SKIP } from "./staff-editor-history.js";
 import { fitToResource, fromInputs, setPlace, setupMap, useCentre } from "./staff-editor-map.js";
 import { stopsSection } from "./staff-editor-stops.js";
 
@@ -135,18 +135,18 @@ function render(box) {
                              role: "region", "aria-label": t("edit.map_label") });
   box.replaceChildren(
     el("h2", { id: "editor-title", text: title }),
-    isNew ? null : el("p", { class: "staff-meta", text: t("edit.meta", {
+    ...(isNew ? [] : [el("p", { class: "staff-meta", text: t("edit.meta", {
       category: GS.categoryLabel(r.category), area: Staff.areaName(r.area),
       verified: r.last_verified || t("list.never"), updated: GS.formatDateTime(r.updated_at),
-      version: r.version }) }),
+      version: r.version }) })]),
     el("div", { class: "staff-edit-layout" },
       el("div", { class: "staff-edit-form" }, form),
       el("div", { class: "staff-edit-side" },
         el("p", { class: "staff-hint", text: t("edit.map_hint") }), mapBox,
         el("p", { id: "map-info", class: "staff-hint", "aria-live": "polite" }))),
-    isNew ? null : el("section", { class: "staff-history", "aria-labelledby": "history-title" },
+    ...(isNew ? [] : [el("section", { class: "staff-history", "aria-labelledby": "history-title" },
       el("h3", { id: "history-title", text: t("history.title") }),
-      el("div", { id: "history" }, el("p", { class: "gs-muted", text: t("loading") }))));
+      el("div", { id: "history" }, el("p", { class: "gs-muted", text: t("loading") })))]));
   document.getElementById("e-category").addEventListener("change", showStops);
   document.getElementById("e-category").addEventListener("change", explainArea);
   showStops();
@@ -319,8 +319,7 @@ async function showConflict(error) {
     theirs = Object.keys(latest)
       .filter((k) => !SKIP.has(k) && k !== "category_label" && k !== "needs_location" &&
               k !== "deleted" && JSON.stringify(latest[k]) !== JSON.stringify(mine[k]))
-      .map((k) => el("li", null, el("span", { class: "staff-history-field", text: k }), ": ",
-        el("del", { text: short(mine[k]) }), " → ", el("ins", { text: short(latest[k]) })));
+      .map((k) => changeItem(k, mine[k], latest[k]));
   } catch (_) { /* deleted meanwhile, or no connection: the message alone */ }
   if (!ed) return;
   box.replaceChildren(

@@ -71,6 +71,29 @@ def test_gaps_count_an_alternative_and_staff_only_ones_for_staff(app_parts):  # 
     assert alone["alternatives"] == [] and alone["summary"]["gap_65plus"] == 100
 
 
+def test_gaps_reasons_in_the_language_asked_for(app_parts):  # noqa: F811
+    """The notes and the alternatives' details come from the message catalogue: Japanese
+    unless Accept-Language prefers English; the same cached answer serves both."""
+    client, store, admin = app_parts
+    lon, lat = lonlat(100, 100)
+    store.add(ResourceFields(name="移動販売 西", category="mobile_sales", lon=lon, lat=lat,
+                             schedule={"stops": [{"name": "西", "lon": lon, "lat": lat,
+                                                  "weekday": "wed", "time": "10:00"}]}))
+    ja = client.get("/gaps/小学校区").json()
+    en = client.get("/gaps/小学校区", headers={"Accept-Language": "en-US,en;q=0.9"}).json()
+    assert ja["summary"] == en["summary"]
+    assert ("ここではバス停を数えていません（このサービスは GTFS データを読み込みません）"
+            in ja["notes"])
+    assert "bus stops are not counted here: the service reads no GTFS feed" in en["notes"]
+    assert ja["notes"][0] == "食料品店：地域データの資源まで道のりで 500 m 以内を徒歩圏としています"
+    assert en["notes"][0] == ("Food store: the region's resources, within 500 m on the "
+                              "network")
+    mobile = {a["id"]: a["detail"] for a in ja["alternatives"]}["mobile_sales"]
+    assert mobile == "1件：300 m 以内の停留所 2か所"  # its location and its one stop
+    mobile = {a["id"]: a["detail"] for a in en["alternatives"]}["mobile_sales"]
+    assert mobile == "1 resource: 2 stops within 300 m"
+
+
 def test_gaps_bad_input_names_the_field(app_parts):  # noqa: F811
     client, _, _ = app_parts
     assert client.get("/gaps/nowhere").status_code == 404
@@ -138,9 +161,13 @@ def test_siting_equals_the_core_on_a_grid_of_candidates(app_parts):  # noqa: F81
 def test_siting_bounds_and_bad_input(app_parts):  # noqa: F811
     client, store, admin = app_parts
     _facility(store, "公民館", 500, 500)
-    body = detail(client.get("/siting", headers=admin, params={
-        "need": "food_store", "k": 3, "candidates": "registry:public_facility"}))
-    assert body["field"] == "k" and body["value"] == 3 and "1 candidate" in body["reason"]
+    params = {"need": "food_store", "k": 3, "candidates": "registry:public_facility"}
+    body = detail(client.get("/siting", headers={**admin, "Accept-Language": "en"},
+                             params=params))
+    assert body["field"] == "k" and body["value"] == 3 and "1 candidate site;" in body["reason"]
+    body = detail(client.get("/siting", headers=admin, params=params))  # Japanese by default
+    assert body["reason"] == ("拠点の数 3 が候補地の数 1 を超えています。候補地を増やすか、"
+                              "拠点の数を減らしてください")
     assert detail(client.get("/siting", headers=admin, params={
         "need": "food_store", "k": 21}))["field"] == "k"
     body = detail(client.get("/siting", headers=admin, params={

@@ -94,7 +94,7 @@ def test_gaps_on_a_saved_region_with_a_feed(tmp_path, monkeypatch):
     r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs", str(feed),
                             "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert "バス停" in r.output and "1 of 2 bus stops lie outside the region" in r.output
+    assert "バス停" in r.output and "バス停 2か所のうち 1か所は地域の外" in r.output
     got = pd.read_csv(out, encoding="utf-8-sig").set_index("area_id")
     assert got["covered_bus"].to_dict() == {"M": 1, "E": 13, "W": 0}
     assert got["gap_65plus"].to_dict() == {"M": 48, "W": 33, "E": 5}

@@ -63,7 +63,7 @@ def test_site_route_and_geojson(saved):
     result = _run(saved, "--need", "食料品店", "--route", "--k", "3", "--grid", "500",
                   "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "route order" in result.output
+    assert "運行順" in result.output
     features = json.loads(out.read_text(encoding="utf-8"))["features"]
     assert sorted(f["properties"]["route_order"] for f in features) == [1, 2, 3]
 
@@ -72,7 +72,7 @@ def test_site_set_covering_infeasible(saved):
     result = _run(saved, "--need", "food_store", "--target-share", "1.0", "--threshold",
                   "100", "--candidates", str(saved / "facilities.csv"))
     assert result.exit_code == 0, result.output
-    assert "infeasible" in result.output
+    assert "目標 100.0 % には届きません" in result.output
 
 
 def test_site_among_registry_resources(saved):
@@ -90,9 +90,9 @@ def test_site_among_registry_resources(saved):
 @pytest.mark.parametrize(("args", "message"), [
     (["--need", "food_store", "--k", "4"], "more than the 3 candidate"),
     (["--need", "配食", "--k", "1"], "service"),
-    (["--need", "nothing", "--k", "1"], "unknown category"),
-    (["--need", "salon", "--grid", "250"], "not both"),
-    (["--need", "salon", "--out", "sites.txt"], ".csv or .geojson"),
+    (["--need", "nothing", "--k", "1"], "そのカテゴリはありません"),
+    (["--need", "salon", "--grid", "250"], "どちらか一方だけ"),
+    (["--need", "salon", "--out", "sites.txt"], ".csv か .geojson"),
 ])
 def test_site_errors(saved, args, message):
     result = _run(saved, "--candidates", str(saved / "facilities.csv"), *args)
@@ -143,5 +143,5 @@ def test_people_are_counted_whole(saved):
     result = _run(saved, "--need", "food_store", "--k", "2", "--threshold", "200",
                   "--candidates", str(saved / "facilities.csv"))
     assert result.exit_code == 0, result.output
-    assert "新たに徒歩圏に入る65歳以上 19 人" in result.output
-    assert ".0 人" not in result.output
+    assert "新たに徒歩圏に入る65歳以上 19人" in result.output
+    assert ".0人" not in result.output

@@ -70,8 +70,8 @@ def test_a_bus_stop_counts_with_enough_weekday_departures(tmp_path):
     person = int(np.flatnonzero(walking.region.demand["point_id"] == f"p{4 * 11 + 10}")[0])
     assert covers[person]
     # the trips' terminal lies 14 km east, off the grid: left out, and said so
-    assert "1 of 1 stops with ≥ 10 departures every weekday" in result.alternatives[0].detail
-    notes = " ".join(result.notes)
+    assert "1 of 1 stops with ≥ 10 departures every weekday" in str(result.alternatives[0].detail)
+    notes = " ".join(map(str, result.notes))
     assert "1 of 2 bus stops lie outside the region" in notes
     assert "gtfs: the regular week of its services, which run from 2026-01-01 to " \
            "2026-12-31" in notes
@@ -100,7 +100,7 @@ def test_a_meal_delivery_polygon_and_a_mobile_sales_stop(tmp_path):
     result = find_gaps(walking, "小学校区", "food_store")
     assert [a.id for a in result.alternatives] == ["meal_delivery", "home_delivery",
                                                    "mobile_sales"]
-    assert "bus stops not counted" in " ".join(result.notes)
+    assert "bus stops not counted" in " ".join(map(str, result.notes))
     t = _by_area(result)
     assert t["covered_meal_delivery"].to_dict() == {"M": 22, "W": 33, "E": 0}
     assert t["covered_mobile_sales"].to_dict() == {"M": 1, "W": 9, "E": 0}
@@ -155,7 +155,7 @@ def test_bus_stops_outside_the_network(tmp_path):
     both = read_bus_stops([_feed(tmp_path, {"T": (139.77, 35.68),
                                             "S": lonlat(1000, 200)}, 20, name="both")])
     result = find_gaps(walking, "小学校区", alternatives=["bus"], bus_stops=both)
-    assert "2 of 3 bus stops lie outside the region" in " ".join(result.notes)
+    assert "2 of 3 bus stops lie outside the region" in " ".join(map(str, result.notes))
     assert result.table["covered_bus"].sum() == 14
 
 
@@ -192,7 +192,7 @@ def test_departures_on_a_date(tmp_path):
         stops = read_bus_stops([feed], on=day)
         result = find_gaps(walking, "小学校区", alternatives=["bus"], bus_stops=stops, on=day)
         assert result.table["covered_bus"].sum() == covered, day
-        assert f"on {day.isoformat()}" in result.alternatives[0].detail
+        assert f"on {day.isoformat()}" in str(result.alternatives[0].detail)
     with pytest.raises(InputError, match="no 'departures_on_date' column"):
         find_gaps(walking, "小学校区", alternatives=["bus"],
                   bus_stops=read_bus_stops([feed]), on=date(2026, 6, 3))

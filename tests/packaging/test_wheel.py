@@ -185,3 +185,20 @@ def test_wheel_ships_and_serves_the_pages(installed):
 
     assert len(lines) == len(PAGES) + 4, r.stdout
     assert all(line.split()[1] == "200" for line in lines), r.stdout
+
+
+def test_wheel_ships_the_message_catalogue(installed):
+    """The Japanese catalogue is in the wheel, and the installed command speaks Japanese
+    to a Japanese locale and English to another."""
+    venv, empty, data, wheel = installed
+    with zipfile.ZipFile(wheel) as z:
+        assert "geo_service/locale/ja/LC_MESSAGES/geo_service.po" in z.namelist()
+    args = [venv / "bin" / "geo-service", "site", "--need", "food_store", "--grid", "250",
+            "--candidates", "x.csv"]
+    r = _run(args, cwd=empty, env=_clean_env(GEO_SERVICE_DATA_DIR=str(data),
+                                             LANG="ja_JP.UTF-8", LC_ALL="", LC_MESSAGES=""))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "入力エラー" in r.stderr and "どちらか一方だけを指定してください" in r.stderr
+    r = _run(args, cwd=empty, env=_clean_env(GEO_SERVICE_DATA_DIR=str(data), LANG="C.UTF-8",
+                                             LC_ALL="", LC_MESSAGES=""))
+    assert "input error" in r.stderr and "not both" in r.stderr

@@ -340,7 +340,7 @@ def test_scenarios_are_saved_listed_loaded_compared_and_deleted(tmp_path):
     assert list(table.columns[-2:]) == ["閉店 S1", "stop"]
     assert (table["閉店 S1"] >= table["baseline"]).all()
     assert (table["stop"] <= table["baseline"]).all()
-    assert any("移動販売" in n for n in results[1].notes)
+    assert any("移動販売" in str(n) for n in results[1].notes)
     delete_scenario("stop", tmp_path)
     assert [s.name for s in list_scenarios(tmp_path)] == ["閉店 S1"]
     with pytest.raises(ScenarioError):

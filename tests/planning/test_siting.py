@@ -255,7 +255,8 @@ def test_set_covering_infeasible_gives_best_share(trap):
     assert result.best_share == pytest.approx(6 / 9)
     assert result.share_after == pytest.approx(6 / 9)
     assert sorted(cands.names[result.chosen]) == ["left", "right"]
-    assert "infeasible" in result.notes[0]
+    assert "infeasible" in str(result.notes[0])
+    assert "目標に届きません" in result.notes[0].text("ja")
     reached = problem.set_covering(0.5)
     assert reached.feasible and len(reached.chosen) == 2  # 4.5 people: two sites
 

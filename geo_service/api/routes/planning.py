@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from geo_service.api.deps import AppState, Staff, State, Viewer
+from geo_service.api.deps import AppState, Language, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas.planning import ScenarioIn
 from geo_service.layers import FOOD_STORE_CATEGORY
@@ -51,7 +51,7 @@ def _walking(state: AppState) -> WalkingService:
 
 @router.get("/gaps/{layer}", response_model=GapRanking,
             responses=error_responses(401, 404, 422))
-def gaps(state: State, viewer: Viewer, layer: str,
+def gaps(state: State, viewer: Viewer, lang: Language, layer: str,
          need: Annotated[str, Query(max_length=100, description="a category people walk to "
                                     "(food_store / 食料品店, salon …)")] = FOOD_STORE_CATEGORY,
          threshold: Annotated[float | None, Query(gt=0, le=5000, description="walk counted "
@@ -62,7 +62,8 @@ def gaps(state: State, viewer: Viewer, layer: str,
              "for the walk alone; default the need's")] = None) -> GapRanking:
     """Per area of ``layer``: people 65+ beyond a walk to ``need`` and covered by no
     alternative (移動販売, 配食・宅配), ranked by count and share, with the reasons
-    (``geo-service gaps``; no bus feed is read here)."""
+    (``geo-service gaps``; no bus feed is read here). Notes and reasons in the language of
+    ``Accept-Language`` (Japanese unless English is preferred)."""
     walking = _walking(state)
     alts = None
     if alternatives is not None:
@@ -70,7 +71,7 @@ def gaps(state: State, viewer: Viewer, layer: str,
             a.strip() for a in alternatives.split(",") if a.strip()]
     try:
         answer = planning.gap_ranking(walking, layer, need, staff=viewer is not None,
-                                      threshold_m=threshold, alternatives=alts)
+                                      threshold_m=threshold, alternatives=alts, lang=lang)
     except LookupError as e:
         raise NotFoundError("area layer", "", str(e.args[0])) from None
     return answer
@@ -80,7 +81,7 @@ def gaps(state: State, viewer: Viewer, layer: str,
 
 
 @router.get("/siting", response_model=SitingAnswer, responses=error_responses(401, 422))
-def siting(state: State, user: Staff,
+def siting(state: State, user: Staff, lang: Language,
            need: Annotated[str, Query(max_length=100, description="the category to site")],
            k: Annotated[int, Query(ge=1, le=planning.MAX_K, description="new sites")] = 5,
            candidates: Annotated[str, Query(max_length=120, description="grid:METRES (at "
@@ -92,10 +93,11 @@ def siting(state: State, user: Staff,
            = True) -> SitingAnswer:
     """Where k new places would bring the most people 65+ newly within walking range
     (exact with HiGHS, warm-started by greedy), in order with each one's marginal gain and
-    the coverage curve; staff only (``geo-service site``)."""
+    the coverage curve; staff only (``geo-service site``). Notes in the language of
+    ``Accept-Language`` (Japanese unless English is preferred)."""
     return planning.site(
         _walking(state), need, k=k, candidates=candidates, target_share=target_share,
-        curve=curve, staff=True)
+        curve=curve, staff=True, lang=lang)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -122,12 +124,13 @@ def list_scenarios(state: State) -> ScenarioList:
 
 @router.get("/scenarios/{name}", response_model=ScenarioAnswer,
             responses=error_responses(404, 422))
-def show_scenario(state: State, name: str, layer: LayerQuery = None) -> ScenarioAnswer:
+def show_scenario(state: State, lang: Language, name: str,
+                  layer: LayerQuery = None) -> ScenarioAnswer:
     """A saved scenario: before, after and the difference per area."""
     walking = _walking(state)
     _layer_or_404(walking, layer)
     try:
-        answer = planning.show(walking, state.settings.data_dir, name, layer)
+        answer = planning.show(walking, state.settings.data_dir, name, layer, lang=lang)
     except LookupError as e:
         raise NotFoundError("scenario", name, str(e.args[0])) from None
     return answer
@@ -135,7 +138,7 @@ def show_scenario(state: State, name: str, layer: LayerQuery = None) -> Scenario
 
 @router.post("/scenarios", response_model=ScenarioAnswer, status_code=201,
              responses=error_responses(401, 404, 409, 422))
-def create_scenario(state: State, user: Staff, body: ScenarioIn,
+def create_scenario(state: State, user: Staff, lang: Language, body: ScenarioIn,
                     layer: LayerQuery = None) -> ScenarioAnswer:
     """Create, compute and save a scenario (staff); nothing is saved when a change names an
     unknown store or a point off the network; the baseline is never modified."""
@@ -144,7 +147,7 @@ def create_scenario(state: State, user: Staff, body: ScenarioIn,
     changes = [c.model_dump(exclude_none=True) for c in body.changes]
     return planning.create(
         walking, state.settings.data_dir, body.name, changes, description=body.description,
-        layer=layer)
+        layer=layer, lang=lang)
 
 
 @router.delete("/scenarios/{name}", status_code=204, response_class=Response,

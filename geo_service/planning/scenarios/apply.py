@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_service.i18n import msg
 from geo_service.layers import ResourceLayer
 from geo_service.planning.scenarios.baseline import Baseline
 from geo_service.planning.scenarios.changes import STOP_CATEGORY, Scenario, ScenarioError
@@ -127,8 +128,9 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
     added_frames: list[gpd.GeoDataFrame] = []
     car_rate = baseline.car_rate
     if scenario.region and scenario.region != baseline.region.key:
-        state.notes.append(f"scenario {name!r} was made for region {scenario.region}; it is "
-                           f"applied to {baseline.region.key}")
+        state.notes.append(msg("scenario {name!r} was made for region {made_for}; it is "
+                               "applied to {region}", name=name, made_for=scenario.region,
+                               region=baseline.region.key))
     refs = [c["store"] for c in scenario.changes if c["kind"] == "close_store"]
     if refs:  # every unknown store named at once, before anything is computed
         resolve_stores(baseline, refs, scenario=name)
@@ -152,8 +154,8 @@ def apply_scenario(baseline: Baseline, scenario: Scenario, *, incremental: bool 
                 state.append_stores(new, source=source)
             added_frames.append(new)
             if kind == "add_stop":
-                state.notes.append(f"移動販売 stop {change['id']} counted as a food source; it "
-                                   "serves only on its days")
+                state.notes.append(msg("移動販売 stop {id} counted as a food source; it "
+                                       "serves only on its days", id=change["id"]))
         elif kind == "threshold":
             state.threshold_m = change["metres"]
         elif kind == "speed":

@@ -33,6 +33,7 @@ import shapely
 from geo_service._errors import InputError
 from geo_service.engine.access import DistanceField
 from geo_service.engine.region import Region
+from geo_service.i18n import Message, msg
 from geo_service.planning.scenarios.baseline import Baseline
 from geo_service.planning.scenarios.changes import SERVICE_KINDS, Scenario, ScenarioError
 
@@ -136,7 +137,7 @@ def check_services(baseline: Baseline, scenario: Scenario, walking: WalkingServi
 
 def alternative_cover(walking: WalkingService, services: dict[str, Any],
                        bus: dict[str, Any] | None, *, staff: bool,
-                       notes: list[str]) -> dict[str, Any]:
+                       notes: list[Message | str]) -> dict[str, Any]:
     """Per demand point, before and after the service changes: covered by an alternative
     (each alternative category, and with bus changes a frequent bus stop)."""
     from geo_service.layers import load_vocabulary
@@ -157,7 +158,7 @@ def alternative_cover(walking: WalkingService, services: dict[str, Any],
     touched = {services["resources"][rid].category for rid in edits}
     before: dict[str, np.ndarray] = {}
     after: dict[str, np.ndarray] = {}
-    detail: dict[str, str] = {}
+    detail: dict[str, Message | str] = {}
     for cat in services["allowed"]:
         alt = category_alternative(walking, cat, staff=staff,
                                    threshold_m=thresholds.get(cat, BUS_THRESHOLD_M))
@@ -191,10 +192,12 @@ def alternative_cover(walking: WalkingService, services: dict[str, Any],
     changed = []
     for rid, edit in edits.items():
         r = services["resources"][rid]
-        what = "withdrawn" if edit is None else f"service area → {edit.service_area.kind}"
-        changed.append(f"{rid} ({r.name}): {what}")
+        what = (msg("withdrawn") if edit is None
+                else msg("service area → {kind}", kind=edit.service_area.kind))
+        changed.append(msg("{id} ({name}): {what}", id=rid, name=r.name, what=what))
         if edit is not None and not service_mask(edit, walking, staff=staff).any():
-            notes.append(f"the new service area of {rid} ({r.name}) holds no demand point")
+            notes.append(msg("the new service area of {id} ({name}) holds no demand point",
+                             id=rid, name=r.name))
     return {"before": np.logical_or.reduce([*before.values(), np.zeros(n, bool)]),
             "after": np.logical_or.reduce([*after.values(), np.zeros(n, bool)]),
             "covers_before": before, "covers_after": after, "changed": changed,
@@ -202,7 +205,7 @@ def alternative_cover(walking: WalkingService, services: dict[str, Any],
 
 
 def bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Path | None,
-               notes: list[str]) -> dict[str, Any] | None:
+               notes: list[Message | str]) -> dict[str, Any] | None:
     """Per demand point, before and after the bus changes: a frequent stop within range."""
     network = [f for c in changes if c["kind"] == "bus_network" for f in c["feeds"]]
     cut = [c["feed"] for c in changes if c["kind"] == "cut_route"]
@@ -227,9 +230,9 @@ def bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Pat
     before = list(dict.fromkeys([*network, *cut]))
     after = [f for f in dict.fromkeys([*network, *added]) if f not in set(cut)]
     walking = SimpleNamespace(net=region.net, region=region)  # what bus_alternative reads
-    cover: dict[str, Any] = {"rule": f"a stop with ≥ {min_dep} departures every weekday "
-                             f"within {threshold:g} m", "feeds_before": before,
-                             "feeds_after": after}
+    rule = msg("a stop with ≥ {departures} departures every weekday within {m:g} m",
+               departures=min_dep, m=threshold)
+    cover: dict[str, Any] = {"rule": rule, "feeds_before": before, "feeds_after": after}
     for side, feeds in (("before", before), ("after", after)):
         if not feeds:
             cover[side] = np.zeros(len(region.demand), dtype=bool)
@@ -238,5 +241,6 @@ def bus_cover(region: Region, changes: list[dict[str, Any]], base_dir: str | Pat
         alt, found = bus_alternative(walking, stops, threshold_m=threshold,  # type: ignore[arg-type]
                                      min_departures=min_dep, source=", ".join(feeds))
         cover[side] = alt.covers
-        notes += [f"バス ({side}): {n}" for n in found]
+        when = msg("before") if side == "before" else msg("after")
+        notes += [msg("bus ({side}): {note}", side=when, note=n) for n in found]
     return cover

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo_service.i18n import Message, render
 from geo_service.indicators.difficulty import DifficultyResult
 from geo_service.planning.scenarios.changes import Scenario, ScenarioError
 
@@ -25,7 +26,7 @@ class ScenarioResult:
     closed: gpd.GeoDataFrame
     added: gpd.GeoDataFrame
     stats: dict[str, Any]
-    notes: list[str]
+    notes: list[Message | str]
     #: with bus changes: per demand point, whether a frequent stop is within walking range
     #: ("before", "after") and what was counted ("rule")
     bus: dict[str, Any] | None = None
@@ -127,8 +128,8 @@ class ScenarioResult:
         return out.reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
-        """Headline numbers before and after."""
-        return {"scenario": self.scenario.name, "before": self.before.summary(),
+        """Headline numbers before and after (notes and rules in the current language)."""
+        return render({"scenario": self.scenario.name, "before": self.before.summary(),
                 "after": self.after.summary(), "threshold_m_after": self.after.threshold_m,
                 "closed": self.closed["store_id"].astype(str).tolist(),
                 "added": self.added["store_id"].astype(str).tolist(), "stats": self.stats,
@@ -141,7 +142,7 @@ class ScenarioResult:
                     "changed": self.alternatives["changed"],
                     "counted": self.alternatives["detail"],
                     "gap_65plus_before": float(self._uncovered("before").sum()),
-                    "gap_65plus_after": float(self._uncovered("after").sum())}})}
+                    "gap_65plus_after": float(self._uncovered("after").sum())}})})
 
 
 def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = None,

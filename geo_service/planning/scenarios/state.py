@@ -45,6 +45,7 @@ from scipy import sparse
 
 from geo_service.engine.access import Attachment, DistanceField, PointAccess
 from geo_service.engine.cutoff_dijkstra import improve_dijkstra
+from geo_service.i18n import Message
 from geo_service.indicators.difficulty import (
     AREA_COLUMNS,
     DifficultyResult,
@@ -98,7 +99,7 @@ class ScenarioState:
         self.point = {k: np.array(v) for k, v in baseline.point.items()}
         self.threshold_m = baseline.threshold_m
         self.demand = baseline.region.demand
-        self.notes: list[str] = []
+        self.notes: list[Message | str] = []
         self._changed_nodes = np.zeros(self.net.n_nodes, dtype=bool)
         self._changed_edges = np.zeros(self.net.n_edges, dtype=bool)
         self.stats = {"nodes_searched_again": 0, "points_evaluated_again": 0,
@@ -295,7 +296,7 @@ class ScenarioState:
         layer = self.baseline.layer
         after_region = replace(region, net=self.net, demand=self.demand,
                                resources={**region.resources, layer.id: stores},
-                               notes=[*region.notes, *self.notes],
+                               notes=[*region.notes, *map(str, self.notes)],
                                threshold_m=self.threshold_m)
         return DifficultyResult(points, areas, stores, dict(seconds or {}),
                                 after_region.notes, self.threshold_m, after_region, layer)

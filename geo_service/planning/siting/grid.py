@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 
 from geo_service.engine.access import attach_points
 from geo_service.engine.network import WalkNetwork
+from geo_service.i18n import Term
 from geo_service.planning.siting.candidates import Candidates, SitingError
 
 
@@ -38,5 +39,6 @@ def grid_candidates(net: WalkNetwork, spacing_m: float) -> Candidates:
     xy = net.node_xy[picked]
     att = attach_points(net, xy, max_snap_m=math.inf)
     ids = np.array([f"node-{net.node_id[n]}" for n in picked], dtype=object)
-    names = np.array([f"格子点 {i + 1}" for i in range(len(picked))], dtype=object)
+    names = np.array([Term(f"格子点 {i + 1}", f"grid point {i + 1}")
+                      for i in range(len(picked))], dtype=object)
     return Candidates(ids, names, xy, att, f"grid {spacing_m:g} m")

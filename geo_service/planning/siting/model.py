@@ -13,6 +13,7 @@ from scipy import sparse
 
 from geo_service.engine.access import Attachment
 from geo_service.engine.network import WalkNetwork
+from geo_service.i18n import Message, msg
 from geo_service.planning import siting  # the package's settings, read when called
 from geo_service.planning.siting.candidates import Candidates, SitingError
 from geo_service.planning.siting.coverage import coverage_sets, served_by_existing
@@ -29,6 +30,30 @@ class CurvePoint:
     greedy_new: float
     bound: float
     optimal: bool
+
+
+#: how a result was found (``method``) and what bounds it (``bound_source``), in words
+METHOD_TEXT: dict[str, Message] = {
+    "greedy (asked)": msg("greedy (asked)"),
+    "trivial (no one can be newly served)": msg("trivial (no one can be newly served)"),
+    "greedy (instance too large for the MIP)": msg("greedy (instance too large for the MIP)"),
+    "exact (HiGHS)": msg("exact (HiGHS)"),
+    "best found within the time limit (HiGHS)":
+        msg("best found within the time limit (HiGHS)"),
+    "greedy": msg("greedy"),
+    "nothing needed": msg("nothing needed"),
+    "nothing coverable": msg("nothing coverable"),
+    "greedy meets its bound": msg("greedy meets its bound"),
+    "submodular bound": msg("submodular bound"),
+    "LP relaxation": msg("LP relaxation"),
+    "optimal (HiGHS)": msg("optimal (HiGHS)"),
+    "MIP dual bound": msg("MIP dual bound"),
+}
+
+
+def method_text(method: str) -> Message | str:
+    """A ``method`` or ``bound_source`` of a result in words (:data:`METHOD_TEXT`)."""
+    return METHOD_TEXT.get(method, method)
 
 
 @dataclass(frozen=True)
@@ -55,7 +80,7 @@ class SitingResult:
     greedy_new: float
     seconds: float
     curve: list[CurvePoint] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     @property
     def gap(self) -> float:
@@ -90,7 +115,7 @@ class SetCoverResult:
     optimal: bool
     lower_bound: int
     seconds: float
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     @property
     def share_after(self) -> float:
@@ -249,7 +274,7 @@ class SitingProblem:
         started = time.perf_counter()
         g_order, g_gains = lazy_greedy(self.cover, self.group_weight, k)
         greedy_new = float(g_gains.sum())
-        notes: list[str] = []
+        notes: list[Message] = []
         model = None
         if not exact:
             method = "greedy (asked)"
@@ -257,8 +282,9 @@ class SitingProblem:
             method = "trivial (no one can be newly served)"
         elif self.cover.nnz > siting.MIP_MAX_NONZEROS:
             method = "greedy (instance too large for the MIP)"
-            notes.append(f"{self.cover.nnz:,} coverage entries exceed MIP_MAX_NONZEROS "
-                         f"({siting.MIP_MAX_NONZEROS:,}); greedy with an LP bound")
+            notes.append(msg("{n:,} coverage entries exceed MIP_MAX_NONZEROS ({most:,}); greedy "
+                             "with an LP bound", n=self.cover.nnz,
+                             most=siting.MIP_MAX_NONZEROS))
         else:
             method = "exact (HiGHS)"
             model = MclpModel(self.cover, self.group_weight)
@@ -281,14 +307,14 @@ class SitingProblem:
                         method if left > 0 else "curve budget spent", [], left)
                 points.append(CurvePoint(kk, c, greedy_kk, b, opt))
             if not all(p.optimal for p in points):
-                notes.append("coverage curve: some points are not proven optimal (their "
-                             "bound is given)")
+                notes.append(msg("coverage curve: some points are not proven optimal (their "
+                                 "bound is given)"))
         return SitingResult(k, order, gains, covered, self.already, self.total,
                             self.coverable, method, optimal, bound, source, greedy_new,
                             time.perf_counter() - started, points, notes)
 
     def _solve_k(self, k: int, model: MclpModel | None, g_order: np.ndarray,
-                 greedy_new: float, method: str, notes: list[str],
+                 greedy_new: float, method: str, notes: list[Message],
                  time_limit_s: float) -> tuple[np.ndarray, float, float, str, bool]:
         """(chosen, newly covered, upper bound, bound's source, proven optimal) for k."""
         if len(self.group_weight) == 0:
@@ -308,7 +334,8 @@ class SitingProblem:
             chosen, value = g_order, greedy_new
         if status == "optimal":
             return chosen, value, value, "optimal (HiGHS)", True
-        notes.append(f"k = {k}: HiGHS stopped ({status}) after {time_limit_s:.3g} s")
+        notes.append(msg("k = {k}: HiGHS stopped ({status}) after {seconds:.3g} s", k=k,
+                         status=status, seconds=time_limit_s))
         bound, source = (dual, "MIP dual bound") if dual < g_bound else (g_bound,
                                                                            "submodular bound")
         return chosen, value, bound, source, value >= bound - tolerance(bound)
@@ -324,14 +351,15 @@ class SitingProblem:
             raise SitingError("the target share must lie in (0, 1]", column="target_share",
                               value=target_share)
         started = time.perf_counter()
-        notes: list[str] = []
+        notes: list[Message] = []
         best_share = ((self.already + self.coverable) / self.total if self.total > 0
                       else math.nan)
         need = target_share * self.total - self.already
         feasible = need <= self.coverable + tolerance(self.total)
         if not feasible:
-            notes.append(f"infeasible: every candidate together brings the share to "
-                         f"{best_share:.1%}, short of {target_share:.1%}")
+            notes.append(msg("infeasible: every candidate together brings the share to "
+                             "{best:.1%}, short of {target:.1%}", best=best_share,
+                             target=target_share))
             need = self.coverable
         need -= tolerance(self.total)
         if need <= 0:
@@ -353,8 +381,9 @@ class SitingProblem:
             lower = len(chosen) if optimal else max(1, math.ceil(dual - 1e-6))
             if not optimal:
                 method = "best found within the time limit (HiGHS)"
-                notes.append(f"HiGHS stopped ({status}) after {time_limit_s:g} s; at least "
-                             f"{lower} sites are needed")
+                notes.append(msg("HiGHS stopped ({status}) after {seconds:g} s; at least "
+                                 "{lower} sites are needed", status=status,
+                                 seconds=time_limit_s, lower=lower))
         order, gains = self.ordered(chosen)
         return SetCoverResult(target_share, feasible, order, gains, float(gains.sum()),
                               self.already, self.total, best_share, method, optimal, lower,

@@ -1,0 +1,75 @@
+"""The command line speaks the user's language: Japanese for a Japanese locale (``LANG``,
+``LC_ALL``, ``LC_MESSAGES``), English otherwise, ``GEO_SERVICE_LANG`` overriding both —
+errors, summaries and notes alike (the help texts: tests/test_i18n_catalogue.py runs a
+fresh process, as Typer reads them when the command line is loaded)."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from geo_service.cli.main import app
+from geo_service.i18n import current_language
+
+runner = CliRunner()
+JA = {"LANG": "ja_JP.UTF-8", "LC_ALL": "", "LC_MESSAGES": "", "GEO_SERVICE_LANG": ""}
+EN = {"LANG": "en_US.UTF-8", "LC_ALL": "", "LC_MESSAGES": "", "GEO_SERVICE_LANG": ""}
+
+
+@pytest.fixture
+def wide(monkeypatch, tmp_path):
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
+    for module in ("common", "gaps", "siting"):
+        monkeypatch.setattr(f"geo_service.cli.{module}.console", Console(width=400))
+    monkeypatch.setattr("geo_service.cli.common.err_console", Console(width=400, stderr=True))
+    return tmp_path
+
+
+def test_gaps_in_japanese_and_in_english(wide):
+    ja = runner.invoke(app, ["gaps"], env=JA)
+    assert ja.exit_code == 0, ja.output
+    assert "合計：65歳以上" in ja.output and "代わりの手段：" in ja.output
+    assert "注意：バス停は数えていません（GTFS データ（--gtfs）の指定がありません）" in ja.output
+    assert "デモの登録簿：資源 19件（合成）" in ja.output
+    assert "stop(s)" not in ja.output and "resource" not in ja.output
+    en = runner.invoke(app, ["gaps"], env=EN)
+    assert en.exit_code == 0, en.output
+    assert "total: people 65+" in en.output and "alternatives:" in en.output
+    assert "note: bus stops not counted: no GTFS feed given (--gtfs)" in en.output
+    assert "合計" not in en.output and "注意" not in en.output
+    assert current_language() == "en"  # the language is the command's, not the process's
+
+
+def test_geo_service_lang_overrides_the_locale(wide):
+    r = runner.invoke(app, ["gaps", "--alternative", "mobile_sales"],
+                      env={**EN, "GEO_SERVICE_LANG": "ja"})
+    assert "合計：65歳以上" in r.output
+    r = runner.invoke(app, ["gaps", "--alternative", "mobile_sales"],
+                      env={**JA, "LC_ALL": "C.UTF-8"})  # LC_ALL before LANG, as gettext
+    assert "total: people 65+" in r.output
+
+
+def test_an_input_error_in_either_language(wide):
+    r = runner.invoke(app, ["site", "--need", "food_store", "--grid", "250",
+                            "--candidates", "x.csv"], env=JA)
+    assert r.exit_code == 2
+    assert ("入力エラー：列「--grid」、値 250.0：--candidates と --grid はどちらか一方だけを"
+            "指定してください") in r.output
+    r = runner.invoke(app, ["site", "--need", "food_store", "--grid", "250",
+                            "--candidates", "x.csv"], env=EN)
+    assert r.exit_code == 2
+    assert ("input error: column '--grid', value 250.0: give either --candidates or --grid, "
+            "not both") in r.output
+
+
+def test_the_demo_summary_in_either_language(wide):
+    ja = runner.invoke(app, ["demo", "--out", str(wide / "d")], env=JA)
+    assert ja.exit_code == 0, ja.output
+    assert "これは合成デモデータです（実在の町ではありません）。" in ja.output
+    assert "買い物環境 — 結果の要約" in ja.output and "所要時間" in ja.output
+    assert "Shopping access" not in ja.output and "synthetic demo" not in ja.output
+    en = runner.invoke(app, ["demo", "--out", str(wide / "d")], env=EN)
+    assert en.exit_code == 0, en.output
+    assert "This is synthetic demo data, not a real town." in en.output
+    assert "Shopping access: summary" in en.output and "run time" in en.output
