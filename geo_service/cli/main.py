@@ -100,8 +100,8 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
     for note in result.notes:
         print_note(note)
     console.print(msg("map: [bold]{path}[/]", path=out / "map.html").text())
-    console.print(msg("tables: {paths} (+ .geojson)",
-                      paths=f"{out / 'areas.csv'}, {out / 'points.csv'}").text())
+    paths = ", ".join(str(out / name) for name in ("areas.csv", "points.csv"))
+    console.print(msg("tables: {paths} (+ .geojson)", paths=paths).text())
 
 
 @app.command()

@@ -449,10 +449,9 @@ def show(
     except InputError as exc:
         raise fail(exc) from exc
     if out is not None:
+        tables = ", ".join(str(out / f"difference_{kind}.csv") for kind in ("areas", "points"))
         console.print(msg("difference map: [bold]{path}[/]  tables: {tables}",
-                          path=out / "difference_map.html",
-                          tables=f"{out / 'difference_areas.csv'}, "
-                                 f"{out / 'difference_points.csv'}").text())
+                          path=out / "difference_map.html", tables=tables).text())
 
 
 @scenario_app.command("compare")
