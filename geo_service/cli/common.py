@@ -88,16 +88,20 @@ def worst_areas(areas: Any, threshold_m: float, *, limit: int = 8,
     """The areas of the first layer, hardest first (the rest are in ``file``)."""
     first = areas[areas["layer"] == areas["layer"].iloc[0]]
     worst = first.sort_values("beyond_share", ascending=False, na_position="last").head(limit)
-    t = f"{threshold_m:g}"
-    table = Table(title=f"{first['layer'].iloc[0]}: 徒歩{t}m超の65歳以上の割合が高い順")
-    for col in ("区域", "65歳以上", f"徒歩{t}m超", f"直線{t}m超", "中央値", "店舗数"):
-        table.add_column(col, justify="left" if col == "区域" else "right")
+    m = threshold_m
+    table = Table(title=str(msg("{layer}: highest share of people 65+ beyond {m:g} m on foot "
+                                "first", layer=first["layer"].iloc[0], m=m)))
+    area = str(msg("area"))
+    for col in (area, str(msg("people 65+")), str(msg("beyond {m:g} m on foot", m=m)),
+                str(msg("beyond {m:g} m in a straight line", m=m)), str(msg("median")),
+                str(msg("stores"))):
+        table.add_column(col, justify="left" if col == area else "right")
     for row in worst.itertuples():
         median = "—" if not math.isfinite(row.median_m) else f"{row.median_m:,.0f} m"
         table.add_row(str(row.name), f"{row.pop_65plus:,.0f}", share(row.beyond_share),
                       share(row.beyond_share_straight), median, f"{row.stores_in_area}")
     if len(first) > limit:
-        table.caption = f"ほか {len(first) - limit} 区域は {file} を参照"
+        table.caption = str(msg("{n} more areas in {file}", n=len(first) - limit, file=file))
     return table
 
 

@@ -109,6 +109,8 @@ def _walk_pages(ui, *, lang: str) -> dict[str, str]:
     keep(page, "staff list")
     page.goto(ui.server.url + f"/staff{suffix}#edit={salon.id}")
     page.wait_for_selector("#history li")
+    field = page.locator("#history .staff-history-field[data-field='description']").first
+    assert field.inner_text() == ("内容・活動概要" if lang == "ja" else "Description")
     keep(page, "staff editor and history")
     page.goto(ui.server.url + f"/staff{suffix}#deleted")
     keep(page, "staff deleted")
