@@ -36,12 +36,12 @@ def h(message: Message) -> str:
     return message.text(language_from_env())
 
 
-RegionOpt = Annotated[Path | None, typer.Option(
-    "--region", help="A saved region folder: its registry, area layers and extent (default: "
-    "GEO_SERVICE_REGION_DIR; else the demo region).")]
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", help="Registry database URL (default: GEO_SERVICE_DATABASE_URL or "
-    "the region's SQLite file in the data directory, GEO_SERVICE_DATA_DIR).")]
+RegionOpt = Annotated[Path | None, typer.Option("--region", help=h(msg(
+    "A saved region folder: its registry, area layers and extent (default: "
+    "GEO_SERVICE_REGION_DIR; else the demo region).")))]
+DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help=h(msg(
+    "Registry database URL (default: GEO_SERVICE_DATABASE_URL or the region's SQLite file "
+    "in the data directory, GEO_SERVICE_DATA_DIR).")))]
 
 
 def fail(problem: InputError | Message | str, *, label: Message | str = INPUT_ERROR,

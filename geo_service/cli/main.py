@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.rich_utils
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -174,9 +175,10 @@ def difficulty(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("geo-service-demo"),
-    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
-        settings.threshold_m,
+    out: Annotated[Path, typer.Option("--out", help=h(msg("Output folder.")))] =
+        Path("geo-service-demo"),
+    threshold: Annotated[float, typer.Option(help=h(msg(
+        "Walking distance threshold (m).")))] = settings.threshold_m,
 ) -> None:
     """Run the whole pipeline on a built-in synthetic hillside town (no network needed)."""
     from geo_service.jobs.demo import run_demo
@@ -240,6 +242,17 @@ COMMAND_HELP = {
                     "threshold or speed, a future population, bus routes, services — before, "
                     "after and the difference per area."),
 }
+#: Typer's own words in the help (its panels' titles, the default and required marks)
+TYPER_WORDS = {
+    "ARGUMENTS_PANEL_TITLE": msg("Arguments"),
+    "OPTIONS_PANEL_TITLE": msg("Options"),
+    "COMMANDS_PANEL_TITLE": msg("Commands"),
+    "ERRORS_PANEL_TITLE": msg("Error"),
+    "DEFAULT_STRING": msg("[default: {value}]", value="{}"),  # Typer fills in the {}
+    "REQUIRED_LONG_STRING": msg("[required]"),
+}
+for _name, _words in TYPER_WORDS.items():
+    setattr(typer.rich_utils, _name, h(_words))
 for _info in [*app.registered_commands, *app.registered_groups]:
     _name = _info.name or (_info.callback.__name__ if _info.callback else None)
     if _name in COMMAND_HELP:
