@@ -114,4 +114,4 @@ def test_gaps_on_a_saved_region_with_a_feed(tmp_path, monkeypatch):
     r = runner.invoke(app, ["gaps", "--region", str(tmp_path / "region"), "--gtfs",
                             str(iizuka)])
     assert r.exit_code == 2
-    assert "chikuho.zip" in r.output and "none of the 32 bus stops lies within" in r.output
+    assert "chikuho.zip" in r.output and "32か所のバス停のどれも、地域の道路から" in r.output
