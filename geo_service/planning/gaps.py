@@ -78,7 +78,7 @@ class Alternative:
     id: str
     label: str
     covers: np.ndarray  # bool per demand point
-    detail: Message
+    detail: Message | Term
 
 
 @dataclass
@@ -254,11 +254,14 @@ def _saved_alternative(walking: WalkingService, category: str, *, staff: bool,
     def make() -> dict[str, np.ndarray]:
         alt = category_alternative(walking, category, staff=staff, threshold_m=threshold_m)
         return {"covers": alt.covers, "label": np.array(alt.label),
-                "detail": np.array(alt.detail)}
+                "detail_ja": np.array(alt.detail.text("ja")),
+                "detail_en": np.array(alt.detail.text("en"))}
 
-    got = walking.saved_arrays(f"gaps_alternative-{category}-{_viewer(staff)}",
+    # the detail is kept in both languages (a saved array holds text, not a message)
+    got = walking.saved_arrays(f"gaps_alternative_words-{category}-{_viewer(staff)}",
                                [threshold_m], make)
-    return Alternative(category, str(got["label"]), got["covers"], str(got["detail"]))
+    return Alternative(category, str(got["label"]), got["covers"],
+                       Term(str(got["detail_ja"]), str(got["detail_en"])))
 
 
 def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, threshold_m: float,

@@ -33,7 +33,7 @@ import shapely
 from geo_service._errors import InputError
 from geo_service.engine.access import DistanceField
 from geo_service.engine.region import Region
-from geo_service.i18n import Message, msg
+from geo_service.i18n import Message, Term, msg
 from geo_service.planning.scenarios.baseline import Baseline
 from geo_service.planning.scenarios.changes import SERVICE_KINDS, Scenario, ScenarioError
 
@@ -158,7 +158,7 @@ def alternative_cover(walking: WalkingService, services: dict[str, Any],
     touched = {services["resources"][rid].category for rid in edits}
     before: dict[str, np.ndarray] = {}
     after: dict[str, np.ndarray] = {}
-    detail: dict[str, Message | str] = {}
+    detail: dict[str, Message | Term | str] = {}
     for cat in services["allowed"]:
         alt = category_alternative(walking, cat, staff=staff,
                                    threshold_m=thresholds.get(cat, BUS_THRESHOLD_M))
