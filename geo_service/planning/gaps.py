@@ -258,7 +258,7 @@ def _saved_alternative(walking: WalkingService, category: str, *, staff: bool,
                 "detail_en": np.array(alt.detail.text("en"))}
 
     # the detail is kept in both languages (a saved array holds text, not a message)
-    got = walking.saved_arrays(f"gaps_alternative_words-{category}-{_viewer(staff)}",
+    got = walking.saved_arrays(f"gaps_alternative-{category}-{_viewer(staff)}",
                                [threshold_m], make)
     return Alternative(category, str(got["label"]), got["covers"],
                        Term(str(got["detail_ja"]), str(got["detail_en"])))
