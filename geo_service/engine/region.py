@@ -4,7 +4,9 @@ A :class:`Region` can be saved to a folder and loaded again quickly (the API sta
 saved regions rather than rebuilding them)::
 
     region/
-      region.json         name, CRS, layer names, notes, whether it is synthetic
+      region.json         name, title (e.g. 飯塚市), 市区町村コード, sources (per input:
+                          publisher, licence, attribution), CRS, layer names, notes,
+                          whether it is synthetic
       network.npz         the WalkNetwork arrays
       demand.parquet      demand points (GeoParquet, metric CRS)
       areas.parquet       all area layers (column ``layer``)
@@ -29,6 +31,7 @@ from geo_service import settings
 from geo_service.engine.access import Attachment, DistanceField, attach_points
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.boundaries import AreaLayer
+from geo_service.inputs.sources import Source, attributions, file_label, read_sources
 
 
 @dataclass(eq=False)
@@ -49,6 +52,12 @@ class Region:
     threshold_m
         The walking distance counted as "within walking range" in this region's analysis
         (saved with it, so the service answers with the threshold the map was made with).
+    title
+        The name people call the region by (飯塚市); :attr:`label` falls back on ``name``.
+    municipality_code
+        The 全国地方公共団体コード (five digits, 40205), when the region is a municipality.
+    sources
+        Where each input came from (:class:`~geo_service.inputs.sources.Source`).
     """
 
     net: WalkNetwork
@@ -59,6 +68,20 @@ class Region:
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
     threshold_m: float = settings.threshold_m
+    title: str = ""
+    municipality_code: str = ""
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The region's human name: its title, else its name (a file name's stem when an
+        older region was named after its input's path), else 「地域」."""
+        return self.title or file_label(self.name) or "地域"
+
+    @property
+    def attributions(self) -> list[str]:
+        """The attribution texts the region's sources require (出典 lines, © OSM …)."""
+        return attributions(self.sources)
 
     @cached_property
     def key(self) -> str:
@@ -106,6 +129,8 @@ class Region:
                 folder / "resources.parquet")
         meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
                 "threshold_m": self.threshold_m,
+                "title": self.title, "municipality_code": self.municipality_code,
+                "sources": [s.to_dict() for s in self.sources],
                 "crs": self.net.crs.to_string(), "areas": [a.name for a in self.areas],
                 "resources": list(self.resources)}
         (folder / "region.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2),
@@ -133,4 +158,6 @@ class Region:
                          for k in meta["resources"]}
         return cls(net, demand, areas, resources, meta.get("name", ""),
                    bool(meta.get("synthetic")), list(meta.get("notes", [])),
-                   float(meta.get("threshold_m", settings.threshold_m)))
+                   float(meta.get("threshold_m", settings.threshold_m)),
+                   str(meta.get("title") or ""), str(meta.get("municipality_code") or ""),
+                   read_sources(meta.get("sources")))
