@@ -194,3 +194,6 @@ _register_karte_commands(app)
 from geo_service.cli.batch import register as _register_batch_commands  # noqa: E402
 
 _register_batch_commands(app)
+from geo_service.cli.region import register as _register_region_commands  # noqa: E402
+
+_register_region_commands(app)
