@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.cli.common import console, fail, service_settings
 
-region_app = typer.Typer(help="地域（市区町村）のデータ: build a named region from open data files.",
-                         no_args_is_help=True)
+region_app = typer.Typer(
+    help="地域（市区町村）のデータ: build a named region from open data files.",
+    no_args_is_help=True)
 
 
 @region_app.command("build")
@@ -81,8 +83,8 @@ def build(
         save_region(region, out, gtfs=inputs.gtfs, replace_existing=force)
     except InputError as exc:
         raise fail(exc) from exc
-    console.print(f"[bold]{region.label}[/]（市区町村コード {region.municipality_code}）を作成しました "
-                  f"(region built): {out}", highlight=False)
+    console.print(f"[bold]{region.label}[/]（市区町村コード {region.municipality_code}）を"
+                  f"作成しました (region built): {out}", highlight=False)
     console.print(f"  道路網 (streets) {region.net.n_nodes:,} 節点 (nodes) · 居住地点 (demand "
                   f"points) {len(region.demand):,} · 65歳以上 (people 65+) "
                   f"{region.demand['pop_65plus'].sum():,.0f} 人", highlight=False)

@@ -37,15 +37,17 @@ ESTAT_LICENCE = "政府標準利用規約（第2.0版）（CC BY 4.0 互換）"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 OSM_LICENCE = "ODbL 1.0"
 KSJ_PUBLISHER = "国土交通省 国土数値情報"
+_KSJ_VARIES = "利用規約は提供元の自治体により異なる（国土数値情報の利用約款を確認）"
+_KSJ_OPEN = "CC BY 4.0 互換（国土数値情報利用約款）"
 #: 国土数値情報 data sets by the code that starts their file names
 KSJ_DATASETS = {
-    "A27": ("小学校区データ", "利用規約は提供元の自治体により異なる（国土数値情報の利用約款を確認）"),
-    "A32": ("中学校区データ", "利用規約は提供元の自治体により異なる（国土数値情報の利用約款を確認）"),
-    "N03": ("行政区域データ", "CC BY 4.0 互換（国土数値情報利用約款）"),
-    "m500": ("500mメッシュ別将来推計人口データ", "CC BY 4.0 互換（国土数値情報利用約款）"),
-    "m1000": ("1kmメッシュ別将来推計人口データ", "CC BY 4.0 互換（国土数値情報利用約款）"),
-    "mesh500": ("500mメッシュ別将来推計人口データ", "CC BY 4.0 互換（国土数値情報利用約款）"),
-    "mesh1000": ("1kmメッシュ別将来推計人口データ", "CC BY 4.0 互換（国土数値情報利用約款）"),
+    "A27": ("小学校区データ", _KSJ_VARIES),
+    "A32": ("中学校区データ", _KSJ_VARIES),
+    "N03": ("行政区域データ", _KSJ_OPEN),
+    "m500": ("500mメッシュ別将来推計人口データ", _KSJ_OPEN),
+    "m1000": ("1kmメッシュ別将来推計人口データ", _KSJ_OPEN),
+    "mesh500": ("500mメッシュ別将来推計人口データ", _KSJ_OPEN),
+    "mesh1000": ("1kmメッシュ別将来推計人口データ", _KSJ_OPEN),
 }
 SYNTHETIC_ATTRIBUTION = "道路網は生成した格子です（実在の道路ではありません）"
 #: the fields a user may set with :func:`override`

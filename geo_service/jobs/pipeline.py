@@ -45,6 +45,7 @@ from geo_service.inputs.readers import (
     read_vector,
     to_number,
 )
+from geo_service.inputs.sources import Source, describe, file_label, online_osm
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.outputs import (
     area_table,
@@ -202,7 +203,27 @@ def build_region(
         area_layers = load_area_layers(areas, demand, net)
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
-                  name=str(network or place or bbox), notes=notes)
+                  name=file_label(str(network or place or bbox)), notes=notes,
+                  sources=input_sources(network=network, place=place, bbox=bbox, stores=stores,
+                                        population=population, areas=areas))
+
+
+def input_sources(*, network: str | Path | None, place: str | None, bbox: str | None,
+                  stores: str | Path, population: Sequence[str | Path],
+                  areas: Sequence[str]) -> list[Source]:
+    """The sources of a region built from these inputs (publishers recognised from the
+    files, :func:`~geo_service.inputs.sources.describe`)."""
+    found = [describe(network, "道路網") if network is not None
+             else online_osm(place or f"bbox {bbox}")]
+    found.append(describe(network, "店舗") if str(stores) == "osm" and network is not None
+                 else describe(stores, "店舗"))
+    found += [describe(p, "人口") for p in population]
+    for spec in areas:
+        if spec not in MESH_KEYWORDS:
+            label, path, mapping = parse_area_spec(spec)
+            found += [describe(p, f"区域 {label or path.stem}")
+                      for p in (path, mapping) if p is not None]
+    return list(dict.fromkeys(found))
 
 
 def compute_difficulty(
@@ -293,10 +314,13 @@ def write_difficulty(
         fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
                               threshold_m=result.threshold_m, points=points,
                               extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
-                              streets=streets)
+                              streets=streets, region_name=region.label,
+                              attributions=region.attributions)
         html = fmap.get_root().render()
         del fmap, streets
-        meta = {"region": region.name, "synthetic": region.synthetic,
+        meta = {"region": region.label, "municipality_code": region.municipality_code,
+                "sources": [s.to_dict() for s in region.sources],
+                "attributions": region.attributions, "synthetic": region.synthetic,
                 "threshold_m": result.threshold_m,
                 "walking_speed_mps": region.net.walking_speed_mps,
                 "slope_model": "tobler" if region.net.has_elevation else "flat",

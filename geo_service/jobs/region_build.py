@@ -12,7 +12,8 @@ files; each is read by the package's own readers, as published:
   (:func:`~geo_service.engine.population.read_population`); the e-Stat small areas are
   also the area layer 町丁 unless ``areas`` names them;
 - area layers: 国土数値情報 A27/A32 (prefecture files, kept to the municipality), e-Stat
-  小地域, a 日常生活圏域 mapping table, meshes (:func:`~geo_service.jobs.pipeline.load_area_layers`);
+  小地域, a 日常生活圏域 mapping table, meshes
+  (:func:`~geo_service.jobs.pipeline.load_area_layers`);
 - stores: a store list or ``osm`` (the extract's shop tags);
 - 公共施設一覧 (デジタル庁 standard layout) and GTFS-JP feeds: checked here, imported into the
   region's registry (:func:`import_facilities`) and copied into ``gtfs/`` of the region.
@@ -116,8 +117,8 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
                                  reason_ja="道路は実データ（--network/--place/--bbox）か "
                                            "--synthetic-streets のどちらか一方です")
             net = street_grid(extent, inputs.synthetic_streets_m, speed=inputs.speed)
-            sources.append(src.synthetic(
-                ROLES["streets"], f"生成した格子状の道路網（{inputs.synthetic_streets_m:g} m 間隔）"))
+            what = f"生成した格子状の道路網（{inputs.synthetic_streets_m:g} m 間隔）"
+            sources.append(src.synthetic(ROLES["streets"], what))
         else:
             net = load_network(inputs.network, inputs.place, dem=None, speed=inputs.speed,
                                bbox=inputs.bbox)

@@ -102,7 +102,7 @@ def serve_region(store: ResourceStore, region: Region, *,
     is not the one their location gives are brought in step
     (:meth:`ResourceStore.refresh_areas`).
     """
-    store.bind_region(region.key, region.name or "region")
+    store.bind_region(region.key, region.label)
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
     store.use_region(layers, bounds, region.net.walking_speed_mps,
@@ -168,8 +168,8 @@ class WalkingService:
 
     @property
     def name(self) -> str:
-        """The region's name."""
-        return self.region.name or "region"
+        """The region's human name (:attr:`Region.label`: 飯塚市, never a file's path)."""
+        return self.region.label
 
     @property
     def n_nodes(self) -> int:

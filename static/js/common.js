@@ -140,7 +140,23 @@ export async function init(page) {
     node.setAttribute("placeholder", t(node.dataset.tPlaceholder));
   }
   if (messages[`title.${page}`]) document.title = t(`title.${page}`);
+  showRegion();
   return config;
+}
+
+/** The served region's name (飯塚市) in the page's title and above its heading, and the
+ *  attributions its sources require (出典 …, © OpenStreetMap contributors) at the page's
+ *  foot, printed too. */
+function showRegion() {
+  const region = config.region;
+  if (!region) return;
+  document.title = `${region.name} — ${document.title}`;
+  const heading = document.querySelector("h1");
+  if (heading) heading.before(el("p", { class: "gs-region-name", text: region.name }));
+  if (region.attributions.length) {
+    document.body.append(el("footer", { class: "gs-sources",
+      text: `${t("sources.title")}: ${region.attributions.join(" / ")}` }));
+  }
 }
 
 /** The message ``key`` in the page's language, {name}s filled from ``vars``. */
@@ -231,6 +247,9 @@ export function makeMap(element, { zoomControl = true } = {}) {
   L.control.layers(bases, null, { collapsed: true, position: "topright" }).addTo(map);
   L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
   map.attributionControl.setPrefix(false);
+  for (const text of (config.region && config.region.attributions) || []) {
+    map.attributionControl.addAttribution(escapeHtml(text));
+  }
   if (config.region) {
     const [w, s, e, n] = config.region.bounds;
     map.fitBounds([[s, w], [n, e]]);

@@ -31,6 +31,7 @@ from geo_service.api.schemas.pages import (
     ChoroplethStyle,
     LayerStyle,
     RegionInfo,
+    SourceInfo,
     UIConfig,
 )
 from geo_service.layers import (
@@ -122,10 +123,16 @@ def ui_config(state: State) -> UIConfig:
     walking = state.walking
     region = None
     if walking is not None:
+        served = walking.region
         region = RegionInfo(name=walking.name, bounds=walking.bounds,
                             threshold_m=walking.threshold_m,
                             walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
-                            area_layers=walking.area_layers())
+                            area_layers=walking.area_layers(),
+                            municipality_code=served.municipality_code,
+                            synthetic=served.synthetic or any(s.synthetic for s in served.sources),
+                            attributions=served.attributions,
+                            sources=[SourceInfo(**{k: v for k, v in s.to_dict().items()
+                                                   if k != "title"}) for s in served.sources])
     s = state.settings
     return UIConfig(
         version=__version__, categories=_styles("resource_categories"),
