@@ -105,7 +105,7 @@ def site(
             f"[bold]{category.label}[/] の新しい{'停留所' if route else '拠点'}候補 "
             f"{len(cands):,} か所 ({cands.source or 'candidates'}) · 徒歩{serve_m:g}m以内を"
             f"対象 · 既存 {existing_note} (徒歩{existing_m:g}m){stops_note} · 地域 "
-            f"{loaded.name or 'region'}{' [合成デモ]' if loaded.synthetic else ''}",
+            f"{loaded.label}{' [合成デモ]' if loaded.synthetic else ''}",
             highlight=False)
         if target_share is not None:
             cover = problem.set_covering(target_share, time_limit_s=time_limit)

@@ -138,6 +138,16 @@ class Region:
         return folder
 
     @classmethod
+    def saved_identity(cls, folder: str | Path) -> tuple[str, str]:
+        """The :attr:`key` and :attr:`label` of a saved region, reading only its
+        region.json and network (e.g. to name its registry without loading it all)."""
+        folder = Path(folder)
+        meta = json.loads((folder / "region.json").read_text(encoding="utf-8"))
+        probe = cls(WalkNetwork.load(folder / "network.npz"), gpd.GeoDataFrame(),
+                    name=meta.get("name", ""), title=str(meta.get("title") or ""))
+        return probe.key, probe.label
+
+    @classmethod
     def load(cls, folder: str | Path) -> Region:
         """Read a region written by :meth:`save`."""
         folder = Path(folder)

@@ -129,10 +129,10 @@ def online_osm(place: str, role: str = "streets") -> Source:
                   "https://www.openstreetmap.org/copyright")
 
 
-def synthetic(role: str, what: str) -> Source:
+def synthetic(role: str, what: str, attribution: str = SYNTHETIC_ATTRIBUTION) -> Source:
     """The source of generated data (flagged: never presented as real)."""
     return Source(role, what, "geo-service（生成）", what, date.today().isoformat(), "",
-                  SYNTHETIC_ATTRIBUTION, synthetic=True)
+                  attribution, synthetic=True)
 
 
 def override(sources: list[Source], spec: str) -> list[Source]:
