@@ -115,9 +115,11 @@ def export_resources_cmd(
     from geo_service.registry.store import ResourceFilter
 
     try:
-        _, store = _region_registry(service_settings(database_url), region)
+        loaded, store = _region_registry(service_settings(database_url), region)
         items = store.all(ResourceFilter(include_staff=staff))
-        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
+        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers,
+                         region=loaded.label if loaded is not None else "",
+                         attributions=loaded.attributions if loaded is not None else ())
     except (InputError, UnicodeEncodeError) as exc:
         if isinstance(exc, UnicodeEncodeError):
             exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",

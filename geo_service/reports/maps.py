@@ -327,8 +327,9 @@ class Legend(MacroElement):
         self.title = html.escape(title)
         self.attributions = html.escape(" / ".join(attributions))
         # JavaScript string literals of the escaped texts (json.dumps of escaped HTML)
-        self.attribution_list = [json.dumps(html.escape(a), ensure_ascii=False).replace("</", "<\\/")
-                                 for a in attributions]
+        self.attribution_list = [
+            json.dumps(html.escape(a), ensure_ascii=False).replace("</", "<\\/")
+            for a in attributions]
         self.subtitle = html.escape(subtitle)
         self.legend_title = html.escape(legend_title)
         self.items = [(html.escape(c), html.escape(label)) for c, label in
