@@ -37,8 +37,11 @@ DatabaseOpt = Annotated[str | None, typer.Option(
 
 
 def fail(problem: InputError | str, *, label: str = INPUT_ERROR, code: int = 2) -> typer.Exit:
-    """Print ``problem`` on stderr under ``label`` and return the exit to raise."""
+    """Print ``problem`` on stderr under ``label`` (an input error's Japanese reason, where
+    it has one, on a second line) and return the exit to raise."""
     err_console.print(f"[bold red]{label}:[/] {problem}", highlight=False)
+    if isinstance(problem, InputError) and problem.reason_ja:
+        err_console.print(f"  {problem.reason_ja}", highlight=False)
     return typer.Exit(code=code)
 
 

@@ -93,6 +93,7 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
         raise InputError("the region needs a name (--name 飯塚市)", column="--name",
                          reason_ja="地域の名前を指定してください（--name 飯塚市）")
     code = src.municipality_code(inputs.code)
+    require_files(inputs)
     sources: list[Source] = []
     outline = None
     if inputs.outline is not None:
@@ -206,6 +207,21 @@ def save_region(region: Region, out: str | Path, *, gtfs: list[Path] = (),  # ty
 
 
 # ---------------------------------------------------------------------------- checks
+
+def require_files(inputs: RegionInputs) -> None:
+    """Every file named exists (the message names the option that gave it)."""
+    given: list[tuple[str, Path | None]] = [
+        ("--outline", inputs.outline), ("--network", inputs.network),
+        *[("--population", p) for p in inputs.population],
+        *[("--facilities", p) for p in inputs.facilities],
+        *[("--gtfs", p) for p in inputs.gtfs],
+        *[("--areas", p) for spec in inputs.areas if spec not in _MESH_SPECS
+          for p in parse_area_spec(spec)[1:]],
+        ("--stores", Path(inputs.stores) if inputs.stores not in (None, "osm") else None)]
+    for option, path in given:
+        if path is not None and not Path(path).exists():
+            raise InputError("file not found", file=path, column=option,
+                             reason_ja="ファイルが見つかりません")
 
 def read_outline(path: Path, code: str) -> shapely.Geometry:
     """The municipality's outline (lon/lat) from a 国土数値情報 N03 file (or any area file

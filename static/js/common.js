@@ -144,19 +144,10 @@ export async function init(page) {
   return config;
 }
 
-/** The served region's name (飯塚市) in the page's title and above its heading, and the
- *  attributions its sources require (出典 …, © OpenStreetMap contributors) at the page's
- *  foot, printed too. */
+/** The served region's name (飯塚市) before the page's title (the server writes it there
+ *  and above the heading, with the sources' attributions in the page's footer). */
 function showRegion() {
-  const region = config.region;
-  if (!region) return;
-  document.title = `${region.name} — ${document.title}`;
-  const heading = document.querySelector("h1");
-  if (heading) heading.before(el("p", { class: "gs-region-name", text: region.name }));
-  if (region.attributions.length) {
-    document.body.append(el("footer", { class: "gs-sources",
-      text: `${t("sources.title")}: ${region.attributions.join(" / ")}` }));
-  }
+  if (config.region) document.title = `${config.region.name} — ${document.title}`;
 }
 
 /** The message ``key`` in the page's language, {name}s filled from ``vars``. */
