@@ -131,8 +131,7 @@ def online_osm(place: str, role: str = "streets") -> Source:
 
 def synthetic(role: str, what: str, attribution: str = SYNTHETIC_ATTRIBUTION) -> Source:
     """The source of generated data (flagged: never presented as real)."""
-    return Source(role, what, "geo-service（生成）", what, date.today().isoformat(), "",
-                  attribution, synthetic=True)
+    return Source(role, what, "geo-service（生成）", what, "", "", attribution, synthetic=True)
 
 
 def override(sources: list[Source], spec: str) -> list[Source]:

@@ -204,26 +204,25 @@ def build_region(
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
                   name=file_label(str(network or place or bbox)), notes=notes,
-                  sources=input_sources(network=network, place=place, bbox=bbox, stores=stores,
-                                        population=population, areas=areas))
+                  sources=list(dict.fromkeys([
+                      describe(network, "道路網") if network is not None
+                      else online_osm(place or f"bbox {bbox}"),
+                      describe(network, "店舗") if str(stores) == "osm" and network is not None
+                      else describe(stores, "店舗"),
+                      *[describe(p, "人口") for p in population],
+                      *area_sources(areas, area_layers)])))
 
 
-def input_sources(*, network: str | Path | None, place: str | None, bbox: str | None,
-                  stores: str | Path, population: Sequence[str | Path],
-                  areas: Sequence[str]) -> list[Source]:
-    """The sources of a region built from these inputs (publishers recognised from the
-    files, :func:`~geo_service.inputs.sources.describe`)."""
-    found = [describe(network, "道路網") if network is not None
-             else online_osm(place or f"bbox {bbox}")]
-    found.append(describe(network, "店舗") if str(stores) == "osm" and network is not None
-                 else describe(stores, "店舗"))
-    found += [describe(p, "人口") for p in population]
-    for spec in areas:
+def area_sources(specs: Sequence[str], layers: Sequence[AreaLayer]) -> list[Source]:
+    """The sources of the area layers read from ``specs`` (:func:`load_area_layers`, in
+    that order): each file and mapping table, its role the layer's name (区域 小学校区)."""
+    found = []
+    for spec, layer in zip(specs, layers, strict=True):
         if spec not in MESH_KEYWORDS:
-            label, path, mapping = parse_area_spec(spec)
-            found += [describe(p, f"区域 {label or path.stem}")
-                      for p in (path, mapping) if p is not None]
-    return list(dict.fromkeys(found))
+            _, path, mapping = parse_area_spec(spec)
+            found += [describe(p, f"区域 {layer.name}") for p in (path, mapping)
+                      if p is not None]
+    return found
 
 
 def compute_difficulty(

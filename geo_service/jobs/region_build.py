@@ -51,7 +51,13 @@ from geo_service.inputs.boundaries import AreaLayer, parse_area_spec, read_area_
 from geo_service.inputs.crs import metric_crs_for
 from geo_service.inputs.gtfs import read_bus_stops
 from geo_service.inputs.sources import Source
-from geo_service.jobs.pipeline import Stages, load_area_layers, load_network, load_stores
+from geo_service.jobs.pipeline import (
+    Stages,
+    area_sources,
+    load_area_layers,
+    load_network,
+    load_stores,
+)
 from geo_service.layers import FOOD_STORE_LAYER, load_resource_layer
 
 #: what a source was used for, as kartes and pages name it
@@ -140,13 +146,7 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
         layers = load_area_layers(specs, demand, net)
         if outline is not None:
             layers = [clip_layer(a, outline) for a in layers]
-        for spec in inputs.areas:
-            if spec not in _MESH_SPECS:
-                label, path, mapping = parse_area_spec(spec)
-                role = f"区域 {label or path.stem}"
-                sources.append(src.describe(path, role))
-                if mapping is not None:
-                    sources.append(src.describe(mapping, role))
+        sources += area_sources(specs, layers)
     resources: dict[str, gpd.GeoDataFrame] = {}
     if inputs.stores is not None:
         with stages("stores"):
