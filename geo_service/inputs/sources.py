@@ -209,6 +209,8 @@ def _estat_edition(lower: str) -> str:
              "h22": "平成22年（2010年）国勢調査"}
     if era:
         return years[era.group(1)]
+    if lower.startswith("tblt001082"):  # T001082: the 2020 census's small-area table
+        return years["r2"]
     return ""
 
 
