@@ -81,9 +81,9 @@ class Source:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Source:
         """A source read back from region.json (unknown keys are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: (bool(v) if k == "synthetic" else str(v))
-                      for k, v in data.items() if k in names})
+        names = {f.name for f in fields(cls)} - {"synthetic"}
+        values: dict[str, Any] = {k: str(v) for k, v in data.items() if k in names}
+        return cls(**values, synthetic=bool(data.get("synthetic")))
 
 
 def describe(path: str | Path, role: str) -> Source:
@@ -152,8 +152,9 @@ def override(sources: list[Source], spec: str) -> list[Source]:
                          f"{', '.join(s.file for s in sources)}", column="--source",
                          value=spec, reason_ja=f"{target} という入力はありません")
     out = list(sources)
+    change: dict[str, Any] = {field_name: value.strip()}
     for i in hits:
-        out[i] = replace(out[i], **{field_name: value.strip()})
+        out[i] = replace(out[i], **change)
     return out
 
 

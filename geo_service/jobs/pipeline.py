@@ -25,7 +25,12 @@ from geo_service import settings
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.access import DistanceField
 from geo_service.engine.network import WalkNetwork
-from geo_service.engine.osm import load_walk_network, network_from_bbox, network_from_place
+from geo_service.engine.osm import (
+    features_from_place,
+    load_walk_network,
+    network_from_bbox,
+    network_from_place,
+)
 from geo_service.engine.population import load_population
 from geo_service.engine.region import Region
 from geo_service.indicators.difficulty import DifficultyResult, area_indicators, point_indicators
@@ -36,7 +41,12 @@ from geo_service.inputs.boundaries import (
     parse_area_spec,
     read_area_layer,
 )
-from geo_service.inputs.layer_points import counted, read_stores, stores_from_osm
+from geo_service.inputs.layer_points import (
+    counted,
+    read_stores,
+    stores_from_features,
+    stores_from_osm,
+)
 from geo_service.inputs.mesh import MESH_KEYWORDS, mesh_codes_for
 from geo_service.inputs.readers import (
     check_lon_lat,
@@ -135,8 +145,11 @@ def parse_car_rate(value: str | None) -> float | pd.Series | None:
 
 
 def load_stores(stores: str | Path, layer: ResourceLayer, *,
-                network_file: str | Path | None) -> gpd.GeoDataFrame:
-    """Stores from a file, or ``"osm"`` to take them from the network's OSM file."""
+                network_file: str | Path | None, place: str | None = None) -> gpd.GeoDataFrame:
+    """Stores from a file, or ``"osm"`` to take them from the network's OSM file (or, for
+    streets downloaded for ``place``, downloaded with them)."""
+    if str(stores) == "osm" and network_file is None and place is not None:
+        return stores_from_features(features_from_place(place, layer.osm_filter()), layer)
     if str(stores) == "osm":
         if network_file is None or Path(network_file).suffix.lower() in (".graphml", ".npz"):
             raise InputError("--stores osm needs --network to be an OSM file (.osm.pbf, .osm, "
@@ -195,7 +208,7 @@ def build_region(
     with stages("network"):
         net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
     with stages("stores"):
-        all_stores = load_stores(stores, layer, network_file=network)
+        all_stores = load_stores(stores, layer, network_file=network, place=place)
     with stages("population"):
         bldg = read_vector(buildings) if buildings else None
         demand = load_population(list(population), net, buildings=bldg)

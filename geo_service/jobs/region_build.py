@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -151,10 +152,14 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
     if inputs.stores is not None:
         with stages("stores"):
             layer = load_resource_layer(FOOD_STORE_LAYER)
-            resources[layer.id] = load_stores(inputs.stores, layer, network_file=inputs.network)
-            sources.append(src.describe(inputs.network, ROLES["stores"])
-                           if inputs.stores == "osm" and inputs.network is not None
-                           else src.describe(inputs.stores, ROLES["stores"]))
+            resources[layer.id] = load_stores(inputs.stores, layer, network_file=inputs.network,
+                                              place=inputs.place)
+            if inputs.stores != "osm":
+                sources.append(src.describe(inputs.stores, ROLES["stores"]))
+            else:
+                sources.append(src.describe(inputs.network, ROLES["stores"])
+                               if inputs.network is not None
+                               else src.online_osm(inputs.place or "", ROLES["stores"]))
     for path in inputs.facilities:
         check_facilities(path, code)
         sources.append(src.describe(path, ROLES["facilities"]))
@@ -175,7 +180,7 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
 _MESH_SPECS = ("mesh250", "mesh500", "mesh1km")
 
 
-def save_region(region: Region, out: str | Path, *, gtfs: list[Path] = (),  # type: ignore[assignment]
+def save_region(region: Region, out: str | Path, *, gtfs: Sequence[Path] = (),
                 replace_existing: bool = False) -> Path:
     """Write ``region`` (and copies of its GTFS feeds, in ``gtfs/``) to a temporary folder
     beside ``out`` and rename it into place: a failure leaves nothing half-written."""
