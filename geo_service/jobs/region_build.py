@@ -397,6 +397,7 @@ def import_facilities(region: Region, files: list[Path], store: Any) -> list[str
             partial=True, user="region build")
         lines.append(f"{path.name}: {report.written} 件を台帳に登録 (imported), "
                      f"{len(report.problems)} 件は対象外 (rejected rows)")
+        lines += [f"  {p}" for p in report.problems[:5]]
     return lines
 
 

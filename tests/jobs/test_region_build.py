@@ -5,7 +5,8 @@ bad input is refused naming the file, row, column and value with nothing written
 
 Known from the files: the census table's own 飯塚市 row (KEY_CODE 40205, not used by the
 reader, which sums the small areas) gives 126,364 people and 39,727 aged 65+; the
-shapefile has 149 small areas.
+shapefile has 149 small areas. The N03 outline is tested on hand-made files (no
+../shared needed).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import json
 import re
 
 import pytest
+import shapely
+import shapely.geometry
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from geo_service._errors import InputError
 from geo_service.api.main import create_app
 from geo_service.cli.main import app
 from geo_service.config import ServiceSettings
@@ -176,3 +180,39 @@ def test_an_existing_folder_is_kept_unless_forced(tmp_path):
     assert (out / "mine.txt").read_text(encoding="utf-8") == "keep"
     assert runner.invoke(app, [*_args(out), "--force"]).exit_code == 0
     assert not (out / "mine.txt").exists() and Region.load(out).label == "飯塚市"
+
+
+def _write_geojson(path, features):
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)}
+        for props, geom in features]}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_an_n03_outline_clips_the_streets_and_names_a_wrong_code(tmp_path):
+    """Hand-made files, no ../shared: two population squares of 0.02° side; the N03
+    outline (行政区域コード 40205) covers only the western one, so the generated streets
+    stop within 1 km of it."""
+    from geo_service.jobs.region_build import RegionInputs, build_named_region
+
+    west, east = shapely.box(130.60, 33.60, 130.62, 33.62), shapely.box(130.62, 33.60,
+                                                                      130.64, 33.62)
+    people = _write_geojson(tmp_path / "people.geojson", [
+        ({"area_id": "w", "pop_total": 100, "pop_65plus": 40}, west),
+        ({"area_id": "e", "pop_total": 50, "pop_65plus": 20}, east)])
+    outline = _write_geojson(tmp_path / "N03-20240101_40.geojson", [
+        ({"N03_001": "福岡県", "N03_004": "飯塚市", "N03_007": "40205"}, west)])
+    inputs = RegionInputs(title="飯塚市", code="40205", outline=outline,
+                          population=[people], synthetic_streets_m=200)
+    region = build_named_region(inputs)
+    lon, _ = region.net.to_geographic.transform(region.net.node_xy[:, 0],
+                                                region.net.node_xy[:, 1])
+    # 1 km east of 130.62° at 33.6° N is about 0.0108°: no street beyond 130.632°
+    assert lon.max() < 130.632 and lon.min() < 130.601
+    assert region.demand["pop_65plus"].sum() == pytest.approx(60)
+    outline_source = next(s for s in region.sources if s.role == "行政区域")
+    assert outline_source.attribution == "出典：国土交通省国土数値情報（行政区域データ）"
+    with pytest.raises(InputError, match="no area with 市区町村コード 40100") as bad:
+        build_named_region(RegionInputs(title="x", code="40100", outline=outline,
+                                        population=[people], synthetic_streets_m=200))
+    assert bad.value.column == "N03_007" and "行政区域ファイル" in bad.value.reason_ja
