@@ -43,7 +43,7 @@ def build(
         = None,
     stores: Annotated[str | None, typer.Option(
         "--stores", help="Food stores: a list (CSV/GeoJSON with category) or 'osm' (the "
-        "extract's shop tags).")] = None,
+        "extract's shop tags, or downloaded with --place).")] = None,
     facilities: Annotated[list[Path] | None, typer.Option(
         "--facilities", help="公共施設一覧 (デジタル庁 standard layout CSV): imported into the "
         "region's registry as 公共施設; repeatable.")] = None,
