@@ -238,8 +238,15 @@ export function makeMap(element, { zoomControl = true } = {}) {
   L.control.layers(bases, null, { collapsed: true, position: "topright" }).addTo(map);
   L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
   map.attributionControl.setPrefix(false);
-  for (const text of (config.region && config.region.attributions) || []) {
+  // the region's sources: OpenStreetMap's credit (ODbL asks for it on the map) and a link
+  // to the page's footer, which lists every attribution (in full they would cover a phone's map)
+  const credits = (config.region && config.region.attributions) || [];
+  for (const text of credits.filter((c) => c.includes("OpenStreetMap"))) {
     map.attributionControl.addAttribution(escapeHtml(text));
+  }
+  if (credits.length) {
+    map.attributionControl.addAttribution(
+      `<a href="#sources">${escapeHtml(t("sources.title"))}</a>`);
   }
   if (config.region) {
     const [w, s, e, n] = config.region.bounds;

@@ -1,6 +1,6 @@
 """Every page names the served region and shows the attributions of its sources: before
-the title, above the heading, in the footer and in each map's attribution line (the demo:
-「合成デモデータ（実在の町ではありません）」), also at 360 px without sideways scrolling."""
+the title, above the heading, in the footer (the demo: 「合成デモデータ（実在の町ではありません）」)
+and, linked from each map's attribution line, also at 360 px without sideways scrolling."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def test_pages_name_the_region_and_credit_its_sources(ui, path, width):
     assert page.locator("#region-name").inner_text() == name
     footer = page.locator("footer.gs-sources")
     assert DEMO_ATTRIBUTION in footer.inner_text() and footer.is_visible()
-    assert DEMO_ATTRIBUTION in page.locator(".leaflet-control-attribution").first.inner_text()
+    credit = page.locator(".leaflet-control-attribution a[href='#sources']").first
+    assert credit.inner_text() == "データの出典"  # the map links to the footer's list
     assert ui.fits_the_screen(page)
 
 
