@@ -65,7 +65,9 @@ def _progress(total: int):
 
 def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> None:
     s = result.summary()
-    table = Table(title="買い物環境 — 結果の要約 (summary)" + ("  [合成デモ]" if synthetic else ""),
+    label = result.region.label
+    table = Table(title=f"{label}：買い物環境 — 結果の要約 (summary)"
+                  + ("  [合成デモ]" if synthetic and "デモ" not in label else ""),
                   show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -84,6 +86,9 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
     console.print(worst_areas(result.areas, result.threshold_m))
     for note in result.notes:
         console.print(f"[yellow]注意:[/] {note}", highlight=False)
+    if result.region.attributions:
+        console.print(f"出典 (sources): {' / '.join(result.region.attributions)}",
+                      highlight=False)
     console.print(f"地図 (map): [bold]{out / 'map.html'}[/]")
     console.print(f"表 (tables): {out / 'areas.csv'}, {out / 'points.csv'} (+ .geojson)")
 
