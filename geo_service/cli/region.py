@@ -92,10 +92,14 @@ def build(
         console.print(f"  区域 (areas) {layer.name}: {len(layer.areas)}", highlight=False)
     for key, table in region.resources.items():
         console.print(f"  {key}: {len(table)}", highlight=False)
-    if inputs.facilities:
-        store = open_store(service_settings(database_url).registry_url(region.key)
-                           if database_url is None else database_url)
-        for line in import_facilities(region, inputs.facilities, store):
+    if inputs.facilities:  # the region is saved; its registry is another file
+        try:
+            store = open_store(service_settings(database_url).registry_url(region.key)
+                               if database_url is None else database_url)
+            lines = import_facilities(region, inputs.facilities, store)
+        except InputError as exc:
+            raise fail(exc) from exc
+        for line in lines:
             console.print(f"  {line}", highlight=False)
     _print_sources(region)
     for note in region.notes:
