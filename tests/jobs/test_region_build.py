@@ -216,3 +216,21 @@ def test_an_n03_outline_clips_the_streets_and_names_a_wrong_code(tmp_path):
         build_named_region(RegionInputs(title="x", code="40100", outline=outline,
                                         population=[people], synthetic_streets_m=200))
     assert bad.value.column == "N03_007" and "行政区域ファイル" in bad.value.reason_ja
+
+
+def test_region_show_and_the_serve_banner_name_the_region(built, monkeypatch, tmp_path):
+    out, _, _ = built
+    shown = runner.invoke(app, ["region", "show", str(out)])
+    assert shown.exit_code == 0 and "飯塚市（市区町村コード 40205）" in shown.output
+    assert "「出典：政府統計の総合窓口(e-Stat)」" in shown.output
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # the banner only
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GEO_SERVICE_REGION_DIR", raising=False)  # serve sets it: restored
+    banner = runner.invoke(app, ["serve", "--region", str(out)])
+    assert banner.exit_code == 0, banner.output
+    key = Region.load(out).key
+    assert f"地域 (region): 飯塚市 ({out})" in banner.output
+    assert f"registries/{key}.sqlite3" in banner.output and "<region key>" not in banner.output
