@@ -228,7 +228,8 @@ def test_region_show_and_the_serve_banner_name_the_region(built, monkeypatch, tm
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # the banner only
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GEO_SERVICE_DATABASE_URL", raising=False)
-    monkeypatch.delenv("GEO_SERVICE_REGION_DIR", raising=False)  # serve sets it: restored
+    # serve sets GEO_SERVICE_REGION_DIR for its workers: set here so that it is restored
+    monkeypatch.setenv("GEO_SERVICE_REGION_DIR", str(out))
     banner = runner.invoke(app, ["serve", "--region", str(out)])
     assert banner.exit_code == 0, banner.output
     key = Region.load(out).key
