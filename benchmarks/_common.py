@@ -116,6 +116,22 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
+def bench_backends(choice: str, sqlite_file: Path) -> list[tuple[str, str]]:
+    """The (name, URL) of the registries to measure for ``--backend`` ``choice`` (sqlite,
+    postgis or both): ``sqlite_file``, and the PostGIS database of
+    ``GEO_SERVICE_BENCH_PG_URL`` (or ``GEO_SERVICE_TEST_PG_URL``; it is wiped)."""
+    backends = []
+    if choice in ("sqlite", "both"):
+        backends.append(("sqlite", f"sqlite:///{sqlite_file}"))
+    pg = os.environ.get("GEO_SERVICE_BENCH_PG_URL") or os.environ.get("GEO_SERVICE_TEST_PG_URL")
+    if choice in ("postgis", "both"):
+        if pg:
+            backends.append(("postgis", pg))
+        else:
+            print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
+    return backends
+
+
 @contextmanager
 def serve_api(env: dict[str, str], *, port: int, workers: int = 1,
               cwd: Path | None = None) -> Iterator[str]:

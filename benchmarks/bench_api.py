@@ -50,7 +50,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import RESULTS, import_geo_service, serve_api  # noqa: E402
+from _common import RESULTS, bench_backends, import_geo_service, serve_api  # noqa: E402
 
 import_geo_service()
 
@@ -373,15 +373,7 @@ def main() -> None:
     build_region()
     b = bounds()
     items = registry_items(b)
-    backends = []
-    if args.backend in ("sqlite", "both"):
-        backends.append(("sqlite", f"sqlite:///{HERE / '_data' / 'api_registry.sqlite3'}"))
-    pg = os.environ.get("GEO_SERVICE_BENCH_PG_URL") or os.environ.get("GEO_SERVICE_TEST_PG_URL")
-    if args.backend in ("postgis", "both"):
-        if pg:
-            backends.append(("postgis", pg))
-        else:
-            print("PostGIS skipped: set GEO_SERVICE_BENCH_PG_URL (bash .ci/postgis.sh prints one)")
+    backends = bench_backends(args.backend, HERE / "_data" / "api_registry.sqlite3")
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "region_nodes": N_SIDE * N_SIDE, "resources": N_RESOURCES,
                "clients": args.clients, "workers": args.workers, "threads": args.threads,

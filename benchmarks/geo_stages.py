@@ -27,10 +27,12 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def _mem() -> tuple[float, float]:
+def _mem() -> tuple[float, float, float]:
+    """Current RSS and peak RSS (MiB), and the process's CPU seconds so far."""
     with open("/proc/self/statm") as f:
         rss = int(f.read().split()[1]) * resource.getpagesize() / 2**20
-    return rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return rss, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="folder written by make_grid.py")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--report", type=Path)
+    p.add_argument("--population", default="population.csv",
+                   help="demand file in --data (population.csv|.geojson|.gpkg)")
     p.add_argument("--profile", type=Path, metavar="FILE.txt|FILE.html",
                    help="profile the run with pyinstrument (pip install pyinstrument) and "
                         "write the call tree here (timings then include its small overhead)")
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from geo_service.jobs.pipeline import Stages, build_region, compute_difficulty, write_difficulty
     from geo_service.layers import load_resource_layer
 
-    marks: list[tuple[str, float, float, float]] = [("import", time.perf_counter(), *_mem())]
+    marks: list[tuple[str, float, float, float, float]] = [
+        ("import", time.perf_counter(), *_mem())]
     stages = Stages(on_start=lambda name: marks.append((name, time.perf_counter(), *_mem())))
     profiler = None
     if args.profile:
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     d = args.data
     layer = load_resource_layer("food_stores").restricted(None, None)
     region = build_region(network=d / "grid.osm.pbf", stores=str(d / "stores.csv"),
-                          population=[d / "population.csv"], areas=[str(d / "areas.geojson")],
+                          population=[d / args.population], areas=[str(d / "areas.geojson")],
                           layer=layer, stages=stages)
     result = compute_difficulty(region, layer=layer, stages=stages)
     write_difficulty(result, args.out, stages=stages)
@@ -73,21 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     marks.append(("end", end, *_mem()))
 
     # Memory at the end of stage i = memory at the start of what follows it.
+    # (CPU seconds of a stage: from its start to the next mark; a stage run twice, such
+    # as "indicators", is timed by the pipeline's own sum, its CPU at the last run)
     rows = [{"stage": "import", "seconds": marks[0][1] - T_START, "rss_mib": marks[0][2],
-             "peak_rss_mib": marks[0][3]}]
-    for (name, _, _, _), (_, _, rss, peak) in zip(marks[1:-1], marks[2:], strict=True):
+             "peak_rss_mib": marks[0][3], "cpu_s": marks[0][4]}]
+    for (name, _, _, _, cpu0), (_, _, rss, peak, cpu1) in zip(marks[1:-1], marks[2:],
+                                                              strict=True):
         rows.append({"stage": name, "seconds": stages.seconds.get(name, float("nan")),
-                     "rss_mib": rss, "peak_rss_mib": peak})
+                     "rss_mib": rss, "peak_rss_mib": peak, "cpu_s": cpu1 - cpu0})
     named = sum(stages.seconds.values())
     rows.append({"stage": "other (outside named stages)",
                  "seconds": (end - marks[0][1]) - named, "rss_mib": marks[-1][2],
-                 "peak_rss_mib": marks[-1][3]})
+                 "peak_rss_mib": marks[-1][3], "cpu_s": float("nan")})
     report = {"stages": rows, "wall_s": end - T_START, "summary": result.summary()}
     if args.report:
         args.report.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     for r in rows:
-        print(f"{r['stage']:<32} {r['seconds']:7.2f} s  RSS {r['rss_mib']:5.0f} MiB  "
-              f"peak {r['peak_rss_mib']:5.0f} MiB")
+        print(f"{r['stage']:<32} {r['seconds']:7.2f} s  CPU {r['cpu_s']:6.2f} s  "
+              f"RSS {r['rss_mib']:5.0f} MiB  peak {r['peak_rss_mib']:5.0f} MiB")
     print(f"{'total':<32} {end - T_START:7.2f} s")
     return 0
 

@@ -16,7 +16,8 @@ byte-identical files, the PBF included (with the same numpy/pyproj/osmium). Outp
   (``store_id, category, name, lon, lat``).
 - ``population.csv``: ``--points`` demand points (default 100,000: ``point_id, lon, lat,
   pop_total, pop_65plus``) holding exactly ``--people`` people (default 1,000,000); the 65+
-  share varies smoothly from ~22 % in the centre to ~42 % at the edges.
+  share varies smoothly from ~22 % in the centre to ~42 % at the edges. The same rows as
+  EPSG:4326 points in ``population.geojson`` and ``population.gpkg``.
 - ``areas.geojson``: ``--areas`` × ``--areas`` rectangular areas (default 10 × 10 = 100,
   ``area_id, name``) tiling the grid, EPSG:4326.
 - ``manifest.json``: the parameters and counts.
@@ -52,6 +53,8 @@ NODE_ID0 = 1_000_000_000  # OSM ids of grid nodes start here
 SHOP_ID0 = 2_000_000_000
 WAY_ID0 = 100_000_000
 TIMESTAMP = "2024-01-01T00:00:00Z"
+#: The demand points, the same rows in each format a user may give them in.
+POPULATION_FILES = ("population.csv", "population.geojson", "population.gpkg")
 
 
 def grid_params(args: argparse.Namespace) -> dict:
@@ -60,7 +63,7 @@ def grid_params(args: argparse.Namespace) -> dict:
         "size": args.size, "spacing_m": args.spacing, "jitter_m": args.jitter,
         "shops": args.shops, "points": args.points, "people": args.people,
         "areas": args.areas, "seed": args.seed, "center_lonlat": [CENTER_LON, CENTER_LAT],
-        "metric_crs": METRIC_CRS,
+        "metric_crs": METRIC_CRS, "population_formats": list(POPULATION_FILES),
     }
 
 
@@ -207,6 +210,7 @@ def write_companions(out: Path, region: dict) -> None:
             f"P{i + 1:06d},{x:.7f},{y:.7f},{t},{o}\n"
             for i, (x, y, t, o) in enumerate(zip(lon.tolist(), lat.tolist(), pop.tolist(),
                                                  pop65.tolist(), strict=True)))
+    write_population_vectors(out)
 
     features = [
         {"type": "Feature", "properties": {"area_id": a["area_id"], "name": a["name"]},
@@ -214,6 +218,29 @@ def write_companions(out: Path, region: dict) -> None:
         for a in region["areas"]
     ]
     _write_json(out / "areas.geojson", {"type": "FeatureCollection", "features": features})
+
+
+def write_population_vectors(out: Path) -> None:
+    """``population.geojson`` and ``population.gpkg``: the rows of ``population.csv`` as
+    EPSG:4326 points (``point_id, pop_total, pop_65plus``), as a user may give them."""
+    import geopandas as gpd
+    import pandas as pd
+
+    df = pd.read_csv(out / "population.csv", dtype={"point_id": str, "lon": str, "lat": str})
+    with open(out / "population.geojson", "w", encoding="utf-8") as f:
+        f.write('{"type":"FeatureCollection","features":[\n')
+        f.write(",\n".join(
+            f'{{"type":"Feature","properties":{{"point_id":"{i}","pop_total":{t},'
+            f'"pop_65plus":{o}}},"geometry":{{"type":"Point","coordinates":[{x},{y}]}}}}'
+            for i, x, y, t, o in zip(df["point_id"], df["lon"], df["lat"], df["pop_total"],
+                                     df["pop_65plus"], strict=True)))
+        f.write("\n]}\n")
+    gdf = gpd.GeoDataFrame(df[["point_id", "pop_total", "pop_65plus"]],
+                           geometry=gpd.points_from_xy(df["lon"].astype(float),
+                                                       df["lat"].astype(float)),
+                           crs="EPSG:4326")
+    (out / "population.gpkg").unlink(missing_ok=True)
+    gdf.to_file(out / "population.gpkg", layer="population", engine="pyogrio")
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -258,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     region = make_region(args)
     write_pbf(out / "grid.osm.pbf", region)
     write_companions(out, region)
-    files = ["grid.osm.pbf", "stores.csv", "stores.geojson", "population.csv",
+    files = ["grid.osm.pbf", "stores.csv", "stores.geojson", *POPULATION_FILES,
              "areas.geojson"]
     manifest = {
         "params": grid_params(args), "files": files,

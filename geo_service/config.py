@@ -65,9 +65,11 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
   run one worker process per core instead. Raise it where slow requests (large imports,
   ``/areas`` after an edit) are common, as each holds a thread while it runs.
 - ``BASEMAPS``: JSON list of the web pages' background maps (``id``, ``name``, ``url``
-  template, ``attribution``, ``max_zoom``); default 地理院タイル（淡色） and OpenStreetMap.
-  The pages always offer a plain background too, and fall back to it when tiles cannot
-  load (closed networks). Their origins are allowed as images by the pages' CSP.
+  template, ``attribution``, ``max_zoom``); default 地理院タイル（淡色） and OpenStreetMap;
+  ``none`` (or ``[]``) for none at all, as on a closed network (LGWAN) where no tile
+  server can be reached. The pages always offer the region's own map too (its streets,
+  area outlines, rivers and railways from ``GET /basemap``), and fall back to it when
+  tiles cannot load. Their origins are allowed as images by the pages' CSP.
 - ``GEOCODER_URL``: an address search answering like 国土地理院's
   ``https://msearch.gsi.go.jp/address-search/AddressSearch?q=`` (the query is appended);
   unset means the pages offer no address search (tapping the map and the current location
@@ -76,14 +78,16 @@ Every setting can be given as an environment variable ``GEO_SERVICE_<NAME>`` (or
 
 from __future__ import annotations
 
+import json
 import os
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, PrivateAttr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geo_service.table_limits import DEFAULT_LIMITS, ReadLimits
 
@@ -161,10 +165,25 @@ class ServiceSettings(BaseSettings):
     area_layer: str | None = None
     threads: int = Field(default=2, gt=0)
     data_dir: Path = Field(default_factory=default_data_dir)
-    basemaps: tuple[BaseMap, ...] = DEFAULT_BASEMAPS
+    basemaps: Annotated[tuple[BaseMap, ...], NoDecode] = DEFAULT_BASEMAPS
     geocoder_url: str | None = Field(default=None, pattern=r"^https?://")
 
     _database_given: bool = PrivateAttr(default=False)
+
+    @field_validator("basemaps", mode="before")
+    @classmethod
+    def _basemaps_text(cls, value: Any) -> Any:
+        """``BASEMAPS`` as written in the environment: ``none`` (or empty) is no
+        background maps, anything else a JSON list."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("", "none"):
+            return ()
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"BASEMAPS: 'none' or a JSON list of background maps ({exc})") \
+                from None
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:

@@ -24,12 +24,13 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from geo_service import settings
 from geo_service._errors import InputError, UnknownCategoryError, sheet_rows
+
+if TYPE_CHECKING:  # pandas is imported where used (the CLI starts without it)
+    import pandas as pd
 
 CategoryKind = Literal["place", "service", "mobile"]
 
@@ -92,6 +93,17 @@ class ResourceLayer:
                                        reason_ja=f"そのカテゴリはありません。カテゴリ: {known}")
         return key
 
+    def categories_named(self, text: str) -> list[str]:
+        """Ids of the categories whose label or an alias contains ``text``, or whose
+        English label is ``text`` (case- and width-insensitive): what a keyword search
+        finds by category (サロン finds 通いの場・サロン)."""
+        key = _fold(text)
+        if not key:
+            return []
+        return [c.id for c in self.categories
+                if any(key in _fold(n) for n in (c.label, *c.aliases))
+                or (c.label_en and key == _fold(c.label_en))]
+
     def operator_type_key(self, text: str, *, column: str | None = "operator_type") -> str:
         """The operator-type key for a key or Japanese label; raise when unknown."""
         for key, label in self.operator_types.items():
@@ -144,6 +156,8 @@ class ResourceLayer:
 
     def category_from_osm(self, tags: pd.DataFrame) -> pd.Series:
         """Category id per row of an OSM feature table (columns are tag keys), or NA."""
+        import pandas as pd
+
         out = pd.Series(pd.NA, index=tags.index, dtype="object")
         for cat in self.categories:
             for key, values in cat.osm.items():

@@ -48,3 +48,6 @@ def release_free_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:  # Arrow's own allocator keeps freed buffers too
+        arrow.default_memory_pool().release_unused()

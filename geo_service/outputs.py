@@ -333,6 +333,10 @@ class _PointFiles:
             if whole.any():
                 text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""),
                                   text)
+            missing = np.isnan(values)
+            if missing.any():  # (pop_75plus of most files: a million NaN)
+                text = pc.if_else(pa.array(missing), "null" if json else "", text)
+                special &= ~missing
             if special.any():
                 odd = [_number_cell(v, json=json) for v in values[special].tolist()]
                 text = pc.replace_with_mask(text, pa.array(special), pa.array(odd, pa.string()))
@@ -401,14 +405,23 @@ def points_table(points: gpd.GeoDataFrame) -> pd.DataFrame:
     if points.crs is not None and not points.crs.equals(settings.exchange_crs):
         x, y = Transformer.from_crs(points.crs, settings.exchange_crs,
                                     always_xy=True).transform(x, y)
-    table = pd.DataFrame({"point_id": points["point_id"].array,
-                          "lon": np.round(np.asarray(x, dtype=float), 7),
-                          "lat": np.round(np.asarray(y, dtype=float), 7)})
+    # each column made once, rounded as DataFrame.round rounds (numpy's round): no copies
+    # of a million-row table
+    columns: dict[str, Any] = {"point_id": points["point_id"].array,
+                               "lon": np.round(np.asarray(x, dtype=float), 7),
+                               "lat": np.round(np.asarray(y, dtype=float), 7)}
     for col in POINT_COLUMNS[3:]:
-        table[col] = points[col].array  # positional; Arrow text stays Arrow text
-    table["straight_m"] = np.where(np.isfinite(table["straight_m"]), table["straight_m"], np.nan)
-    return table.round({"network_m": 2, "straight_m": 2, "walk_min": 2, "pop_total": 4,
-                        "pop_65plus": 4, "pop_75plus": 4})
+        values = points[col].array  # positional; Arrow text stays Arrow text
+        if col == "straight_m":
+            values = np.where(np.isfinite(values), values, np.nan)
+        if col in _POINT_DECIMALS and values.dtype.kind == "f":
+            values = np.round(np.asarray(values), _POINT_DECIMALS[col])
+        columns[col] = values
+    return pd.DataFrame(columns)
+
+
+_POINT_DECIMALS = {"network_m": 2, "straight_m": 2, "walk_min": 2, "pop_total": 4,
+                   "pop_65plus": 4, "pop_75plus": 4}
 
 
 def area_table(areas: gpd.GeoDataFrame) -> pd.DataFrame:

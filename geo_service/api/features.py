@@ -91,14 +91,16 @@ def splice(head: BaseModel, features: list[bytes]) -> bytes:
 
 
 def collection_json(store: ResourceStore, f: ResourceFilter, *, limit: int, offset: int,
-                    staff: bool) -> bytes:
-    """One page of the resources matching ``f`` as the role's FeatureCollection JSON: the
-    bytes of ``views.to_collection(store.list(f, ...), staff=staff).model_dump_json()``,
-    from one query (ids and versions) when the features are cached."""
-    refs, total = store.page_refs(f, limit=limit, offset=offset)
+                    staff: bool, sort: str = "name", descending: bool = False) -> bytes:
+    """One page of the resources matching ``f`` (sorted as :meth:`ResourceStore.list`
+    sorts) as the role's FeatureCollection JSON: the bytes of
+    ``views.to_collection(store.list(f, ...), staff=staff).model_dump_json()``, from one
+    query (ids and versions) when the features are cached."""
+    order = {"sort": sort, "descending": descending}
+    refs, total = store.page_refs(f, limit=limit, offset=offset, **order)
     features = feature_cache(store).page_json(store, refs, staff=staff)
     if features is None:  # a resource of the page changed meanwhile: the uncached way
-        page = to_collection(store.list(f, limit=limit, offset=offset), staff=staff)
+        page = to_collection(store.list(f, limit=limit, offset=offset, **order), staff=staff)
         return page.__pydantic_serializer__.to_json(page)
     cls = FeatureCollection[ResourceStaff] if staff else FeatureCollection[ResourcePublic]
     return splice(cls(features=[], total=total, limit=limit, offset=offset), features)

@@ -15,6 +15,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__, isolated
 from geo_service._errors import InputError
@@ -33,6 +34,7 @@ from geo_service.api.errors import (
 from geo_service.api.headers import SecurityHeaders
 from geo_service.api.limits import BodySizeLimit, BodyTooLargeError
 from geo_service.api.routes import auth, coverage, health, pages, profiles, resources, users
+from geo_service.api.routes import basemap as basemap_routes
 from geo_service.api.routes import geocode as geocode_routes
 from geo_service.api.routes import planning as planning_routes
 from geo_service.api.views import etag
@@ -51,6 +53,7 @@ from geo_service.registry.store import (
     ResourceStore,
     open_store,
 )
+from geo_service.service.registry_state import one_state
 from geo_service.service.walking import WalkingService
 
 
@@ -90,11 +93,29 @@ def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, and start the
-    fork server of the upload readers (a second or two, in the background)."""
+    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, start the
+    fork server of the upload readers (a second or two, in the background), and build the
+    registry's first walking state with every category's distance field before the first
+    request (a few seconds at 250,000 nodes), so that no request waits for one."""
     to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
     threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
+    walking = app.state.geo.walking
+    if walking is not None:
+        await to_thread.run_sync(walking.live.warm_up)
     yield
+
+
+class OneRegistryState:
+    """ASGI middleware: whatever a request asks the coverage service comes from one
+    registry state, the one current when it first asks (a rebuild swapped in meanwhile
+    serves the next requests; see :mod:`geo_service.service.registry_state`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with one_state():
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore | None = None,
@@ -118,8 +139,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     store = store or open_store(settings.registry_url(region.key if region else None),
                                 busy_seconds=settings.sqlite_busy_seconds)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret_key")
-    if region is not None:
-        walking = WalkingService.from_settings(region, settings, store=store)
+    if region is not None:  # edits are taken in by a worker thread, not by the requests
+        walking = WalkingService.from_settings(region, settings, store=store, background=True)
     # /docs and /redoc load everything from the service, not from a CDN (municipal office
     # networks are often closed): see docs_pages
     app = FastAPI(
@@ -144,7 +165,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     routers = [m.router for m in (pages, health, auth, users, resources, profiles, geocode_routes,
                                     planning_routes)]
     if walking is not None:
-        routers.append(coverage.router)
+        routers += [coverage.router, basemap_routes.router]
     for router in routers:
         app.include_router(router)
     routes = [route for router in routers for route in router.routes]
@@ -153,6 +174,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: ResourceStore 
     # bytes); the API's answers are not, to keep their latency
     app.mount("/static", GZipMiddleware(StaticFiles(directory=pages.STATIC_DIR)), name="static")
     app.mount("/vendor", GZipMiddleware(StaticFiles(directory=pages.VENDOR_DIR)), name="vendor")
+    app.add_middleware(OneRegistryState)
     app.add_middleware(SecurityHeaders, image_origins=[b.origin for b in settings.basemaps])
     # uploads: the file limit plus room for the form's other fields and framing
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path={

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
@@ -165,8 +166,12 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
 def build_filter(*, staff: bool, category: str | None = None, area: str | None = None,
                  weekday: str | None = None, fee: str | None = None,
                  q: str | None = None, bbox: str | None = None,
-                 needs_location: bool | None = None, deleted: bool = False) -> ResourceFilter:
-    """A store filter from query parameters, validated; the public never sees staff rows."""
+                 needs_location: bool | None = None, deleted: bool = False,
+                 responsible_areas: tuple[str, ...] | None = None,
+                 visibility: Literal["public", "staff"] | None = None,
+                 unverified_since: date | None = None) -> ResourceFilter:
+    """A store filter from query parameters, validated; the public never sees staff rows
+    (nor filters by what only staff see: visibility, verification, own areas)."""
     if fee not in (None, "free", "paid", "unknown"):
         raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
     return ResourceFilter(
@@ -175,6 +180,9 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
         fee=fee, keyword=q or None, bbox=parse_bbox(bbox),  # type: ignore[arg-type]
         needs_location=needs_location if staff else None, include_staff=staff,
         only_deleted=deleted and staff,
+        responsible_areas=responsible_areas if staff else None,
+        visibility=visibility if staff else None,
+        unverified_since=unverified_since if staff else None,
     )
 
 

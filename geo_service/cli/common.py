@@ -109,12 +109,13 @@ def demo_region(settings: ServiceSettings) -> tuple[Path, Region]:
     """Build the demo region under the data folder (once) and fill an empty registry;
     return (its folder, the loaded Region)."""
     from geo_service.engine.region import Region
-    from geo_service.jobs.demo import run_demo
     from geo_service.registry.store import open_store
 
     folder = settings.data_dir / "demo"
     region_dir = folder / "region"
     if not (region_dir / "region.json").exists():
+        from geo_service.jobs.demo import run_demo  # (the pipeline: only to build it)
+
         console.print("デモ地域を生成中 (building the synthetic demo region) …")
         run_demo(folder)
     loaded = Region.load(region_dir)

@@ -101,7 +101,6 @@ def gaps(
     """Gap ranking: per area, people 65+ beyond a walk to the need and covered by no
     alternative (移動販売, 配食・宅配, a frequent bus stop), largest first, with the
     reasons."""
-    from geo_service.inputs.gtfs import read_bus_stops
     from geo_service.outputs import csv_writer, write_outputs
     from geo_service.planning.gaps import find_gaps
 
@@ -110,7 +109,11 @@ def gaps(
             raise InputError("give count or share", column="--by", value=by)
         day = _parse_date(on)
         extra = _parse_thresholds(walk_threshold)
-        stops = read_bus_stops(gtfs, on=day) if gtfs else None
+        stops = None
+        if gtfs:
+            from geo_service.inputs.gtfs import read_bus_stops
+
+            stops = read_bus_stops(gtfs, on=day)
         walking = open_walking(database_url, region)
         areas = walking.region.areas
         name = layer or (areas[0].name if areas else "")

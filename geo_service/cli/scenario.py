@@ -357,7 +357,7 @@ def create(
             raise InputError("a scenario of this name exists; use --replace or another name",
                              file=where / f"{name}.json")
         walking = _walking(loaded, [scenario], database_url)
-        baseline = Baseline.compute(loaded, layer=store_layer_def)
+        baseline = Baseline.saved(loaded, layer=store_layer_def)
         result = apply_scenario(baseline, scenario, walking=walking, staff=staff)
         _print_result(result, layer)
         path = save_scenario(scenario, where, overwrite=replace)
@@ -428,7 +428,7 @@ def show(
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenario = load_scenario(name, where)
         walking = _walking(loaded, [scenario], database_url)
-        baseline = Baseline.compute(loaded, layer=store_layer_def)
+        baseline = Baseline.saved(loaded, layer=store_layer_def)
         result = apply_scenario(baseline, scenario, walking=walking, staff=staff)
         _print_result(result, layer)
         if out is not None:
@@ -468,7 +468,7 @@ def compare(
         loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenarios = [load_scenario(n, where) for n in names]
         walking = _walking(loaded, scenarios, database_url)
-        baseline = Baseline.compute(loaded, layer=store_layer_def)
+        baseline = Baseline.saved(loaded, layer=store_layer_def)
         results = [apply_scenario(baseline, s, walking=walking, staff=staff)
                    for s in scenarios]
         table = compare_scenarios(results)

@@ -32,7 +32,11 @@ from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra, cutoff_dijkstra_along
+from geo_service.engine.cutoff_dijkstra import (
+    cutoff_dijkstra,
+    cutoff_dijkstra_along,
+    improve_dijkstra,
+)
 from geo_service.engine.network import WalkNetwork
 
 
@@ -144,9 +148,13 @@ class DistanceField:
         The walking network.
     resources
         Attachment of the resource points (:func:`attach_points`).
+    release_gil
+        Search with the compiled Dijkstra that lets other threads run (see
+        :func:`_nearest_source`), e.g. when building in a background thread.
     """
 
-    def __init__(self, net: WalkNetwork, resources: Attachment) -> None:
+    def __init__(self, net: WalkNetwork, resources: Attachment, *,
+                 release_gil: bool = False) -> None:
         self.net = net
         self.resources = resources
         n, k = net.n_nodes, len(resources)
@@ -159,28 +167,86 @@ class DistanceField:
         e = resources.edge
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = resources.offset, resources.connector
-        dist, _, src = dijkstra(
-            _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
-            directed=True, indices=np.arange(n, n + k), min_only=True,
-            return_predecessors=True)
-        self.node_distance = dist[:n]
-        self.node_nearest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
+        self.node_distance, self.node_nearest = _nearest_source(
+            net.distance_graph, u, v, a + c, length - a + c, release_gil=release_gil)
         if net.has_elevation:
             t_uv, t_vu = (t[e] for t in net.edge_seconds)
             walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
-            secs, _, src = dijkstra(
-                _with_virtual_sources(net.time_graph.T.tocsr(), u, v,
-                                      a / length * t_uv + walk_c,
-                                      (length - a) / length * t_vu + walk_c),
-                directed=True, indices=np.arange(n, n + k), min_only=True,
-                return_predecessors=True)
-            self.node_seconds = secs[:n]
             #: per node, the resource reached quickest (−1: none)
-            self.node_quickest = np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
+            self.node_seconds, self.node_quickest = _nearest_source(
+                net.time_graph_reverse, u, v, a / length * t_uv + walk_c,
+                (length - a) / length * t_vu + walk_c, release_gil=release_gil)
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
+
+    @classmethod
+    def from_nodes(cls, net: WalkNetwork, resources: Attachment,
+                   node: dict[str, np.ndarray]) -> DistanceField:
+        """A field from given node arrays (``distance``, ``nearest``, ``seconds``,
+        ``quickest``; no search): :meth:`at` evaluates points with the engine's formula."""
+        out = cls.__new__(cls)
+        out.net, out.resources = net, resources
+        out.node_distance, out.node_nearest = node["distance"], node["nearest"]
+        out.node_seconds, out.node_quickest = node["seconds"], node["quickest"]
+        return out
+
+    @classmethod
+    def within_seconds(cls, net: WalkNetwork, resources: Attachment,
+                       limit_s: float) -> DistanceField:
+        """The field's times searched only up to ``limit_s``: :meth:`at` gives the
+        ``seconds`` of the full field bit for bit for every point within ``limit_s`` of a
+        resource (the same sums in the same order), and ``inf`` or a time above
+        ``limit_s`` beyond it; distances and labels are not given (``inf``, −1). The
+        search visits only the nodes within the limit (a walking-time service area of
+        10 minutes: a few thousand nodes, not the network)."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        seconds = np.full(n, np.inf)
+        node = {"distance": np.full(n, np.inf), "nearest": none, "seconds": seconds,
+                "quickest": none}
+        if len(resources) == 0:
+            return cls.from_nodes(net, resources, node)
+        e = resources.edge
+        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+        a, c = resources.offset, resources.connector
+        if net.has_elevation:  # time *to* a resource: the reversed time graph
+            t_uv, t_vu = (t[e] for t in net.edge_seconds)
+            walk_c = c / net.walking_speed_mps
+            seconds[:] = cutoff_dijkstra(
+                net.time_graph_reverse, np.concatenate([u, v]),
+                np.concatenate([a / length * t_uv + walk_c,
+                                (length - a) / length * t_vu + walk_c]), limit_s,
+                np.arange(n))
+        else:  # seconds are metres / speed, as in __init__ (a margin for the division)
+            metres = cls.within_metres(net, resources, limit_s * net.walking_speed_mps
+                                       * (1 + 1e-9) + 1e-6).node_distance
+            node["distance"] = metres
+            seconds[:] = metres / net.walking_speed_mps
+        return cls.from_nodes(net, resources, node)
+
+    @classmethod
+    def within_metres(cls, net: WalkNetwork, resources: Attachment,
+                      limit_m: float) -> DistanceField:
+        """The field's distances searched only up to ``limit_m`` (as
+        :meth:`within_seconds` for times, but one pass of scipy's search from every
+        resource: many resources cover much of the network): :meth:`at` gives the
+        ``distance_m`` of the full field bit for bit for every point within ``limit_m``;
+        times are not given."""
+        n = net.n_nodes
+        none = np.full(n, -1, dtype=np.int64)
+        node = {"distance": np.full(n, np.inf), "nearest": none,
+                "seconds": np.full(n, np.inf), "quickest": none}
+        if len(resources):  # the pass of __init__, stopped at the limit
+            e = resources.edge
+            u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+            a, c = resources.offset, resources.connector
+            node["distance"] = dijkstra(
+                _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                directed=True, indices=np.arange(n, n + len(resources)), min_only=True,
+                limit=limit_m)[:n]
+        return cls.from_nodes(net, resources, node)
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""
@@ -372,6 +438,29 @@ class TargetIndex:
         radius = metres / self.net.chord_ratio * (1 + 1e-9) + 1e-6
         found = self._tree.query_ball_point(self.net.node_xy[search.ends], radius)
         return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) % n)
+
+
+def _nearest_source(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray, w_u: np.ndarray,
+                    w_v: np.ndarray, *, release_gil: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per node of ``graph``: the least cost from any source and which source (−1: none).
+
+    Source ``k`` reaches node ``u[k]`` at cost ``w_u[k]`` and ``v[k]`` at ``w_v[k]``.
+    scipy's Dijkstra from virtual source nodes by default; with ``release_gil`` the
+    compiled :func:`~geo_service.engine.cutoff_dijkstra.improve_dijkstra` from an empty
+    field instead (the same costs; about half as fast, but other threads run meanwhile: a
+    server rebuilding a field in the background keeps answering). Ties between sources may
+    be labelled differently by the two.
+    """
+    n, k = graph.shape[0], len(u)
+    if release_gil:
+        cost, label = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        improve_dijkstra(graph, np.concatenate([u, v]), np.concatenate([w_u, w_v]),
+                         np.tile(np.arange(k, dtype=np.int64), 2), cost, label)
+        return cost, label
+    dist, _, src = dijkstra(_with_virtual_sources(graph, u, v, w_u, w_v), directed=True,
+                            indices=np.arange(n, n + k), min_only=True,
+                            return_predecessors=True)
+    return dist[:n], np.where(src[:n] >= 0, src[:n] - n, -1).astype(np.int64)
 
 
 def _with_virtual_sources(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray,

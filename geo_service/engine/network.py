@@ -82,7 +82,12 @@ class WalkNetwork:
 
     @cached_property
     def edge_geometry(self) -> np.ndarray:
-        """LineStrings from u to v (built on first use for a straight-edged network)."""
+        """LineStrings from u to v (built on first use for a straight-edged network, read
+        on first use for a loaded one)."""
+        source = self.__dict__.get("_geometry_file")
+        if source is not None:
+            with np.load(source, allow_pickle=True) as f:  # our own file (:meth:`save`)
+                return shapely.from_wkb(f["edge_wkb"])
         return shapely.linestrings(np.stack([self.node_xy[self.edge_u],
                                              self.node_xy[self.edge_v]], axis=1))
 
@@ -248,6 +253,12 @@ class WalkNetwork:
                         companion=np.concatenate([length, length]))
 
     @cached_property
+    def time_graph_reverse(self) -> sparse.csr_matrix:
+        """:attr:`time_graph` reversed (row = to): searched from resources for the time
+        *to* them (built once per network)."""
+        return self.time_graph.T.tocsr()
+
+    @cached_property
     def edge_on_fragment(self) -> np.ndarray:
         """Whether each edge lies on a small disconnected piece (see ``settings``)."""
         _, label = connected_components(self.distance_graph, directed=False)
@@ -265,6 +276,13 @@ class WalkNetwork:
     def edge_index(self) -> EdgeIndex:
         """Exact nearest-edge search over all edges, for attaching points."""
         return EdgeIndex(self, np.arange(self.n_edges))
+
+    def release_search_indexes(self) -> None:
+        """Drop the nearest-edge indexes (:attr:`edge_index`, :attr:`main_edges`,
+        :attr:`edge_tree`; ~250 MB at 1M nodes) once every point is attached; they are
+        rebuilt if asked for again."""
+        for name in ("edge_index", "main_edges", "edge_tree"):
+            self.__dict__.pop(name, None)
 
     @cached_property
     def chord_ratio(self) -> float:
@@ -326,17 +344,82 @@ class WalkNetwork:
 
     @classmethod
     def load(cls, path: str | Path) -> WalkNetwork:
-        """Read a network written by :meth:`save`."""
-        with np.load(path, allow_pickle=True) as f:
-            return cls(
-                crs=CRS.from_wkt(str(f["crs"])), node_id=f["node_id"], node_xy=f["node_xy"],
-                edge_u=f["edge_u"], edge_v=f["edge_v"],
-                edge_geometry=shapely.from_wkb(f["edge_wkb"]),
-                walking_speed_mps=float(f["speed"]),
-                node_z=f.get("node_z"),
-                vertex_z=f.get("vertex_z"),
-                source=str(f["source"]),
-            )
+        """Read a network written by :meth:`save`; the edge geometries are read from the
+        file when first needed (attaching new points, drawing isochrones), not before."""
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files if k != "edge_wkb"}
+        return cls.from_arrays(arrays, geometry_file=path)
+
+    #: the arrays :meth:`arrays` gives beside the network's own: what it derives
+    DERIVED = ("edge_length", "edge_seconds", "distance_graph", "_time_graph_and_lengths",
+               "time_graph_reverse")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The network as plain arrays (no geometries), with its edge lengths, times and
+        graphs (computed now if they were not), for :meth:`from_arrays`."""
+        out: dict[str, np.ndarray] = {
+            "crs": np.array(self.crs.to_wkt()), "node_id": self.node_id,
+            "node_xy": self.node_xy, "edge_u": self.edge_u, "edge_v": self.edge_v,
+            "speed": np.array(self.walking_speed_mps), "source": np.array(self.source),
+            "edge_length": self.edge_length, "seconds_uv": self.edge_seconds[0],
+            "seconds_vu": self.edge_seconds[1], "straight": np.array(self._all_straight())}
+        if self.node_z is not None:
+            out["node_z"] = self.node_z
+        if self.vertex_z is not None:
+            out["vertex_z"] = self.vertex_z
+        graphs = {"distance": self.distance_graph}
+        if self.has_elevation:
+            graphs |= {"time": self.time_graph, "reverse": self.time_graph_reverse}
+            out["time_lengths"] = self.time_graph_lengths
+        for name, g in graphs.items():
+            out[f"{name}_indptr"], out[f"{name}_indices"] = g.indptr, g.indices
+            out[f"{name}_data"] = g.data
+        return out
+
+    def _all_straight(self) -> bool:
+        """Whether every edge is the straight segment from its u to its v node (then no
+        geometry needs to be kept: see ``straight_edges``)."""
+        if self.straight_edges:
+            return True
+        coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
+        if len(coords) != 2 * self.n_edges:
+            return False
+        ends = np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1)
+        return bool(np.array_equal(index, np.repeat(np.arange(self.n_edges), 2))
+                    and np.array_equal(coords.reshape(-1, 2, 2), ends))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], *,
+                    geometry_file: str | Path) -> WalkNetwork:
+        """A network from :meth:`arrays` (or the arrays of a saved file), its edge
+        geometries read from ``geometry_file`` (a file of :meth:`save`) when first
+        needed."""
+        node_z = arrays.get("node_z")
+        net = cls(crs=CRS.from_wkt(str(arrays["crs"])), node_id=arrays["node_id"],
+                  node_xy=arrays["node_xy"], edge_u=arrays["edge_u"], edge_v=arrays["edge_v"],
+                  edge_geometry=None, walking_speed_mps=float(arrays["speed"]),
+                  node_z=node_z, vertex_z=arrays.get("vertex_z"), source=str(arrays["source"]))
+        if not bool(arrays.get("straight", False)):  # else built from the nodes if asked
+            object.__setattr__(net, "straight_edges", False)
+            object.__setattr__(net, "_geometry_file", Path(geometry_file))
+        known = net.__dict__
+        if "edge_length" in arrays:
+            known["edge_length"] = arrays["edge_length"]
+            known["edge_seconds"] = (arrays["seconds_uv"], arrays["seconds_vu"])
+        n = len(net.node_xy)
+
+        def graph(name: str) -> sparse.csr_matrix | None:
+            if f"{name}_indptr" not in arrays:
+                return None
+            return sparse.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"],
+                                      arrays[f"{name}_indptr"]), shape=(n, n))
+
+        if (g := graph("distance")) is not None:
+            known["distance_graph"] = g
+        if (g := graph("time")) is not None:
+            known["_time_graph_and_lengths"] = (g, arrays["time_lengths"])
+            known["time_graph_reverse"] = graph("reverse")
+        return net
 
 
 def _csr_min(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int, *,

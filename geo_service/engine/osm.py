@@ -174,14 +174,14 @@ def network_from_overpass_json(path: str | Path) -> WalkNetwork:
 def network_from_osm_xml(path: str | Path) -> WalkNetwork:
     """Read an OSM XML file (``.osm``, ``.osm.bz2``, ``.osm.gz``) as a walking network."""
     try:
-        elements = _osm_xml_elements(path)
+        elements = osm_xml_elements(path)
     except (ElementTree.ParseError, OSError, EOFError, KeyError, ValueError) as exc:
         # bad XML; not bz2/gzip data or cut short; a node or way without its id/lat/lon/ref
         raise InputError(f"cannot parse OSM XML: {exc}", file=path) from exc
     return _network_from_elements(elements, source=str(path))
 
 
-def _osm_xml_elements(path: str | Path) -> list[dict[str, Any]]:
+def osm_xml_elements(path: str | Path) -> list[dict[str, Any]]:
     """The nodes and ways of an OSM XML file (plain, ``.bz2`` or ``.gz``) as Overpass JSON
     elements, in file order: ``{"type": "node", "id", "lat", "lon", "tags"}`` and
     ``{"type": "way", "id", "nodes", "tags"}`` (relations are left out)."""

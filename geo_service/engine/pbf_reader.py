@@ -2,10 +2,11 @@
 
 :func:`read_walk_arrays` reads the ways of a ``.osm.pbf`` with pyosmium in one pass (node
 locations kept by osmium's own index, the ways filtered in C++ to those with a
-``highway`` tag, then by the walking filter below) straight into NumPy arrays: the node
-ids with their lon/lat and the edges as pairs of node indices — no GeoDataFrames, no
-per-edge Python objects. The result equals pyrosm's ``get_network("walking",
-nodes=True)``:
+``highway`` tag and written with their node locations as OPL text to a temporary file,
+then by the walking filter below, one Python step per way) straight into NumPy arrays:
+the node ids with their lon/lat and the edges as pairs of node indices — no
+GeoDataFrames, no per-node or per-edge Python objects. The result equals pyrosm's
+``get_network("walking", nodes=True)``:
 
 - the **walking filter** is pyrosm's (``pyrosm.config.osm_filters.walking_filter``): a way
   with a ``highway`` tag is left out when ``area=yes``, ``highway`` is one of
@@ -40,8 +41,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,6 @@ import numpy as np
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
-from geo_service.memory import gc_paused
 
 #: Bumped whenever the arrays read from a file could change; part of the cache's key and name.
 READER_VERSION = 1
@@ -158,12 +158,8 @@ def read_walk_arrays(path: str | Path, *, cache: bool | None = None) -> WalkArra
 def parse_walk_arrays(path: str | Path) -> WalkArrays:
     """Parse the walking network of an OSM PBF file (no cache); see the module docstring."""
     path = Path(path)
-    refs, xs, ys, way_len = _read_ways(path)
-    ref = np.frombuffer(refs, dtype=np.int64)
-    x = np.frombuffer(xs, dtype=np.int32)
-    y = np.frombuffer(ys, dtype=np.int32)
-    way = np.repeat(np.arange(len(way_len), dtype=np.int64),
-                    np.frombuffer(way_len, dtype=np.int64))
+    ref, x, y, way_len = _read_ways(path)
+    way = np.repeat(np.arange(len(way_len), dtype=np.int64), way_len)
     del way_len
     valid = (np.abs(x) <= _MAX_X) & (np.abs(y) <= _MAX_Y)
     skipped = int(len(ref) - np.count_nonzero(valid))
@@ -173,7 +169,7 @@ def parse_walk_arrays(path: str | Path) -> WalkArrays:
             "(node locations missing: an extract written without its nodes?)", file=path)
     if skipped:
         ref, x, y, way = ref[valid], x[valid], y[valid], way[valid]
-    del valid, refs, xs, ys
+    del valid
     # A way keeps its nodes only when at least two of them are left (pyrosm).
     used = np.bincount(way)[way] >= 2
     if not used.all():
@@ -198,33 +194,99 @@ def parse_walk_arrays(path: str | Path) -> WalkArrays:
         skipped_refs=skipped)
 
 
-def _read_ways(path: Path) -> tuple[array, array, array, array]:
-    """One pass over the file: the node refs of the walkable ways (ids and fixed-point
-    locations, invalid ones as osmium gives them) and the number of refs of each way."""
+def _read_ways(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the file: the node refs of the walkable ways (int64 ids and int32
+    fixed-point locations, invalid ones out of range) and the number of refs of each way.
+
+    osmium (C++) keeps the node locations and writes every way with a ``highway`` tag,
+    locations on its nodes, as OPL text into a temporary file; Python then reads that text
+    a chunk at a time, applies the walking filter to each way's tags and NumPy parses the
+    node lists — no Python object per node.
+    """
     import osmium
 
-    refs, xs, ys, way_len = array("q"), array("i"), array("i"), array("q")
-    add_ref, add_x, add_y, add_len = refs.append, xs.append, ys.append, way_len.append
-    try:
-        ways = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-                .with_locations()
-                .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-                .with_filter(osmium.filter.KeyFilter("highway")))
-        with gc_paused():
-            for w in ways:
-                if not is_walkable_way(w.tags.get):
-                    continue
-                n = 0
-                for node in w.nodes:  # type: ignore[union-attr]  # ways only (EntityFilter)
-                    add_ref(node.ref)
-                    location = node.location
-                    add_x(location.x)
-                    add_y(location.y)
-                    n += 1
-                add_len(n)
-    except (RuntimeError, ValueError, OSError) as exc:  # osmium's I/O and format errors
-        raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
-    return refs, xs, ys, way_len
+    with tempfile.TemporaryDirectory(prefix="geo-service-ways-") as folder:
+        tmp = Path(folder) / "ways.opl"
+        try:
+            writer = osmium.SimpleWriter(osmium.io.File(
+                str(tmp), "opl,locations_on_ways=true,add_metadata=false"))
+            try:
+                locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+                locations.ignore_errors()  # a node the file lacks: an undefined location
+                osmium.apply(osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY),
+                             locations, osmium.filter.EntityFilter(osmium.osm.WAY),
+                             osmium.filter.KeyFilter("highway"), writer)
+            finally:
+                writer.close()
+        except (RuntimeError, ValueError, OSError) as exc:  # osmium's I/O and format errors
+            raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
+        return _parse_opl_ways(tmp, source=path)
+
+
+def _parse_opl_ways(opl: Path, *, source: Path, chunk_bytes: int = 1 << 25,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Node refs of the walkable ways of an OPL file written with ``locations_on_ways``.
+
+    Each line is ``w<id> T<k>=<v>,… N<refs>`` (OPL escapes ``,``, ``=``, space and ``%``
+    in tags as ``%<hex>%``), each ref ``n<id>x<lon>y<lat>`` (``x`` and ``y`` empty when
+    the file lacks the node); coordinates are decimal degrees with at most seven decimals,
+    i.e. osmium's fixed-point integers / 1e7, read back exactly.
+    """
+    ids: list[np.ndarray] = []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    lens: list[np.ndarray] = []
+    with open(opl, encoding="utf-8") as f:
+        while lines := f.readlines(chunk_bytes):
+            fields = []
+            for line in lines:
+                head, _, refs = line.rstrip("\n").rpartition(" N")
+                if is_walkable_way(_opl_tags(head.partition(" T")[2]).get):
+                    fields.append(refs)
+            del lines
+            lens.append(np.array([fld.count(",") + 1 if fld else 0 for fld in fields],
+                                 dtype=np.int64))
+            text = ",".join(fld for fld in fields if fld)
+            del fields
+            if not text:
+                continue
+            # n<id>x<lon>y<lat> → <id>,<lon>,<lat>; a missing location reads as NaN
+            text = (text.replace("xy", "xQyQ").replace("n", "").replace("x", ",")
+                    .replace("y", ",").replace("Q", "nan"))
+            values = np.fromstring(text, dtype=np.float64, sep=",")  # C parser, no list
+            del text
+            if len(values) != 3 * int(lens[-1].sum()):
+                raise InputError("cannot parse the ways osmium wrote (OPL)", file=source)
+            values = values.reshape(-1, 3)
+            if np.abs(values[:, 0]).max() >= 2**53:
+                raise InputError("node ids beyond 2^53 are not supported", file=source)
+            ids.append(values[:, 0].astype(np.int64))
+            for out, col in ((xs, 1), (ys, 2)):
+                fixed = np.rint(values[:, col] * 1e7)
+                fixed[~(np.abs(fixed) <= 2**31 - 1)] = 2**31 - 1  # osmium's undefined
+                out.append(fixed.astype(np.int32))
+    empty = np.empty(0, np.int64)
+    return (np.concatenate(ids) if ids else empty,
+            np.concatenate(xs) if xs else empty.astype(np.int32),
+            np.concatenate(ys) if ys else empty.astype(np.int32),
+            np.concatenate(lens) if lens else empty)
+
+
+def _opl_tags(field: str) -> dict[str, str]:
+    """The tags of an OPL ``T`` field (``k=v,k=v``, escapes decoded)."""
+    if not field:
+        return {}
+    tags = dict(kv.partition("=")[::2] for kv in field.split(","))
+    if "%" in field:
+        tags = {_opl_unescape(k): _opl_unescape(v) for k, v in tags.items()}
+    return tags
+
+
+def _opl_unescape(text: str) -> str:
+    return _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+_OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
 
 
 # ----------------------------------------------------------------------------------

@@ -25,27 +25,31 @@ never set to 0. An ``X`` in an area that is not flagged as suppressed is an erro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS, Transformer
 
 from geo_service import settings
 from geo_service._errors import InputError, PopulationError, sheet_rows
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.mesh import CODE_PATTERN, mesh_polygons
+from geo_service.inputs.point_files import read_point_rows
 from geo_service.inputs.readers import (
     TABLE_SUFFIXES,
     check_unique,
     find_column,
-    points_from_table,
+    lon_lat_from_table,
     read_table,
     read_vector,
     repair_polygons,
     to_number,
 )
+from geo_service.memory import release_free_memory
 
 COUNT_COLUMNS = ("pop_total", "pop_65plus", "pop_75plus")
 COUNT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -93,14 +97,49 @@ def read_counts(df: pd.DataFrame, *, source: str | Path) -> pd.DataFrame:
 
 def demand_from_points(gdf: gpd.GeoDataFrame, *, source: str | Path) -> gpd.GeoDataFrame:
     """Demand points from a point layer with counts; ids kept from ``point_id``/``id``."""
-    counts = read_counts(gdf, source=source)
-    id_col = find_column(gdf.columns, ID_ALIASES)
-    ids = (gdf[id_col].astype(str) if id_col else pd.Series(np.arange(len(gdf)).astype(str)))
-    if id_col:
-        check_unique(ids.reset_index(drop=True), source=source, column=id_col)
-    return gpd.GeoDataFrame({"point_id": ids.to_numpy(), **{c: counts[c].to_numpy()
-                                                             for c in COUNT_COLUMNS}},
+    return gpd.GeoDataFrame(_demand_columns(gdf, source=source),
                             geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
+
+
+def _demand_columns(table: pd.DataFrame, *, source: str | Path) -> dict[str, object]:
+    """``point_id`` and the counts of a table of points (ids checked unique)."""
+    counts = read_counts(table, source=source)
+    id_col = find_column(table.columns, ID_ALIASES)
+    ids = (table[id_col].astype(str).reset_index(drop=True) if id_col
+           else pd.Series(np.arange(len(table)).astype(str)))
+    if id_col:
+        check_unique(ids, source=source, column=id_col)
+    return {"point_id": ids, **{c: counts[c].to_numpy() for c in COUNT_COLUMNS}}
+
+
+@dataclass(frozen=True, eq=False)
+class DemandRows:
+    """Demand points as arrays, before any geometry is made: ``x``/``y`` in ``crs`` and
+    the columns of :func:`demand_from_points` (``point_id`` and the counts)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    crs: CRS
+    columns: dict[str, object]
+
+    def frame(self, crs: CRS | str | None = None) -> gpd.GeoDataFrame:
+        """The points as a GeoDataFrame in ``crs`` (default their own), each point made
+        once, in the target CRS (the numbers of ``GeoDataFrame.to_crs``)."""
+        target = self.crs if crs is None else CRS.from_user_input(crs)
+        x, y = self.x, self.y
+        if not target.is_exact_same(self.crs):
+            x, y = Transformer.from_crs(self.crs, target, always_xy=True).transform(x, y)
+        return gpd.GeoDataFrame(self.columns, geometry=shapely.points(x, y), crs=target)
+
+
+def _point_rows(path: Path) -> DemandRows | gpd.GeoDataFrame:
+    """Demand points of a vector file as arrays when it holds plain points only, else the
+    file as :func:`~geo_service.inputs.readers.read_vector` reads it."""
+    rows = read_point_rows(path)
+    release_free_memory()  # what parsing the file freed
+    if rows is None:
+        return read_vector(path)
+    return DemandRows(rows.x, rows.y, rows.crs, _demand_columns(rows.attributes, source=path))
 
 
 def apportion_to_network(
@@ -315,7 +354,9 @@ def load_population(
     Demand points in the network's CRS: ``point_id``, ``pop_total``, ``pop_65plus``,
     ``pop_75plus`` and, for apportioned inputs, ``source_area``.
     """
-    people = read_population(paths)
+    people = _read_people(paths)
+    if isinstance(people, DemandRows):
+        return people.frame(net.crs)
     if is_polygon_population(people):
         return apportion_to_network(people, net, spacing_m=spacing_m, buildings=buildings)
     return people.to_crs(net.crs)
@@ -333,6 +374,12 @@ def read_population(paths: list[str | Path]) -> gpd.GeoDataFrame:
     (``area_key`` and the counts: e-Stat small areas, mesh cells, any polygon layer) that
     :func:`apportion_to_network` spreads over the streets; in the file's CRS.
     """
+    people = _read_people(paths)
+    return people.frame() if isinstance(people, DemandRows) else people
+
+
+def _read_people(paths: list[str | Path]) -> DemandRows | gpd.GeoDataFrame:
+    """:func:`read_population`, with point files left as arrays (no geometries yet)."""
     files = [Path(p) for p in paths]
     tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
     vectors = [p for p in files if p not in tables]
@@ -348,8 +395,12 @@ def read_population(paths: list[str | Path]) -> gpd.GeoDataFrame:
             return read_estat_small_areas(path, _estat_boundary_beside(path))
         if is_mesh_table(path):
             return read_mesh_table(path)
-        return demand_from_points(points_from_table(df, path), source=path)
-    gdf = read_vector(path)
+        lon, lat, lon_col, lat_col = lon_lat_from_table(df, path)
+        df = df.drop(columns=[lon_col, lat_col])
+        return DemandRows(lon, lat, CRS.from_epsg(4326), _demand_columns(df, source=path))
+    gdf = _point_rows(path)
+    if isinstance(gdf, DemandRows):
+        return gdf
     if set(gdf.geom_type.dropna()) <= {"Point"}:
         return demand_from_points(gdf, source=path)
     gdf, _ = repair_polygons(gdf, path)

@@ -11,6 +11,11 @@ saved regions rather than rebuilding them)::
       demand.parquet      demand points (GeoParquet, metric CRS)
       areas.parquet       all area layers (column ``layer``)
       resources.parquet   all resource points (column ``resource_layer``)
+      basemap.parquet     rivers, water areas and railways of its OSM extract, when it had
+                          them (:mod:`geo_service.engine.basemap`; optional: a folder
+                          without it loads, its basemap then has streets and outlines)
+      cache/              what commands derived from these files, found again by their
+                          digest (:mod:`~geo_service.engine.saved`; safe to delete)
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import pandas as pd
 import shapely
 
 from geo_service import settings
+from geo_service.engine import saved
 from geo_service.engine.access import Attachment, DistanceField, attach_points
+from geo_service.engine.basemap import load_extras, save_extras
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.inputs.sources import Source, attributions, file_label, read_sources
@@ -52,6 +59,9 @@ class Region:
     threshold_m
         The walking distance counted as "within walking range" in this region's analysis
         (saved with it, so the service answers with the threshold the map was made with).
+    basemap_extras
+        Rivers, water areas and railways for the region's own basemap
+        (:func:`geo_service.engine.basemap_osm.extras_from_osm`), or None.
     title
         The name people call the region by (飯塚市); :attr:`label` falls back on ``name``.
     municipality_code
@@ -68,9 +78,14 @@ class Region:
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
     threshold_m: float = settings.threshold_m
+    basemap_extras: gpd.GeoDataFrame | None = None
     title: str = ""
     municipality_code: str = ""
     sources: list[Source] = field(default_factory=list)
+    #: the folder it was loaded from (:meth:`load`), where derived results are saved
+    #: (:mod:`~geo_service.engine.saved`); None for a region built in memory or changed
+    #: (``dataclasses.replace`` does not carry it over)
+    folder: Path | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -95,9 +110,51 @@ class Region:
 
     @cached_property
     def demand_attachment(self) -> Attachment:
-        """The demand points projected onto the network (computed once)."""
-        return attach_points(self.net, shapely.get_coordinates(self.demand.geometry.to_numpy()),
-                             ids=self.demand["point_id"].to_numpy(), source="demand")
+        """The demand points projected onto the network (computed once; for a saved
+        region, once for its files: kept in its cache)."""
+        key = self.saved_key("demand")
+        if key is not None:
+            entry = saved.load_entry(self.cache_folder(), "demand_attachment", key)
+            if entry is not None and len(entry["edge"]) == len(self.demand):
+                return Attachment(entry["edge"], entry["offset"], entry["connector"])
+        att = attach_points(self.net, shapely.get_coordinates(self.demand.geometry.to_numpy()),
+                            ids=self.demand["point_id"].to_numpy(), source="demand")
+        if key is not None:
+            saved.save_entry(self.cache_folder(create=True), "demand_attachment", key,
+                             {"edge": att.edge, "offset": att.offset,
+                              "connector": att.connector})
+            self.remember_network()  # every command attaches the demand first
+        return att
+
+    # saved results ------------------------------------------------------------------
+    #: the region's files, by the parts of it they hold
+    FILES = {"network": "network.npz", "demand": "demand.parquet",
+             "areas": "areas.parquet", "resources": "resources.parquet",
+             "meta": "region.json"}
+
+    def saved_key(self, *parts: str, extra: object = ()) -> str | None:
+        """A key (:func:`~geo_service.engine.saved.digest`) of the contents of the
+        region's files holding ``parts`` (``network`` always) and ``extra``; None for a
+        region not loaded from a folder (nothing is saved for it)."""
+        if self.folder is None:
+            return None
+        names = dict.fromkeys(("network", *parts))
+        return saved.digest({p: saved.file_digest(self.folder / self.FILES[p]) for p in names},
+                            extra)
+
+    def cache_folder(self, *, create: bool = False) -> Path:
+        """Where this region's derived results are saved (:func:`saved.cache_folder`)."""
+        assert self.folder is not None
+        return saved.cache_folder(self.folder, create=create)
+
+    def remember_network(self) -> None:
+        """Save the network's arrays, lengths, times and graphs in the cache (when the
+        region comes from a folder and they are not there yet), so :meth:`load` reads
+        them instead of rebuilding them from the compressed file."""
+        key = self.saved_key()
+        if key is None or (self.cache_folder() / f"network-{key}.npz").exists():
+            return
+        saved.save_entry(self.cache_folder(create=True), "network", key, self.net.arrays())
 
     def attach(self, points: gpd.GeoDataFrame, *, source: str | None = None,
                id_column: str = "store_id") -> Attachment:
@@ -127,6 +184,8 @@ class Region:
                              for k, r in self.resources.items()], ignore_index=True)
             gpd.GeoDataFrame(res, geometry="geometry", crs=self.net.crs).to_parquet(
                 folder / "resources.parquet")
+        if self.basemap_extras is not None:
+            save_extras(self.basemap_extras, folder)
         meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
                 "threshold_m": self.threshold_m,
                 "title": self.title, "municipality_code": self.municipality_code,
@@ -152,7 +211,7 @@ class Region:
         """Read a region written by :meth:`save`."""
         folder = Path(folder)
         meta = json.loads((folder / "region.json").read_text(encoding="utf-8"))
-        net = WalkNetwork.load(folder / "network.npz")
+        net = _load_network(folder)
         demand = gpd.read_parquet(folder / "demand.parquet")
         areas: list[AreaLayer] = []
         if (folder / "areas.parquet").exists():
@@ -166,8 +225,26 @@ class Region:
             resources = {k: all_res[all_res["resource_layer"] == k]
                          .drop(columns="resource_layer").reset_index(drop=True)
                          for k in meta["resources"]}
-        return cls(net, demand, areas, resources, meta.get("name", ""),
-                   bool(meta.get("synthetic")), list(meta.get("notes", [])),
-                   float(meta.get("threshold_m", settings.threshold_m)),
-                   str(meta.get("title") or ""), str(meta.get("municipality_code") or ""),
-                   read_sources(meta.get("sources")))
+        region = cls(net, demand, areas, resources, meta.get("name", ""),
+                     bool(meta.get("synthetic")), list(meta.get("notes", [])),
+                     float(meta.get("threshold_m", settings.threshold_m)),
+                     load_extras(folder), str(meta.get("title") or ""),
+                     str(meta.get("municipality_code") or ""),
+                     read_sources(meta.get("sources")))
+        region.folder = folder
+        return region
+
+
+def _load_network(folder: Path) -> WalkNetwork:
+    """The region's network: from its cache entry (plain arrays with the graphs, see
+    :meth:`Region.remember_network`) when one was saved for this very file, else from
+    the file; geometries in either case only when first needed."""
+    path = folder / Region.FILES["network"]
+    key = saved.digest({"network": saved.file_digest(path)}, ())
+    entry = saved.load_entry(saved.cache_folder(folder), "network", key)
+    if entry is not None:
+        try:
+            return WalkNetwork.from_arrays(entry, geometry_file=path)
+        except (KeyError, ValueError):  # an entry of another shape: read the file
+            pass
+    return WalkNetwork.load(path)

@@ -26,6 +26,15 @@ def population_within(seconds: np.ndarray, weights: np.ndarray, minutes: float, 
     return float(weights[seconds <= minutes * 60 + tolerance_s].sum())
 
 
+def area_members(demand_area: np.ndarray, n_areas: int) -> list[np.ndarray]:
+    """Per area (0 … ``n_areas`` − 1): the positions of its demand points, ascending (one
+    sort, not a scan of every point per area). ``x[members[i]]`` holds the same values in
+    the same order as ``x[demand_area == i]``, so its sums are bit for bit the same."""
+    order = np.argsort(demand_area, kind="stable")
+    cuts = np.searchsorted(demand_area[order], np.arange(n_areas + 1))
+    return [order[cuts[i]:cuts[i + 1]] for i in range(n_areas)]
+
+
 def area_coverage(
     area_ids: Sequence[str],
     names: Sequence[str],
@@ -74,17 +83,19 @@ def area_coverage(
     for (rid, cat), a in zip(located, located_area, strict=True):
         cat_of.setdefault(int(a), {})[rid] = cat
     out = []
+    members = area_members(demand_area, len(area_ids))
     for i, aid in enumerate(area_ids):
         if only is not None and aid != only:
             continue
-        in_area = demand_area == i
-        pop65 = float(pop_65plus[in_area].sum())
+        inside = members[i]
+        weights = pop_65plus[inside]
+        pop65 = float(weights.sum())
         here = cat_of.get(i, {})
         per_cat = {}
         for cat, label in labels.items():
             located_ids = sorted({rid for rid, c in here.items() if c == cat})
             cover_ids = sorted(rid for rid, c in covering[i] if c == cat)
-            share = (float(pop_65plus[in_area & within_walk[cat]].sum() / pop65)
+            share = (float(weights[within_walk[cat][inside]].sum() / pop65)
                      if cat in within_walk and pop65 > 0 else None)
             if located_ids or cover_ids or share is not None:
                 per_cat[cat] = {"label": label, "located": located_ids, "covering": cover_ids,

@@ -66,13 +66,18 @@ def metric_crs_for(lon: float, lat: float) -> CRS:
 
 def require_crs(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """Refuse a layer without a CRS; never guess one for files that can carry it."""
-    if gdf.crs is None:
+    check_has_crs(gdf.crs, source)
+    return gdf
+
+
+def check_has_crs(crs: CRS | None, source: str) -> None:
+    """Refuse a layer whose CRS (``crs``) is missing (see :func:`require_crs`)."""
+    if crs is None:
         raise CRSError(
             "the layer has no coordinate reference system (a shapefile without .prj?); "
             "add one, e.g. EPSG:6668 for JGD2011 or EPSG:4326 for WGS 84",
             file=source,
         )
-    return gdf
 
 
 def check_geographic_bounds(gdf: gpd.GeoDataFrame, source: str) -> None:
@@ -83,12 +88,18 @@ def check_geographic_bounds(gdf: gpd.GeoDataFrame, source: str) -> None:
     """
     if gdf.empty or gdf.crs is None or not gdf.crs.is_geographic:
         return
-    minx, miny, maxx, maxy = gdf.total_bounds
+    check_bounds(tuple(gdf.total_bounds), gdf.crs, source)
+
+
+def check_bounds(bounds: tuple[float, float, float, float], crs: CRS, source: str) -> None:
+    """:func:`check_geographic_bounds` of a layer's ``(minx, miny, maxx, maxy)`` in ``crs``
+    (a geographic CRS)."""
+    minx, miny, maxx, maxy = bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise CRSError(
-            f"coordinates {gdf.total_bounds.round(1).tolist()} are outside ±180/±90 although "
-            f"the declared CRS {gdf.crs.to_string()} is geographic; the file's CRS is "
-            "probably wrong",
+            f"coordinates {np.round(np.array(bounds, dtype=float), 1).tolist()} are outside "
+            f"±180/±90 although the declared CRS {crs.to_string()} is geographic; the file's "
+            "CRS is probably wrong",
             file=source,
         )
 

@@ -117,8 +117,16 @@ def to_number(df: pd.DataFrame, column: str, *, source: str | Path,
               allow_negative: bool = False) -> np.ndarray:
     """Parse a column as float; raise on text or negatives, naming every bad row."""
     raw = df[column]
-    values = pd.to_numeric(raw.astype("string").str.replace(",", "", regex=False),
-                           errors="coerce").to_numpy(dtype=float)
+    values = None
+    if raw.dtype.kind in "iu" or raw.dtype == np.float64:  # numbers of a vector file
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+    elif raw.dtype.kind in "OU" or isinstance(raw.dtype, pd.StringDtype):
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if (np.isnan(values) & raw.notna().to_numpy()).any():
+            values = None  # text that is no plain number: try without thousands separators
+    if values is None:
+        values = pd.to_numeric(raw.astype("string").str.replace(",", "", regex=False),
+                               errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = np.isnan(values) & raw.notna().to_numpy()
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -140,6 +148,15 @@ def points_from_table(df: pd.DataFrame, source: str | Path) -> gpd.GeoDataFrame:
         When the latitude column holds longitudes (|lat| > 90 with |lon| ≤ 90, or values
         that fit Japan only when exchanged).
     """
+    lon, lat, lon_col, lat_col = lon_lat_from_table(df, source)
+    return gpd.GeoDataFrame(df.drop(columns=[lon_col, lat_col]),
+                            geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+
+
+def lon_lat_from_table(df: pd.DataFrame,
+                       source: str | Path) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """The checked longitudes and latitudes of a table, and the names of their columns
+    (what :func:`points_from_table` makes points of)."""
     lon_col = find_column(df.columns, LON_ALIASES)
     lat_col = find_column(df.columns, LAT_ALIASES)
     if lon_col is None or lat_col is None:
@@ -154,8 +171,7 @@ def points_from_table(df: pd.DataFrame, source: str | Path) -> gpd.GeoDataFrame:
         raise InputError("missing coordinate", file=source, row=sheet_rows(rows),
                          column=lat_col if np.isnan(lat[rows[0]]) else lon_col)
     check_lon_lat(lon, lat, source=source, lon_col=lon_col, lat_col=lat_col)
-    return gpd.GeoDataFrame(df.drop(columns=[lon_col, lat_col]),
-                            geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    return lon, lat, lon_col, lat_col
 
 
 def check_lon_lat(lon: np.ndarray, lat: np.ndarray, *, source: str | Path,
@@ -252,6 +268,8 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
 
 def check_unique(values: pd.Series, *, source: str | Path, column: str) -> None:
     """Raise :class:`DuplicateIdError` naming both rows of the first repeated id."""
+    if values.is_unique:
+        return
     dup = values.duplicated(keep=False) & values.notna()
     if dup.any():
         first = values[dup].iloc[0]

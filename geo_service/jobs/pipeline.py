@@ -24,6 +24,8 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.access import DistanceField
+from geo_service.engine.basemap import Basemap
+from geo_service.engine.basemap_osm import CLIP_PAD_M, extras_for_network
 from geo_service.engine.network import WalkNetwork
 from geo_service.engine.osm import (
     features_from_place,
@@ -57,6 +59,7 @@ from geo_service.inputs.readers import (
 )
 from geo_service.inputs.sources import Source, describe, file_label, online_osm
 from geo_service.layers import ResourceLayer, load_map_style
+from geo_service.memory import release_free_memory
 from geo_service.outputs import (
     area_table,
     csv_writer,
@@ -66,7 +69,7 @@ from geo_service.outputs import (
     text_writer,
     write_outputs,
 )
-from geo_service.reports.maps import difficulty_map
+from geo_service.reports.maps import EMBED_MAX_VERTICES, difficulty_map
 
 ProgressHook = Callable[[str], None]
 
@@ -207,6 +210,7 @@ def build_region(
     stages = stages or Stages()
     with stages("network"):
         net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
+        extras = extras_for_network(network, net.bounds_lonlat(pad_m=CLIP_PAD_M))
     with stages("stores"):
         all_stores = load_stores(stores, layer, network_file=network, place=place)
     with stages("population"):
@@ -217,6 +221,7 @@ def build_region(
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
                   name=file_label(str(network or place or bbox)), notes=notes,
+                  basemap_extras=extras,
                   sources=list(dict.fromkeys([
                       describe(network, "道路網") if network is not None
                       else online_osm(place or f"bbox {bbox}"),
@@ -316,20 +321,20 @@ def write_difficulty(
     stages = stages or Stages()
     region, layer, points = result.region, result.layer, result.points
     with stages("write"):
+        # every point is attached: the write's memory need not stack on the search indexes
+        region.net.release_search_indexes()
+        release_free_memory()
         style = load_map_style(map_style)
         net = region.net
-        # the map draws the streets of small networks only: do not build (a straight-edged
-        # network's) millions of geometries for nothing
-        streets = (gpd.GeoSeries(net.edge_geometry, crs=net.crs)
-                   if net.n_edges <= int(style.get("points", {}).get("max_streets", 20000))
-                   else None)
+        basemap = Basemap.of_region(net, region.areas, region.basemap_extras).embedded(
+            EMBED_MAX_VERTICES)
         fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
                               threshold_m=result.threshold_m, points=points,
                               extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
-                              streets=streets, region_name=region.label,
+                              basemap=basemap, region_name=region.label,
                               attributions=region.attributions)
         html = fmap.get_root().render()
-        del fmap, streets
+        del fmap, basemap
         meta = {"region": region.label, "municipality_code": region.municipality_code,
                 "sources": [s.to_dict() for s in region.sources],
                 "attributions": region.attributions, "synthetic": region.synthetic,

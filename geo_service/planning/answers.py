@@ -236,7 +236,7 @@ def baseline(walking: WalkingService) -> Baseline:
     if layer.id not in walking.region.resources:
         raise InputError(f"the region has no {layer.id} layer for scenarios",
                          column="layer", value=layer.id)
-    return walking.cached(("static", "planning_baseline"), lambda: Baseline.compute(
+    return walking.cached(("static", "planning_baseline"), lambda: Baseline.saved(
         walking.region, layer=layer, threshold_m=walking.threshold_m))
 
 

@@ -229,6 +229,23 @@ def category_alternative(walking: WalkingService, category: str, *, staff: bool,
                        f"{len(items)} resource(s): " + ", ".join(parts))
 
 
+def _viewer(staff: bool) -> str:
+    return "staff" if staff else "public"
+
+
+def _saved_alternative(walking: WalkingService, category: str, *, staff: bool,
+                       threshold_m: float) -> Alternative:
+    """:func:`category_alternative`, saved with the region for the registry's state."""
+    def make() -> dict[str, np.ndarray]:
+        alt = category_alternative(walking, category, staff=staff, threshold_m=threshold_m)
+        return {"covers": alt.covers, "label": np.array(alt.label),
+                "detail": np.array(alt.detail)}
+
+    got = walking.saved_arrays(f"gaps_alternative-{category}-{_viewer(staff)}",
+                               [threshold_m], make)
+    return Alternative(category, str(got["label"]), got["covers"], str(got["detail"]))
+
+
 def bus_alternative(walking: WalkingService, stops: gpd.GeoDataFrame, *, threshold_m: float,
                     min_departures: int, on: date | None = None,
                     source: str = "GTFS") -> tuple[Alternative, list[str]]:
@@ -322,7 +339,14 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
     if not limit > 0:
         raise InputError("the walking threshold must be a positive number of metres",
                          column="threshold", value=limit)
-    distance, origin = need_distance(walking, need_id, staff=staff)
+    def walk_to_need() -> dict[str, np.ndarray]:
+        distance, origin = need_distance(walking, need_id, staff=staff)
+        return {"distance": distance, "origin": np.array(origin)}
+
+    # per demand point, saved with the region for the registry's state (a later command
+    # with the same registry reads them instead of walking every resource again)
+    walk = walking.saved_arrays(f"gaps_need-{need_id}-{_viewer(staff)}", [], walk_to_need)
+    distance, origin = walk["distance"], str(walk["origin"])
     beyond = ~(distance <= limit + TOLERANCE_M)
     wanted = list(alternatives) if alternatives is not None else default_alternatives(need_cat)
     bus_m, bus_n = public_transport_defaults()
@@ -347,8 +371,8 @@ def find_gaps(walking: WalkingService, layer: str, need: str = FOOD_STORE_CATEGO
                 raise InputError("an alternative is a service, mobile sales or 'bus'; people "
                                  "walk to this category (ask for it as the need)",
                                  column="alternative", value=key)
-            alt = category_alternative(walking, cat_id, staff=staff,
-                                       threshold_m=known.get(cat_id, BUS_THRESHOLD_M))
+            alt = _saved_alternative(walking, cat_id, staff=staff,
+                                     threshold_m=known.get(cat_id, BUS_THRESHOLD_M))
         alts.append(alt)
     areas = area_layer.areas.reset_index(drop=True)
     table = gap_table([str(a) for a in areas["area_id"]], [str(n) for n in areas["name"]],

@@ -6,14 +6,17 @@ and present it their own way.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import sparse
 
 from geo_service._errors import InputError
 from geo_service.inputs.layer_points import counted
 from geo_service.layers import Category, load_resource_layer, load_vocabulary
+from geo_service.planning import siting
 from geo_service.planning.gaps import walk_thresholds
 from geo_service.planning.siting import (
     STOP_CATCHMENT_M,
@@ -21,6 +24,7 @@ from geo_service.planning.siting import (
     SitingProblem,
     served_by_existing,
 )
+from geo_service.planning.siting.coverage import coverage_sets
 
 if TYPE_CHECKING:
     from geo_service.engine.access import Attachment
@@ -128,6 +132,35 @@ def plan_siting(walking: WalkingService, category: Category, candidates: Candida
     problem = SitingProblem.from_network(
         walking.net, region.demand_attachment, region.demand["pop_65plus"].to_numpy(float),
         candidates, threshold_m=serve_m, existing=existing.attachment,
-        existing_threshold_m=existing_m, also_served=also)
+        existing_threshold_m=existing_m, also_served=also,
+        incidence=saved_coverage(walking, candidates.attachment, serve_m))
     return SitingPlan(category, candidates, problem, serve_m, existing_m, existing, stops,
                       stop_m)
+
+
+def saved_coverage(walking: WalkingService, candidates: Attachment,
+                   threshold_m: float) -> sparse.csr_matrix | None:
+    """The candidates' coverage sets (:func:`coverage_sets`) saved with a region loaded
+    from a folder, by the network, the demand points, the candidates' places and the
+    threshold (``site`` on the same grid or file reads them again); None when the region
+    saves nothing (the problem computes them)."""
+    from geo_service.engine import saved
+
+    region = walking.region
+    where = hashlib.sha256()
+    for array in (candidates.edge, candidates.offset, candidates.connector):
+        where.update(np.ascontiguousarray(array).tobytes())
+    key = region.saved_key("demand", extra={"coverage": [
+        threshold_m, siting.COVER_TOLERANCE_M, where.hexdigest()]})
+    if key is None:
+        return None
+    shape = (len(candidates), len(region.demand))
+    entry = saved.load_entry(region.cache_folder(), "siting_coverage", key)
+    if entry is not None and len(entry["indptr"]) == shape[0] + 1:
+        indices = entry["indices"]
+        return sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices,
+                                  entry["indptr"]), shape=shape)
+    made = coverage_sets(walking.net, region.demand_attachment, candidates, threshold_m)
+    saved.save_entry(region.cache_folder(create=True), "siting_coverage", key,
+                     {"indptr": made.indptr, "indices": made.indices})
+    return made

@@ -6,6 +6,7 @@ where it can be drawn without the engine."""
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping
 
@@ -92,9 +93,20 @@ def service_area_geometry(resource: ResourceFields, layers: Mapping[str, AreaLay
 
 
 def _geodesic_circle(lon: float, lat: float, metres: float) -> shapely.Geometry:
-    crs = metric_crs_for(lon, lat)
-    fwd = Transformer.from_crs(4326, crs, always_xy=True)
-    back = Transformer.from_crs(crs, 4326, always_xy=True)
+    fwd, back = _zone_transformers(metric_crs_for(lon, lat).to_string())
     x, y = fwd.transform(lon, lat)
     circle = shapely.Point(x, y).buffer(metres, quad_segs=16)
     return transform_geometry(circle, back)
+
+
+_ZONES = threading.local()
+
+
+def _zone_transformers(crs: str) -> tuple[Transformer, Transformer]:
+    """lon/lat → the zone's metres and back, made once per zone and thread (each takes
+    milliseconds to make, and a registry draws hundreds of circles)."""
+    made = _ZONES.__dict__.setdefault("made", {})
+    if crs not in made:
+        made[crs] = (Transformer.from_crs(4326, crs, always_xy=True),
+                     Transformer.from_crs(crs, 4326, always_xy=True))
+    return made[crs]

@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 from branca.element import Element, Figure, MacroElement, Template
 
+from geo_service.engine.basemap import BasemapLayer
 from geo_service.layers import ResourceLayer
 
 _VENDOR = Path(__file__).parent.parent / "vendor" / "leaflet"
@@ -52,7 +53,7 @@ def difficulty_map(
     points: gpd.GeoDataFrame | None = None,
     extra_resources: Sequence[tuple[ResourceLayer, gpd.GeoDataFrame]] = (),
     subtitle: str = "",
-    streets: gpd.GeoSeries | None = None,
+    basemap: BasemapLayer | None = None,
     tiles: bool = True,
     region_name: str = "",
     attributions: Sequence[str] = (),
@@ -74,9 +75,10 @@ def difficulty_map(
         Further resource layers to show as markers (e.g. 通いの場).
     subtitle
         Shown under the title (e.g. "合成デモデータ" for the demo).
-    streets
-        The walking network's edges, drawn as thin lines when there are at most
-        ``points.max_streets`` of them.
+    basemap
+        The region's own map (its streets, area outlines, rivers and railways, e.g.
+        :meth:`Basemap.embedded <geo_service.engine.basemap.Basemap.embedded>`), drawn
+        under everything: the map is never a grey box, even where tiles cannot load.
     tiles
         Whether to add the OpenStreetMap background (off for the synthetic demo, which
         would otherwise be drawn over a real town).
@@ -93,13 +95,7 @@ def difficulty_map(
                       control_scale=False, prefer_canvas=True)  # metric scale: _Controls
     if tiles:
         folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
-    if streets is not None and len(streets) <= int(p_style.get("max_streets", 20000)):
-        folium.GeoJson(
-            gpd.GeoDataFrame(geometry=streets.to_crs("EPSG:4326").to_numpy(),
-                             crs="EPSG:4326").to_json(),
-            name="歩行ネットワーク（道路・歩道・階段）",
-            style_function=lambda f: {"color": "#555555", "weight": 1.2, "opacity": 0.7},
-        ).add_to(fmap)
+    add_basemap(fmap, basemap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     t = f"{threshold_m:g}"
     for i, (layer_name, group) in enumerate(areas.groupby("layer", sort=False)):
@@ -120,6 +116,30 @@ def difficulty_map(
             colors=m_style["colors"], labels=m_style["labels"],
             no_data=(m_style["no_data_color"], m_style["no_data_label"])).add_to(fmap)
     return fmap
+
+
+#: the region's map as the pages draw it (static/js/basemap.js): streets grey, water blue,
+#: railways dark dashed, outlines violet dashed
+BASEMAP_STYLES = {
+    "water": {"color": "#7fb2e5", "weight": 1.5, "fillColor": "#b9d8f5", "fillOpacity": 0.9},
+    "outline": {"color": "#9c8fb8", "weight": 1.5, "dashArray": "6 4", "fill": False},
+    "street": {"color": "#a3a3a3", "weight": 1.2, "fill": False},
+    "rail": {"color": "#444444", "weight": 2, "dashArray": "7 5", "fill": False},
+}
+#: the most vertices of the region's map a folium page embeds (a few hundred kB)
+EMBED_MAX_VERTICES = 40_000
+
+
+def add_basemap(fmap: folium.Map, basemap: BasemapLayer | None) -> None:
+    """Draw the region's own map (``basemap``) on ``fmap`` as one GeoJSON layer, each
+    feature with its kind's style and class (``gs-basemap-street`` …)."""
+    if basemap is None or len(basemap.geoms) == 0:
+        return
+    folium.GeoJson(
+        basemap.geojson(), name="地域の簡易地図（道路・川・鉄道）",
+        style_function=lambda f: {**BASEMAP_STYLES[f["properties"]["kind"]],
+                                  "className": f"gs-basemap-{f['properties']['kind']}"},
+    ).add_to(fmap)
 
 
 def fmt_people(x: float) -> str:

@@ -6,9 +6,10 @@ with service changes (配食・宅配 withdrawn or given another area), of the s
 and covered by no alternative, since the walks themselves do not change;
 the demand points whose status changed (新たに徒歩圏外 / 新たに徒歩圏内); the closed stores
 and the new ones; the stores open after the change by category. Built with the map code
-of :mod:`geo_service.reports.maps` (embedded Leaflet, the title and legend box, store markers), so
-it looks like the 買い物環境マップ and works from ``file://``. Every text from users' files
-is HTML-escaped.
+of :mod:`geo_service.reports.maps` (embedded Leaflet, the title and legend box, store markers,
+the region's own map of streets, outlines, rivers and railways under everything), so it
+looks like the 買い物環境マップ and works from ``file://`` and without tiles. Every text
+from users' files is HTML-escaped.
 
 The classes, colours and labels are percentage points of change, read from the
 ``[difference]`` table of the map style (``layers/difficulty.toml``,
@@ -27,11 +28,14 @@ import folium
 import geopandas as gpd
 import numpy as np
 
+from geo_service.engine.basemap import Basemap
 from geo_service.layers import load_difference_style
 from geo_service.outputs import area_table, csv_writer, text_writer, write_outputs
 from geo_service.planning.scenarios import ScenarioResult
 from geo_service.reports.maps import (
+    EMBED_MAX_VERTICES,
     Legend,
+    add_basemap,
     class_index,
     fmt_m,
     fmt_people,
@@ -66,6 +70,9 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
         tiles = not result.before.region.synthetic
     if tiles:
         folium.TileLayer("OpenStreetMap", name="地図（OpenStreetMap）").add_to(fmap)
+    region = result.before.region
+    add_basemap(fmap, Basemap.of_region(region.net, region.areas, region.basemap_extras)
+                .embedded(EMBED_MAX_VERTICES))
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     gap = result.alternatives is not None
     if gap:  # the walks do not change; who is left without an alternative does

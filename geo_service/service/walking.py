@@ -5,8 +5,10 @@ Every entry point (the API's routes, the CLI, the planning tools) asks the same
 store's public methods). It holds one :class:`~geo_service.engine.region.Region` (network, demand
 points with population 65+, area layers) and reads the registry's resources from the
 store. What depends only on the registry's content — resources projected onto the network,
-one distance field per category, per-area statistics — is computed when first asked and
-kept until the registry changes (:meth:`~geo_service.registry.store.ResourceStore.state_token`).
+one distance field per category, per-area statistics — is kept per registry state
+(:mod:`geo_service.service.registry_state`): each answer comes from one state; after an
+edit the next state is built on the caller's thread, or (``background=True``, the API) in
+a worker thread while the old state keeps answering.
 
 Per request:
 
@@ -25,11 +27,8 @@ Per request:
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -38,12 +37,12 @@ import shapely
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.config import ServiceSettings
+from geo_service.engine import saved
 from geo_service.engine.access import (
     BAND_TOLERANCE_S,
     Attachment,
     DistanceField,
     PointSearch,
-    TargetIndex,
     attach_points,
     isochrone_polygon,
 )
@@ -56,29 +55,10 @@ from geo_service.inputs.layer_points import counted
 from geo_service.layers import load_resource_layer, load_vocabulary
 from geo_service.registry.resources import Resource, check_in_region, check_lonlat
 from geo_service.registry.service_areas import service_area_geometry
-from geo_service.registry.store import ResourceFilter, ResourceStore, open_store
+from geo_service.registry.store import ResourceStore, open_store
 from geo_service.registry.visibility import is_public, public_view
-
-# How often the registry is asked whether it changed (derived caches are rebuilt then):
-# an edit shows in the walking answers within this many seconds.
-TOKEN_CHECK_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Located:
-    """Resources (and mobile-sales stops) with a location, projected onto the network."""
-
-    resource_ids: np.ndarray  # per point: the resource id (a stop repeats its resource's id)
-    categories: np.ndarray
-    lonlat: np.ndarray
-    attachment: Attachment
-    resources: dict[str, Resource]
-    index: TargetIndex  # over ``attachment``: the points a search may reach
-
-    @cached_property
-    def present(self) -> frozenset[str]:
-        """The categories with at least one located point."""
-        return frozenset(self.categories)
+from geo_service.service.registry_state import LiveStates, Located, Memo, Token, one_state
+from geo_service.service.service_coverage import covering_by_area, near_by_category
 
 
 @dataclass(frozen=True)
@@ -105,9 +85,21 @@ def serve_region(store: ResourceStore, region: Region, *,
     store.bind_region(region.key, region.label)
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
-    store.use_region(layers, bounds, region.net.walking_speed_mps,
-                     area_layer=area_layer or (region.areas[0].name if region.areas else None))
-    store.refresh_areas()
+    area_layer = area_layer or (region.areas[0].name if region.areas else None)
+    store.use_region(layers, bounds, region.net.walking_speed_mps, area_layer=area_layer)
+    # a saved region remembers the registry state it last brought in step: the same
+    # registry, unchanged since, needs no pass over every resource (each command would
+    # otherwise read and check them all)
+    def done() -> str | None:
+        return region.saved_key("areas", extra={
+            "areas_refreshed": [store.engine.url.render_as_string(hide_password=True),
+                                list(store.state_token()), area_layer]})
+
+    key = done()
+    if key is None or not (region.cache_folder() / f"areas_refreshed-{key}.npz").exists():
+        store.refresh_areas()
+        if (key := done()) is not None:
+            saved.save_entry(region.cache_folder(create=True), "areas_refreshed", key, {})
     return bounds
 
 
@@ -128,10 +120,15 @@ class WalkingService:
         (:attr:`Region.threshold_m`, the threshold its analysis was saved with).
     area_layer
         The area layer coordinators are responsible for (see :func:`serve_region`).
+    background
+        Rebuild what derives from the registry in a worker thread after an edit, answering
+        from the previous state meanwhile (the API), instead of on the next caller's
+        thread (see :mod:`geo_service.service.registry_state`).
     """
 
     def __init__(self, region: Region, store: ResourceStore, *,
-                 threshold_m: float | None = None, area_layer: str | None = None) -> None:
+                 threshold_m: float | None = None, area_layer: str | None = None,
+                 background: bool = False) -> None:
         self.region = region
         self.store = store
         self.net = region.net
@@ -140,31 +137,30 @@ class WalkingService:
         #: the network's extent plus the snapping distance (lon/lat, padded in metres):
         #: where a point can still be attached to a street
         self.bounds = serve_region(store, region, area_layer=area_layer)
-        self._token: tuple[int, str] | None = None
-        self._fresh: tuple[int, str] | None = None
-        self._checked = -math.inf
+        #: the registry's states (the current one answers)
+        self.live = LiveStates(store, self.net, self.bounds, background=background)
         store.on_change(self.refresh)
         # the fastest walking speed anywhere (Tobler peaks on a 5 % descent): a place
         # reached within t seconds lies within t × this many metres
         self._max_speed = self.net.walking_speed_mps * (
             float(tobler_speed(np.array([-0.05]), 1.0)[0]) * 1.001 if self.net.has_elevation
             else 1.0 + 1e-9)
-        self._cache: dict[Any, Any] = {}
-        self._lock = threading.Lock()
+        self._static = Memo()  # what depends on the region alone
         warm_up()  # compile the per-request search before the first request
-        self._building: dict[Any, threading.Lock] = {}
 
     @classmethod
     def from_settings(cls, region: Region, settings: ServiceSettings, *,
                       store: ResourceStore | None = None,
-                      threshold_m: float | None = None) -> WalkingService:
+                      threshold_m: float | None = None,
+                      background: bool = False) -> WalkingService:
         """The coverage service as a deployment configures it — the one constructor of the
         CLI and the API: the region's registry (``settings.registry_url``) unless ``store``
         is given, ``settings.threshold_m`` (``GEO_SERVICE_THRESHOLD_M``) unless
-        ``threshold_m`` overrides it, and ``settings.area_layer``."""
+        ``threshold_m`` overrides it, and ``settings.area_layer``; ``background`` as in
+        the class (the API's)."""
         return cls(region, store or open_store(settings.registry_url(region.key)),
                    threshold_m=threshold_m if threshold_m is not None else settings.threshold_m,
-                   area_layer=settings.area_layer)
+                   area_layer=settings.area_layer, background=background)
 
     @property
     def name(self) -> str:
@@ -178,64 +174,70 @@ class WalkingService:
 
     def resource_count(self, *, staff: bool) -> int:
         """Live resources in the registry the viewer may see: for staff all, for the
-        public the public ones (kept per registry state)."""
-        return self.cached(("count", staff), lambda: self.store.count(include_staff=staff))
+        public the public ones (of the current registry state)."""
+        return self.live.current().counts[staff]
 
-    # ------------------------------------------------------------------ caching
+    # ------------------------------------------------------------------ registry states
 
     def refresh(self) -> None:
-        """Check the registry for changes on the next request (called after local writes)."""
-        self._checked = -math.inf
+        """The registry changed in this process: look for its new state now (called after
+        local writes)."""
+        self.live.poke()
+
+    def registry_token(self) -> Token:
+        """The registry state the answers come from now (or, within a request, came from)."""
+        return self.live.current().token
 
     def cached(self, key: Any, make: Any) -> Any:
         """``make()``, computed once per registry state (``key`` starting "static": once)."""
-        now = time.monotonic()
-        if now - self._checked > TOKEN_CHECK_SECONDS:  # one cheap query at most this often
-            self._fresh, self._checked = self.store.state_token(), now
-        token = self._fresh
-        if token != self._token:
-            with self._lock:
-                self._cache = {k: v for k, v in self._cache.items() if k[0] == "static"}
-                self._building = {}
-                self._token = token
-        cache = self._cache
-        if key in cache:
-            return cache[key]
-        # one thread computes, concurrent requests for the same key wait for its answer
-        with self._lock:
-            building = self._building.setdefault(key, threading.Lock())
-        with building:
-            if key not in cache:
-                cache[key] = make()
-        return cache[key]
+        if key[0] == "static":
+            return self._static.get(key, make)
+        return self.live.current().memo.get(key, make)
+
+    def saved_arrays(self, name: str, parts: Any,
+                     make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``make()``: arrays over the region's demand points derived from the registry
+        (who a category covers, the walk to a need …), saved with a region loaded from a
+        folder (:mod:`~geo_service.engine.saved`) for the registry's current state and
+        found again by the next command while neither changed. The key holds the
+        region's files, the registry (its URL and
+        :meth:`~geo_service.registry.store.ResourceStore.state_token`), the service's
+        threshold, the category definitions and ``parts`` (JSON-able: what ``make``
+        depends on beyond those)."""
+        key = self.region.saved_key("demand", "areas", "resources", "meta", extra={
+            "registry": [self.store.engine.url.render_as_string(hide_password=True),
+                         list(self.store.state_token())],
+            "threshold": self.threshold_m, "vocabulary": repr(load_vocabulary().categories),
+            name: parts})
+        if key is None:
+            return make()
+        entry = saved.load_entry(self.region.cache_folder(), name, key)
+        if entry is not None:
+            return entry
+        arrays = make()
+        saved.save_entry(self.region.cache_folder(create=True), name, key, arrays)
+        return arrays
+
+    def resources(self, *, staff: bool) -> list[Resource]:
+        """Every resource the viewer may see (staff: all live ones; else the public ones),
+        in registry order, of the current registry state."""
+        return self.live.current().resources[staff]
+
+    def resource(self, resource_id: str, *, staff: bool) -> Resource:
+        """One resource of :meth:`resources` by id (else the store's, e.g. a staff-only
+        one asked for by the public view's code); LookupError when there is none."""
+        by_id = self.cached(("resource_ids", staff),
+                            lambda: {r.id: r for r in self.resources(staff=staff)})
+        return by_id[resource_id] if resource_id in by_id else self.store.get(resource_id)
+
+    def demand_tree(self) -> shapely.STRtree:
+        """A spatial index of the demand points (metric CRS), built once."""
+        return self.cached(("static", "demand_tree"),
+                           lambda: shapely.STRtree(self.region.demand.geometry.to_numpy()))
 
     def located(self, *, staff: bool) -> Located:
-        """Located resources the viewer may see, projected onto the network (cached)."""
-        return self.cached(("located", staff), lambda: self._locate(staff))
-
-    def _locate(self, staff: bool) -> Located:
-        items = self.store.all(ResourceFilter(include_staff=staff))
-        ids, cats, xy = [], [], []
-        by_id = {}
-        w, s, e, n = self.bounds
-        for r in items:
-            view = r.model_dump(mode="json") if staff else public_view(r)
-            if view is None:
-                continue
-            by_id[r.id] = r
-            points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
-            points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
-            for lon, lat in points:
-                if w <= lon <= e and s <= lat <= n:
-                    ids.append(r.id)
-                    cats.append(r.category)
-                    xy.append((lon, lat))
-        lonlat = np.array(xy, dtype=float).reshape(-1, 2)
-        metric = np.column_stack(self.net.from_geographic.transform(lonlat[:, 0],
-                                                                    lonlat[:, 1]))
-        att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
-        return Located(np.array(ids, dtype=object), np.array(cats, dtype=object), lonlat, att,
-                       by_id, TargetIndex(self.net, att))
+        """Located resources the viewer may see, projected onto the network."""
+        return self.live.current().located[staff]
 
     def serving(self, lon: float, lat: float, *, staff: bool) -> list[str]:
         """Ids of the services whose area covers (lon, lat), in registry order.
@@ -244,31 +246,15 @@ class WalkingService:
         services, and those whose service-area polygon covers the point), from a spatial
         index of the service areas kept per registry state instead of a query per request.
         """
-        ids, citywide, tree, which = self.cached(("services", staff),
-                                                 lambda: self._service_index(staff))
+        ids, citywide, tree, which = self.live.current().services[staff]
         hit = citywide.copy()
         hit[which[tree.query(shapely.Point(lon, lat), predicate="covered_by")]] = True
         return list(ids[hit])
 
-    def _service_index(self, staff: bool) -> tuple[np.ndarray, np.ndarray, shapely.STRtree,
-                                                   np.ndarray]:
-        rows = self.store.service_areas(ResourceFilter(include_staff=staff))
-        ids = np.array([rid for rid, _, _ in rows], dtype=object)
-        citywide = np.array([kind == "municipality" for _, kind, _ in rows], dtype=bool)
-        which = np.array([k for k, (_, kind, geom) in enumerate(rows)
-                          if kind != "municipality" and geom is not None], dtype=np.int64)
-        tree = shapely.STRtree([rows[k][2] for k in which])
-        return ids, citywide, tree, which
-
     def category_field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
         """The distance field to the nearest located resource of ``category``, and the
-        positions in :meth:`located` of the points it was made from (cached)."""
-        def make() -> tuple[DistanceField, np.ndarray]:
-            loc = self.located(staff=staff)
-            pick = np.flatnonzero(loc.categories == category)
-            return DistanceField(self.net, loc.attachment.take(pick)), pick
-
-        return self.cached(("field", category, staff), make)
+        positions in :meth:`located` of the points it was made from (kept per state)."""
+        return self.live.current().field(category, staff=staff)
 
     # ------------------------------------------------------------------ points
 
@@ -279,6 +265,7 @@ class WalkingService:
         x, y = self.net.from_geographic.transform(lon, lat)
         return attach_points(self.net, np.array([[x, y]]), source="query")
 
+    @one_state()
     def nearby(self, lon: float, lat: float, *, minutes: float, staff: bool,
                categories: Sequence[str] | None = None) -> list[WalkResult]:
         """Resources reachable on foot within ``minutes``, nearest (by time) first, each
@@ -302,6 +289,7 @@ class WalkingService:
         ranked = sorted(best.items(), key=lambda kv: (kv[1][1], kv[0]))
         return [WalkResult(loc.resources[rid], di, si / 60) for rid, (di, si) in ranked]
 
+    @one_state()
     def reach(self, lon: float, lat: float, *, staff: bool
               ) -> tuple[list[Resource], list[dict[str, Any]]]:
         """What serves a point: services whose area covers it, and walkable resources.
@@ -417,6 +405,7 @@ class WalkingService:
     def _pop65(self, mask: np.ndarray) -> float:
         return float(self.region.demand["pop_65plus"].to_numpy(dtype=float)[mask].sum())
 
+    @one_state()
     def resource_reach(self, resource: Resource, *, minutes: Sequence[float],
                        staff: bool) -> dict[str, Any]:
         """How far a resource reaches, with the people 65+ inside.
@@ -506,6 +495,7 @@ class WalkingService:
 
         return self.cached(("static", "demand_area", layer.name), make)
 
+    @one_state()
     def area_coverage(self, layer_name: str, *, staff: bool,
                       area_id: str | None = None) -> list[dict[str, Any]]:
         """Per area: 65+ population, and per category the resources located in it, the
@@ -520,26 +510,15 @@ class WalkingService:
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(
             _points(loc.lonlat)) if len(loc.lonlat) else np.zeros(0, np.int64)
-        services = [r for r in self.store.all(ResourceFilter(include_staff=staff))
-                    if r.service_area.kind != "none"]
-        within_walk = {}
-        for cat in (c for c in load_vocabulary().by_id if c in loc.present):
-            field, _ = self.category_field(cat, staff=staff)
-            within_walk[cat] = self.cached(("demand_near", cat, staff), lambda f=field: f.at(
-                self.region.demand_attachment).distance_m <= self.threshold_m)
-        shapes: dict[str, Any] = {}  # each service's drawn area, built once (not per area)
-
-        def shape(r: Resource) -> Any:
-            if r.id not in shapes:
-                shapes[r.id] = service_area_geometry(r, self.layers)
-                if shapes[r.id] is not None:
-                    shapely.prepare(shapes[r.id])
-            return shapes[r.id]
-
-        covering = [[(r.id, r.category) for r in services
-                     if _covers(r, layer.name, aid, geoms_ll[i], shape, staff)]
-                    if area_id is None or aid == area_id else []
-                    for i, aid in enumerate(ids)]
+        within_walk = {cat: self.cached(("demand_near", cat, staff),
+                                        lambda c=cat: near_by_category(self, loc, c))
+                       for cat in load_vocabulary().by_id if cat in loc.present}
+        covering = self.cached(("covering", layer.name, staff),
+                               lambda: covering_by_area(self, layer.name, ids, geoms_ll,
+                                                        staff))
+        if area_id is not None:
+            covering = [c if aid == area_id else [] for aid, c in zip(ids, covering,
+                                                                      strict=True)]
         return area_coverage(
             ids, [str(n) for n in areas["name"]], geoms_ll,
             demand_area=self._demand_area(layer),
@@ -550,6 +529,7 @@ class WalkingService:
             labels={k: c.label for k, c in load_vocabulary().by_id.items()},
             only=area_id)
 
+    @one_state()
     def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
         """The engine's shopping-difficulty indicators per area of a layer, with where the
         food stores came from ("registry" or "region") and how many there are.
@@ -597,20 +577,6 @@ def _points(lonlat: np.ndarray) -> Any:
     import geopandas as gpd
 
     return gpd.GeoSeries(shapely.points(lonlat), crs=4326)
-
-
-def _covers(r: Resource, layer: str, area_id: str, area_geom: shapely.Geometry,
-            shape: Callable[[Resource], Any], staff: bool) -> bool:
-    """Whether ``r``'s service area reaches the area (``shape``: its drawn area, lon/lat)."""
-    sa = r.service_area
-    if sa.kind == "municipality":
-        return True
-    if sa.kind == "areas" and sa.layer == layer:
-        return area_id in sa.area_ids
-    if not staff and reveals_location(r):
-        return False
-    geom = shape(r)
-    return geom is not None and bool(geom.intersects(area_geom))
 
 
 def reveals_location(r: Resource) -> bool:

@@ -17,6 +17,8 @@
  *   static/i18n/wording.json, the table geo_service/reports/wording.py reads too (the
  *   地域カルテ), so that both write them alike (tests/ui/test_wording.py).
  */
+import { regionBasemap } from "./basemap.js";
+
 const TOKEN_KEY = "geo-service.token";
 const LANG_KEY = "geo-service.lang";
 const query = new URLSearchParams(location.search);
@@ -211,13 +213,14 @@ export function layerLabel(layer) {
   return label === key ? layer.name : label;
 }
 
-/** A Leaflet map in ``element`` with the configured background maps, a plain
- *  background (always offered; chosen by itself when tiles cannot load), a metric scale
- *  bar, fitted to the served region. */
+/** A Leaflet map in ``element`` with the configured background maps, the region's own
+ *  map (basemap.js: its streets, outlines, rivers and railways; always offered, shown
+ *  first when no tiles are configured and chosen by itself when tiles cannot load), a
+ *  metric scale bar, fitted to the served region. */
 export function makeMap(element, { zoomControl = true } = {}) {
   const map = L.map(element, { zoomControl, preferCanvas: false });
   const bases = {};
-  const plain = L.layerGroup();
+  const own = config.region ? regionBasemap() : L.layerGroup();
   let fallen = false;
   for (const b of config.basemaps) {
     const layer = L.tileLayer(b.url, {
@@ -227,15 +230,16 @@ export function makeMap(element, { zoomControl = true } = {}) {
       if (fallen) return;
       fallen = true;
       map.removeLayer(layer);
-      plain.addTo(map);
+      own.addTo(map);
       notice(element, t("map.tiles_unavailable"));
     });
     bases[b.name] = layer;
   }
-  bases[t("map.plain")] = plain;
-  const first = Object.values(bases)[0];
-  first.addTo(map);
-  L.control.layers(bases, null, { collapsed: true, position: "topright" }).addTo(map);
+  bases[t("map.region")] = own;
+  Object.values(bases)[0].addTo(map);
+  if (Object.keys(bases).length > 1) {
+    L.control.layers(bases, null, { collapsed: true, position: "topright" }).addTo(map);
+  }
   L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
   map.attributionControl.setPrefix(false);
   // the region's sources: OpenStreetMap's credit (ODbL asks for it on the map) and a link
@@ -249,7 +253,7 @@ export function makeMap(element, { zoomControl = true } = {}) {
       `<a href="#sources">${escapeHtml(t("sources.title"))}</a>`);
   }
   if (config.region) {
-    const [w, s, e, n] = config.region.bounds;
+    const [w, s, e, n] = config.region.streets || config.region.bounds;
     map.fitBounds([[s, w], [n, e]]);
   } else {
     map.setView([35.68, 139.76], 12);
@@ -264,10 +268,16 @@ export function fitBounds(map, bounds, options) {
   if (size.x > 0 && size.y > 0 && bounds && bounds.isValid()) map.fitBounds(bounds, options);
 }
 
+/** A line under the map ``element`` saying ``text`` (e.g. that tiles cannot load), with
+ *  a button that closes it: outside the map, so that it hides nothing on a phone. */
 export function notice(element, text) {
-  const box = el("div", { class: "gs-map-notice", role: "status", text });
-  element.append(box);
-  setTimeout(() => box.remove(), 6000);
+  const box = el("p", { class: "gs-map-notice", role: "status" },
+                 el("span", { text }),
+                 el("button", { type: "button", class: "gs-map-notice-close",
+                                "aria-label": t("map.close_notice"), text: "×",
+                                onclick: () => box.remove() }));
+  element.after(box);
+  return box;
 }
 
 export function escapeHtml(text) {

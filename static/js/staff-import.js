@@ -45,7 +45,6 @@ async function send(fileInput, report, commit, dryRun) {
     const ok = answer.problems.length === 0 && answer.valid > 0;
     checked = dryRun && ok ? file : null;
     commit.disabled = !(dryRun && ok);
-    if (!dryRun) Staff.state.rows = null;
   } catch (e) {
     checked = null;
     commit.disabled = true;

@@ -6,8 +6,9 @@ import * as GS from "./common.js";
 
 const { t } = GS;
 export const state = {
-  user: null, routeSeq: 0, flash: null, listMap: null, rows: null, areas: null,
-  sort: { key: "updated_at", dir: -1 }, filters: { q: "", mine: true, category: "", stale: false },
+  user: null, routeSeq: 0, flash: null, listMap: null, areas: null, offset: 0,
+  sort: { key: "updated_at", dir: -1 },
+  filters: { q: "", mine: true, category: "", area: "", visibility: "", stale: false },
 };
 
 export function canEdit(p) {

@@ -54,7 +54,7 @@ async function onLogin(event) {
 
 function showLogin() {
   state.user = null;
-  state.rows = null;
+  state.offset = 0;
   document.getElementById("app").hidden = true;
   document.getElementById("user-box").hidden = true;
   document.getElementById("login-view").hidden = false;
@@ -138,67 +138,99 @@ async function route() {
 
 // ------------------------------------------------------------------ the list
 
-/** Every live resource (staff see all fields), up to 500 per page. */
-async function loadRows() {
-  const out = [];
-  for (let offset = 0; ; offset += 500) {
-    const page = await GS.api(`/resources?limit=500&offset=${offset}`);
-    out.push(...page.features.map((f) => f.properties));
-    if (out.length >= page.total || !page.features.length) break;
-  }
-  state.rows = out;
-  return out;
-}
+/** Resources per page of the list: the server searches, filters, sorts and pages. */
+const PAGE = 50;
 
-function filtered() {
+/** The list's query: the filters, the order and the page, as /resources parameters. */
+function listQuery(extra = {}) {
   const f = state.filters;
-  const q = f.q.trim().toLowerCase();
-  const rows = state.rows.filter((p) =>
-    (!f.mine || state.user.areas.includes(p.area)) &&
-    (!f.category || p.category === f.category) &&
-    (!f.stale || isStale(p)) &&
-    (!q || [p.name, p.kana, p.address, p.description, p.operator]
-      .some((v) => v && v.toLowerCase().includes(q))));
-  const { key, dir } = state.sort;
-  const value = (p) => key === "category" ? GS.categoryLabel(p.category)
-    : key === "area" ? areaName(p.area) : (p[key] || "");
-  return rows.sort((a, b) => dir * String(value(a)).localeCompare(String(value(b)), "ja"));
+  const params = new URLSearchParams({ sort: state.sort.key, order: state.sort.dir > 0 ? "asc" : "desc",
+                                       limit: PAGE, offset: state.offset, ...extra });
+  if (f.q.trim()) params.set("q", f.q.trim());
+  if (f.category) params.set("category", f.category);
+  if (f.area) params.set("area", f.area);
+  if (f.visibility) params.set("visibility", f.visibility);
+  if (f.mine) params.set("mine", "true");
+  if (f.stale) params.set("unverified_months", "12");
+  return `/resources?${params}`;
 }
 
 async function renderList(box, live) {
-  await loadRows();
-  if (!live()) return;
   const f = state.filters;
   const table = el("div", { class: "gs-table-wrap" });
   const count = el("p", { class: "gs-muted", "aria-live": "polite" });
+  const pager = el("nav", { class: "staff-pager", "aria-label": t("list.pages") });
   const mapBox = el("div", { id: "list-map", class: "gs-map staff-list-map" });
   let map = null;
   let markers = null;
+  let seq = 0;
+  let fitted = false;
   const cats = el("select", { id: "f-category" },
     el("option", { value: "", text: t("list.all_categories") }),
     GS.config.categories.map((c) => el("option", { value: c.id, text: GS.categoryLabel(c.id) })));
   cats.value = f.category;
-  const redraw = () => {
-    const rows = filtered();
-    count.textContent = t("list.count", { n: rows.length, total: state.rows.length });
-    table.replaceChildren(listTable(rows, redraw));
-    if (map) drawMarkers(map, markers, rows);
+  const areaSelect = el("select", { id: "f-area" },
+    el("option", { value: "", text: t("list.all_areas") }),
+    (state.areas ? state.areas.features : []).map((a) => el("option", { value: a.id, text: a.properties.name })));
+  areaSelect.value = f.area;
+  const visibility = el("select", { id: "f-visibility" },
+    el("option", { value: "", text: t("list.all_visibility") }),
+    el("option", { value: "public", text: t("list.public_only") }),
+    el("option", { value: "staff", text: t("list.staff_only_filter") }));
+  visibility.value = f.visibility;
+  /** Load and draw the current page (an older answer arriving late is dropped). */
+  const redraw = async () => {
+    const mine = ++seq;
+    let page;
+    try {
+      page = await GS.api(listQuery());
+    } catch (e) {
+      if (live() && mine === seq) setStatus(errorText(e));
+      return;
+    }
+    if (!live() || mine !== seq) return;
+    if (!page.features.length && state.offset > 0 && page.total > 0) {  // past the end
+      state.offset = Math.floor((page.total - 1) / PAGE) * PAGE;
+      redraw();
+      return;
+    }
+    const rows = page.features.map((x) => x.properties);
+    count.textContent = rows.length
+      ? t("list.range", { from: state.offset + 1, to: state.offset + rows.length, total: page.total })
+      : t("list.count", { n: 0, total: 0 });
+    table.replaceChildren(listTable(rows, () => { state.offset = 0; return redraw(); }));
+    pager.replaceChildren(...pagerControls(page.total, redraw));
+    if (map) {
+      drawMarkers(map, markers, rows);
+      if (!fitted && markers.getLayers().length) {
+        map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17, animate: false });
+        fitted = true;
+      }
+    }
   };
+  const again = () => { state.offset = 0; redraw(); };
+  let typing = null;
   const search = el("input", { id: "f-q", type: "search", value: f.q,
-                               oninput: (e) => { f.q = e.target.value; redraw(); } });
-  const mine = el("input", { id: "f-mine", type: "checkbox",
-                             onchange: (e) => { f.mine = e.target.checked; redraw(); } });
-  mine.checked = f.mine;
+                               oninput: (e) => { f.q = e.target.value; clearTimeout(typing);
+                                                 typing = setTimeout(again, 250); } });
+  const mineBox = el("input", { id: "f-mine", type: "checkbox",
+                                onchange: (e) => { f.mine = e.target.checked; again(); } });
+  mineBox.checked = f.mine;
   const stale = el("input", { id: "f-stale", type: "checkbox",
-                              onchange: (e) => { f.stale = e.target.checked; redraw(); } });
+                              onchange: (e) => { f.stale = e.target.checked; again(); } });
   stale.checked = f.stale;
-  cats.addEventListener("change", () => { f.category = cats.value; redraw(); });
+  cats.addEventListener("change", () => { f.category = cats.value; again(); });
+  areaSelect.addEventListener("change", () => { f.area = areaSelect.value; again(); });
+  visibility.addEventListener("change", () => { f.visibility = visibility.value; again(); });
+  const field = (id, label, input) => el("div", { class: "staff-field" }, el("label", { for: id, text: label }), input);
   box.replaceChildren(
     el("h2", { text: t("list.title") }),
     el("div", { class: "staff-filters" },
-      el("div", { class: "staff-field" }, el("label", { for: "f-q", text: t("list.search") }), search),
-      el("div", { class: "staff-field" }, el("label", { for: "f-category", text: t("list.category") }), cats),
-      el("div", { class: "staff-check" }, mine, el("label", { for: "f-mine", text: t("list.mine") })),
+      field("f-q", t("list.search"), search),
+      field("f-category", t("list.category"), cats),
+      field("f-area", t("list.area"), areaSelect),
+      field("f-visibility", t("list.visibility"), visibility),
+      el("div", { class: "staff-check" }, mineBox, el("label", { for: "f-mine", text: t("list.mine") })),
       el("div", { class: "staff-check" }, stale, el("label", { for: "f-stale", text: t("list.stale_only") })),
       el("div", { class: "staff-actions" },
         el("a", { class: "gs-button", href: "#new", text: t("tabs.new") }),
@@ -206,15 +238,25 @@ async function renderList(box, live) {
                        onclick: () => exportList() }),
         el("button", { type: "button", class: "secondary", text: t("list.export_all"),
                        onclick: () => exportAll() }))),
-    count, table,
+    count, table, pager,
     el("h3", { text: t("list.map") }), mapBox);
   map = GS.makeMap(mapBox);
   state.listMap = map;
   markers = L.featureGroup().addTo(map);
-  redraw();
-  if (markers.getLayers().length) {
-    map.fitBounds(markers.getBounds().pad(0.3), { maxZoom: 17, animate: false });
-  }
+  await redraw();
+}
+
+/** Previous / next and the page number: buttons a thumb can hit on a 360 px phone. */
+function pagerControls(total, redraw) {
+  const pages = Math.max(1, Math.ceil(total / PAGE));
+  const current = Math.floor(state.offset / PAGE) + 1;
+  const go = (n) => { state.offset = (n - 1) * PAGE; redraw(); };
+  return [
+    el("button", { type: "button", class: "secondary", id: "page-prev", text: t("list.prev"),
+                   disabled: current <= 1 ? "" : null, onclick: () => go(current - 1) }),
+    el("span", { class: "staff-pager-at", text: t("list.page", { page: current, pages }) }),
+    el("button", { type: "button", class: "secondary", id: "page-next", text: t("list.next"),
+                   disabled: current >= pages ? "" : null, onclick: () => go(current + 1) })];
 }
 
 function listTable(rows, redraw) {
@@ -224,10 +266,11 @@ function listTable(rows, redraw) {
   const head = el("tr", null, cols.map(([key, label]) => {
     const sorted = state.sort.key === key;
     return el("th", { scope: "col", "aria-sort": sorted ? (state.sort.dir > 0 ? "ascending" : "descending") : "none" },
-      el("button", { type: "button", onclick: () => {
+      el("button", { type: "button", onclick: async () => {
         state.sort = { key, dir: sorted ? -state.sort.dir : 1 };
-        redraw();
-        document.querySelector(`th button[data-key="${key}"]`).focus();
+        await redraw();
+        const again = document.querySelector(`th button[data-key="${key}"]`);
+        if (again) again.focus();
       }, "data-key": key }, label, el("span", { "aria-hidden": "true",
         text: sorted ? (state.sort.dir > 0 ? " ▲" : " ▼") : " ↕" })));
   }), el("th", { scope: "col", text: t("col.location") }));
@@ -268,8 +311,14 @@ function drawMarkers(map, group, rows) {
   }
 }
 
-function exportList() {
-  const rows = filtered();
+/** Every resource of the list's filters and order (all pages), as CSV. */
+async function exportList() {
+  const rows = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await GS.api(listQuery({ limit: 500, offset }));
+    rows.push(...page.features.map((f) => f.properties));
+    if (rows.length >= page.total || !page.features.length) break;
+  }
   GS.downloadCsv("resources-list.csv", [
     ["id", t("col.name"), t("col.category"), t("col.area"), t("col.verified"),
      t("col.updated"), "lat", "lon"],

@@ -71,6 +71,7 @@ def client(request, tmp_path, monkeypatch):
 SAMPLES: dict[str, list[dict]] = {
     "/health": [{}],
     "/ui/config": [{}],
+    "/basemap": [{"zoom": 16}, {"zoom": 10}],
     "/resources": [{}, {"q": "SECRET"}, {"category": "見守り"}, {"bbox": "130,33,131,34"},
                    {"bbox": "130.69,33.69,130.71,33.71"},
                    {"needs_location": "false"}, {"area": "A"}, {"deleted": "true"},

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,10 +22,10 @@ from geo_service.planning.gaps import (
     public_transport_defaults,
     walk_thresholds,
 )
-from geo_service.registry.resources import ResourceFields, Schedule, ServiceArea, Stop
+from geo_service.registry.resources import ResourceFields, Schedule, Stop
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
-from tests.utils.grid import grid_region, lonlat
+from tests.utils.grid import grid_region, lonlat, west_meal_delivery
 from tests.utils.gtfs import weekday_feed as _feed
 
 BEYOND = {"W": 33, "M": 49, "E": 18}
@@ -91,12 +90,7 @@ def test_a_meal_delivery_polygon_and_a_mobile_sales_stop(tmp_path):
     a 移動販売 stop on (0, 0) reaches the 10 nodes with i + j ≤ 3 within 300 m (9 in 西 and
     (3, 0) in 中, all already covered by the 配食)."""
     walking = _service(tmp_path)
-    x0, y0 = lonlat(-50, -50)
-    x1, y1 = lonlat(450, 1050)
-    walking.store.add(ResourceFields(
-        name="西の配食", category="配食",
-        service_area=ServiceArea(kind="polygon", geometry=shapely.geometry.mapping(
-            shapely.box(x0, y0, x1, y1)))))
+    walking.store.add(west_meal_delivery())
     lon, lat = lonlat(0, 0)
     walking.store.add(ResourceFields(
         name="移動スーパー", category="移動販売",

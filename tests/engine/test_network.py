@@ -385,3 +385,16 @@ def test_engine_uses_only_public_osmnx():
     assert "osm.py" in users
     assert {name: _private_osmnx_names(sources[name]) for name in users} == dict.fromkeys(
         users, [])
+
+
+def test_released_search_indexes_are_rebuilt_with_the_same_answers():
+    net = grid_network(5, 4)
+    xy = np.array([[12.0, 3.0], [150.0, 260.0], [399.0, 120.0], [-20.0, -20.0]])
+    edge, dist = net.edge_index.nearest(xy)
+    assert "edge_index" in net.__dict__
+    net.release_search_indexes()
+    assert not {"edge_index", "main_edges", "edge_tree"} & set(net.__dict__)
+    again, dist_again = net.edge_index.nearest(xy)
+    np.testing.assert_array_equal(again, edge)
+    np.testing.assert_array_equal(dist_again, dist)
+    np.testing.assert_allclose(dist, [3.0, 40.0, 1.0, 20.0 * np.sqrt(2)])  # by hand

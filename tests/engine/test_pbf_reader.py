@@ -186,6 +186,39 @@ def test_edges_follow_the_file_order_of_the_ways(tmp_path):
     assert edge_ids(part) == full_edges
 
 
+def test_tags_with_separators_and_negative_coordinates(tmp_path):
+    """Tag text with the characters the reader's intermediate text escapes (``,`` ``=``
+    space ``%`` and non-ASCII) is filtered exactly; locations west/south of 0° are read
+    exactly."""
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    nodes = {1: (-0.1234567, -33.7654321), 2: (-0.1244567, -33.7654321),
+             3: (-0.1254567, -33.7644321), 4: (-0.1264567, -33.7634321)}
+    ways = [
+        (1, {"highway": "residential", "name": "駅前通り, 1丁目 = 100% a%20b"}, [1, 2]),
+        (2, {"highway": "footway", "name": "x,foot=no", "foot": "no"}, [2, 3]),
+        (3, {"highway": "service", "access": "private", "note": "foot=no, access=no",
+             "foot": "yes"}, [3, 4]),
+        (4, {"highway": "path", "sidewalk:left": "no;separate"}, [4, 1]),
+    ]
+    path = tmp_path / "escaped.osm.pbf"
+    writer = osmium.SimpleWriter(str(path))
+    try:
+        for node, loc in nodes.items():
+            writer.add_node(Node(id=node, location=loc, version=1))
+        for way_id, tags, refs in ways:
+            writer.add_way(Way(id=way_id, nodes=refs, tags=tags, version=1))
+    finally:
+        writer.close()
+    arrays = parse_walk_arrays(path)
+    assert arrays.node_id.tolist() == [1, 2, 3, 4]
+    assert [(int(arrays.node_id[u]), int(arrays.node_id[v]))
+            for u, v in zip(arrays.edge_u, arrays.edge_v, strict=True)] == [(1, 2), (3, 4)]
+    np.testing.assert_array_equal(arrays.lon, [nodes[n][0] for n in (1, 2, 3, 4)])
+    np.testing.assert_array_equal(arrays.lat, [nodes[n][1] for n in (1, 2, 3, 4)])
+
+
 # ----------------------------------------------------------------------------------
 # errors
 

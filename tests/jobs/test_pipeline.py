@@ -60,15 +60,16 @@ def test_demo_runs_end_to_end(demo_out):
 # SHA-256 of the demo's files as written before compute and writing were split (map.html
 # with folium's random element ids blanked, summary.json without its runtime); map.html
 # re-recorded for its metric-only scale bar and the layer control collapsed on phones
-# (issue 9; tests/ui/test_folium_map.py); map.html and summary.json re-recorded for the
-# region's name before the map's title, its sources' attribution under the legend, and the
-# sources in summary.json (issue 18)
+# (issue 9; tests/ui/test_folium_map.py) and for the region's own map drawn under
+# everything instead of the raw network edges (issue 18; tests/reports/test_maps_basemap.py);
+# map.html and summary.json re-recorded for the region's name before the map's title, its
+# sources' attribution under the legend, and the sources in summary.json (issue 18)
 DEMO_FILES = {
     "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
     "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",
     "areas.csv": "074d5f0fd6e67c038c51d3a07232171ad1ac8091d57f9c09f33dfef872951ee7",
     "areas.geojson": "acba4a61252da36e4e538bd3e42f63d26b1ca62ce35d82c2f995edb35919091a",
-    "map.html": "30bcb1b88d1ea5b9e8f2bee30f552b04b5f72d430f021a24349c9b246715c468",
+    "map.html": "5fd4a7635ed241977c0e01487077407a9d2481279a4316e387611d6e1ebf36f2",
     "summary.json": "18cde95ce369b7af2a02a47c4d261a152b7982400d699a9cb5438341b9674af9",
 }
 

@@ -57,6 +57,7 @@ class UIServer:
     region: Any
     coordinator_area: str  # the coordinator's area id (first area of the first layer)
     server: Any = None
+    settings: Any = None  # the ServiceSettings it is served with
 
 
 def _free_port() -> int:
@@ -98,7 +99,7 @@ def ui_server(tmp_path_factory) -> UIServer:
     store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
                    areas=[area])
     url, server = serve_in_thread(app)
-    yield UIServer(url, store, region, area, server)
+    yield UIServer(url, store, region, area, server, demo.settings)
     server.should_exit = True
 
 

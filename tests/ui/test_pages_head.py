@@ -61,11 +61,12 @@ def _all(pattern: str, lines: list[str]) -> list[str]:
 def test_a_page_preloads_every_module_it_imports():
     """What a module imports, and what that imports, is preloaded; the staff page's editor
     and import come by ``import()`` when a view first needs them, not with the login form."""
-    assert page_modules("resident") == ["common.js"]
-    assert page_modules("staff") == ["common.js", "staff-session.js"]
+    assert page_modules("resident") == ["basemap.js", "common.js"]
+    assert page_modules("staff") == ["basemap.js", "common.js", "staff-session.js"]
     assert page_modules("staff-editor") == [
-        "common.js", "staff-editor-area.js", "staff-editor-form.js", "staff-editor-history.js",
-        "staff-editor-map.js", "staff-editor-stops.js", "staff-session.js"]
+        "basemap.js", "common.js", "staff-editor-area.js", "staff-editor-form.js",
+        "staff-editor-history.js", "staff-editor-map.js", "staff-editor-stops.js",
+        "staff-session.js"]
 
 
 @pytest.mark.parametrize("path", sorted((STATIC_DIR / "js").glob("*.js")), ids=lambda p: p.name)

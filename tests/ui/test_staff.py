@@ -101,6 +101,7 @@ def test_edit_shows_in_table_map_and_history(ui, api):
     page.get_by_label("検索（名称・カナ・住所・内容）").fill(new_name)
     table = page.locator("table.staff-table")
     table.get_by_role("link", name=new_name).wait_for()
+    table.locator("tbody tr").nth(1).wait_for(state="detached")  # the search's answer
     assert table.locator("tbody tr").count() == 1
     # the map: the marker is titled with the name, its popup shows it
     marker = page.locator(f'.leaflet-marker-icon[title="{new_name}"]')
@@ -487,6 +488,7 @@ def test_list_sorts_flags_unverified_and_exports(ui, api):
     rows = page.locator("table.staff-table tbody tr")
     rows.nth(2).wait_for()
     page.get_by_role("button", name="名称").click()
+    page.locator("th[aria-sort='ascending']").wait_for()  # the sorted page is in
     names = [rows.nth(i).locator("td").first.inner_text() for i in range(3)]
     assert names == [f"並び {tag} あ", f"並び {tag} い", f"並び {tag} う"]
     assert page.locator("th[aria-sort='ascending']").inner_text().startswith("名称")
@@ -494,12 +496,49 @@ def test_list_sorts_flags_unverified_and_exports(ui, api):
              for i in range(3)}
     assert stale[fresh["name"]] is None
     assert [n for n, c in stale.items() if c == "staff-stale"] == [names[0], names[2]]
-    page.get_by_label("12か月以上未確認のみ").check()
+    page.get_by_label("12か月以上未確認のみ").check()  # the server filters: wait for it
+    rows.nth(2).wait_for(state="detached")
     assert rows.count() == 2
     with page.expect_download() as download:
         page.get_by_role("button", name="表示中の一覧をCSVで保存").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert names[0] in text and names[2] in text and fresh["name"] not in text
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_list_pages_on_the_server(ui, api, width):
+    """60 resources of one search: 50 on the first page, 10 on the second, with previous /
+    next buttons a thumb can use on a 360 px phone; the sort applies across pages."""
+    tag = uuid.uuid4().hex[:6]
+    lat, lon = _inner_point(api.mine)
+    for k in range(60):
+        r = api.post("/resources", json={"name": f"頁 {tag} {k:02d}", "category": "salon",
+                                         "lat": lat, "lon": lon})
+        assert r.status_code == 201, r.text
+    page = ui.open("/staff", width=width, login=COORDINATOR)
+    page.get_by_label("検索（名称・カナ・住所・内容）").fill(f"頁 {tag}")
+    status = page.locator("p[aria-live='polite']")
+    status.filter(has_text="60件中 1–50件目").wait_for()
+    rows = page.locator("table.staff-table tbody tr")
+    assert rows.count() == 50
+    assert page.locator("#page-prev").is_disabled()
+    nxt = page.locator("#page-next")
+    box = nxt.bounding_box()
+    assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= width
+    assert ui.fits_the_screen(page)
+    page.get_by_role("button", name="名称").click()  # ascending by name, from page 1
+    status.filter(has_text="60件中 1–50件目").wait_for()
+    rows.first.filter(has_text=f"頁 {tag} 00").wait_for()
+    nxt.click()
+    status.filter(has_text="60件中 51–60件目").wait_for()
+    assert rows.count() == 10
+    assert rows.first.locator("td").first.inner_text() == f"頁 {tag} 50"
+    assert nxt.is_disabled()
+    assert "2 / 2 ページ" in page.locator(".staff-pager").inner_text()
+    page.locator("#page-prev").click()
+    status.filter(has_text="60件中 1–50件目").wait_for()
+    assert ui.fits_the_screen(page)
+    ui.screenshot(page, "staff-list-pages")
 
 
 def test_list_csv_quotes_formulas_as_the_server_does(ui, api):

@@ -20,6 +20,7 @@ from pyproj import Transformer
 from geo_service.engine.network import WalkNetwork
 from geo_service.engine.region import Region
 from geo_service.inputs.boundaries import AreaLayer
+from geo_service.registry.resources import ResourceFields, ServiceArea
 
 CRS = "EPSG:6670"
 N = 11
@@ -59,3 +60,11 @@ def grid_region(*, slope: float = 0.0) -> Region:
         geometry=[shapely.Point(X0 + 1000, Y0 + 1000)], crs=CRS)
     return Region(net, demand, [AreaLayer("小学校区", areas)], {"food_stores": stores},
                   name="grid")
+
+
+def west_meal_delivery() -> ResourceFields:
+    """配食 whose polygon covers the grid's columns 0–4 (55 people: 西 33, 中 22)."""
+    x0, y0 = lonlat(-50, -50)
+    x1, y1 = lonlat(450, 1050)
+    return ResourceFields(name="西の配食", category="配食", service_area=ServiceArea(
+        kind="polygon", geometry=shapely.geometry.mapping(shapely.box(x0, y0, x1, y1))))

@@ -31,10 +31,10 @@ Lon = Annotated[float, Query(ge=-180, le=180, description="longitude (degrees)")
 
 
 # /nearby and /reach are async on purpose: they are short CPU-bound computations (a few ms)
-# on data cached in memory, so running them on the event loop saves the thread-pool round
-# trip and the GIL hand-offs that cost a quarter of their throughput under load. The price:
-# while a cache is rebuilt after a registry edit (about a second), that worker answers
-# nothing else.
+# on data kept in memory, so running them on the event loop saves the thread-pool round
+# trip and the GIL hand-offs that cost a quarter of their throughput under load. They never
+# rebuild: after a registry edit the service's worker thread builds the next state while
+# they answer from the current one (geo_service.service.registry_state).
 @router.get("/nearby", response_model=cv.AnyNearby, responses=error_responses(401, 422))
 async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
            category: Annotated[str | None, Query(description="one or more, comma-separated")]

@@ -144,6 +144,7 @@ def ui_config(state: State) -> UIConfig:
     if walking is not None:
         served = walking.region
         region = RegionInfo(name=walking.name, bounds=walking.bounds,
+                            streets=walking.net.bounds_lonlat(),
                             threshold_m=walking.threshold_m,
                             walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
                             area_layers=walking.area_layers(),

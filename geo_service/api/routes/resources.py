@@ -22,6 +22,7 @@ from geo_service.api.schemas.resources import (
     ResourceUpdate,
 )
 from geo_service.api.uploads import read_upload
+from geo_service.registry.store import SortKey, months_before
 
 router = APIRouter(prefix="/resources", tags=["resources"], route_class=StrictJSONRoute)
 GeoJSON = views.GeoJSONResponse
@@ -60,17 +61,32 @@ async def list_resources(
     needs_location: Annotated[bool | None, Query(description="staff only")] = None,
     deleted: Annotated[bool, Query(description="staff only: the soft-deleted resources, "
                                                "to restore with /undo")] = False,
+    mine: Annotated[bool, Query(description="staff only: those whose responsible area is "
+                                            "one of the caller's areas")] = False,
+    visibility: Annotated[Literal["public", "staff"] | None, Query(
+        description="staff only: public or staff-only resources")] = None,
+    unverified_months: Annotated[int | None, Query(
+        ge=1, le=120, description="staff only: not verified for this many months (or "
+                                  "never)")] = None,
+    sort: Annotated[SortKey, Query(description="order: カナ/名称 (name), category, area, "
+                                               "last_verified or updated_at")] = "name",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    """Resources as a GeoJSON FeatureCollection, filtered and paged (staff see all)."""
+    """Resources as a GeoJSON FeatureCollection, filtered, sorted and paged (staff see
+    all). ``q`` searches 名称, カナ, 内容 and category names (staff: also 住所 and
+    運営主体)."""
     staff = viewer is not None
     area = state.store.resolve_area(area) if area else None  # an id or a name (川西小学校)
     f = views.build_filter(staff=staff, category=category, area=area, weekday=weekday,
                            fee=fee, q=q, bbox=bbox, needs_location=needs_location,
-                           deleted=deleted)
+                           deleted=deleted, visibility=visibility,
+                           responsible_areas=tuple(viewer.areas) if mine and viewer else None,
+                           unverified_since=months_before(unverified_months)
+                           if unverified_months else None)
     work = partial(features.collection_json, state.store, f, limit=limit, offset=offset,
-                   staff=staff)
+                   staff=staff, sort=sort, descending=order == "desc")
     return views.as_json(await run_in_threadpool(work) if state.store.postgis else work())
 
 

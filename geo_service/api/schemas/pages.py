@@ -61,10 +61,15 @@ class SourceInfo(BaseModel):
 class RegionInfo(BaseModel):
     """The served region: its name (飯塚市) and 市区町村コード, extent (lon/lat: west,
     south, east, north), walking, and its sources with the attributions every page and
-    map made from it shows."""
+    map made from it shows.
+
+    ``bounds`` is where a point can still be attached to a street (the streets' extent
+    plus the snapping distance); ``streets`` the streets' own extent, which the maps are
+    fitted to."""
 
     name: str
     bounds: tuple[float, float, float, float]
+    streets: tuple[float, float, float, float] | None = None
     threshold_m: float
     walking_speed_m_per_min: float
     area_layers: list[dict[str, Any]]

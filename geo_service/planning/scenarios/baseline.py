@@ -72,6 +72,62 @@ class Baseline:
         return list(self.cache["areas"])
 
     @classmethod
+    def saved(cls, region: Region, *, layer: ResourceLayer,
+              threshold_m: float | None = None) -> Baseline:
+        """The baseline of a saved region, loaded from its cache when it was computed
+        before from the same files (network, demand, areas, resources, region.json), the
+        same store layer definition and threshold; else computed (:meth:`compute`) and
+        saved for the next command (:mod:`~geo_service.engine.saved`). A region built in
+        memory is computed each time."""
+        from geo_service.engine import saved
+
+        threshold_m = region.threshold_m if threshold_m is None else threshold_m
+        name = f"baseline-{layer.id}"
+        key = region.saved_key("demand", "areas", "resources", "meta", extra={
+            "baseline": [layer.id, repr(layer.categories), repr(layer.operator_types),
+                         float(threshold_m)]})
+        if key is None:
+            return cls.compute(region, layer=layer, threshold_m=threshold_m)
+        entry = saved.load_entry(region.cache_folder(), name, key)
+        if entry is not None:
+            try:
+                return cls._from_entry(region, layer, threshold_m, entry)
+            except (KeyError, ValueError, OSError):
+                pass  # an entry of another shape: computed again below
+        base = cls.compute(region, layer=layer, threshold_m=threshold_m)
+        arrays = {f"node_{k}": v for k, v in base.node.items()}
+        arrays |= {f"point_{k}": v for k, v in base.point.items()}
+        arrays |= {f"att_{f}": getattr(base.store_att, f) for f in ("edge", "offset",
+                                                                       "connector")}
+        arrays |= {"points": saved.frame_bytes(base.result.points),
+                   "areas": saved.frame_bytes(base.result.areas),
+                   "seconds": np.array(base.result.seconds["baseline"])}
+        saved.save_entry(region.cache_folder(create=True), name, key, arrays)
+        region.remember_network()
+        return base
+
+    @classmethod
+    def _from_entry(cls, region: Region, layer: ResourceLayer, threshold_m: float,
+                    entry: dict[str, np.ndarray]) -> Baseline:
+        from geo_service.engine.saved import frame_from
+
+        stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
+        node = {k: _frozen(entry[f"node_{k}"]) for k in ("distance", "nearest", "seconds",
+                                                          "quickest")}
+        point = {k: _frozen(entry[f"point_{k}"]) for k in (
+            "distance", "nearest", "seconds", "quickest", "straight", "straight_nearest")}
+        if len(node["distance"]) != region.net.n_nodes or len(point["distance"]) != len(
+                region.demand) or len(entry["att_edge"]) != len(stores):
+            raise ValueError("the entry does not fit the region")
+        att = Attachment(*(_frozen(entry[f"att_{f}"]) for f in ("edge", "offset",
+                                                                 "connector")))
+        result = DifficultyResult(frame_from(entry["points"], geo=True),
+                                  frame_from(entry["areas"], geo=True), stores,
+                                  {"baseline": float(entry["seconds"])}, list(region.notes),
+                                  threshold_m, region, layer)
+        return cls(region, layer, threshold_m, None, stores, att, node, point, result)
+
+    @classmethod
     def compute(cls, region: Region, *, layer: ResourceLayer,
                 threshold_m: float | None = None,
                 car_rate: float | pd.Series | None = None) -> Baseline:

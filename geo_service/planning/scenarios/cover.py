@@ -50,15 +50,15 @@ def check_services(baseline: Baseline, scenario: Scenario, walking: WalkingServi
     so are services that are no alternative to walking to the layer's stores, and service
     areas that lie wholly outside the region.
     """
+    changes = [c for c in scenario.changes if c["kind"] in SERVICE_KINDS]
+    if not changes:
+        return None
     from geo_service.layers import load_vocabulary
     from geo_service.planning.gaps import BUS, default_alternatives
     from geo_service.registry.resources import ServiceArea
     from geo_service.registry.service_areas import service_area_geometry
     from geo_service.registry.visibility import public_view
 
-    changes = [c for c in scenario.changes if c["kind"] in SERVICE_KINDS]
-    if not changes:
-        return None
     where = f"scenario {scenario.name!r}: "
     if walking is None:
         raise ScenarioError(where + "service changes read the registry's services: apply "

@@ -34,10 +34,8 @@ of what changed (which points to evaluate again, which areas to count again).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -70,19 +68,6 @@ def _ragged_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
     total = int(counts.sum())
     offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
     return np.repeat(rows, counts), offsets + np.arange(total)
-
-
-_TIME_REVERSE: weakref.WeakKeyDictionary[Any, sparse.csr_matrix] = weakref.WeakKeyDictionary()
-
-
-class _FieldView(DistanceField):
-    """A distance field from given node arrays (no search): :meth:`DistanceField.at`
-    evaluates points with the engine's own formula."""
-
-    def __init__(self, net: Any, resources: Attachment, node: dict[str, np.ndarray]) -> None:
-        self.net, self.resources = net, resources
-        self.node_distance, self.node_nearest = node["distance"], node["nearest"]
-        self.node_seconds, self.node_quickest = node["seconds"], node["quickest"]
 
 
 @dataclass
@@ -125,18 +110,10 @@ class ScenarioState:
         out = [("distance", _Field(net.distance_graph, net.distance_graph,
                                    self.node["distance"], self.node["nearest"]), "nearest")]
         if net.has_elevation:
-            out.append(("seconds", _Field(self._time_reverse, net.time_graph,
+            out.append(("seconds", _Field(net.time_graph_reverse, net.time_graph,
                                           self.node["seconds"], self.node["quickest"]),
                         "quickest"))
         return out
-
-    @property
-    def _time_reverse(self) -> sparse.csr_matrix:
-        """The graph DistanceField searches for times (reversed), built once per network."""
-        cached = _TIME_REVERSE.get(self.net)
-        if cached is None:
-            cached = _TIME_REVERSE[self.net] = self.net.time_graph.T.tocsr()
-        return cached
 
     def _store_seeds(self, which: np.ndarray, kind: str) -> tuple[np.ndarray, ...]:
         """Virtual edges from stores ``which`` to their edge ends (costs as DistanceField)."""
@@ -268,7 +245,7 @@ class ScenarioState:
         if len(redo):
             node = {k: (np.where(v >= 0, to_active[np.maximum(v, 0)], -1)
                         if k in ("nearest", "quickest") else v) for k, v in self.node.items()}
-            got = _FieldView(net, self.att.take(active), node).at(att.take(redo))
+            got = DistanceField.from_nodes(net, self.att.take(active), node).at(att.take(redo))
             self.point["distance"][redo] = got.distance_m
             self.point["seconds"][redo] = got.seconds
             for key, values in (("nearest", got.nearest), ("quickest", got.quickest)):

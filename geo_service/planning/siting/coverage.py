@@ -42,8 +42,8 @@ def coverage_sets(net: WalkNetwork, demand: Attachment, candidates: Attachment,
 def served_by_existing(net: WalkNetwork, demand: Attachment, existing: Attachment | None,
                        threshold_m: float) -> np.ndarray:
     """Per demand point: whether an existing facility lies within ``threshold_m`` (one
-    multi-source pass)."""
+    multi-source pass, stopped at the threshold)."""
     if existing is None or len(existing) == 0:
         return np.zeros(len(demand), dtype=bool)
-    limit = threshold_m + siting.COVER_TOLERANCE_M
-    return DistanceField(net, existing).at(demand).distance_m <= limit
+    limit = threshold_m + siting.COVER_TOLERANCE_M  # a pass up to the limit only
+    return DistanceField.within_metres(net, existing, limit).at(demand).distance_m <= limit

@@ -159,19 +159,21 @@ class SitingProblem:
                      candidates: Candidates | Attachment, *, threshold_m: float,
                      existing: Attachment | None = None,
                      existing_threshold_m: float | None = None,
-                     also_served: np.ndarray | None = None) -> SitingProblem:
+                     also_served: np.ndarray | None = None,
+                     incidence: sparse.csr_matrix | None = None) -> SitingProblem:
         """Coverage sets by cut-off searches from each candidate (:func:`coverage_sets`)
         and the demand existing facilities serve (:func:`served_by_existing`, at
         ``existing_threshold_m``, by default ``threshold_m``); ``also_served`` marks more
         demand points already served (e.g. by existing mobile-sales stops at their own
-        catchment)."""
+        catchment); ``incidence``: the coverage sets when already known (saved)."""
         if not threshold_m > 0:
             raise SitingError("the walking threshold must be positive", column="threshold",
                               value=threshold_m)
         att = candidates.attachment if isinstance(candidates, Candidates) else candidates
         if len(att) == 0:
             raise SitingError("no candidate sites: the set of candidates is empty")
-        incidence = coverage_sets(net, demand, att, threshold_m)
+        if incidence is None:
+            incidence = coverage_sets(net, demand, att, threshold_m)
         served = served_by_existing(net, demand, existing,
                                     threshold_m if existing_threshold_m is None
                                     else existing_threshold_m)

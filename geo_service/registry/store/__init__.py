@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from geo_service.inputs.boundaries import AreaLayer
@@ -27,7 +27,7 @@ from geo_service.registry.store.base import (
     RegistryBusyError,
 )
 from geo_service.registry.store.history import HistoryEntry
-from geo_service.registry.store.queries import Page, ResourceFilter
+from geo_service.registry.store.queries import Page, ResourceFilter, SortKey, months_before
 from geo_service.registry.store.repository import Authorize, ResourceStore
 from geo_service.registry.store.users import (
     LoginRecord,
@@ -40,8 +40,8 @@ from geo_service.registry.store.users import (
 __all__ = [
     "Authorize", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord", "NotFoundError", "Page",
     "PreconditionFailedError", "RegionMismatchError", "RegistryBusyError", "ResourceFilter",
-    "ResourceStore", "Role", "User", "check_username", "create_store_engine", "migrate",
-    "open_store", "owner_only", "username_key",
+    "ResourceStore", "Role", "SortKey", "User", "check_username", "create_store_engine",
+    "migrate", "months_before", "open_store", "owner_only", "username_key",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -110,12 +110,51 @@ def create_store_engine(url: str, *, busy_seconds: float = DEFAULT_BUSY_SECONDS)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema to ``revision`` with the package's Alembic migrations."""
+    """Bring the database schema to ``revision`` with the package's Alembic migrations
+    (a database already at the head is left without loading Alembic: every command
+    opens the registry)."""
+    if revision == "head" and _at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def _head_revision() -> str | None:
+    """The one revision of the migrations no other revises (read from the scripts'
+    ``revision`` and ``down_revision`` lines); None when that is not plain."""
+    revisions, revised = set(), set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"\s*$', text, flags=re.M)
+        down = re.search(r'^down_revision\s*=\s*(?:"([^"]+)"|None)\s*$', text, flags=re.M)
+        if rev is None or down is None:
+            if script.name != "__init__.py":
+                return None
+            continue
+        revisions.add(rev.group(1))
+        if down.group(1):
+            revised.add(down.group(1))
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's Alembic version is the migrations' head."""
+    head = _head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:  # no version table yet: a new database
+        return False
+    return [r[0] for r in rows] == [head]
 
 
 def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,

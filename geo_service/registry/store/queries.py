@@ -20,24 +20,30 @@ from typing import Any, Literal
 import shapely
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Engine,
     Float,
     Integer,
     String,
     and_,
     bindparam,
+    case,
     func,
     or_,
     select,
 )
 from sqlalchemy.engine import Connection, Row
 
+from geo_service.layers import load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource, Weekday
 from geo_service.registry.store.base import StoreBase, as_utc
 from geo_service.registry.store.rows import stored_resource
 from geo_service.registry.store.schema import resources
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
+#: the orders a list may be sorted in (:meth:`ResourceQueries.list`'s ``sort``)
+SortKey = Literal["name", "category", "area", "last_verified", "updated_at"]
+SORT_KEYS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
                  "data": (resources.c.id, resources.c.data, resources.c.version)}
 
@@ -47,9 +53,12 @@ class ResourceFilter:
     """What :meth:`ResourceStore.list` selects; every criterion is optional.
 
     ``area`` matches the responsible area or an area of an ``areas`` service area;
-    ``keyword`` searches 名称, カナ and 内容 (NFKC, case-insensitive); ``bbox`` and
-    ``within`` select by location (lon/lat); ``serves`` selects services whose service
-    area covers the point (whole-municipality services always do).
+    ``responsible_areas`` the responsible area only (a coordinator's own areas);
+    ``keyword`` searches 名称, カナ and 内容 (NFKC, case-insensitive; for staff also 住所
+    and 運営主体) and the category's label and aliases; ``bbox`` and ``within`` select by
+    location (lon/lat); ``serves`` selects services whose service area covers the point
+    (whole-municipality services always do); ``visibility`` (staff) public or staff-only
+    resources; ``unverified_since`` those never verified or last verified before the date.
     """
 
     category: str | None = None
@@ -62,6 +71,9 @@ class ResourceFilter:
     within: shapely.Geometry | None = None
     serves: tuple[float, float] | None = None
     needs_location: bool | None = None
+    responsible_areas: tuple[str, ...] | None = None
+    visibility: Literal["public", "staff"] | None = None
+    unverified_since: date | None = None
     include_staff: bool = False
     include_deleted: bool = False
     only_deleted: bool = False  # the soft-deleted ones, e.g. to find what to restore
@@ -75,6 +87,32 @@ class Page:
     total: int
     limit: int
     offset: int
+
+
+def _order(sort: str, descending: bool) -> tuple[Any, ...]:
+    """ORDER BY of a list sorted by ``sort`` (:data:`SORT_KEYS`): that column (categories
+    in the vocabulary's order; no value first, ascending), then カナ/名称 and id."""
+    c = resources.c
+    if sort not in SORT_KEYS:
+        raise ValueError(f"sort by one of {', '.join(SORT_KEYS)}")
+    keys: list[Any] = []
+    if sort == "category":
+        ranks = {k: i for i, k in enumerate(load_vocabulary().by_id)}
+        keys.append(case(ranks, value=c.category, else_=len(ranks)))
+    elif sort != "name":
+        keys.append(getattr(c, sort))
+    keys += _ORDER
+    if descending:
+        return tuple(k.desc().nulls_last() for k in keys)
+    return tuple(k.asc().nulls_first() for k in keys)
+
+
+def months_before(months: int, today: date | None = None) -> date:
+    """The day ``months`` months before ``today`` (a 29th–31st taken as the 28th): a
+    resource last verified before it is due for verification."""
+    today = today or date.today()
+    y, m = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return date(y, m + 1, min(today.day, 28))
 
 
 def _like_escape(text: str) -> str:
@@ -119,9 +157,19 @@ class ResourceQueries(StoreBase):
             shape.append("fee" if f.include_staff else "public_fee")
             values["fee"] = f.fee
         if f.keyword:
-            shape.append("keyword")
+            shape.append("keyword" if f.include_staff else "public_keyword")
             kw = unicodedata.normalize("NFKC", f.keyword).strip().lower()
             values["keyword_pattern"] = "%" + _like_escape(kw) + "%"
+            values["keyword_categories"] = load_vocabulary().categories_named(kw)
+        if f.responsible_areas is not None:
+            shape.append("responsible_areas")
+            values["responsible_areas"] = list(f.responsible_areas)
+        if f.visibility and f.include_staff:
+            shape.append("visibility")
+            values["visibility"] = f.visibility
+        if f.unverified_since is not None:
+            shape.append("unverified")
+            values["unverified_since"] = f.unverified_since
         if f.needs_location is not None:
             shape.append("needs_location" if f.needs_location else "location_not_needed")
         if f.bbox:
@@ -182,8 +230,17 @@ class ResourceQueries(StoreBase):
             cond.append(c.fee_kind == p("fee"))
         if "public_fee" in shape:
             cond.append(c.public_fee_kind == p("fee"))
-        if "keyword" in shape:
-            cond.append(c.search_text.like(p("keyword_pattern"), escape="\\"))
+        if "keyword" in shape or "public_keyword" in shape:
+            text = c.staff_search_text if "keyword" in shape else c.search_text
+            cond.append(or_(text.like(p("keyword_pattern"), escape="\\"),
+                            c.category.in_(p("keyword_categories", expanding=True))))
+        if "responsible_areas" in shape:
+            cond.append(c.area.in_(p("responsible_areas", expanding=True)))
+        if "visibility" in shape:
+            cond.append(c.visibility == p("visibility"))
+        if "unverified" in shape:
+            cond.append(or_(c.last_verified.is_(None),
+                            c.last_verified < p("unverified_since", type_=Date)))
         if "needs_location" in shape:
             cond.append(c.needs_location.is_(True))
         if "location_not_needed" in shape:
@@ -240,10 +297,11 @@ class ResourceQueries(StoreBase):
                         and row.service_geom.covers(shapely.Point(*f.serves)))
         return True
 
-    def _exact_ids(self, conn: Connection, f: ResourceFilter) -> list[str]:
+    def _exact_ids(self, conn: Connection, f: ResourceFilter,
+                   order: tuple[Any, ...] = _ORDER) -> list[str]:
         c = resources.c
         rows = conn.execute(select(c.id, c.lon, c.lat, c.sa_kind, c.service_geom)
-                            .where(*self._conditions(f)).order_by(*_ORDER)).all()
+                            .where(*self._conditions(f)).order_by(*order)).all()
         return [r.id for r in rows if self._exact(f, r)]
 
     def ids(self, f: ResourceFilter | None = None) -> list[str]:
@@ -257,7 +315,8 @@ class ResourceQueries(StoreBase):
                                      .order_by(*_ORDER)).scalars())
 
     def _page(self, f: ResourceFilter, columns: str, limit: int,
-              offset: int) -> tuple[Sequence[Row[Any, Any]], int]:
+              offset: int, sort: str = "name", descending: bool = False
+              ) -> tuple[Sequence[Row[Any, Any]], int]:
         """One page of the resources matching ``f``, ordered as :meth:`list`, as rows of
         ``_PAGE_COLUMNS[columns]``, and the number matching.
 
@@ -266,15 +325,16 @@ class ResourceQueries(StoreBase):
         """
         cols = _PAGE_COLUMNS[columns]
         with self.reader.connect() as conn:
+            order = _order(sort, descending)
             if self._needs_exact_test(f):
-                ids = self._exact_ids(conn, f)
+                ids = self._exact_ids(conn, f, order)
                 page_ids = ids[offset: offset + limit]
                 by_id = {r.id: r for r in conn.execute(
                     select(*cols).where(resources.c.id.in_(page_ids)))}
                 return [by_id[i] for i in page_ids], len(ids)
             shape, values = self._criteria(f)
-            page = self._statement(("page", columns, shape), lambda: (
-                select(*cols).where(*self._where(shape)).order_by(*_ORDER)
+            page = self._statement(("page", columns, shape, sort, descending), lambda: (
+                select(*cols).where(*self._where(shape)).order_by(*order)
                 .limit(bindparam("limit", type_=Integer))
                 .offset(bindparam("offset", type_=Integer))))
             rows = conn.execute(page, {**values, "limit": limit, "offset": offset}).all()
@@ -285,14 +345,16 @@ class ResourceQueries(StoreBase):
             return rows, conn.execute(count, values).scalar_one()
 
     def page_refs(self, f: ResourceFilter | None = None, *, limit: int = 50,
-                  offset: int = 0) -> tuple[list[tuple[str, datetime]], int]:
+                  offset: int = 0, sort: str = "name", descending: bool = False
+                  ) -> tuple[list[tuple[str, datetime]], int]:
         """The page :meth:`list` gives as (id, ``updated_at``) pairs, and the total.
 
         ``updated_at`` equals the resource's :attr:`Resource.updated_at` (UTC): every change
         sets a new one, so the pair names one version of a resource, e.g. for caches of
         what is derived from it (load the resources with :meth:`get_many`).
         """
-        rows, total = self._page(f or ResourceFilter(), "refs", limit, offset)
+        rows, total = self._page(f or ResourceFilter(), "refs", limit, offset, sort,
+                                 descending)
         return [(r.id, as_utc(r.updated_at)) for r in rows], total
 
     def get_many(self, ids: Sequence[str]) -> list[Resource]:
@@ -306,9 +368,11 @@ class ResourceQueries(StoreBase):
         return [stored_resource(r) for r in rows]
 
     def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
-             offset: int = 0) -> Page:
-        """Resources matching ``f``, ordered by カナ/名称 then id, one page at a time."""
-        rows, total = self._page(f or ResourceFilter(), "data", limit, offset)
+             offset: int = 0, sort: str = "name", descending: bool = False) -> Page:
+        """Resources matching ``f``, one page at a time: ordered by カナ/名称 then id, or
+        first by ``sort`` (:data:`SORT_KEYS`; ``descending`` reverses the whole order)."""
+        rows, total = self._page(f or ResourceFilter(), "data", limit, offset, sort,
+                                 descending)
         return Page([stored_resource(r) for r in rows], total, limit, offset)
 
     def all(self, f: ResourceFilter | None = None) -> builtins.list[Resource]:
@@ -331,10 +395,7 @@ class ResourceQueries(StoreBase):
     def unverified(self, *, months: int = 12, today: date | None = None,
                    include_staff: bool = True) -> builtins.list[Resource]:
         """Live resources not verified for ``months`` months (or never), oldest first."""
-        today = today or date.today()
-        y, m = divmod(today.year * 12 + today.month - 1 - months, 12)
-        day = min(today.day, 28)
-        cutoff = date(y, m + 1, day)
+        cutoff = months_before(months, today)
         c = resources.c
         f = ResourceFilter(include_staff=include_staff)
         with self.reader.connect() as conn:

@@ -24,8 +24,15 @@ from geo_service.registry.visibility import public_view
 
 
 def _search_text(r: ResourceFields) -> str:
-    """What a keyword search matches: 名称, カナ and 内容 in NFKC, lower case."""
+    """What the public's keyword search matches: 名称, カナ and 内容 in NFKC, lower case."""
     parts = [r.name, r.kana or "", r.description or ""]
+    return unicodedata.normalize("NFKC", " ".join(parts)).lower()
+
+
+def staff_search_text(r: ResourceFields) -> str:
+    """What the staff's keyword search matches: also 住所 and 運営主体 (which may be
+    staff-only, so never searched for the public)."""
+    parts = [_search_text(r), r.address or "", r.operator or ""]
     return unicodedata.normalize("NFKC", " ".join(parts)).lower()
 
 
@@ -82,6 +89,7 @@ def resource_row(r: Resource, *, layers: Mapping[str, AreaLayer],
         "location_hidden": "location" in r.staff_fields,
         "needs_location": r.needs_location, "weekday_mask": _weekday_mask(data["schedule"]),
         "fee_kind": r.fee.kind, "search_text": _search_text(r),
+        "staff_search_text": staff_search_text(r),
         "last_verified": r.last_verified, "sa_kind": sa.kind, "sa_layer": sa.layer,
         "sa_areas": "," + ",".join(sa.area_ids) + "," if sa.area_ids else None,
         "sa_minx": bbox[0], "sa_miny": bbox[1], "sa_maxx": bbox[2], "sa_maxy": bbox[3],

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
@@ -85,6 +86,8 @@ resources = Table(
     Column("weekday_mask", Integer, nullable=False, default=0),
     Column("fee_kind", String(10), nullable=False),
     Column("search_text", Text, nullable=False),
+    # the staff's keyword search: also address and operator (migration 0009_staff_list)
+    Column("staff_search_text", Text, nullable=False, default=""),
     Column("last_verified", Date),
     Column("sa_kind", String(20), nullable=False),
     Column("sa_layer", String(100)),
@@ -135,6 +138,19 @@ users = Table(
     Column("username_key", String(100), nullable=False, unique=True),
     Column("token_generation", Integer, nullable=False, default=0),
 )
+
+# the staff list (migration 0009_staff_list): its orders by カナ/名称, by category (holding
+# what a page of ids needs, so that sorting all rows reads the index, not the wide rows
+# that hold each resource's JSON) and by last verification. On SQLite the migration also
+# indexes the keyword search's text (ix_resources_list_text), for the same reason; not on
+# PostgreSQL, whose rows keep the JSON aside and whose index entries are limited in size
+Index("ix_resources_list_name", resources.c.deleted,
+      func.coalesce(resources.c.kana, resources.c.name), resources.c.id)
+Index("ix_resources_list_category", resources.c.deleted, resources.c.category,
+      func.coalesce(resources.c.kana, resources.c.name), resources.c.id,
+      resources.c.updated_at)
+Index("ix_resources_list_verified", resources.c.deleted, resources.c.last_verified,
+      resources.c.id)
 
 # failed logins per (account, address) and per address, shared by every worker process;
 # keys are keyed digests, so attempted names are not kept (migration 0008_access)

@@ -1,0 +1,448 @@
+"""The registry as the walking answers see it: one consistent state at a time.
+
+A :class:`RegistryState` holds what the per-request answers derive from the registry's
+content at one moment (one :meth:`~geo_service.registry.store.ResourceStore.state_token`):
+the resources with a location projected onto the network (:class:`Located`, for staff and
+for the public), a spatial index of the service areas, the numbers of resources, one
+distance field per category, and whatever else a caller derives and keeps per state
+(:attr:`RegistryState.memo`). A request takes one state and answers from it alone
+(:func:`one_state`), so an answer never mixes two registry versions. States are read
+incrementally (:class:`Reader`): only the resources changed since the last read are parsed
+and projected.
+
+:class:`LiveStates` keeps the current state of a service. It is told when the registry may
+have changed (:meth:`LiveStates.poke`: a request after :data:`TOKEN_CHECK_SECONDS`, or an
+edit in this process) and then, either
+
+- **inline** (the CLI, tests, planning tools): the next caller reads the token and, when it
+  changed, builds the new state itself (fields follow as they are asked for); or
+- **in the background** (the API): a worker thread reads the token and builds the new
+  state complete — located resources, service areas and every category's field (searched
+  with the compiled Dijkstra that lets the request threads run meanwhile) — and only then
+  swaps it in; requests keep being answered from the old state until then and never wait
+  for a rebuild. An edit that arrives while a state is being built supersedes it (the
+  build restarts for the newer registry state, at most :data:`MAX_RESTARTS` times in a
+  row so that a steady stream of edits cannot starve it); fields are kept by the points
+  they were made from, so a rebuild searches again only the categories whose points
+  changed, and staff and public share a field when their points are the same. The first
+  state is read by its first caller (the API builds it, fields included, before it takes
+  requests: :meth:`LiveStates.warm_up`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geo_service.engine.access import Attachment, DistanceField, TargetIndex, attach_points
+from geo_service.engine.network import WalkNetwork
+from geo_service.registry.resources import Resource
+from geo_service.registry.store import ResourceFilter, ResourceStore
+from geo_service.registry.visibility import public_view
+
+#: How often the registry is asked whether it changed (at most; only while requests come):
+#: an edit in another process shows in the walking answers this long after, plus a rebuild.
+TOKEN_CHECK_SECONDS = 1.0
+#: How many times in a row a newer registry state may restart a background build.
+MAX_RESTARTS = 3
+
+_log = logging.getLogger(__name__)
+
+Token = tuple[int, str]
+ServiceIndex = tuple[np.ndarray, np.ndarray, shapely.STRtree, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Located:
+    """Resources (and mobile-sales stops) with a location, projected onto the network."""
+
+    resource_ids: np.ndarray  # per point: the resource id (a stop repeats its resource's id)
+    categories: np.ndarray
+    lonlat: np.ndarray
+    attachment: Attachment
+    resources: dict[str, Resource]
+    index: TargetIndex  # over ``attachment``: the points a search may reach
+
+    @cached_property
+    def present(self) -> frozenset[str]:
+        """The categories with at least one located point."""
+        return frozenset(self.categories)
+
+
+class Reader:
+    """Reads registry states, parsing and projecting only the resources changed since the
+    last read: each resource (by id and ``updated_at``, which every change renews) and its
+    located points per viewer are kept from one read to the next."""
+
+    def __init__(self, store: ResourceStore, net: WalkNetwork,
+                 bounds: tuple[float, float, float, float], pool: FieldPool) -> None:
+        self.store, self.net, self.bounds, self.pool = store, net, bounds, pool
+        #: id → the resource as last read, and per viewer (staff: True) the points it
+        #: sees (lon/lat) with their attachment, or None when it does not see it
+        self._kept: dict[str, tuple[Resource, dict[bool, Points | None]]] = {}
+
+    def read(self) -> RegistryState:
+        """The registry's current state, read consistently: the token is read before and
+        after the resources and service areas, and they are read again until it held."""
+        store, every = self.store, ResourceFilter(include_staff=True)
+        before = store.state_token()
+        while True:
+            refs, _ = store.page_refs(every, limit=2**31 - 1)
+            kept = self._kept
+            changed = [rid for rid, at in refs
+                       if rid not in kept or kept[rid][0].updated_at != at]
+            loaded = {r.id: r for r in store.get_many(changed)}
+            areas = store.service_areas(every)
+            after = store.state_token()
+            if after == before:
+                break
+            before = after
+        self._kept = {rid: (loaded[rid], {}) if rid in loaded else kept[rid] for rid, _ in refs}
+        located = {staff: self._locate(staff) for staff in (True, False)}
+        public = located[False].resources
+        items = [self._kept[rid][0] for rid, _ in refs]
+        return RegistryState(after, located,
+                             {True: service_index(areas),
+                              False: service_index([a for a in areas if a[0] in public])},
+                             {True: len(refs), False: len(public)}, self.pool,
+                             {True: items, False: [r for r in items if r.id in public]})
+
+    def _lonlat(self, r: Resource, staff: bool) -> np.ndarray | None:
+        """The points of ``r`` the viewer sees within the bounds (a mobile-sales route:
+        each stop; for the public as :func:`public_view` shows them), or None when the
+        viewer does not see ``r``."""
+        if staff:
+            points = [(r.lon, r.lat)] if r.lon is not None and r.lat is not None else []
+            points += [(st.lon, st.lat) for st in r.schedule.stops]
+        else:
+            view = public_view(r)
+            if view is None:
+                return None
+            points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
+            points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
+        w, s, e, n = self.bounds
+        return np.array([(x, y) for x, y in points if w <= x <= e and s <= y <= n],
+                        dtype=float).reshape(-1, 2)
+
+    def _locate(self, staff: bool) -> Located:
+        """The located points the viewer may see, projected onto the network (only those
+        of resources new or changed since the last read)."""
+        kept = list(self._kept.values())
+        new = [(r, seen) for r, seen in kept if staff not in seen]
+        shown = []
+        for r, seen in new:
+            xy = self._lonlat(r, staff)
+            seen[staff] = None
+            if xy is not None:
+                shown.append((seen, xy))
+        if shown:  # attach the new points in one call, then share them out
+            xy = np.concatenate([v for _, v in shown])
+            metric = np.column_stack(self.net.from_geographic.transform(xy[:, 0], xy[:, 1]))
+            att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
+            ends = np.cumsum([len(v) for _, v in shown])
+            for (seen, v), end in zip(shown, ends, strict=True):
+                seen[staff] = (v, att.take(np.arange(end - len(v), end)))
+        parts = [(r, p) for r, seen in kept if (p := seen[staff]) is not None]
+        lonlat = np.concatenate([p[0] for _, p in parts] + [np.zeros((0, 2))])
+        att = Attachment.concat([p[1] for _, p in parts] + [_NO_POINTS])
+        counts = [len(p[0]) for _, p in parts]
+        ids = np.repeat(np.array([r.id for r, _ in parts], dtype=object), counts)
+        cats = np.repeat(np.array([r.category for r, _ in parts], dtype=object), counts)
+        return Located(ids, cats, lonlat, att, {r.id: r for r, _ in parts},
+                       TargetIndex(self.net, att))
+
+
+Points = tuple[np.ndarray, Attachment]
+_NO_POINTS = Attachment(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+
+def service_index(rows: list[tuple[str, str, shapely.Geometry | None]]) -> ServiceIndex:
+    """Ids, whole-city flags, an STRtree of the drawn service areas and which rows they
+    are, from :meth:`ResourceStore.service_areas` rows."""
+    ids = np.array([rid for rid, _, _ in rows], dtype=object)
+    citywide = np.array([kind == "municipality" for _, kind, _ in rows], dtype=bool)
+    which = np.array([k for k, (_, kind, geom) in enumerate(rows)
+                      if kind != "municipality" and geom is not None], dtype=np.int64)
+    tree = shapely.STRtree([rows[k][2] for k in which])
+    return ids, citywide, tree, which
+
+
+class Memo:
+    """Values computed once per key; concurrent callers of a key wait for the one
+    computing it (other keys go on)."""
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+        self._building: dict[Any, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The value of ``key``: ``make()`` the first time."""
+        values = self._values
+        if key in values:
+            return values[key]
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            if key not in values:
+                values[key] = make()
+        return values[key]
+
+
+class SupersededError(Exception):
+    """A newer registry state arrived while this one was being built."""
+
+
+class FieldPool:
+    """Distance fields kept by the points they were made from (any category or role)."""
+
+    def __init__(self, net: WalkNetwork, *, release_gil: bool) -> None:
+        self.net, self.release_gil = net, release_gil
+        self._fields: dict[bytes, DistanceField] = {}
+        self._lock = threading.Lock()
+
+    def get(self, lonlat: np.ndarray, attachment: Attachment) -> DistanceField:
+        """The field of the points at ``lonlat`` (attached as ``attachment``), made once."""
+        key = np.ascontiguousarray(lonlat).tobytes()
+        found = self._fields.get(key)
+        if found is None:
+            found = DistanceField(self.net, attachment, release_gil=self.release_gil)
+            with self._lock:
+                found = self._fields.setdefault(key, found)
+        return found
+
+    def keep(self, states: list[RegistryState | None]) -> None:
+        """Forget the fields none of ``states`` uses."""
+        used = {id(f) for s in states if s is not None for f, _ in s.fields.values()}
+        with self._lock:
+            self._fields = {k: f for k, f in self._fields.items() if id(f) in used}
+
+
+@dataclass
+class RegistryState:
+    """What the walking answers derive from one registry state (see the module)."""
+
+    token: Token
+    located: dict[bool, Located]  # by staff (True) or public (False)
+    services: dict[bool, ServiceIndex]
+    counts: dict[bool, int]
+    pool: FieldPool
+    resources: dict[bool, list[Resource]]  # every one the viewer sees, in registry order
+    #: (category, staff) → the category's field and its points' positions in ``located``
+    fields: dict[tuple[str, bool], tuple[DistanceField, np.ndarray]] = field(
+        default_factory=dict)
+    #: what callers derive from this state (:meth:`WalkingService.cached`)
+    memo: Memo = field(default_factory=Memo)
+
+    def field(self, category: str, *, staff: bool) -> tuple[DistanceField, np.ndarray]:
+        """The distance field to the nearest located point of ``category`` the viewer may
+        see, and those points' positions in ``located[staff]`` (made when first asked)."""
+        key = (category, staff)
+        found = self.fields.get(key)
+        if found is None:
+            loc = self.located[staff]
+            pick = np.flatnonzero(loc.categories == category)
+            found = self.fields.setdefault(key, (self.pool.get(
+                loc.lonlat[pick], loc.attachment.take(pick)), pick))
+        return found
+
+    def make_fields(self, check: Callable[[], None] = lambda: None) -> None:
+        """Make every present category's field for both roles; ``check()`` between them
+        (it raises :class:`SupersededError` to give up)."""
+        for staff in (True, False):
+            for category in sorted(self.located[staff].present):
+                check()
+                self.field(category, staff=staff)
+
+
+#: the state a request (or a call of the service) answers from, once it has taken one
+_PINNED: ContextVar[dict[int, RegistryState] | None] = ContextVar("geo_service_state",
+                                                                  default=None)
+
+
+class LiveStates:
+    """The current :class:`RegistryState` of a registry over a network (see the module).
+
+    Parameters
+    ----------
+    store, net, bounds
+        The registry, the network its points are projected onto, and the extent (lon/lat)
+        of the points kept.
+    background
+        Rebuild in a worker thread and swap (the API) instead of on the caller's thread.
+    """
+
+    def __init__(self, store: ResourceStore, net: WalkNetwork,
+                 bounds: tuple[float, float, float, float], *, background: bool) -> None:
+        self.store, self.net, self.bounds = store, net, bounds
+        self.background = background
+        self.pool = FieldPool(net, release_gil=background)
+        self.reader = Reader(store, net, bounds, self.pool)
+        self._current: RegistryState | None = None
+        self._checked = -math.inf
+        self._lock = threading.Lock()
+        #: set when the registry may have changed; the worker thread waits on it
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        #: set while the worker thread waits for a change; the state it builds (for tests)
+        self.idle = threading.Event()
+        self.building: Token | None = None
+        #: builds finished and builds given up for a newer state (for tests and logs)
+        self.builds = self.superseded = 0
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(
+                target=_work, args=(weakref.ref(self), self._wake, self._stop, self.idle),
+                name="registry-state", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> None:
+        """The registry may have changed (an edit in this process): look on the next call
+        (inline) or now (in the background)."""
+        self._checked = -math.inf
+        if self.background:
+            self._wake.set()
+
+    def warm_up(self) -> None:
+        """Make the current state complete now (every category's field), e.g. before a
+        server takes requests."""
+        self.current().make_fields()
+
+    def close(self) -> None:
+        """Stop the worker thread (background); the current state stays readable."""
+        self._stop.set()
+        self._wake.set()
+
+    def current(self) -> RegistryState:
+        """The state to answer from: the one pinned to this request or call if any, else
+        the newest complete one (inline: after checking the registry's token at most every
+        :data:`TOKEN_CHECK_SECONDS`; in the background the check is the worker's)."""
+        pinned = _PINNED.get()
+        if pinned is not None and id(self) in pinned:
+            return pinned[id(self)]
+        state = self._fresh()
+        if pinned is not None:
+            pinned[id(self)] = state
+        return state
+
+    def _fresh(self) -> RegistryState:
+        now = time.monotonic()
+        due = now - self._checked > TOKEN_CHECK_SECONDS
+        if self.background and self._current is not None:
+            if due:
+                self._checked = now
+                self._wake.set()
+            return self._current
+        if due or self._current is None:  # inline, or the first state
+            token = self.store.state_token()
+            self._checked = now
+            with self._lock:
+                if self._current is None or self._current.token != token:
+                    self._swap(self.reader.read())
+            if self.background:
+                self._wake.set()  # the worker makes the first state's fields
+        assert self._current is not None
+        return self._current
+
+    def _swap(self, state: RegistryState) -> None:
+        self._current = state
+        self.pool.keep([state])
+        self.builds += 1
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until the current state is the registry's (a rebuild after an edit has
+        been swapped in); whether that happened within ``timeout`` seconds. For tests and
+        tools: requests never wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self._fresh() if self._current is None or not self.background else (
+                self._current)
+            if state.token == self.store.state_token():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            self.poke()
+            time.sleep(0.02)
+
+    def _build(self) -> None:
+        """Worker: bring the current state up to the registry's (see the module)."""
+        restarts = 0
+        while True:
+            token = self.store.state_token()
+            if self._current is None:
+                return  # the first state is read by the first caller
+            if self._current.token == token:
+                self._current.make_fields()  # the first state's, made as asked until now
+                return
+            state = self.reader.read()
+            self.building = state.token
+            try:
+                state.make_fields(self._check(state.token, restarts))
+            except SupersededError:
+                restarts += 1
+                self.superseded += 1
+                self.pool.keep([self._current, state])  # its finished fields serve the next
+                continue
+            with self._lock:
+                self._swap(state)
+            return
+
+
+    def _check(self, token: Token, restarts: int) -> Callable[[], None]:
+        """Between two fields of a build of ``token``: give up (:class:`SupersededError`)
+        when the registry moved on since, unless ``restarts`` reached the limit."""
+        def check() -> None:
+            if restarts < MAX_RESTARTS and self._wake.is_set() and not self._stop.is_set():
+                self._wake.clear()
+                if self.store.state_token() != token:
+                    raise SupersededError
+        return check
+
+
+def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event,
+          idle: threading.Event) -> None:
+    """The worker thread of a background :class:`LiveStates` (holding it only while it
+    builds, so that a service nobody uses any more can be collected)."""
+    while not stop.is_set():
+        idle.set()
+        if not wake.wait(timeout=60):
+            if ref() is None:
+                return
+            continue
+        idle.clear()
+        wake.clear()
+        live = ref()
+        if live is None or stop.is_set():
+            return
+        try:
+            live._build()
+        except Exception:  # e.g. the database away: keep serving, try on the next poke
+            _log.exception("rebuilding the registry's walking state failed")
+            time.sleep(1.0)
+        del live
+
+
+@contextmanager
+def one_state() -> Iterator[None]:
+    """Within this block every :meth:`LiveStates.current` answers the same state (the
+    first one taken): what a request computes comes from one registry version."""
+    if _PINNED.get() is not None:
+        yield
+        return
+    reset = _PINNED.set({})
+    try:
+        yield
+    finally:
+        _PINNED.reset(reset)

@@ -1,0 +1,158 @@
+"""The walking answers while the registry changes: rebuilt in the background, swapped whole.
+
+On the hand-made grid (``tests/utils/grid.py``: 100 m blocks, 1 m/s, distances known by
+hand). A background service answers from the old registry state until the new one is
+built; one request (or one :func:`one_state` block) sees one state; an edit shows once the
+rebuild is in (waited for on a condition, never a fixed sleep); a newer edit supersedes a
+build in progress. On SQLite and on PostGIS (``GEO_SERVICE_TEST_PG_URL``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.engine.access import DistanceField, attach_points
+from geo_service.registry.auth import hash_password
+from geo_service.registry.resources import ResourceFields
+from geo_service.service.registry_state import one_state
+from geo_service.service.walking import WalkingService
+from tests.utils.grid import X0, Y0, grid_region, lonlat
+from tests.utils.stores import backend_store
+
+BACKENDS = ["sqlite", "postgis"]
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    """Poll ``condition()`` until it holds (fails after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def salon(x: float, y: float, name: str = "サロン", category: str = "サロン") -> ResourceFields:
+    lon, lat = lonlat(x, y)
+    return ResourceFields(name=name, category=category, lon=lon, lat=lat)
+
+
+def nearest_salon(walking: WalkingService) -> tuple[str | None, float | None]:
+    """/reach's サロン row from the grid's centre (500, 500): nearest name and metres."""
+    _, rows = walking.reach(*lonlat(500, 500), staff=True)
+    row = next((r for r in rows if r["category"] == "salon"), None)
+    if row is None or row["nearest"] is None:
+        return None, None
+    return row["nearest"].name, round(row["distance_m"], 6)
+
+
+@pytest.fixture(params=BACKENDS)
+def background(request, tmp_path):
+    store = backend_store(request.param, tmp_path)
+    walking = WalkingService(grid_region(), store, background=True)
+    # far (800 m) salon; a cafe and a shop so that a build has several fields to make
+    store.add(salon(900, 900, "遠いサロン"))
+    store.add(salon(0, 0, "カフェ", category="認知症カフェ"))
+    store.add(salon(1000, 1000, "店", category="食料品店"))
+    assert walking.live.settle(60)
+    live = walking.live
+    # the worker has made the state's fields and waits: the tests below hold its locks
+    wait_until(lambda: len(live.current().fields) == 6 and live.idle.is_set()
+               and not live._wake.is_set())
+    yield walking, store
+    walking.live.close()
+
+
+def test_the_gil_free_field_is_the_scipy_field():
+    """The background build's Dijkstra gives the same metres and seconds, node for node."""
+    net = grid_region(slope=0.05).net
+    xy = np.array([[X0 + 130, Y0 + 420], [X0 + 870, Y0 + 55], [X0 + 500, Y0 + 1000]])
+    att = attach_points(net, xy)
+    scipy_field = DistanceField(net, att)
+    free = DistanceField(net, att, release_gil=True)
+    np.testing.assert_allclose(free.node_distance, scipy_field.node_distance, rtol=1e-12)
+    np.testing.assert_allclose(free.node_seconds, scipy_field.node_seconds, rtol=1e-12)
+    # node (500, 500): 300 + 100 m to (200, 400), then 70 m along the street and the 20 m
+    # connector to the first point (the others: 875 m and 500 m)
+    assert free.node_distance[5 * 11 + 5] == pytest.approx(490.0)
+
+
+def test_old_answers_serve_until_the_new_state_is_swapped_in(background):
+    walking, store = background
+    assert nearest_salon(walking) == ("遠いサロン", 800.0)
+    before = walking.registry_token()
+    with walking.live._lock:  # the worker may build, but not swap, while this is held
+        store.add(salon(600, 500, "近いサロン"))
+        # the worker has made the new state's サロン field (its points changed) …
+        wait_until(lambda: any(len(f.resources) == 2 for f in walking.live.pool._fields.values()))
+        # … and the answers still come from the old state, whole
+        assert nearest_salon(walking) == ("遠いサロン", 800.0)
+        assert walking.registry_token() == before
+        assert walking.resource_count(staff=True) == 3
+    assert walking.live.settle(60)
+    assert nearest_salon(walking) == ("近いサロン", 100.0)
+    assert walking.resource_count(staff=True) == 4
+    assert walking.registry_token() == store.state_token() != before
+
+
+def test_one_request_answers_from_one_state(background):
+    walking, store = background
+    with one_state():
+        old = walking.registry_token()  # this block has taken the current state
+        store.add(salon(600, 500, "近いサロン"))
+        assert walking.live.settle(60)  # the new state is in for everyone else …
+        assert walking.registry_token() == old  # … but not for this block
+        assert nearest_salon(walking) == ("遠いサロン", 800.0)
+        names = {w.resource.name for w in walking.nearby(*lonlat(500, 500), minutes=20,
+                                                         staff=True)}
+        assert "近いサロン" not in names and "遠いサロン" in names
+    assert nearest_salon(walking) == ("近いサロン", 100.0)
+
+
+def test_a_newer_edit_supersedes_a_build_in_progress(background):
+    walking, store = background
+    live = walking.live
+    superseded = live.superseded
+    with live.pool._lock:  # the worker stops after its first new field, mid-build
+        store.add(salon(600, 500, "近いサロン"))
+        first = store.state_token()
+        wait_until(lambda: live.building == first)  # the worker builds that state …
+        store.add(salon(500, 550, "もっと近いサロン"))  # … when a newer one comes
+    assert live.settle(60)
+    assert live.superseded > superseded
+    assert nearest_salon(walking) == ("もっと近いサロン", 50.0)
+
+
+def test_edits_through_the_api_show_after_the_rebuild(tmp_path):
+    """The deployed setup: the API's service rebuilds in the background; a coordinator's
+    new salon shows in /reach once it is built (polled, no fixed sleep)."""
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+
+    region = grid_region()
+    region.save(tmp_path / "region")
+    settings = ServiceSettings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}",
+                               region_dir=tmp_path / "region", data_dir=tmp_path,
+                               secret_key="k" * 40)
+    app = create_app(settings)
+    assert app.state.geo.walking.live.background
+    app.state.geo.store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    with TestClient(app) as client:
+        token = client.post("/auth/token", data={"username": "admin",
+                                                 "password": "admin-pass-1"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        lon, lat = lonlat(500, 500)
+
+        def salon_row() -> dict:
+            body = client.get("/reach", params={"lat": lat, "lon": lon}).json()
+            return next((r for r in body["walkable"] if r["category"] == "salon"), {})
+
+        assert salon_row() == {}
+        lon2, lat2 = lonlat(700, 500)
+        r = client.post("/resources", headers=headers, json={
+            "name": "新しいサロン", "category": "サロン", "lon": lon2, "lat": lat2})
+        assert r.status_code == 201, r.text
+        wait_until(lambda: salon_row().get("nearest_name") == "新しいサロン")
+        assert salon_row()["distance_m"] == pytest.approx(200.0)
