@@ -291,7 +291,10 @@ def history(store: ResourceStore, resource_id: str) -> list[HistoryOut]:
     return entries
 
 
-def export(store: ResourceStore, fmt: str, *, staff: bool) -> tuple[bytes, str]:
-    """The registry as a file for the viewer: (bytes, media type)."""
+def export(store: ResourceStore, fmt: str, *, staff: bool, region: str = "",
+           attributions: list[str] | None = None) -> tuple[bytes, str]:
+    """The registry as a file for the viewer: (bytes, media type), with the region's name
+    and its sources' attributions as metadata (GeoJSON, Excel)."""
     items = store.all(ResourceFilter(include_staff=staff))
-    return export_bytes(items, fmt, public=not staff, layers=store.layers), MEDIA_TYPES[fmt]  # type: ignore[arg-type]
+    return export_bytes(items, fmt, public=not staff, layers=store.layers, region=region,  # type: ignore[arg-type]
+                        attributions=attributions or []), MEDIA_TYPES[fmt]

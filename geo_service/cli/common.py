@@ -158,4 +158,18 @@ def open_walking(database_url: str | None, region: Path | None, *,
     settings = service_settings(database_url)
     _, loaded = pick_region(settings, region, demo=True)
     assert loaded is not None  # demo=True always gives a region
+    print_region(loaded)
     return WalkingService.from_settings(loaded, settings, threshold_m=threshold_m)
+
+
+def print_region(region: Region) -> None:
+    """One line naming the region worked in (飯塚市（40205）) and the attributions of its
+    sources; a warning when any of its data is generated (a synthetic street grid)."""
+    code = f"（{region.municipality_code}）" if region.municipality_code else ""
+    credits = f" · {' / '.join(region.attributions)}" if region.attributions else ""
+    console.print(f"地域 (region): {region.label}{code}{credits}", highlight=False)
+    generated = [s.role for s in region.sources if s.synthetic]
+    if generated and not region.synthetic:
+        console.print(f"[yellow]注意:[/] {'・'.join(generated)}は生成したデータです（実データでは"
+                      f"ありません） (generated, not real data: {', '.join(generated)})",
+                      highlight=False)

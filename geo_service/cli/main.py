@@ -78,9 +78,11 @@ def _progress(total: int):
 
 def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> None:
     s = result.summary()
+    label = result.region.label
     title = msg("Shopping access: summary")
-    demo_title = msg("{title}  [synthetic demo]", title=title)
-    table = Table(title=str(demo_title if synthetic else title),
+    if synthetic and "デモ" not in label:
+        title = msg("{title}  [synthetic demo]", title=title)
+    table = Table(title=f"{label}：{title}" if label else str(title),
                   show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -100,6 +102,9 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
     console.print(worst_areas(result.areas, result.threshold_m))
     for note in result.notes:
         print_note(note)
+    if result.region.attributions:
+        console.print(msg("sources: {sources}", sources=" / ".join(
+            result.region.attributions)).text(), highlight=False)
     console.print(msg("map: [bold]{path}[/]", path=out / "map.html").text())
     paths = ", ".join(str(out / name) for name in ("areas.csv", "points.csv"))
     console.print(msg("tables: {paths} (+ .geojson)", paths=paths).text())
@@ -212,6 +217,9 @@ _register_karte_commands(app)
 from geo_service.cli.batch import register as _register_batch_commands  # noqa: E402
 
 _register_batch_commands(app)
+from geo_service.cli.region import register as _register_region_commands  # noqa: E402
+
+_register_region_commands(app)
 
 
 #: The help of the commands and command groups, in the user's language (Typer shows the
@@ -238,6 +246,8 @@ COMMAND_HELP = {
     "export": msg("Export data from the registry."),
     "users": msg("Manage staff users (coordinators, admins)."),
     "gtfs": msg("GTFS / GTFS-JP feeds (bus stops and departures)."),
+    "region": msg("Build a named region from a municipality's open files, and show its "
+                  "sources."),
     "scenario": msg("What-if scenarios: store closures, new stores or 移動販売 stops, another "
                     "threshold or speed, a future population, bus routes, services — before, "
                     "after and the difference per area."),

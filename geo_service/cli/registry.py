@@ -115,9 +115,11 @@ def export_resources_cmd(
     from geo_service.registry.store import ResourceFilter
 
     try:
-        _, store = _region_registry(service_settings(database_url), region)
+        loaded, store = _region_registry(service_settings(database_url), region)
         items = store.all(ResourceFilter(include_staff=staff))
-        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers)
+        export_resources(items, out, public=not staff, encoding=encoding, layers=store.layers,
+                         region=loaded.label if loaded is not None else "",
+                         attributions=loaded.attributions if loaded is not None else ())
     except (InputError, UnicodeEncodeError) as exc:
         if isinstance(exc, UnicodeEncodeError):
             exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",
@@ -239,22 +241,32 @@ def serve(
     and registry."""
     import uvicorn
 
+    from geo_service.engine.region import Region
+
     settings = service_settings(database_url)
     region = region or settings.region_dir
     url = settings.database_url
+    label = "none"
     if region is None and demo:
         region, loaded = demo_region(settings)
-        url = settings.registry_url(loaded.key)
-    elif region is not None and not settings.database_configured:
-        # the workers load the region and open its file; not loaded here only to say which
-        url = f"sqlite:///{settings.data_dir / 'registries'}/<region key>.sqlite3"
+        url, label = settings.registry_url(loaded.key), loaded.label
+    elif region is not None:
+        # the workers load the region; here only its name and network, to say which file
+        try:
+            key, label = Region.saved_identity(region)
+        except (OSError, ValueError, KeyError) as exc:
+            raise fail(f"{region}: 保存された地域フォルダではありません (not a saved region "
+                       f"folder: {exc})") from exc
+        if not settings.database_configured:
+            url = settings.registry_url(key)
     env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
     if region is not None:
         env["GEO_SERVICE_REGION_DIR"] = str(region)
     os.environ.update(env)
     base = f"http://{host}:{port}"
-    console.print(f"geo-service on {base}  (registry: {url.split('@')[-1]}, "
-                  f"region: {region or 'none'})")
+    console.print(f"geo-service on {base}  地域 (region): {label}"
+                  + (f" ({region})" if region is not None else ""), highlight=False)
+    console.print(f"  台帳 (registry): {url.split('@')[-1]}", highlight=False)
     console.print(f"  住民 (residents)           {base}/\n"
                   f"  コーディネーター (staff)   {base}/staff\n"
                   f"  協議体・計画 (council)     {base}/council\n"

@@ -110,7 +110,7 @@ def site(
                      what=msg("stops") if route else msg("sites"),
                      source=cands.source or msg("candidates"), m=serve_m,
                      existing=existing_note, existing_m=existing_m)
-        where = msg("region {name}", name=loaded.name or "—")
+        where = msg("region {name}", name=loaded.label or "—")
         if loaded.synthetic:
             where = msg("{title}  [synthetic demo]", title=where)
         console.print(f"{header}{stops_note} · {where}", highlight=False)

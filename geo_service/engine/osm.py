@@ -43,6 +43,7 @@ from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.crs import metric_crs_for, transform_geometries
 
 if TYPE_CHECKING:  # networkx is imported only where osmnx graphs are read
+    import geopandas as gpd
     import networkx as nx
 
 # Way tags that make a way unusable on foot (the osmnx "walk" filter, applied to files).
@@ -248,6 +249,19 @@ def network_from_place(query: str | dict[str, str]) -> WalkNetwork:
     return network_from_osmnx_graph(graph, source=f"osm:{query}")
 
 
+def features_from_place(query: str, tags: dict[str, list[str]]) -> gpd.GeoDataFrame:
+    """Download the OSM features with ``tags`` of a place (needs the internet; cached),
+    with ``osm_type`` and ``id`` columns as
+    :func:`~geo_service.inputs.layer_points.stores_from_features` reads them."""
+    import osmnx as ox
+
+    osm_tags: dict[str, bool | str | list[str]] = dict(tags)
+    features = _download(lambda: ox.features_from_place(query, tags=osm_tags), "place",
+                         query).reset_index()
+    return features.rename(columns={"element": "osm_type", "element_type": "osm_type",
+                                    "osmid": "id"})
+
+
 def network_from_bbox(west: float, south: float, east: float, north: float) -> WalkNetwork:
     """Download the walking network inside a lon/lat bounding box (cached)."""
     import osmnx as ox
@@ -317,8 +331,7 @@ def _osmnx_undirected(graph: nx.MultiDiGraph) -> nx.MultiGraph:
 DOWNLOAD_TIMEOUT_S = 30
 
 
-def _download(fetch: Callable[[], nx.MultiDiGraph], option: str,
-              value: str) -> nx.MultiDiGraph:
+def _download(fetch: Callable[[], Any], option: str, value: str) -> Any:
     """``fetch()`` through osmnx (cached, short timeout, no 60 s wait when Overpass's status
     cannot be read); no internet or no answer is an :class:`InputError` in one line."""
     import osmnx as ox

@@ -4,7 +4,9 @@ A :class:`Region` can be saved to a folder and loaded again quickly (the API sta
 saved regions rather than rebuilding them)::
 
     region/
-      region.json         name, CRS, layer names, notes, whether it is synthetic
+      region.json         name, title (e.g. 飯塚市), 市区町村コード, sources (per input:
+                          publisher, licence, attribution), CRS, layer names, notes,
+                          whether it is synthetic
       network.npz         the WalkNetwork arrays
       demand.parquet      demand points (GeoParquet, metric CRS)
       areas.parquet       all area layers (column ``layer``)
@@ -36,6 +38,7 @@ from geo_service.engine.access import Attachment, DistanceField, attach_points
 from geo_service.engine.basemap import load_extras, save_extras
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.boundaries import AreaLayer
+from geo_service.inputs.sources import Source, attributions, file_label, read_sources
 
 
 @dataclass(eq=False)
@@ -59,6 +62,12 @@ class Region:
     basemap_extras
         Rivers, water areas and railways for the region's own basemap
         (:func:`geo_service.engine.basemap_osm.extras_from_osm`), or None.
+    title
+        The name people call the region by (飯塚市); :attr:`label` falls back on ``name``.
+    municipality_code
+        The 全国地方公共団体コード (five digits, 40205), when the region is a municipality.
+    sources
+        Where each input came from (:class:`~geo_service.inputs.sources.Source`).
     """
 
     net: WalkNetwork
@@ -70,10 +79,24 @@ class Region:
     notes: list[str] = field(default_factory=list)
     threshold_m: float = settings.threshold_m
     basemap_extras: gpd.GeoDataFrame | None = None
+    title: str = ""
+    municipality_code: str = ""
+    sources: list[Source] = field(default_factory=list)
     #: the folder it was loaded from (:meth:`load`), where derived results are saved
     #: (:mod:`~geo_service.engine.saved`); None for a region built in memory or changed
     #: (``dataclasses.replace`` does not carry it over)
     folder: Path | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The region's human name: its title, else its name (a file name's stem when an
+        older region was named after its input's path), else 「地域」."""
+        return self.title or file_label(self.name) or "地域"
+
+    @property
+    def attributions(self) -> list[str]:
+        """The attribution texts the region's sources require (出典 lines, © OSM …)."""
+        return attributions(self.sources)
 
     @cached_property
     def key(self) -> str:
@@ -165,11 +188,23 @@ class Region:
             save_extras(self.basemap_extras, folder)
         meta = {"name": self.name, "synthetic": self.synthetic, "notes": self.notes,
                 "threshold_m": self.threshold_m,
+                "title": self.title, "municipality_code": self.municipality_code,
+                "sources": [s.to_dict() for s in self.sources],
                 "crs": self.net.crs.to_string(), "areas": [a.name for a in self.areas],
                 "resources": list(self.resources)}
         (folder / "region.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2),
                                             encoding="utf-8")
         return folder
+
+    @classmethod
+    def saved_identity(cls, folder: str | Path) -> tuple[str, str]:
+        """The :attr:`key` and :attr:`label` of a saved region, reading only its
+        region.json and network (e.g. to name its registry without loading it all)."""
+        folder = Path(folder)
+        meta = json.loads((folder / "region.json").read_text(encoding="utf-8"))
+        probe = cls(WalkNetwork.load(folder / "network.npz"), gpd.GeoDataFrame(),
+                    name=meta.get("name", ""), title=str(meta.get("title") or ""))
+        return probe.key, probe.label
 
     @classmethod
     def load(cls, folder: str | Path) -> Region:
@@ -193,7 +228,9 @@ class Region:
         region = cls(net, demand, areas, resources, meta.get("name", ""),
                      bool(meta.get("synthetic")), list(meta.get("notes", [])),
                      float(meta.get("threshold_m", settings.threshold_m)),
-                     load_extras(folder))
+                     load_extras(folder), str(meta.get("title") or ""),
+                     str(meta.get("municipality_code") or ""),
+                     read_sources(meta.get("sources")))
         region.folder = folder
         return region
 

@@ -79,6 +79,13 @@ def stores_from_osm(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
                          file=path)
     if features is None or features.empty:
         raise InputError(f"no stores with tags {tags} in the OSM file", file=path)
+    return stores_from_features(features, layer)
+
+
+def stores_from_features(features: gpd.GeoDataFrame, layer: ResourceLayer) -> gpd.GeoDataFrame:
+    """Stores of the layer from OSM features (``osm_type``, ``id``, tag columns), e.g. as
+    osmnx downloads them: categories from the layer's tags, a point per feature."""
+    tags = layer.osm_filter()
     features = features.to_crs("EPSG:4326")
     keys = [k for k in tags if k in features.columns]
     cat = layer.category_from_osm(features[keys])

@@ -51,7 +51,9 @@ def decode_text(raw: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]
         return raw[3:].decode("utf-8"), "utf-8-sig"
     if b"\x00" in raw[:4096]:
         raise EncodingError("the file holds NUL bytes (UTF-16 or binary?); the file is "
-                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=file)
+                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=file,
+                            reason_ja="NUL バイトがあります（UTF-16 かバイナリ？）。UTF-8 "
+                                      "か CP932 (Shift_JIS) のテキストで保存してください")
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -61,7 +63,9 @@ def decode_text(raw: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]
     except UnicodeDecodeError as e:
         raise EncodingError(
             f"the file is neither UTF-8 nor CP932 (undecodable byte at offset {e.start}); "
-            "save it as UTF-8 or Shift_JIS", file=file) from None
+            "save it as UTF-8 or Shift_JIS", file=file,
+            reason_ja=f"UTF-8 でも CP932 でもありません（{e.start} バイト目を読めません）。"
+                      "UTF-8 か Shift_JIS で保存してください") from None
 
 
 def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
@@ -72,7 +76,7 @@ def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", file=path)
+        raise InputError("file not found", file=path, reason_ja="ファイルが見つかりません")
     if path.suffix.lower() in (".xlsx", ".xls"):
         df = pd.read_excel(path, dtype=str, nrows=nrows)
     else:

@@ -31,6 +31,7 @@ from pyproj import Transformer
 
 from geo_service.inputs.layer_points import read_stores
 from geo_service.inputs.mesh import mesh_codes_for
+from geo_service.inputs.sources import synthetic
 from geo_service.jobs.pipeline import (
     DifficultyResult,
     Stages,
@@ -41,6 +42,8 @@ from geo_service.jobs.pipeline import (
 from geo_service.layers import FOOD_STORE_LAYER, load_resource_layer
 
 DEMO_NAME = "架空の坂の町（合成デモ）"
+#: what every map and page made from the demo says of its data
+DEMO_ATTRIBUTION = "合成デモデータ（実在の町ではありません）"
 SUBTITLE = "合成デモデータ（実在の町ではありません） / synthetic demo town — not real data"
 CRS_METRIC = "EPSG:6670"  # JGD2011 plane rectangular zone II
 ORIGIN_LONLAT = (130.78, 33.80)  # south-west corner of the town
@@ -283,6 +286,7 @@ def run_demo(out: str | Path, *, threshold_m: float = 500.0,
                                  "mesh250"],
                           layer=layer, stages=stages)
     region.name, region.synthetic, region.threshold_m = DEMO_NAME, True, threshold_m
+    region.sources = [synthetic(s.role, s.file, DEMO_ATTRIBUTION) for s in region.sources]
     places_layer = load_resource_layer("gathering_places")
     places = read_stores(paths["gathering_places"], places_layer)
     region.resources[places_layer.id] = places

@@ -27,7 +27,12 @@ from geo_service.engine.access import DistanceField
 from geo_service.engine.basemap import Basemap
 from geo_service.engine.basemap_osm import CLIP_PAD_M, extras_for_network
 from geo_service.engine.network import WalkNetwork
-from geo_service.engine.osm import load_walk_network, network_from_bbox, network_from_place
+from geo_service.engine.osm import (
+    features_from_place,
+    load_walk_network,
+    network_from_bbox,
+    network_from_place,
+)
 from geo_service.engine.population import load_population
 from geo_service.engine.region import Region
 from geo_service.indicators.difficulty import DifficultyResult, area_indicators, point_indicators
@@ -38,7 +43,12 @@ from geo_service.inputs.boundaries import (
     parse_area_spec,
     read_area_layer,
 )
-from geo_service.inputs.layer_points import counted, read_stores, stores_from_osm
+from geo_service.inputs.layer_points import (
+    counted,
+    read_stores,
+    stores_from_features,
+    stores_from_osm,
+)
 from geo_service.inputs.mesh import MESH_KEYWORDS, mesh_codes_for
 from geo_service.inputs.readers import (
     check_lon_lat,
@@ -47,6 +57,7 @@ from geo_service.inputs.readers import (
     read_vector,
     to_number,
 )
+from geo_service.inputs.sources import Source, describe, file_label, online_osm
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.memory import release_free_memory
 from geo_service.outputs import (
@@ -137,8 +148,11 @@ def parse_car_rate(value: str | None) -> float | pd.Series | None:
 
 
 def load_stores(stores: str | Path, layer: ResourceLayer, *,
-                network_file: str | Path | None) -> gpd.GeoDataFrame:
-    """Stores from a file, or ``"osm"`` to take them from the network's OSM file."""
+                network_file: str | Path | None, place: str | None = None) -> gpd.GeoDataFrame:
+    """Stores from a file, or ``"osm"`` to take them from the network's OSM file (or, for
+    streets downloaded for ``place``, downloaded with them)."""
+    if str(stores) == "osm" and network_file is None and place is not None:
+        return stores_from_features(features_from_place(place, layer.osm_filter()), layer)
     if str(stores) == "osm":
         if network_file is None or Path(network_file).suffix.lower() in (".graphml", ".npz"):
             raise InputError("--stores osm needs --network to be an OSM file (.osm.pbf, .osm, "
@@ -198,7 +212,7 @@ def build_region(
         net = load_network(network, place, dem=dem, speed=speed, bbox=bbox)
         extras = extras_for_network(network, net.bounds_lonlat(pad_m=CLIP_PAD_M))
     with stages("stores"):
-        all_stores = load_stores(stores, layer, network_file=network)
+        all_stores = load_stores(stores, layer, network_file=network, place=place)
     with stages("population"):
         bldg = read_vector(buildings) if buildings else None
         demand = load_population(list(population), net, buildings=bldg)
@@ -206,7 +220,27 @@ def build_region(
         area_layers = load_area_layers(areas, demand, net)
     notes = [n for a in area_layers for n in a.notes]
     return Region(net, demand, area_layers, {layer.id: all_stores},
-                  name=str(network or place or bbox), notes=notes, basemap_extras=extras)
+                  name=file_label(str(network or place or bbox)), notes=notes,
+                  basemap_extras=extras,
+                  sources=list(dict.fromkeys([
+                      describe(network, "道路網") if network is not None
+                      else online_osm(place or f"bbox {bbox}"),
+                      describe(network, "店舗") if str(stores) == "osm" and network is not None
+                      else describe(stores, "店舗"),
+                      *[describe(p, "人口") for p in population],
+                      *area_sources(areas, area_layers)])))
+
+
+def area_sources(specs: Sequence[str], layers: Sequence[AreaLayer]) -> list[Source]:
+    """The sources of the area layers read from ``specs`` (:func:`load_area_layers`, in
+    that order): each file and mapping table, its role the layer's name (区域 小学校区)."""
+    found = []
+    for spec, layer in zip(specs, layers, strict=True):
+        if spec not in MESH_KEYWORDS:
+            _, path, mapping = parse_area_spec(spec)
+            found += [describe(p, f"区域 {layer.name}") for p in (path, mapping)
+                      if p is not None]
+    return found
 
 
 def compute_difficulty(
@@ -297,10 +331,13 @@ def write_difficulty(
         fmap = difficulty_map(result.areas, region.resources[layer.id], layer, style,
                               threshold_m=result.threshold_m, points=points,
                               extra_resources=extra_resources, subtitle=subtitle, tiles=tiles,
-                              basemap=basemap)
+                              basemap=basemap, region_name=region.label,
+                              attributions=region.attributions)
         html = fmap.get_root().render()
         del fmap, basemap
-        meta = {"region": region.name, "synthetic": region.synthetic,
+        meta = {"region": region.label, "municipality_code": region.municipality_code,
+                "sources": [s.to_dict() for s in region.sources],
+                "attributions": region.attributions, "synthetic": region.synthetic,
                 "threshold_m": result.threshold_m,
                 "walking_speed_mps": region.net.walking_speed_mps,
                 "slope_model": "tobler" if region.net.has_elevation else "flat",

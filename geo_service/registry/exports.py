@@ -113,18 +113,26 @@ MEDIA_TYPES: dict[str, str] = {
 
 def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bool = True,
                  encoding: str = "utf-8-sig",
-                 layers: Mapping[str, AreaLayer] | None = None) -> bytes:
+                 layers: Mapping[str, AreaLayer] | None = None,
+                 region: str = "", attributions: Iterable[str] = ()) -> bytes:
     """The resources as CSV (UTF-8 with BOM, or ``cp932``), Excel or GeoJSON bytes.
 
     ``public`` (default) keeps only what the public may see (see
     :func:`~geo_service.registry.visibility.public_view`). CSV and Excel cells never run as formulas
     and hold no control character (:func:`~geo_service.outputs.spreadsheet_cell`; the
     importer removes the quote it adds, so an export imports as it was).
+
+    ``region`` (its name) and ``attributions`` (the 出典 texts of the region's sources) are
+    the export's metadata: a ``metadata`` member of the GeoJSON, a sheet 出典 of the
+    workbook (a CSV holds the table alone, so that it imports again).
     """
     resources = list(resources)
+    attributions = list(attributions)
     if fmt == "geojson":
-        return json.dumps(resources_geojson(resources, public=public), ensure_ascii=False,
-                          indent=1).encode("utf-8")
+        collection = resources_geojson(resources, public=public)
+        if region or attributions:
+            collection["metadata"] = {"region": region, "attributions": attributions}
+        return json.dumps(collection, ensure_ascii=False, indent=1).encode("utf-8")
     headers = [HEADER_ALIASES[k][0] for k in HEADER_ALIASES
                if not public or k not in _EXPORT_STAFF_ONLY]
     frame = spreadsheet_safe(pd.DataFrame(export_rows(resources, public=public, layers=layers),
@@ -133,7 +141,12 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
     if fmt == "csv":
         buffer.write(frame.to_csv(index=False).encode(encoding, errors="strict"))
     elif fmt == "xlsx":
-        frame.to_excel(buffer, index=False, engine="openpyxl")
+        with pd.ExcelWriter(buffer, engine="openpyxl") as book:
+            frame.to_excel(book, index=False, sheet_name="地域資源")
+            if region or attributions:
+                spreadsheet_safe(pd.DataFrame({"項目": ["地域", *["出典"] * len(attributions)],
+                                               "内容": [region, *attributions]})
+                                 ).to_excel(book, index=False, sheet_name="出典")
     else:
         raise InputError("unsupported export format (csv, xlsx or geojson)", value=fmt)
     return buffer.getvalue()
@@ -141,7 +154,8 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
 
 def export_resources(resources: Iterable[Resource], path: str | Path, *,
                      public: bool = True, encoding: str = "utf-8-sig",
-                     layers: Mapping[str, AreaLayer] | None = None) -> Path:
+                     layers: Mapping[str, AreaLayer] | None = None, region: str = "",
+                     attributions: Iterable[str] = ()) -> Path:
     """Write resources to ``path``; the suffix (.csv, .xlsx, .geojson) picks the format."""
     path = Path(path)
     fmt = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson"}.get(
@@ -150,5 +164,5 @@ def export_resources(resources: Iterable[Resource], path: str | Path, *,
         raise InputError("unsupported export format (use .csv, .xlsx or .geojson)",
                          file=path, value=path.suffix)
     path.write_bytes(export_bytes(resources, fmt, public=public, encoding=encoding,  # type: ignore[arg-type]
-                                  layers=layers))
+                                  layers=layers, region=region, attributions=attributions))
     return path

@@ -23,7 +23,6 @@ what makes a batch of 150 areas quick. Resources are shown as the public sees th
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,30 +103,29 @@ def _none_if_nan(x: Any) -> Any:
 
 
 def data_sources(walking: WalkingService, *, staff: bool = False) -> list[dict[str, str]]:
-    """What the numbers are made from, with dates: the region (its name, network,
-    population and boundary files as the region records them, and when it was saved),
+    """What the numbers are made from, with dates: the region (its name and, per input it
+    records, the file, its publisher and edition — generated data flagged —; a region saved
+    before sources were recorded: its network and boundary files, and when it was saved),
     and the registry (resources and its last change)."""
     region = walking.region
     out: list[dict[str, str]] = []
     folder = Path(region.areas[0].source) if region.areas else None
-    meta: dict[str, Any] = {}
     built = ""
     if folder is not None and (folder / "region.json").exists():
         path = folder / "region.json"
         built = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d")
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {}
-    name = region.name or "region"
-    out.append({"what": "地域データ", "source": name + ("（合成デモ）" if region.synthetic
-                                                    and "デモ" not in name else ""),
+    name = region.label
+    code = f"（市区町村コード {region.municipality_code}）" if region.municipality_code else ""
+    out.append({"what": "地域データ", "source": name + code + ("（合成デモ）" if region.synthetic
+                                                           and "デモ" not in name else ""),
                 "date": built})
-    if region.net.source:
+    for s in region.sources:
+        out.append({"what": s.role, "source": "".join(
+            (s.file, f"（{s.publisher}）" if s.publisher else "",
+             "【生成データ・実在しません】" if s.synthetic else "")), "date": s.edition or built})
+    if not region.sources and region.net.source:  # a region saved before sources were kept
         out.append({"what": "道路網", "source": Path(region.net.source).name, "date": built})
-    for key, value in (meta.get("sources") or {}).items():  # recorded by later builds
-        out.append({"what": str(key), "source": str(value), "date": built})
-    for layer in region.areas:  # the boundary files, when the region recorded them
+    for layer in region.areas if not region.sources else ():
         if layer.source and folder is not None and Path(layer.source) != folder:
             out.append({"what": f"区域 {layer.name}", "source": Path(layer.source).name,
                         "date": built})
@@ -286,6 +284,7 @@ def area_karte(walking: WalkingService, data: KarteLayer, area_id: str) -> dict[
         karte["projection"] = None
     karte["resources"] = _area_resources(walking, prof, data.staff)
     karte["sources"] = data.sources
+    karte["attributions"] = walking.region.attributions
     return karte
 
 
@@ -349,4 +348,5 @@ def booklet(walking: WalkingService, layer: str, area_id: str, *, staff: bool = 
             groups.append({"category": cat.id, "label": cat.label, "resources": items})
     return {"layer": name, "area_id": area_id, "name": prof["name"], "staff": staff,
             "groups": groups, "located_ids": [r["id"] for r in res["located"]],
-            "sources": data_sources(walking, staff=staff)}
+            "sources": data_sources(walking, staff=staff),
+            "attributions": walking.region.attributions}

@@ -13,6 +13,7 @@ before it reaches the page: folium's tooltips insert values as HTML.
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +55,8 @@ def difficulty_map(
     subtitle: str = "",
     basemap: BasemapLayer | None = None,
     tiles: bool = True,
+    region_name: str = "",
+    attributions: Sequence[str] = (),
 ) -> folium.Map:
     """Build the folium map.
 
@@ -79,6 +82,11 @@ def difficulty_map(
     tiles
         Whether to add the OpenStreetMap background (off for the synthetic demo, which
         would otherwise be drawn over a real town).
+    region_name
+        The region's name (飯塚市), put before the map's title.
+    attributions
+        The attribution texts of the region's sources (出典 …), shown under the legend
+        and in the map's attribution line.
     """
     m_style, p_style = style["map"], style.get("points", {})
     areas = areas.to_crs("EPSG:4326")
@@ -101,7 +109,9 @@ def difficulty_map(
     control.add_to(fmap)
     _Controls(control).add_to(fmap)
     inline_leaflet(fmap)
-    Legend(title=m_style["title"].format(threshold=t), subtitle=subtitle,
+    title = m_style["title"].format(threshold=t)
+    Legend(title=f"{region_name}　{title}" if region_name else title, subtitle=subtitle,
+           attributions=list(attributions),
             legend_title=m_style["legend_title"].format(threshold=t),
             colors=m_style["colors"], labels=m_style["labels"],
             no_data=(m_style["no_data_color"], m_style["no_data_label"])).add_to(fmap)
@@ -307,6 +317,7 @@ class Legend(MacroElement):
   .gs-title p {font-size: 12px; margin: 4px 0 0; color: #b71c1c; font-weight: bold;}
   .gs-legend {bottom: 24px; left: 10px; padding: 8px 12px; font-size: 12px;}
   .gs-legend h2 {font-size: 13px; margin: 0 0 6px;}
+  .gs-legend .gs-sources {font-size: 10px; color: #555; margin-top: 6px; max-width: 260px;}
   .gs-legend i {display: inline-block; width: 18px; height: 12px; margin-right: 6px;
                 vertical-align: middle; opacity: 0.8; border: 1px solid #555;}
   .gs-area-label {font-size: 12px; font-weight: bold; white-space: nowrap;
@@ -318,15 +329,27 @@ class Legend(MacroElement):
 {% if this.subtitle %}<p>{{ this.subtitle }}</p>{% endif %}</div>
 <div class="gs-box gs-legend"><h2>{{ this.legend_title }}</h2>
 {% for color, label in this.items %}<div><i style="background:{{ color }}"></i>{{ label }}</div>
-{% endfor %}</div>
+{% endfor %}{% if this.attributions %}
+<div class="gs-sources">{{ this.attributions }}</div>{% endif %}</div>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+{% for text in this.attribution_list %}
+{{ this._parent.get_name() }}.attributionControl.addAttribution({{ text }});
+{% endfor %}
 {% endmacro %}
 """)
 
     def __init__(self, *, title: str, subtitle: str, legend_title: str, colors: list[str],
-                 labels: list[str], no_data: tuple[str, str]) -> None:
+                 labels: list[str], no_data: tuple[str, str],
+                 attributions: Sequence[str] = ()) -> None:
         super().__init__()
         self._name = "Legend"
         self.title = html.escape(title)
+        self.attributions = html.escape(" / ".join(attributions))
+        # JavaScript string literals of the escaped texts (json.dumps of escaped HTML)
+        self.attribution_list = [
+            json.dumps(html.escape(a), ensure_ascii=False).replace("</", "<\\/")
+            for a in attributions]
         self.subtitle = html.escape(subtitle)
         self.legend_title = html.escape(legend_title)
         self.items = [(html.escape(c), html.escape(label)) for c, label in

@@ -150,9 +150,10 @@ def difference_map(result: ScenarioResult, *, tiles: bool | None = None,
     inline_leaflet(fmap)
     subtitle = "合成デモデータ（実在の町ではありません）" if result.before.region.synthetic else ""
     what = f"徒歩{t}m超" + ("かつ代替手段（配食・宅配・移動販売など）なし" if gap else "")
-    Legend(title=f"シナリオ「{result.scenario.name}」— {what}の65歳以上の"
+    region = result.before.region
+    Legend(title=f"{region.label}　シナリオ「{result.scenario.name}」— {what}の65歳以上の"
             "割合の変化",
-            subtitle=subtitle,
+            subtitle=subtitle, attributions=region.attributions,
             legend_title=str(classes_.get("legend_title", "割合の変化（ポイント）")),
             colors=list(classes_["colors"]), labels=list(classes_["labels"]),
             no_data=(classes_["no_data_color"], classes_["no_data_label"])).add_to(fmap)

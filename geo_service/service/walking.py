@@ -82,7 +82,7 @@ def serve_region(store: ResourceStore, region: Region, *,
     is not the one their location gives are brought in step
     (:meth:`ResourceStore.refresh_areas`).
     """
-    store.bind_region(region.key, region.name or "region")
+    store.bind_region(region.key, region.label)
     bounds = region.net.bounds_lonlat(pad_m=settings.max_snap_m)
     layers = {a.name: a for a in region.areas}
     area_layer = area_layer or (region.areas[0].name if region.areas else None)
@@ -164,8 +164,8 @@ class WalkingService:
 
     @property
     def name(self) -> str:
-        """The region's name."""
-        return self.region.name or "region"
+        """The region's human name (:attr:`Region.label`: 飯塚市, never a file's path)."""
+        return self.region.label
 
     @property
     def n_nodes(self) -> int:

@@ -143,7 +143,14 @@ export async function init(page) {
   }
   if (messages[`title.${page}`]) document.title = t(`title.${page}`);
   localiseLeaflet();
+  showRegion();
   return config;
+}
+
+/** The served region's name (飯塚市) before the page's title (the server writes it there
+ *  and above the heading, with the sources' attributions in the page's footer). */
+function showRegion() {
+  if (config.region) document.title = `${config.region.name} — ${document.title}`;
 }
 
 /** Leaflet's own words (the zoom buttons' and the layer switch's titles) in the page's
@@ -253,6 +260,16 @@ export function makeMap(element, { zoomControl = true } = {}) {
   }
   L.control.scale({ imperial: false, metric: true, position: "bottomleft" }).addTo(map);
   map.attributionControl.setPrefix(false);
+  // the region's sources: OpenStreetMap's credit (ODbL asks for it on the map) and a link
+  // to the page's footer, which lists every attribution (in full they would cover a phone's map)
+  const credits = (config.region && config.region.attributions) || [];
+  for (const text of credits.filter((c) => c.includes("OpenStreetMap"))) {
+    map.attributionControl.addAttribution(escapeHtml(text));
+  }
+  if (credits.length) {
+    map.attributionControl.addAttribution(
+      `<a href="#sources">${escapeHtml(t("sources.title"))}</a>`);
+  }
   if (config.region) {
     const [w, s, e, n] = config.region.streets || config.region.bounds;
     map.fitBounds([[s, w], [n, e]]);

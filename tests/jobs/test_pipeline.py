@@ -14,6 +14,7 @@ import shapely
 from typer.testing import CliRunner
 
 from geo_service.cli.main import app
+from geo_service.engine.region import Region
 from geo_service.jobs.demo import build_demo_inputs
 from tests.conftest import shared_file
 
@@ -60,14 +61,16 @@ def test_demo_runs_end_to_end(demo_out):
 # with folium's random element ids blanked, summary.json without its runtime); map.html
 # re-recorded for its metric-only scale bar and the layer control collapsed on phones
 # (issue 9; tests/ui/test_folium_map.py) and for the region's own map drawn under
-# everything instead of the raw network edges (issue 18; tests/reports/test_maps_basemap.py)
+# everything instead of the raw network edges (issue 18; tests/reports/test_maps_basemap.py);
+# map.html and summary.json re-recorded for the region's name before the map's title, its
+# sources' attribution under the legend, and the sources in summary.json (issue 18)
 DEMO_FILES = {
     "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
     "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",
     "areas.csv": "074d5f0fd6e67c038c51d3a07232171ad1ac8091d57f9c09f33dfef872951ee7",
     "areas.geojson": "acba4a61252da36e4e538bd3e42f63d26b1ca62ce35d82c2f995edb35919091a",
-    "map.html": "8f4b53de5a98504dd9c1df366120cff656ed2c7d5d3fa3393dd52b7e9a842b53",
-    "summary.json": "651b252d3d4a20a598d3fd53128d375786747bbcca55c86d1ce79818cc848206",
+    "map.html": "5fd4a7635ed241977c0e01487077407a9d2481279a4316e387611d6e1ebf36f2",
+    "summary.json": "18cde95ce369b7af2a02a47c4d261a152b7982400d699a9cb5438341b9674af9",
 }
 
 
@@ -198,6 +201,10 @@ def test_save_region_for_the_api(tmp_path):
     region = Region.load(tmp_path / "region")
     assert [a.name for a in region.areas] == ["小学校区"]
     assert len(region.resources["food_stores"]) == 10 and region.net.has_elevation
+    # named after its network file, never the file's full path (issue 18)
+    assert region.label == "network" and str(tmp_path) not in region.name
+    assert [s.role for s in region.sources] == ["道路網", "店舗", "人口", "区域 小学校区"]
+    assert all("/" not in s.file for s in region.sources)
 
 
 def test_bad_input_writes_nothing_and_exits_2(tmp_path):
@@ -295,8 +302,18 @@ def test_mojiko_overpass_json_with_a_store_file(tmp_path):
                    "p2,33.9300,130.9550,50,30\n", encoding="utf-8-sig")
     result = runner.invoke(app, ["difficulty", "--network", str(path), "--stores", str(stores),
                                  "--population", str(pop), "--areas", "mesh500",
-                                 "--out", str(tmp_path / "o")])
+                                 "--out", str(tmp_path / "o"),
+                                 "--save-region", str(tmp_path / "region")])
     assert result.exit_code == 0, result.output
+    region = Region.load(tmp_path / "region")  # titled after the file, not its full path
+    assert region.label == "overpass_walk_mojiko" and region.attributions == [
+        "© OpenStreetMap contributors"]
+    map_html = (tmp_path / "o" / "map.html").read_text(encoding="utf-8")
+    assert '<div class="gs-sources">© OpenStreetMap contributors</div>' in map_html
+    assert "<h1>overpass_walk_mojiko　" in map_html
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["region"] == "overpass_walk_mojiko"
+    assert summary["sources"][0]["edition"] == "2026-01-15"
     points = pd.read_csv(tmp_path / "o" / "points.csv", encoding="utf-8-sig").set_index("point_id")
     assert points.loc["p1", "network_m"] < points.loc["p2", "network_m"]
     assert points.loc["p1", "network_m"] >= points.loc["p1", "straight_m"]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from geo_service._errors import InputError, OutsideNetworkError
 from geo_service.engine.access import DistanceField
 from geo_service.engine.region import Region
+from geo_service.inputs.sources import Source
 from geo_service.jobs.pipeline import compute_difficulty
 from geo_service.layers import load_resource_layer
 from geo_service.planning.scenarios import (
@@ -411,6 +412,8 @@ def test_scenario_commands_on_the_demo(demo_region, tmp_path):
     page = (tmp_path / "out" / "difference_map.html").read_text(encoding="utf-8")
     assert "割合の変化" in page and "unpkg" not in page
     assert json.dumps("閉店する店舗")[1:-1] in page  # the layer control's names, JSON-escaped
+    assert "<h1>架空の坂の町（合成デモ）　シナリオ「" in page  # the region's name and sources
+    assert '<div class="gs-sources">合成デモデータ（実在の町ではありません）</div>' in page
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["closed"] == ["S05"] and summary["synthetic"] is True
     assert summary["after"]["beyond_65plus"] >= summary["before"]["beyond_65plus"]
@@ -452,6 +455,7 @@ def test_scenario_commands_on_the_demo(demo_region, tmp_path):
 def test_the_difference_map_escapes_user_text():
     region = _grid_with_stores()
     region.resources["food_stores"].loc[1, "name"] = "<script>alert(1)</script>"
+    region.sources = [Source("店舗", "s.csv", attribution="出典：<b>商工会</b></script>")]
     base = Baseline.compute(region, layer=LAYER)
     lon, lat = lonlat(500, 500)
     res = apply_scenario(base, Scenario("s", [
@@ -463,6 +467,8 @@ def test_the_difference_map_escapes_user_text():
     page = difference_map(res).get_root().render()
     assert "<script>alert(1)" not in page and "<img src=x>" not in page
     assert "\\u0026lt;img src=x\\u0026gt;" in page  # escaped, then JSON-encoded
+    assert "<b>商工会" not in page and "</script>\")" not in page
+    assert '<div class="gs-sources">出典：&lt;b&gt;商工会&lt;/b&gt;&lt;/script&gt;</div>' in page
 
 
 # --- bus routes ------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from the layer definitions (``layers/*.toml``).
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -31,6 +33,7 @@ from geo_service.api.schemas.pages import (
     ChoroplethStyle,
     LayerStyle,
     RegionInfo,
+    SourceInfo,
     UIConfig,
 )
 from geo_service.layers import (
@@ -77,15 +80,32 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def render_page(file_name: str) -> str:
+def render_page(file_name: str, *, region: str = "", attributions: Sequence[str] = ()
+                ) -> str:
     """The page ``file_name`` of ``static/`` as sent: its ``<head>`` filled in from
-    ``static/_head.html`` (re-read when a file changes, as Jinja checks their times)."""
-    return _templates().get_template(file_name).render()
+    ``static/_head.html`` (re-read when a file changes, as Jinja checks their times); the
+    served region's name (飯塚市) before its title and above its heading, and the
+    attributions its sources require in a footer (escaped)."""
+    page = _templates().get_template(file_name).render()
+    if region:
+        name = html.escape(region)
+        page = page.replace("<title>", f"<title>{name} — ", 1)
+        page = page.replace("<h1", f'<p class="gs-region-name" id="region-name">{name}</p>\n'
+                                   "<h1", 1)
+    if attributions:
+        footer = html.escape(" / ".join(attributions))
+        page = page.replace("</body>", f'<footer class="gs-sources" id="sources">'
+                                       f'<span data-t="sources.title">データの出典</span>: '
+                                       f"{footer}</footer>\n</body>", 1)
+    return page
 
 
 def _page(file_name: str) -> Any:
-    def page() -> HTMLResponse:
-        return HTMLResponse(render_page(file_name), media_type="text/html; charset=utf-8",
+    def page(state: State) -> HTMLResponse:
+        walking = state.walking
+        text = render_page(file_name, region=walking.name if walking else "",
+                           attributions=walking.region.attributions if walking else ())
+        return HTMLResponse(text, media_type="text/html; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
 
     page.__name__ = f"page_{file_name.removesuffix('.html')}"
@@ -122,11 +142,17 @@ def ui_config(state: State) -> UIConfig:
     walking = state.walking
     region = None
     if walking is not None:
+        served = walking.region
         region = RegionInfo(name=walking.name, bounds=walking.bounds,
                             streets=walking.net.bounds_lonlat(),
                             threshold_m=walking.threshold_m,
                             walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
-                            area_layers=walking.area_layers())
+                            area_layers=walking.area_layers(),
+                            municipality_code=served.municipality_code,
+                            synthetic=served.synthetic or any(s.synthetic for s in served.sources),
+                            attributions=served.attributions,
+                            sources=[SourceInfo(**{k: v for k, v in s.to_dict().items()
+                                                   if k != "title"}) for s in served.sources])
     s = state.settings
     return UIConfig(
         version=__version__, categories=_styles("resource_categories"),

@@ -105,7 +105,11 @@ def export(state: State, viewer: Viewer,
            format: Annotated[Literal["csv", "xlsx", "geojson"], Query()] = "csv",
            ) -> Response:
     """The registry as CSV (UTF-8 with BOM), Excel or GeoJSON; public data unless staff."""
-    data, media_type = views.export(state.store, format, staff=viewer is not None)
+    walking = state.walking
+    data, media_type = views.export(
+        state.store, format, staff=viewer is not None,
+        region=walking.name if walking is not None else "",
+        attributions=walking.region.attributions if walking is not None else None)
     return Response(content=data, media_type=media_type, headers={
         "Content-Disposition": f'attachment; filename="resources.{format}"'})
 

@@ -44,8 +44,24 @@ class ChoroplethStyle(BaseModel):
     no_data_label_en: str
 
 
+class SourceInfo(BaseModel):
+    """One input of the region: what it gave, its file name, publisher, edition, licence,
+    the attribution it requires, and whether it is generated (not real data)."""
+
+    role: str
+    file: str
+    publisher: str
+    edition: str
+    licence: str
+    attribution: str
+    url: str
+    synthetic: bool
+
+
 class RegionInfo(BaseModel):
-    """The served region: name, extent (lon/lat: west, south, east, north) and walking.
+    """The served region: its name (飯塚市) and 市区町村コード, extent (lon/lat: west,
+    south, east, north), walking, and its sources with the attributions every page and
+    map made from it shows.
 
     ``bounds`` is where a point can still be attached to a street (the streets' extent
     plus the snapping distance); ``streets`` the streets' own extent, which the maps are
@@ -57,6 +73,10 @@ class RegionInfo(BaseModel):
     threshold_m: float
     walking_speed_m_per_min: float
     area_layers: list[dict[str, Any]]
+    municipality_code: str = ""
+    synthetic: bool = False
+    attributions: list[str] = []
+    sources: list[SourceInfo] = []
 
 
 class UIConfig(BaseModel):
