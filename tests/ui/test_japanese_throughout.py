@@ -66,7 +66,8 @@ def data_names(ui) -> list[str]:
     region = ui.server.region
     every = ui.server.store.all(ResourceFilter(include_staff=True, include_deleted=True))
     names = [str(n) for layer in region.areas for n in layer.areas["name"]]
-    names += [layer.name for layer in region.areas] + [region.name or ""]
+    names += [layer.name for layer in region.areas] + [region.name or "", region.label]
+    names += list(region.attributions)  # the wording a source's terms require, verbatim
     names += [t for r in every for t in (r.name, r.description, r.notes) if t]
     names += [str(n) for frame in region.resources.values() if "name" in frame
               for n in frame["name"]]

@@ -4,7 +4,10 @@ and, linked from each map's attribution line, also at 360 px without sideways sc
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.ui.conftest import wait_for_map
 
@@ -29,4 +32,4 @@ def test_pages_name_the_region_and_credit_its_sources(ui, path, width):
 def test_english_pages_translate_the_footer_label(ui):
     page = ui.open("/?lang=en", lang="en")
     wait_for_map(page)
-    assert page.locator("footer.gs-sources").inner_text().startswith("Data sources: ")
+    expect(page.locator("footer.gs-sources")).to_have_text(re.compile(r"^Data sources: "))
