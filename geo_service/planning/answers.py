@@ -32,6 +32,7 @@ from shapely.geometry import mapping
 from geo_service._errors import ConflictError, InputError
 from geo_service.i18n import msg, msg_n, render, text_of
 from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
+from geo_service.service.walking import no_food_stores
 from geo_service.planning.answer_types import (
     AlternativeInfo,
     CurveRow,
@@ -258,8 +259,7 @@ def baseline(walking: WalkingService) -> Baseline:
 
     layer = load_resource_layer(STORE_LAYER)
     if layer.id not in walking.region.resources:
-        raise InputError(msg("the region has no {layer} layer for scenarios", layer=layer.id),
-                         column="layer", value=layer.id)
+        raise InputError(no_food_stores(), column="layer", value=layer.id)
     return walking.cached(("static", "planning_baseline"), lambda: Baseline.saved(
         walking.region, layer=layer, threshold_m=walking.threshold_m))
 

@@ -49,7 +49,7 @@ from geo_service.engine.access import (
 from geo_service.engine.cutoff_dijkstra import warm_up
 from geo_service.engine.elevation import tobler_speed
 from geo_service.engine.region import Region
-from geo_service.i18n import msg
+from geo_service.i18n import Message, msg
 from geo_service.indicators.coverage import area_coverage, population_within
 from geo_service.inputs.boundaries import AreaLayer, layer_id
 from geo_service.inputs.layer_points import counted
@@ -580,13 +580,18 @@ class WalkingService:
         raise NoFoodStores()
 
 
+def no_food_stores() -> Message:
+    """What to say when neither the registry nor the region has food stores (食料品店),
+    and how to add them."""
+    return msg("the region has no food store (食料品店) data (add them with --stores)")
+
+
 class NoFoodStores(LookupError):
-    """Neither the registry nor the region has food stores (食料品店): nothing that walks
-    to a store can be measured; the message says how to add them."""
+    """Neither the registry nor the region has food stores: nothing that walks to a store
+    can be measured (``args[0]``: :func:`no_food_stores`)."""
 
     def __init__(self) -> None:
-        super().__init__(msg("the region has no food store (食料品店) data "
-                             "(add them with --stores)"))
+        super().__init__(no_food_stores())
 
 
 def _points(lonlat: np.ndarray) -> Any:

@@ -77,3 +77,14 @@ def test_with_its_store_the_grid_still_measures_the_walk(tmp_path):
     w = next(f["properties"] for f in body["features"] if f["properties"]["area_id"] == "W")
     assert w["beyond_65plus"] == 33 and w["beyond_share"] == 1.0
     assert "買い物の数字は出せません" not in c.get("/karte/小学校区/E").text
+
+
+def test_gaps_for_food_stores_and_scenarios_say_what_is_missing(client):
+    for path, field in (("/gaps/小学校区?need=food_store", "need"), ("/scenarios", "layer")):
+        r = client.get(path)
+        assert r.status_code == 422, path
+        assert r.json()["detail"]["problems"][0] == {
+            "field": field, "value": "food_store" if field == "need" else "food_stores",
+            "reason": NOTE_JA}
+    assert client.get("/gaps/小学校区?need=food_store", headers={"Accept-Language": "en"}
+                      ).json()["detail"]["reason"].startswith("the region has no food store")
