@@ -39,7 +39,7 @@ from geo_service.api.schemas.resources import (
 from geo_service.api.views import to_feature
 from geo_service.layers import load_vocabulary
 from geo_service.registry.store import NotFoundError
-from geo_service.service.walking import NoFoodStores, WalkingService
+from geo_service.service.walking import NoFoodStoresError, WalkingService
 
 AnyNearby = NearbyCollection[NearbyStaff] | NearbyCollection[NearbyPublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
@@ -146,7 +146,7 @@ def difficulty(walking: WalkingService, layer: str, *, lang: str = "ja"
     name = _lookup(lambda: walking.area_layer(layer)).name
     table, source, n_stores = _lookup(lambda: walking.difficulty(name))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
-    note = NoFoodStores().args[0].text(lang) if source == "none" else None
+    note = NoFoodStoresError().args[0].text(lang) if source == "none" else None
     return IndicatorCollection(layer=name, threshold_m=walking.threshold_m,
                                stores_source=source, stores=n_stores, note=note,
                                features=features)

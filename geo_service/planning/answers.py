@@ -32,7 +32,6 @@ from shapely.geometry import mapping
 from geo_service._errors import ConflictError, InputError
 from geo_service.i18n import msg, msg_n, render, text_of
 from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
-from geo_service.service.walking import no_food_stores
 from geo_service.planning.answer_types import (
     AlternativeInfo,
     CurveRow,
@@ -47,6 +46,7 @@ from geo_service.planning.answer_types import (
     Store,
     Totals,
 )
+from geo_service.service.walking import no_food_stores
 
 if TYPE_CHECKING:
     from geo_service.planning.scenarios import Baseline, Scenario, ScenarioResult

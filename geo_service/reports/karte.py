@@ -191,14 +191,14 @@ def _projected(walking: WalkingService, layer: str, projection: Projection
     functions as :meth:`WalkingService.difficulty`, on the projected demand)."""
     from geo_service.indicators import difficulty
     from geo_service.planning.projection import project_demand
-    from geo_service.service.walking import NoFoodStores
+    from geo_service.service.walking import NoFoodStoresError
 
     region = walking.region
     demand = project_demand(region.demand, projection)
     areas = [walking.area_layer(layer)]
     try:
         _, stores, field = walking._food_stores()
-    except NoFoodStores:
+    except NoFoodStoresError:
         table = difficulty.areas_without_stores(demand, areas, threshold_m=walking.threshold_m)
     else:
         points = difficulty.point_indicators(demand, field.at(region.demand_attachment),
@@ -213,9 +213,9 @@ def _projected(walking: WalkingService, layer: str, projection: Projection
 
 def _no_stores_note(stores_source: str) -> str | None:
     """Why a karte has no shopping section (the region has no food stores), else None."""
-    from geo_service.service.walking import NoFoodStores
+    from geo_service.service.walking import NoFoodStoresError
 
-    return NoFoodStores().args[0].text("ja") if stores_source == "none" else None
+    return NoFoodStoresError().args[0].text("ja") if stores_source == "none" else None
 
 
 def _rank(values: pd.Series, area_id: str) -> int | None:

@@ -548,7 +548,7 @@ class WalkingService:
         def make() -> tuple[Any, str, int]:
             try:
                 source, stores, field = self._food_stores()
-            except NoFoodStores:  # the areas and their people, nothing measured
+            except NoFoodStoresError:  # the areas and their people, nothing measured
                 table = difficulty.areas_without_stores(self.region.demand, [layer],
                                                         threshold_m=self.threshold_m)
                 return table.to_crs(4326), "none", 0
@@ -577,7 +577,7 @@ class WalkingService:
             stores = counted(self.region.resources[key],
                              load_resource_layer(key)).to_crs(self.net.crs)
             return "region", stores, self.region.distance_field(stores, source="food stores")
-        raise NoFoodStores()
+        raise NoFoodStoresError()
 
 
 def no_food_stores() -> Message:
@@ -586,7 +586,7 @@ def no_food_stores() -> Message:
     return msg("the region has no food store (食料品店) data (add them with --stores)")
 
 
-class NoFoodStores(LookupError):
+class NoFoodStoresError(LookupError):
     """Neither the registry nor the region has food stores: nothing that walks to a store
     can be measured (``args[0]``: :func:`no_food_stores`)."""
 
