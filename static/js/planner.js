@@ -56,7 +56,11 @@ function shownLayer(name) {
 }
 
 function showError(node, error) {
-  node.textContent = t("error.load", { detail: error.message || String(error) });
+  // the service's reasons are sentences in the page's language: without the field's
+  // English name (need:, layer:)
+  const detail = error instanceof GS.ApiError
+    ? error.problems().map((p) => p.reason).join(" / ") : error.message || String(error);
+  node.textContent = t("error.load", { detail });
   node.classList.add("gs-error");
 }
 

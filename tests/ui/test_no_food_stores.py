@@ -54,3 +54,16 @@ def test_council_says_what_is_missing_and_shows_the_rest(ui, no_stores_url, widt
     finally:
         session.close()
     assert session.errors == []
+
+
+def test_planner_says_the_food_stores_are_missing_in_japanese(ui, no_stores_url):
+    session = UI(replace(ui.server, url=no_stores_url), ui.browser)
+    try:
+        page = session.open("/planner", width=360)
+        page.wait_for_selector("body[data-gaps]:not([data-gaps-loading])", timeout=20_000)
+        # was 「読み込めませんでした：need: …」, the field's English name in the sentence
+        assert page.locator("#gap-summary").inner_text() == f"読み込めませんでした：{NOTE_JA}"
+        assert session.fits_the_screen(page)
+    finally:
+        session.close()
+    assert session.errors == []
