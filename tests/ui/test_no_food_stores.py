@@ -9,17 +9,19 @@ from dataclasses import replace
 import pytest
 
 from tests.api.test_no_food_stores import NOTE_JA, grid_without_stores
-from tests.ui.conftest import UI, serve_in_thread, wait_for_map
+from tests.ui.conftest import ADMIN, UI, serve_in_thread, wait_for_map
 
 
 @pytest.fixture(scope="module")
 def no_stores_url(tmp_path_factory):
     from geo_service.api import create_app
     from geo_service.config import ServiceSettings
+    from geo_service.registry.auth import hash_password
     from geo_service.registry.store import open_store
     from geo_service.service.walking import WalkingService
 
     store = open_store("sqlite://")
+    store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
     settings = ServiceSettings(database_url="sqlite://", secret_key="g" * 40,
                                data_dir=tmp_path_factory.mktemp("no-stores"))
     url, server = serve_in_thread(create_app(settings, store=store,
@@ -59,10 +61,13 @@ def test_council_says_what_is_missing_and_shows_the_rest(ui, no_stores_url, widt
 def test_planner_says_the_food_stores_are_missing_in_japanese(ui, no_stores_url):
     session = UI(replace(ui.server, url=no_stores_url), ui.browser)
     try:
-        page = session.open("/planner", width=360)
+        page = session.open("/planner", width=360, login=ADMIN)
         page.wait_for_selector("body[data-gaps]:not([data-gaps-loading])", timeout=20_000)
         # was 「読み込めませんでした：need: …」, the field's English name in the sentence
         assert page.locator("#gap-summary").inner_text() == f"読み込めませんでした：{NOTE_JA}"
+        page.wait_for_function("document.getElementById('scenario-list').textContent")
+        assert page.locator("#scenario-list").inner_text() == f"読み込めませんでした：{NOTE_JA}"
+        assert page.locator("#scenario-form").is_hidden()  # no empty store picker
         assert session.fits_the_screen(page)
     finally:
         session.close()
