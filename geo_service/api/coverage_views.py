@@ -39,7 +39,7 @@ from geo_service.api.schemas.resources import (
 from geo_service.api.views import to_feature
 from geo_service.layers import load_vocabulary
 from geo_service.registry.store import NotFoundError
-from geo_service.service.walking import WalkingService
+from geo_service.service.walking import NoFoodStoresError, WalkingService
 
 AnyNearby = NearbyCollection[NearbyStaff] | NearbyCollection[NearbyPublic]
 AnyReach = ReachCollection[ResourceStaff] | ReachCollection[ResourcePublic]
@@ -139,13 +139,17 @@ def area(walking: WalkingService, layer: str, area_id: str, *, staff: bool) -> A
     return _area_feature(rows[0])
 
 
-def difficulty(walking: WalkingService, layer: str) -> IndicatorCollection:
-    """The engine's shopping-difficulty indicators per area of ``layer``."""
+def difficulty(walking: WalkingService, layer: str, *, lang: str = "ja"
+               ) -> IndicatorCollection:
+    """The engine's shopping-difficulty indicators per area of ``layer`` (``note`` in
+    ``lang`` when the region has no food stores)."""
     name = _lookup(lambda: walking.area_layer(layer)).name
     table, source, n_stores = _lookup(lambda: walking.difficulty(name))
     features = json.loads(table.to_json(na="null", drop_id=True))["features"]
+    note = NoFoodStoresError().args[0].text(lang) if source == "none" else None
     return IndicatorCollection(layer=name, threshold_m=walking.threshold_m,
-                               stores_source=source, stores=n_stores, features=features)
+                               stores_source=source, stores=n_stores, note=note,
+                               features=features)
 
 
 def _lookup(call):  # type: ignore[no-untyped-def]

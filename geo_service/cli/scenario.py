@@ -59,8 +59,9 @@ StoreLayerOpt = Annotated[str, typer.Option(
 def _context(region: Path | None, folder: Path | None, store_layer: str):  # type: ignore[no-untyped-def]
     """(Region, the store layer, the scenario folder)."""
     from geo_service.engine.region import Region
-    from geo_service.layers import load_resource_layer
+    from geo_service.layers import FOOD_STORE_LAYER, load_resource_layer
     from geo_service.planning.scenarios import scenario_folder
+    from geo_service.service.walking import no_food_stores
 
     settings = service_settings()
     where = region or settings.region_dir
@@ -70,6 +71,8 @@ def _context(region: Path | None, folder: Path | None, store_layer: str):  # typ
         raise InputError("not a saved region folder (no region.json)", file=where)
     loaded = Region.load(where)
     layer = load_resource_layer(store_layer)
+    if layer.id not in loaded.resources and layer.id == FOOD_STORE_LAYER:
+        raise InputError(no_food_stores(), file=where)
     if layer.id not in loaded.resources:
         raise InputError(f"the region has no {layer.id} layer; it has "
                          f"{', '.join(loaded.resources) or 'none'}", file=where)

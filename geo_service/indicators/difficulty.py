@@ -180,6 +180,28 @@ def area_indicators(
                             crs=points.crs)
 
 
+#: the columns that measure the walk to a store (unknown without stores)
+MEASURED_COLUMNS = (
+    "beyond_65plus", "beyond_share", "beyond_65plus_straight", "beyond_share_straight",
+    "median_m", "p90_m", "median_min", "p90_min", "car_adjusted_65plus",
+)
+
+
+def areas_without_stores(demand: gpd.GeoDataFrame, layers: list[AreaLayer], *,
+                         threshold_m: float = settings.threshold_m) -> gpd.GeoDataFrame:
+    """The table of :func:`area_indicators` for a region without food stores: the areas
+    with their people (and no store in or near them), every column of
+    :data:`MEASURED_COLUMNS` empty — unknown, neither 0 nor everyone."""
+    points = demand[["point_id", "pop_total", "pop_65plus", "pop_75plus", "geometry"]].copy()
+    points["reachable"] = False
+    points["network_m"] = points["walk_min"] = np.nan
+    points["beyond"] = points["beyond_straight"] = False
+    no_stores = gpd.GeoDataFrame({"store_id": []}, geometry=gpd.GeoSeries([], crs=demand.crs))
+    table = area_indicators(points, layers, no_stores, threshold_m=threshold_m)
+    table[list(MEASURED_COLUMNS)] = np.nan
+    return table
+
+
 def car_adjusted(table: pd.DataFrame, car_rate: float | pd.Series | None) -> np.ndarray:
     """Per area row: its people 65+ beyond the walk without a car (``car_rate``, one rate
     or one per ``area_id``; NaN without a rate)."""

@@ -46,6 +46,7 @@ from geo_service.planning.answer_types import (
     Store,
     Totals,
 )
+from geo_service.service.walking import no_food_stores
 
 if TYPE_CHECKING:
     from geo_service.planning.scenarios import Baseline, Scenario, ScenarioResult
@@ -258,8 +259,7 @@ def baseline(walking: WalkingService) -> Baseline:
 
     layer = load_resource_layer(STORE_LAYER)
     if layer.id not in walking.region.resources:
-        raise InputError(msg("the region has no {layer} layer for scenarios", layer=layer.id),
-                         column="layer", value=layer.id)
+        raise InputError(no_food_stores(), column="layer", value=layer.id)
     return walking.cached(("static", "planning_baseline"), lambda: Baseline.saved(
         walking.region, layer=layer, threshold_m=walking.threshold_m))
 

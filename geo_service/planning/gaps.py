@@ -48,12 +48,14 @@ from geo_service.i18n import Message, Term, msg, msg_n
 from geo_service.inputs.layer_points import counted
 from geo_service.layers import (
     FOOD_STORE_CATEGORY,
+    FOOD_STORE_LAYER,
     Category,
     load_resource_layer,
     load_vocabulary,
 )
 from geo_service.registry.store import ResourceFilter
 from geo_service.service.service_coverage import service_mask
+from geo_service.service.walking import no_food_stores
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -196,6 +198,8 @@ def need_distance(walking: WalkingService, need: str, *, staff: bool) -> tuple[n
         stores = counted(walking.region.resources[key], load_resource_layer(key))
         if len(stores):
             return walking.region.distance_field(stores).at(demand).distance_m, "region"
+    if key == FOOD_STORE_LAYER:  # 食料品店: say how to add them
+        raise InputError(no_food_stores(), column="need", value=need)
     cat = load_vocabulary().by_id[need]
     label = Term(cat.label, cat.label_en)
     raise InputError(msg("neither the registry nor the region has located resources of "

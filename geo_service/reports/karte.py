@@ -191,18 +191,31 @@ def _projected(walking: WalkingService, layer: str, projection: Projection
     functions as :meth:`WalkingService.difficulty`, on the projected demand)."""
     from geo_service.indicators import difficulty
     from geo_service.planning.projection import project_demand
+    from geo_service.service.walking import NoFoodStoresError
 
     region = walking.region
     demand = project_demand(region.demand, projection)
-    _, stores, field = walking._food_stores()
-    points = difficulty.point_indicators(demand, field.at(region.demand_attachment), stores,
-                                         threshold_m=walking.threshold_m)
-    table = difficulty.area_indicators(points, [walking.area_layer(layer)], stores,
-                                       threshold_m=walking.threshold_m)
+    areas = [walking.area_layer(layer)]
+    try:
+        _, stores, field = walking._food_stores()
+    except NoFoodStoresError:
+        table = difficulty.areas_without_stores(demand, areas, threshold_m=walking.threshold_m)
+    else:
+        points = difficulty.point_indicators(demand, field.at(region.demand_attachment),
+                                             stores, threshold_m=walking.threshold_m)
+        table = difficulty.area_indicators(points, areas, stores,
+                                           threshold_m=walking.threshold_m)
     table = table.drop(columns="geometry").set_index("area_id", drop=False)
     table.index = table.index.astype(str)
     return table, {"year": projection.year, "source": Path(projection.source).name,
                    "notes": list(projection.notes)}
+
+
+def _no_stores_note(stores_source: str) -> str | None:
+    """Why a karte has no shopping section (the region has no food stores), else None."""
+    from geo_service.service.walking import NoFoodStoresError
+
+    return NoFoodStoresError().args[0].text("ja") if stores_source == "none" else None
 
 
 def _rank(values: pd.Series, area_id: str) -> int | None:
@@ -253,7 +266,8 @@ def area_karte(walking: WalkingService, data: KarteLayer, area_id: str) -> dict[
         "categories": prof["categories"],
     }
     karte["food"].update(threshold_m=data.threshold_m, stores_source=data.stores_source,
-                         stores=data.n_stores)
+                         stores=data.n_stores,
+                         missing=_no_stores_note(data.stores_source))
     for need, key in ((FOOD_NEED, "food_gap"), (GATHERING_NEED, "gathering")):
         g = data.gaps.get(need)
         karte[key] = _gap_section(g, area_id) if g is not None else None

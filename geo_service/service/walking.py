@@ -49,6 +49,7 @@ from geo_service.engine.access import (
 from geo_service.engine.cutoff_dijkstra import warm_up
 from geo_service.engine.elevation import tobler_speed
 from geo_service.engine.region import Region
+from geo_service.i18n import Message, msg
 from geo_service.indicators.coverage import area_coverage, population_within
 from geo_service.inputs.boundaries import AreaLayer, layer_id
 from geo_service.inputs.layer_points import counted
@@ -532,7 +533,9 @@ class WalkingService:
     @one_state()
     def difficulty(self, layer_name: str) -> tuple[Any, str, int]:
         """The engine's shopping-difficulty indicators per area of a layer, with where the
-        food stores came from ("registry" or "region") and how many there are.
+        food stores came from ("registry", "region", or "none": a region without food
+        stores gets its areas and their people, every walk to a store unknown) and how many
+        there are.
 
         The registry's public, located 食料品店 are used when it has any, so that a store
         added, closed (deleted) or moved by a coordinator shows at once (cached per
@@ -543,7 +546,12 @@ class WalkingService:
         layer = self.area_layer(layer_name)
 
         def make() -> tuple[Any, str, int]:
-            source, stores, field = self._food_stores()
+            try:
+                source, stores, field = self._food_stores()
+            except NoFoodStoresError:  # the areas and their people, nothing measured
+                table = difficulty.areas_without_stores(self.region.demand, [layer],
+                                                        threshold_m=self.threshold_m)
+                return table.to_crs(4326), "none", 0
             points = difficulty.point_indicators(
                 self.region.demand, field.at(self.region.demand_attachment), stores,
                 threshold_m=self.threshold_m)
@@ -569,8 +577,21 @@ class WalkingService:
             stores = counted(self.region.resources[key],
                              load_resource_layer(key)).to_crs(self.net.crs)
             return "region", stores, self.region.distance_field(stores, source="food stores")
-        raise LookupError("neither the registry nor the region has food stores "
-                          "(食料品店) for the difficulty indicators")
+        raise NoFoodStoresError()
+
+
+def no_food_stores() -> Message:
+    """What to say when neither the registry nor the region has food stores (食料品店),
+    and how to add them."""
+    return msg("the region has no food store (食料品店) data (add them with --stores)")
+
+
+class NoFoodStoresError(LookupError):
+    """Neither the registry nor the region has food stores: nothing that walks to a store
+    can be measured (``args[0]``: :func:`no_food_stores`)."""
+
+    def __init__(self) -> None:
+        super().__init__(no_food_stores())
 
 
 def _points(lonlat: np.ndarray) -> Any:

@@ -26,6 +26,7 @@ const state = {
   paths: new Map(), // area_id → Leaflet layer
   tables: {},
   loadId: 0,
+  noStores: null, // why nothing about shopping is shown: the region has no food stores
 };
 const MAX_LABELS = 40;
 
@@ -79,12 +80,6 @@ async function start() {
     return;
   }
   const th = threshold();
-  document.getElementById("region-line").textContent = t("region.line", {
-    name: region.name, threshold: th, speed: Math.round(region.walking_speed_m_per_min),
-  });
-  document.getElementById("method-note").textContent = t("method.note", { threshold: th });
-  document.getElementById("difficulty-note").textContent = t("difficulty.note",
-    { threshold: th });
   document.getElementById("coverage-note").textContent = t("coverage.note",
     { threshold: th });
   const select = document.getElementById("layer");
@@ -101,7 +96,6 @@ async function start() {
     () => downloadTable("coverage"));
   state.map = GS.makeMap(document.getElementById("map"));
   state.map.options.zoomSnap = 0.25; // fit small regions closely (a phone's narrow map)
-  renderLegend();
   // a printed map has another size: fit the areas to it, and back after printing
   const refit = () => {
     state.map.invalidateSize();
@@ -162,15 +156,22 @@ async function load(layerId, area) {
     ? diff.value.features.map((f) => ({ ...f.properties, _feature: f })) : [];
   state.profiles = new Map(prof.status === "fulfilled"
     ? prof.value.areas.map((a) => [a.area_id, a]) : []);
+  state.noStores = diff.status === "fulfilled" && diff.value.stores_source === "none"
+    ? diff.value.note : null;
   const problems = [diff, prof].filter((r) => r.status === "rejected")
     .map((r) => r.reason.message);
   const layer = GS.config.region.area_layers.find((l) => l.id === layerId);
-  document.getElementById("map-caption").textContent = t("map.caption");
+  document.getElementById("map-caption").textContent = t(state.noStores
+    ? "map.caption_no_stores" : "map.caption");
+  renderNotes();
   drawMap();
   renderTables();
   renderProfile();
   if (problems.length) {
     status.textContent = t("error.load", { detail: problems.join(" / ") });
+    status.classList.add("gs-error");
+  } else if (state.noStores) { // said plainly; what can be shown is shown
+    status.textContent = t("no_stores", { note: state.noStores });
     status.classList.add("gs-error");
   } else {
     status.textContent = t("loaded", { layer: layerLabel(layer), n: layer.areas });
@@ -185,6 +186,29 @@ async function load(layerId, area) {
 
 // ------------------------------------------------------------------ map
 
+/** The lines that say what the map and the tables show: the shares beyond the walk, or,
+ *  in a region without food stores, the areas and their people 65+ only. */
+function renderNotes() {
+  const region = GS.config.region;
+  const th = threshold();
+  const line = document.getElementById("region-line");
+  if (state.noStores) {
+    line.textContent = t("region.line_no_stores", { name: region.name });
+    document.getElementById("method-note").textContent = "";
+    document.getElementById("difficulty-note").textContent = t("difficulty.no_stores");
+    document.getElementById("legend").replaceChildren(
+      el("p", { class: "c-legend-title" }, t("legend.no_stores")));
+    return;
+  }
+  line.textContent = t("region.line", {
+    name: region.name, threshold: th, speed: Math.round(region.walking_speed_m_per_min),
+  });
+  document.getElementById("method-note").textContent = t("method.note", { threshold: th });
+  document.getElementById("difficulty-note").textContent = t("difficulty.note",
+    { threshold: th });
+  renderLegend();
+}
+
 function renderLegend() {
   const d = GS.config.difficulty;
   const box = document.getElementById("legend");
@@ -198,7 +222,8 @@ function renderLegend() {
 
 function areaStyle(p, selected) {
   return {
-    fillColor: classColor(p.beyond_share), fillOpacity: 0.65,
+    fillColor: state.noStores ? "#ffffff" : classColor(p.beyond_share),
+    fillOpacity: state.noStores ? 0.3 : 0.65,
     color: selected ? "#000000" : "#333333", weight: selected ? 4 : 1.2,
   };
 }
@@ -215,10 +240,11 @@ function drawMap() {
       const p = f.properties;
       state.paths.set(String(p.area_id), layer);
       layer.bindTooltip(() => el("div", { class: "c-tip" },
-        el("strong", {}, p.name),
-        el("div", {}, t("tip.beyond", { share: fmtPct(p.beyond_share),
-                                        threshold: threshold() })),
-        el("div", {}, t("tip.straight", { share: fmtPct(p.beyond_share_straight) }))),
+        el("strong", {}, p.name), ...(state.noStores
+          ? [el("div", {}, `${t("col.pop65")} ${fmtPeople(p.pop_65plus)}`)]
+          : [el("div", {}, t("tip.beyond", { share: fmtPct(p.beyond_share),
+                                             threshold: threshold() })),
+             el("div", {}, t("tip.straight", { share: fmtPct(p.beyond_share_straight) }))])),
       { sticky: true });
       layer.on("click", () => select(String(p.area_id), { from: "map" }));
     },
@@ -238,8 +264,9 @@ function drawMap() {
         interactive: false, keyboard: false,
         icon: L.divIcon({ className: "c-area-label", iconSize: null,
                           html: el("span", {}, layer.feature.properties.name, el("br"),
-                                   el("span", { class: "c-area-share" },
-                                      fmtPct(layer.feature.properties.beyond_share))) }),
+                                   el("span", { class: "c-area-share" }, state.noStores
+                                     ? fmtPeople(layer.feature.properties.pop_65plus)
+                                     : fmtPct(layer.feature.properties.beyond_share))) }),
       }).addTo(state.labels);
     }
   }
@@ -301,7 +328,11 @@ function renderProfile() {
   const rows = [];
   const item = (label, ...value) => rows.push(el("dt", {}, label), el("dd", {}, ...value));
   const th = threshold();
-  if (d) {
+  if (d && state.noStores) {
+    item(t("profile.pop65"), el("span", { "data-field": "pop_65plus" },
+                                fmtPeople(d.pop_65plus)));
+    parts.push(el("p", { class: "gs-muted c-no-stores" }, state.noStores));
+  } else if (d) {
     parts.push(el("p", { class: "c-class" }, swatch(classColor(d.beyond_share)),
                   classLabel(d.beyond_share)));
     item(t("profile.pop65"), el("span", { "data-field": "pop_65plus" },
@@ -473,8 +504,10 @@ function coverageColumns(rows) {
 function renderTables() {
   const nameCol = { key: "name", label: t("col.area"), numeric: false, value: (r) => r.name };
   const diffRows = state.difficulty;
-  state.tables.difficulty = makeTable("difficulty", diffRows,
-    [nameCol, ...difficultyColumns()], t("difficulty.heading"));
+  const diffCols = difficultyColumns() // without stores: the people 65+ only
+    .filter((c) => !state.noStores || c.key === "pop_65plus");
+  state.tables.difficulty = makeTable("difficulty", diffRows, [nameCol, ...diffCols],
+    t("difficulty.heading"));
   const covRows = [...state.profiles.values()];
   state.tables.coverage = makeTable("coverage", covRows,
     [nameCol, ...coverageColumns(covRows)], t("coverage.heading"));

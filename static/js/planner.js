@@ -19,7 +19,7 @@ const state = {
   siteMap: null, siteLayer: null,
   storeMap: null, storeMarkers: new Map(), stores: [], picked: new Set(),
   diffMap: null, diffLayer: null,
-  scenarios: [], gapLoad: 0,
+  scenarios: [], gapLoad: 0, scenariosFailed: false,
   altDefaults: [], // the need's default alternatives [{id, label}] (from the first answer)
   altChoice: null, // null: the defaults; else the ids ticked
   fits: [], // [map, () => bounds]: fitted again when the window's size changes
@@ -56,7 +56,11 @@ function shownLayer(name) {
 }
 
 function showError(node, error) {
-  node.textContent = t("error.load", { detail: error.message || String(error) });
+  // the service's reasons are sentences in the page's language: without the field's
+  // English name (need:, layer:)
+  const detail = error instanceof GS.ApiError
+    ? error.problems().map((p) => p.reason).join(" / ") : error.message || String(error);
+  node.textContent = t("error.load", { detail });
   node.classList.add("gs-error");
 }
 
@@ -191,7 +195,8 @@ function showStaffParts() {
     node.replaceChildren(note());
   }
   document.getElementById("siting-form").hidden = !staff;
-  document.getElementById("scenario-form").hidden = !staff;
+  // no form to close stores when the scenarios cannot be loaded (e.g. no food stores)
+  document.getElementById("scenario-form").hidden = !staff || state.scenariosFailed;
   const top = document.getElementById("login-note");
   top.hidden = !staff;
   top.textContent = staff ? t("staff.note") : "";
@@ -533,6 +538,8 @@ async function loadScenarios() {
     const p = el("p", {});
     showError(p, e);
     wrap.replaceChildren(p);
+    state.scenariosFailed = true;
+    document.getElementById("scenario-form").hidden = true;
     return;
   }
   renderScenarioList();

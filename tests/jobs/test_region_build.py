@@ -241,3 +241,26 @@ def test_region_show_and_the_serve_banner_name_the_region(built, monkeypatch, tm
     key = Region.load(out).key
     assert f"地域 (region): 飯塚市 ({out})" in banner.output
     assert f"registries/{key}.sqlite3" in banner.output and "<region key>" not in banner.output
+
+
+def test_without_stores_the_council_data_and_kartes_say_so_and_show_the_rest(tmp_path):
+    """飯塚市 built offline without --stores (as the README's walk-through): the council's
+    data are the 149 areas and their people 65+ (39,727 in all, the table's own city row)
+    with a note saying the food stores are missing; its kartes render without the
+    shopping numbers."""
+    out = tmp_path / "iizuka"
+    result = runner.invoke(app, _args(out))
+    assert result.exit_code == 0, result.output
+    store = open_store("sqlite://")
+    client = TestClient(create_app(ServiceSettings(database_url="sqlite://",
+                                                   data_dir=tmp_path, secret_key="k" * 40),
+                                   store=store, walking=WalkingService(Region.load(out), store)))
+    body = client.get("/difficulty/町丁").json()
+    assert body["note"] == "この地域には食料品店のデータがありません（--stores で追加できます）"
+    assert len(body["features"]) == 149
+    assert round(sum(f["properties"]["pop_65plus"] for f in body["features"])) == 39_727
+    assert all(f["properties"]["beyond_share"] is None for f in body["features"])
+    assert len(client.get("/profiles/町丁").json()["areas"]) == 149
+    karte = client.get("/karte/町丁/402050010")
+    assert karte.status_code == 200
+    assert "地域カルテ：吉原町" in karte.text and "買い物の数字は出せません" in karte.text

@@ -9,7 +9,7 @@ from shapely.geometry import mapping
 
 from geo_service._errors import InputError
 from geo_service.api import coverage_views as cv
-from geo_service.api.deps import State, Viewer
+from geo_service.api.deps import Language, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas.resources import (
     AreaCollection,
@@ -113,6 +113,8 @@ def area_coverage(state: State, viewer: Viewer, layer: str, area_id: str) -> Are
 
 @router.get("/difficulty/{layer}", response_model=IndicatorCollection,
             responses=error_responses(404, 422))
-def difficulty(state: State, layer: str) -> Response:
-    """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``."""
-    return as_json(cv.difficulty(state.walking, layer))
+def difficulty(state: State, lang: Language, layer: str) -> Response:
+    """The shopping-difficulty indicators (買い物環境マップ) per area of ``layer``; in a
+    region without food stores, its areas and their people 65+ with every indicator null
+    and a ``note`` saying why (in the language of ``Accept-Language``)."""
+    return as_json(cv.difficulty(state.walking, layer, lang=lang))

@@ -374,8 +374,12 @@ class IndicatorCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     layer: str
     threshold_m: float
-    stores_source: Literal["registry", "region"] = Field(
+    stores_source: Literal["registry", "region", "none"] = Field(
         description="where the food stores came from: the registry's public located "
-                    "食料品店, or (when it has none) the region's food-store layer")
+                    "食料品店, or (when it has none) the region's food-store layer; none: "
+                    "the region has no food stores, every indicator that walks to one "
+                    "is null (the areas and their people 65+ are given)")
+    note: str | None = Field(None, description="why the indicators are null (none), in "
+                                               "the request's language")
     stores: int = Field(description="number of food stores counted")
     features: list[dict[str, Any]]
