@@ -170,8 +170,7 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
         sources = src.override(sources, spec)
     notes = [n for a in layers for n in a.notes]
     if inputs.synthetic_streets_m is not None:
-        notes.insert(0, "道路網は生成した格子です（実在の道路ではありません）: the streets are a "
-                        "generated grid, not real streets")
+        notes.insert(0, "道路網は生成した格子です（実在の道路ではありません）")
     return Region(net, demand, layers, resources, name=title, notes=notes,
                   threshold_m=inputs.threshold_m, title=title, municipality_code=code,
                   sources=_unique(sources))
