@@ -21,7 +21,9 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,7 +58,7 @@ class UIServer:
     store: Any
     region: Any
     coordinator_area: str  # the coordinator's area id (first area of the first layer)
-    server: Any = None
+    app: Any = None  # the FastAPI app it serves
     settings: Any = None  # the ServiceSettings it is served with
 
 
@@ -66,9 +68,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve_in_thread(app: Any) -> tuple[str, Any]:
-    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; return its
-    URL and the server (set ``should_exit`` to stop it) once it accepts connections."""
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; yield its URL
+    once it accepts connections, and stop it on leaving."""
     import uvicorn
 
     port = _free_port()
@@ -81,7 +84,10 @@ def serve_in_thread(app: Any) -> tuple[str, Any]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +104,8 @@ def ui_server(tmp_path_factory) -> UIServer:
     store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
     store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
                    areas=[area])
-    url, server = serve_in_thread(app)
-    yield UIServer(url, store, region, area, server, demo.settings)
-    server.should_exit = True
+    with served(app) as url:
+        yield UIServer(url, store, region, area, app, demo.settings)
 
 
 @pytest.fixture(scope="session")
@@ -215,6 +220,12 @@ class UI:
         path = SCREENSHOTS / f"{name}-{page.viewport_size['width']}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
+    def at(self, url: str) -> UI:
+        """This session on another test server (``url``): its pages close with this
+        session's and their JavaScript errors fail the test as this session's do."""
+        return UI(replace(self.server, url=url), self.browser, contexts=self.contexts,
+                  dialogs=self.dialogs, errors=self.errors)
 
     def close(self) -> None:
         for context in self.contexts:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import ADMIN, COORDINATOR, UI, serve_in_thread, wait_for_map
+from tests.ui.conftest import ADMIN, COORDINATOR, served, wait_for_map
 
 pytestmark = pytest.mark.browser
 
@@ -106,25 +105,20 @@ def no_tiles_server(ui_server):
     from geo_service.api import create_app
 
     settings = ui_server.settings.model_copy(update={"basemaps": ()})
-    url, server = serve_in_thread(create_app(settings, store=ui_server.store))
-    yield url
-    server.should_exit = True
+    with served(create_app(settings, store=ui_server.store)) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_basemaps_none_draws_the_region_map_and_asks_for_no_tiles(ui, no_tiles_server,
                                                                   width):
-    session = UI(replace(ui.server, url=no_tiles_server), ui.browser)
+    session = ui.at(no_tiles_server)
     page = session.open("/council", width=width)
-    try:
-        assert _streets(page, "#map") > MIN_STREETS
-        assert session.blocked == []  # nothing but loopback was even asked for
-        assert page.locator(".gs-map-notice").count() == 0
-        assert page.locator("#map .leaflet-control-layers").count() == 0  # one background
-        session.screenshot(page, "basemap-none-council")
-    finally:
-        session.close()
-    assert session.errors == []
+    assert _streets(page, "#map") > MIN_STREETS
+    assert session.blocked == []  # nothing but loopback was even asked for
+    assert page.locator(".gs-map-notice").count() == 0
+    assert page.locator("#map .leaflet-control-layers").count() == 0  # one background
+    session.screenshot(page, "basemap-none-council")
 
 
 @pytest.fixture(scope="module")
@@ -193,24 +187,18 @@ def helsinki_server(tmp_path_factory):
     folder = Region(net, demand, name="Helsinki", basemap_extras=extras).save(tmp / "region")
     settings = ServiceSettings(database_url=f"sqlite:///{tmp / 'r.sqlite3'}", region_dir=folder,
                                data_dir=tmp, secret_key="h" * 40)
-    url, server = serve_in_thread(create_app(settings, store=fresh_store("sqlite", tmp)))
-    yield url
-    server.should_exit = True
+    with served(create_app(settings, store=fresh_store("sqlite", tmp))) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_a_real_extract_shows_its_railways_and_water(ui, helsinki_server, width):
-    session = UI(replace(ui.server, url=helsinki_server), ui.browser)
-    try:
-        page = session.open("/", width=width)
-        assert _streets(page, "#map") > MIN_STREETS
-        page.locator(".gs-map-notice").wait_for()
-        assert _lines(page, "#map path.gs-basemap-rail") > 20  # tram and rail lines
-        session.screenshot(page, "basemap-helsinki-resident")
-        # drains, a stream and ponds of a few hundred m² are drawn from zoom 14 on
-        page.evaluate("RESIDENT.map.setZoom(15, {animate: false})")
-        page.wait_for_function("() => document.querySelectorAll("
-                               "'#map path.gs-basemap-water').length >= 3")
-    finally:
-        session.close()
-    assert session.errors == []
+    page = ui.at(helsinki_server).open("/", width=width)
+    assert _streets(page, "#map") > MIN_STREETS
+    page.locator(".gs-map-notice").wait_for()
+    assert _lines(page, "#map path.gs-basemap-rail") > 20  # tram and rail lines
+    ui.screenshot(page, "basemap-helsinki-resident")
+    # drains, a stream and ponds of a few hundred m² are drawn from zoom 14 on
+    page.evaluate("RESIDENT.map.setZoom(15, {animate: false})")
+    page.wait_for_function("() => document.querySelectorAll("
+                           "'#map path.gs-basemap-water').length >= 3")

@@ -90,7 +90,7 @@ def _save_a_scenario_of_the_command_line(ui) -> None:
     from geo_service.planning.answers import scenario_folder
     from geo_service.planning.scenarios import Scenario, save_scenario
 
-    state = ui.server.server.config.app.state.geo
+    state = ui.server.app.state.geo
     folder = scenario_folder(state.walking, state.settings.data_dir)
     if not (folder / "将来.json").exists():
         save_scenario(Scenario("将来", [{"kind": "projection", "file": "suikei.csv",

@@ -4,12 +4,10 @@ areas on the map, their people 65+ (W 33, M 55, E 33) and the registry's coverag
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.api.test_no_food_stores import NOTE_JA, grid_without_stores
-from tests.ui.conftest import ADMIN, UI, serve_in_thread, wait_for_map
+from tests.ui.conftest import ADMIN, served, wait_for_map
 
 
 @pytest.fixture(scope="module")
@@ -24,51 +22,41 @@ def no_stores_url(tmp_path_factory):
     store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
     settings = ServiceSettings(database_url="sqlite://", secret_key="g" * 40,
                                data_dir=tmp_path_factory.mktemp("no-stores"))
-    url, server = serve_in_thread(create_app(settings, store=store,
-                                             walking=WalkingService(grid_without_stores(),
-                                                                    store)))
-    yield url
-    server.should_exit = True
+    walking = WalkingService(grid_without_stores(), store)
+    with served(create_app(settings, store=store, walking=walking)) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_council_says_what_is_missing_and_shows_the_rest(ui, no_stores_url, width):
-    session = UI(replace(ui.server, url=no_stores_url), ui.browser)
-    try:
-        page = session.open("/council", width=width)
-        page.wait_for_selector("body[data-layer]:not([data-loading])", timeout=20_000)
-        wait_for_map(page)
-        status = page.locator("#status").inner_text()
-        assert status.startswith(NOTE_JA) and "読み込み中" not in status
-        assert "区域とその65歳以上の人数" in status
-        assert "食料品店のデータがないため" in page.locator("#region-line").inner_text()
-        assert page.locator("#map path[data-area-id]").count() == 3  # the areas are drawn
-        rows = page.locator("#difficulty-table tbody tr")
-        assert [rows.nth(i).inner_text().split("\t") for i in range(3)] == \
-            [["西小学校", "33人"], ["中小学校", "55人"], ["東小学校", "33人"]]
-        assert page.locator("#coverage-table tbody tr").count() == 3
-        page.locator("#difficulty-table button[data-area-id='M']").click()
-        profile = page.locator("#profile-body").inner_text()
-        assert "55人" in profile and NOTE_JA in profile and "65歳以上人口なし" not in profile
-        assert session.fits_the_screen(page)
-        assert session.axe(page) == []
-        session.screenshot(page, "council-no-stores")
-    finally:
-        session.close()
-    assert session.errors == []
+    session = ui.at(no_stores_url)
+    page = session.open("/council", width=width)
+    page.wait_for_selector("body[data-layer]:not([data-loading])", timeout=20_000)
+    wait_for_map(page)
+    status = page.locator("#status").inner_text()
+    assert status.startswith(NOTE_JA) and "読み込み中" not in status
+    assert "区域とその65歳以上の人数" in status
+    assert "食料品店のデータがないため" in page.locator("#region-line").inner_text()
+    assert page.locator("#map path[data-area-id]").count() == 3  # the areas are drawn
+    rows = page.locator("#difficulty-table tbody tr")
+    assert [rows.nth(i).inner_text().split("\t") for i in range(3)] == \
+        [["西小学校", "33人"], ["中小学校", "55人"], ["東小学校", "33人"]]
+    assert page.locator("#coverage-table tbody tr").count() == 3
+    page.locator("#difficulty-table button[data-area-id='M']").click()
+    profile = page.locator("#profile-body").inner_text()
+    assert "55人" in profile and NOTE_JA in profile and "65歳以上人口なし" not in profile
+    assert session.fits_the_screen(page)
+    assert session.axe(page) == []
+    session.screenshot(page, "council-no-stores")
 
 
 def test_planner_says_the_food_stores_are_missing_in_japanese(ui, no_stores_url):
-    session = UI(replace(ui.server, url=no_stores_url), ui.browser)
-    try:
-        page = session.open("/planner", width=360, login=ADMIN)
-        page.wait_for_selector("body[data-gaps]:not([data-gaps-loading])", timeout=20_000)
-        # was 「読み込めませんでした：need: …」, the field's English name in the sentence
-        assert page.locator("#gap-summary").inner_text() == f"読み込めませんでした：{NOTE_JA}"
-        page.wait_for_function("document.getElementById('scenario-list').textContent")
-        assert page.locator("#scenario-list").inner_text() == f"読み込めませんでした：{NOTE_JA}"
-        assert page.locator("#scenario-form").is_hidden()  # no empty store picker
-        assert session.fits_the_screen(page)
-    finally:
-        session.close()
-    assert session.errors == []
+    session = ui.at(no_stores_url)
+    page = session.open("/planner", width=360, login=ADMIN)
+    page.wait_for_selector("body[data-gaps]:not([data-gaps-loading])", timeout=20_000)
+    # was 「読み込めませんでした：need: …」, the field's English name in the sentence
+    assert page.locator("#gap-summary").inner_text() == f"読み込めませんでした：{NOTE_JA}"
+    page.wait_for_function("document.getElementById('scenario-list').textContent")
+    assert page.locator("#scenario-list").inner_text() == f"読み込めませんでした：{NOTE_JA}"
+    assert page.locator("#scenario-form").is_hidden()  # no empty store picker
+    assert session.fits_the_screen(page)

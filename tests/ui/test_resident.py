@@ -20,7 +20,7 @@ from urllib.request import urlopen
 import pytest
 
 from geo_service.reports.wording import walk_minutes
-from tests.ui.conftest import serve_in_thread, wait_for_map
+from tests.ui.conftest import served, wait_for_map
 
 #: a point in the demo town near its gathering places (between 本町 and 川南)
 LAT, LON = 33.80, 130.785
@@ -288,14 +288,12 @@ def geocoding_server(ui_server) -> Iterator[str]:
 
     fake = ThreadingHTTPServer(("127.0.0.1", 0), _Geocoder)
     threading.Thread(target=fake.serve_forever, daemon=True).start()
-    first = ui_server.server.config.app.state.geo
+    first = ui_server.app.state.geo
     settings = ServiceSettings(
         database_url=first.settings.database_url, data_dir=first.settings.data_dir,
         secret_key="u" * 40, geocoder_url=f"http://127.0.0.1:{fake.server_port}/s?q=")
-    url, server = serve_in_thread(create_app(settings, store=ui_server.store,
-                                             walking=first.walking))
-    yield url
-    server.should_exit = True
+    with served(create_app(settings, store=ui_server.store, walking=first.walking)) as url:
+        yield url
     fake.shutdown()
 
 
@@ -379,17 +377,13 @@ def test_a_service_without_a_region_says_so(ui, tmp_path) -> None:
     from geo_service.api import create_app
     from geo_service.config import ServiceSettings
 
-    url, server = serve_in_thread(create_app(ServiceSettings(database_url="sqlite://",
-                                                    data_dir=tmp_path, secret_key="n" * 40)))
-    try:
-        page = ui.open("/", width=360)
-        page.goto(url + "/")
+    with served(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                           secret_key="n" * 40))) as url:
+        page = ui.at(url).open("/", width=360)
         page.wait_for_selector("body[data-ready]")
         assert "道路データが設定されていない" in page.locator("#status").inner_text()
         assert page.locator("#locate").is_disabled()
         assert ui.axe(page) == []
-    finally:
-        server.should_exit = True
 
 
 # ---------------------------------------------------------------- keyboard
