@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.i18n import Message, current_language, language_from_env, msg
+from geo_service.i18n import Message, current_language, msg
 
 if TYPE_CHECKING:
     from geo_service.config import ServiceSettings
@@ -30,18 +30,12 @@ err_console = Console(stderr=True, soft_wrap=True)  # a message is one line
 INPUT_ERROR = msg("input error")
 
 
-def h(message: Message) -> str:
-    """A help text in the language of the user's environment (:func:`language_from_env`,
-    read when the command line is loaded: Typer takes help texts as plain strings)."""
-    return message.text(language_from_env())
-
-
-RegionOpt = Annotated[Path | None, typer.Option("--region", help=h(msg(
+RegionOpt = Annotated[Path | None, typer.Option("--region", help=(
     "A saved region folder: its registry, area layers and extent (default: "
-    "GEO_SERVICE_REGION_DIR; else the demo region).")))]
-DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help=h(msg(
+    "GEO_SERVICE_REGION_DIR; else the demo region)."))]
+DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help=(
     "Registry database URL (default: GEO_SERVICE_DATABASE_URL or the region's SQLite file "
-    "in the data directory, GEO_SERVICE_DATA_DIR).")))]
+    "in the data directory, GEO_SERVICE_DATA_DIR)."))]
 
 
 def fail(problem: InputError | Message | str, *, label: Message | str = INPUT_ERROR,

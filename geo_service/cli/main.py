@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.rich_utils
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,18 +18,18 @@ from geo_service.cli.common import (
     console,
     err_console,
     fail,
-    h,
     print_note,
     share,
     worst_areas,
 )
+from geo_service.cli.help import localize
 from geo_service.i18n import language_from_env, msg, use_language
 from geo_service.layers import FOOD_STORE_LAYER
 
 app = typer.Typer(
     name="geo-service",
-    help=h(msg("Walking access to community support for older people: shopping-difficulty "
-               "maps (買い物環境マップ), coverage, gaps, siting and what-if scenarios.")),
+    help="Walking access to community support for older people: shopping-difficulty maps "
+         "(買い物環境マップ), coverage, gaps, siting and what-if scenarios.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -180,10 +179,10 @@ def difficulty(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help=h(msg("Output folder.")))] =
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] =
         Path("geo-service-demo"),
-    threshold: Annotated[float, typer.Option(help=h(msg(
-        "Walking distance threshold (m).")))] = settings.threshold_m,
+    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
+        settings.threshold_m,
 ) -> None:
     """Run the whole pipeline on a built-in synthetic hillside town (no network needed)."""
     from geo_service.jobs.demo import run_demo
@@ -222,52 +221,7 @@ from geo_service.cli.region import register as _register_region_commands  # noqa
 _register_region_commands(app)
 
 
-#: The help of the commands and command groups, in the user's language (Typer shows the
-#: docstrings otherwise, which stay English for developers).
-COMMAND_HELP = {
-    "difficulty": msg("Shopping-difficulty map: share of people 65+ beyond a walk to a food "
-                      "store."),
-    "demo": msg("Run the whole pipeline on a built-in synthetic hillside town (no network "
-                "needed)."),
-    "serve": msg("Start the web pages and the API. With nothing configured: the demo region "
-                 "and registry."),
-    "coverage": msg("Coverage per area: resources in it, services covering it, and the share "
-                    "of people 65+ within walking range, per category."),
-    "gaps": msg("Gap ranking: per area, people 65+ beyond a walk to the need and covered by "
-                "no alternative (移動販売, 配食・宅配, a frequent bus stop), with the reasons."),
-    "site": msg("Facility siting: the k new sites among candidates that bring the most "
-                "people 65+ within walking range, or the fewest reaching a target share."),
-    "karte": msg("地域カルテ: one page per area (population, people 65+ beyond walking range, "
-                 "alternatives, resources, a map) as HTML, or PDF with --pdf."),
-    "booklet": msg("生活便利帳: an area's resources by category with schedule, fee and phone, "
-                   "and a map."),
-    "batch": msg("Shopping difficulty over a large extract, one task per partition."),
-    "import": msg("Import data into the registry."),
-    "export": msg("Export data from the registry."),
-    "users": msg("Manage staff users (coordinators, admins)."),
-    "gtfs": msg("GTFS / GTFS-JP feeds (bus stops and departures)."),
-    "region": msg("Build a named region from a municipality's open files, and show its "
-                  "sources."),
-    "scenario": msg("What-if scenarios: store closures, new stores or 移動販売 stops, another "
-                    "threshold or speed, a future population, bus routes, services — before, "
-                    "after and the difference per area."),
-}
-#: Typer's own words in the help (its panels' titles, the default and required marks)
-TYPER_WORDS = {
-    "ARGUMENTS_PANEL_TITLE": msg("Arguments"),
-    "OPTIONS_PANEL_TITLE": msg("Options"),
-    "COMMANDS_PANEL_TITLE": msg("Commands"),
-    "ERRORS_PANEL_TITLE": msg("Error"),
-    "DEFAULT_STRING": msg("[default: {value}]", value="{}"),  # Typer fills in the {}
-    "REQUIRED_LONG_STRING": msg("[required]"),
-}
-for _name, _words in TYPER_WORDS.items():
-    setattr(typer.rich_utils, _name, h(_words))
-for _info in [*app.registered_commands, *app.registered_groups]:
-    _name = _info.name or (_info.callback.__name__ if _info.callback else None)
-    if _name in COMMAND_HELP:
-        _info.help = h(COMMAND_HELP[_name])
-
+localize(app)
 
 if __name__ == "__main__":
     app()
