@@ -58,7 +58,10 @@ class _Localized:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        catalogue = translations(help_language())
+        lang = help_language()
+        catalogue = translations(lang)
+        for name, words in TYPER_WORDS.items():  # Typer reads them as it shows the help
+            setattr(typer.rich_utils, name, words.text(lang))
         if self.help:
             self.help = catalogue.gettext(self.help)
         if self.short_help:
@@ -94,9 +97,6 @@ def localize(app: typer.Typer) -> None:
         group.cls = LocalizedGroup
         if group.typer_instance is not None:
             localize(group.typer_instance)
-    lang = help_language()
-    for name, words in TYPER_WORDS.items():
-        setattr(typer.rich_utils, name, words.text(lang))
     if not hasattr(typer.rich_utils._make_rich_text, "folds"):
         typer.rich_utils._make_rich_text = _folding(typer.rich_utils._make_rich_text)
 
