@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from geo_service import settings
 from geo_service._errors import InputError, UnknownCategoryError, sheet_rows
+from geo_service.i18n import msg
 
 if TYPE_CHECKING:  # pandas is imported where used (the CLI starts without it)
     import pandas as pd
@@ -88,9 +89,8 @@ class ResourceLayer:
         key = self._lookup.get(_fold(str(text)))
         if key is None:
             known = "、".join(c.label for c in self.categories)
-            raise UnknownCategoryError(f"unknown category; known categories are {known}",
-                                       column=column, value=text,
-                                       reason_ja=f"そのカテゴリはありません。カテゴリ: {known}")
+            raise UnknownCategoryError(msg("unknown category; known categories are {known}",
+                                           known=known), column=column, value=text)
         return key
 
     def categories_named(self, text: str) -> list[str]:
@@ -110,8 +110,8 @@ class ResourceLayer:
             if _fold(str(text)) in (_fold(key), _fold(label)):
                 return key
         known = "、".join(self.operator_types.values())
-        raise InputError(f"unknown operator type; known types are {known}", column=column,
-                         value=text, reason_ja=f"その運営主体の種別はありません。種別: {known}")
+        raise InputError(msg("unknown operator type; known types are {known}", known=known),
+                         column=column, value=text)
 
     @property
     def food_places(self) -> list[Category]:

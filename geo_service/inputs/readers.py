@@ -32,6 +32,7 @@ from geo_service._errors import (
     sheet_row,
     sheet_rows,
 )
+from geo_service.i18n import msg
 from geo_service.inputs.crs import check_geographic_bounds, require_crs
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
@@ -50,10 +51,8 @@ def decode_text(raw: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8"), "utf-8-sig"
     if b"\x00" in raw[:4096]:
-        raise EncodingError("the file holds NUL bytes (UTF-16 or binary?); the file is "
-                            "neither UTF-8 nor CP932 text: save it as UTF-8", file=file,
-                            reason_ja="NUL バイトがあります（UTF-16 かバイナリ？）。UTF-8 "
-                                      "か CP932 (Shift_JIS) のテキストで保存してください")
+        raise EncodingError(msg("the file holds NUL bytes (UTF-16 or binary?); the file is "
+                                "neither UTF-8 nor CP932 text: save it as UTF-8"), file=file)
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -61,11 +60,9 @@ def decode_text(raw: bytes, *, file: str | Path = "<upload>") -> tuple[str, str]
     try:
         return raw.decode("cp932"), "cp932"
     except UnicodeDecodeError as e:
-        raise EncodingError(
-            f"the file is neither UTF-8 nor CP932 (undecodable byte at offset {e.start}); "
-            "save it as UTF-8 or Shift_JIS", file=file,
-            reason_ja=f"UTF-8 でも CP932 でもありません（{e.start} バイト目を読めません）。"
-                      "UTF-8 か Shift_JIS で保存してください") from None
+        raise EncodingError(msg(
+            "the file is neither UTF-8 nor CP932 (undecodable byte at offset {offset}); "
+            "save it as UTF-8 or Shift_JIS", offset=e.start), file=file) from None
 
 
 def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
@@ -76,7 +73,7 @@ def read_table(path: str | Path, *, nrows: int | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", file=path, reason_ja="ファイルが見つかりません")
+        raise InputError(msg("file not found"), file=path)
     if path.suffix.lower() in (".xlsx", ".xls"):
         df = pd.read_excel(path, dtype=str, nrows=nrows)
     else:

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.registry.columns import STAFF_FIELD_LABELS, match_key
 from geo_service.registry.resources import normalise_time
 
@@ -56,16 +57,13 @@ def parse_date(text: str, *, column: str = "last_verified") -> date | None:
     else:
         m = re.match(r"^(\d{4})[年./\-](\d{1,2})[月./\-](\d{1,2})日?(?:[ T]00:00:00)?$", t)
         if not m:
-            raise InputError("not a date (use 2025-04-01 or 令和7年4月1日)", column=column,
-                             value=text,
-                             reason_ja="日付として読めません（2025-04-01 や 令和7年4月1日 と"
-                                       "書いてください）")
+            raise InputError(msg("not a date (use 2025-04-01 or 令和7年4月1日)"),
+                             column=column, value=text)
         parts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
     try:
         return date(*parts)
     except ValueError:
-        raise InputError("impossible date", column=column, value=text,
-                         reason_ja="ありえない日付です") from None
+        raise InputError(msg("impossible date"), column=column, value=text) from None
 
 
 def parse_json(text: str, *, column: str) -> Any:
@@ -73,8 +71,8 @@ def parse_json(text: str, *, column: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise InputError(f"not valid JSON: {e}", column=column, value=text[:80],
-                         reason_ja=f"JSON として読めません（{e}）") from None
+        raise InputError(msg("not valid JSON: {error}", error=e), column=column,
+                         value=text[:80]) from None
 
 
 def parse_number(text: str, *, column: str) -> float | None:
@@ -85,8 +83,7 @@ def parse_number(text: str, *, column: str) -> float | None:
     try:
         return float(t)
     except ValueError:
-        raise InputError("not a number", column=column, value=text,
-                         reason_ja="数値ではありません") from None
+        raise InputError(msg("not a number"), column=column, value=text) from None
 
 
 def parse_visibility(text: str) -> str:
@@ -96,8 +93,8 @@ def parse_visibility(text: str) -> str:
         return "public"
     if t in ("非公開", "職員のみ", "関係者のみ", "staff", "内部"):
         return "staff"
-    raise InputError("unknown visibility (公開 or 非公開)", column="visibility", value=text,
-                     reason_ja="公開区分は「公開」か「非公開」です")
+    raise InputError(msg("unknown visibility (公開 or 非公開)"), column="visibility",
+                     value=text)
 
 
 def parse_staff_fields(text: str) -> list[str]:
@@ -108,9 +105,8 @@ def parse_staff_fields(text: str) -> list[str]:
     for tok in split_list(unicodedata.normalize("NFKC", text)):
         if match_key(tok) not in by_label:
             fields = "、".join(STAFF_FIELD_LABELS.values())
-            raise InputError(f"unknown field; staff-only fields may be {fields}",
-                             column="staff_fields", value=tok,
-                             reason_ja=f"非公開にできる項目ではありません。項目: {fields}")
+            raise InputError(msg("unknown field; staff-only fields may be {fields}",
+                                 fields=fields), column="staff_fields", value=tok)
         out.append(by_label[match_key(tok)])
     return out
 

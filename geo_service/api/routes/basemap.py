@@ -23,6 +23,7 @@ from geo_service.api.deps import State
 from geo_service.api.errors import error_responses
 from geo_service.api.views import GeoJSONResponse
 from geo_service.engine.basemap import Basemap
+from geo_service.i18n import msg
 from geo_service.service.walking import WalkingService
 
 router = APIRouter(tags=["pages"], default_response_class=GeoJSONResponse)
@@ -57,13 +58,11 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     try:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError:
-        raise InputError("expected four numbers west,south,east,north",
-                         reason_ja="西,南,東,北 の4つの数（度）で指定してください",
+        raise InputError(msg("expected four numbers west,south,east,north"),
                          column="bbox", value=text) from None
     if not all(math.isfinite(v) for v in (west, south, east, north)) or \
             not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InputError("west < east within -180…180 and south < north within -90…90",
-                         reason_ja="西 < 東（-180〜180）、南 < 北（-90〜90）で指定してください",
+        raise InputError(msg("west < east within -180…180 and south < north within -90…90"),
                          column="bbox", value=text)
     return west, south, east, north
 
