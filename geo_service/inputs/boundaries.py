@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from geo_service._errors import DuplicateIdError, InputError, ServiceAreaError, sheet_rows
+from geo_service.i18n import msg
 from geo_service.inputs.mesh import MESH_KEYWORDS, mesh_polygons
 from geo_service.inputs.readers import find_column, read_table, read_vector, repair_polygons
 
@@ -144,10 +145,9 @@ class AreaLayer:
         found = self.resolve_name(text)
         if found is None:
             listed = "、".join(f"{n} ({i})" for i, n in zip(self.ids, self.names, strict=True))
-            raise InputError(f"no area {text!r} in {self.name}; its areas: {listed}",
-                             column=column, value=text,
-                             reason_ja=f"{self.name} に「{text}」という区域はありません。"
-                                       f"区域: {listed}")
+            raise InputError(msg("no area {text!r} in {layer}; its areas: {listed}",
+                                 text=text, layer=self.name, listed=listed),
+                             column=column, value=text)
         return found
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from geo_service._chars import NOT_TEXT
 from geo_service._errors import InputError, sheet_row
+from geo_service.i18n import msg
 from geo_service.inputs.readers import decode_text
 from geo_service.outputs import unquote_cell
 from geo_service.registry.columns import HEADER_ALIASES, map_headers
@@ -173,16 +174,12 @@ def parse_resources(table: RawTable, ctx: ImportContext | None = None) -> Import
     report = ImportReport(table.file, table.encoding, len(table.frame), columns, ignored)
     if "name" not in columns:
         known = "、".join(HEADER_ALIASES["name"])
-        raise InputError(f"no name column (one of {known})", file=table.file,
-                         reason_ja=f"名称の列がありません（{known} のどれか）")
+        raise InputError(msg("no name column (one of {known})", known=known), file=table.file)
     if "category" not in columns and not ctx.default_category:
         known = "、".join(HEADER_ALIASES["category"])
-        raise InputError(f"no category column (one of {known}): give the category of every "
-                         "row, e.g. with --category 公共施設 (the API: default_category)",
-                         file=table.file,
-                         reason_ja=f"カテゴリの列がありません（{known} のどれか）。全行の"
-                                   "カテゴリを指定してください（例: --category 公共施設、"
-                                   "API では default_category）")
+        raise InputError(msg("no category column (one of {known}): give the category of "
+                             "every row, e.g. with --category 公共施設 (the API: "
+                             "default_category)", known=known), file=table.file)
     seen: dict[str, int] = {}
     for i, cells in enumerate(table.frame.to_dict("records")):
         number = sheet_row(i)

@@ -15,6 +15,7 @@ from pyproj import Transformer
 
 from geo_service import settings
 from geo_service._errors import ServiceAreaError
+from geo_service.i18n import Term, msg
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.inputs.crs import metric_crs_for, transform_geometry
 from geo_service.registry.polygons import polygon_from_geojson
@@ -49,10 +50,8 @@ def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> Servi
         return ServiceArea(kind="walk", minutes=float(m.group(1)), text=raw)
     parts = [p for p in re.split(r"[、,，・/／\s]+|及び|および", t) if p]
     if not layers:
-        raise ServiceAreaError("service area names areas but no boundary layer is loaded to "
-                               "resolve them", column="service_area", value=raw,
-                               reason_ja="対応エリアが圏域名ですが、照合する境界データが"
-                                         "読み込まれていません")
+        raise ServiceAreaError(msg("service area names areas but no boundary layer is loaded "
+                                   "to resolve them"), column="service_area", value=raw)
     best: tuple[str, list[str], list[str]] | None = None
     for layer in layers.values():
         ids = [layer.resolve_name(p) for p in parts]
@@ -64,11 +63,9 @@ def parse_service_area_text(text: str, layers: Mapping[str, AreaLayer]) -> Servi
             best = (layer.name, [i for i in ids if i], missing)
     assert best is not None
     raise ServiceAreaError(
-        f"area name(s) {'、'.join(best[2])} not found in the boundary layer(s) "
-        f"{', '.join(layers)}", column="service_area", value=raw,
-        reason_ja=f"圏域名 {'、'.join(best[2])} が境界データ（{'、'.join(layers)}）に"
-                  "見つかりません",
-    )
+        msg("area name(s) {names} not found in the boundary layer(s) {layers}",
+            names="、".join(best[2]), layers=Term("、".join(layers), ", ".join(layers))),
+        column="service_area", value=raw)
 
 
 def service_area_geometry(resource: ResourceFields, layers: Mapping[str, AreaLayer], *,

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.registry.resources import (
     Contact,
     Fee,
@@ -127,10 +128,8 @@ class ResourceUpdate(BaseModel):
             for name, field in cls.model_fields.items():
                 if field.json_schema_extra is _without_default and name in data and (
                         data[name] is None):
-                    raise InputError("cannot be emptied (null); leave the field out to "
-                                     "keep it as it is", column=name,
-                                     reason_ja="空（null）にはできません。変えないときは"
-                                               "項目ごと省いてください")
+                    raise InputError(msg("cannot be emptied (null); leave the field out to "
+                                         "keep it as it is"), column=name)
         return data
 
 

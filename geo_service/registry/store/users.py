@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from geo_service._errors import ConflictError, DuplicateIdError, InputError
+from geo_service.i18n import msg
 from geo_service.registry.store.areas import RegionAreas
 from geo_service.registry.store.base import NotFoundError, now_utc
 from geo_service.registry.store.schema import login_attempts, users
@@ -197,11 +198,9 @@ class UserAccounts(RegionAreas):
         me = conn.execute(select(users.c.role, users.c.active)
                           .where(users.c.username == username)).one()
         if me.role == "admin" and me.active and others == 0:
-            raise ConflictError("the last active admin cannot be demoted, deactivated or "
-                                   "removed; make another user admin first", column="username",
-                                   value=username,
-                                   reason_ja="最後の有効な管理者は、降格・無効化・削除できません。"
-                                             "先にほかの利用者を管理者にしてください")
+            raise ConflictError(msg("the last active admin cannot be demoted, deactivated or "
+                                    "removed; make another user admin first"),
+                                column="username", value=username)
 
     # ------------------------------------------------------------------ login attempts
 
