@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.inputs.layer_points import counted
 from geo_service.layers import Category, load_resource_layer, load_vocabulary
 from geo_service.planning import siting
@@ -97,8 +98,8 @@ def registry_candidates(walking: WalkingService, category_name: str, *, staff: b
     pick = np.flatnonzero(loc.categories == category)
     source = f"registry:{category_name}"
     if len(pick) == 0:
-        raise InputError("no candidate sites: the registry has no located resource of this "
-                         "category", column=column, value=source)
+        raise InputError(msg("no candidate sites: the registry has no located resource of "
+                             "this category"), column=column, value=source)
     xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
                                                                loc.lonlat[pick, 1]))
     ids = loc.resource_ids[pick]

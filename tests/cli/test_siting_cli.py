@@ -84,11 +84,11 @@ def test_site_among_registry_resources(saved):
     assert result.exit_code == 0, result.output
     assert "中央公民館" in result.output and "西公民館" not in result.output
     missing = _run(saved, "--need", "salon", "--candidates", "registry:認知症カフェ")
-    assert missing.exit_code == 2 and "no located resource" in missing.output
+    assert missing.exit_code == 2 and "位置のある資源がありません" in missing.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--need", "food_store", "--k", "4"], "more than the 3 candidate"),
+    (["--need", "food_store", "--k", "4"], "候補地の数 3 か所を超えています"),
     (["--need", "配食", "--k", "1"], "service"),
     (["--need", "nothing", "--k", "1"], "そのカテゴリはありません"),
     (["--need", "salon", "--grid", "250"], "どちらか一方だけ"),

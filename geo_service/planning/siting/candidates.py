@@ -17,6 +17,7 @@ from geo_service import settings
 from geo_service._errors import InputError, OutsideNetworkError, sheet_row
 from geo_service.engine.access import Attachment, attach_points
 from geo_service.engine.network import WalkNetwork
+from geo_service.i18n import msg
 from geo_service.inputs.readers import (
     TABLE_SUFFIXES,
     find_column,
@@ -83,10 +84,10 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
         Naming the file, row and lon/lat of the first candidate outside the network.
     """
     if len(points) == 0:
-        raise SitingError("no candidate sites: the set of candidates is empty",
+        raise SitingError(msg("no candidate sites: the set of candidates is empty"),
                           file=source or None)
     if points.crs is None:
-        raise InputError("candidate points have no CRS", file=source or None)
+        raise InputError(msg("candidate points have no CRS"), file=source or None)
     rows = list(rows) if rows is not None else list(range(1, len(points) + 1))
     labels = [r if r is not None else i + 1 for i, r in enumerate(rows)]
     geoms = points.geometry.to_crs(net.crs).to_numpy()
@@ -135,7 +136,7 @@ def read_candidates(net: WalkNetwork, path: str | Path, *,
     if path.suffix.lower() in TABLE_SUFFIXES:
         table = read_table(path)
         if len(table) == 0:
-            raise SitingError("no candidate sites: the file has no rows", file=path)
+            raise SitingError(msg("no candidate sites: the file has no rows"), file=path)
         renames = {c: c.removeprefix("stop_") for c in table.columns
                    if c.lower() in ("stop_lat", "stop_lon")}
         points = points_from_table(table.rename(columns=renames), path)

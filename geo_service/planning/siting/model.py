@@ -150,7 +150,7 @@ class SitingProblem:
         if not np.isfinite(weights).all() or (weights < 0).any():
             raise SitingError("people 65+ per demand point must be finite and non-negative")
         if n_cand == 0:
-            raise SitingError("no candidate sites: the set of candidates is empty")
+            raise SitingError(msg("no candidate sites: the set of candidates is empty"))
         served = (np.zeros(n_dem, dtype=bool) if served is None
                   else np.asarray(served, dtype=bool))
         if len(served) != n_dem:
@@ -192,11 +192,11 @@ class SitingProblem:
         demand points already served (e.g. by existing mobile-sales stops at their own
         catchment); ``incidence``: the coverage sets when already known (saved)."""
         if not threshold_m > 0:
-            raise SitingError("the walking threshold must be positive", column="threshold",
+            raise SitingError(msg("the walking threshold must be positive"), column="threshold",
                               value=threshold_m)
         att = candidates.attachment if isinstance(candidates, Candidates) else candidates
         if len(att) == 0:
-            raise SitingError("no candidate sites: the set of candidates is empty")
+            raise SitingError(msg("no candidate sites: the set of candidates is empty"))
         if incidence is None:
             incidence = coverage_sets(net, demand, att, threshold_m)
         served = served_by_existing(net, demand, existing,
@@ -210,11 +210,11 @@ class SitingProblem:
 
     def _check_k(self, k: int) -> None:
         if isinstance(k, bool) or int(k) != k or k < 1:
-            raise SitingError("k must be a whole number ≥ 1", column="k", value=k)
+            raise SitingError(msg("k must be a whole number ≥ 1"), column="k", value=k)
         if k > self.n_candidates:
-            raise SitingError(f"k = {k} is more than the {self.n_candidates} candidate "
-                              "sites; give more candidates or a smaller k", column="k",
-                              value=k)
+            raise SitingError(msg("k = {k} is more than the {n} candidate sites; give more "
+                                  "candidates or a smaller k", k=k, n=self.n_candidates),
+                              column="k", value=k)
 
     def newly_covered(self, chosen: Sequence[int] | np.ndarray) -> float:
         """People 65+ newly within range when ``chosen`` (candidate positions) are opened."""
@@ -348,7 +348,7 @@ class SitingProblem:
         and new together) to ``target_share``; when impossible, the best share achievable
         and the fewest sites reaching it (``feasible`` False)."""
         if not 0 < target_share <= 1:
-            raise SitingError("the target share must lie in (0, 1]", column="target_share",
+            raise SitingError(msg("the target share must lie in (0, 1]"), column="target_share",
                               value=target_share)
         started = time.perf_counter()
         notes: list[Message] = []
