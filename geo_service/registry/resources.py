@@ -49,6 +49,7 @@ from geo_service._errors import (
     ServiceAreaError,
     SwappedCoordinatesError,
 )
+from geo_service.i18n import msg
 from geo_service.inputs.crs import in_japan
 from geo_service.layers import load_vocabulary
 from geo_service.registry.polygons import (
@@ -102,19 +103,17 @@ def check_no_control(value: str, *, column: str, multiline: bool = False) -> str
     """
     found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
     if found is not None:
-        allowed = " (tab and line breaks are allowed here)" if multiline else ""
-        allowed_ja = "（タブと改行は使えます）" if multiline else ""
         code = f"U+{ord(found.group()):04X}"
-        raise InputError(f"control character {code} is not allowed{allowed}", column=column,
-                         value=short_value(value),
-                         reason_ja=f"制御文字 {code} は使えません{allowed_ja}")
+        reason = (msg("control character {code} is not allowed (tab and line breaks are "
+                      "allowed here)", code=code) if multiline
+                  else msg("control character {code} is not allowed", code=code))
+        raise InputError(reason, column=column, value=short_value(value))
     found = _NOT_TEXT.search(value)
     if found is not None:
         code = f"U+{ord(found.group()):04X}"
-        raise InputError(f"character {code} is not allowed (a Unicode noncharacter or lone "
-                         "surrogate: no text holds one)", column=column, value=short_value(value),
-                         reason_ja=f"文字 {code} は使えません（Unicode の非文字で、"
-                                   "文章には現れない文字です）")
+        raise InputError(msg("character {code} is not allowed (a Unicode noncharacter or "
+                             "lone surrogate: no text holds one)", code=code), column=column,
+                         value=short_value(value))
     return value
 
 
@@ -148,9 +147,8 @@ def parse_weekday(text: str, *, column: str = "weekday") -> Weekday:
     for key, ja, en in zip(WEEKDAYS, "月火水木金土日", _DAYS_EN, strict=True):
         if t in (key, ja, en) or (t.isascii() and len(t) >= 3 and en.startswith(t)):
             return key
-    raise InputError("unknown weekday (月 … 日, 月曜, 月曜日, mon … sun, monday …)",
-                     column=column, value=text,
-                     reason_ja="曜日として読めません（月〜日、月曜、月曜日 などと書いてください）")
+    raise InputError(msg("unknown weekday (月 … 日, 月曜, 月曜日, mon … sun, monday …)"),
+                     column=column, value=text)
 
 
 def parse_weekdays(text: str, *, column: str = "weekdays") -> list[Weekday]:
@@ -169,8 +167,8 @@ def parse_weekdays(text: str, *, column: str = "weekdays") -> list[Weekday]:
         elif m := _DAY_RANGE.match(day):
             a, b = "月火水木金土日".index(m.group(1)), "月火水木金土日".index(m.group(2))
             if b < a:
-                raise InputError("weekday range runs backwards", column=column, value=text,
-                                 reason_ja="曜日の範囲が逆です（月～金 のように書いてください）")
+                raise InputError(msg("weekday range runs backwards"), column=column,
+                                 value=text)
             out += WEEKDAYS[a: b + 1]
         elif len(day) > 1 and all(ch in "月火水木金土日" for ch in day):
             out += [WEEKDAYS["月火水木金土日".index(ch)] for ch in day]
@@ -186,16 +184,11 @@ def normalise_time(value: str, *, column: str = "time") -> str:
         text += "00"
     m = _TIME.match(text)
     if m is None:
-        raise InputError("not a clock time (expected HH:MM)", column=column, value=value,
-                         reason_ja="時刻として読めません（9:00 のように書いてください）")
+        raise InputError(msg("not a clock time (expected HH:MM)"), column=column, value=value)
     h, mi = int(m.group(1)), int(m.group(2))
     if h > 24 or mi > 59 or (h == 24 and mi > 0):
-        raise InputError("impossible clock time", column=column, value=value,
-                         reason_ja="ありえない時刻です（0:00〜24:00）")
+        raise InputError(msg("impossible clock time"), column=column, value=value)
     return f"{h:02d}:{mi:02d}"
-
-
-_SWAPPED_JA = "緯度と経度が逆のようです"
 
 
 def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
@@ -205,15 +198,14 @@ def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         if -90 <= lon <= 90 and -180 <= lat <= 180:
             raise SwappedCoordinatesError(
-                "latitude and longitude appear swapped", column=column,
-                value={"lon": lon, "lat": lat}, reason_ja=_SWAPPED_JA,
+                msg("latitude and longitude appear swapped"), column=column,
+                value={"lon": lon, "lat": lat},
             )
-        raise InputError("coordinate outside ±180/±90", column=column, value=(lon, lat),
-                         reason_ja="座標が経度 ±180・緯度 ±90 の外です")
+        raise InputError(msg("coordinate outside ±180/±90"), column=column, value=(lon, lat))
     if in_japan(lat, lon) and not in_japan(lon, lat):
         raise SwappedCoordinatesError(
-            "latitude and longitude appear swapped (the pair lies in Japan the other way round)",
-            column=column, value={"lon": lon, "lat": lat}, reason_ja=_SWAPPED_JA,
+            msg("latitude and longitude appear swapped (the pair lies in Japan the other way "
+                "round)"), column=column, value={"lon": lon, "lat": lat},
         )
 
 
@@ -231,15 +223,12 @@ def check_in_region(lon: float, lat: float, bounds: tuple[float, float, float, f
     if w <= lon <= e and s <= lat <= n:
         return
     if w <= lat <= e and s <= lon <= n:
-        raise OutsideRegionError("the point lies outside the region, but inside it with "
-                                 "lat and lon swapped", column=column,
-                                 value={"lon": lon, "lat": lat},
-                                 reason_ja="地域の外の地点です。緯度と経度を入れ替えると地域の"
-                                           "中になります")
-    raise OutsideRegionError(f"the point lies outside the region ({w:.4f}, {s:.4f}, "
-                             f"{e:.4f}, {n:.4f})", column=column,
-                             value={"lon": lon, "lat": lat},
-                             reason_ja="地域の外の地点です（緯度・経度を確かめてください）")
+        raise OutsideRegionError(msg("the point lies outside the region, but inside it with "
+                                     "lat and lon swapped"), column=column,
+                                 value={"lon": lon, "lat": lat})
+    raise OutsideRegionError(msg("the point lies outside the region ({w:.4f}, {s:.4f}, "
+                                 "{e:.4f}, {n:.4f})", w=w, s=s, e=e, n=n), column=column,
+                             value={"lon": lon, "lat": lat})
 
 
 def check_area_in_region(area: shapely.Geometry | None,
@@ -251,11 +240,9 @@ def check_area_in_region(area: shapely.Geometry | None,
         return
     w, s, e, n = bounds
     raise OutsideRegionError(
-        f"the service area lies wholly outside the region ({w:.4f}, {s:.4f}, {e:.4f}, "
-        f"{n:.4f}); draw it where the service is offered", column="service_area.geometry",
-        value=[round(v, 4) for v in area.bounds],
-        reason_ja="サービス圏域がすべて対象地域の外にあります。サービスを提供している"
-                  "範囲を地域の中に描いてください")
+        msg("the service area lies wholly outside the region ({w:.4f}, {s:.4f}, {e:.4f}, "
+            "{n:.4f}); draw it where the service is offered", w=w, s=s, e=e, n=n),
+        column="service_area.geometry", value=[round(v, 4) for v in area.bounds])
 
 
 class Stop(_Checked):
@@ -319,8 +306,8 @@ class Schedule(_Checked):
     @model_validator(mode="after")
     def _order(self) -> Schedule:
         if self.start and self.end and self.end <= self.start:
-            raise InputError("end time is not after start time", column="end", value=self.end,
-                             reason_ja="終了時刻が開始時刻より後になっていません")
+            raise InputError(msg("end time is not after start time"), column="end",
+                             value=self.end)
         return self
 
     def runs_on(self, day: Weekday) -> bool:
@@ -352,8 +339,7 @@ class Contact(_Checked):
     @classmethod
     def _email(cls, v: str | None) -> str | None:
         if v and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
-            raise InputError("not an email address", column="email", value=v,
-                             reason_ja="メールアドレスとして読めません")
+            raise InputError(msg("not an email address"), column="email", value=v)
         return v or None
 
 
@@ -450,9 +436,8 @@ class ResourceFields(_Checked):
     @model_validator(mode="after")
     def _location(self) -> ResourceFields:
         if (self.lon is None) != (self.lat is None):
-            raise InputError("give both lon and lat, or neither", column="location",
-                             value={"lon": self.lon, "lat": self.lat},
-                             reason_ja="緯度と経度は両方書くか、両方空欄にしてください")
+            raise InputError(msg("give both lon and lat, or neither"), column="location",
+                             value={"lon": self.lon, "lat": self.lat})
         if self.lon is not None and self.lat is not None:
             check_lonlat(self.lon, self.lat)
         if self.service_area.kind in ("radius", "walk") and self.lon is None:
