@@ -30,7 +30,7 @@ import numpy as np
 from shapely.geometry import mapping
 
 from geo_service._errors import ConflictError, InputError
-from geo_service.i18n import msg, msg_n, render, text_of
+from geo_service.i18n import Term, msg, msg_n, render, text_of
 from geo_service.layers import FOOD_STORE_CATEGORY, FOOD_STORE_LAYER
 from geo_service.planning.answer_types import (
     AlternativeInfo,
@@ -391,10 +391,8 @@ def create(walking: WalkingService, data_dir: str | Path, name: str,
                 walking.attach_lonlat(c["lon"], c["lat"])
             except InputError as exc:
                 raise InputError(msg("change {i} ({kind} {id}): {reason}", i=i + 1,
-                                     kind=c["kind"], id=c["id"], reason=exc.reason),
-                                 reason_ja=msg("change {i} ({kind} {id}): {reason}",
-                                               i=i + 1, kind=c["kind"], id=c["id"],
-                                               reason=exc.reason_ja or exc.reason).text("ja"),
+                                     kind=c["kind"], id=c["id"],
+                                     reason=Term(exc.reason_ja or exc.reason, exc.reason)),
                                  column=f"changes.{i}.lon/lat",
                                  value=f"{c['lon']}, {c['lat']}") from exc
     folder = scenario_folder(walking, data_dir)

@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry import shape
 
 from geo_service._errors import ServiceAreaError
+from geo_service.i18n import Message, msg
 
 MAX_POLYGON_VERTICES = 10_000  # of a new service area's outline; more slows every query
 
@@ -41,11 +42,9 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
                                column="service_area.geometry")
     if not geom.is_valid:
         why = shapely.is_valid_reason(geom)
-        raise ServiceAreaError(f"malformed polygon: {why}; draw the outline again so that "
-                               "it does not cross itself", column="service_area.geometry",
-                               value=short_value(geometry),
-                               reason_ja=f"サービス圏域の輪郭が正しくありません（{why}）。"
-                                         "線が交差しないように描き直してください")
+        raise ServiceAreaError(msg("malformed polygon: {why}; draw the outline again so that "
+                                   "it does not cross itself", why=why),
+                               column="service_area.geometry", value=short_value(geometry))
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise ServiceAreaError("polygon coordinates are not lon/lat degrees",
@@ -62,39 +61,34 @@ def check_polygon_geojson(geometry: Any) -> None:
     least four [lon, lat] positions of numbers, the last the first (shapely's ``shape``
     would read numbers written as text, and fail on a missing type with a message about
     Python objects)."""
-    def refuse(reason: str, reason_ja: str, value: Any) -> ServiceAreaError:
-        return ServiceAreaError(reason, column="service_area.geometry", value=short_value(value),
-                                reason_ja=reason_ja)
+    def refuse(reason: Message, value: Any) -> ServiceAreaError:
+        return ServiceAreaError(reason, column="service_area.geometry", value=short_value(value))
 
     kind = geometry.get("type") if isinstance(geometry, Mapping) else None
     if kind not in _RING_DEPTH:
-        raise refuse("a service area's geometry must be a GeoJSON Polygon or MultiPolygon "
-                     '({"type": "Polygon", "coordinates": [[[lon, lat], …]]})',
-                     "サービス圏域の形は GeoJSON の Polygon か MultiPolygon で指定してください",
+        raise refuse(msg("a service area's geometry must be a GeoJSON Polygon or "
+                         "MultiPolygon ({example})",
+                         example='{"type": "Polygon", "coordinates": [[[lon, lat], …]]}'),
                      kind if isinstance(geometry, Mapping) else geometry)
     level = [geometry.get("coordinates")]
     for _ in range(_RING_DEPTH[kind]):  # down to the rings, each level a non-empty array
         if not all(isinstance(item, list | tuple) and item for item in level):
-            raise refuse(f"the coordinates are not nested as a {kind} needs (arrays of "
-                         "rings of [lon, lat] positions)",
-                         f"座標の入れ子が {kind} の形になっていません（[経度, 緯度] の点を"
-                         "並べた輪郭の配列）", geometry.get("coordinates"))
+            raise refuse(msg("the coordinates are not nested as a {kind} needs (arrays of "
+                             "rings of [lon, lat] positions)", kind=kind),
+                         geometry.get("coordinates"))
         level = [inner for item in level for inner in item]
     for ring in level:
         if not isinstance(ring, list | tuple) or not all(
                 isinstance(p, list | tuple) and len(p) in (2, 3) for p in ring):
-            raise refuse("each ring must be an array of [lon, lat] positions", "輪郭は "
-                         "[経度, 緯度] の点の配列で指定してください", ring)
+            raise refuse(msg("each ring must be an array of [lon, lat] positions"), ring)
         bad = [c for p in ring for c in p
                if isinstance(c, bool) or not isinstance(c, int | float)]
         if bad:
-            raise refuse(f"coordinates must be numbers (longitude, latitude), not {bad[0]!r}",
-                         f"座標は数値（経度, 緯度）で指定してください（{bad[0]!r} は数値では"
-                         "ありません）", bad[0])
+            raise refuse(msg("coordinates must be numbers (longitude, latitude), not "
+                             "{value!r}", value=bad[0]), bad[0])
         if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
-            raise refuse("each ring needs at least 4 positions, the last the same as the "
-                         "first", "輪郭は4点以上で、最後の点を最初の点と同じにしてください",
-                         ring)
+            raise refuse(msg("each ring needs at least 4 positions, the last the same as "
+                             "the first"), ring)
 
 
 def short_value(value: Any) -> str:
