@@ -136,11 +136,12 @@ class UnknownCategoryError(InputError):
 
 
 class TooLargeError(InputError):
-    """Input beyond a configured limit (an API answers 413): ``reason_ja`` in Japanese,
-    ``reason_en`` the same in English (the message, as for every :class:`InputError`)."""
+    """Input beyond a configured limit (an API answers 413): ``reason`` says which, and the
+    message names the ``settings`` (environment variables) that set the limit."""
 
-    def __init__(self, reason_ja: str, *, reason_en: str, **where: Any) -> None:
-        super().__init__(reason_en, reason_ja=reason_ja, **where)
+    def __init__(self, reason: Message, *, settings: str, **where: Any) -> None:
+        super().__init__(msg("{reason} ({settings})", reason=reason, settings=settings),
+                         **where)
 
 
 class ConflictError(InputError):

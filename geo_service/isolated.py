@@ -20,6 +20,7 @@ from multiprocessing.context import ForkServerContext
 from typing import Any, TypeVar, cast
 
 from geo_service._errors import TooLargeError
+from geo_service.i18n import Message, msg
 from geo_service.table_limits import SETTINGS
 
 T = TypeVar("T")
@@ -52,8 +53,8 @@ def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int, secon
     sender.close()
     try:
         if not receiver.poll(seconds):
-            raise _limit_error("seconds", f"読み込みが制限時間 {seconds:g} 秒を超えました",
-                               f"reading took longer than the limit of {seconds:g} s")
+            raise _limit_error("seconds", msg("reading took longer than the limit of "
+                                              "{seconds:g} s", seconds=seconds))
         ok, value = receiver.recv()
     except EOFError:  # the process died without an answer
         ok, value = False, MemoryError()
@@ -64,15 +65,13 @@ def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int, secon
     if ok:
         return value
     if isinstance(value, MemoryError):
-        raise _limit_error("memory_bytes", f"読み込みに必要なメモリが上限 {memory_bytes:,} "
-                           "バイトを超えました", "reading needs more memory than the limit of "
-                           f"{memory_bytes:,} bytes")
+        raise _limit_error("memory_bytes", msg("reading needs more memory than the limit of "
+                                               "{n:,} bytes", n=memory_bytes))
     raise value
 
 
-def _limit_error(limit: str, reason: str, reason_en: str) -> IsolatedLimitError:
-    return IsolatedLimitError(f"{reason}（設定 {SETTINGS[limit]}）",
-                              reason_en=f"{reason_en} ({SETTINGS[limit]})")
+def _limit_error(limit: str, reason: Message) -> IsolatedLimitError:
+    return IsolatedLimitError(reason, settings=SETTINGS[limit])
 
 
 def _run_limited(sender: Connection, memory_bytes: int, func: Callable[..., Any],

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from xml.parsers import expat
 
 from geo_service._errors import InputError, TooLargeError
+from geo_service.i18n import Message, msg
 
 _CHUNK = 1 << 20  # bytes of sheet XML parsed at a time
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
@@ -76,28 +77,25 @@ SETTINGS: dict[str, str] = {name: f"GEO_SERVICE_UPLOAD_MAX_{name.upper()}" for n
 class TableLimitError(TooLargeError):
     """A table goes beyond :class:`ReadLimits` (HTTP 413); ``limits`` names which."""
 
-    def __init__(self, limits: tuple[str, ...], reason: str, reason_en: str, *,
-                 file: str | None = None, value: object = None) -> None:
-        settings = ", ".join(SETTINGS[limit] for limit in limits)
-        super().__init__(f"{reason}（設定 {settings}）", reason_en=f"{reason_en} ({settings})",
+    def __init__(self, limits: tuple[str, ...], reason: Message, *, file: str | None = None,
+                 value: object = None) -> None:
+        super().__init__(reason, settings=", ".join(SETTINGS[limit] for limit in limits),
                          file=file, value=value)
         self.limits = limits
 
 
-def _over_rows_or_columns(limits: ReadLimits, file: str, what: str, what_en: str,
+def _over_rows_or_columns(limits: ReadLimits, file: str, what: Message,
                           value: object) -> TableLimitError:
     return TableLimitError(
         ("rows", "columns"),
-        f"{what}が上限（データ {limits.rows:,} 行・{limits.columns:,} 列）の外にあります",
-        f"{what_en} lies beyond the limit of {limits.rows:,} data rows and "
-        f"{limits.columns:,} columns", file=file, value=value)
+        msg("{what} lies beyond the limit of {rows:,} data rows and {columns:,} columns",
+            what=what, rows=limits.rows, columns=limits.columns), file=file, value=value)
 
 
 def _too_many_cells(limits: ReadLimits, file: str, count: int | None) -> TableLimitError:
     return TableLimitError(
-        ("cells",), f"セルの数（データのある範囲の行×列）が上限 {limits.cells:,} を超えています",
-        f"more cells (rows × columns of the range holding data) than the limit of "
-        f"{limits.cells:,}", file=file, value=count)
+        ("cells",), msg("more cells (rows × columns of the range holding data) than the limit "
+                        "of {cells:,}", cells=limits.cells), file=file, value=count)
 
 
 def column_number(letters: str) -> int:
@@ -138,17 +136,15 @@ def check_workbook(data: bytes, *, sheet: str | int = 0, file: str = "<upload>",
         parts = archive.infolist()
         if len(parts) > limits.zip_entries:
             raise TableLimitError(
-                ("zip_entries",),
-                f"ブック内のファイル数が上限 {limits.zip_entries:,} を超えています",
-                f"the workbook holds more parts than the limit of {limits.zip_entries:,}",
-                file=file, value=len(parts))
+                ("zip_entries",), msg("the workbook holds more parts than the limit of {n:,}",
+                                      n=limits.zip_entries), file=file, value=len(parts))
         expanded = sum(p.file_size for p in parts)
         if expanded > limits.expanded_bytes:
             raise TableLimitError(
-                ("expanded_bytes",), f"展開後の大きさ（{expanded:,} バイト）が上限 "
-                f"{limits.expanded_bytes:,} バイトを超えています",
-                f"the workbook expands to {expanded:,} bytes, over the limit of "
-                f"{limits.expanded_bytes:,} bytes", file=file, value=expanded)
+                ("expanded_bytes",), msg("the workbook expands to {n:,} bytes, over the limit "
+                                         "of {limit:,} bytes", n=expanded,
+                                         limit=limits.expanded_bytes),
+                file=file, value=expanded)
         scan = _SheetScan(limits, file)
         try:
             with archive.open(_sheet_part(archive, sheet, file)) as xml:
@@ -219,22 +215,22 @@ class _SheetScan:
             row, self.column = _cell(ref, self.file) if ref else (self.row, self.column + 1)
             self.cells += 1
             where = ref or f"{self.row}:{self.column}"
-            self.check(max(row, 1), self.column, f"セル {where} ", f"cell {where}", where)
+            self.check(max(row, 1), self.column, msg("cell {where}", where=where), where)
         elif tag == "row":
             ref = attrs.get("r")
             self.row, self.column = (int(ref) if ref and ref.isdigit() else self.row + 1), 0
-            self.check(self.row, 1, f"行 {self.row} ", f"row {self.row}", self.row)
+            self.check(self.row, 1, msg("row {row}", row=self.row), self.row)
         elif tag == "dimension" and attrs.get("ref"):
             ref = attrs["ref"]
             last_row, last_column = _cell(ref.rpartition(":")[2], self.file)
             if last_row > self.max_row or last_column > self.max_column:
-                raise _over_rows_or_columns(self.limits, self.file, "シートの範囲",
-                                            "the sheet's declared range", ref)
+                raise _over_rows_or_columns(self.limits, self.file,
+                                            msg("the sheet's declared range"), ref)
 
-    def check(self, row: int, column: int, what: str, what_en: str, value: object) -> None:
+    def check(self, row: int, column: int, what: Message, value: object) -> None:
         """Refuse a row or cell beyond the limits, or one cell too many."""
         if row > self.max_row or column > self.max_column:
-            raise _over_rows_or_columns(self.limits, self.file, what, what_en, value)
+            raise _over_rows_or_columns(self.limits, self.file, what, value)
         self.rows, self.columns = max(self.rows, row), max(self.columns, column)
         if max(self.cells, self.rows * self.columns) > self.limits.cells:
             raise _too_many_cells(self.limits, self.file,
@@ -254,9 +250,9 @@ def csv_rows_allowed(text: str, *, sep: str = ",", file: str = "<upload>",
     except csv.Error as e:
         raise InputError(f"not a valid CSV file: {e}", file=file) from None
     if len(header) > limits.columns:
-        raise TableLimitError(("columns",), f"列数（{len(header):,}）が上限 {limits.columns:,} 列を"
-                              "超えています", f"{len(header):,} columns, over the limit of "
-                              f"{limits.columns:,}", file=file, value=len(header))
+        raise TableLimitError(("columns",), msg("{n:,} columns, over the limit of {limit:,}",
+                                                n=len(header), limit=limits.columns),
+                              file=file, value=len(header))
     return min(limits.rows, limits.cells // max(len(header), 1))
 
 
@@ -265,5 +261,5 @@ def too_many_rows(columns: int, *, file: str = "<upload>",
     """The error of a CSV file with more rows than :func:`csv_rows_allowed`."""
     if min(limits.rows, limits.cells // max(columns, 1)) < limits.rows:
         return _too_many_cells(limits, file, None)  # the count of a row more is not known
-    return TableLimitError(("rows",), f"行数が上限 {limits.rows:,} 行を超えています",
-                           f"more rows than the limit of {limits.rows:,}", file=file)
+    return TableLimitError(("rows",), msg("more rows than the limit of {n:,}", n=limits.rows),
+                           file=file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from geo_service._errors import TooLargeError
+from geo_service.i18n import msg
 
 
 class UploadTooLargeError(TooLargeError):
@@ -17,8 +18,6 @@ async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
     data = await file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise UploadTooLargeError(
-            f"ファイルが上限 {max_bytes:,} バイトを超えています"
-            "（設定 GEO_SERVICE_MAX_UPLOAD_BYTES）",
-            reason_en=f"upload larger than the limit of {max_bytes:,} bytes "
-                      "(GEO_SERVICE_MAX_UPLOAD_BYTES)", file=file.filename)
+            msg("upload larger than the limit of {n:,} bytes", n=max_bytes),
+            settings="GEO_SERVICE_MAX_UPLOAD_BYTES", file=file.filename)
     return data
