@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.isolated import IsolatedLimitError, run_isolated
 from geo_service.registry.imports import read_resource_table
 from geo_service.table_limits import (
@@ -111,11 +112,11 @@ def test_a_csv_with_too_many_rows_is_refused_and_one_at_the_limit_is_read():
 
 
 def test_limit_errors_survive_the_trip_from_the_reader_process():
-    e = pickle.loads(pickle.dumps(TableLimitError(("rows",), "多すぎます", "too many",
-                                                  file="a.csv", value=3)))
+    reason = msg("more rows than the limit of {n:,}", n=1000)
+    e = pickle.loads(pickle.dumps(TableLimitError(("rows",), reason, file="a.csv", value=3)))
     assert (e.limits, e.file, e.value, e.reason, e.reason_ja) == (
-        ("rows",), "a.csv", 3, "too many (GEO_SERVICE_UPLOAD_MAX_ROWS)",
-        "多すぎます（設定 GEO_SERVICE_UPLOAD_MAX_ROWS）")
+        ("rows",), "a.csv", 3, "more rows than the limit of 1,000 (GEO_SERVICE_UPLOAD_MAX_ROWS)",
+        "行数が上限 1,000 行を超えています（設定 GEO_SERVICE_UPLOAD_MAX_ROWS）")
 
 
 def _address_space() -> int:
