@@ -156,4 +156,4 @@ def _lookup(call):  # type: ignore[no-untyped-def]
     try:
         return call()
     except LookupError as e:
-        raise NotFoundError("area layer or area", "", str(e.args[0])) from None
+        raise NotFoundError("area layer or area", "", e.args[0]) from None

@@ -40,6 +40,7 @@ from geo_service.api.routes import planning as planning_routes
 from geo_service.api.views import etag
 from geo_service.config import ServiceSettings
 from geo_service.engine.region import Region
+from geo_service.i18n import text_of
 from geo_service.registry.auth import (
     AuthenticationError,
     PermissionDeniedError,
@@ -57,8 +58,9 @@ from geo_service.service.registry_state import one_state
 from geo_service.service.walking import WalkingService
 
 
-def _not_found(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": str(e)})
+def _not_found(request: Request, e: Exception) -> JSONResponse:
+    detail = text_of(e.args[0], "en" if prefers_english(request) else "ja") if e.args else ""
+    return JSONResponse(status_code=404, content={"detail": detail})
 
 
 def _precondition_failed(request: Request, e: Exception) -> JSONResponse:

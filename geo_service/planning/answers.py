@@ -361,9 +361,9 @@ def show(walking: WalkingService, data_dir: str | Path, name: str,
     try:
         check_scenario_name(name)
     except ScenarioError:
-        raise LookupError(f"no scenario {name!r}") from None
+        raise LookupError(msg("no scenario {name!r}", name=name)) from None
     if not (folder / f"{name}.json").exists():
-        raise LookupError(f"no scenario {name!r}")
+        raise LookupError(msg("no scenario {name!r}", name=name))
     return answer(walking, _result(walking, load_scenario(name, folder)), layer, lang=lang)
 
 
@@ -412,4 +412,4 @@ def delete(walking: WalkingService, data_dir: str | Path, name: str) -> None:
         check_scenario_name(name)
         delete_scenario(name, scenario_folder(walking, data_dir))
     except ScenarioError:
-        raise LookupError(f"no scenario {name!r}") from None
+        raise LookupError(msg("no scenario {name!r}", name=name)) from None

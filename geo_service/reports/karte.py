@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from geo_service.i18n import msg
 from geo_service.layers import FOOD_STORE_CATEGORY, load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource
 from geo_service.registry.visibility import public_view
@@ -151,7 +152,8 @@ def layer_kartes(walking: WalkingService, layer: str, *, area_ids: Sequence[str]
     ids = list(area_ids) if area_ids is not None else data.area_ids
     unknown = [a for a in ids if a not in data.profiles]
     if unknown:
-        raise LookupError(f"no area {unknown[0]!r} in layer {data.layer!r}")
+        raise LookupError(msg("no area {area!r} in layer {layer!r}", area=unknown[0],
+                               layer=data.layer))
     return [area_karte(walking, data, a) for a in ids]
 
 
@@ -350,7 +352,7 @@ def booklet(walking: WalkingService, layer: str, area_id: str, *, staff: bool = 
     rows = area_profiles(walking, name, staff=staff, area_id=area_id)
     prof = next((r for r in rows if r["area_id"] == area_id), None)
     if prof is None:
-        raise LookupError(f"no area {area_id!r} in layer {name!r}")
+        raise LookupError(msg("no area {area!r} in layer {layer!r}", area=area_id, layer=name))
     res = _area_resources(walking, prof, staff)
     every = {r["id"]: r for r in res["located"] + res["serving"]}
     vocab = load_vocabulary()

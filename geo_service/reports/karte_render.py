@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 from markupsafe import Markup, escape
 
+from geo_service.i18n import msg
 from geo_service.reports.wording import walk_minutes
 
 if TYPE_CHECKING:
@@ -440,7 +441,7 @@ def karte_page(walking: WalkingService, layer: str, area_id: str, *,
     data = walking.cached(("karte", name, staff),
                           lambda: karte_layer(walking, name, staff=staff))
     if area_id not in data.profiles:
-        raise LookupError(f"no area {area_id!r} in layer {name!r}")
+        raise LookupError(msg("no area {area!r} in layer {layer!r}", area=area_id, layer=name))
     return render_kartes([with_map(walking, area_karte(walking, data, area_id))],
                          region=walking.name)
 

@@ -481,7 +481,8 @@ class WalkingService:
         layer = self.layers.get(name) or by_id.get(name)
         if layer is None:
             known = ", ".join(f"{k} ({layer_id(k)})" for k in self.layers)
-            raise LookupError(f"no area layer {name!r}; layers: {known}")
+            raise LookupError(msg("no area layer {name!r}; layers: {known}", name=name,
+                                  known=known))
         return layer
 
     def area_layers(self) -> list[dict[str, Any]]:
@@ -506,7 +507,8 @@ class WalkingService:
         areas = layer.areas.reset_index(drop=True)
         ids = [str(a) for a in areas["area_id"]]
         if area_id is not None and area_id not in set(ids):
-            raise LookupError(f"no area {area_id!r} in layer {layer_name!r}")
+            raise LookupError(msg("no area {area!r} in layer {layer!r}", area=area_id,
+                                  layer=layer_name))
         loc = self.located(staff=staff)
         geoms_ll = areas.to_crs(4326).geometry.to_numpy()
         res_area = AreaLayer(layer.name, areas.to_crs(4326)).assign(

@@ -248,8 +248,12 @@ def test_area_layers_listed_and_named_by_ascii_id(app_parts):
     assert client.get("/difficulty/elementary").json()["layer"] == "小学校区"
     r = client.get("/areas/mesh250")
     assert r.status_code == 404
+    assert r.json()["detail"] == "区域レイヤ 'mesh250' はありません。レイヤ：小学校区 (elementary)"
+    r = client.get("/areas/mesh250", headers={"Accept-Language": "en"})
     assert r.json()["detail"] == "no area layer 'mesh250'; layers: 小学校区 (elementary)"
     r = client.get("/areas/elementary/nope/coverage")
+    assert r.json()["detail"] == "区域レイヤ 'elementary' に区域 'nope' はありません"
+    r = client.get("/areas/elementary/nope/coverage", headers={"Accept-Language": "en"})
     assert r.json()["detail"] == "no area 'nope' in layer 'elementary'"
 
 

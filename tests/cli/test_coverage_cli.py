@@ -51,4 +51,4 @@ def test_coverage_of_an_unknown_layer_is_an_input_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
     r = runner.invoke(app, ["coverage", "--layer", "村"])
     assert r.exit_code == 2
-    assert "no area layer '村'" in r.output and "小学校区" in r.output
+    assert "区域レイヤ '村' はありません" in r.output and "小学校区" in r.output

@@ -73,7 +73,7 @@ def gaps(state: State, viewer: Viewer, lang: Language, layer: str,
         answer = planning.gap_ranking(walking, layer, need, staff=viewer is not None,
                                       threshold_m=threshold, alternatives=alts, lang=lang)
     except LookupError as e:
-        raise NotFoundError("area layer", "", str(e.args[0])) from None
+        raise NotFoundError("area layer", "", e.args[0]) from None
     return answer
 
 
@@ -113,7 +113,7 @@ def _layer_or_404(walking: WalkingService, layer: str | None) -> None:
         try:
             walking.area_layer(layer)
         except LookupError as e:
-            raise NotFoundError("area layer", "", str(e.args[0])) from None
+            raise NotFoundError("area layer", "", e.args[0]) from None
 
 
 @router.get("/scenarios", response_model=ScenarioList, responses=error_responses(404))
@@ -132,7 +132,7 @@ def show_scenario(state: State, lang: Language, name: str,
     try:
         answer = planning.show(walking, state.settings.data_dir, name, layer, lang=lang)
     except LookupError as e:
-        raise NotFoundError("scenario", name, str(e.args[0])) from None
+        raise NotFoundError("scenario", name, e.args[0]) from None
     return answer
 
 
@@ -157,7 +157,7 @@ def delete_scenario(state: State, user: Staff, name: str) -> Response:
     try:
         planning.delete(_walking(state), state.settings.data_dir, name)
     except LookupError as e:
-        raise NotFoundError("scenario", name, str(e.args[0])) from None
+        raise NotFoundError("scenario", name, e.args[0]) from None
     return Response(status_code=204)
 
 

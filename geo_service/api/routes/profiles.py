@@ -37,7 +37,7 @@ def profiles(state: State, viewer: Viewer, layer: str) -> ProfileCollection:
         name = walking.area_layer(layer).name
         rows = area_profiles(walking, name, staff=viewer is not None)
     except LookupError as e:
-        raise NotFoundError("area layer", "", str(e.args[0])) from None
+        raise NotFoundError("area layer", "", e.args[0]) from None
     return ProfileCollection(
         layer=name, threshold_m=walking.threshold_m,
         areas=[AreaProfile(area_id=r["area_id"], name=r["name"],

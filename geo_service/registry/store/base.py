@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from geo_service.i18n import Message
+
 
 class NotFoundError(LookupError):
-    """No (live) resource or user with that id."""
+    """No (live) resource or user with that id (``message``, where given, a catalogue
+    message an API answers in the request's language)."""
 
-    def __init__(self, what: str, key: str, message: str | None = None) -> None:
+    def __init__(self, what: str, key: str, message: str | Message | None = None) -> None:
         self.what, self.key = what, key
         super().__init__(message or f"no {what} with id {key!r}")
 
