@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service._errors import InputError
-from geo_service.i18n import Message, current_language, msg
+from geo_service.i18n import Message, Term, current_language, msg
 
 if TYPE_CHECKING:
     from geo_service.config import ServiceSettings
@@ -161,9 +161,9 @@ def print_region(region: Region) -> None:
     sources; a warning when any of its data is generated (a synthetic street grid)."""
     code = f"（{region.municipality_code}）" if region.municipality_code else ""
     credits = f" · {' / '.join(region.attributions)}" if region.attributions else ""
-    console.print(f"地域 (region): {region.label}{code}{credits}", highlight=False)
+    console.print(msg("region: {label}{code}{credits}", label=region.label, code=code,
+                      credits=credits).text(), highlight=False)
     generated = [s.role for s in region.sources if s.synthetic]
     if generated and not region.synthetic:
-        console.print(f"[yellow]注意:[/] {'・'.join(generated)}は生成したデータです（実データでは"
-                      f"ありません） (generated, not real data: {', '.join(generated)})",
-                      highlight=False)
+        print_note(msg("generated, not real data: {roles}",
+                       roles=Term("・".join(generated), ", ".join(generated))))

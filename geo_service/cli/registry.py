@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.cells import cell_len
+from rich.table import Table
 
 from geo_service._errors import InputError
 from geo_service.cli.common import (
@@ -26,6 +28,7 @@ from geo_service.cli.common import (
     pick_region,
     service_settings,
 )
+from geo_service.i18n import msg, msg_n
 
 import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
 export_app = typer.Typer(help="Export data from the registry.", no_args_is_help=True)
@@ -93,8 +96,8 @@ def import_resources_cmd(
     console.print(report.summary(), highlight=False)
     if report.problems and not (report.written or report.updated):
         if not dry_run:
-            err_console.print("nothing was written (an import is all or nothing; fix the rows "
-                              "above, or use --partial to write the valid rows)")
+            err_console.print(msg("nothing was written (an import is all or nothing; fix the "
+                                  "rows above, or use --partial to write the valid rows)").text())
         raise typer.Exit(code=2)
 
 
@@ -122,10 +125,14 @@ def export_resources_cmd(
                          attributions=loaded.attributions if loaded is not None else ())
     except (InputError, UnicodeEncodeError) as exc:
         if isinstance(exc, UnicodeEncodeError):
-            exc = InputError(f"a value cannot be written in {encoding}: {exc.reason}",
+            exc = InputError(msg("a value cannot be written in {encoding}: {reason}",
+                                 encoding=encoding, reason=exc.reason),
                              file=out, value=exc.object[exc.start:exc.end])
         raise fail(exc) from exc
-    console.print(f"{len(items)} resources → {out} ({'staff' if staff else 'public'} view)")
+    console.print((msg_n("{n} resource → {out} (staff view)", "{n} resources → {out} (staff "
+                         "view)", len(items), out=out) if staff else
+                   msg_n("{n} resource → {out} (public view)", "{n} resources → {out} (public "
+                         "view)", len(items), out=out)).text())
 
 
 @users_app.command("add")
@@ -156,8 +163,8 @@ def users_add(
                               areas=area or [])
     except InputError as exc:
         raise fail(exc) from exc
-    console.print(f"user {user.username!r} ({user.role}; areas: "
-                  f"{', '.join(user.areas) or '—'}) created")
+    console.print(msg("user {name!r} ({role}; areas: {areas}) created", name=user.username,
+                      role=user.role, areas=", ".join(user.areas) or "—").text())
 
 
 def coverage(
@@ -177,7 +184,6 @@ def coverage(
     """Coverage per area: resources located in it, services covering it, and the share of
     people 65+ within walking range, per category — the numbers of ``GET /areas/LAYER``."""
     import pandas as pd
-    from rich.table import Table
 
     from geo_service.outputs import csv_writer, write_outputs
 
@@ -196,10 +202,12 @@ def coverage(
                                       else round(c["share_65plus_within_walk"], 4))}
         for a in rows for cat, c in a["categories"].items()])
     t = f"{walking.threshold_m:g}"
-    table = Table(title=f"{layer}: 徒歩{t}m以内の65歳以上の割合",
-                  caption="対象 = サービスの提供区域に含まれる。件数は --out のCSVに")
-    table.add_column("区域", overflow="fold")
-    table.add_column("65歳以上", justify="right")
+    table = Table(title=msg("{layer}: share of people 65+ within {m} m on foot", layer=layer,
+                            m=t).text(),
+                  caption=msg("covered = inside a service's area. The counts are in the CSV of "
+                              "--out").text())
+    table.add_column(msg("area").text(), overflow="fold")
+    table.add_column(msg("people 65+").text(), justify="right")
     labels = list(dict.fromkeys(long["category_label"])) if len(long) else []
     for label in labels:
         table.add_column(label, justify="right", overflow="fold")
@@ -210,7 +218,7 @@ def coverage(
     console.print(table)
     if out is not None:
         write_outputs(out.parent, {out.name: csv_writer(long)})
-        console.print(f"表 (table): {out}")
+        console.print(msg("table: {path}", path=out).text())
 
 
 def _coverage_cell(c: dict | None) -> str:
@@ -246,7 +254,7 @@ def serve(
     settings = service_settings(database_url)
     region = region or settings.region_dir
     url = settings.database_url
-    label = "none"
+    label: object = msg("none")
     if region is None and demo:
         region, loaded = demo_region(settings)
         url, label = settings.registry_url(loaded.key), loaded.label
@@ -255,8 +263,8 @@ def serve(
         try:
             key, label = Region.saved_identity(region)
         except (OSError, ValueError, KeyError) as exc:
-            raise fail(f"{region}: 保存された地域フォルダではありません (not a saved region "
-                       f"folder: {exc})") from exc
+            raise fail(msg("{folder}: not a saved region folder ({error})", folder=region,
+                           error=exc)) from exc
         if not settings.database_configured:
             url = settings.registry_url(key)
     env = {"GEO_SERVICE_DATABASE_URL": settings.database_url} if database_url else {}
@@ -264,13 +272,14 @@ def serve(
         env["GEO_SERVICE_REGION_DIR"] = str(region)
     os.environ.update(env)
     base = f"http://{host}:{port}"
-    console.print(f"geo-service on {base}  地域 (region): {label}"
+    console.print(msg("geo-service on {url}  region: {label}", url=base, label=label).text()
                   + (f" ({region})" if region is not None else ""), highlight=False)
-    console.print(f"  台帳 (registry): {url.split('@')[-1]}", highlight=False)
-    console.print(f"  住民 (residents)           {base}/\n"
-                  f"  コーディネーター (staff)   {base}/staff\n"
-                  f"  協議体・計画 (council)     {base}/council\n"
-                  f"  API                        {base}/docs")
+    places = [(str(msg("registry")), url.split("@")[-1]), (str(msg("residents")), f"{base}/"),
+              (str(msg("staff")), f"{base}/staff"),
+              (str(msg("council and planning")), f"{base}/council"), ("API", f"{base}/docs")]
+    width = max(cell_len(name) for name, _ in places)
+    for name, address in places:  # (the addresses whole: a line of the console never wraps)
+        console.print(f"  {name}{' ' * (width - cell_len(name))}  {address}", highlight=False)
     uvicorn.run("geo_service.api.main:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log,
                 **UVICORN_PROXY_OPTIONS)

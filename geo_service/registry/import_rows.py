@@ -108,6 +108,12 @@ class RowProblem:
         reason = f"{self.reason_ja} ({self.reason})" if self.reason_ja else self.reason
         return f"{', '.join(where)}: {reason}"
 
+    def text(self, lang: str = "en") -> str:
+        """The problem in ``lang``, as an :class:`InputError` of the row says it."""
+        return InputError(self.reason, file=self.file, row=self.row, column=self.column,
+                          value=None if self.value == "" else self.value,
+                          reason_ja=self.reason_ja).text(lang)
+
 
 
 @dataclass

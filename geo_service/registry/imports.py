@@ -35,7 +35,7 @@ import pandas as pd
 
 from geo_service._chars import NOT_TEXT
 from geo_service._errors import InputError, sheet_row
-from geo_service.i18n import msg
+from geo_service.i18n import current_language, msg
 from geo_service.inputs.readers import decode_text
 from geo_service.outputs import unquote_cell
 from geo_service.registry.columns import HEADER_ALIASES, map_headers
@@ -83,24 +83,27 @@ class ImportReport:
         """Row numbers with at least one problem."""
         return sorted({p.row for p in self.problems})
 
-    def summary(self) -> str:
-        """A few lines for people: counts, problems, ignored columns."""
-        lines = [
-            f"{self.file} ({self.encoding}): {self.rows} rows, {len(self.accepted)} valid, "
-            f"{len(self.rejected_rows)} rejected, {len(self.needs_location)} need a location",
-        ]
+    def summary(self, lang: str | None = None) -> str:
+        """A few lines for people, in ``lang`` (default the current language): counts,
+        problems, ignored columns."""
+        lang = lang or current_language()
+        lines = [msg("{file} ({encoding}): {rows} rows, {valid} valid, {rejected} rejected, "
+                     "{unlocated} need a location", file=self.file, encoding=self.encoding,
+                     rows=self.rows, valid=len(self.accepted),
+                     rejected=len(self.rejected_rows), unlocated=len(self.needs_location))]
         if self.to_update:
-            lines.append(f"{len(self.to_update)} rows update existing resources (rows "
-                         + ", ".join(map(str, self.to_update[:10]))
-                         + (" …" if len(self.to_update) > 10 else "") + ")")
-        if self.dry_run:
-            lines.append("dry run: nothing was written")
-        else:
-            lines.append(f"written: {self.written} new, {self.updated} updated")
+            listed = ", ".join(map(str, self.to_update[:10])) + (
+                " …" if len(self.to_update) > 10 else "")
+            lines.append(msg("{n} rows update existing resources (rows {rows})",
+                             n=len(self.to_update), rows=listed))
+        lines.append(msg("dry run: nothing was written") if self.dry_run else
+                     msg("written: {new} new, {updated} updated", new=self.written,
+                         updated=self.updated))
         if self.ignored_columns:
-            lines.append("columns not imported: " + ", ".join(self.ignored_columns))
-        lines += [f"  {p}" for p in self.problems]
-        return "\n".join(lines)
+            lines.append(msg("columns not imported: {columns}",
+                             columns=", ".join(self.ignored_columns)))
+        return "\n".join([*(m.text(lang) for m in lines),
+                          *(f"  {p.text(lang)}" for p in self.problems)])
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def db(tmp_path, monkeypatch):
 def test_import_dry_run_then_partial(db):
     r = runner.invoke(app, ["import", "resources", str(DATA / "bad_rows.csv"), "--dry-run"])
     assert r.exit_code == 2, r.output
-    assert "dry run" in r.output and "カラオケ" in r.output
+    assert "確認のみ：何も書き込んでいません" in r.output and "カラオケ" in r.output
     assert open_store(db).count() == 0
     r = runner.invoke(app, ["import", "resources", str(DATA / "bad_rows.csv")])
     assert r.exit_code == 2 and open_store(db).count() == 0

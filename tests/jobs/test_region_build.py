@@ -239,7 +239,7 @@ def test_region_show_and_the_serve_banner_name_the_region(built, monkeypatch, tm
     banner = runner.invoke(app, ["serve", "--region", str(out)])
     assert banner.exit_code == 0, banner.output
     key = Region.load(out).key
-    assert f"地域 (region): 飯塚市 ({out})" in banner.output
+    assert f"地域：飯塚市 ({out})" in banner.output
     assert f"registries/{key}.sqlite3" in banner.output and "<region key>" not in banner.output
 
 
