@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from geo_service import settings
+from geo_service.i18n import msg, msg_n, text_of
 from geo_service.layers import FOOD_STORE_LAYER
 
 
@@ -77,11 +78,12 @@ def register(app: typer.Typer) -> None:
             if done % max(1, total // 20) and done != total:
                 return  # about 20 lines for any number of partitions
             eta = elapsed / done * (total - done)
-            console.print(f"partitions {done}/{total}  elapsed {elapsed:.1f} s  "
-                          f"ETA {eta:.1f} s")
+            console.print(msg("partitions {done}/{total}  elapsed {elapsed:.1f} s  ETA "
+                              "{eta:.1f} s", done=done, total=total, elapsed=elapsed,
+                              eta=eta).text())
 
         def stage(name: str) -> None:
-            console.print(f"{STAGE_LABELS.get(name, name)} …")
+            console.print(f"{text_of(STAGE_LABELS.get(name, name))} …")
 
         client = None
         try:
@@ -103,34 +105,41 @@ def register(app: typer.Typer) -> None:
         pts = result.points
         if result.failed:
             for f in result.failed:
-                console.print(f"[bold red]partition {f['partition_id']} failed:[/] {f['error']}")
-            console.print(f"[bold red]{len(result.failed)} partition(s) failed; {out} holds "
-                          "the others (summary.json: complete false). Rerun to retry them.[/]")
-        console.print(f"{len(pts):,} demand points in {len(result.partitions)} partitions, "
-                      f"{int(pts['censored'].sum()):,} censored (nearest store beyond "
-                      f"{buffer:g} m) → {out}")
+                console.print(msg("[bold red]partition {id} failed:[/] {error}",
+                                  id=f["partition_id"], error=f["error"]).text())
+            console.print(msg_n("[bold red]{n} partition failed; {out} holds the others "
+                                "(summary.json: complete false). Rerun to retry it.[/]",
+                                "[bold red]{n} partitions failed; {out} holds the others "
+                                "(summary.json: complete false). Rerun to retry them.[/]",
+                                len(result.failed), out=out).text())
+        console.print(msg("{points:,} demand points in {partitions} partitions, {censored:,} "
+                          "censored (nearest store beyond {buffer:g} m) → {out}",
+                          points=len(pts), partitions=len(result.partitions),
+                          censored=int(pts["censored"].sum()), buffer=buffer,
+                          out=out).text())
         if result.outside.get("rows"):
-            console.print(f"[yellow]{result.outside['rows']:,} population rows "
-                          f"({result.outside['pop_65plus']:,.0f} people 65+) lie in no "
-                          "partition and were not computed (summary.json: "
-                          "outside_partitions).[/]")
+            console.print(msg("[yellow]{rows:,} population rows ({people:,.0f} people 65+) lie "
+                              "in no partition and were not computed (summary.json: "
+                              "outside_partitions).[/]", rows=result.outside["rows"],
+                              people=result.outside["pop_65plus"]).text())
         if result.partition_areas is not None and len(result.partition_areas):
             console.print(worst_areas(result.partition_areas, threshold,
                                       file="partitions.csv"))
         if maps:
-            console.print(f"地図 (maps): {out / 'map.html'} and partitions/*/map.html")
+            console.print(msg("maps: {path} and partitions/*/map.html",
+                              path=out / "map.html").text())
         if result.failed:
             raise typer.Exit(1)
 
 
 STAGE_LABELS = {
-    "read": "入力の読み込みと分割の計画 (reading inputs, planning partitions)",
-    "inputs": "分割ごとの人口と店舗 (each partition's people and stores)",
-    "cut": "OSMデータの切り出し (cutting the extract)",
-    "partitions": "分割ごとの計算 (computing the partitions)",
-    "merge": "統合と区域の集計 (merging, area figures)",
-    "maps": "地図 (maps)",
-    "write": "書き出し (writing)",
+    "read": msg("reading inputs, planning partitions"),
+    "inputs": msg("each partition's people and stores"),
+    "cut": msg("cutting the extract"),
+    "partitions": msg("computing the partitions"),
+    "merge": msg("merging, area figures"),
+    "maps": msg("maps"),
+    "write": msg("writing"),
 }
 JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
             "lsf": "LSFCluster"}
@@ -142,7 +151,7 @@ def _client(scheduler: str | None, scheduler_file: Path | None, cluster: str | N
     from geo_service._errors import InputError
 
     if sum(x is not None for x in (scheduler, scheduler_file, cluster)) > 1:
-        raise InputError("give one of --scheduler, --scheduler-file and --cluster")
+        raise InputError(msg("give one of --scheduler, --scheduler-file and --cluster"))
     if scheduler is None and scheduler_file is None and cluster is None:
         return None
     from distributed import Client
@@ -151,21 +160,22 @@ def _client(scheduler: str | None, scheduler_file: Path | None, cluster: str | N
         return Client(scheduler)
     if scheduler_file is not None:
         if not scheduler_file.exists():
-            raise InputError("no scheduler file (is `dask scheduler --scheduler-file` "
-                             "running?)", file=scheduler_file)
+            raise InputError(msg("no scheduler file (is `dask scheduler --scheduler-file` "
+                                 "running?)"), file=scheduler_file)
         return Client(scheduler_file=str(scheduler_file))
     if cluster not in JOBQUEUE:
-        raise InputError(f"unknown cluster kind; one of {', '.join(JOBQUEUE)}",
+        raise InputError(msg("unknown cluster kind; one of {kinds}", kinds=", ".join(JOBQUEUE)),
                          column="cluster", value=cluster)
     try:
         import dask_jobqueue
     except ImportError as exc:
-        raise InputError("--cluster needs dask-jobqueue: pip install 'geo-service[batch]'",
-                         column="cluster", value=cluster) from exc
+        raise InputError(msg("--cluster needs dask-jobqueue: pip install "
+                             "'geo-service[batch]'"), column="cluster", value=cluster) from exc
     try:
         jobs = getattr(dask_jobqueue, JOBQUEUE[cluster])()
     except ValueError as exc:  # e.g. no cores or memory configured
-        raise InputError(f"dask-jobqueue: {exc} — set them under jobqueue.{cluster} in "
-                         "~/.config/dask/jobqueue.yaml", column="cluster", value=cluster) from exc
+        raise InputError(msg("dask-jobqueue: {error} — set them under jobqueue.{cluster} in "
+                             "~/.config/dask/jobqueue.yaml", error=exc, cluster=cluster),
+                         column="cluster", value=cluster) from exc
     jobs.scale(jobs=workers or 1)
     return Client(jobs)

@@ -236,7 +236,7 @@ def gtfs_stops(
         writer = (geojson_writer(stops) if out.suffix.lower() == ".geojson"
                   else csv_writer(stops.drop(columns="geometry")))
         write_outputs(out.parent, {out.name: writer})
-        console.print(f"停留所 (stops): {out}")
+        console.print(msg("stops: {path}", path=out).text())
 
 
 def register(app: typer.Typer) -> None:

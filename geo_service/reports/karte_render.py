@@ -275,13 +275,13 @@ class PdfPrinter:
         try:
             from playwright.sync_api import sync_playwright
         except ImportError as exc:
-            raise PdfUnavailableError("PDF output needs Playwright: pip install "
-                                 "'geo-service[pdf]' (and apt-get install chromium "
-                                 "fonts-noto-cjk)") from exc
+            raise PdfUnavailableError(msg("PDF output needs Playwright: pip install "
+                                      "'geo-service[pdf]' (and apt-get install chromium "
+                                      "fonts-noto-cjk)")) from exc
         if not Path(self.executable).exists():
-            raise PdfUnavailableError(f"PDF output needs Chromium at {self.executable} "
-                                 "(apt-get install chromium fonts-noto-cjk, or set "
-                                 "GEO_SERVICE_CHROMIUM to its path)")
+            raise PdfUnavailableError(msg("PDF output needs Chromium at {path} (apt-get install "
+                                      "chromium fonts-noto-cjk, or set GEO_SERVICE_CHROMIUM "
+                                      "to its path)", path=self.executable))
         self._pw = sync_playwright().start()
         try:
             self._browser = self._pw.chromium.launch(
@@ -291,8 +291,8 @@ class PdfPrinter:
             self._page.route("**/*", lambda route: route.abort())
         except Exception as exc:
             self._pw.stop()
-            raise PdfUnavailableError(
-                f"Chromium at {self.executable} did not start: {exc}") from exc
+            raise PdfUnavailableError(msg("Chromium at {path} did not start: {error}",
+                                          path=self.executable, error=exc)) from exc
         return self
 
     def __exit__(self, *exc: object) -> None:

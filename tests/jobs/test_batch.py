@@ -157,7 +157,7 @@ def test_cli_batch_on_an_existing_scheduler(grid, client, tmp_path):
         "--areas", str(grid["areas"]), "--buffer", "2000", "--out", str(tmp_path),
         "--scheduler", client.scheduler.address])
     assert result.exit_code == 0, result.output
-    assert "partitions 4/4" in result.output and "censored" in result.output
+    assert "区画 4/4" in result.output and "打ち切り" in result.output
     areas = pd.read_csv(tmp_path / "areas.csv", encoding="utf-8-sig")
     assert len(areas) == 25
 
@@ -370,7 +370,7 @@ def test_people_outside_every_partition_are_counted_not_lost(grid, layer, client
         "--population", str(tmp_path / "pop.csv"), "--stores", str(grid["stores"]),
         "--out", str(tmp_path / "out"), "--scheduler", client.scheduler.address])
     assert result.exit_code == 0, result.output
-    assert "1 population rows" in result.output
+    assert "人口の 1 行" in result.output
     assert "徒歩500m超の65歳以上の割合が高い順" in result.output  # the partitions, hardest first
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["outside_partitions"] == {"rows": 1, "pop_total": 10.0, "pop_65plus": 4.0}
@@ -419,7 +419,7 @@ def test_a_cluster_started_from_the_shell_with_a_scheduler_file(grid, reference,
             proc.terminate()
             proc.wait(timeout=30)
     assert result.exit_code == 0, result.output
-    assert "partitions 4/4" in result.output
+    assert "区画 4/4" in result.output
     points = pd.read_csv(tmp_path / "out" / "points.csv", encoding="utf-8-sig",
                          dtype={"point_id": str, "nearest_store_id": str})
     points["nearest_store_id"] = points["nearest_store_id"].fillna("")
@@ -484,7 +484,7 @@ def test_cluster_options_are_checked(grid, tmp_path):
     result = _cli_batch(grid, tmp_path, "--cluster", "kubernetes")
     assert result.exit_code == 2 and "slurm" in result.output
     result = _cli_batch(grid, tmp_path, "--scheduler-file", str(tmp_path / "none.json"))
-    assert result.exit_code == 2 and "scheduler file" in result.output
+    assert result.exit_code == 2 and "スケジューラのファイルがありません" in result.output
 
 
 def test_each_partition_measures_in_its_own_zone(tmp_path):
