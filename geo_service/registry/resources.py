@@ -49,7 +49,7 @@ from geo_service._errors import (
     ServiceAreaError,
     SwappedCoordinatesError,
 )
-from geo_service.i18n import msg
+from geo_service.i18n import Term, msg, msg_n, text_of
 from geo_service.inputs.crs import in_japan
 from geo_service.layers import load_vocabulary
 from geo_service.registry.polygons import (
@@ -474,11 +474,12 @@ class ResourceValidationError(InputError):
         self.errors = errors
         self.reasons_ja = reasons_ja or [None] * len(errors)
         field_name, value, reason = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        more_ja = f"（ほかに {len(errors) - 1} 件）" if len(errors) > 1 else ""
-        first_ja = self.reasons_ja[0]
-        super().__init__(reason + more, column=field_name, value=value,
-                         reason_ja=first_ja + more_ja if first_ja else None)
+        n = len(errors) - 1
+        more = msg_n(" (and {n} more problem)", " (and {n} more problems)", n) if n else ""
+        first_ja = self.reasons_ja[0]  # (none: a reason worded in English only)
+        super().__init__(msg("{reason}{more}", reason=Term(first_ja, reason), more=more)
+                         if first_ja else reason + text_of(more, "en"),
+                         column=field_name, value=value)
 
 
 def validation_problems(error: ValidationError) -> list[tuple[str, Any, str]]:

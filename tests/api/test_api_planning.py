@@ -175,7 +175,7 @@ def test_siting_bounds_and_bad_input(app_parts):  # noqa: F811
     assert body["field"] == "candidates" and body["value"] == "grid:10"
     body = detail(client.get("/siting", headers=admin, params={
         "need": "food_store", "candidates": "registry:salon"}))
-    assert body["field"] == "candidates" and "no candidate" in body["reason"]
+    assert body["field"] == "candidates" and "候補地がありません" in body["reason"]
     assert detail(client.get("/siting", headers=admin, params={
         "need": "meal_delivery"}))["field"] == "need"
     set_cover = client.get("/siting", headers=admin, params={
