@@ -218,11 +218,12 @@ def gtfs_stops(
         stops = read_bus_stops(feeds, on=day)
     except InputError as exc:
         raise fail(exc) from exc
-    table = Table(title="停留所と発車回数 (stops and departures per day)")
-    table.add_column("feed", no_wrap=True)
-    table.add_column("停留所", justify="right")
-    for col in ("月", "火", "水", "木", "金", "土", "日"):
-        table.add_column(col, justify="right")
+    table = Table(title=str(msg("stops and departures per day")))
+    table.add_column(str(msg("feed")), no_wrap=True)
+    table.add_column(str(msg("stops")), justify="right")
+    for day_name in (msg("Mon"), msg("Tue"), msg("Wed"), msg("Thu"), msg("Fri"), msg("Sat"),
+                     msg("Sun")):
+        table.add_column(str(day_name), justify="right")
     if day is not None:
         table.add_column(day.isoformat(), justify="right")
     for feed, part in stops.groupby("feed", sort=False):

@@ -73,3 +73,29 @@ def test_the_demo_summary_in_either_language(wide):
     assert en.exit_code == 0, en.output
     assert "This is synthetic demo data, not a real town." in en.output
     assert "Shopping access: summary" in en.output and "run time" in en.output
+
+
+def test_an_import_check_in_either_language(wide, monkeypatch):
+    """The import summary and each row's problem in the user's language only (they were
+    English lines with Japanese-and-English reasons)."""
+    from tests.conftest import TEST_DATA
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", f"sqlite:///{wide / 'r.sqlite3'}")
+    bad = str(TEST_DATA / "registry" / "bad_rows.csv")
+    ja = runner.invoke(app, ["import", "resources", bad, "--dry-run"], env=JA)
+    assert ja.exit_code == 2
+    assert "10行、正しい行 2、受け付けない行 8、位置が必要な行 1" in ja.output
+    assert "確認のみ：何も書き込んでいません" in ja.output
+    assert "10行目、列「緯度」：緯度と経度は両方書くか、両方空欄にしてください" in ja.output
+    assert "give both lon and lat" not in ja.output and "rejected" not in ja.output
+    en = runner.invoke(app, ["import", "resources", bad, "--dry-run"], env=EN)
+    assert "10 rows, 2 valid, 8 rejected, 1 need a location" in en.output
+    assert "row 10, column '緯度': give both lon and lat, or neither" in en.output
+    assert "緯度と経度は両方" not in en.output
+
+
+def test_a_missing_area_layer_in_either_language(wide):
+    ja = runner.invoke(app, ["coverage", "--layer", "村"], env=JA)
+    assert ja.exit_code == 2 and "入力エラー：区域レイヤ '村' はありません。" in ja.output
+    en = runner.invoke(app, ["coverage", "--layer", "村"], env=EN)
+    assert en.exit_code == 2 and "input error: no area layer '村'; layers:" in en.output
