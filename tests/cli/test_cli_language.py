@@ -90,7 +90,7 @@ def test_an_import_check_in_either_language(wide, monkeypatch):
     assert "give both lon and lat" not in ja.output and "rejected" not in ja.output
     en = runner.invoke(app, ["import", "resources", bad, "--dry-run"], env=EN)
     assert "10 rows, 2 valid, 8 rejected, 1 need a location" in en.output
-    assert "row 10, column '緯度': give both lon and lat, or neither" in en.output
+    assert "row 10, column '緯度': latitude and longitude must both be given" in en.output
     assert "緯度と経度は両方" not in en.output
 
 
