@@ -42,7 +42,7 @@ def extract() -> Any:
 
 
 def extract_help(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
-                 options: dict[str, Any]) -> Iterator[tuple[int, str | None, Any, list[str]]]:
+                 options: Any) -> Iterator[tuple[Any, ...]]:
     """A Babel extraction method for the command line's modules: their ``msg()``
     messages (Babel's Python extraction) and their help texts — every ``help=`` string
     and the docstring of every command (a function given to ``….command(…)``, as a
