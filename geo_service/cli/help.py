@@ -3,12 +3,11 @@
 Help texts are written in English where Typer takes them, as plain strings: an option's or
 argument's ``help=``, a group's ``typer.Typer(help=…)`` and a command's docstring. They
 are message ids of the catalogue like those of :func:`~geo_service.i18n.msg`
-(``python -m geo_service.i18n_update`` finds them), and every
-command and group shows them in the language of the user's environment
-(:func:`~geo_service.i18n.language_from_env`, fixed for a process): :func:`localize`
-gives them the classes that translate their texts when Typer builds them, with Typer's and
-Click's own words of the help (panel titles, the ``--help`` option), and has long lines
-folded rather than cut.
+(``python -m geo_service.i18n_update`` finds them), and every command and group shows them
+in the language of the user's environment (:func:`~geo_service.i18n.language_from_env`,
+read when Typer builds the command line as it starts): :func:`localize` gives them the
+classes that translate their texts then, with Typer's and Click's own words of the help
+(panel titles, the ``--help`` option), and has long lines folded rather than cut.
 """
 
 from __future__ import annotations
