@@ -206,6 +206,23 @@ def need_distance(walking: WalkingService, need: str, *, staff: bool) -> tuple[n
                          "{label} to walk to", label=label), column="need", value=need)
 
 
+def needs_present(walking: WalkingService, *, staff: bool) -> list[str]:
+    """The categories people walk to (kind ``place``) that :func:`need_distance` can measure
+    in this region — the registry has located resources of them, or the region's own
+    resource layer has counted points — in vocabulary order (食料品店 first)."""
+    loc = walking.located(staff=staff)
+    have = set(np.unique(np.asarray(loc.categories, dtype=str)))
+    out = []
+    for cat in load_vocabulary().categories:
+        if cat.kind != "place":
+            continue
+        key = cat.layer
+        if cat.id in have or (key is not None and key in walking.region.resources and len(
+                counted(walking.region.resources[key], load_resource_layer(key)))):
+            out.append(cat.id)
+    return out
+
+
 def category_alternative(walking: WalkingService, category: str, *, staff: bool,
                          threshold_m: float) -> Alternative:
     """The people a registry category covers: its services' areas (the coverage

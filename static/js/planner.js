@@ -130,7 +130,10 @@ async function start() {
   for (const c of GS.config.categories.filter((x) => x.kind === "mobile")) {
     siteNeeds.append(el("option", { value: c.id }, catLabel(c.id)));
   }
-  needs.value = siteNeeds.value = "food_store";
+  // open on a destination the region has (食料品店 first); say so when it has none
+  const have = region.needs || [];
+  needs.value = have.includes("food_store") || !have.length ? "food_store" : have[0];
+  siteNeeds.value = "food_store";
   const layers = document.getElementById("gap-layer");
   for (const layer of region.area_layers) {
     layers.append(el("option", { value: layer.id }, GS.layerLabel(layer)));
@@ -163,7 +166,13 @@ async function start() {
   state.gapMap = newMap("gap-map", () => state.gapLayer);
   renderGapLegend();
   showStaffParts();
-  await Promise.all([loadGaps(), loadScenarios()]);
+  if (!have.length) {
+    const summary = document.getElementById("gap-summary");
+    summary.textContent = t("gaps.no_needs");
+    summary.classList.add("gs-error");
+    document.body.dataset.gaps = "none";
+  }
+  await Promise.all([have.length ? loadGaps() : null, loadScenarios()]);
   GS.ready();
 }
 

@@ -88,3 +88,26 @@ def test_gaps_for_food_stores_and_scenarios_say_what_is_missing(client):
             "reason": NOTE_JA}
     assert client.get("/gaps/小学校区?need=food_store", headers={"Accept-Language": "en"}
                       ).json()["detail"]["reason"].startswith("the region has no food store")
+
+
+def test_ui_config_names_the_destinations_the_region_has(tmp_path):
+    """The planner opens on a destination the region has: /ui/config's region.needs."""
+    from geo_service.registry.resources import ResourceFields
+    from tests.utils.grid import lonlat
+
+    def client_of(region, store):
+        return TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
+                                                     secret_key="k" * 40),
+                                     store=store, walking=WalkingService(region, store)))
+
+    store = open_store("sqlite://")
+    c = client_of(grid_without_stores(), store)
+    assert c.get("/ui/config").json()["region"]["needs"] == []  # no stores, empty registry
+    lon, lat = lonlat(500, 500)
+    store.add(ResourceFields(name="中央公民館", category="public_facility", lon=lon, lat=lat))
+    store.add(ResourceFields(name="職員のみのサロン", category="salon", lon=lon, lat=lat,
+                             staff_fields=["location"]))
+    # the staff-only salon is no destination a public page may open on
+    assert c.get("/ui/config").json()["region"]["needs"] == ["public_facility"]
+    with_stores = client_of(grid_region(), open_store("sqlite://"))
+    assert with_stores.get("/ui/config").json()["region"]["needs"] == ["food_store"]

@@ -139,6 +139,8 @@ def _choropleth() -> ChoroplethStyle:
 def ui_config(state: State) -> UIConfig:
     """The pages' configuration: category colours and glyphs, the choropleth's classes,
     background maps, the served region (null without one) and the API's limits."""
+    from geo_service.planning.gaps import needs_present
+
     walking = state.walking
     region = None
     if walking is not None:
@@ -152,7 +154,8 @@ def ui_config(state: State) -> UIConfig:
                             synthetic=served.synthetic or any(s.synthetic for s in served.sources),
                             attributions=served.attributions,
                             sources=[SourceInfo(**{k: v for k, v in s.to_dict().items()
-                                                   if k != "title"}) for s in served.sources])
+                                                   if k != "title"}) for s in served.sources],
+                            needs=needs_present(walking, staff=False))
     s = state.settings
     return UIConfig(
         version=__version__, categories=_styles("resource_categories"),

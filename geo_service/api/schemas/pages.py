@@ -77,6 +77,9 @@ class RegionInfo(BaseModel):
     synthetic: bool = False
     attributions: list[str] = []
     sources: list[SourceInfo] = []
+    #: the categories people walk to that the region has (public view), 食料品店 first:
+    #: the planner opens on one of them
+    needs: list[str] = []
 
 
 class UIConfig(BaseModel):
