@@ -84,7 +84,8 @@ def karte(
         "pip install 'geo-service[pdf]').")] = False,
     projection: Annotated[Path | None, typer.Option(
         "--projection", help="Future population: a 国土数値情報 将来推計人口 mesh file or a "
-        "table per area (with --year).")] = None,
+        "table per area (with --year); default the region's own (region build "
+        "--projection).")] = None,
     year: Annotated[int | None, typer.Option("--year", help="The projection's year.")] = None,
     projection_layer: Annotated[str | None, typer.Option(
         "--projection-layer", help="Area layer of a per-area projection table.")] = None,
@@ -99,16 +100,15 @@ def karte(
 
     started = time.perf_counter()
     try:
-        if (projection is None) != (year is None):
-            raise InputError("--projection FILE and --year YYYY go together",
-                             column="--projection" if projection is None else "--year")
+        from geo_service.planning.projection import load_projection, pick_projection
+
         walking = open_walking(database_url, region)
         proj = None
-        if projection is not None and year is not None:
-            from geo_service.planning.projection import load_projection
-
-            proj = load_projection(projection, walking.region, year=year,
-                                   layer=projection_layer)
+        picked = pick_projection(walking.region, projection, year, layer=projection_layer)
+        if picked is not None:  # the file given, else the region's own for --year
+            file, year, file_layer, columns = picked
+            proj = load_projection(file, walking.region, year=year, layer=file_layer,
+                                   columns=columns or None)
         name = layer or (walking.region.areas[0].name if walking.region.areas else "")
         ids = ([walking.area_layer(name).area_id(a, column="--area") for a in area]
                if area else None)

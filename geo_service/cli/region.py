@@ -53,6 +53,11 @@ def build(
     source: Annotated[list[str] | None, typer.Option(
         "--source", help="Complete or correct a source: FILE:FIELD=VALUE, FIELD one of "
         "publisher, title, edition, licence, attribution, url; repeatable.")] = None,
+    projection: Annotated[Path | None, typer.Option(
+        "--projection", help="将来推計人口: a 国土数値情報 mesh file (PTC_yyyy …) or a "
+        "per-area table, kept in the region: karte and scenario use it for --year.")] = None,
+    projection_layer: Annotated[str | None, typer.Option(
+        "--projection-layer", help="Area layer of a per-area projection table.")] = None,
     threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
         settings.threshold_m,
     speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
@@ -67,6 +72,7 @@ def build(
     from geo_service.jobs.region_build import (
         RegionInputs,
         build_named_region,
+        check_projection,
         import_facilities,
         save_region,
     )
@@ -77,10 +83,11 @@ def build(
         synthetic_streets_m=synthetic_streets, population=list(population),
         areas=list(areas or []), stores=stores, facilities=list(facilities or []),
         gtfs=list(gtfs or []), source_overrides=list(source or []), threshold_m=threshold,
-        speed=speed)
+        speed=speed, projection=projection, projection_layer=projection_layer)
     try:
         region = build_named_region(inputs)
-        save_region(region, out, gtfs=inputs.gtfs, replace_existing=force)
+        saved = check_projection(inputs, region) if projection is not None else None
+        save_region(region, out, gtfs=inputs.gtfs, replace_existing=force, projection=saved)
     except InputError as exc:
         raise fail(exc) from exc
     console.print(f"[bold]{region.label}[/]（市区町村コード {region.municipality_code}）を"

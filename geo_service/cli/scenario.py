@@ -232,7 +232,7 @@ def _parse_point(spec: str, option: str, fields: tuple[str, ...]) -> dict[str, A
     return out
 
 
-def _changes(close: list[str], add_store: list[str], add_stop: list[str],
+def _changes(region: Any, close: list[str], add_store: list[str], add_stop: list[str],
              threshold: float | None, speed: float | None, projection: Path | None,
              year: int | None, projection_layer: str | None,
              projection_column: list[str], bus: dict[str, Any],
@@ -269,21 +269,24 @@ def _changes(close: list[str], add_store: list[str], add_stop: list[str],
     for k, spec in enumerate(add_stop, 1):
         d = _parse_point(spec, "--add-stop", ("lon", "lat", "name", "id"))
         changes.append({"kind": "add_stop", "id": d.get("id") or f"stop{k}", **d})
-    if (projection is None) != (year is None):
-        raise InputError("--projection FILE and --year YYYY go together",
-                         column="--projection" if projection is None else "--year")
-    if projection is not None:
-        columns = {}
-        for item in projection_column:
-            role, sep, col = item.partition("=")
-            if not sep:
-                raise InputError("expected ROLE=COLUMN, e.g. 65plus=POP65_2050",
-                                 column="--projection-column", value=item)
-            columns[role.strip()] = col.strip()
-        change: dict[str, Any] = {"kind": "projection", "file": str(projection.resolve()),
+    columns = {}
+    for item in projection_column:
+        role, sep, col = item.partition("=")
+        if not sep:
+            raise InputError("expected ROLE=COLUMN, e.g. 65plus=POP65_2050",
+                             column="--projection-column", value=item)
+        columns[role.strip()] = col.strip()
+    from geo_service.planning.projection import pick_projection
+
+    # the file given, else the region's own (region build --projection) for --year
+    picked = pick_projection(region, projection, year, layer=projection_layer,
+                             columns=columns)
+    if picked is not None:
+        file, year, file_layer, columns = picked
+        change: dict[str, Any] = {"kind": "projection", "file": str(file.resolve()),
                                   "year": year}
-        if projection_layer:
-            change["layer"] = projection_layer
+        if file_layer:
+            change["layer"] = file_layer
         if columns:
             change["columns"] = columns
         changes.append(change)
@@ -353,8 +356,9 @@ def create(
     from geo_service.planning.scenarios import Baseline, Scenario, apply_scenario, save_scenario
 
     try:
-        changes = _changes(close or [], add_store or [], add_stop or [], threshold, speed,
-                           projection, year, projection_layer, projection_column or [],
+        loaded, store_layer_def, where = _context(region, folder, store_layer)
+        changes = _changes(loaded, close or [], add_store or [], add_stop or [], threshold,
+                           speed, projection, year, projection_layer, projection_column or [],
                            {"network": bus_network or [], "cut": cut_route or [],
                             "add": add_route or [], "threshold": bus_threshold,
                             "min_departures": min_departures},
@@ -363,7 +367,6 @@ def create(
             raise InputError("a scenario needs at least one change (--close, --add-store, "
                              "--add-stop, --threshold, --speed, --projection/--year, "
                              "--cut-route, --add-route, --service-area or --withdraw)")
-        loaded, store_layer_def, where = _context(region, folder, store_layer)
         scenario = Scenario(name, changes, description=description, region=loaded.key)
         if not replace and (where / f"{name}.json").exists():
             raise InputError("a scenario of this name exists; use --replace or another name",

@@ -6,7 +6,8 @@ edition, licence and the attribution text its terms require.
 - e-Stat (政府統計の総合窓口): 小地域 boundaries ``r2ka*`` / ``h27ka*`` and census tables
   ``tblT*`` → 「出典：政府統計の総合窓口(e-Stat)」;
 - 国土数値情報 (国土交通省): ``A27`` 小学校区, ``A32`` 中学校区, ``N03`` 行政区域, the
-  500 m / 1 km mesh 将来推計人口 → 「出典：国土交通省国土数値情報（小学校区データ）」 …;
+  500 m / 1 km mesh 将来推計人口 (``m500``, ``1km_mesh_2018_40`` …) →
+  「出典：国土交通省国土数値情報（小学校区データ）」 …;
 - OpenStreetMap extracts (``.osm.pbf``, ``.osm``, an Overpass JSON answer) →
   「© OpenStreetMap contributors」 (ODbL);
 - GTFS / GTFS-JP feeds → their publisher from ``feed_info.txt`` (else ``agency.txt``);
@@ -103,6 +104,13 @@ def describe(path: str | Path, role: str) -> Source:
                       _ksj_edition(ksj.group(2)), licence,
                       f"出典：国土交通省国土数値情報（{title}）",
                       "https://nlftp.mlit.go.jp/ksj/")
+    mesh = re.match(r"(500m|1km)_mesh_(?:suikei_)?(\d{4})", lower)
+    if mesh:  # 国土数値情報 将来推計人口 as downloaded: 1km_mesh_2018_40.shp, 500m_mesh_suikei_…
+        code = "m500" if mesh.group(1) == "500m" else "m1000"
+        title, licence = KSJ_DATASETS[code]
+        return Source(role, name, KSJ_PUBLISHER, f"国土数値情報 {title}",
+                      f"{mesh.group(2)}年版", licence,
+                      f"出典：国土交通省国土数値情報（{title}）", "https://nlftp.mlit.go.jp/ksj/")
     if lower.endswith((".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")) \
             or (lower.endswith(".json") and _overpass_timestamp(path) is not None):
         stamp = _overpass_timestamp(path) if lower.endswith(".json") else None

@@ -15,6 +15,9 @@ files; each is read by the package's own readers, as published:
   小地域, a 日常生活圏域 mapping table, meshes
   (:func:`~geo_service.jobs.pipeline.load_area_layers`);
 - stores: a store list or ``osm`` (the extract's shop tags);
+- 将来推計人口 (optional): a 国土数値情報 mesh file or a per-area table
+  (:mod:`~geo_service.planning.projection`), checked against the region and copied into
+  ``projection/``, where karte and scenario find it for ``--year``;
 - 公共施設一覧 (デジタル庁 standard layout) and GTFS-JP feeds: checked here, imported into the
   region's registry (:func:`import_facilities`) and copied into ``gtfs/`` of the region.
 
@@ -26,6 +29,8 @@ region is written to a temporary folder beside ``out`` and renamed into place.
 
 from __future__ import annotations
 
+import glob
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -60,10 +65,16 @@ from geo_service.jobs.pipeline import (
     load_stores,
 )
 from geo_service.layers import FOOD_STORE_LAYER, load_resource_layer
+from geo_service.planning.projection import REGION_FOLDER as PROJECTION_FOLDER
+from geo_service.planning.projection import (
+    SavedProjection,
+    load_projection,
+    projection_years,
+)
 
 #: what a source was used for, as kartes and pages name it
 ROLES = {"streets": "道路網", "outline": "行政区域", "population": "人口", "stores": "店舗",
-         "facilities": "公共施設", "gtfs": "バス（GTFS）"}
+         "facilities": "公共施設", "gtfs": "バス（GTFS）", "projection": "将来推計人口"}
 #: the area layer the e-Stat small areas become
 SMALL_AREA_LAYER = "町丁"
 #: how far (m) beyond the outline streets are kept (a walk may cross the border)
@@ -87,13 +98,17 @@ class RegionInputs:
     facilities: list[Path] = field(default_factory=list)
     gtfs: list[Path] = field(default_factory=list)
     source_overrides: list[str] = field(default_factory=list)
+    projection: Path | None = None
+    projection_layer: str | None = None
+    projection_columns: dict[str, str] = field(default_factory=dict)
     threshold_m: float = settings.threshold_m
     speed: float = settings.walking_speed_mps
 
 
 def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) -> Region:
     """Read and check every input into a named :class:`Region` with its sources (nothing
-    is written)."""
+    is written; the 将来推計人口 file, which needs the region, is checked by
+    :func:`check_projection`)."""
     stages = stages or Stages()
     title = inputs.title.strip()
     if not title:
@@ -166,6 +181,8 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
     if inputs.gtfs:
         check_feeds(inputs.gtfs, net)
         sources += [src.describe(p, ROLES["gtfs"]) for p in inputs.gtfs]
+    if inputs.projection is not None:
+        sources.append(src.describe(inputs.projection, ROLES["projection"]))
     for spec in inputs.source_overrides:
         sources = src.override(sources, spec)
     notes = [n for a in layers for n in a.notes]
@@ -176,12 +193,28 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
                   sources=_unique(sources))
 
 
+def check_projection(inputs: RegionInputs, region: Region) -> SavedProjection:
+    """The 将来推計人口 file must read for the region: its years (a mesh file's PTC_yyyy
+    after the base year, a table's ``year`` column) and, for the first of them, its
+    figures matched to the region's demand points or areas
+    (:func:`~geo_service.planning.projection.load_projection` refuses what it cannot
+    read, naming the file, row, column and value)."""
+    assert inputs.projection is not None
+    years = projection_years(inputs.projection)
+    load_projection(inputs.projection, region, year=years[0] if years else 0,
+                    layer=inputs.projection_layer, columns=inputs.projection_columns or None)
+    return SavedProjection(Path(inputs.projection), years, inputs.projection_layer,
+                           dict(inputs.projection_columns))
+
+
 _MESH_SPECS = ("mesh250", "mesh500", "mesh1km")
 
 
 def save_region(region: Region, out: str | Path, *, gtfs: Sequence[Path] = (),
-                replace_existing: bool = False) -> Path:
-    """Write ``region`` (and copies of its GTFS feeds, in ``gtfs/``) to a temporary folder
+                replace_existing: bool = False,
+                projection: SavedProjection | None = None) -> Path:
+    """Write ``region`` (with copies of its GTFS feeds, in ``gtfs/``, and of its
+    将来推計人口 file with ``projection.json``, in ``projection/``) to a temporary folder
     beside ``out`` and rename it into place: a failure leaves nothing half-written."""
     out = Path(out)
     if out.exists() and not replace_existing:
@@ -197,6 +230,8 @@ def save_region(region: Region, out: str | Path, *, gtfs: Sequence[Path] = (),
             for feed in gtfs:
                 copy = shutil.copytree if Path(feed).is_dir() else shutil.copy2
                 copy(feed, work / "gtfs" / Path(feed).name)
+        if projection is not None:
+            _save_projection(projection, work / PROJECTION_FOLDER)
         if out.exists():
             old = out.with_name(f".{out.name}-old")
             shutil.rmtree(old, ignore_errors=True)
@@ -210,6 +245,21 @@ def save_region(region: Region, out: str | Path, *, gtfs: Sequence[Path] = (),
     return out
 
 
+def _save_projection(projection: SavedProjection, folder: Path) -> None:
+    """Copy the projection file (a shapefile with its .dbf, .shx, .prj …) into ``folder``
+    and describe it in ``projection.json``."""
+    folder.mkdir()
+    path = projection.file
+    siblings = sorted(path.parent.glob(f"{glob.escape(path.stem)}.*")) \
+        if path.suffix.lower() == ".shp" else [path]
+    for f in siblings:
+        shutil.copy2(f, folder / f.name)
+    meta = {"file": path.name, "years": projection.years, "layer": projection.layer,
+            "columns": projection.columns}
+    (folder / "projection.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1),
+                                            encoding="utf-8")
+
+
 # ---------------------------------------------------------------------------- checks
 
 def require_files(inputs: RegionInputs) -> None:
@@ -218,7 +268,7 @@ def require_files(inputs: RegionInputs) -> None:
         ("--outline", inputs.outline), ("--network", inputs.network),
         *[("--population", p) for p in inputs.population],
         *[("--facilities", p) for p in inputs.facilities],
-        *[("--gtfs", p) for p in inputs.gtfs],
+        *[("--gtfs", p) for p in inputs.gtfs], ("--projection", inputs.projection),
         *[("--areas", p) for spec in inputs.areas if spec not in _MESH_SPECS
           for p in parse_area_spec(spec)[1:]],
         ("--stores", Path(inputs.stores) if inputs.stores not in (None, "osm") else None)]

@@ -64,6 +64,78 @@ COUNT_ALIASES = {
 }
 
 
+#: the folder of a saved region holding its 将来推計人口 file and ``projection.json``
+REGION_FOLDER = "projection"
+
+
+@dataclass(frozen=True)
+class SavedProjection:
+    """The 将来推計人口 file saved with a region (``region build --projection``): karte and
+    scenario use it when given ``--year`` without ``--projection``."""
+
+    file: Path
+    years: list[int]
+    layer: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+def region_projection(region: Region) -> SavedProjection | None:
+    """The projection saved in ``region``'s folder, or None (none saved, or a region
+    built in memory)."""
+    import json
+
+    if region.folder is None:
+        return None
+    meta_path = region.folder / REGION_FOLDER / "projection.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return SavedProjection(meta_path.parent / meta["file"], [int(y) for y in meta["years"]],
+                           meta.get("layer"), dict(meta.get("columns") or {}))
+
+
+def pick_projection(region: Region, file: Path | None, year: int | None, *,
+                    layer: str | None = None, columns: dict[str, str] | None = None
+                    ) -> tuple[Path, int, str | None, dict[str, str]] | None:
+    """The projection a command uses for ``--projection FILE --year YYYY``: the file given
+    (it always wins), else the region's own (:func:`region_projection`) when only a year is
+    given; None when neither is. Returns (file, year, layer, columns)."""
+    if file is None and year is None:
+        return None
+    if year is None:
+        raise InputError("--projection FILE needs --year YYYY", column="--year",
+                         reason_ja="--projection には --year（推計の年）を指定してください")
+    if file is not None:
+        return file, year, layer, dict(columns or {})
+    saved = region_projection(region)
+    if saved is None:
+        raise InputError("--year needs a projection: --projection FILE, or a region built "
+                         "with one (region build --projection)", column="--projection",
+                         reason_ja="この地域には将来推計人口がありません。--projection で"
+                                   "ファイルを指定するか、region build --projection で地域に"
+                                   "加えてください")
+    if saved.years and year not in saved.years:
+        raise InputError(f"the region's projection {saved.file.name} has the years "
+                         f"{', '.join(map(str, saved.years))}", column="--year", value=year,
+                         reason_ja=f"地域の将来推計人口（{saved.file.name}）の年は "
+                                   f"{'、'.join(map(str, saved.years))} です")
+    return saved.file, year, layer or saved.layer, dict(columns or saved.columns)
+
+
+def projection_years(path: str | Path) -> list[int]:
+    """The years a projection file gives figures for: a mesh file's PTC_yyyy after its
+    base year, a per-area table's ``year`` values ([] when it has no year column: its
+    figures stand for any year asked)."""
+    table = _read_any(Path(path))
+    by_role = _year_columns(table)
+    if "65plus" in by_role:
+        return sorted(by_role["65plus"])[1:]
+    year_col = find_column(table.columns, ("year", "年", "年次"))
+    if year_col is None:
+        return []
+    return sorted({int(y) for y in pd.to_numeric(table[year_col], errors="coerce").dropna()})
+
+
 class ProjectionError(InputError):
     """A projection file cannot be read as a projection (columns, years, ids, values)."""
 
