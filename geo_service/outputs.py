@@ -152,8 +152,10 @@ def csv_writer(table: pd.DataFrame) -> Writer:
     return write
 
 
-def geojson_writer(gdf: gpd.GeoDataFrame) -> Writer:
-    """Writer of RFC 7946 GeoJSON (EPSG:4326, no crs member).
+def geojson_writer(gdf: gpd.GeoDataFrame, *, metadata: dict[str, Any] | None = None
+                   ) -> Writer:
+    """Writer of RFC 7946 GeoJSON (EPSG:4326, no crs member), with ``metadata`` (the
+    region's name, sources and attributions) as a top-level ``metadata`` member.
 
     Point layers (100,000s of demand points) are written by a vectorised encoder — one
     pandas JSON pass for the properties, coordinates rounded to 7 decimals (~1 cm) —
@@ -162,19 +164,34 @@ def geojson_writer(gdf: gpd.GeoDataFrame) -> Writer:
     def write(path: Path) -> None:
         geo = gdf.to_crs(settings.exchange_crs)
         if len(geo) and (geo.geom_type == "Point").all():
-            _write_point_features(geo, path)
+            _write_point_features(geo, path, metadata)
         else:
-            path.write_text(geo.to_json(drop_id=True, to_wgs84=True, ensure_ascii=False,
-                                        na="null"), encoding="utf-8")
+            text = geo.to_json(drop_id=True, to_wgs84=True, ensure_ascii=False, na="null")
+            path.write_text(_with_metadata(text, metadata), encoding="utf-8")
     return write
 
 
-def _write_point_features(geo: gpd.GeoDataFrame, path: Path) -> None:
+def _collection_head(metadata: dict[str, Any] | None) -> str:
+    """The start of a FeatureCollection up to its features' ``[``."""
+    meta = "" if metadata is None else \
+        f'"metadata": {json.dumps(metadata, ensure_ascii=False)}, '
+    return '{"type": "FeatureCollection", ' + meta + '"features": ['
+
+
+def _with_metadata(text: str, metadata: dict[str, Any] | None) -> str:
+    head = '{"type": "FeatureCollection", '
+    if metadata is None or not text.startswith(head):
+        return text
+    return _collection_head(metadata)[:-len('"features": [')] + text[len(head):]
+
+
+def _write_point_features(geo: gpd.GeoDataFrame, path: Path,
+                          metadata: dict[str, Any] | None = None) -> None:
     xy = np.round(shapely.get_coordinates(geo.geometry.to_numpy()), 7).tolist()
     props = pd.DataFrame(geo.drop(columns=geo.geometry.name)).to_json(
         orient="records", lines=True, force_ascii=False, double_precision=10).splitlines()
     with path.open("w", encoding="utf-8") as f:
-        f.write('{"type": "FeatureCollection", "features": [\n')
+        f.write(_collection_head(metadata) + "\n")
         f.write(",\n".join(
             f'{{"type": "Feature", "properties": {p}, '
             f'"geometry": {{"type": "Point", "coordinates": [{x!r}, {y!r}]}}}}'
@@ -183,7 +200,8 @@ def _write_point_features(geo: gpd.GeoDataFrame, path: Path) -> None:
 
 
 def point_file_writers(table: pd.DataFrame, csv_name: str, geojson_name: str, *,
-                       lon: str = "lon", lat: str = "lat") -> dict[str, Writer]:
+                       lon: str = "lon", lat: str = "lat",
+                       metadata: dict[str, Any] | None = None) -> dict[str, Writer]:
     """Writers of a point table as CSV (``lon``/``lat`` columns included) and as GeoJSON
     (Points at ``lon``/``lat``, the other columns as properties), for :func:`write_outputs`.
 
@@ -194,9 +212,9 @@ def point_file_writers(table: pd.DataFrame, csv_name: str, geojson_name: str, *,
     writes the GeoJSON into the same folder; the GeoJSON writer writes it only if it is
     not there yet. Tables this fast path does not cover (other column types, text that
     needs CSV quoting or JSON escaping) go through :func:`csv_writer` and
-    :func:`geojson_writer`.
+    :func:`geojson_writer`. ``metadata`` goes into the GeoJSON (a CSV has no place for it).
     """
-    both = _PointFiles(table, lon, lat, geojson_name)
+    both = _PointFiles(table, lon, lat, geojson_name, metadata)
 
     def write_csv(path: Path) -> None:
         both.write(path, path.with_name(geojson_name))
@@ -217,9 +235,10 @@ class _PointFiles:
     #: control characters, noncharacters
     _PLAIN = r'[,"\\\x00-\x1f]|' + NOT_IN_XML
 
-    def __init__(self, table: pd.DataFrame, lon: str, lat: str, geojson_name: str) -> None:
+    def __init__(self, table: pd.DataFrame, lon: str, lat: str, geojson_name: str,
+                 metadata: dict[str, Any] | None = None) -> None:
         self.table, self.lon, self.lat = table, lon, lat
-        self.geojson_name = geojson_name
+        self.geojson_name, self.metadata = geojson_name, metadata
 
     def write(self, csv_path: Path | None, geojson_path: Path | None) -> None:
         table = self.table
@@ -232,7 +251,7 @@ class _PointFiles:
                     table.drop(columns=[self.lon, self.lat]),
                     geometry=shapely.points(table[self.lon].to_numpy(float),
                                             table[self.lat].to_numpy(float)),
-                    crs=settings.exchange_crs))(geojson_path)
+                    crs=settings.exchange_crs), metadata=self.metadata)(geojson_path)
             return
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -255,7 +274,7 @@ class _PointFiles:
             if fc is not None:
                 fc.write(("\ufeff" + header + newline).encode("utf-8"))
             if fg is not None:
-                fg.write(b'{"type": "FeatureCollection", "features": [\n')
+                fg.write((_collection_head(self.metadata) + "\n").encode("utf-8"))
             for lo in range(0, len(table), self.BLOCK):
                 block = table.iloc[lo:lo + self.BLOCK]
                 if fc is not None:

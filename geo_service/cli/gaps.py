@@ -234,7 +234,10 @@ def gtfs_stops(
     table.caption = "発車回数 = 乗車できる停車 (最終停留所・乗車不可を除く) の合計"
     console.print(table)
     if out is not None:
-        writer = (geojson_writer(stops) if out.suffix.lower() == ".geojson"
+        from geo_service.inputs.sources import describe, output_metadata
+
+        about = output_metadata("", [describe(f, "バス（GTFS）") for f in feeds])
+        writer = (geojson_writer(stops, metadata=about) if out.suffix.lower() == ".geojson"
                   else csv_writer(stops.drop(columns="geometry")))
         write_outputs(out.parent, {out.name: writer})
         console.print(msg("stops: {path}", path=out).text())

@@ -29,6 +29,7 @@ from geo_service.cli.common import (
     share,
 )
 from geo_service.i18n import Message, msg
+from geo_service.inputs.sources import output_metadata
 
 
 def site(
@@ -128,7 +129,8 @@ def site(
         table = _sites_table(cands, net, chosen, gains, problem, order)
         _print_sites(table, route=order)
         if out is not None:
-            _write(out, table, curve_rows)
+            _write(out, table, curve_rows, about=output_metadata(
+                loaded.label, loaded.sources, municipality_code=loaded.municipality_code))
     except InputError as exc:
         raise fail(exc) from exc
 
@@ -248,7 +250,9 @@ def _print_sites(table: Any, *, route: Any) -> None:
                           note=route.note, length=length).text(), highlight=False)
 
 
-def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]]) -> None:
+def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]], *,
+           about: dict[str, Any]) -> None:
+    """The chosen sites as CSV or GeoJSON (with ``about``: the region and its sources)."""
     import geopandas as gpd
     import pandas as pd
 
@@ -260,7 +264,8 @@ def _write(out: Path, table: Any, curve_rows: list[dict[str, Any]]) -> None:
         writers[out.name] = csv_writer(table)
     else:
         writers[out.name] = geojson_writer(gpd.GeoDataFrame(
-            table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs=4326))
+            table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs=4326),
+            metadata=about)
     if curve_rows:
         writers[f"{out.stem}_curve.csv"] = csv_writer(pd.DataFrame(curve_rows))
     written = write_outputs(out.parent, writers)

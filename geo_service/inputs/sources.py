@@ -172,6 +172,18 @@ def attributions(sources: list[Source]) -> list[str]:
     return list(dict.fromkeys(s.attribution for s in sources if s.attribution))
 
 
+def output_metadata(name: str, sources: list[Source], *, municipality_code: str = ""
+                    ) -> dict[str, Any]:
+    """What an output file made from a region's data says of it (a GeoJSON's
+    ``metadata`` member, a summary): the region's name and 市区町村コード, the
+    attributions its sources require, the sources (file names only) and whether any
+    input is generated."""
+    return {"region": name, "municipality_code": municipality_code,
+            "attributions": attributions(sources),
+            "sources": [s.to_dict() for s in sources],
+            "synthetic": any(s.synthetic for s in sources)}
+
+
 def file_label(text: str) -> str:
     """A name fit to show for a region named after an input: the file's name without its
     folders and suffixes (``/srv/data/overpass_walk_mojiko.json`` → ``overpass_walk_mojiko``);

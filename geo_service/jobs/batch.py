@@ -64,6 +64,7 @@ from geo_service.engine.population import read_population
 from geo_service.indicators.difficulty import area_indicators
 from geo_service.inputs.boundaries import AreaLayer, read_area_layer
 from geo_service.inputs.layer_points import counted, read_stores
+from geo_service.inputs.sources import Source, describe, file_label, output_metadata
 from geo_service.jobs.partitions import (
     PARTITION_EXTRACT,
     PARTITION_META,
@@ -182,6 +183,8 @@ def run_batch(
     root = out / "partitions"
     population_files = ([population] if isinstance(population, str | Path)
                         else list(population))
+    about = output_metadata(file_label(str(pbf)), batch_sources(
+        pbf, partitions, population_files, stores, areas))
     with stages("read"):
         part_layer = read_partition_layer(partitions, id_column=partition_id)
         forced = forced_crs(crs)
@@ -238,12 +241,25 @@ def run_batch(
         if maps:
             with stages("maps"):
                 _map_partitions(dask_client, parts, result, layer=layer,
-                                threshold_m=threshold_m)
+                                threshold_m=threshold_m, about=about)
     result.seconds = stages.seconds
     with stages("write"):
         write_batch(result, out, buffer_m=buffer_m, threshold_m=threshold_m, layer=layer,
-                    pbf=str(pbf), maps=maps)
+                    about=about, maps=maps)
     return result
+
+
+def batch_sources(pbf: str | Path, partitions: str | Path,
+                  population: Sequence[str | Path], stores: str,
+                  areas: Sequence[str | Path]) -> list[Source]:
+    """The sources of a batch run (each file's publisher and attribution, as a region
+    records them): the extract (streets, and shops with ``stores="osm"``), the partition
+    layer, the population and the reporting layers."""
+    return list(dict.fromkeys([
+        describe(pbf, "道路網"), describe(stores if stores != "osm" else pbf, "店舗"),
+        describe(partitions, "区切り（パーティション）"),
+        *[describe(p, "人口") for p in population],
+        *[describe(a, f"区域 {Path(a).stem}") for a in areas]]))
 
 
 @contextmanager
@@ -364,7 +380,7 @@ def _stores_of(parts: Sequence[Partition], layer: ResourceLayer) -> gpd.GeoDataF
 
 
 def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult, *,
-                    layer: ResourceLayer, threshold_m: float) -> None:
+                    layer: ResourceLayer, threshold_m: float, about: dict[str, Any]) -> None:
     """One map per finished partition, as Dask tasks: the partition's own row and the
     reporting areas that meet its polygon, with their merged figures."""
     areas = result.areas.to_crs("EPSG:4326")
@@ -379,15 +395,19 @@ def _map_partitions(client: Any, parts: Sequence[Partition], result: BatchResult
         futures.append(client.submit(write_partition_map, p,
                                      gpd.GeoDataFrame(subset, geometry="geometry",
                                                       crs="EPSG:4326"),
-                                     layer=layer, threshold_m=threshold_m, pure=False))
+                                     layer=layer, threshold_m=threshold_m,
+                                     region_name=about["region"],
+                                     attributions=about["attributions"], pure=False))
     client.gather(futures)
 
 
 def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, threshold_m: float,
-                layer: ResourceLayer, pbf: str, maps: bool = True) -> list[Path]:
+                layer: ResourceLayer, about: dict[str, Any], maps: bool = True) -> list[Path]:
     """The file contract of a single run (points as CSV and GeoParquet: a national
     ``points.geojson`` would be gigabytes), plus ``censored``/``partition``,
-    ``partitions.csv`` and the overview ``map.html`` (figures per partition)."""
+    ``partitions.csv`` and the overview ``map.html`` (figures per partition); ``about``
+    (:func:`~geo_service.inputs.sources.output_metadata`: the run's name, sources and
+    attributions) goes into ``summary.json``, the GeoJSON files and the maps."""
     started = time.perf_counter()
     points = result.points
     table = points_table(points)
@@ -404,7 +424,7 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
         "unreachable_65plus": float(
             (points["pop_65plus"] * (~points["reachable"] & ~points["censored"])).sum()),
     }
-    meta = {"region": pbf, "mode": "batch (dask)", "threshold_m": threshold_m,
+    meta = {**about, "mode": "batch (dask)", "threshold_m": threshold_m,
             "buffer_m": buffer_m, "counted_categories": layer.included_ids,
             "metric_crs": points.crs.to_string(),
             "complete": not result.failed, "failed_partitions": result.failed,
@@ -416,21 +436,22 @@ def write_batch(result: BatchResult, out: str | Path, *, buffer_m: float, thresh
     }
     if len(result.areas):
         writers["areas.csv"] = csv_writer(area_table(result.areas))
-        writers["areas.geojson"] = geojson_writer(result.areas)
+        writers["areas.geojson"] = geojson_writer(result.areas, metadata=about)
         writers["areas.parquet"] = lambda path: result.areas.to_crs("EPSG:4326").to_parquet(path)
     if result.partition_areas is not None:
         part_table = _partition_table(result)
         writers["partitions.csv"] = csv_writer(part_table)
         writers["partitions.geojson"] = geojson_writer(gpd.GeoDataFrame(
             part_table, geometry=result.partition_areas.geometry.to_numpy(),
-            crs=result.partition_areas.crs))
+            crs=result.partition_areas.crs), metadata=about)
         if maps:  # outlines simplified to 25 m: N03 at full detail is hundreds of MB
             outlines = result.partition_areas.assign(geometry=shapely.simplify(
                 result.partition_areas.geometry.to_numpy(), SIMPLIFY_M, preserve_topology=True))
             fmap = difficulty_map(outlines, gpd.GeoDataFrame(
                 {"store_id": [], "name": [], "category": []}, geometry=[], crs="EPSG:4326"),
                 layer, load_map_style("difficulty"), threshold_m=threshold_m,
-                subtitle=f"{len(result.partitions)} partitions · batch")
+                subtitle=f"{len(result.partitions)} partitions · batch",
+                region_name=about["region"], attributions=about["attributions"])
             writers["map.html"] = text_writer(fmap.get_root().render())
 
     def write_summary(path: Path) -> None:  # last: it reports how long writing took

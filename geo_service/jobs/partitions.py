@@ -324,15 +324,18 @@ def is_done(part: Partition) -> bool:
 
 
 def write_partition_map(part: Partition, areas: gpd.GeoDataFrame, *, layer: ResourceLayer,
-                        threshold_m: float) -> str:
+                        threshold_m: float, region_name: str = "",
+                        attributions: Sequence[str] = ()) -> str:
     """A Dask task: the partition's map (its areas' merged figures and the stores inside
-    it) as ``map.html`` in its folder; returns the path. The demand points stay in
+    it) as ``map.html`` in its folder, named ``region_name`` with the run's
+    ``attributions`` in its legend; returns the path. The demand points stay in
     ``points.parquet``: thousands of dots made a map 15× slower and 17× larger."""
     folder = Path(part.folder)
     stores = gpd.read_parquet(folder / PARTITION_STORES)
     stores = stores[shapely.covers(part.polygon, stores.geometry.to_numpy())]
     fmap = difficulty_map(areas, stores, layer, load_map_style("difficulty"),
                           threshold_m=threshold_m,
-                          subtitle=f"{part.partition_id} · batch")
+                          subtitle=f"{part.partition_id} · batch",
+                          region_name=region_name, attributions=attributions)
     write_outputs(folder, {PARTITION_MAP: text_writer(fmap.get_root().render())})
     return str(folder / PARTITION_MAP)

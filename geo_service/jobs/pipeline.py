@@ -57,7 +57,13 @@ from geo_service.inputs.readers import (
     read_vector,
     to_number,
 )
-from geo_service.inputs.sources import Source, describe, file_label, online_osm
+from geo_service.inputs.sources import (
+    Source,
+    describe,
+    file_label,
+    online_osm,
+    output_metadata,
+)
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.memory import release_free_memory
 from geo_service.outputs import (
@@ -225,8 +231,9 @@ def build_region(
                   sources=list(dict.fromkeys([
                       describe(network, "道路網") if network is not None
                       else online_osm(place or f"bbox {bbox}"),
-                      describe(network, "店舗") if str(stores) == "osm" and network is not None
-                      else describe(stores, "店舗"),
+                      describe(stores, "店舗") if str(stores) != "osm"
+                      else describe(network, "店舗") if network is not None
+                      else online_osm(place or f"bbox {bbox}", "店舗"),
                       *[describe(p, "人口") for p in population],
                       *area_sources(areas, area_layers)])))
 
@@ -344,11 +351,16 @@ def write_difficulty(
                 "metric_crs": region.net.crs.to_string(),
                 "counted_categories": layer.included_ids, "notes": result.notes,
                 "summary": _finite(result.summary())}
+        # the GeoJSON files name the region and its sources as summary.json does
+        about = output_metadata(region.label, region.sources,
+                                    municipality_code=region.municipality_code)
+        about["synthetic"] = meta["synthetic"] = region.synthetic or about["synthetic"]
         # points.csv and points.geojson in one pass over the table (lon/lat included)
         return write_outputs(out_dir, {
-            **point_file_writers(points_table(points), "points.csv", "points.geojson"),
+            **point_file_writers(points_table(points), "points.csv", "points.geojson",
+                                 metadata=about),
             "areas.csv": csv_writer(area_table(result.areas)),
-            "areas.geojson": geojson_writer(result.areas),
+            "areas.geojson": geojson_writer(result.areas, metadata=about),
             "map.html": text_writer(html),
             "summary.json": text_writer(json.dumps(meta, ensure_ascii=False, indent=2)),
         })

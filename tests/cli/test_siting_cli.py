@@ -64,8 +64,11 @@ def test_site_route_and_geojson(saved):
                   "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "運行順" in result.output
-    features = json.loads(out.read_text(encoding="utf-8"))["features"]
+    written = json.loads(out.read_text(encoding="utf-8"))
+    features = written["features"]
     assert sorted(f["properties"]["route_order"] for f in features) == [1, 2, 3]
+    # the file names its region (it had no metadata)
+    assert written["metadata"]["region"] == "grid" and written["metadata"]["sources"] == []
 
 
 def test_site_set_covering_infeasible(saved):

@@ -266,6 +266,25 @@ def test_stores_from_the_extract(grid, layer, client, tmp_path):
     got_areas = got.areas.set_index("area_id").loc[ref_areas.index]
     assert (got_areas["stores_in_area"] == ref_areas["stores_in_area"]).all()
     assert ref_areas["stores_in_area"].sum() == 8
+    # every written map and GeoJSON names the run and its sources (the per-partition maps
+    # had neither; summary.json gave the extract's full path as the region)
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["region"] == "grid" and summary["attributions"] == [
+        "© OpenStreetMap contributors"]
+    assert [(x["role"], x["file"]) for x in summary["sources"]] == [
+        ("道路網", "grid.osm.pbf"), ("店舗", "grid.osm.pbf"),
+        ("区切り（パーティション）", "areas.geojson"), ("人口", "population.csv"),
+        ("区域 areas", "areas.geojson")]
+    maps = sorted((tmp_path / "partitions").glob("*/map.html"))
+    assert len(maps) == 4
+    for path in [tmp_path / "map.html", *maps]:
+        html = path.read_text(encoding="utf-8")
+        assert '<div class="gs-sources">© OpenStreetMap contributors</div>' in html, path
+        assert "<h1>grid　" in html, path
+    for name in ("areas.geojson", "partitions.geojson"):
+        about = json.loads((tmp_path / name).read_text(encoding="utf-8"))["metadata"]
+        assert about["region"] == "grid" and about["attributions"] == [
+            "© OpenStreetMap contributors"], name
 
 
 def test_every_partition_measures_in_the_batch_crs(grid, layer, client, tmp_path):

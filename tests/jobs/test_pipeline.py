@@ -314,6 +314,14 @@ def test_mojiko_overpass_json_with_a_store_file(tmp_path):
     summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
     assert summary["region"] == "overpass_walk_mojiko"
     assert summary["sources"][0]["edition"] == "2026-01-15"
+    # the GeoJSON files name the region and its sources too (they had none)
+    for name in ("areas.geojson", "points.geojson"):
+        about = json.loads((tmp_path / "o" / name).read_text(encoding="utf-8"))["metadata"]
+        assert about["region"] == "overpass_walk_mojiko", name
+        assert about["attributions"] == ["© OpenStreetMap contributors"], name
+        assert [s["file"] for s in about["sources"]] == [
+            "overpass_walk_mojiko.json", "stores.csv", "pop.csv"], name
+        assert about["synthetic"] is False
     points = pd.read_csv(tmp_path / "o" / "points.csv", encoding="utf-8-sig").set_index("point_id")
     assert points.loc["p1", "network_m"] < points.loc["p2", "network_m"]
     assert points.loc["p1", "network_m"] >= points.loc["p1", "straight_m"]

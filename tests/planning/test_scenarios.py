@@ -416,6 +416,8 @@ def test_scenario_commands_on_the_demo(demo_region, tmp_path):
     assert '<div class="gs-sources">合成デモデータ（実在の町ではありません）</div>' in page
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["closed"] == ["S05"] and summary["synthetic"] is True
+    assert summary["region"] == "架空の坂の町（合成デモ）"  # the region's name and sources
+    assert summary["attributions"] == ["合成デモデータ（実在の町ではありません）"]
     assert summary["after"]["beyond_65plus"] >= summary["before"]["beyond_65plus"]
     areas = pd.read_csv(tmp_path / "out" / "difference_areas.csv", encoding="utf-8-sig")
     assert {"beyond_share_before", "beyond_share_after", "beyond_share_change_pt"} <= set(
