@@ -36,6 +36,19 @@ RegionOpt = Annotated[Path | None, typer.Option("--region", help=(
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help=(
     "Registry database URL (default: GEO_SERVICE_DATABASE_URL or the region's SQLite file "
     "in the data directory, GEO_SERVICE_DATA_DIR)."))]
+# the inputs ``difficulty`` and ``region build`` share
+NetworkOpt = Annotated[Path | None, typer.Option("--network", help=(
+    "Streets: an OSM extract (.osm.pbf, .osm, Overpass .json) or .graphml."))]
+PlaceOpt = Annotated[str | None, typer.Option("--place", help=(
+    "Streets (and with --stores osm its shops) downloaded from OpenStreetMap for a place "
+    "(needs internet), e.g. 飯塚市."))]
+BboxOpt = Annotated[str | None, typer.Option("--bbox", help=(
+    "Streets downloaded in W,S,E,N degrees (needs internet)."))]
+PopulationOpt = Annotated[list[Path], typer.Option("--population", help=(
+    "Population: points, polygons, a mesh table, or an e-Stat table and its small-area "
+    "shapefile (give --population twice)."))]
+ThresholdOpt = Annotated[float, typer.Option(help="Walking distance threshold (m).")]
+SpeedOpt = Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")]
 
 
 def fail(problem: InputError | Message | str, *, label: Message | str = INPUT_ERROR,

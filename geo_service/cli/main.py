@@ -15,6 +15,12 @@ from rich.table import Table
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.cli.common import (
+    BboxOpt,
+    NetworkOpt,
+    PlaceOpt,
+    PopulationOpt,
+    SpeedOpt,
+    ThresholdOpt,
     console,
     err_console,
     fail,
@@ -114,23 +120,15 @@ def difficulty(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     stores: Annotated[str, typer.Option(
         "--stores", help="Store file (GeoJSON/GPKG/CSV with category) or 'osm'.")],
-    population: Annotated[list[Path], typer.Option(
-        "--population", help="Population: points, polygons, mesh table, or an e-Stat "
-        "table and its shapefile (give --population twice).")],
+    population: PopulationOpt,
     areas: Annotated[list[str], typer.Option(
         "--areas", help="Area layer [LABEL=]FILE[+MAPPING.csv], or mesh500/mesh250/mesh1km; "
         "repeatable.")],
-    network: Annotated[Path | None, typer.Option(
-        "--network", help="Walking network: .osm.pbf, .osm, Overpass .json, .graphml.")] = None,
-    place: Annotated[str | None, typer.Option(
-        "--place", help="Download the walking network of a place (needs internet).")] = None,
-    bbox: Annotated[str | None, typer.Option(
-        "--bbox", help="Download the walking network in W,S,E,N degrees (needs internet).")]
-        = None,
-    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
-        settings.threshold_m,
-    speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
-        settings.walking_speed_mps,
+    network: NetworkOpt = None,
+    place: PlaceOpt = None,
+    bbox: BboxOpt = None,
+    threshold: ThresholdOpt = settings.threshold_m,
+    speed: SpeedOpt = settings.walking_speed_mps,
     dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for slope-aware times.")] = None,
     store_layer: Annotated[str, typer.Option(
         help="Resource layer definition (layers/NAME.toml or a path).")] = FOOD_STORE_LAYER,

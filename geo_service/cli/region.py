@@ -9,6 +9,7 @@ import typer
 
 from geo_service import settings
 from geo_service._errors import InputError
+from geo_service.cli import common as opt  # the options difficulty shares
 from geo_service.cli.common import console, fail, service_settings
 
 region_app = typer.Typer(
@@ -21,16 +22,10 @@ def build(
     out: Annotated[Path, typer.Argument(help="The region folder to write (e.g. iizuka/).")],
     name: Annotated[str, typer.Option("--name", help="The municipality's name (飯塚市).")],
     code: Annotated[str, typer.Option("--code", help="Its 市区町村コード (40205).")],
-    population: Annotated[list[Path], typer.Option(
-        "--population", help="e-Stat T001082 table and its r2ka shapefile (give twice), a mesh "
-        "table, points or polygons.")],
-    network: Annotated[Path | None, typer.Option(
-        "--network", help="Streets: an OSM extract (.osm.pbf, .osm, Overpass .json).")] = None,
-    place: Annotated[str | None, typer.Option(
-        "--place", help="Streets downloaded from OpenStreetMap for a place (needs internet), "
-        "e.g. 飯塚市.")] = None,
-    bbox: Annotated[str | None, typer.Option(
-        "--bbox", help="Streets downloaded in W,S,E,N degrees (needs internet).")] = None,
+    population: opt.PopulationOpt,
+    network: opt.NetworkOpt = None,
+    place: opt.PlaceOpt = None,
+    bbox: opt.BboxOpt = None,
     synthetic_streets: Annotated[float | None, typer.Option(
         "--synthetic-streets", help="No street data: a generated grid every M metres over the "
         "municipality (offline tests and demonstrations only; recorded as synthetic).")] = None,
@@ -58,10 +53,8 @@ def build(
         "per-area table, kept in the region: karte and scenario use it for --year.")] = None,
     projection_layer: Annotated[str | None, typer.Option(
         "--projection-layer", help="Area layer of a per-area projection table.")] = None,
-    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
-        settings.threshold_m,
-    speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
-        settings.walking_speed_mps,
+    threshold: opt.ThresholdOpt = settings.threshold_m,
+    speed: opt.SpeedOpt = settings.walking_speed_mps,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing folder.")] = False,
     database_url: Annotated[str | None, typer.Option(
         "--database-url", help="Registry for --facilities (default: the region's own SQLite "
