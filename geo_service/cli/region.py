@@ -10,7 +10,9 @@ import typer
 from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.cli import common as opt  # the options difficulty shares
-from geo_service.cli.common import console, fail, service_settings
+from geo_service.cli.common import console, fail, print_note, service_settings
+from geo_service.i18n import current_language, msg, text_of
+from geo_service.inputs import sources as src
 
 region_app = typer.Typer(
     help="地域（市区町村）のデータ: build a named region from open data files.",
@@ -83,15 +85,18 @@ def build(
         save_region(region, out, gtfs=inputs.gtfs, replace_existing=force, projection=saved)
     except InputError as exc:
         raise fail(exc) from exc
-    console.print(f"[bold]{region.label}[/]（市区町村コード {region.municipality_code}）を"
-                  f"作成しました (region built): {out}", highlight=False)
-    console.print(f"  道路網 (streets) {region.net.n_nodes:,} 節点 (nodes) · 居住地点 (demand "
-                  f"points) {len(region.demand):,} · 65歳以上 (people 65+) "
-                  f"{region.demand['pop_65plus'].sum():,.0f} 人", highlight=False)
+    console.print(msg("[bold]{name}[/] (municipality code {code}) built: {out}",
+                      name=region.label, code=region.municipality_code, out=out).text(),
+                  highlight=False)
+    console.print(msg("  streets {nodes:,} nodes · demand points {points:,} · people 65+ "
+                      "{people:,.0f}", nodes=region.net.n_nodes, points=len(region.demand),
+                      people=region.demand["pop_65plus"].sum()).text(), highlight=False)
     for layer in region.areas:
-        console.print(f"  区域 (areas) {layer.name}: {len(layer.areas)}", highlight=False)
+        console.print(msg("  areas {layer}: {n:,}", layer=layer.name,
+                          n=len(layer.areas)).text(), highlight=False)
     for key, table in region.resources.items():
-        console.print(f"  {key}: {len(table)}", highlight=False)
+        console.print(msg("  stores ({layer}): {n:,}", layer=key, n=len(table)).text(),
+                      highlight=False)
     if inputs.facilities:  # the region is saved; its registry is another file
         try:
             store = open_store(service_settings(database_url).registry_url(region.key)
@@ -100,10 +105,10 @@ def build(
         except InputError as exc:
             raise fail(exc) from exc
         for line in lines:
-            console.print(f"  {line}", highlight=False)
+            console.print(f"  {text_of(line)}", highlight=False)
     _print_sources(region)
     for note in region.notes:
-        console.print(f"[yellow]注意:[/] {note}", highlight=False)
+        print_note(SYNTHETIC_STREETS if note == src.SYNTHETIC_ATTRIBUTION else note)
     console.print(f"→ geo-service serve --region {out}", highlight=False)
 
 
@@ -115,24 +120,46 @@ def show(region: Annotated[Path, typer.Argument(help="A saved region folder.")])
     try:
         loaded = Region.load(region)
     except (OSError, ValueError, KeyError) as exc:
-        raise fail(f"{region}: not a saved region folder ({exc})") from exc
-    code = f"（市区町村コード {loaded.municipality_code}）" if loaded.municipality_code else ""
-    console.print(f"[bold]{loaded.label}[/]{code}  {region}", highlight=False)
-    console.print(f"  道路網 (streets) {loaded.net.n_nodes:,} 節点 · 区域 (areas) "
-                  f"{', '.join(a.name for a in loaded.areas) or '—'}", highlight=False)
+        raise fail(msg("{folder}: not a saved region folder ({problem})", folder=region,
+                       problem=str(exc))) from exc
+    head = (msg("[bold]{name}[/] (municipality code {code})  {folder}", name=loaded.label,
+                code=loaded.municipality_code, folder=region) if loaded.municipality_code
+            else msg("[bold]{name}[/]  {folder}", name=loaded.label, folder=region))
+    console.print(head.text(), highlight=False)
+    console.print(msg("  streets {nodes:,} nodes · areas {areas}", nodes=loaded.net.n_nodes,
+                      areas=", ".join(a.name for a in loaded.areas) or "—").text(),
+                  highlight=False)
     _print_sources(loaded)
+
+
+#: the note of a region on generated streets (stored in Japanese in region.json)
+SYNTHETIC_STREETS = msg("the streets are a generated grid (not real streets)")
+#: the roles region build records its inputs under (stored in Japanese), in English
+ROLES_EN = {"道路網": "streets", "行政区域": "outline", "人口": "population", "店舗": "stores",
+            "公共施設": "public facilities", "バス（GTFS）": "bus (GTFS)",
+            "将来推計人口": "population projection", "区域": "areas"}
+
+
+def role_label(role: str) -> str:
+    """A source's role in the user's language (``区域 町丁`` → ``areas 町丁`` in English)."""
+    if current_language() == "ja":
+        return role
+    head, sep, rest = role.partition(" ")
+    return ROLES_EN.get(head, head) + sep + rest
 
 
 def _print_sources(region) -> None:  # type: ignore[no-untyped-def]
     """The sources, one line each: role, file, publisher, edition, licence, attribution."""
-    console.print("出典 (sources):", highlight=False)
+    console.print(msg("sources:").text(), highlight=False)
     for s in region.sources:
-        parts = [s.publisher or "提供元不明（--source FILE:publisher=… で補ってください）",
-                 s.edition, s.licence]
-        console.print(f"  {s.role}: {s.file}" + ("  [生成・実データではない synthetic]"
-                                                  if s.synthetic else "")
-                      + f" — {' · '.join(p for p in parts if p)}"
-                      + (f" 「{s.attribution}」" if s.attribution else ""), highlight=False)
+        parts = [s.publisher or msg("publisher unknown (add it with --source "
+                                    "FILE:publisher=…)").text(), s.edition, s.licence]
+        line = msg("  {role}: {file}{generated} — {details}", role=role_label(s.role),
+                   file=s.file, generated=msg("  (generated, not real data)")
+                   if s.synthetic else "", details=" · ".join(p for p in parts if p)).text()
+        if s.attribution:
+            line += msg(" “{attribution}”", attribution=s.attribution).text()
+        console.print(line, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

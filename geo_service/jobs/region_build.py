@@ -52,6 +52,7 @@ from geo_service.engine.population import (
     read_population,
 )
 from geo_service.engine.region import Region
+from geo_service.i18n import Message, msg
 from geo_service.inputs import sources as src
 from geo_service.inputs.boundaries import AreaLayer, parse_area_spec, read_area_layer
 from geo_service.inputs.crs import metric_crs_for
@@ -428,24 +429,27 @@ def _unique(sources: list[Source]) -> list[Source]:
     return list(dict.fromkeys(sources))
 
 
-def import_facilities(region: Region, files: list[Path], store: Any) -> list[str]:
+def import_facilities(region: Region, files: list[Path], store: Any) -> list[Message | str]:
     """Import the 公共施設一覧 files into the region's registry (category 公共施設), unless
-    the registry already holds resources; returns what was done, one line each."""
+    the registry already holds resources; returns what was done, one line each (a
+    rejected row's problem as the importer words it)."""
     from geo_service.registry.import_rows import ImportContext
     from geo_service.registry.imports import import_resources, read_resource_table
     from geo_service.service.walking import serve_region
 
     serve_region(store, region)
     if store.count(include_staff=True):
-        return [f"台帳にはすでに {store.count(include_staff=True)} 件あります。公共施設は取り込み"
-                "ませんでした (registry not empty; use geo-service import resources … --update)"]
-    lines = []
+        return [msg("the registry already holds {n:,} resources: the public facilities were "
+                    "not imported (geo-service import resources FILE --category 公共施設 "
+                    "--update refreshes them)", n=store.count(include_staff=True))]
+    lines: list[Message | str] = []
     for path in files:
         report = import_resources(store, read_resource_table(path), ctx=ImportContext(
             default_category="公共施設", source=path.name, layers=store.layers),
             partial=True, user="region build")
-        lines.append(f"{path.name}: {report.written} 件を台帳に登録 (imported), "
-                     f"{len(report.problems)} 件は対象外 (rejected rows)")
+        lines.append(msg("{file}: {written:,} imported into the registry, {rejected:,} "
+                         "rows rejected", file=path.name, written=report.written,
+                         rejected=len(report.problems)))
         lines += [f"  {p}" for p in report.problems[:5]]
     return lines
 
