@@ -25,7 +25,8 @@ def test_region_build_prints_japanese_or_english(tmp_path, monkeypatch):
     assert lines[1].startswith("  道路網 ") and lines[1].endswith("65歳以上 39,727 人")
     assert "  区域 町丁：149" in lines and "出典：" in lines
     assert "  人口：tblT001082C40205.txt — 政府統計の総合窓口(e-Stat)（総務省統計局）" in ja.output
-    assert "  道路網：生成した格子状の道路網（300 m 間隔）  ［生成・実データではありません］" in ja.output
+    assert "  道路網：生成した格子状の道路網（300 m 間隔）  ［生成・実データではありません］" \
+        in ja.output
     assert "注意：道路網は生成した格子です（実在の道路ではありません）" in ja.output
     for english in ("region built", "streets", "nodes", "sources", "people 65+", "synthetic",
                     "note"):

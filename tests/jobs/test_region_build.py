@@ -94,7 +94,7 @@ def test_sources_name_publishers_and_flag_the_generated_streets(built):
         "出典：飯塚市オープンデータ（公共施設一覧）"
     streets = next(s for s in sources.values() if s.synthetic)
     assert "実在の道路ではありません" in streets.attribution
-    assert "[生成・実データではない synthetic]" in output
+    assert "［生成・実データではありません］" in output
     assert sources["iizuka_stores.csv"].publisher == "飯塚市商工会"
     assert "155 件を台帳に登録" in output
 
