@@ -130,7 +130,7 @@ def describe(path: str | Path, role: str) -> Source:
     return Source(role, name)
 
 
-def online_osm(place: str, role: str = "streets") -> Source:
+def online_osm(place: str, role: str = "道路網") -> Source:
     """The source of streets downloaded from OpenStreetMap for ``place`` today."""
     return Source(role, f"OpenStreetMap（{place}）", "OpenStreetMap contributors",
                   "OpenStreetMap", date.today().isoformat(), OSM_LICENCE, OSM_ATTRIBUTION,
