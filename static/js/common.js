@@ -236,7 +236,10 @@ export function layerLabel(layer) {
  *  first when no tiles are configured and chosen by itself when tiles cannot load), a
  *  metric scale bar, fitted to the served region. */
 export function makeMap(element, { zoomControl = true } = {}) {
-  const map = L.map(element, { zoomControl, preferCanvas: false });
+  // a maxZoom of its own: with no tiles (GEO_SERVICE_BASEMAPS=none) no layer gives one, and
+  // the marker clusters refuse a map without it ("Map has no maxZoom specified")
+  const maxZoom = Math.max(19, ...config.basemaps.map((b) => b.max_zoom || 0));
+  const map = L.map(element, { zoomControl, preferCanvas: false, maxZoom });
   const bases = {};
   const own = config.region ? regionBasemap() : L.layerGroup();
   let fallen = false;

@@ -121,6 +121,22 @@ def test_basemaps_none_draws_the_region_map_and_asks_for_no_tiles(ui, no_tiles_s
     session.screenshot(page, "basemap-none-council")
 
 
+def test_basemaps_none_the_residents_page_lists_the_places_near_a_point(ui, no_tiles_server):
+    """No tiles at all: the residents' map still takes a starting point and lists what is
+    near it (it threw 「Map has no maxZoom specified」 — no layer gave a maximum zoom for
+    the marker clusters — and listed nothing)."""
+    session = UI(replace(ui.server, url=no_tiles_server), ui.browser)
+    page = session.open("/#at=33.80,130.785", width=360)
+    try:
+        page.wait_for_selector("body[data-ready]", timeout=20_000)
+        page.wait_for_selector("#results .r-item", timeout=20_000)
+        assert page.locator("#results .r-item").count() > 0
+        assert session.blocked == []
+    finally:
+        session.close()
+    assert session.errors == []
+
+
 @pytest.fixture(scope="module")
 def folium_map(tmp_path_factory):
     from geo_service.jobs.demo import run_demo

@@ -27,3 +27,35 @@ def test_karte_fits_a_phone_and_prints_on_a4(ui, kind):
     wide = ui.open(f"/{kind}/elementary/{area}", width=1280)
     wide.wait_for_load_state()  # a wide screen shows the A4 sheet (210 mm = 794 px)
     assert round(wide.locator(".page").first.bounding_box()["width"]) == 794
+
+
+def test_long_source_cells_wrap_on_a_phone(ui, tmp_path):
+    """A region with e-Stat sources: the editions (令和2年（2020年）国勢調査) in the narrow
+    date column wrap instead of pushing the sheet to 455 px (飯塚市's karte at 360 px)."""
+    from dataclasses import replace
+
+    from geo_service.api import create_app
+    from geo_service.config import ServiceSettings
+    from geo_service.inputs.sources import describe
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+    from tests.ui.conftest import UI, serve_in_thread
+    from tests.utils.grid import grid_region
+
+    region = grid_region()
+    region = replace(region, sources=[describe("tblT001082C40205.txt", "人口"),
+                                      describe("r2ka40205.shp", "区域 小学校区")])
+    store = open_store("sqlite://")
+    url, server = serve_in_thread(create_app(
+        ServiceSettings(database_url="sqlite://", secret_key="k" * 40, data_dir=tmp_path),
+        store=store, walking=WalkingService(region, store)))
+    session = UI(replace(ui.server, url=url), ui.browser)
+    try:
+        page = session.open("/karte/小学校区/M", width=360)
+        page.wait_for_load_state()
+        assert "令和2年（2020年）国勢調査" in page.locator("table.sources").inner_text()
+        assert session.fits_the_screen(page), page.evaluate(
+            "document.documentElement.scrollWidth")
+    finally:
+        session.close()
+        server.should_exit = True
