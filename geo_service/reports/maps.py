@@ -86,7 +86,7 @@ def difficulty_map(
         The region's name (飯塚市), put before the map's title.
     attributions
         The attribution texts of the region's sources (出典 …), shown under the legend
-        and in the map's attribution line.
+        and, on a wide screen, in the map's attribution line too.
     """
     m_style, p_style = style["map"], style.get("points", {})
     areas = areas.to_crs("EPSG:4326")
@@ -333,9 +333,13 @@ class Legend(MacroElement):
 <div class="gs-sources">{{ this.attributions }}</div>{% endif %}</div>
 {% endmacro %}
 {% macro script(this, kwargs) %}
+/* on a phone the legend's 出典 lines are the attribution: repeated in the map's
+   attribution line they covered the legend and the map's lower third */
+if (!window.matchMedia("(max-width: 700px)").matches) {
 {% for text in this.attribution_list %}
 {{ this._parent.get_name() }}.attributionControl.addAttribution({{ text }});
 {% endfor %}
+}
 {% endmacro %}
 """)
 
