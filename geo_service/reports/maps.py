@@ -13,7 +13,6 @@ before it reaches the page: folium's tooltips insert values as HTML.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,7 +85,7 @@ def difficulty_map(
         The region's name (飯塚市), put before the map's title.
     attributions
         The attribution texts of the region's sources (出典 …), shown under the legend
-        and, on a wide screen, in the map's attribution line too.
+        (not repeated in the map's attribution line: two lines of it ran under the legend).
     """
     m_style, p_style = style["map"], style.get("points", {})
     areas = areas.to_crs("EPSG:4326")
@@ -332,15 +331,6 @@ class Legend(MacroElement):
 {% endfor %}{% if this.attributions %}
 <div class="gs-sources">{{ this.attributions }}</div>{% endif %}</div>
 {% endmacro %}
-{% macro script(this, kwargs) %}
-/* on a phone the legend's 出典 lines are the attribution: repeated in the map's
-   attribution line they covered the legend and the map's lower third */
-if (!window.matchMedia("(max-width: 700px)").matches) {
-{% for text in this.attribution_list %}
-{{ this._parent.get_name() }}.attributionControl.addAttribution({{ text }});
-{% endfor %}
-}
-{% endmacro %}
 """)
 
     def __init__(self, *, title: str, subtitle: str, legend_title: str, colors: list[str],
@@ -350,10 +340,6 @@ if (!window.matchMedia("(max-width: 700px)").matches) {
         self._name = "Legend"
         self.title = html.escape(title)
         self.attributions = html.escape(" / ".join(attributions))
-        # JavaScript string literals of the escaped texts (json.dumps of escaped HTML)
-        self.attribution_list = [
-            json.dumps(html.escape(a), ensure_ascii=False).replace("</", "<\\/")
-            for a in attributions]
         self.subtitle = html.escape(subtitle)
         self.legend_title = html.escape(legend_title)
         self.items = [(html.escape(c), html.escape(label)) for c, label in
