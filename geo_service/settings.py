@@ -38,6 +38,7 @@ set after import takes effect):
 from __future__ import annotations
 
 import os
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -74,3 +75,18 @@ def cache_dir() -> Path:
     from geo_service.config import data_dir
 
     return data_dir() / "cache"
+
+
+#: the time zone every date a person reads is given in (a karte's 作成日, its sources' dates)
+JAPAN_TZ = "Asia/Tokyo"
+
+
+def japan_date(at: datetime | None = None) -> date:
+    """The calendar date in Japan of ``at`` (aware; naive is taken as UTC), default now:
+    a karte made at 06:00 JST is dated that day, not the day before (UTC)."""
+    from zoneinfo import ZoneInfo
+
+    at = at or datetime.now(UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(ZoneInfo(JAPAN_TZ)).date()

@@ -26,11 +26,11 @@ import json
 import re
 import zipfile
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from geo_service._errors import InputError
+from geo_service.settings import japan_date
 
 ESTAT_ATTRIBUTION = "出典：政府統計の総合窓口(e-Stat)"
 ESTAT_PUBLISHER = "政府統計の総合窓口(e-Stat)（総務省統計局）"
@@ -133,7 +133,7 @@ def describe(path: str | Path, role: str) -> Source:
 def online_osm(place: str, role: str = "道路網") -> Source:
     """The source of streets downloaded from OpenStreetMap for ``place`` today."""
     return Source(role, f"OpenStreetMap（{place}）", "OpenStreetMap contributors",
-                  "OpenStreetMap", date.today().isoformat(), OSM_LICENCE, OSM_ATTRIBUTION,
+                  "OpenStreetMap", japan_date().isoformat(), OSM_LICENCE, OSM_ATTRIBUTION,
                   "https://www.openstreetmap.org/copyright")
 
 

@@ -37,6 +37,7 @@ from geo_service.layers import FOOD_STORE_CATEGORY, load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource
 from geo_service.registry.visibility import public_view
 from geo_service.reports.wording import fee_words, schedule_words, weekday_label
+from geo_service.settings import japan_date
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +115,7 @@ def data_sources(walking: WalkingService, *, staff: bool = False) -> list[dict[s
     built = ""
     if folder is not None and (folder / "region.json").exists():
         path = folder / "region.json"
-        built = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d")
+        built = japan_date(datetime.fromtimestamp(path.stat().st_mtime, UTC)).isoformat()
     name = region.label
     code = f"（市区町村コード {region.municipality_code}）" if region.municipality_code else ""
     out.append({"what": "地域データ", "source": name + code + ("（合成デモ）" if region.synthetic
@@ -134,7 +135,7 @@ def data_sources(walking: WalkingService, *, staff: bool = False) -> list[dict[s
         out.append({"what": "注記", "source": note, "date": ""})
     _, last = walking.store.state_token()  # the latest change (also a deletion)
     try:
-        last_day = datetime.fromisoformat(last).strftime("%Y-%m-%d")
+        last_day = japan_date(datetime.fromisoformat(last)).isoformat()
     except ValueError:
         last_day = ""
     out.append({"what": "地域資源台帳",

@@ -27,6 +27,7 @@ from markupsafe import Markup, escape
 
 from geo_service.i18n import msg
 from geo_service.reports.wording import walk_minutes
+from geo_service.settings import japan_date
 
 if TYPE_CHECKING:
     from geo_service.service.walking import WalkingService
@@ -82,13 +83,13 @@ def render_kartes(kartes: Sequence[dict[str, Any]], *, region: str = "",
     """One HTML document holding the kartes (one A4 page each, in order); each karte
     carries its map as ``karte["map_svg"]`` (:func:`area_map_svg`)."""
     return str(_environment().get_template("karte.html.j2").render(
-        kartes=kartes, region=region, today=(today or date.today()).isoformat()))
+        kartes=kartes, region=region, today=(today or japan_date()).isoformat()))
 
 
 def render_booklet(book: dict[str, Any], *, region: str = "", today: date | None = None) -> str:
     """The 生活便利帳 of an area as one HTML document (``book["map_svg"]`` its map)."""
     return str(_environment().get_template("booklet.html.j2").render(
-        book=book, region=region, today=(today or date.today()).isoformat()))
+        book=book, region=region, today=(today or japan_date()).isoformat()))
 
 
 # ---------------------------------------------------------------------------- the map
