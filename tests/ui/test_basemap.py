@@ -125,16 +125,12 @@ def test_basemaps_none_the_residents_page_lists_the_places_near_a_point(ui, no_t
     """No tiles at all: the residents' map still takes a starting point and lists what is
     near it (it threw 「Map has no maxZoom specified」 — no layer gave a maximum zoom for
     the marker clusters — and listed nothing)."""
-    session = UI(replace(ui.server, url=no_tiles_server), ui.browser)
+    session = ui.at(no_tiles_server)
     page = session.open("/#at=33.80,130.785", width=360)
-    try:
-        page.wait_for_selector("body[data-ready]", timeout=20_000)
-        page.wait_for_selector("#results .r-item", timeout=20_000)
-        assert page.locator("#results .r-item").count() > 0
-        assert session.blocked == []
-    finally:
-        session.close()
-    assert session.errors == []
+    page.wait_for_selector("body[data-ready]", timeout=20_000)
+    page.wait_for_selector("#results .r-item", timeout=20_000)
+    assert page.locator("#results .r-item").count() > 0
+    assert session.blocked == []
 
 
 @pytest.fixture(scope="module")

@@ -39,23 +39,18 @@ def test_long_source_cells_wrap_on_a_phone(ui, tmp_path):
     from geo_service.inputs.sources import describe
     from geo_service.registry.store import open_store
     from geo_service.service.walking import WalkingService
-    from tests.ui.conftest import UI, serve_in_thread
+    from tests.ui.conftest import served
     from tests.utils.grid import grid_region
 
     region = grid_region()
     region = replace(region, sources=[describe("tblT001082C40205.txt", "人口"),
                                       describe("r2ka40205.shp", "区域 小学校区")])
     store = open_store("sqlite://")
-    url, server = serve_in_thread(create_app(
-        ServiceSettings(database_url="sqlite://", secret_key="k" * 40, data_dir=tmp_path),
-        store=store, walking=WalkingService(region, store)))
-    session = UI(replace(ui.server, url=url), ui.browser)
-    try:
+    settings = ServiceSettings(database_url="sqlite://", secret_key="k" * 40, data_dir=tmp_path)
+    with served(create_app(settings, store=store, walking=WalkingService(region, store))) as url:
+        session = ui.at(url)
         page = session.open("/karte/小学校区/M", width=360)
         page.wait_for_load_state()
         assert "令和2年（2020年）国勢調査" in page.locator("table.sources").inner_text()
         assert session.fits_the_screen(page), page.evaluate(
             "document.documentElement.scrollWidth")
-    finally:
-        session.close()
-        server.should_exit = True
