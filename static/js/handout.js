@@ -227,12 +227,15 @@ function placePoints(p) {
 function itemRow(p, n) {
   const tel = p.contact && p.contact.tel;
   const when = [GS.formatSchedule(p.schedule), ...stopsText(p.schedule)].filter(Boolean).join(t("list.sep"));
-  const info = [when, GS.formatFee(p.fee), p.address || (p.service_area && p.service_area.text),
-                tel ? t("handout.tel", { tel }) : ""].filter(Boolean).join(t("list.sep"));
+  const info = [when, GS.formatFee(p.fee), p.address || (p.service_area && p.service_area.text)]
+    .filter(Boolean).join(t("list.sep"));
+  // the phone number is kept on one line (it broke at a hyphen: 「0948-22-」「5500」)
+  const phone = tel ? el("span", { class: "h-nowrap", text: t("handout.tel", { tel }) }) : null;
   return el("li", {},
     n === null ? el("span", { "aria-hidden": "true" }) : el("span", { class: "h-num", text: String(n) }),
     el("span", { class: "h-item-name", text: p.name }),
-    info ? el("span", { class: "h-item-info", text: info }) : null);
+    info || phone ? el("span", { class: "h-item-info" }, info,
+                       info && phone ? t("list.sep") : "", phone) : null);
 }
 
 // ---------------------------------------------------------------- start

@@ -484,6 +484,12 @@ def test_handout_for_an_area(ui, ui_server, width) -> None:
     assert re.fullmatch(re.escape(ui_server.url) + r"/#at=[0-9.]+,[0-9.]+",
                         qr.get_attribute("data-qr-text"))
     assert qr.locator("svg path").count() == 1
+    # every phone number on one line (飯塚市's 「0948-22-」「5500」 broke at a hyphen): a
+    # wrapped inline span has two boxes
+    phones = page.locator("#content .h-nowrap")
+    assert phones.count() >= 1 and all(t.startswith("電話 ") for t in phones.all_inner_texts())
+    for i in range(phones.count()):
+        assert phones.nth(i).evaluate("e => e.getClientRects().length") == 1
     assert ui.fits_the_screen(page)
     assert ui.axe(page) == []
     ui.screenshot(page, "handout-area")
