@@ -63,13 +63,16 @@ def test_demo_runs_end_to_end(demo_out):
 # (issue 9; tests/ui/test_folium_map.py) and for the region's own map drawn under
 # everything instead of the raw network edges (issue 18; tests/reports/test_maps_basemap.py);
 # map.html and summary.json re-recorded for the region's name before the map's title, its
-# sources' attribution under the legend, and the sources in summary.json (issue 18)
+# sources' attribution under the legend, and the sources in summary.json (issue 18);
+# the GeoJSON files re-recorded for their ``metadata`` member (the region's name and
+# sources; without it they hash as before), map.html for the attribution line no longer
+# repeating the legend's 出典 lines (issue 18)
 DEMO_FILES = {
     "points.csv": "8e6b16a165dedcbb6ab7397fab450cf5c69c444d47253295f3f36e648a308da4",
-    "points.geojson": "f3c84554ff99500f410101a3b75e967b2b29c7f96a07c34b7003fcf8d84720c1",
+    "points.geojson": "ad5eccc6ae8b9c89052b1e74de73806f9a39bde522f2a5b291ffb3a81033153d",
     "areas.csv": "074d5f0fd6e67c038c51d3a07232171ad1ac8091d57f9c09f33dfef872951ee7",
-    "areas.geojson": "acba4a61252da36e4e538bd3e42f63d26b1ca62ce35d82c2f995edb35919091a",
-    "map.html": "5fd4a7635ed241977c0e01487077407a9d2481279a4316e387611d6e1ebf36f2",
+    "areas.geojson": "ab76c4837de299912e81d12392d46f0d1e2cadce18c8850c246a76f83151cc85",
+    "map.html": "77f830be9edb37717bd94c013bf48a197b17f00a605c4c14e02427c01c4fe960",
     "summary.json": "18cde95ce369b7af2a02a47c4d261a152b7982400d699a9cb5438341b9674af9",
 }
 
