@@ -281,8 +281,9 @@ function listTable(rows, redraw) {
       p.visibility === "staff" ? el("span", { class: "staff-badge", text: t("list.staff_only") }) : null),
     el("td", { "data-label": t("col.category"), text: GS.categoryLabel(p.category) }),
     el("td", { "data-label": t("col.area"), text: areaName(p.area) }),
-    el("td", { "data-label": t("col.verified") }, p.last_verified || t("list.never"),
-      isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null),
+    el("td", { "data-label": t("col.verified") }, p.last_verified
+      ? [p.last_verified, isStale(p) ? el("span", { class: "staff-badge warn", text: t("list.stale") }) : null]
+      : el("span", { class: "staff-badge warn", text: t("list.never") })),
     el("td", { "data-label": t("col.updated"), text: GS.formatDateTime(p.updated_at) }),
     el("td", { "data-label": t("col.location"), class: p.lat === null ? null : "staff-cell-empty",
                text: p.lat === null ? t("list.no_location") : "" })));

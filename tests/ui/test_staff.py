@@ -496,6 +496,9 @@ def test_list_sorts_flags_unverified_and_exports(ui, api):
              for i in range(3)}
     assert stale[fresh["name"]] is None
     assert [n for n, c in stale.items() if c == "staff-stale"] == [names[0], names[2]]
+    verified = [rows.nth(i).locator("td").nth(3).inner_text() for i in range(3)]
+    # one never verified (imported minutes ago, say) is 未確認, not 「12か月以上未確認」
+    assert "12か月以上未確認" in verified[0] and verified[2] == "未確認"
     page.get_by_label("12か月以上未確認のみ").check()  # the server filters: wait for it
     rows.nth(2).wait_for(state="detached")
     assert rows.count() == 2
