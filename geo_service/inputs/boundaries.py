@@ -18,6 +18,7 @@ mapping table; :func:`mesh_layer` gives JIS mesh cells.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -61,6 +62,12 @@ class AreaLayer:
     areas: gpd.GeoDataFrame
     source: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = self.areas["name"].astype(str)
+        if names.duplicated().any():  # areas people must tell apart (see distinct_names)
+            object.__setattr__(self, "areas", self.areas.assign(
+                name=distinct_names(names.tolist(), self.areas["area_id"].astype(str).tolist())))
 
     @classmethod
     def from_geodataframe(cls, gdf: gpd.GeoDataFrame, name: str, *,
@@ -144,11 +151,31 @@ class AreaLayer:
         areas."""
         found = self.resolve_name(text)
         if found is None:
-            listed = "、".join(f"{n} ({i})" for i, n in zip(self.ids, self.names, strict=True))
+            pairs = sorted(zip(self.ids, self.names, strict=True),  # 鹿毛馬（001）… first
+                           key=lambda p: not _norm(p[1]).startswith(_area_key(text)))
+            listed = "、".join(f"{n} ({i})" for i, n in pairs)
             raise InputError(msg("no area {text!r} in {layer}; its areas: {listed}",
                                  text=text, layer=self.name, listed=listed),
                              column=column, value=text)
         return found
+
+
+def distinct_names(names: list[str], ids: list[str]) -> list[str]:
+    """``names`` made distinct where several areas share one: each gets the end of its id
+    that tells it from the others (what follows their ids' common beginning, at least
+    three characters) — e-Stat's ten small areas 鹿毛馬 become 鹿毛馬（001）…鹿毛馬（010）,
+    by their KEY_CODE 40205088001…40205088010. Unique names are kept as they are."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    out = list(names)
+    for name, rows in groups.items():
+        if len(rows) > 1:
+            common = len(os.path.commonprefix([ids[i] for i in rows]))
+            width = max(3, max(len(ids[i]) for i in rows) - common)
+            for i in rows:
+                out[i] = f"{name}（{ids[i][-width:]}）"
+    return out
 
 
 _AREA_SUFFIXES = (

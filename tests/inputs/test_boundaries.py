@@ -132,3 +132,26 @@ def test_mesh_layer_outside_japan_is_a_clear_error():
 
     with pytest.raises(InputError, match="地域メッシュ exist only"):
         mesh_codes_for(gpd.GeoSeries([shapely.Point(24.94, 60.17)], crs="EPSG:4326"), 5)
+
+
+def test_areas_sharing_a_name_are_told_apart_by_their_ids(tmp_path):
+    gdf = gpd.GeoDataFrame({"id": ["40205088001", "40205088002", "40205088010", "7"],
+                            "名称": ["鹿毛馬", "鹿毛馬", "鹿毛馬", "伊岐須"]},
+                           geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)],
+                           crs="EPSG:6670")
+    layer = read_area_layer(write(gdf, tmp_path / "small.geojson"), name="町丁")
+    assert layer.names == ["鹿毛馬（001）", "鹿毛馬（002）", "鹿毛馬（010）", "伊岐須"]
+    assert layer.to_crs(4326).names == layer.names  # made once, kept
+    assert layer.area_id("鹿毛馬（002）") == "40205088002"
+    with pytest.raises(InputError) as info:  # which 鹿毛馬? the three are listed first
+        layer.area_id("鹿毛馬")
+    assert str(info.value.reason).index("鹿毛馬（010）") < str(info.value.reason).index("伊岐須")
+
+
+def test_real_small_areas_have_names_people_can_tell_apart():
+    from tests.conftest import shared_file
+
+    layer = read_area_layer(shared_file("estat-iizuka-40205/r2ka40205.shp"))
+    assert len(set(layer.names)) == len(layer.names) == 149
+    assert "鹿毛馬（003）" in layer.names and "新立岩" in layer.names  # unique names stay
+    assert layer.names[layer.ids.index("40205024000")] == "伊岐須（000）"
