@@ -25,6 +25,7 @@ from geo_service.planning.siting import (
     order_stops,
     read_candidates,
 )
+from geo_service.planning.siting.highs import MclpModel
 from tests.utils.grid import CRS, X0, Y0, grid_region, lonlat
 
 
@@ -215,6 +216,81 @@ def test_time_limit_fallback_states_its_gap(monkeypatch):
         assert result.method.startswith("best found within the time limit")
         assert result.bound_source in ("MIP dual bound", "submodular bound")
         assert result.gap > 0
+
+
+# ------------------------------------------------------------------ the LP relaxation's proof
+
+
+def _mip_only(monkeypatch) -> None:
+    """The solver as it was before the relaxation's proof: every k by the MIP."""
+    monkeypatch.setattr(MclpModel, "_relaxation", lambda self, k, warm, limit: None)
+
+
+def _same_as_the_mip(problem: SitingProblem, k: int, monkeypatch) -> None:
+    """The answer and its curve equal the MIP-only solver's: objective and sites."""
+    ours = problem.maximal_covering(k)
+    with monkeypatch.context() as m:
+        _mip_only(m)
+        theirs = problem.maximal_covering(k)
+    assert ours.optimal and theirs.optimal
+    assert ours.covered_new == pytest.approx(theirs.covered_new, rel=1e-12)
+    assert sorted(ours.chosen) == sorted(theirs.chosen)
+    assert list(ours.gains) == pytest.approx(list(theirs.gains), rel=1e-12)
+    assert [(p.k, p.optimal) for p in ours.curve] == [(p.k, p.optimal) for p in theirs.curve]
+    assert ([p.covered_new for p in ours.curve]
+            == pytest.approx([p.covered_new for p in theirs.curve], rel=1e-12))
+
+
+def test_relaxation_proves_the_hand_optimum_without_the_mip(trap):
+    """The trap's k = 2: the LP relaxation's optimum is 6 (left + right, whole), so it is
+    proven optimal without building the MIP; k = 1's relaxation is 4 ('mid')."""
+    region, cands, w = trap
+    problem = SitingProblem.from_network(region.net, region.demand_attachment, w, cands,
+                                         threshold_m=100)
+    model = MclpModel(problem.cover, problem.group_weight)
+    chosen, value, bound, status = model.solve(2, 30.0)
+    assert (sorted(cands.names[chosen]), value, bound, status) == (
+        ["left", "right"], 6, 6, "optimal")
+    chosen, value, _, status = model.solve(1, 30.0)
+    assert (list(cands.names[chosen]), value, status) == (["mid"], 4, "optimal")
+    assert model._mip is None
+
+
+def test_relaxation_on_the_grid_gives_the_mip_answer(monkeypatch):
+    """The 11 × 11 grid, candidates on every node, people 1–4 per node, the corner store
+    serving 300 m: the same optimum and sites for 1 … 8 sites as the MIP alone."""
+    region = grid_region()
+    cands = grid_candidates(region.net, 100)
+    n = np.arange(len(region.demand))
+    w = 1.0 + (n * 7 + n // 11) % 4
+    store = candidates_from_points(region.net, _points([(1000, 1000)], ["F1"])).attachment
+    problem = SitingProblem.from_network(region.net, region.demand_attachment, w, cands,
+                                         threshold_m=250, existing=store,
+                                         existing_threshold_m=300)
+    _same_as_the_mip(problem, 8, monkeypatch)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_relaxation_gives_the_mip_answer_on_random_instances(seed, monkeypatch):
+    """Dense random instances (the relaxation often fractional, so both ways are taken):
+    the same optimum and sites as the MIP alone, for k and its curve."""
+    _same_as_the_mip(_random_problem(seed, n_cand=15, n_dem=80), 6, monkeypatch)
+
+
+def test_random_instances_take_both_ways(monkeypatch):
+    """The random instances above exercise both the relaxation's proof and the MIP."""
+    proofs = []
+    relaxation = MclpModel._relaxation
+
+    def spy(self, k, warm, limit):
+        found = relaxation(self, k, warm, limit)
+        proofs.append(found is not None)
+        return found
+
+    monkeypatch.setattr(MclpModel, "_relaxation", spy)
+    for seed in range(12):
+        _random_problem(seed, n_cand=15, n_dem=80).maximal_covering(6)
+    assert any(proofs) and not all(proofs)
 
 
 def test_size_fallback_uses_greedy_with_lp_bound(monkeypatch):

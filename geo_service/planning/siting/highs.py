@@ -110,7 +110,12 @@ class MclpModel:
     Candidates whose coverage is contained in another's (:func:`_undominated`) are left
     out of the model: one of them in a solution can always be swapped for the other
     without loss, so the optimum over the rest with ``Σ x ≤ k`` is the optimum; a solution
-    with fewer than k sites is filled up greedily (gaining nothing more, or more)."""
+    with fewer than k sites is filled up greedily (gaining nothing more, or more).
+
+    Each k is first tried on the LP relaxation (:meth:`_relaxation`, hot-started from the
+    previous k's basis, milliseconds): its optimum bounds every solution with k sites, so
+    a solution (the warm start, or the relaxation's own when it is whole) that reaches it
+    is optimal. Only when none does is the MIP solved (built on first need)."""
 
     def __init__(self, cover: sparse.csr_matrix, w: np.ndarray) -> None:
         import highspy
@@ -119,41 +124,86 @@ class MclpModel:
         self.keep = _undominated(cover)
         self.cover = cover[self.keep]
         n_c, n_g = self.cover.shape
-        self.h = _highs()
-        if np.array_equal(w, np.round(w)):
-            # whole people: an incumbent within 1 of the bound is proven optimal
-            self.h.setOptionValue("mip_abs_gap", 1 - 1e-6)
-        lp = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
-                          True)
-        lp.sense_ = highspy.ObjSense.kMaximize
-        self.h.passModel(lp)
+        #: whole people: a solution within 1 of a bound is optimal
+        self.whole = bool(np.array_equal(w, np.round(w)))
         self.row = n_g
+        self.lp = _highs()
+        relaxed = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
+                               False)
+        relaxed.sense_ = highspy.ObjSense.kMaximize
+        self.lp.passModel(relaxed)
+        self._mip: Any = None
         #: per k solved: the model positions of the sites found
         self.solutions: dict[int, np.ndarray] = {}
 
+    @property
+    def h(self) -> Any:
+        """The MIP (HiGHS), built when first needed."""
+        if self._mip is None:
+            import highspy
+
+            n_c, n_g = self.cover.shape
+            self._mip = _highs()
+            if self.whole:
+                # an incumbent within 1 of the bound is proven optimal
+                self._mip.setOptionValue("mip_abs_gap", 1 - 1e-6)
+            lp = _coverage_lp(self.cover, self.w, 0.0, self.w,
+                              (np.ones(n_c), np.zeros(n_g), 0.0, 1.0), True)
+            lp.sense_ = highspy.ObjSense.kMaximize
+            self._mip.passModel(lp)
+        return self._mip
+
     def solve(self, k: int, time_limit_s: float) -> tuple[np.ndarray, float, float, str]:
         """(chosen, objective, dual bound, status) with k sites."""
-        h = self.h
-        h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
-        h.changeRowBounds(self.row, 0.0, float(k))
-        h.clearSolver()
         warm = self._warm(k)
-        _start(h, self.cover, warm)
-        h.run()
-        status = _status(h)
-        n_c = self.cover.shape[0]
-        x = np.asarray(h.getSolution().col_value[:n_c])
-        chosen = np.flatnonzero(x > 0.5)
-        info = h.getInfo()
-        dual = (float(info.mip_dual_bound) if status != "optimal"
-                else float(info.objective_function_value))
-        if len(chosen) == 0 or len(chosen) > k:  # no solution: the warm start
-            chosen = warm
+        proven = self._relaxation(k, warm, time_limit_s)
+        if proven is not None:
+            chosen, status = proven, "optimal"
+        else:
+            h = self.h
+            h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
+            h.changeRowBounds(self.row, 0.0, float(k))
+            h.clearSolver()
+            _start(h, self.cover, warm)
+            h.run()
+            status = _status(h)
+            n_c = self.cover.shape[0]
+            x = np.asarray(h.getSolution().col_value[:n_c])
+            chosen = np.flatnonzero(x > 0.5)
+            info = h.getInfo()
+            dual = (float(info.mip_dual_bound) if status != "optimal"
+                    else float(info.objective_function_value))
+            if len(chosen) == 0 or len(chosen) > k:  # no solution: the warm start
+                chosen = warm
         chosen = fill_up(self.full, self.w, self.keep[chosen], k)
         hit = np.zeros(self.full.shape[1], dtype=bool)
         hit[self.full[chosen].indices] = True
+        value = float(self.w[hit].sum())
+        if proven is not None:
+            dual = value
         self.solutions[k] = np.searchsorted(self.keep, chosen[np.isin(chosen, self.keep)])
-        return chosen, float(self.w[hit].sum()), dual, status
+        return chosen, value, dual, status
+
+    def _relaxation(self, k: int, warm: np.ndarray, time_limit_s: float) -> np.ndarray | None:
+        """A solution with k sites (model positions) proven optimal by the LP relaxation,
+        or None: the warm start, or the relaxation's solution rounded (its k largest
+        sites), whichever covers more, when it covers as much as the relaxation's optimum
+        (within 1 with whole people, whose optimum is whole too)."""
+        lp = self.lp
+        lp.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
+        lp.changeRowBounds(self.row, 0.0, float(k))
+        lp.run()
+        if _status(lp) != "optimal":
+            return None
+        bound = float(lp.getInfo().objective_function_value)
+        x = np.asarray(lp.getSolution().col_value[:self.cover.shape[0]])
+        top = np.argsort(-x, kind="stable")[:k]
+        rounded = np.sort(top[x[top] > 0.5])
+        best = max([warm, rounded], key=lambda c: covered_weight(self.cover, self.w, c))
+        slack = 1 - 1e-6 if self.whole else tolerance(bound)
+        if covered_weight(self.cover, self.w, best) >= bound - slack:
+            return best
+        return None
 
     def _warm(self, k: int) -> np.ndarray:
         """The best start known for k sites (model positions): greedy, or a solution
