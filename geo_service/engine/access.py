@@ -15,6 +15,9 @@ A point's answer is then O(1)::
 
 with resources on the point's own edge handled directly (``|a_point − a_resource|``).
 Unreachable points (islands) get ``inf``, never 0 or a large finite number.
+
+The compiled searches (:mod:`~geo_service.engine.cutoff_dijkstra`, numba) are imported
+when one first runs: a command that only reads saved results does without numba.
 """
 
 from __future__ import annotations
@@ -32,11 +35,6 @@ from scipy.spatial import cKDTree
 
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
-from geo_service.engine.cutoff_dijkstra import (
-    cutoff_dijkstra,
-    cutoff_dijkstra_along,
-    improve_dijkstra,
-)
 from geo_service.engine.network import WalkNetwork
 
 
@@ -212,6 +210,8 @@ class DistanceField:
         u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
         a, c = resources.offset, resources.connector
         if net.has_elevation:  # time *to* a resource: the reversed time graph
+            from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra
+
             t_uv, t_vu = (t[e] for t in net.edge_seconds)
             walk_c = c / net.walking_speed_mps
             seconds[:] = cutoff_dijkstra(
@@ -387,6 +387,8 @@ class PointSearch:
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
         speed = net.walking_speed_mps
         at = np.concatenate([net.edge_u[e], net.edge_v[e]])
+        from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra_along
+
         secs, metres = cutoff_dijkstra_along(net.time_graph, net.time_graph_lengths, self.ends,
                                              self.t_ends, self.to_ends, limit, at)
         n = len(e)
@@ -411,6 +413,8 @@ class PointSearch:
                   cost_from_v: np.ndarray) -> np.ndarray:
         n = len(edge)
         at = np.concatenate([self.net.edge_u[edge], self.net.edge_v[edge]])
+        from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra
+
         k = cutoff_dijkstra(graph, self.ends, start_costs, limit, at)
         return np.minimum(k[:n] + cost_from_u, k[n:] + cost_from_v)
 
@@ -453,6 +457,8 @@ def _nearest_source(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray, w_u:
     """
     n, k = graph.shape[0], len(u)
     if release_gil:
+        from geo_service.engine.cutoff_dijkstra import improve_dijkstra
+
         cost, label = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
         improve_dijkstra(graph, np.concatenate([u, v]), np.concatenate([w_u, w_v]),
                          np.tile(np.arange(k, dtype=np.int64), 2), cost, label)

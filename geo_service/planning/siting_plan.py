@@ -76,10 +76,9 @@ def existing_facilities(walking: WalkingService, category: str, *,
     """The existing facilities of ``category``: the registry's located resources of it
     (stops of a mobile-sales route included); for a category detailed by a region layer
     (食料品店) with none registered, that layer's."""
-    loc = walking.located(staff=staff)
-    pick = np.flatnonzero(loc.categories == category)
-    if len(pick):
-        return ExistingFacilities(loc.attachment.take(pick), len(pick), "registry")
+    loc = walking.located_of(category, staff=staff)
+    if len(loc.attachment):
+        return ExistingFacilities(loc.attachment, len(loc.attachment), "registry")
     layer = load_vocabulary().category(category).layer
     region = walking.region
     if layer and layer in region.resources:
@@ -94,17 +93,16 @@ def registry_candidates(walking: WalkingService, category_name: str, *, staff: b
     """Candidate sites from the registry: the located resources (or stops) of a category,
     e.g. a 公共施設一覧 imported as 公共施設."""
     category = load_vocabulary().category_key(category_name, column=column)
-    loc = walking.located(staff=staff)
-    pick = np.flatnonzero(loc.categories == category)
+    loc = walking.located_of(category, staff=staff)
     source = f"registry:{category_name}"
-    if len(pick) == 0:
+    if len(loc.attachment) == 0:
         raise InputError(msg("no candidate sites: the registry has no located resource of "
                              "this category"), column=column, value=source)
-    xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[pick, 0],
-                                                               loc.lonlat[pick, 1]))
-    ids = loc.resource_ids[pick]
+    xy = np.column_stack(walking.net.from_geographic.transform(loc.lonlat[:, 0],
+                                                               loc.lonlat[:, 1]))
+    ids = loc.resource_ids
     names = np.array([loc.resources[r].name for r in ids], dtype=object)
-    return Candidates(ids, names, xy, loc.attachment.take(pick), source)
+    return Candidates(ids, names, xy, loc.attachment, source)
 
 
 def plan_siting(walking: WalkingService, category: Category, candidates: Candidates, *,

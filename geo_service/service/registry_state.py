@@ -119,23 +119,6 @@ class Reader:
                              {True: len(refs), False: len(public)}, self.pool,
                              {True: items, False: [r for r in items if r.id in public]})
 
-    def _lonlat(self, r: Resource, staff: bool) -> np.ndarray | None:
-        """The points of ``r`` the viewer sees within the bounds (a mobile-sales route:
-        each stop; for the public as :func:`public_view` shows them), or None when the
-        viewer does not see ``r``."""
-        if staff:
-            points = [(r.lon, r.lat)] if r.lon is not None and r.lat is not None else []
-            points += [(st.lon, st.lat) for st in r.schedule.stops]
-        else:
-            view = public_view(r)
-            if view is None:
-                return None
-            points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
-            points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
-        w, s, e, n = self.bounds
-        return np.array([(x, y) for x, y in points if w <= x <= e and s <= y <= n],
-                        dtype=float).reshape(-1, 2)
-
     def _locate(self, staff: bool) -> Located:
         """The located points the viewer may see, projected onto the network (only those
         of resources new or changed since the last read)."""
@@ -143,7 +126,7 @@ class Reader:
         new = [(r, seen) for r, seen in kept if staff not in seen]
         shown = []
         for r, seen in new:
-            xy = self._lonlat(r, staff)
+            xy = seen_points(r, staff, self.bounds)
             seen[staff] = None
             if xy is not None:
                 shown.append((seen, xy))
@@ -154,14 +137,51 @@ class Reader:
             ends = np.cumsum([len(v) for _, v in shown])
             for (seen, v), end in zip(shown, ends, strict=True):
                 seen[staff] = (v, att.take(np.arange(end - len(v), end)))
-        parts = [(r, p) for r, seen in kept if (p := seen[staff]) is not None]
-        lonlat = np.concatenate([p[0] for _, p in parts] + [np.zeros((0, 2))])
-        att = Attachment.concat([p[1] for _, p in parts] + [_NO_POINTS])
-        counts = [len(p[0]) for _, p in parts]
-        ids = np.repeat(np.array([r.id for r, _ in parts], dtype=object), counts)
-        cats = np.repeat(np.array([r.category for r, _ in parts], dtype=object), counts)
-        return Located(ids, cats, lonlat, att, {r.id: r for r, _ in parts},
-                       TargetIndex(self.net, att))
+        return _located(self.net, [(r, p) for r, seen in kept
+                                   if (p := seen[staff]) is not None])
+
+    def read_categories(self, categories: frozenset[str], *, staff: bool) -> Located:
+        """The located resources of ``categories`` the viewer may see, read from the
+        registry now: only their rows (by their category column), not every resource's;
+        nothing is kept (the next :meth:`read` reads as before)."""
+        found = self.store.all(ResourceFilter(categories=tuple(sorted(categories)),
+                                              include_staff=True))
+        shown = [(r, xy) for r in found if (xy := seen_points(r, staff, self.bounds)) is not None]
+        xy = np.concatenate([v for _, v in shown] + [np.zeros((0, 2))])
+        metric = np.column_stack(self.net.from_geographic.transform(xy[:, 0], xy[:, 1]))
+        att = attach_points(self.net, metric.reshape(-1, 2), max_snap_m=math.inf)
+        ends = np.cumsum([len(v) for _, v in shown], dtype=np.int64)
+        return _located(self.net, [(r, (v, att.take(np.arange(end - len(v), end))))
+                                   for (r, v), end in zip(shown, ends, strict=True)])
+
+
+def seen_points(r: Resource, staff: bool,
+                bounds: tuple[float, float, float, float]) -> np.ndarray | None:
+    """The points of ``r`` the viewer sees within ``bounds`` (a mobile-sales route: each
+    stop; for the public as :func:`public_view` shows them), or None when the viewer does
+    not see ``r``."""
+    if staff:
+        points = [(r.lon, r.lat)] if r.lon is not None and r.lat is not None else []
+        points += [(st.lon, st.lat) for st in r.schedule.stops]
+    else:
+        view = public_view(r)
+        if view is None:
+            return None
+        points = [(view["lon"], view["lat"])] if view["lon"] is not None else []
+        points += [(st["lon"], st["lat"]) for st in view["schedule"]["stops"]]
+    w, s, e, n = bounds
+    return np.array([(x, y) for x, y in points if w <= x <= e and s <= y <= n],
+                    dtype=float).reshape(-1, 2)
+
+
+def _located(net: WalkNetwork, parts: list[tuple[Resource, Points]]) -> Located:
+    """:class:`Located` of resources and their points (lon/lat, attachment), in order."""
+    lonlat = np.concatenate([p[0] for _, p in parts] + [np.zeros((0, 2))])
+    att = Attachment.concat([p[1] for _, p in parts] + [_NO_POINTS])
+    counts = [len(p[0]) for _, p in parts]
+    ids = np.repeat(np.array([r.id for r, _ in parts], dtype=object), counts)
+    cats = np.repeat(np.array([r.category for r, _ in parts], dtype=object), counts)
+    return Located(ids, cats, lonlat, att, {r.id: r for r, _ in parts}, TargetIndex(net, att))
 
 
 Points = tuple[np.ndarray, Attachment]
@@ -316,8 +336,12 @@ class LiveStates:
             self._wake.set()
 
     def warm_up(self) -> None:
-        """Make the current state complete now (every category's field), e.g. before a
-        server takes requests."""
+        """Make the current state complete now (every category's field) and compile the
+        per-request search (:func:`~geo_service.engine.cutoff_dijkstra.warm_up`), e.g.
+        before a server takes requests (a command does without both)."""
+        from geo_service.engine.cutoff_dijkstra import warm_up
+
+        warm_up()
         self.current().make_fields()
 
     def close(self) -> None:
@@ -336,6 +360,23 @@ class LiveStates:
         if pinned is not None:
             pinned[id(self)] = state
         return state
+
+    def located_of(self, categories: frozenset[str], *, staff: bool) -> Located:
+        """The located resources of ``categories`` the viewer may see: from the state to
+        answer from (:meth:`current`) once one has been read (a server's, or an earlier
+        call's), else from the registry's rows of those categories alone
+        (:meth:`Reader.read_categories`: a command that needs one category does not read,
+        check and project every resource)."""
+        pinned = _PINNED.get()
+        if self._current is None and not (pinned is not None and id(self) in pinned):
+            return self.reader.read_categories(categories, staff=staff)
+        loc = self.current().located[staff]
+        pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
+        ids = loc.resource_ids[pick]
+        att = loc.attachment.take(pick)
+        return Located(ids, loc.categories[pick], loc.lonlat[pick], att,
+                       {rid: loc.resources[rid] for rid in dict.fromkeys(ids)},
+                       TargetIndex(self.net, att))
 
     def _fresh(self) -> RegistryState:
         now = time.monotonic()

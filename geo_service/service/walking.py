@@ -46,7 +46,6 @@ from geo_service.engine.access import (
     attach_points,
     isochrone_polygon,
 )
-from geo_service.engine.cutoff_dijkstra import warm_up
 from geo_service.engine.elevation import tobler_speed
 from geo_service.engine.region import Region
 from geo_service.i18n import Message, msg
@@ -147,7 +146,6 @@ class WalkingService:
             float(tobler_speed(np.array([-0.05]), 1.0)[0]) * 1.001 if self.net.has_elevation
             else 1.0 + 1e-9)
         self._static = Memo()  # what depends on the region alone
-        warm_up()  # compile the per-request search before the first request
 
     @classmethod
     def from_settings(cls, region: Region, settings: ServiceSettings, *,
@@ -239,6 +237,12 @@ class WalkingService:
     def located(self, *, staff: bool) -> Located:
         """Located resources the viewer may see, projected onto the network."""
         return self.live.current().located[staff]
+
+    def located_of(self, *categories: str, staff: bool) -> Located:
+        """The located resources of ``categories`` the viewer may see, as :meth:`located`
+        has them, but read from the registry's rows of those categories alone while no
+        registry state has been read (:meth:`LiveStates.located_of`)."""
+        return self.live.located_of(frozenset(categories), staff=staff)
 
     def serving(self, lon: float, lat: float, *, staff: bool) -> list[str]:
         """Ids of the services whose area covers (lon, lat), in registry order.

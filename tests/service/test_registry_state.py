@@ -156,3 +156,69 @@ def test_edits_through_the_api_show_after_the_rebuild(tmp_path):
         assert r.status_code == 201, r.text
         wait_until(lambda: salon_row().get("nearest_name") == "新しいサロン")
         assert salon_row()["distance_m"] == pytest.approx(200.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_category_read_alone_equals_the_state(backend, tmp_path, monkeypatch):
+    """``located_of``, asked before any state is read, reads only the rows of the asked
+    categories (parsing no other resource) and gives what the full state's ``located``
+    gives for them: staff-only resources for staff only, a staff-only location hidden
+    from the public, a route's stops, deleted ones left out, for staff and the public."""
+    from geo_service.registry.resources import Schedule, Stop
+    from geo_service.registry.store import queries
+
+    store = backend_store(backend, tmp_path)
+    region = grid_region()
+
+    def at(x, y):
+        lon, lat = lonlat(x, y)
+        return {"lon": lon, "lat": lat}
+
+    store.add(ResourceFields(name="店A", category="食料品店", **at(100, 200)))
+    store.add(ResourceFields(name="店B", category="食料品店", visibility="staff", **at(300, 400)))
+    store.add(ResourceFields(name="店C", category="食料品店", staff_fields=["location"],
+                             **at(500, 600)))
+    gone = store.add(ResourceFields(name="店D", category="食料品店", **at(700, 800)))
+    store.delete(gone.id)
+    stop = Stop(name="角", weekday="tue", time="10:00", **at(900, 100))
+    store.add(ResourceFields(name="移動スーパー", category="移動販売",
+                             schedule=Schedule(stops=[stop])))
+    for k in range(5):
+        store.add(salon(100 * k, 900, f"サロン{k}"))
+    parsed = []
+    counted = queries.stored_resource
+
+    def counting(row):
+        parsed.append(row)
+        return counted(row)
+
+    cats = ("food_store", "mobile_sales")
+    alone = {}
+    for staff in (True, False):
+        walking = WalkingService(region, store)
+        monkeypatch.setattr(queries, "stored_resource", counting)
+        alone[staff] = walking.located_of(*cats, staff=staff)
+        monkeypatch.undo()
+        assert walking.live._current is None  # no full state was read
+    assert len(parsed) == 2 * 4  # 店A, 店B, 店C and the route, for each viewer
+
+    walking = WalkingService(region, store)
+    for staff in (True, False):
+        full = walking.located(staff=staff)
+        pick = np.flatnonzero(np.isin(full.categories, cats))
+        ours = alone[staff]
+        assert list(ours.resource_ids) == list(full.resource_ids[pick])
+        assert list(ours.categories) == list(full.categories[pick])
+        np.testing.assert_array_equal(ours.lonlat, full.lonlat[pick])
+        np.testing.assert_array_equal(ours.attachment.edge, full.attachment.edge[pick])
+        np.testing.assert_array_equal(ours.attachment.offset, full.attachment.offset[pick])
+        assert set(ours.resources) == {i for i, r in full.resources.items()
+                                       if r.category in cats}  # seen, points or not
+        # once a state is read, the same answer comes from it
+        again = walking.located_of(*cats, staff=staff)
+        assert list(again.resource_ids) == list(ours.resource_ids)
+        np.testing.assert_array_equal(again.lonlat, ours.lonlat)
+    names = {s: sorted(alone[s].resources[r].name for r in alone[s].resource_ids)
+             for s in (True, False)}
+    assert names[True] == ["店A", "店B", "店C", "移動スーパー"]
+    assert names[False] == ["店A", "移動スーパー"]  # 店C's location is staff-only

@@ -5,6 +5,7 @@ tolerance that weight comparisons allow."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 
 import numpy as np
@@ -22,7 +23,8 @@ def lazy_greedy(cover: sparse.csr_matrix, w: np.ndarray, k: int, *,
     is covered), each adding the most weight; ties to the lower index."""
     hit = np.zeros(cover.shape[1], dtype=bool)
     gains0 = cover @ w if cover.shape[1] else np.zeros(cover.shape[0])
-    heap = [(-float(g), i, 0) for i, g in enumerate(gains0)]
+    heap = list(zip((-np.asarray(gains0, dtype=float)).tolist(), range(len(gains0)),
+                    itertools.repeat(0)))
     heapq.heapify(heap)
     chosen: list[int] = []
     gains: list[float] = []
