@@ -7,6 +7,7 @@ and present it their own way.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,10 +129,10 @@ def plan_siting(walking: WalkingService, category: Category, candidates: Candida
         stops = existing_facilities(walking, "mobile_sales", staff=staff)
         also = served_by_existing(walking.net, region.demand_attachment, stops.attachment,
                                   stop_m)
+    served = saved_served(walking, existing.attachment, existing_m)
     problem = SitingProblem.from_network(
         walking.net, region.demand_attachment, region.demand["pop_65plus"].to_numpy(float),
-        candidates, threshold_m=serve_m, existing=existing.attachment,
-        existing_threshold_m=existing_m, also_served=also,
+        candidates, threshold_m=serve_m, also_served=served if also is None else served | also,
         incidence=saved_coverage(walking, candidates.attachment, serve_m))
     return SitingPlan(category, candidates, problem, serve_m, existing_m, existing, stops,
                       stop_m)
@@ -143,23 +144,59 @@ def saved_coverage(walking: WalkingService, candidates: Attachment,
     from a folder, by the network, the demand points, the candidates' places and the
     threshold (``site`` on the same grid or file reads them again); None when the region
     saves nothing (the problem computes them)."""
+    region = walking.region
+    shape = (len(candidates), len(region.demand))
+
+    def make() -> dict[str, np.ndarray]:
+        made = coverage_sets(walking.net, region.demand_attachment, candidates, threshold_m)
+        return {"indptr": made.indptr, "indices": made.indices}
+
+    entry = _saved(walking, "siting_coverage", candidates, threshold_m, make)
+    if entry is None:
+        return None
+    if len(entry["indptr"]) != shape[0] + 1:
+        entry = make()
+    indices = entry["indices"]
+    return sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices, entry["indptr"]),
+                             shape=shape)
+
+
+def saved_served(walking: WalkingService, existing: Attachment | None,
+                 threshold_m: float) -> np.ndarray:
+    """Per demand point: whether an existing facility lies within ``threshold_m``
+    (:func:`served_by_existing`), saved with a region loaded from a folder by the
+    network, the demand points, the facilities' places and the threshold."""
+    region = walking.region
+
+    def make() -> dict[str, np.ndarray]:
+        return {"served": served_by_existing(walking.net, region.demand_attachment, existing,
+                                             threshold_m)}
+
+    if existing is None or len(existing) == 0:
+        return make()["served"]
+    entry = _saved(walking, "siting_served", existing, threshold_m, make)
+    if entry is None or len(entry["served"]) != len(region.demand):
+        entry = make()
+    return entry["served"].astype(bool)
+
+
+def _saved(walking: WalkingService, name: str, places: Attachment, threshold_m: float,
+           make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
+    """Entry ``name`` of the region's saved results for ``places`` (their attachment) at
+    ``threshold_m``, keyed by those, the network and the demand points: read, or made
+    and saved; None for a region not loaded from a folder."""
     from geo_service.engine import saved
 
     region = walking.region
     where = hashlib.sha256()
-    for array in (candidates.edge, candidates.offset, candidates.connector):
+    for array in (places.edge, places.offset, places.connector):
         where.update(np.ascontiguousarray(array).tobytes())
-    key = region.saved_key("demand", extra={"coverage": [
+    key = region.saved_key("demand", extra={name: [
         threshold_m, siting.COVER_TOLERANCE_M, where.hexdigest()]})
     if key is None:
         return None
-    shape = (len(candidates), len(region.demand))
-    entry = saved.load_entry(region.cache_folder(), "siting_coverage", key)
-    if entry is not None and len(entry["indptr"]) == shape[0] + 1:
-        indices = entry["indices"]
-        return sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices,
-                                  entry["indptr"]), shape=shape)
-    made = coverage_sets(walking.net, region.demand_attachment, candidates, threshold_m)
-    saved.save_entry(region.cache_folder(create=True), "siting_coverage", key,
-                     {"indptr": made.indptr, "indices": made.indices})
-    return made
+    entry = saved.load_entry(region.cache_folder(), name, key)
+    if entry is None:
+        entry = make()
+        saved.save_entry(region.cache_folder(create=True), name, key, entry)
+    return entry

@@ -12,7 +12,7 @@ from geo_service.engine.region import Region
 from geo_service.planning.gaps import find_gaps
 from geo_service.registry.store import open_store
 from geo_service.service.walking import WalkingService
-from tests.utils.grid import grid_region, west_meal_delivery
+from tests.utils.grid import grid_region, lonlat, west_meal_delivery
 
 
 def _service(folder, url: str) -> WalkingService:
@@ -99,4 +99,13 @@ def test_site_reads_the_saved_coverage_sets_and_finds_the_same_sites(saved_grid)
         assert p.problem.maximal_covering(3).chosen.tolist() == \
             fresh.problem.maximal_covering(3).chosen.tolist()
     # 500 m around the corner store serves the 21 people with i + j ≥ 15 (by hand)
-    assert fresh.problem.already == 21
+    assert fresh.problem.already == first.problem.already == again.problem.already == 21
+    assert len(list((folder / "cache").glob("siting_served-*.npz"))) == 1
+    # a food store registered at (500, 0): the existing ones are the registry's now, and
+    # 500 m around it serves |i − 5| + j ≤ 5: 11 + 9 + 7 + 5 + 3 + 1 = 36 people (by hand)
+    from geo_service.registry.resources import ResourceFields
+
+    lon, lat = lonlat(500, 0)
+    _service(folder, url).store.add(ResourceFields(name="南の店", category="食料品店",
+                                                   lon=lon, lat=lat))
+    assert plan(_service(folder, url)).problem.already == 36
