@@ -20,6 +20,7 @@ hard-codes either; users edit the TOML or pass their own file.
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -205,10 +206,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _layer_path(name_or_path: str | Path) -> Path:
+    if isinstance(name_or_path, str) and not name_or_path.endswith(".toml"):
+        return _named_layer_path(name_or_path, os.environ.get("GEO_SERVICE_LAYERS_DIR"))
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         return path
     return settings.layers_dir() / f"{name_or_path}.toml"
+
+
+@lru_cache(maxsize=64)
+def _named_layer_path(name: str, layers_dir_setting: str | None) -> Path:
+    """``layers/NAME.toml`` in the folder :func:`settings.layers_dir` gives for this
+    ``GEO_SERVICE_LAYERS_DIR`` (made once: every category check of a registry read asks
+    for the vocabulary, thousands of times)."""
+    return settings.layers_dir() / f"{name}.toml"
 
 
 def load_resource_layer(name_or_path: str | Path = FOOD_STORE_LAYER) -> ResourceLayer:
