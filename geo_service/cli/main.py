@@ -3,6 +3,8 @@ command groups register themselves from their modules (exit codes: :mod:`.common
 
 from __future__ import annotations
 
+import atexit
+import gc
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +53,14 @@ STAGE_LABELS = {
     "write": msg("writing the outputs"),
     "demo": msg("building the synthetic demo town"),
 }
+
+
+# A command's process ends without the interpreter's last garbage collections over the
+# objects its libraries made (numpy, pandas, scipy, SQLAlchemy …: about 0.4 s of CPU at
+# each exit): atexit runs the handlers registered later first, then this freezes what is
+# still alive, so the final collections pass over it; files, databases and threads are
+# closed as before (by their handlers and reference counts).
+atexit.register(gc.freeze)
 
 
 @app.callback()
