@@ -24,7 +24,10 @@ people 65+ newly within range::
 
 solved exactly with HiGHS (``highspy``), warm-started from the lazy greedy solution (with
 whole people, an incumbent within one person of the bound is optimal, so HiGHS stops
-there; with apportioned fractional people it closes the gap to 1e-9). When
+there; with apportioned fractional people it closes the gap to 1e-9). Each k is first
+tried on the LP relaxation, hot-started from the previous k's basis: its optimum bounds
+every choice of k sites, so a choice reaching it (the warm start, or the relaxation's own
+solution when whole, as it usually is on a street network) is optimal without the MIP. When
 the instance is larger than :data:`MIP_MAX_NONZEROS` or the time limit is reached, the best
 solution found (HiGHS's or greedy's) is reported with its gap to an upper bound: the MIP's
 dual bound, the LP relaxation, or the data-dependent bound of submodular coverage
