@@ -372,10 +372,9 @@ class LiveStates:
             return self.reader.read_categories(categories, staff=staff)
         loc = self.current().located[staff]
         pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
-        ids = loc.resource_ids[pick]
         att = loc.attachment.take(pick)
-        return Located(ids, loc.categories[pick], loc.lonlat[pick], att,
-                       {rid: loc.resources[rid] for rid in dict.fromkeys(ids)},
+        return Located(loc.resource_ids[pick], loc.categories[pick], loc.lonlat[pick], att,
+                       {i: r for i, r in loc.resources.items() if r.category in categories},
                        TargetIndex(self.net, att))
 
     def _fresh(self) -> RegistryState:

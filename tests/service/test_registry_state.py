@@ -217,6 +217,7 @@ def test_one_category_read_alone_equals_the_state(backend, tmp_path, monkeypatch
         # once a state is read, the same answer comes from it
         again = walking.located_of(*cats, staff=staff)
         assert list(again.resource_ids) == list(ours.resource_ids)
+        assert set(again.resources) == set(ours.resources)
         np.testing.assert_array_equal(again.lonlat, ours.lonlat)
     names = {s: sorted(alone[s].resources[r].name for r in alone[s].resource_ids)
              for s in (True, False)}
