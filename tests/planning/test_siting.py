@@ -277,6 +277,23 @@ def test_relaxation_gives_the_mip_answer_on_random_instances(seed, monkeypatch):
     _same_as_the_mip(_random_problem(seed, n_cand=15, n_dem=80), 6, monkeypatch)
 
 
+@pytest.mark.slow
+def test_relaxation_on_the_demo_gives_the_mip_answer(tmp_path_factory, monkeypatch):
+    """The demo town (250 m grid of candidates, 500 m, its food stores fixed): the same
+    optimum, sites and curve for 10 sites as the MIP alone."""
+    from geo_service.engine.region import Region
+    from geo_service.jobs.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out)
+    region = Region.load(out / "region")
+    problem = SitingProblem.from_network(
+        region.net, region.demand_attachment, region.demand["pop_65plus"].to_numpy(float),
+        grid_candidates(region.net, 250), threshold_m=500,
+        existing=region.attach(region.resources["food_stores"]))
+    _same_as_the_mip(problem, 10, monkeypatch)
+
+
 def test_random_instances_take_both_ways(monkeypatch):
     """The random instances above exercise both the relaxation's proof and the MIP."""
     proofs = []
