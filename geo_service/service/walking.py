@@ -239,9 +239,7 @@ class WalkingService:
         return self.live.current().located[staff]
 
     def located_of(self, *categories: str, staff: bool) -> Located:
-        """The located resources of ``categories`` the viewer may see, as :meth:`located`
-        has them, but read from the registry's rows of those categories alone while no
-        registry state has been read (:meth:`LiveStates.located_of`)."""
+        """:meth:`located` of ``categories`` only (:meth:`LiveStates.located_of`)."""
         return self.live.located_of(frozenset(categories), staff=staff)
 
     def serving(self, lon: float, lat: float, *, staff: bool) -> list[str]:
