@@ -60,6 +60,12 @@ MAX_RESTARTS = 3
 
 _log = logging.getLogger(__name__)
 
+#: A field is repaired from the last one of its category when at most this share of its
+#: points changed (or at most :data:`REPAIR_MIN_POINTS`), else made anew (see
+#: :class:`FieldPool`).
+REPAIR_MAX_SHARE = 0.25
+REPAIR_MIN_POINTS = 8
+
 Token = tuple[int, str]
 ServiceIndex = tuple[np.ndarray, np.ndarray, shapely.STRtree, np.ndarray]
 
@@ -168,6 +174,20 @@ Points = tuple[np.ndarray, Attachment]
 _NO_POINTS = Attachment(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
 
 
+def same_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Per row of ``new`` (lon/lat): the position of the same point in ``old``, or −1 for
+    a new one (points repeated pair up in order)."""
+    where: dict[bytes, list[int]] = {}
+    for k, row in enumerate(old):
+        where.setdefault(row.tobytes(), []).append(k)
+    out = np.full(len(new), -1, dtype=np.int64)
+    for k, row in enumerate(new):
+        found = where.get(row.tobytes())
+        if found:
+            out[k] = found.pop(0)
+    return out
+
+
 def service_index(rows: list[tuple[str, str, shapely.Geometry | None]]) -> ServiceIndex:
     """Ids, whole-city flags, an STRtree of the drawn service areas and which rows they
     are, from :meth:`ResourceStore.service_areas` rows."""
@@ -206,22 +226,47 @@ class SupersededError(Exception):
 
 
 class FieldPool:
-    """Distance fields kept by the points they were made from (any category or role)."""
+    """Distance fields kept by the points they were made from (any category or role).
+
+    A field asked for a category's new points is repaired from the one last made for that
+    category and role (:meth:`DistanceField.edited`: a search around the points removed
+    and added only, the same values as a field made anew) when at most
+    :data:`REPAIR_MAX_SHARE` of its points changed, or at most :data:`REPAIR_MIN_POINTS`;
+    otherwise (an import of many) it is made anew.
+    """
 
     def __init__(self, net: WalkNetwork, *, release_gil: bool) -> None:
         self.net, self.release_gil = net, release_gil
         self._fields: dict[bytes, DistanceField] = {}
+        #: (category, staff) → the points of the field last made for it, and the field
+        self._last: dict[tuple[str, bool], tuple[np.ndarray, DistanceField]] = {}
         self._lock = threading.Lock()
+        #: fields made anew and repaired (for tests and logs)
+        self.made = self.repaired = 0
 
-    def get(self, lonlat: np.ndarray, attachment: Attachment) -> DistanceField:
-        """The field of the points at ``lonlat`` (attached as ``attachment``), made once."""
-        key = np.ascontiguousarray(lonlat).tobytes()
-        found = self._fields.get(key)
+    def get(self, lonlat: np.ndarray, attachment: Attachment,
+            key: tuple[str, bool]) -> DistanceField:
+        """The field of the points at ``lonlat`` (attached as ``attachment``), made once;
+        ``key`` (category, staff) names the field it may be repaired from."""
+        points = np.ascontiguousarray(lonlat)
+        found = self._fields.get(points.tobytes())
         if found is None:
-            found = DistanceField(self.net, attachment, release_gil=self.release_gil)
+            found = self._make(points, attachment, self._last.get(key))
             with self._lock:
-                found = self._fields.setdefault(key, found)
+                found = self._fields.setdefault(points.tobytes(), found)
+        self._last[key] = (points, found)
         return found
+
+    def _make(self, points: np.ndarray, attachment: Attachment,
+              last: tuple[np.ndarray, DistanceField] | None) -> DistanceField:
+        if last is not None:
+            previous = same_points(last[0], points)
+            changed = int((previous < 0).sum()) + len(last[0]) - int((previous >= 0).sum())
+            if changed <= max(REPAIR_MIN_POINTS, REPAIR_MAX_SHARE * len(points)):
+                self.repaired += 1
+                return last[1].edited(attachment, previous)
+        self.made += 1
+        return DistanceField(self.net, attachment, release_gil=self.release_gil)
 
     def keep(self, states: list[RegistryState | None]) -> None:
         """Forget the fields none of ``states`` uses."""
@@ -255,7 +300,7 @@ class RegistryState:
             loc = self.located[staff]
             pick = np.flatnonzero(loc.categories == category)
             found = self.fields.setdefault(key, (self.pool.get(
-                loc.lonlat[pick], loc.attachment.take(pick)), pick))
+                loc.lonlat[pick], loc.attachment.take(pick), key), pick))
         return found
 
     def make_fields(self, check: Callable[[], None] = lambda: None) -> None:
