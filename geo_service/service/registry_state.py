@@ -31,6 +31,7 @@ edit in this process) and then, either
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -364,6 +365,8 @@ class LiveStates:
         """Make the current state complete now (every category's field), e.g. before a
         server takes requests."""
         self.current().make_fields()
+        if self.background:
+            _freeze_heap()
 
     def close(self) -> None:
         """Stop the worker thread (background); the current state stays readable."""
@@ -405,6 +408,8 @@ class LiveStates:
         self._current = state
         self.pool.keep([state])
         self.builds += 1
+        if self.background:
+            _freeze_heap()
 
     def settle(self, timeout: float) -> bool:
         """Wait until the current state is the registry's (a rebuild after an edit has
@@ -454,6 +459,21 @@ class LiveStates:
                 if self.store.state_token() != token:
                     raise SupersededError
         return check
+
+
+def _freeze_heap() -> None:
+    """Leave what is alive now (the region, the registry state just swapped in) out of the
+    cyclic garbage collector's full collections (:func:`gc.freeze`).
+
+    A state lives until the next edit, and a full collection scanned it each time a few
+    states' worth of objects had come and gone: at 45,000 resources a pause of 2.3–2.7 s
+    holding Python's lock (every request waited), every other edit; with the heap frozen
+    after each swap the full collections take milliseconds. A state is freed by reference
+    counting when the next replaces it (it holds no reference cycle: tested), so freezing
+    keeps nothing alive that would otherwise be freed but cyclic garbage alive at that
+    moment (a few objects per edit).
+    """
+    gc.freeze()
 
 
 def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event,

@@ -213,3 +213,25 @@ def test_a_field_is_made_anew_when_many_of_its_points_change():
     assert (pool.made, pool.repaired) == (2, 2)
     field_of(40)  # the same points: the same field, kept
     assert (pool.made, pool.repaired) == (2, 2)
+
+
+def test_a_state_replaced_is_freed_without_the_garbage_collector(background):
+    """A background service leaves its states out of the collector's full collections
+    (``gc.freeze``): a state replaced by the next must be freed by reference counting
+    alone, i.e. hold no reference cycle (else each edit would keep one alive)."""
+    import gc
+    import weakref
+
+    walking, store = background
+    live = walking.live
+    old = weakref.ref(live.current())
+    gc.disable()  # no collection may free it
+    try:
+        store.add(salon(600, 500, "近いサロン"))
+        assert live.settle(60)
+        wait_until(lambda: live.idle.is_set())
+        assert nearest_salon(walking) == ("近いサロン", 100.0)
+        assert old() is None
+    finally:
+        gc.enable()
+    assert gc.get_freeze_count() > 0  # the heap was frozen after the swap
