@@ -24,7 +24,10 @@ edit in this process) and then, either
   build restarts for the newer registry state, at most :data:`MAX_RESTARTS` times in a
   row so that a steady stream of edits cannot starve it); fields are kept by the points
   they were made from, so a rebuild searches again only the categories whose points
-  changed, and staff and public share a field when their points are the same. The first
+  changed — and repairs those fields near the points removed and added rather than
+  searching the network anew (:class:`FieldPool`) — and staff and public share a field
+  when their points are the same. After each swap the heap is left out of the garbage
+  collector's full collections (:func:`_freeze_heap`). The first
   state is read by its first caller (the API builds it, fields included, before it takes
   requests: :meth:`LiveStates.warm_up`).
 """
