@@ -52,6 +52,7 @@ import shapely
 
 from geo_service.engine.access import Attachment, DistanceField, TargetIndex, attach_points
 from geo_service.engine.network import WalkNetwork
+from geo_service.memory import gc_paused
 from geo_service.registry.resources import Resource
 from geo_service.registry.store import ResourceFilter, ResourceStore
 from geo_service.registry.visibility import public_view
@@ -471,7 +472,10 @@ def _freeze_heap() -> None:
     A state lives until the next edit, and a full collection scanned it each time a few
     states' worth of objects had come and gone: at 45,000 resources a pause of 2.3–2.7 s
     holding Python's lock (every request waited), every other edit; with the heap frozen
-    after each swap the full collections take milliseconds. A state is freed by reference
+    after each swap the full collections take milliseconds. The worker builds with the
+    collector paused (:func:`~geo_service.memory.gc_paused`), so that the objects of a
+    large new state (an import's) are frozen before any collection scans them. A state is
+    freed by reference
     counting when the next replaces it (it holds no reference cycle: tested), so freezing
     keeps nothing alive that would otherwise be freed but cyclic garbage alive at that
     moment (a few objects per edit).
@@ -495,7 +499,8 @@ def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.E
         if live is None or stop.is_set():
             return
         try:
-            live._build()
+            with gc_paused():  # the new state's objects are frozen, not scanned (see below)
+                live._build()
         except Exception:  # e.g. the database away: keep serving, try on the next poke
             _log.exception("rebuilding the registry's walking state failed")
             time.sleep(1.0)
