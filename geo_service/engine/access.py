@@ -162,19 +162,15 @@ class DistanceField:
             self.node_seconds = np.full(n, np.inf)
             self.node_quickest = self.node_nearest
             return
-        e = resources.edge
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = resources.offset, resources.connector
         self.node_distance, self.node_nearest = _nearest_source(
-            net.distance_graph, u, v, a + c, length - a + c, release_gil=release_gil)
+            net.distance_graph, *source_costs(net, resources, "metres"),
+            release_gil=release_gil)
         if net.has_elevation:
-            t_uv, t_vu = (t[e] for t in net.edge_seconds)
-            walk_c = c / net.walking_speed_mps
             # Time *to* a resource: search the reversed graph from the resources.
             #: per node, the resource reached quickest (−1: none)
             self.node_seconds, self.node_quickest = _nearest_source(
-                net.time_graph_reverse, u, v, a / length * t_uv + walk_c,
-                (length - a) / length * t_vu + walk_c, release_gil=release_gil)
+                net.time_graph_reverse, *source_costs(net, resources, "seconds"),
+                release_gil=release_gil)
         else:
             self.node_seconds = self.node_distance / net.walking_speed_mps
             self.node_quickest = self.node_nearest
@@ -206,19 +202,12 @@ class DistanceField:
                 "quickest": none}
         if len(resources) == 0:
             return cls.from_nodes(net, resources, node)
-        e = resources.edge
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = resources.offset, resources.connector
         if net.has_elevation:  # time *to* a resource: the reversed time graph
             from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra
 
-            t_uv, t_vu = (t[e] for t in net.edge_seconds)
-            walk_c = c / net.walking_speed_mps
-            seconds[:] = cutoff_dijkstra(
-                net.time_graph_reverse, np.concatenate([u, v]),
-                np.concatenate([a / length * t_uv + walk_c,
-                                (length - a) / length * t_vu + walk_c]), limit_s,
-                np.arange(n))
+            u, v, w_u, w_v = source_costs(net, resources, "seconds")
+            seconds[:] = cutoff_dijkstra(net.time_graph_reverse, np.concatenate([u, v]),
+                                         np.concatenate([w_u, w_v]), limit_s, np.arange(n))
         else:  # seconds are metres / speed, as in __init__ (a margin for the division)
             metres = cls.within_metres(net, resources, limit_s * net.walking_speed_mps
                                        * (1 + 1e-9) + 1e-6).node_distance
@@ -239,14 +228,55 @@ class DistanceField:
         node = {"distance": np.full(n, np.inf), "nearest": none,
                 "seconds": np.full(n, np.inf), "quickest": none}
         if len(resources):  # the pass of __init__, stopped at the limit
-            e = resources.edge
-            u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-            a, c = resources.offset, resources.connector
             node["distance"] = dijkstra(
-                _with_virtual_sources(net.distance_graph, u, v, a + c, length - a + c),
+                _with_virtual_sources(net.distance_graph,
+                                      *source_costs(net, resources, "metres")),
                 directed=True, indices=np.arange(n, n + len(resources)), min_only=True,
                 limit=limit_m)[:n]
         return cls.from_nodes(net, resources, node)
+
+    def edited(self, resources: Attachment, previous: np.ndarray) -> DistanceField:
+        """The field of ``resources``, repaired from this one near what changed
+        (:mod:`~geo_service.engine.field_repair`): bit for bit the values of
+        ``DistanceField(net, resources)``, with a search only around the resources removed
+        and added (a node exactly as near to two resources may name the other).
+
+        ``previous[j]`` is the position in :attr:`resources` of the same point as
+        ``resources[j]``, or −1 for a new one; the positions not named were removed.
+        """
+        net, previous = self.net, np.asarray(previous, dtype=np.int64)
+        out = DistanceField.__new__(DistanceField)
+        out.net, out.resources = net, resources
+        to_new = np.full(len(self.resources), -1, dtype=np.int64)
+        kept = np.flatnonzero(previous >= 0)
+        to_new[previous[kept]] = kept
+        added = np.flatnonzero(previous < 0)
+        passes = [("metres", net.distance_graph, net.distance_graph, self.node_distance,
+                   self.node_nearest)]
+        if net.has_elevation:
+            passes.append(("seconds", net.time_graph_reverse, net.time_graph,
+                           self.node_seconds, self.node_quickest))
+        from geo_service.engine.cutoff_dijkstra import improve_dijkstra
+        from geo_service.engine.field_repair import repair_removed
+
+        made = []
+        for kind, graph, reverse, old_value, old_label in passes:
+            value, label = old_value.copy(), old_label.copy()
+            # the removed first, labelled as before (the kept by their old positions) …
+            repair_removed(graph, reverse, value, label, to_new < 0,
+                           source_seeds(net, resources.take(kept), kind, previous[kept]))
+            label = np.append(to_new, -1)[label]  # −1 (none) stays −1
+            # … then the new ones, by their positions in ``resources``
+            improve_dijkstra(graph, *source_seeds(net, resources.take(added), kind, added),
+                             value, label)
+            made.append((value, label))
+        out.node_distance, out.node_nearest = made[0]
+        if net.has_elevation:
+            out.node_seconds, out.node_quickest = made[1]
+        else:
+            out.node_seconds = out.node_distance / net.walking_speed_mps
+            out.node_quickest = out.node_nearest
+        return out
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""
@@ -442,6 +472,31 @@ class TargetIndex:
         radius = metres / self.net.chord_ratio * (1 + 1e-9) + 1e-6
         found = self._tree.query_ball_point(self.net.node_xy[search.ends], radius)
         return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) % n)
+
+
+def source_costs(net: WalkNetwork, resources: Attachment, kind: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where each resource enters the network and at what cost: the ends ``u`` and ``v``
+    of its edge and the walk to each, in ``metres`` (along the edge and the connector) or
+    ``seconds`` (the time *to* the resource from each end, as the reversed time graph is
+    searched)."""
+    e = resources.edge
+    u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
+    a, c = resources.offset, resources.connector
+    if kind == "metres":
+        return u, v, a + c, length - a + c
+    t_uv, t_vu = (t[e] for t in net.edge_seconds)
+    walk_c = c / net.walking_speed_mps
+    return u, v, a / length * t_uv + walk_c, (length - a) / length * t_vu + walk_c
+
+
+def source_seeds(net: WalkNetwork, resources: Attachment, kind: str,
+                 labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`source_costs` as the seeds of a search: nodes, costs and ``labels`` (one
+    per resource), both ends of each resource's edge."""
+    u, v, w_u, w_v = source_costs(net, resources, kind)
+    return (np.concatenate([u, v]), np.concatenate([w_u, w_v]),
+            np.concatenate([labels, labels]).astype(np.int64))
 
 
 def _nearest_source(graph: sparse.csr_matrix, u: np.ndarray, v: np.ndarray, w_u: np.ndarray,

@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from geo_service.engine.access import DistanceField, attach_points
 from geo_service.registry.auth import hash_password
 from geo_service.registry.resources import ResourceFields
-from geo_service.service.registry_state import one_state
+from geo_service.service.registry_state import FieldPool, one_state
 from geo_service.service.walking import WalkingService
+from tests.utils.fields import same_field
 from tests.utils.grid import X0, Y0, grid_region, lonlat
 from tests.utils.stores import backend_store
 
@@ -223,3 +224,81 @@ def test_one_category_read_alone_equals_the_state(backend, tmp_path, monkeypatch
              for s in (True, False)}
     assert names[True] == ["店A", "店B", "店C", "移動スーパー"]
     assert names[False] == ["店A", "移動スーパー"]  # 店C's location is staff-only
+
+
+def test_edits_repair_the_fields_to_those_made_anew(background):
+    """Random adds, moves, deletions and category changes, each settled: every field of
+    the state swapped in was repaired from the last (not searched anew), and equals the
+    field made anew from the state's points, bit for bit; /reach answers by hand."""
+    walking, store = background
+    live, rng = walking.live, np.random.default_rng(5)
+    ids = [store.add(salon(*rng.uniform(0, 1000, 2), f"サロン{k}")).id for k in range(6)]
+    assert live.settle(60)
+    made = live.pool.made
+    for step in range(16):
+        kind = ("add", "move", "delete", "category")[step % 4]
+        if kind == "add":
+            ids.append(store.add(salon(*rng.uniform(0, 1000, 2), f"追加{step}")).id)
+        elif kind == "delete":
+            store.delete(ids.pop(int(rng.integers(len(ids)))))
+        else:
+            lon, lat = lonlat(*rng.uniform(0, 1000, 2))
+            store.update(ids[int(rng.integers(len(ids)))],
+                         {"lon": lon, "lat": lat} if kind == "move" else
+                         {"category": ("認知症カフェ", "サロン")[step % 8 == 3]})
+        assert live.settle(60)
+        state = live.current()
+        state.make_fields()
+        for (_, staff), (field, pick) in state.fields.items():
+            same_field(field, walking.net, state.located[staff].attachment.take(pick))
+    assert live.pool.made == made and live.pool.repaired >= 16
+    # by hand: a salon put 100 m east of the grid's centre is its nearest
+    store.add(salon(600, 500, "近いサロン"))
+    assert live.settle(60)
+    assert nearest_salon(walking) == ("近いサロン", 100.0)
+
+
+def test_a_field_is_made_anew_when_many_of_its_points_change():
+    """The pool repairs a field after a few changed points, and searches anew after many
+    (an import): both equal the field made anew."""
+    net = grid_region().net
+    pool = FieldPool(net, release_gil=True)
+    rng = np.random.default_rng(2)
+    lonlats = np.array([lonlat(*p) for p in rng.uniform(0, 1000, (40, 2))])
+
+    def field_of(k: int) -> None:
+        xy = np.column_stack(net.from_geographic.transform(lonlats[:k, 0], lonlats[:k, 1]))
+        att = attach_points(net, xy)
+        same_field(pool.get(lonlats[:k], att, ("salon", True)), net, att)
+
+    field_of(20)
+    assert (pool.made, pool.repaired) == (1, 0)
+    field_of(21)  # one more: repaired
+    field_of(19)  # two fewer: repaired
+    assert (pool.made, pool.repaired) == (1, 2)
+    field_of(40)  # 21 more (an import): made anew
+    assert (pool.made, pool.repaired) == (2, 2)
+    field_of(40)  # the same points: the same field, kept
+    assert (pool.made, pool.repaired) == (2, 2)
+
+
+def test_a_state_replaced_is_freed_without_the_garbage_collector(background):
+    """A background service leaves its states out of the collector's full collections
+    (``gc.freeze``): a state replaced by the next must be freed by reference counting
+    alone, i.e. hold no reference cycle (else each edit would keep one alive)."""
+    import gc
+    import weakref
+
+    walking, store = background
+    live = walking.live
+    old = weakref.ref(live.current())
+    gc.disable()  # no collection may free it
+    try:
+        store.add(salon(600, 500, "近いサロン"))
+        assert live.settle(60)
+        wait_until(lambda: live.idle.is_set())
+        assert nearest_salon(walking) == ("近いサロン", 100.0)
+        assert old() is None
+    finally:
+        gc.enable()
+    assert gc.get_freeze_count() > 0  # the heap was frozen after the swap

@@ -3,10 +3,8 @@
 :class:`ScenarioState` recomputes only what changed:
 
 - **a closure** can only lengthen walks, and only for the network nodes whose nearest store
-  was the closed one (the engine keeps no second-nearest, so those nodes are searched
-  again): their values are cleared and a Dijkstra restricted to them starts from the
-  unchanged nodes around them (each at its own distance, with its own nearest store) and
-  from the remaining stores on their edges. Nothing outside that set can change.
+  was the closed one: those nodes are searched again from the unchanged nodes around them
+  and the remaining stores on them (:func:`~geo_service.engine.field_repair.repair_removed`).
 - **a new store** can only shorten walks: a Dijkstra from the new store that goes on only
   through nodes it reaches strictly sooner than their current store (a pruned search).
 - The same is done on the slope-aware time field (by direction of travel) when the network
@@ -23,11 +21,9 @@
 - A speed change recomputes the fields once (a full pass; distances are unchanged);
   a threshold or a projection changes no walk at all, only the indicators.
 
-Because floating-point addition rounds monotonically, both searches give node distances
-that are bit for bit those of a full recomputation (tested); the *identity* of the nearest
-store may differ where two stores are exactly equally far.
-
-The searches are the engine's :func:`~geo_service.engine.cutoff_dijkstra.improve_dijkstra`.
+Both searches give node distances that are bit for bit those of a full recomputation
+(tested; :mod:`geo_service.engine.field_repair`); the *identity* of the nearest store may
+differ where two stores are exactly equally far.
 One class because the field repair and the recount share the state's arrays and its marks
 of what changed (which points to evaluate again, which areas to count again).
 """
@@ -43,8 +39,9 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from geo_service.engine.access import Attachment, DistanceField, PointAccess
+from geo_service.engine.access import Attachment, DistanceField, PointAccess, source_seeds
 from geo_service.engine.cutoff_dijkstra import improve_dijkstra
+from geo_service.engine.field_repair import repair_removed
 from geo_service.i18n import Message
 from geo_service.indicators.difficulty import (
     AREA_COLUMNS,
@@ -60,15 +57,6 @@ from geo_service.planning.scenarios.baseline import (
     straight_nearest_stores,
     walk_values,
 )
-
-
-def _ragged_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For CSR ``rows``: the row of each entry and the entry positions, flattened."""
-    starts, ends = indptr[rows], indptr[rows + 1]
-    counts = ends - starts
-    total = int(counts.sum())
-    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.repeat(rows, counts), offsets + np.arange(total)
 
 
 @dataclass
@@ -116,20 +104,11 @@ class ScenarioState:
                         "quickest"))
         return out
 
-    def _store_seeds(self, which: np.ndarray, kind: str) -> tuple[np.ndarray, ...]:
-        """Virtual edges from stores ``which`` to their edge ends (costs as DistanceField)."""
-        net, e = self.net, self.att.edge[which]
-        u, v, length = net.edge_u[e], net.edge_v[e], net.edge_length[e]
-        a, c = self.att.offset[which], self.att.connector[which]
-        if kind == "distance":
-            w_u, w_v = a + c, length - a + c
-        else:
-            t_uv, t_vu = (t[e] for t in net.edge_seconds)
-            walk_c = c / net.walking_speed_mps
-            w_u = a / length * t_uv + walk_c
-            w_v = (length - a) / length * t_vu + walk_c
-        return (np.concatenate([u, v]), np.concatenate([w_u, w_v]),
-                np.concatenate([which, which]))
+    def _store_seeds(self, which: np.ndarray,
+                     kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where stores ``which`` enter the network (costs as DistanceField)."""
+        return source_seeds(self.net, self.att.take(which),
+                            "metres" if kind == "distance" else "seconds", which)
 
     def _flat_seconds(self, nodes: np.ndarray) -> None:
         if not self.net.has_elevation:
@@ -159,25 +138,10 @@ class ScenarioState:
             self.point["straight"][lost] = d
             self.point["straight_nearest"][lost] = np.append(remaining, -1)[w]
         for kind, f, _ in self._fields():
-            hit = np.flatnonzero((f.label >= 0) & closed[np.maximum(f.label, 0)])
+            hit = repair_removed(f.graph, f.reverse, f.value, f.label, closed,
+                                 self._store_seeds(remaining, kind))
             if len(hit) == 0:
                 continue
-            f.value[hit], f.label[hit] = np.inf, -1
-            inside = np.zeros(self.net.n_nodes, dtype=bool)
-            inside[hit] = True
-            # seeds: each edge into a cleared node from an unchanged one …
-            rows, pos = _ragged_rows(f.reverse.indptr, hit)
-            src = f.reverse.indices[pos]
-            keep = ~inside[src] & np.isfinite(f.value[src])
-            seed_node, src = rows[keep], src[keep]
-            seed_cost = f.value[src] + f.reverse.data[pos[keep]]
-            seed_label = f.label[src]
-            # … and the remaining stores on the cleared nodes' edges
-            s_node, s_cost, s_label = self._store_seeds(remaining, kind)
-            near = inside[s_node]
-            improve_dijkstra(f.graph, np.concatenate([seed_node, s_node[near]]),
-                             np.concatenate([seed_cost, s_cost[near]]),
-                             np.concatenate([seed_label, s_label[near]]), f.value, f.label)
             # every node it lowered is in `hit`
             self._mark(hit, self.att.edge[which])
             if kind == "distance":
