@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.settings import japan_date
 
 ESTAT_ATTRIBUTION = "出典：政府統計の総合窓口(e-Stat)"
@@ -149,16 +150,14 @@ def override(sources: list[Source], spec: str) -> list[Source]:
     field_name, eq, value = rest.partition("=")
     field_name = field_name.strip().replace("license", "licence")
     if not (sep and eq and target.strip()) or field_name not in FIELDS:
-        raise InputError(f"expected FILE:FIELD=VALUE with FIELD one of {', '.join(FIELDS)}",
-                         column="--source", value=spec,
-                         reason_ja=f"「ファイル名:項目=値」の形で指定してください（項目は "
-                                   f"{'、'.join(FIELDS)}）")
+        raise InputError(msg("expected FILE:FIELD=VALUE with FIELD one of {fields}",
+                             fields=", ".join(FIELDS)), column="--source", value=spec)
     target = target.strip()
     hits = [i for i, s in enumerate(sources) if target in (s.file, Path(s.file).stem, s.role)]
     if not hits:
-        raise InputError(f"no input named {target!r}; the inputs are "
-                         f"{', '.join(s.file for s in sources)}", column="--source",
-                         value=spec, reason_ja=f"{target} という入力はありません")
+        raise InputError(msg("no input named {target!r}; the inputs are {inputs}",
+                             target=target, inputs=", ".join(s.file for s in sources)),
+                         column="--source", value=spec)
     out = list(sources)
     change: dict[str, Any] = {field_name: value.strip()}
     for i in hits:
@@ -200,13 +199,12 @@ def municipality_code(code: str) -> str:
     """A 全国地方公共団体コード as its five digits (a sixth, the check digit, is checked)."""
     text = str(code).strip()
     if not re.fullmatch(r"\d{5,6}", text):
-        raise InputError("a 市区町村コード has five digits (e.g. 40205)", column="--code",
-                         value=code, reason_ja="市区町村コードは5桁の数字です（例: 40205）")
+        raise InputError(msg("a 市区町村コード has five digits (e.g. 40205)"), column="--code",
+                         value=code)
     if len(text) == 6 and text[5] != check_digit(text[:5]):
-        raise InputError(f"wrong check digit (the code with its check digit is "
-                         f"{text[:5]}{check_digit(text[:5])})", column="--code", value=code,
-                         reason_ja=f"検査数字が違います（正しくは {text[:5]}"
-                                   f"{check_digit(text[:5])}）")
+        raise InputError(msg("wrong check digit (the code with its check digit is {code})",
+                             code=text[:5] + check_digit(text[:5])), column="--code",
+                         value=code)
     return text[:5]
 
 

@@ -113,8 +113,7 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
     stages = stages or Stages()
     title = inputs.title.strip()
     if not title:
-        raise InputError("the region needs a name (--name 飯塚市)", column="--name",
-                         reason_ja="地域の名前を指定してください（--name 飯塚市）")
+        raise InputError(msg("the region needs a name (--name 飯塚市)"), column="--name")
     code = src.municipality_code(inputs.code)
     require_files(inputs)
     sources: list[Source] = []
@@ -125,21 +124,18 @@ def build_named_region(inputs: RegionInputs, *, stages: Stages | None = None) ->
     with stages("population"):
         people = read_population(list(inputs.population)) if inputs.population else None
         if people is None:
-            raise InputError("give the population (--population: an e-Stat table and its "
-                             "small-area shapefile, a mesh table, points or polygons)",
-                             column="--population",
-                             reason_ja="人口を指定してください（--population: e-Stat の表と"
-                                       "小地域シェープファイル、メッシュ表など）")
+            raise InputError(msg("give the population (--population: an e-Stat table and "
+                                 "its small-area shapefile, a mesh table, points or "
+                                 "polygons)"), column="--population")
         check_population_code(people, code, inputs.population)
         sources += [src.describe(p, ROLES["population"]) for p in inputs.population]
     extent = outline if outline is not None else _extent_of(people)
     with stages("network"):
         if inputs.synthetic_streets_m is not None:
             if any(x is not None for x in (inputs.network, inputs.place, inputs.bbox)):
-                raise InputError("give either real streets (--network/--place/--bbox) or "
-                                 "--synthetic-streets, not both", column="--synthetic-streets",
-                                 reason_ja="道路は実データ（--network/--place/--bbox）か "
-                                           "--synthetic-streets のどちらか一方です")
+                raise InputError(msg("give either real streets (--network/--place/--bbox) "
+                                     "or --synthetic-streets, not both"),
+                                 column="--synthetic-streets")
             net = street_grid(extent, inputs.synthetic_streets_m, speed=inputs.speed)
             what = f"生成した格子状の道路網（{inputs.synthetic_streets_m:g} m 間隔）"
             sources.append(src.synthetic(ROLES["streets"], what))
@@ -219,9 +215,8 @@ def save_region(region: Region, out: str | Path, *, gtfs: Sequence[Path] = (),
     beside ``out`` and rename it into place: a failure leaves nothing half-written."""
     out = Path(out)
     if out.exists() and not replace_existing:
-        raise InputError("the folder exists; choose another or give --force to replace it",
-                         file=out, reason_ja="フォルダがすでにあります。別の名前にするか "
-                                             "--force で置き換えてください")
+        raise InputError(msg("the folder exists; choose another or give --force to replace "
+                             "it"), file=out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -275,8 +270,7 @@ def require_files(inputs: RegionInputs) -> None:
         ("--stores", Path(inputs.stores) if inputs.stores not in (None, "osm") else None)]
     for option, path in given:
         if path is not None and not Path(path).exists():
-            raise InputError("file not found", file=path, column=option,
-                             reason_ja="ファイルが見つかりません")
+            raise InputError(msg("file not found"), file=path, column=option)
 
 def read_outline(path: Path, code: str) -> shapely.Geometry:
     """The municipality's outline (lon/lat) from a 国土数値情報 N03 file (or any area file
@@ -285,10 +279,10 @@ def read_outline(path: Path, code: str) -> shapely.Geometry:
     ids = layer.areas["area_id"].astype(str).str.strip().str[:5]
     hit = (ids == code).to_numpy()
     if not hit.any():
-        raise InputError(f"no area with 市区町村コード {code} in the outline file (it holds "
-                         f"{', '.join(sorted(set(ids))[:5])} …)", file=path,
-                         column="N03_007", value=code,
-                         reason_ja=f"行政区域ファイルに市区町村コード {code} の区域がありません")
+        raise InputError(msg("no area with 市区町村コード {code} in the outline file (it "
+                             "holds {codes} …)", code=code,
+                             codes=", ".join(sorted(set(ids))[:5])),
+                         file=path, column="N03_007", value=code)
     return shapely.union_all(layer.areas[hit].to_crs(4326).geometry.to_numpy())
 
 
@@ -301,11 +295,9 @@ def check_population_code(people: gpd.GeoDataFrame, code: str, paths: list[Path]
     wrong = ~keys.str.startswith(code)
     if wrong.any():
         table = next((p for p in paths if p.suffix.lower() in (".txt", ".csv")), paths[0])
-        raise InputError(f"{int(wrong.sum())} of {len(keys)} small areas belong to another "
-                         f"municipality than {code}", file=table, column="KEY_CODE",
-                         value=keys[wrong].iloc[0],
-                         reason_ja=f"市区町村コード {code} 以外の小地域が {int(wrong.sum())} "
-                                   "件あります（別の市区町村のファイルではありませんか）")
+        raise InputError(msg("{wrong} of {n} small areas belong to another municipality "
+                             "than {code}", wrong=int(wrong.sum()), n=len(keys), code=code),
+                         file=table, column="KEY_CODE", value=keys[wrong].iloc[0])
 
 
 def check_facilities(path: Path, code: str) -> None:
@@ -315,18 +307,17 @@ def check_facilities(path: Path, code: str) -> None:
 
     table = read_resource_table(path).frame
     if "名称" not in table.columns or not {"緯度", "経度"} <= set(table.columns):
-        raise InputError(f"not a 公共施設一覧 (needs 名称, 緯度, 経度; columns are "
-                         f"{', '.join(table.columns[:8])} …)", file=path,
-                         reason_ja="公共施設一覧の列（名称・緯度・経度）がありません")
+        raise InputError(msg("not a 公共施設一覧 (needs 名称, 緯度, 経度; columns are "
+                             "{columns} …)", columns=", ".join(table.columns[:8])), file=path)
     column = "全国地方公共団体コード"
     if column in table.columns:
         codes = table[column].astype(str).str.strip().str[:5]
         wrong = (codes != code) & (codes != "")
         if wrong.any():
             row = int(np.flatnonzero(wrong.to_numpy())[0])
-            raise InputError(f"a row of another municipality than {code}", file=path,
-                             row=row + 2, column=column, value=table[column].iloc[row],
-                             reason_ja=f"市区町村コード {code} ではない行です")
+            raise InputError(msg("a row of another municipality than {code}", code=code),
+                             file=path, row=row + 2, column=column,
+                             value=table[column].iloc[row])
 
 
 def check_feeds(paths: list[Path], net: WalkNetwork) -> None:
@@ -336,9 +327,9 @@ def check_feeds(paths: list[Path], net: WalkNetwork) -> None:
         stops = read_bus_stops([path])
         inside = stops["lon"].between(west, east) & stops["lat"].between(south, north)
         if not inside.any():
-            raise InputError("no stop of this feed lies in the region", file=f"{path}/stops.txt",
-                             column="stop_lat", value=float(stops["lat"].iloc[0]),
-                             reason_ja="このGTFSの停留所は地域の中に一つもありません")
+            raise InputError(msg("no stop of this feed lies in the region"),
+                             file=f"{path}/stops.txt", column="stop_lat",
+                             value=float(stops["lat"].iloc[0]))
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -348,8 +339,8 @@ def street_grid(extent: shapely.Geometry, spacing_m: float, *,
     """A square street grid every ``spacing_m`` metres over ``extent`` (lon/lat), for
     offline tests and demonstrations: generated streets, never real ones."""
     if not spacing_m >= 20:
-        raise InputError("a street grid's spacing is at least 20 m", column="--synthetic-streets",
-                         value=spacing_m, reason_ja="格子の間隔は20 m以上です")
+        raise InputError(msg("a street grid's spacing is at least 20 m"),
+                         column="--synthetic-streets", value=spacing_m)
     centre = extent.centroid
     crs = metric_crs_for(centre.x, centre.y)
     shape = gpd.GeoSeries([extent], crs=4326).to_crs(crs).iloc[0]
@@ -377,10 +368,9 @@ def clip_network(net: WalkNetwork, outline: shapely.Geometry, margin_m: float) -
     inside = shapely.contains_xy(shape, net.node_xy[:, 0], net.node_xy[:, 1])
     keep = inside[net.edge_u] & inside[net.edge_v]
     if not keep.any():
-        raise InputError("no street of the network lies within the municipality's outline; "
-                         "is the extract of another place?", file=net.source or None,
-                         reason_ja="道路網が市区町村の区域と重なりません（別の場所のデータでは"
-                                   "ありませんか）")
+        raise InputError(msg("no street of the network lies within the municipality's "
+                             "outline; is the extract of another place?"),
+                         file=net.source or None)
     used = np.zeros(net.n_nodes, dtype=bool)
     used[net.edge_u[keep]] = used[net.edge_v[keep]] = True
     new = np.cumsum(used) - 1
@@ -398,9 +388,8 @@ def clip_layer(layer: AreaLayer, outline: shapely.Geometry) -> AreaLayer:
     cut = areas.geometry.intersection(outline)
     keep = (~cut.is_empty & (cut.area > 0.01 * areas.geometry.area)).to_numpy()
     if not keep.any():
-        raise InputError(f"no area of layer {layer.name!r} lies within the municipality",
-                         file=layer.source, reason_ja=f"区域「{layer.name}」は市区町村の中に"
-                                                       "ありません")
+        raise InputError(msg("no area of layer {layer!r} lies within the municipality",
+                             layer=layer.name), file=layer.source)
     clipped = areas[keep].assign(geometry=cut[keep].to_numpy()).to_crs(layer.areas.crs)
     return replace(layer, areas=clipped.reset_index(drop=True))
 

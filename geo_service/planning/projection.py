@@ -33,6 +33,7 @@ import pandas as pd
 
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.region import Region
+from geo_service.i18n import Message, msg, msg_n
 from geo_service.inputs.boundaries import AreaLayer, layer_id
 from geo_service.inputs.mesh import mesh_codes_for
 from geo_service.inputs.readers import (
@@ -103,22 +104,17 @@ def pick_projection(region: Region, file: Path | None, year: int | None, *,
     if file is None and year is None:
         return None
     if year is None:
-        raise InputError("--projection FILE needs --year YYYY", column="--year",
-                         reason_ja="--projection には --year（推計の年）を指定してください")
+        raise InputError(msg("--projection FILE needs --year YYYY"), column="--year")
     if file is not None:
         return file, year, layer, dict(columns or {})
     saved = region_projection(region)
     if saved is None:
-        raise InputError("--year needs a projection: --projection FILE, or a region built "
-                         "with one (region build --projection)", column="--projection",
-                         reason_ja="この地域には将来推計人口がありません。--projection で"
-                                   "ファイルを指定するか、region build --projection で地域に"
-                                   "加えてください")
+        raise InputError(msg("--year needs a projection: --projection FILE, or a region built "
+                             "with one (region build --projection)"), column="--projection")
     if saved.years and year not in saved.years:
-        raise InputError(f"the region's projection {saved.file.name} has the years "
-                         f"{', '.join(map(str, saved.years))}", column="--year", value=year,
-                         reason_ja=f"地域の将来推計人口（{saved.file.name}）の年は "
-                                   f"{'、'.join(map(str, saved.years))} です")
+        raise InputError(msg("the region's projection {file} has the years {years}",
+                             file=saved.file.name, years=", ".join(map(str, saved.years))),
+                         column="--year", value=year)
     return saved.file, year, layer or saved.layer, dict(columns or saved.columns)
 
 
@@ -154,7 +150,7 @@ class Projection:
     factor_65plus: np.ndarray
     factor_75plus: np.ndarray | None = None
     factor_total: np.ndarray | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
 
 def project_demand(demand: gpd.GeoDataFrame, projection: Projection) -> gpd.GeoDataFrame:
@@ -174,7 +170,7 @@ def project_demand(demand: gpd.GeoDataFrame, projection: Projection) -> gpd.GeoD
 
 def _read_any(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise ProjectionError("file not found", file=path)
+        raise ProjectionError(msg("file not found"), file=path)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_table(path)
     gdf = read_vector(path)
@@ -202,16 +198,17 @@ def load_projection(path: str | Path, region: Region, *, year: int, layer: str |
     path = Path(path)
     table = _read_any(path)
     if table.empty:
-        raise ProjectionError("the file holds no rows", file=path)
+        raise ProjectionError(msg("the file holds no rows"), file=path)
     columns = dict(columns or {})
     unknown = set(columns) - set(ROLES)
     if unknown:
-        raise ProjectionError(f"unknown column roles; roles are {', '.join(ROLES)}",
-                              file=path, value=sorted(unknown)[0])
+        raise ProjectionError(msg("unknown column roles; roles are {roles}",
+                                  roles=", ".join(ROLES)), file=path, value=sorted(unknown)[0])
     for role, name in columns.items():
         if name not in table.columns:
-            raise ProjectionError(f"no column {name!r} (given for {role}); columns are "
-                                  f"{list(table.columns)}", file=path, column=name)
+            raise ProjectionError(msg("no column {name!r} (given for {role}); columns are "
+                                      "{columns}", name=name, role=role,
+                                      columns=list(table.columns)), file=path, column=name)
     mesh_col = find_column(table.columns, MESH_ID_ALIASES)
     if mesh_col is not None and find_column(table.columns, AREA_ID_ALIASES[:1]) is None:
         return _mesh_projection(table, path, region, year=year, mesh_col=mesh_col,
@@ -232,35 +229,37 @@ def _mesh_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
                      mesh_col: str, columns: dict[str, str]) -> Projection:
     by_role = _year_columns(table)
     picked: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[Message] = []
     if columns:
         if not {"65plus", "base_65plus"} <= set(columns):
-            raise ProjectionError("naming the columns of a projection file needs at least "
-                                  "65plus and base_65plus", file=path)
+            raise ProjectionError(msg("naming the columns of a projection file needs at "
+                                      "least 65plus and base_65plus"), file=path)
         picked = columns
     else:
         if "65plus" not in by_role:
-            raise ProjectionError(
+            raise ProjectionError(msg(
                 "cannot identify the columns of people aged 65+ by year (expected PTC_yyyy "
                 "for 65+, PTD_yyyy for 75+ and PTN_yyyy for the total, as in 国土数値情報 "
-                "将来推計人口 H30 and later); refusing to guess. Columns are "
-                f"{list(table.columns)[:30]}; name them with columns 65plus=…, "
-                "base_65plus=… (and 75plus, base_75plus, total, base_total)", file=path)
+                "将来推計人口 H30 and later); refusing to guess. Columns are {columns}; name "
+                "them with columns 65plus=…, base_65plus=… (and 75plus, base_75plus, total, "
+                "base_total)", columns=list(table.columns)[:30]), file=path)
         years = sorted(by_role["65plus"])
         if year not in by_role["65plus"]:
-            raise ProjectionError(f"no 65+ column for {year}; the file has the years "
-                                  f"{', '.join(map(str, years))}", file=path,
-                                  column=f"PTC_{year}", value=year)
+            raise ProjectionError(msg("no 65+ column for {year}; the file has the years "
+                                      "{years}", year=year, years=", ".join(map(str, years))),
+                                  file=path, column=f"PTC_{year}", value=year)
         base = years[0]
         if base >= year:
-            raise ProjectionError(f"{year} is the file's first year ({base}); a projection "
-                                  "needs a later year than its base", file=path, value=year)
+            raise ProjectionError(msg("{year} is the file's first year ({base}); a "
+                                      "projection needs a later year than its base",
+                                      year=year, base=base), file=path, value=year)
         for role in ("65plus", "75plus", "total"):
             cols = by_role.get(role, {})
             if year in cols and base in cols:
                 picked[role], picked[f"base_{role}"] = cols[year], cols[base]
-        notes.append(f"projection {path.name}: {year} from its base year {base} "
-                     f"({picked['65plus']} / {picked['base_65plus']})")
+        notes.append(msg("projection {file}: {year} from its base year {base} "
+                         "({column} / {base_column})", file=path.name, year=year, base=base,
+                         column=picked["65plus"], base_column=picked["base_65plus"]))
     codes = table[mesh_col].astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
     lengths = set(codes.str.len())
     levels = {8: 3, 9: 4, 10: 5, 11: 6}
@@ -268,7 +267,8 @@ def _mesh_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
     if bad.any() or len(lengths) != 1:
         rows = np.flatnonzero(bad.to_numpy()) if bad.any() else np.flatnonzero(
             (codes.str.len() != codes.str.len().iloc[0]).to_numpy())
-        raise ProjectionError("not a JIS X 0410 mesh code (8–11 digits, one level per file)",
+        raise ProjectionError(msg("not a JIS X 0410 mesh code (8–11 digits, one level per "
+                                  "file)"),
                               file=path, row=sheet_rows(rows), column=mesh_col,
                               value=codes.iloc[rows[0]])
     check_unique(codes.reset_index(drop=True), source=path, column=mesh_col)
@@ -277,8 +277,11 @@ def _mesh_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
     if hitoku is not None:
         flagged = table[hitoku].fillna("").astype(str).str.strip().isin(["", "0"])
         if (~flagged).any():
-            notes.append(f"projection {path.name}: {int((~flagged).sum())} meshes are marked "
-                         f"in {hitoku} (秘匿); their figures are used as given")
+            notes.append(msg_n("projection {file}: {n} mesh is marked in {column} (秘匿); "
+                               "its figures are used as given",
+                               "projection {file}: {n} meshes are marked in {column} (秘匿); "
+                               "their figures are used as given", int((~flagged).sum()),
+                               file=path.name, column=hitoku))
     point_codes = mesh_codes_for(region.demand.geometry, levels[lengths.pop()]).to_numpy()
     index = pd.Index(codes.to_numpy())
     row = index.get_indexer(point_codes)
@@ -287,9 +290,12 @@ def _mesh_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
     missing = row < 0
     if missing.any():
         p65 = region.demand["pop_65plus"].to_numpy(dtype=float)
-        notes.append(f"projection {path.name}: {len(set(point_codes[missing]))} meshes with "
-                     f"{p65[missing].sum():,.0f} people 65+ are not in the file; they keep "
-                     "today's counts")
+        notes.append(msg_n("projection {file}: {n} mesh with {people:,.0f} people 65+ is "
+                           "not in the file; they keep today's counts",
+                           "projection {file}: {n} meshes with {people:,.0f} people 65+ are "
+                           "not in the file; they keep today's counts",
+                           len(set(point_codes[missing])), file=path.name,
+                           people=float(p65[missing].sum())))
     notes += _unplaced(values.get("65plus"), values.get("base_65plus"), row, path.name)
     f65 = factors["65plus"]
     assert f65 is not None  # 65plus is always picked
@@ -307,7 +313,7 @@ def _factors(projected: np.ndarray | None, base: np.ndarray | None,
 
 
 def _unplaced(projected: np.ndarray | None, base: np.ndarray | None, row: np.ndarray,
-              name: str) -> list[str]:
+              name: str) -> list[Message]:
     if projected is None or base is None:
         return []
     used = np.zeros(len(projected), dtype=bool)
@@ -315,32 +321,35 @@ def _unplaced(projected: np.ndarray | None, base: np.ndarray | None, row: np.nda
     lost = (base <= 0) & (projected > 0) & used
     if not lost.any():
         return []
-    return [f"projection {name}: {projected[lost].sum():,.0f} people 65+ projected in "
-            f"{int(lost.sum())} meshes with no one aged 65+ in the base year are not placed"]
+    return [msg_n("projection {file}: {people:,.0f} people 65+ projected in {n} mesh with "
+                  "no one aged 65+ in the base year are not placed",
+                  "projection {file}: {people:,.0f} people 65+ projected in {n} meshes with "
+                  "no one aged 65+ in the base year are not placed", int(lost.sum()),
+                  file=name, people=float(projected[lost].sum()))]
 
 
 def _area_projection(table: pd.DataFrame, path: Path, region: Region, *, year: int,
                      layer: str | None, columns: dict[str, str]) -> Projection:
     id_col = find_column(table.columns, AREA_ID_ALIASES)
     if id_col is None:
-        raise ProjectionError(
+        raise ProjectionError(msg(
             "neither a mesh code column (MESH_ID …) nor an area id column (area_id …); "
-            f"columns are {list(table.columns)[:30]}", file=path)
-    notes: list[str] = []
+            "columns are {columns}", columns=list(table.columns)[:30]), file=path)
+    notes: list[Message] = []
     year_col = find_column(table.columns, ("year", "年", "年次"))
     if year_col is not None:
         years = pd.to_numeric(table[year_col], errors="coerce")
         if not (years == year).any():
             known = ", ".join(str(int(y)) for y in sorted(set(years.dropna())))
-            raise ProjectionError(f"no rows for {year}; the table has {known}", file=path,
-                                  column=year_col, value=year)
+            raise ProjectionError(msg("no rows for {year}; the table has {known}", year=year,
+                                      known=known), file=path, column=year_col, value=year)
         keep = (years == year).to_numpy()
         rows_in_file = np.flatnonzero(keep)
         table = table[keep].reset_index(drop=True)
     else:
         rows_in_file = np.arange(len(table))
-        notes.append(f"projection {path.name}: no year column; its figures are taken as "
-                     f"those of {year}")
+        notes.append(msg("projection {file}: no year column; its figures are taken as "
+                         "those of {year}", file=path.name, year=year))
     ids = table[id_col].astype(str).str.strip()
     if len(set(ids)) != len(ids):
         check_unique(ids, source=path, column=id_col)
@@ -365,7 +374,7 @@ def _area_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
             per_area = np.ones(n_areas)
             per_area[area_of_row] = _to_number(table, col, source=path)
             factors[role] = per_area
-        kind = "factors"
+        kind = msg("factors")
     elif count_cols["65plus"]:
         demand = region.demand
         inside = which >= 0
@@ -383,25 +392,30 @@ def _area_projection(table: pd.DataFrame, path: Path, region: Region, *, year: i
                 ratio = np.where(today > 0, projected / today, 1.0)
             lost = (today <= 0) & (projected > 0)
             if lost.any() and role == "65plus":
-                notes.append(f"projection {path.name}: {projected[lost].sum():,.0f} people 65+ "
-                             f"projected in {int(lost.sum())} areas with no demand point "
-                             "today are not placed")
+                notes.append(msg_n("projection {file}: {people:,.0f} people 65+ projected in "
+                                   "{n} area with no demand point today are not placed",
+                                   "projection {file}: {people:,.0f} people 65+ projected in "
+                                   "{n} areas with no demand point today are not placed",
+                                   int(lost.sum()), file=path.name,
+                                   people=float(projected[lost].sum())))
             factors[role] = np.where(np.isnan(ratio), 1.0, ratio)
-        kind = "counts"
+        kind = msg("counts")
     else:
-        raise ProjectionError(
+        raise ProjectionError(msg(
             "cannot identify the projection columns: expected factor_65plus (or factor) or "
-            f"projected counts pop_65plus / 65歳以上人口; columns are {list(table.columns)[:30]}",
-            file=path)
+            "projected counts pop_65plus / 65歳以上人口; columns are {columns}",
+            columns=list(table.columns)[:30]), file=path)
     covered = np.zeros(n_areas, dtype=bool)
     covered[area_of_row] = True
     p65 = region.demand["pop_65plus"].to_numpy(dtype=float)
     uncovered = ~covered[np.maximum(which, 0)] | (which < 0)
     if (uncovered & (p65 > 0)).any():
-        notes.append(f"projection {path.name}: {p65[uncovered].sum():,.0f} people 65+ live "
-                     f"in areas of {target.name} the table does not list, or outside them; "
-                     "they keep today's counts")
-    notes.append(f"projection {path.name}: {kind} per area of {target.name} for {year}")
+        notes.append(msg("projection {file}: {people:,.0f} people 65+ live in areas of "
+                         "{layer} the table does not list, or outside them; they keep "
+                         "today's counts", file=path.name, layer=target.name,
+                         people=float(p65[uncovered].sum())))
+    notes.append(msg("projection {file}: {kind} per area of {layer} for {year}",
+                     file=path.name, kind=kind, layer=target.name, year=year))
 
     def per_point(values: np.ndarray | None) -> np.ndarray | None:
         if values is None:
@@ -419,27 +433,28 @@ def _pick_layer(layers: list[AreaLayer], ids: pd.Series, path: Path, layer: str 
     if layer is not None:
         named = [a for a in layers if layer in (a.name, layer_id(a.name))]
         if not named:
-            raise ProjectionError(f"no area layer {layer!r}; the region has "
-                                  f"{', '.join(a.name for a in layers)}", file=path,
-                                  value=layer)
+            raise ProjectionError(msg("no area layer {layer!r}; the region has {layers}",
+                                      layer=layer, layers=", ".join(a.name for a in layers)),
+                                  file=path, value=layer)
         candidates = named
     else:
         candidates = [a for a in layers if set(ids) <= set(a.areas["area_id"].astype(str))]
         if len(candidates) > 1:
-            raise ProjectionError("the ids fit several area layers ("
-                                  f"{', '.join(a.name for a in candidates)}); name one",
+            raise ProjectionError(msg("the ids fit several area layers ({layers}); name one",
+                                      layers=", ".join(a.name for a in candidates)),
                                   file=path, column=id_col)
         if not candidates:  # name the ids that fit no layer, against the best layer
             candidates = sorted(layers, key=lambda a: -len(set(ids) & set(
                 a.areas["area_id"].astype(str))))[:1]
             if not candidates:
-                raise ProjectionError("the region has no area layers", file=path)
+                raise ProjectionError(msg("the region has no area layers"), file=path)
     target = candidates[0]
     known = set(target.areas["area_id"].astype(str))
     bad = ~ids.isin(known).to_numpy()
     if bad.any():
         rows = [int(rows_in_file[i]) for i in np.flatnonzero(bad)]
-        raise ProjectionError(f"no area with this id in {target.name}", file=path,
+        raise ProjectionError(msg("no area with this id in {layer}", layer=target.name),
+                              file=path,
                               row=sheet_rows(rows), column=id_col,
                               value=ids[bad].iloc[0])
     return target

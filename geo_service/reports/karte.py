@@ -211,7 +211,7 @@ def _projected(walking: WalkingService, layer: str, projection: Projection
     table = table.drop(columns="geometry").set_index("area_id", drop=False)
     table.index = table.index.astype(str)
     return table, {"year": projection.year, "source": Path(projection.source).name,
-                   "notes": list(projection.notes)}
+                   "notes": [n.text("ja") for n in projection.notes]}
 
 
 def _no_stores_note(stores_source: str) -> str | None:

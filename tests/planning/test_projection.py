@@ -53,7 +53,7 @@ def test_a_mesh_file_with_ptc_2035_scales_each_mesh(tmp_path):
     assert np.allclose(by_mesh[others], today[others])
     assert np.allclose(future["pop_75plus"], 2 * region.demand["pop_75plus"])  # PTD doubled
     assert np.allclose(future["pop_total"], 0.75 * region.demand["pop_total"])  # PTN × 0.75
-    assert any("base year 2015" in n for n in proj.notes)
+    assert any("base year 2015" in n.text("en") for n in proj.notes)
     # region.demand itself is not modified
     assert (region.demand["pop_65plus"] == 1.0).all()
 
@@ -111,7 +111,7 @@ def test_meshes_missing_from_the_file_keep_todays_counts(tmp_path):
     table = pd.read_csv(path, dtype=str)
     table[table["MESH_ID"] != meshes[0]].to_csv(path, index=False)
     proj = load_projection(path, region, year=2035)
-    assert any("not in the file" in n for n in proj.notes)
+    assert any("not in the file" in n.text("en") for n in proj.notes)
 
 
 def test_a_mesh_shapefile_is_read_from_its_attributes(tmp_path):
