@@ -125,7 +125,8 @@ class ResourceLayer:
         for cat in self.categories:
             if cat.id == category_id:
                 return cat
-        raise UnknownCategoryError(f"no category {category_id!r} in layer {self.id!r}")
+        raise UnknownCategoryError(msg("no category {category!r} in layer {layer!r}",
+                                       category=category_id, layer=self.id))
 
     def restricted(self, include: list[str] | None = None,
                    exclude: list[str] | None = None) -> ResourceLayer:
@@ -133,8 +134,8 @@ class ResourceLayer:
         known = {c.id for c in self.categories}
         for name in (include or []) + (exclude or []):
             if name not in known:
-                raise UnknownCategoryError(
-                    f"unknown category; known: {', '.join(sorted(known))}", value=name)
+                raise UnknownCategoryError(msg("unknown category; known: {known}",
+                                               known=", ".join(sorted(known))), value=name)
         cats = tuple(
             replace(c, include=(c.id in include if include else c.include)
                     and c.id not in (exclude or []))
@@ -183,7 +184,7 @@ class ResourceLayer:
             rows = bad.to_numpy().nonzero()[0]
             known = ", ".join(f"{c.id} ({c.label})" for c in self.categories)
             raise UnknownCategoryError(
-                f"unknown category; known categories: {known}", file=source,
+                msg("unknown category; known categories: {known}", known=known), file=source,
                 row=sheet_rows(rows), column=column, value=values.iloc[rows[0]])
         return mapped.astype(str)
 
@@ -200,9 +201,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError as exc:
-        raise InputError("layer definition not found", file=path) from exc
+        raise InputError(msg("layer definition not found"), file=path) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"invalid TOML: {exc}", file=path) from exc
+        raise InputError(msg("invalid TOML: {error}", error=str(exc)), file=path) from exc
 
 
 def _layer_path(name_or_path: str | Path) -> Path:
@@ -255,13 +256,13 @@ def _load_resource_layer(path: Path, changed: int) -> ResourceLayer:
                            walk_threshold_m=(float(c["walk_threshold_m"])
                                              if "walk_threshold_m" in c else None))
             if cat.kind not in CategoryKind.__args__:  # type: ignore[attr-defined]
-                raise InputError("kind must be place, service or mobile", file=path,
+                raise InputError(msg("kind must be place, service or mobile"), file=path,
                                  column="kind", value=cat.kind)
             if any(cat.id == other.id for other in cats):
-                raise InputError("category id defined twice", file=path, value=cat.id)
+                raise InputError(msg("category id defined twice"), file=path, value=cat.id)
             cats.append(cat)
     except KeyError as exc:
-        raise InputError(f"missing key {exc}", file=path) from exc
+        raise InputError(msg("missing key {key}", key=str(exc)), file=path) from exc
     return ResourceLayer(meta["id"], meta["label"], meta.get("description", ""), tuple(cats),
                          {str(k): str(v) for k, v in data.get("operator_types", {}).items()},
                          {str(k): float(v) for k, v in data.get("public_transport", {}).items()})
@@ -294,12 +295,12 @@ def load_difference_style(name_or_path: str | Path = "difficulty") -> dict[str, 
     path = _layer_path(name_or_path)
     table = _read_toml(path).get("difference")
     if not isinstance(table, dict):
-        raise InputError("the map style has no [difference] table (the classes of the "
-                         "scenario difference map)", file=path)
+        raise InputError(msg("the map style has no [difference] table (the classes of the "
+                             "scenario difference map)"), file=path)
     _check_classes(table, path, table_name="difference")
     for key in ("no_data_color", "no_data_label"):
         if not isinstance(table.get(key), str):
-            raise InputError(f"[difference] needs {key}", file=path, column=key)
+            raise InputError(msg("[difference] needs {key}", key=key), file=path, column=key)
     return table
 
 
@@ -307,10 +308,10 @@ def _check_classes(m: dict[str, Any], path: Path, *, table_name: str = "map") ->
     """One more colour and label than breaks, and breaks that increase."""
     breaks, colors, labels = m.get("breaks", []), m.get("colors", []), m.get("labels", [])
     if len(colors) != len(breaks) + 1 or len(labels) != len(colors):
-        raise InputError(f"a map style needs one more colour and label than breaks "
-                         f"([{table_name}])", file=path)
+        raise InputError(msg("a map style needs one more colour and label than breaks "
+                             "([{table}])", table=table_name), file=path)
     if not all(isinstance(b, int | float) for b in breaks):
-        raise InputError("class breaks are numbers", file=path, column=table_name,
+        raise InputError(msg("class breaks are numbers"), file=path, column=table_name,
                          value=breaks)
     if list(breaks) != sorted(breaks):
-        raise InputError("class breaks must increase", file=path, value=breaks)
+        raise InputError(msg("class breaks must increase"), file=path, value=breaks)

@@ -109,11 +109,16 @@ def column_number(letters: str) -> int:
 def _cell(ref: str, file: str) -> tuple[int, int]:
     match = _CELL_REF.match(ref)
     if match is None:
-        raise InputError("not a cell reference", file=file, value=ref[:20])
+        raise InputError(msg("not a cell reference"), file=file, value=ref[:20])
     return int(match.group(2)), column_number(match.group(1))
 
 
 # --------------------------------------------------------------------------- Excel
+
+def _not_a_workbook(error: Exception) -> Message:
+    """Why bytes are not a workbook (the reader's own words for what is wrong)."""
+    return msg("cannot read as an Excel workbook: {error}", error=str(error))
+
 
 
 def check_workbook(data: bytes, *, sheet: str | int = 0, file: str = "<upload>",
@@ -131,7 +136,7 @@ def check_workbook(data: bytes, *, sheet: str | int = 0, file: str = "<upload>",
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as e:
-        raise InputError(f"cannot read as an Excel workbook: {e}", file=file) from None
+        raise InputError(_not_a_workbook(e), file=file) from None
     with archive:
         parts = archive.infolist()
         if len(parts) > limits.zip_entries:
@@ -153,7 +158,7 @@ def check_workbook(data: bytes, *, sheet: str | int = 0, file: str = "<upload>",
                 scan.parser.Parse(b"", True)
         except (expat.ExpatError, zipfile.BadZipFile, EOFError, KeyError, RuntimeError,
                 NotImplementedError) as e:  # a part missing, encrypted, of unknown method
-            raise InputError(f"cannot read as an Excel workbook: {e}", file=file) from None
+            raise InputError(_not_a_workbook(e), file=file) from None
     return scan.rows, scan.columns
 
 
@@ -164,11 +169,11 @@ def _sheet_part(archive: zipfile.ZipFile, sheet: str | int, file: str) -> str:
         rels = {r.get("Id"): r.get("Target", "") for r in
                 _attributes(archive, "xl/_rels/workbook.xml.rels", "Relationship")}
     except (KeyError, expat.ExpatError) as e:
-        raise InputError(f"cannot read as an Excel workbook: {e}", file=file) from None
+        raise InputError(_not_a_workbook(e), file=file) from None
     chosen = (book[sheet] if isinstance(sheet, int) and 0 <= sheet < len(book) else next(
         (s for s in book if s.get("name") == sheet), None))
     if chosen is None:
-        raise InputError("no such sheet", file=file, value=sheet)
+        raise InputError(msg("no such sheet"), file=file, value=sheet)
     rid = next((v for k, v in chosen.items() if k.endswith(" id")), None)
     target = rels.get(rid, "")
     return target.lstrip("/") if target.startswith("/") else posixpath.normpath(
@@ -248,7 +253,7 @@ def csv_rows_allowed(text: str, *, sep: str = ",", file: str = "<upload>",
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
     except csv.Error as e:
-        raise InputError(f"not a valid CSV file: {e}", file=file) from None
+        raise InputError(msg("not a valid CSV file: {error}", error=str(e)), file=file) from None
     if len(header) > limits.columns:
         raise TableLimitError(("columns",), msg("{n:,} columns, over the limit of {limit:,}",
                                                 n=len(header), limit=limits.columns),

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service.api.errors import error_body
+from geo_service.api.errors import error_body, prefers_english
+from geo_service.i18n import msg
 
 
 class BodyTooLargeError(HTTPException):
-    """A request body exceeds its limit (HTTP 413)."""
+    """A request body exceeds its limit (HTTP 413); ``detail`` is the English reason."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than the limit of {limit:,} bytes")
+        self.reason = msg("request body larger than the limit of {n:,} bytes", n=limit)
+        super().__init__(413, self.reason.text("en"))
+
+    def response(self, request: Request) -> JSONResponse:
+        """The 413 answer, its reason in the request's language (``Accept-Language``)."""
+        reason = self.reason.text("en" if prefers_english(request) else "ja")
+        return JSONResponse(status_code=self.status_code, content=error_body(reason),
+                            headers={"Connection": "close"})
 
 
 class BodySizeLimit:
@@ -69,6 +77,4 @@ class BodySizeLimit:
 
 async def _answer(error: BodyTooLargeError, scope: Scope, receive: Receive,
                   send: Send) -> None:
-    response = JSONResponse(status_code=error.status_code, content=error_body(error.detail),
-                            headers={"Connection": "close"})
-    await response(scope, receive, send)
+    await error.response(Request(scope))(scope, receive, send)

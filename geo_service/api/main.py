@@ -22,7 +22,6 @@ from geo_service._errors import InputError
 from geo_service.api.deps import AppState, document_optional_login
 from geo_service.api.docs_pages import add_docs_pages
 from geo_service.api.errors import (
-    error_body,
     errors_as_json,
     input_error,
     method_not_allowed,
@@ -81,10 +80,9 @@ def _forbidden(_: Request, e: Exception) -> JSONResponse:
     return JSONResponse(status_code=403, content={"detail": str(e)})
 
 
-def _body_too_large(_: Request, e: Exception) -> JSONResponse:
+def _body_too_large(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, BodyTooLargeError)
-    return JSONResponse(status_code=413, content=error_body(e.detail),
-                        headers={"Connection": "close"})
+    return e.response(request)
 
 
 def _too_many_logins(_: Request, e: Exception) -> JSONResponse:

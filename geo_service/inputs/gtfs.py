@@ -45,6 +45,7 @@ import pandas as pd
 import shapely
 
 from geo_service._errors import InputError, sheet_rows
+from geo_service.i18n import Message, msg
 from geo_service.inputs.readers import check_lon_lat, decode_text
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -106,10 +107,10 @@ class _Source:
                     if not info.is_dir() and len(parts) <= 2 and parts[-1].endswith(".txt"):
                         self.files.setdefault(parts[-1].lower(), info.filename)
         elif path.exists():
-            raise GTFSError("not a GTFS feed: give a .zip file or a folder of GTFS .txt files",
-                            file=path)
+            raise GTFSError(msg("not a GTFS feed: give a .zip file or a folder of GTFS .txt "
+                                "files"), file=path)
         else:
-            raise GTFSError("no such file or folder", file=path)
+            raise GTFSError(msg("no such file or folder"), file=path)
 
     def label(self, name: str) -> str:
         return f"{self.path}/{name}"
@@ -129,12 +130,14 @@ class _Source:
             table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                                 skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-            raise GTFSError(f"not a readable CSV table: {e}", file=self.label(name)) from None
+            raise GTFSError(msg("not a readable CSV table: {error}", error=str(e)),
+                            file=self.label(name)) from None
         table.columns = [str(c).strip() for c in table.columns]
         table = table.apply(lambda s: s.str.strip())
         missing = [c for c in _REQUIRED[name] if c not in table.columns]
         if missing:
-            raise GTFSError(f"required column(s) missing: {', '.join(missing)}",
+            raise GTFSError(msg("required column(s) missing: {columns}",
+                                columns=", ".join(missing)),
                             file=self.label(name), column=missing[0])
         return table
 
@@ -155,7 +158,8 @@ def read_feed(path: str | Path) -> Feed:
     if not (src.has("calendar.txt") or src.has("calendar_dates.txt")):
         missing.append("calendar.txt or calendar_dates.txt")
     if missing:
-        raise GTFSError(f"required GTFS file(s) missing: {', '.join(missing)}", file=path)
+        raise GTFSError(msg("required GTFS file(s) missing: {files}", files=", ".join(missing)),
+                        file=path)
     stops = _stops(src)
     trips = src.read("trips.txt")
     _unique(trips, "trip_id", src.label("trips.txt"))
@@ -165,7 +169,7 @@ def read_feed(path: str | Path) -> Feed:
     known = set(calendar["service_id"]) | set(calendar_dates["service_id"])
     unknown = ~trips["service_id"].isin(known)
     if unknown.any():
-        raise GTFSError("service_id not defined in calendar.txt or calendar_dates.txt",
+        raise GTFSError(msg("service_id not defined in calendar.txt or calendar_dates.txt"),
                         file=src.label("trips.txt"), row=sheet_rows(np.flatnonzero(unknown)),
                         column="service_id", value=trips["service_id"][unknown].iloc[0])
     runs = _runs(src, trips)
@@ -176,12 +180,12 @@ def read_feed(path: str | Path) -> Feed:
 def _unique(table: pd.DataFrame, column: str, label: str) -> None:
     dup = table[column].duplicated()
     if dup.any():
-        raise GTFSError(f"{column} defined twice", file=label,
+        raise GTFSError(msg("{column} defined twice", column=column), file=label,
                         row=sheet_rows(np.flatnonzero(dup)), column=column,
                         value=table[column][dup].iloc[0])
 
 
-def _bad(mask: np.ndarray | pd.Series, reason: str, *, file: str, column: str,
+def _bad(mask: np.ndarray | pd.Series, reason: Message, *, file: str, column: str,
          values: pd.Series) -> None:
     mask = np.asarray(mask, dtype=bool)
     if mask.any():
@@ -197,17 +201,17 @@ def _stops(src: _Source) -> pd.DataFrame:
         if col not in t.columns:
             t[col] = ""
     lt = t["location_type"].replace("", "0")
-    _bad(~lt.isin(["0", "1", "2", "3", "4"]), "location_type must be 0–4", file=label,
+    _bad(~lt.isin(["0", "1", "2", "3", "4"]), msg("location_type must be 0–4"), file=label,
          column="location_type", values=t["location_type"])
     t["location_type"] = lt.astype(int)
     known = set(t["stop_id"])
     _bad((t["parent_station"] != "") & ~t["parent_station"].isin(known),
-         "parent_station is not a stop_id of stops.txt", file=label,
+         msg("parent_station is not a stop_id of stops.txt"), file=label,
          column="parent_station", values=t["parent_station"])
     lon = pd.to_numeric(t["stop_lon"].replace("", np.nan), errors="coerce")
     lat = pd.to_numeric(t["stop_lat"].replace("", np.nan), errors="coerce")
     for col, values in (("stop_lon", lon), ("stop_lat", lat)):
-        _bad(values.isna() & (t[col] != ""), "not a number", file=label, column=col,
+        _bad(values.isna() & (t[col] != ""), msg("not a number"), file=label, column=col,
              values=t[col])
     # a platform without coordinates takes its station's
     parent = pd.Series(list(zip(lon, lat, strict=True)), index=t["stop_id"])
@@ -216,7 +220,7 @@ def _stops(src: _Source) -> pd.DataFrame:
         plon, plat = parent.get(t["parent_station"].iloc[i], (np.nan, np.nan))
         lon.iloc[i], lat.iloc[i] = plon, plat
     _bad((t["location_type"] <= 2) & (lon.isna() | lat.isna()),
-         "no stop_lat/stop_lon (a stop, station or entrance needs them)", file=label,
+         msg("no stop_lat/stop_lon (a stop, station or entrance needs them)"), file=label,
          column="stop_id", values=t["stop_id"])
     check_lon_lat(lon.to_numpy(float), lat.to_numpy(float), source=label,  # NaN passes
                   lon_col="stop_lon", lat_col="stop_lat")
@@ -232,8 +236,8 @@ def parse_time(values: pd.Series, *, file: str, column: str) -> np.ndarray:
     codes, uniques = pd.factorize(values)  # a feed repeats its times: parse each once
     parts = pd.Series(uniques, dtype=object).str.extract(_TIME)
     bad = (parts[0].isna() & (pd.Series(uniques, dtype=object) != "")).to_numpy()[codes]
-    _bad(bad, "not a GTFS time H:MM:SS (hours may pass 24 for trips after midnight, "
-         "minutes and seconds 00–59)", file=file, column=column, values=values)
+    _bad(bad, msg("not a GTFS time H:MM:SS (hours may pass 24 for trips after midnight, "
+         "minutes and seconds 00–59)"), file=file, column=column, values=values)
     nums = parts.astype(float)
     seconds = (nums[0] * 3600 + nums[1] * 60 + nums[2]).to_numpy()
     return seconds[codes] if len(seconds) else np.zeros(len(values))
@@ -246,19 +250,20 @@ def _stop_times(src: _Source, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.Da
         if col in t.columns:
             parse_time(t[col], file=label, column=col)
     seq = pd.to_numeric(t["stop_sequence"], errors="coerce")
-    _bad(seq.isna() | (seq < 0) | (seq % 1 != 0), "stop_sequence must be a whole number ≥ 0",
-         file=label, column="stop_sequence", values=t["stop_sequence"])
+    _bad(seq.isna() | (seq < 0) | (seq % 1 != 0),
+         msg("stop_sequence must be a whole number ≥ 0"), file=label, column="stop_sequence",
+         values=t["stop_sequence"])
     trip_pos = pd.Index(trips["trip_id"]).get_indexer(t["trip_id"])
-    _bad(trip_pos < 0, "trip_id is not defined in trips.txt",
+    _bad(trip_pos < 0, msg("trip_id is not defined in trips.txt"),
          file=label, column="trip_id", values=t["trip_id"])
     stop_pos = pd.Index(stops["stop_id"]).get_indexer(t["stop_id"])
-    _bad(stop_pos < 0, "stop_id is not defined in stops.txt",
+    _bad(stop_pos < 0, msg("stop_id is not defined in stops.txt"),
          file=label, column="stop_id", values=t["stop_id"])
-    _bad(stops["location_type"].to_numpy()[stop_pos] != 0, "stop_id is a station, entrance "
-         "or node (location_type ≠ 0), where no trip can stop", file=label, column="stop_id",
-         values=t["stop_id"])
+    _bad(stops["location_type"].to_numpy()[stop_pos] != 0,
+         msg("stop_id is a station, entrance or node (location_type ≠ 0), where no trip can "
+             "stop"), file=label, column="stop_id", values=t["stop_id"])
     pickup = t["pickup_type"] if "pickup_type" in t.columns else pd.Series("", index=t.index)
-    _bad(~pickup.isin(["", "0", "1", "2", "3"]), "pickup_type must be 0–3", file=label,
+    _bad(~pickup.isin(["", "0", "1", "2", "3"]), msg("pickup_type must be 0–3"), file=label,
          column="pickup_type", values=pickup)
     out = pd.DataFrame({"trip_id": t["trip_id"], "stop_id": t["stop_id"],
                         "stop_sequence": seq.astype(int), "trip_pos": trip_pos,
@@ -270,7 +275,7 @@ def _stop_times(src: _Source, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.Da
 
 def _dates(values: pd.Series, *, file: str, column: str) -> pd.Series:
     parsed = pd.to_datetime(values, format="%Y%m%d", errors="coerce")
-    _bad(parsed.isna(), "not a date YYYYMMDD", file=file, column=column, values=values)
+    _bad(parsed.isna(), msg("not a date YYYYMMDD"), file=file, column=column, values=values)
     return parsed.dt.date
 
 
@@ -281,7 +286,7 @@ def _calendar(src: _Source) -> pd.DataFrame:
     t = src.read("calendar.txt")
     _unique(t, "service_id", label)
     for day in WEEKDAYS:
-        _bad(~t[day].isin(["0", "1"]), "a weekday flag must be 0 or 1", file=label,
+        _bad(~t[day].isin(["0", "1"]), msg("a weekday flag must be 0 or 1"), file=label,
              column=day, values=t[day])
         t[day] = t[day] == "1"
     for col in ("start_date", "end_date"):
@@ -296,8 +301,9 @@ def _calendar_dates(src: _Source) -> pd.DataFrame:
                              "exception_type": pd.Series(dtype=int)})
     label = src.label("calendar_dates.txt")
     t = src.read("calendar_dates.txt")
-    _bad(~t["exception_type"].isin(["1", "2"]), "exception_type must be 1 (added) or 2 "
-         "(removed)", file=label, column="exception_type", values=t["exception_type"])
+    _bad(~t["exception_type"].isin(["1", "2"]),
+         msg("exception_type must be 1 (added) or 2 (removed)"), file=label,
+         column="exception_type", values=t["exception_type"])
     return pd.DataFrame({"service_id": t["service_id"],
                          "date": _dates(t["date"], file=label, column="date"),
                          "exception_type": t["exception_type"].astype(int)})
@@ -312,12 +318,13 @@ def _runs(src: _Source, trips: pd.DataFrame) -> pd.Series:
     start = parse_time(t["start_time"], file=label, column="start_time")
     end = parse_time(t["end_time"], file=label, column="end_time")
     headway = pd.to_numeric(t["headway_secs"], errors="coerce")
-    _bad(headway.isna() | (headway <= 0), "headway_secs must be a number > 0", file=label,
+    _bad(headway.isna() | (headway <= 0), msg("headway_secs must be a number > 0"),
+         file=label,
          column="headway_secs", values=t["headway_secs"])
     _bad(np.isnan(start) | np.isnan(end) | (end < start),
-         "end_time must be a time not before start_time", file=label, column="end_time",
+         msg("end_time must be a time not before start_time"), file=label, column="end_time",
          values=t["end_time"])
-    _bad(~t["trip_id"].isin(set(trips["trip_id"])), "trip_id is not defined in trips.txt",
+    _bad(~t["trip_id"].isin(set(trips["trip_id"])), msg("trip_id is not defined in trips.txt"),
          file=label, column="trip_id", values=t["trip_id"])
     count = np.ceil((end - start) / headway.to_numpy(float)).astype(np.int64)
     per_trip = pd.Series(count, index=t["trip_id"].to_numpy()).groupby(level=0).sum()
@@ -412,6 +419,6 @@ def read_bus_stops(paths: Iterable[str | Path], *, on: date | None = None
     apart: two feeds may use the same stop id)."""
     layers = [bus_stops(read_feed(p), on=on) for p in paths]
     if not layers:
-        raise GTFSError("no GTFS feed given")
+        raise GTFSError(msg("no GTFS feed given"))
     return gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), geometry="geometry",
                             crs=4326)

@@ -194,7 +194,8 @@ def normalise_time(value: str, *, column: str = "time") -> str:
 def check_lonlat(lon: float, lat: float, *, column: str = "location") -> None:
     """Raise unless (lon, lat) is a plausible geographic coordinate; detect swapped pairs."""
     if not (np.isfinite(lon) and np.isfinite(lat)):
-        raise InputError("coordinate is not a finite number", column=column, value=(lon, lat))
+        raise InputError(msg("coordinate is not a finite number"), column=column,
+                         value=(lon, lat))
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         if -90 <= lon <= 90 and -180 <= lat <= 180:
             raise SwappedCoordinatesError(
@@ -368,10 +369,11 @@ class ServiceArea(_Checked):
     def _consistent(self, info: ValidationInfo) -> ServiceArea:
         needs = {"polygon": "geometry", "radius": "radius_m", "walk": "minutes"}
         if self.kind in needs and getattr(self, needs[self.kind]) is None:
-            raise ServiceAreaError(f"a {self.kind!r} service area needs {needs[self.kind]!r}",
+            raise ServiceAreaError(msg("a {kind!r} service area needs {field!r}",
+                                       kind=self.kind, field=needs[self.kind]),
                                    column="service_area")
         if self.kind == "areas" and (not self.layer or not self.area_ids):
-            raise ServiceAreaError("an 'areas' service area needs a layer and area_ids",
+            raise ServiceAreaError(msg("an 'areas' service area needs a layer and area_ids"),
                                    column="service_area")
         if self.kind == "polygon":
             stored = (info.context or {}).get("stored", False)
@@ -441,8 +443,9 @@ class ResourceFields(_Checked):
         if self.lon is not None and self.lat is not None:
             check_lonlat(self.lon, self.lat)
         if self.service_area.kind in ("radius", "walk") and self.lon is None:
-            raise ServiceAreaError(f"a {self.service_area.kind!r} service area needs the "
-                                   "resource's location", column="service_area")
+            raise ServiceAreaError(msg("a {kind!r} service area needs the resource's "
+                                       "location", kind=self.service_area.kind),
+                                   column="service_area")
         return self
 
     @property

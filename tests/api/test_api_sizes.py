@@ -56,6 +56,9 @@ def test_a_declared_large_body_is_refused_before_it_is_read(client):
     body = json.dumps(resource(description="x" * 700_000))
     r = client.post("/resources", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text
+    assert r.json()["detail"]["message"] == "リクエストの本文が上限の 600,000 バイトを超えています"
+    r = client.post("/resources", content=body, headers={"Content-Type": "application/json",
+                                                        "Accept-Language": "en"})
     assert r.json()["detail"]["message"] == "request body larger than the limit of 600,000 bytes"
     assert len(r.content) < 400
     assert client.get("/resources").json()["total"] == 0
@@ -71,7 +74,7 @@ def test_a_streamed_large_body_is_refused_as_it_arrives(client):
 
     r = client.post("/resources", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text
-    assert "600,000 bytes" in r.json()["detail"]["message"]
+    assert "600,000 バイト" in r.json()["detail"]["message"]
 
 
 def test_uploads_keep_their_own_larger_limit(client):
