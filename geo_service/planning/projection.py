@@ -33,7 +33,7 @@ import pandas as pd
 
 from geo_service._errors import InputError, sheet_rows
 from geo_service.engine.region import Region
-from geo_service.i18n import Message, msg, msg_n
+from geo_service.i18n import Message, Term, msg, msg_n
 from geo_service.inputs.boundaries import AreaLayer, layer_id
 from geo_service.inputs.mesh import mesh_codes_for
 from geo_service.inputs.readers import (
@@ -113,7 +113,8 @@ def pick_projection(region: Region, file: Path | None, year: int | None, *,
                              "with one (region build --projection)"), column="--projection")
     if saved.years and year not in saved.years:
         raise InputError(msg("the region's projection {file} has the years {years}",
-                             file=saved.file.name, years=", ".join(map(str, saved.years))),
+                             file=saved.file.name, years=Term("、".join(map(str, saved.years)),
+                                                              ", ".join(map(str, saved.years)))),
                          column="--year", value=year)
     return saved.file, year, layer or saved.layer, dict(columns or saved.columns)
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from geo_service.cli.main import app
 from geo_service.i18n import current_language
+from tests.conftest import ROOT
 
 runner = CliRunner()
 JA = {"LANG": "ja_JP.UTF-8", "LC_ALL": "", "LC_MESSAGES": "", "GEO_SERVICE_LANG": ""}
@@ -99,3 +100,34 @@ def test_a_missing_area_layer_in_either_language(wide):
     assert ja.exit_code == 2 and "入力エラー：区域レイヤ '村' はありません。" in ja.output
     en = runner.invoke(app, ["coverage", "--layer", "村"], env=EN)
     assert en.exit_code == 2 and "input error: no area layer '村'; layers:" in en.output
+
+
+KSJ = str(ROOT / "tests" / "data" / "ksj_projection" / "1km_mesh_2018_40.geojson")
+
+
+def test_a_projection_scenario_in_either_language(wide):
+    """A scenario with the hand-made 将来推計人口 file (its meshes lie in 飯塚, not in the
+    demo town: every point keeps today's count, 12,540 people 65+ in 9 meshes): its notes
+    and a year the file lacks, in Japanese and in English."""
+    ja = runner.invoke(app, ["scenario", "create", "将来", "--projection", KSJ,
+                             "--year", "2035"], env=JA)
+    assert ja.exit_code == 0, ja.output
+    assert ("注意：将来推計人口 1km_mesh_2018_40.geojson：基準年 2015年から2035年を推計"
+            "（PTC_2035 / PTC_2015）") in ja.output
+    assert ("注意：将来推計人口 1km_mesh_2018_40.geojson：65歳以上 12,540人の住む 9メッシュが"
+            "ファイルにありません。現在の人数のままです") in ja.output
+    assert "注意：projection" not in ja.output
+    en = runner.invoke(app, ["scenario", "create", "future", "--projection", KSJ,
+                             "--year", "2035"], env=EN)
+    assert en.exit_code == 0, en.output
+    assert ("note: projection 1km_mesh_2018_40.geojson: 9 meshes with 12,540 people 65+ are "
+            "not in the file; they keep today's counts") in en.output
+    years = "2015, 2020, 2025, 2030, 2035, 2040, 2045, 2050"
+    ja = runner.invoke(app, ["scenario", "create", "x", "--projection", KSJ,
+                             "--year", "2099"], env=JA)
+    assert ja.exit_code == 2
+    assert (f"値 2099：2099年の65歳以上人口の列がありません。ファイルの年は {years} です"
+            in ja.output)
+    en = runner.invoke(app, ["scenario", "create", "x", "--projection", KSJ,
+                             "--year", "2099"], env=EN)
+    assert f"value 2099: no 65+ column for 2099; the file has the years {years}" in en.output

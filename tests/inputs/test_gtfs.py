@@ -142,7 +142,7 @@ def _feed(tmp_path, **files: str | None):
             "calendar.txt": CALENDAR, "calendar_dates.txt": CALENDAR_DATES}
     base.update({k.replace("_txt", ".txt"): v for k, v in files.items()})
     folder = tmp_path / "feed"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in base.items():
         if text is not None:
             (folder / name).write_text(text, encoding="utf-8")
@@ -271,3 +271,22 @@ def test_not_a_feed(tmp_path):
 
 def test_day_columns_are_monday_first():
     assert DAY_COLUMNS[0] == "departures_mon" and DAY_COLUMNS[-1] == "departures_sun"
+
+
+def test_a_bad_time_is_named_in_japanese_and_in_english(tmp_path):
+    """The feed's faults in the reader's language (they were English only): file, rows,
+    column and value, then why."""
+    times = STOP_TIMES.replace("t1,07:10:00,07:10:00", "t1,7.10,07:10:00")
+    with pytest.raises(GTFSError) as err:
+        read_feed(_feed(tmp_path, stop_times_txt=times))
+    where = f"{tmp_path / 'feed'}/stop_times.txt"
+    assert err.value.text("ja") == (
+        f"{where}、3行目、列「arrival_time」、値 '7.10'：GTFS の時刻 H:MM:SS ではありません"
+        "（深夜0時を過ぎる便は時が24を超えてもよく、分と秒は 00〜59）")
+    assert err.value.text("en") == (
+        f"{where}, row 3, column 'arrival_time', value '7.10': not a GTFS time H:MM:SS (hours "
+        "may pass 24 for trips after midnight, minutes and seconds 00–59)")
+    with pytest.raises(GTFSError) as err:
+        read_feed(_feed(tmp_path / "other", calendar_txt=None, calendar_dates_txt=None))
+    assert err.value.text("ja").endswith(
+        "：必須の GTFS ファイルがありません: calendar.txt or calendar_dates.txt")

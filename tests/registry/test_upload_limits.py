@@ -153,5 +153,6 @@ def test_errors_of_the_reader_process_are_raised_as_they_were():
     workbook([HEADER]).replace(b"worksheets/sheet1.xml", b"worksheets/sheet9.xml", 1),
 ])
 def test_a_broken_workbook_is_a_422_input_error_not_a_crash(data):
-    with pytest.raises(InputError, match="cannot read as an Excel workbook"):
+    with pytest.raises(InputError, match="cannot read as an Excel workbook") as err:
         read_resource_table(data=data, filename="broken.xlsx")
+    assert err.value.text("ja").startswith("broken.xlsx：Excel ブックとして読めません: ")
