@@ -43,7 +43,7 @@ def _parse_date(text: str | None) -> date | None:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise InputError("not a date YYYY-MM-DD", column="--date", value=text)
+    raise InputError(msg("not a date YYYY-MM-DD"), column="--date", value=text)
 
 
 def _parse_thresholds(items: list[str] | None) -> dict[str, float]:
@@ -58,7 +58,7 @@ def _parse_thresholds(items: list[str] | None) -> dict[str, float]:
         except ValueError:
             metres = math.nan
         if not sep or not metres > 0:
-            raise InputError("give CATEGORY=METRES, e.g. mobile_sales=300",
+            raise InputError(msg("give CATEGORY=METRES, e.g. mobile_sales=300"),
                              column="--walk-threshold", value=item)
         out[load_vocabulary().category_key(key.strip(), column="--walk-threshold")] = metres
     return out

@@ -68,14 +68,14 @@ def _context(region: Path | None, folder: Path | None, store_layer: str):  # typ
     if where is None:
         where = demo_region(settings)[0]
     if not (Path(where) / "region.json").exists():
-        raise InputError("not a saved region folder (no region.json)", file=where)
+        raise InputError(msg("not a saved region folder (no region.json)"), file=where)
     loaded = Region.load(where)
     layer = load_resource_layer(store_layer)
     if layer.id not in loaded.resources and layer.id == FOOD_STORE_LAYER:
         raise InputError(no_food_stores(), file=where)
     if layer.id not in loaded.resources:
-        raise InputError(f"the region has no {layer.id} layer; it has "
-                         f"{', '.join(loaded.resources) or 'none'}", file=where)
+        raise InputError(msg("the region has no {layer} layer; it has {layers}", layer=layer.id,
+                             layers=", ".join(loaded.resources) or "—"), file=where)
     return loaded, layer, scenario_folder(loaded, folder)
 
 
@@ -100,8 +100,8 @@ def _service_area_spec(item: str) -> dict[str, Any]:
     kept in the scenario, so the scenario stands alone)."""
     rid, sep, spec = (p.strip() for p in item.partition("="))
     if not sep or not rid or not spec:
-        raise InputError("expected ID=FILE.geojson, ID=municipality, ID=radius:METRES, "
-                         "ID=walk:MINUTES or ID=areas:LAYER:ID,ID", column="--service-area",
+        raise InputError(msg("expected ID=FILE.geojson, ID=municipality, ID=radius:METRES, "
+                             "ID=walk:MINUTES or ID=areas:LAYER:ID,ID"), column="--service-area",
                          value=item)
     kind, _, rest = spec.partition(":")
     area: dict[str, Any]
@@ -111,7 +111,7 @@ def _service_area_spec(item: str) -> dict[str, Any]:
         try:
             number = float(rest.removesuffix("m").removesuffix("min"))
         except ValueError:
-            raise InputError(f"{kind}: not a number", column="--service-area",
+            raise InputError(msg("{kind}: not a number", kind=kind), column="--service-area",
                              value=item) from None
         area = ({"kind": "radius", "radius_m": number} if kind == "radius"
                 else {"kind": "walk", "minutes": number})
@@ -133,15 +133,15 @@ def _read_polygon(path: Path) -> dict[str, Any]:
     from shapely.geometry import mapping, shape
 
     if not path.is_file():
-        raise InputError("no such GeoJSON file (or an unknown SPEC: municipality, "
-                         "radius:METRES, walk:MINUTES, areas:LAYER:IDS)", file=path,
+        raise InputError(msg("no such GeoJSON file (or an unknown SPEC: municipality, "
+                             "radius:METRES, walk:MINUTES, areas:LAYER:IDS)"), file=path,
                          column="--service-area")
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
         if data.get("type") == "FeatureCollection":
             geoms = [shape(f["geometry"]) for f in data["features"] if f.get("geometry")]
             if not geoms:
-                raise InputError("the FeatureCollection has no geometry", file=path)
+                raise InputError(msg("the FeatureCollection has no geometry"), file=path)
             return dict(mapping(shapely.union_all(geoms)))
         if data.get("type") == "Feature":
             data = data["geometry"]
@@ -150,7 +150,7 @@ def _read_polygon(path: Path) -> dict[str, Any]:
         raise
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError,
             shapely.errors.GeometryTypeError) as exc:
-        raise InputError(f"not a GeoJSON polygon: {exc}", file=path,
+        raise InputError(msg("not a GeoJSON polygon: {error}", error=str(exc)), file=path,
                          column="--service-area") from None
 
 
@@ -226,7 +226,8 @@ def _print_result(result: Any, layer: str | None) -> None:
 def _parse_point(spec: str, option: str, fields: tuple[str, ...]) -> dict[str, Any]:
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) < 2 or len(parts) > len(fields):
-        raise InputError(f"expected {','.join(fields)} (the first two required)",
+        raise InputError(msg("expected {fields} (the first two required)",
+                             fields=",".join(fields)),
                          column=option, value=spec)
     out: dict[str, Any] = dict(zip(fields, parts, strict=False))
     return out
@@ -251,7 +252,7 @@ def _changes(region: Any, close: list[str], add_store: list[str], add_stop: list
             network["min_departures"] = bus["min_departures"]
         changes.append(network)
     elif bus["threshold"] is not None or bus["min_departures"] is not None:
-        raise InputError("--bus-threshold and --min-departures go with --bus-network",
+        raise InputError(msg("--bus-threshold and --min-departures go with --bus-network"),
                          column="--bus-network")
     changes += [{"kind": "cut_route", "feed": str(p.resolve())} for p in bus["cut"]]
     changes += [{"kind": "add_route", "feed": str(p.resolve())} for p in bus["add"]]
@@ -263,7 +264,7 @@ def _changes(region: Any, close: list[str], add_store: list[str], add_stop: list
     for k, spec in enumerate(add_store, 1):
         d = _parse_point(spec, "--add-store", ("lon", "lat", "category", "name", "id"))
         if "category" not in d:
-            raise InputError("a new store needs a category: lon,lat,category[,name[,id]]",
+            raise InputError(msg("a new store needs a category: lon,lat,category[,name[,id]]"),
                              column="--add-store", value=spec)
         changes.append({"kind": "add_store", "id": d.get("id") or f"new{k}", **d})
     for k, spec in enumerate(add_stop, 1):
@@ -273,7 +274,7 @@ def _changes(region: Any, close: list[str], add_store: list[str], add_stop: list
     for item in projection_column:
         role, sep, col = item.partition("=")
         if not sep:
-            raise InputError("expected ROLE=COLUMN, e.g. 65plus=POP65_2050",
+            raise InputError(msg("expected ROLE=COLUMN, e.g. 65plus=POP65_2050"),
                              column="--projection-column", value=item)
         columns[role.strip()] = col.strip()
     from geo_service.planning.projection import pick_projection
@@ -364,12 +365,13 @@ def create(
                             "min_departures": min_departures},
                            {"area": service_area or [], "withdraw": withdraw or []})
         if not changes:
-            raise InputError("a scenario needs at least one change (--close, --add-store, "
-                             "--add-stop, --threshold, --speed, --projection/--year, "
-                             "--cut-route, --add-route, --service-area or --withdraw)")
+            raise InputError(msg("a scenario needs at least one change (--close, --add-store, "
+                                 "--add-stop, --threshold, --speed, --projection/--year, "
+                                 "--cut-route, --add-route, --service-area or --withdraw)"))
         scenario = Scenario(name, changes, description=description, region=loaded.key)
         if not replace and (where / f"{name}.json").exists():
-            raise InputError("a scenario of this name exists; use --replace or another name",
+            raise InputError(msg("a scenario of this name exists; use --replace or another "
+                                 "name"),
                              file=where / f"{name}.json")
         walking = _walking(loaded, [scenario], database_url)
         baseline = Baseline.saved(loaded, layer=store_layer_def)
@@ -492,7 +494,7 @@ def compare(
         name = layer or str(table["layer"].iloc[0])
         shown = table[table["layer"] == name]
         if shown.empty:
-            raise InputError(f"no area layer {name!r}", value=name)
+            raise InputError(msg("no area layer {name!r}", name=name), value=name)
     except InputError as exc:
         raise fail(exc) from exc
     view = _per_scenario_table(str(msg("{layer}: share of people 65+ beyond walking range — "

@@ -61,9 +61,9 @@ def test_gaps_input_errors(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "trips.txt, stop_times.txt, calendar.txt or calendar_dates.txt" in r.output
     r = runner.invoke(app, ["gaps", "--date", "2026-13-01", "--gtfs", "x.zip"])
-    assert r.exit_code == 2 and "not a date" in r.output
+    assert r.exit_code == 2 and "値 '2026-13-01'：日付 YYYY-MM-DD ではありません" in r.output
     r = runner.invoke(app, ["gaps", "--walk-threshold", "mobile_sales"])
-    assert r.exit_code == 2 and "CATEGORY=METRES" in r.output
+    assert r.exit_code == 2 and "「カテゴリ=メートル」の形で指定してください" in r.output
 
 
 def test_gtfs_stops_command(tmp_path, monkeypatch):

@@ -64,3 +64,19 @@ def test_a_saved_projection_scenario_is_shown_in_the_readers_language(
     assert "将来推計人口 factors.csv：小学校区の区域ごとの2035年の倍率" in ja.json()["notes"]
     assert "projection factors.csv: factors per area of 小学校区 for 2035" in en.json()["notes"]
     assert not any("projection" in n for n in ja.json()["notes"])
+
+
+def test_a_scenario_file_with_a_wrong_year_is_named_in_both_languages(tmp_path):
+    """A scenario file's faults keep both languages when the file is named (they were
+    English, and naming the file dropped any Japanese)."""
+    from geo_service.planning.scenarios import ScenarioError, load_scenario
+
+    path = tmp_path / "将来.json"
+    path.write_text('{"name": "将来", "changes": [{"kind": "projection", "file": "p.csv", '
+                    '"year": 3035}]}', encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.text("ja") == (f"{path}、列「year」、値 3035.0：シナリオ「将来」の"
+                                       "変更 1：2035 のような年にしてください")
+    assert caught.value.text("en") == (f"{path}, column 'year', value 3035.0: scenario '将来', "
+                                       "change 1: a year such as 2035")

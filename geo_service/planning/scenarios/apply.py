@@ -81,14 +81,15 @@ def _new_points(changes: list[dict[str, Any]], layer: ResourceLayer, taken: set[
     for change in changes:
         ident = change["id"]
         if ident in taken:
-            raise ScenarioError(f"scenario {scenario!r}: a store or stop with this id exists "
-                                "already", column="id", value=ident)
+            raise ScenarioError(msg("scenario {name!r}: a store or stop with this id exists "
+                                    "already", name=scenario), column="id", value=ident)
         taken.add(ident)
         category = (layer.category_key(change["category"]) if change["kind"] == "add_store"
                     else STOP_CATEGORY)
         if change["kind"] == "add_store" and category not in layer.included_ids:
-            raise ScenarioError(f"scenario {scenario!r}: category {category!r} is not counted "
-                                f"by layer {layer.id!r}", column="category",
+            raise ScenarioError(msg("scenario {name!r}: category {category!r} is not counted "
+                                    "by layer {layer!r}", name=scenario, category=category,
+                                    layer=layer.id), column="category",
                                 value=change["category"])
         rows.append({"store_id": ident, "name": change.get("name", ""), "category": category,
                      "geometry": shapely.Point(*net.from_geographic.transform(change["lon"],

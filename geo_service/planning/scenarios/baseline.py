@@ -20,6 +20,7 @@ import shapely
 from geo_service._errors import InputError
 from geo_service.engine.access import Attachment, DistanceField
 from geo_service.engine.region import Region
+from geo_service.i18n import msg
 from geo_service.indicators.difficulty import DifficultyResult, area_indicators, point_indicators
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.inputs.layer_points import counted
@@ -136,7 +137,8 @@ class Baseline:
         started = time.perf_counter()
         stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
         if stores.empty:
-            raise InputError(f"no stores of the counted categories {layer.included_ids}")
+            raise InputError(msg("no stores of the counted categories {categories}",
+                                 categories=layer.included_ids))
         att = region.attach(stores, source="stores")
         dfield = DistanceField(region.net, att)
         access = dfield.at(region.demand_attachment)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from geo_service._errors import InputError
+from geo_service.i18n import Message, Term, msg
 from geo_service.inputs.readers import check_lon_lat
 
 #: change kinds a scenario may hold today
@@ -57,6 +58,11 @@ _NAME = re.compile(r"^[\w\-. ()（）・]{1,80}$")
 
 class ScenarioError(InputError):
     """A scenario is malformed, names unknown stores, or asks for what is not available."""
+
+
+def _wrong(where: Message, reason: Message | Term, **place: Any) -> ScenarioError:
+    """The error of the change ``where``: ``reason``, at ``place`` (column, value)."""
+    return ScenarioError(msg("{where}: {reason}", where=where, reason=reason), **place)
 
 
 @dataclass
@@ -83,7 +89,7 @@ class Scenario:
     def from_dict(cls, data: dict[str, Any], *, source: str | Path | None = None) -> Scenario:
         """Read the JSON form; errors name the file (``source``)."""
         if not isinstance(data, dict) or "name" not in data:
-            raise ScenarioError("a scenario is a JSON object with a name and changes",
+            raise ScenarioError(msg("a scenario is a JSON object with a name and changes"),
                                 file=source)
         try:
             return cls(name=str(data["name"]), changes=list(data.get("changes") or []),
@@ -93,62 +99,63 @@ class Scenario:
             if source is None:
                 raise
             raise ScenarioError(exc.reason, file=source, row=exc.row, column=exc.column,
-                                value=exc.value) from exc
+                                value=exc.value, reason_ja=exc.reason_ja) from exc
 
 
 def check_scenario_name(name: str) -> str:
     """A scenario's name: letters (any script), digits, ``-_. ()・`` and spaces, ≤ 80."""
     if not _NAME.match(name or "") or name.strip() != name or name in (".", ".."):
-        raise ScenarioError("a scenario name may hold letters, digits, spaces and - _ . ( ) ・ "
-                            "(at most 80, no leading or trailing space)", column="name",
-                            value=name)
+        raise ScenarioError(msg("a scenario name may hold letters, digits, spaces and - _ . ( "
+                                ") ・ (at most 80, no leading or trailing space)"),
+                            column="name", value=name)
     return name
 
 
-def _number(change: dict[str, Any], key: str, where: str, *, positive: bool = True) -> float:
+def _number(change: dict[str, Any], key: str, where: Message, *,
+            positive: bool = True) -> float:
     try:
         value = float(change[key])
     except KeyError:
-        raise ScenarioError(f"{where}: '{change.get('kind')}' needs '{key}'",
-                            column=key) from None
+        raise _wrong(where, msg("{kind!r} needs {key!r}", kind=change.get("kind"), key=key),
+                     column=key) from None
     except (TypeError, ValueError):
-        raise ScenarioError(f"{where}: not a number", column=key, value=change[key]) from None
+        raise _wrong(where, msg("not a number"), column=key, value=change[key]) from None
     if positive and not (np.isfinite(value) and value > 0):
-        raise ScenarioError(f"{where}: must be a positive number", column=key, value=value)
+        raise _wrong(where, msg("must be a positive number"), column=key, value=value)
     return value
 
 
 def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") -> dict[str, Any]:
     """Check one change's fields (not yet against a region) and return it normalised."""
-    where = f"scenario {scenario!r}, change {index + 1}" if scenario else f"change {index + 1}"
+    where = (msg("scenario {name!r}, change {i}", name=scenario, i=index + 1) if scenario
+             else msg("change {i}", i=index + 1))
     if not isinstance(change, dict):
-        raise ScenarioError(f"{where}: a change is an object with a 'kind'", value=change)
+        raise _wrong(where, msg("a change is an object with a 'kind'"), value=change)
     kind = change.get("kind")
     if kind in PENDING_KINDS:
-        raise ScenarioError(f"{where}: '{kind}' is not available yet", column="kind",
-                            value=kind)
+        raise _wrong(where, msg("{kind!r} is not available yet", kind=kind), column="kind",
+                     value=kind)
     if kind not in KINDS:
-        raise ScenarioError(f"{where}: unknown kind; known kinds are {', '.join(KINDS)}",
-                            column="kind", value=kind)
+        raise _wrong(where, msg("unknown kind; known kinds are {kinds}",
+                                kinds=", ".join(KINDS)), column="kind", value=kind)
     out: dict[str, Any] = {"kind": kind}
     if kind == "close_store":
         store = str(change.get("store", "")).strip()
         if not store:
-            raise ScenarioError(f"{where}: close_store needs 'store' (an id or a name)",
-                                column="store")
+            raise _wrong(where, msg("close_store needs 'store' (an id or a name)"),
+                         column="store")
         out["store"] = store
     elif kind in ("add_store", "add_stop"):
         lon, lat = _number(change, "lon", where, positive=False), _number(change, "lat", where,
                                                                           positive=False)
-        check_lon_lat(np.array([lon]), np.array([lat]), source=where)
+        check_lon_lat(np.array([lon]), np.array([lat]), source=str(where))
         ident = str(change.get("id", "")).strip()
         if not ident:
-            raise ScenarioError(f"{where}: {kind} needs an 'id'", column="id")
+            raise _wrong(where, msg("{kind} needs an 'id'", kind=kind), column="id")
         out.update(id=ident, name=str(change.get("name", "")), lon=lon, lat=lat)
         if kind == "add_store":
             if not str(change.get("category", "")).strip():
-                raise ScenarioError(f"{where}: add_store needs a 'category'",
-                                    column="category")
+                raise _wrong(where, msg("add_store needs a 'category'"), column="category")
             out["category"] = str(change["category"]).strip()
     elif kind == "threshold":
         out["metres"] = _number(change, "metres", where)
@@ -157,70 +164,70 @@ def normalise_change(change: dict[str, Any], index: int, *, scenario: str = "") 
     elif kind == "bus_network":
         feeds = change.get("feeds")
         if not isinstance(feeds, list) or not feeds or not all(str(f).strip() for f in feeds):
-            raise ScenarioError(f"{where}: bus_network needs 'feeds', a list of GTFS feeds",
-                                column="feeds", value=feeds)
+            raise _wrong(where, msg("bus_network needs 'feeds', a list of GTFS feeds"),
+                         column="feeds", value=feeds)
         out["feeds"] = [str(f) for f in feeds]
         if change.get("threshold_m") is not None:
             out["threshold_m"] = _number(change, "threshold_m", where)
         if change.get("min_departures") is not None:
             value = _number(change, "min_departures", where, positive=False)
             if value < 0 or value != int(value):
-                raise ScenarioError(f"{where}: a whole number of departures",
-                                    column="min_departures", value=value)
+                raise _wrong(where, msg("a whole number of departures"),
+                             column="min_departures", value=value)
             out["min_departures"] = int(value)
     elif kind in ("cut_route", "add_route"):
         if not str(change.get("feed", "")).strip():
-            raise ScenarioError(f"{where}: {kind} needs 'feed' (a GTFS zip or folder)",
-                                column="feed")
+            raise _wrong(where, msg("{kind} needs 'feed' (a GTFS zip or folder)", kind=kind),
+                         column="feed")
         out["feed"] = str(change["feed"])
     elif kind in SERVICE_KINDS:
         resource = str(change.get("resource", "")).strip()
         if not resource:
-            raise ScenarioError(f"{where}: {kind} needs 'resource' (the service's id in the "
-                                "registry)", column="resource")
+            raise _wrong(where, msg("{kind} needs 'resource' (the service's id in the "
+                                    "registry)", kind=kind), column="resource")
         out["resource"] = resource
         if kind == "service_area":
             out["service_area"] = _service_area(change.get("service_area"), where)
     elif kind == "projection":
         if not str(change.get("file", "")).strip():
-            raise ScenarioError(f"{where}: projection needs a 'file'", column="file")
+            raise _wrong(where, msg("projection needs a 'file'"), column="file")
         year = _number(change, "year", where)
         if year != int(year) or not 1900 < year < 2200:
-            raise ScenarioError(f"{where}: a year such as 2035", column="year", value=year)
+            raise _wrong(where, msg("a year such as 2035"), column="year", value=year)
         out.update(file=str(change["file"]), year=int(year))
         if change.get("layer"):
             out["layer"] = str(change["layer"])
         columns = change.get("columns") or {}
         if not isinstance(columns, dict):
-            raise ScenarioError(f"{where}: 'columns' maps a role to a column name",
-                                column="columns", value=columns)
+            raise _wrong(where, msg("'columns' maps a role to a column name"),
+                         column="columns", value=columns)
         if columns:
             out["columns"] = {str(k): str(v) for k, v in columns.items()}
     return out
 
 
-def _service_area(value: Any, where: str) -> dict[str, Any]:
+def _service_area(value: Any, where: Message) -> dict[str, Any]:
     """A service area checked by the registry's model, in its JSON form."""
     from pydantic import ValidationError
 
     from geo_service.registry.resources import ServiceArea
 
     if not isinstance(value, dict):
-        raise ScenarioError(f"{where}: service_area needs 'service_area', an object with a "
-                            "'kind' (polygon, areas, radius, walk, municipality)",
-                            column="service_area", value=value)
+        raise _wrong(where, msg("service_area needs 'service_area', an object with a 'kind' "
+                                "(polygon, areas, radius, walk, municipality)"),
+                     column="service_area", value=value)
     if value.get("kind") == "none":
-        raise ScenarioError(f"{where}: to stop a service use withdraw_service",
-                            column="service_area.kind", value="none")
+        raise _wrong(where, msg("to stop a service use withdraw_service"),
+                     column="service_area.kind", value="none")
     try:
         area = ServiceArea.model_validate(value)
     except InputError as exc:
-        raise ScenarioError(f"{where}: {exc.reason}", column=exc.column or "service_area",
-                            value=exc.value) from None
+        raise _wrong(where, Term(exc.reason_ja or exc.reason, exc.reason),
+                     column=exc.column or "service_area", value=exc.value) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(f"{where}: {msg}", column="service_area." + ".".join(
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise _wrong(where, Term(reason, reason), column="service_area." + ".".join(
             str(p) for p in first["loc"]), value=first.get("input")) from None
     return area.model_dump(mode="json", exclude_none=True,
                            exclude_defaults=False)

@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_service.i18n import Message, render
+from geo_service.i18n import Message, msg, render
 from geo_service.indicators.difficulty import DifficultyResult
 from geo_service.planning.scenarios.changes import Scenario, ScenarioError
 
@@ -152,15 +152,16 @@ def compare_scenarios(results: Sequence[ScenarioResult], *, layer: str | None = 
     ``measure="gap_65plus"`` compares the people 65+ beyond the walk and covered by no
     alternative instead (scenarios that change services; the others are refused)."""
     if not results:
-        raise ScenarioError("nothing to compare: name at least one scenario")
+        raise ScenarioError(msg("nothing to compare: name at least one scenario"))
     if measure not in ("beyond_share", "gap_65plus"):
-        raise ScenarioError("compare beyond_share or gap_65plus", column="measure",
+        raise ScenarioError(msg("compare beyond_share or gap_65plus"), column="measure",
                             value=measure)
     if measure == "gap_65plus":
         without = [r.scenario.name for r in results if r.alternatives is None]
         if without:
-            raise ScenarioError("the uncovered people are counted only by scenarios that "
-                                f"change services; these do not: {', '.join(without)}",
+            raise ScenarioError(msg("the uncovered people are counted only by scenarios that "
+                                    "change services; these do not: {names}",
+                                    names=", ".join(without)),
                                 column="measure", value=without[0])
     first = results[0].area_difference(layer)
     out = first[["layer", "area_id", "name", "pop_65plus_before", f"{measure}_before"]].rename(

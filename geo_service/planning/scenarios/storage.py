@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from geo_service.engine.region import Region
+from geo_service.i18n import msg
 from geo_service.planning.scenarios.changes import Scenario, ScenarioError, check_scenario_name
 
 
@@ -30,8 +31,8 @@ def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = F
     folder.mkdir(parents=True, exist_ok=True)
     path = _scenario_path(folder, scenario.name)
     if path.exists() and not overwrite:
-        raise ScenarioError("a scenario of this name exists (delete it first, or replace it)",
-                            file=path, value=scenario.name)
+        raise ScenarioError(msg("a scenario of this name exists (delete it first, or replace "
+                                "it)"), file=path, value=scenario.name)
     if not scenario.created:
         scenario.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     tmp = path.with_suffix(".json.tmp")
@@ -46,16 +47,17 @@ def load_scenario(name_or_path: str | Path, folder: str | Path | None = None) ->
     path = Path(name_or_path)
     if not (path.suffix == ".json" and path.exists()):
         if folder is None:
-            raise ScenarioError("no such scenario file", value=str(name_or_path))
+            raise ScenarioError(msg("no such scenario file"), value=str(name_or_path))
         path = _scenario_path(Path(folder), str(name_or_path))
         if not path.exists():
-            known = ", ".join(s.name for s in list_scenarios(folder)) or "none"
-            raise ScenarioError(f"no scenario of this name (saved: {known})", file=folder,
-                                value=str(name_or_path))
+            known = ", ".join(s.name for s in list_scenarios(folder)) or "—"
+            raise ScenarioError(msg("no scenario of this name (saved: {known})", known=known),
+                                file=folder, value=str(name_or_path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(f"not a scenario JSON file: {exc}", file=path) from exc
+        raise ScenarioError(msg("not a scenario JSON file: {error}", error=str(exc)),
+                            file=path) from exc
     return Scenario.from_dict(data, source=path)
 
 
@@ -71,6 +73,6 @@ def delete_scenario(name: str, folder: str | Path) -> Path:
     """Remove a saved scenario; an unknown name is an error."""
     path = _scenario_path(Path(folder), name)
     if not path.exists():
-        raise ScenarioError("no scenario of this name", file=folder, value=name)
+        raise ScenarioError(msg("no scenario of this name"), file=folder, value=name)
     path.unlink()
     return path
