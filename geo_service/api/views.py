@@ -28,6 +28,7 @@ from geo_service.api.schemas.resources import (
     ResourceStaff,
     RowProblemOut,
 )
+from geo_service.i18n import msg
 from geo_service.isolated import run_isolated
 from geo_service.layers import load_vocabulary
 from geo_service.memory import gc_paused
@@ -153,12 +154,12 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         w, s, e, n = (float(p) for p in parts)
     except ValueError:
-        raise InputError("bbox must be four numbers west,south,east,north", column="bbox",
+        raise InputError(msg("bbox must be four numbers west,south,east,north"), column="bbox",
                          value=text) from None
     check_lonlat(w, s, column="bbox")
     check_lonlat(e, n, column="bbox")
     if w > e or s > n:
-        raise InputError("bbox must be west,south,east,north with west ≤ east, south ≤ north",
+        raise InputError(msg("bbox must be west,south,east,north with west ≤ east, south ≤ north"),
                          column="bbox", value=text)
     return (w, s, e, n)
 
@@ -173,7 +174,7 @@ def build_filter(*, staff: bool, category: str | None = None, area: str | None =
     """A store filter from query parameters, validated; the public never sees staff rows
     (nor filters by what only staff see: visibility, verification, own areas)."""
     if fee not in (None, "free", "paid", "unknown"):
-        raise InputError("fee must be free, paid or unknown", column="fee", value=fee)
+        raise InputError(msg("fee must be free, paid or unknown"), column="fee", value=fee)
     return ResourceFilter(
         category=load_vocabulary().category_key(category) if category else None,
         area=area or None, weekday=parse_weekday(weekday) if weekday else None,

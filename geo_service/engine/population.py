@@ -37,6 +37,7 @@ from pyproj import CRS, Transformer
 from geo_service import settings
 from geo_service._errors import InputError, PopulationError, sheet_rows
 from geo_service.engine.network import WalkNetwork
+from geo_service.i18n import msg
 from geo_service.inputs.mesh import CODE_PATTERN, mesh_polygons
 from geo_service.inputs.point_files import read_point_rows
 from geo_service.inputs.readers import (
@@ -82,14 +83,14 @@ def read_counts(df: pd.DataFrame, *, source: str | Path) -> pd.DataFrame:
                     else np.full(len(df), np.nan))
         missing = np.isnan(out[key].to_numpy()) & (column is not None)
         if key == "pop_65plus" and missing.any():
-            raise PopulationError("missing count", file=source,
+            raise PopulationError(msg("missing count"), file=source,
                                   row=sheet_rows(np.flatnonzero(missing)), column=column)
     if found["pop_total"] is None:
         out["pop_total"] = out["pop_65plus"]
     over = out["pop_65plus"].to_numpy() > out["pop_total"].to_numpy() + 1e-9
     if over.any():
         rows = np.flatnonzero(over)
-        raise PopulationError("more people aged 65+ than in total", file=source,
+        raise PopulationError(msg("more people aged 65+ than in total"), file=source,
                               row=sheet_rows(rows), column=found["pop_65plus"],
                               value=out["pop_65plus"].iloc[rows[0]])
     return out
@@ -233,10 +234,10 @@ def read_estat_small_areas(table: str | Path, boundaries: str | Path) -> gpd.Geo
     """
     df = read_table(table)
     if "KEY_CODE" not in df.columns:
-        raise InputError("no KEY_CODE column: not an e-Stat small-area table", file=table)
+        raise InputError(msg("no KEY_CODE column: not an e-Stat small-area table"), file=table)
     shp = read_vector(boundaries)
     if "KEY_CODE" not in shp.columns:
-        raise InputError("no KEY_CODE column: not an e-Stat boundary file", file=boundaries)
+        raise InputError(msg("no KEY_CODE column: not an e-Stat boundary file"), file=boundaries)
     shp, _ = repair_polygons(shp, boundaries)
     name_col = "S_NAME" if "S_NAME" in shp.columns else "KEY_CODE"
     shp = shp.dissolve(by="KEY_CODE", aggfunc={name_col: "first"}).reset_index()
@@ -265,7 +266,7 @@ def _estat_counts(rows: pd.DataFrame, *, source: str | Path) -> pd.DataFrame:
         stray = x_cells & ~suppressed.to_numpy()
         if stray.any():
             i = int(np.flatnonzero(stray)[0])
-            raise PopulationError("suppressed cell 'X' in an area not flagged HTKSYORI=2",
+            raise PopulationError(msg("suppressed cell 'X' in an area not flagged HTKSYORI=2"),
                                   file=source, row=int(rows["_row"].iloc[i]), column=col,
                                   value="X")
         clean[col] = cells.mask(cells == "-", "0").mask(x_cells, pd.NA)
@@ -287,7 +288,7 @@ def _merge_suppressed(rows: pd.DataFrame, counts: pd.DataFrame, shp: gpd.GeoData
         to = str(rows["HTKSAKI"].iloc[i] or "").strip()
         full = keys.iloc[i][: len(keys.iloc[i]) - len(to)] + to if to else ""
         if full not in set(keys):
-            raise PopulationError("suppressed area points to an unknown receiving area",
+            raise PopulationError(msg("suppressed area points to an unknown receiving area"),
                                   file=source, row=int(rows["_row"].iloc[i]),
                                   column="HTKSAKI", value=to)
         target.iloc[i] = full
@@ -306,7 +307,8 @@ def read_mesh_table(path: str | Path) -> gpd.GeoDataFrame:
     df = read_table(path)
     code_col = find_column(df.columns, MESH_ALIASES)
     if code_col is None:
-        raise InputError("no mesh code column (mesh_code, KEY_CODE, メッシュコード)", file=path)
+        raise InputError(msg("no mesh code column (mesh_code, KEY_CODE, メッシュコード)"),
+                         file=path)
     df = df.assign(_row=np.arange(len(df)) + 2, KEY_CODE=df[code_col].astype(str).str.strip())
     counts = _estat_counts(df, source=path)
     cells = gpd.GeoDataFrame({"KEY_CODE": df["KEY_CODE"], "name": df["KEY_CODE"]},
@@ -386,7 +388,7 @@ def _read_people(paths: list[str | Path]) -> DemandRows | gpd.GeoDataFrame:
     if len(files) == 2 and len(tables) == 1 and len(vectors) == 1:
         return read_estat_small_areas(tables[0], vectors[0])
     if len(files) != 1:
-        raise InputError("give one population file, or an e-Stat table and its shapefile",
+        raise InputError(msg("give one population file, or an e-Stat table and its shapefile"),
                          value=[str(p) for p in files])
     path = files[0]
     if path.suffix.lower() in TABLE_SUFFIXES:

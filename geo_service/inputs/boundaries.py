@@ -76,9 +76,10 @@ class AreaLayer:
         """A layer from any polygon GeoDataFrame with a CRS, an id and a name column."""
         for col in (id_column, name_column):
             if col not in gdf.columns:
-                raise InputError("column not found in the boundary layer", file=name, column=col)
+                raise InputError(msg("column not found in the boundary layer"), file=name,
+                                 column=col)
         if gdf.crs is None:
-            raise InputError("boundary layer has no CRS", file=name)
+            raise InputError(msg("boundary layer has no CRS"), file=name)
         areas = gpd.GeoDataFrame({"area_id": gdf[id_column].astype(str).to_numpy(),
                                   "name": gdf[name_column].astype(str).to_numpy()},
                                  geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
@@ -200,7 +201,7 @@ def read_area_layer(path: str | Path, *, name: str | None = None) -> AreaLayer:
     path = Path(path)
     gdf = read_vector(path)
     if gdf.empty:
-        raise InputError("the area file holds no polygons", file=path)
+        raise InputError(msg("the area file holds no polygons"), file=path)
     gdf, notes = repair_polygons(gdf, path)
     prefix = next((p for p in _KSJ if f"{p}_003" in gdf.columns), None)
     id_col: str | None
@@ -277,8 +278,8 @@ def area_layer_from_mapping(base: AreaLayer, mapping: str | Path, *, name: str) 
     group = find_column(table.columns, ("group", "圏域", "日常生活圏域", "圏域名", "name", "名称",
                                         "中学校区", "小学校区"))
     if key is None or group is None:
-        raise InputError("a mapping table needs a base-area id column (area_id, KEY_CODE …) "
-                         "and a group column (group, 圏域 …)", file=mapping)
+        raise InputError(msg("a mapping table needs a base-area id column (area_id, KEY_CODE …) "
+                             "and a group column (group, 圏域 …)"), file=mapping)
     keys = table[key].astype(str).str.strip()
     known = set(base.areas["area_id"])
     unknown = ~keys.isin(known)
@@ -289,7 +290,7 @@ def area_layer_from_mapping(base: AreaLayer, mapping: str | Path, *, name: str) 
     lookup = pd.Series(table[group].astype(str).str.strip().to_numpy(), index=keys.to_numpy())
     if lookup.index.duplicated().any():
         dup = lookup.index[lookup.index.duplicated()][0]
-        raise DuplicateIdError("base area listed twice", file=mapping, column=key, value=dup)
+        raise DuplicateIdError(msg("base area listed twice"), file=mapping, column=key, value=dup)
     parts = base.areas.assign(group=base.areas["area_id"].map(lookup))
     notes = list(base.notes)
     left_out = parts["group"].isna()

@@ -19,6 +19,7 @@ from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
 from geo_service._errors import CRSError
+from geo_service.i18n import msg
 
 # (EPSG code, latitude of origin, central meridian) of the 19 JGD2011 plane-rectangular zones.
 _JGD2011_ZONES: tuple[tuple[int, float, float], ...] = (
@@ -74,8 +75,8 @@ def check_has_crs(crs: CRS | None, source: str) -> None:
     """Refuse a layer whose CRS (``crs``) is missing (see :func:`require_crs`)."""
     if crs is None:
         raise CRSError(
-            "the layer has no coordinate reference system (a shapefile without .prj?); "
-            "add one, e.g. EPSG:6668 for JGD2011 or EPSG:4326 for WGS 84",
+            msg("the layer has no coordinate reference system (a shapefile without .prj?); "
+                "add one, e.g. EPSG:6668 for JGD2011 or EPSG:4326 for WGS 84"),
             file=source,
         )
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.inputs.readers import check_unique, find_column, read_points
 from geo_service.layers import ResourceLayer
 
@@ -29,7 +30,7 @@ def read_stores(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
     """
     gdf = read_points(path)
     if gdf.empty:
-        raise InputError("the store file holds no rows", file=path)
+        raise InputError(msg("the store file holds no rows"), file=path)
     cat_col = find_column(gdf.columns, ("category", "カテゴリ", "種別", "業態", "分類", "type"))
     if cat_col is None:
         raise InputError(f"no category column; columns are {list(gdf.columns)}", file=path)
@@ -75,7 +76,7 @@ def stores_from_osm(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
         features = ox.features_from_xml(path, tags=osm_tags).reset_index()
         features["osm_type"] = features["element"]
     else:
-        raise InputError("stores can be taken from .osm.pbf, .osm or Overpass .json files",
+        raise InputError(msg("stores can be taken from .osm.pbf, .osm or Overpass .json files"),
                          file=path)
     if features is None or features.empty:
         raise InputError(f"no stores with tags {tags} in the OSM file", file=path)

@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 
 from geo_service._errors import InputError, sheet_rows
+from geo_service.i18n import msg
 
 CODE_PATTERN = r"\d{8}|\d{9}|\d{10}|\d{11}"
 #: the ``--areas`` keywords of mesh layers: jismesh level and the layer's name
@@ -37,8 +38,9 @@ def mesh_codes_for(points: gpd.GeoSeries, level: int) -> pd.Series:
     outside = (lon < 100) | (lon >= 180) | (lat < 0) | (lat >= 66.66)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise InputError("JIS X 0410 地域メッシュ exist only for longitude 100–180 and latitude "
-                         "0–66.66 (Japan and around); use an area file for this region",
+        raise InputError(msg("JIS X 0410 地域メッシュ exist only for longitude 100–180 and "
+                             "latitude 0–66.66 (Japan and around); use an area file for this "
+                             "region"),
                          value=(round(float(lon[i]), 6), round(float(lat[i]), 6)))
     codes = ju.to_meshcode(_pad(geo.y.to_numpy()), _pad(geo.x.to_numpy()), level)
     return pd.Series(np.asarray(codes)[:n]).astype(str)
@@ -51,7 +53,7 @@ def mesh_polygons(codes: pd.Series, *, source: str | Path,
     valid = codes.str.fullmatch(CODE_PATTERN)
     if not valid.all():
         rows = np.flatnonzero(~valid.to_numpy())
-        raise InputError("not a JIS X 0410 mesh code of 8–11 digits", file=source,
+        raise InputError(msg("not a JIS X 0410 mesh code of 8–11 digits"), file=source,
                          row=sheet_rows(rows), column=column, value=codes.iloc[rows[0]])
     n = len(codes)
     values = _pad(codes.astype(np.int64).to_numpy())

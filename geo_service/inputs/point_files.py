@@ -30,6 +30,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.inputs.crs import check_bounds, check_has_crs
 from geo_service.inputs.readers import check_lon_lat
 
@@ -60,7 +61,7 @@ def read_point_rows(path: str | Path) -> PointRows | None:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", file=path)
+        raise InputError(msg("file not found"), file=path)
     rows = _geojson_points(path) if path.suffix.lower() in (".geojson", ".json") else None
     if rows is None:
         rows = _arrow_points(path)

@@ -127,11 +127,11 @@ def to_number(df: pd.DataFrame, column: str, *, source: str | Path,
     bad = np.isnan(values) & raw.notna().to_numpy()
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise InputError("not a number", file=source, row=sheet_rows(rows), column=column,
+        raise InputError(msg("not a number"), file=source, row=sheet_rows(rows), column=column,
                          value=raw.iloc[rows[0]])
     if not allow_negative and (values < 0).any():
         rows = np.flatnonzero(values < 0)
-        raise InputError("negative value", file=source, row=sheet_rows(rows), column=column,
+        raise InputError(msg("negative value"), file=source, row=sheet_rows(rows), column=column,
                          value=raw.iloc[rows[0]])
     return values
 
@@ -165,7 +165,7 @@ def lon_lat_from_table(df: pd.DataFrame,
     missing = np.isnan(lon) | np.isnan(lat)
     if missing.any():
         rows = np.flatnonzero(missing)
-        raise InputError("missing coordinate", file=source, row=sheet_rows(rows),
+        raise InputError(msg("missing coordinate"), file=source, row=sheet_rows(rows),
                          column=lat_col if np.isnan(lat[rows[0]]) else lon_col)
     check_lon_lat(lon, lat, source=source, lon_col=lon_col, lat_col=lat_col)
     return lon, lat, lon_col, lat_col
@@ -182,7 +182,7 @@ def check_lon_lat(lon: np.ndarray, lat: np.ndarray, *, source: str | Path,
                 f"latitude {lat[i]} is impossible but fits as a longitude (and longitude "
                 f"{lon[i]} as a latitude): the {lat_col!r} and {lon_col!r} columns look "
                 "swapped", file=source, row=sheet_row(i), column=lat_col, value=lat[i])
-        raise CRSError("coordinates outside ±180/±90: not longitude/latitude degrees",
+        raise CRSError(msg("coordinates outside ±180/±90: not longitude/latitude degrees"),
                        file=source, row=sheet_rows(np.flatnonzero(out)), column=lat_col,
                        value=(lon[i], lat[i]))
     swapped_japan = (lat >= 122) & (lat <= 154) & (lon >= 20) & (lon <= 46)
@@ -198,7 +198,7 @@ def read_vector(path: str | Path) -> gpd.GeoDataFrame:
     """Read a vector file (GeoJSON, GPKG, shapefile …) with its CRS checked."""
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", file=path)
+        raise InputError(msg("file not found"), file=path)
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
@@ -236,7 +236,7 @@ def repair_polygons(gdf: gpd.GeoDataFrame, source: str | Path) -> tuple[gpd.GeoD
     geoms = gdf.geometry.to_numpy()
     empty = shapely.is_empty(geoms) | pd.isna(geoms)
     if empty.any():
-        raise InputError("empty geometry", file=source,
+        raise InputError(msg("empty geometry"), file=source,
                          row=sheet_rows(np.flatnonzero(empty)), column="geometry")
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
@@ -251,7 +251,7 @@ def repair_polygons(gdf: gpd.GeoDataFrame, source: str | Path) -> tuple[gpd.GeoD
     not_poly = ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])
     if not_poly.any():
         i = int(np.flatnonzero(not_poly.to_numpy())[0])
-        raise InputError("area layers must hold polygons", file=source, row=sheet_row(i),
+        raise InputError(msg("area layers must hold polygons"), file=source, row=sheet_row(i),
                          column="geometry", value=gdf.geom_type.iloc[i])
     return gdf, notes
 

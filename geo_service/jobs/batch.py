@@ -61,6 +61,7 @@ from geo_service import settings
 from geo_service._errors import InputError
 from geo_service.engine.osm_cut import cut_extract
 from geo_service.engine.population import read_population
+from geo_service.i18n import msg
 from geo_service.indicators.difficulty import area_indicators
 from geo_service.inputs.boundaries import AreaLayer, read_area_layer
 from geo_service.inputs.layer_points import counted, read_stores
@@ -176,8 +177,8 @@ def run_batch(
         Timing (and progress) hook: read, inputs, cut, partitions, merge, maps, write.
     """
     if not buffer_m >= threshold_m:
-        raise InputError("the buffer must be at least the threshold (a censored point is then "
-                         "beyond the threshold for certain)", column="buffer", value=buffer_m)
+        raise InputError(msg("the buffer must be at least the threshold (a censored point is then "
+                             "beyond the threshold for certain)"), column="buffer", value=buffer_m)
     stages = stages or Stages()
     out = Path(out)
     root = out / "partitions"
@@ -195,8 +196,8 @@ def run_batch(
         owner = assign_population(people, part_layer)
         outside = _outside(people, owner)
         if outside["rows"] == len(people):
-            raise InputError("no population row lies inside any partition (do the "
-                             "population and the partitions cover the same place?)",
+            raise InputError(msg("no population row lies inside any partition (do the "
+                                 "population and the partitions cover the same place?)"),
                              file=population_files[0])
         parts = plan_partitions(part_layer, people, owner, crs=forced, buffer_m=buffer_m,
                                 root=root)
@@ -312,8 +313,8 @@ def _check_resume(root: Path, *, fresh: bool, run: dict[str, Any]) -> None:
                              f"{', '.join(changed)}); pass --fresh to recompute them all, or "
                              "another --out", file=root)
     elif any(root.glob(f"*/{PARTITION_META}")):
-        raise InputError("the output folder holds partitions of a run that did not record "
-                         "its inputs; pass --fresh to recompute them all, or another --out",
+        raise InputError(msg("the output folder holds partitions of a run that did not record "
+                             "its inputs; pass --fresh to recompute them all, or another --out"),
                          file=root)
     root.mkdir(parents=True, exist_ok=True)
     write_outputs(root, {RUN_FILE: text_writer(json.dumps(run, indent=2))})
@@ -356,7 +357,7 @@ def _merge(parts: Sequence[Partition], failed: list[dict[str, str]], *,
     frames = [f for f in (gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in done)
               if len(f)]
     if not frames:
-        raise InputError("no demand point lies inside any finished partition",
+        raise InputError(msg("no demand point lies inside any finished partition"),
                          file=partitions)
     points = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                               crs="EPSG:4326").to_crs(metric)

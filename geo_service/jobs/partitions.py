@@ -20,6 +20,7 @@ from pyproj import CRS, Transformer
 
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine.population import is_polygon_population
+from geo_service.i18n import msg
 from geo_service.inputs.boundaries import read_area_layer
 from geo_service.inputs.crs import metric_crs_for, transform_geometry
 from geo_service.inputs.readers import read_vector
@@ -84,7 +85,7 @@ def read_partition_layer(path: str | Path, *, id_column: str | None) -> gpd.GeoD
         names, layer_name = ids, "partition"
     dup = ids[ids.duplicated()]
     if len(dup):
-        raise InputError("partition codes must be unique", file=path,
+        raise InputError(msg("partition codes must be unique"), file=path,
                          row=int(dup.index[0]) + 1, value=dup.iloc[0])
     folders = ids.map(safe_name)
     if folders.duplicated().any():

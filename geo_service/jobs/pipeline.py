@@ -35,6 +35,7 @@ from geo_service.engine.osm import (
 )
 from geo_service.engine.population import load_population
 from geo_service.engine.region import Region
+from geo_service.i18n import msg
 from geo_service.indicators.difficulty import DifficultyResult, area_indicators, point_indicators
 from geo_service.inputs.boundaries import (
     AreaLayer,
@@ -106,7 +107,7 @@ def load_network(network: str | Path | None, place: str | None, *, dem: str | Pa
     ``bbox`` is ``"west,south,east,north"`` in degrees.
     """
     if sum(x is not None for x in (network, place, bbox)) != 1:
-        raise InputError("give exactly one of --network FILE, --place NAME or --bbox W,S,E,N")
+        raise InputError(msg("give exactly one of --network FILE, --place NAME or --bbox W,S,E,N"))
     if network is not None:
         return load_walk_network(network, dem=dem, walking_speed_mps=speed)
     net = (network_from_place(place) if place is not None
@@ -118,10 +119,10 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
     try:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError as exc:
-        raise InputError("expected four numbers west,south,east,north", column="--bbox",
+        raise InputError(msg("expected four numbers west,south,east,north"), column="--bbox",
                          value=text) from exc
     if not (west < east and south < north):
-        raise InputError("west must be < east and south < north", column="--bbox", value=text)
+        raise InputError(msg("west must be < east and south < north"), column="--bbox", value=text)
     check_lon_lat(np.array([west, east]), np.array([south, north]), source="--bbox")
     return west, south, east, north
 
@@ -140,14 +141,14 @@ def parse_car_rate(value: str | None) -> float | pd.Series | None:
         key = find_column(table.columns, ("area_id", "id", "KEY_CODE", "code", "名称", "name"))
         col = find_column(table.columns, ("car_rate", "rate", "自動車利用率", "車利用率"))
         if key is None or col is None:
-            raise InputError("a car-rate table needs area_id and car_rate columns",
+            raise InputError(msg("a car-rate table needs area_id and car_rate columns"),
                              file=source) from None
         rates = to_number(table, col, source=source)
         rate = pd.Series(rates, index=table[key].astype(str).to_numpy())
     bad = ~((rates >= 0) & (rates <= 1))
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise InputError("a car-availability rate must be between 0 and 1", file=source,
+        raise InputError(msg("a car-availability rate must be between 0 and 1"), file=source,
                          row=sheet_rows(rows) if isinstance(rate, pd.Series) else None,
                          column="car_rate", value=float(rates[rows[0]]))
     return rate
@@ -161,8 +162,8 @@ def load_stores(stores: str | Path, layer: ResourceLayer, *,
         return stores_from_features(features_from_place(place, layer.osm_filter()), layer)
     if str(stores) == "osm":
         if network_file is None or Path(network_file).suffix.lower() in (".graphml", ".npz"):
-            raise InputError("--stores osm needs --network to be an OSM file (.osm.pbf, .osm, "
-                             ".json)", value=str(network_file))
+            raise InputError(msg("--stores osm needs --network to be an OSM file (.osm.pbf, .osm, "
+                                 ".json)"), value=str(network_file))
         return stores_from_osm(network_file, layer)
     return read_stores(stores, layer)
 
@@ -188,8 +189,8 @@ def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
         metric = layer.areas.to_crs(net.crs)
         keep = metric.intersects(hull).to_numpy()
         if not keep.any():
-            raise InputError("no area of this layer overlaps the walking network; check the "
-                             "CRS or use areas of the same town", file=path)
+            raise InputError(msg("no area of this layer overlaps the walking network; check the "
+                                 "CRS or use areas of the same town"), file=path)
         layers.append(replace(layer, areas=layer.areas[keep].reset_index(drop=True)))
     names = [a.name for a in layers]
     if len(set(names)) != len(names):
@@ -274,7 +275,7 @@ def compute_difficulty(
         Timing (and progress) hook.
     """
     if not threshold_m > 0:
-        raise InputError("the threshold must be a positive distance in metres",
+        raise InputError(msg("the threshold must be a positive distance in metres"),
                          column="threshold", value=threshold_m)
     stages = stages or Stages()
     points, stores = point_difficulty(region, layer=layer, threshold_m=threshold_m,

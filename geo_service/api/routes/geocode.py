@@ -11,6 +11,7 @@ from geo_service._errors import InputError
 from geo_service.api.deps import State
 from geo_service.api.errors import MessageOut, error_responses
 from geo_service.api.schemas.geocode import GeocodedPlace
+from geo_service.i18n import msg
 from geo_service.inputs import geocoding
 
 router = APIRouter()
@@ -32,7 +33,7 @@ def geocode(state: State,
     if not url:
         raise HTTPException(404, "no address search is configured (GEOCODER_URL)")
     if not q.strip():
-        raise InputError("an empty address", column="q", value=q)
+        raise InputError(msg("an empty address"), column="q", value=q)
     try:
         places = geocoding.search(url, q)
     except geocoding.GeocoderUnavailableError as e:
