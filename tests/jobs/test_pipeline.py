@@ -351,4 +351,5 @@ def test_car_rate_global_and_per_area(tmp_path):
 def test_network_source_must_be_single(tmp_path):
     inputs = build_demo_inputs(tmp_path / "in")
     result = _difficulty(tmp_path, inputs, tmp_path / "o", "--bbox", "130.7,33.7,130.8,33.9")
-    assert result.exit_code == 2 and "exactly one of" in result.output
+    assert result.exit_code == 2
+    assert "--bbox W,S,E,N のどれか一つだけを指定してください" in result.output
