@@ -345,7 +345,7 @@ def test_car_rate_global_and_per_area(tmp_path):
     np.testing.assert_allclose(g["car_adjusted_65plus"], g["beyond_65plus"] * 0.4, atol=0.01)
     rates.write_text("area_id,car_rate\nB199999000011,1.5\n")
     result = _difficulty(tmp_path, inputs, tmp_path / "b", "--car-rate", str(rates))
-    assert result.exit_code == 2 and "between 0 and 1" in result.output
+    assert result.exit_code == 2 and "自動車利用率は 0 から 1 の間です" in result.output
 
 
 def test_network_source_must_be_single(tmp_path):
