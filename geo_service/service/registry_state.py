@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -60,6 +61,12 @@ from geo_service.registry.visibility import public_view
 #: How often the registry is asked whether it changed (at most; only while requests come):
 #: an edit in another process shows in the walking answers this long after, plus a rebuild.
 TOKEN_CHECK_SECONDS = 1.0
+#: A read asks for the rows written since this long before the newest one it last saw
+#: (a change written with an earlier time that commits later is seen in this window; one
+#: later still makes the versions' sum differ, and the registry is read whole).
+CHANGE_SLACK_SECONDS = 30.0
+#: More rows changed than this since the last read (an import): the registry is read whole.
+MAX_DERIVED_CHANGES = 500
 #: How many times in a row a newer registry state may restart a background build.
 MAX_RESTARTS = 3
 
@@ -93,9 +100,10 @@ class Located:
 
 
 class Reader:
-    """Reads registry states, parsing and projecting only the resources changed since the
-    last read: each resource (by id and ``updated_at``, which every change renews) and its
-    located points per viewer are kept from one read to the next."""
+    """Reads registry states, each derived from the last one: only the rows changed since
+    (:meth:`ResourceStore.changes`: by ``updated_at``, which every change renews, deletes
+    too) are loaded, parsed and projected, and the located points of the rest are taken
+    from the last state's arrays (see :meth:`read`)."""
 
     def __init__(self, store: ResourceStore, net: WalkNetwork,
                  bounds: tuple[float, float, float, float], pool: FieldPool) -> None:
@@ -103,38 +111,129 @@ class Reader:
         #: id → the resource as last read, and per viewer (staff: True) the points it
         #: sees (lon/lat) with their attachment, or None when it does not see it
         self._kept: dict[str, tuple[Resource, dict[bool, Points | None]]] = {}
+        #: every row's version (deleted ones too), their sum, and the newest ``updated_at``
+        self._versions: dict[str, int] = {}
+        self._sum = 0
+        self._newest: datetime | None = None
+        #: the live resources' service areas (kind, polygon), and their ids in registry order
+        self._areas: dict[str, tuple[str, shapely.Geometry | None]] = {}
+        self._order: list[str] = []
+        #: what the last read changed: the ids, and whether the ids in order or any
+        #: service area did (the last state's service index is kept otherwise)
+        self._touched: set[str] = set()
+        self._areas_moved = True
+        #: the last state read (its located arrays are the next one's source)
+        self._last: RegistryState | None = None
+        #: states read whole and derived from the last one (for tests and logs)
+        self.full_reads = self.derived = 0
 
     def read(self) -> RegistryState:
         """The registry's current state, read consistently: the token is read before and
-        after the resources and service areas, and they are read again until it held."""
-        store, every = self.store, ResourceFilter(include_staff=True)
+        after, and the read repeated until it held.
+
+        The rows written since :data:`CHANGE_SLACK_SECONDS` before the newest one last read
+        are asked for; those with another version than last read are loaded. Every row is
+        read instead for the first state, after an import (more than
+        :data:`MAX_DERIVED_CHANGES` rows changed) or when the versions' sum shows a change
+        written earlier than that window.
+        """
+        store = self.store
         before = store.state_token()
         while True:
-            refs, _ = store.page_refs(every, limit=2**31 - 1)
-            kept = self._kept
-            changed = [rid for rid, at in refs
-                       if rid not in kept or kept[rid][0].updated_at != at]
-            loaded = {r.id: r for r in store.get_many(changed)}
-            areas = store.service_areas(every)
+            derived = self._last is not None and self._read_changes()
+            if not derived:
+                self._read_all()
             after = store.state_token()
             if after == before:
                 break
             before = after
-        self._kept = {rid: (loaded[rid], {}) if rid in loaded else kept[rid] for rid, _ in refs}
-        located = {staff: self._locate(staff) for staff in (True, False)}
-        public = located[False].resources
-        items = [self._kept[rid][0] for rid, _ in refs]
-        return RegistryState(after, located,
-                             {True: service_index(areas),
-                              False: service_index([a for a in areas if a[0] in public])},
-                             {True: len(refs), False: len(public)}, self.pool,
-                             {True: items, False: [r for r in items if r.id in public]})
+        if derived:
+            self.derived += 1
+        else:
+            self.full_reads += 1
+        state = self._state(after, self._last if derived else None)
+        self._last = state
+        return state
 
-    def _locate(self, staff: bool) -> Located:
-        """The located points the viewer may see, projected onto the network (only those
-        of resources new or changed since the last read)."""
-        kept = list(self._kept.values())
-        new = [(r, seen) for r, seen in kept if staff not in seen]
+    def _read_all(self) -> None:
+        """Read every row (a whole read)."""
+        rows, _ = self.store.changes(None)
+        live = [r for r in rows if not r.deleted]
+        kept = self._kept
+        changed = [r.id for r in live if r.id not in kept or self._versions.get(r.id) != r.version]
+        loaded = {r.id: r for r in self.store.get_many(changed)}
+        self._kept = {r.id: (loaded[r.id], {}) if r.id in loaded else kept[r.id] for r in live}
+        self._versions = {r.id: r.version for r in rows}
+        self._sum = sum(self._versions.values())
+        self._newest = max((r.updated_at for r in rows), default=None)
+        self._areas = {r.id: (r.sa_kind, r.service_geom) for r in live}
+        self._order = self.store.ids(ResourceFilter(include_staff=True))
+        self._areas_moved = True
+        self._touched = set(self._kept)
+
+    def _read_changes(self) -> bool:
+        """Read the rows changed since the last read into the kept ones; False (nothing
+        kept changed) when a whole read is needed instead."""
+        since = None if self._newest is None else (
+            self._newest - timedelta(seconds=CHANGE_SLACK_SECONDS))
+        rows, (n, total) = self.store.changes(since)
+        versions = self._versions
+        changed = [r for r in rows if versions.get(r.id) != r.version]
+        if len(changed) > MAX_DERIVED_CHANGES:
+            return False
+        expect = self._sum + sum(r.version - versions.get(r.id, 0) for r in changed)
+        if total != expect or n != len(versions) + sum(r.id not in versions for r in changed):
+            return False  # a change outside the window: read whole
+        loaded = {r.id: r for r in self.store.get_many([r.id for r in changed
+                                                        if not r.deleted])}
+        kept, areas = self._kept, self._areas
+        reordered = moved = False
+        for r in changed:
+            old, before = kept.get(r.id), areas.get(r.id, ("none",))[0]
+            if r.deleted or r.id not in loaded:
+                reordered |= kept.pop(r.id, None) is not None
+                moved |= areas.pop(r.id, ("none",))[0] != "none"
+                continue
+            new = loaded[r.id]
+            kept[r.id] = (new, {})
+            areas[r.id] = (r.sa_kind, r.service_geom)
+            reordered |= old is None or (old[0].kana or old[0].name) != (new.kana or new.name)
+            moved |= before != "none" or r.sa_kind != "none"
+        for r in changed:
+            versions[r.id] = r.version
+        self._sum = total
+        self._newest = max([r.updated_at for r in rows]
+                           + ([self._newest] if self._newest else []), default=None)
+        if reordered:
+            self._order = self.store.ids(ResourceFilter(include_staff=True))
+        self._areas_moved = reordered or moved
+        self._touched = {r.id for r in changed}
+        return True
+
+    def _state(self, token: Token, last: RegistryState | None) -> RegistryState:
+        """The state of the kept rows: from ``last``'s arrays but for the rows touched by
+        the read (None: made whole)."""
+        kept, order = self._kept, self._order
+        located = {staff: self._locate(staff, last) for staff in (True, False)}
+        public = located[False].resources
+        items = [kept[rid][0] for rid in order]
+        if last is not None and not self._areas_moved and all(
+                (rid in public) == (rid in last.located[False].resources)
+                for rid in self._touched):
+            services = last.services  # the same ids in order, no service area changed
+        else:
+            areas = [(rid, *self._areas[rid]) for rid in order]
+            services = {True: service_index(areas),
+                        False: service_index([a for a in areas if a[0] in public])}
+        return RegistryState(token, located, services, {True: len(order), False: len(public)},
+                             self.pool, {True: items, False: [r for r in items if r.id in public]})
+
+    def _locate(self, staff: bool, last: RegistryState | None) -> Located:
+        """The located points the viewer may see: those of resources new or changed since
+        the last read projected onto the network, the others taken from ``last``."""
+        kept = self._kept
+        new = [(r, seen) for r, seen in kept.values() if staff not in seen] if last is None \
+            else [kept[rid] for rid in self._touched if rid in kept]
         shown = []
         for r, seen in new:
             xy = seen_points(r, staff, self.bounds)
@@ -148,8 +247,8 @@ class Reader:
             ends = np.cumsum([len(v) for _, v in shown])
             for (seen, v), end in zip(shown, ends, strict=True):
                 seen[staff] = (v, att.take(np.arange(end - len(v), end)))
-        return _located(self.net, [(r, p) for r, seen in kept
-                                   if (p := seen[staff]) is not None])
+        return _located(self.net, [(kept[rid][0], p) for rid in self._order
+                                   if (p := kept[rid][1][staff]) is not None])
 
     def read_categories(self, categories: frozenset[str], *, staff: bool) -> Located:
         """The located resources of ``categories`` the viewer may see, read from the

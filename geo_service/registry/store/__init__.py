@@ -27,7 +27,13 @@ from geo_service.registry.store.base import (
     RegistryBusyError,
 )
 from geo_service.registry.store.history import HistoryEntry
-from geo_service.registry.store.queries import Page, ResourceFilter, SortKey, months_before
+from geo_service.registry.store.queries import (
+    Change,
+    Page,
+    ResourceFilter,
+    SortKey,
+    months_before,
+)
 from geo_service.registry.store.repository import Authorize, ResourceStore
 from geo_service.registry.store.users import (
     LoginRecord,
@@ -38,7 +44,8 @@ from geo_service.registry.store.users import (
 )
 
 __all__ = [
-    "Authorize", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord", "NotFoundError", "Page",
+    "Authorize", "Change", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord",
+    "NotFoundError", "Page",
     "PreconditionFailedError", "RegionMismatchError", "RegistryBusyError", "ResourceFilter",
     "ResourceStore", "Role", "SortKey", "User", "check_username", "create_store_engine",
     "migrate", "months_before", "open_store", "owner_only", "username_key",

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import shapely
 from sqlalchemy import (
@@ -46,6 +46,18 @@ SortKey = Literal["name", "category", "area", "last_verified", "updated_at"]
 SORT_KEYS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
 _PAGE_COLUMNS = {"refs": (resources.c.id, resources.c.updated_at),
                  "data": (resources.c.id, resources.c.data, resources.c.version)}
+
+
+class Change(NamedTuple):
+    """A row as :meth:`ResourceQueries.changes` gives it: which version of a resource,
+    whether it is deleted, when it was written, and its service area (kind, polygon)."""
+
+    id: str
+    version: int
+    deleted: bool
+    updated_at: datetime
+    sa_kind: str
+    service_geom: shapely.Geometry | None
 
 
 @dataclass(frozen=True)
@@ -403,6 +415,24 @@ class ResourceQueries(StoreBase):
                 *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
                 .order_by(c.last_verified.nulls_first(), c.id)).all()
         return [stored_resource(r) for r in rows]
+
+    def changes(self, since: datetime | None
+                ) -> tuple[builtins.list[Change], tuple[int, int]]:
+        """Every row (deleted ones too) with ``updated_at`` at or after ``since`` (None:
+        every row) as :class:`Change`, and the number of rows and the sum of their
+        versions: a change renews ``updated_at`` and raises the version by one, so a change
+        missed by ``since`` (one written with an earlier time that committed later) shows
+        as a sum other than the reader's."""
+        c = resources.c
+        stmt = select(c.id, c.version, c.deleted, c.updated_at, c.sa_kind, c.service_geom)
+        if since is not None:
+            stmt = stmt.where(c.updated_at >= since)
+        with self.reader.connect() as conn:
+            rows = conn.execute(stmt).all()
+            n, total = conn.execute(select(func.count(), func.coalesce(func.sum(c.version), 0))
+                                    .select_from(resources)).one()
+        return ([Change(r.id, r.version, bool(r.deleted), as_utc(r.updated_at), r.sa_kind,
+                        r.service_geom) for r in rows], (int(n), int(total)))
 
     def state_token(self) -> tuple[int, str]:
         """Changes whenever any resource is added or changed (for caches of derived data)."""
