@@ -139,6 +139,7 @@ class Reader:
         """
         store = self.store
         before = store.state_token()
+        self._touched, self._areas_moved = set(), False  # over every try of the loop
         while True:
             derived = self._last is not None and self._read_changes()
             if not derived:
@@ -169,7 +170,7 @@ class Reader:
         self._areas = {r.id: (r.sa_kind, r.service_geom) for r in live}
         self._order = self.store.ids(ResourceFilter(include_staff=True))
         self._areas_moved = True
-        self._touched = set(self._kept)
+        self._touched |= set(self._kept)
 
     def _read_changes(self) -> bool:
         """Read the rows changed since the last read into the kept ones; False (nothing
@@ -206,8 +207,8 @@ class Reader:
                            + ([self._newest] if self._newest else []), default=None)
         if reordered:
             self._order = self.store.ids(ResourceFilter(include_staff=True))
-        self._areas_moved = reordered or moved
-        self._touched = {r.id for r in changed}
+        self._areas_moved |= reordered or moved
+        self._touched |= {r.id for r in changed}
         return True
 
     def _state(self, token: Token, last: RegistryState | None) -> RegistryState:
