@@ -64,7 +64,7 @@ TOKEN_CHECK_SECONDS = 1.0
 #: A read asks for the rows written since this long before the newest one it last saw
 #: (a change written with an earlier time that commits later is seen in this window; one
 #: later still makes the versions' sum differ, and the registry is read whole).
-CHANGE_SLACK_SECONDS = 30.0
+CHANGE_SLACK_SECONDS = 2.0
 #: More rows changed than this since the last read (an import): the registry is read whole.
 MAX_DERIVED_CHANGES = 500
 #: How many times in a row a newer registry state may restart a background build.
@@ -248,8 +248,12 @@ class Reader:
             ends = np.cumsum([len(v) for _, v in shown])
             for (seen, v), end in zip(shown, ends, strict=True):
                 seen[staff] = (v, att.take(np.arange(end - len(v), end)))
-        return _located(self.net, [(kept[rid][0], p) for rid in self._order
-                                   if (p := kept[rid][1][staff]) is not None])
+        if last is None:
+            return _located(self.net, [(kept[rid][0], p) for rid in self._order
+                                       if (p := kept[rid][1][staff]) is not None])
+        return _patched(self.net, last.located[staff], self._order, self._touched,
+                        {rid: (kept[rid][0], p) for rid in self._touched
+                         if rid in kept and (p := kept[rid][1][staff]) is not None})
 
     def read_categories(self, categories: frozenset[str], *, staff: bool) -> Located:
         """The located resources of ``categories`` the viewer may see, read from the
@@ -293,6 +297,46 @@ def _located(net: WalkNetwork, parts: list[tuple[Resource, Points]]) -> Located:
     ids = np.repeat(np.array([r.id for r, _ in parts], dtype=object), counts)
     cats = np.repeat(np.array([r.category for r, _ in parts], dtype=object), counts)
     return Located(ids, cats, lonlat, att, {r.id: r for r, _ in parts}, TargetIndex(net, att))
+
+
+def _patched(net: WalkNetwork, old: Located, order: list[str], touched: set[str],
+             parts: dict[str, tuple[Resource, Points]]) -> Located:
+    """``old`` with the points of the ``touched`` resources taken out and those of
+    ``parts`` (the touched ones the viewer sees now) put in where ``order`` (every live id,
+    in registry order) places them: the untouched keep their order among themselves, so
+    each goes before the first untouched resource with points that follows it."""
+    ids = old.resource_ids
+    keep = np.fromiter((i not in touched for i in ids), dtype=bool, count=len(ids))
+    ids = ids[keep]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else (
+        np.zeros(0, dtype=np.int64))
+    first = dict(zip(ids[starts], starts.tolist(), strict=True))
+    where = ({rid: k for k, rid in enumerate(order)} if len(parts) > 8
+             else {rid: order.index(rid) for rid in parts})
+    put = sorted(parts, key=where.__getitem__)
+    anchors = []
+    for rid in put:
+        pos = len(ids)
+        for q in order[where[rid] + 1:]:
+            if q not in touched and q in first:
+                pos = first[q]
+                break
+        anchors.append(pos)
+    counts = [len(parts[rid][1][0]) for rid in put]
+    at = np.repeat(np.array(anchors, dtype=np.int64), counts)
+    new = [parts[rid][1] for rid in put]
+    lonlat = np.insert(old.lonlat[keep], at, np.concatenate(
+        [p[0] for p in new] + [np.zeros((0, 2))]), axis=0)
+    added = Attachment.concat([p[1] for p in new] + [_NO_POINTS])
+    att = Attachment(*(np.insert(getattr(old.attachment, f)[keep], at, getattr(added, f))
+                       for f in ("edge", "offset", "connector")))
+    resources = {rid: r for rid, r in old.resources.items() if rid not in touched}
+    resources.update((rid, r) for rid, (r, _) in parts.items())
+    return Located(
+        np.insert(ids, at, np.repeat(np.array(put, dtype=object), counts)),
+        np.insert(old.categories[keep], at, np.repeat(
+            np.array([parts[rid][0].category for rid in put], dtype=object), counts)),
+        lonlat, att, resources, TargetIndex(net, att))
 
 
 Points = tuple[np.ndarray, Attachment]
