@@ -118,10 +118,12 @@ class Reader:
         #: the live resources' service areas (kind, polygon), and their ids in registry order
         self._areas: dict[str, tuple[str, shapely.Geometry | None]] = {}
         self._order: list[str] = []
-        #: what the last read changed: the ids, and whether the ids in order or any
-        #: service area did (the last state's service index is kept otherwise)
+        #: what the last read changed: the ids, whether the ids in order did and whether
+        #: any service area did (the last state's lists and service index are kept else)
         self._touched: set[str] = set()
-        self._areas_moved = True
+        self._reordered = self._areas_moved = True
+        #: the ids the public sees, in registry order
+        self._public_order: list[str] = []
         #: the last state read (its located arrays are the next one's source)
         self._last: RegistryState | None = None
         #: states read whole and derived from the last one (for tests and logs)
@@ -139,7 +141,8 @@ class Reader:
         """
         store = self.store
         before = store.state_token()
-        self._touched, self._areas_moved = set(), False  # over every try of the loop
+        # over every try of the loop
+        self._touched, self._reordered, self._areas_moved = set(), False, False
         while True:
             derived = self._last is not None and self._read_changes()
             if not derived:
@@ -169,7 +172,7 @@ class Reader:
         self._newest = max((r.updated_at for r in rows), default=None)
         self._areas = {r.id: (r.sa_kind, r.service_geom) for r in live}
         self._order = self.store.ids(ResourceFilter(include_staff=True))
-        self._areas_moved = True
+        self._reordered = self._areas_moved = True
         self._touched |= set(self._kept)
 
     def _read_changes(self) -> bool:
@@ -207,7 +210,8 @@ class Reader:
                            + ([self._newest] if self._newest else []), default=None)
         if reordered:
             self._order = self.store.ids(ResourceFilter(include_staff=True))
-        self._areas_moved |= reordered or moved
+        self._reordered |= reordered
+        self._areas_moved |= moved
         self._touched |= {r.id for r in changed}
         return True
 
@@ -217,17 +221,27 @@ class Reader:
         kept, order = self._kept, self._order
         located = {staff: self._locate(staff, last) for staff in (True, False)}
         public = located[False].resources
-        items = [kept[rid][0] for rid in order]
-        if last is not None and not self._areas_moved and all(
-                (rid in public) == (rid in last.located[False].resources)
-                for rid in self._touched):
+        same_ids = last is not None and not self._reordered and all(
+            rid in kept and (rid in public) == (rid in last.located[False].resources)
+            for rid in self._touched)
+        if last is not None and same_ids and len(self._touched) <= 8:
+            items, shown = list(last.resources[True]), list(last.resources[False])
+            for rid in self._touched:  # the same ids in the same places: replace these
+                items[order.index(rid)] = kept[rid][0]
+                if rid in public:
+                    shown[self._public_order.index(rid)] = kept[rid][0]
+        else:
+            items = [kept[rid][0] for rid in order]
+            self._public_order = [rid for rid in order if rid in public]
+            shown = [kept[rid][0] for rid in self._public_order]
+        if last is not None and same_ids and not self._areas_moved:
             services = last.services  # the same ids in order, no service area changed
         else:
             areas = [(rid, *self._areas[rid]) for rid in order]
             services = {True: service_index(areas),
                         False: service_index([a for a in areas if a[0] in public])}
         return RegistryState(token, located, services, {True: len(order), False: len(public)},
-                             self.pool, {True: items, False: [r for r in items if r.id in public]})
+                             self.pool, {True: items, False: shown})
 
     def _locate(self, staff: bool, last: RegistryState | None) -> Located:
         """The located points the viewer may see: those of resources new or changed since
