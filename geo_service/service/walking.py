@@ -57,7 +57,8 @@ from geo_service.registry.resources import Resource, check_in_region, check_lonl
 from geo_service.registry.service_areas import service_area_geometry
 from geo_service.registry.store import ResourceStore, open_store
 from geo_service.registry.visibility import is_public, public_view
-from geo_service.service.registry_state import LiveStates, Located, Memo, Token, one_state
+from geo_service.service.located import Located
+from geo_service.service.registry_state import LiveStates, Memo, Token, one_state
 from geo_service.service.service_coverage import covering_by_area, near_by_category
 
 
