@@ -6,7 +6,8 @@ Without HTTP, clients or a server: on the 250,000-node region and 5,000 resource
 in the service's worker thread (``background=True``, the API's), once rebuilding on the
 caller's thread when it finds the registry changed (``background=False``, as every caller
 did before). Reports the calls' p50/p95/p99/max, the states built and superseded, and the
-machine's load.
+machine's load. First, ``--edits`` moves one after another, each followed by the new
+state's read and fields built on this thread: their times (the per-edit build).
 
 Usage::
 
@@ -72,9 +73,40 @@ def measure(region, url: str, b, *, background: bool, seconds: float) -> dict:
             "load_after": os.getloadavg()}
 
 
+def per_edit(region, url: str, b, *, edits: int) -> dict:
+    """The registry state after each of ``edits`` moves, built on this thread: its read
+    (the rows changed since the last, derived from the last state) and its fields
+    (repaired near the move), in milliseconds."""
+    from geo_service.registry.store import ResourceFilter, open_store
+    from geo_service.service.walking import WalkingService
+
+    store = open_store(url)
+    live = WalkingService(region, store, background=False).live
+    live.warm_up()
+    ids = [r.id for r in store.all(ResourceFilter(include_staff=True))
+           if r.lon is not None and r.service_area.kind == "none"]
+    rng, read_ms, fields_ms = random.Random(3), [], []
+    for _ in range(edits):
+        store.update(rng.choice(ids), {"lon": rng.uniform(b[0] + 0.01, b[2] - 0.01),
+                                       "lat": rng.uniform(b[1] + 0.01, b[3] - 0.01)})
+        t = time.perf_counter()
+        state = live.reader.read()
+        read_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        state.make_fields()
+        fields_ms.append((time.perf_counter() - t) * 1000)
+        live._swap(state)
+    return {"edits": edits, "read_ms_median": float(np.median(read_ms)),
+            "read_ms_max": float(np.max(read_ms)),
+            "fields_ms_median": float(np.median(fields_ms)),
+            "derived": live.reader.derived, "whole_reads": live.reader.full_reads,
+            "load": os.getloadavg()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--edits", type=int, default=20, help="edits timed one by one first")
     args = p.parse_args()
     from geo_service.engine.region import Region
 
@@ -83,7 +115,11 @@ def main() -> None:
     url = f"sqlite:///{HERE / '_data' / 'rebuild_registry.sqlite3'}"
     fill_registry(url, registry_items(b))
     region = Region.load(REGION_DIR)
-    out = {}
+    out = {"per_edit": per_edit(region, url, b, edits=args.edits)}
+    e = out["per_edit"]
+    print(f"per edit  read {e['read_ms_median']:.1f} ms (max {e['read_ms_max']:.0f})  fields "
+          f"{e['fields_ms_median']:.1f} ms  ({e['derived']} derived, {e['whole_reads']} whole)"
+          f"  load {e['load'][0]:.1f}")
     for background in (True, False):
         r = out["background" if background else "inline"] = measure(
             region, url, b, background=background, seconds=args.seconds)
