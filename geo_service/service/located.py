@@ -8,6 +8,7 @@ network, in registry order; :func:`located` makes it from each resource's points
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +21,8 @@ from geo_service.registry.resources import Resource
 from geo_service.registry.visibility import public_view
 
 ServiceIndex = tuple[np.ndarray, np.ndarray, shapely.STRtree, np.ndarray]
+#: :func:`patched` finds the points of this many resources or fewer one resource at a time
+FEW = 8
 
 
 @dataclass(frozen=True)
@@ -74,23 +77,36 @@ def patched(net: WalkNetwork, old: Located, order: list[str], touched: set[str],
     ``parts`` (the touched ones the viewer sees now) put in where ``order`` (every live id,
     in registry order) places them: the untouched keep their order among themselves, so
     each goes before the first untouched resource with points that follows it."""
-    ids = old.resource_ids
-    keep = np.fromiter((i not in touched for i in ids), dtype=bool, count=len(ids))
+    ids, few = old.resource_ids, len(touched) <= FEW
+    if few:  # a comparison per id touched, in numpy: no Python step per point
+        keep = np.ones(len(ids), dtype=bool)
+        for rid in touched:
+            keep &= ids != rid
+    else:
+        keep = np.fromiter((i not in touched for i in ids), dtype=bool, count=len(ids))
     ids = ids[keep]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else (
-        np.zeros(0, dtype=np.int64))
-    first = dict(zip(ids[starts], starts.tolist(), strict=True))
-    where = ({rid: k for k, rid in enumerate(order)} if len(parts) > 8
-             else {rid: order.index(rid) for rid in parts})
+    if few:
+        where = {rid: order.index(rid) for rid in parts}
+
+        def first(q: str) -> int | None:
+            if q not in old.resources:
+                return None
+            hit = np.flatnonzero(ids == q)
+            return int(hit[0]) if len(hit) else None
+    else:
+        where = {rid: k for k, rid in enumerate(order)}
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else (
+            np.zeros(0, dtype=np.int64))
+        positions = dict(zip(ids[starts], starts.tolist(), strict=True))
+
+        def first(q: str) -> int | None:
+            return positions.get(q)
     put = sorted(parts, key=where.__getitem__)
     anchors = []
-    for rid in put:
-        pos = len(ids)
-        for q in order[where[rid] + 1:]:
-            if q not in touched and q in first:
-                pos = first[q]
-                break
-        anchors.append(pos)
+    for rid in put:  # before the next untouched resource with points, else at the end
+        found = next((pos for q in itertools.islice(order, where[rid] + 1, None)
+                      if q not in touched and (pos := first(q)) is not None), len(ids))
+        anchors.append(found)
     counts = [len(parts[rid][1][0]) for rid in put]
     at = np.repeat(np.array(anchors, dtype=np.int64), counts)
     new = [parts[rid][1] for rid in put]
@@ -99,7 +115,9 @@ def patched(net: WalkNetwork, old: Located, order: list[str], touched: set[str],
     added = Attachment.concat([p[1] for p in new] + [_NO_POINTS])
     att = Attachment(*(np.insert(getattr(old.attachment, f)[keep], at, getattr(added, f))
                        for f in ("edge", "offset", "connector")))
-    resources = {rid: r for rid, r in old.resources.items() if rid not in touched}
+    resources = dict(old.resources)
+    for rid in touched:
+        resources.pop(rid, None)
     resources.update((rid, r) for rid, (r, _) in parts.items())
     return Located(
         np.insert(ids, at, np.repeat(np.array(put, dtype=object), counts)),

@@ -110,6 +110,7 @@ resources = Table(
     Index("ix_resources_category_lonlat", "category", "lon", "lat"),
     Index("ix_resources_sa_bbox", "sa_minx", "sa_maxx", "sa_miny", "sa_maxy"),
     Index("ix_resources_updated_at", "updated_at"),
+    Index("ix_resources_version", "version"),  # migration 0010_version_index
     Index("ix_resources_serves", "deleted", "visibility", "sa_kind", "sa_minx", "sa_maxx",
           "sa_miny", "sa_maxy"),
 )
