@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 
 from geo_service.api.errors import prefers_english
 from geo_service.config import ServiceSettings
+from geo_service.i18n import msg
 from geo_service.registry.auth import (
     AuthenticationError,
     LoginThrottle,
@@ -139,7 +140,7 @@ async def optional_user(state: State,
 def staff_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     """The logged-in user; 401 for the public."""
     if user is None:
-        raise AuthenticationError("log in first (OAuth2 password flow at /auth/token)")
+        raise AuthenticationError(msg("log in first (OAuth2 password flow at /auth/token)"))
     return user
 
 

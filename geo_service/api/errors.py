@@ -250,7 +250,9 @@ def input_error(request: Request, e: Exception) -> JSONResponse:
     head = Problem(field=e.column, value=shown(e.value), reason=_reason(e, not japanese))
     problems = [Problem(field=f, value=shown(v), reason=r)
                 for f, v, r in getattr(e, "errors", None) or ()] or [head]
-    message = _message([head]) if japanese else str(e)
+    # an upload's Japanese error names its file, as the English does
+    message = (str(e) if not japanese
+               else e.text("ja") if e.file is not None else _message([head]))
     return JSONResponse(status_code=code,
                         content=_body(head, problems, shown(message, limit=4 * MAX_ECHO)))
 

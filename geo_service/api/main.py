@@ -58,8 +58,7 @@ from geo_service.service.walking import WalkingService
 
 
 def _not_found(request: Request, e: Exception) -> JSONResponse:
-    detail = text_of(e.args[0], "en" if prefers_english(request) else "ja") if e.args else ""
-    return JSONResponse(status_code=404, content={"detail": detail})
+    return JSONResponse(status_code=404, content={"detail": _detail(request, e)})
 
 
 def _precondition_failed(request: Request, e: Exception) -> JSONResponse:
@@ -71,13 +70,18 @@ def _precondition_failed(request: Request, e: Exception) -> JSONResponse:
                         headers={"ETag": tag})
 
 
-def _unauthenticated(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=401, content={"detail": str(e)},
+def _detail(request: Request, e: Exception) -> str:
+    """An exception's message (a catalogue message or text) in the request's language."""
+    return text_of(e.args[0], "en" if prefers_english(request) else "ja") if e.args else ""
+
+
+def _unauthenticated(request: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=401, content={"detail": _detail(request, e)},
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-def _forbidden(_: Request, e: Exception) -> JSONResponse:
-    return JSONResponse(status_code=403, content={"detail": str(e)})
+def _forbidden(request: Request, e: Exception) -> JSONResponse:
+    return JSONResponse(status_code=403, content={"detail": _detail(request, e)})
 
 
 def _body_too_large(request: Request, e: Exception) -> JSONResponse:
@@ -85,9 +89,9 @@ def _body_too_large(request: Request, e: Exception) -> JSONResponse:
     return e.response(request)
 
 
-def _too_many_logins(_: Request, e: Exception) -> JSONResponse:
+def _too_many_logins(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, TooManyLoginsError)
-    return JSONResponse(status_code=429, content={"detail": str(e)},
+    return JSONResponse(status_code=429, content={"detail": _detail(request, e)},
                         headers={"Retry-After": str(e.retry_after)})
 
 

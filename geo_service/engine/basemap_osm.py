@@ -33,6 +33,7 @@ import shapely
 
 from geo_service._errors import InputError
 from geo_service.engine.osm import osm_xml_elements
+from geo_service.i18n import msg
 
 WATER_LINES = frozenset({"river", "canal", "stream", "drain", "ditch"})
 RAILWAYS = frozenset({"rail", "subway", "light_rail", "narrow_gauge", "monorail", "tram",
@@ -75,7 +76,7 @@ def extras_from_osm(path: str | Path) -> gpd.GeoDataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", file=path)
+        raise InputError(msg("file not found"), file=path)
     name = path.name.lower()
     if name.endswith(".pbf"):
         rows = _pbf_rows(path)
@@ -84,17 +85,18 @@ def extras_from_osm(path: str | Path) -> gpd.GeoDataFrame:
             elements = osm_xml_elements(path)
         except (ElementTree.ParseError, OSError, EOFError, KeyError, ValueError) as exc:
             # bad XML, bad compression, a node or way without its id/lat/lon/ref
-            raise InputError(f"cannot parse OSM XML: {exc}", file=path) from exc
+            raise InputError(msg("cannot parse OSM XML: {error}", error=exc), file=path) from exc
         rows = _element_rows(elements)
     elif name.endswith(".json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not a JSON Overpass response: {exc}", file=path) from exc
+            raise InputError(msg("not a JSON Overpass response: {error}", error=exc),
+                             file=path) from exc
         rows = _element_rows(data.get("elements", []) if isinstance(data, dict) else [])
     else:
-        raise InputError("rivers and railways can be read from .osm.pbf, .osm or Overpass "
-                         ".json files", file=path)
+        raise InputError(msg("rivers and railways can be read from .osm.pbf, .osm or Overpass "
+                             ".json files"), file=path)
     return frame(rows)
 
 
@@ -151,7 +153,7 @@ def _pbf_rows(path: Path) -> list[tuple[str, str, shapely.Geometry]]:
                 if kind is not None and len(xy) >= 2:
                     rows.append((*kind, shapely.LineString(xy)))
     except (RuntimeError, ValueError, OSError) as exc:  # osmium's I/O and format errors
-        raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
+        raise InputError(msg("cannot read OSM PBF: {error}", error=exc), file=path) from exc
     return rows
 
 

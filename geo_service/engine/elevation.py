@@ -23,6 +23,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg, msg_n
 
 if TYPE_CHECKING:  # the network samples its elevations here: imported for annotations only
     from geo_service.engine.network import WalkNetwork
@@ -63,9 +64,12 @@ def dem_elevations(dem_path: str | Path, net: WalkNetwork) -> tuple[np.ndarray, 
     coords = shapely.get_coordinates(net.edge_geometry)
     vertex_z = sample_raster(dem_path, coords, net.crs)
     if np.isnan(node_z).any():
-        raise InputError(
-            f"{int(np.isnan(node_z).sum())} network nodes lie outside the DEM or on "
-            "no-data cells; use a DEM that covers the whole network", file=dem_path)
+        outside = int(np.isnan(node_z).sum())
+        raise InputError(msg_n(
+            "{n} network node lies outside the DEM or on a no-data cell; use a DEM that "
+            "covers the whole network",
+            "{n} network nodes lie outside the DEM or on no-data cells; use a DEM that "
+            "covers the whole network", outside), file=dem_path)
     # Where the DEM has no data, fall back to interpolating the node elevations.
     fallback = interpolate_vertex_z(net.edge_geometry, node_z[net.edge_u],
                                     node_z[net.edge_v])
@@ -78,7 +82,7 @@ def sample_raster(path: str | Path, xy: np.ndarray, crs: CRS) -> np.ndarray:
 
     with rasterio.open(path) as src:
         if src.crs is None:
-            raise InputError("the DEM has no CRS", file=path)
+            raise InputError(msg("the DEM has no CRS"), file=path)
         x, y = Transformer.from_crs(crs, src.crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
         band = src.read(1, masked=True).astype(float).filled(np.nan)
         inv = ~src.transform

@@ -32,6 +32,7 @@ from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine.elevation import dem_elevations, interpolate_vertex_z, slope_seconds
 from geo_service.engine.snapping import EdgeIndex, segment_length
+from geo_service.i18n import msg
 from geo_service.inputs.crs import transform_geometries, transform_geometry
 
 
@@ -118,20 +119,21 @@ class WalkNetwork:
         """
         crs = CRS.from_user_input(crs)
         if crs.is_geographic:
-            raise InputError(f"a WalkNetwork must be in a metric CRS, not {crs.to_string()}",
+            raise InputError(msg("a walking network must be in a metric CRS, not {crs}",
+                                 crs=crs.to_string()),
                              file=source or None)
         node_xy = np.asarray(node_xy, dtype=float)
         edge_u = np.asarray(edge_u, dtype=np.int64)
         edge_v = np.asarray(edge_v, dtype=np.int64)
         if len(edge_u) == 0:
-            raise EmptyNetworkError("the source holds no walkable edges", file=source or None)
+            raise EmptyNetworkError(msg("the source holds no walkable edges"), file=source or None)
         if edge_geometry is None and node_z is None:  # straight lines, built lazily
             keep = segment_length(node_xy[edge_u], node_xy[edge_v]) > 1e-9
             net = cls(crs=crs, node_id=np.asarray(node_id), node_xy=node_xy,
                       edge_u=edge_u[keep], edge_v=edge_v[keep], edge_geometry=None,
                       walking_speed_mps=walking_speed_mps, source=source)
             if len(net.edge_u) == 0:
-                raise EmptyNetworkError("every edge has zero length", file=source or None)
+                raise EmptyNetworkError(msg("every edge has zero length"), file=source or None)
             return net
         if edge_geometry is None:  # straight lines, built from u to v
             edge_geometry = shapely.linestrings(
@@ -153,7 +155,7 @@ class WalkNetwork:
             source=source,
         )
         if len(net.edge_u) == 0:
-            raise EmptyNetworkError("every edge has zero length", file=source or None)
+            raise EmptyNetworkError(msg("every edge has zero length"), file=source or None)
         return net
 
     def with_dem(self, dem_path: str | Path) -> WalkNetwork:
@@ -169,7 +171,7 @@ class WalkNetwork:
     def with_speed(self, walking_speed_mps: float) -> WalkNetwork:
         """Return a copy with another flat walking speed (m/s)."""
         if not walking_speed_mps > 0:
-            raise InputError("walking speed must be positive", column="speed",
+            raise InputError(msg("walking speed must be positive"), column="speed",
                              value=walking_speed_mps)
         return WalkNetwork(
             crs=self.crs, node_id=self.node_id, node_xy=self.node_xy, edge_u=self.edge_u,

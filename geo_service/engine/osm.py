@@ -40,6 +40,7 @@ from pyproj import CRS, Transformer
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine.network import WalkNetwork
+from geo_service.i18n import msg
 from geo_service.inputs.crs import metric_crs_for, transform_geometries
 
 if TYPE_CHECKING:  # networkx is imported only where osmnx graphs are read
@@ -100,7 +101,7 @@ def load_walk_network(
     """
     path = Path(source)
     if not path.exists():
-        raise InputError("file not found", file=path)
+        raise InputError(msg("file not found"), file=path)
     name = path.name.lower()
     if name.endswith(".pbf"):
         net = network_from_pbf(path)
@@ -114,8 +115,8 @@ def load_walk_network(
         net = WalkNetwork.load(path)
     else:
         raise InputError(
-            "unknown network format; expected .osm.pbf, .osm, .osm.bz2, .json (Overpass), "
-            ".graphml or .npz", file=path)
+            msg("unknown network format; expected .osm.pbf, .osm, .osm.bz2, .json (Overpass), "
+                ".graphml or .npz"), file=path)
     if walking_speed_mps != net.walking_speed_mps:
         net = net.with_speed(walking_speed_mps)
     return net.with_dem(dem) if dem is not None else net
@@ -128,7 +129,7 @@ def network_from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "") -> Wal
     attributes (as set by ``osmnx.elevation``) enable the slope model.
     """
     if graph.number_of_edges() == 0:
-        raise EmptyNetworkError("the graph has no edges", file=source or None)
+        raise EmptyNetworkError(msg("the graph has no edges"), file=source or None)
     undirected = _osmnx_undirected(graph) if graph.is_directed() else graph
     node_keys = np.array(list(undirected.nodes))
     index = pd.Series(np.arange(len(node_keys)), index=node_keys)
@@ -165,9 +166,10 @@ def network_from_overpass_json(path: str | Path) -> WalkNetwork:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a JSON Overpass response: {exc}", file=path) from exc
+        raise InputError(msg("not a JSON Overpass response: {error}", error=exc),
+                         file=path) from exc
     if "elements" not in data:
-        raise InputError("no 'elements' key: not an Overpass response", file=path)
+        raise InputError(msg("no 'elements' key: not an Overpass response"), file=path)
     return _network_from_elements(data["elements"], source=str(path))
 
 
@@ -177,7 +179,7 @@ def network_from_osm_xml(path: str | Path) -> WalkNetwork:
         elements = osm_xml_elements(path)
     except (ElementTree.ParseError, OSError, EOFError, KeyError, ValueError) as exc:
         # bad XML; not bz2/gzip data or cut short; a node or way without its id/lat/lon/ref
-        raise InputError(f"cannot parse OSM XML: {exc}", file=path) from exc
+        raise InputError(msg("cannot parse OSM XML: {error}", error=exc), file=path) from exc
     return _network_from_elements(elements, source=str(path))
 
 
@@ -210,7 +212,7 @@ def network_from_graphml(path: str | Path) -> WalkNetwork:
     try:
         graph = ox.load_graphml(path)
     except Exception as exc:  # networkx raises several parser errors
-        raise InputError(f"cannot read GraphML: {exc}", file=path) from exc
+        raise InputError(msg("cannot read GraphML: {error}", error=exc), file=path) from exc
     return network_from_osmnx_graph(graph, source=str(path))
 
 
@@ -301,7 +303,7 @@ def _network_from_elements(elements: list[dict[str, Any]], *, source: str) -> Wa
     ways = {e["id"]: e for e in elements
             if e.get("type") == "way" and is_walkable(e.get("tags", {}))}
     if not ways:
-        raise EmptyNetworkError("the file holds no walkable ways (highway=* for pedestrians)",
+        raise EmptyNetworkError(msg("the file holds no walkable ways (highway=* for pedestrians)"),
                                 file=source)
     used = {n for w in ways.values() for n in w.get("nodes", [])}
     graph = nx.MultiDiGraph(crs="EPSG:4326")
@@ -345,11 +347,13 @@ def _download(fetch: Callable[[], Any], option: str, value: str) -> Any:
         return fetch()
     except (requests.RequestException, OSError) as exc:
         raise InputError(
-            f"cannot download the walking network ({type(exc).__name__}): no internet "
-            f"connection, or OpenStreetMap's servers did not answer within "
-            f"{DOWNLOAD_TIMEOUT_S} s; give --network FILE (an OSM extract) instead",
+            msg("cannot download the walking network ({error}): no internet connection, or "
+                "OpenStreetMap's servers did not answer within {seconds} s; give --network "
+                "FILE (an OSM extract) instead", error=type(exc).__name__,
+                seconds=DOWNLOAD_TIMEOUT_S),
             column=f"--{option}", value=value) from None
     except ValueError as exc:  # osmnx: nothing found, or an error status it cannot read
-        raise InputError(f"no usable answer from OpenStreetMap: {exc}", column=f"--{option}",
+        raise InputError(msg("no usable answer from OpenStreetMap: {error}", error=exc),
+                         column=f"--{option}",
                          value=value) from None
 

@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 
 Target = tuple[Path, shapely.Geometry]
 """An output file and the outline (EPSG:4326) whose ways it receives."""
@@ -154,8 +155,9 @@ def _osmium_extract(tool: str, source_file: Path, targets: Sequence[Target], wor
 def _run(command: list[str], source: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise InputError(f"{Path(command[0]).name} {command[1]} failed: "
-                         f"{done.stderr.strip()[-500:]}", file=source)
+        raise InputError(msg("{tool} {command} failed: {error}", tool=Path(command[0]).name,
+                             command=command[1], error=done.stderr.strip()[-500:]),
+                         file=source)
 
 
 def _cut_with_pyosmium(pbf: Path, targets: Sequence[Target], keys: Sequence[str]) -> None:
@@ -190,7 +192,7 @@ def _cut_with_pyosmium(pbf: Path, targets: Sequence[Target], keys: Sequence[str]
             for ref in refs:
                 node_mask[ref] = node_mask.get(ref, 0) | mask
     except RuntimeError as exc:  # pyosmium reports unreadable files as RuntimeError
-        raise InputError(f"cannot read the OSM extract: {exc}", file=pbf) from exc
+        raise InputError(msg("cannot read the OSM extract: {error}", error=exc), file=pbf) from exc
     writers = [osmium.SimpleWriter(str(output)) for output, _ in targets]
     try:
         for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):

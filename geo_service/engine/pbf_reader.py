@@ -51,6 +51,7 @@ import numpy as np
 
 from geo_service import settings
 from geo_service._errors import EmptyNetworkError, InputError
+from geo_service.i18n import msg
 
 #: Bumped whenever the arrays read from a file could change; part of the cache's key and name.
 READER_VERSION = 1
@@ -142,7 +143,8 @@ def read_walk_arrays(path: str | Path, *, cache: bool | None = None) -> WalkArra
     try:
         stat = path.stat()
     except OSError as exc:
-        raise InputError(f"cannot read OSM PBF: {exc.strerror or exc}", file=path) from None
+        raise InputError(msg("cannot read OSM PBF: {error}", error=exc.strerror or exc),
+                         file=path) from None
     use_cache = cache_enabled() if cache is None else cache
     if use_cache:
         for candidate in cache_paths(path):
@@ -178,7 +180,7 @@ def parse_walk_arrays(path: str | Path) -> WalkArrays:
     same_way = np.flatnonzero(way[1:] == way[:-1])
     del way
     if len(same_way) == 0:
-        raise EmptyNetworkError("the PBF holds no walkable ways", file=path)
+        raise EmptyNetworkError(msg("the PBF holds no walkable ways"), file=path)
     node_id, first, inverse = np.unique(ref, return_index=True, return_inverse=True)
     del ref
     order = np.argsort(first, kind="stable")  # nodes in order of first use
@@ -219,7 +221,7 @@ def _read_ways(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             finally:
                 writer.close()
         except (RuntimeError, ValueError, OSError) as exc:  # osmium's I/O and format errors
-            raise InputError(f"cannot read OSM PBF: {exc}", file=path) from exc
+            raise InputError(msg("cannot read OSM PBF: {error}", error=exc), file=path) from exc
         return _parse_opl_ways(tmp, source=path)
 
 
@@ -256,10 +258,10 @@ def _parse_opl_ways(opl: Path, *, source: Path, chunk_bytes: int = 1 << 25,
             values = np.fromstring(text, dtype=np.float64, sep=",")  # C parser, no list
             del text
             if len(values) != 3 * int(lens[-1].sum()):
-                raise InputError("cannot parse the ways osmium wrote (OPL)", file=source)
+                raise InputError(msg("cannot parse the ways osmium wrote (OPL)"), file=source)
             values = values.reshape(-1, 3)
             if np.abs(values[:, 0]).max() >= 2**53:
-                raise InputError("node ids beyond 2^53 are not supported", file=source)
+                raise InputError(msg("node ids beyond 2^53 are not supported"), file=source)
             ids.append(values[:, 0].astype(np.int64))
             for out, col in ((xs, 1), (ys, 2)):
                 fixed = np.rint(values[:, col] * 1e7)

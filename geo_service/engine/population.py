@@ -37,7 +37,7 @@ from pyproj import CRS, Transformer
 from geo_service import settings
 from geo_service._errors import InputError, PopulationError, sheet_rows
 from geo_service.engine.network import WalkNetwork
-from geo_service.i18n import msg
+from geo_service.i18n import msg, msg_n
 from geo_service.inputs.mesh import CODE_PATTERN, mesh_polygons
 from geo_service.inputs.point_files import read_point_rows
 from geo_service.inputs.readers import (
@@ -246,8 +246,11 @@ def read_estat_small_areas(table: str | Path, boundaries: str | Path) -> gpd.Geo
     table_rows = df[df["KEY_CODE"].isin(shp["KEY_CODE"])].reset_index(drop=True)
     missing = sorted(set(shp["KEY_CODE"]) - set(table_rows["KEY_CODE"]))
     if missing:
-        raise PopulationError(f"{len(missing)} small areas of the boundary file have no row "
-                              f"in the table (e.g. {missing[0]})", file=table,
+        raise PopulationError(msg_n("{n} small area of the boundary file has no row in "
+                                    "the table (e.g. {code})",
+                                    "{n} small areas of the boundary file have no row in "
+                                    "the table (e.g. {code})", len(missing),
+                                    code=missing[0]), file=table,
                               column="KEY_CODE", value=missing[0])
     counts = _estat_counts(table_rows, source=table)
     shp = shp.rename(columns={name_col: "name"})[["KEY_CODE", "name", "geometry"]]
@@ -419,5 +422,6 @@ def _estat_boundary_beside(table: Path) -> Path:
     code = "".join(ch for ch in table.stem if ch.isdigit())[-5:]
     for candidate in sorted(table.parent.glob(f"*{code}*.shp")):
         return candidate
-    raise InputError("an e-Stat table needs its small-area shapefile: pass both files "
-                     f"(--population {table.name} --population r2ka{code}.shp)", file=table)
+    raise InputError(msg("an e-Stat table needs its small-area shapefile: pass both files "
+                         "(--population {table} --population r2ka{code}.shp)",
+                         table=table.name, code=code), file=table)

@@ -33,7 +33,8 @@ def read_stores(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
         raise InputError(msg("the store file holds no rows"), file=path)
     cat_col = find_column(gdf.columns, ("category", "カテゴリ", "種別", "業態", "分類", "type"))
     if cat_col is None:
-        raise InputError(f"no category column; columns are {list(gdf.columns)}", file=path)
+        raise InputError(msg("no category column; columns are {columns}",
+                             columns=list(gdf.columns)), file=path)
     categories = layer.normalise_categories(gdf[cat_col].reset_index(drop=True), source=str(path),
                                             column=cat_col)
     id_col = find_column(gdf.columns, ("store_id", "place_id", "resource_id", "id", "ID",

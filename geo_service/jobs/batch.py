@@ -309,9 +309,9 @@ def _check_resume(root: Path, *, fresh: bool, run: dict[str, Any]) -> None:
         before = json.loads(record.read_text(encoding="utf-8"))
         changed = sorted(k for k in run if before.get(k) != json.loads(json.dumps(run[k])))
         if changed:
-            raise InputError(f"the output folder holds partitions of another run (changed: "
-                             f"{', '.join(changed)}); pass --fresh to recompute them all, or "
-                             "another --out", file=root)
+            raise InputError(msg("the output folder holds partitions of another run (changed: "
+                                 "{changed}); pass --fresh to recompute them all, or another "
+                                 "--out", changed=", ".join(changed)), file=root)
     elif any(root.glob(f"*/{PARTITION_META}")):
         raise InputError(msg("the output folder holds partitions of a run that did not record "
                              "its inputs; pass --fresh to recompute them all, or another --out"),
@@ -351,7 +351,8 @@ def _merge(parts: Sequence[Partition], failed: list[dict[str, str]], *,
            threshold_m: float) -> BatchResult:
     done = [p for p in parts if is_done(p)]
     if not done:
-        raise InputError(f"every partition failed: {failed[:3]}", file=partitions)
+        raise InputError(msg("every partition failed: {failed}", failed=failed[:3]),
+                         file=partitions)
     metas = [json.loads((Path(p.folder) / PARTITION_META).read_text(encoding="utf-8"))
              for p in done]
     frames = [f for f in (gpd.read_parquet(Path(p.folder) / PARTITION_POINTS) for p in done)

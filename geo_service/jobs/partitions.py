@@ -79,7 +79,8 @@ def read_partition_layer(path: str | Path, *, id_column: str | None) -> gpd.GeoD
     else:
         layer = read_vector(path).to_crs("EPSG:4326")
         if id_column not in layer.columns:
-            raise InputError(f"no column {id_column!r}; columns are {list(layer.columns)}",
+            raise InputError(msg("no column {column!r}; columns are {columns}", column=id_column,
+                                 columns=list(layer.columns)),
                              file=path, column=id_column)
         ids = layer[id_column].astype(str)
         names, layer_name = ids, "partition"
@@ -89,8 +90,8 @@ def read_partition_layer(path: str | Path, *, id_column: str | None) -> gpd.GeoD
                          row=int(dup.index[0]) + 1, value=dup.iloc[0])
     folders = ids.map(safe_name)
     if folders.duplicated().any():
-        raise InputError("two partition codes give the same folder name "
-                         f"({folders[folders.duplicated()].iloc[0]!r})", file=path)
+        raise InputError(msg("two partition codes give the same folder name ({folder!r})",
+                             folder=folders[folders.duplicated()].iloc[0]), file=path)
     frame = gpd.GeoDataFrame({"partition_id": ids.to_numpy(),
                               "name": names.astype(str).to_numpy()},
                              geometry=layer.geometry.to_numpy(), crs="EPSG:4326")
@@ -104,7 +105,7 @@ def forced_crs(crs: str | None) -> CRS | None:
         return None
     metric = CRS.from_user_input(crs)
     if metric.is_geographic:
-        raise InputError(f"the batch CRS must be metric, not {metric.to_string()}",
+        raise InputError(msg("the batch CRS must be metric, not {crs}", crs=metric.to_string()),
                          column="crs", value=crs)
     return metric
 

@@ -194,8 +194,8 @@ def load_area_layers(specs: list[str], demand: gpd.GeoDataFrame,
         layers.append(replace(layer, areas=layer.areas[keep].reset_index(drop=True)))
     names = [a.name for a in layers]
     if len(set(names)) != len(names):
-        raise InputError(f"two area layers share a name {names}; label them: "
-                         "--areas 小学校区=FILE")
+        raise InputError(msg("two area layers share a name {names}; label them: "
+                             "--areas 小学校区=FILE", names=names))
     return layers
 
 
@@ -300,7 +300,8 @@ def point_difficulty(
     stages = stages or Stages()
     stores = counted(region.resources[layer.id], layer).to_crs(region.net.crs)
     if stores.empty:
-        raise InputError(f"no stores of the counted categories {layer.included_ids}")
+        raise InputError(msg("no stores of the counted categories {ids}",
+                             ids=layer.included_ids))
     with stages("attach"):
         demand_att = region.demand_attachment
         store_att = region.attach(stores, source="stores")

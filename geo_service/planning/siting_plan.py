@@ -66,8 +66,9 @@ def siting_need(need: str, *, column: str) -> Category:
     vocab = load_vocabulary()
     category = vocab.category(vocab.category_key(need, column=column))
     if category.kind == "service":
-        raise InputError(f"{category.label} is a service that comes to people (its coverage "
-                         "is its service area); siting is for places and stops",
+        raise InputError(msg("{label} is a service that comes to people (its coverage is its "
+                             "service area); siting is for places and stops",
+                             label=category.label),
                          column=column, value=need)
     return category
 

@@ -37,6 +37,7 @@ import bcrypt
 import jwt
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.registry.store import (
     LoginRecord,
     NotFoundError,
@@ -65,8 +66,8 @@ class TooManyLoginsError(Exception):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
-        super().__init__(f"ログインの失敗が続いたため、{self.retry_after}秒後にもう一度お試し"
-                         f"ください (too many failed logins; try again in {self.retry_after} s)")
+        super().__init__(msg("too many failed logins; try again in {seconds} s",
+                             seconds=self.retry_after))
 
 
 @functools.cache
@@ -86,13 +87,14 @@ def check_password(password: str) -> None:
     """
     lowered = password.lower()
     if len(password) < MIN_PASSWORD_LENGTH:
-        reason = f"password must have at least {MIN_PASSWORD_LENGTH} characters"
+        reason = msg("password must have at least {n} characters", n=MIN_PASSWORD_LENGTH)
     elif len(password.encode("utf-8")) > 72:
-        reason = "password is longer than 72 bytes"
+        reason = msg("password is longer than 72 bytes")
     elif len(set(password)) < MIN_DISTINCT_CHARACTERS:
-        reason = "password has too few different characters"
+        reason = msg("password has too few different characters")
     elif {lowered, lowered.rstrip(string.digits + string.punctuation)} & common_passwords():
-        reason = "password is too common (on the list of most used passwords); choose another"
+        reason = msg("password is too common (on the list of most used passwords); "
+                     "choose another")
     else:
         return
     raise InputError(reason, column="password")
@@ -132,7 +134,7 @@ def authenticate(store: ResourceStore, username: str, password: str) -> User:
     matches = verify_password(password, user.password_hash if user else
                               _dummy_hash(BCRYPT_ROUNDS))
     if user is None or not matches or not user.active:
-        raise AuthenticationError("incorrect user name or password")
+        raise AuthenticationError(msg("incorrect user name or password"))
     return user
 
 
@@ -160,18 +162,18 @@ def user_from_token(store: ResourceStore, token: str, secret: str) -> User:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[_ALGORITHM],
                                             options={"require": ["exp", "sub", "pwd"]})
     except jwt.ExpiredSignatureError:
-        raise AuthenticationError("token expired; log in again") from None
+        raise AuthenticationError(msg("token expired; log in again")) from None
     except jwt.InvalidTokenError:
-        raise AuthenticationError("invalid token") from None
+        raise AuthenticationError(msg("invalid token")) from None
     try:
         user = store.get_user(str(claims["sub"]))
     except NotFoundError:
-        raise AuthenticationError("the token's user no longer exists") from None
+        raise AuthenticationError(msg("the token's user no longer exists")) from None
     if not user.active:
-        raise AuthenticationError("user is deactivated")
+        raise AuthenticationError(msg("user is deactivated"))
     if not hmac.compare_digest(str(claims["pwd"]), _password_stamp(user, secret)):
-        raise AuthenticationError("the password was changed, or the user deactivated, after "
-                                  "this token was issued; log in again")
+        raise AuthenticationError(msg("the password was changed, or the user deactivated, "
+                                      "after this token was issued; log in again"))
     return user
 
 
@@ -256,16 +258,16 @@ def check_can_edit(user: User, areas: Iterable[str | None]) -> None:
         return
     for area in areas:
         if area is None or area not in user.areas:
-            mine = "、".join(user.areas) or "none"
-            raise PermissionDeniedError(
-                f"coordinator {user.username!r} may edit resources of their own areas "
-                f"({mine}) only, not of area {area!r}")
+            mine = "、".join(user.areas) or msg("none")
+            raise PermissionDeniedError(msg(
+                "coordinator {user!r} may edit resources of their own areas ({mine}) only, "
+                "not of area {area!r}", user=user.username, mine=mine, area=area))
 
 
 def check_admin(user: User) -> None:
     """Raise unless ``user`` is an admin."""
     if user.role != "admin":
-        raise PermissionDeniedError("only an admin may manage users")
+        raise PermissionDeniedError(msg("only an admin may manage users"))
 
 
 def load_or_create_secret(path: str | Path) -> str:

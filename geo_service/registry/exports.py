@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.layers import load_vocabulary
 from geo_service.outputs import spreadsheet_safe
@@ -148,7 +149,7 @@ def export_bytes(resources: Iterable[Resource], fmt: ExportFormat, *, public: bo
                                                "内容": [region, *attributions]})
                                  ).to_excel(book, index=False, sheet_name="出典")
     else:
-        raise InputError("unsupported export format (csv, xlsx or geojson)", value=fmt)
+        raise InputError(msg("unsupported export format (csv, xlsx or geojson)"), value=fmt)
     return buffer.getvalue()
 
 
@@ -161,7 +162,7 @@ def export_resources(resources: Iterable[Resource], path: str | Path, *,
     fmt = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson"}.get(
         path.suffix.lower())
     if fmt is None:
-        raise InputError("unsupported export format (use .csv, .xlsx or .geojson)",
+        raise InputError(msg("unsupported export format (use .csv, .xlsx or .geojson)"),
                          file=path, value=path.suffix)
     path.write_bytes(export_bytes(resources, fmt, public=public, encoding=encoding,  # type: ignore[arg-type]
                                   layers=layers, region=region, attributions=attributions))

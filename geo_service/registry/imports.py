@@ -143,7 +143,8 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
             frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet, dtype=str,
                                   engine="openpyxl")
         except Exception as e:  # openpyxl raises many types for broken files
-            raise InputError(f"cannot read as an Excel workbook: {e}", file=name) from None
+            raise InputError(msg("cannot read as an Excel workbook: {error}", error=e),
+                             file=name) from None
         encoding = "xlsx"
     elif suffix in (".csv", ".txt", ".tsv", ""):
         text, encoding = decode_text(data, file=name)
@@ -153,13 +154,13 @@ def read_resource_table(path: str | Path | None = None, *, data: bytes | None = 
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep,
                                 nrows=most + 1)
         except pd.errors.EmptyDataError:
-            raise InputError("the file is empty (no header row)", file=name) from None
+            raise InputError(msg("the file is empty (no header row)"), file=name) from None
         except pd.errors.ParserError as e:
-            raise InputError(f"not a valid CSV file: {e}", file=name) from None
+            raise InputError(msg("not a valid CSV file: {error}", error=e), file=name) from None
         if len(frame) > most:
             raise too_many_rows(len(frame.columns), file=name, limits=limits)
     else:
-        raise InputError("unsupported file type (use .csv or .xlsx; save .xls as .xlsx)",
+        raise InputError(msg("unsupported file type (use .csv or .xlsx; save .xls as .xlsx)"),
                          file=name, value=suffix)
     frame = frame.fillna("").astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -268,9 +269,10 @@ def _update_by(row: Resource, columns: set[str], allowed: frozenset[str] | None,
 
             for area in (before.area, rules.responsible_area(after)):
                 if area not in allowed:
-                    raise PermissionDeniedError(
-                        f"resource {before.id!r} is now in area {area!r}, not in your areas "
-                        f"({'、'.join(sorted(allowed))}); nothing was imported")
+                    raise PermissionDeniedError(msg(
+                        "resource {id!r} is now in area {area!r}, not in your areas ({mine}); "
+                        "nothing was imported", id=before.id, area=area,
+                        mine="、".join(sorted(allowed))))
         return after
     return change
 

@@ -30,15 +30,17 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
     try:
         geom = shape(geometry)
     except Exception as e:  # shapely raises several types for bad GeoJSON
-        raise ServiceAreaError(f"malformed polygon: {e}", column="service_area.geometry",
+        raise ServiceAreaError(msg("malformed polygon: {error}", error=e),
+                               column="service_area.geometry",
                                value=short_value(geometry)) from None
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
-        raise ServiceAreaError("service area geometry must be a non-empty Polygon or "
-                               "MultiPolygon", column="service_area.geometry", value=geom.geom_type)
+        raise ServiceAreaError(msg("service area geometry must be a non-empty Polygon or "
+                                   "MultiPolygon"), column="service_area.geometry",
+                               value=geom.geom_type)
     vertices = shapely.get_num_coordinates(geom)
     if max_vertices is not None and vertices > max_vertices:
-        raise ServiceAreaError(f"polygon has {vertices:,} vertices, more than the "
-                               f"{max_vertices:,} allowed; simplify it",
+        raise ServiceAreaError(msg("polygon has {vertices:,} vertices, more than the {most:,} "
+                                   "allowed; simplify it", vertices=vertices, most=max_vertices),
                                column="service_area.geometry")
     if not geom.is_valid:
         why = shapely.is_valid_reason(geom)
@@ -47,7 +49,7 @@ def polygon_from_geojson(geometry: Mapping[str, Any] | None, *,
                                column="service_area.geometry", value=short_value(geometry))
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        raise ServiceAreaError("polygon coordinates are not lon/lat degrees",
+        raise ServiceAreaError(msg("polygon coordinates are not lon/lat degrees"),
                                column="service_area.geometry", value=geom.bounds)
     return geom
 

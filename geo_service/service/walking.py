@@ -419,7 +419,7 @@ class WalkingService:
         """
         view = resource.model_dump(mode="json") if staff else public_view(resource)
         if view is None:
-            raise InputError("resource not visible", value=resource.id)
+            raise InputError(msg("resource not visible"), value=resource.id)
         demand_xy = self._demand_xy()
         sa_kind = view["service_area"]["kind"]
         if sa_kind in ("polygon", "areas", "radius", "municipality"):
@@ -431,7 +431,7 @@ class WalkingService:
             else:
                 geom = service_area_geometry(resource, self.layers)
                 if geom is None:
-                    raise InputError("the service area's boundary layer is not loaded",
+                    raise InputError(msg("the service area's boundary layer is not loaded"),
                                      column="service_area.layer",
                                      value=resource.service_area.layer)
                 metric = self.net.to_metric(geom)
@@ -442,8 +442,8 @@ class WalkingService:
         pick = np.flatnonzero(loc.resource_ids == resource.id)
         if len(pick) == 0:
             located = view["lon"] is not None or len(view["schedule"]["stops"])
-            raise InputError("the resource lies outside the region" if located
-                             else "the resource has no location to walk from",
+            raise InputError(msg("the resource lies outside the region") if located
+                             else msg("the resource has no location to walk from"),
                              column="location", value=resource.id)
         field = DistanceField(self.net, loc.attachment.take(pick))
         secs = field.at(self.region.demand_attachment).seconds

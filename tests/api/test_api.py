@@ -83,14 +83,20 @@ def test_openapi_documents_the_routes(client):
 
 
 def test_login_failures(client, store):
-    assert client.post("/auth/token", data={"username": "sato", "password": "wrong-pass"}
-                       ).status_code == 401
+    r = client.post("/auth/token", data={"username": "sato", "password": "wrong-pass"})
+    assert r.status_code == 401 and r.json()["detail"] == "ユーザー名またはパスワードが違います"
+    r = client.post("/auth/token", data={"username": "sato", "password": "wrong-pass"},
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 401 and r.json()["detail"] == "incorrect user name or password"
     assert client.post("/auth/token", data={"username": "nobody", "password": "x" * 9}
                        ).status_code == 401
     assert client.get("/auth/me", headers={"Authorization": "Bearer garbage"}).status_code == 401
     old = create_token(store.get_user("sato"), "k" * 40, minutes=5,
                        now=datetime.now(UTC) - timedelta(hours=1))
     r = client.get("/auth/me", headers={"Authorization": f"Bearer {old}"})
+    assert r.status_code == 401 and "有効期限が切れました" in r.json()["detail"]
+    r = client.get("/auth/me", headers={"Authorization": f"Bearer {old}",
+                                        "Accept-Language": "en"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     forged = create_token(store.get_user("sato"), "another-key" * 4)
     assert client.get("/auth/me", headers={"Authorization": f"Bearer {forged}"}
@@ -208,7 +214,10 @@ def test_staff_only_resource_is_404_for_the_public(client, admin):
     rid = client.post("/resources", json=salon(visibility="staff"), headers=admin).json()["id"]
     assert client.get(f"/resources/{rid}").status_code == 404
     assert client.get(f"/resources/{rid}", headers=admin).status_code == 200
-    assert client.get("/resources/nope").status_code == 404
+    r = client.get("/resources/nope")
+    assert r.status_code == 404 and r.json()["detail"] == "ID が 'nope' の資源はありません"
+    r = client.get("/resources/nope", headers={"Accept-Language": "en"})
+    assert r.json()["detail"] == "no resource with id 'nope'"
 
 
 def test_update_permissions_and_validation(client, sato, kato, admin):

@@ -94,7 +94,8 @@ def test_nearby_bad_input(app_parts):
     r = client.get("/nearby", params=q(500, 500, category="カラオケ"))
     assert r.status_code == 422 and "カラオケ" in r.text
     assert client.get("/nearby", params=q(500, 500, minutes=0)).status_code == 422
-    assert client.get("/nearby", params=q(500, 500, minutes=500)).status_code == 422
+    r = client.get("/nearby", params=q(500, 500, minutes=500))
+    assert r.status_code == 422 and "分までです（サービスの NEARBY_MAX_MINUTES）" in r.text
     assert client.get("/nearby", params={"lat": 33.8}).status_code == 422
 
 

@@ -46,7 +46,7 @@ def test_empty_import_upload_is_422_naming_the_file(app_parts):  # noqa: F811
         r = client.post("/resources/import", headers=admin,
                         files={"file": ("empty list.csv", data, "text/csv")})
         body = detail(r)
-        assert "empty list.csv" in body["message"] and "empty" in body["reason"]
+        assert "empty list.csv" in body["message"] and "ファイルが空です" in body["reason"]
 
 
 @pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from geo_service._errors import InputError
 from geo_service.api import create_app
 from geo_service.api.deps import forwarded_client
 from geo_service.cli.registry import UVICORN_PROXY_OPTIONS
@@ -80,7 +81,7 @@ def test_failed_logins_are_throttled_per_account(tmp_path):
     r = post_login(client, "sato", "sato-pass-1")  # even the right password waits
     assert r.status_code == 429, r.text
     assert 0 < int(r.headers["Retry-After"]) <= 900
-    assert "too many failed logins" in r.json()["detail"]
+    assert "ログインの失敗が続いたため" in r.json()["detail"]
     # unknown accounts are throttled alike (a 429 tells nothing about existence)
     for _ in range(5):
         assert post_login(client, "nobody", "wrong-password-1").status_code == 401
@@ -148,7 +149,7 @@ def test_tokens_issued_before_a_password_change_stop_working(tmp_path):
     r = client.patch("/users/sato", json={"password": "a-new-sato-pass-2"}, headers=admin)
     assert r.status_code == 200, r.text
     r = client.get("/auth/me", headers=old)
-    assert r.status_code == 401 and "password" in r.json()["detail"]
+    assert r.status_code == 401 and "パスワードが変更された" in r.json()["detail"]
     assert post_login(client, "sato", "sato-pass-1").status_code == 401
     new = bearer(client, "sato", "a-new-sato-pass-2")
     assert client.get("/auth/me", headers=new).json()["username"] == "sato"
@@ -170,17 +171,24 @@ def test_weak_passwords_are_refused_with_the_reason(password, message):
         check_password(password)
 
 
+def test_the_password_policy_reads_in_japanese_and_english():
+    with pytest.raises(InputError) as e:
+        check_password("sato-pass")
+    assert e.value.text("ja") == "列「password」：パスワードは 10 文字以上にしてください"
+    assert e.value.text("en") == "column 'password': password must have at least 10 characters"
+
+
 def test_the_users_api_refuses_weak_passwords_without_echoing_them(tmp_path):
     client = TestClient(make_app(tmp_path))
     admin = bearer(client, "admin", "admin-pass-1")
     body = {"username": "ito", "password": "password123", "role": "coordinator"}
     r = client.post("/users", json=body, headers=admin)
-    assert r.status_code == 422 and "too common" in r.text and "password123" not in r.text
+    assert r.status_code == 422 and "よく使われる" in r.text and "password123" not in r.text
     assert r.json()["detail"]["field"] == "password"
     r = client.post("/users", json=body | {"password": "short"}, headers=admin)
-    assert r.status_code == 422 and "at least 10" in r.text and "short" not in r.text
+    assert r.status_code == 422 and "10 文字以上" in r.text and "short" not in r.text
     r = client.patch("/users/sato", json={"password": "1234567890"}, headers=admin)
-    assert r.status_code == 422 and "too common" in r.text
+    assert r.status_code == 422 and "よく使われる" in r.text
     bearer(client, "sato", "sato-pass-1")  # unchanged
 
 
@@ -318,13 +326,13 @@ def test_a_named_proxy_forwards_each_clients_address(tmp_path):
 
 
 @pytest.mark.parametrize("name,status,reason", [
-    ("bad\u0001name", 422, "control"),
-    ("coordA ", 422, "space"),
-    (" coordA", 422, "space"),
-    ("zero\u200bwidth", 422, "control"),
-    ("ß" * 60, 422, "1–100"),  # its key (case-folded: ss…) would not fit
-    ("COORDA", 409, "already exists"),
-    ("ｃｏｏｒｄａ", 409, "already exists"),  # full width: NFKC
+    ("bad\u0001name", 422, "制御文字"),
+    ("coordA ", 422, "前後に空白"),
+    (" coordA", 422, "前後に空白"),
+    ("zero\u200bwidth", 422, "制御文字"),
+    ("ß" * 60, 422, "1〜100文字"),  # its key (case-folded: ss…) would not fit
+    ("COORDA", 409, "すでにあります"),
+    ("ｃｏｏｒｄａ", 409, "すでにあります"),  # full width: NFKC
 ])
 def test_user_names_are_normalised_and_unique_whatever_the_case(tmp_path, name, status,
                                                                  reason):
@@ -360,7 +368,7 @@ def test_reactivating_a_user_does_not_revive_their_old_tokens(tmp_path):
         r = client.patch("/users/sato", json={"active": active}, headers=admin)
         assert r.status_code == 200, r.text
     r = client.get("/auth/me", headers=old)
-    assert r.status_code == 401 and "deactivated" in r.json()["detail"]
+    assert r.status_code == 401 and "無効化されました" in r.json()["detail"]
     new = bearer(client, "sato", "sato-pass-1")
     assert client.get("/auth/me", headers=new).status_code == 200
     client.patch("/users/sato", json={"active": True}, headers=admin)  # already active

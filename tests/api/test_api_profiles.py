@@ -93,4 +93,4 @@ def test_profiles_without_a_region_is_404(tmp_path):
     c = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
                                               secret_key="k" * 40), store=store))
     r = c.get("/profiles/elementary")
-    assert r.status_code == 404 and "no region" in r.json()["detail"]
+    assert r.status_code == 404 and r.json()["detail"] == "地域が読み込まれていません"

@@ -74,7 +74,7 @@ def test_export_public_and_staff(db, tmp_path, a27_file):
     assert runner.invoke(app, ["export", "resources", str(staff), "--staff"]).exit_code == 0
     assert "見守り隊" in staff.read_text(encoding="utf-8")
     r = runner.invoke(app, ["export", "resources", str(tmp_path / "x.pdf")])
-    assert r.exit_code == 2 and ".pdf" in r.output
+    assert r.exit_code == 2 and "書き出せない形式です（.csv、.xlsx、.geojson" in r.output
 
 
 def test_users_add(db):
@@ -83,14 +83,14 @@ def test_users_add(db):
     assert r.exit_code == 0, r.output
     assert open_store(db).get_user("sato").areas == ("A", "B")
     r = runner.invoke(app, ["users", "add", "sato", "--password-stdin"], input="sato-pass-12\n")
-    assert r.exit_code == 2 and "already exists" in r.output
+    assert r.exit_code == 2 and "ユーザーはすでにあります" in r.output
     r = runner.invoke(app, ["users", "add", "kato", "--password-stdin"], input="short\n")
-    assert r.exit_code == 2 and "10 characters" in r.output
+    assert r.exit_code == 2 and "パスワードは 10 文字以上にしてください" in r.output
     r = runner.invoke(app, ["users", "add", "kato", "--password-stdin"], input="Password2024!\n")
-    assert r.exit_code == 2 and "too common" in r.output
+    assert r.exit_code == 2 and "よく使われるパスワード" in r.output
     r = runner.invoke(app, ["users", "add", "ito", "--role", "root", "--password-stdin"],
                       input="ito-pass-123\n")
-    assert r.exit_code == 2 and "role" in r.output
+    assert r.exit_code == 2 and "役割がわかりません（coordinator か admin）" in r.output
 
 
 def test_serve_set_up_builds_demo_region_and_registry(db, tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def test_site_among_registry_resources(saved):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--need", "food_store", "--k", "4"], "候補地の数 3 か所を超えています"),
-    (["--need", "配食", "--k", "1"], "service"),
+    (["--need", "配食", "--k", "1"], "自宅に来てくれるサービスです"),
     (["--need", "nothing", "--k", "1"], "そのカテゴリはありません"),
     (["--need", "salon", "--grid", "250"], "どちらか一方だけ"),
     (["--need", "salon", "--out", "sites.txt"], ".csv か .geojson"),

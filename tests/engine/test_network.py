@@ -297,7 +297,7 @@ def test_online_network_without_internet_is_one_line_and_exit_2(monkeypatch, tmp
                                       "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "cannot download the walking network" in lines[0], lines
+    assert len(lines) == 1 and "歩行ネットワークをダウンロードできません" in lines[0], lines
 
 
 @pytest.mark.parametrize(("where", "method", "status", "body", "message"), [

@@ -346,3 +346,10 @@ def test_cache_can_be_turned_off(tiny, monkeypatch):
     monkeypatch.setenv("GEO_SERVICE_PBF_CACHE", "1")
     load_walk_network(tiny)
     assert cache.exists()
+
+
+def test_a_missing_extract_is_named_in_japanese_and_english(tmp_path):
+    with pytest.raises(InputError) as e:
+        load_walk_network(tmp_path / "town.osm.pbf")
+    assert e.value.text("ja") == f"{tmp_path / 'town.osm.pbf'}：ファイルが見つかりません"
+    assert e.value.text("en") == f"{tmp_path / 'town.osm.pbf'}: file not found"

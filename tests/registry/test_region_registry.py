@@ -144,7 +144,8 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     bad = runner.invoke(app, ["users", "add", "kita", "--area", "北山", "--password-stdin"],
                         input="kita-password-1\n")
-    assert bad.exit_code == 2 and "no such area" in bad.output and "川西小学校" in bad.output
+    assert bad.exit_code == 2 and "にその区域はありません" in bad.output
+    assert "川西小学校" in bad.output
     settings = ServiceSettings(region_dir=tmp_path / "demo" / "region", secret_key="k" * 40)
     client = TestClient(create_app(settings))
     token = client.post("/auth/token", data={"username": "sato", "password": "sato-password-1"})

@@ -22,6 +22,7 @@ from geo_service.api.schemas.resources import (
 )
 from geo_service.api.views import GeoJSONResponse, as_json
 from geo_service.config import ServiceSettings
+from geo_service.i18n import msg
 
 router = APIRouter(tags=["coverage"], route_class=StrictJSONRoute,
                    default_response_class=GeoJSONResponse)
@@ -44,7 +45,7 @@ async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
     """Resources reachable on foot within ``minutes``, sorted by walking time."""
     cap = state.settings.nearby_max_minutes
     if minutes > cap:
-        raise InputError(f"at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)",
+        raise InputError(msg("at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)", cap=cap),
                          column="minutes", value=minutes)
     return as_json(cv.nearby(state.walking, lat, lon, category=category, minutes=minutes,
                              staff=viewer is not None))
@@ -81,7 +82,7 @@ def isochrone(state: State, lat: Lat, lon: Lon,
     resource placed there covers it (a preview before saving), with the people 65+ inside."""
     cap = state.settings.nearby_max_minutes
     if minutes > cap:
-        raise InputError(f"at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)",
+        raise InputError(msg("at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)", cap=cap),
                          column="minutes", value=minutes)
     band = state.walking.isochrone(lon, lat, minutes)
     return BandFeature(geometry=mapping(band["geometry"]) if band["geometry"] is not None

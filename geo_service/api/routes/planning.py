@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Response
 from geo_service.api.deps import AppState, Language, Staff, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas.planning import ScenarioIn
+from geo_service.i18n import msg
 from geo_service.layers import FOOD_STORE_CATEGORY
 from geo_service.planning import answers as planning
 from geo_service.planning.answer_types import (
@@ -42,7 +43,7 @@ router = APIRouter(tags=["planning"], route_class=StrictJSONRoute)
 
 def _walking(state: AppState) -> WalkingService:
     if state.walking is None:
-        raise NotFoundError("region", "", "no region is loaded")
+        raise NotFoundError("region", "", msg("no region is loaded"))
     return state.walking
 
 

@@ -18,6 +18,7 @@ from geo_service.api.schemas.profiles import (
     CategoryProfile,
     ProfileCollection,
 )
+from geo_service.i18n import msg
 from geo_service.registry.store import NotFoundError
 from geo_service.service.service_coverage import area_profiles
 
@@ -32,7 +33,7 @@ def profiles(state: State, viewer: Viewer, layer: str) -> ProfileCollection:
     they reach everyone (covered), some (partly) or no one (none)."""
     walking = state.walking
     if walking is None:
-        raise NotFoundError("area layer", "", "no region is loaded")
+        raise NotFoundError("area layer", "", msg("no region is loaded"))
     try:
         name = walking.area_layer(layer).name
         rows = area_profiles(walking, name, staff=viewer is not None)

@@ -93,7 +93,7 @@ def candidates_from_points(net: WalkNetwork, points: gpd.GeoDataFrame, *, source
     geoms = points.geometry.to_crs(net.crs).to_numpy()
     empty = shapely.is_empty(geoms) | np.array([g is None for g in geoms])
     if empty.any():
-        raise InputError("candidate without a location", file=source or None,
+        raise InputError(msg("candidate without a location"), file=source or None,
                          row=rows[int(np.flatnonzero(empty)[0])], column="geometry")
     xy = shapely.get_coordinates(shapely.centroid(geoms))
     name_col = find_column(points.columns, NAME_ALIASES)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from sqlalchemy import Engine, insert, select
 
 from geo_service._errors import InputError
+from geo_service.i18n import msg
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.registry.resources import ResourceFields
 from geo_service.registry.store.base import StoreBase, now_utc
@@ -38,8 +39,9 @@ class RegionAreas(StoreBase):
         region's walking speed, and a resource's responsible area is the area of
         ``area_layer`` that holds it (:meth:`responsible_area`)."""
         if area_layer is not None and area_layer not in layers:
-            raise InputError(f"no area layer {area_layer!r} in the region; layers: "
-                             f"{', '.join(layers)}", column="area_layer", value=area_layer)
+            raise InputError(msg("no area layer {layer!r} in the region; layers: {layers}",
+                                 layer=area_layer, layers=", ".join(layers)),
+                             column="area_layer", value=area_layer)
         self.layers.update(layers)
         self.bounds = bounds
         self.walking_speed_mps = walking_speed_mps
@@ -60,7 +62,8 @@ class RegionAreas(StoreBase):
         found = layer.resolve_name(text)
         if found is None:
             known = "、".join(f"{n} ({i})" for i, n in zip(layer.ids, layer.names, strict=True))
-            raise InputError(f"no such area in layer {layer.name!r}; areas: {known}",
+            raise InputError(msg("no such area in layer {layer!r}; areas: {known}",
+                                 layer=layer.name, known=known),
                              column=column, value=text)
         return found
 

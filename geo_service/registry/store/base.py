@@ -11,7 +11,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from geo_service.i18n import Message
+from geo_service.i18n import Message, msg
+
+#: what can be missing, as a 404 names it
+_KINDS = {"resource": msg("resource"), "user": msg("user"), "scenario": msg("scenario"),
+          "region": msg("region"), "area layer": msg("area layer")}
 
 
 class NotFoundError(LookupError):
@@ -20,7 +24,8 @@ class NotFoundError(LookupError):
 
     def __init__(self, what: str, key: str, message: str | Message | None = None) -> None:
         self.what, self.key = what, key
-        super().__init__(message or f"no {what} with id {key!r}")
+        super().__init__(message or msg("no {what} with id {key!r}",
+                                        what=_KINDS.get(what, what), key=key))
 
 
 class RegistryBusyError(RuntimeError):

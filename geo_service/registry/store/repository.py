@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from geo_service._errors import DuplicateIdError, InputError
+from geo_service.i18n import msg
 from geo_service.inputs.boundaries import AreaLayer
 from geo_service.registry.resources import (
     Resource,
@@ -149,13 +150,14 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
         seen: set[str] = set()
         for rid in ids:
             if rid in seen:
-                raise DuplicateIdError("the same id is given twice", column="id", value=rid)
+                raise DuplicateIdError(msg("the same id is given twice"), column="id",
+                                       value=rid)
             seen.add(rid)
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start:start + _ID_CHUNK]
             taken = set(conn.scalars(select(resources.c.id).where(resources.c.id.in_(chunk))))
             if taken:
-                raise DuplicateIdError("a resource with this id already exists", column="id",
+                raise DuplicateIdError(msg("a resource with this id already exists"), column="id",
                                        value=next(rid for rid in chunk if rid in taken))
 
     @contextmanager
@@ -269,7 +271,8 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
                             redone[rid] = self._replace(conn, before, change(before),
                                                         "import-update", user, at)
         except IntegrityError as e:  # a concurrent writer took an id
-            raise DuplicateIdError(f"id conflict while importing: {e.orig}") from None
+            raise DuplicateIdError(msg("id conflict while importing: {error}",
+                                       error=e.orig)) from None
         updated = [redone.get(rid) or planned[rid][1] for rid, _ in changes]
         if len(added) + len(updated) >= 100:
             self.analyze()
@@ -349,7 +352,7 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
         for :meth:`delete` and :meth:`undo`.
         """
         if "id" in changes and changes["id"] != resource_id:
-            raise InputError("the id of a resource cannot be changed", column="id",
+            raise InputError(msg("the id of a resource cannot be changed"), column="id",
                              value=changes["id"])
         with self.writing() as conn:
             before = self._fetch(conn, resource_id, include_deleted=False, lock=True,

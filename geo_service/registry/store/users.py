@@ -49,13 +49,11 @@ def check_username(username: str) -> str:
     format (zero-width, bidi) or unassigned characters."""
     name = unicodedata.normalize("NFKC", username)
     if not name or max(len(name), len(username_key(name))) > 100:  # ß folds to ss
-        reason = "ユーザー名は1〜100文字です (user name must have 1–100 characters)"
+        reason = msg("user name must have 1–100 characters")
     elif name != name.strip():
-        reason = ("ユーザー名の前後に空白は使えません (user name must not begin or end with "
-                  "a space)")
+        reason = msg("user name must not begin or end with a space")
     elif any(unicodedata.category(ch) in _NOT_IN_NAMES for ch in name):
-        reason = ("ユーザー名に制御文字・書式文字は使えません (user name must not contain "
-                  "control or invisible characters)")
+        reason = msg("user name must not contain control or invisible characters")
     else:
         return name
     raise InputError(reason, column="username", value=username)
@@ -103,11 +101,10 @@ class UserAccounts(RegionAreas):
         """
         areas = list(areas)
         if areas and self.bounds is None and (bound := self.region()) is not None:
-            raise InputError(
-                f"担当圏域を確かめるには地域 {bound[1]!r} が必要です。--region か "
-                "GEO_SERVICE_REGION_DIR で地域を指定してください (this registry holds region "
-                f"{bound[1]!r}: give it with --region or GEO_SERVICE_REGION_DIR, so that the "
-                "areas can be checked)", column="areas", value="、".join(areas))
+            raise InputError(msg(
+                "this registry holds region {region!r}: give it with --region or "
+                "GEO_SERVICE_REGION_DIR, so that the areas can be checked", region=bound[1]),
+                column="areas", value="、".join(areas))
         return [self.resolve_area(a, column="areas") for a in areas]
 
     def add_user(self, username: str, password_hash: str, *, role: Role,
@@ -116,7 +113,8 @@ class UserAccounts(RegionAreas):
         or width (:func:`username_key`), and :class:`InputError` for a name that
         :func:`check_username` refuses."""
         if role not in ("coordinator", "admin"):
-            raise InputError("unknown role (coordinator or admin)", column="role", value=role)
+            raise InputError(msg("unknown role (coordinator or admin)"), column="role",
+                             value=role)
         username = check_username(username)
         key = username_key(username)
         areas = self._user_areas(areas)
@@ -125,14 +123,15 @@ class UserAccounts(RegionAreas):
                 taken = conn.execute(select(users.c.username)
                                      .where(users.c.username_key == key)).first()
                 if taken:
-                    raise DuplicateIdError(f"user already exists (as {taken.username!r})",
+                    raise DuplicateIdError(msg("user already exists (as {user!r})",
+                                               user=taken.username),
                                            column="username", value=username)
                 conn.execute(insert(users).values(
                     username=username, username_key=key, password_hash=password_hash,
                     role=role, areas=areas, active=True, token_generation=0,
                     created_at=now_utc()))
         except IntegrityError:  # added meanwhile by another request
-            raise DuplicateIdError("user already exists", column="username",
+            raise DuplicateIdError(msg("user already exists"), column="username",
                                    value=username) from None
         return self.get_user(username)
 
@@ -165,7 +164,7 @@ class UserAccounts(RegionAreas):
             values["password_hash"] = password_hash
         if role is not None:
             if role not in ("coordinator", "admin"):
-                raise InputError("unknown role (coordinator or admin)", column="role",
+                raise InputError(msg("unknown role (coordinator or admin)"), column="role",
                                  value=role)
             values["role"] = role
         if areas is not None:
