@@ -39,6 +39,8 @@ class EdgeIndex:
     #: points searched at once (bounds the memory of the candidate arrays), and measured
     #: at once
     BLOCK, SUB_BLOCK = 1 << 16, 1 << 13
+    #: from how many points scipy's tree queries use every core
+    THREADED = 1 << 12
 
     def __init__(self, net: WalkNetwork, edges: np.ndarray) -> None:
         edges = np.asarray(edges, dtype=np.int64)
@@ -138,9 +140,12 @@ class EdgeIndex:
         todo = np.arange(len(xy))
         # a margin for rounding in the samples' positions and the distances (metres)
         margin = self.reach * (1 + 1e-9) + 1e-7
+        # scipy's threads pay off for many points; for a request's few they cost more
+        # than the query (a thread started per call of /reach)
+        workers = -1 if len(xy) >= self.THREADED else 1
         for k in self.K:
             k = min(k, n_samples)
-            sample_d, sample = self._tree.query(xy[todo], k=k, workers=-1)
+            sample_d, sample = self._tree.query(xy[todo], k=k, workers=workers)
             sample_d, sample = sample_d.reshape(len(todo), k), sample.reshape(len(todo), k)
             seg = self.sample_seg[sample]
             e, best = np.empty(len(todo), dtype=np.int64), np.empty(len(todo))
@@ -155,7 +160,8 @@ class EdgeIndex:
             if len(todo) == 0:
                 return edge, dist
         # the rest: every sample within d + reach
-        found = self._tree.query_ball_point(xy[todo], dist[todo] + margin, workers=-1)
+        found = self._tree.query_ball_point(xy[todo], dist[todo] + margin,
+                                             workers=workers)
         counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
         flat = np.fromiter((i for f in found for i in f), dtype=np.int64, count=counts.sum())
         owner = np.repeat(np.arange(len(todo)), counts)
