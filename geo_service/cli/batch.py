@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from geo_service import settings
+from geo_service.cli.common import ThresholdOpt
 from geo_service.i18n import msg, msg_n, text_of
 from geo_service.layers import FOOD_STORE_LAYER
 
@@ -35,8 +36,7 @@ def register(app: typer.Typer) -> None:
         buffer: Annotated[float, typer.Option(
             help="Metres around each partition; points whose nearest store is farther are "
             "reported as censored.")] = 2000.0,
-        threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
-            settings.threshold_m,
+        threshold: ThresholdOpt = settings.threshold_m,
         speed: Annotated[float, typer.Option(help="Walking speed on the flat (m/s).")] =
             settings.walking_speed_mps,
         workers: Annotated[int | None, typer.Option(

@@ -189,8 +189,7 @@ def difficulty(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] =
         Path("geo-service-demo"),
-    threshold: Annotated[float, typer.Option(help="Walking distance threshold (m).")] =
-        settings.threshold_m,
+    threshold: ThresholdOpt = settings.threshold_m,
 ) -> None:
     """Run the whole pipeline on a built-in synthetic hillside town (no network needed)."""
     from geo_service.jobs.demo import run_demo

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import zipfile
 from dataclasses import asdict, dataclass, fields, replace
@@ -328,7 +327,3 @@ def read_sources(data: Any) -> list[Source]:
         return [Source(str(k), str(v)) for k, v in data.items()]
     return [Source.from_dict(d) for d in data or [] if isinstance(d, dict)]
 
-
-def sources_json(sources: list[Source]) -> str:
-    """The sources as JSON text (for metadata files)."""
-    return json.dumps([s.to_dict() for s in sources], ensure_ascii=False)

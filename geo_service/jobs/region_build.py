@@ -40,7 +40,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from geo_service import settings
@@ -442,12 +441,3 @@ def import_facilities(region: Region, files: list[Path], store: Any) -> list[Mes
         lines += [f"  {p}" for p in report.problems[:5]]
     return lines
 
-
-def sources_table(region: Region) -> pd.DataFrame:
-    """The region's sources as a table (role, file, publisher, edition, licence,
-    attribution; generated data flagged)."""
-    return pd.DataFrame([{"role": s.role, "file": s.file, "publisher": s.publisher,
-                          "edition": s.edition, "licence": s.licence,
-                          "attribution": s.attribution,
-                          "synthetic": "生成（実データではありません）" if s.synthetic else ""}
-                         for s in region.sources])

@@ -211,7 +211,7 @@ def needs_present(walking: WalkingService, *, staff: bool) -> list[str]:
     in this region — the registry has located resources of them, or the region's own
     resource layer has counted points — in vocabulary order (食料品店 first)."""
     loc = walking.located(staff=staff)
-    have = set(np.unique(np.asarray(loc.categories, dtype=str)))
+    have = loc.present
     out = []
     for cat in load_vocabulary().categories:
         if cat.kind != "place":
