@@ -55,6 +55,7 @@ from geo_service.engine.network import WalkNetwork
 from geo_service.memory import gc_paused
 from geo_service.registry.resources import Resource
 from geo_service.registry.store import ResourceFilter, ResourceStore
+from geo_service.registry.store.queries import list_key
 from geo_service.service.located import (
     Located,
     Points,
@@ -191,7 +192,7 @@ class Reader:
             new = loaded[r.id]
             kept[r.id] = (new, {})
             areas[r.id] = (r.sa_kind, r.service_geom)
-            reordered |= old is None or (old[0].kana or old[0].name) != (new.kana or new.name)
+            reordered |= old is None or list_key(old[0]) != list_key(new)
             moved |= before != "none" or r.sa_kind != "none"
         for r in changed:
             versions[r.id] = r.version

@@ -139,3 +139,21 @@ def test_a_change_written_before_the_window_is_seen(backend, tmp_path):
     assert state.located[True].lonlat[state.located[True].resource_ids == rid][0, 0] == \
         pytest.approx(lonlat(900, 900)[0])
     assert (reader.full_reads, reader.derived) == (2, 0)
+
+
+def test_an_empty_kana_reorders_as_the_store_lists(tmp_path):
+    """The store lists by coalesce(カナ, 名称): an empty カナ sorts first, where a missing
+    one sorts by the name — the derived state must see that as a reorder."""
+    store = backend_store("sqlite", tmp_path)
+    walking = WalkingService(grid_region(), store, background=False)
+    reader = Reader(store, walking.net, walking.bounds,
+                    FieldPool(walking.net, release_gil=False))
+    lon, lat = lonlat(100, 100)
+    store.add(ResourceFields(name="あ", category="サロン", lon=lon, lat=lat))
+    rid = store.add(ResourceFields(name="い", category="サロン", lon=lon, lat=lat)).id
+    reader.read()
+    store.update(rid, {"kana": ""})
+    state = reader.read()
+    same_state(state, Reader(store, walking.net, walking.bounds,
+                             FieldPool(walking.net, release_gil=False)).read())
+    assert [r.name for r in state.resources[True]] == ["い", "あ"]

@@ -41,6 +41,13 @@ from geo_service.registry.store.rows import stored_resource
 from geo_service.registry.store.schema import resources
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
+
+
+def list_key(r: Resource) -> str:
+    """What a resource is listed by (:data:`_ORDER`'s first key, as SQL's ``coalesce``
+    gives it: an empty カナ is a カナ, not a missing one)."""
+    return r.kana if r.kana is not None else r.name
+
 #: the orders a list may be sorted in (:meth:`ResourceQueries.list`'s ``sort``)
 SortKey = Literal["name", "category", "area", "last_verified", "updated_at"]
 SORT_KEYS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
