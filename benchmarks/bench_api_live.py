@@ -13,10 +13,15 @@ What it does, per backend and run (``--runs``, medians reported):
 3. **edits**: an admin moves a random resource to a random place every ``--edit-every``
    seconds (each move changes its category's distance field, rebuilt in every worker)
    while 20 clients load ``/nearby`` and then ``/reach`` in a closed loop (each sends its
-   next request when the answer arrives; asyncio on raw sockets) for ``--seconds`` each;
-4. **import**: uploads a 40,000-row list (places inside the region) for real while
-   probing ``/health``, ``/nearby`` and ``/reach`` at a constant rate (``--rate`` req/s,
-   latency from each request's scheduled time, so a stalled server shows), until the
+   next request when the answer arrives) for ``--seconds`` each: with ``wrk`` when it is
+   installed, as ``bench_api.py`` (C, low overhead: the load generator shares the cores),
+   otherwise (or with ``--python-client``) asyncio on raw sockets;
+4. **import**: uploads a 40,000-row list (places inside the region) for real (``curl``,
+   a process of its own) while a prober of its own (``_probe.py``: raw sockets, its
+   collector off, so that its pauses never count as the server's) sends ``/health``,
+   ``/nearby`` and ``/reach`` at a constant rate (``--rate`` req/s; latency from each
+   request's scheduled time, so a stalled server shows; those over 200 ms listed with
+   their time from the start, which is half a second before the upload's), until the
    import is written and every worker answers from the registry with the new rows;
 5. records p50/p95/p99/max, the edits' statuses, and the machine's load
    (``os.getloadavg()`` before and after: the machine is shared).
@@ -39,24 +44,32 @@ import csv
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import REPO, RESULTS, bench_backends, import_geo_service, serve_api  # noqa: E402
-from bench_api import REGION_DIR, bounds, build_region, fill_registry, registry_items  # noqa: E402
+from _probe import closed_loop, requests  # noqa: E402
+from bench_api import (  # noqa: E402
+    REGION_DIR,
+    bounds,
+    build_region,
+    fill_registry,
+    load_wrk,
+    registry_items,
+)
 from bench_import import HEADER  # noqa: E402
 
 import_geo_service()
 
 DATA = HERE / "_data"
 ADMIN = ("bench", "bench-pass-1")
+PROBE = HERE / "_probe.py"
 
 
 def write_import(rows: int, b: tuple[float, float, float, float]) -> Path:
@@ -76,86 +89,6 @@ def write_import(rows: int, b: tuple[float, float, float, float]) -> Path:
                           f"{rng.uniform(w + 0.002, e - 0.002):.6f}", "", "", "体操とお茶会",
                           "無料", "", "10:00～12:00", "どなたでも", "", "2025/4/1", "公開"])
     return path
-
-
-def stats(ms: list[float]) -> dict:
-    a = np.array(ms)
-    return {"requests": len(a), "p50_ms": float(np.percentile(a, 50)),
-            "p95_ms": float(np.percentile(a, 95)), "p99_ms": float(np.percentile(a, 99)),
-            "max_ms": float(a.max())}
-
-
-class Connection:
-    """A keep-alive HTTP/1.1 connection on loopback, opened again when the server closed
-    it (a closed connection counts as an error answer)."""
-
-    def __init__(self, port: int) -> None:
-        self.port, self.streams = port, None
-
-    async def get(self, path: str) -> bytes:
-        """GET ``path``: the status line (``b""`` when the connection was closed)."""
-        if self.streams is None:
-            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self.streams
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
-            return head.split(b"\r\n", 1)[0]
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-            self.streams = None
-            return b""
-
-    def close(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
-
-
-async def closed_loop(port: int, make, seconds: float, clients: int) -> dict:
-    """``clients`` connections, each sending its next request when the answer arrives."""
-    latencies: list[float] = []
-    errors = 0
-    end = time.perf_counter() + seconds
-
-    async def client() -> None:
-        nonlocal errors
-        conn = Connection(port)
-        while time.perf_counter() < end:
-            t = time.perf_counter()
-            status = await conn.get(make())
-            latencies.append((time.perf_counter() - t) * 1000)
-            errors += not status.endswith(b"200 OK")
-        conn.close()
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return stats(latencies) | {"errors": errors, "rps": len(latencies) / seconds}
-
-
-async def open_loop(port: int, makes: dict, rate: float, until, clients: int = 8) -> dict:
-    """Requests of each kind in turn every ``1/rate`` s until ``until()`` holds; latency
-    from the scheduled time (a held-back request counts its wait)."""
-    start = time.perf_counter() + 0.05
-    due = iter(start + k / rate for k in range(10**9))
-    kinds = iter(list(makes) * 10**8)
-    out: dict[str, list[float]] = {k: [] for k in makes}
-    errors = Counter()
-
-    async def connection() -> None:
-        conn = Connection(port)
-        while not until():
-            at, kind = next(due), next(kinds)
-            if (delay := at - time.perf_counter()) > 0:
-                await asyncio.sleep(delay)
-            status = await conn.get(makes[kind]())
-            out[kind].append((time.perf_counter() - at) * 1000)
-            errors[kind] += not status.endswith(b"200 OK")
-        conn.close()
-
-    await asyncio.gather(*(connection() for _ in range(clients)))
-    return {k: stats(v) | {"errors": errors[k]} for k, v in out.items() if v}
 
 
 async def editor(base: str, ids: list[str], b, every: float, stop: asyncio.Event) -> Counter:
@@ -178,6 +111,17 @@ async def editor(base: str, ids: list[str], b, every: float, stop: asyncio.Event
     return statuses
 
 
+async def upload_file(base: str, headers: dict[str, str], path: Path) -> dict:
+    """POST ``path`` to ``/resources/import`` from a process of its own (``curl``), as a
+    coordinator's browser would: the probes' client does not stall while it sends."""
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--fail-with-body", "-H",
+        f"Authorization: {headers['Authorization']}", "-F", f"file=@{path};type=text/csv",
+        f"{base}/resources/import", stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return json.loads(out)
+
+
 def one_run(url: str, args: argparse.Namespace, b, items: list, csv_path: Path) -> dict:
     from geo_service.registry.auth import hash_password
     from geo_service.registry.store import ResourceFilter, open_store
@@ -194,24 +138,22 @@ def one_run(url: str, args: argparse.Namespace, b, items: list, csv_path: Path) 
                GEO_SERVICE_THREADS=str(args.threads), GEO_SERVICE_DATA_DIR=str(DATA),
                GEO_SERVICE_MAX_UPLOAD_BYTES=str(100_000_000),
                PYTHONPATH=str(args.source.resolve()))
-    rng = random.Random(1)
-    w, s, e, n = b
-
-    def point() -> str:
-        return f"lat={rng.uniform(s, n):.6f}&lon={rng.uniform(w, e):.6f}"
-
-    makes = {"nearby": lambda: f"/nearby?{point()}&minutes=15",
-             "reach": lambda: f"/reach?{point()}", "health": lambda: "/health"}
+    makes = requests(list(b))
     out: dict = {"load_before": os.getloadavg()}
     with serve_api(env, port=args.port, workers=args.workers, cwd=args.source) as base:
         asyncio.run(closed_loop(args.port, makes["reach"], args.warmup, args.clients))
         asyncio.run(closed_loop(args.port, makes["nearby"], args.warmup / 2, args.clients))
 
+        async def load(kind: str) -> dict:
+            if args.python_client:
+                return await closed_loop(args.port, makes[kind], args.seconds, args.clients)
+            return await asyncio.to_thread(load_wrk, base, kind, b, int(args.seconds),
+                                           args.clients)
+
         async def with_edits() -> dict:
             stop = asyncio.Event()
             edits = asyncio.create_task(editor(base, ids, b, args.edit_every, stop))
-            result = {k: await closed_loop(args.port, makes[k], args.seconds, args.clients)
-                      for k in ("nearby", "reach")}
+            result = {k: await load(k) for k in ("nearby", "reach")}
             stop.set()
             return result | {"edit_statuses": dict(await edits)}
 
@@ -224,10 +166,15 @@ def one_run(url: str, args: argparse.Namespace, b, items: list, csv_path: Path) 
                 r = await client.post("/auth/token", data=dict(zip(
                     ("username", "password"), ADMIN, strict=True)))
                 headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                prober = await asyncio.create_subprocess_exec(
+                    sys.executable, str(PROBE), json.dumps(
+                        {"port": args.port, "rate": args.rate, "bounds": list(b)}),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                await asyncio.sleep(0.5)  # the prober's interpreter starts
                 t0 = time.perf_counter()
-                upload = asyncio.create_task(client.post(
-                    "/resources/import", headers=headers,
-                    files={"file": (csv_path.name, csv_path.read_bytes(), "text/csv")}))
+                upload = asyncio.create_task(upload_file(base, headers, csv_path))
+                answered: list[float] = []  # when the import's answer came (s from t0)
+                upload.add_done_callback(lambda _: answered.append(time.perf_counter() - t0))
                 expected = count + args.import_rows
                 seen: list[int] = []  # /health counts (public) once the import is written
 
@@ -239,10 +186,12 @@ def one_run(url: str, args: argparse.Namespace, b, items: list, csv_path: Path) 
                             seen.append(h["resources"])
                         await asyncio.sleep(0.05)
 
-                watcher = asyncio.create_task(watch())
-                probes = await open_loop(args.port, makes, args.rate, watcher.done)
-                report = (await upload).json()
+                await watch()
+                out, _ = await prober.communicate(b"")
+                probes = json.loads(out)
+                report = await upload
                 return {"probes": probes, "import_s": time.perf_counter() - t0,
+                        "answered_s": answered[0],
                         "written": report.get("written"), "resources_after": seen[-1]}
 
         out["import"] = asyncio.run(during_import())
@@ -266,8 +215,11 @@ def main() -> None:
     p.add_argument("--import-rows", type=int, default=40_000)
     p.add_argument("--rate", type=float, default=30, help="probe req/s during the import")
     p.add_argument("--port", type=int, default=8797)
+    p.add_argument("--python-client", action="store_true",
+                   help="load with the asyncio client even when wrk is installed")
     p.add_argument("--source", type=Path, default=REPO)
     args = p.parse_args()
+    args.python_client = args.python_client or shutil.which("wrk") is None
     build_region()
     b = bounds()
     items = registry_items(b)

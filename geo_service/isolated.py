@@ -26,7 +26,7 @@ from geo_service.table_limits import SETTINGS
 T = TypeVar("T")
 
 #: Modules the fork server imports once for every process it starts.
-PRELOAD = ["geo_service.registry.imports", "openpyxl"]
+PRELOAD = ["geo_service.registry.imports", "geo_service.registry.store", "openpyxl"]
 
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _context = cast(ForkServerContext, multiprocessing.get_context(_METHOD))  # or spawn's
@@ -38,21 +38,23 @@ class IsolatedLimitError(TooLargeError):
     """The work went beyond its time or memory limit and was stopped (HTTP 413)."""
 
 
-def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int, seconds: float,
-                 **kwargs: Any) -> T:
+def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int | None,
+                 seconds: float | None, nice: int = 0, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` in a new process limited to ``memory_bytes`` of address
-    space and ``seconds`` of time; its result, or the exception it raised.
+    space and ``seconds`` of time (None: no limit) and ``nice`` steps below this process's
+    CPU priority (the server's requests go first); its result, or the exception it raised.
 
     ``func``, its arguments and its result must pickle. Raises
     :class:`IsolatedLimitError` when the process runs out of time or memory (or dies).
     """
     receiver, sender = _context.Pipe(duplex=False)
     process = _context.Process(target=_run_limited, daemon=True,
-                               args=(sender, memory_bytes, func, args, kwargs))
+                               args=(sender, memory_bytes, nice, func, args, kwargs))
     process.start()
     sender.close()
     try:
         if not receiver.poll(seconds):
+            assert seconds is not None  # poll(None) waits for the answer
             raise _limit_error("seconds", msg("reading took longer than the limit of "
                                               "{seconds:g} s", seconds=seconds))
         ok, value = receiver.recv()
@@ -66,7 +68,7 @@ def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int, secon
         return value
     if isinstance(value, MemoryError):
         raise _limit_error("memory_bytes", msg("reading needs more memory than the limit of "
-                                               "{n:,} bytes", n=memory_bytes))
+                                               "{n:,} bytes", n=memory_bytes or 0))
     raise value
 
 
@@ -74,13 +76,18 @@ def _limit_error(limit: str, reason: Message) -> IsolatedLimitError:
     return IsolatedLimitError(reason, settings=SETTINGS[limit])
 
 
-def _run_limited(sender: Connection, memory_bytes: int, func: Callable[..., Any],
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """The worker process: limit its memory, run, send back (ok, result or error)."""
+def _run_limited(sender: Connection, memory_bytes: int | None, nice: int,
+                 func: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
+    """The worker process: limit its memory and priority, run, send back (ok, result or
+    error)."""
     if sys.platform != "win32":
+        import os
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        if memory_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        os.nice(nice)
     try:
         answer: tuple[bool, Any] = (True, func(*args, **kwargs))
     except BaseException as e:  # sent to the caller, which raises it

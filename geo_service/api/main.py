@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,18 +96,31 @@ def _too_many_logins(request: Request, e: Exception) -> JSONResponse:
                         headers={"Retry-After": str(e.retry_after)})
 
 
+#: How long (s) a thread holding Python's lock runs before it must hand it to another
+#: thread waiting for it (:func:`sys.setswitchinterval`; Python's default is 5 ms). While
+#: the registry's walking state is rebuilt in a worker thread (seconds of parsing after a
+#: large import), a request waits for the lock each time it comes back from I/O or from
+#: another thread, up to this long each time: at 5 ms a request's few dozen such steps
+#: added up to seconds (``benchmarks/bench_api_live.py``).
+SWITCH_INTERVAL_S = 0.0005
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, start the
-    fork server of the upload readers (a second or two, in the background), and build the
-    registry's first walking state with every category's distance field before the first
-    request (a few seconds at 250,000 nodes), so that no request waits for one."""
+    """Size the worker's thread pool for the (synchronous, CPU-bound) routes, hand
+    Python's lock between threads often (:data:`SWITCH_INTERVAL_S`), start the fork server
+    of the upload readers (a second or two, in the background), and build the registry's
+    first walking state with every category's distance field before the first request (a
+    few seconds at 250,000 nodes), so that no request waits for one."""
     to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
     walking = app.state.geo.walking
     if walking is not None:
         await to_thread.run_sync(walking.live.warm_up)
     yield
+    sys.setswitchinterval(switch_interval)  # a test's process goes on
 
 
 class OneRegistryState:

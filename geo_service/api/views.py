@@ -35,7 +35,7 @@ from geo_service.memory import gc_paused
 from geo_service.registry.auth import check_can_edit
 from geo_service.registry.exports import MEDIA_TYPES, export_bytes
 from geo_service.registry.import_rows import ImportContext
-from geo_service.registry.imports import RawTable, import_resources, read_resource_table
+from geo_service.registry.imports import import_into, import_resources, read_resource_table
 from geo_service.registry.resources import (
     Resource,
     ResourceFields,
@@ -50,6 +50,7 @@ from geo_service.registry.store import (
     ResourceFilter,
     ResourceStore,
     User,
+    spec_of,
 )
 from geo_service.registry.visibility import public_view
 from geo_service.table_limits import ReadLimits
@@ -57,6 +58,9 @@ from geo_service.table_limits import ReadLimits
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 XLSX = MEDIA_TYPES["xlsx"]
+#: How many steps below the server's CPU priority an upload is read and imported (``nice``):
+#: on a machine the server shares, its requests go first and the import takes longer
+IMPORT_NICE = 10
 
 
 class GeoJSONResponse(JSONResponse):
@@ -245,33 +249,40 @@ def undo_resource(store: ResourceStore, resource_id: str, user: User, response: 
 
 def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *,
                  dry_run: bool, partial: bool, default_category: str | None,
-                 limits: ReadLimits) -> ImportReportOut:
+                 limits: ReadLimits, busy_seconds: float) -> ImportReportOut:
     """Read and import an uploaded table (CSV or Excel by ``filename``); a coordinator's
     rows must all be in their areas. Seconds of work for a large file: call it in a worker
-    thread, not on the event loop (cyclic garbage collection is paused meanwhile).
+    thread, not on the event loop.
 
     The file is read in a process of its own, within ``limits`` (what it may expand to,
     checked before it is; and the reader's time and memory), so that a hostile file costs
-    this process nothing but the wait.
+    this process nothing but the wait; its rows are then checked and written by another
+    process at a lower CPU priority (:data:`IMPORT_NICE`), so that this process's requests
+    are answered meanwhile without waiting for Python's lock (a registry in memory, which
+    only this process sees, is written here).
     """
     table = run_isolated(read_resource_table, data=data, filename=filename, limits=limits,
-                         memory_bytes=limits.memory_bytes, seconds=limits.seconds)
-    with gc_paused():  # an import's rows would stall every request of the process
-        return _import_table(store, table, user, dry_run=dry_run, partial=partial,
-                             default_category=default_category)
-
-
-def _import_table(store: ResourceStore, table: RawTable, user: User, *, dry_run: bool,
-                  partial: bool, default_category: str | None) -> ImportReportOut:
+                         memory_bytes=limits.memory_bytes, seconds=limits.seconds,
+                         nice=IMPORT_NICE)
     ctx = ImportContext(
         default_category=default_category, source=table.file,
         allowed_areas=None if user.role == "admin" else frozenset(user.areas),
     )
-    report = import_resources(store, table, ctx=ctx, dry_run=dry_run, partial=partial,
-                              user=user.username)
+    spec = spec_of(store, busy_seconds=busy_seconds)
+    if spec is None:
+        with gc_paused():  # an import's rows would stall every request of the process
+            report = import_resources(store, table, ctx=ctx, dry_run=dry_run,
+                                      partial=partial, user=user.username)
+        valid = len(report.accepted)
+    else:
+        report, valid = run_isolated(import_into, spec, table, ctx=ctx, dry_run=dry_run,
+                                     partial=partial, user=user.username, memory_bytes=None,
+                                     seconds=None, nice=IMPORT_NICE)
+        if report.written or report.updated:
+            store.changed_elsewhere()
     return ImportReportOut(
         file=report.file, encoding=report.encoding, rows=report.rows,
-        valid=len(report.accepted), written=report.written, dry_run=dry_run,
+        valid=valid, written=report.written, dry_run=dry_run,
         needs_location_rows=report.needs_location, ignored_columns=report.ignored_columns,
         problems=[RowProblemOut(row=p.row, column=p.column, value=p.value, reason=p.reason,
                                 reason_ja=p.reason_ja) for p in report.problems],

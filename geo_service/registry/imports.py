@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -254,6 +254,29 @@ def import_resources(store: Any, table: RawTable, *, ctx: ImportContext | None =
     written, updated = store.import_many(new, changes, user=user)
     report.written, report.updated = len(written), len(updated)
     return report
+
+
+class StoreOpener(Protocol):
+    """What opens the registry in another process
+    (:class:`~geo_service.registry.store.StoreSpec`)."""
+
+    def open(self) -> Any:
+        """The store."""
+
+
+def import_into(opener: StoreOpener, table: RawTable, *, ctx: ImportContext,
+                dry_run: bool, partial: bool, user: str) -> tuple[ImportReport, int]:
+    """:func:`import_resources` into the registry ``opener`` opens, for a process of its
+    own (:func:`geo_service.isolated.run_isolated`: the server's process only waits, its
+    requests answered meanwhile). The report comes back without its parsed rows, which
+    only this process needs, and with their number."""
+    store = opener.open()
+    try:
+        report = import_resources(store, table, ctx=ctx, dry_run=dry_run, partial=partial,
+                                  user=user)
+    finally:
+        store.engine.dispose()
+    return replace(report, accepted=[]), len(report.accepted)
 
 
 def _update_by(row: Resource, columns: set[str], allowed: frozenset[str] | None,

@@ -37,6 +37,8 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
+import sys
 import threading
 import time
 import weakref
@@ -78,6 +80,8 @@ CHANGE_SLACK_SECONDS = 2.0
 MAX_DERIVED_CHANGES = 500
 #: How many times in a row a newer registry state may restart a background build.
 MAX_RESTARTS = 3
+#: How many steps below the process's CPU priority the rebuilding thread runs (Linux)
+REBUILD_NICE = 10
 
 _log = logging.getLogger(__name__)
 
@@ -574,10 +578,22 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+def _lower_priority() -> None:
+    """Linux: run this thread :data:`REBUILD_NICE` steps below the process's CPU priority
+    (``nice``; a Linux thread has a priority of its own), so that the requests of every
+    worker process of the server go first when the cores are busy: after a large import
+    each worker rebuilds its state at the same time, and without it the requests of a
+    2-core machine waited for the rebuilds' turns."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REBUILD_NICE)
+
+
 def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event,
           idle: threading.Event) -> None:
     """The worker thread of a background :class:`LiveStates` (holding it only while it
-    builds, so that a service nobody uses any more can be collected)."""
+    builds, so that a service nobody uses any more can be collected), at a lower CPU
+    priority than the requests' threads (:func:`_lower_priority`)."""
+    _lower_priority()
     while not stop.is_set():
         idle.set()
         if not wake.wait(timeout=60):

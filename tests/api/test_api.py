@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from geo_service.api import create_app
 from geo_service.config import ServiceSettings
 from geo_service.registry.auth import create_token, hash_password
+from geo_service.registry.store import ResourceStore, open_store
 from geo_service.registry.store.testing import fresh_store
 from tests.conftest import TEST_DATA
 
@@ -347,16 +349,56 @@ def test_import_needs_login_and_limits(client, sato):
     assert r.status_code == 422 and ".pdf" in r.text
 
 
-def test_an_import_is_parsed_off_the_event_loop(store, tmp_path, monkeypatch):
-    """While an upload is being parsed, other requests are answered: the parser (the real
-    one, held at its start until released) runs in a worker thread. Were it run on the
-    event loop, /health would wait for it, and it would give up waiting (after 10 s).
-    Meanwhile the cyclic garbage collector is paused (its passes over the import's objects
-    would stall every thread), and it runs again afterwards."""
+def test_an_import_is_checked_and_written_by_a_process_of_its_own(store, tmp_path,
+                                                                   monkeypatch):
+    """An import's rows are checked and written by another process (at a lower priority:
+    Python's lock of the server's process stays free for its requests). The server's own
+    store never writes them (its ``import_many`` fails here); /health answers while that
+    process waits for SQLite's write lock, which the test holds; nothing shows before it
+    commits; and the server's listeners (its walking state) hear of the change after."""
+    def not_here(*args, **kwargs):
+        raise AssertionError("the import was written by the server's process")
+
+    monkeypatch.setattr(ResourceStore, "import_many", not_here)
+    heard: list[int] = []
+    store.on_change(lambda: heard.append(store.count()))
+    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
+                               sqlite_busy_seconds=60)
+    answers = []
+    with TestClient(create_app(settings, store=store)) as client:
+        headers = login(client, "admin", "admin-pass-1")
+        data = (DATA / "coordinator_list_cp932.csv").read_bytes()
+        lock = sqlite3.connect(store.engine.url.database, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        uploading = threading.Thread(target=lambda: answers.append(
+            upload(client, headers, "list.csv", data, partial=True)))  # 2 of its 4 rows
+        uploading.start()
+        uploading.join(timeout=1.0)  # the import is then waiting for the lock
+        health = client.get("/health")
+        assert uploading.is_alive() and health.status_code == 200
+        assert store.count() == 0 and heard == []
+        lock.execute("ROLLBACK")
+        lock.close()
+        uploading.join(timeout=60)
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["written"] == 2 and answers[0].json()["valid"] == 2
+    assert store.count() == 2 and heard == [2]
+
+
+def test_an_import_into_a_registry_in_memory_is_parsed_off_the_event_loop(tmp_path,
+                                                                          monkeypatch):
+    """A registry in memory (only this process sees it) is imported in a worker thread:
+    while an upload is being parsed, other requests are answered. The parser (the real
+    one, held at its start until released) would, on the event loop, make /health wait
+    for it, and give up waiting (after 10 s). Meanwhile the cyclic garbage collector is
+    paused (its passes over the import's objects would stall every thread), and it runs
+    again afterwards."""
     import gc
 
     from geo_service.registry import imports
 
+    store = open_store("sqlite://")
+    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
     parse, parsing, release = imports.parse_resources, threading.Event(), threading.Event()
     released: list[bool] = []
     gc_during_parse: list[bool] = []

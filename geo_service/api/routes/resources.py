@@ -122,15 +122,17 @@ async def import_file(
 ) -> ImportReportOut:
     """Import a CSV/Excel list (all or nothing unless ``partial``; ``dry_run`` reports).
 
-    The file is parsed, validated and written in a worker thread (one import at a time per
-    server process), so that other requests are answered meanwhile; it is read in a process
-    of its own, within the limits of ``GEO_SERVICE_UPLOAD_*`` (413 naming the limit).
+    The file is read in a process of its own, within the limits of
+    ``GEO_SERVICE_UPLOAD_*`` (413 naming the limit), and its rows are checked and written
+    by another (one import at a time per server process), so that other requests are
+    answered meanwhile.
     """
     data = await read_upload(file, state.settings.max_upload_bytes)
     return await to_thread.run_sync(lambda: views.import_table(
         state.store, data, file.filename or "upload.csv", user, dry_run=dry_run,
         partial=partial, default_category=default_category,
-        limits=state.settings.read_limits), limiter=state.import_limiter)
+        limits=state.settings.read_limits, busy_seconds=state.settings.sqlite_busy_seconds),
+        limiter=state.import_limiter)
 
 
 @router.get("/{resource_id}", response_model=views.AnyFeature, response_class=GeoJSON,

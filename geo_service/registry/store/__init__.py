@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -47,8 +48,9 @@ __all__ = [
     "Authorize", "Change", "DEFAULT_BUSY_SECONDS", "HistoryEntry", "LoginRecord",
     "NotFoundError", "Page",
     "PreconditionFailedError", "RegionMismatchError", "RegistryBusyError", "ResourceFilter",
-    "ResourceStore", "Role", "SortKey", "User", "check_username", "create_store_engine",
-    "migrate", "months_before", "open_store", "owner_only", "username_key",
+    "ResourceStore", "Role", "SortKey", "StoreSpec", "User", "check_username",
+    "create_store_engine", "migrate", "months_before", "open_store", "owner_only",
+    "spec_of", "username_key",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -114,6 +116,39 @@ def create_store_engine(url: str, *, busy_seconds: float = DEFAULT_BUSY_SECONDS)
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
                      "use sqlite:///FILE or postgresql+psycopg://…")
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """What opens a store again in another process, bound to the same region (its
+    boundary layers, bounds, walking speed and responsible-area layer): e.g. for an
+    import written by a process of its own (see :func:`spec_of`)."""
+
+    url: str
+    busy_seconds: float
+    layers: dict[str, AreaLayer]
+    bounds: tuple[float, float, float, float] | None
+    walking_speed_mps: float | None
+    area_layer: str | None
+
+    def open(self) -> ResourceStore:
+        """The store (its schema is already at the latest migration: the server's)."""
+        store = open_store(self.url, layers=self.layers, run_migrations=False,
+                           busy_seconds=self.busy_seconds)
+        store.bounds, store.walking_speed_mps = self.bounds, self.walking_speed_mps
+        store.area_layer = self.area_layer
+        return store
+
+
+def spec_of(store: ResourceStore, *, busy_seconds: float) -> StoreSpec | None:
+    """How another process opens ``store`` (:class:`StoreSpec`); None for a SQLite
+    database in memory, which only this process sees."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return StoreSpec(url.render_as_string(hide_password=False), busy_seconds,
+                     dict(store.layers), store.bounds, store.walking_speed_mps,
+                     store.area_layer)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -124,6 +124,11 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
         """Call ``listener`` after every committed change of a resource (in this process)."""
         self._listeners.append(listener)
 
+    def changed_elsewhere(self) -> None:
+        """Tell this process's listeners (:meth:`on_change`) of a change another process
+        committed to the registry (e.g. an import written by a process of its own)."""
+        self._changed()
+
     def _changed(self) -> None:
         for listener in self._listeners:
             listener()
