@@ -22,6 +22,7 @@ networks. Two searches share it:
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -72,10 +73,11 @@ def _pop(keys: np.ndarray, nodes: np.ndarray,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _enter(v: int, cost: float, keys: np.ndarray, nodes: np.ndarray, size: int,
+def _enter(v: int, cost: float, key: float, keys: np.ndarray, nodes: np.ndarray, size: int,
            reached: np.ndarray, n_reached: int, best: np.ndarray, where: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:  # pragma: no cover
-    # give v the lower cost and push it; the first time, list it in `reached` (where 0)
+    # give v the lower cost and push it at `key` (the cost, plus the estimate of the rest
+    # when aiming); the first time, list it in `reached` (where 0)
     if where[v] == -1:
         if n_reached == len(reached):
             reached = np.concatenate((reached, np.empty_like(reached)))
@@ -83,21 +85,37 @@ def _enter(v: int, cost: float, keys: np.ndarray, nodes: np.ndarray, size: int,
         n_reached += 1
         where[v] = 0
     best[v] = cost
-    keys, nodes, size = _push(keys, nodes, size, cost, v)
+    keys, nodes, size = _push(keys, nodes, size, key, v)
     return keys, nodes, size, reached, n_reached
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _estimate(v: int, node_xy: np.ndarray, goal_xy: np.ndarray,
+              cost_per_metre: float) -> float:  # pragma: no cover - compiled
+    # a lower bound of the cost from v to the nearest goal: the straight line's
+    best = np.inf
+    for g in range(len(goal_xy)):
+        dx, dy = node_xy[v, 0] - goal_xy[g, 0], node_xy[v, 1] - goal_xy[g, 1]
+        best = min(best, dx * dx + dy * dy)
+    return np.sqrt(best) * cost_per_metre
 
 
 @njit(cache=True, nogil=True)
 def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
             along_weights: np.ndarray, sources: np.ndarray, source_costs: np.ndarray,
             source_along: np.ndarray, limit: float, best: np.ndarray, where: np.ndarray,
-            wanted: np.ndarray, along: np.ndarray,
-            at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+            wanted: np.ndarray, along: np.ndarray, estimate: np.ndarray, at: np.ndarray,
+            node_xy: np.ndarray, cost_per_metre: float
+            ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     # where[v]: -1 never reached, 0 reached (listed in `reached`), -2 settled; wanted[v]
     # marks the nodes of `at` (the search ends once all are settled); these three rows
     # are restored before returning. With along_weights, along[v] sums them over the path
-    # that gave best[v] (written, never read unset).
+    # that gave best[v] (written, never read unset). With node_xy (A*), a node is keyed by
+    # its cost plus estimate[v], the straight line to the nearest node of `at` times
+    # cost_per_metre (written when v is first reached, never read unset).
     track = len(along_weights) > 0
+    aim = len(node_xy) > 0
+    goal_xy = node_xy[at] if aim else node_xy
     remaining = 0
     for i in range(len(at)):
         if not wanted[at[i]]:
@@ -110,23 +128,30 @@ def _search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     for k in range(len(sources)):
         s, c = sources[k], source_costs[k]
         if c <= limit and c < best[s]:
-            keys, nodes, size, reached, n_reached = _enter(s, c, keys, nodes, size, reached,
-                                                           n_reached, best, where)
+            if aim and where[s] == -1:
+                estimate[s] = _estimate(s, node_xy, goal_xy, cost_per_metre)
+            keys, nodes, size, reached, n_reached = _enter(
+                s, c, c + estimate[s] if aim else c, keys, nodes, size, reached, n_reached,
+                best, where)
             if track:
                 along[s] = source_along[k]
     while size > 0 and remaining > 0:
-        d, u, size = _pop(keys, nodes, size)
-        if d > best[u]:
+        key, u, size = _pop(keys, nodes, size)
+        if key > (best[u] + estimate[u] if aim else best[u]):
             continue  # left behind: u was reached sooner since
-        where[u] = -2
-        if wanted[u]:
+        d = best[u]
+        if wanted[u] and where[u] != -2:  # (a node settled again, by rounding, counts once)
             remaining -= 1
+        where[u] = -2
         for j in range(indptr[u], indptr[u + 1]):
             v = indices[j]
             nd = d + weights[j]
             if nd <= limit and nd < best[v]:
-                keys, nodes, size, reached, n_reached = _enter(v, nd, keys, nodes, size,
-                                                               reached, n_reached, best, where)
+                if aim and where[v] == -1:
+                    estimate[v] = _estimate(v, node_xy, goal_xy, cost_per_metre)
+                keys, nodes, size, reached, n_reached = _enter(
+                    v, nd, nd + estimate[v] if aim else nd, keys, nodes, size, reached,
+                    n_reached, best, where)
                 if track:
                     along[v] = along[u] + along_weights[j]
     costs = np.full(len(at), np.inf)
@@ -189,15 +214,17 @@ def _improve(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
 _scratch = threading.local()
 
 
-def _scratch_rows(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _scratch_rows(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                    np.ndarray]:
     """This thread's rows for an ``n``-node graph: costs (``inf``), search states (−1)
-    and wanted marks (False), as every search leaves them, and the second sums (any)."""
+    and wanted marks (False), as every search leaves them, and the second sums and the
+    estimates (any)."""
     rows = getattr(_scratch, "rows", None)
     if rows is None:
         rows = _scratch.rows = {}
     if n not in rows:
         rows[n] = (np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool),
-                   np.zeros(n))
+                   np.zeros(n), np.zeros(n))
     return rows[n]
 
 
@@ -228,16 +255,32 @@ def cutoff_dijkstra(graph: sparse.csr_matrix, sources: np.ndarray, source_costs:
 
 def cutoff_dijkstra_along(graph: sparse.csr_matrix, along_weights: np.ndarray,
                           sources: np.ndarray, source_costs: np.ndarray,
-                          source_along: np.ndarray, limit: float,
-                          at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                          source_along: np.ndarray, limit: float, at: np.ndarray, *,
+                          aim: Aim | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cutoff_dijkstra`, also summing a second weight along each least-cost path
     (e.g. the metres of the quickest walk, searching by time).
 
     ``along_weights`` is aligned with ``graph.data``; ``source_along`` is each source's
     starting value. Returns the costs and, per node of ``at``, the second sum over the
     path that gave its cost (NaN where the cost is ``inf``).
+
+    With ``aim`` the search is an A* toward the nodes of ``at``: it orders the nodes it
+    reaches by their cost plus the straight line to the nearest node of ``at`` at the
+    least cost a metre can take, and so settles those nodes, at the same costs, after
+    touching only the nodes roughly between them and the sources, not a disc around the
+    sources (a target 2 km away, beyond the walking threshold).
     """
-    return _run(graph, along_weights, sources, source_costs, source_along, limit, at)
+    return _run(graph, along_weights, sources, source_costs, source_along, limit, at, aim)
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Where the nodes of a graph lie (``node_xy``, metres) and the least cost of a metre
+    of straight line between two of them (``cost_per_metre``: no path is cheaper), for an
+    A* search (:func:`cutoff_dijkstra_along`)."""
+
+    node_xy: np.ndarray
+    cost_per_metre: float
 
 
 def improve_dijkstra(graph: sparse.csr_matrix, seed_nodes: np.ndarray, seed_costs: np.ndarray,
@@ -276,7 +319,7 @@ def improve_dijkstra(graph: sparse.csr_matrix, seed_nodes: np.ndarray, seed_cost
 
 def _run(graph: sparse.csr_matrix, along_weights: np.ndarray | None, sources: np.ndarray,
          source_costs: np.ndarray, source_along: np.ndarray | None, limit: float,
-         at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+         at: np.ndarray, aim: Aim | None = None) -> tuple[np.ndarray, np.ndarray]:
     sources = np.asarray(sources, dtype=np.int64)
     source_costs = np.asarray(source_costs, dtype=np.float64)
     if (source_costs < 0).any() or len(sources) != len(source_costs):
@@ -291,10 +334,15 @@ def _run(graph: sparse.csr_matrix, along_weights: np.ndarray | None, sources: np
     elif (source_along is None or len(along_weights) != len(graph.data)
           or len(source_along) != len(sources)):
         raise ValueError("one second weight per graph entry and per source is needed")
+    node_xy, cost_per_metre = (np.zeros((0, 2)), 0.0) if aim is None else (
+        aim.node_xy, aim.cost_per_metre)
+    if aim is not None and (node_xy.shape != (n, 2) or not cost_per_metre >= 0):
+        raise ValueError("an aim needs x, y per node and a non-negative cost per metre")
     return _search(graph.indptr, graph.indices, graph.data,
                    np.asarray(along_weights, dtype=np.float64), sources, source_costs,
                    np.asarray(source_along, dtype=np.float64), float(limit),
-                   *_scratch_rows(n), at)
+                   *_scratch_rows(n), at, np.asarray(node_xy, dtype=np.float64),
+                   float(cost_per_metre))
 
 
 def warm_up() -> None:

@@ -297,6 +297,17 @@ class WalkNetwork:
         return float(min(1.0, ratio.min(initial=1.0)))
 
     @cached_property
+    def straight_line_seconds_per_metre(self) -> float:
+        """The least walking time of a metre of straight line between two nodes (s): no
+        walk between them is quicker than this times the straight line (the least time
+        per metre of any edge, either way, times :attr:`chord_ratio`; an A* search's
+        estimate, :class:`~geo_service.engine.cutoff_dijkstra.Aim`)."""
+        t_uv, t_vu = self.edge_seconds
+        long = self.edge_length > 0
+        rate = np.minimum(t_uv[long], t_vu[long]) / self.edge_length[long]
+        return float(rate.min(initial=np.inf)) * self.chord_ratio if long.any() else 0.0
+
+    @cached_property
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over edge geometries, for attaching points."""
         return shapely.STRtree(self.edge_geometry)

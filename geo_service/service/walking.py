@@ -304,8 +304,8 @@ class WalkingService:
         says which; minutes are None where steep ground makes the walk longer than twice
         the flat time, i.e. a path that climbs 20 % on average): one search by distance up
         to the threshold, the categories' distance fields for those with nothing within it
-        (:meth:`_nearest_beyond`), and one search by time that stops once the walking-time
-        services and those nearest resources are reached.
+        (:meth:`_nearest_beyond`), and one search by time (an A*, aimed at its targets)
+        that stops once the walking-time services and those nearest resources are reached.
         """
         origin = self.attach_lonlat(lon, lat)
         loc = self.located(staff=staff)
@@ -331,7 +331,8 @@ class WalkingService:
         picked = np.array([i for i in nearest.values()
                            if i is not None and i not in seconds], dtype=np.int64)
         s = search.seconds(Attachment.concat([walk_att, loc.attachment.take(picked)]),
-                           max(self._slow_s(float(max(d[picked], default=0.0))), walk_s))
+                           max(self._slow_s(float(max(d[picked], default=0.0))), walk_s),
+                           aimed=True)  # toward its few targets, some up to 2 km away
         ok_walk = {r.id for r, si in zip(walk, s[:len(walk)], strict=True)
                    if si <= (r.service_area.minutes or 0) * 60}
         services = [r for r in candidates if r.service_area.kind != "walk" or r.id in ok_walk]

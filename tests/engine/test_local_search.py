@@ -56,7 +56,7 @@ def test_cutoff_dijkstra_equals_scipy_on_every_node(elevation):
                 few = rng.integers(0, net.n_nodes, 3)
                 np.testing.assert_array_equal(
                     cutoff_dijkstra(graph, sources, costs, limit, few), want[few])
-    best, where, wanted, _ = _scratch_rows(net.n_nodes)
+    best, where, wanted, _, _ = _scratch_rows(net.n_nodes)
     assert np.isinf(best).all() and (where == -1).all() and not wanted.any()  # restored
 
 
@@ -240,3 +240,54 @@ def test_target_index_keeps_every_target_within_reach(short_chord):
             assert set(within) <= set(near)
             kept.append(len(near) / len(targets))
     assert min(kept) < 0.2  # and it does narrow the search down
+
+
+def test_straight_line_seconds_per_metre_by_hand_and_a_lower_bound():
+    """On the flat 100 m grid at 1 m/s a metre of straight line takes at least 1 s; on
+    slopes (and a street shorter than its nodes' chord) it is a lower bound of every
+    walk's time between two nodes (scipy's Dijkstra from each of a few nodes)."""
+    flat = grid_network(4, 3, 100.0).with_speed(1.0)
+    assert flat.straight_line_seconds_per_metre == pytest.approx(1.0)
+    hilly = hilly_grid(12)
+    rate = hilly.straight_line_seconds_per_metre
+    assert 0 < rate < 1 / hilly.walking_speed_mps  # downhill is quicker than flat
+    secs = dijkstra(hilly.time_graph, directed=True, indices=[0, 50, 143])
+    for row, k in zip(secs, [0, 50, 143], strict=True):
+        line = np.hypot(*(hilly.node_xy - hilly.node_xy[k]).T)
+        assert (row >= line * rate - 1e-9).all()
+
+
+@pytest.mark.parametrize("elevation", [False, True])
+def test_an_aimed_search_settles_its_targets_at_the_same_costs(elevation):
+    """The A* (``aim``) gives the plain search's seconds and metres for a few far nodes
+    and for the nodes of random attachments (``PointSearch.quickest(aimed=True)``), with
+    and without a cut-off, and leaves the scratch rows as it found them."""
+    from geo_service.engine.cutoff_dijkstra import Aim, cutoff_dijkstra_along
+
+    net = hilly_grid() if elevation else grid_network(30, 30, 25.0)
+    aim = Aim(net.node_xy, net.straight_line_seconds_per_metre * (1 - 1e-9))
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        sources, costs = rng.integers(0, net.n_nodes, 2), rng.uniform(0, 30, 2)
+        few = rng.integers(0, net.n_nodes, rng.integers(1, 4))
+        for limit in (200.0, np.inf):
+            args = (net.time_graph, net.time_graph_lengths, sources, costs, costs * 1.3, limit,
+                    few)
+            s, m = cutoff_dijkstra_along(*args)
+            s_aim, m_aim = cutoff_dijkstra_along(*args, aim=aim)
+            np.testing.assert_allclose(s_aim, s, rtol=1e-12)
+            np.testing.assert_allclose(m_aim, m, rtol=1e-12)
+            assert limit < np.inf or np.isfinite(s).all()  # the grid is connected
+    targets = attach_points(net, rng.uniform(0, 725, size=(30, 2)))
+    for x, y in rng.uniform(0, 725, size=(10, 2)):
+        search = PointSearch(net, attach_points(net, np.array([[x, y]])))
+        pick = rng.choice(len(targets), 3, replace=False)
+        want = search.quickest(targets.take(pick), np.inf)
+        got = search.quickest(targets.take(pick), np.inf, aimed=True)
+        for w, g in zip(want, got, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+    best, where, wanted, _, _ = _scratch_rows(net.n_nodes)
+    assert np.isinf(best).all() and (where == -1).all() and not wanted.any()
+    with pytest.raises(ValueError, match="x, y per node"):
+        cutoff_dijkstra_along(net.time_graph, net.time_graph_lengths, [0], [0.0], [0.0],
+                              10.0, [1], aim=Aim(net.node_xy[:5], 1.0))
