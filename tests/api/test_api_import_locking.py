@@ -135,3 +135,24 @@ def test_the_503_is_documented_on_every_write():
                          ("/resources/{resource_id}", "delete"),
                          ("/resources/{resource_id}/undo", "post")]:
         assert "503" in schema["paths"][path][method]["responses"], (path, method)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgis"])
+def test_an_import_is_written_by_a_process_that_opens_the_registry_again(backend, tmp_path,
+                                                                         monkeypatch):
+    """The process that checks and writes an import opens the server's registry by its URL
+    (PostGIS: with its password) and region: the rows, their history and the server's
+    count are there after, and a rejected file writes nothing (all or nothing)."""
+    from tests.utils.stores import backend_store
+
+    store = backend_store(backend, tmp_path)
+    client = admin_client(store, tmp_path, monkeypatch)
+    r = client.post("/resources/import", files={"file": ("l.csv", salons_csv(30), "text/csv")})
+    assert r.status_code == 200 and r.json()["written"] == 30, r.text
+    assert store.count() == 30 and client.get("/health").json()["resources"] == 30
+    rid = client.get("/resources", params={"limit": 1}).json()["features"][0]["id"]
+    assert [h.action for h in store.history(rid)] == ["import"]
+    bad = salons_csv(5, last="種別なし,91.0,130.69")  # latitude 91: refused, nothing written
+    r = client.post("/resources/import", files={"file": ("b.csv", bad, "text/csv")})
+    assert r.status_code == 200 and r.json()["written"] == 0 and r.json()["problems"]
+    assert store.count() == 30
