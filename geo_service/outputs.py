@@ -171,18 +171,25 @@ def geojson_writer(gdf: gpd.GeoDataFrame, *, metadata: dict[str, Any] | None = N
     return write
 
 
+_COLLECTION = '{"type": "FeatureCollection", '  # how a FeatureCollection's text starts
+
+
+def _metadata_member(metadata: dict[str, Any] | None) -> str:
+    """``"metadata": {…}, `` to follow :data:`_COLLECTION` (nothing without metadata)."""
+    return "" if metadata is None else \
+        f'"metadata": {json.dumps(metadata, ensure_ascii=False)}, '
+
+
 def _collection_head(metadata: dict[str, Any] | None) -> str:
     """The start of a FeatureCollection up to its features' ``[``."""
-    meta = "" if metadata is None else \
-        f'"metadata": {json.dumps(metadata, ensure_ascii=False)}, '
-    return '{"type": "FeatureCollection", ' + meta + '"features": ['
+    return _COLLECTION + _metadata_member(metadata) + '"features": ['
 
 
 def _with_metadata(text: str, metadata: dict[str, Any] | None) -> str:
-    head = '{"type": "FeatureCollection", '
-    if metadata is None or not text.startswith(head):
+    """A FeatureCollection's ``text`` with ``metadata`` as its second member."""
+    if not text.startswith(_COLLECTION):
         return text
-    return _collection_head(metadata)[:-len('"features": [')] + text[len(head):]
+    return _COLLECTION + _metadata_member(metadata) + text[len(_COLLECTION):]
 
 
 def _write_point_features(geo: gpd.GeoDataFrame, path: Path,

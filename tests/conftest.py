@@ -46,6 +46,12 @@ def _data_dir_in_tmp(tmp_path_factory):
         yield
 
 
+@pytest.fixture
+def fast_hashes(monkeypatch):
+    """New password hashes at bcrypt's lowest cost (4): a test's logins take milliseconds."""
+    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+
+
 def shared_file(relative: str) -> Path:
     """Path to a file of ../shared/data, skipping the test when it is absent."""
     path = SHARED_DATA / relative

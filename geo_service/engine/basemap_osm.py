@@ -34,6 +34,7 @@ import shapely
 from geo_service._errors import InputError
 from geo_service.engine.osm import osm_xml_elements
 from geo_service.i18n import msg
+from geo_service.inputs.osm_files import osm_file_kind
 
 WATER_LINES = frozenset({"river", "canal", "stream", "drain", "ditch"})
 RAILWAYS = frozenset({"rail", "subway", "light_rail", "narrow_gauge", "monorail", "tram",
@@ -77,17 +78,17 @@ def extras_from_osm(path: str | Path) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(msg("file not found"), file=path)
-    name = path.name.lower()
-    if name.endswith(".pbf"):
+    kind = osm_file_kind(path)
+    if kind == "pbf":
         rows = _pbf_rows(path)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+    elif kind == "xml":
         try:
             elements = osm_xml_elements(path)
         except (ElementTree.ParseError, OSError, EOFError, KeyError, ValueError) as exc:
             # bad XML, bad compression, a node or way without its id/lat/lon/ref
             raise InputError(msg("cannot parse OSM XML: {error}", error=exc), file=path) from exc
         rows = _element_rows(elements)
-    elif name.endswith(".json"):
+    elif kind == "overpass_json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -168,10 +169,7 @@ def extras_for_network(source: str | Path | None,
     :data:`CLIP_PAD_M`); None when ``source`` is no OSM file (GraphML, a saved network,
     a download). What a region builder calls to keep them with the region
     (``Region.basemap_extras``)."""
-    if source is None:
-        return None
-    name = Path(source).name.lower()
-    if not name.endswith((".pbf", ".osm", ".xml", ".osm.bz2", ".osm.gz", ".json")):
+    if source is None or osm_file_kind(source) is None:
         return None
     extras = extras_from_osm(source)
     clipped = shapely.clip_by_rect(extras.geometry.to_numpy(), *bounds)

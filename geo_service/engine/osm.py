@@ -1,6 +1,7 @@
 """Walking networks from OpenStreetMap: the file readers and the downloads.
 
-:func:`load_walk_network` picks a reader by the file's name:
+:func:`load_walk_network` picks a reader by the file's name (for OSM files, as
+:func:`geo_service.inputs.osm_files.osm_file_kind` tells it):
 
 - OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``) and raw Overpass JSON (as osmnx
   caches it): read into Overpass elements, filtered to walkable ways (:func:`is_walkable`),
@@ -42,6 +43,7 @@ from geo_service._errors import EmptyNetworkError, InputError
 from geo_service.engine.network import WalkNetwork
 from geo_service.i18n import msg
 from geo_service.inputs.crs import metric_crs_for, transform_geometries
+from geo_service.inputs.osm_files import osm_file_kind
 
 if TYPE_CHECKING:  # networkx is imported only where osmnx graphs are read
     import geopandas as gpd
@@ -102,12 +104,12 @@ def load_walk_network(
     path = Path(source)
     if not path.exists():
         raise InputError(msg("file not found"), file=path)
-    name = path.name.lower()
-    if name.endswith(".pbf"):
+    kind, name = osm_file_kind(path), path.name.lower()
+    if kind == "pbf":
         net = network_from_pbf(path)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+    elif kind == "xml":
         net = network_from_osm_xml(path)
-    elif name.endswith(".json"):
+    elif kind == "overpass_json":
         net = network_from_overpass_json(path)
     elif name.endswith(".graphml"):
         net = network_from_graphml(path)

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +39,13 @@ from geo_service.engine.access import Attachment, DistanceField, attach_points
 from geo_service.engine.basemap import load_extras, save_extras
 from geo_service.engine.network import WalkNetwork
 from geo_service.inputs.boundaries import AreaLayer
-from geo_service.inputs.sources import Source, attributions, file_label, read_sources
+from geo_service.inputs.sources import (
+    Source,
+    attributions,
+    file_label,
+    output_metadata,
+    read_sources,
+)
 
 
 @dataclass(eq=False)
@@ -97,6 +104,16 @@ class Region:
     def attributions(self) -> list[str]:
         """The attribution texts the region's sources require (出典 lines, © OSM …)."""
         return attributions(self.sources)
+
+    def output_metadata(self) -> dict[str, Any]:
+        """What an output made from the region says of it (a GeoJSON's ``metadata``
+        member, a summary, the pages' region): :func:`~geo_service.inputs.sources.
+        output_metadata` of its label, sources and 市区町村コード, generated when the region
+        or any of its sources is."""
+        about = output_metadata(self.label, self.sources,
+                                municipality_code=self.municipality_code)
+        about["synthetic"] = self.synthetic or about["synthetic"]
+        return about
 
     @cached_property
     def key(self) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from geo_service._errors import InputError
 from geo_service.i18n import msg
+from geo_service.inputs.osm_files import osm_file_kind
 from geo_service.inputs.readers import check_unique, find_column, read_points
 from geo_service.layers import ResourceLayer
 
@@ -65,12 +66,12 @@ def stores_from_osm(path: str | Path, layer: ResourceLayer) -> gpd.GeoDataFrame:
     tags = layer.osm_filter()
     if not tags:
         raise InputError(f"layer {layer.id!r} defines no OSM tags", file=path)
-    name = path.name.lower()
-    if name.endswith(".pbf"):
+    kind = osm_file_kind(path)
+    if kind == "pbf":
         features = _features_from_pbf(path, tags)
-    elif name.endswith(".json"):
+    elif kind == "overpass_json":
         features = _features_from_overpass_json(path, tags)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+    elif kind == "xml":
         import osmnx as ox
 
         osm_tags: dict[str, bool | str | list[str]] = dict(tags)

@@ -63,7 +63,6 @@ from geo_service.inputs.sources import (
     describe,
     file_label,
     online_osm,
-    output_metadata,
 )
 from geo_service.layers import ResourceLayer, load_map_style
 from geo_service.memory import release_free_memory
@@ -354,9 +353,8 @@ def write_difficulty(
                 "counted_categories": layer.included_ids, "notes": result.notes,
                 "summary": _finite(result.summary())}
         # the GeoJSON files name the region and its sources as summary.json does
-        about = output_metadata(region.label, region.sources,
-                                    municipality_code=region.municipality_code)
-        about["synthetic"] = meta["synthetic"] = region.synthetic or about["synthetic"]
+        about = region.output_metadata()
+        meta["synthetic"] = about["synthetic"]
         # points.csv and points.geojson in one pass over the table (lon/lat included)
         return write_outputs(out_dir, {
             **point_file_writers(points_table(points), "points.csv", "points.geojson",

@@ -29,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 
 from geo_service.engine.basemap import Basemap
-from geo_service.inputs.sources import output_metadata
 from geo_service.layers import load_difference_style
 from geo_service.outputs import area_table, csv_writer, text_writer, write_outputs
 from geo_service.planning.scenarios import ScenarioResult
@@ -203,10 +202,7 @@ def write_scenario(result: ScenarioResult, out_dir: str | Path, *,
     """
     areas = result.area_difference()
     region = result.before.region
-    summary = {**output_metadata(region.label, region.sources,
-                                 municipality_code=region.municipality_code),
-               **result.summary()}
-    summary["synthetic"] = region.synthetic or summary["synthetic"]
+    summary = {**region.output_metadata(), **result.summary()}
     return write_outputs(out_dir, {
         "difference_areas.csv": csv_writer(areas.round(4)),
         "difference_points.csv": csv_writer(result.point_difference().round(2)),

@@ -10,58 +10,47 @@ from datetime import UTC, datetime, timedelta
 
 import openpyxl
 import pytest
-from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
 from geo_service.config import ServiceSettings
-from geo_service.registry.auth import create_token, hash_password
+from geo_service.registry.auth import create_token
 from geo_service.registry.store import ResourceStore, open_store
 from geo_service.registry.store.testing import fresh_store
 from tests.conftest import TEST_DATA
+from tests.utils.clients import ADMIN, add_user, api_client, bearer
 
 DATA = TEST_DATA / "registry"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashes(monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 @pytest.fixture
 def store(tmp_path):
     s = fresh_store("sqlite", tmp_path)
-    s.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    s.add_user("sato", hash_password("sato-pass-1"), role="coordinator", areas=["A"])
-    s.add_user("kato", hash_password("kato-pass-1"), role="coordinator", areas=["B"])
+    add_user(s, *ADMIN, role="admin")
+    add_user(s, "sato", "sato-pass-1", areas=["A"])
+    add_user(s, "kato", "kato-pass-1", areas=["B"])
     return s
 
 
 @pytest.fixture
 def client(store, tmp_path):
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
-                               max_upload_bytes=20_000)
-    return TestClient(create_app(settings, store=store))
-
-
-def login(client, user, password):
-    r = client.post("/auth/token", data={"username": user, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return api_client(store, tmp_path, max_upload_bytes=20_000)
 
 
 @pytest.fixture
 def admin(client):
-    return login(client, "admin", "admin-pass-1")
+    return bearer(client, *ADMIN)
 
 
 @pytest.fixture
 def sato(client):
-    return login(client, "sato", "sato-pass-1")
+    return bearer(client, "sato", "sato-pass-1")
 
 
 @pytest.fixture
 def kato(client):
-    return login(client, "kato", "kato-pass-1")
+    return bearer(client, "kato", "kato-pass-1")
 
 
 def salon(**kw):
@@ -362,11 +351,9 @@ def test_an_import_is_checked_and_written_by_a_process_of_its_own(store, tmp_pat
     monkeypatch.setattr(ResourceStore, "import_many", not_here)
     heard: list[int] = []
     store.on_change(lambda: heard.append(store.count()))
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
-                               sqlite_busy_seconds=60)
     answers = []
-    with TestClient(create_app(settings, store=store)) as client:
-        headers = login(client, "admin", "admin-pass-1")
+    with api_client(store, tmp_path, sqlite_busy_seconds=60) as client:
+        headers = bearer(client, *ADMIN)
         data = (DATA / "coordinator_list_cp932.csv").read_bytes()
         lock = sqlite3.connect(store.engine.url.database, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
@@ -398,7 +385,7 @@ def test_an_import_into_a_registry_in_memory_is_parsed_off_the_event_loop(tmp_pa
     from geo_service.registry import imports
 
     store = open_store("sqlite://")
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    add_user(store, *ADMIN, role="admin")
     parse, parsing, release = imports.parse_resources, threading.Event(), threading.Event()
     released: list[bool] = []
     gc_during_parse: list[bool] = []
@@ -410,10 +397,9 @@ def test_an_import_into_a_registry_in_memory_is_parsed_off_the_event_loop(tmp_pa
         return parse(*args, **kwargs)
 
     monkeypatch.setattr(imports, "parse_resources", parse_when_released)
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
     answers = []
-    with TestClient(create_app(settings, store=store)) as client:  # one event loop for all
-        headers = login(client, "admin", "admin-pass-1")
+    with api_client(store, tmp_path) as client:  # one event loop for all
+        headers = bearer(client, *ADMIN)
         data = (DATA / "coordinator_list_cp932.csv").read_bytes()
         uploading = threading.Thread(target=lambda: answers.append(
             upload(client, headers, "list.csv", data, dry_run=True)))
@@ -455,7 +441,7 @@ def test_user_management(client, admin, sato):
     assert client.post("/users", json=body, headers=admin).status_code == 409
     assert client.post("/users", json=body | {"username": "x", "password": "short"},
                        headers=admin).status_code == 422
-    login(client, "ito", "ito-pass-12")
+    bearer(client, "ito", "ito-pass-12")
     r = client.patch("/users/ito", json={"areas": ["C", "D"]}, headers=admin)
     assert r.json()["areas"] == ["C", "D"]
     assert client.patch("/users/ito", json={"role": "root"}, headers=admin).status_code == 422
@@ -465,9 +451,7 @@ def test_user_management(client, admin, sato):
 
 
 def test_cors_is_configurable(store, tmp_path):
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
-                               cors_origins=["https://map.example.jp"])
-    c = TestClient(create_app(settings, store=store))
+    c = api_client(store, tmp_path, cors_origins=["https://map.example.jp"])
     r = c.get("/health", headers={"Origin": "https://map.example.jp"})
     assert r.headers["access-control-allow-origin"] == "https://map.example.jp"
     r = c.get("/health", headers={"Origin": "https://evil.example"})

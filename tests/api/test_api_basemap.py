@@ -8,15 +8,12 @@ tests/engine/test_basemap.py).
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
 from geo_service.api.routes import basemap as basemap_route
-from geo_service.config import ServiceSettings
 from geo_service.engine.basemap import MAX_ZOOM
-from geo_service.registry.auth import hash_password
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import api_client, client_with_admin
 from tests.utils.grid import grid_region, lonlat
 
 
@@ -24,11 +21,7 @@ from tests.utils.grid import grid_region, lonlat
 def client(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("basemap")
     store = fresh_store("sqlite", tmp)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    c, headers = client_with_admin(store, tmp, walking=WalkingService(grid_region(), store))
     lon, lat = lonlat(500, 500)
     r = c.post("/resources", headers=headers, json={
         "name": "秘密のサロン", "category": "salon", "lon": lon, "lat": lat,
@@ -109,6 +102,5 @@ def test_a_box_too_dense_for_its_zoom_is_answered_coarser(client, monkeypatch):
 
 
 def test_no_region_no_basemap(tmp_path):
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=fresh_store("sqlite", tmp_path)))
+    c = api_client(fresh_store("sqlite", tmp_path), tmp_path)
     assert c.get("/basemap", params={"zoom": 14}).status_code == 404

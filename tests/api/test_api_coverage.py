@@ -11,23 +11,18 @@ from hypothesis import strategies as st
 from geo_service.api import create_app
 from geo_service.config import ServiceSettings
 from geo_service.engine.access import DistanceField, attach_points
-from geo_service.registry.auth import hash_password
 from geo_service.registry.resources import ResourceFields
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import client_with_admin
 from tests.utils.grid import grid_region, lonlat
 
 
 @pytest.fixture
-def app_parts(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+def app_parts(tmp_path, fast_hashes):
     store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    access = WalkingService(grid_region(), store)
-    settings_ = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    client = TestClient(create_app(settings_, store=store, walking=access))
-    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    client, admin = client_with_admin(store, tmp_path,
+                                      walking=WalkingService(grid_region(), store))
     return client, store, admin
 
 

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import client_with_admin
 from tests.utils.grid import grid_region, lonlat
 
 
@@ -24,11 +21,8 @@ from tests.utils.grid import grid_region, lonlat
 def client(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("iso")
     store = fresh_store("sqlite", tmp)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers_admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    c, admin = client_with_admin(store, tmp, walking=WalkingService(grid_region(), store))
+    c.headers_admin = admin
     return c
 
 

@@ -23,35 +23,26 @@ from geo_service.registry.auth import (
     LoginThrottle,
     TooManyLoginsError,
     check_password,
-    hash_password,
 )
 from geo_service.registry.store import open_store
 from geo_service.registry.store.testing import BACKENDS, fresh_store
+from tests.utils.clients import ADMIN, SECRET_KEY, add_user, bearer
 from tests.utils.stores import backend_store
 
-
-@pytest.fixture(autouse=True)
-def _fast_hashes(monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 def make_app(tmp_path, **settings):
     store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    store.add_user("sato", hash_password("sato-pass-1"), role="coordinator", areas=["A"])
-    store.add_user("kato", hash_password("kato-pass-1"), role="coordinator", areas=["B"])
+    add_user(store, *ADMIN, role="admin")
+    add_user(store, "sato", "sato-pass-1", areas=["A"])
+    add_user(store, "kato", "kato-pass-1", areas=["B"])
     return create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                      secret_key="k" * 40, **settings), store=store)
+                                      secret_key=SECRET_KEY, **settings), store=store)
 
 
 def post_login(client, user, password):
     return client.post("/auth/token", data={"username": user, "password": password})
-
-
-def bearer(client, user, password):
-    r = post_login(client, user, password)
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_unknown_and_known_users_take_the_same_time(tmp_path, monkeypatch):
@@ -143,7 +134,7 @@ def test_password_hashing_does_not_hold_the_request_threads(tmp_path, monkeypatc
 
 def test_tokens_issued_before_a_password_change_stop_working(tmp_path):
     client = TestClient(make_app(tmp_path))
-    admin = bearer(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     old = bearer(client, "sato", "sato-pass-1")
     assert client.get("/auth/me", headers=old).status_code == 200
     r = client.patch("/users/sato", json={"password": "a-new-sato-pass-2"}, headers=admin)
@@ -180,7 +171,7 @@ def test_the_password_policy_reads_in_japanese_and_english():
 
 def test_the_users_api_refuses_weak_passwords_without_echoing_them(tmp_path):
     client = TestClient(make_app(tmp_path))
-    admin = bearer(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     body = {"username": "ito", "password": "password123", "role": "coordinator"}
     r = client.post("/users", json=body, headers=admin)
     assert r.status_code == 422 and "よく使われる" in r.text and "password123" not in r.text
@@ -338,7 +329,7 @@ def test_user_names_are_normalised_and_unique_whatever_the_case(tmp_path, name, 
                                                                  reason):
     """Issue 16, item 13: these were all accepted beside ``coordA``."""
     client = TestClient(make_app(tmp_path))
-    admin = bearer(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     body = {"username": "coordA", "password": "coord-pass-1", "role": "coordinator"}
     assert client.post("/users", json=body, headers=admin).status_code == 201
     r = client.post("/users", json=body | {"username": name}, headers=admin)
@@ -350,7 +341,7 @@ def test_user_names_are_normalised_and_unique_whatever_the_case(tmp_path, name, 
 
 def test_a_user_logs_in_and_is_managed_by_any_spelling_of_their_name(tmp_path):
     client = TestClient(make_app(tmp_path))
-    admin = bearer(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     for spelling in ("SATO", "ｓａｔｏ", " sato "):
         token = bearer(client, spelling, "sato-pass-1")
         assert client.get("/auth/me", headers=token).json()["username"] == "sato"
@@ -362,7 +353,7 @@ def test_reactivating_a_user_does_not_revive_their_old_tokens(tmp_path):
     """Issue 16, item 13: a token issued before a deactivation worked again after the
     user was reactivated."""
     client = TestClient(make_app(tmp_path))
-    admin = bearer(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     old = bearer(client, "sato", "sato-pass-1")
     for active in (False, True):
         r = client.patch("/users/sato", json={"active": active}, headers=admin)

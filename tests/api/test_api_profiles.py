@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
 from geo_service.registry.store import open_store
 from geo_service.service.service_coverage import shares_in_area, status
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import api_client, client_with_admin
 from tests.utils.grid import grid_region, lonlat
 
 
@@ -36,15 +33,10 @@ def test_shares_on_tiny_arrays():
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+def client(tmp_path, fast_hashes):
     store = open_store("sqlite://")
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    c = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                              secret_key="k" * 40),
-                              store=store, walking=WalkingService(grid_region(), store)))
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers_admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    c, admin = client_with_admin(store, tmp_path, walking=WalkingService(grid_region(), store))
+    c.headers_admin = admin
     return c
 
 
@@ -89,8 +81,6 @@ def test_profiles_by_hand(client):
 
 
 def test_profiles_without_a_region_is_404(tmp_path):
-    store = open_store("sqlite://")
-    c = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                              secret_key="k" * 40), store=store))
+    c = api_client(open_store("sqlite://"), tmp_path)
     r = c.get("/profiles/elementary")
     assert r.status_code == 404 and r.json()["detail"] == "地域が読み込まれていません"

@@ -41,14 +41,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from schemathesis.engine import Status, events, from_schema
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import add_user, api_client, bearer
 from tests.utils.grid import grid_region
 
 EXAMPLES = 100  # generated requests per operation and role (the coverage phase adds more)
@@ -66,16 +63,12 @@ def _app_and_headers(tmp_path, role: str) -> tuple[Any, dict[str, str]]:
         mp.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
         store = fresh_store("sqlite", tmp_path)
         for username, password, user_role, areas in USERS.values():
-            store.add_user(username, hash_password(password), role=user_role, areas=areas)
-    app = create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                     secret_key="k" * 40),
-                     store=store, walking=WalkingService(grid_region(), store))
+            add_user(store, username, password, role=user_role, areas=areas)
+    client = api_client(store, tmp_path, walking=WalkingService(grid_region(), store))
     if role not in USERS:
-        return app, {}
+        return client.app, {}
     username, password, _, _ = USERS[role]
-    token = TestClient(app).post("/auth/token", data={"username": username,
-                                                      "password": password})
-    return app, {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return client.app, bearer(client, username, password)
 
 
 def _failures(stream: Iterator[events.EngineEvent]) -> list[str]:

@@ -7,29 +7,21 @@ import json
 import math
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
 from geo_service.registry.polygons import MAX_POLYGON_VERTICES
 from geo_service.registry.resources import Resource, ResourceFields
 from geo_service.registry.store import open_store
 from geo_service.registry.store.schema import resources
 from geo_service.registry.store.testing import fresh_store
+from tests.utils.clients import client_with_admin
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
-    store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40,
-                               max_body_bytes=600_000, max_upload_bytes=800_000)
-    c = TestClient(create_app(settings, store=store))
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+def client(tmp_path, fast_hashes):
+    c, admin = client_with_admin(fresh_store("sqlite", tmp_path), tmp_path,
+                                 max_body_bytes=600_000, max_upload_bytes=800_000)
+    c.headers.update(admin)
     return c
 
 

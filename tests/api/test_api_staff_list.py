@@ -16,28 +16,23 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
 from geo_service.registry.resources import ResourceFields
+from tests.utils.clients import ADMIN, add_user, api_client, bearer
 from tests.utils.stores import backend_store
 
 CATEGORY = ["salon", "dementia_cafe", "food_store"]
 VERIFIED = {0: None, 5: None, 1: date(2020, 1, 1), 2: date(2020, 1, 1)}
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashes(monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
 def client(request, tmp_path):
     store = backend_store(request.param, tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    store.add_user("sato", hash_password("sato-pass-1"), role="coordinator", areas=["A"])
+    add_user(store, *ADMIN, role="admin")
+    add_user(store, "sato", "sato-pass-1", areas=["A"])
     for i in [7, 3, 11, 0, 5, 9, 1, 4, 10, 2, 8, 6]:  # not in order: the server sorts
         store.add(ResourceFields(
             name=f"資源{i:02d}", kana=f"シゲン{i:02d}", category=CATEGORY[i % 3],
@@ -45,14 +40,7 @@ def client(request, tmp_path):
             address="東京都千代田区" if i == 3 else f"福岡県飯塚市立岩{i}",
             staff_fields=["address"] if i == 3 else [],
             last_verified=VERIFIED.get(i, date.today())))
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    return TestClient(create_app(settings, store=store))
-
-
-def login(client, user, password):
-    r = client.post("/auth/token", data={"username": user, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return api_client(store, tmp_path)
 
 
 def numbers(client, headers=None, **params) -> tuple[list[int], int]:
@@ -75,14 +63,14 @@ def every_page(client, headers, limit, **params) -> list[list[int]]:
 
 
 def test_pages_in_kana_order(client):
-    admin = login(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     assert every_page(client, admin, 5) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
     assert numbers(client, admin, limit=5, offset=5) == ([5, 6, 7, 8, 9], 12)
     assert numbers(client, admin, limit=5, offset=10, order="desc") == ([1, 0], 12)
 
 
 def test_sorted_by_category_verification_area_and_update(client):
-    admin = login(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     by_category = [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]  # the vocabulary's order
     assert sum(every_page(client, admin, 5, sort="category"), []) == by_category
     assert sum(every_page(client, admin, 5, sort="category", order="desc"), []) == \
@@ -99,7 +87,7 @@ def test_sorted_by_category_verification_area_and_update(client):
 
 
 def test_filters_for_staff(client):
-    admin = login(client, "admin", "admin-pass-1")
+    admin = bearer(client, *ADMIN)
     assert numbers(client, admin, unverified_months=12) == ([0, 1, 2, 5], 4)
     assert numbers(client, admin, visibility="staff") == ([4, 7], 2)
     assert numbers(client, admin, visibility="public", category="salon") == ([0, 3, 6, 9], 4)
@@ -126,7 +114,7 @@ def test_the_public_never_filters_by_what_only_staff_see(client):
 def test_a_coordinators_own_areas_on_every_page(client):
     """sato works in area A: with mine=true every page holds A's resources only, and
     all of them (including the staff-only 04); without it, everyone's."""
-    sato = login(client, "sato", "sato-pass-1")
+    sato = bearer(client, "sato", "sato-pass-1")
     pages = every_page(client, sato, 2, mine="true")
     assert pages == [[0, 2], [4, 6], [8, 10]]
     for page in pages:

@@ -11,13 +11,11 @@ import re
 
 import openpyxl
 import pytest
-from fastapi.testclient import TestClient
 
-from geo_service.api import create_app, views
-from geo_service.config import ServiceSettings
-from geo_service.registry.auth import hash_password
+from geo_service.api import views
 from geo_service.registry.store.testing import BACKENDS
 from geo_service.service.walking import WalkingService
+from tests.utils.clients import client_with_admin
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store
 
@@ -54,14 +52,10 @@ def staff_only_data():
 
 
 @pytest.fixture(params=BACKENDS)
-def client(request, tmp_path, monkeypatch):
+def client(request, tmp_path, fast_hashes):
     store = backend_store(request.param, tmp_path)
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    c = TestClient(create_app(settings, store=store, walking=WalkingService(grid_region(), store)))
-    token = c.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    c.headers_admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    c, admin = client_with_admin(store, tmp_path, walking=WalkingService(grid_region(), store))
+    c.headers_admin = admin
     for body in staff_only_data():
         assert c.post("/resources", json=body, headers=c.headers_admin).status_code == 201
     return c

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import TEST_DATA
+from tests.utils.clients import ADMIN, SECRET_KEY, add_user, bearer
 
 RECORDED = TEST_DATA / "api_demo"
 _TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
@@ -29,7 +30,6 @@ def demo_client(tmp_path_factory):
     from geo_service.api import create_app
     from geo_service.engine.region import Region
     from geo_service.jobs.demo import run_demo
-    from geo_service.registry.auth import hash_password
     from geo_service.registry.store import open_store
 
     folder = tmp_path_factory.mktemp("demo")
@@ -43,12 +43,11 @@ def demo_client(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # ids r-000000000001, r-000000000002 …
         mp.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter) << 80))
         seed_demo_registry(store, Region.load(region_dir))
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
+    add_user(store, *ADMIN, role="admin")
     settings = _settings(database_url=url, region_dir=region_dir, data_dir=folder,
-                         secret_key="k" * 40)
+                         secret_key=SECRET_KEY)
     client = TestClient(create_app(settings))
-    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    staff = bearer(client, *ADMIN)
     from geo_service.registry.store import ResourceFilter
 
     names = {r.id: r.name for r in store.all(ResourceFilter(include_staff=True))}

@@ -153,3 +153,18 @@ def test_an_old_region_without_the_new_keys_still_loads(tmp_path):
     old = Region.load(tmp_path / "old")
     assert (old.title, old.sources, old.label) == ("", [], "overpass_walk_mojiko")
     assert Region.saved_identity(tmp_path / "old") == (old.key, "overpass_walk_mojiko")
+
+
+def test_a_regions_output_metadata_is_generated_when_it_or_a_source_is():
+    """What every output and the pages' /ui/config say of a region, known by hand."""
+    real = Source("人口", "r2ka40205.shp", "e-Stat", "小地域", attribution=ESTAT_ATTRIBUTION)
+    made = Source("道路網", "grid", synthetic=True, attribution="生成")
+    about = _region(title="飯塚市", municipality_code="40205",
+                    sources=[real, made, real]).output_metadata()
+    assert about == {"region": "飯塚市", "municipality_code": "40205",
+                     "attributions": [ESTAT_ATTRIBUTION, "生成"],
+                     "sources": [real.to_dict(), made.to_dict(), real.to_dict()],
+                     "synthetic": True}
+    assert _region(sources=[real]).output_metadata()["synthetic"] is False
+    assert _region(sources=[real], synthetic=True).output_metadata()["synthetic"] is True
+    assert _region().output_metadata()["region"] == "地域"

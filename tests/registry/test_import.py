@@ -26,6 +26,7 @@ from geo_service.registry.resources import ResourceFields, parse_weekdays
 from geo_service.registry.store import ResourceFilter
 from geo_service.registry.store.testing import BACKENDS
 from tests.conftest import SHARED_DATA, TEST_DATA
+from tests.utils.clients import add_user, api_client, bearer
 from tests.utils.stores import backend_store
 
 DATA = TEST_DATA / "registry"
@@ -505,23 +506,13 @@ def test_a_file_name_longer_than_a_source_is_shortened(grid_store):
 
 
 def test_a_coordinator_uploads_their_list_and_reads_why_in_japanese(grid_store, tmp_path,
-                                                                     monkeypatch):
+                                                                     fast_hashes):
     """Through the API as on the staff page: the coordinator of 西 (a name, as
     ``users add --area`` takes it) checks and imports a list without 担当圏域 whose file
     name is longer than a source may be; a row in 東 is refused in Japanese and English."""
-    from fastapi.testclient import TestClient
-
-    from geo_service.api import create_app
-    from geo_service.config import ServiceSettings
-    from geo_service.registry.auth import hash_password
-
-    monkeypatch.setattr("geo_service.registry.auth.BCRYPT_ROUNDS", 4)
-    grid_store.add_user("nishi", hash_password("nishi-pass-1"), role="coordinator",
-                        areas=["西"])
-    client = TestClient(create_app(ServiceSettings(database_url="sqlite://", data_dir=tmp_path,
-                                                   secret_key="k" * 40), store=grid_store))
-    token = client.post("/auth/token", data={"username": "nishi", "password": "nishi-pass-1"})
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    add_user(grid_store, "nishi", "nishi-pass-1", areas=["西"])
+    client = api_client(grid_store, tmp_path)
+    headers = bearer(client, "nishi", "nishi-pass-1")
 
     def upload(rows, name, **params):
         data = grid_csv(rows).frame.to_csv(index=False).encode()

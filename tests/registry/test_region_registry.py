@@ -12,6 +12,7 @@ from geo_service.cli.main import app
 from geo_service.registry.resources import ResourceFields
 from geo_service.registry.store import RegionMismatchError, ResourceFilter, open_store
 from geo_service.service.walking import WalkingService, serve_region
+from tests.utils.clients import bearer
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store
 
@@ -148,8 +149,7 @@ def test_the_readmes_coordinator_example_works_on_the_demo(tmp_path, monkeypatch
     assert "川西小学校" in bad.output
     settings = ServiceSettings(region_dir=tmp_path / "demo" / "region", secret_key="k" * 40)
     client = TestClient(create_app(settings))
-    token = client.post("/auth/token", data={"username": "sato", "password": "sato-password-1"})
-    auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    auth = bearer(client, "sato", "sato-password-1")
     kawanishi = client.get("/resources", params={"area": "川西小学校", "limit": 100}).json()
     assert kawanishi["total"] == 5
     mine = kawanishi["features"][0]["id"]

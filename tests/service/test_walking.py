@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from geo_service import settings
 from geo_service.registry.resources import ResourceFields
+from geo_service.registry.store import ResourceFilter
 from geo_service.registry.store.testing import fresh_store
 from geo_service.service.walking import WalkingService
 from tests.utils.grid import X0, Y0, grid_region, lonlat
@@ -52,12 +53,16 @@ def test_walking_time_service_areas_use_the_regions_speed(tmp_path):
     lon, lat = lonlat(500, 500)
     r = store.add(ResourceFields(name="見守り", category="見守り", lon=lon, lat=lat,
                                  service_area={"kind": "walk", "minutes": 10}))
-    ((rid, kind, geom),) = store.service_areas()
-    assert (rid, kind) == (r.id, "walk")
-    metric = region.net.to_metric(geom)
-    x0, y0, x1, y1 = metric.bounds
-    assert (x1 - x0) / 2 == pytest.approx(300, rel=0.01)
-    assert (y1 - y0) / 2 == pytest.approx(300, rel=0.01)
+
+    def served(dx: float, dy: float) -> bool:  # is (500 + dx, 500 + dy) in its area?
+        found = store.list(ResourceFilter(serves=lonlat(500 + dx, 500 + dy))).items
+        assert [x.id for x in found] in ([], [r.id])
+        return bool(found)
+
+    for dx, dy in ((290, 0), (-290, 0), (0, 290), (0, -290), (200, 200)):  # 290 m, 283 m
+        assert served(dx, dy), (dx, dy)
+    for dx, dy in ((310, 0), (-310, 0), (0, 310), (0, -310), (220, 220), (590, 0)):
+        assert not served(dx, dy), (dx, dy)  # 310 m, 311 m and 590 m: in 600 m, not 300 m
 
 
 def test_region_margin_is_measured_in_metres(tmp_path):

@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+
+from tests.utils.clients import ADMIN, add_user, bearer
 
 CHROMIUM = "/usr/bin/chromium"
 HERE = Path(__file__).resolve().parent
 AXE_SOURCE = HERE / "vendor" / "axe.min.js"
 SCREENSHOTS = HERE / "screenshots"
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
-ADMIN = ("admin", "admin-pass-1")
 COORDINATOR = ("coord", "coord-pass-1")
 
 
@@ -60,6 +62,16 @@ class UIServer:
     coordinator_area: str  # the coordinator's area id (first area of the first layer)
     app: Any = None  # the FastAPI app it serves
     settings: Any = None  # the ServiceSettings it is served with
+
+    def api(self, path: str, *, method: str = "GET", body: Any = None,
+            login: tuple[str, str] | None = None) -> Any:
+        """The JSON answer (``None`` when empty) of ``method path`` with ``body`` as JSON,
+        as the user ``login`` (user name, password) when given; an error status raises."""
+        with httpx.Client(base_url=self.url, timeout=120) as client:
+            headers = bearer(client, *login) if login else {}
+            r = client.request(method, path, json=body, headers=headers)
+            r.raise_for_status()
+            return r.json() if r.content else None
 
 
 def _free_port() -> int:
@@ -94,16 +106,14 @@ def served(app: Any) -> Iterator[str]:
 def ui_server(tmp_path_factory) -> UIServer:
     """The demo region and registry, served by uvicorn on loopback for the whole session."""
     from geo_service.api import create_app
-    from geo_service.registry.auth import hash_password
     from tests.utils.demo import demo_service
 
     demo = demo_service(tmp_path_factory.mktemp("ui"), secret_key="u" * 40)
     region, store = demo.region, demo.store
     app = create_app(demo.settings, store=store)
     area = str(region.areas[0].ids[0])
-    store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
-    store.add_user(COORDINATOR[0], hash_password(COORDINATOR[1]), role="coordinator",
-                   areas=[area])
+    add_user(store, *ADMIN, role="admin")
+    add_user(store, *COORDINATOR, areas=[area])
     with served(app) as url:
         yield UIServer(url, store, region, area, app, demo.settings)
 

@@ -8,17 +8,9 @@ Expected numbers are computed here from the API's own answers (``/difficulty``,
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
 from tests.ui.conftest import ADMIN
-
-
-def _get(ui, path):
-    with urllib.request.urlopen(ui.server.url + path) as r:  # loopback
-        return json.loads(r.read())
 
 
 def _ready(page, layer="elementary"):
@@ -36,11 +28,11 @@ def _pct(x):
 
 
 def test_choropleth_colours_and_legend_follow_the_config(ui):
-    config = _get(ui, "/ui/config")
+    config = ui.server.api("/ui/config")
     d = config["difficulty"]
     page = ui.open("/council", width=1280)
     _ready(page)
-    areas = _get(ui, "/difficulty/elementary")["features"]
+    areas = ui.server.api("/difficulty/elementary")["features"]
     assert areas
     for f in areas:
         p = f["properties"]
@@ -58,7 +50,7 @@ def test_choropleth_colours_and_legend_follow_the_config(ui):
 
 
 def test_english_legend(ui):
-    d = _get(ui, "/ui/config")["difficulty"]
+    d = ui.server.api("/ui/config")["difficulty"]
     page = ui.open("/council?lang=en", width=1280, lang="en")
     _ready(page)
     legend = [x.strip() for x in page.locator("#legend li").all_inner_texts()]
@@ -73,7 +65,7 @@ def test_english_legend(ui):
 def test_coverage_table_sorts_and_downloads_csv(ui):
     page = ui.open("/council", width=1280)
     _ready(page)
-    prof = _get(ui, "/profiles/elementary")["areas"]
+    prof = ui.server.api("/profiles/elementary")["areas"]
     table = page.locator("#coverage-table")
     # sort by people 65+ (first click: largest first), then again (smallest first)
     header = table.locator("th[data-col='pop_65plus']")
@@ -97,7 +89,7 @@ def test_coverage_table_sorts_and_downloads_csv(ui):
         assert r[1] == a["name"] and int(r[2]) == round(a["pop_65plus"])
         cells = dict(zip(head, r, strict=True))
         for key, c in a["categories"].items():
-            label = next(x["label"] for x in _get(ui, "/ui/config")["categories"]
+            label = next(x["label"] for x in ui.server.api("/ui/config")["categories"]
                          if x["id"] == key)
             if f"{label} 所在" in cells:
                 assert int(cells[f"{label} 所在"]) == len(c["located"])
@@ -115,7 +107,7 @@ def test_coverage_table_sorts_and_downloads_csv(ui):
 def test_difficulty_table_shows_network_and_straight_side_by_side(ui):
     page = ui.open("/council", width=1280)
     _ready(page)
-    areas = _get(ui, "/difficulty/elementary")["features"]
+    areas = ui.server.api("/difficulty/elementary")["features"]
     table = page.locator("#difficulty-table")
     groups = table.locator("th.c-group").all_inner_texts()
     assert any("道のり" in g for g in groups) and any("直線" in g and "過小" in g for g in groups)
@@ -136,7 +128,7 @@ def test_difficulty_table_shows_network_and_straight_side_by_side(ui):
 
 
 def test_profile_from_map_table_and_deep_link(ui):
-    areas = _get(ui, "/difficulty/elementary")["features"]
+    areas = ui.server.api("/difficulty/elementary")["features"]
     p = areas[-1]["properties"]
     page = ui.open("/council", width=1280)
     _ready(page)
@@ -170,7 +162,7 @@ def test_profile_from_map_table_and_deep_link(ui):
 
 
 def test_profile_opens_the_areas_karte_and_booklet(ui):
-    p = _get(ui, "/difficulty/elementary")["features"][0]["properties"]
+    p = ui.server.api("/difficulty/elementary")["features"][0]["properties"]
     page = ui.open(f"/council#layer=elementary&area={p['area_id']}", width=1280)
     _ready(page)
     page.locator("#karte-link").click()
@@ -190,7 +182,7 @@ def test_profile_opens_the_areas_karte_and_booklet(ui):
 def test_switching_layer_reloads_map_and_tables(ui):
     page = ui.open("/council", width=1280)
     _ready(page)
-    junior = _get(ui, "/difficulty/junior_high")["features"]
+    junior = ui.server.api("/difficulty/junior_high")["features"]
     page.locator("#layer").select_option("junior_high")
     _ready(page, "junior_high")
     ids = {f["properties"]["area_id"] for f in junior}
@@ -199,13 +191,13 @@ def test_switching_layer_reloads_map_and_tables(ui):
     rows = page.locator("#coverage-table tbody tr[data-area-id]")
     assert {rows.nth(i).get_attribute("data-area-id") for i in range(rows.count())} == ids
     assert "layer=junior_high" in page.url
-    d = _get(ui, "/ui/config")["difficulty"]
+    d = ui.server.api("/ui/config")["difficulty"]
     for f in junior:
         p = f["properties"]
         assert page.locator(f"path[data-area-id='{p['area_id']}']").get_attribute(
             "fill").lower() == _class_color(p["beyond_share"], d).lower()
     # the 250 m grid: many areas (no names drawn), some without people 65+ (grey)
-    mesh = _get(ui, "/difficulty/mesh250")["features"]
+    mesh = ui.server.api("/difficulty/mesh250")["features"]
     page.locator("#layer").select_option("mesh250")
     _ready(page, "mesh250")
     assert page.locator("path[data-area-id]").count() == len(mesh)
@@ -217,28 +209,13 @@ def test_switching_layer_reloads_map_and_tables(ui):
     ui.screenshot(page, "council-mesh")
 
 
-def _admin_call(ui, method, path, body=None):
-    form = f"username={ADMIN[0]}&password={ADMIN[1]}".encode()
-    with urllib.request.urlopen(urllib.request.Request(
-            ui.server.url + "/auth/token", data=form, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"})) as r:
-        token = json.loads(r.read())["access_token"]
-    request = urllib.request.Request(
-        ui.server.url + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as r:
-        raw = r.read()
-    return json.loads(raw) if raw else None
-
-
 def test_markup_in_names_runs_no_script(ui):
     """A service with markup in its name, covering an area, shown in the profile and the
     table (then deleted again: the registry is shared by the session's tests)."""
     layer = ui.server.region.areas[0]
     area = str(layer.areas["area_id"].iloc[0])
     evil = "<img src=x onerror=alert(1)>配食テスト"
-    made = _admin_call(ui, "POST", "/resources", {
+    made = ui.server.api("/resources", method="POST", login=ADMIN, body={
         "name": evil, "category": "配食",
         "service_area": {"kind": "areas", "layer": layer.name, "area_ids": [area]}})
     try:
@@ -250,7 +227,7 @@ def test_markup_in_names_runs_no_script(ui):
         ui.wait_for_quiet_network(page)  # an injected <img onerror> would have fired
         assert ui.dialogs == []
     finally:
-        _admin_call(ui, "DELETE", f"/resources/{made['id']}")
+        ui.server.api(f"/resources/{made['id']}", method="DELETE", login=ADMIN)
 
 
 def test_markup_in_area_names_runs_no_script(ui):
@@ -270,7 +247,7 @@ def test_markup_in_area_names_runs_no_script(ui):
     page.route("**/profiles/**", rename)
     page.reload()
     _ready(page)
-    first = _get(ui, "/difficulty/elementary")["features"][0]["properties"]["area_id"]
+    first = ui.server.api("/difficulty/elementary")["features"][0]["properties"]["area_id"]
     page.locator(f"path[data-area-id='{first}']").hover()
     page.locator(f"path[data-area-id='{first}']").click()
     assert page.locator("#profile .c-profile-name").inner_text() == evil
@@ -310,7 +287,7 @@ def test_the_map_shows_what_its_caption_says_the_tables_hold(ui):
     _ready(page)
     caption = page.locator("#map-caption").inner_text()
     assert "区域名と割合" in caption and "数字" not in caption
-    for f in _get(ui, "/difficulty/elementary")["features"]:
+    for f in ui.server.api("/difficulty/elementary")["features"]:
         p = f["properties"]
         share = f"{_pct(p['beyond_share']):.1f}%"
         label = page.locator(".c-area-label", has_text=p["name"])

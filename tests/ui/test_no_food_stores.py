@@ -8,18 +8,18 @@ import pytest
 
 from tests.api.test_no_food_stores import NOTE_JA, grid_without_stores
 from tests.ui.conftest import ADMIN, served, wait_for_map
+from tests.utils.clients import add_user
 
 
 @pytest.fixture(scope="module")
 def no_stores_url(tmp_path_factory):
     from geo_service.api import create_app
     from geo_service.config import ServiceSettings
-    from geo_service.registry.auth import hash_password
     from geo_service.registry.store import open_store
     from geo_service.service.walking import WalkingService
 
     store = open_store("sqlite://")
-    store.add_user(ADMIN[0], hash_password(ADMIN[1]), role="admin")
+    add_user(store, *ADMIN, role="admin")
     settings = ServiceSettings(database_url="sqlite://", secret_key="g" * 40,
                                data_dir=tmp_path_factory.mktemp("no-stores"))
     walking = WalkingService(grid_without_stores(), store)

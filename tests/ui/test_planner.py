@@ -7,33 +7,11 @@ Expected numbers come from the API's own answers on the demo, never from the pag
 
 from __future__ import annotations
 
-import json
 import urllib.parse
-import urllib.request
 
 from tests.ui.conftest import ADMIN
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def _call(ui, path, *, method="GET", body=None, token=None):
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(ui.server.url + path, data=data, headers=headers,
-                                 method=method)
-    with urllib.request.urlopen(req) as r:  # loopback
-        return json.loads(r.read() or b"null")
-
-
-def _token(ui):
-    form = urllib.parse.urlencode({"username": ADMIN[0], "password": ADMIN[1]}).encode()
-    with urllib.request.urlopen(ui.server.url + "/auth/token", data=form) as r:
-        return json.loads(r.read())["access_token"]
 
 
 def _ready(page, gaps="elementary:food_store"):
@@ -48,7 +26,7 @@ def _fmt(x):
 def test_gap_table_shows_the_apis_numbers_sorts_and_downloads(ui):
     page = ui.open("/planner", width=1280)
     _ready(page)
-    answer = _call(ui, "/gaps/elementary?need=food_store")
+    answer = ui.server.api("/gaps/elementary?need=food_store")
     table = page.locator("#gap-table")
     assert table.locator("tbody tr").count() == len(answer["areas"])
     assert [r.get_attribute("data-area-id") for r in table.locator("tbody tr").all()] == [
@@ -101,7 +79,7 @@ def test_unticking_alternatives_shows_the_gap_without_them(ui):
     _ready(page, "elementary:food_store:home_delivery,mobile_sales")
     page.locator("#alt-home_delivery").uncheck()
     _ready(page, "elementary:food_store:mobile_sales")
-    answer = _call(ui, "/gaps/elementary?need=food_store&alternatives=mobile_sales")
+    answer = ui.server.api("/gaps/elementary?need=food_store&alternatives=mobile_sales")
     assert round(answer["summary"]["gap_65plus"]) == 5896
     assert "5,896" in page.locator("#gap-summary").inner_text()
     for a in answer["areas"]:
@@ -122,7 +100,7 @@ def test_another_need_and_the_public_view_of_staff_parts(ui):
     assert link.get_attribute("href") == "/staff"
     page.select_option("#gap-need", "salon")
     _ready(page, "elementary:salon")
-    answer = _call(ui, "/gaps/elementary?need=salon")
+    answer = ui.server.api("/gaps/elementary?need=salon")
     first = answer["areas"][0]
     row = page.locator(f"#gap-table tr[data-area-id='{first['area_id']}']")
     assert row.locator("td[data-col='gap_65plus']").inner_text() == _fmt(first["gap_65plus"])
@@ -142,7 +120,7 @@ def test_siting_markers_are_numbered_in_order(ui):
     assert markers.count() == 4
     assert [m.get_attribute("data-order") for m in markers.all()] == ["1", "2", "3", "4"]
     assert markers.all_inner_texts() == ["1", "2", "3", "4"]
-    answer = _call(ui, "/siting?need=food_store&k=4&candidates=grid%3A250", token=_token(ui))
+    answer = ui.server.api("/siting?need=food_store&k=4&candidates=grid%3A250", login=ADMIN)
     rows = page.locator("#site-table tbody tr")
     assert [r.get_attribute("data-order") for r in rows.all()] == ["1", "2", "3", "4"]
     assert page.locator("#site-table td[data-col='name']").all_inner_texts() == [
@@ -166,7 +144,7 @@ def test_siting_markers_are_numbered_in_order(ui):
 def test_a_store_closure_shows_a_positive_difference(ui):
     page = ui.open("/planner", width=1280, login=ADMIN)
     _ready(page)
-    stores = _call(ui, "/scenarios")["stores"]
+    stores = ui.server.api("/scenarios")["stores"]
     store = next((s for s in stores if s["name"] == "ミニマート山手"), stores[0])
     page.wait_for_selector("#store-list input[data-store]")
     page.locator(f"#store-list input[data-store='{store['id']}']").check()
@@ -175,7 +153,8 @@ def test_a_store_closure_shows_a_positive_difference(ui):
     page.fill("#scenario-description", "画面のテスト")
     page.locator("#scenario-create").click()
     page.wait_for_selector("#compare-table tbody tr")
-    shown = _call(ui, "/scenarios/" + urllib.parse.quote("山手閉店（画面）") + "?layer=elementary")
+    name = urllib.parse.quote("山手閉店（画面）")
+    shown = ui.server.api(f"/scenarios/{name}?layer=elementary")
     changes = page.locator("#compare-table td[data-col='change']").all_inner_texts()
     assert any(c.startswith("+") for c in changes), changes
     for a in shown["areas"]:
@@ -191,15 +170,14 @@ def test_a_store_closure_shows_a_positive_difference(ui):
     made = "#scenario-table tr[data-scenario='山手閉店（画面）']"
     page.locator(f"{made} button[data-action='delete']").click()
     page.wait_for_selector(made, state="detached")
-    assert _call(ui, "/scenarios")["stores"] == stores
+    assert ui.server.api("/scenarios")["stores"] == stores
 
 
 def test_a_name_like_an_attack_stays_text(ui):
     from geo_service.registry.resources import ResourceFields
 
-    token = _token(ui)
-    stores = _call(ui, "/scenarios")["stores"]
-    _call(ui, "/scenarios", method="POST", token=token, body={
+    stores = ui.server.api("/scenarios")["stores"]
+    ui.server.api("/scenarios", method="POST", login=ADMIN, body={
         "name": "攻撃的な名前", "description": XSS,
         "changes": [{"kind": "add_store", "id": "X1", "name": XSS, "category": "supermarket",
                      "lon": stores[0]["lon"], "lat": stores[0]["lat"]}]})
@@ -222,7 +200,7 @@ def test_a_name_like_an_attack_stays_text(ui):
     page.locator("#site-map .leaflet-marker-icon").first.hover()
     assert page.locator("img[src='x']").count() == 0
     assert ui.dialogs == []
-    _call(ui, "/scenarios/" + urllib.parse.quote("攻撃的な名前"), method="DELETE", token=token)
+    ui.server.api("/scenarios/" + urllib.parse.quote("攻撃的な名前"), method="DELETE", login=ADMIN)
 
 
 def test_keyboard_reaches_the_controls(ui):

@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry import shape
 
 from tests.ui.conftest import ADMIN, COORDINATOR
+from tests.utils.clients import bearer
 from tests.utils.hostile import lone_cell
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -28,8 +29,7 @@ XSS = "<img src=x onerror=alert(1)>"
 def api(ui_server):
     """An admin's HTTP client of the test server, with the area polygons."""
     client = httpx.Client(base_url=ui_server.url, timeout=30)
-    token = client.post("/auth/token", data={"username": ADMIN[0], "password": ADMIN[1]})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    client.headers.update(bearer(client, *ADMIN))
     areas = client.get("/areas/elementary").json()["features"]
     client.areas = {f["id"]: shape(f["geometry"]) for f in areas}
     client.mine = client.areas[ui_server.coordinator_area]

@@ -144,17 +144,15 @@ def ui_config(state: State) -> UIConfig:
     walking = state.walking
     region = None
     if walking is not None:
-        served = walking.region
+        about = walking.region.output_metadata()
         region = RegionInfo(name=walking.name, bounds=walking.bounds,
                             streets=walking.net.bounds_lonlat(),
                             threshold_m=walking.threshold_m,
                             walking_speed_m_per_min=walking.net.walking_speed_mps * 60,
                             area_layers=walking.area_layers(),
-                            municipality_code=served.municipality_code,
-                            synthetic=served.synthetic or any(s.synthetic for s in served.sources),
-                            attributions=served.attributions,
-                            sources=[SourceInfo(**{k: v for k, v in s.to_dict().items()
-                                                   if k != "title"}) for s in served.sources],
+                            municipality_code=about["municipality_code"],
+                            synthetic=about["synthetic"], attributions=about["attributions"],
+                            sources=[SourceInfo(**s) for s in about["sources"]],
                             needs=needs_present(walking, staff=False))
     s = state.settings
     return UIConfig(

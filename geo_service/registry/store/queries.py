@@ -399,18 +399,6 @@ class ResourceQueries(StoreBase):
         page = self.list(f, limit=10**9)
         return page.items
 
-    def service_areas(self, f: ResourceFilter | None = None
-                      ) -> builtins.list[tuple[str, str, shapely.Geometry | None]]:
-        """(id, service-area kind, lon/lat polygon or None) of every resource matching
-        ``f``, ordered as :meth:`list`: the polygons the ``serves`` filter tests (whole-
-        municipality services cover every point without one)."""
-        c = resources.c
-        with self.reader.connect() as conn:
-            rows = conn.execute(select(c.id, c.sa_kind, c.service_geom)
-                                .where(*self._conditions(f or ResourceFilter()))
-                                .order_by(*_ORDER)).all()
-        return [(r.id, r.sa_kind, r.service_geom) for r in rows]
-
     def unverified(self, *, months: int = 12, today: date | None = None,
                    include_staff: bool = True) -> builtins.list[Resource]:
         """Live resources not verified for ``months`` months (or never), oldest first."""
