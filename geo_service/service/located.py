@@ -146,7 +146,8 @@ def same_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 def service_index(rows: list[tuple[str, str, shapely.Geometry | None]]) -> ServiceIndex:
     """Ids, whole-city flags, an STRtree of the drawn service areas and which rows they
-    are, from :meth:`ResourceStore.service_areas` rows."""
+    are, from (id, service-area kind, geometry) rows: those of the live resources'
+    :class:`~geo_service.registry.store.Change` rows."""
     ids = np.array([rid for rid, _, _ in rows], dtype=object)
     citywide = np.array([kind == "municipality" for _, kind, _ in rows], dtype=bool)
     which = np.array([k for k, (_, kind, geom) in enumerate(rows)
