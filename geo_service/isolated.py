@@ -13,6 +13,7 @@ interpreter; :func:`warm_up` starts the server ahead of the first call.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -41,11 +42,14 @@ class IsolatedLimitError(TooLargeError):
 def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int | None,
                  seconds: float | None, nice: int = 0, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` in a new process limited to ``memory_bytes`` of address
-    space and ``seconds`` of time (None: no limit) and ``nice`` steps below this process's
-    CPU priority (the server's requests go first); its result, or the exception it raised.
+    space and ``seconds`` of wall time (None: no limit), ``nice`` steps below this
+    process's CPU priority (the server's requests go first); its result, or the exception
+    it raised.
 
-    ``func``, its arguments and its result must pickle. Raises
-    :class:`IsolatedLimitError` when the process runs out of time or memory (or dies).
+    ``func``, its arguments and its result must pickle (an exception that does not comes
+    back as a :class:`RuntimeError` naming it). Raises :class:`IsolatedLimitError` when the
+    process runs out of time or memory (or dies, with a memory limit; without one a
+    :class:`RuntimeError`).
     """
     receiver, sender = _context.Pipe(duplex=False)
     process = _context.Process(target=_run_limited, daemon=True,
@@ -58,17 +62,19 @@ def run_isolated(func: Callable[..., T], /, *args: Any, memory_bytes: int | None
             raise _limit_error("seconds", msg("reading took longer than the limit of "
                                               "{seconds:g} s", seconds=seconds))
         ok, value = receiver.recv()
-    except EOFError:  # the process died without an answer
-        ok, value = False, MemoryError()
+    except EOFError:  # the process died without an answer (out of memory, if limited)
+        process.join(timeout=10)
+        ok, value = False, MemoryError() if memory_bytes is not None else RuntimeError(
+            f"the worker process stopped without an answer (exit code {process.exitcode})")
     finally:
         receiver.close()
         process.kill()
         process.join()
     if ok:
         return value
-    if isinstance(value, MemoryError):
+    if isinstance(value, MemoryError) and memory_bytes is not None:
         raise _limit_error("memory_bytes", msg("reading needs more memory than the limit of "
-                                               "{n:,} bytes", n=memory_bytes or 0))
+                                               "{n:,} bytes", n=memory_bytes))
     raise value
 
 
@@ -93,11 +99,13 @@ def _run_limited(sender: Connection, memory_bytes: int | None, nice: int,
     except BaseException as e:  # sent to the caller, which raises it
         answer = (False, e)
     try:
+        pickle.loads(pickle.dumps(answer))  # an error that pickles but does not unpickle
         sender.send(answer)
     except MemoryError:
         sender.send((False, MemoryError()))
-    except Exception as e:  # an error that does not pickle
-        sender.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
+    except Exception as e:  # an answer that does not pickle
+        sender.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} "
+                                         f"({type(e).__name__}: {e})")))
     finally:
         sender.close()
 

@@ -115,12 +115,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     to_thread.current_default_thread_limiter().total_tokens = app.state.geo.settings.threads
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
-    walking = app.state.geo.walking
-    if walking is not None:
-        await to_thread.run_sync(walking.live.warm_up)
-    yield
-    sys.setswitchinterval(switch_interval)  # a test's process goes on
+    try:
+        threading.Thread(target=isolated.warm_up, name="warm-up", daemon=True).start()
+        walking = app.state.geo.walking
+        if walking is not None:
+            await to_thread.run_sync(walking.live.warm_up)
+        yield
+    finally:
+        sys.setswitchinterval(switch_interval)  # a test's process goes on
 
 
 class OneRegistryState:

@@ -255,15 +255,14 @@ def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *
     thread, not on the event loop.
 
     The file is read in a process of its own, within ``limits`` (what it may expand to,
-    checked before it is; and the reader's time and memory), so that a hostile file costs
-    this process nothing but the wait; its rows are then checked and written by another
-    process at a lower CPU priority (:data:`IMPORT_NICE`), so that this process's requests
-    are answered meanwhile without waiting for Python's lock (a registry in memory, which
-    only this process sees, is written here).
+    checked before it is; and the reader's wall time and memory), so that a hostile file
+    costs this process nothing but the wait; its rows are then checked and written by
+    another process at a lower CPU priority (:data:`IMPORT_NICE`), so that this process's
+    requests are answered meanwhile without waiting for Python's lock (a registry in
+    memory, which only this process sees, is written here).
     """
     table = run_isolated(read_resource_table, data=data, filename=filename, limits=limits,
-                         memory_bytes=limits.memory_bytes, seconds=limits.seconds,
-                         nice=IMPORT_NICE)
+                         memory_bytes=limits.memory_bytes, seconds=limits.seconds)
     ctx = ImportContext(
         default_category=default_category, source=table.file,
         allowed_areas=None if user.role == "admin" else frozenset(user.areas),
@@ -275,11 +274,13 @@ def import_table(store: ResourceStore, data: bytes, filename: str, user: User, *
                                       partial=partial, user=user.username)
         valid = len(report.accepted)
     else:
-        report, valid = run_isolated(import_into, spec, table, ctx=ctx, dry_run=dry_run,
-                                     partial=partial, user=user.username, memory_bytes=None,
-                                     seconds=None, nice=IMPORT_NICE)
-        if report.written or report.updated:
-            store.changed_elsewhere()
+        try:
+            report, valid = run_isolated(import_into, spec, table, ctx=ctx, dry_run=dry_run,
+                                         partial=partial, user=user.username,
+                                         memory_bytes=None, seconds=None, nice=IMPORT_NICE)
+        finally:
+            if not dry_run:  # whatever that process committed, this one's state catches up
+                store.changed_elsewhere()
     return ImportReportOut(
         file=report.file, encoding=report.encoding, rows=report.rows,
         valid=valid, written=report.written, dry_run=dry_run,

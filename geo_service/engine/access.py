@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from scipy.spatial import cKDTree
 from geo_service import settings
 from geo_service._errors import OutsideNetworkError
 from geo_service.engine.network import WalkNetwork
+
+if TYPE_CHECKING:
+    from geo_service.engine.cutoff_dijkstra import Aim
 
 
 @dataclass(frozen=True)
@@ -421,11 +425,9 @@ class PointSearch:
         t_uv, t_vu = (t[e] for t in net.edge_seconds)
         speed = net.walking_speed_mps
         at = np.concatenate([net.edge_u[e], net.edge_v[e]])
-        from geo_service.engine.cutoff_dijkstra import Aim, cutoff_dijkstra_along
+        from geo_service.engine.cutoff_dijkstra import cutoff_dijkstra_along
 
-        # (1 - 1e-9): an estimate never above the true time, rounding included
-        aim = Aim(net.node_xy, net.straight_line_seconds_per_metre * (1 - 1e-9)) if (
-            aimed) else None
+        aim = time_aim(net) if aimed else None
         secs, metres = cutoff_dijkstra_along(net.time_graph, net.time_graph_lengths, self.ends,
                                              self.t_ends, self.to_ends, limit, at, aim=aim)
         n = len(e)
@@ -454,6 +456,15 @@ class PointSearch:
 
         k = cutoff_dijkstra(graph, self.ends, start_costs, limit, at)
         return np.minimum(k[:n] + cost_from_u, k[n:] + cost_from_v)
+
+
+def time_aim(net: WalkNetwork) -> Aim:
+    """How an A* by walking time over ``net`` aims (:class:`Aim`): at the network's least
+    seconds per metre of straight line, less a billionth so that rounding never makes the
+    estimate exceed a walk's time."""
+    from geo_service.engine.cutoff_dijkstra import Aim  # numba: imported when searching
+
+    return Aim(net.node_xy, net.straight_line_seconds_per_metre * (1 - 1e-9))
 
 
 class TargetIndex:

@@ -69,6 +69,10 @@ class TooManyLoginsError(Exception):
         super().__init__(msg("too many failed logins; try again in {seconds} s",
                              seconds=self.retry_after))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with its argument (for an error raised in a worker process)."""
+        return type(self), (self.retry_after,)
+
 
 @functools.cache
 def common_passwords() -> frozenset[str]:

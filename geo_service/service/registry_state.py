@@ -585,7 +585,11 @@ def _lower_priority() -> None:
     each worker rebuilds its state at the same time, and without it the requests of a
     2-core machine waited for the rebuilds' turns."""
     if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REBUILD_NICE)
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + REBUILD_NICE)
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:  # not allowed here: the rebuild runs at the requests' priority
+            _log.warning("could not lower the priority of the registry state's rebuilds")
 
 
 def _work(ref: weakref.ref[LiveStates], wake: threading.Event, stop: threading.Event,

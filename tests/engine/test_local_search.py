@@ -262,10 +262,11 @@ def test_an_aimed_search_settles_its_targets_at_the_same_costs(elevation):
     """The A* (``aim``) gives the plain search's seconds and metres for a few far nodes
     and for the nodes of random attachments (``PointSearch.quickest(aimed=True)``), with
     and without a cut-off, and leaves the scratch rows as it found them."""
+    from geo_service.engine.access import time_aim
     from geo_service.engine.cutoff_dijkstra import Aim, cutoff_dijkstra_along
 
     net = hilly_grid() if elevation else grid_network(30, 30, 25.0)
-    aim = Aim(net.node_xy, net.straight_line_seconds_per_metre * (1 - 1e-9))
+    aim = time_aim(net)
     rng = np.random.default_rng(11)
     for _ in range(40):
         sources, costs = rng.integers(0, net.n_nodes, 2), rng.uniform(0, 30, 2)

@@ -156,3 +156,42 @@ def test_a_broken_workbook_is_a_422_input_error_not_a_crash(data):
     with pytest.raises(InputError, match="cannot read as an Excel workbook") as err:
         read_resource_table(data=data, filename="broken.xlsx")
     assert err.value.text("ja").startswith("broken.xlsx：Excel ブックとして読めません: ")
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def _raise_unpicklable() -> None:
+    raise _Unpicklable("this", "that")
+
+
+def test_an_error_that_does_not_unpickle_comes_back_named():
+    """An exception whose arguments are not its ``__init__``'s pickles but does not
+    unpickle: it comes back as a RuntimeError naming it, not as the pipe's TypeError."""
+    with pytest.raises(RuntimeError, match="_Unpicklable: this and that"):
+        run_isolated(_raise_unpicklable, memory_bytes=None, seconds=60)
+
+
+def test_a_process_without_a_memory_limit_that_dies_is_not_out_of_memory():
+    """Without a memory limit (an import's writer), a process that dies without an answer
+    is an error naming its exit code, not "needs more memory than the limit"."""
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        run_isolated(os._exit, 3, memory_bytes=None, seconds=60)
+
+
+def test_the_registrys_errors_come_back_from_a_process():
+    """The errors an import's writer may raise pickle and unpickle with what they carry."""
+    from geo_service.registry.auth import TooManyLoginsError
+    from geo_service.registry.store import NotFoundError, PreconditionFailedError, StoreSpec
+
+    for error, kept in ((NotFoundError("resource", "r1"), ("what", "key")),
+                        (PreconditionFailedError("r1", 3, {1, 2}),
+                         ("resource_id", "current", "expected")),
+                        (TooManyLoginsError(12.2), ("retry_after",))):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+        assert [getattr(back, k) for k in kept] == [getattr(error, k) for k in kept]
+    spec = StoreSpec("postgresql+psycopg://geo:s3cret@db/registry", 5.0, {}, None, None, None)
+    assert "s3cret" not in repr(spec)  # a traceback's locals never show the password

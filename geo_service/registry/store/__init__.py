@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -124,7 +124,7 @@ class StoreSpec:
     boundary layers, bounds, walking speed and responsible-area layer): e.g. for an
     import written by a process of its own (see :func:`spec_of`)."""
 
-    url: str
+    url: str = field(repr=False)  # it may hold a password
     busy_seconds: float
     layers: dict[str, AreaLayer]
     bounds: tuple[float, float, float, float] | None
@@ -134,7 +134,7 @@ class StoreSpec:
     def open(self) -> ResourceStore:
         """The store (its schema is already at the latest migration: the server's)."""
         store = open_store(self.url, layers=self.layers, run_migrations=False,
-                           busy_seconds=self.busy_seconds)
+                           busy_seconds=self.busy_seconds, analyze=False)
         store.bounds, store.walking_speed_mps = self.bounds, self.walking_speed_mps
         store.area_layer = self.area_layer
         return store
@@ -200,7 +200,7 @@ def _at_head(engine: Engine) -> bool:
 
 
 def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
-               run_migrations: bool = True,
+               run_migrations: bool = True, analyze: bool = True,
                busy_seconds: float = DEFAULT_BUSY_SECONDS) -> ResourceStore:
     """Open (and on first use create) the registry at ``url``.
 
@@ -212,6 +212,9 @@ def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
         Boundary layers by name, for drawing ``areas`` service areas.
     run_migrations
         Upgrade the schema to the latest revision first (default).
+    analyze
+        Refresh the query planner's statistics (default; a write, on SQLite under its
+        write lock).
     busy_seconds
         SQLite: how long a write waits for another's (see :func:`create_store_engine`).
     """
@@ -219,5 +222,6 @@ def open_store(url: str, *, layers: Mapping[str, AreaLayer] | None = None,
     if run_migrations:
         migrate(engine)
     store = ResourceStore(engine, layers=layers)
-    store.analyze()
+    if analyze:
+        store.analyze()
     return store

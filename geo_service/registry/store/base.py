@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -27,6 +28,10 @@ class NotFoundError(LookupError):
         super().__init__(message or msg("no {what} with id {key!r}",
                                         what=_KINDS.get(what, what), key=key))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with its arguments (for an error raised in a worker process)."""
+        return type(self), (self.what, self.key, self.args[0])
+
 
 class RegistryBusyError(RuntimeError):
     """A write waited longer than the busy timeout for another to finish (SQLite's write
@@ -41,6 +46,10 @@ class PreconditionFailedError(RuntimeError):
         asked = ", ".join(str(v) for v in sorted(expected)) or "none"
         super().__init__(f"resource {resource_id!r} is at version {current}, not {asked}: "
                          "it was changed meanwhile; read it again and reapply your change")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with its arguments (for an error raised in a worker process)."""
+        return type(self), (self.resource_id, self.current, self.expected)
 
 
 def now_utc() -> datetime:

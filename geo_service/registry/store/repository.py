@@ -18,6 +18,7 @@ every change, that a writer may require (optimistic concurrency, e.g. HTTP ``If-
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,7 +49,12 @@ from geo_service.registry.resources import (
     new_resource_id,
     validate_resource,
 )
-from geo_service.registry.store.base import NotFoundError, PreconditionFailedError, now_utc
+from geo_service.registry.store.base import (
+    NotFoundError,
+    PreconditionFailedError,
+    RegistryBusyError,
+    now_utc,
+)
 from geo_service.registry.store.history import (
     ResourceHistory,
     history_row,
@@ -64,6 +70,7 @@ from geo_service.registry.store.users import UserAccounts
 #: write transaction with the row locked; it raises to refuse (nothing is written)
 Authorize = Callable[["Resource", "Resource"], None]
 
+_log = logging.getLogger(__name__)
 _ID_CHUNK = 500  # ids per IN (…) list: within every backend's limit of bound values
 
 
@@ -280,7 +287,10 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
                                        error=e.orig)) from None
         updated = [redone.get(rid) or planned[rid][1] for rid, _ in changes]
         if len(added) + len(updated) >= 100:
-            self.analyze()
+            try:
+                self.analyze()
+            except RegistryBusyError:  # written: the statistics wait for the next import
+                _log.warning("the registry's statistics were not refreshed: it was busy")
         self._changed()
         return added, updated
 
