@@ -12,6 +12,8 @@ classes that translate their texts then, with Typer's and Click's own words of t
 
 from __future__ import annotations
 
+import inspect
+import unicodedata
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -98,6 +100,8 @@ def localize(app: typer.Typer) -> None:
             localize(group.typer_instance)
     if not hasattr(typer.rich_utils._make_rich_text, "folds"):
         typer.rich_utils._make_rich_text = _folding(typer.rich_utils._make_rich_text)
+    if not hasattr(typer.rich_utils._make_command_help, "joins"):
+        typer.rich_utils._make_command_help = _joining(typer.rich_utils._make_command_help)
 
 
 def _folding(make: Any) -> Any:
@@ -111,6 +115,32 @@ def _folding(make: Any) -> Any:
 
     make_folding.folds = True  # type: ignore[attr-defined]
     return make_folding
+
+
+def _joining(make: Any) -> Any:
+    """Typer's maker of a command's line in its group's help, the line breaks of the
+    command's first paragraph (a docstring's) taken out, as Typer takes them out of every
+    other help text but keeps them there in its "rich" markup mode: the English lines broke
+    where the docstring's did."""
+    def make_joining(*, help_text: str, markup_mode: Any) -> Any:
+        first = inspect.cleandoc(help_text).split("\n\n")[0]
+        if not first.startswith("\b"):  # Click's mark of a paragraph kept as written
+            first = join_lines(first)
+        return make(help_text=first, markup_mode=markup_mode)
+
+    make_joining.joins = True  # type: ignore[attr-defined]
+    return make_joining
+
+
+def join_lines(text: str) -> str:
+    """The lines of ``text`` as one: a space between two lines, none between two
+    Japanese characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    out = lines[0] if lines else ""
+    for line in lines[1:]:
+        wide = {unicodedata.east_asian_width(c) for c in (out[-1], line[0])} <= {"W", "F"}
+        out += ("" if wide else " ") + line
+    return out
 
 
 def english_help(app: typer.Typer) -> Iterator[tuple[str, str]]:

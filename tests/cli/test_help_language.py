@@ -124,3 +124,15 @@ def test_the_console_script_speaks_the_locale():
     assert r.returncode == 0, r.stderr
     assert "職員のユーザーを作ります" in r.stdout and "引数" in r.stdout
     assert english_words(r.stdout) == []
+
+
+def test_a_commands_line_in_its_groups_help_is_one_line(monkeypatch):
+    """A group's list of commands shows each command's first paragraph on one line (or
+    folded to the terminal), not broken where its docstring's lines end."""
+    from geo_service.cli.help import join_lines
+
+    text = help_of("", monkeypatch, "en")
+    assert re.search(r"serve +Start the web pages and the API \(uvicorn\)\. With nothing "
+                     r"configured: the demo region and registry\.", text), text
+    assert join_lines("a\n  b\n\nc") == "a b c"
+    assert join_lines("地域の\n資源と\nAPI の\n一覧") == "地域の資源と API の一覧"
