@@ -158,19 +158,19 @@ def test_a_broken_workbook_is_a_422_input_error_not_a_crash(data):
     assert err.value.text("ja").startswith("broken.xlsx：Excel ブックとして読めません: ")
 
 
-class _Unpicklable(Exception):
+class _UnpicklableError(Exception):
     def __init__(self, a: str, b: str) -> None:
         super().__init__(f"{a} and {b}")
 
 
 def _raise_unpicklable() -> None:
-    raise _Unpicklable("this", "that")
+    raise _UnpicklableError("this", "that")
 
 
 def test_an_error_that_does_not_unpickle_comes_back_named():
     """An exception whose arguments are not its ``__init__``'s pickles but does not
     unpickle: it comes back as a RuntimeError naming it, not as the pipe's TypeError."""
-    with pytest.raises(RuntimeError, match="_Unpicklable: this and that"):
+    with pytest.raises(RuntimeError, match="_UnpicklableError: this and that"):
         run_isolated(_raise_unpicklable, memory_bytes=None, seconds=60)
 
 
