@@ -99,7 +99,8 @@ def _run_limited(sender: Connection, memory_bytes: int | None, nice: int,
     except BaseException as e:  # sent to the caller, which raises it
         answer = (False, e)
     try:
-        pickle.loads(pickle.dumps(answer))  # an error that pickles but does not unpickle
+        if not answer[0]:  # an error that pickles but does not unpickle (a result is sent as is)
+            pickle.loads(pickle.dumps(answer[1]))
         sender.send(answer)
     except MemoryError:
         sender.send((False, MemoryError()))

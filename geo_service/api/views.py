@@ -58,8 +58,9 @@ from geo_service.table_limits import ReadLimits
 AnyFeature = Feature[ResourceStaff] | Feature[ResourcePublic]
 AnyCollection = FeatureCollection[ResourceStaff] | FeatureCollection[ResourcePublic]
 XLSX = MEDIA_TYPES["xlsx"]
-#: How many steps below the server's CPU priority an upload is read and imported (``nice``):
-#: on a machine the server shares, its requests go first and the import takes longer
+#: How many steps below the server's CPU priority an upload's rows are checked and written
+#: (``nice``): on a machine the server shares, its requests go first and the import takes
+#: longer
 IMPORT_NICE = 10
 
 

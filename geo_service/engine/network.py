@@ -297,15 +297,23 @@ class WalkNetwork:
         return float(min(1.0, ratio.min(initial=1.0)))
 
     @cached_property
-    def straight_line_seconds_per_metre(self) -> float:
-        """The least walking time of a metre of straight line between two nodes (s): no
-        walk between them is quicker than this times the straight line (the least time
-        per metre of any edge, either way, times :attr:`chord_ratio`; an A* search's
-        estimate, :class:`~geo_service.engine.cutoff_dijkstra.Aim`)."""
+    def fastest_walk_mps(self) -> float:
+        """The fastest walk anywhere (m/s): along any edge, either way (on slopes a
+        descent is quicker than the flat), or on the flat (a point's connector to its
+        street); no walk covers more metres a second."""
         t_uv, t_vu = self.edge_seconds
         long = self.edge_length > 0
-        rate = np.minimum(t_uv[long], t_vu[long]) / self.edge_length[long]
-        return float(rate.min(initial=np.inf)) * self.chord_ratio if long.any() else 0.0
+        with np.errstate(divide="ignore"):
+            speed = self.edge_length[long] / np.minimum(t_uv[long], t_vu[long])
+        return float(speed.max(initial=self.walking_speed_mps))
+
+    @cached_property
+    def straight_line_seconds_per_metre(self) -> float:
+        """The least walking time of a metre of straight line between two nodes (s): no
+        walk between them is quicker than this times the straight line
+        (:attr:`chord_ratio` over :attr:`fastest_walk_mps`; an A* search's estimate,
+        :class:`~geo_service.engine.cutoff_dijkstra.Aim`)."""
+        return self.chord_ratio / self.fastest_walk_mps
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:

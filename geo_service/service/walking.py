@@ -46,7 +46,6 @@ from geo_service.engine.access import (
     attach_points,
     isochrone_polygon,
 )
-from geo_service.engine.elevation import tobler_speed
 from geo_service.engine.region import Region
 from geo_service.i18n import Message, msg
 from geo_service.indicators.coverage import area_coverage, population_within
@@ -141,11 +140,8 @@ class WalkingService:
         #: the registry's states (the current one answers)
         self.live = LiveStates(store, self.net, self.bounds, background=background)
         store.on_change(self.refresh)
-        # the fastest walking speed anywhere (Tobler peaks on a 5 % descent): a place
-        # reached within t seconds lies within t × this many metres
-        self._max_speed = self.net.walking_speed_mps * (
-            float(tobler_speed(np.array([-0.05]), 1.0)[0]) * 1.001 if self.net.has_elevation
-            else 1.0 + 1e-9)
+        # a place reached within t seconds lies within t × this many metres (rounding aside)
+        self._max_speed = self.net.fastest_walk_mps * (1 + 1e-9)
         self._static = Memo()  # what depends on the region alone
 
     @classmethod

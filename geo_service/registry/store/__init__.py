@@ -135,8 +135,9 @@ class StoreSpec:
         """The store (its schema is already at the latest migration: the server's)."""
         store = open_store(self.url, layers=self.layers, run_migrations=False,
                            busy_seconds=self.busy_seconds, analyze=False)
-        store.bounds, store.walking_speed_mps = self.bounds, self.walking_speed_mps
-        store.area_layer = self.area_layer
+        if self.bounds is not None and self.walking_speed_mps is not None:
+            store.use_region(self.layers, self.bounds, self.walking_speed_mps,
+                             area_layer=self.area_layer)
         return store
 
 
