@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__, isolated
 from geo_service._errors import InputError
-from geo_service.api.deps import AppState, document_optional_login
+from geo_service.api.deps import AppState, answer_language, document_optional_login
 from geo_service.api.docs_pages import add_docs_pages
 from geo_service.api.errors import (
     errors_as_json,
@@ -73,7 +73,7 @@ def _precondition_failed(request: Request, e: Exception) -> JSONResponse:
 
 def _detail(request: Request, e: Exception) -> str:
     """An exception's message (a catalogue message or text) in the request's language."""
-    return text_of(e.args[0], "en" if prefers_english(request) else "ja") if e.args else ""
+    return text_of(e.args[0], answer_language(request)) if e.args else ""
 
 
 def _unauthenticated(request: Request, e: Exception) -> JSONResponse:

@@ -59,6 +59,7 @@ from geo_service.registry.resources import Resource
 from geo_service.registry.store import ResourceFilter, ResourceStore
 from geo_service.registry.store.queries import list_key
 from geo_service.service.located import (
+    FEW,
     Located,
     Points,
     ServiceIndex,
@@ -214,12 +215,12 @@ class Reader:
         """The state of the kept rows: from ``last``'s arrays but for the rows touched by
         the read (None: made whole)."""
         kept, order = self._kept, self._order
-        located = {staff: self._locate(staff, last) for staff in (True, False)}
-        public = located[False].resources
+        by_viewer = {staff: self._locate(staff, last) for staff in (True, False)}
+        public = by_viewer[False].resources
         same_ids = last is not None and not self._reordered and all(
             rid in kept and (rid in public) == (rid in last.located[False].resources)
             for rid in self._touched)
-        if last is not None and same_ids and len(self._touched) <= 8:
+        if last is not None and same_ids and len(self._touched) <= FEW:
             items, shown = list(last.resources[True]), list(last.resources[False])
             for rid in self._touched:  # the same ids in the same places: replace these
                 items[order.index(rid)] = kept[rid][0]
@@ -235,7 +236,7 @@ class Reader:
             areas = [(rid, *self._areas[rid]) for rid in order]
             services = {True: service_index(areas),
                         False: service_index([a for a in areas if a[0] in public])}
-        return RegistryState(token, located, services, {True: len(order), False: len(public)},
+        return RegistryState(token, by_viewer, services, {True: len(order), False: len(public)},
                              self.pool, {True: items, False: shown})
 
     def _locate(self, staff: bool, last: RegistryState | None) -> Located:

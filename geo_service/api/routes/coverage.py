@@ -9,7 +9,7 @@ from shapely.geometry import mapping
 
 from geo_service._errors import InputError
 from geo_service.api import coverage_views as cv
-from geo_service.api.deps import Language, State, Viewer
+from geo_service.api.deps import AppState, Language, State, Viewer
 from geo_service.api.errors import StrictJSONRoute, error_responses
 from geo_service.api.schemas.resources import (
     AreaCollection,
@@ -43,12 +43,17 @@ async def nearby(state: State, viewer: Viewer, lat: Lat, lon: Lon,
            minutes: Annotated[float, Query(gt=0, description="at most NEARBY_MAX_MINUTES "
                                                              "(422 beyond)")] = 15) -> Response:
     """Resources reachable on foot within ``minutes``, sorted by walking time."""
+    _check_minutes(state, minutes)
+    return as_json(cv.nearby(state.walking, lat, lon, category=category, minutes=minutes,
+                             staff=viewer is not None))
+
+
+def _check_minutes(state: AppState, minutes: float) -> None:
+    """Refuse more ``minutes`` than the service's ``NEARBY_MAX_MINUTES`` (422)."""
     cap = state.settings.nearby_max_minutes
     if minutes > cap:
         raise InputError(msg("at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)", cap=cap),
                          column="minutes", value=minutes)
-    return as_json(cv.nearby(state.walking, lat, lon, category=category, minutes=minutes,
-                             staff=viewer is not None))
 
 
 def document_settings(schema: dict[str, Any], settings: ServiceSettings) -> None:
@@ -80,10 +85,7 @@ def isochrone(state: State, lat: Lat, lon: Lon,
                                                                  "(422 beyond)")]) -> BandFeature:
     """The area within ``minutes`` of walking of a point, as a ``walk`` service area of a
     resource placed there covers it (a preview before saving), with the people 65+ inside."""
-    cap = state.settings.nearby_max_minutes
-    if minutes > cap:
-        raise InputError(msg("at most {cap:g} minutes (the service's NEARBY_MAX_MINUTES)", cap=cap),
-                         column="minutes", value=minutes)
+    _check_minutes(state, minutes)
     band = state.walking.isochrone(lon, lat, minutes)
     return BandFeature(geometry=mapping(band["geometry"]) if band["geometry"] is not None
                        else None,

@@ -40,8 +40,6 @@ import shapely
 from scipy import sparse
 
 from geo_service.engine.access import Attachment, DistanceField, PointAccess, source_seeds
-from geo_service.engine.cutoff_dijkstra import improve_dijkstra
-from geo_service.engine.field_repair import repair_removed
 from geo_service.i18n import Message
 from geo_service.indicators.difficulty import (
     AREA_COLUMNS,
@@ -137,6 +135,8 @@ class ScenarioState:
                                            self.stores.geometry.to_numpy()[remaining])
             self.point["straight"][lost] = d
             self.point["straight_nearest"][lost] = np.append(remaining, -1)[w]
+        from geo_service.engine.field_repair import repair_removed  # numba: when it runs
+
         for kind, f, _ in self._fields():
             hit = repair_removed(f.graph, f.reverse, f.value, f.label, closed,
                                  self._store_seeds(remaining, kind))
@@ -171,6 +171,8 @@ class ScenarioState:
             nearer = d < self.point["straight"]
             self.point["straight"][nearer] = d[nearer]
             self.point["straight_nearest"][nearer] = k
+        from geo_service.engine.cutoff_dijkstra import improve_dijkstra  # numba: when it runs
+
         for kind, f, _ in self._fields():
             s_node, s_cost, s_label = self._store_seeds(which, kind)
             changed = np.unique(improve_dijkstra(f.graph, s_node, s_cost, s_label, f.value,
