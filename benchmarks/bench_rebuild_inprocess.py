@@ -9,6 +9,13 @@ did before). Reports the calls' p50/p95/p99/max, the states built and superseded
 machine's load. First, ``--edits`` moves one after another, each followed by the new
 state's read and fields built on this thread: their times (the per-edit build).
 
+Last, the pauses of a request thread while the background worker rebuilds after an
+import: ``--import-rows`` places (``bench_api_live.py``'s file) are imported by the
+``geo-service import resources`` command in a process of its own, the service is told,
+and a thread that asks for Python's lock every millisecond (as a request's thread does)
+records how long it waited, until the new state is in: the rebuild's seconds and the
+longest waits. What a server's request waits for beyond its own work, without HTTP.
+
 Usage::
 
     python benchmarks/bench_rebuild_inprocess.py [--seconds 20]
@@ -103,10 +110,54 @@ def per_edit(region, url: str, b, *, edits: int) -> dict:
             "load": os.getloadavg()}
 
 
+def import_pauses(region, url: str, b, *, rows: int) -> dict:
+    """The longest waits of a thread that takes Python's lock every millisecond while the
+    background worker rebuilds the state after a ``rows``-row import (see the module)."""
+    import subprocess
+
+    from bench_api_live import write_import
+
+    from geo_service.registry.store import open_store
+    from geo_service.service.walking import WalkingService
+
+    csv_path = write_import(rows, b)
+    walking = WalkingService(region, open_store(url), background=True)
+    walking.live.warm_up()
+    env = dict(os.environ, GEO_SERVICE_DATABASE_URL=url, GEO_SERVICE_REGION_DIR=str(REGION_DIR))
+    subprocess.run([str(Path(sys.executable).with_name("geo-service")), "import", "resources",
+                    str(csv_path)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    waits, stop = [], threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            time.sleep(0.001)
+            waits.append(time.perf_counter() - t - 0.001)
+
+    beater = threading.Thread(target=beat)
+    load_before = os.getloadavg()
+    t = time.perf_counter()
+    beater.start()
+    walking.live.poke()
+    settled = walking.live.settle(300)
+    rebuild_s = time.perf_counter() - t
+    stop.set()
+    beater.join()
+    walking.live.close()
+    w = np.sort(np.array(waits) * 1000)[::-1]
+    return {"rows": rows, "settled": settled, "rebuild_s": rebuild_s,
+            "longest_waits_ms": [round(float(x), 1) for x in w[:5]],
+            "waits_over_50ms": int((w > 50).sum()), "load_before": load_before,
+            "load_after": os.getloadavg()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--edits", type=int, default=20, help="edits timed one by one first")
+    p.add_argument("--import-rows", type=int, default=40_000,
+                   help="rows of the import whose rebuild's pauses are measured last (0: none)")
     args = p.parse_args()
     from geo_service.engine.region import Region
 
@@ -127,6 +178,11 @@ def main() -> None:
               f"{r['p50_ms']:.1f}  p95 {r['p95_ms']:.1f}  max {r['max_ms']:.0f} ms  states "
               f"{r['states_built']} (superseded {r['superseded']})  load "
               f"{r['load_before'][0]:.1f}")
+    if args.import_rows:
+        r = out["import"] = import_pauses(region, url, b, rows=args.import_rows)
+        print(f"import    {r['rows']} rows: rebuilt in {r['rebuild_s']:.1f} s; a request "
+              f"thread's longest waits {r['longest_waits_ms']} ms, {r['waits_over_50ms']} "
+              f"over 50 ms  load {r['load_before'][0]:.1f}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench_rebuild_inprocess-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(out, indent=2), encoding="utf-8")

@@ -266,3 +266,44 @@ def test_migration_0008_names_users_that_differ_only_in_case(tmp_path):
     with pytest.raises(RuntimeError, match="differ only in case") as e:
         migrate(engine)
     assert "['SATO', 'sato']" in str(e.value)
+
+
+def test_many_resources_read_with_the_vocabulary_looked_up_once(store, monkeypatch):
+    """A read of many rows looks at the vocabulary's file once, not once per row (each look
+    is a system call that lets go of Python's lock, which went back to the reading thread
+    before a server's request threads could take it), and gives what reading each row
+    alone gives, in order, across several blocks of rows."""
+    import geo_service.layers as layers
+    from geo_service.registry.store.rows import FREED_BLOCK
+
+    n = FREED_BLOCK * 2 + 7
+    added, _ = store.import_many([salon(f"サロン{k:04d}", kana=f"サロン{k:04d}",
+                                        operator_type="NPO") for k in range(n)], [])
+    looks = []
+    changed = layers._changed
+    monkeypatch.setattr(layers, "_changed", lambda path: looks.append(path) or changed(path))
+    every = store.all()
+    assert len(looks) == 1
+    ids = [r.id for r in added]
+    by_id = store.get_many(ids[::-1])
+    assert len(looks) == 2
+    assert [r.name for r in every] == [f"サロン{k:04d}" for k in range(n)]
+    assert {r.id: r for r in by_id} == {r.id: r for r in every}
+    assert every[FREED_BLOCK] == store.get(ids[FREED_BLOCK])
+    assert every[-1].category == "salon" and every[-1].operator_type == store.get(
+        ids[-1]).operator_type
+
+
+def test_stored_resources_frees_the_rows_as_it_reads_them():
+    """The rows' list is emptied as it is read (their data freed a block at a time)."""
+    from types import SimpleNamespace
+
+    from geo_service.registry.store.rows import FREED_BLOCK, stored_resources
+
+    data = salon().model_dump(mode="json")
+    rows = [SimpleNamespace(data={**data, "id": f"S-{k}", "name": f"n{k}"}, version=k + 1)
+            for k in range(FREED_BLOCK + 3)]
+    got = stored_resources(rows)
+    assert rows == []
+    assert [(r.id, r.name, r.version) for r in got] == [
+        (f"S-{k}", f"n{k}", k + 1) for k in range(FREED_BLOCK + 3)]

@@ -205,17 +205,17 @@ def test_one_category_read_alone_equals_the_state(backend, tmp_path, monkeypatch
     for k in range(5):
         store.add(salon(100 * k, 900, f"サロン{k}"))
     parsed = []
-    counted = queries.stored_resource
+    counted = queries.stored_resources
 
-    def counting(row):
-        parsed.append(row)
-        return counted(row)
+    def counting(rows):
+        parsed.extend(rows)
+        return counted(rows)
 
     cats = ("food_store", "mobile_sales")
     alone = {}
     for staff in (True, False):
         walking = WalkingService(region, store)
-        monkeypatch.setattr(queries, "stored_resource", counting)
+        monkeypatch.setattr(queries, "stored_resources", counting)
         alone[staff] = walking.located_of(*cats, staff=staff)
         monkeypatch.undo()
         assert walking.live._current is None  # no full state was read

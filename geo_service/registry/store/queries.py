@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, Row
 from geo_service.layers import load_vocabulary
 from geo_service.registry.resources import WEEKDAYS, Resource, Weekday
 from geo_service.registry.store.base import StoreBase, as_utc
-from geo_service.registry.store.rows import stored_resource
+from geo_service.registry.store.rows import stored_resources
 from geo_service.registry.store.schema import resources
 
 _ORDER = (func.coalesce(resources.c.kana, resources.c.name), resources.c.id)  # of lists
@@ -335,7 +335,7 @@ class ResourceQueries(StoreBase):
 
     def _page(self, f: ResourceFilter, columns: str, limit: int,
               offset: int, sort: str = "name", descending: bool = False
-              ) -> tuple[Sequence[Row[Any, Any]], int]:
+              ) -> tuple[list[Row[Any, Any]], int]:
         """One page of the resources matching ``f``, ordered as :meth:`list`, as rows of
         ``_PAGE_COLUMNS[columns]``, and the number matching.
 
@@ -356,7 +356,7 @@ class ResourceQueries(StoreBase):
                 select(*cols).where(*self._where(shape)).order_by(*order)
                 .limit(bindparam("limit", type_=Integer))
                 .offset(bindparam("offset", type_=Integer))))
-            rows = conn.execute(page, {**values, "limit": limit, "offset": offset}).all()
+            rows = list(conn.execute(page, {**values, "limit": limit, "offset": offset}).all())
             if len(rows) < limit and (rows or offset == 0):
                 return rows, offset + len(rows)
             count = self._statement(("count", shape), lambda: (
@@ -383,8 +383,8 @@ class ResourceQueries(StoreBase):
         stmt = self._statement(("get_many",), lambda: select(c.data, c.version).where(
             c.id.in_(bindparam("ids", expanding=True))))
         with self.reader.connect() as conn:
-            rows = conn.execute(stmt, {"ids": list(ids)}).all()
-        return [stored_resource(r) for r in rows]
+            rows = list(conn.execute(stmt, {"ids": list(ids)}).all())
+        return stored_resources(rows)
 
     def list(self, f: ResourceFilter | None = None, *, limit: int = 50,
              offset: int = 0, sort: str = "name", descending: bool = False) -> Page:
@@ -392,7 +392,7 @@ class ResourceQueries(StoreBase):
         first by ``sort`` (:data:`SORT_KEYS`; ``descending`` reverses the whole order)."""
         rows, total = self._page(f or ResourceFilter(), "data", limit, offset, sort,
                                  descending)
-        return Page([stored_resource(r) for r in rows], total, limit, offset)
+        return Page(stored_resources(rows), total, limit, offset)
 
     def all(self, f: ResourceFilter | None = None) -> builtins.list[Resource]:
         """Every resource matching ``f`` (no paging), e.g. for exports."""
@@ -406,10 +406,10 @@ class ResourceQueries(StoreBase):
         c = resources.c
         f = ResourceFilter(include_staff=include_staff)
         with self.reader.connect() as conn:
-            rows = conn.execute(select(c.data, c.version).where(
+            rows = list(conn.execute(select(c.data, c.version).where(
                 *self._conditions(f), or_(c.last_verified.is_(None), c.last_verified < cutoff))
-                .order_by(c.last_verified.nulls_first(), c.id)).all()
-        return [stored_resource(r) for r in rows]
+                .order_by(c.last_verified.nulls_first(), c.id)).all())
+        return stored_resources(rows)
 
     def changes(self, since: datetime | None
                 ) -> tuple[builtins.list[Change], tuple[int, int]]:

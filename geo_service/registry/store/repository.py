@@ -62,7 +62,7 @@ from geo_service.registry.store.history import (
     undone,
 )
 from geo_service.registry.store.queries import ResourceQueries
-from geo_service.registry.store.rows import resource_row, stored_resource
+from geo_service.registry.store.rows import resource_row, stored_resource, stored_resources
 from geo_service.registry.store.schema import history, resources
 from geo_service.registry.store.users import UserAccounts
 
@@ -108,9 +108,8 @@ class ResourceStore(UserAccounts, ResourceQueries, ResourceHistory):
         at = now_utc()
         changed = 0
         with self.writing() as conn:
-            rows = conn.execute(select(resources.c.data, resources.c.version)).all()
-            for row in rows:
-                r = stored_resource(row)
+            rows = list(conn.execute(select(resources.c.data, resources.c.version)).all())
+            for r in stored_resources(rows):
                 try:
                     area = self.responsible_area(r)
                 except InputError:
