@@ -23,6 +23,7 @@ import typer.rich_utils
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
+from geo_service.cli.usage_errors import worded
 from geo_service.i18n import language_from_env, msg, translations
 
 #: Typer's own words in the help (its panels' titles, the default and required marks)
@@ -31,6 +32,7 @@ TYPER_WORDS = {
     "OPTIONS_PANEL_TITLE": msg("Options"),
     "COMMANDS_PANEL_TITLE": msg("Commands"),
     "ERRORS_PANEL_TITLE": msg("Error"),
+    "ABORTED_TEXT": msg("Aborted."),
     "DEFAULT_STRING": msg("[default: {value}]", value="{}"),  # Typer fills in the {}
     "REQUIRED_LONG_STRING": msg("[required]"),
     "RICH_HELP": msg("Try [blue]'{command_path} {help_option}'[/] for help.",
@@ -89,7 +91,8 @@ class LocalizedGroup(_Localized, TyperGroup):
 
 def localize(app: typer.Typer) -> None:
     """Show the help of ``app``, its commands and groups (at any depth) in the user's
-    language, with Typer's own words of the help."""
+    language, with Typer's own words of the help, and its usage errors in it too
+    (:mod:`~geo_service.cli.usage_errors`)."""
     app.info.cls = LocalizedGroup
     for command in app.registered_commands:
         if command.cls in (None, TyperCommand):  # Typer's default
@@ -98,10 +101,25 @@ def localize(app: typer.Typer) -> None:
         group.cls = LocalizedGroup
         if group.typer_instance is not None:
             localize(group.typer_instance)
+    if not hasattr(typer.rich_utils.rich_format_error, "words"):
+        typer.rich_utils.rich_format_error = _wording(typer.rich_utils.rich_format_error)
     if not hasattr(typer.rich_utils._make_rich_text, "folds"):
         typer.rich_utils._make_rich_text = _folding(typer.rich_utils._make_rich_text)
     if not hasattr(typer.rich_utils._make_command_help, "joins"):
         typer.rich_utils._make_command_help = _joining(typer.rich_utils._make_command_help)
+
+
+def _wording(show: Any) -> Any:
+    """Typer's error panel, a usage error's message in :func:`help_language`
+    (:func:`~geo_service.cli.usage_errors.worded`)."""
+    def show_worded(error: Any) -> None:
+        text = worded(error, help_language())
+        if text is not None:
+            error.format_message = lambda: text
+        show(error)
+
+    show_worded.words = True  # type: ignore[attr-defined]
+    return show_worded
 
 
 def _folding(make: Any) -> Any:
