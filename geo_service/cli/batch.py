@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         GeoParquet, partitions.csv and an overview map) and partitions/<code>/.
         A rerun into the same --out computes only the missing partitions."""
         from geo_service._errors import InputError
-        from geo_service.cli.common import console, fail, worst_areas
+        from geo_service.cli.common import console, fail, print_table, worst_areas
         from geo_service.jobs.batch import run_batch
         from geo_service.jobs.pipeline import Stages
         from geo_service.layers import load_resource_layer
@@ -123,8 +123,8 @@ def register(app: typer.Typer) -> None:
                               "outside_partitions).[/]", rows=result.outside["rows"],
                               people=result.outside["pop_65plus"]).text())
         if result.partition_areas is not None and len(result.partition_areas):
-            console.print(worst_areas(result.partition_areas, threshold,
-                                      file="partitions.csv"))
+            print_table(worst_areas(result.partition_areas, threshold,
+                                    file="partitions.csv"))
         if maps:
             console.print(msg("maps: {path} and partitions/*/map.html",
                               path=out / "map.html").text())

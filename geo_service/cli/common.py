@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from geo_service._errors import InputError
 from geo_service.i18n import Message, Term, current_language, msg
@@ -88,6 +90,54 @@ def people(x: float) -> str:
     """A number of people as people count them: whole, with thousands separators (the
     apportioned counts carry fractions that mean nothing to a reader)."""
     return "—" if not math.isfinite(x) else f"{x:,.0f}"
+
+
+#: the narrowest a number's column is (two Japanese characters of its header a line)
+MIN_NUMBER_COLUMN = 4
+#: a name's column (an area's) keeps this many cells of its names at least
+MIN_NAME_COLUMN = 20
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` so that a narrow terminal never breaks a number.
+
+    A right-aligned (number) column is as wide as its widest cell (at least
+    :data:`MIN_NUMBER_COLUMN`) or, the first that lets the table fit the terminal, its
+    whole header or its header's longest English word; its header is folded to that
+    width. A name's column folds where it is full but keeps its names' width up to
+    :data:`MIN_NAME_COLUMN`; the table's outer edges are not padded. Rich otherwise
+    folded ``4,282`` into ``4,28`` and ``2`` and cut a Japanese header to ``人 …``:
+    Japanese has no spaces to break at, so a header's whole length was the narrowest its
+    column could be.
+    """
+    def cells(column: Column) -> list[int]:
+        return [Text.from_markup(c).cell_len for c in column.cells if isinstance(c, str)]
+
+    def header(column: Column) -> Text:
+        h = column.header
+        return Text.from_markup(h) if isinstance(h, str) else h if isinstance(h, Text) else (
+            Text())
+
+    table.pad_edge = False
+    numbers = [c for c in table.columns if c.justify == "right"]
+    names = [c for c in table.columns if c.justify != "right"]
+    for column in names:
+        column.overflow, column.no_wrap = "fold", False
+        column.min_width = min(MIN_NAME_COLUMN, max(cells(column), default=0)) or None
+    narrow = [max([MIN_NUMBER_COLUMN, *cells(c)]) for c in numbers]
+    whole_words = [max([w, *(cell_len(x) for x in str(header(c)).split() if x.isascii())])
+                   for w, c in zip(narrow, numbers, strict=True)]
+    whole = [max(w, header(c).cell_len) for w, c in zip(narrow, numbers, strict=True)]
+    chrome = 3 * len(table.columns) - 1  # the borders and the padding between them
+    room = console.width - chrome - sum(c.min_width or 0 for c in names)
+    widths = next((w for w in (whole, whole_words) if sum(w) <= room), narrow)
+    for column, width in zip(numbers, widths, strict=True):
+        lines = header(column).wrap(console, width, overflow="fold")
+        for line in lines:
+            line.rstrip()
+        column.header = Text("\n").join(lines)
+        column.no_wrap = True
+    console.print(table)
 
 
 def worst_areas(areas: Any, threshold_m: float, *, limit: int = 8,

@@ -22,6 +22,7 @@ from geo_service.cli.common import (
     fail,
     open_walking,
     print_note,
+    print_table,
     share,
 )
 from geo_service.i18n import Term, msg
@@ -186,7 +187,7 @@ def _print_gaps(result: GapResult, limit: int) -> None:
     if len(t) > limit:
         caption += str(msg("; {n} more areas in the CSV of --out", n=len(t) - limit))
     table.caption = caption
-    console.print(table)
+    print_table(table)
     beyond = s["beyond_65plus"]
     console.print(msg("total: people 65+ {people:,.0f} · beyond {m:g} m {beyond:,.0f} · "
                       "covered by an alternative {covered:,.0f} · [bold]gap {gap:,.0f}[/]",
@@ -232,7 +233,7 @@ def gtfs_stops(
             cells.append(f"{part['departures_on_date'].sum():,}")
         table.add_row(str(feed), f"{len(part):,}", *cells)
     table.caption = "発車回数 = 乗車できる停車 (最終停留所・乗車不可を除く) の合計"
-    console.print(table)
+    print_table(table)
     if out is not None:
         from geo_service.inputs.sources import describe, output_metadata
 

@@ -27,6 +27,7 @@ from geo_service.cli.common import (
     err_console,
     fail,
     print_note,
+    print_table,
     share,
     worst_areas,
 )
@@ -113,8 +114,8 @@ def _print_summary(result, out: Path, started: float, *, synthetic: bool) -> Non
                   share(s["beyond_share_straight"]))
     table.add_row(str(msg("cannot reach any store")), f"{s['unreachable_65plus']:,.0f}")
     table.add_row(str(msg("run time")), f"{time.perf_counter() - started:.1f} s")
-    console.print(table)
-    console.print(worst_areas(result.areas, result.threshold_m))
+    print_table(table)
+    print_table(worst_areas(result.areas, result.threshold_m))
     for note in result.notes:
         print_note(note)
     if result.region.attributions:

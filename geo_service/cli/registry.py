@@ -26,6 +26,7 @@ from geo_service.cli.common import (
     fail,
     open_walking,
     pick_region,
+    print_table,
     service_settings,
 )
 from geo_service.i18n import msg, msg_n
@@ -215,7 +216,7 @@ def coverage(
         cells = {c["label"]: c for c in a["categories"].values()}
         table.add_row(a["name"], f"{a['pop_65plus']:,.0f}", *(
             _coverage_cell(cells.get(label)) for label in labels))
-    console.print(table)
+    print_table(table)
     if out is not None:
         write_outputs(out.parent, {out.name: csv_writer(long)})
         console.print(msg("table: {path}", path=out).text())
@@ -223,13 +224,13 @@ def coverage(
 
 def _coverage_cell(c: dict | None) -> str:
     """A category's cell: the share within walking range, else whether a service's area
-    covers the area (対象) or nothing does (—)."""
+    covers the area (covered: 対象) or nothing does (—)."""
     if c is None:
         return "—"
     share = c["share_65plus_within_walk"]
     if share is not None:
         return f"{share * 100:.0f} %"
-    return "対象" if c["covering"] else "—"
+    return msg("covered").text() if c["covering"] else "—"
 
 
 def serve(

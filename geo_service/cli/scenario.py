@@ -34,6 +34,7 @@ from geo_service.cli.common import (
     fail,
     people,
     print_note,
+    print_table,
     service_settings,
     share,
     signed,
@@ -184,7 +185,7 @@ def _print_result(result: Any, layer: str | None) -> None:
         "again {points:,} · {ms:.0f} ms", closed=", ".join(s["closed"]) or "—",
         added=", ".join(s["added"]) or "—", nodes=stats["nodes_searched_again"],
         points=stats["points_evaluated_again"], ms=stats["seconds"] * 1000))
-    console.print(table)
+    print_table(table)
     diff = result.area_difference()
     name = layer or str(diff["layer"].iloc[0])
     diff = diff[diff["layer"] == name]
@@ -214,7 +215,7 @@ def _print_result(result: Any, layer: str | None) -> None:
                       signed(row.beyond_share_change_pt, 1, "pt"),
                       *((f"{people(row.gap_65plus_before)}→{people(row.gap_65plus_after)}",)
                         if gap else ()))
-    console.print(areas)
+    print_table(areas)
     if "alternatives" in s:
         console.print(msg("services changed: {changes}",
                           changes="; ".join(s["alternatives"]["changed"])).text(),
@@ -507,8 +508,8 @@ def compare(
     for r in results:
         s = r.after.summary()
         total.add_row(r.scenario.name, f"{s['beyond_65plus']:,.0f} ({share(s['beyond_share'])})")
-    console.print(view)
-    console.print(total)
+    print_table(view)
+    print_table(total)
     with_services = [r for r in results if r.alternatives is not None]
     if with_services:
         gaps = compare_scenarios(with_services, measure="gap_65plus")

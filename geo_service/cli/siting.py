@@ -26,6 +26,7 @@ from geo_service.cli.common import (
     open_walking,
     people,
     print_note,
+    print_table,
     share,
 )
 from geo_service.i18n import Message, msg
@@ -177,7 +178,7 @@ def _print_mclp(result: Any) -> list[dict[str, Any]]:
             table.add_row(str(r["k"]), people(r["covered_new_65plus"]),
                           share(r["share_65plus_after"] or math.nan),
                           people(r["greedy_new_65plus"]), "○" if r["optimal"] else "—")
-        console.print(table)
+        print_table(table)
     return rows
 
 
@@ -243,7 +244,7 @@ def _print_sites(table: Any, *, route: Any) -> None:
             cells += [str(r.route_order), "—" if math.isnan(r.leg_m_from_previous)
                       else f"{r.leg_m_from_previous:,.0f} m"]
         t.add_row(*cells)
-    console.print(t)
+    print_table(t)
     if route is not None:
         length = "—" if not math.isfinite(route.length_m) else f"{route.length_m:,.0f} m"
         console.print(msg("route order: {note}; length on the walking network {length}",

@@ -20,6 +20,7 @@ def test_coverage_table_is_the_services(tmp_path, monkeypatch):
     monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", url)
     monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("geo_service.cli.registry.console", Console(width=200))
+    monkeypatch.setattr("geo_service.cli.common.console", Console(width=200))  # its table
     out = tmp_path / "tables" / "coverage.csv"
     r = runner.invoke(app, ["coverage", "--layer", "小学校区", "--out", str(out)])
     assert r.exit_code == 0, r.output
