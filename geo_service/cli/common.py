@@ -105,10 +105,10 @@ def print_table(table: Table) -> None:
     :data:`MIN_NUMBER_COLUMN`) or, the first that lets the table fit the terminal, its
     whole header or its header's longest English word; its header is folded to that
     width. A name's column folds where it is full but keeps its names' width up to
-    :data:`MIN_NAME_COLUMN`; the table's outer edges are not padded. Rich otherwise
-    folded ``4,282`` into ``4,28`` and ``2`` and cut a Japanese header to ``人 …``:
-    Japanese has no spaces to break at, so a header's whole length was the narrowest its
-    column could be.
+    :data:`MIN_NAME_COLUMN`; the table's outer edges are padded if there is room. Rich
+    otherwise folded ``4,282`` into ``4,28`` and ``2`` and cut a Japanese header to
+    ``人 …``: Japanese has no spaces to break at, so a header's whole length was the
+    narrowest its column could be.
     """
     def cells(column: Column) -> list[int]:
         return [Text.from_markup(c).cell_len for c in column.cells if isinstance(c, str)]
@@ -118,7 +118,6 @@ def print_table(table: Table) -> None:
         return Text.from_markup(h) if isinstance(h, str) else h if isinstance(h, Text) else (
             Text())
 
-    table.pad_edge = False
     numbers = [c for c in table.columns if c.justify == "right"]
     names = [c for c in table.columns if c.justify != "right"]
     for column in names:
@@ -131,6 +130,7 @@ def print_table(table: Table) -> None:
     chrome = 3 * len(table.columns) - 1  # the borders and the padding between them
     room = console.width - chrome - sum(c.min_width or 0 for c in names)
     widths = next((w for w in (whole, whole_words) if sum(w) <= room), narrow)
+    table.pad_edge = sum(widths) + 2 <= room  # the outer edges' padding, if there is room
     for column, width in zip(numbers, widths, strict=True):
         lines = header(column).wrap(console, width, overflow="fold")
         for line in lines:
