@@ -132,7 +132,8 @@ class Reader:
         The rows written since :data:`CHANGE_SLACK_SECONDS` before the newest one last read
         are asked for; those with another version than last read are loaded. Every row is
         read instead for the first state, after an import (more than
-        :data:`MAX_DERIVED_CHANGES` rows changed) or when the versions' sum shows a change
+        :data:`MAX_DERIVED_CHANGES` rows changed, or as many more rows than last read: then
+        the changes are not asked for first) or when the versions' sum shows a change
         written earlier than that window.
         """
         store = self.store
@@ -140,7 +141,10 @@ class Reader:
         # over every try of the loop
         self._touched, self._reordered, self._areas_moved = set(), False, False
         while True:
-            derived = self._last is not None and self._read_changes()
+            # more rows than that added (an import): no need to ask for the changes first
+            derived = (self._last is not None
+                       and before[0] - self._last.token[0] <= MAX_DERIVED_CHANGES
+                       and self._read_changes())
             if not derived:
                 self._read_all()
             after = store.state_token()

@@ -112,9 +112,25 @@ def test_a_long_change_list_is_read_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(registry_state, "MAX_DERIVED_CHANGES", 2)
     store.add_many([ResourceFields(name=f"資源{k}", category="サロン", lon=lonlat(k * 100, 0)[0],
                                    lat=lonlat(k * 100, 0)[1]) for k in range(3)])
-    same_state(reader.read(), Reader(store, walking.net, walking.bounds,
-                                     FieldPool(walking.net, release_gil=False)).read())
+    asked = []
+    changes = store.changes
+    monkeypatch.setattr(store, "changes", lambda since: asked.append(since) or changes(since))
+
+    def read_alone():  # what the reader asked for, and its state against a whole read
+        asked.clear()
+        state = reader.read()
+        seen = list(asked)
+        same_state(state, Reader(store, walking.net, walking.bounds,
+                                 FieldPool(walking.net, release_gil=False)).read())
+        return seen
+
+    assert read_alone() == [None]  # three rows more than last read: whole, not asked first
     assert (reader.full_reads, reader.derived) == (2, 0)
+    for rid in store.ids()[:3]:  # three changed, none added: asked first, then read whole
+        store.update(rid, {"name": "改"})
+    seen = read_alone()
+    assert len(seen) == 2 and seen[0] is not None and seen[1] is None
+    assert (reader.full_reads, reader.derived) == (3, 0)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgis"])
