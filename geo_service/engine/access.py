@@ -22,6 +22,7 @@ when one first runs: a command that only reads saved results does without numba.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -56,6 +57,14 @@ class Attachment:
     def take(self, index: np.ndarray) -> Attachment:
         """The attachments at ``index`` (positions or a boolean mask)."""
         return Attachment(self.edge[index], self.offset[index], self.connector[index])
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the edges, offsets and connectors: what a result saved for
+        these points is keyed by (:func:`~geo_service.engine.saved.load_or_make`)."""
+        h = hashlib.sha256()
+        for array in (self.edge, self.offset, self.connector):
+            h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()
 
     @staticmethod
     def concat(parts: Sequence[Attachment]) -> Attachment:
@@ -249,8 +258,6 @@ class DistanceField:
         ``resources[j]``, or −1 for a new one; the positions not named were removed.
         """
         net, previous = self.net, np.asarray(previous, dtype=np.int64)
-        out = DistanceField.__new__(DistanceField)
-        out.net, out.resources = net, resources
         to_new = np.full(len(self.resources), -1, dtype=np.int64)
         kept = np.flatnonzero(previous >= 0)
         to_new[previous[kept]] = kept
@@ -274,13 +281,11 @@ class DistanceField:
             improve_dijkstra(graph, *source_seeds(net, resources.take(added), kind, added),
                              value, label)
             made.append((value, label))
-        out.node_distance, out.node_nearest = made[0]
-        if net.has_elevation:
-            out.node_seconds, out.node_quickest = made[1]
-        else:
-            out.node_seconds = out.node_distance / net.walking_speed_mps
-            out.node_quickest = out.node_nearest
-        return out
+        distance, nearest = made[0]
+        seconds, quickest = made[1] if net.has_elevation else (
+            distance / net.walking_speed_mps, nearest)
+        return DistanceField.from_nodes(net, resources, {
+            "distance": distance, "nearest": nearest, "seconds": seconds, "quickest": quickest})
 
     def at(self, points: Attachment) -> PointAccess:
         """Distance, walking time and nearest resource for attached points, O(1) each."""

@@ -13,7 +13,8 @@ Each entry is one ``.npz`` file, ``<name>-<key>.npz``; the key is a digest
 entry made from other inputs is never found. Files are written to a temporary name and
 renamed (a reader sees a whole entry or none); one that cannot be read, or whose stored
 key is not its name's, is ignored, removed and rebuilt. A cache can be missing, stale or
-broken, never wrong.
+broken, never wrong. :func:`load_or_make` is the way a result derived from a region is
+read or made and saved.
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from geo_service.engine.region import Region
 
 #: bumped whenever what an entry holds or how it is computed changes
 FORMAT = 1
@@ -118,6 +123,24 @@ def save_entry(folder: Path, name: str, key: str, arrays: dict[str, np.ndarray])
         if old.name != f"{name}-{key}.npz":
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+def load_or_make(region: Region, name: str, files: tuple[str, ...], extra: Any,
+                 make: Callable[[], dict[str, np.ndarray]], *,
+                 valid: Callable[[dict[str, np.ndarray]], bool] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Entry ``name`` of ``region``'s saved results, keyed by the contents of the region's
+    ``files`` and ``extra`` (:meth:`~geo_service.engine.region.Region.saved_key`): read,
+    else ``make()`` and saved (also when the entry read fails ``valid``); ``make()``
+    alone for a region not loaded from a folder."""
+    key = region.saved_key(*files, extra=extra)
+    if key is None:
+        return make()
+    entry = load_entry(region.cache_folder(), name, key)
+    if entry is None or (valid is not None and not valid(entry)):
+        entry = make()
+        save_entry(region.cache_folder(create=True), name, key, entry)
+    return entry
 
 
 def frame_bytes(frame: Any) -> np.ndarray:

@@ -6,7 +6,6 @@ and present it their own way.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -146,17 +145,16 @@ def saved_coverage(walking: WalkingService, candidates: Attachment,
     threshold (``site`` on the same grid or file reads them again); None when the region
     saves nothing (the problem computes them)."""
     region = walking.region
+    if region.folder is None:
+        return None
     shape = (len(candidates), len(region.demand))
 
     def make() -> dict[str, np.ndarray]:
         made = coverage_sets(walking.net, region.demand_attachment, candidates, threshold_m)
         return {"indptr": made.indptr, "indices": made.indices}
 
-    entry = _saved(walking, "siting_coverage", candidates, threshold_m, make)
-    if entry is None:
-        return None
-    if len(entry["indptr"]) != shape[0] + 1:
-        entry = make()
+    entry = _saved(walking, "siting_coverage", candidates, threshold_m, make,
+                   lambda got: len(got["indptr"]) == shape[0] + 1)
     indices = entry["indices"]
     return sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices, entry["indptr"]),
                              shape=shape)
@@ -175,29 +173,18 @@ def saved_served(walking: WalkingService, existing: Attachment | None,
 
     if existing is None or len(existing) == 0:
         return make()["served"]
-    entry = _saved(walking, "siting_served", existing, threshold_m, make)
-    if entry is None or len(entry["served"]) != len(region.demand):
-        entry = make()
+    entry = _saved(walking, "siting_served", existing, threshold_m, make,
+                   lambda got: len(got["served"]) == len(region.demand))
     return entry["served"].astype(bool)
 
 
 def _saved(walking: WalkingService, name: str, places: Attachment, threshold_m: float,
-           make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
+           make: Callable[[], dict[str, np.ndarray]],
+           valid: Callable[[dict[str, np.ndarray]], bool]) -> dict[str, np.ndarray]:
     """Entry ``name`` of the region's saved results for ``places`` (their attachment) at
-    ``threshold_m``, keyed by those, the network and the demand points: read, or made
-    and saved; None for a region not loaded from a folder."""
+    ``threshold_m``, keyed by those, the network and the demand points
+    (:func:`~geo_service.engine.saved.load_or_make`)."""
     from geo_service.engine import saved
 
-    region = walking.region
-    where = hashlib.sha256()
-    for array in (places.edge, places.offset, places.connector):
-        where.update(np.ascontiguousarray(array).tobytes())
-    key = region.saved_key("demand", extra={name: [
-        threshold_m, siting.COVER_TOLERANCE_M, where.hexdigest()]})
-    if key is None:
-        return None
-    entry = saved.load_entry(region.cache_folder(), name, key)
-    if entry is None:
-        entry = make()
-        saved.save_entry(region.cache_folder(create=True), name, key, entry)
-    return entry
+    return saved.load_or_make(walking.region, name, ("demand",), {name: [
+        threshold_m, siting.COVER_TOLERANCE_M, places.digest()]}, make, valid=valid)

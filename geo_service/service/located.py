@@ -41,6 +41,14 @@ class Located:
         """The categories with at least one located point."""
         return frozenset(self.categories)
 
+    def subset(self, pick: np.ndarray, categories: frozenset[str]) -> Located:
+        """The points at ``pick`` (positions, in order) and the resources of
+        ``categories``: a :class:`Located` of those categories alone."""
+        att = self.attachment.take(pick)
+        return Located(self.resource_ids[pick], self.categories[pick], self.lonlat[pick], att,
+                       {i: r for i, r in self.resources.items() if r.category in categories},
+                       TargetIndex(self.index.net, att))
+
 
 def seen_points(r: Resource, staff: bool,
                 bounds: tuple[float, float, float, float]) -> np.ndarray | None:
@@ -128,20 +136,6 @@ def patched(net: WalkNetwork, old: Located, order: list[str], touched: set[str],
 
 Points = tuple[np.ndarray, Attachment]
 _NO_POINTS = Attachment(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
-
-
-def same_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Per row of ``new`` (lon/lat): the position of the same point in ``old``, or −1 for
-    a new one (points repeated pair up in order)."""
-    where: dict[bytes, list[int]] = {}
-    for k, row in enumerate(old):
-        where.setdefault(row.tobytes(), []).append(k)
-    out = np.full(len(new), -1, dtype=np.int64)
-    for k, row in enumerate(new):
-        found = where.get(row.tobytes())
-        if found:
-            out[k] = found.pop(0)
-    return out
 
 
 def service_index(rows: list[tuple[str, str, shapely.Geometry | None]]) -> ServiceIndex:

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from geo_service.engine.access import Attachment, DistanceField, TargetIndex, attach_points
+from geo_service.engine.access import Attachment, DistanceField, attach_points
 from geo_service.engine.network import WalkNetwork
 from geo_service.memory import gc_paused
 from geo_service.registry.resources import Resource
@@ -65,7 +65,6 @@ from geo_service.service.located import (
     ServiceIndex,
     located,
     patched,
-    same_points,
     seen_points,
     service_index,
 )
@@ -360,6 +359,20 @@ class FieldPool:
             self._fields = {k: f for k, f in self._fields.items() if id(f) in used}
 
 
+def same_points(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Per row of ``new`` (lon/lat): the position of the same point in ``old``, or −1 for
+    a new one (points repeated pair up in order)."""
+    where: dict[bytes, list[int]] = {}
+    for k, row in enumerate(old):
+        where.setdefault(row.tobytes(), []).append(k)
+    out = np.full(len(new), -1, dtype=np.int64)
+    for k, row in enumerate(new):
+        found = where.get(row.tobytes())
+        if found:
+            out[k] = found.pop(0)
+    return out
+
+
 @dataclass
 class RegistryState:
     """What the walking answers derive from one registry state (see the module)."""
@@ -483,11 +496,7 @@ class LiveStates:
         if self._current is None and not (pinned is not None and id(self) in pinned):
             return self.reader.read_categories(categories, staff=staff)
         loc = self.current().located[staff]
-        pick = np.flatnonzero(np.isin(loc.categories, list(categories)))
-        att = loc.attachment.take(pick)
-        return Located(loc.resource_ids[pick], loc.categories[pick], loc.lonlat[pick], att,
-                       {i: r for i, r in loc.resources.items() if r.category in categories},
-                       TargetIndex(self.net, att))
+        return loc.subset(np.flatnonzero(np.isin(loc.categories, list(categories))), categories)
 
     def _fresh(self) -> RegistryState:
         now = time.monotonic()

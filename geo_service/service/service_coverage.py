@@ -21,7 +21,6 @@ Pure functions of arrays first (hand-checkable); :func:`area_profiles` applies t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -108,19 +107,10 @@ def near_by_category(walking: WalkingService, loc: Located, category: str) -> np
 
     # saved with the region by where the category's resources are (an edit of one
     # resource recomputes its category only, and a later process reads the rest)
-    where = hashlib.sha256()
-    for array in (att.edge, att.offset, att.connector):
-        where.update(np.ascontiguousarray(array).tobytes())
-    key = walking.region.saved_key("demand", extra={
-        "near": [walking.threshold_m, where.hexdigest()]})
-    if key is None:
-        return make()["near"]
-    entry = saved.load_entry(walking.region.cache_folder(), f"near-{category}", key)
-    if entry is None or len(entry.get("near", ())) != len(walking.region.demand):
-        entry = make()
-        saved.save_entry(walking.region.cache_folder(create=True), f"near-{category}", key,
-                         entry)
-    return entry["near"]
+    n = len(walking.region.demand)
+    return saved.load_or_make(walking.region, f"near-{category}", ("demand",),
+                              {"near": [walking.threshold_m, att.digest()]}, make,
+                              valid=lambda entry: len(entry.get("near", ())) == n)["near"]
 
 
 def covering_by_area(walking: WalkingService, layer: str, ids: list[str],

@@ -200,19 +200,11 @@ class WalkingService:
         :meth:`~geo_service.registry.store.ResourceStore.state_token`), the service's
         threshold, the category definitions and ``parts`` (JSON-able: what ``make``
         depends on beyond those)."""
-        key = self.region.saved_key("demand", "areas", "resources", "meta", extra={
+        return saved.load_or_make(self.region, name, ("demand", "areas", "resources", "meta"), {
             "registry": [self.store.engine.url.render_as_string(hide_password=True),
                          list(self.store.state_token())],
             "threshold": self.threshold_m, "vocabulary": repr(load_vocabulary().categories),
-            name: parts})
-        if key is None:
-            return make()
-        entry = saved.load_entry(self.region.cache_folder(), name, key)
-        if entry is not None:
-            return entry
-        arrays = make()
-        saved.save_entry(self.region.cache_folder(create=True), name, key, arrays)
-        return arrays
+            name: parts}, make)
 
     def resources(self, *, staff: bool) -> list[Resource]:
         """Every resource the viewer may see (staff: all live ones; else the public ones),

@@ -77,6 +77,18 @@ def _coverage_lp(cover: sparse.csr_matrix, w: np.ndarray, cost_x: float, cost_y:
     return lp
 
 
+def _mclp_lp(cover: sparse.csr_matrix, w: np.ndarray, k_low: float, k_high: float,
+             integer: bool) -> Any:
+    """The MCLP: maximise Σ w y over x (candidates) and y (groups) with
+    ``k_low ≤ Σ x ≤ k_high`` (the last row); ``integer``: x binary, else the relaxation."""
+    import highspy
+
+    n_c, n_g = cover.shape
+    lp = _coverage_lp(cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), k_low, k_high), integer)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    return lp
+
+
 def _status(h: Any) -> str:
     import highspy
 
@@ -118,20 +130,14 @@ class MclpModel:
     is optimal. Only when none does is the MIP solved (built on first need)."""
 
     def __init__(self, cover: sparse.csr_matrix, w: np.ndarray) -> None:
-        import highspy
-
         self.full, self.w = cover, w
         self.keep = _undominated(cover)
         self.cover = cover[self.keep]
-        n_c, n_g = self.cover.shape
         #: whole people: a solution within 1 of a bound is optimal
         self.whole = bool(np.array_equal(w, np.round(w)))
-        self.row = n_g
+        self.row = self.cover.shape[1]
         self.lp = _highs()
-        relaxed = _coverage_lp(self.cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), 0.0, 1.0),
-                               False)
-        relaxed.sense_ = highspy.ObjSense.kMaximize
-        self.lp.passModel(relaxed)
+        self.lp.passModel(_mclp_lp(self.cover, w, 0.0, 1.0, False))
         self._mip: Any = None
         #: per k solved: the model positions of the sites found
         self.solutions: dict[int, np.ndarray] = {}
@@ -140,17 +146,11 @@ class MclpModel:
     def h(self) -> Any:
         """The MIP (HiGHS), built when first needed."""
         if self._mip is None:
-            import highspy
-
-            n_c, n_g = self.cover.shape
             self._mip = _highs()
             if self.whole:
                 # an incumbent within 1 of the bound is proven optimal
                 self._mip.setOptionValue("mip_abs_gap", 1 - 1e-6)
-            lp = _coverage_lp(self.cover, self.w, 0.0, self.w,
-                              (np.ones(n_c), np.zeros(n_g), 0.0, 1.0), True)
-            lp.sense_ = highspy.ObjSense.kMaximize
-            self._mip.passModel(lp)
+            self._mip.passModel(_mclp_lp(self.cover, self.w, 0.0, 1.0, True))
         return self._mip
 
     def solve(self, k: int, time_limit_s: float) -> tuple[np.ndarray, float, float, str]:
@@ -219,7 +219,6 @@ class MclpModel:
         return max(starts, key=lambda c: covered_weight(self.cover, self.w, c))
 
 
-
 def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
     """Positions of the rows of ``cover`` not contained in another row (of two equal rows
     the first is kept); all rows when there are too many to compare cheaply."""
@@ -241,15 +240,9 @@ def _undominated(cover: sparse.csr_matrix) -> np.ndarray:
 def lp_bound(cover: sparse.csr_matrix, w: np.ndarray, k: int,
              time_limit_s: float) -> float | None:
     """The LP relaxation's optimum of the MCLP with k sites, or None if not solved."""
-    import highspy
-
-    n_c, n_g = cover.shape
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit_s))
-    lp = _coverage_lp(cover, w, 0.0, w, (np.ones(n_c), np.zeros(n_g), float(k), float(k)),
-                      False)
-    lp.sense_ = highspy.ObjSense.kMaximize
-    h.passModel(lp)
+    h.passModel(_mclp_lp(cover, w, float(k), float(k), False))
     h.run()
     if _status(h) != "optimal":
         return None
