@@ -160,9 +160,7 @@ class MclpModel:
         if proven is not None:
             chosen, status = proven, "optimal"
         else:
-            h = self.h
-            h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
-            h.changeRowBounds(self.row, 0.0, float(k))
+            h = self._at_k(self.h, k, time_limit_s)
             h.clearSolver()
             _start(h, self.cover, warm)
             h.run()
@@ -189,9 +187,7 @@ class MclpModel:
         or None: the warm start, or the relaxation's solution rounded (its k largest
         sites), whichever covers more, when it covers as much as the relaxation's optimum
         (within 1 with whole people, whose optimum is whole too)."""
-        lp = self.lp
-        lp.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
-        lp.changeRowBounds(self.row, 0.0, float(k))
+        lp = self._at_k(self.lp, k, time_limit_s)
         lp.run()
         if _status(lp) != "optimal":
             return None
@@ -204,6 +200,12 @@ class MclpModel:
         if covered_weight(self.cover, self.w, best) >= bound - slack:
             return best
         return None
+
+    def _at_k(self, h: Any, k: int, time_limit_s: float) -> Any:
+        """``h`` (the relaxation or the MIP) with at most k sites and ``time_limit_s``."""
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.0)))
+        h.changeRowBounds(self.row, 0.0, float(k))
+        return h
 
     def _warm(self, k: int) -> np.ndarray:
         """The best start known for k sites (model positions): greedy, or a solution
