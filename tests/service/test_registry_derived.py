@@ -19,7 +19,8 @@ import sqlalchemy
 from geo_service.registry.resources import ResourceFields, ServiceArea
 from geo_service.registry.store.schema import resources
 from geo_service.service import registry_state
-from geo_service.service.registry_state import FieldPool, Reader, RegistryState
+from geo_service.service.field_pool import FieldPool
+from geo_service.service.registry_state import Reader, RegistryState
 from geo_service.service.walking import WalkingService
 from tests.utils.grid import grid_region, lonlat
 from tests.utils.stores import backend_store

@@ -21,7 +21,8 @@ from geo_service.api.main import SWITCH_INTERVAL_S
 from geo_service.engine.access import DistanceField, attach_points
 from geo_service.registry.auth import hash_password
 from geo_service.registry.resources import ResourceFields
-from geo_service.service.registry_state import REBUILD_NICE, FieldPool, one_state
+from geo_service.service.field_pool import FieldPool
+from geo_service.service.registry_state import REBUILD_NICE, one_state
 from geo_service.service.walking import WalkingService
 from tests.utils.fields import same_field
 from tests.utils.grid import X0, Y0, grid_region, lonlat
