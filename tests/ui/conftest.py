@@ -102,13 +102,14 @@ def served(app: Any) -> Iterator[str]:
         server.should_exit = True
 
 
-@pytest.fixture(scope="session")
-def ui_server(tmp_path_factory) -> UIServer:
-    """The demo region and registry, served by uvicorn on loopback for the whole session."""
+@contextmanager
+def demo_server(folder: Path) -> Iterator[UIServer]:
+    """The demo region and registry in ``folder``, with an admin and a coordinator, served
+    by uvicorn on loopback."""
     from geo_service.api import create_app
     from tests.utils.demo import demo_service
 
-    demo = demo_service(tmp_path_factory.mktemp("ui"), secret_key="u" * 40)
+    demo = demo_service(folder, secret_key="u" * 40)
     region, store = demo.region, demo.store
     app = create_app(demo.settings, store=store)
     area = str(region.areas[0].ids[0])
@@ -116,6 +117,13 @@ def ui_server(tmp_path_factory) -> UIServer:
     add_user(store, *COORDINATOR, areas=[area])
     with served(app) as url:
         yield UIServer(url, store, region, area, app, demo.settings)
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory) -> Iterator[UIServer]:
+    """The demo served for the whole session (:func:`demo_server`)."""
+    with demo_server(tmp_path_factory.mktemp("ui")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
