@@ -63,9 +63,11 @@ def public_area(r: Resource) -> str | None:
     return None if view is None else view["area"]
 
 
-def stored_resource(row: Any) -> Resource:
-    """The resource of a row with (at least) its ``data`` and ``version`` columns."""
-    return Resource.model_validate({**row.data, "version": row.version}, context=STORED)
+def stored_resource(row: Any, context: Mapping[str, Any] = STORED) -> Resource:
+    """The resource of a row with (at least) its ``data`` and ``version`` columns
+    (validated with ``context``: :data:`~geo_service.registry.resources.STORED`, or
+    :func:`~geo_service.registry.resources.stored_context` for many rows)."""
+    return Resource.model_validate({**row.data, "version": row.version}, context=context)
 
 
 #: rows of :func:`stored_resources` read and let go at a time
@@ -85,8 +87,7 @@ def stored_resources(rows: list[Any]) -> list[Resource]:
     while rows:
         block = rows[:FREED_BLOCK]
         del rows[:FREED_BLOCK]
-        out += [Resource.model_validate({**row.data, "version": row.version}, context=context)
-                for row in block]
+        out += [stored_resource(row, context) for row in block]
     return out
 
 
