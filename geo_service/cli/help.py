@@ -40,6 +40,8 @@ TYPER_WORDS = {
 }
 #: the help of Click's ``--help`` option
 HELP_OPTION = msg("Show this message and exit.")
+#: the first word of the usage line (in the help and above an error)
+USAGE = msg("Usage: ")
 
 #: the language help is built in (None: the environment's); :func:`english_help` sets it
 _language: ContextVar[str | None] = ContextVar("geo_service_help_language", default=None)
@@ -72,6 +74,11 @@ class _Localized:
         for param in self.params:
             if getattr(param, "help", None):
                 param.help = catalogue.gettext(param.help)
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        """Click's usage line, its first word in :func:`help_language` (使い方：)."""
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)),
+                              prefix=USAGE.text(help_language()))
 
     def get_help_option(self, ctx: Any) -> Any:
         """Click's ``--help`` option, its help in :func:`help_language`."""

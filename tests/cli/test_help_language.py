@@ -55,7 +55,7 @@ ALLOWED = {
 }
 #: what is syntax, not words: the usage line, options, metavars, names of files, settings,
 #: categories and layers, values in quotes
-SYNTAX = re.compile(r"^\s*Usage:.*$|--[\w-]+|<[^<>]*>|\[(x|既定)[^\]]*\]|'[^']*'|`[^`]*`"
+SYNTAX = re.compile(r"^\s*(Usage:|使い方：).*$|--[\w-]+|<[^<>]*>|\[(x|既定)[^\]]*\]|'[^']*'|`[^`]*`"
                     r"|\S*[_/.:=~@]\S*|[A-Za-z-]*\d\w*", re.M)
 WORD = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9-]*(?![\w-])")
 
@@ -85,6 +85,7 @@ def test_help_in_japanese(command, monkeypatch):
     text = help_of(command, monkeypatch, "ja")
     assert english_words(text) == [], text
     assert "オプション" in text and "この説明を表示して終了します。" in text
+    assert f"使い方：geo-service {command}".rstrip() in text and "Usage" not in text
 
 
 @pytest.mark.parametrize("command", ["users add", "region build", "scenario create"])

@@ -49,7 +49,7 @@ def _run(argv: str, lang: str, monkeypatch) -> tuple[int, str]:
 def test_a_usage_error_in_japanese(argv, ja, en, monkeypatch):
     code, text = _run(argv, "ja", monkeypatch)
     assert code == 2, text
-    assert ja in text and "エラー" in text
+    assert ja in text and "エラー" in text and "Usage" not in text
     assert english_words(text.split("エラー", 1)[1]) == [], text
 
 
@@ -71,3 +71,4 @@ def test_the_console_script_words_its_usage_errors_in_the_locale():
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2, r.stderr
     assert "'--k' の値が正しくありません：整数ではありません" in r.stderr, r.stderr
+    assert re.search(r"^使い方：.* site \[OPTIONS\]$", r.stderr, re.M), r.stderr
