@@ -72,9 +72,7 @@ def _hint(error: click_errors.BadParameter) -> str:
     hint: Sequence[str] | str | None = error.param_hint
     if hint is None and error.param is not None:
         hint = error.param.get_error_hint()
-    if hint is None:
-        return "?"
-    return hint if isinstance(hint, str) else " / ".join(repr(h) for h in hint)
+    return click_errors._join_param_hints(hint) or "?"  # as Typer's own message joins them
 
 
 def _reason(error: click_errors.BadParameter) -> Any:

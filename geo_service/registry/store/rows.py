@@ -80,7 +80,7 @@ def stored_resources(rows: list[Any]) -> list[Resource]:
 
     ``rows`` is emptied as it is read, :data:`FREED_BLOCK` rows at a time, so that their
     data is freed a block at a time: freeing 40,000 rows' data at once is one step that
-    holds Python's lock (80 ms, every request of a server waiting meanwhile).
+    holds Python's lock (a waiting thread waited 81 ms for 40,000 rows).
     """
     context = stored_context()
     out = []
